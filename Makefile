@@ -1,0 +1,45 @@
+# Tend — run `make help` for the targets.
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := bin/tend
+DEMO_DURATION ?= 60s
+BENCH_DB ?= tend_bench
+LOAD_DURATION ?= 20s
+export GOFLAGS ?= -buildvcs=false
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+build: ## Build the tend binary into bin/
+	$(GO) build -o $(BIN) ./cmd/tend
+
+demo: build ## Run the whole system locally with simulated patients (DEMO_DURATION=0 runs until Ctrl-C)
+	./$(BIN) demo --duration $(DEMO_DURATION)
+
+test: ## Vet and run every test with the race detector against a real PostgreSQL
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+lint: ## go vet and staticcheck
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+bench: ## Go benchmarks (rules evaluation, ingest)
+	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/
+
+bench-load: build ## Start a server on database $(BENCH_DB) and drive it with `tend load` (single readings, then batches of 500)
+	@BENCH_DB=$(BENCH_DB) LOAD_DURATION=$(LOAD_DURATION) BIN=$(BIN) bash docs/bench-load.sh
+
+fuzz: ## Fuzz the parsers for 30 s each
+	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime 30s ./rpm/
+	$(GO) test -run '^$$' -fuzz FuzzLoadRules -fuzztime 30s ./rules/
+
+tidy: ## go mod tidy
+	$(GO) mod tidy
+
+clean: ## Remove build output
+	rm -rf bin
+
+.PHONY: help build demo test lint bench bench-load fuzz tidy clean

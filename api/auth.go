@@ -1,0 +1,73 @@
+package api
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/tendhealth/tend/engine"
+)
+
+// authenticated requires a valid bearer token, applies the caller's rate
+// limit, and puts the actor in the request context.
+func (s *Server) authenticated(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			s.writeError(w, r, engine.ErrUnauthenticated)
+			return
+		}
+		a, err := s.eng.Authenticate(r.Context(), strings.TrimSpace(token))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if wait := s.allow(a); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			writeProblem(w, r, http.StatusTooManyRequests, "Too many requests", "slow down and retry after the given delay", nil)
+			return
+		}
+		a.RequestID, _ = r.Context().Value(requestIDKey).(string)
+		h(w, r.WithContext(context.WithValue(r.Context(), actorKey, a)))
+	})
+}
+
+func actor(r *http.Request) engine.Actor {
+	a, _ := r.Context().Value(actorKey).(engine.Actor)
+	return a
+}
+
+// allow takes one token from the user's bucket; it returns 0 when the request
+// may proceed, else how long to wait.
+func (s *Server) allow(a engine.Actor) time.Duration {
+	if s.cfg.RateLimit < 0 {
+		return 0
+	}
+	now := time.Now()
+	s.limitersMu.Lock()
+	l, ok := s.limiters[a.UserID]
+	if !ok {
+		if len(s.limiters) > 100_000 { // forget idle users rather than grow without bound
+			for id, x := range s.limiters {
+				if now.Sub(x.seen) > time.Minute {
+					delete(s.limiters, id)
+				}
+			}
+		}
+		l = &limiter{Limiter: rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)}
+		s.limiters[a.UserID] = l
+	}
+	l.seen = now
+	s.limitersMu.Unlock()
+	res := l.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return d
+	}
+	return 0
+}

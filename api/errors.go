@@ -1,0 +1,178 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/rpm"
+)
+
+// Problem is an RFC 9457 problem details body.
+type Problem struct {
+	Type      string           `json:"type"`
+	Title     string           `json:"title"`
+	Status    int              `json:"status"`
+	Detail    string           `json:"detail,omitempty"`
+	Instance  string           `json:"instance,omitempty"`
+	RequestID string           `json:"request_id,omitempty"`
+	Errors    []rpm.FieldError `json:"errors,omitempty"`
+}
+
+// problemTypes name each kind of problem with a stable URI.
+var problemTypes = map[int]string{
+	http.StatusBadRequest:            "https://tend.health/problems/bad-request",
+	http.StatusUnauthorized:          "https://tend.health/problems/unauthenticated",
+	http.StatusForbidden:             "https://tend.health/problems/forbidden",
+	http.StatusNotFound:              "https://tend.health/problems/not-found",
+	http.StatusConflict:              "https://tend.health/problems/conflict",
+	http.StatusRequestEntityTooLarge: "https://tend.health/problems/too-large",
+	http.StatusUnsupportedMediaType:  "https://tend.health/problems/unsupported-media-type",
+	http.StatusUnprocessableEntity:   "https://tend.health/problems/validation",
+	http.StatusTooManyRequests:       "https://tend.health/problems/rate-limited",
+	http.StatusInternalServerError:   "https://tend.health/problems/internal",
+	http.StatusServiceUnavailable:    "https://tend.health/problems/unavailable",
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, title, detail string, fields []rpm.FieldError) {
+	p := Problem{Type: problemTypes[status], Title: title, Status: status, Detail: detail, Errors: fields, Instance: r.URL.Path}
+	if p.Type == "" {
+		p.Type = "about:blank"
+	}
+	if id, ok := r.Context().Value(requestIDKey).(string); ok {
+		p.RequestID = id
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// writeError maps engine errors to statuses once; anything unexpected is a
+// 500, logged with the request id (errors carry ids, never PHI).
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var v *rpm.ValidationError
+	var bad *badRequest
+	switch {
+	case errors.As(err, &bad):
+		writeProblem(w, r, bad.status, bad.title, bad.detail, bad.fields)
+	case errors.As(err, &v):
+		writeProblem(w, r, http.StatusUnprocessableEntity, "Invalid input", "one or more fields are invalid", v.Fields)
+	case errors.Is(err, engine.ErrNotFound):
+		writeProblem(w, r, http.StatusNotFound, "Not found", "no such resource", nil)
+	case errors.Is(err, engine.ErrForbidden):
+		writeProblem(w, r, http.StatusForbidden, "Forbidden", "your role may not do this", nil)
+	case errors.Is(err, engine.ErrConflict):
+		writeProblem(w, r, http.StatusConflict, "Conflict", conflictDetail(err), nil)
+	case errors.Is(err, engine.ErrUnauthenticated):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tend"`)
+		writeProblem(w, r, http.StatusUnauthorized, "Unauthenticated", "a valid bearer token is required", nil)
+	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
+		// The client went away; nothing useful to send.
+	default:
+		id, _ := r.Context().Value(requestIDKey).(string)
+		s.log.ErrorContext(r.Context(), "request failed", "request_id", id, "route", r.Pattern, "error", err)
+		writeProblem(w, r, http.StatusInternalServerError, "Internal error", "the request failed; quote the request id when reporting it", nil)
+	}
+}
+
+func conflictDetail(err error) string {
+	msg := err.Error()
+	return strings.TrimSuffix(msg, ": "+engine.ErrConflict.Error())
+}
+
+// badRequest is a decoding problem answered with a 4xx other than 422 (or a
+// 422 for a value of the wrong JSON type).
+type badRequest struct {
+	status int
+	title  string
+	detail string
+	fields []rpm.FieldError
+}
+
+func (b *badRequest) Error() string { return b.detail }
+
+// decode reads a JSON body strictly: at most MaxBodyBytes (413 beyond), no
+// unknown fields (400), well-formed (400), one value only, values of the
+// right JSON type (422 naming the field).
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/fhir+json") {
+		return &badRequest{status: http.StatusUnsupportedMediaType, title: "Unsupported media type", detail: "send application/json"}
+	}
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err, s.cfg.MaxBodyBytes)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return decodeError(err, s.cfg.MaxBodyBytes)
+		}
+		return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the body must hold exactly one JSON value"}
+	}
+	return nil
+}
+
+func decodeError(err error, limit int64) error {
+	var mbe *http.MaxBytesError
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &mbe):
+		return &badRequest{status: http.StatusRequestEntityTooLarge, title: "Body too large",
+			detail: fmt.Sprintf("the request body exceeds %d bytes", limit)}
+	case errors.As(err, &syn):
+		return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: fmt.Sprintf("syntax error at byte %d", syn.Offset)}
+	case errors.Is(err, io.EOF):
+		return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the request body is empty"}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the request body ends early"}
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the body must be a JSON object"}
+		}
+		return &badRequest{status: http.StatusUnprocessableEntity, title: "Invalid input", detail: "one or more fields are invalid",
+			fields: []rpm.FieldError{{Field: field, Reason: "must be a JSON " + jsonKind(typ.Type.Kind().String())}}}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &badRequest{status: http.StatusBadRequest, title: "Unknown field", detail: fmt.Sprintf("unknown field %q", truncate(name, 60)),
+			fields: []rpm.FieldError{{Field: truncate(name, 60), Reason: "is not a known field"}}}
+	}
+	return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the request body is not valid JSON"}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "float64", "float32", "int", "int64", "int32":
+		return "number"
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "array"
+	}
+	return "object"
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

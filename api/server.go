@@ -1,0 +1,214 @@
+// Package api is Tend's HTTP interface: routing, authentication,
+// authorization, JSON codecs and problem+json errors. It is thin: each handler
+// decodes, calls the engine, and encodes.
+package api
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+
+	"github.com/tendhealth/tend/engine"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Engine runs the use cases. Required.
+	Engine *engine.Engine
+	// Logger receives request errors (ids only). Defaults to discarding.
+	Logger *slog.Logger
+	// Gatherer serves /metrics. Defaults to an empty registry.
+	Gatherer prometheus.Gatherer
+	// Registerer receives the HTTP metrics. Defaults to a new registry.
+	Registerer prometheus.Registerer
+	// MaxBodyBytes bounds request bodies. Defaults to 1 MiB.
+	MaxBodyBytes int64
+	// RateLimit is each user's sustained request rate per second. Defaults to
+	// 200. Negative disables rate limiting.
+	RateLimit float64
+	// RateBurst is each user's burst. Defaults to 2 × RateLimit.
+	RateBurst int
+	// Ready reports whether the service can take traffic (database reachable,
+	// migrations current). Defaults to always ready.
+	Ready func(ctx context.Context) error
+}
+
+// Server is Tend's HTTP API.
+type Server struct {
+	eng      *engine.Engine
+	log      *slog.Logger
+	cfg      Config
+	handler  http.Handler
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+
+	limitersMu sync.Mutex
+	limiters   map[uuid.UUID]*limiter
+}
+
+type limiter struct {
+	*rate.Limiter
+	seen time.Time
+}
+
+// New builds a Server.
+func New(cfg Config) (*Server, error) {
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 1<<20)
+	cfg.RateLimit = cmp.Or(cfg.RateLimit, 200)
+	cfg.RateBurst = cmp.Or(cfg.RateBurst, int(2*cfg.RateLimit))
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.NewRegistry()
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	s := &Server{
+		eng:      cfg.Engine,
+		log:      cfg.Logger.With("component", "api"),
+		cfg:      cfg,
+		limiters: map[uuid.UUID]*limiter{},
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tend_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tend_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+	}
+	for _, c := range []prometheus.Collector{s.requests, s.latency} {
+		if err := cfg.Registerer.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// routes lists every endpoint in one place.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.instrument(pattern, s.authenticated(h)))
+	}
+	open := func(pattern string, h http.Handler) { mux.Handle(pattern, s.instrument(pattern, h)) }
+
+	open("GET /healthz", http.HandlerFunc(s.healthz))
+	open("GET /readyz", http.HandlerFunc(s.readyz))
+	open("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+
+	handle("POST /v1/users", s.createUser)
+	handle("POST /v1/users/{id}/tokens", s.createToken)
+	handle("POST /v1/care-teams", s.createCareTeam)
+	handle("POST /v1/patients", s.createPatient)
+	handle("GET /v1/patients/{id}", s.getPatient)
+	handle("POST /v1/patients/{id}/readings", s.postReadings)
+	handle("GET /v1/patients/{id}/readings", s.listReadings)
+	handle("GET /v1/alerts", s.listAlerts)
+	handle("GET /v1/alerts/{id}", s.getAlert)
+	handle("POST /v1/alerts/{id}/ack", s.ackAlert)
+	handle("POST /v1/me/devices", s.registerDevice)
+	handle("GET /v1/me/devices", s.listDevices)
+	handle("DELETE /v1/me/devices/{id}", s.deleteDevice)
+	handle("GET /v1/audit", s.listAudit)
+
+	open("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, http.StatusNotFound, "Not found", "no such endpoint", nil)
+	}))
+	return s.withRequestID(mux)
+}
+
+// statusRecorder captures the status code for metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	counter := s.requests.MustCurryWith(prometheus.Labels{"route": route})
+	observer := s.latency.WithLabelValues(route)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		observer.Observe(time.Since(start).Seconds())
+		counter.WithLabelValues(strconv.Itoa(cmp.Or(rec.status, http.StatusOK))).Inc()
+	})
+}
+
+type ctxKey int
+
+const (
+	actorKey ctxKey = iota
+	requestIDKey
+)
+
+// withRequestID takes a sane X-Request-Id from the client or makes one, and
+// echoes it, so audit entries can be tied to requests.
+func (s *Server) withRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = uuid.NewString()
+		}
+		w.Header().Set("X-Request-Id", id)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			s.log.WarnContext(ctx, "not ready", "error", err)
+			writeProblem(w, r, http.StatusServiceUnavailable, "Not ready", err.Error(), nil)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

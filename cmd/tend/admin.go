@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/google/uuid"
+
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/migrations"
+	"github.com/tendhealth/tend/notify/webpush"
+	"github.com/tendhealth/tend/rules"
+)
+
+// adminEngine connects for a one-shot command (no workers).
+func adminEngine(ctx context.Context, env getenv, stderr io.Writer, dbURL string) (*engine.Engine, func(), error) {
+	s, err := loadSettings(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := newLogger(stderr, s.LogLevel)
+	url, cleanup, err := resolveDatabase(ctx, dbURL, "tend", false, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err := openPool(ctx, url, 4)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	eng, err := engine.New(engine.Config{Pool: pool, Logger: log})
+	if err != nil {
+		pool.Close()
+		cleanup()
+		return nil, nil, err
+	}
+	return eng, func() { pool.Close(); cleanup() }, nil
+}
+
+func migrate(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "up" && args[0] != "status") {
+		return &exitError{code: 2, err: errors.New("usage: tend migrate up|status")}
+	}
+	s, err := loadSettings(env)
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("tend migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&s.DatabaseURL, "database-url", s.DatabaseURL, "Postgres connection string (TEND_DATABASE_URL)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	log := newLogger(stderr, s.LogLevel)
+	url, cleanup, err := resolveDatabase(ctx, s.DatabaseURL, "tend", false, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	pool, err := openPool(ctx, url, 4)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if args[0] == "up" {
+		steps, err := migrations.Up(ctx, pool, log)
+		if err != nil {
+			return err
+		}
+		if len(steps) == 0 {
+			fmt.Fprintln(stdout, "migrations: up to date")
+		}
+		for _, st := range steps {
+			fmt.Fprintf(stdout, "applied %s %d %s\n", st.Component, st.Version, st.Name)
+		}
+		return nil
+	}
+	steps, err := migrations.Status(ctx, pool, log)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMPONENT\tVERSION\tNAME\tSTATE")
+	pending := 0
+	for _, st := range steps {
+		state := "applied"
+		if !st.Applied {
+			state, pending = "pending", pending+1
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", st.Component, st.Version, st.Name, state)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d pending\n", pending)
+	return nil
+}
+
+func token(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return &exitError{code: 2, err: errors.New("usage: tend token create --role R [--name N | --user ID] [--patient ID]")}
+	}
+	fs := flag.NewFlagSet("tend token create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	role := fs.String("role", "", "role of the new user: admin, clinician, scheduler, patient, device")
+	name := fs.String("name", "", "name of the new user (defaults to the role)")
+	userID := fs.String("user", "", "existing user id to issue the token for (no user is created)")
+	patient := fs.String("patient", "", "patient id, for patient and device users")
+	dbURL := fs.String("database-url", env("TEND_DATABASE_URL"), "Postgres connection string (TEND_DATABASE_URL)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if (*role == "") == (*userID == "") {
+		return &exitError{code: 2, err: errors.New("give either --role (to create a user) or --user (an existing user)")}
+	}
+	eng, done, err := adminEngine(ctx, env, stderr, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer done()
+	sys := engine.System("cli:token-create")
+	var id uuid.UUID
+	if *userID != "" {
+		if id, err = uuid.Parse(*userID); err != nil {
+			return &exitError{code: 2, err: errors.New("--user must be a user id (UUID)")}
+		}
+	} else {
+		in := engine.NewUser{Name: orDefault(*name, *role), Role: engine.Role(*role)}
+		if *patient != "" {
+			if in.PatientID, err = uuid.Parse(*patient); err != nil {
+				return &exitError{code: 2, err: errors.New("--patient must be a patient id (UUID)")}
+			}
+		}
+		u, err := eng.CreateUser(ctx, sys, in)
+		if err != nil {
+			return err
+		}
+		id = u.ID
+		fmt.Fprintf(stderr, "created user %s (%s)\n", u.ID, u.Role)
+	}
+	tok, err := eng.CreateToken(ctx, sys, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+func vapid(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "generate" {
+		return &exitError{code: 2, err: errors.New("usage: tend vapid generate")}
+	}
+	pub, priv, err := webpush.GenerateVAPIDKeys()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "TEND_VAPID_PUBLIC_KEY=%s\nTEND_VAPID_PRIVATE_KEY=%s\n", pub, priv)
+	return nil
+}
+
+func rulesCmd(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
+	if len(args) != 2 || args[0] != "check" {
+		return &exitError{code: 2, err: errors.New("usage: tend rules check FILE")}
+	}
+	data, err := os.ReadFile(args[1])
+	if err != nil {
+		return err
+	}
+	problems := rules.Check(data)
+	for _, p := range problems {
+		fmt.Fprintf(stdout, "%s:%d: %s: %s\n", args[1], p.Line, p.Field, p.Reason)
+	}
+	if len(problems) > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d problem(s) in %s", len(problems), args[1])}
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[1])
+	return nil
+}

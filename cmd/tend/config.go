@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tendhealth/tend/notify"
+	"github.com/tendhealth/tend/notify/apns"
+	"github.com/tendhealth/tend/notify/fcm"
+	"github.com/tendhealth/tend/notify/webpush"
+)
+
+// getenv reads one configuration variable; tests pass their own.
+type getenv func(string) string
+
+func envFromOS() getenv { return os.Getenv }
+
+// settings is the configuration of SPEC §11, read from the environment.
+type settings struct {
+	DatabaseURL        string
+	Addr               string
+	DBMaxConns         int32
+	WebPushAllowed     []string
+	VAPIDPublicKey     string
+	VAPIDPrivateKey    string
+	VAPIDSubject       string
+	FCMCredentialsFile string
+	FCMProjectID       string
+	FCMEndpoint        string
+	APNsKeyFile        string
+	APNsKeyID          string
+	APNsTeamID         string
+	APNsTopic          string
+	APNsEndpoint       string
+	APNsCritical       bool
+	NotifyWorkers      int
+	RateLimit          float64
+	LogLevel           slog.Level
+}
+
+func loadSettings(env getenv) (settings, error) {
+	s := settings{
+		DatabaseURL:        env("TEND_DATABASE_URL"),
+		Addr:               orDefault(env("TEND_ADDR"), "127.0.0.1:8080"),
+		VAPIDPublicKey:     env("TEND_VAPID_PUBLIC_KEY"),
+		VAPIDPrivateKey:    env("TEND_VAPID_PRIVATE_KEY"),
+		VAPIDSubject:       orDefault(env("TEND_VAPID_SUBJECT"), "mailto:ops@tend.invalid"),
+		FCMCredentialsFile: env("TEND_FCM_CREDENTIALS_FILE"),
+		FCMProjectID:       env("TEND_FCM_PROJECT_ID"),
+		FCMEndpoint:        env("TEND_FCM_ENDPOINT"),
+		APNsKeyFile:        env("TEND_APNS_KEY_FILE"),
+		APNsKeyID:          env("TEND_APNS_KEY_ID"),
+		APNsTeamID:         env("TEND_APNS_TEAM_ID"),
+		APNsTopic:          env("TEND_APNS_TOPIC"),
+		APNsEndpoint:       env("TEND_APNS_ENDPOINT"),
+		APNsCritical:       env("TEND_APNS_CRITICAL_ALERTS") == "true",
+	}
+	if h := env("TEND_WEBPUSH_ALLOWED_HOSTS"); h != "" {
+		for _, x := range strings.Split(h, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				s.WebPushAllowed = append(s.WebPushAllowed, x)
+			}
+		}
+	}
+	var err error
+	if s.DBMaxConns, err = intEnv(env, "TEND_DB_MAX_CONNS", 40); err != nil {
+		return s, err
+	}
+	n, err := intEnv(env, "TEND_NOTIFY_WORKERS", 100)
+	if err != nil {
+		return s, err
+	}
+	s.NotifyWorkers = int(n)
+	if v := env("TEND_RATE_LIMIT"); v != "" {
+		if s.RateLimit, err = strconv.ParseFloat(v, 64); err != nil {
+			return s, fmt.Errorf("TEND_RATE_LIMIT: %q is not a number", v)
+		}
+	}
+	if v := env("TEND_LOG_LEVEL"); v != "" {
+		if err := s.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return s, fmt.Errorf("TEND_LOG_LEVEL: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func intEnv(env getenv, name string, def int32) (int32, error) {
+	v := env(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive whole number", name, v)
+	}
+	return int32(n), nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// openPool connects to Postgres with an explicit pool size (River holds one
+// connection for LISTEN; pgx's default of 4 on 2 cores is too few).
+func openPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	cfg.MaxConns = maxConns
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to %s: %w", redactURL(url), err)
+	}
+	return pool, nil
+}
+
+// redactURL drops the password from a connection string for messages.
+func redactURL(u string) string {
+	cfg, err := pgxpool.ParseConfig(u)
+	if err != nil {
+		return "the database"
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
+}
+
+// senders builds the push senders that are configured; the others stay off
+// and their devices' deliveries are recorded as undeliverable.
+func (s settings) senders(ctx context.Context, log *slog.Logger) (notify.Senders, error) {
+	out := notify.Senders{}
+	if s.VAPIDPublicKey != "" || s.VAPIDPrivateKey != "" {
+		wp, err := webpush.New(webpush.Config{PublicKey: s.VAPIDPublicKey, PrivateKey: s.VAPIDPrivateKey, Subject: s.VAPIDSubject})
+		if err != nil {
+			return nil, fmt.Errorf("web push: %w", err)
+		}
+		out[notify.WebPush] = wp
+	}
+	if s.FCMCredentialsFile != "" || s.FCMEndpoint != "" {
+		f, err := fcm.New(ctx, fcm.Config{CredentialsFile: s.FCMCredentialsFile, ProjectID: s.FCMProjectID, Endpoint: s.FCMEndpoint})
+		if err != nil {
+			return nil, fmt.Errorf("fcm: %w", err)
+		}
+		out[notify.FCM] = f
+	}
+	if s.APNsKeyFile != "" {
+		a, err := apns.New(apns.Config{KeyFile: s.APNsKeyFile, KeyID: s.APNsKeyID, TeamID: s.APNsTeamID, Topic: s.APNsTopic,
+			Endpoint: s.APNsEndpoint, CriticalEntitled: s.APNsCritical})
+		if err != nil {
+			return nil, fmt.Errorf("apns: %w", err)
+		}
+		out[notify.APNs] = a
+	}
+	for _, p := range []notify.Platform{notify.WebPush, notify.FCM, notify.APNs} {
+		if out[p] == nil {
+			log.Info("push provider not configured: its deliveries are recorded as undeliverable", "platform", p)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,353 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/migrations"
+	"github.com/tendhealth/tend/notify"
+	"github.com/tendhealth/tend/notify/notifytest"
+	"github.com/tendhealth/tend/notify/webpush"
+)
+
+// demo runs the whole system locally: a Postgres (found or started), the API
+// and workers, fake push services standing in for the clinician's devices,
+// and simulated patients whose devices post readings over the real API.
+func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tend demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
+	patients := fs.Int("patients", 20, "number of simulated patients")
+	interval := fs.Duration("interval", 2*time.Second, "mean time between one patient's readings")
+	abnormal := fs.Float64("abnormal", 0.08, "fraction of readings that are abnormal")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *patients < 1 || *patients > 1000 {
+		return &exitError{code: 2, err: fmt.Errorf("--patients must be between 1 and 1000")}
+	}
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	s, err := loadSettings(env)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, s.LogLevel)
+	if env("TEND_LOG_LEVEL") == "" {
+		log = newLogger(stderr, 4) // warnings and errors only: the demo prints its own story
+	}
+	out := &printer{w: stdout, start: time.Now()}
+
+	url, cleanup, err := resolveDatabase(ctx, s.DatabaseURL, "tend_demo", true, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	pool, err := openPool(ctx, url, s.DBMaxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := migrations.Up(ctx, pool, log); err != nil {
+		return err
+	}
+	out.printf("database   %s (migrated)", redactURL(url))
+
+	// Fake push services stand in for the clinician's devices.
+	browser := notifytest.NewWebPush()
+	defer browser.Close()
+	pub, priv, err := webpush.GenerateVAPIDKeys()
+	if err != nil {
+		return err
+	}
+	browser.RequireVAPIDKey(pub)
+	wp, err := webpush.New(webpush.Config{PublicKey: pub, PrivateKey: priv, Subject: "mailto:demo@tend.invalid"})
+	if err != nil {
+		return err
+	}
+	stats := newDemoStats()
+	browser.OnReceive(func(r notifytest.WebPushRequest) {
+		var p struct {
+			Type    string            `json:"type"`
+			Urgency string            `json:"urgency"`
+			Data    map[string]string `json:"data"`
+		}
+		_ = json.Unmarshal(r.Payload, &p)
+		lat := stats.delivered(p.Data["alert_id"], "browser")
+		out.printf("PUSH   → browser (Web Push, decrypted)  %-8s %-6s alert %s  [Urgency: %s, TTL %ss]%s",
+			p.Urgency, p.Type, short(p.Data["alert_id"]), r.Header.Get("Urgency"), r.Header.Get("TTL"), lat)
+	})
+
+	ln, err := net.Listen("tcp", orDefault(env("TEND_ADDR"), "127.0.0.1:0"))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.WebPushAllowed = []string{"127.0.0.1"}
+	sys, err := startSystem(ctx, s, pool, log, systemOpts{withAPI: true, overrides: func(c *engine.Config) {
+		c.Senders = notify.Senders{notify.WebPush: wp}
+		c.FetchCooldown = 10 * time.Millisecond
+	}})
+	if err != nil {
+		return err
+	}
+	defer sys.stop()
+	base := "http://" + ln.Addr().String()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- sys.listen(ctx, ln) }()
+	out.printf("api        %s   (metrics at %s/metrics)", base, base)
+
+	// Set up the demo's people through the engine, as an admin would.
+	sysActor := engine.System("demo")
+	eng := sys.engine
+	doc, err := eng.CreateUser(ctx, sysActor, engine.NewUser{Name: "Dr Ada Osei", Role: engine.RoleClinician})
+	if err != nil {
+		return err
+	}
+	docToken, err := eng.CreateToken(ctx, sysActor, doc.ID)
+	if err != nil {
+		return err
+	}
+	team, err := eng.CreateCareTeam(ctx, sysActor, engine.NewCareTeam{Name: fmt.Sprintf("Demo RPM team %s", time.Now().Format("15:04:05")),
+		MemberIDs: []uuid.UUID{doc.ID}})
+	if err != nil {
+		return err
+	}
+	docActor := engine.Actor{UserID: doc.ID, Role: engine.RoleClinician, RequestID: "demo"}
+	sub := browser.NewSubscription()
+	if _, _, err := eng.RegisterDevice(ctx, docActor, engine.NewDevice{Platform: notify.WebPush, Endpoint: sub.Endpoint, P256dh: sub.P256dh, Auth: sub.Auth}); err != nil {
+		return err
+	}
+	out.printf("clinician  %s with a browser subscription; token for the curl tour:", short(doc.ID.String()))
+	out.printf("           export TOKEN=%s", docToken)
+	out.printf("           curl -s -H \"Authorization: Bearer $TOKEN\" %s/v1/alerts", base)
+
+	sims := make([]*simPatient, *patients)
+	for i := range sims {
+		p, err := eng.CreatePatient(ctx, sysActor, engine.NewPatient{DisplayName: fmt.Sprintf("Demo patient %02d", i+1),
+			Timezone: "America/Chicago", CareTeamID: team.ID, Programs: []string{"hypertension"}})
+		if err != nil {
+			return err
+		}
+		dev, err := eng.CreateUser(ctx, sysActor, engine.NewUser{Name: fmt.Sprintf("device %02d", i+1), Role: engine.RoleDevice, PatientID: p.ID})
+		if err != nil {
+			return err
+		}
+		tok, err := eng.CreateToken(ctx, sysActor, dev.ID)
+		if err != nil {
+			return err
+		}
+		sims[i] = &simPatient{id: p.ID, token: tok, rng: rand.New(rand.NewPCG(uint64(i), 42))}
+	}
+	out.printf("patients   %d simulated patients with devices; streaming readings (%.0f%% abnormal). Ctrl-C stops.", len(sims), *abnormal*100)
+	out.printf("")
+
+	client := &http.Client{Timeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	for _, p := range sims {
+		wg.Go(func() { p.run(ctx, client, base, *interval, *abnormal, out, stats) })
+	}
+	wg.Wait()
+	select {
+	case err := <-serveErr:
+		if err != nil {
+			return err
+		}
+	case <-time.After(10 * time.Second):
+	}
+	stats.summary(out)
+	return nil
+}
+
+// simPatient is one simulated patient and their device.
+type simPatient struct {
+	id    uuid.UUID
+	token string
+	rng   *rand.Rand
+	seq   int
+}
+
+func (p *simPatient) run(ctx context.Context, client *http.Client, base string, interval time.Duration, abnormal float64, out *printer, stats *demoStats) {
+	// Stagger the start so patients do not post in lockstep.
+	t := time.NewTimer(time.Duration(p.rng.Int64N(int64(interval))))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.seq++
+		body := p.reading(p.rng.Float64() < abnormal)
+		sent := time.Now()
+		res, err := postJSON(ctx, client, base+"/v1/patients/"+p.id.String()+"/readings", p.token, body)
+		if err == nil {
+			stats.posted()
+			for _, a := range res.Alerts {
+				if a.Status == "opened" {
+					stats.alert(a.ID, a.Urgency, sent)
+				}
+				out.printf("ALERT  %-8s %-20s patient %s  alert %s (%s)", a.Urgency, a.RuleID, short(p.id.String()), short(a.ID), a.Status)
+			}
+		} else if ctx.Err() == nil {
+			out.printf("error  posting a reading: %v", err)
+		}
+		t.Reset(time.Duration(float64(interval) * (0.5 + p.rng.Float64())))
+	}
+}
+
+// reading makes a plausible reading; abnormal ones cross a default rule.
+func (p *simPatient) reading(abnormal bool) map[string]any {
+	r := map[string]any{"observed_at": time.Now().UTC().Format(time.RFC3339Nano), "source_id": fmt.Sprintf("sim-%s:%d", short(p.id.String()), p.seq)}
+	n := func(mean, sd float64) float64 { return float64(int((mean+p.rng.NormFloat64()*sd)*10)) / 10 }
+	switch kind := p.rng.IntN(5); {
+	case kind == 0 && abnormal:
+		r["kind"], r["systolic"], r["diastolic"], r["unit"] = "blood_pressure", n(188, 6), n(118, 5), "mm[Hg]"
+	case kind == 0:
+		r["kind"], r["systolic"], r["diastolic"], r["unit"] = "blood_pressure", n(128, 8), n(80, 5), "mmHg"
+	case kind == 1 && abnormal:
+		r["kind"], r["value"], r["unit"] = "spo2", n(85, 1.5), "%"
+	case kind == 1:
+		r["kind"], r["value"], r["unit"] = "spo2", min(100, n(97, 1)), "%"
+	case kind == 2 && abnormal:
+		r["kind"], r["value"], r["unit"] = "heart_rate", n(142, 6), "/min"
+	case kind == 2:
+		r["kind"], r["value"], r["unit"] = "heart_rate", n(74, 8), "bpm"
+	case kind == 3 && abnormal:
+		r["kind"], r["value"], r["unit"] = "blood_glucose", n(2.8, 0.2), "mmol/L"
+	case kind == 3:
+		r["kind"], r["value"], r["unit"] = "blood_glucose", n(115, 15), "mg/dL"
+	case abnormal:
+		r["kind"], r["value"], r["unit"] = "body_temperature", n(102.2, 0.4), "[degF]"
+	default:
+		r["kind"], r["value"], r["unit"] = "body_temperature", n(36.8, 0.3), "Cel"
+	}
+	return r
+}
+
+type ingestResponse struct {
+	Readings []struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	} `json:"readings"`
+	Alerts []struct {
+		ID      string `json:"id"`
+		RuleID  string `json:"rule_id"`
+		Urgency string `json:"urgency"`
+		Status  string `json:"status"`
+	} `json:"alerts"`
+}
+
+func postJSON(ctx context.Context, client *http.Client, url, token string, body any) (ingestResponse, error) {
+	var res ingestResponse
+	b, err := json.Marshal(body)
+	if err != nil {
+		return res, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return res, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return res, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		return res, fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(data))
+	}
+	return res, json.Unmarshal(data, &res)
+}
+
+// printer serialises the demo's live output, stamped with elapsed time.
+type printer struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+}
+
+func (p *printer) printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if format == "" {
+		fmt.Fprintln(p.w)
+		return
+	}
+	fmt.Fprintf(p.w, "%7.1fs  %s\n", time.Since(p.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// demoStats counts what happened, for the live latency and the summary.
+type demoStats struct {
+	mu        sync.Mutex
+	readings  atomic.Int64
+	alerts    map[string]int
+	pushes    map[string]int
+	openedAt  map[string]time.Time
+	latencies []time.Duration
+}
+
+func newDemoStats() *demoStats {
+	return &demoStats{alerts: map[string]int{}, pushes: map[string]int{}, openedAt: map[string]time.Time{}}
+}
+
+func (s *demoStats) posted() { s.readings.Add(1) }
+
+func (s *demoStats) alert(id, urgency string, sent time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.alerts[urgency]++
+	s.openedAt[id] = sent
+}
+
+// delivered records a push and returns a note of the latency from the
+// reading's POST to the push, when known.
+func (s *demoStats) delivered(alertID, device string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pushes[device]++
+	if at, ok := s.openedAt[alertID]; ok {
+		d := time.Since(at)
+		s.latencies = append(s.latencies, d)
+		return fmt.Sprintf("  %d ms after the reading was posted", d.Milliseconds())
+	}
+	return ""
+}
+
+func (s *demoStats) summary(out *printer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out.printf("")
+	out.printf("summary: %d readings posted; alerts opened: critical %d, high %d, medium %d, low %d; pushes delivered: %v",
+		s.readings.Load(), s.alerts["critical"], s.alerts["high"], s.alerts["medium"], s.alerts["low"], s.pushes)
+	if len(s.latencies) > 0 {
+		sort.Slice(s.latencies, func(i, j int) bool { return s.latencies[i] < s.latencies[j] })
+		out.printf("reading → push latency: p50 %d ms, max %d ms", s.latencies[len(s.latencies)/2].Milliseconds(),
+			s.latencies[len(s.latencies)-1].Milliseconds())
+	}
+}
+
+func short(id string) string {
+	if len(id) >= 8 {
+		return id[:8]
+	}
+	return id
+}

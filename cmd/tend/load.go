@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// load drives a running server: it enrols simulated patients with device
+// tokens through the API (with an admin token), then posts readings from N
+// concurrent devices, flat out or at a target rate, one reading or a batch
+// per request, and reports readings/s and latency percentiles.
+func load(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tend load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base := fs.String("url", "http://"+orDefault(env("TEND_ADDR"), "127.0.0.1:8080"), "server base URL")
+	token := fs.String("token", env("TEND_TOKEN"), "admin bearer token, used to enrol the simulated patients (TEND_TOKEN)")
+	devices := fs.Int("devices", 32, "concurrent simulated devices (one patient each)")
+	duration := fs.Duration("duration", 30*time.Second, "how long to post")
+	warmup := fs.Duration("warmup", 2*time.Second, "posting time excluded from the figures")
+	rate := fs.Float64("rate", 0, "target readings per second across all devices (0: flat out)")
+	batch := fs.Int("batch", 1, "readings per request (1 posts single readings; more posts {\"readings\": [...]})")
+	abnormal := fs.Float64("abnormal", 0, "fraction of readings that are abnormal (raise alerts)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *token == "":
+		return &exitError{code: 2, err: errors.New("--token (an admin token, from `tend token create --role admin`) is required")}
+	case *devices < 1 || *devices > 10000:
+		return &exitError{code: 2, err: errors.New("--devices must be between 1 and 10000")}
+	case *batch < 1 || *batch > 1000:
+		return &exitError{code: 2, err: errors.New("--batch must be between 1 and 1000")}
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: *devices * 2, MaxIdleConnsPerHost: *devices * 2, IdleConnTimeout: time.Minute}}
+	fmt.Fprintf(stderr, "enrolling %d simulated patients…\n", *devices)
+	sims, err := enrol(ctx, client, *base, *token, *devices)
+	if err != nil {
+		return err
+	}
+
+	var pace <-chan time.Time
+	if *rate > 0 {
+		every := time.Duration(float64(time.Second) * float64(*batch) / *rate)
+		tick := time.NewTicker(max(every, time.Microsecond))
+		defer tick.Stop()
+		pace = tick.C
+	}
+	runCtx, cancel := context.WithTimeout(ctx, *warmup+*duration)
+	defer cancel()
+	measureFrom := time.Now().Add(*warmup)
+	results := make([]loadResult, len(sims))
+	var wg sync.WaitGroup
+	fmt.Fprintf(stderr, "posting for %s (+%s warm-up) from %d devices, batch %d, rate %s\n", *duration, *warmup, *devices, *batch, rateText(*rate))
+	for i, sim := range sims {
+		wg.Go(func() {
+			results[i] = sim.post(runCtx, client, *base, *batch, *abnormal, pace, measureFrom)
+		})
+	}
+	wg.Wait()
+	report(stdout, results, *batch, *duration)
+	return nil
+}
+
+func rateText(r float64) string {
+	if r <= 0 {
+		return "flat out"
+	}
+	return strconv.FormatFloat(r, 'f', 0, 64) + " readings/s"
+}
+
+type loadSim struct {
+	patientID string
+	token     string
+	rng       *rand.Rand
+	seq       int
+}
+
+// enrol creates a care team, and per device a patient and a device user with
+// its token, through the API.
+func enrol(ctx context.Context, client *http.Client, base, token string, n int) ([]*loadSim, error) {
+	var team struct{ ID string }
+	if err := call(ctx, client, base+"/v1/care-teams", token, map[string]any{"name": "load test " + time.Now().Format(time.RFC3339)}, &team); err != nil {
+		return nil, fmt.Errorf("create care team: %w", err)
+	}
+	sims := make([]*loadSim, n)
+	for i := range sims {
+		var p, u struct{ ID string }
+		var tok struct{ Token string }
+		if err := call(ctx, client, base+"/v1/patients", token, map[string]any{"display_name": fmt.Sprintf("Load patient %d", i),
+			"timezone": "UTC", "care_team_id": team.ID, "programs": []string{"hypertension"}}, &p); err != nil {
+			return nil, fmt.Errorf("create patient: %w", err)
+		}
+		if err := call(ctx, client, base+"/v1/users", token, map[string]any{"name": fmt.Sprintf("load device %d", i), "role": "device", "patient_id": p.ID}, &u); err != nil {
+			return nil, fmt.Errorf("create device user: %w", err)
+		}
+		if err := call(ctx, client, base+"/v1/users/"+u.ID+"/tokens", token, map[string]any{}, &tok); err != nil {
+			return nil, fmt.Errorf("create device token: %w", err)
+		}
+		sims[i] = &loadSim{patientID: p.ID, token: tok.Token, rng: rand.New(rand.NewPCG(uint64(i), 7))}
+	}
+	return sims, nil
+}
+
+func call(ctx context.Context, client *http.Client, url, token string, in, out any) error {
+	b, _ := json.Marshal(in)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s: status %d: %s", url, resp.StatusCode, bytes.TrimSpace(data))
+	}
+	return json.Unmarshal(data, out)
+}
+
+type loadResult struct {
+	readings  int
+	latencies []time.Duration
+	errors    map[string]int
+}
+
+func (s *loadSim) post(ctx context.Context, client *http.Client, base string, batch int, abnormal float64, pace <-chan time.Time, measureFrom time.Time) loadResult {
+	res := loadResult{errors: map[string]int{}}
+	url := base + "/v1/patients/" + s.patientID + "/readings"
+	buf := make([]byte, 0, 128*batch)
+	for ctx.Err() == nil {
+		if pace != nil {
+			select {
+			case <-ctx.Done():
+				return res
+			case <-pace:
+			}
+		}
+		buf = s.body(buf[:0], batch, abnormal)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf))
+		req.Header.Set("Authorization", "Bearer "+s.token)
+		req.Header.Set("Content-Type", "application/json")
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			if ctx.Err() == nil {
+				res.errors["transport"]++
+			}
+			continue
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if start.Before(measureFrom) {
+			continue
+		}
+		if resp.StatusCode != http.StatusCreated {
+			res.errors[strconv.Itoa(resp.StatusCode)]++
+			continue
+		}
+		res.readings += batch
+		res.latencies = append(res.latencies, time.Since(start))
+	}
+	return res
+}
+
+// body appends a request body of batch readings; most are normal heart rate,
+// SpO2 and blood pressure values.
+func (s *loadSim) body(b []byte, batch int, abnormal float64) []byte {
+	now := time.Now().UTC()
+	if batch > 1 {
+		b = append(b, `{"readings":[`...)
+	}
+	for i := range batch {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		s.seq++
+		at := now.Add(-time.Duration(batch-i) * time.Second).Format(time.RFC3339Nano)
+		bad := abnormal > 0 && s.rng.Float64() < abnormal
+		switch s.seq % 3 {
+		case 0:
+			sys := 110 + s.rng.IntN(30)
+			if bad {
+				sys = 185
+			}
+			b = fmt.Appendf(b, `{"kind":"blood_pressure","systolic":%d,"diastolic":%d,"unit":"mm[Hg]","observed_at":%q}`, sys, 70+s.rng.IntN(15), at)
+		case 1:
+			v := 94 + s.rng.IntN(6)
+			if bad {
+				v = 86
+			}
+			b = fmt.Appendf(b, `{"kind":"spo2","value":%d,"unit":"%%","observed_at":%q}`, v, at)
+		default:
+			v := 60 + s.rng.IntN(40)
+			if bad {
+				v = 150
+			}
+			b = fmt.Appendf(b, `{"kind":"heart_rate","value":%d,"unit":"/min","observed_at":%q}`, v, at)
+		}
+	}
+	if batch > 1 {
+		b = append(b, "]}"...)
+	}
+	return b
+}
+
+func report(w io.Writer, results []loadResult, batch int, d time.Duration) {
+	var all []time.Duration
+	readings := 0
+	errs := map[string]int{}
+	for _, r := range results {
+		readings += r.readings
+		all = append(all, r.latencies...)
+		for k, v := range r.errors {
+			errs[k] += v
+		}
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
+	}
+	fmt.Fprintf(w, "requests:   %d ok (batch %d), errors %v\n", len(all), batch, errs)
+	fmt.Fprintf(w, "readings/s: %.0f\n", float64(readings)/d.Seconds())
+	fmt.Fprintf(w, "requests/s: %.0f\n", float64(len(all))/d.Seconds())
+	fmt.Fprintf(w, "latency:    p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", pct(0.50), pct(0.95), pct(0.99), pct(1))
+}

@@ -1,0 +1,96 @@
+// Command tend runs Tend: the API and workers, migrations, administration,
+// the demo and the load generator. It only parses flags and the environment
+// and wires the packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `tend — remote patient monitoring and care-team messaging
+
+Usage:
+  tend serve                     API and workers
+  tend worker                    workers only
+  tend migrate up|status         apply or list database migrations (Tend's and River's)
+  tend token create --role R [--name N | --user ID]
+                                 create a bearer token (and its user when no --user)
+  tend demo [--duration D]       the whole system on a local Postgres with simulated patients
+  tend load --url U --token T    post readings to a running server and report throughput
+  tend rules check FILE          validate a YAML rule pack
+  tend vapid generate            print a new VAPID key pair for Web Push
+
+Configuration comes from the environment (see README): TEND_DATABASE_URL, TEND_ADDR, TEND_VAPID_*,
+TEND_FCM_*, TEND_APNS_*, TEND_WEBPUSH_ALLOWED_HOSTS.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "tend:", err)
+		}
+		stop()
+		os.Exit(exitCode(err))
+	}
+}
+
+// exitError carries a specific exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{code: 2, err: errors.New("no command given")}
+	}
+	env := envFromOS()
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return serve(ctx, env, rest, stderr, true)
+	case "worker":
+		return serve(ctx, env, rest, stderr, false)
+	case "migrate":
+		return migrate(ctx, env, rest, stdout, stderr)
+	case "token":
+		return token(ctx, env, rest, stdout, stderr)
+	case "demo":
+		return demo(ctx, env, rest, stdout, stderr)
+	case "load":
+		return load(ctx, env, rest, stdout, stderr)
+	case "rules":
+		return rulesCmd(ctx, env, rest, stdout, stderr)
+	case "vapid":
+		return vapid(rest, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return &exitError{code: 2, err: fmt.Errorf("unknown command %q", cmd)}
+	}
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// localServer is where a newcomer's Postgres usually answers.
+const localServer = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// resolveDatabase decides which database to use: TEND_DATABASE_URL when set;
+// else database dbName on a local server at 127.0.0.1:5432 (created if
+// missing); else, when mayStart, a private cluster started from the installed
+// PostgreSQL binaries. cleanup stops what was started.
+func resolveDatabase(ctx context.Context, url, dbName string, mayStart bool, log *slog.Logger) (string, func(), error) {
+	noop := func() {}
+	if url != "" {
+		return url, noop, nil
+	}
+	if err := ensureDatabase(ctx, localServer, dbName); err == nil {
+		log.Info("using the local PostgreSQL server", "database", dbName)
+		return withDatabase(localServer, dbName), noop, nil
+	} else if !mayStart {
+		return "", noop, fmt.Errorf("TEND_DATABASE_URL is not set and no PostgreSQL answers at 127.0.0.1:5432 (%v)", err)
+	}
+	log.Info("no PostgreSQL at 127.0.0.1:5432: starting a private cluster")
+	base, stop, err := startPrivateCluster(ctx, log)
+	if err != nil {
+		return "", noop, err
+	}
+	if err := ensureDatabase(ctx, base, dbName); err != nil {
+		stop()
+		return "", noop, err
+	}
+	return withDatabase(base, dbName), stop, nil
+}
+
+func withDatabase(url, db string) string {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return url
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, db)
+}
+
+// ensureDatabase connects to the server of url and creates db if missing.
+func ensureDatabase(ctx context.Context, url, db string) error {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(cctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, db).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(cctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
+		var exists bool
+		if qerr := conn.QueryRow(cctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, db).Scan(&exists); qerr == nil && exists {
+			return nil // created concurrently
+		}
+		return fmt.Errorf("create database %s: %w", db, err)
+	}
+	return nil
+}
+
+// startPrivateCluster runs initdb and pg_ctl from the newest installed
+// PostgreSQL into a directory of its own, on a free port. PostgreSQL refuses
+// to run as root, so as root it runs as the postgres system user.
+func startPrivateCluster(ctx context.Context, log *slog.Logger) (string, func(), error) {
+	bin, err := findPostgresBin()
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "tend-pg-")
+	if err != nil {
+		return "", nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	var asUser []string
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return "", nil, errors.New("running as root and no postgres system user exists to run PostgreSQL as")
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return "", nil, err
+		}
+		asUser = []string{"runuser", "-u", "postgres", "--"}
+	}
+	data := filepath.Join(dir, "data")
+	runPG := func(name string, args ...string) error {
+		full := append(append(asUser, filepath.Join(bin, name)), args...)
+		cmd := exec.CommandContext(ctx, full[0], full[1:]...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %w: %s", name, err, out)
+		}
+		return nil
+	}
+	if err := runPG("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"); err != nil {
+		return "", nil, err
+	}
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", port, dir)
+	if err := runPG("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start"); err != nil {
+		return "", nil, err
+	}
+	log.Info("private PostgreSQL started", "port", port, "dir", dir)
+	stop := func() {
+		full := append(append(asUser, filepath.Join(bin, "pg_ctl")), "-D", data, "-m", "fast", "stop")
+		_ = exec.Command(full[0], full[1:]...).Run()
+		_ = os.RemoveAll(dir)
+	}
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop, nil
+}
+
+func findPostgresBin() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("no PostgreSQL found: set TEND_DATABASE_URL, start a server on 127.0.0.1:5432, or install PostgreSQL (apt-get install postgresql)")
+}
+
+func versionOf(binDir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return n
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/tendhealth/tend/api"
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/migrations"
+)
+
+// system is a running Tend: engine (with workers) and, optionally, the API.
+type system struct {
+	pool   *pgxpool.Pool
+	engine *engine.Engine
+	api    *api.Server
+	log    *slog.Logger
+}
+
+// systemOpts are the parts of a system that differ between serve and demo.
+type systemOpts struct {
+	withAPI   bool
+	senders   bool
+	overrides func(*engine.Config)
+}
+
+func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.Logger, o systemOpts) (*system, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg := engine.Config{
+		Pool:                pool,
+		Logger:              log,
+		Registerer:          reg,
+		RunWorkers:          true,
+		NotifyWorkers:       s.NotifyWorkers,
+		WebPushAllowedHosts: s.WebPushAllowed,
+		APNsTopic:           s.APNsTopic,
+	}
+	if o.senders {
+		snd, err := s.senders(ctx, log)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Senders = snd
+	}
+	if o.overrides != nil {
+		o.overrides(&cfg)
+	}
+	eng, err := engine.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := eng.Start(ctx); err != nil {
+		return nil, err
+	}
+	sys := &system{pool: pool, engine: eng, log: log}
+	if o.withAPI {
+		sys.api, err = api.New(api.Config{
+			Engine: eng, Logger: log, Gatherer: reg, Registerer: reg, RateLimit: s.RateLimit,
+			Ready: func(ctx context.Context) error {
+				if err := pool.Ping(ctx); err != nil {
+					return fmt.Errorf("database unreachable")
+				}
+				return migrations.Check(ctx, pool)
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return sys, nil
+}
+
+func (sys *system) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sys.engine.Stop(ctx); err != nil {
+		sys.log.Warn("stop workers", "error", err)
+	}
+}
+
+// listen serves the API on addr until ctx is done, then shuts down gracefully.
+func (sys *system) listen(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           sys.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func serve(ctx context.Context, env getenv, args []string, stderr io.Writer, withAPI bool) error {
+	name := "serve"
+	if !withAPI {
+		name = "worker"
+	}
+	fs := flag.NewFlagSet("tend "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	s, err := loadSettings(env)
+	if err != nil {
+		return err
+	}
+	fs.StringVar(&s.Addr, "addr", s.Addr, "listen address (TEND_ADDR)")
+	fs.StringVar(&s.DatabaseURL, "database-url", s.DatabaseURL, "Postgres connection string (TEND_DATABASE_URL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(stderr, s.LogLevel)
+	url, cleanup, err := resolveDatabase(ctx, s.DatabaseURL, "tend", false, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	pool, err := openPool(ctx, url, s.DBMaxConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrations.Check(ctx, pool); err != nil {
+		return err
+	}
+	sys, err := startSystem(ctx, s, pool, log, systemOpts{withAPI: withAPI, senders: true})
+	if err != nil {
+		return err
+	}
+	defer sys.stop()
+	if !withAPI {
+		log.Info("workers running")
+		<-ctx.Done()
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("serving", "addr", ln.Addr().String())
+	if err := sys.listen(ctx, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Drives a real `tend serve` with `tend load` on this machine and prints, in the
+# same run, pgbench's single-row INSERT rate (the raw limit of the database).
+# Used by `make bench-load`. Needs psql and pgbench (Debian: postgresql-client).
+set -euo pipefail
+db=${BENCH_DB:-tend_bench}
+dur=${LOAD_DURATION:-20s}
+bin=${BIN:-bin/tend}
+server=${TEND_BENCH_SERVER:-postgres://postgres@127.0.0.1:5432}
+addr=${TEND_BENCH_ADDR:-127.0.0.1:18080}
+url="$server/$db?sslmode=disable"
+
+psql -q "$server/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+export TEND_DATABASE_URL=$url
+"$bin" migrate up >/dev/null
+token=$("$bin" token create --role admin --name bench 2>/dev/null)
+
+TEND_ADDR=$addr TEND_RATE_LIMIT=-1 TEND_LOG_LEVEL=warn "$bin" serve &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.2; done
+
+echo "== pgbench: single-row INSERT into an indexed table, 16 clients, 10 s (the raw limit)"
+psql -q "$url" -c "CREATE TABLE IF NOT EXISTS pgbench_rows (id bigserial PRIMARY KEY, patient_id uuid, value float8, observed_at timestamptz);
+  CREATE INDEX IF NOT EXISTS pgbench_rows_idx ON pgbench_rows (patient_id, observed_at)"
+script=$(mktemp)
+echo "INSERT INTO pgbench_rows (patient_id, value, observed_at) VALUES (gen_random_uuid(), random() * 100, now());" >"$script"
+pgbench -n -c 16 -j 2 -T 10 -f "$script" "$url" 2>/dev/null | grep -E "^tps|latency average"
+rm -f "$script"
+
+echo "== tend load: single readings, 32 devices, flat out, $dur"
+"$bin" load --url "http://$addr" --token "$token" --devices 32 --duration "$dur"
+echo "== tend load: batches of 500, 4 devices, flat out, $dur"
+"$bin" load --url "http://$addr" --token "$token" --devices 4 --batch 500 --duration "$dur"

@@ -1,0 +1,245 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tendhealth/tend/rpm"
+	"github.com/tendhealth/tend/rules"
+)
+
+// hit is one reading on which at least one rule fired or was held back by
+// hysteresis; Findings are sorted most urgent first.
+type hit struct {
+	Reading  stored
+	Findings []rules.Finding
+	// UpdateOnly is set when every finding was suppressed by hysteresis: the
+	// episode was already reported, so the reading only updates the open
+	// alert (occurrences, last reading) and pages no one.
+	UpdateOnly bool
+}
+
+// evaluate runs the rules over freshly stored readings in observation order
+// and raises or updates alerts for what they find.
+func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.UUID, scope patientScope, fresh []stored) ([]AlertRef, error) {
+	hist, err := e.loadHistory(ctx, tx, patientID, fresh)
+	if err != nil {
+		return nil, err
+	}
+	params, err := e.patientParams(ctx, tx, patientID)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(fresh, func(x, y stored) int { return x.ObservedAt.Compare(y.ObservedAt) })
+	now := e.now()
+	var hits []hit
+	for _, s := range fresh {
+		res := e.rules.Evaluate(rules.Input{Reading: observation(s), History: hist, Programs: scope.Programs, Params: params, Now: now})
+		for _, ee := range res.Errors {
+			e.metrics.ruleErrors.WithLabelValues(ee.RuleID).Inc()
+			e.log.WarnContext(ctx, "rule evaluation failed", "rule_id", ee.RuleID, "rule_version", ee.Version,
+				"reading_id", s.ID, "error", ee.Err)
+		}
+		switch {
+		case len(res.Findings) > 0:
+			hits = append(hits, hit{Reading: s, Findings: append(res.Findings, res.Suppressed...)})
+		case len(res.Suppressed) > 0:
+			hits = append(hits, hit{Reading: s, Findings: res.Suppressed, UpdateOnly: true})
+		}
+	}
+	if len(hits) == 0 {
+		return nil, nil
+	}
+	return e.raise(ctx, tx, a, patientID, scope, hits)
+}
+
+// patientParams loads a patient's personalised rule parameters.
+func (e *Engine) patientParams(ctx context.Context, tx pgx.Tx, patientID uuid.UUID) (map[string]map[string]float64, error) {
+	return nil, nil
+}
+
+// alertGroup gathers the findings of one batch that land on one alert: the
+// most urgent finding of each reading decides the alert (rule), the others
+// ride along as inhibited findings.
+type alertGroup struct {
+	top       rules.Finding
+	first     stored
+	last      stored
+	count     int
+	paging    bool // at least one finding is not late
+	fires     bool // at least one reading fired (not only suppressed)
+	findings  []findingRow
+	dropped   bool // update-only and no unresolved alert to update
+	alertID   uuid.UUID
+	inserted  bool
+	status    string
+	urgency   rpm.Urgency
+	title     string
+	notifyNow bool
+}
+
+type findingRow struct {
+	f       rules.Finding
+	reading stored
+}
+
+const upsertAlertSQL = `INSERT INTO alerts (id, patient_id, care_team_id, rule_id, rule_version, urgency, urgency_rank, title,
+	occurrences, first_reading_id, last_reading_id, first_observed_at, last_observed_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+ON CONFLICT (patient_id, rule_id) WHERE status <> 'resolved' DO UPDATE SET
+	occurrences = alerts.occurrences + excluded.occurrences,
+	last_reading_id = CASE WHEN excluded.last_observed_at >= alerts.last_observed_at THEN excluded.last_reading_id ELSE alerts.last_reading_id END,
+	last_observed_at = greatest(alerts.last_observed_at, excluded.last_observed_at),
+	first_observed_at = least(alerts.first_observed_at, excluded.first_observed_at),
+	urgency = CASE WHEN excluded.urgency_rank > alerts.urgency_rank THEN excluded.urgency ELSE alerts.urgency END,
+	urgency_rank = greatest(alerts.urgency_rank, excluded.urgency_rank),
+	rule_version = excluded.rule_version,
+	status = CASE WHEN alerts.status = 'snoozed' AND excluded.urgency_rank > alerts.urgency_rank THEN 'open' ELSE alerts.status END,
+	snoozed_until = CASE WHEN alerts.status = 'snoozed' AND excluded.urgency_rank > alerts.urgency_rank THEN NULL ELSE alerts.snoozed_until END,
+	updated_at = excluded.updated_at
+RETURNING id, xmax = 0, status, urgency, urgency_rank, title, notified_at, notified_urgency_rank`
+
+// updateAlertSQL adds suppressed (already reported) findings to the rule's
+// unresolved alert, if there is one; it never opens an alert.
+const updateAlertSQL = `UPDATE alerts SET occurrences = occurrences + $3,
+	last_reading_id = CASE WHEN $6 >= last_observed_at THEN $4 ELSE last_reading_id END,
+	last_observed_at = greatest(last_observed_at, $6),
+	first_observed_at = least(first_observed_at, $5),
+	updated_at = $7
+WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved'
+RETURNING id, false, status, urgency, urgency_rank, title, notified_at, notified_urgency_rank`
+
+// raise upserts one alert per rule group, records every finding, and routes
+// the alerts that should page someone now.
+func (e *Engine) raise(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.UUID, scope patientScope, hits []hit) ([]AlertRef, error) {
+	now := e.now()
+	var order []string
+	groups := map[string]*alertGroup{}
+	for _, h := range hits {
+		top := h.Findings[0]
+		g := groups[top.RuleID]
+		if g == nil {
+			g = &alertGroup{top: top, first: h.Reading}
+			groups[top.RuleID] = g
+			order = append(order, top.RuleID)
+		}
+		if top.Urgency.Rank() > g.top.Urgency.Rank() {
+			g.top = top
+		}
+		g.last = h.Reading
+		g.count++
+		g.fires = g.fires || !h.UpdateOnly
+		g.paging = g.paging || (!top.Late && !h.UpdateOnly)
+		for _, f := range h.Findings {
+			g.findings = append(g.findings, findingRow{f: f, reading: h.Reading})
+		}
+	}
+
+	b := &pgx.Batch{}
+	for _, id := range order {
+		g := groups[id]
+		scan := func(r pgx.Row) error {
+			var notifiedAt *time.Time
+			var rank, notifiedRank int
+			err := r.Scan(&g.alertID, &g.inserted, &g.status, &g.urgency, &rank, &g.title, &notifiedAt, &notifiedRank)
+			if errors.Is(err, pgx.ErrNoRows) && !g.fires {
+				g.dropped = true
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			g.notifyNow = g.paging && shouldNotify(g, rank, notifiedRank, notifiedAt, now)
+			return nil
+		}
+		if !g.fires {
+			b.Queue(updateAlertSQL, patientID, g.top.RuleID, g.count, g.last.ID, g.first.ObservedAt, g.last.ObservedAt, now).QueryRow(scan)
+			continue
+		}
+		b.Queue(upsertAlertSQL, newID(), patientID, scope.CareTeamID, g.top.RuleID, g.top.Version, g.top.Urgency,
+			g.top.Urgency.Rank(), g.top.Title, g.count, g.first.ID, g.last.ID, g.first.ObservedAt, g.last.ObservedAt, now).
+			QueryRow(scan)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("upsert alerts: %w", err)
+	}
+	order = slices.DeleteFunc(order, func(id string) bool { return groups[id].dropped })
+
+	// Record every finding and the alert events in one round trip.
+	var (
+		fAlert, fReading []uuid.UUID
+		fRule, fUrgency  []string
+		fVersion         []int32
+		fLate            []bool
+		fObserved        []time.Time
+	)
+	b = &pgx.Batch{}
+	refs := make([]AlertRef, 0, len(order))
+	var paging []*alertGroup
+	for _, id := range order {
+		g := groups[id]
+		for _, fr := range g.findings {
+			fAlert = append(fAlert, g.alertID)
+			fReading = append(fReading, fr.reading.ID)
+			fRule = append(fRule, fr.f.RuleID)
+			fVersion = append(fVersion, int32(fr.f.Version))
+			fUrgency = append(fUrgency, string(fr.f.Urgency))
+			fLate = append(fLate, fr.f.Late)
+			fObserved = append(fObserved, fr.reading.ObservedAt)
+		}
+		action, status := "alert.update", "updated"
+		if g.inserted {
+			action, status = "alert.create", "opened"
+		}
+		b.Queue(`INSERT INTO alert_events (alert_id, action, actor_id, at, detail) VALUES ($1, $2, $3, $4, $5)`,
+			g.alertID, status, nilIfZero(a.UserID), now, map[string]any{"occurrences": g.count, "late": !g.paging})
+		e.queueAudit(b, a, Audit{Action: action, PatientID: patientID, ObjectType: "alert", ObjectID: g.alertID.String()})
+		refs = append(refs, AlertRef{ID: g.alertID, RuleID: g.top.RuleID, Urgency: g.urgency, Title: g.title, Status: status})
+		if g.notifyNow {
+			paging = append(paging, g)
+		}
+	}
+	b.Queue(`INSERT INTO alert_findings (alert_id, reading_id, rule_id, rule_version, urgency, late, observed_at, created_at)
+		SELECT a, r, ru, v, u, l, o, $8 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::bool[], $7::timestamptz[])
+		AS t(a, r, ru, v, u, l, o)`, fAlert, fReading, fRule, fVersion, fUrgency, fLate, fObserved, now)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("record findings: %w", err)
+	}
+	if len(paging) > 0 {
+		if err := e.route(ctx, tx, patientID, scope.CareTeamID, paging); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortStableFunc(refs, func(x, y AlertRef) int { return y.Urgency.Rank() - x.Urgency.Rank() })
+	return refs, nil
+}
+
+// shouldNotify decides whether an upserted alert pages now: a new alert
+// always; an existing one when its urgency rose above what was last notified,
+// or when it is still open and its repeat interval has passed.
+func shouldNotify(g *alertGroup, rank, notifiedRank int, notifiedAt *time.Time, now time.Time) bool {
+	switch {
+	case g.inserted:
+		return true
+	case rank > notifiedRank:
+		return true
+	case g.status != "open":
+		return false // acknowledged or snoozed: someone is on it
+	case notifiedAt == nil:
+		return true
+	}
+	return now.Sub(*notifiedAt) >= g.urgency.RepeatInterval()
+}
+
+func nilIfZero(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
+}

@@ -1,0 +1,196 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/tendhealth/tend/notify"
+	"github.com/tendhealth/tend/rules"
+)
+
+// Config configures an Engine. Only Pool is required.
+type Config struct {
+	// Pool is the Postgres connection pool. Required. Set MaxConns explicitly:
+	// River holds one connection for LISTEN.
+	Pool *pgxpool.Pool
+	// Logger receives operational logs (ids only, never PHI). Defaults to a
+	// discarding logger.
+	Logger *slog.Logger
+	// Rules is the rule pack evaluated on ingest. Defaults to the embedded
+	// default pack (rules.Default).
+	Rules *rules.Pack
+	// Senders deliver pushes per platform. A platform without a sender is off:
+	// its devices' deliveries are recorded as undeliverable.
+	Senders notify.Senders
+	// Now returns the current time. Defaults to time.Now.
+	Now func() time.Time
+	// Registerer receives the engine's Prometheus metrics. Defaults to a new,
+	// private registry.
+	Registerer prometheus.Registerer
+	// RunWorkers starts River workers (delivery, maintenance) in Start. When
+	// false the engine only inserts jobs (API-only processes and tests).
+	RunWorkers bool
+	// NotifyWorkers is the number of concurrent push deliveries per process.
+	// Defaults to 100.
+	NotifyWorkers int
+	// FetchCooldown is River's minimum time between job fetches per queue.
+	// Defaults to 20ms.
+	FetchCooldown time.Duration
+	// RescueStuckJobsAfter is how long a running job may go without finishing
+	// before another worker runs it again (after a crash). Defaults to 2 minutes.
+	RescueStuckJobsAfter time.Duration
+	// WebPushAllowedHosts lists the hosts a Web Push endpoint may point at
+	// ("*" allows any). Defaults to DefaultWebPushHosts.
+	WebPushAllowedHosts []string
+	// APNsTopic is the default APNs topic for devices registered without one.
+	APNsTopic string
+}
+
+// DefaultWebPushHosts are the push services of the major browsers.
+var DefaultWebPushHosts = []string{
+	"fcm.googleapis.com", "updates.push.services.mozilla.com", "web.push.apple.com",
+	"*.notify.windows.com", "push.services.mozilla.com",
+}
+
+// Engine runs Tend's use cases against Postgres and River.
+type Engine struct {
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	rules   *rules.Pack
+	senders notify.Senders
+	now     func() time.Time
+	river   *river.Client[pgx.Tx]
+	metrics *metrics
+	cfg     Config
+
+	partitionsMu sync.Mutex
+	partitions   map[string]bool // months known to have a readings partition
+}
+
+// New validates cfg and builds an Engine. Call Start to run workers.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Pool == nil {
+		return nil, errors.New("engine: Config.Pool is required")
+	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rules == nil {
+		p, err := rules.Default()
+		if err != nil {
+			return nil, fmt.Errorf("engine: default rules: %w", err)
+		}
+		cfg.Rules = p
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	if cfg.WebPushAllowedHosts == nil {
+		cfg.WebPushAllowedHosts = DefaultWebPushHosts
+	}
+	cfg.NotifyWorkers = cmp.Or(cfg.NotifyWorkers, 100)
+	cfg.FetchCooldown = cmp.Or(cfg.FetchCooldown, 20*time.Millisecond)
+	cfg.RescueStuckJobsAfter = cmp.Or(cfg.RescueStuckJobsAfter, 2*time.Minute)
+
+	e := &Engine{
+		pool:       cfg.Pool,
+		log:        cfg.Logger.With("component", "engine"),
+		rules:      cfg.Rules,
+		senders:    cfg.Senders,
+		now:        cfg.Now,
+		cfg:        cfg,
+		partitions: map[string]bool{},
+	}
+	m, err := newMetrics(cfg.Registerer, cfg.Pool)
+	if err != nil {
+		return nil, err
+	}
+	e.metrics = m
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &deliverWorker{e: e})
+	river.AddWorker(workers, &partitionWorker{e: e})
+	rc := &river.Config{
+		Logger:               cfg.Logger.With("component", "river"),
+		Workers:              workers,
+		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
+		FetchCooldown:        cfg.FetchCooldown,
+		JobTimeout:           time.Minute,
+	}
+	if cfg.RunWorkers {
+		rc.Queues = map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: 10},
+			queueNotify:        {MaxWorkers: cfg.NotifyWorkers},
+		}
+		rc.PeriodicJobs = []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(6*time.Hour),
+				func() (river.JobArgs, *river.InsertOpts) { return partitionArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+		}
+	}
+	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
+	if err != nil {
+		return nil, fmt.Errorf("engine: river client: %w", err)
+	}
+	e.river = client
+	return e, nil
+}
+
+// Start runs the River workers when Config.RunWorkers is set.
+func (e *Engine) Start(ctx context.Context) error {
+	if !e.cfg.RunWorkers {
+		return nil
+	}
+	if err := e.river.Start(ctx); err != nil {
+		return fmt.Errorf("engine: start workers: %w", err)
+	}
+	return nil
+}
+
+// Stop stops the workers, letting running jobs finish until ctx is done.
+func (e *Engine) Stop(ctx context.Context) error {
+	if !e.cfg.RunWorkers {
+		return nil
+	}
+	if err := e.river.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("engine: stop workers: %w", err)
+	}
+	return nil
+}
+
+// River returns the engine's River client (for job inspection and tests).
+func (e *Engine) River() *river.Client[pgx.Tx] { return e.river }
+
+// Pool returns the engine's connection pool.
+func (e *Engine) Pool() *pgxpool.Pool { return e.pool }
+
+// Rules returns the active rule pack.
+func (e *Engine) Rules() *rules.Pack { return e.rules }
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (e *Engine) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

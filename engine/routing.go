@@ -1,0 +1,134 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/tendhealth/tend/rpm"
+)
+
+// recipient is a user to notify and their enabled devices.
+type recipient struct {
+	userID   uuid.UUID
+	teamRole string // clinician, lead, scheduler, or "patient"
+	devices  []uuid.UUID
+}
+
+// route notifies the care team about alerts, inside the ingest transaction:
+// one notification per (alert, user) and one delivery job per (notification,
+// device), inserted with River's InsertManyTx so they commit with the reading.
+//
+// The first level is the team's clinicians; when a team has none, its leads,
+// then anyone on it. Patients of a critical alert get a safety message.
+func (e *Engine) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.UUID, groups []*alertGroup) error {
+	rows, err := tx.Query(ctx, `SELECT m.user_id, m.role, coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
+		FROM care_team_members m LEFT JOIN devices d ON d.user_id = m.user_id AND d.enabled
+		WHERE m.care_team_id = $1 GROUP BY m.user_id, m.role
+		UNION ALL
+		SELECT u.id, 'patient', coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
+		FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.enabled
+		WHERE u.patient_id = $2 AND u.role = 'patient' AND u.disabled_at IS NULL GROUP BY u.id`, teamID, patientID)
+	if err != nil {
+		return fmt.Errorf("route: load recipients: %w", err)
+	}
+	var all []recipient
+	for rows.Next() {
+		var r recipient
+		if err := rows.Scan(&r.userID, &r.teamRole, &r.devices); err != nil {
+			rows.Close()
+			return fmt.Errorf("route: load recipients: %w", err)
+		}
+		all = append(all, r)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("route: load recipients: %w", err)
+	}
+	team, patients := firstLevel(all)
+
+	now := e.now()
+	var (
+		nID, nUser, nAlert []uuid.UUID
+		nType, nUrgency    []string
+		jobs               []river.InsertManyParams
+		notified, unreach  []uuid.UUID
+	)
+	add := func(r recipient, g *alertGroup, typ string) {
+		id := newID()
+		nID, nUser, nAlert = append(nID, id), append(nUser, r.userID), append(nAlert, g.alertID)
+		nType, nUrgency = append(nType, typ), append(nUrgency, string(g.urgency))
+		for _, d := range r.devices {
+			jobs = append(jobs, river.InsertManyParams{
+				Args:       deliverArgs{NotificationID: id, DeviceID: d, AlertID: g.alertID},
+				InsertOpts: deliverOpts(g.urgency),
+			})
+		}
+	}
+	for _, g := range groups {
+		devices := 0
+		for _, r := range team {
+			add(r, g, "alert")
+			devices += len(r.devices)
+		}
+		if g.urgency == rpm.Critical {
+			for _, r := range patients {
+				add(r, g, "safety")
+			}
+			if devices == 0 {
+				unreach = append(unreach, g.alertID)
+			}
+		}
+		notified = append(notified, g.alertID)
+	}
+
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO notifications (id, user_id, type, alert_id, urgency, created_at)
+		SELECT i, u, t, a, g, $6 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[]) AS x(i, u, t, a, g)`,
+		nID, nUser, nType, nAlert, nUrgency, now)
+	b.Queue(`UPDATE alerts SET notified_at = $2, notified_urgency_rank = urgency_rank WHERE id = ANY($1)`, notified, now)
+	if len(unreach) > 0 {
+		b.Queue(`UPDATE alerts SET undelivered = true WHERE id = ANY($1)`, unreach)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("route: record notifications: %w", err)
+	}
+	if len(unreach) > 0 {
+		e.metrics.undelivered.Add(float64(len(unreach)))
+	}
+	if len(jobs) > 0 {
+		if _, err := e.river.InsertManyTx(ctx, tx, jobs); err != nil {
+			return fmt.Errorf("route: enqueue deliveries: %w", err)
+		}
+	}
+	return nil
+}
+
+// firstLevel picks who is paged first: clinicians, else leads, else every
+// member; and, separately, the patient's own users.
+func firstLevel(all []recipient) (team, patients []recipient) {
+	byRole := map[string][]recipient{}
+	for _, r := range all {
+		byRole[r.teamRole] = append(byRole[r.teamRole], r)
+	}
+	patients = byRole["patient"]
+	switch {
+	case len(byRole["clinician"]) > 0:
+		team = byRole["clinician"]
+	case len(byRole["lead"]) > 0:
+		team = byRole["lead"]
+	default:
+		team = byRole["scheduler"]
+	}
+	return team, patients
+}
+
+// deliverOpts puts deliveries on the notify queue, most urgent first.
+func deliverOpts(u rpm.Urgency) *river.InsertOpts {
+	return &river.InsertOpts{Queue: queueNotify, Priority: 5 - u.Rank(), MaxAttempts: maxDeliveryAttempts}
+}
+
+// maxDeliveryAttempts bounds retries of one delivery (about a day of backoff).
+const maxDeliveryAttempts = 12

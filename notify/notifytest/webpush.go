@@ -1,0 +1,341 @@
+package notifytest
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tendhealth/tend/notify"
+)
+
+// WebPush is a fake RFC 8030 push service. Subscriptions come from
+// NewSubscription; a POST to one must carry a valid VAPID Authorization
+// (RFC 8292), a TTL header, Content-Encoding: aes128gcm and a body that
+// decrypts with the subscription's keys (RFC 8291). Accepted messages are
+// answered 201 Created with a Location.
+type WebPush struct {
+	// URL is the service's base URL (http://127.0.0.1:port).
+	URL string
+
+	srv      *httptest.Server
+	received journal[WebPushRequest]
+	rejected journal[Rejection]
+	script   script
+	onRecv   callback[WebPushRequest]
+
+	mu      sync.Mutex
+	subs    map[string]*pushSubscription // by URL path
+	vapid   string                       // required VAPID public key, raw base64url; "" accepts any
+	counter int
+}
+
+type pushSubscription struct {
+	endpoint     string
+	priv         *ecdh.PrivateKey
+	auth         []byte
+	unsubscribed bool
+}
+
+// Subscription is what a browser's PushSubscription would hand the server.
+type Subscription struct {
+	// Endpoint is the capability URL to POST messages to.
+	Endpoint string
+	// P256dh is the subscription's P-256 public key, unpadded base64url.
+	P256dh string
+	// Auth is the 16-byte authentication secret, unpadded base64url.
+	Auth string
+}
+
+// Device returns the subscription as a notify.Device.
+func (s Subscription) Device() notify.Device {
+	return notify.Device{Platform: notify.WebPush, Endpoint: s.Endpoint, P256dh: s.P256dh, Auth: s.Auth}
+}
+
+// WebPushRequest is a message the fake push service verified and decrypted.
+type WebPushRequest struct {
+	// Endpoint is the subscription the message was posted to.
+	Endpoint string
+	// Header holds the request's TTL, Urgency, Topic, Content-Encoding and
+	// Content-Type headers (Authorization is checked, not kept).
+	Header http.Header
+	// Subject is the VAPID "sub" claim and VAPIDKey the "k" parameter.
+	Subject  string
+	VAPIDKey string
+	// Payload is the decrypted message.
+	Payload []byte
+	// Status is what the fake answered: 201, or a scripted status.
+	Status int
+	// Time is when the request arrived.
+	Time time.Time
+}
+
+// NewWebPush starts a fake push service on 127.0.0.1 (plain HTTP). Close it
+// when done.
+func NewWebPush() *WebPush {
+	w := &WebPush{subs: map[string]*pushSubscription{}}
+	w.srv = httptest.NewServer(http.HandlerFunc(w.serve))
+	w.URL = w.srv.URL
+	return w
+}
+
+// Close shuts the server down.
+func (w *WebPush) Close() { w.srv.Close() }
+
+// NewSubscription creates a subscription with a fresh P-256 key pair and
+// authentication secret; the fake keeps the private key to decrypt.
+func (w *WebPush) NewSubscription() Subscription {
+	priv, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		panic("notifytest: generate P-256 key: " + err.Error()) // crypto/rand does not fail
+	}
+	auth := make([]byte, 16)
+	_, _ = rand.Read(auth)
+
+	w.mu.Lock()
+	w.counter++
+	path := fmt.Sprintf("/push/%d-%s", w.counter, base64.RawURLEncoding.EncodeToString(auth[:6]))
+	sub := &pushSubscription{endpoint: w.URL + path, priv: priv, auth: auth}
+	w.subs[path] = sub
+	w.mu.Unlock()
+
+	return Subscription{
+		Endpoint: sub.endpoint,
+		P256dh:   base64.RawURLEncoding.EncodeToString(priv.PublicKey().Bytes()),
+		Auth:     base64.RawURLEncoding.EncodeToString(auth),
+	}
+}
+
+// Unsubscribe makes every later message to endpoint answer 410 Gone, as
+// when the user revokes the permission.
+func (w *WebPush) Unsubscribe(endpoint string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range w.subs {
+		if s.endpoint == endpoint {
+			s.unsubscribed = true
+		}
+	}
+}
+
+// RequireVAPIDKey makes the service refuse (403) messages signed with any
+// VAPID public key but publicKey (base64url), as a push service does for a
+// subscription made with that applicationServerKey.
+func (w *WebPush) RequireVAPIDKey(publicKey string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.vapid = strings.TrimRight(publicKey, "=")
+}
+
+// Script queues responses for messages to endpoint, answered in order
+// after verification and before the fallback 201. Responses queued for ""
+// apply to any endpoint once its own queue is empty.
+func (w *WebPush) Script(endpoint string, responses ...Response) {
+	w.script.add(endpoint, responses...)
+}
+
+// OnReceive sets a function called with every verified message, after it is
+// recorded and before the response is written (so it returns before the
+// sender's Send does; keep it short); nil removes it. It runs on the
+// server's goroutine.
+func (w *WebPush) OnReceive(f func(WebPushRequest)) { w.onRecv.set(f) }
+
+// Received returns the verified messages so far.
+func (w *WebPush) Received() []WebPushRequest { return w.received.all() }
+
+// Rejected returns the requests that failed verification.
+func (w *WebPush) Rejected() []Rejection { return w.rejected.all() }
+
+// Wait returns the verified messages once there are at least n, or ctx's
+// error with those received so far.
+func (w *WebPush) Wait(ctx context.Context, n int) ([]WebPushRequest, error) {
+	return w.received.wait(ctx, n)
+}
+
+func (w *WebPush) serve(rw http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	w.mu.Lock()
+	sub := w.subs[r.URL.Path]
+	wantKey := w.vapid
+	var gone bool
+	if sub != nil {
+		gone = sub.unsubscribed
+	}
+	w.mu.Unlock()
+
+	reject := func(status int, reason string) {
+		key := ""
+		if sub != nil {
+			key = sub.endpoint
+		}
+		w.rejected.add(Rejection{Key: key, Status: status, Reason: reason, Time: now})
+		http.Error(rw, reason, status)
+	}
+	if r.Method != http.MethodPost {
+		reject(http.StatusMethodNotAllowed, "method must be POST")
+		return
+	}
+	if sub == nil {
+		reject(http.StatusNotFound, "unknown subscription")
+		return
+	}
+	subject, vapidKey, status, err := verifyVAPID(r.Header.Get("Authorization"), "http://"+r.Host, now)
+	if err != nil {
+		reject(status, err.Error())
+		return
+	}
+	if wantKey != "" && vapidKey != wantKey {
+		reject(http.StatusForbidden, "VAPID key does not match the subscription's applicationServerKey")
+		return
+	}
+	if err := checkPushHeaders(r.Header); err != nil {
+		reject(http.StatusBadRequest, err.Error())
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4097))
+	if err != nil {
+		reject(http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	if len(body) > 4096 {
+		reject(http.StatusRequestEntityTooLarge, "body over 4096 bytes")
+		return
+	}
+	plain, err := Decrypt(sub.priv, sub.auth, body)
+	if err != nil {
+		reject(http.StatusBadRequest, err.Error())
+		return
+	}
+
+	resp, ok := w.script.next(sub.endpoint)
+	if !ok {
+		resp = Response{Status: http.StatusCreated}
+	}
+	if gone {
+		resp = Response{Status: http.StatusGone}
+	}
+	req := WebPushRequest{
+		Endpoint: sub.endpoint,
+		Header:   http.Header{},
+		Subject:  subject,
+		VAPIDKey: vapidKey,
+		Payload:  plain,
+		Status:   resp.Status,
+		Time:     now,
+	}
+	for _, h := range []string{"TTL", "Urgency", "Topic", "Content-Encoding", "Content-Type"} {
+		if v := r.Header.Values(h); len(v) > 0 {
+			req.Header[http.CanonicalHeaderKey(h)] = append([]string(nil), v...)
+		}
+	}
+	w.received.add(req)
+	if resp.Status == http.StatusCreated {
+		w.mu.Lock()
+		w.counter++
+		id := w.counter
+		w.mu.Unlock()
+		rw.Header().Set("Location", fmt.Sprintf("%s/message/%d", w.URL, id))
+	}
+	w.onRecv.call(req)
+	resp.write(rw, "application/json")
+}
+
+// checkPushHeaders checks the RFC 8030/8291 request headers.
+func checkPushHeaders(h http.Header) error {
+	ttl := h.Get("TTL")
+	if ttl == "" {
+		return errors.New("missing TTL header")
+	}
+	if n, err := strconv.ParseInt(ttl, 10, 64); err != nil || n < 0 {
+		return errors.New("TTL is not a non-negative integer")
+	}
+	if ce := h.Get("Content-Encoding"); ce != "aes128gcm" {
+		return errors.New("Content-Encoding must be aes128gcm")
+	}
+	switch h.Get("Urgency") {
+	case "", "very-low", "low", "normal", "high":
+	default:
+		return errors.New("invalid Urgency header")
+	}
+	if t := h.Get("Topic"); t != "" {
+		if len(t) > 32 {
+			return errors.New("Topic longer than 32 characters")
+		}
+		if _, err := base64.RawURLEncoding.DecodeString(t); err != nil {
+			return errors.New("Topic is not base64url")
+		}
+	}
+	return nil
+}
+
+// verifyVAPID checks an RFC 8292 "vapid t=<jwt>, k=<key>" Authorization and
+// returns the subject and key, or the status to answer and why.
+func verifyVAPID(authz, audience string, now time.Time) (subject, key string, status int, err error) {
+	scheme, params, ok := strings.Cut(authz, " ")
+	if !ok || !strings.EqualFold(scheme, "vapid") {
+		return "", "", http.StatusUnauthorized, errors.New(`Authorization must be "vapid t=…, k=…"`)
+	}
+	var t, k string
+	for p := range strings.SplitSeq(params, ",") {
+		name, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+		switch name {
+		case "t":
+			t = val
+		case "k":
+			k = val
+		}
+	}
+	if t == "" || k == "" {
+		return "", "", http.StatusUnauthorized, errors.New("VAPID Authorization needs t and k")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(k, "="))
+	if err != nil {
+		return "", "", http.StatusUnauthorized, errors.New("VAPID k is not base64url")
+	}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
+	if err != nil {
+		return "", "", http.StatusUnauthorized, errors.New("VAPID k is not an uncompressed P-256 key")
+	}
+	tok, err := jwt.Parse(t, func(*jwt.Token) (any, error) { return pub, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	if err != nil {
+		return "", "", http.StatusUnauthorized, fmt.Errorf("VAPID JWT: %w", err)
+	}
+	claims := tok.Claims.(jwt.MapClaims)
+	aud, _ := claims.GetAudience()
+	if len(aud) != 1 || aud[0] != audience {
+		return "", "", http.StatusForbidden, fmt.Errorf("VAPID aud %q is not the push service origin %q", aud, audience)
+	}
+	exp, _ := claims.GetExpirationTime()
+	if exp.After(now.Add(24 * time.Hour)) {
+		return "", "", http.StatusForbidden, errors.New("VAPID exp more than 24 hours ahead")
+	}
+	sub, _ := claims.GetSubject()
+	switch {
+	case strings.HasPrefix(sub, "mailto:"):
+		if _, err := mail.ParseAddress(strings.TrimPrefix(sub, "mailto:")); err != nil {
+			return "", "", http.StatusForbidden, fmt.Errorf("VAPID sub %q is not a mailto: address", sub)
+		}
+	case strings.HasPrefix(sub, "https:"):
+	default:
+		return "", "", http.StatusForbidden, fmt.Errorf("VAPID sub %q is neither mailto: nor https:", sub)
+	}
+	return sub, strings.TrimRight(k, "="), 0, nil
+}

@@ -1,0 +1,294 @@
+// Package webpush delivers notifications to browsers through the Web Push
+// protocol: RFC 8030 delivery, RFC 8291 message encryption (aes128gcm) and
+// RFC 8292 VAPID authentication, using github.com/SherClockHolmes/webpush-go.
+//
+// A Sender is safe for concurrent use:
+//
+//	s, err := webpush.New(webpush.Config{
+//		PublicKey:  os.Getenv("TEND_VAPID_PUBLIC_KEY"),
+//		PrivateKey: os.Getenv("TEND_VAPID_PRIVATE_KEY"),
+//		Subject:    "mailto:ops@example.org",
+//	})
+//	res, err := s.Send(ctx, device, msg) // err is a *notify.Error
+//
+// The encrypted payload is the JSON object
+// {"id","type","title","body","urgency","data"} and nothing else: the browser's
+// service worker fetches details over the API.
+package webpush
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/SherClockHolmes/webpush-go"
+	"github.com/google/uuid"
+
+	"github.com/tendhealth/tend/notify"
+)
+
+// DefaultTimeout bounds one delivery when Config.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
+// MaxPayload is the largest payload, in bytes of JSON, that fits one
+// aes128gcm record of 4096 bytes.
+const MaxPayload = 3993
+
+// Config configures a Sender.
+type Config struct {
+	// PublicKey is the VAPID application server public key: an uncompressed
+	// P-256 point in base64url (padded or not), as printed by
+	// GenerateVAPIDKeys. Required.
+	PublicKey string
+	// PrivateKey is the matching VAPID private key: the 32-byte P-256 scalar
+	// in base64url. Required; it must match PublicKey.
+	PrivateKey string
+	// Subject is the VAPID "sub" claim push services use to contact the
+	// operator: a "mailto:" or "https:" URL. A bare e-mail address is taken
+	// as mailto. Required.
+	Subject string
+	// HTTPClient sends the requests. Defaults to a client that does not follow
+	// redirects (an endpoint may only point at an allowed host) and whose
+	// timeout is Timeout.
+	HTTPClient *http.Client
+	// Timeout bounds each Send, connection and response included. Defaults to
+	// 10 seconds (DefaultTimeout).
+	Timeout time.Duration
+}
+
+// Sender delivers notify.Messages to Web Push subscriptions. It implements
+// notify.Sender.
+type Sender struct {
+	public     string // raw base64url
+	private    string // raw base64url
+	subscriber string // as webpush-go wants it: "https:…" or an address without "mailto:"
+	client     *http.Client
+	timeout    time.Duration
+}
+
+var _ notify.Sender = (*Sender)(nil)
+
+// New validates cfg and returns a Sender.
+func New(cfg Config) (*Sender, error) {
+	pub, err := decodePublicKey(cfg.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("webpush: VAPID public key: %w", err)
+	}
+	priv, err := decodePrivateKey(cfg.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("webpush: VAPID private key: %w", err)
+	}
+	if !priv.PublicKey().Equal(pub) {
+		return nil, errors.New("webpush: VAPID private key does not match the public key")
+	}
+	sub, err := subscriber(cfg.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("webpush: VAPID subject: %w", err)
+	}
+	if cfg.Timeout < 0 {
+		return nil, errors.New("webpush: negative Timeout")
+	}
+	timeout := cmp.Or(cfg.Timeout, DefaultTimeout)
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{
+			Timeout: timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		}
+	}
+	return &Sender{
+		public:     base64.RawURLEncoding.EncodeToString(pub.Bytes()),
+		private:    base64.RawURLEncoding.EncodeToString(priv.Bytes()),
+		subscriber: sub,
+		client:     client,
+		timeout:    timeout,
+	}, nil
+}
+
+// subscriber turns a VAPID subject into what webpush-go expects: it prepends
+// "mailto:" to anything that does not start with "https:", so a configured
+// "mailto:" must be stripped or the claim would read "mailto:mailto:…".
+func subscriber(subject string) (string, error) {
+	switch {
+	case strings.HasPrefix(subject, "https:"):
+		u, err := url.Parse(subject)
+		if err != nil || u.Host == "" {
+			return "", errors.New(`must be a "mailto:" or "https:" URL`)
+		}
+		return subject, nil
+	case strings.HasPrefix(subject, "mailto:"):
+		addr := strings.TrimPrefix(subject, "mailto:")
+		if !strings.Contains(addr, "@") {
+			return "", errors.New("mailto: needs an e-mail address")
+		}
+		return addr, nil
+	case strings.Contains(subject, "@") && !strings.Contains(subject, ":"):
+		return subject, nil
+	}
+	return "", errors.New(`must be a "mailto:" or "https:" URL`)
+}
+
+// payload is the decrypted body the service worker receives.
+type payload struct {
+	ID      string            `json:"id"`
+	Type    string            `json:"type"`
+	Title   string            `json:"title"`
+	Body    string            `json:"body"`
+	Urgency notify.Urgency    `json:"urgency"`
+	Data    map[string]string `json:"data"`
+}
+
+// Payload returns the JSON body Send encrypts for m.
+func Payload(m notify.Message) ([]byte, error) {
+	data := m.Data
+	if data == nil {
+		data = map[string]string{}
+	}
+	return json.Marshal(payload{ID: m.ID, Type: m.Type, Title: m.Title, Body: m.Body, Urgency: m.Urgency, Data: data})
+}
+
+// Urgency returns the RFC 8030 Urgency header for u: "high" for critical and
+// high, "normal" for medium, "low" for low, "" for an unknown urgency.
+func Urgency(u notify.Urgency) string {
+	switch u {
+	case notify.Critical, notify.High:
+		return "high"
+	case notify.Medium:
+		return "normal"
+	case notify.Low:
+		return "low"
+	}
+	return ""
+}
+
+// Topic returns the RFC 8030 Topic header for a collapse id: the UUID's 16
+// bytes in unpadded base64url (22 characters, within the 32 allowed), or ""
+// when collapseID is empty or not a UUID.
+func Topic(collapseID string) string {
+	if collapseID == "" {
+		return ""
+	}
+	u, err := uuid.Parse(collapseID)
+	if err != nil {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(u[:])
+}
+
+// TTL returns the TTL header value, in whole seconds, for u; never 0, which
+// would let a push service drop the message at once.
+func TTL(u notify.Urgency) int {
+	return max(1, int(u.TTL()/time.Second))
+}
+
+// Send encrypts m for the subscription in d and posts it to d.Endpoint. A
+// failure is a *notify.Error: 404/410 Unregistered; 429, 5xx and network
+// errors Transient (with the Retry-After); other statuses Permanent.
+func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (notify.Result, error) {
+	key, secret, err := parseSubscription(d.Endpoint, d.P256dh, d.Auth)
+	if err != nil {
+		return notify.Result{}, &notify.Error{Kind: notify.Permanent, Code: "invalid_subscription", Err: err}
+	}
+	urgency := Urgency(m.Urgency)
+	if urgency == "" {
+		return notify.Result{}, &notify.Error{Kind: notify.Permanent, Code: "invalid_message", Err: fmt.Errorf("webpush: unknown urgency %q", m.Urgency)}
+	}
+	body, err := Payload(m)
+	if err != nil {
+		return notify.Result{}, &notify.Error{Kind: notify.Permanent, Code: "invalid_message", Err: fmt.Errorf("webpush: encode payload: %w", err)}
+	}
+	if len(body) > MaxPayload {
+		return notify.Result{}, &notify.Error{Kind: notify.Permanent, Code: "payload_too_large", Err: fmt.Errorf("webpush: payload of %d bytes exceeds %d", len(body), MaxPayload)}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	resp, err := webpush.SendNotificationWithContext(ctx, body, &webpush.Subscription{
+		Endpoint: d.Endpoint,
+		// Re-encoded: webpush-go decodes fewer spellings than ValidateSubscription accepts.
+		Keys: webpush.Keys{
+			P256dh: base64.RawURLEncoding.EncodeToString(key),
+			Auth:   base64.RawURLEncoding.EncodeToString(secret),
+		},
+	}, &webpush.Options{
+		HTTPClient:      s.client,
+		Subscriber:      s.subscriber,
+		Topic:           Topic(m.CollapseID),
+		TTL:             TTL(m.Urgency),
+		Urgency:         webpush.Urgency(urgency),
+		VAPIDPublicKey:  s.public,
+		VAPIDPrivateKey: s.private,
+	})
+	if err != nil {
+		return notify.Result{}, &notify.Error{Kind: notify.Transient, Err: fmt.Errorf("webpush: post: %w", redact(err))}
+	}
+	defer resp.Body.Close()
+	// Drain a little so the connection can be reused; the body itself is
+	// never reported (push services may echo the request).
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	return classify(resp, time.Now())
+}
+
+// classify turns a push service response into a Result or a *notify.Error.
+func classify(resp *http.Response, now time.Time) (notify.Result, error) {
+	status := resp.StatusCode
+	switch {
+	case status == http.StatusCreated || status == http.StatusOK || status == http.StatusAccepted:
+		return notify.Result{ProviderID: resp.Header.Get("Location"), Status: status}, nil
+	case status == http.StatusNotFound || status == http.StatusGone:
+		return notify.Result{Status: status}, &notify.Error{Kind: notify.Unregistered, Status: status, Err: errors.New("webpush: subscription expired or unsubscribed")}
+	case status == http.StatusTooManyRequests || status >= 500:
+		return notify.Result{Status: status}, &notify.Error{
+			Kind:       notify.Transient,
+			Status:     status,
+			RetryAfter: RetryAfter(resp.Header.Get("Retry-After"), now),
+			Err:        fmt.Errorf("webpush: push service answered %d", status),
+		}
+	}
+	return notify.Result{Status: status}, &notify.Error{Kind: notify.Permanent, Status: status, Err: fmt.Errorf("webpush: push service answered %d", status)}
+}
+
+// RetryAfter parses a Retry-After header: delay seconds or an HTTP-date
+// (relative to now). It returns 0 for an empty, malformed or past value.
+func RetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return time.Duration(min(n, int64(365*24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d.Round(time.Second)
+		}
+	}
+	return 0
+}
+
+// redact strips the request URL (the subscription endpoint, a capability
+// URL) from a client error, keeping its cause.
+func redact(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if ue.Timeout() {
+			return fmt.Errorf("timeout: %w", ue.Err)
+		}
+		return ue.Err
+	}
+	return err
+}

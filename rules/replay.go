@@ -1,0 +1,299 @@
+package rules
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/tendhealth/tend/rpm"
+)
+
+// SymptomReport is one stored symptom report, for Replay.
+type SymptomReport struct {
+	ID       string
+	At       time.Time
+	Symptoms []rpm.Symptom
+}
+
+// ReplayInput is one patient's stored data, replayed through a pack to
+// backtest it.
+type ReplayInput struct {
+	// Readings are the patient's readings, in any order; they are replayed
+	// in time order (stable for equal times), each judged against the ones
+	// before it.
+	Readings []Observation
+	// SymptomReports and Events are replayed in time order with the
+	// readings.
+	SymptomReports []SymptomReport
+	Events         []Event
+	// Programs, Params and Baseline are the patient's, as for Evaluate.
+	Programs []string
+	Params   map[string]map[string]float64
+	Baseline map[rpm.Kind]float64
+	// EnrolledAt and Until bound the replay of missing-data rules: each gap
+	// of a rule's duration between EnrolledAt (or a reading) and the next
+	// reading (or Until) is one finding. Zero EnrolledAt: missing-data rules
+	// are not replayed.
+	EnrolledAt time.Time
+	Until      time.Time
+}
+
+// ReplayFinding is one finding the replay produced.
+type ReplayFinding struct {
+	Finding
+	// Alert is the index in ReplayResult.Alerts of the alert the finding
+	// opened or was grouped into.
+	Alert int
+	// Opened is set when the finding opened that alert: it would have paged.
+	Opened bool
+}
+
+// ReplayAlert is an alert the replayed findings would have opened.
+type ReplayAlert struct {
+	RuleID   string
+	Urgency  rpm.Urgency
+	OpenedAt time.Time
+	// ClosedAt is when the replay closed the alert (the rule re-armed, or a
+	// new episode began); zero when it was still open at the end.
+	ClosedAt time.Time
+	// Findings counts the findings grouped into the alert, the opening one
+	// included.
+	Findings int
+}
+
+// ReplayError is a rule that could not be evaluated on a replayed item.
+type ReplayError struct {
+	EvalError
+	ObservationID string
+	At            time.Time
+}
+
+// ReplayResult is the outcome of a replay.
+type ReplayResult struct {
+	// Findings are in replay order; on one item, most urgent first.
+	Findings []ReplayFinding
+	Alerts   []ReplayAlert
+	// Suppressed counts the matches that hysteresis held back.
+	Suppressed int
+	Errors     []ReplayError
+}
+
+// ReplayStats summarises a replay for one rule.
+type ReplayStats struct {
+	Findings int `json:"findings"`
+	Alerts   int `json:"alerts"`
+	Errors   int `json:"errors"`
+}
+
+// ByRule summarises the result per rule id.
+func (r ReplayResult) ByRule() map[string]ReplayStats {
+	out := map[string]ReplayStats{}
+	for _, f := range r.Findings {
+		s := out[f.RuleID]
+		s.Findings++
+		out[f.RuleID] = s
+	}
+	for _, a := range r.Alerts {
+		s := out[a.RuleID]
+		s.Alerts++
+		out[a.RuleID] = s
+	}
+	for _, e := range r.Errors {
+		s := out[e.RuleID]
+		s.Errors++
+		out[e.RuleID] = s
+	}
+	return out
+}
+
+// symptomAlertSpan is how long a replayed symptom alert stays open for later
+// reports of the same symptom (symptom rules have no re-arm band).
+const symptomAlertSpan = 24 * time.Hour
+
+// Replay runs one patient's stored data through the pack, as if it arrived
+// in time order, for backtesting (POST /v1/rules/backtest calls it per
+// patient). Each reading is judged by Evaluate against the readings before
+// it, so findings, hysteresis and errors are those that live evaluation
+// would have produced.
+//
+// Grouping follows the engine: on one item (reading, report, event, gap)
+// the most urgent finding opens an alert unless one is open for the
+// patient and its rule, and the other findings are recorded on that alert.
+// An alert closes when its rule re-arms (a reading past the band), when the
+// rule fires a new episode, and, for symptom rules, 24 hours after their
+// last finding.
+//
+// To backtest a rule before enabling it, compile a pack holding just that
+// rule, enabled.
+func (p *Pack) Replay(in ReplayInput) ReplayResult {
+	readings := slices.Clone(in.Readings)
+	slices.SortStableFunc(readings, byTime)
+	reports := slices.Clone(in.SymptomReports)
+	slices.SortStableFunc(reports, func(a, b SymptomReport) int { return a.At.Compare(b.At) })
+	events := slices.Clone(in.Events)
+	slices.SortStableFunc(events, func(a, b Event) int { return a.At.Compare(b.At) })
+	gaps := p.replayGaps(in, readings)
+
+	g := &grouper{open: map[string]int{}, lastAt: map[string]time.Time{}}
+	var res ReplayResult
+	ri, si, ei, gi := 0, 0, 0, 0
+	for {
+		// The next item in time order: readings first among equals.
+		next, kind := time.Time{}, 0
+		pick := func(t time.Time, k int) {
+			if kind == 0 || t.Before(next) {
+				next, kind = t, k
+			}
+		}
+		if ri < len(readings) {
+			pick(readings[ri].ObservedAt, 1)
+		}
+		if si < len(reports) {
+			pick(reports[si].At, 2)
+		}
+		if ei < len(events) {
+			pick(events[ei].At, 3)
+		}
+		if gi < len(gaps) {
+			pick(gaps[gi].At, 4)
+		}
+		var item Result
+		var id string
+		switch kind {
+		case 0:
+			res.Alerts = g.alerts
+			return res
+		case 1:
+			o := readings[ri]
+			lo := windowStart(readings[:ri], o.ObservedAt.Add(-p.byKind[o.Kind]))
+			hist := readings[lo:ri]
+			g.rearm(p, o, hist, in, next)
+			item = p.Evaluate(Input{Reading: o, History: hist, Programs: in.Programs, Params: in.Params, Baseline: in.Baseline, Now: o.ObservedAt})
+			id = o.ID
+			ri++
+		case 2:
+			rep := reports[si]
+			item = p.EvaluateSymptoms(SymptomInput{ReportID: rep.ID, Symptoms: rep.Symptoms, Programs: in.Programs, Params: in.Params, Now: rep.At})
+			id = rep.ID
+			si++
+		case 3:
+			ev := events[ei]
+			lo, _ := slices.BinarySearchFunc(events[:ei], ev.At.Add(-p.eventLookback), func(e Event, t time.Time) int { return e.At.Compare(t) })
+			item = p.EvaluateEvents(EventInput{Event: ev, History: events[lo:ei], Programs: in.Programs, Params: in.Params})
+			id = ev.ID
+			ei++
+		case 4:
+			item = Result{Findings: []Finding{gaps[gi]}}
+			gi++
+		}
+		res.Suppressed += len(item.Suppressed)
+		for _, e := range item.Errors {
+			res.Errors = append(res.Errors, ReplayError{EvalError: e, ObservationID: id, At: next})
+		}
+		res.Findings = append(res.Findings, g.group(p, item.Findings, next)...)
+	}
+}
+
+// replayGaps lists the missing-data findings of the replayed period.
+func (p *Pack) replayGaps(in ReplayInput, readings []Observation) []Finding {
+	if in.EnrolledAt.IsZero() {
+		return nil
+	}
+	var out []Finding
+	for _, r := range p.missing {
+		if !r.appliesTo(in.Programs) {
+			continue
+		}
+		f := Finding{RuleID: r.id, Version: r.version, Urgency: r.urgency, Title: r.title, Kind: r.kind}
+		last := time.Time{}
+		for i := range readings {
+			o := &readings[i]
+			if o.Kind != r.kind {
+				continue
+			}
+			if due, _ := missingSince(r, in.EnrolledAt, last); !o.ObservedAt.Before(due) {
+				f.At = due
+				out = append(out, f)
+			}
+			if o.ObservedAt.After(last) {
+				last = o.ObservedAt
+			}
+		}
+		if due, _ := missingSince(r, in.EnrolledAt, last); !in.Until.IsZero() && !in.Until.Before(due) {
+			f.At = due
+			out = append(out, f)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Finding) int { return a.At.Compare(b.At) })
+	return out
+}
+
+// grouper folds findings into alerts the way the engine does.
+type grouper struct {
+	alerts []ReplayAlert
+	open   map[string]int       // rule id → index of its open alert
+	lastAt map[string]time.Time // rule id → time of its latest finding
+}
+
+// rearm closes the open alerts of reading rules that reading o clears.
+func (g *grouper) rearm(p *Pack, o Observation, hist []Observation, in ReplayInput, at time.Time) {
+	if len(g.open) == 0 {
+		return
+	}
+	var buf, shifted [maxParams]float64
+	for id, ai := range g.open {
+		r := p.byID[id]
+		if r == nil || r.typ != ReadingRule || r.kind != o.Kind {
+			continue
+		}
+		c := ectx{cur: &o, hist: hist, baseline: in.Baseline}
+		c.params = r.params.resolve(buf[:0], in.Programs, in.Params[r.id])
+		var sh []float64
+		if r.shift != nil {
+			sh = shifted[:len(c.params)]
+			for i, v := range c.params {
+				sh[i] = v + r.shift[i]
+			}
+		}
+		if r.cleared(&c, sh) {
+			g.alerts[ai].ClosedAt = at
+			delete(g.open, id)
+		}
+	}
+}
+
+// group records the findings of one item and returns them with their alert.
+func (g *grouper) group(p *Pack, fs []Finding, at time.Time) []ReplayFinding {
+	if len(fs) == 0 {
+		return nil
+	}
+	// Every finding of a rule with an episode notion (all but symptom
+	// rules) starts a new episode: its previous alert is over.
+	for _, f := range fs {
+		r := p.byID[f.RuleID]
+		ai, open := g.open[f.RuleID]
+		if !open {
+			continue
+		}
+		expired := r != nil && r.typ == SymptomRule && at.Sub(g.lastAt[f.RuleID]) > symptomAlertSpan
+		if r == nil || r.typ != SymptomRule || expired {
+			g.alerts[ai].ClosedAt = at
+			delete(g.open, f.RuleID)
+		}
+	}
+	out := make([]ReplayFinding, len(fs))
+	top := fs[0]
+	ai, open := g.open[top.RuleID]
+	if !open {
+		ai = len(g.alerts)
+		g.alerts = append(g.alerts, ReplayAlert{RuleID: top.RuleID, Urgency: top.Urgency, OpenedAt: at})
+		g.open[top.RuleID] = ai
+	}
+	for i, f := range fs {
+		out[i] = ReplayFinding{Finding: f, Alert: ai, Opened: i == 0 && !open}
+		g.alerts[ai].Findings++
+		g.lastAt[f.RuleID] = at
+	}
+	slices.SortStableFunc(out, func(a, b ReplayFinding) int { return cmp.Compare(b.Urgency.Rank(), a.Urgency.Rank()) })
+	return out
+}
