@@ -64,6 +64,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		if v, ok := a.baseline[a.cur.Kind]; ok {
 			return types.Double(v), true
 		}
+		return types.WrapErr(errNoBaseline), true
 	}
 	return nil, false
 }

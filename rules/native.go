@@ -2,7 +2,6 @@ package rules
 
 import (
 	"errors"
-	"math"
 
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
@@ -13,7 +12,7 @@ import (
 // comparisons, && || !, double arithmetic over value, systolic, diastolic,
 // baseline, params and window aggregates — without CEL's interpreter, with
 // the same results and the same error semantics (&& and || absorb an error
-// when the other side decides; comparing NaN is an error). It exists for
+// when the other side decides). It exists for
 // speed: ingest evaluates every reading against every rule of its kind.
 // Anything outside the subset runs on the CEL program.
 
@@ -52,8 +51,6 @@ type node struct {
 	agg  *aggSpec
 	l, r *node
 }
-
-var errNaN = errors.New("NaN values cannot be ordered")
 
 // num evaluates a numeric node.
 func (n *node) eval(c *ectx) (float64, error) {
@@ -140,16 +137,13 @@ func (n *node) test(c *ectx) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// As in CEL, NaN is unequal to everything and every ordering with NaN
+	// is false: Go's operators behave the same.
 	switch n.op {
 	case opEQ:
 		return l == r, nil
 	case opNE:
 		return l != r, nil
-	}
-	if math.IsNaN(l) || math.IsNaN(r) {
-		return false, errNaN
-	}
-	switch n.op {
 	case opLT:
 		return l < r, nil
 	case opLE:

@@ -345,9 +345,11 @@ func (s *demoStats) summary(out *printer) {
 	}
 }
 
+// short abbreviates an id for display: the last 8 hex digits, which are the
+// random part of a UUIDv7 (its first digits are a timestamp).
 func short(id string) string {
 	if len(id) >= 8 {
-		return id[:8]
+		return "…" + id[len(id)-8:]
 	}
 	return id
 }

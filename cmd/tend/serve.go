@@ -61,7 +61,9 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	if err := eng.Start(ctx); err != nil {
+	// River stops hard when its start context ends; stop() stops it gracefully
+	// instead, so it gets a context that outlives ctx.
+	if err := eng.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, err
 	}
 	sys := &system{pool: pool, engine: eng, log: log}
