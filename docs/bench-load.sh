@@ -28,7 +28,7 @@ echo "INSERT INTO pgbench_rows (patient_id, value, observed_at) VALUES (gen_rand
 pgbench -n -c 16 -j 2 -T 10 -f "$script" "$url" 2>/dev/null | grep -E "^tps|latency average"
 rm -f "$script"
 
-echo "== tend load: single readings, 32 devices, flat out, $dur"
+echo "== tend load: single readings, 32 devices, 1000 patients, flat out, $dur"
 "$bin" load --url "http://$addr" --token "$token" --devices 32 --duration "$dur"
-echo "== tend load: batches of 500, 4 devices, flat out, $dur"
-"$bin" load --url "http://$addr" --token "$token" --devices 4 --batch 500 --duration "$dur"
+echo "== tend load: batches of 500, 4 devices, 200 patients, flat out, $dur"
+"$bin" load --url "http://$addr" --token "$token" --devices 4 --patients 200 --batch 500 --duration "$dur"

@@ -27,20 +27,17 @@ type hit struct {
 
 // evaluate runs the rules over freshly stored readings in observation order
 // and raises or updates alerts for what they find.
-func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.UUID, scope patientScope, fresh []stored) ([]AlertRef, error) {
-	hist, err := e.loadHistory(ctx, tx, patientID, fresh)
-	if err != nil {
-		return nil, err
-	}
+func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.UUID, scope patientScope, fresh []stored, hist []rules.Observation) ([]AlertRef, error) {
 	params, err := e.patientParams(ctx, tx, patientID)
 	if err != nil {
 		return nil, err
 	}
 	slices.SortStableFunc(fresh, func(x, y stored) int { return x.ObservedAt.Compare(y.ObservedAt) })
+	histories := batchHistories(hist, fresh)
 	now := e.now()
 	var hits []hit
 	for _, s := range fresh {
-		res := e.rules.Evaluate(rules.Input{Reading: observation(s), History: hist, Programs: scope.Programs, Params: params, Now: now})
+		res := e.rules.Evaluate(rules.Input{Reading: observation(s), History: histories[s.ID], Programs: scope.Programs, Params: params, Now: now})
 		for _, ee := range res.Errors {
 			e.metrics.ruleErrors.WithLabelValues(ee.RuleID).Inc()
 			e.log.WarnContext(ctx, "rule evaluation failed", "rule_id", ee.RuleID, "rule_version", ee.Version,
@@ -144,20 +141,7 @@ func (e *Engine) raise(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.U
 	b := &pgx.Batch{}
 	for _, id := range order {
 		g := groups[id]
-		scan := func(r pgx.Row) error {
-			var notifiedAt *time.Time
-			var rank, notifiedRank int
-			err := r.Scan(&g.alertID, &g.inserted, &g.status, &g.urgency, &rank, &g.title, &notifiedAt, &notifiedRank)
-			if errors.Is(err, pgx.ErrNoRows) && !g.fires {
-				g.dropped = true
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			g.notifyNow = g.paging && shouldNotify(g, rank, notifiedRank, notifiedAt, now)
-			return nil
-		}
+		scan := g.scan(now)
 		if !g.fires {
 			b.Queue(updateAlertSQL, patientID, g.top.RuleID, g.count, g.last.ID, g.first.ObservedAt, g.last.ObservedAt, now).QueryRow(scan)
 			continue
@@ -169,7 +153,26 @@ func (e *Engine) raise(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.U
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("upsert alerts: %w", err)
 	}
-	order = slices.DeleteFunc(order, func(id string) bool { return groups[id].dropped })
+	// A suppressed finding with no unresolved alert to join (a clinician
+	// resolved it while the episode goes on) opens a new alert after all: a
+	// continuing crisis must not go unseen.
+	b = &pgx.Batch{}
+	for _, id := range order {
+		g := groups[id]
+		if !g.dropped {
+			continue
+		}
+		g.dropped, g.fires = false, true
+		g.paging = g.paging || !g.top.Late
+		b.Queue(upsertAlertSQL, newID(), patientID, scope.CareTeamID, g.top.RuleID, g.top.Version, g.top.Urgency,
+			g.top.Urgency.Rank(), g.top.Title, g.count, g.first.ID, g.last.ID, g.first.ObservedAt, g.last.ObservedAt, now).
+			QueryRow(g.scan(now))
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return nil, fmt.Errorf("reopen alerts: %w", err)
+		}
+	}
 
 	// Record every finding and the alert events in one round trip.
 	var (
@@ -218,6 +221,26 @@ func (e *Engine) raise(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.U
 	}
 	slices.SortStableFunc(refs, func(x, y AlertRef) int { return y.Urgency.Rank() - x.Urgency.Rank() })
 	return refs, nil
+}
+
+// scan reads an upserted or updated alert into g and decides whether it
+// pages now. An update-only group that found no unresolved alert is marked
+// dropped (to be reopened).
+func (g *alertGroup) scan(now time.Time) func(pgx.Row) error {
+	return func(r pgx.Row) error {
+		var notifiedAt *time.Time
+		var rank, notifiedRank int
+		err := r.Scan(&g.alertID, &g.inserted, &g.status, &g.urgency, &rank, &g.title, &notifiedAt, &notifiedRank)
+		if errors.Is(err, pgx.ErrNoRows) && !g.fires {
+			g.dropped = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		g.notifyNow = g.paging && shouldNotify(g, rank, notifiedRank, notifiedAt, now)
+		return nil
+	}
 }
 
 // shouldNotify decides whether an upserted alert pages now: a new alert

@@ -55,6 +55,10 @@ type Config struct {
 	WebPushAllowedHosts []string
 	// APNsTopic is the default APNs topic for devices registered without one.
 	APNsTopic string
+	// AuthCacheTTL is how long a successful token lookup is remembered, and so
+	// how long a revoked token may still work. Defaults to 10 seconds;
+	// negative disables the cache.
+	AuthCacheTTL time.Duration
 }
 
 // DefaultWebPushHosts are the push services of the major browsers.
@@ -76,6 +80,8 @@ type Engine struct {
 
 	partitionsMu sync.Mutex
 	partitions   map[string]bool // months known to have a readings partition
+
+	auth *authCache
 }
 
 // New validates cfg and builds an Engine. Call Start to run workers.
@@ -103,6 +109,7 @@ func New(cfg Config) (*Engine, error) {
 	cfg.NotifyWorkers = cmp.Or(cfg.NotifyWorkers, 100)
 	cfg.FetchCooldown = cmp.Or(cfg.FetchCooldown, 20*time.Millisecond)
 	cfg.RescueStuckJobsAfter = cmp.Or(cfg.RescueStuckJobsAfter, 2*time.Minute)
+	cfg.AuthCacheTTL = cmp.Or(cfg.AuthCacheTTL, 10*time.Second)
 
 	e := &Engine{
 		pool:       cfg.Pool,
@@ -112,6 +119,7 @@ func New(cfg Config) (*Engine, error) {
 		now:        cfg.Now,
 		cfg:        cfg,
 		partitions: map[string]bool{},
+		auth:       newAuthCache(cfg.AuthCacheTTL, 50_000),
 	}
 	m, err := newMetrics(cfg.Registerer, cfg.Pool)
 	if err != nil {

@@ -33,7 +33,7 @@ type world struct {
 	sub       notifytest.Subscription
 }
 
-func newWorld(t *testing.T, runWorkers bool) *world {
+func newWorld(t testing.TB, runWorkers bool) *world {
 	t.Helper()
 	w := &world{pool: enginetest.NewPool(t), push: notifytest.NewWebPush()}
 	t.Cleanup(w.push.Close)
@@ -78,7 +78,7 @@ func newWorld(t *testing.T, runWorkers bool) *world {
 }
 
 // newEngine builds another engine (another process, in effect) on w's database.
-func (w *world) newEngine(t *testing.T, runWorkers bool) *engine.Engine {
+func (w *world) newEngine(t testing.TB, runWorkers bool) *engine.Engine {
 	t.Helper()
 	eng, err := engine.New(engine.Config{Pool: w.pool, Senders: w.senders, RunWorkers: runWorkers,
 		WebPushAllowedHosts: []string{"127.0.0.1"}, FetchCooldown: 5 * time.Millisecond})

@@ -112,12 +112,27 @@ func (e *Engine) CreateToken(ctx context.Context, a Actor, userID uuid.UUID) (st
 }
 
 // Authenticate resolves a bearer token to its actor. It returns
-// ErrUnauthenticated for unknown, revoked or expired tokens.
+// ErrUnauthenticated for unknown, revoked or expired tokens. Successful
+// lookups are remembered for Config.AuthCacheTTL, so a revocation takes
+// effect within that time.
 func (e *Engine) Authenticate(ctx context.Context, token string) (Actor, error) {
 	if !strings.HasPrefix(token, tokenPrefix) || len(token) > 100 {
 		return Actor{}, ErrUnauthenticated
 	}
 	hash := sha256.Sum256([]byte(token))
+	now := e.now()
+	if a, ok := e.auth.get(hash, now); ok {
+		return a, nil
+	}
+	a, err := e.lookupToken(ctx, hash)
+	if err != nil {
+		return Actor{}, err
+	}
+	e.auth.put(hash, a, now)
+	return a, nil
+}
+
+func (e *Engine) lookupToken(ctx context.Context, hash [32]byte) (Actor, error) {
 	var a Actor
 	var patient *uuid.UUID
 	err := e.pool.QueryRow(ctx, `SELECT u.id, u.role, u.patient_id FROM tokens t JOIN users u ON u.id = t.user_id

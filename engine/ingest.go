@@ -185,6 +185,14 @@ func (e *Engine) ingestTx(ctx context.Context, tx pgx.Tx, a Actor, patientID uui
 		})
 	e.queueAudit(b, a, Audit{Action: "reading.create", PatientID: patientID, ObjectType: "reading", ObjectID: ids[0].String(),
 		Detail: map[string]any{"count": n}})
+	var hist []rules.Observation
+	if sql, args, ok := e.historyQuery(patientID, ms); ok {
+		b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+			var err error
+			hist, err = scanHistory(rows)
+			return err
+		})
+	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return IngestResult{}, fmt.Errorf("insert readings: %w", err)
 	}
@@ -217,7 +225,7 @@ func (e *Engine) ingestTx(ctx context.Context, tx pgx.Tx, a Actor, patientID uui
 	if len(fresh) == 0 {
 		return res, nil
 	}
-	alerts, err := e.evaluate(ctx, tx, a, patientID, scope, fresh)
+	alerts, err := e.evaluate(ctx, tx, a, patientID, scope, fresh, hist)
 	if err != nil {
 		return IngestResult{}, err
 	}
@@ -254,37 +262,90 @@ func resolveDuplicates(ctx context.Context, tx pgx.Tx, patientID uuid.UUID, ms [
 	return nil
 }
 
-// loadHistory reads, in one query, the patient's readings of the batch's kinds
-// from the earliest new reading minus the rules' lookback up to now.
-func (e *Engine) loadHistory(ctx context.Context, tx pgx.Tx, patientID uuid.UUID, fresh []stored) ([]rules.Observation, error) {
-	kinds := make([]string, 0, 2)
-	since := fresh[0].ObservedAt
-	for _, s := range fresh {
-		if !slices.Contains(kinds, string(s.Kind)) {
-			kinds = append(kinds, string(s.Kind))
+// historyQuery builds the one query that reads what the rules need for a
+// batch: per kind, from the batch's earliest reading minus that kind's
+// look-back, up to now, ordered by observation time. It runs after the insert
+// in the same transaction, so it includes the batch. ok is false when no rule
+// watches the batch's kinds.
+func (e *Engine) historyQuery(patientID uuid.UUID, ms []rpm.Measurement) (sql string, args []any, ok bool) {
+	earliest := ms[0].ObservedAt
+	var batchKinds []rpm.Kind
+	for _, m := range ms {
+		if m.ObservedAt.Before(earliest) {
+			earliest = m.ObservedAt
 		}
-		if s.ObservedAt.Before(since) {
-			since = s.ObservedAt
+		if !slices.Contains(batchKinds, m.Kind) {
+			batchKinds = append(batchKinds, m.Kind)
 		}
 	}
-	since = since.Add(-e.rules.Lookback())
-	rows, err := tx.Query(ctx, `SELECT id, kind, value, coalesce(systolic, 0), coalesce(diastolic, 0), unit, observed_at
-		FROM readings WHERE patient_id = $1 AND kind = ANY($2) AND observed_at >= $3 ORDER BY observed_at, id`,
-		patientID, kinds, since)
-	if err != nil {
-		return nil, fmt.Errorf("load history: %w", err)
+	needs := map[rpm.Kind]time.Duration{}
+	for _, k := range batchKinds {
+		for kind, d := range e.rules.HistoryNeeds(k) {
+			needs[kind] = max(needs[kind], d)
+		}
 	}
-	hist, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (rules.Observation, error) {
+	if len(needs) == 0 {
+		return "", nil, false
+	}
+	kinds := make([]string, 0, len(needs))
+	since := make([]time.Time, 0, len(needs))
+	for k, d := range needs {
+		kinds = append(kinds, string(k))
+		since = append(since, earliest.Add(-d))
+	}
+	return `SELECT r.id, r.kind, r.value, coalesce(r.systolic, 0), coalesce(r.diastolic, 0), r.unit, r.observed_at
+		FROM unnest($2::text[], $3::timestamptz[]) AS w(kind, since)
+		JOIN readings r ON r.patient_id = $1 AND r.kind = w.kind AND r.observed_at >= w.since
+		ORDER BY r.observed_at, r.id`, []any{patientID, kinds, since}, true
+}
+
+// scanHistory collects the rows of historyQuery.
+func scanHistory(rows pgx.Rows) ([]rules.Observation, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (rules.Observation, error) {
 		var o rules.Observation
+		var id uuid.UUID
 		var kind string
-		err := r.Scan(&o.ID, &kind, &o.Value, &o.Systolic, &o.Diastolic, &o.Unit, &o.ObservedAt)
-		o.Kind = rpm.Kind(kind)
+		err := r.Scan(&id, &kind, &o.Value, &o.Systolic, &o.Diastolic, &o.Unit, &o.ObservedAt)
+		o.ID, o.Kind = id.String(), rpm.Kind(kind)
 		return o, err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("load history: %w", err)
+}
+
+// batchHistories gives each fresh reading (in hist order) its own history:
+// everything in hist up to and including itself, plus stored readings
+// observed after it. Later readings of the same batch are left out, so a
+// batch is evaluated as if its readings had arrived one by one in time order,
+// and only readings stored before this ingest can make one of them late.
+// Usually nothing stored is later, and each history is a sub-slice of hist.
+func batchHistories(hist []rules.Observation, fresh []stored) map[uuid.UUID][]rules.Observation {
+	isFresh := make(map[string]uuid.UUID, len(fresh))
+	for _, s := range fresh {
+		isFresh[s.ID.String()] = s.ID
 	}
-	return hist, nil
+	var storedAt []int // indexes in hist of readings stored before this ingest
+	for i, o := range hist {
+		if _, ok := isFresh[o.ID]; !ok {
+			storedAt = append(storedAt, i)
+		}
+	}
+	out := make(map[uuid.UUID][]rules.Observation, len(fresh))
+	for i, o := range hist {
+		id, ok := isFresh[o.ID]
+		if !ok {
+			continue
+		}
+		j, _ := slices.BinarySearch(storedAt, i)
+		if j == len(storedAt) {
+			out[id] = hist[:i+1]
+			continue
+		}
+		h := slices.Clone(hist[:i+1])
+		for _, k := range storedAt[j:] {
+			h = append(h, hist[k])
+		}
+		out[id] = h
+	}
+	return out
 }
 
 func observation(s stored) rules.Observation {

@@ -73,7 +73,7 @@ func compile(rules []Rule, ps *problems) (*Pack, error) {
 				if l := ps.line(prev); l > 0 {
 					where = fmt.Sprintf("line %d", l)
 				}
-				ps.add(join(path, "id"), src.ID, "duplicate rule id %q (first defined at %s)", truncate(src.ID, 64), where)
+				ps.add(join(path, "id"), truncate(src.ID, 64), "duplicate rule id %q (first defined at %s)", truncate(src.ID, 64), where)
 			} else {
 				firstAt[src.ID] = path
 			}
@@ -294,7 +294,7 @@ func (c *compiler) rule(src Rule, path string) *rule {
 	// Conditions.
 	dirs := map[string]int8{}
 	x := exprContext{env: c.env, rt: c.rt, ps: ps, ruleID: id, kind: src.Kind, params: slots, names: names}
-	if typ == ReadingRule && src.Kind.Valid() && !cond.empty() {
+	if typ == ReadingRule && !cond.empty() {
 		r.cond = c.cond(cond, path, x, 0, true, dirs)
 	}
 	switch typ {

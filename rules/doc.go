@@ -31,6 +31,7 @@
 // and packs/default.yaml for the default pack. A reading rule names a vital
 // kind and a condition:
 //
+//	# from packs/default.yaml
 //	- id: bp-crisis
 //	  title: Blood pressure in crisis range
 //	  kind: blood_pressure
@@ -71,6 +72,11 @@
 // data with count: count("7d") > 2 && value > avg("7d") + 10 is false, not
 // an error, for a new patient. Numbers mix freely in comparisons (value <
 // 92), but arithmetic needs doubles (value + 1.0).
+//
+// Values are read at a resolution of 1e-6, so that unit conversion noise does
+// not move a reading across a threshold (101.3 °F is 38.5 °C, not
+// 38.49999999999999), and a delta's rise or fall is compared with a
+// tolerance of 1e-9.
 //
 // Evaluation errors (an empty window, a missing baseline, the cost limit)
 // are returned in Result.Errors: a rule that cannot be evaluated is never

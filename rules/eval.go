@@ -60,7 +60,7 @@ func aggregate(c *ectx, a *aggSpec) (float64, error) {
 		if h.Kind != a.series.kind {
 			continue
 		}
-		v := a.series.field.value(h)
+		v := a.series.field.raw(h)
 		if n == 0 {
 			lowest, highest = v, v
 		} else {
@@ -76,13 +76,14 @@ func aggregate(c *ectx, a *aggSpec) (float64, error) {
 	if n == 0 {
 		return 0, a.empty
 	}
+	lowest, highest, last = resolution(lowest), resolution(highest), resolution(last)
 	now := last
 	if a.series.kind == c.cur.Kind {
 		now = a.series.field.value(c.cur)
 	}
 	switch a.fn {
 	case aggAvg:
-		return sum / float64(n), nil
+		return resolution(sum / float64(n)), nil
 	case aggMin:
 		return lowest, nil
 	case aggMax:
@@ -107,7 +108,7 @@ func (d *deltaSpec) test(c *ectx) bool {
 		if h.Kind != c.cur.Kind {
 			continue
 		}
-		v := d.field.value(h)
+		v := d.field.raw(h)
 		if !found {
 			lowest, highest, found = v, v, true
 		} else {
@@ -117,6 +118,7 @@ func (d *deltaSpec) test(c *ectx) bool {
 	if !found {
 		return false
 	}
+	lowest, highest = resolution(lowest), resolution(highest)
 	v := d.field.value(c.cur)
 	rise, fall := d.rise, d.fall
 	if d.riseSlot >= 0 {

@@ -69,20 +69,21 @@ type series struct {
 // its systolic pressure. Values are read at a resolution of 1e-6, so that
 // unit conversion noise does not move a reading across a threshold
 // (101.3 °F converts to 38.49999999999999 °C; it is read as 38.5).
-func (f field) value(o *Observation) float64 {
-	var v float64
+func (f field) value(o *Observation) float64 { return resolution(f.raw(o)) }
+
+// raw returns the series field of o as stored. Window scans use it and
+// round their result once.
+func (f field) raw(o *Observation) float64 {
 	switch f {
 	case fieldSystolic:
-		v = o.Systolic
+		return o.Systolic
 	case fieldDiastolic:
-		v = o.Diastolic
-	default:
-		v = o.Value
-		if o.Kind == rpm.BloodPressure && v == 0 {
-			v = o.Systolic
-		}
+		return o.Diastolic
 	}
-	return resolution(v)
+	if o.Kind == rpm.BloodPressure && o.Value == 0 {
+		return o.Systolic
+	}
+	return o.Value
 }
 
 // resolution rounds v to 1e-6.
@@ -219,7 +220,7 @@ func compileExpr(x exprContext, src string) *expr {
 		case celast.IdentKind:
 			switch n.AsIdent() {
 			case "systolic", "diastolic":
-				if x.kind != rpm.BloodPressure {
+				if x.kind.Valid() && x.kind != rpm.BloodPressure {
 					x.ps.add(x.path, x.ruleID, "%s is only defined for blood_pressure rules; use value", n.AsIdent())
 					ok = false
 				}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,10 +68,9 @@ func parse(data []byte) ([]Rule, *problems) {
 		ps.addAt(1, "", "", "pack is larger than %d bytes", maxSource)
 		return nil, ps
 	}
-	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
-	if len(trimmed) > 0 && (trimmed[0] == '[' || trimmed[0] == '{') {
-		// JSON: tabs are only whitespace there, but YAML refuses them as
-		// indentation.
+	if bytes.IndexByte(data, '\t') >= 0 && json.Valid(data) {
+		// JSON: tabs are only whitespace there (never inside strings), but
+		// YAML refuses them as indentation.
 		data = bytes.ReplaceAll(data, []byte{'\t'}, []byte{' '})
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))

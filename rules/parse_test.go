@@ -405,6 +405,12 @@ func TestDefaultPack(t *testing.T) {
 	if p.LookbackFor(rpm.BloodPressure) != 12*time.Hour || p.LookbackFor(rpm.SpO2) != 48*time.Hour || p.LookbackFor(rpm.RespiratoryRate) != 0 {
 		t.Errorf("lookbacks: bp %v spo2 %v rr %v", p.LookbackFor(rpm.BloodPressure), p.LookbackFor(rpm.SpO2), p.LookbackFor(rpm.RespiratoryRate))
 	}
+	if got := p.HistoryNeeds(rpm.BodyWeight); !reflect.DeepEqual(got, map[rpm.Kind]time.Duration{rpm.BodyWeight: 14 * 24 * time.Hour}) {
+		t.Errorf("weight history needs %v", got)
+	}
+	if got := p.HistoryNeeds(rpm.RespiratoryRate); len(got) != 0 {
+		t.Errorf("respiratory rate history needs %v", got)
+	}
 	if p.EventLookback() != 144*time.Hour {
 		t.Errorf("event lookback = %v", p.EventLookback())
 	}

@@ -89,6 +89,9 @@ type Result struct {
 
 // Error implements error.
 func (e EvalError) Error() string {
+	if e.Err == nil {
+		return "rule " + e.RuleID + ": evaluation failed"
+	}
 	return "rule " + e.RuleID + ": " + e.Err.Error()
 }
 

@@ -25,7 +25,8 @@ func load(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	fs.SetOutput(stderr)
 	base := fs.String("url", "http://"+orDefault(env("TEND_ADDR"), "127.0.0.1:8080"), "server base URL")
 	token := fs.String("token", env("TEND_TOKEN"), "admin bearer token, used to enrol the simulated patients (TEND_TOKEN)")
-	devices := fs.Int("devices", 32, "concurrent simulated devices (one patient each)")
+	devices := fs.Int("devices", 32, "concurrent simulated devices (connections posting at once)")
+	patients := fs.Int("patients", 1000, "simulated patients, spread over the devices (each reading goes to the next patient)")
 	duration := fs.Duration("duration", 30*time.Second, "how long to post")
 	warmup := fs.Duration("warmup", 2*time.Second, "posting time excluded from the figures")
 	rate := fs.Float64("rate", 0, "target readings per second across all devices (0: flat out)")
@@ -39,15 +40,25 @@ func load(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 		return &exitError{code: 2, err: errors.New("--token (an admin token, from `tend token create --role admin`) is required")}
 	case *devices < 1 || *devices > 10000:
 		return &exitError{code: 2, err: errors.New("--devices must be between 1 and 10000")}
+	case *patients < *devices:
+		return &exitError{code: 2, err: errors.New("--patients must be at least --devices")}
 	case *batch < 1 || *batch > 1000:
 		return &exitError{code: 2, err: errors.New("--batch must be between 1 and 1000")}
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: *devices * 2, MaxIdleConnsPerHost: *devices * 2, IdleConnTimeout: time.Minute}}
-	fmt.Fprintf(stderr, "enrolling %d simulated patients…\n", *devices)
-	sims, err := enrol(ctx, client, *base, *token, *devices)
+	fmt.Fprintf(stderr, "enrolling %d simulated patients…\n", *patients)
+	pats, err := enrol(ctx, client, *base, *token, *patients)
 	if err != nil {
 		return err
+	}
+	// Each device posts for its share of the patients, in turn.
+	sims := make([]*loadSim, *devices)
+	for i := range sims {
+		sims[i] = &loadSim{rng: rand.New(rand.NewPCG(uint64(i), 7))}
+	}
+	for i, p := range pats {
+		sims[i%len(sims)].patients = append(sims[i%len(sims)].patients, p)
 	}
 
 	var pace <-chan time.Time
@@ -62,7 +73,8 @@ func load(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	measureFrom := time.Now().Add(*warmup)
 	results := make([]loadResult, len(sims))
 	var wg sync.WaitGroup
-	fmt.Fprintf(stderr, "posting for %s (+%s warm-up) from %d devices, batch %d, rate %s\n", *duration, *warmup, *devices, *batch, rateText(*rate))
+	fmt.Fprintf(stderr, "posting for %s (+%s warm-up) from %d devices for %d patients, batch %d, rate %s\n",
+		*duration, *warmup, *devices, *patients, *batch, rateText(*rate))
 	for i, sim := range sims {
 		wg.Go(func() {
 			results[i] = sim.post(runCtx, client, *base, *batch, *abnormal, pace, measureFrom)
@@ -80,22 +92,28 @@ func rateText(r float64) string {
 	return strconv.FormatFloat(r, 'f', 0, 64) + " readings/s"
 }
 
+// loadPatient is an enrolled patient and its device token.
+type loadPatient struct {
+	id    string
+	token string
+}
+
+// loadSim is one concurrent device connection posting for several patients.
 type loadSim struct {
-	patientID string
-	token     string
-	rng       *rand.Rand
-	seq       int
+	patients []loadPatient
+	rng      *rand.Rand
+	seq      int
 }
 
 // enrol creates a care team, and per device a patient and a device user with
 // its token, through the API.
-func enrol(ctx context.Context, client *http.Client, base, token string, n int) ([]*loadSim, error) {
+func enrol(ctx context.Context, client *http.Client, base, token string, n int) ([]loadPatient, error) {
 	var team struct{ ID string }
 	if err := call(ctx, client, base+"/v1/care-teams", token, map[string]any{"name": "load test " + time.Now().Format(time.RFC3339)}, &team); err != nil {
 		return nil, fmt.Errorf("create care team: %w", err)
 	}
-	sims := make([]*loadSim, n)
-	for i := range sims {
+	out := make([]loadPatient, n)
+	for i := range out {
 		var p, u struct{ ID string }
 		var tok struct{ Token string }
 		if err := call(ctx, client, base+"/v1/patients", token, map[string]any{"display_name": fmt.Sprintf("Load patient %d", i),
@@ -108,9 +126,9 @@ func enrol(ctx context.Context, client *http.Client, base, token string, n int) 
 		if err := call(ctx, client, base+"/v1/users/"+u.ID+"/tokens", token, map[string]any{}, &tok); err != nil {
 			return nil, fmt.Errorf("create device token: %w", err)
 		}
-		sims[i] = &loadSim{patientID: p.ID, token: tok.Token, rng: rand.New(rand.NewPCG(uint64(i), 7))}
+		out[i] = loadPatient{id: p.ID, token: tok.Token}
 	}
-	return sims, nil
+	return out, nil
 }
 
 func call(ctx context.Context, client *http.Client, url, token string, in, out any) error {
@@ -141,9 +159,9 @@ type loadResult struct {
 
 func (s *loadSim) post(ctx context.Context, client *http.Client, base string, batch int, abnormal float64, pace <-chan time.Time, measureFrom time.Time) loadResult {
 	res := loadResult{errors: map[string]int{}}
-	url := base + "/v1/patients/" + s.patientID + "/readings"
 	buf := make([]byte, 0, 128*batch)
-	for ctx.Err() == nil {
+	for n := 0; ctx.Err() == nil; n++ {
+		p := s.patients[n%len(s.patients)]
 		if pace != nil {
 			select {
 			case <-ctx.Done():
@@ -152,8 +170,8 @@ func (s *loadSim) post(ctx context.Context, client *http.Client, base string, ba
 			}
 		}
 		buf = s.body(buf[:0], batch, abnormal)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf))
-		req.Header.Set("Authorization", "Bearer "+s.token)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/patients/"+p.id+"/readings", bytes.NewReader(buf))
+		req.Header.Set("Authorization", "Bearer "+p.token)
 		req.Header.Set("Content-Type", "application/json")
 		start := time.Now()
 		resp, err := client.Do(req)
@@ -190,7 +208,9 @@ func (s *loadSim) body(b []byte, batch int, abnormal float64) []byte {
 			b = append(b, ',')
 		}
 		s.seq++
-		at := now.Add(-time.Duration(batch-i) * time.Second).Format(time.RFC3339Nano)
+		// A batch is a device's backlog: readings 10 ms apart, ending now, so
+		// one patient's successive batches do not overlap in time.
+		at := now.Add(-time.Duration(batch-i) * 10 * time.Millisecond).Format(time.RFC3339Nano)
 		bad := abnormal > 0 && s.rng.Float64() < abnormal
 		switch s.seq % 3 {
 		case 0:

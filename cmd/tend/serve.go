@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -157,6 +158,9 @@ func serve(ctx context.Context, env getenv, args []string, stderr io.Writer, wit
 		<-ctx.Done()
 		return nil
 	}
+	if addr := env("TEND_PPROF_ADDR"); addr != "" {
+		go servePprof(ctx, addr, log)
+	}
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -166,4 +170,19 @@ func serve(ctx context.Context, env getenv, args []string, stderr io.Writer, wit
 		return err
 	}
 	return nil
+}
+
+// servePprof exposes Go's profiler on a separate, opt-in listener
+// (TEND_PPROF_ADDR), never on the API's.
+func servePprof(ctx context.Context, addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	log.Info("pprof listening", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("pprof", "error", err)
+	}
 }
