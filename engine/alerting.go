@@ -32,16 +32,19 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, a Actor, patientID uui
 	if err != nil {
 		return nil, err
 	}
+	pack := e.pack()
 	slices.SortStableFunc(fresh, func(x, y stored) int { return x.ObservedAt.Compare(y.ObservedAt) })
 	histories := batchHistories(hist, fresh)
 	now := e.now()
 	var hits []hit
+	var evalErrs []evalError
 	for _, s := range fresh {
-		res := e.rules.Evaluate(rules.Input{Reading: observation(s), History: histories[s.ID], Programs: scope.Programs, Params: params, Now: now})
+		res := pack.Evaluate(rules.Input{Reading: observation(s), History: histories[s.ID], Programs: scope.Programs, Params: params, Now: now})
 		for _, ee := range res.Errors {
 			e.metrics.ruleErrors.WithLabelValues(ee.RuleID).Inc()
 			e.log.WarnContext(ctx, "rule evaluation failed", "rule_id", ee.RuleID, "rule_version", ee.Version,
 				"reading_id", s.ID, "error", ee.Err)
+			evalErrs = append(evalErrs, evalError{EvalError: ee, readingID: s.ID})
 		}
 		switch {
 		case len(res.Findings) > 0:
@@ -50,15 +53,15 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, a Actor, patientID uui
 			hits = append(hits, hit{Reading: s, Findings: res.Suppressed, UpdateOnly: true})
 		}
 	}
+	if len(evalErrs) > 0 {
+		if err := e.recordEvalErrors(ctx, tx, patientID, evalErrs); err != nil {
+			return nil, err
+		}
+	}
 	if len(hits) == 0 {
 		return nil, nil
 	}
 	return e.raise(ctx, tx, a, patientID, scope, hits)
-}
-
-// patientParams loads a patient's personalised rule parameters.
-func (e *Engine) patientParams(ctx context.Context, tx pgx.Tx, patientID uuid.UUID) (map[string]map[string]float64, error) {
-	return nil, nil
 }
 
 // alertGroup gathers the findings of one batch that land on one alert: the
@@ -143,11 +146,11 @@ func (e *Engine) raise(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.U
 		g := groups[id]
 		scan := g.scan(now)
 		if !g.fires {
-			b.Queue(updateAlertSQL, patientID, g.top.RuleID, g.count, g.last.ID, g.first.ObservedAt, g.last.ObservedAt, now).QueryRow(scan)
+			b.Queue(updateAlertSQL, patientID, g.top.RuleID, g.count, nilIfZero(g.last.ID), g.first.ObservedAt, g.last.ObservedAt, now).QueryRow(scan)
 			continue
 		}
 		b.Queue(upsertAlertSQL, newID(), patientID, scope.CareTeamID, g.top.RuleID, g.top.Version, g.top.Urgency,
-			g.top.Urgency.Rank(), g.top.Title, g.count, g.first.ID, g.last.ID, g.first.ObservedAt, g.last.ObservedAt, now).
+			g.top.Urgency.Rank(), g.top.Title, g.count, nilIfZero(g.first.ID), nilIfZero(g.last.ID), g.first.ObservedAt, g.last.ObservedAt, now).
 			QueryRow(scan)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -165,7 +168,7 @@ func (e *Engine) raise(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.U
 		g.dropped, g.fires = false, true
 		g.paging = g.paging || !g.top.Late
 		b.Queue(upsertAlertSQL, newID(), patientID, scope.CareTeamID, g.top.RuleID, g.top.Version, g.top.Urgency,
-			g.top.Urgency.Rank(), g.top.Title, g.count, g.first.ID, g.last.ID, g.first.ObservedAt, g.last.ObservedAt, now).
+			g.top.Urgency.Rank(), g.top.Title, g.count, nilIfZero(g.first.ID), nilIfZero(g.last.ID), g.first.ObservedAt, g.last.ObservedAt, now).
 			QueryRow(g.scan(now))
 	}
 	if b.Len() > 0 {
@@ -176,7 +179,8 @@ func (e *Engine) raise(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.U
 
 	// Record every finding and the alert events in one round trip.
 	var (
-		fAlert, fReading []uuid.UUID
+		fAlert           []uuid.UUID
+		fReading         []*uuid.UUID
 		fRule, fUrgency  []string
 		fVersion         []int32
 		fLate            []bool
@@ -189,7 +193,7 @@ func (e *Engine) raise(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.U
 		g := groups[id]
 		for _, fr := range g.findings {
 			fAlert = append(fAlert, g.alertID)
-			fReading = append(fReading, fr.reading.ID)
+			fReading = append(fReading, nilIfZero(fr.reading.ID))
 			fRule = append(fRule, fr.f.RuleID)
 			fVersion = append(fVersion, int32(fr.f.Version))
 			fUrgency = append(fUrgency, string(fr.f.Urgency))

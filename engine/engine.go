@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,7 +72,7 @@ var DefaultWebPushHosts = []string{
 type Engine struct {
 	pool    *pgxpool.Pool
 	log     *slog.Logger
-	rules   *rules.Pack
+	rules   atomic.Pointer[rules.Pack] // swapped when rules change; read with pack()
 	senders notify.Senders
 	now     func() time.Time
 	river   *river.Client[pgx.Tx]
@@ -114,13 +115,13 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		pool:       cfg.Pool,
 		log:        cfg.Logger.With("component", "engine"),
-		rules:      cfg.Rules,
 		senders:    cfg.Senders,
 		now:        cfg.Now,
 		cfg:        cfg,
 		partitions: map[string]bool{},
 		auth:       newAuthCache(cfg.AuthCacheTTL, 50_000),
 	}
+	e.rules.Store(cfg.Rules)
 	m, err := newMetrics(cfg.Registerer, cfg.Pool)
 	if err != nil {
 		return nil, err
@@ -185,7 +186,11 @@ func (e *Engine) River() *river.Client[pgx.Tx] { return e.river }
 func (e *Engine) Pool() *pgxpool.Pool { return e.pool }
 
 // Rules returns the active rule pack.
-func (e *Engine) Rules() *rules.Pack { return e.rules }
+func (e *Engine) Rules() *rules.Pack { return e.rules.Load() }
+
+// pack is the rule pack in force now; an ingest takes it once and uses it
+// throughout, so a concurrent rule change never splits one evaluation.
+func (e *Engine) pack() *rules.Pack { return e.rules.Load() }
 
 // inTx runs fn in a transaction, committing when it returns nil.
 func (e *Engine) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {

@@ -280,7 +280,7 @@ func (e *Engine) historyQuery(patientID uuid.UUID, ms []rpm.Measurement) (sql st
 	}
 	needs := map[rpm.Kind]time.Duration{}
 	for _, k := range batchKinds {
-		for kind, d := range e.rules.HistoryNeeds(k) {
+		for kind, d := range e.pack().HistoryNeeds(k) {
 			needs[kind] = max(needs[kind], d)
 		}
 	}
