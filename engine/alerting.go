@@ -27,12 +27,11 @@ type hit struct {
 
 // evaluate runs the rules over freshly stored readings in observation order
 // and raises or updates alerts for what they find.
-func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.UUID, scope patientScope, fresh []stored, hist []rules.Observation) ([]AlertRef, error) {
+func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.UUID, scope patientScope, pack *rules.Pack, fresh []stored, hist []rules.Observation) ([]AlertRef, error) {
 	params, err := e.patientParams(ctx, tx, patientID)
 	if err != nil {
 		return nil, err
 	}
-	pack := e.pack()
 	slices.SortStableFunc(fresh, func(x, y stored) int { return x.ObservedAt.Compare(y.ObservedAt) })
 	histories := batchHistories(hist, fresh)
 	now := e.now()
@@ -179,12 +178,12 @@ func (e *Engine) raise(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.U
 
 	// Record every finding and the alert events in one round trip.
 	var (
-		fAlert           []uuid.UUID
-		fReading         []*uuid.UUID
-		fRule, fUrgency  []string
-		fVersion         []int32
-		fLate            []bool
-		fObserved        []time.Time
+		fAlert          []uuid.UUID
+		fReading        []*uuid.UUID
+		fRule, fUrgency []string
+		fVersion        []int32
+		fLate           []bool
+		fObserved       []time.Time
 	)
 	b = &pgx.Batch{}
 	refs := make([]AlertRef, 0, len(order))

@@ -56,6 +56,10 @@ type Config struct {
 	WebPushAllowedHosts []string
 	// APNsTopic is the default APNs topic for devices registered without one.
 	APNsTopic string
+	// IngestTransactions bounds the ingest transactions in flight at once per
+	// process; concurrent ingests beyond it share transactions (group
+	// commit). Defaults to 8.
+	IngestTransactions int
 	// AuthCacheTTL is how long a successful token lookup is remembered, and so
 	// how long a revoked token may still work. Defaults to 10 seconds;
 	// negative disables the cache.
@@ -82,7 +86,8 @@ type Engine struct {
 	partitionsMu sync.Mutex
 	partitions   map[string]bool // months known to have a readings partition
 
-	auth *authCache
+	auth     *authCache
+	ingester *ingester
 }
 
 // New validates cfg and builds an Engine. Call Start to run workers.
@@ -122,6 +127,7 @@ func New(cfg Config) (*Engine, error) {
 		auth:       newAuthCache(cfg.AuthCacheTTL, 50_000),
 	}
 	e.rules.Store(cfg.Rules)
+	e.ingester = &ingester{e: e, maxRunning: cmp.Or(cfg.IngestTransactions, 8), maxReadings: 2 * MaxBatch}
 	m, err := newMetrics(cfg.Registerer, cfg.Pool)
 	if err != nil {
 		return nil, err

@@ -80,8 +80,14 @@ func newWorld(t testing.TB, runWorkers bool) *world {
 // newEngine builds another engine (another process, in effect) on w's database.
 func (w *world) newEngine(t testing.TB, runWorkers bool) *engine.Engine {
 	t.Helper()
-	eng, err := engine.New(engine.Config{Pool: w.pool, Senders: w.senders, RunWorkers: runWorkers,
-		WebPushAllowedHosts: []string{"127.0.0.1"}, FetchCooldown: 5 * time.Millisecond})
+	return w.newEngineWith(t, engine.Config{RunWorkers: runWorkers})
+}
+
+// newEngineWith is newEngine with more settings.
+func (w *world) newEngineWith(t testing.TB, cfg engine.Config) *engine.Engine {
+	t.Helper()
+	cfg.Pool, cfg.Senders, cfg.WebPushAllowedHosts, cfg.FetchCooldown = w.pool, w.senders, []string{"127.0.0.1"}, 5*time.Millisecond
+	eng, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,22 +65,20 @@ func (e *Engine) Ingest(ctx context.Context, a Actor, req IngestRequest) (Ingest
 	if err := e.ensurePartitions(ctx, ms); err != nil {
 		return IngestResult{}, err
 	}
-	var res IngestResult
-	err = e.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		res, err = e.ingestTx(ctx, tx, a, req.PatientID, ms)
-		return err
-	})
-	if err != nil {
+	j := &ingestJob{ctx: ctx, actor: a, patientID: req.PatientID, ms: ms, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	if err := e.ingester.do(ctx, j); err != nil {
 		return IngestResult{}, err
 	}
+	if j.err != nil {
+		return IngestResult{}, j.err
+	}
 	e.metrics.readings.Add(float64(len(ms)))
-	for _, al := range res.Alerts {
+	for _, al := range j.res.Alerts {
 		if al.Status == "opened" {
 			e.metrics.alerts.WithLabelValues(string(al.Urgency)).Inc()
 		}
 	}
-	return res, nil
+	return j.res, nil
 }
 
 func (e *Engine) normalize(req IngestRequest) ([]rpm.Measurement, error) {
@@ -122,193 +120,311 @@ type stored struct {
 }
 
 const insertReadingsSQL = `WITH input AS (
-	SELECT * FROM unnest($2::uuid[], $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::text[], $8::timestamptz[], $9::text[])
-		AS t(id, kind, value, systolic, diastolic, unit, observed_at, source_id)
+	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::text[],
+		$8::timestamptz[], $9::text[], $10::uuid[])
+		AS t(patient_id, id, kind, value, systolic, diastolic, unit, observed_at, source_id, recorded_by)
 ), src AS (
 	INSERT INTO reading_sources (patient_id, source_id, reading_id, observed_at)
-	SELECT $1, source_id, id, observed_at FROM input WHERE source_id IS NOT NULL
+	SELECT patient_id, source_id, id, observed_at FROM input WHERE source_id IS NOT NULL
 	ON CONFLICT DO NOTHING
 	RETURNING reading_id
 )
 INSERT INTO readings (id, patient_id, kind, value, systolic, diastolic, unit, observed_at, received_at, source_id, recorded_by)
-SELECT id, $1, kind, value, systolic, diastolic, unit, observed_at, $10, source_id, $11 FROM input
+SELECT id, patient_id, kind, value, systolic, diastolic, unit, observed_at, $11, source_id, recorded_by FROM input
 WHERE source_id IS NULL OR id IN (SELECT reading_id FROM src)
 RETURNING id`
 
-func (e *Engine) ingestTx(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.UUID, ms []rpm.Measurement) (IngestResult, error) {
-	now := e.now()
-	n := len(ms)
-	ids := make([]uuid.UUID, n)
-	kinds := make([]string, n)
-	values := make([]float64, n)
-	sys := make([]*float64, n)
-	dia := make([]*float64, n)
-	units := make([]string, n)
-	observed := make([]time.Time, n)
-	sources := make([]*string, n)
-	for i, m := range ms {
-		ids[i] = newID()
-		kinds[i], values[i], units[i], observed[i] = string(m.Kind), m.Value, m.Unit, m.ObservedAt
-		if m.Kind == rpm.BloodPressure {
-			sys[i], dia[i] = &ms[i].Systolic, &ms[i].Diastolic
+// scopeManySQL is scopeSQL for a group of jobs: it returns the ordinal of
+// every job whose actor may see its patient.
+const scopeManySQL = `SELECT x.i, p.care_team_id, p.programs, p.enrolled_at
+FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS x(pid, role, apid, uid, i)
+JOIN patients p ON p.id = x.pid
+WHERE x.role = 'admin'
+	OR (x.role IN ('patient', 'device') AND p.id = x.apid)
+	OR (x.role IN ('clinician', 'scheduler') AND EXISTS (
+		SELECT 1 FROM care_team_members m WHERE m.care_team_id = p.care_team_id AND m.user_id = x.uid))`
+
+const auditManySQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail)
+SELECT $1, a, r, 'reading.create', p, 'reading', o, q, d
+FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[]) AS t(a, r, p, o, q, d)`
+
+// ingestGroupTx stores and evaluates a group of ingest jobs (one per patient)
+// in one transaction, setting each job's result or error. It returns an
+// error only for failures that must roll the whole group back.
+func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob) error {
+	// Round trip 1: which jobs may write to their patient. The others fail
+	// alone (not found) and write nothing.
+	pids := make([]uuid.UUID, len(jobs))
+	roles := make([]string, len(jobs))
+	apids := make([]uuid.UUID, len(jobs))
+	uids := make([]uuid.UUID, len(jobs))
+	for i, j := range jobs {
+		pids[i], roles[i], apids[i], uids[i] = j.patientID, string(j.actor.Role), j.actor.PatientID, j.actor.UserID
+	}
+	rows, err := tx.Query(ctx, scopeManySQL, pids, roles, apids, uids)
+	if err != nil {
+		return fmt.Errorf("ingest scope: %w", err)
+	}
+	for rows.Next() {
+		var i int
+		var s patientScope
+		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt); err != nil {
+			rows.Close()
+			return fmt.Errorf("ingest scope: %w", err)
 		}
-		if m.SourceID != "" {
-			sources[i] = &ms[i].SourceID
+		jobs[i-1].scope, jobs[i-1].inScope = s, true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ingest scope: %w", err)
+	}
+	active := jobs[:0:0]
+	for _, j := range jobs {
+		if j.inScope {
+			active = append(active, j)
+		} else {
+			j.err = fmt.Errorf("patient: %w", ErrNotFound)
 		}
 	}
+	if len(active) == 0 {
+		return nil
+	}
 
-	// One round trip: scope check, per-patient lock (so concurrent ingests for
-	// one patient evaluate rules in a consistent order), insert, audit.
-	b := &pgx.Batch{}
-	var scope patientScope
-	scopeFound := false
-	b.Queue(scopeSQL, patientID, a.Role, a.PatientID, a.UserID).QueryRow(func(r pgx.Row) error {
-		err := r.Scan(&scope.CareTeamID, &scope.Programs, &scope.EnrolledAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+	// Round trip 2: per-patient locks (in a fixed order, so groups cannot
+	// deadlock), every reading, every audit entry, and the history the rules
+	// need — which, running after the insert, includes the new readings.
+	now := e.now()
+	pack := e.pack()
+	var (
+		cols     readingArrays
+		lockIDs  = make([]uuid.UUID, 0, len(active))
+		audit    auditColumns
+		histCols historyColumns
+	)
+	for _, j := range active {
+		lockIDs = append(lockIDs, j.patientID)
+		j.ids = make([]uuid.UUID, len(j.ms))
+		for i := range j.ms {
+			j.ids[i] = newID()
+			cols.add(j, i)
 		}
-		scopeFound = err == nil
-		return err
-	})
-	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))`, patientID)
-	created := make(map[uuid.UUID]bool, n)
-	b.Queue(insertReadingsSQL, patientID, ids, kinds, values, sys, dia, units, observed, sources, now, a.UserID).
-		Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var id uuid.UUID
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				created[id] = true
-			}
-			return rows.Err()
-		})
-	e.queueAudit(b, a, Audit{Action: "reading.create", PatientID: patientID, ObjectType: "reading", ObjectID: ids[0].String(),
-		Detail: map[string]any{"count": n}})
+		audit.add(j)
+		histCols.add(pack, j)
+	}
+	created := make(map[uuid.UUID]bool, len(cols.id))
 	var hist []rules.Observation
-	if sql, args, ok := e.historyQuery(patientID, ms); ok {
-		b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+	var histPatients []uuid.UUID
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock(h) FROM (SELECT hashtextextended(p::text, 7) AS h FROM unnest($1::uuid[]) AS p ORDER BY 1) AS s`, lockIDs)
+	b.Queue(insertReadingsSQL, cols.patient, cols.id, cols.kind, cols.value, cols.sys, cols.dia, cols.unit, cols.observed,
+		cols.source, cols.recordedBy, now).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id uuid.UUID
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			created[id] = true
+		}
+		return rows.Err()
+	})
+	b.Queue(auditManySQL, now, audit.actor, audit.role, audit.patient, audit.object, audit.request, audit.detail)
+	if len(histCols.patient) > 0 {
+		b.Queue(historySQL, histCols.patient, histCols.kind, histCols.since).Query(func(rows pgx.Rows) error {
 			var err error
-			hist, err = scanHistory(rows)
+			hist, histPatients, err = scanHistory(rows)
 			return err
 		})
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return IngestResult{}, fmt.Errorf("insert readings: %w", err)
-	}
-	if !scopeFound {
-		return IngestResult{}, fmt.Errorf("patient: %w", ErrNotFound)
+		return fmt.Errorf("insert readings: %w", err)
 	}
 
-	res := IngestResult{Readings: make([]ReadingStatus, n)}
+	// Readings whose source_id was known are duplicates: look up the stored ids.
+	var dupPatients []uuid.UUID
 	var dupSources []string
-	for i := range ms {
-		if created[ids[i]] {
-			res.Readings[i] = ReadingStatus{ID: ids[i], Status: "created"}
-		} else {
-			res.Readings[i] = ReadingStatus{Status: "duplicate"}
-			dupSources = append(dupSources, ms[i].SourceID)
+	for _, j := range active {
+		j.res.Readings = make([]ReadingStatus, len(j.ms))
+		for i, id := range j.ids {
+			if created[id] {
+				j.res.Readings[i] = ReadingStatus{ID: id, Status: "created"}
+			} else {
+				j.res.Readings[i] = ReadingStatus{Status: "duplicate"}
+				dupPatients, dupSources = append(dupPatients, j.patientID), append(dupSources, j.ms[i].SourceID)
+			}
 		}
 	}
 	if len(dupSources) > 0 {
-		if err := resolveDuplicates(ctx, tx, patientID, ms, res.Readings, dupSources); err != nil {
-			return IngestResult{}, err
+		if err := resolveDuplicates(ctx, tx, active, dupPatients, dupSources); err != nil {
+			return err
 		}
 	}
 
-	fresh := make([]stored, 0, len(created))
-	for i, m := range ms {
-		if created[ids[i]] {
-			fresh = append(fresh, stored{Measurement: m, ID: ids[i], Created: true})
+	// Evaluate each patient's new readings and raise alerts.
+	byPatient := splitHistory(hist, histPatients)
+	for _, j := range active {
+		fresh := make([]stored, 0, len(j.ms))
+		for i, m := range j.ms {
+			if created[j.ids[i]] {
+				fresh = append(fresh, stored{Measurement: m, ID: j.ids[i], Created: true})
+			}
 		}
+		if len(fresh) == 0 {
+			continue
+		}
+		alerts, err := e.evaluate(ctx, tx, j.actor, j.patientID, j.scope, pack, fresh, byPatient[j.patientID])
+		if err != nil {
+			return err
+		}
+		j.res.Alerts = alerts
 	}
-	if len(fresh) == 0 {
-		return res, nil
+	return nil
+}
+
+// readingArrays are a group's readings as parallel arrays for unnest.
+type readingArrays struct {
+	patient, id, recordedBy []uuid.UUID
+	kind, unit              []string
+	value                   []float64
+	sys, dia                []*float64
+	observed                []time.Time
+	source                  []*string
+}
+
+func (c *readingArrays) add(j *ingestJob, i int) {
+	m := &j.ms[i]
+	c.patient, c.id, c.recordedBy = append(c.patient, j.patientID), append(c.id, j.ids[i]), append(c.recordedBy, j.actor.UserID)
+	c.kind, c.unit, c.value = append(c.kind, string(m.Kind)), append(c.unit, m.Unit), append(c.value, m.Value)
+	c.observed = append(c.observed, m.ObservedAt)
+	var sys, dia *float64
+	if m.Kind == rpm.BloodPressure {
+		sys, dia = &m.Systolic, &m.Diastolic
 	}
-	alerts, err := e.evaluate(ctx, tx, a, patientID, scope, fresh, hist)
-	if err != nil {
-		return IngestResult{}, err
+	c.sys, c.dia = append(c.sys, sys), append(c.dia, dia)
+	var src *string
+	if m.SourceID != "" {
+		src = &m.SourceID
 	}
-	res.Alerts = alerts
-	return res, nil
+	c.source = append(c.source, src)
+}
+
+// auditColumns are a group's reading.create audit entries, one per job.
+type auditColumns struct {
+	actor, patient        []*uuid.UUID
+	role, object, request []string
+	detail                []map[string]any
+}
+
+func (c *auditColumns) add(j *ingestJob) {
+	c.actor, c.patient = append(c.actor, nilIfZero(j.actor.UserID)), append(c.patient, &j.patientID)
+	c.role, c.object = append(c.role, string(j.actor.Role)), append(c.object, j.ids[0].String())
+	c.request = append(c.request, j.actor.RequestID)
+	c.detail = append(c.detail, map[string]any{"count": len(j.ms)})
 }
 
 // resolveDuplicates fills in the stored ids of readings whose source_id was
-// already known.
-func resolveDuplicates(ctx context.Context, tx pgx.Tx, patientID uuid.UUID, ms []rpm.Measurement, out []ReadingStatus, sources []string) error {
-	rows, err := tx.Query(ctx, `SELECT source_id, reading_id FROM reading_sources WHERE patient_id = $1 AND source_id = ANY($2)`,
-		patientID, sources)
+// already known, for the whole group in one query.
+func resolveDuplicates(ctx context.Context, tx pgx.Tx, jobs []*ingestJob, patients []uuid.UUID, sources []string) error {
+	rows, err := tx.Query(ctx, `SELECT s.patient_id, s.source_id, s.reading_id FROM reading_sources s
+		JOIN unnest($1::uuid[], $2::text[]) AS k(patient_id, source_id) USING (patient_id, source_id)`, patients, sources)
 	if err != nil {
 		return fmt.Errorf("resolve duplicates: %w", err)
 	}
-	known := map[string]uuid.UUID{}
+	type key struct {
+		patient uuid.UUID
+		source  string
+	}
+	known := map[key]uuid.UUID{}
 	for rows.Next() {
-		var s string
+		var k key
 		var id uuid.UUID
-		if err := rows.Scan(&s, &id); err != nil {
+		if err := rows.Scan(&k.patient, &k.source, &id); err != nil {
 			rows.Close()
 			return fmt.Errorf("resolve duplicates: %w", err)
 		}
-		known[s] = id
+		known[k] = id
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("resolve duplicates: %w", err)
 	}
-	for i := range out {
-		if out[i].Status == "duplicate" {
-			out[i].ID = known[ms[i].SourceID]
+	for _, j := range jobs {
+		for i := range j.res.Readings {
+			if j.res.Readings[i].Status == "duplicate" {
+				j.res.Readings[i].ID = known[key{j.patientID, j.ms[i].SourceID}]
+			}
 		}
 	}
 	return nil
 }
 
-// historyQuery builds the one query that reads what the rules need for a
-// batch: per kind, from the batch's earliest reading minus that kind's
-// look-back, up to now, ordered by observation time. It runs after the insert
-// in the same transaction, so it includes the batch. ok is false when no rule
-// watches the batch's kinds.
-func (e *Engine) historyQuery(patientID uuid.UUID, ms []rpm.Measurement) (sql string, args []any, ok bool) {
-	earliest := ms[0].ObservedAt
-	var batchKinds []rpm.Kind
-	for _, m := range ms {
+// historyColumns are, per patient and kind, the earliest observation time
+// the rules need: from the job's earliest reading minus that kind's
+// look-back (Pack.HistoryNeeds).
+type historyColumns struct {
+	patient []uuid.UUID
+	kind    []string
+	since   []time.Time
+}
+
+func (c *historyColumns) add(pack *rules.Pack, j *ingestJob) {
+	earliest := j.ms[0].ObservedAt
+	var kinds []rpm.Kind
+	for _, m := range j.ms {
 		if m.ObservedAt.Before(earliest) {
 			earliest = m.ObservedAt
 		}
-		if !slices.Contains(batchKinds, m.Kind) {
-			batchKinds = append(batchKinds, m.Kind)
+		if !slices.Contains(kinds, m.Kind) {
+			kinds = append(kinds, m.Kind)
 		}
 	}
 	needs := map[rpm.Kind]time.Duration{}
-	for _, k := range batchKinds {
-		for kind, d := range e.pack().HistoryNeeds(k) {
+	for _, k := range kinds {
+		for kind, d := range pack.HistoryNeeds(k) {
 			needs[kind] = max(needs[kind], d)
 		}
 	}
-	if len(needs) == 0 {
-		return "", nil, false
-	}
-	kinds := make([]string, 0, len(needs))
-	since := make([]time.Time, 0, len(needs))
 	for k, d := range needs {
-		kinds = append(kinds, string(k))
-		since = append(since, earliest.Add(-d))
+		c.patient, c.kind, c.since = append(c.patient, j.patientID), append(c.kind, string(k)), append(c.since, earliest.Add(-d))
 	}
-	return `SELECT r.id, r.kind, r.value, coalesce(r.systolic, 0), coalesce(r.diastolic, 0), r.unit, r.observed_at
-		FROM unnest($2::text[], $3::timestamptz[]) AS w(kind, since)
-		JOIN readings r ON r.patient_id = $1 AND r.kind = w.kind AND r.observed_at >= w.since
-		ORDER BY r.observed_at, r.id`, []any{patientID, kinds, since}, true
 }
 
-// scanHistory collects the rows of historyQuery.
-func scanHistory(rows pgx.Rows) ([]rules.Observation, error) {
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (rules.Observation, error) {
+// historySQL reads what the rules need for a group, ordered by patient and
+// observation time. It runs after the insert in the same transaction, so it
+// includes the new readings.
+const historySQL = `SELECT r.patient_id, r.id, r.kind, r.value, coalesce(r.systolic, 0), coalesce(r.diastolic, 0), r.unit, r.observed_at
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS w(patient_id, kind, since)
+JOIN readings r ON r.patient_id = w.patient_id AND r.kind = w.kind AND r.observed_at >= w.since
+ORDER BY r.patient_id, r.observed_at, r.id`
+
+// scanHistory collects the rows of historySQL and each row's patient.
+func scanHistory(rows pgx.Rows) ([]rules.Observation, []uuid.UUID, error) {
+	defer rows.Close()
+	var obs []rules.Observation
+	var patients []uuid.UUID
+	for rows.Next() {
 		var o rules.Observation
-		var id uuid.UUID
+		var patient, id uuid.UUID
 		var kind string
-		err := r.Scan(&id, &kind, &o.Value, &o.Systolic, &o.Diastolic, &o.Unit, &o.ObservedAt)
+		if err := rows.Scan(&patient, &id, &kind, &o.Value, &o.Systolic, &o.Diastolic, &o.Unit, &o.ObservedAt); err != nil {
+			return nil, nil, err
+		}
 		o.ID, o.Kind = id.String(), rpm.Kind(kind)
-		return o, err
-	})
+		obs, patients = append(obs, o), append(patients, patient)
+	}
+	return obs, patients, rows.Err()
+}
+
+// splitHistory cuts the group's history (ordered by patient) into one
+// sub-slice per patient.
+func splitHistory(hist []rules.Observation, patients []uuid.UUID) map[uuid.UUID][]rules.Observation {
+	out := map[uuid.UUID][]rules.Observation{}
+	for start := 0; start < len(hist); {
+		end := start + 1
+		for end < len(hist) && patients[end] == patients[start] {
+			end++
+		}
+		out[patients[start]] = hist[start:end:end]
+		start = end
+	}
+	return out
 }
 
 // batchHistories gives each fresh reading (in hist order) its own history:

@@ -12,7 +12,7 @@ import (
 )
 
 // benchPatients enrols n patients with a device each in w's care team.
-func benchPatients(b *testing.B, w *world, n int) []engine.Actor {
+func benchPatients(b testing.TB, w *world, n int) []engine.Actor {
 	b.Helper()
 	ctx := context.Background()
 	out := make([]engine.Actor, n)
@@ -35,10 +35,12 @@ func benchPatients(b *testing.B, w *world, n int) []engine.Actor {
 // history, rules, audit, commit) against the real database, normal readings,
 // from parallel goroutines spread over 200 patients.
 func BenchmarkIngest(b *testing.B) {
-	for _, batch := range []int{1, 500} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+	for _, c := range []struct{ batch, txs int }{{1, 2}, {1, 4}, {1, 8}, {500, 4}} {
+		batch := c.batch
+		b.Run(fmt.Sprintf("batch=%d/txs=%d", batch, c.txs), func(b *testing.B) {
 			w := newWorld(b, false)
 			devs := benchPatients(b, w, 200)
+			w.eng = w.newEngineWith(b, engine.Config{IngestTransactions: c.txs})
 			b.ReportAllocs()
 			b.SetParallelism(8)
 			var next atomic.Int64
