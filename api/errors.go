@@ -101,7 +101,8 @@ func (b *badRequest) Error() string { return b.detail }
 // right JSON type (422 naming the field).
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/fhir+json") {
-		return &badRequest{status: http.StatusUnsupportedMediaType, title: "Unsupported media type", detail: "send application/json"}
+		return &badRequest{status: http.StatusUnsupportedMediaType, title: "Unsupported media type",
+			detail: "send the body as JSON with Content-Type: application/json (curl --json)"}
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	dec := json.NewDecoder(body)

@@ -300,9 +300,7 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var v rpm.ValidationError
 	f := engine.AlertFilter{Cursor: q.Get("cursor"), Limit: queryLimit(&v, q.Get("limit"))}
-	for _, st := range splitList(q["status"]) {
-		f.Statuses = append(f.Statuses, st)
-	}
+	f.Statuses = append(f.Statuses, splitList(q["status"])...)
 	for _, u := range splitList(q["urgency"]) {
 		f.Urgencies = append(f.Urgencies, rpm.Urgency(u))
 	}

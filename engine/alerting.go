@@ -27,11 +27,10 @@ type hit struct {
 
 // evaluate runs the rules over freshly stored readings in observation order
 // and raises or updates alerts for what they find.
-func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.UUID, scope patientScope, pack *rules.Pack, fresh []stored, hist []rules.Observation) ([]AlertRef, error) {
-	params, err := e.patientParams(ctx, tx, patientID)
-	if err != nil {
-		return nil, err
-	}
+// params are the patient's personalised rule parameters (loaded with the
+// group's history).
+func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.UUID, scope patientScope, pack *rules.Pack,
+	fresh []stored, hist []rules.Observation, params map[string]map[string]float64) ([]AlertRef, error) {
 	slices.SortStableFunc(fresh, func(x, y stored) int { return x.ObservedAt.Compare(y.ObservedAt) })
 	histories := batchHistories(hist, fresh)
 	now := e.now()

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,6 +37,28 @@ type deliverWorker struct {
 // Timeout bounds one delivery attempt (providers' own timeouts are shorter).
 func (w *deliverWorker) Timeout(*river.Job[deliverArgs]) time.Duration { return 30 * time.Second }
 
+// NextRetry spaces transient failures exponentially: 2 s after the first
+// attempt, doubling up to 10 minutes, with ±10 % jitter so that a provider
+// outage does not end in a thundering herd.
+func (w *deliverWorker) NextRetry(job *river.Job[deliverArgs]) time.Time {
+	d := retryDelay(job.Attempt)
+	jitter := time.Duration(rand.Int64N(int64(d/5))) - d/10
+	return time.Now().Add(d + jitter)
+}
+
+// retryDelay is the backoff before the retry that follows attempt.
+func retryDelay(attempt int) time.Duration {
+	if attempt < 1 {
+		attempt = 1
+	}
+	if attempt > 10 {
+		return maxRetryDelay
+	}
+	return min(2*time.Second<<(attempt-1), maxRetryDelay)
+}
+
+const maxRetryDelay = 10 * time.Minute
+
 // delivery is what a delivery job needs to know, loaded in one query.
 type delivery struct {
 	deviceID     uuid.UUID
@@ -42,6 +67,8 @@ type delivery struct {
 	typ          string
 	urgency      notify.Urgency
 	alertID      *uuid.UUID
+	createdAt    time.Time
+	itemCount    int
 	alreadySent  bool
 	attemptsMade int
 }
@@ -51,9 +78,18 @@ type delivery struct {
 // send and record re-sends with the same id and collapse id, so the device
 // shows one banner, and the unique index on successful deliveries keeps the
 // record to one.
+//
+// Retries are bounded by the attempts recorded in deliveries, not by River's
+// attempt counter, which a snooze (Retry-After) does not advance: a provider
+// answering 429 forever gets maxDeliveryAttempts requests, then the delivery
+// is recorded failed. A retry that would fall after the message's TTL (the
+// provider would drop it anyway) is not made either.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
 	e := w.e
+	t0 := time.Now()
+	defer func() { DebugTimes[3].Add(int64(time.Since(t0))) }()
 	d, err := e.loadDelivery(ctx, job.Args)
+	DebugTimes[0].Add(int64(time.Since(t0)))
 	if errors.Is(err, ErrNotFound) {
 		return river.JobCancel(err)
 	}
@@ -67,12 +103,17 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) e
 	if !d.enabled {
 		e.recordDelivery(ctx, job, d, outcome{name: "undeliverable", code: "device_disabled"})
 		e.metrics.deliveries.WithLabelValues(platform, "undeliverable").Inc()
+		e.checkUndelivered(ctx, job.Args.AlertID)
 		return nil
 	}
 	msg := buildMessage(job.Args, d)
+	t1 := time.Now()
 	res, sendErr := e.senders.Send(ctx, d.device, msg)
+	DebugTimes[1].Add(int64(time.Since(t1)))
 	if sendErr == nil {
+		t2 := time.Now()
 		e.recordDelivery(ctx, job, d, outcome{name: "sent", status: res.Status, providerID: res.ProviderID})
+		DebugTimes[2].Add(int64(time.Since(t2)))
 		e.metrics.deliveries.WithLabelValues(platform, "sent").Inc()
 		return nil
 	}
@@ -81,6 +122,10 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) e
 	if o.code == "" {
 		o.code = perr.Kind.String()
 	}
+	wait := perr.RetryAfter
+	if wait <= 0 {
+		wait = retryDelay(job.Attempt)
+	}
 	switch {
 	case errors.Is(sendErr, notify.ErrNotConfigured):
 		o.name = "undeliverable"
@@ -88,14 +133,16 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) e
 		o.name = "unregistered"
 	case perr.Kind == notify.Permanent:
 		o.name = "failed"
-	case job.Attempt >= job.MaxAttempts || d.attemptsMade >= maxDeliveryAttempts:
+	case job.Attempt >= job.MaxAttempts || d.attemptsMade+1 >= maxDeliveryAttempts:
 		o.name = "failed"
+	case e.now().Add(wait).After(d.createdAt.Add(d.urgency.TTL())):
+		o.name, o.code = "failed", "expired"
 	default:
 		o.name = "retrying"
 	}
 	e.metrics.deliveries.WithLabelValues(platform, o.name).Inc()
 	e.log.WarnContext(ctx, "push delivery failed", "device_id", d.device.ID, "notification_id", job.Args.NotificationID,
-		"platform", platform, "outcome", o.name, "status", perr.Status, "code", perr.Code, "attempt", job.Attempt)
+		"platform", platform, "outcome", o.name, "status", perr.Status, "code", o.code, "attempt", d.attemptsMade+1)
 	e.recordDelivery(ctx, job, d, o)
 	switch o.name {
 	case "unregistered":
@@ -131,6 +178,16 @@ func buildMessage(args deliverArgs, d delivery) notify.Message {
 		m.Title = "Your care team has been alerted"
 		m.Body = "If you have chest pain or trouble breathing, call emergency services."
 		m.CollapseID = ""
+	case "catchup":
+		// Only alerts are held for quiet hours (routing.go), so the count is
+		// of alerts.
+		noun := "alerts"
+		if d.itemCount == 1 {
+			noun = "alert"
+		}
+		m.Title = fmt.Sprintf("%d new %s while quiet hours were on", d.itemCount, noun)
+		m.Body = "Open Tend to review them."
+		m.Data["count"] = strconv.Itoa(d.itemCount)
 	default:
 		m.Title = fmt.Sprintf("New %s alert", d.urgency)
 		m.Body = "Open Tend to review it."
@@ -143,12 +200,12 @@ func (e *Engine) loadDelivery(ctx context.Context, args deliverArgs) (delivery, 
 	var platform string
 	var p256dh, auth, topic *string
 	err := e.pool.QueryRow(ctx, `SELECT d.id, d.platform, d.address, d.p256dh, d.auth, d.topic, d.sandbox, d.enabled,
-			n.type, n.urgency, n.alert_id,
+			n.type, n.urgency, n.alert_id, n.created_at, coalesce(n.item_count, 0),
 			EXISTS (SELECT 1 FROM deliveries x WHERE x.notification_id = n.id AND x.device_id = d.id AND x.outcome = 'sent'),
 			(SELECT count(*) FROM deliveries x WHERE x.notification_id = n.id AND x.device_id = d.id)
 		FROM notifications n, devices d WHERE n.id = $1 AND d.id = $2`, args.NotificationID, args.DeviceID).
 		Scan(&d.deviceID, &platform, &d.device.Token, &p256dh, &auth, &topic, &d.device.Sandbox, &d.enabled,
-			&d.typ, &d.urgency, &d.alertID, &d.alreadySent, &d.attemptsMade)
+			&d.typ, &d.urgency, &d.alertID, &d.createdAt, &d.itemCount, &d.alreadySent, &d.attemptsMade)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, fmt.Errorf("delivery: %w", ErrNotFound)
 	}
@@ -177,7 +234,8 @@ type outcome struct {
 
 // recordDelivery stores one attempt's outcome. A failure to record is logged,
 // not retried: the push itself already happened (or not), and re-sending to
-// record it would page twice.
+// record it would page twice. A device's last_success_at is kept to the
+// minute, so that a burst of pushes to one device does not queue on its row.
 func (e *Engine) recordDelivery(ctx context.Context, job *river.Job[deliverArgs], d delivery, o outcome) {
 	ctx = context.WithoutCancel(ctx)
 	_, err := e.pool.Exec(ctx, `WITH ins AS (
@@ -185,8 +243,9 @@ func (e *Engine) recordDelivery(ctx context.Context, job *river.Job[deliverArgs]
 			VALUES ($1, $2, $3, $4, $5, nullif($6, 0), nullif($7, ''), nullif($8, ''), $9)
 			ON CONFLICT (notification_id, device_id) WHERE outcome = 'sent' DO NOTHING
 			RETURNING 1)
-		UPDATE devices SET last_success_at = $9 WHERE id = $2 AND $5 = 'sent' AND EXISTS (SELECT 1 FROM ins)`,
-		job.Args.NotificationID, d.deviceID, job.ID, job.Attempt, o.name, o.status, o.providerID, o.code, e.now())
+		UPDATE devices SET last_success_at = $9 WHERE id = $2 AND $5 = 'sent' AND EXISTS (SELECT 1 FROM ins)
+			AND (last_success_at IS NULL OR last_success_at < $9 - interval '1 minute')`,
+		job.Args.NotificationID, d.deviceID, job.ID, d.attemptsMade+1, o.name, o.status, o.providerID, o.code, e.now())
 	if err != nil {
 		e.log.ErrorContext(ctx, "record delivery", "notification_id", job.Args.NotificationID, "device_id", d.device.ID, "error", err)
 	}
@@ -225,3 +284,5 @@ func (e *Engine) checkUndelivered(ctx context.Context, alertID uuid.UUID) {
 		e.log.WarnContext(ctx, "critical alert reached no device", "alert_id", alertID)
 	}
 }
+
+var DebugTimes [4]atomic.Int64

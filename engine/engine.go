@@ -28,9 +28,18 @@ type Config struct {
 	// Logger receives operational logs (ids only, never PHI). Defaults to a
 	// discarding logger.
 	Logger *slog.Logger
-	// Rules is the rule pack evaluated on ingest. Defaults to the embedded
-	// default pack (rules.Default).
+	// Rules is the rule pack evaluated on ingest until the stored rules are
+	// loaded (by Start, or by the first rule change through this engine).
+	// Defaults to the embedded default pack (rules.Default).
 	Rules *rules.Pack
+	// RulesRefresh is how often a started engine checks the database for rule
+	// changes made by other processes. Defaults to 2 seconds; negative
+	// disables polling (changes through this engine still apply at once).
+	RulesRefresh time.Duration
+	// MissingDataInterval is how often the missing-data check runs (a
+	// periodic River job, with RunWorkers). Defaults to 10 minutes; negative
+	// disables it.
+	MissingDataInterval time.Duration
 	// Senders deliver pushes per platform. A platform without a sender is off:
 	// its devices' deliveries are recorded as undeliverable.
 	Senders notify.Senders
@@ -83,11 +92,15 @@ type Engine struct {
 	metrics *metrics
 	cfg     Config
 
+	notifyMetrics *notifyMetrics // quiet hours, undelivered (notifymetrics.go)
+
 	partitionsMu sync.Mutex
 	partitions   map[string]bool // months known to have a readings partition
 
 	auth     *authCache
 	ingester *ingester
+
+	ruleSync ruleSync // stored rules: seed, reload, refresh (rulestore.go)
 }
 
 // New validates cfg and builds an Engine. Call Start to run workers.
@@ -116,6 +129,8 @@ func New(cfg Config) (*Engine, error) {
 	cfg.FetchCooldown = cmp.Or(cfg.FetchCooldown, 20*time.Millisecond)
 	cfg.RescueStuckJobsAfter = cmp.Or(cfg.RescueStuckJobsAfter, 2*time.Minute)
 	cfg.AuthCacheTTL = cmp.Or(cfg.AuthCacheTTL, 10*time.Second)
+	cfg.RulesRefresh = cmp.Or(cfg.RulesRefresh, 2*time.Second)
+	cfg.MissingDataInterval = cmp.Or(cfg.MissingDataInterval, 10*time.Minute)
 
 	e := &Engine{
 		pool:       cfg.Pool,
@@ -133,10 +148,15 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.metrics = m
+	if e.notifyMetrics, err = newNotifyMetrics(cfg.Registerer, cfg.Pool); err != nil {
+		return nil, err
+	}
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliverWorker{e: e})
+	notifyPeriodic := e.addNotifyWorkers(workers) // quiet-hours catch-ups (catchup.go)
 	river.AddWorker(workers, &partitionWorker{e: e})
+	river.AddWorker(workers, &missingWorker{e: e})
 	rc := &river.Config{
 		Logger:               cfg.Logger.With("component", "river"),
 		Workers:              workers,
@@ -154,6 +174,11 @@ func New(cfg Config) (*Engine, error) {
 				func() (river.JobArgs, *river.InsertOpts) { return partitionArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
 		}
+		rc.PeriodicJobs = append(rc.PeriodicJobs, notifyPeriodic...)
+		if cfg.MissingDataInterval > 0 {
+			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(cfg.MissingDataInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return missingArgs{}, nil }, nil))
+		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
 	if err != nil {
@@ -163,8 +188,13 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Start runs the River workers when Config.RunWorkers is set.
+// Start loads the stored rules (seeding them from the default pack when there
+// are none) and keeps them fresh, and runs the River workers when
+// Config.RunWorkers is set.
 func (e *Engine) Start(ctx context.Context) error {
+	if err := e.startRules(ctx); err != nil {
+		return err
+	}
 	if !e.cfg.RunWorkers {
 		return nil
 	}
@@ -176,6 +206,7 @@ func (e *Engine) Start(ctx context.Context) error {
 
 // Stop stops the workers, letting running jobs finish until ctx is done.
 func (e *Engine) Stop(ctx context.Context) error {
+	e.stopRules()
 	if !e.cfg.RunWorkers {
 		return nil
 	}

@@ -190,8 +190,9 @@ func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob
 	}
 
 	// Round trip 2: per-patient locks (in a fixed order, so groups cannot
-	// deadlock), every reading, every audit entry, and the history the rules
-	// need — which, running after the insert, includes the new readings.
+	// deadlock), every reading, every audit entry, the patients' personalised
+	// parameters, and the history the rules need — which, running after the
+	// insert, includes the new readings.
 	now := e.now()
 	pack := e.pack()
 	var (
@@ -227,6 +228,18 @@ func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob
 		return rows.Err()
 	})
 	b.Queue(auditManySQL, now, audit.actor, audit.role, audit.patient, audit.object, audit.request, audit.detail)
+	params := map[uuid.UUID]map[string]map[string]float64{}
+	b.Queue(`SELECT patient_id, overrides FROM patient_params WHERE patient_id = ANY($1)`, lockIDs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id uuid.UUID
+			var o map[string]map[string]float64
+			if err := rows.Scan(&id, &o); err != nil {
+				return err
+			}
+			params[id] = o
+		}
+		return rows.Err()
+	})
 	if len(histCols.patient) > 0 {
 		b.Queue(historySQL, histCols.patient, histCols.kind, histCols.since).Query(func(rows pgx.Rows) error {
 			var err error
@@ -270,7 +283,7 @@ func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob
 		if len(fresh) == 0 {
 			continue
 		}
-		alerts, err := e.evaluate(ctx, tx, j.actor, j.patientID, j.scope, pack, fresh, byPatient[j.patientID])
+		alerts, err := e.evaluate(ctx, tx, j.actor, j.patientID, j.scope, pack, fresh, byPatient[j.patientID], params[j.patientID])
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -16,6 +17,16 @@ type recipient struct {
 	userID   uuid.UUID
 	teamRole string // clinician, lead, scheduler, or "patient"
 	devices  []uuid.UUID
+	// tz, quietStart and quietEnd are the user's quiet hours (nil: none).
+	tz, quietStart, quietEnd *string
+}
+
+// quietUntil returns the end of the quiet window r is in at now, if any.
+func (r recipient) quietUntil(now time.Time) (time.Time, bool) {
+	if r.quietStart == nil || r.tz == nil || r.quietEnd == nil {
+		return time.Time{}, false
+	}
+	return newQuietWindow(*r.tz, *r.quietStart, *r.quietEnd).at(now)
 }
 
 // route notifies the care team about alerts, inside the ingest transaction:
@@ -23,13 +34,22 @@ type recipient struct {
 // device), inserted with River's InsertManyTx so they commit with the reading.
 //
 // The first level is the team's clinicians; when a team has none, its leads,
-// then anyone on it. Patients of a critical alert get a safety message.
+// then anyone on it. Disabled users are skipped. Patients of a critical alert
+// get a safety message.
+//
+// A medium or low alert for a user inside their quiet hours is held: its
+// notification is recorded with held_until (the window's end) and no device
+// job; a unique notify.catchup job at that instant sends one catch-up
+// notification for everything held (catchup.go). Critical and high alerts
+// always go out at once.
 func (e *Engine) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.UUID, groups []*alertGroup) error {
-	rows, err := tx.Query(ctx, `SELECT m.user_id, m.role, coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
-		FROM care_team_members m LEFT JOIN devices d ON d.user_id = m.user_id AND d.enabled
-		WHERE m.care_team_id = $1 GROUP BY m.user_id, m.role
+	rows, err := tx.Query(ctx, `SELECT m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end,
+			coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
+		FROM care_team_members m JOIN users u ON u.id = m.user_id AND u.disabled_at IS NULL
+		LEFT JOIN devices d ON d.user_id = m.user_id AND d.enabled
+		WHERE m.care_team_id = $1 GROUP BY m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end
 		UNION ALL
-		SELECT u.id, 'patient', coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
+		SELECT u.id, 'patient', NULL, NULL, NULL, coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
 		FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.enabled
 		WHERE u.patient_id = $2 AND u.role = 'patient' AND u.disabled_at IS NULL GROUP BY u.id`, teamID, patientID)
 	if err != nil {
@@ -38,7 +58,7 @@ func (e *Engine) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.UU
 	var all []recipient
 	for rows.Next() {
 		var r recipient
-		if err := rows.Scan(&r.userID, &r.teamRole, &r.devices); err != nil {
+		if err := rows.Scan(&r.userID, &r.teamRole, &r.tz, &r.quietStart, &r.quietEnd, &r.devices); err != nil {
 			rows.Close()
 			return fmt.Errorf("route: load recipients: %w", err)
 		}
@@ -53,13 +73,34 @@ func (e *Engine) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.UU
 	var (
 		nID, nUser, nAlert []uuid.UUID
 		nType, nUrgency    []string
+		nHeld              []*time.Time
 		jobs               []river.InsertManyParams
 		notified, unreach  []uuid.UUID
+		catchups           = map[catchupArgs]bool{}
+		quiet              = map[uuid.UUID]*time.Time{} // per user, computed once
 	)
+	heldUntil := func(r recipient) *time.Time {
+		q, ok := quiet[r.userID]
+		if !ok {
+			if end, in := r.quietUntil(now); in {
+				q = &end
+			}
+			quiet[r.userID] = q
+		}
+		return q
+	}
 	add := func(r recipient, g *alertGroup, typ string) {
 		id := newID()
+		var held *time.Time
+		if typ == "alert" && (g.urgency == rpm.Medium || g.urgency == rpm.Low) {
+			held = heldUntil(r)
+		}
 		nID, nUser, nAlert = append(nID, id), append(nUser, r.userID), append(nAlert, g.alertID)
-		nType, nUrgency = append(nType, typ), append(nUrgency, string(g.urgency))
+		nType, nUrgency, nHeld = append(nType, typ), append(nUrgency, string(g.urgency)), append(nHeld, held)
+		if held != nil {
+			catchups[catchupArgs{UserID: r.userID, At: *held}] = true
+			return
+		}
 		for _, d := range r.devices {
 			jobs = append(jobs, river.InsertManyParams{
 				Args:       deliverArgs{NotificationID: id, DeviceID: d, AlertID: g.alertID},
@@ -83,11 +124,14 @@ func (e *Engine) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.UU
 		}
 		notified = append(notified, g.alertID)
 	}
+	for c := range catchups {
+		jobs = append(jobs, river.InsertManyParams{Args: c, InsertOpts: catchupOpts(c.At)})
+	}
 
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO notifications (id, user_id, type, alert_id, urgency, created_at)
-		SELECT i, u, t, a, g, $6 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[]) AS x(i, u, t, a, g)`,
-		nID, nUser, nType, nAlert, nUrgency, now)
+	b.Queue(`INSERT INTO notifications (id, user_id, type, alert_id, urgency, held_until, created_at)
+		SELECT i, u, t, a, g, h, $7 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[]) AS x(i, u, t, a, g, h)`,
+		nID, nUser, nType, nAlert, nUrgency, nHeld, now)
 	b.Queue(`UPDATE alerts SET notified_at = $2, notified_urgency_rank = urgency_rank WHERE id = ANY($1)`, notified, now)
 	if len(unreach) > 0 {
 		b.Queue(`UPDATE alerts SET undelivered = true WHERE id = ANY($1)`, unreach)
@@ -97,6 +141,15 @@ func (e *Engine) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.UU
 	}
 	if len(unreach) > 0 {
 		e.metrics.undelivered.Add(float64(len(unreach)))
+	}
+	if len(catchups) > 0 {
+		held := 0
+		for _, h := range nHeld {
+			if h != nil {
+				held++
+			}
+		}
+		e.notifyMetrics.held.Add(float64(held))
 	}
 	if len(jobs) > 0 {
 		if _, err := e.river.InsertManyTx(ctx, tx, jobs); err != nil {
@@ -130,5 +183,7 @@ func deliverOpts(u rpm.Urgency) *river.InsertOpts {
 	return &river.InsertOpts{Queue: queueNotify, Priority: 5 - u.Rank(), MaxAttempts: maxDeliveryAttempts}
 }
 
-// maxDeliveryAttempts bounds retries of one delivery (about a day of backoff).
+// maxDeliveryAttempts bounds the attempts of one delivery, counted from its
+// recorded outcomes (snoozes included): with deliverWorker.NextRetry's
+// backoff, about 40 minutes of retries.
 const maxDeliveryAttempts = 12

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 
 	"github.com/google/uuid"
@@ -14,7 +13,6 @@ import (
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/migrations"
 	"github.com/tendhealth/tend/notify/webpush"
-	"github.com/tendhealth/tend/rules"
 )
 
 // adminEngine connects for a one-shot command (no workers).
@@ -160,24 +158,5 @@ func vapid(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "TEND_VAPID_PUBLIC_KEY=%s\nTEND_VAPID_PRIVATE_KEY=%s\n", pub, priv)
-	return nil
-}
-
-func rulesCmd(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
-	if len(args) != 2 || args[0] != "check" {
-		return &exitError{code: 2, err: errors.New("usage: tend rules check FILE")}
-	}
-	data, err := os.ReadFile(args[1])
-	if err != nil {
-		return err
-	}
-	problems := rules.Check(data)
-	for _, p := range problems {
-		fmt.Fprintf(stdout, "%s:%d: %s: %s\n", args[1], p.Line, p.Field, p.Reason)
-	}
-	if len(problems) > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d problem(s) in %s", len(problems), args[1])}
-	}
-	fmt.Fprintf(stdout, "%s: ok\n", args[1])
 	return nil
 }

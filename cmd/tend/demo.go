@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,8 @@ import (
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/migrations"
 	"github.com/tendhealth/tend/notify"
+	"github.com/tendhealth/tend/notify/apns"
+	"github.com/tendhealth/tend/notify/fcm"
 	"github.com/tendhealth/tend/notify/notifytest"
 	"github.com/tendhealth/tend/notify/webpush"
 )
@@ -70,30 +73,15 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	}
 	out.printf("database   %s (migrated)", redactURL(url))
 
-	// Fake push services stand in for the clinician's devices.
-	browser := notifytest.NewWebPush()
-	defer browser.Close()
-	pub, priv, err := webpush.GenerateVAPIDKeys()
-	if err != nil {
-		return err
-	}
-	browser.RequireVAPIDKey(pub)
-	wp, err := webpush.New(webpush.Config{PublicKey: pub, PrivateKey: priv, Subject: "mailto:demo@tend.invalid"})
-	if err != nil {
-		return err
-	}
+	// Fake push services stand in for the clinician's devices: an Android
+	// phone (FCM HTTP v1), an iPhone (APNs over HTTP/2 with a provider token)
+	// and a browser (Web Push, decrypted by the fake push service).
 	stats := newDemoStats()
-	browser.OnReceive(func(r notifytest.WebPushRequest) {
-		var p struct {
-			Type    string            `json:"type"`
-			Urgency string            `json:"urgency"`
-			Data    map[string]string `json:"data"`
-		}
-		_ = json.Unmarshal(r.Payload, &p)
-		lat := stats.delivered(p.Data["alert_id"], "browser")
-		out.printf("PUSH   → browser (Web Push, decrypted)  %-8s %-6s alert %s  [Urgency: %s, TTL %ss]%s",
-			p.Urgency, p.Type, short(p.Data["alert_id"]), r.Header.Get("Urgency"), r.Header.Get("TTL"), lat)
-	})
+	senders, phones, err := demoPushServices(ctx, out, stats)
+	if err != nil {
+		return err
+	}
+	defer phones.close()
 
 	ln, err := net.Listen("tcp", orDefault(env("TEND_ADDR"), "127.0.0.1:0"))
 	if err != nil {
@@ -101,7 +89,8 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	}
 	s.WebPushAllowed = []string{"127.0.0.1"}
 	sys, err := startSystem(ctx, s, pool, log, systemOpts{withAPI: true, overrides: func(c *engine.Config) {
-		c.Senders = notify.Senders{notify.WebPush: wp}
+		c.Senders = senders
+		c.APNsTopic = phones.apns.Topic
 		c.FetchCooldown = 10 * time.Millisecond
 	}})
 	if err != nil {
@@ -130,11 +119,10 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 		return err
 	}
 	docActor := engine.Actor{UserID: doc.ID, Role: engine.RoleClinician, RequestID: "demo"}
-	sub := browser.NewSubscription()
-	if _, _, err := eng.RegisterDevice(ctx, docActor, engine.NewDevice{Platform: notify.WebPush, Endpoint: sub.Endpoint, P256dh: sub.P256dh, Auth: sub.Auth}); err != nil {
+	if err := phones.register(ctx, eng, docActor); err != nil {
 		return err
 	}
-	out.printf("clinician  %s with a browser subscription; token for the curl tour:", short(doc.ID.String()))
+	out.printf("clinician  %s with an Android phone, an iPhone and a browser; token for the curl tour:", short(doc.ID.String()))
 	out.printf("           export TOKEN=%s", docToken)
 	out.printf("           curl -s -H \"Authorization: Bearer $TOKEN\" %s/v1/alerts", base)
 
@@ -352,4 +340,106 @@ func short(id string) string {
 		return "…" + id[len(id)-8:]
 	}
 	return id
+}
+
+// demoPhones are the fake provider services and the clinician's devices on
+// them.
+type demoPhones struct {
+	fcm     *notifytest.FCM
+	apns    *notifytest.APNs
+	browser *notifytest.WebPush
+	sub     notifytest.Subscription
+	android string // FCM registration token
+	iphone  string // APNs device token
+}
+
+func (p *demoPhones) close() {
+	p.fcm.Close()
+	p.apns.Close()
+	p.browser.Close()
+}
+
+// demoPushServices starts the three fake providers, builds a real sender for
+// each (pointed at its fake), and prints every push as it arrives with the
+// headers that carry its urgency.
+func demoPushServices(ctx context.Context, out *printer, stats *demoStats) (notify.Senders, *demoPhones, error) {
+	p := &demoPhones{fcm: notifytest.NewFCM(), apns: notifytest.NewAPNs(nil), browser: notifytest.NewWebPush()}
+	p.sub = p.browser.NewSubscription()
+	p.android = "demo-android-" + uuid.NewString()
+	p.iphone = strings.Repeat(strings.ReplaceAll(uuid.NewString(), "-", ""), 2) // 64 hex digits
+	fail := func(err error) (notify.Senders, *demoPhones, error) { p.close(); return nil, nil, err }
+
+	pub, priv, err := webpush.GenerateVAPIDKeys()
+	if err != nil {
+		return fail(err)
+	}
+	p.browser.RequireVAPIDKey(pub)
+	wp, err := webpush.New(webpush.Config{PublicKey: pub, PrivateKey: priv, Subject: "mailto:demo@tend.invalid"})
+	if err != nil {
+		return fail(err)
+	}
+	fs, err := fcm.New(ctx, fcm.Config{Endpoint: p.fcm.URL, ProjectID: "tend-demo"})
+	if err != nil {
+		return fail(err)
+	}
+	as, err := apns.New(apns.Config{Key: p.apns.KeyPEM, KeyID: p.apns.KeyID, TeamID: p.apns.TeamID, Topic: p.apns.Topic,
+		Endpoint: p.apns.URL, HTTPClient: p.apns.Client()})
+	if err != nil {
+		return fail(err)
+	}
+
+	type payload struct {
+		Type    string            `json:"type"`
+		Urgency string            `json:"urgency"`
+		Data    map[string]string `json:"data"`
+	}
+	p.fcm.OnReceive(func(r notifytest.FCMRequest) {
+		m := r.Message
+		var a notifytest.FCMAndroid
+		if m.Android != nil {
+			a = *m.Android
+		}
+		channel := ""
+		if a.Notification != nil {
+			channel = a.Notification.ChannelID
+		}
+		lat := stats.delivered(m.Data["alert_id"], "android")
+		out.printf("PUSH   → Android (FCM v1)               %-8s %-7s alert %s  [android priority %s, channel %s, ttl %s]%s",
+			m.Data["urgency"], m.Data["type"], short(m.Data["alert_id"]), strings.ToLower(a.Priority), channel, a.TTL, lat)
+	})
+	p.apns.OnReceive(func(r notifytest.APNsRequest) {
+		var pl struct {
+			payload
+			Aps struct {
+				Level string `json:"interruption-level"`
+			} `json:"aps"`
+		}
+		_ = json.Unmarshal(r.Payload, &pl)
+		lat := stats.delivered(pl.Data["alert_id"], "iphone")
+		out.printf("PUSH   → iPhone (APNs, HTTP/2, ES256)   %-8s %-7s alert %s  [apns-priority %s, interruption-level %s, push-type %s]%s",
+			pl.Urgency, pl.Type, short(pl.Data["alert_id"]), r.Header.Get("apns-priority"), pl.Aps.Level, r.Header.Get("apns-push-type"), lat)
+	})
+	p.browser.OnReceive(func(r notifytest.WebPushRequest) {
+		var pl payload
+		_ = json.Unmarshal(r.Payload, &pl)
+		lat := stats.delivered(pl.Data["alert_id"], "browser")
+		out.printf("PUSH   → browser (Web Push, decrypted)  %-8s %-7s alert %s  [Urgency: %s, TTL %ss, Topic %s]%s",
+			pl.Urgency, pl.Type, short(pl.Data["alert_id"]), r.Header.Get("Urgency"), r.Header.Get("TTL"), r.Header.Get("Topic"), lat)
+	})
+	return notify.Senders{notify.WebPush: wp, notify.FCM: fs, notify.APNs: as}, p, nil
+}
+
+// register registers the three devices for the clinician, as their apps
+// would over POST /v1/me/devices.
+func (p *demoPhones) register(ctx context.Context, eng *engine.Engine, doc engine.Actor) error {
+	for _, d := range []engine.NewDevice{
+		{Platform: notify.FCM, Token: p.android},
+		{Platform: notify.APNs, Token: p.iphone},
+		{Platform: notify.WebPush, Endpoint: p.sub.Endpoint, P256dh: p.sub.P256dh, Auth: p.sub.Auth},
+	} {
+		if _, _, err := eng.RegisterDevice(ctx, doc, d); err != nil {
+			return fmt.Errorf("register the demo %s device: %w", d.Platform, err)
+		}
+	}
+	return nil
 }

@@ -25,6 +25,8 @@ Usage:
   tend demo [--duration D]       the whole system on a local Postgres with simulated patients
   tend load --url U --token T    post readings to a running server and report throughput
   tend rules check FILE          validate a YAML rule pack
+  tend rules backtest (--rule-id ID | --file F) [--since T --until T]
+                                 what a rule would have raised over stored data (creates nothing)
   tend vapid generate            print a new VAPID key pair for Web Push
 
 Configuration comes from the environment (see README): TEND_DATABASE_URL, TEND_ADDR, TEND_VAPID_*,

@@ -43,7 +43,6 @@ import (
 	"github.com/sideshow/apns2"
 	"github.com/sideshow/apns2/payload"
 	"github.com/sideshow/apns2/token"
-	"golang.org/x/net/http2"
 
 	"github.com/tendhealth/tend/notify"
 )
@@ -132,9 +131,17 @@ func New(cfg Config) (*Sender, error) {
 		devHost = prodHost
 	}
 
+	// APNs speaks HTTP/2 only; pings detect dead connections.
+	var h2 http.Protocols
+	h2.SetHTTP2(true)
 	hc := &http.Client{
-		Transport: &http2.Transport{ReadIdleTimeout: 15 * time.Second, PingTimeout: 15 * time.Second},
-		Timeout:   DefaultTimeout,
+		Transport: &http.Transport{
+			Protocols:           &h2,
+			HTTP2:               &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 15 * time.Second},
+			TLSHandshakeTimeout: 10 * time.Second,
+			IdleConnTimeout:     90 * time.Second,
+		},
+		Timeout: DefaultTimeout,
 	}
 	if cfg.HTTPClient != nil {
 		c := *cfg.HTTPClient

@@ -145,7 +145,7 @@ func TestWebPushVerifies(t *testing.T) {
 		if len(rj) != i+1 {
 			t.Fatalf("%s: %d rejections", c.name, len(rj))
 		}
-		if r := rj[i]; r.Key != sub.Endpoint || r.Status != c.status || !strings.Contains(r.Reason, c.reason) {
+		if r := rj[i]; r.Key != sub.Endpoint || r.Status != c.status || !strings.Contains(strings.ToLower(r.Reason), strings.ToLower(c.reason)) {
 			t.Errorf("%s: rejection %+v, want reason about %q", c.name, r, c.reason)
 		}
 	}

@@ -273,10 +273,10 @@ func checkPushHeaders(h http.Header) error {
 	}
 	if t := h.Get("Topic"); t != "" {
 		if len(t) > 32 {
-			return errors.New("Topic longer than 32 characters")
+			return errors.New("topic header longer than 32 characters")
 		}
 		if _, err := base64.RawURLEncoding.DecodeString(t); err != nil {
-			return errors.New("Topic is not base64url")
+			return errors.New("topic header is not base64url")
 		}
 	}
 	return nil
@@ -287,7 +287,7 @@ func checkPushHeaders(h http.Header) error {
 func verifyVAPID(authz, audience string, now time.Time) (subject, key string, status int, err error) {
 	scheme, params, ok := strings.Cut(authz, " ")
 	if !ok || !strings.EqualFold(scheme, "vapid") {
-		return "", "", http.StatusUnauthorized, errors.New(`Authorization must be "vapid t=…, k=…"`)
+		return "", "", http.StatusUnauthorized, errors.New(`authorization must be "vapid t=…, k=…"`)
 	}
 	var t, k string
 	for p := range strings.SplitSeq(params, ",") {
@@ -335,7 +335,7 @@ func verifyVAPID(authz, audience string, now time.Time) (subject, key string, st
 		}
 	case strings.HasPrefix(sub, "https:"):
 	default:
-		return "", "", http.StatusForbidden, fmt.Errorf("VAPID sub %q is neither mailto: nor https:", sub)
+		return "", "", http.StatusForbidden, fmt.Errorf("VAPID sub %q is not a mailto or https URL", sub)
 	}
 	return sub, strings.TrimRight(k, "="), 0, nil
 }
