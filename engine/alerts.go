@@ -129,31 +129,39 @@ func (e *Engine) ListAlerts(ctx context.Context, a Actor, f AlertFilter) ([]Aler
 		return nil, "", err
 	}
 	limit := clampLimit(f.Limit)
-	rows, err := e.pool.Query(ctx, `SELECT `+alertColumns+`, a.urgency_rank FROM alerts a
-		WHERE `+alertScope+` AND a.status = ANY($3) AND (cardinality($4::text[]) = 0 OR a.urgency = ANY($4))
-		AND ($5::uuid IS NULL OR a.patient_id = $5)
-		AND (a.urgency_rank < $8 OR (a.urgency_rank = $8 AND (a.created_at, a.id) > ($6, $7)))
-		ORDER BY a.urgency_rank DESC, a.created_at, a.id LIMIT $9`,
-		a.Role, a.UserID, f.Statuses, urg, nilIfZero(f.PatientID), cur.At, cur.ID, cur.Rank, limit+1)
-	if err != nil {
-		return nil, "", fmt.Errorf("list alerts: %w", err)
-	}
 	var out []Alert
 	var ranks []int
-	for rows.Next() {
-		var x Alert
-		var rank int
-		if err := rows.Scan(&x.ID, &x.PatientID, &x.CareTeamID, &x.RuleID, &x.RuleVersion, &x.Urgency, &x.Status, &x.Title,
-			&x.Occurrences, &x.CreatedAt, &x.UpdatedAt, &x.LastObservedAt, &x.LastReadingID, &x.AcknowledgedAt, &x.AcknowledgedBy,
-			&x.ResolvedAt, &x.Undelivered, &rank); err != nil {
-			rows.Close()
-			return nil, "", fmt.Errorf("list alerts: %w", err)
+	err := e.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+alertColumns+`, a.urgency_rank FROM alerts a
+			WHERE `+alertScope+` AND a.status = ANY($3) AND (cardinality($4::text[]) = 0 OR a.urgency = ANY($4))
+			AND ($5::uuid IS NULL OR a.patient_id = $5)
+			AND (a.urgency_rank < $8 OR (a.urgency_rank = $8 AND (a.created_at, a.id) > ($6, $7)))
+			ORDER BY a.urgency_rank DESC, a.created_at, a.id LIMIT $9`,
+			a.Role, a.UserID, f.Statuses, urg, nilIfZero(f.PatientID), cur.At, cur.ID, cur.Rank, limit+1)
+		if err != nil {
+			return fmt.Errorf("list alerts: %w", err)
 		}
-		out = append(out, x)
-		ranks = append(ranks, rank)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("list alerts: %w", err)
+		for rows.Next() {
+			var x Alert
+			var rank int
+			if err := rows.Scan(&x.ID, &x.PatientID, &x.CareTeamID, &x.RuleID, &x.RuleVersion, &x.Urgency, &x.Status, &x.Title,
+				&x.Occurrences, &x.CreatedAt, &x.UpdatedAt, &x.LastObservedAt, &x.LastReadingID, &x.AcknowledgedAt, &x.AcknowledgedBy,
+				&x.ResolvedAt, &x.Undelivered, &rank); err != nil {
+				rows.Close()
+				return fmt.Errorf("list alerts: %w", err)
+			}
+			out = append(out, x)
+			ranks = append(ranks, rank)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list alerts: %w", err)
+		}
+		// The queue shows which patients have which problems: a PHI read.
+		return e.audit(ctx, tx, a, Audit{Action: "alert.list", PatientID: f.PatientID, ObjectType: "alert",
+			Detail: map[string]any{"count": min(len(out), limit)}})
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	next := ""
 	if len(out) > limit {

@@ -58,7 +58,10 @@ type Config struct {
 	// Defaults to 20ms.
 	FetchCooldown time.Duration
 	// RescueStuckJobsAfter is how long a running job may go without finishing
-	// before another worker runs it again (after a crash). Defaults to 2 minutes.
+	// before another worker runs it again (after a crash). Defaults to 1
+	// minute: a push whose process died mid-send goes out again within about a
+	// minute of restart. Jobs that may run longer (the missing-data check) are
+	// idempotent, so a rescue while they still run costs work, not duplicates.
 	RescueStuckJobsAfter time.Duration
 	// WebPushAllowedHosts lists the hosts a Web Push endpoint may point at
 	// ("*" allows any). Defaults to DefaultWebPushHosts.
@@ -127,7 +130,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	cfg.NotifyWorkers = cmp.Or(cfg.NotifyWorkers, 100)
 	cfg.FetchCooldown = cmp.Or(cfg.FetchCooldown, 20*time.Millisecond)
-	cfg.RescueStuckJobsAfter = cmp.Or(cfg.RescueStuckJobsAfter, 2*time.Minute)
+	cfg.RescueStuckJobsAfter = cmp.Or(cfg.RescueStuckJobsAfter, time.Minute)
 	cfg.AuthCacheTTL = cmp.Or(cfg.AuthCacheTTL, 10*time.Second)
 	cfg.RulesRefresh = cmp.Or(cfg.RulesRefresh, 2*time.Second)
 	cfg.MissingDataInterval = cmp.Or(cfg.MissingDataInterval, 10*time.Minute)

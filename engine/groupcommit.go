@@ -23,6 +23,7 @@ type ingestJob struct {
 	// Set by the group transaction.
 	ids     []uuid.UUID
 	scope   patientScope
+	params  map[string]map[string]float64 // personalised rule parameters
 	inScope bool
 	res     IngestResult
 	err     error

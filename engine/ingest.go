@@ -136,9 +136,10 @@ RETURNING id`
 
 // scopeManySQL is scopeSQL for a group of jobs: it returns the ordinal of
 // every job whose actor may see its patient.
-const scopeManySQL = `SELECT x.i, p.care_team_id, p.programs, p.enrolled_at
+const scopeManySQL = `SELECT x.i, p.care_team_id, p.programs, p.enrolled_at, pp.overrides
 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS x(pid, role, apid, uid, i)
 JOIN patients p ON p.id = x.pid
+LEFT JOIN patient_params pp ON pp.patient_id = p.id
 WHERE x.role = 'admin'
 	OR (x.role IN ('patient', 'device') AND p.id = x.apid)
 	OR (x.role IN ('clinician', 'scheduler') AND EXISTS (
@@ -152,8 +153,9 @@ FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::json
 // in one transaction, setting each job's result or error. It returns an
 // error only for failures that must roll the whole group back.
 func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob) error {
-	// Round trip 1: which jobs may write to their patient. The others fail
-	// alone (not found) and write nothing.
+	// Round trip 1: which jobs may write to their patient (the others fail
+	// alone, not found, and write nothing), with the patients' personalised
+	// rule parameters.
 	pids := make([]uuid.UUID, len(jobs))
 	roles := make([]string, len(jobs))
 	apids := make([]uuid.UUID, len(jobs))
@@ -168,11 +170,12 @@ func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob
 	for rows.Next() {
 		var i int
 		var s patientScope
-		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt); err != nil {
+		var params map[string]map[string]float64
+		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &params); err != nil {
 			rows.Close()
 			return fmt.Errorf("ingest scope: %w", err)
 		}
-		jobs[i-1].scope, jobs[i-1].inScope = s, true
+		jobs[i-1].scope, jobs[i-1].params, jobs[i-1].inScope = s, params, true
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("ingest scope: %w", err)
@@ -190,9 +193,9 @@ func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob
 	}
 
 	// Round trip 2: per-patient locks (in a fixed order, so groups cannot
-	// deadlock), every reading, every audit entry, the patients' personalised
-	// parameters, and the history the rules need — which, running after the
-	// insert, includes the new readings.
+	// deadlock), every reading, every audit entry, and the history the rules
+	// need for the readings that need any — which, running after the insert,
+	// includes the new readings.
 	now := e.now()
 	pack := e.pack()
 	var (
@@ -209,7 +212,7 @@ func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob
 			cols.add(j, i)
 		}
 		audit.add(j)
-		histCols.add(pack, j)
+		histCols.add(pack, j, now)
 	}
 	created := make(map[uuid.UUID]bool, len(cols.id))
 	var hist []rules.Observation
@@ -228,20 +231,8 @@ func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob
 		return rows.Err()
 	})
 	b.Queue(auditManySQL, now, audit.actor, audit.role, audit.patient, audit.object, audit.request, audit.detail)
-	params := map[uuid.UUID]map[string]map[string]float64{}
-	b.Queue(`SELECT patient_id, overrides FROM patient_params WHERE patient_id = ANY($1)`, lockIDs).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var id uuid.UUID
-			var o map[string]map[string]float64
-			if err := rows.Scan(&id, &o); err != nil {
-				return err
-			}
-			params[id] = o
-		}
-		return rows.Err()
-	})
 	if len(histCols.patient) > 0 {
-		b.Queue(historySQL, histCols.patient, histCols.kind, histCols.since).Query(func(rows pgx.Rows) error {
+		b.Queue(historySQL, histCols.patient, histCols.kind, histCols.since, now.Add(rpm.MaxFutureSkew)).Query(func(rows pgx.Rows) error {
 			var err error
 			hist, histPatients, err = scanHistory(rows)
 			return err
@@ -283,7 +274,7 @@ func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob
 		if len(fresh) == 0 {
 			continue
 		}
-		alerts, err := e.evaluate(ctx, tx, j.actor, j.patientID, j.scope, pack, fresh, byPatient[j.patientID], params[j.patientID])
+		alerts, err := e.evaluate(ctx, tx, j.actor, j.patientID, j.scope, pack, fresh, byPatient[j.patientID], j.params)
 		if err != nil {
 			return err
 		}
@@ -369,33 +360,38 @@ func resolveDuplicates(ctx context.Context, tx pgx.Tx, jobs []*ingestJob, patien
 }
 
 // historyColumns are, per patient and kind, the earliest observation time
-// the rules need: from the job's earliest reading minus that kind's
-// look-back (Pack.HistoryNeeds).
+// the rules need: from the job's earliest reading that needs history minus
+// that kind's look-back (Pack.HistoryNeeds).
 type historyColumns struct {
 	patient []uuid.UUID
 	kind    []string
 	since   []time.Time
 }
 
-func (c *historyColumns) add(pack *rules.Pack, j *ingestJob) {
-	earliest := j.ms[0].ObservedAt
-	var kinds []rpm.Kind
+func (c *historyColumns) add(pack *rules.Pack, j *ingestJob, now time.Time) {
+	// Only readings that could find something need history
+	// (Pack.NeedsHistory): a normal reading costs none.
+	earliest := map[rpm.Kind]time.Time{}
 	for _, m := range j.ms {
-		if m.ObservedAt.Before(earliest) {
-			earliest = m.ObservedAt
+		in := rules.Input{Reading: rules.Observation{Kind: m.Kind, Value: m.Value, Systolic: m.Systolic, Diastolic: m.Diastolic,
+			Unit: m.Unit, ObservedAt: m.ObservedAt}, Programs: j.scope.Programs, Params: j.params, Now: now}
+		if !pack.NeedsHistory(in) {
+			continue
 		}
-		if !slices.Contains(kinds, m.Kind) {
-			kinds = append(kinds, m.Kind)
+		if t, ok := earliest[m.Kind]; !ok || m.ObservedAt.Before(t) {
+			earliest[m.Kind] = m.ObservedAt
 		}
 	}
-	needs := map[rpm.Kind]time.Duration{}
-	for _, k := range kinds {
+	since := map[rpm.Kind]time.Time{}
+	for k, at := range earliest {
 		for kind, d := range pack.HistoryNeeds(k) {
-			needs[kind] = max(needs[kind], d)
+			if t, ok := since[kind]; !ok || at.Add(-d).Before(t) {
+				since[kind] = at.Add(-d)
+			}
 		}
 	}
-	for k, d := range needs {
-		c.patient, c.kind, c.since = append(c.patient, j.patientID), append(c.kind, string(k)), append(c.since, earliest.Add(-d))
+	for k, t := range since {
+		c.patient, c.kind, c.since = append(c.patient, j.patientID), append(c.kind, string(k)), append(c.since, t)
 	}
 }
 
@@ -405,6 +401,7 @@ func (c *historyColumns) add(pack *rules.Pack, j *ingestJob) {
 const historySQL = `SELECT r.patient_id, r.id, r.kind, r.value, coalesce(r.systolic, 0), coalesce(r.diastolic, 0), r.unit, r.observed_at
 FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS w(patient_id, kind, since)
 JOIN readings r ON r.patient_id = w.patient_id AND r.kind = w.kind AND r.observed_at >= w.since
+	AND r.observed_at <= $4 -- nothing is observed later than now plus the allowed skew: prunes future partitions
 ORDER BY r.patient_id, r.observed_at, r.id`
 
 // scanHistory collects the rows of historySQL and each row's patient.

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -31,51 +32,50 @@ func ConfigurePool(cfg *pgxpool.Config) {
 	}
 }
 
-// pgUUID is uuid.UUID seen through pgtype's UUID scanner and valuer interfaces.
-type pgUUID uuid.UUID
+// uuidCodec is pgx's UUID codec taught uuid.UUID: binary values are copied
+// straight into and out of the 16-byte array. pgx consults a type's codec
+// before falling back to sql.Scanner and driver.Valuer, which uuid.UUID also
+// implements — through strings.
+type uuidCodec struct{ pgtype.UUIDCodec }
 
-func (u *pgUUID) ScanUUID(v pgtype.UUID) error {
-	if !v.Valid {
+func (c uuidCodec) PlanScan(m *pgtype.Map, oid uint32, format int16, target any) pgtype.ScanPlan {
+	if _, ok := target.(*uuid.UUID); ok && format == pgtype.BinaryFormatCode {
+		return scanUUID{}
+	}
+	return c.UUIDCodec.PlanScan(m, oid, format, target)
+}
+
+func (c uuidCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pgtype.EncodePlan {
+	if _, ok := value.(uuid.UUID); ok && format == pgtype.BinaryFormatCode {
+		return encodeUUID{}
+	}
+	return c.UUIDCodec.PlanEncode(m, oid, format, value)
+}
+
+type scanUUID struct{}
+
+func (scanUUID) Scan(src []byte, dst any) error {
+	if src == nil {
 		return errors.New("cannot scan NULL into uuid.UUID")
 	}
-	*u = pgUUID(v.Bytes)
+	if len(src) != 16 {
+		return fmt.Errorf("invalid length for uuid: %d", len(src))
+	}
+	copy(dst.(*uuid.UUID)[:], src)
 	return nil
 }
 
-func (u pgUUID) UUIDValue() (pgtype.UUID, error) { return pgtype.UUID{Bytes: u, Valid: true}, nil }
+type encodeUUID struct{}
 
-type wrapUUIDEncodePlan struct{ next pgtype.EncodePlan }
-
-func (p *wrapUUIDEncodePlan) SetNext(next pgtype.EncodePlan) { p.next = next }
-
-func (p *wrapUUIDEncodePlan) Encode(value any, buf []byte) ([]byte, error) {
-	return p.next.Encode(pgUUID(value.(uuid.UUID)), buf)
-}
-
-type wrapUUIDScanPlan struct{ next pgtype.ScanPlan }
-
-func (p *wrapUUIDScanPlan) SetNext(next pgtype.ScanPlan) { p.next = next }
-
-func (p *wrapUUIDScanPlan) Scan(src []byte, dst any) error {
-	return p.next.Scan(src, (*pgUUID)(dst.(*uuid.UUID)))
+func (encodeUUID) Encode(value any, buf []byte) ([]byte, error) {
+	u := value.(uuid.UUID)
+	return append(buf, u[:]...), nil
 }
 
 func registerUUID(m *pgtype.Map) {
-	m.TryWrapEncodePlanFuncs = append([]pgtype.TryWrapEncodePlanFunc{
-		func(value any) (pgtype.WrappedEncodePlanNextSetter, any, bool) {
-			if v, ok := value.(uuid.UUID); ok {
-				return &wrapUUIDEncodePlan{}, pgUUID(v), true
-			}
-			return nil, nil, false
-		},
-	}, m.TryWrapEncodePlanFuncs...)
-	m.TryWrapScanPlanFuncs = append([]pgtype.TryWrapScanPlanFunc{
-		func(target any) (pgtype.WrappedScanPlanNextSetter, any, bool) {
-			if t, ok := target.(*uuid.UUID); ok {
-				return &wrapUUIDScanPlan{}, (*pgUUID)(t), true
-			}
-			return nil, nil, false
-		},
-	}, m.TryWrapScanPlanFuncs...)
+	t := &pgtype.Type{Name: "uuid", OID: pgtype.UUIDOID, Codec: uuidCodec{}}
+	m.RegisterType(t)
+	m.RegisterType(&pgtype.Type{Name: "_uuid", OID: pgtype.UUIDArrayOID, Codec: &pgtype.ArrayCodec{ElementType: t}})
 	m.RegisterDefaultPgType(uuid.UUID{}, "uuid")
+	m.RegisterDefaultPgType([]uuid.UUID{}, "_uuid")
 }

@@ -19,3 +19,54 @@ func (p *Pack) HistoryNeeds(kind rpm.Kind) map[rpm.Kind]time.Duration {
 	}
 	return out
 }
+
+// NeedsHistory reports whether Evaluate(in) can depend on in.History at all:
+// some rule that applies reads a window (delta, aggregates), or some rule's
+// condition already holds (or errs) on the reading alone — then consecutive
+// and sustained counts, hysteresis and lateness must look at other readings.
+// When it is false, Evaluate finds nothing whatever History holds, so a
+// caller may skip loading it: a normal reading costs no history.
+func (p *Pack) NeedsHistory(in Input) bool {
+	rs := p.readings[in.Reading.Kind]
+	if len(rs) == 0 {
+		return false
+	}
+	s := p.scratch()
+	defer p.release(s)
+	s.cur = in.Reading
+	c := ectx{cur: &s.cur, baseline: in.Baseline}
+	for _, r := range rs {
+		if !r.appliesTo(in.Programs) {
+			continue
+		}
+		if r.cond.windowed() {
+			return true
+		}
+		c.params = r.params.resolve(s.params[:0], in.Programs, in.Params[r.id])
+		if ok, err := r.cond.test(&c); ok || err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// windowed reports whether the condition reads other readings itself.
+func (k *cond) windowed() bool {
+	if k == nil {
+		return false
+	}
+	if k.delta != nil || (k.when != nil && len(k.when.aggs) > 0) {
+		return true
+	}
+	for _, s := range k.all {
+		if s.windowed() {
+			return true
+		}
+	}
+	for _, s := range k.any {
+		if s.windowed() {
+			return true
+		}
+	}
+	return false
+}
