@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,7 +71,8 @@ type Config struct {
 	APNsTopic string
 	// IngestTransactions bounds the ingest transactions in flight at once per
 	// process; concurrent ingests beyond it share transactions (group
-	// commit). Defaults to 8.
+	// commit). Fewer, larger transactions are faster as long as they keep
+	// the database busy. Defaults to the number of CPUs, at least 2.
 	IngestTransactions int
 	// AuthCacheTTL is how long a successful token lookup is remembered, and so
 	// how long a revoked token may still work. Defaults to 10 seconds;
@@ -145,7 +147,7 @@ func New(cfg Config) (*Engine, error) {
 		auth:       newAuthCache(cfg.AuthCacheTTL, 50_000),
 	}
 	e.rules.Store(cfg.Rules)
-	e.ingester = &ingester{e: e, maxRunning: cmp.Or(cfg.IngestTransactions, 8), maxReadings: 2 * MaxBatch}
+	e.ingester = &ingester{e: e, maxRunning: cmp.Or(cfg.IngestTransactions, max(2, runtime.GOMAXPROCS(0))), maxReadings: 2 * MaxBatch}
 	m, err := newMetrics(cfg.Registerer, cfg.Pool)
 	if err != nil {
 		return nil, err

@@ -43,6 +43,7 @@ type settings struct {
 	APNsEndpoint       string
 	APNsCritical       bool
 	NotifyWorkers      int
+	IngestTxs          int
 	RateLimit          float64
 	LogLevel           slog.Level
 }
@@ -80,6 +81,13 @@ func loadSettings(env getenv) (settings, error) {
 		return s, err
 	}
 	s.NotifyWorkers = int(n)
+	if v := env("TEND_INGEST_TRANSACTIONS"); v != "" {
+		txs, err := intEnv(env, "TEND_INGEST_TRANSACTIONS", 0)
+		if err != nil {
+			return s, err
+		}
+		s.IngestTxs = int(txs)
+	}
 	if v := env("TEND_RATE_LIMIT"); v != "" {
 		if s.RateLimit, err = strconv.ParseFloat(v, 64); err != nil {
 			return s, fmt.Errorf("TEND_RATE_LIMIT: %q is not a number", v)
