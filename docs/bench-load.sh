@@ -32,3 +32,19 @@ echo "== tend load: single readings, 32 devices, 1000 patients, flat out, $dur"
 "$bin" load --url "http://$addr" --token "$token" --devices 32 --duration "$dur"
 echo "== tend load: batches of 500, 4 devices, 200 patients, flat out, $dur"
 "$bin" load --url "http://$addr" --token "$token" --devices 4 --patients 200 --batch 500 --duration "$dur"
+
+# Issue 3: the full default pack against threshold rules alone, with 2% of
+# readings abnormal so that window rules, hysteresis and alerting do work.
+window_rules="spo2-low-sustained hf-weight-gain-24h hf-weight-gain-7d missed-doses no-weight-36h"
+set_rules() { # $1: true|false
+  for id in $window_rules; do
+    curl -sf -o /dev/null -X PUT -H "Authorization: Bearer $token" "http://$addr/v1/rules/$id" --json "{\"enabled\": $1}" ||
+      echo "could not set $id enabled=$1" >&2
+  done
+}
+echo "== tend load: threshold rules only (window, event and missing rules disabled), 2% abnormal, $dur"
+set_rules false
+"$bin" load --url "http://$addr" --token "$token" --devices 32 --duration "$dur" --abnormal 0.02
+echo "== tend load: full default pack, 2% abnormal, $dur"
+set_rules true
+"$bin" load --url "http://$addr" --token "$token" --devices 32 --duration "$dur" --abnormal 0.02
