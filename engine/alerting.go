@@ -25,12 +25,12 @@ type hit struct {
 	UpdateOnly bool
 }
 
-// evaluate runs the rules over freshly stored readings in observation order
-// and raises or updates alerts for what they find.
-// params are the patient's personalised rule parameters (loaded with the
-// group's history).
-func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.UUID, scope patientScope, pack *rules.Pack,
-	fresh []stored, hist []rules.Observation, params map[string]map[string]float64) ([]AlertRef, error) {
+// evaluate runs the rules over a patient's freshly stored readings in
+// observation order and returns what they found (for raiseMany); rules that
+// could not be evaluated are recorded. params are the patient's personalised
+// rule parameters.
+func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, patientID uuid.UUID, scope patientScope, pack *rules.Pack,
+	fresh []stored, hist []rules.Observation, params map[string]map[string]float64) ([]hit, error) {
 	slices.SortStableFunc(fresh, func(x, y stored) int { return x.ObservedAt.Compare(y.ObservedAt) })
 	histories := batchHistories(hist, fresh)
 	now := e.now()
@@ -56,10 +56,7 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, a Actor, patientID uui
 			return nil, err
 		}
 	}
-	if len(hits) == 0 {
-		return nil, nil
-	}
-	return e.raise(ctx, tx, a, patientID, scope, hits)
+	return hits, nil
 }
 
 // alertGroup gathers the findings of one batch that land on one alert: the
@@ -114,18 +111,38 @@ WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved'
 RETURNING id, false, status, urgency, urgency_rank, title, notified_at, notified_urgency_rank`
 
 // raise upserts one alert per rule group, records every finding, and routes
-// the alerts that should page someone now.
+// the alerts that should page someone now, for one patient.
 func (e *Engine) raise(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.UUID, scope patientScope, hits []hit) ([]AlertRef, error) {
-	now := e.now()
-	var order []string
-	groups := map[string]*alertGroup{}
-	for _, h := range hits {
+	r := &raiseReq{actor: a, patientID: patientID, scope: scope, hits: hits}
+	if err := e.raiseMany(ctx, tx, []*raiseReq{r}); err != nil {
+		return nil, err
+	}
+	return r.refs, nil
+}
+
+// raiseReq is one patient's findings to raise, and (after raiseMany) the
+// alerts they raised or updated.
+type raiseReq struct {
+	actor     Actor
+	patientID uuid.UUID
+	scope     patientScope
+	hits      []hit
+
+	groups map[string]*alertGroup
+	order  []string // rule ids in first-seen order
+	refs   []AlertRef
+}
+
+// group gathers r's hits by the rule of each reading's most urgent finding.
+func (r *raiseReq) group() {
+	r.groups = map[string]*alertGroup{}
+	for _, h := range r.hits {
 		top := h.Findings[0]
-		g := groups[top.RuleID]
+		g := r.groups[top.RuleID]
 		if g == nil {
 			g = &alertGroup{top: top, first: h.Reading}
-			groups[top.RuleID] = g
-			order = append(order, top.RuleID)
+			r.groups[top.RuleID] = g
+			r.order = append(r.order, top.RuleID)
 		}
 		if top.Urgency.Rank() > g.top.Urgency.Rank() {
 			g.top = top
@@ -138,44 +155,54 @@ func (e *Engine) raise(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.U
 			g.findings = append(g.findings, findingRow{f: f, reading: h.Reading})
 		}
 	}
+}
 
-	b := &pgx.Batch{}
-	for _, id := range order {
-		g := groups[id]
-		scan := g.scan(now)
-		if !g.fires {
-			b.Queue(updateAlertSQL, patientID, g.top.RuleID, g.count, nilIfZero(g.last.ID), g.first.ObservedAt, g.last.ObservedAt, now).QueryRow(scan)
-			continue
-		}
-		b.Queue(upsertAlertSQL, newID(), patientID, scope.CareTeamID, g.top.RuleID, g.top.Version, g.top.Urgency,
+// raiseMany raises the findings of several patients in shared round trips:
+// one for every alert upsert, one (rarely) to reopen, one for every finding,
+// event and audit entry; then routing per patient with alerts that page.
+func (e *Engine) raiseMany(ctx context.Context, tx pgx.Tx, reqs []*raiseReq) error {
+	now := e.now()
+	upsert := func(b *pgx.Batch, r *raiseReq, g *alertGroup) {
+		b.Queue(upsertAlertSQL, newID(), r.patientID, r.scope.CareTeamID, g.top.RuleID, g.top.Version, g.top.Urgency,
 			g.top.Urgency.Rank(), g.top.Title, g.count, nilIfZero(g.first.ID), nilIfZero(g.last.ID), g.first.ObservedAt, g.last.ObservedAt, now).
-			QueryRow(scan)
+			QueryRow(g.scan(now))
+	}
+	b := &pgx.Batch{}
+	for _, r := range reqs {
+		r.group()
+		for _, id := range r.order {
+			g := r.groups[id]
+			if !g.fires {
+				b.Queue(updateAlertSQL, r.patientID, g.top.RuleID, g.count, nilIfZero(g.last.ID), g.first.ObservedAt, g.last.ObservedAt, now).
+					QueryRow(g.scan(now))
+				continue
+			}
+			upsert(b, r, g)
+		}
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("upsert alerts: %w", err)
+		return fmt.Errorf("upsert alerts: %w", err)
 	}
 	// A suppressed finding with no unresolved alert to join (a clinician
 	// resolved it while the episode goes on) opens a new alert after all: a
 	// continuing crisis must not go unseen.
 	b = &pgx.Batch{}
-	for _, id := range order {
-		g := groups[id]
-		if !g.dropped {
-			continue
+	for _, r := range reqs {
+		for _, id := range r.order {
+			if g := r.groups[id]; g.dropped {
+				g.dropped, g.fires = false, true
+				g.paging = g.paging || !g.top.Late
+				upsert(b, r, g)
+			}
 		}
-		g.dropped, g.fires = false, true
-		g.paging = g.paging || !g.top.Late
-		b.Queue(upsertAlertSQL, newID(), patientID, scope.CareTeamID, g.top.RuleID, g.top.Version, g.top.Urgency,
-			g.top.Urgency.Rank(), g.top.Title, g.count, nilIfZero(g.first.ID), nilIfZero(g.last.ID), g.first.ObservedAt, g.last.ObservedAt, now).
-			QueryRow(g.scan(now))
 	}
 	if b.Len() > 0 {
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return nil, fmt.Errorf("reopen alerts: %w", err)
+			return fmt.Errorf("reopen alerts: %w", err)
 		}
 	}
 
-	// Record every finding and the alert events in one round trip.
+	// Record every finding, the alert events and audit entries.
 	var (
 		fAlert          []uuid.UUID
 		fReading        []*uuid.UUID
@@ -185,44 +212,49 @@ func (e *Engine) raise(ctx context.Context, tx pgx.Tx, a Actor, patientID uuid.U
 		fObserved       []time.Time
 	)
 	b = &pgx.Batch{}
-	refs := make([]AlertRef, 0, len(order))
-	var paging []*alertGroup
-	for _, id := range order {
-		g := groups[id]
-		for _, fr := range g.findings {
-			fAlert = append(fAlert, g.alertID)
-			fReading = append(fReading, nilIfZero(fr.reading.ID))
-			fRule = append(fRule, fr.f.RuleID)
-			fVersion = append(fVersion, int32(fr.f.Version))
-			fUrgency = append(fUrgency, string(fr.f.Urgency))
-			fLate = append(fLate, fr.f.Late)
-			fObserved = append(fObserved, fr.reading.ObservedAt)
-		}
-		action, status := "alert.update", "updated"
-		if g.inserted {
-			action, status = "alert.create", "opened"
-		}
-		b.Queue(`INSERT INTO alert_events (alert_id, action, actor_id, at, detail) VALUES ($1, $2, $3, $4, $5)`,
-			g.alertID, status, nilIfZero(a.UserID), now, map[string]any{"occurrences": g.count, "late": !g.paging})
-		e.queueAudit(b, a, Audit{Action: action, PatientID: patientID, ObjectType: "alert", ObjectID: g.alertID.String()})
-		refs = append(refs, AlertRef{ID: g.alertID, RuleID: g.top.RuleID, Urgency: g.urgency, Title: g.title, Status: status})
-		if g.notifyNow {
-			paging = append(paging, g)
+	for _, r := range reqs {
+		for _, id := range r.order {
+			g := r.groups[id]
+			for _, fr := range g.findings {
+				fAlert = append(fAlert, g.alertID)
+				fReading = append(fReading, nilIfZero(fr.reading.ID))
+				fRule = append(fRule, fr.f.RuleID)
+				fVersion = append(fVersion, int32(fr.f.Version))
+				fUrgency = append(fUrgency, string(fr.f.Urgency))
+				fLate = append(fLate, fr.f.Late)
+				fObserved = append(fObserved, fr.reading.ObservedAt)
+			}
+			action, status := "alert.update", "updated"
+			if g.inserted {
+				action, status = "alert.create", "opened"
+			}
+			b.Queue(`INSERT INTO alert_events (alert_id, action, actor_id, at, detail) VALUES ($1, $2, $3, $4, $5)`,
+				g.alertID, status, nilIfZero(r.actor.UserID), now, map[string]any{"occurrences": g.count, "late": !g.paging})
+			e.queueAudit(b, r.actor, Audit{Action: action, PatientID: r.patientID, ObjectType: "alert", ObjectID: g.alertID.String()})
+			r.refs = append(r.refs, AlertRef{ID: g.alertID, RuleID: g.top.RuleID, Urgency: g.urgency, Title: g.title, Status: status})
 		}
 	}
 	b.Queue(`INSERT INTO alert_findings (alert_id, reading_id, rule_id, rule_version, urgency, late, observed_at, created_at)
 		SELECT a, r, ru, v, u, l, o, $8 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::bool[], $7::timestamptz[])
 		AS t(a, r, ru, v, u, l, o)`, fAlert, fReading, fRule, fVersion, fUrgency, fLate, fObserved, now)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("record findings: %w", err)
+		return fmt.Errorf("record findings: %w", err)
 	}
-	if len(paging) > 0 {
-		if err := e.route(ctx, tx, patientID, scope.CareTeamID, paging); err != nil {
-			return nil, err
+	for _, r := range reqs {
+		var paging []*alertGroup
+		for _, id := range r.order {
+			if g := r.groups[id]; g.notifyNow {
+				paging = append(paging, g)
+			}
 		}
+		if len(paging) > 0 {
+			if err := e.route(ctx, tx, r.patientID, r.scope.CareTeamID, paging); err != nil {
+				return err
+			}
+		}
+		slices.SortStableFunc(r.refs, func(x, y AlertRef) int { return y.Urgency.Rank() - x.Urgency.Rank() })
 	}
-	slices.SortStableFunc(refs, func(x, y AlertRef) int { return y.Urgency.Rank() - x.Urgency.Rank() })
-	return refs, nil
+	return nil
 }
 
 // scan reads an upserted or updated alert into g and decides whether it

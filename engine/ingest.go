@@ -262,8 +262,11 @@ func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob
 		}
 	}
 
-	// Evaluate each patient's new readings and raise alerts.
+	// Evaluate each patient's new readings, then raise every patient's alerts
+	// together.
 	byPatient := splitHistory(hist, histPatients)
+	var raises []*raiseReq
+	raised := map[*ingestJob]*raiseReq{}
 	for _, j := range active {
 		fresh := make([]stored, 0, len(j.ms))
 		for i, m := range j.ms {
@@ -274,11 +277,23 @@ func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob
 		if len(fresh) == 0 {
 			continue
 		}
-		alerts, err := e.evaluate(ctx, tx, j.actor, j.patientID, j.scope, pack, fresh, byPatient[j.patientID], j.params)
+		hits, err := e.evaluate(ctx, tx, j.patientID, j.scope, pack, fresh, byPatient[j.patientID], j.params)
 		if err != nil {
 			return err
 		}
-		j.res.Alerts = alerts
+		if len(hits) > 0 {
+			r := &raiseReq{actor: j.actor, patientID: j.patientID, scope: j.scope, hits: hits}
+			raises, raised[j] = append(raises, r), r
+		}
+	}
+	if len(raises) == 0 {
+		return nil
+	}
+	if err := e.raiseMany(ctx, tx, raises); err != nil {
+		return err
+	}
+	for j, r := range raised {
+		j.res.Alerts = r.refs
 	}
 	return nil
 }
