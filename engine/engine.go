@@ -236,7 +236,18 @@ func (e *Engine) pack() *rules.Pack { return e.rules.Load() }
 
 // inTx runs fn in a transaction, committing when it returns nil.
 func (e *Engine) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := e.pool.Begin(ctx)
+	return e.inTxOpts(ctx, pgx.TxOptions{}, fn)
+}
+
+// readTx runs fn in a read-only, repeatable-read transaction: one consistent
+// snapshot that cannot write anything.
+func (e *Engine) readTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return e.inTxOpts(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+// inTxOpts runs fn in a transaction with opts, committing when fn returns nil.
+func (e *Engine) inTxOpts(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
+	tx, err := e.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

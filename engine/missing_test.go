@@ -48,7 +48,7 @@ func TestMissingWeightRaisesOneAlertPerGap(t *testing.T) {
 	w := newWorld(t, false)
 	ctx := context.Background()
 	clk := &stepClock{t: time.Now().Truncate(time.Second)}
-	eng := w.engineWith(t, func(c *engine.Config) { c.Now = clk.Now })
+	eng := w.newEngineWith(t, engine.Config{Now: clk.Now})
 	hf := heartFailurePatient(t, w, eng, clk.Now().Add(-30*time.Hour))
 
 	// 30 h after enrolment: not missing yet (36 h). The hypertension

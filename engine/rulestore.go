@@ -358,23 +358,6 @@ func problemIndex(field string) (int, bool) {
 	return n, err == nil && n >= 0
 }
 
-// readTx runs fn in a read-only, repeatable-read transaction: one consistent
-// snapshot that cannot write anything.
-func (e *Engine) readTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := e.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
 func toRule(r ruleRow, firstAt time.Time) Rule {
 	def := r.rule()
 	return Rule{

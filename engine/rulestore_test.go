@@ -17,25 +17,6 @@ import (
 
 // engineWith builds and starts another engine on w's database with cfg
 // adjusted by opt.
-func (w *world) engineWith(t testing.TB, opt func(*engine.Config)) *engine.Engine {
-	t.Helper()
-	cfg := engine.Config{Pool: w.pool, Senders: w.senders, WebPushAllowedHosts: []string{"127.0.0.1"}, FetchCooldown: 5 * time.Millisecond}
-	opt(&cfg)
-	eng, err := engine.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = eng.Stop(ctx)
-	})
-	return eng
-}
-
 // bpCrisis is the default bp-crisis rule with other thresholds.
 func bpCrisis(systolic, diastolic int) string {
 	return fmt.Sprintf(`{"id": "bp-crisis", "title": "Blood pressure in crisis range", "kind": "blood_pressure",
@@ -225,7 +206,7 @@ func TestUpdateRuleChecksVersionAndID(t *testing.T) {
 func TestOtherProcessesPickUpRuleChanges(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, false)
-	other := w.engineWith(t, func(c *engine.Config) { c.RulesRefresh = 20 * time.Millisecond })
+	other := w.newEngineWith(t, engine.Config{RulesRefresh: 20 * time.Millisecond})
 	if _, _, err := w.eng.UpdateRule(context.Background(), w.admin, "bp-crisis", []byte(bpCrisis(160, 100))); err != nil {
 		t.Fatal(err)
 	}
