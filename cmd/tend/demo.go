@@ -58,7 +58,7 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	}
 	out := &printer{w: stdout, start: time.Now()}
 
-	url, cleanup, err := resolveDatabase(ctx, s.DatabaseURL, "tend_demo", true, log)
+	url, cleanup, err := resolveDatabaseOpts(ctx, s.DatabaseURL, "tend_demo", true, true, log)
 	if err != nil {
 		return err
 	}

@@ -25,9 +25,21 @@ const localServer = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 // missing); else, when mayStart, a private cluster started from the installed
 // PostgreSQL binaries. cleanup stops what was started.
 func resolveDatabase(ctx context.Context, url, dbName string, mayStart bool, log *slog.Logger) (string, func(), error) {
+	return resolveDatabaseOpts(ctx, url, dbName, mayStart, false, log)
+}
+
+// resolveDatabaseOpts is resolveDatabase; with fresh, a database Tend owns
+// (dbName on the local server; never TEND_DATABASE_URL) is dropped and
+// created anew, so a demo starts without a previous run's leftovers.
+func resolveDatabaseOpts(ctx context.Context, url, dbName string, mayStart, fresh bool, log *slog.Logger) (string, func(), error) {
 	noop := func() {}
 	if url != "" {
 		return url, noop, nil
+	}
+	if fresh {
+		if err := dropDatabase(ctx, localServer, dbName); err != nil {
+			log.Debug("no local database to reset", "error", err)
+		}
 	}
 	if err := ensureDatabase(ctx, localServer, dbName); err == nil {
 		log.Info("using the local PostgreSQL server", "database", dbName)
@@ -79,6 +91,19 @@ func ensureDatabase(ctx context.Context, url, db string) error {
 		return fmt.Errorf("create database %s: %w", db, err)
 	}
 	return nil
+}
+
+// dropDatabase drops db on the server of url, disconnecting its sessions.
+func dropDatabase(ctx context.Context, url, db string) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
+	return err
 }
 
 // startPrivateCluster runs initdb and pg_ctl from the newest installed
