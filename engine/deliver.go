@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/tendhealth/tend/notify"
@@ -29,9 +28,14 @@ type deliverArgs struct {
 
 func (deliverArgs) Kind() string { return "notify.deliver" }
 
+// deliverWorker works notify.deliver jobs. River calls one instance from
+// all its workers, which share its load and record batches.
 type deliverWorker struct {
 	river.WorkerDefaults[deliverArgs]
 	e *Engine
+
+	once sync.Once
+	b    *deliveryBatches
 }
 
 // Timeout bounds one delivery attempt (providers' own timeouts are shorter).
@@ -86,10 +90,7 @@ type delivery struct {
 // provider would drop it anyway) is not made either.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
 	e := w.e
-	t0 := time.Now()
-	defer func() { DebugTimes[3].Add(int64(time.Since(t0))) }()
-	d, err := e.loadDelivery(ctx, job.Args)
-	DebugTimes[0].Add(int64(time.Since(t0)))
+	d, err := w.load(ctx, job.Args)
 	if errors.Is(err, ErrNotFound) {
 		return river.JobCancel(err)
 	}
@@ -101,19 +102,15 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) e
 	}
 	platform := string(d.device.Platform)
 	if !d.enabled {
-		e.recordDelivery(ctx, job, d, outcome{name: "undeliverable", code: "device_disabled"})
+		w.record(ctx, job, d, outcome{name: "undeliverable", code: "device_disabled"})
 		e.metrics.deliveries.WithLabelValues(platform, "undeliverable").Inc()
 		e.checkUndelivered(ctx, job.Args.AlertID)
 		return nil
 	}
 	msg := buildMessage(job.Args, d)
-	t1 := time.Now()
 	res, sendErr := e.senders.Send(ctx, d.device, msg)
-	DebugTimes[1].Add(int64(time.Since(t1)))
 	if sendErr == nil {
-		t2 := time.Now()
-		e.recordDelivery(ctx, job, d, outcome{name: "sent", status: res.Status, providerID: res.ProviderID})
-		DebugTimes[2].Add(int64(time.Since(t2)))
+		w.record(ctx, job, d, outcome{name: "sent", status: res.Status, providerID: res.ProviderID})
 		e.metrics.deliveries.WithLabelValues(platform, "sent").Inc()
 		return nil
 	}
@@ -143,7 +140,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) e
 	e.metrics.deliveries.WithLabelValues(platform, o.name).Inc()
 	e.log.WarnContext(ctx, "push delivery failed", "device_id", d.device.ID, "notification_id", job.Args.NotificationID,
 		"platform", platform, "outcome", o.name, "status", perr.Status, "code", o.code, "attempt", d.attemptsMade+1)
-	e.recordDelivery(ctx, job, d, o)
+	w.record(ctx, job, d, o)
 	switch o.name {
 	case "unregistered":
 		if err := e.disableDevice(ctx, d.deviceID, o.code); err != nil {
@@ -195,34 +192,70 @@ func buildMessage(args deliverArgs, d delivery) notify.Message {
 	return m
 }
 
-func (e *Engine) loadDelivery(ctx context.Context, args deliverArgs) (delivery, error) {
-	var d delivery
-	var platform string
-	var p256dh, auth, topic *string
-	err := e.pool.QueryRow(ctx, `SELECT d.id, d.platform, d.address, d.p256dh, d.auth, d.topic, d.sandbox, d.enabled,
-			n.type, n.urgency, n.alert_id, n.created_at, coalesce(n.item_count, 0),
-			EXISTS (SELECT 1 FROM deliveries x WHERE x.notification_id = n.id AND x.device_id = d.id AND x.outcome = 'sent'),
-			(SELECT count(*) FROM deliveries x WHERE x.notification_id = n.id AND x.device_id = d.id)
-		FROM notifications n, devices d WHERE n.id = $1 AND d.id = $2`, args.NotificationID, args.DeviceID).
-		Scan(&d.deviceID, &platform, &d.device.Token, &p256dh, &auth, &topic, &d.device.Sandbox, &d.enabled,
-			&d.typ, &d.urgency, &d.alertID, &d.createdAt, &d.itemCount, &d.alreadySent, &d.attemptsMade)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return d, fmt.Errorf("delivery: %w", ErrNotFound)
+// loadReq is one delivery to load in a batch.
+type loadReq struct {
+	args  deliverArgs
+	d     delivery
+	found bool
+}
+
+// loadDeliveries loads a batch of deliveries in one query.
+func (e *Engine) loadDeliveries(ctx context.Context, reqs []*loadReq) error {
+	nIDs, dIDs := make([]uuid.UUID, len(reqs)), make([]uuid.UUID, len(reqs))
+	for i, r := range reqs {
+		nIDs[i], dIDs[i] = r.args.NotificationID, r.args.DeviceID
 	}
+	// Each LATERAL part is an index lookup per delivery (LIMIT 1 and the
+	// aggregate keep the planner from turning them into scans of whole
+	// tables, which it would for a batch on stale statistics).
+	rows, err := e.pool.Query(ctx, `SELECT x.i, d.id, d.platform, d.address, d.p256dh, d.auth, d.topic, d.sandbox, d.enabled,
+			n.type, n.urgency, n.alert_id, n.created_at, coalesce(n.item_count, 0), s.sent, s.attempts
+		FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS x(nid, did, i)
+		JOIN LATERAL (SELECT * FROM notifications WHERE id = x.nid LIMIT 1) n ON true
+		JOIN LATERAL (SELECT * FROM devices WHERE id = x.did LIMIT 1) d ON true
+		CROSS JOIN LATERAL (SELECT coalesce(bool_or(outcome = 'sent'), false) AS sent, count(*) AS attempts
+			FROM deliveries WHERE notification_id = x.nid AND device_id = x.did) s`, nIDs, dIDs)
 	if err != nil {
-		return d, fmt.Errorf("load delivery: %w", err)
+		return fmt.Errorf("load deliveries: %w", err)
 	}
-	d.device.ID = d.deviceID.String()
-	d.device.Platform = notify.Platform(platform)
-	d.device.Topic = deref(topic)
-	if d.device.Platform == notify.WebPush {
-		d.device.Endpoint, d.device.Token = d.device.Token, ""
-		d.device.P256dh, d.device.Auth = deref(p256dh), deref(auth)
+	defer rows.Close()
+	for rows.Next() {
+		var i int64
+		var d delivery
+		var platform string
+		var p256dh, auth, topic *string
+		if err := rows.Scan(&i, &d.deviceID, &platform, &d.device.Token, &p256dh, &auth, &topic, &d.device.Sandbox, &d.enabled,
+			&d.typ, &d.urgency, &d.alertID, &d.createdAt, &d.itemCount, &d.alreadySent, &d.attemptsMade); err != nil {
+			return fmt.Errorf("load deliveries: %w", err)
+		}
+		d.device.ID = d.deviceID.String()
+		d.device.Platform = notify.Platform(platform)
+		d.device.Topic = deref(topic)
+		if d.device.Platform == notify.WebPush {
+			d.device.Endpoint, d.device.Token = d.device.Token, ""
+			d.device.P256dh, d.device.Auth = deref(p256dh), deref(auth)
+		}
+		if d.device.Platform == notify.APNs && d.device.Topic == "" {
+			d.device.Topic = e.cfg.APNsTopic
+		}
+		reqs[i-1].d, reqs[i-1].found = d, true
 	}
-	if d.device.Platform == notify.APNs && d.device.Topic == "" {
-		d.device.Topic = e.cfg.APNsTopic
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load deliveries: %w", err)
 	}
-	return d, nil
+	return nil
+}
+
+// load loads one delivery, batched with the other workers' loads.
+func (w *deliverWorker) load(ctx context.Context, args deliverArgs) (delivery, error) {
+	r := &loadReq{args: args}
+	if err := w.batches().loads.do(ctx, r); err != nil {
+		return delivery{}, err
+	}
+	if !r.found {
+		return delivery{}, fmt.Errorf("delivery: %w", ErrNotFound)
+	}
+	return r.d, nil
 }
 
 type outcome struct {
@@ -232,23 +265,94 @@ type outcome struct {
 	code       string
 }
 
-// recordDelivery stores one attempt's outcome. A failure to record is logged,
-// not retried: the push itself already happened (or not), and re-sending to
-// record it would page twice. A device's last_success_at is kept to the
-// minute, so that a burst of pushes to one device does not queue on its row.
-func (e *Engine) recordDelivery(ctx context.Context, job *river.Job[deliverArgs], d delivery, o outcome) {
-	ctx = context.WithoutCancel(ctx)
+// recordReq is one attempt's outcome to record in a batch.
+type recordReq struct {
+	notificationID, deviceID uuid.UUID
+	jobID                    int64
+	attempt                  int
+	o                        outcome
+	at                       time.Time
+}
+
+// recordDeliveries stores a batch of outcomes in one statement. The unique
+// index on successful deliveries keeps a re-sent success to one record. A
+// device's last_success_at is kept to the minute, and a device row another
+// batch holds is skipped rather than waited for: concurrent batches neither
+// queue nor deadlock on a busy device. If the batch fails all the same, each
+// outcome is recorded on its own, so one bad row loses no other.
+func (e *Engine) recordDeliveries(ctx context.Context, reqs []*recordReq) error {
+	err := e.insertDeliveries(ctx, reqs)
+	if err == nil || len(reqs) == 1 {
+		return err
+	}
+	e.log.WarnContext(ctx, "record deliveries: batch failed, recording one by one", "deliveries", len(reqs), "error", err)
+	var errs []error
+	for _, r := range reqs {
+		if err := e.insertDeliveries(ctx, []*recordReq{r}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) insertDeliveries(ctx context.Context, reqs []*recordReq) error {
+	n := len(reqs)
+	var (
+		nIDs, dIDs        = make([]uuid.UUID, n), make([]uuid.UUID, n)
+		jobs              = make([]int64, n)
+		attempts, status  = make([]int32, n), make([]int32, n)
+		names, pids, code = make([]string, n), make([]string, n), make([]string, n)
+		ats               = make([]time.Time, n)
+	)
+	for i, r := range reqs {
+		nIDs[i], dIDs[i], jobs[i], attempts[i] = r.notificationID, r.deviceID, r.jobID, int32(r.attempt)
+		names[i], status[i], pids[i], code[i], ats[i] = r.o.name, int32(r.o.status), r.o.providerID, r.o.code, r.at
+	}
 	_, err := e.pool.Exec(ctx, `WITH ins AS (
 			INSERT INTO deliveries (notification_id, device_id, job_id, attempt, outcome, provider_status, provider_id, error_code, created_at)
-			VALUES ($1, $2, $3, $4, $5, nullif($6, 0), nullif($7, ''), nullif($8, ''), $9)
+			SELECT n, d, j, a, o, nullif(s, 0), nullif(p, ''), nullif(c, ''), t
+			FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::int[], $5::text[], $6::int[], $7::text[], $8::text[], $9::timestamptz[])
+				AS x(n, d, j, a, o, s, p, c, t)
 			ON CONFLICT (notification_id, device_id) WHERE outcome = 'sent' DO NOTHING
-			RETURNING 1)
-		UPDATE devices SET last_success_at = $9 WHERE id = $2 AND $5 = 'sent' AND EXISTS (SELECT 1 FROM ins)
-			AND (last_success_at IS NULL OR last_success_at < $9 - interval '1 minute')`,
-		job.Args.NotificationID, d.deviceID, job.ID, d.attemptsMade+1, o.name, o.status, o.providerID, o.code, e.now())
+			RETURNING device_id, outcome, created_at),
+		ok AS (SELECT device_id, max(created_at) AS at FROM ins WHERE outcome = 'sent' GROUP BY device_id),
+		due AS (SELECT v.id, ok.at FROM devices v JOIN ok ON ok.device_id = v.id
+			WHERE v.last_success_at IS NULL OR v.last_success_at < ok.at - interval '1 minute'
+			FOR UPDATE OF v SKIP LOCKED)
+		UPDATE devices v SET last_success_at = due.at FROM due WHERE v.id = due.id`,
+		nIDs, dIDs, jobs, attempts, names, status, pids, code, ats)
 	if err != nil {
+		return fmt.Errorf("record deliveries: %w", err)
+	}
+	return nil
+}
+
+// record stores one attempt's outcome, batched with the other workers'. A
+// failure to record is logged, not retried: the push itself already happened
+// (or not), and re-sending to record it would page twice.
+func (w *deliverWorker) record(ctx context.Context, job *river.Job[deliverArgs], d delivery, o outcome) {
+	e := w.e
+	r := &recordReq{notificationID: job.Args.NotificationID, deviceID: d.deviceID, jobID: job.ID, attempt: d.attemptsMade + 1, o: o, at: e.now()}
+	if err := w.batches().records.do(context.WithoutCancel(ctx), r); err != nil {
 		e.log.ErrorContext(ctx, "record delivery", "notification_id", job.Args.NotificationID, "device_id", d.device.ID, "error", err)
 	}
+}
+
+// deliveryBatches are a worker's load and record batchers: a few statements
+// in flight at once, each for up to 200 deliveries.
+type deliveryBatches struct {
+	loads   batcher[loadReq]
+	records batcher[recordReq]
+}
+
+func (w *deliverWorker) batches() *deliveryBatches {
+	w.once.Do(func() {
+		w.b = &deliveryBatches{
+			loads:   batcher[loadReq]{maxRunning: 4, maxBatch: 200, run: w.e.loadDeliveries},
+			records: batcher[recordReq]{maxRunning: 4, maxBatch: 200, run: w.e.recordDeliveries},
+		}
+	})
+	return w.b
 }
 
 func (e *Engine) disableDevice(ctx context.Context, id uuid.UUID, reason string) error {
@@ -284,5 +388,3 @@ func (e *Engine) checkUndelivered(ctx context.Context, alertID uuid.UUID) {
 		e.log.WarnContext(ctx, "critical alert reached no device", "alert_id", alertID)
 	}
 }
-
-var DebugTimes [4]atomic.Int64

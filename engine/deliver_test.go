@@ -4,7 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +18,13 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/tendhealth/tend/api"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/notify"
 	"github.com/tendhealth/tend/notify/apns"
 	"github.com/tendhealth/tend/notify/fcm"
 	"github.com/tendhealth/tend/notify/notifytest"
+	"github.com/tendhealth/tend/notify/webpush"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -52,7 +58,10 @@ func newPushWorld(t testing.TB, o pushOpts) *pushWorld {
 	t.Cleanup(w.fcm.Close)
 	t.Cleanup(w.apns.Close)
 	ctx := context.Background()
-	fs, err := fcm.New(ctx, fcm.Config{Endpoint: w.fcm.URL, ProjectID: "tend-test"})
+	// Plain-HTTP fakes speak HTTP/1.1: keep enough idle connections for
+	// the workers (a real provider's HTTP/2 multiplexes one).
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute}}
+	fs, err := fcm.New(ctx, fcm.Config{Endpoint: w.fcm.URL, ProjectID: "tend-test", HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +70,20 @@ func newPushWorld(t testing.TB, o pushOpts) *pushWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	senders := notify.Senders{notify.WebPush: w.senders[notify.WebPush], notify.FCM: fs, notify.APNs: as}
+	pub, priv, err := webpush.GenerateVAPIDKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.push.RequireVAPIDKey(pub)
+	wp, err := webpush.New(webpush.Config{PublicKey: pub, PrivateKey: priv, Subject: "mailto:ops@example.org", HTTPClient: &http.Client{
+		Transport:     hc.Transport,
+		Timeout:       webpush.DefaultTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	senders := notify.Senders{notify.WebPush: wp, notify.FCM: fs, notify.APNs: as}
 	for _, p := range o.without {
 		delete(senders, p)
 	}
@@ -396,6 +418,13 @@ func TestUnregisteredPermanentAndNotConfigured(t *testing.T) {
 	if n := w.count(t, `SELECT count(*) FROM alerts WHERE id = $1 AND undelivered`, alertID); n != 1 {
 		t.Error("critical alert whose every delivery failed is not flagged undelivered")
 	}
+	if got := gather(t, w.reg); got["tend_alerts_undelivered_total"] != 1 || got["tend_alerts_undelivered"] != 1 {
+		t.Errorf("metrics = total %v, gauge %v; want 1 and 1", got["tend_alerts_undelivered_total"], got["tend_alerts_undelivered"])
+	}
+	items, _, err := w.eng.ListAlerts(ctx, w.clinician, engine.AlertFilter{})
+	if err != nil || len(items) != 1 || !items[0].Undelivered {
+		t.Errorf("triage queue = %+v, %v; want the alert flagged undelivered", items, err)
+	}
 	// The disabled device gets no job for the next alert.
 	if _, err := w.eng.Ingest(ctx, w.device, engine.IngestRequest{PatientID: w.patient.ID,
 		Readings: []rpm.Reading{{Kind: rpm.SpO2, Value: ptr(85), Unit: "%", ObservedAt: time.Now()}}}); err != nil {
@@ -455,6 +484,49 @@ func TestCriticalAlertWithNoDeviceIsUndelivered(t *testing.T) {
 	got := gather(t, w.reg)
 	if got["tend_alerts_undelivered_total"] != 1 || got["tend_alerts_undelivered"] != 1 {
 		t.Errorf("metrics = total %v, gauge %v; want 1 and 1", got["tend_alerts_undelivered_total"], got["tend_alerts_undelivered"])
+	}
+
+	// The same over HTTP: the triage queue and /metrics.
+	srv, err := api.New(api.Config{Engine: w.eng, Gatherer: w.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	tok, err := w.eng.CreateToken(ctx, engine.System("test"), w.clinician.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path, token string) string {
+		req, _ := http.NewRequest("GET", hs.URL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	var queue struct {
+		Items []struct {
+			ID          uuid.UUID `json:"id"`
+			Undelivered bool      `json:"undelivered"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(get("/v1/alerts", tok)), &queue); err != nil || len(queue.Items) != 1 || !queue.Items[0].Undelivered {
+		t.Errorf("GET /v1/alerts = %+v (%v), want the alert with undelivered: true", queue, err)
+	}
+	metrics := get("/metrics", "")
+	for _, line := range []string{"tend_alerts_undelivered 1", "tend_alerts_undelivered_total 1"} {
+		if !strings.Contains(metrics, "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %q", line)
+		}
 	}
 }
 

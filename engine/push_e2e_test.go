@@ -199,6 +199,9 @@ func TestCriticalReadingPushesToAndroidIPhoneAndBrowser(t *testing.T) {
 	scanPHI(t, "Web Push headers", fmt.Sprint(p.Header), phi)
 
 	waitFor(t, func() bool { return w.count(t, `SELECT count(*) FROM deliveries WHERE outcome = 'sent'`) == 3 })
+	if n := w.count(t, `SELECT count(*) FROM devices WHERE enabled AND last_success_at IS NOT NULL`); n != 3 {
+		t.Errorf("%d devices with a last success, want 3", n)
+	}
 	if n := w.count(t, `SELECT count(*) FROM alerts WHERE undelivered`); n != 0 {
 		t.Errorf("%d alerts flagged undelivered after three successful pushes", n)
 	}

@@ -179,7 +179,9 @@ func (w *quietWorld) ingest(t *testing.T, patient uuid.UUID, r rpm.Reading) engi
 
 func fever() rpm.Reading { return rpm.Reading{Kind: rpm.BodyTemperature, Value: ptr(39), Unit: "Cel"} }
 
-func tachycardia() rpm.Reading { return rpm.Reading{Kind: rpm.HeartRate, Value: ptr(150), Unit: "/min"} }
+func tachycardia() rpm.Reading {
+	return rpm.Reading{Kind: rpm.HeartRate, Value: ptr(150), Unit: "/min"}
+}
 
 func (w *quietWorld) jobsFor(t *testing.T, alertID uuid.UUID) int {
 	t.Helper()
@@ -287,7 +289,9 @@ func TestQuietHoursHoldMediumAndLowUntilOneCatchUp(t *testing.T) {
 	if a := w.apns.Received(); len(a) != 1 || !jsonContains(a[0].Payload, title) {
 		t.Errorf("iPhone got %+v", a)
 	}
-	scanPHI(t, "catch-up", string(wp[0].Payload), []string{"Sam", "Lee", "Alex", "Kim", "39", "Cel", "temperature", "fever", "150"})
+	for _, r := range wp {
+		scanPHI(t, "catch-up", string(r.Payload), []string{"Sam", "Lee", "Alex", "Kim", "39", "Cel", "temperature", "fever", "150"})
+	}
 }
 
 func payloadOf(r []notifytest.WebPushRequest) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -43,6 +44,7 @@ type settings struct {
 	APNsEndpoint       string
 	APNsCritical       bool
 	NotifyWorkers      int
+	FetchCooldown      time.Duration
 	IngestTxs          int
 	RateLimit          float64
 	LogLevel           slog.Level
@@ -76,11 +78,19 @@ func loadSettings(env getenv) (settings, error) {
 	if s.DBMaxConns, err = intEnv(env, "TEND_DB_MAX_CONNS", 40); err != nil {
 		return s, err
 	}
-	n, err := intEnv(env, "TEND_NOTIFY_WORKERS", 100)
+	// 200 concurrent deliveries fetched every 10 ms sustain several thousand
+	// pushes a second per process (BenchmarkPushDelivery, docs/notifications.md).
+	n, err := intEnv(env, "TEND_NOTIFY_WORKERS", 200)
 	if err != nil {
 		return s, err
 	}
 	s.NotifyWorkers = int(n)
+	s.FetchCooldown = 10 * time.Millisecond
+	if v := env("TEND_FETCH_COOLDOWN"); v != "" {
+		if s.FetchCooldown, err = time.ParseDuration(v); err != nil || s.FetchCooldown < time.Millisecond {
+			return s, fmt.Errorf("TEND_FETCH_COOLDOWN: %q is not a duration of at least 1ms", v)
+		}
+	}
 	if v := env("TEND_INGEST_TRANSACTIONS"); v != "" {
 		txs, err := intEnv(env, "TEND_INGEST_TRANSACTIONS", 0)
 		if err != nil {
@@ -160,15 +170,28 @@ func redactURL(u string) string {
 // and their devices' deliveries are recorded as undeliverable.
 func (s settings) senders(ctx context.Context, log *slog.Logger) (notify.Senders, error) {
 	out := notify.Senders{}
+	// One transport for FCM and Web Push with room for every delivery worker:
+	// http.DefaultTransport keeps 2 idle connections per host, so a plain
+	// HTTP/1.1 gateway would open a connection per push. (HTTPS providers
+	// speak HTTP/2 and multiplex one.)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = max(s.NotifyWorkers, 2)
 	if s.VAPIDPublicKey != "" || s.VAPIDPrivateKey != "" {
-		wp, err := webpush.New(webpush.Config{PublicKey: s.VAPIDPublicKey, PrivateKey: s.VAPIDPrivateKey, Subject: s.VAPIDSubject})
+		wp, err := webpush.New(webpush.Config{PublicKey: s.VAPIDPublicKey, PrivateKey: s.VAPIDPrivateKey, Subject: s.VAPIDSubject,
+			HTTPClient: &http.Client{
+				Transport: tr,
+				Timeout:   webpush.DefaultTimeout,
+				// An endpoint may only point at an allowed host: no redirects.
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			}})
 		if err != nil {
 			return nil, fmt.Errorf("web push: %w", err)
 		}
 		out[notify.WebPush] = wp
 	}
 	if s.FCMCredentialsFile != "" || s.FCMEndpoint != "" {
-		f, err := fcm.New(ctx, fcm.Config{CredentialsFile: s.FCMCredentialsFile, ProjectID: s.FCMProjectID, Endpoint: s.FCMEndpoint})
+		f, err := fcm.New(ctx, fcm.Config{CredentialsFile: s.FCMCredentialsFile, ProjectID: s.FCMProjectID, Endpoint: s.FCMEndpoint,
+			HTTPClient: &http.Client{Transport: tr}, CriticalEntitled: s.APNsCritical})
 		if err != nil {
 			return nil, fmt.Errorf("fcm: %w", err)
 		}

@@ -45,6 +45,7 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 		Registerer:          reg,
 		RunWorkers:          true,
 		NotifyWorkers:       s.NotifyWorkers,
+		FetchCooldown:       s.FetchCooldown,
 		IngestTransactions:  s.IngestTxs,
 		WebPushAllowedHosts: s.WebPushAllowed,
 		APNsTopic:           s.APNsTopic,

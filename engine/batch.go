@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// batcher runs the database work of concurrent calls in shared round trips
+// (group commit, as the ingester does for readings). A call joins a queue;
+// while fewer than maxRunning flushes are in flight it leads: it takes what
+// is queued (at most maxBatch), runs it in one go, and repeats until its own
+// call is done, then hands the lead to the oldest waiting call. Under light
+// load a call runs alone at once and waits for nothing; under load batches
+// form by themselves, so a hundred delivery workers cost a few statements,
+// not a hundred.
+type batcher[T any] struct {
+	maxRunning int
+	maxBatch   int
+	// run does the work of a batch, setting each item's own result; an error
+	// fails every call of the batch.
+	run func(ctx context.Context, items []*T) error
+
+	mu      sync.Mutex
+	queue   []*batchCall[T]
+	running int
+}
+
+type batchCall[T any] struct {
+	item  *T
+	err   error
+	done  chan struct{} // closed when err (and item's results) are final
+	wake  chan struct{} // receives one value when the call is handed the lead
+	woken bool          // guarded by batcher.mu
+}
+
+// batchTimeout bounds one batch. It runs detached from any one caller's
+// context, so that one cancelled caller cannot fail the others.
+const batchTimeout = 15 * time.Second
+
+// do runs item in a batch and returns when its result is final, or when ctx
+// ends while it is still queued (then nothing of it ran).
+func (b *batcher[T]) do(ctx context.Context, item *T) error {
+	c := &batchCall[T]{item: item, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	b.mu.Lock()
+	b.queue = append(b.queue, c)
+	lead := b.running < b.maxRunning
+	if lead {
+		b.running++
+		c.woken = true
+	}
+	b.mu.Unlock()
+	if !lead {
+		select {
+		case <-c.done:
+		case <-c.wake:
+		case <-ctx.Done():
+			if b.withdraw(c) {
+				return ctx.Err()
+			}
+			// Already taken into a batch, or handed the lead.
+			select {
+			case <-c.done:
+			case <-c.wake:
+			}
+		}
+		// A call handed the lead owns a running slot even when another
+		// leader's batch finished it first: it must pass the slot on.
+		b.mu.Lock()
+		owns := c.woken
+		b.mu.Unlock()
+		if !owns {
+			return c.err
+		}
+	}
+	b.lead(ctx, c)
+	return c.err
+}
+
+// withdraw removes c from the queue unless it was taken or handed the lead.
+func (b *batcher[T]) withdraw(c *batchCall[T]) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c.woken {
+		return false
+	}
+	for i, q := range b.queue {
+		if q == c {
+			b.queue = append(b.queue[:i], b.queue[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// lead runs batches until c is done, then passes the lead on.
+func (b *batcher[T]) lead(ctx context.Context, c *batchCall[T]) {
+	for {
+		b.mu.Lock()
+		select {
+		case <-c.done:
+			// Hand the lead to the oldest call not already leading or
+			// handed it (a woken call stays queued until a batch takes it).
+			handed := false
+			for _, next := range b.queue {
+				if !next.woken {
+					next.woken = true
+					next.wake <- struct{}{} // buffered: a call is woken at most once
+					handed = true
+					break
+				}
+			}
+			if !handed {
+				b.running--
+			}
+			b.mu.Unlock()
+			return
+		default:
+		}
+		n := min(len(b.queue), b.maxBatch)
+		if n == 0 {
+			// c is in another leader's batch.
+			b.mu.Unlock()
+			<-c.done
+			continue
+		}
+		calls := make([]*batchCall[T], n)
+		copy(calls, b.queue)
+		b.queue = append(b.queue[:0], b.queue[n:]...)
+		b.mu.Unlock()
+
+		items := make([]*T, n)
+		for i, x := range calls {
+			items[i] = x.item
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+		err := b.run(rctx, items)
+		cancel()
+		for _, x := range calls {
+			x.err = err
+			close(x.done)
+		}
+	}
+}
