@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"sync"
 	"time"
@@ -20,6 +21,12 @@ type batcher[T any] struct {
 	// run does the work of a batch, setting each item's own result; an error
 	// fails every call of the batch.
 	run func(ctx context.Context, items []*T) error
+	// admit, when set, decides whether next may join a batch that already
+	// holds batch (never empty); a call it refuses waits for a later batch,
+	// keeping its place in the queue. nil admits everything up to maxBatch.
+	admit func(batch []*T, next *T) bool
+	// timeout bounds one batch. Defaults to 15 seconds.
+	timeout time.Duration
 
 	mu      sync.Mutex
 	queue   []*batchCall[T]
@@ -34,8 +41,9 @@ type batchCall[T any] struct {
 	woken bool          // guarded by batcher.mu
 }
 
-// batchTimeout bounds one batch. It runs detached from any one caller's
-// context, so that one cancelled caller cannot fail the others.
+// batchTimeout is the default bound of one batch. A batch runs detached from
+// any one caller's context, so that one cancelled caller cannot fail the
+// others.
 const batchTimeout = 15 * time.Second
 
 // do runs item in a batch and returns when its result is final, or when ctx
@@ -117,23 +125,16 @@ func (b *batcher[T]) lead(ctx context.Context, c *batchCall[T]) {
 			return
 		default:
 		}
-		n := min(len(b.queue), b.maxBatch)
-		if n == 0 {
+		calls, items := b.take()
+		if len(calls) == 0 {
 			// c is in another leader's batch.
 			b.mu.Unlock()
 			<-c.done
 			continue
 		}
-		calls := make([]*batchCall[T], n)
-		copy(calls, b.queue)
-		b.queue = append(b.queue[:0], b.queue[n:]...)
 		b.mu.Unlock()
 
-		items := make([]*T, n)
-		for i, x := range calls {
-			items[i] = x.item
-		}
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(b.timeout, batchTimeout))
 		err := b.run(rctx, items)
 		cancel()
 		for _, x := range calls {
@@ -141,4 +142,22 @@ func (b *batcher[T]) lead(ctx context.Context, c *batchCall[T]) {
 			close(x.done)
 		}
 	}
+}
+
+// take removes the next batch from the queue: calls in arrival order, up to
+// maxBatch, that admit accepts (the first always). Callers hold b.mu.
+func (b *batcher[T]) take() ([]*batchCall[T], []*T) {
+	var calls []*batchCall[T]
+	var items []*T
+	rest := b.queue[:0]
+	for _, c := range b.queue {
+		if len(calls) < b.maxBatch && (len(calls) == 0 || b.admit == nil || b.admit(items, c.item)) {
+			calls, items = append(calls, c), append(items, c.item)
+			continue
+		}
+		rest = append(rest, c)
+	}
+	clear(b.queue[len(rest):])
+	b.queue = rest
+	return calls, items
 }

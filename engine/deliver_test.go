@@ -123,19 +123,7 @@ func newPushWorld(t testing.TB, o pushOpts) *pushWorld {
 // database.
 func (w *pushWorld) startEngine(t testing.TB, cfg engine.Config) *engine.Engine {
 	t.Helper()
-	eng, err := engine.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = eng.Stop(ctx)
-	})
-	return eng
+	return startEngine(t, cfg)
 }
 
 func randomHex(t testing.TB, n int) string {

@@ -103,7 +103,7 @@ type Engine struct {
 	partitions   map[string]bool // months known to have a readings partition
 
 	auth     *authCache
-	ingester *ingester
+	ingester *batcher[ingestJob] // group commit (groupcommit.go)
 
 	ruleSync ruleSync // stored rules: seed, reload, refresh (rulestore.go)
 }
@@ -147,7 +147,7 @@ func New(cfg Config) (*Engine, error) {
 		auth:       newAuthCache(cfg.AuthCacheTTL, 50_000),
 	}
 	e.rules.Store(cfg.Rules)
-	e.ingester = &ingester{e: e, maxRunning: cmp.Or(cfg.IngestTransactions, max(2, runtime.GOMAXPROCS(0))), maxReadings: 2 * MaxBatch}
+	e.ingester = e.newIngester(cmp.Or(cfg.IngestTransactions, max(2, runtime.GOMAXPROCS(0))))
 	m, err := newMetrics(cfg.Registerer, cfg.Pool)
 	if err != nil {
 		return nil, err

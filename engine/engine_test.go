@@ -87,6 +87,12 @@ func (w *world) newEngine(t testing.TB, runWorkers bool) *engine.Engine {
 func (w *world) newEngineWith(t testing.TB, cfg engine.Config) *engine.Engine {
 	t.Helper()
 	cfg.Pool, cfg.Senders, cfg.WebPushAllowedHosts, cfg.FetchCooldown = w.pool, w.senders, []string{"127.0.0.1"}, 5*time.Millisecond
+	return startEngine(t, cfg)
+}
+
+// startEngine builds and starts an engine, stopped when t ends.
+func startEngine(t testing.TB, cfg engine.Config) *engine.Engine {
+	t.Helper()
 	eng, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -65,7 +65,7 @@ func (e *Engine) Ingest(ctx context.Context, a Actor, req IngestRequest) (Ingest
 	if err := e.ensurePartitions(ctx, ms); err != nil {
 		return IngestResult{}, err
 	}
-	j := &ingestJob{ctx: ctx, actor: a, patientID: req.PatientID, ms: ms, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	j := &ingestJob{actor: a, patientID: req.PatientID, ms: ms}
 	if err := e.ingester.do(ctx, j); err != nil {
 		return IngestResult{}, err
 	}
