@@ -152,7 +152,6 @@ func (a *APNs) AllowTopic(topic string) {
 // Script queues responses for notifications to the device token, answered
 // in order before the fallback 200. Responses queued for "" apply to any
 // token once its own queue is empty.
-// APNsError builds APNs error bodies.
 func (a *APNs) Script(token string, responses ...Response) { a.script.add(token, responses...) }
 
 // OnReceive sets a function called with every well-formed notification,
