@@ -42,9 +42,15 @@ set_rules() { # $1: true|false
       echo "could not set $id enabled=$1" >&2
   done
 }
-echo "== tend load: threshold rules only (window, event and missing rules disabled), 2% abnormal, $dur"
-set_rules false
-"$bin" load --url "http://$addr" --token "$token" --devices 32 --duration "$dur" --abnormal 0.02
-echo "== tend load: full default pack, 2% abnormal, $dur"
-set_rules true
-"$bin" load --url "http://$addr" --token "$token" --devices 32 --duration "$dur" --abnormal 0.02
+# Runs alternate (threshold, full, threshold, full): the database grows with
+# every run, so back-to-back A-then-B would bias against B.
+for mode in threshold full threshold full; do
+  if [ "$mode" = threshold ]; then
+    set_rules false
+    echo "== tend load: threshold rules only (window, event and missing rules disabled), 2% abnormal, $dur"
+  else
+    set_rules true
+    echo "== tend load: full default pack, 2% abnormal, $dur"
+  fi
+  "$bin" load --url "http://$addr" --token "$token" --devices 32 --duration "$dur" --abnormal 0.02
+done
