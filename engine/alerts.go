@@ -130,9 +130,8 @@ func (e *Engine) ListAlerts(ctx context.Context, a Actor, f AlertFilter) ([]Aler
 	}
 	limit := clampLimit(f.Limit)
 	var out []Alert
-	var ranks []int
 	err := e.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+alertColumns+`, a.urgency_rank FROM alerts a
+		rows, err := tx.Query(ctx, `SELECT `+alertColumns+` FROM alerts a
 			WHERE `+alertScope+` AND a.status = ANY($3) AND (cardinality($4::text[]) = 0 OR a.urgency = ANY($4))
 			AND ($5::uuid IS NULL OR a.patient_id = $5)
 			AND (a.urgency_rank < $8 OR (a.urgency_rank = $8 AND (a.created_at, a.id) > ($6, $7)))
@@ -142,16 +141,12 @@ func (e *Engine) ListAlerts(ctx context.Context, a Actor, f AlertFilter) ([]Aler
 			return fmt.Errorf("list alerts: %w", err)
 		}
 		for rows.Next() {
-			var x Alert
-			var rank int
-			if err := rows.Scan(&x.ID, &x.PatientID, &x.CareTeamID, &x.RuleID, &x.RuleVersion, &x.Urgency, &x.Status, &x.Title,
-				&x.Occurrences, &x.CreatedAt, &x.UpdatedAt, &x.LastObservedAt, &x.LastReadingID, &x.AcknowledgedAt, &x.AcknowledgedBy,
-				&x.ResolvedAt, &x.Undelivered, &rank); err != nil {
+			x, err := scanAlert(rows)
+			if err != nil {
 				rows.Close()
 				return fmt.Errorf("list alerts: %w", err)
 			}
 			out = append(out, x)
-			ranks = append(ranks, rank)
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("list alerts: %w", err)
@@ -163,12 +158,9 @@ func (e *Engine) ListAlerts(ctx context.Context, a Actor, f AlertFilter) ([]Aler
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[limit-1]
-		next = encodeCursor(alertCursor{Rank: ranks[limit-1], At: last.CreatedAt, ID: last.ID})
-	}
+	out, next := page(out, limit, func(last Alert) string {
+		return encodeCursor(alertCursor{Rank: last.Urgency.Rank(), At: last.CreatedAt, ID: last.ID})
+	})
 	return out, next, nil
 }
 
@@ -267,6 +259,16 @@ func (e *Engine) AckAlert(ctx context.Context, a Actor, id uuid.UUID) (Alert, er
 		return nil
 	})
 	return al, err
+}
+
+// page trims a list query's rows (fetched with LIMIT limit+1) to limit and
+// returns the cursor of the next page, "" at the end.
+func page[T any](rows []T, limit int, cursor func(last T) string) ([]T, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	rows = rows[:limit]
+	return rows, cursor(rows[limit-1])
 }
 
 func encodeCursor(v any) string {

@@ -100,11 +100,7 @@ func (e *Engine) ListAudit(ctx context.Context, a Actor, f AuditFilter) ([]Audit
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit: %w", err)
 	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		next = strconv.FormatInt(out[len(out)-1].ID, 10)
-	}
+	out, next := page(out, f.Limit, func(last AuditEntry) string { return strconv.FormatInt(last.ID, 10) })
 	return out, next, nil
 }
 

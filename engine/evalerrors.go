@@ -133,10 +133,6 @@ func (e *Engine) ListRuleErrors(ctx context.Context, a Actor, f RuleErrorFilter)
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = strconv.FormatInt(out[limit-1].ID, 10)
-	}
+	out, next := page(out, limit, func(last RuleEvalError) string { return strconv.FormatInt(last.ID, 10) })
 	return out, next, nil
 }

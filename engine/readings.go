@@ -106,11 +106,6 @@ func (e *Engine) ListReadings(ctx context.Context, a Actor, f ReadingFilter) ([]
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[limit-1]
-		next = encodeCursor(readingCursor{At: last.ObservedAt, ID: last.ID})
-	}
+	out, next := page(out, limit, func(last Reading) string { return encodeCursor(readingCursor{At: last.ObservedAt, ID: last.ID}) })
 	return out, next, nil
 }

@@ -241,11 +241,8 @@ func (e *Engine) ListSymptomReports(ctx context.Context, a Actor, f SymptomRepor
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[limit-1]
-		next = encodeCursor(reportCursor{At: last.ReportedAt, ID: last.ID})
-	}
+	out, next := page(out, limit, func(last SymptomReport) string {
+		return encodeCursor(reportCursor{At: last.ReportedAt, ID: last.ID})
+	})
 	return out, next, nil
 }
