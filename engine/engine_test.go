@@ -193,19 +193,7 @@ func TestInvalidReadingInBatchStoresNothing(t *testing.T) {
 		{Kind: rpm.SpO2, Value: ptr(140), Unit: "%", ObservedAt: now},
 		{Kind: rpm.HeartRate, Value: ptr(80), Unit: "furlongs", ObservedAt: now.Add(time.Hour)},
 	}})
-	var v *rpm.ValidationError
-	if !errors.As(err, &v) {
-		t.Fatalf("err = %v, want a validation error", err)
-	}
-	fields := map[string]bool{}
-	for _, f := range v.Fields {
-		fields[f.Field] = true
-	}
-	for _, want := range []string{"readings[1].value", "readings[2].unit", "readings[2].observed_at"} {
-		if !fields[want] {
-			t.Errorf("missing error for %s in %+v", want, v.Fields)
-		}
-	}
+	wantFields(t, err, "readings[1].value", "readings[2].unit", "readings[2].observed_at")
 	if n := w.count(t, `SELECT count(*) FROM readings`); n != 0 {
 		t.Errorf("%d readings stored, want 0", n)
 	}
@@ -485,6 +473,26 @@ func TestTriageQueueOrder(t *testing.T) {
 	if err != nil || len(page2) != 1 || next2 != "" || page2[0].Urgency != rpm.Medium {
 		t.Fatalf("page 2 = %+v, next %q, %v", page2, next2, err)
 	}
+}
+
+// wantFields fails t unless err is a *rpm.ValidationError naming every field
+// in want, and returns the fields it names.
+func wantFields(t testing.TB, err error, want ...string) []rpm.FieldError {
+	t.Helper()
+	var v *rpm.ValidationError
+	if !errors.As(err, &v) {
+		t.Fatalf("err = %v, want a validation error", err)
+	}
+	named := map[string]bool{}
+	for _, f := range v.Fields {
+		named[f.Field] = true
+	}
+	for _, w := range want {
+		if !named[w] {
+			t.Errorf("no error for %s in %+v", w, v.Fields)
+		}
+	}
+	return v.Fields
 }
 
 func equal[T comparable](a, b []T) bool {

@@ -73,16 +73,8 @@ func TestPatientParamsValidationAndScope(t *testing.T) {
 		"no-such":    {"x": 1},
 		"chest-pain": {"min_severity": 3},
 	})
-	var v *rpm.ValidationError
-	if !errors.As(err, &v) {
-		t.Fatalf("err = %v, want a validation error", err)
-	}
-	fields := map[string]bool{}
-	for _, f := range v.Fields {
-		fields[f.Field] = true
-	}
-	if !fields["bp-crisis.sytolic_max"] || !fields["no-such"] || len(v.Fields) != 2 {
-		t.Errorf("fields = %+v, want bp-crisis.sytolic_max and no-such", v.Fields)
+	if fields := wantFields(t, err, "bp-crisis.sytolic_max", "no-such"); len(fields) != 2 {
+		t.Errorf("fields = %+v, want bp-crisis.sytolic_max and no-such", fields)
 	}
 	if n := w.count(t, `SELECT count(*) FROM patient_params`); n != 0 {
 		t.Errorf("invalid overrides stored")
