@@ -17,12 +17,12 @@ import (
 // limit, and puts the actor in the request context.
 func (s *Server) authenticated(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || token == "" {
+		token, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok {
 			s.writeError(w, r, engine.ErrUnauthenticated)
 			return
 		}
-		a, err := s.eng.Authenticate(r.Context(), strings.TrimSpace(token))
+		a, err := s.eng.Authenticate(r.Context(), token)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -35,6 +35,17 @@ func (s *Server) authenticated(h http.HandlerFunc) http.Handler {
 		a.RequestID, _ = r.Context().Value(requestIDKey).(string)
 		h(w, r.WithContext(context.WithValue(r.Context(), actorKey, a)))
 	})
+}
+
+// bearerToken takes the token from an Authorization header. The scheme is
+// case-insensitive (RFC 9110 §11.1).
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 func actor(r *http.Request) engine.Actor {

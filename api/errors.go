@@ -1,12 +1,16 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/rpm"
@@ -71,6 +75,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, engine.ErrUnauthenticated):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tend"`)
 		writeProblem(w, r, http.StatusUnauthorized, "Unauthenticated", "a valid bearer token is required", nil)
+	case isUnavailable(err):
+		unknown, _ := engine.IsUnavailable(err)
+		detail := "the database is unreachable; retry after the given delay (a reading retried with the same source_id is never stored twice)"
+		if unknown {
+			detail = "the database connection broke while the change was being committed, so it may or may not have been saved; " +
+				"retry after the given delay (a reading retried with the same source_id is never stored twice)"
+		}
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, r, http.StatusServiceUnavailable, "Service unavailable", detail, nil)
 	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
 		// The client went away; nothing useful to send.
 	default:
@@ -78,6 +91,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "request failed", "request_id", id, "route", r.Pattern, "error", err)
 		writeProblem(w, r, http.StatusInternalServerError, "Internal error", "the request failed; quote the request id when reporting it", nil)
 	}
+}
+
+func isUnavailable(err error) bool {
+	_, ok := engine.IsUnavailable(err)
+	return ok
 }
 
 func conflictDetail(err error) string {
@@ -96,31 +114,61 @@ type badRequest struct {
 
 func (b *badRequest) Error() string { return b.detail }
 
-// decode reads a JSON body strictly: at most MaxBodyBytes (413 beyond), no
-// unknown fields (400), well-formed (400), one value only, values of the
-// right JSON type (422 naming the field).
+// decode reads a JSON body strictly: Content-Type application/json (415
+// otherwise), at most MaxBodyBytes (413 beyond), well-formed (400), clean text
+// in every string (422 naming the field: see sanitize.go), no unknown fields
+// (400), one value only, values of the right JSON type (422 naming the field).
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/fhir+json") {
-		return &badRequest{status: http.StatusUnsupportedMediaType, title: "Unsupported media type",
-			detail: "send the body as JSON with Content-Type: application/json (curl --json)"}
+	if err := checkContentType(r, "application/json", "application/fhir+json"); err != nil {
+		return err
 	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		return decodeError(err, s.cfg.MaxBodyBytes, nil)
+	}
+	return decodeBody(body, v, s.cfg.MaxBodyBytes)
+}
+
+// decodeBody is decode after the body has been read: the part the fuzz
+// targets exercise.
+func decodeBody(body []byte, v any, limit int64) error {
+	clean, err := sanitizeJSON(body)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the body must be a JSON object, not null"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err, s.cfg.MaxBodyBytes)
+		return decodeError(err, limit, clean)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return decodeError(err, s.cfg.MaxBodyBytes)
-		}
 		return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the body must hold exactly one JSON value"}
 	}
 	return nil
 }
 
-func decodeError(err error, limit int64) error {
+// checkContentType accepts a request without a body type or with one of the
+// given media types (parameters such as charset=utf-8 allowed); anything else
+// is a 415.
+func checkContentType(r *http.Request, accepted ...string) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err == nil && slices.Contains(accepted, mt) {
+		if cs, ok := params["charset"]; !ok || strings.EqualFold(cs, "utf-8") {
+			return nil
+		}
+	}
+	return &badRequest{status: http.StatusUnsupportedMediaType, title: "Unsupported media type",
+		detail: "send the body as UTF-8 JSON with Content-Type: " + accepted[0] + " (curl --json)"}
+}
+
+func decodeError(err error, limit int64, clean *sanitized) error {
 	var mbe *http.MaxBytesError
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
@@ -139,14 +187,43 @@ func decodeError(err error, limit int64) error {
 		if field == "" {
 			return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the body must be a JSON object"}
 		}
+		if clean != nil {
+			// The decoder names the field without array indexes: take the
+			// full path of the value it stopped at.
+			if p := clean.fieldAt(typ.Offset); p != "" && stripIndexes(p) == field {
+				field = p
+			}
+		}
+		reason := "must be a JSON " + jsonKind(typ.Type.Kind().String())
+		if typ.Type.Kind().String() == "float64" && typ.Value == "number" {
+			reason = "must be a finite number within range"
+		}
 		return &badRequest{status: http.StatusUnprocessableEntity, title: "Invalid input", detail: "one or more fields are invalid",
-			fields: []rpm.FieldError{{Field: field, Reason: "must be a JSON " + jsonKind(typ.Type.Kind().String())}}}
+			fields: []rpm.FieldError{{Field: field, Reason: reason}}}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return &badRequest{status: http.StatusBadRequest, title: "Unknown field", detail: fmt.Sprintf("unknown field %q", truncate(name, 60)),
 			fields: []rpm.FieldError{{Field: truncate(name, 60), Reason: "is not a known field"}}}
 	}
 	return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the request body is not valid JSON"}
+}
+
+// stripIndexes turns readings[3].kind into readings.kind, the way the JSON
+// decoder names fields.
+func stripIndexes(p string) string {
+	var b strings.Builder
+	skip := false
+	for _, r := range p {
+		switch {
+		case r == '[':
+			skip = true
+		case r == ']':
+			skip = false
+		case !skip:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 func jsonKind(goKind string) string {
@@ -163,9 +240,14 @@ func jsonKind(goKind string) string {
 	return "object"
 }
 
+// truncate shortens s to at most n bytes without splitting a UTF-8
+// character.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

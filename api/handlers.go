@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -194,6 +195,16 @@ func (s *Server) postReadings(w http.ResponseWriter, r *http.Request) {
 			Reason: fmt.Sprintf("at most %d readings per request", engine.MaxBatch)}}})
 		return
 	}
+	switch b := r.URL.Query().Get("backfill"); b {
+	case "", "false":
+	case "true":
+		req.Backfill = true
+	default:
+		s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "backfill", Reason: "must be true or false"}}})
+		return
+	}
+	// Every field is checked before anything is ingested: a request with any
+	// problem stores, audits and queues nothing.
 	var v rpm.ValidationError
 	req.Readings = make([]rpm.Reading, len(items))
 	for i, it := range items {
@@ -207,16 +218,18 @@ func (s *Server) postReadings(w http.ResponseWriter, r *http.Request) {
 					field = fmt.Sprintf("readings[%d].observed_at", i)
 				}
 				v.Add(field, "must be an RFC 3339 time such as 2026-11-22T08:00:00Z")
-				rd.ObservedAt = time.Unix(0, 0) // keep other fields' validation going
-			} else {
-				rd.ObservedAt = t
 			}
+			rd.ObservedAt = t
 		}
 		req.Readings[i] = rd
 	}
+	if len(v.Fields) > 0 {
+		s.writeError(w, r, mergeValidation(&v, s.eng.ValidateReadings(req)))
+		return
+	}
 	res, err := s.eng.Ingest(r.Context(), actor(r), req)
-	if verr := mergeValidation(&v, err); verr != nil {
-		s.writeError(w, r, verr)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if res.Alerts == nil {
@@ -230,13 +243,23 @@ func (s *Server) postReadings(w http.ResponseWriter, r *http.Request) {
 }
 
 // mergeValidation combines the API's own field errors with the engine's, so
-// the client sees every problem at once.
+// the client sees every problem at once; for a field the API already
+// reported, the API's reason wins.
 func mergeValidation(v *rpm.ValidationError, err error) error {
 	if len(v.Fields) == 0 {
 		return err
 	}
-	if ev, ok := err.(*rpm.ValidationError); ok {
-		v.Fields = append(v.Fields, ev.Fields...)
+	var ev *rpm.ValidationError
+	if errors.As(err, &ev) {
+		seen := map[string]bool{}
+		for _, f := range v.Fields {
+			seen[f.Field] = true
+		}
+		for _, f := range ev.Fields {
+			if !seen[f.Field] {
+				v.Fields = append(v.Fields, f)
+			}
+		}
 	}
 	return v
 }

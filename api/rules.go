@@ -72,12 +72,12 @@ func (s *Server) writeRuleError(w http.ResponseWriter, r *http.Request, err erro
 // MaxBodyBytes), for endpoints whose body the rules package reads itself so
 // that problems carry line numbers.
 func (s *Server) readJSONObject(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return nil, &badRequest{status: http.StatusUnsupportedMediaType, title: "Unsupported media type", detail: "send application/json"}
+	if err := checkContentType(r, "application/json"); err != nil {
+		return nil, err
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
-		return nil, decodeError(err, s.cfg.MaxBodyBytes)
+		return nil, decodeError(err, s.cfg.MaxBodyBytes, nil)
 	}
 	trimmed := bytes.TrimSpace(body)
 	switch {
@@ -88,7 +88,33 @@ func (s *Server) readJSONObject(w http.ResponseWriter, r *http.Request) ([]byte,
 	case trimmed[0] != '{':
 		return nil, &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the body must be a JSON object"}
 	}
+	if _, err := sanitizeJSON(body); err != nil {
+		return nil, err
+	}
 	return body, nil
+}
+
+// checkRuleTypes rejects a rule whose values have the wrong JSON type (a
+// number or boolean where text belongs, say), which the rule parser would
+// otherwise read as text. Unknown fields are left to the parser, which names
+// them with their line.
+func checkRuleTypes(raw []byte, prefix string) error {
+	clean, err := sanitizeJSON(raw)
+	if err != nil {
+		return err
+	}
+	var rule rules.Rule
+	if err := json.Unmarshal(raw, &rule); err != nil {
+		err = decodeError(err, 0, clean)
+		var bad *badRequest
+		if errors.As(err, &bad) {
+			for i := range bad.fields {
+				bad.fields[i].Field = prefix + bad.fields[i].Field
+			}
+		}
+		return err
+	}
+	return nil
 }
 
 // decodeStrict decodes a body already read the way decode does: no unknown
@@ -97,7 +123,8 @@ func decodeStrict(body []byte, v any, limit int64) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err, limit)
+		clean, _ := sanitizeJSON(body)
+		return decodeError(err, limit, clean)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the body must hold exactly one JSON value"}
@@ -129,6 +156,10 @@ func (s *Server) createRule(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := checkRuleTypes(body, ""); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	rule, err := s.eng.CreateRule(r.Context(), actor(r), body)
 	if err != nil {
 		s.writeRuleError(w, r, err, "", 0)
@@ -141,6 +172,10 @@ func (s *Server) createRule(w http.ResponseWriter, r *http.Request) {
 func (s *Server) updateRule(w http.ResponseWriter, r *http.Request) {
 	body, err := s.readJSONObject(w, r)
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := checkRuleTypes(body, ""); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -198,6 +233,9 @@ func (s *Server) backtest(w http.ResponseWriter, r *http.Request) {
 	if raw := bytes.TrimSpace(in.Rule); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
 		if raw[0] != '{' {
 			v.Add("rule", "must be a rule object")
+		} else if err := checkRuleTypes(raw, "rule."); err != nil {
+			s.writeError(w, r, err)
+			return
 		}
 		req.Rule = raw
 	}

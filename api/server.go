@@ -7,10 +7,15 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/rpm"
 )
 
 // Config configures a Server.
@@ -50,6 +56,8 @@ type Server struct {
 	handler  http.Handler
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+
+	patterns []Route
 
 	limitersMu sync.Mutex
 	limiters   map[uuid.UUID]*limiter
@@ -101,9 +109,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h http.HandlerFunc) {
+		s.patterns = append(s.patterns, Route{Pattern: pattern, Authenticated: true})
 		mux.Handle(pattern, s.instrument(pattern, s.authenticated(h)))
 	}
-	open := func(pattern string, h http.Handler) { mux.Handle(pattern, s.instrument(pattern, h)) }
+	open := func(pattern string, h http.Handler) {
+		s.patterns = append(s.patterns, Route{Pattern: pattern})
+		mux.Handle(pattern, s.instrument(pattern, h))
+	}
 
 	open("GET /healthz", http.HandlerFunc(s.healthz))
 	open("GET /readyz", http.HandlerFunc(s.readyz))
@@ -139,7 +151,60 @@ func (s *Server) routes() http.Handler {
 	open("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "Not found", "no such endpoint", nil)
 	}))
-	return s.withRequestID(mux)
+	return s.withRequestID(cleanRequest(mux))
+}
+
+// Route is one registered endpoint, as routes() lists it.
+type Route struct {
+	// Pattern is the ServeMux pattern, "METHOD /path/{id}".
+	Pattern string
+	// Authenticated reports whether the route needs a bearer token.
+	Authenticated bool
+}
+
+// Routes lists every registered endpoint, in registration order: the API's
+// contract tests and documentation are built from it.
+func (s *Server) Routes() []Route { return slices.Clone(s.patterns) }
+
+// cleanRequest refuses paths and query strings that are not clean text before
+// any handler sees them: a path with NUL or invalid UTF-8 names nothing (404);
+// such a query parameter, or one longer than 1,000 characters, is a 422
+// naming it; an undecodable query string is a 400.
+func cleanRequest(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !utf8.ValidString(r.URL.Path) || strings.ContainsRune(r.URL.Path, 0) {
+			writeProblem(w, r, http.StatusNotFound, "Not found", "no such resource", nil)
+			return
+		}
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			writeProblem(w, r, http.StatusBadRequest, "Malformed query", "the query string is not correctly percent-encoded", nil)
+			return
+		}
+		var v rpm.ValidationError
+		for _, k := range slices.Sorted(maps.Keys(q)) {
+			name := k
+			if !utf8.ValidString(k) || strings.ContainsRune(k, 0) {
+				v.Add("query", "parameter names must be valid UTF-8 text without NUL characters")
+				continue
+			}
+			for _, val := range q[k] {
+				switch {
+				case !utf8.ValidString(val):
+					v.Add(name, "must be valid UTF-8 text")
+				case strings.ContainsRune(val, 0):
+					v.Add(name, "must not contain NUL characters")
+				case len(val) > 1000:
+					v.Add(name, "is longer than 1000 characters")
+				}
+			}
+		}
+		if len(v.Fields) > 0 {
+			writeProblem(w, r, http.StatusUnprocessableEntity, "Invalid input", "one or more query parameters are invalid", v.Fields)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // statusRecorder captures the status code for metrics.

@@ -98,6 +98,8 @@ type alertCursor struct {
 	ID   uuid.UUID `json:"i"`
 }
 
+func (c *alertCursor) valid() bool { return c.Rank >= 0 && c.Rank <= 99 && cursorTimeOK(c.At) }
+
 // ListAlerts returns the triage queue: most urgent first, then oldest first.
 func (e *Engine) ListAlerts(ctx context.Context, a Actor, f AlertFilter) ([]Alert, string, error) {
 	if err := forbid(a, RoleAdmin, RoleClinician); err != nil {
@@ -276,13 +278,25 @@ func encodeCursor(v any) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeCursor(s string, v any) error {
+// cursor is a decoded page cursor that can check its own values: a cursor is
+// client input, and a forged one must be refused before it reaches SQL.
+type cursor interface{ valid() bool }
+
+func decodeCursor(s string, v cursor) error {
+	if len(s) > 512 {
+		return ErrBadCursor
+	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return ErrBadCursor
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := json.Unmarshal(b, v); err != nil || !v.valid() {
 		return ErrBadCursor
 	}
 	return nil
+}
+
+// cursorTimeOK bounds a cursor's time to what Postgres and the API can hold.
+func cursorTimeOK(t time.Time) bool {
+	return !t.Before(time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)) && t.Before(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))
 }

@@ -42,10 +42,13 @@ type NewDevice struct {
 	Endpoint, P256dh, Auth string
 }
 
-// RegisterDevice registers a push device for the calling user. Registering a
-// known token or endpoint again is idempotent and moves it to this user
-// (phones change hands; browsers are shared). created reports whether the
-// device is new.
+// RegisterDevice registers a push device for the calling user. Registering
+// the same token or endpoint again is idempotent (created is false). A
+// registration never moves a device away from another account: a token held
+// by another user is registered for this user as well, and both receive their
+// pushes on it until one removes it (DELETE /v1/me/devices/{id}, which is how
+// an app hands a phone over at sign-out). The answer is the same whether or
+// not another account holds the token, so it reveals nothing about others.
 func (e *Engine) RegisterDevice(ctx context.Context, a Actor, in NewDevice) (d Device, created bool, err error) {
 	if a.UserID == uuid.Nil {
 		return Device{}, false, fmt.Errorf("device registration needs a user: %w", ErrForbidden)
@@ -59,7 +62,7 @@ func (e *Engine) RegisterDevice(ctx context.Context, a Actor, in NewDevice) (d D
 	err = e.inTx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO devices (id, user_id, platform, address, p256dh, auth, topic, sandbox, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), nullif($7, ''), $8, $9, $9)
-			ON CONFLICT (platform, address) DO UPDATE SET user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth,
+			ON CONFLICT (user_id, platform, address) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth,
 				topic = excluded.topic, sandbox = excluded.sandbox, enabled = true, disabled_reason = NULL, updated_at = excluded.updated_at
 			RETURNING id, xmax = 0, created_at, last_success_at`,
 			newID(), a.UserID, in.Platform, address, in.P256dh, in.Auth, in.Topic, sandbox, now).
@@ -81,6 +84,14 @@ func (e *Engine) RegisterDevice(ctx context.Context, a Actor, in NewDevice) (d D
 
 // validateDevice checks a registration and returns the device's address.
 func (e *Engine) validateDevice(in *NewDevice) (string, error) {
+	if in.Platform != notify.APNs {
+		if in.Environment != "" {
+			return "", fieldError("environment", "only applies to apns devices")
+		}
+		if in.Topic != "" {
+			return "", fieldError("topic", "only applies to apns devices")
+		}
+	}
 	switch in.Platform {
 	case "":
 		return "", fieldError("platform", "is required (fcm, apns or webpush)")

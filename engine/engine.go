@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
@@ -74,11 +75,22 @@ type Config struct {
 	// commit). Fewer, larger transactions are faster as long as they keep
 	// the database busy. Defaults to the number of CPUs, at least 2.
 	IngestTransactions int
+	// ObservedHorizon is the earliest observed_at a reading may have; older
+	// readings are rejected unless the request is an explicit backfill.
+	// Defaults to DefaultObservedHorizon (2000-01-01).
+	ObservedHorizon time.Time
 	// AuthCacheTTL is how long a successful token lookup is remembered, and so
-	// how long a revoked token may still work. Defaults to 10 seconds;
-	// negative disables the cache.
+	// how long a revoked token or a disabled user may still work. Defaults to
+	// 1 second; negative disables the cache.
 	AuthCacheTTL time.Duration
 }
+
+// DefaultObservedHorizon is the default of Config.ObservedHorizon.
+var DefaultObservedHorizon = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// BackfillHorizon is the earliest observed_at any reading may have, even in
+// an explicit backfill.
+var BackfillHorizon = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // DefaultWebPushHosts are the push services of the major browsers.
 var DefaultWebPushHosts = []string{
@@ -106,6 +118,12 @@ type Engine struct {
 	ingester *batcher[ingestJob] // group commit (groupcommit.go)
 
 	ruleSync ruleSync // stored rules: seed, reload, refresh (rulestore.go)
+
+	// clientID is this process's River client id; with the heartbeat it lets
+	// other processes rescue its jobs quickly after a crash (heartbeat.go).
+	clientID      string
+	stopHeartbeat context.CancelFunc
+	heartbeatDone chan struct{}
 }
 
 // New validates cfg and builds an Engine. Call Start to run workers.
@@ -133,7 +151,13 @@ func New(cfg Config) (*Engine, error) {
 	cfg.NotifyWorkers = cmp.Or(cfg.NotifyWorkers, 100)
 	cfg.FetchCooldown = cmp.Or(cfg.FetchCooldown, 20*time.Millisecond)
 	cfg.RescueStuckJobsAfter = cmp.Or(cfg.RescueStuckJobsAfter, time.Minute)
-	cfg.AuthCacheTTL = cmp.Or(cfg.AuthCacheTTL, 10*time.Second)
+	cfg.AuthCacheTTL = cmp.Or(cfg.AuthCacheTTL, time.Second)
+	if cfg.ObservedHorizon.IsZero() {
+		cfg.ObservedHorizon = DefaultObservedHorizon
+	}
+	if cfg.ObservedHorizon.Before(BackfillHorizon) {
+		return nil, fmt.Errorf("engine: ObservedHorizon %s is before %s", cfg.ObservedHorizon.Format(time.DateOnly), BackfillHorizon.Format(time.DateOnly))
+	}
 	cfg.RulesRefresh = cmp.Or(cfg.RulesRefresh, 2*time.Second)
 	cfg.MissingDataInterval = cmp.Or(cfg.MissingDataInterval, 10*time.Minute)
 
@@ -162,7 +186,9 @@ func New(cfg Config) (*Engine, error) {
 	notifyPeriodic := e.addNotifyWorkers(workers) // quiet-hours catch-ups (catchup.go)
 	river.AddWorker(workers, &partitionWorker{e: e})
 	river.AddWorker(workers, &missingWorker{e: e})
+	e.clientID = newClientID()
 	rc := &river.Config{
+		ID:                   e.clientID,
 		Logger:               cfg.Logger.With("component", "river"),
 		Workers:              workers,
 		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
@@ -206,6 +232,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.river.Start(ctx); err != nil {
 		return fmt.Errorf("engine: start workers: %w", err)
 	}
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopHeartbeat, e.heartbeatDone = cancel, make(chan struct{})
+	go e.runHeartbeat(hctx, e.heartbeatDone)
 	return nil
 }
 
@@ -217,6 +246,11 @@ func (e *Engine) Stop(ctx context.Context) error {
 	}
 	if err := e.river.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("engine: stop workers: %w", err)
+	}
+	if e.stopHeartbeat != nil {
+		e.stopHeartbeat()
+		<-e.heartbeatDone
+		e.forgetHeartbeat(context.WithoutCancel(ctx))
 	}
 	return nil
 }
@@ -256,6 +290,10 @@ func (e *Engine) inTxOpts(ctx context.Context, opts pgx.TxOptions, fn func(tx pg
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) && unavailable(err) {
+			return fmt.Errorf("commit: %w: %w", ErrCommitUnknown, err)
+		}
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil

@@ -215,22 +215,36 @@ func (e *Engine) CreateCareTeam(ctx context.Context, a Actor, in NewCareTeam) (C
 			for i, m := range members {
 				ids[i], roles[i] = m.UserID, m.Role
 			}
-			// Only staff may join a team; anything else is reported by index.
-			rows, err := tx.Query(ctx, `SELECT i - 1 FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, i)
-				WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = x.id AND u.role IN ('clinician', 'scheduler', 'admin'))`, ids)
+			// Only staff may join a team, in a team role that fits their user
+			// role: anything else is reported by index.
+			rows, err := tx.Query(ctx, `SELECT x.i - 1, u.role FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, i)
+				LEFT JOIN users u ON u.id = x.id AND u.disabled_at IS NULL ORDER BY x.i`, ids)
 			if err != nil {
 				return fmt.Errorf("check members: %w", err)
 			}
-			bad, err := pgx.CollectRows(rows, pgx.RowTo[int])
+			userRoles, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*string, error) {
+				var i int
+				var role *string
+				err := r.Scan(&i, &role)
+				return role, err
+			})
 			if err != nil {
 				return fmt.Errorf("check members: %w", err)
 			}
-			if len(bad) > 0 {
-				var v rpm.ValidationError
-				for _, i := range bad {
+			var v rpm.ValidationError
+			for i, ur := range userRoles {
+				if ur == nil {
 					v.Add(memberField(in, i), "no such clinician, scheduler or admin user")
+					continue
 				}
-				return &v
+				role, reason := teamRoleFor(Role(*ur), members[i].Role, i < len(in.MemberIDs))
+				if reason != "" {
+					v.Add(memberField(in, i), reason)
+				}
+				roles[i], members[i].Role = role, role
+			}
+			if err := v.OrNil(); err != nil {
+				return err
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO care_team_members (care_team_id, user_id, role)
 				SELECT $1, id, role FROM unnest($2::uuid[], $3::text[]) AS x(id, role)`, t.ID, ids, roles); err != nil {
@@ -240,6 +254,25 @@ func (e *Engine) CreateCareTeam(ctx context.Context, a Actor, in NewCareTeam) (C
 		return e.audit(ctx, tx, a, Audit{Action: "care_team.create", ObjectType: "care_team", ObjectID: t.ID.String()})
 	})
 	return t, err
+}
+
+// teamRoleFor checks that a user of role userRole may hold teamRole in a
+// care team, and returns the team role to store. Listed in member_ids
+// (implicit), a member takes the role that fits their user: schedulers
+// schedule, clinicians and admins are clinicians. Clinicians and leads must
+// be clinician (or admin) users, since they are paged for alerts they must be
+// able to open; patients and devices never join a team.
+func teamRoleFor(userRole Role, teamRole string, implicit bool) (string, string) {
+	switch userRole {
+	case RoleClinician, RoleAdmin:
+		return teamRole, ""
+	case RoleScheduler:
+		if implicit || teamRole == "scheduler" {
+			return "scheduler", ""
+		}
+		return teamRole, "a scheduler user can only be a team's scheduler, not its " + teamRole
+	}
+	return teamRole, "no such clinician, scheduler or admin user"
 }
 
 func memberField(in NewCareTeam, i int) string {
@@ -280,7 +313,7 @@ func (e *Engine) CreatePatient(ctx context.Context, a Actor, in NewPatient) (Pat
 	checkName(&v, "display_name", in.DisplayName)
 	if in.Timezone == "" {
 		v.Add("timezone", "is required (IANA time zone such as America/Chicago)")
-	} else if _, err := time.LoadLocation(in.Timezone); err != nil || len(in.Timezone) > 64 {
+	} else if _, err := loadZone(in.Timezone); err != nil {
 		v.Add("timezone", "is not a known IANA time zone")
 	}
 	if in.CareTeamID == uuid.Nil {

@@ -24,6 +24,9 @@ type IngestRequest struct {
 	// Batch reports whether the readings came as a list, so that validation
 	// errors name fields as readings[i].field.
 	Batch bool
+	// Backfill allows readings older than Config.ObservedHorizon (down to
+	// BackfillHorizon). Only clinicians may backfill.
+	Backfill bool
 }
 
 // ReadingStatus tells the client what happened to one submitted reading.
@@ -58,11 +61,18 @@ func (e *Engine) Ingest(ctx context.Context, a Actor, req IngestRequest) (Ingest
 	if err := forbid(a, RolePatient, RoleDevice, RoleClinician); err != nil {
 		return IngestResult{}, err
 	}
+	if req.Backfill && a.Role != RoleClinician {
+		return IngestResult{}, fieldError("backfill", "only clinicians may backfill readings older than "+
+			e.cfg.ObservedHorizon.Format(time.DateOnly))
+	}
 	ms, err := e.normalize(req)
 	if err != nil {
 		return IngestResult{}, err
 	}
-	if err := e.ensurePartitions(ctx, ms); err != nil {
+	// A reading for a month without a partition creates one — but only once
+	// the caller is known to write to this patient, so nothing changes on a
+	// request that is answered 404.
+	if err := e.ensurePartitions(ctx, ms, func() error { return e.checkPatientScope(ctx, a, req.PatientID) }); err != nil {
 		return IngestResult{}, err
 	}
 	j := &ingestJob{actor: a, patientID: req.PatientID, ms: ms}
@@ -81,6 +91,22 @@ func (e *Engine) Ingest(ctx context.Context, a Actor, req IngestRequest) (Ingest
 	return j.res, nil
 }
 
+// ValidateReadings checks readings the way Ingest does, without touching the
+// database: a *rpm.ValidationError listing every problem, or nil.
+func (e *Engine) ValidateReadings(req IngestRequest) error {
+	_, err := e.normalize(req)
+	return err
+}
+
+// checkPatientScope returns ErrNotFound unless a may write readings for the
+// patient.
+func (e *Engine) checkPatientScope(ctx context.Context, a Actor, patientID uuid.UUID) error {
+	return e.readTx(ctx, func(tx pgx.Tx) error {
+		_, err := scopePatient(ctx, tx, a, patientID)
+		return err
+	})
+}
+
 func (e *Engine) normalize(req IngestRequest) ([]rpm.Measurement, error) {
 	if len(req.Readings) == 0 {
 		return nil, fieldError("readings", "must contain at least one reading")
@@ -93,6 +119,9 @@ func (e *Engine) normalize(req IngestRequest) ([]rpm.Measurement, error) {
 	var all rpm.ValidationError
 	for i, r := range req.Readings {
 		m, err := rpm.Normalize(r, now)
+		if err == nil {
+			err = e.checkHorizon(r.ObservedAt, req.Backfill)
+		}
 		var v *rpm.ValidationError
 		if errors.As(err, &v) {
 			if req.Batch {
@@ -110,6 +139,23 @@ func (e *Engine) normalize(req IngestRequest) ([]rpm.Measurement, error) {
 		return nil, err
 	}
 	return ms, nil
+}
+
+// checkHorizon rejects an observation time before the horizon: a wrong device
+// clock or a typo, not a measurement.
+func (e *Engine) checkHorizon(t time.Time, backfill bool) error {
+	floor := e.cfg.ObservedHorizon
+	if backfill {
+		floor = BackfillHorizon
+	}
+	if t.Before(floor) {
+		reason := "is before " + floor.Format(time.DateOnly) + ", the earliest time Tend accepts"
+		if !backfill {
+			reason += " (clinicians may backfill older readings with ?backfill=true)"
+		}
+		return fieldError("observed_at", reason)
+	}
+	return nil
 }
 
 // stored is a measurement with its id and whether this ingest created it.
@@ -145,9 +191,16 @@ WHERE x.role = 'admin'
 	OR (x.role IN ('clinician', 'scheduler') AND EXISTS (
 		SELECT 1 FROM care_team_members m WHERE m.care_team_id = p.care_team_id AND m.user_id = x.uid))`
 
+// auditManySQL writes one reading.create entry per job for the readings the
+// job actually created: it runs after insertReadingsSQL in the same
+// transaction, so a reading whose source_id was already known (a duplicate,
+// never stored) is not counted, and a job of duplicates only writes nothing.
 const auditManySQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail)
-SELECT $1, a, r, 'reading.create', p, 'reading', o, q, d
-FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[]) AS t(a, r, p, o, q, d)`
+SELECT $1, a, r, 'reading.create', p, 'reading', (array_agg(o ORDER BY n))[1]::text, q, jsonb_build_object('count', count(*))
+FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::int[], $8::text[]) WITH ORDINALITY AS t(a, r, p, o, q, j, s, n)
+WHERE t.s IS NULL OR EXISTS (
+	SELECT 1 FROM reading_sources rs WHERE rs.patient_id = t.p AND rs.source_id = t.s AND rs.reading_id = t.o)
+GROUP BY j, a, r, p, q`
 
 // ingestGroupTx stores and evaluates a group of ingest jobs (one per patient)
 // in one transaction, setting each job's result or error. It returns an
@@ -204,14 +257,14 @@ func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob
 		audit    auditColumns
 		histCols historyColumns
 	)
-	for _, j := range active {
+	for n, j := range active {
 		lockIDs = append(lockIDs, j.patientID)
 		j.ids = make([]uuid.UUID, len(j.ms))
 		for i := range j.ms {
 			j.ids[i] = newID()
 			cols.add(j, i)
 		}
-		audit.add(j)
+		audit.add(j, int32(n))
 		histCols.add(pack, j, now)
 	}
 	created := make(map[uuid.UUID]bool, len(cols.id))
@@ -230,7 +283,7 @@ func (e *Engine) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob
 		}
 		return rows.Err()
 	})
-	b.Queue(auditManySQL, now, audit.actor, audit.role, audit.patient, audit.object, audit.request, audit.detail)
+	b.Queue(auditManySQL, now, audit.actor, audit.role, audit.patient, audit.reading, audit.request, audit.job, audit.source)
 	if len(histCols.patient) > 0 {
 		b.Queue(historySQL, histCols.patient, histCols.kind, histCols.since, now.Add(rpm.MaxFutureSkew)).Query(func(rows pgx.Rows) error {
 			var err error
@@ -325,18 +378,25 @@ func (c *readingArrays) add(j *ingestJob, i int) {
 	c.source = append(c.source, src)
 }
 
-// auditColumns are a group's reading.create audit entries, one per job.
+// auditColumns are a group's readings for the reading.create audit entries,
+// one row per reading with the ordinal of its job.
 type auditColumns struct {
-	actor, patient        []*uuid.UUID
-	role, object, request []string
-	detail                []map[string]any
+	actor, patient, reading []*uuid.UUID
+	role, request           []string
+	job                     []int32
+	source                  []*string
 }
 
-func (c *auditColumns) add(j *ingestJob) {
-	c.actor, c.patient = append(c.actor, nilIfZero(j.actor.UserID)), append(c.patient, &j.patientID)
-	c.role, c.object = append(c.role, string(j.actor.Role)), append(c.object, j.ids[0].String())
-	c.request = append(c.request, j.actor.RequestID)
-	c.detail = append(c.detail, map[string]any{"count": len(j.ms)})
+func (c *auditColumns) add(j *ingestJob, n int32) {
+	for i := range j.ms {
+		c.actor, c.patient, c.reading = append(c.actor, nilIfZero(j.actor.UserID)), append(c.patient, &j.patientID), append(c.reading, &j.ids[i])
+		c.role, c.request, c.job = append(c.role, string(j.actor.Role)), append(c.request, j.actor.RequestID), append(c.job, n)
+		var src *string
+		if j.ms[i].SourceID != "" {
+			src = &j.ms[i].SourceID
+		}
+		c.source = append(c.source, src)
+	}
 }
 
 // resolveDuplicates fills in the stored ids of readings whose source_id was

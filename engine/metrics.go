@@ -17,6 +17,7 @@ type metrics struct {
 	ruleErrors  *prometheus.CounterVec
 	undelivered prometheus.Counter
 	groupSize   prometheus.Histogram
+	rescued     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) (*metrics, error) {
@@ -36,12 +37,15 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) (*metrics, error)
 		undelivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tend_alerts_undelivered_total", Help: "Critical alerts that reached no device.",
 		}),
+		rescued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tend_jobs_rescued_total", Help: "Running jobs of crashed worker processes made available again (heartbeat rescue).",
+		}),
 		groupSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tend_ingest_group_size", Help: "Ingest requests committed per transaction (group commit).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.readings, m.alerts, m.deliveries, m.ruleErrors, m.undelivered, m.groupSize, &queueCollector{pool: pool}} {
+	for _, c := range []prometheus.Collector{m.readings, m.alerts, m.deliveries, m.ruleErrors, m.undelivered, m.groupSize, m.rescued, &queueCollector{pool: pool}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -13,8 +13,9 @@ import (
 // ensurePartitions makes sure a readings partition exists for the month of
 // every measurement. Months already seen by this engine cost nothing; a new
 // month (a backfill, or the first reading of a month) costs one idempotent
-// DDL statement outside the ingest transaction.
-func (e *Engine) ensurePartitions(ctx context.Context, ms []rpm.Measurement) error {
+// DDL statement outside the ingest transaction, run only after allowed
+// returns nil (the caller's scope check).
+func (e *Engine) ensurePartitions(ctx context.Context, ms []rpm.Measurement, allowed func() error) error {
 	var missing []time.Time
 	e.partitionsMu.Lock()
 	for _, m := range ms {
@@ -24,6 +25,12 @@ func (e *Engine) ensurePartitions(ctx context.Context, ms []rpm.Measurement) err
 		}
 	}
 	e.partitionsMu.Unlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := allowed(); err != nil {
+		return err
+	}
 	for _, t := range missing {
 		if err := e.ensurePartition(ctx, t); err != nil {
 			return err

@@ -52,6 +52,8 @@ type readingCursor struct {
 	ID uuid.UUID `json:"i"`
 }
 
+func (c *readingCursor) valid() bool { return cursorTimeOK(c.At) }
+
 // ListReadings returns a page of a patient's readings, newest first, and the
 // cursor of the next page ("" at the end).
 func (e *Engine) ListReadings(ctx context.Context, a Actor, f ReadingFilter) ([]Reading, string, error) {

@@ -47,7 +47,7 @@ func (e *Engine) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.UU
 			coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
 		FROM care_team_members m JOIN users u ON u.id = m.user_id AND u.disabled_at IS NULL
 		LEFT JOIN devices d ON d.user_id = m.user_id AND d.enabled
-		WHERE m.care_team_id = $1 GROUP BY m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end
+		WHERE m.care_team_id = $1 AND m.role IN ('clinician', 'lead') AND u.role IN ('clinician', 'admin') GROUP BY m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end
 		UNION ALL
 		SELECT u.id, 'patient', NULL, NULL, NULL, coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
 		FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.enabled
@@ -159,8 +159,10 @@ func (e *Engine) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.UU
 	return nil
 }
 
-// firstLevel picks who is paged first: clinicians, else leads, else every
-// member; and, separately, the patient's own users.
+// firstLevel picks who is paged first: clinicians, else leads; and,
+// separately, the patient's own users. Schedulers are never paged for alerts
+// (they cannot open them): a team without clinicians or leads leaves a
+// critical alert undelivered.
 func firstLevel(all []recipient) (team, patients []recipient) {
 	byRole := map[string][]recipient{}
 	for _, r := range all {
@@ -170,10 +172,8 @@ func firstLevel(all []recipient) (team, patients []recipient) {
 	switch {
 	case len(byRole["clinician"]) > 0:
 		team = byRole["clinician"]
-	case len(byRole["lead"]) > 0:
-		team = byRole["lead"]
 	default:
-		team = byRole["scheduler"]
+		team = byRole["lead"]
 	}
 	return team, patients
 }

@@ -201,6 +201,8 @@ type reportCursor struct {
 	ID uuid.UUID `json:"i"`
 }
 
+func (c *reportCursor) valid() bool { return cursorTimeOK(c.At) }
+
 // ListSymptomReports returns a page of a patient's symptom reports, newest
 // first, and the next page's cursor ("" at the end). Anyone who may see the
 // patient may list them, except devices.
