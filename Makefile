@@ -32,9 +32,12 @@ bench: ## Go benchmarks (rules evaluation, ingest)
 bench-load: build ## Start a server on database $(BENCH_DB) and drive it with `tend load` (single readings, then batches of 500)
 	@BENCH_DB=$(BENCH_DB) LOAD_DURATION=$(LOAD_DURATION) BIN=$(BIN) bash docs/bench-load.sh
 
-fuzz: ## Fuzz the parsers for 30 s each
-	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime 30s ./rpm/
-	$(GO) test -run '^$$' -fuzz FuzzLoadRules -fuzztime 30s ./rules/
+FUZZTIME ?= 30s
+fuzz: ## Fuzz the parsers and the API's JSON decoders for FUZZTIME (30s) each
+	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime $(FUZZTIME) ./rpm/
+	$(GO) test -run '^$$' -fuzz FuzzLoadRules -fuzztime $(FUZZTIME) ./rules/
+	for t in FuzzDecodeReadings FuzzDecodeSymptomReport FuzzDecodeParams FuzzCheckRuleTypes; do \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./api/ || exit 1; done
 
 tidy: ## go mod tidy
 	$(GO) mod tidy

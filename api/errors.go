@@ -8,9 +8,12 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/rpm"
@@ -195,6 +198,9 @@ func decodeError(err error, limit int64, clean *sanitized) error {
 			}
 		}
 		reason := "must be a JSON " + jsonKind(typ.Type.Kind().String())
+		if typ.Type == reflect.TypeFor[uuid.UUID]() {
+			reason = "must be a UUID string"
+		}
 		if typ.Type.Kind().String() == "float64" && typ.Value == "number" {
 			reason = "must be a finite number within range"
 		}

@@ -302,8 +302,11 @@ func queryTime(v *rpm.ValidationError, s, field string) time.Time {
 		return time.Time{}
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
+	switch {
+	case err != nil:
 		v.Add(field, "must be an RFC 3339 time")
+	case t.Year() < 1970 || t.Year() > 2200:
+		v.Add(field, "must be a time between 1970 and 2200")
 	}
 	return t
 }

@@ -23,8 +23,25 @@ func (s *Server) getParams(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
+// deleteParams removes every override of the patient (the same as PUT {}).
+func (s *Server) deleteParams(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := s.eng.SetPatientParams(r.Context(), actor(r), id, map[string]map[string]float64{})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
 // putParams replaces the patient's overrides with the body,
-// {"<rule id>": {"<param>": value}}; {} removes them all.
+// {"<rule id>": {"<param>": value}}; {} removes them all, and so does DELETE.
+// A body of null is refused: it is far more often a client bug than an
+// intent to wipe a patient's thresholds.
 func (s *Server) putParams(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
@@ -42,7 +59,7 @@ func (s *Server) putParams(w http.ResponseWriter, r *http.Request) {
 	var v rpm.ValidationError
 	for _, ruleID := range slices.Sorted(maps.Keys(raw)) {
 		var params map[string]json.RawMessage
-		if err := json.Unmarshal(raw[ruleID], &params); err != nil {
+		if err := json.Unmarshal(raw[ruleID], &params); err != nil || params == nil {
 			v.Add(truncate(ruleID, 64), "must be an object of param names and numbers")
 			continue
 		}

@@ -130,6 +130,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/patients/{id}/readings", s.listReadings)
 	handle("GET /v1/patients/{id}/params", s.getParams)
 	handle("PUT /v1/patients/{id}/params", s.putParams)
+	handle("DELETE /v1/patients/{id}/params", s.deleteParams)
 	handle("POST /v1/patients/{id}/symptom-reports", s.postSymptomReport)
 	handle("GET /v1/patients/{id}/symptom-reports", s.listSymptomReports)
 	handle("GET /v1/rules", s.listRules)

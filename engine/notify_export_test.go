@@ -51,3 +51,6 @@ func (e *Engine) EnqueueDeliveries(ctx context.Context, notifications, devices [
 	_, err := e.river.InsertManyFast(ctx, jobs)
 	return err
 }
+
+// Beat runs one heartbeat: record this process, rescue dead workers' jobs.
+func (e *Engine) Beat(ctx context.Context) (int64, error) { return e.beat(ctx) }

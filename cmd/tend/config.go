@@ -46,6 +46,7 @@ type settings struct {
 	NotifyWorkers      int
 	FetchCooldown      time.Duration
 	IngestTxs          int
+	ObservedHorizon    time.Time
 	RateLimit          float64
 	LogLevel           slog.Level
 }
@@ -90,6 +91,13 @@ func loadSettings(env getenv) (settings, error) {
 		if s.FetchCooldown, err = time.ParseDuration(v); err != nil || s.FetchCooldown < time.Millisecond {
 			return s, fmt.Errorf("TEND_FETCH_COOLDOWN: %q is not a duration of at least 1ms", v)
 		}
+	}
+	if v := env("TEND_OBSERVED_HORIZON"); v != "" {
+		t, err := time.Parse(time.DateOnly, v)
+		if err != nil || t.Before(engine.BackfillHorizon) {
+			return s, fmt.Errorf("TEND_OBSERVED_HORIZON: %q is not a date (YYYY-MM-DD) on or after 1970-01-01", v)
+		}
+		s.ObservedHorizon = t
 	}
 	if v := env("TEND_INGEST_TRANSACTIONS"); v != "" {
 		txs, err := intEnv(env, "TEND_INGEST_TRANSACTIONS", 0)

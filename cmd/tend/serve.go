@@ -47,6 +47,7 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 		NotifyWorkers:       s.NotifyWorkers,
 		FetchCooldown:       s.FetchCooldown,
 		IngestTransactions:  s.IngestTxs,
+		ObservedHorizon:     s.ObservedHorizon,
 		WebPushAllowedHosts: s.WebPushAllowed,
 		APNsTopic:           s.APNsTopic,
 	}

@@ -1,0 +1,649 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tendhealth/tend/api"
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/engine/enginetest"
+)
+
+// world is a server with two care teams (A and B), each with a clinician, a
+// scheduler, a patient, the patient's user and device, and an open critical
+// alert; plus an admin. The matrices below run every route against it.
+type world struct {
+	t    *testing.T
+	pool *pgxpool.Pool
+	srv  *api.Server
+	base string
+
+	admin     client
+	actors    map[string]client // role name → client (team A unless suffixed B)
+	patient   map[string]string // "A"/"B" → patient id
+	alert     map[string]string
+	clinician map[string]string // user ids
+	device    map[string]string // registered device id of clinician A / B
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	pool := enginetest.NewPool(t)
+	eng, err := engine.New(engine.Config{Pool: pool, WebPushAllowedHosts: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Config{Engine: eng, RateLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	ctx := context.Background()
+	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := eng.CreateToken(ctx, engine.System("test"), adm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, pool: pool, srv: srv, base: hs.URL, admin: client{t: t, base: hs.URL, token: tok},
+		actors: map[string]client{}, patient: map[string]string{}, alert: map[string]string{},
+		clinician: map[string]string{}, device: map[string]string{}}
+	w.actors["admin"] = w.admin
+	// Seed the stored rules now, so that the first request that needs them
+	// does not count as a change in the matrices.
+	if r := w.admin.do("GET", "/v1/rules", nil); r.status != http.StatusOK {
+		t.Fatalf("rules: %d %s", r.status, r.body)
+	}
+	for _, team := range []string{"A", "B"} {
+		doc, docTok := w.user(map[string]any{"name": "Dr " + team, "role": "clinician"})
+		sched, schedTok := w.user(map[string]any{"name": "Scheduler " + team, "role": "scheduler"})
+		r := w.admin.do("POST", "/v1/care-teams", map[string]any{"name": "Team " + team,
+			"members": []map[string]any{{"user_id": doc, "role": "clinician"}, {"user_id": sched, "role": "scheduler"}}})
+		if r.status != http.StatusCreated {
+			t.Fatalf("team: %d %s", r.status, r.body)
+		}
+		var tm struct{ ID string }
+		r.decode(t, &tm)
+		r = w.admin.do("POST", "/v1/patients", map[string]any{"display_name": "Patient " + team, "timezone": "Europe/Paris",
+			"care_team_id": tm.ID, "programs": []string{"hypertension"}})
+		if r.status != http.StatusCreated {
+			t.Fatalf("patient: %d %s", r.status, r.body)
+		}
+		var p struct{ ID string }
+		r.decode(t, &p)
+		_, patTok := w.user(map[string]any{"name": "Patient user " + team, "role": "patient", "patient_id": p.ID})
+		_, devTok := w.user(map[string]any{"name": "Cuff " + team, "role": "device", "patient_id": p.ID})
+		suffix := ""
+		if team == "B" {
+			suffix = "B"
+		}
+		w.actors["clinician"+suffix] = w.admin.as(docTok)
+		w.actors["scheduler"+suffix] = w.admin.as(schedTok)
+		w.actors["patient"+suffix] = w.admin.as(patTok)
+		w.actors["device"+suffix] = w.admin.as(devTok)
+		w.patient[team], w.clinician[team] = p.ID, doc
+		r = w.admin.as(devTok).do("POST", "/v1/patients/"+p.ID+"/readings", map[string]any{"kind": "blood_pressure",
+			"systolic": 200, "diastolic": 130, "unit": "mm[Hg]", "observed_at": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)})
+		var res struct{ Alerts []struct{ ID string } }
+		r.decode(t, &res)
+		if len(res.Alerts) == 0 {
+			t.Fatalf("no alert raised for team %s: %s", team, r.body)
+		}
+		w.alert[team] = res.Alerts[0].ID
+		r = w.admin.as(docTok).do("POST", "/v1/me/devices", map[string]any{"platform": "fcm", "token": "fcm-token-of-" + team})
+		var d struct{ ID string }
+		r.decode(t, &d)
+		w.device[team] = d.ID
+	}
+	return w
+}
+
+func (w *world) user(body map[string]any) (id, token string) {
+	w.t.Helper()
+	r := w.admin.do("POST", "/v1/users", body)
+	if r.status != http.StatusCreated {
+		w.t.Fatalf("user: %d %s", r.status, r.body)
+	}
+	var u struct{ ID string }
+	r.decode(w.t, &u)
+	r = w.admin.do("POST", "/v1/users/"+u.ID+"/tokens", map[string]any{})
+	var tok struct{ Token string }
+	r.decode(w.t, &tok)
+	return u.ID, tok.Token
+}
+
+// counts returns the number of rows of every table Tend and River own.
+func (w *world) counts() map[string]int64 {
+	w.t.Helper()
+	ctx := context.Background()
+	rows, err := w.pool.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1`)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			w.t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	rows.Close()
+	out := map[string]int64{}
+	for _, tb := range tables {
+		if tb == "worker_heartbeats" || tb == "river_leader" || tb == "goose_db_version" {
+			continue
+		}
+		var n int64
+		if err := w.pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %q`, tb)).Scan(&n); err != nil {
+			w.t.Fatal(err)
+		}
+		out[tb] = n
+	}
+	// Partitions are tables too: a rejected reading must not create one.
+	var parts int64
+	if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'readings'::regclass`).Scan(&parts); err != nil {
+		w.t.Fatal(err)
+	}
+	out["readings partitions"] = parts
+	return out
+}
+
+// endpoint describes how the matrices call one route: who may call it, the
+// id to put in its path, and a valid body.
+type endpoint struct {
+	actor string
+	id    func(w *world) string
+	body  func(w *world) any
+	// scoped: the {id} names an object inside a care team's scope, so an
+	// out-of-scope id must be answered exactly like a nonexistent one.
+	scoped bool
+	// otherID is an out-of-scope id for the scoped check (defaults to team
+	// B's version of id).
+	otherID func(w *world) string
+	// optionalBody: an empty body is valid.
+	optionalBody bool
+}
+
+func patientA(w *world) string { return w.patient["A"] }
+func patientB(w *world) string { return w.patient["B"] }
+
+func nowRFC3339() string { return time.Now().Add(-time.Minute).UTC().Format(time.RFC3339) }
+
+// endpoints has a row for every route of routes(): a route without one fails
+// TestEveryRouteHasMatrixRows.
+var endpoints = map[string]endpoint{
+	"GET /healthz": {},
+	"GET /readyz":  {},
+	"GET /metrics": {},
+	"POST /v1/users": {actor: "admin", body: func(*world) any {
+		return map[string]any{"name": "New Nurse", "role": "clinician"}
+	}},
+	"POST /v1/users/{id}/tokens": {actor: "admin", id: func(w *world) string { return w.clinician["A"] }, optionalBody: true,
+		body: func(*world) any { return map[string]any{} }},
+	"POST /v1/care-teams": {actor: "admin", body: func(w *world) any {
+		return map[string]any{"name": "Night team", "member_ids": []string{w.clinician["A"]}}
+	}},
+	"POST /v1/patients": {actor: "admin", body: func(w *world) any {
+		var team string
+		_ = w.pool.QueryRow(context.Background(), `SELECT care_team_id FROM patients WHERE id = $1`, w.patient["A"]).Scan(&team)
+		return map[string]any{"display_name": "Jo Doe", "timezone": "America/Chicago", "care_team_id": team,
+			"programs": []string{"hypertension"}, "external_id": "mrn-1"}
+	}},
+	"GET /v1/patients/{id}": {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"POST /v1/patients/{id}/readings": {actor: "device", id: patientA, scoped: true, otherID: patientB, body: func(*world) any {
+		return map[string]any{"readings": []map[string]any{{"kind": "heart_rate", "value": 72, "unit": "/min",
+			"observed_at": nowRFC3339(), "source_id": "cuff:1"}}}
+	}},
+	"GET /v1/patients/{id}/readings":  {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"GET /v1/patients/{id}/params":    {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"DELETE /v1/patients/{id}/params": {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"PUT /v1/patients/{id}/params": {actor: "clinician", id: patientA, scoped: true, otherID: patientB, body: func(*world) any {
+		return map[string]any{"bp-crisis": map[string]any{"systolic_max": 175}}
+	}},
+	"POST /v1/patients/{id}/symptom-reports": {actor: "patient", id: patientA, scoped: true, otherID: patientB, body: func(*world) any {
+		return map[string]any{"symptoms": []map[string]any{{"code": "dizziness", "severity": 3, "text": "after standing"}},
+			"note": "since this morning"}
+	}},
+	"GET /v1/patients/{id}/symptom-reports": {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"GET /v1/rules":        {actor: "admin"},
+	"GET /v1/rules/errors": {actor: "admin"},
+	"POST /v1/rules": {actor: "admin", body: func(*world) any {
+		return map[string]any{"id": "hr-very-low", "title": "Very low heart rate", "kind": "heart_rate",
+			"urgency": "high", "when": "value < params.min", "params": map[string]any{"min": 35}}
+	}},
+	"POST /v1/rules/backtest": {actor: "admin", body: func(w *world) any {
+		return map[string]any{"rule_id": "bp-crisis", "since": time.Now().Add(-24 * time.Hour).UTC().Format(time.RFC3339),
+			"patient_ids": []string{w.patient["A"]}}
+	}},
+	"GET /v1/rules/{id}": {actor: "admin", id: func(*world) string { return "bp-crisis" }},
+	"PUT /v1/rules/{id}": {actor: "admin", id: func(*world) string { return "hr-high" }, body: func(*world) any {
+		return map[string]any{"id": "hr-high", "title": "High heart rate", "kind": "heart_rate",
+			"urgency": "high", "when": "value > params.max", "params": map[string]any{"max": 135}}
+	}},
+	"GET /v1/alerts":      {actor: "clinician"},
+	"GET /v1/alerts/{id}": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true},
+	"POST /v1/alerts/{id}/ack": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true, optionalBody: true,
+		body: func(*world) any { return map[string]any{"note": "calling the patient"} }},
+	"POST /v1/me/devices": {actor: "clinician", body: func(*world) any {
+		return map[string]any{"platform": "fcm", "token": "fcm-new-token"}
+	}},
+	"GET /v1/me/devices": {actor: "clinician"},
+	"DELETE /v1/me/devices/{id}": {actor: "clinician", id: func(w *world) string { return w.device["A"] }, scoped: true,
+		otherID: func(w *world) string { return w.device["B"] }},
+	"GET /v1/me/preferences": {actor: "clinician"},
+	"PUT /v1/me/preferences": {actor: "clinician", body: func(*world) any {
+		return map[string]any{"timezone": "Europe/Paris", "quiet_hours": map[string]any{"start": "22:00", "end": "07:00"}}
+	}},
+	"GET /v1/audit": {actor: "admin"},
+	"/":             {},
+}
+
+func TestEveryRouteHasMatrixRows(t *testing.T) {
+	srv, err := api.New(api.Config{Engine: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	seen := map[string]bool{}
+	for _, r := range srv.Routes() {
+		seen[r.Pattern] = true
+		if _, ok := endpoints[r.Pattern]; !ok {
+			missing = append(missing, r.Pattern)
+		}
+	}
+	for p := range endpoints {
+		if !seen[p] {
+			t.Errorf("matrix row %q has no route", p)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("routes without rows in the bad-input and authorization matrices: %v", missing)
+	}
+}
+
+func (w *world) path(pattern, id string) (method, path string) {
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		return "GET", "/nothing-here"
+	}
+	return method, strings.Replace(path, "{id}", id, 1)
+}
+
+// send makes one raw request with the given Content-Type.
+func (w *world) send(c client, method, path, contentType string, body []byte) response {
+	w.t.Helper()
+	req, err := http.NewRequest(method, w.base+path, bytes.NewReader(body))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: buf.Bytes()}
+}
+
+// mutation is one bad variant of a valid body.
+type mutation struct {
+	name  string
+	body  []byte
+	field string // the field the answer must name; "" when none can be
+}
+
+const rawInvalidUTF8 = "\xff\xfe"
+
+// mutations derives the bad-input variants of a valid body: whole-body
+// garbage, and for every leaf field NUL, invalid UTF-8, a 1 MB string, the
+// wrong JSON type, an overflowing number, extreme dates and bad UUIDs.
+func mutations(t *testing.T, valid any) []mutation {
+	t.Helper()
+	data, _ := json.Marshal(valid)
+	var tree any
+	if err := json.Unmarshal(data, &tree); err != nil {
+		t.Fatal(err)
+	}
+	out := []mutation{
+		{name: "malformed", body: []byte(`{"`)},
+		{name: "empty", body: nil},
+		{name: "array", body: []byte(`[]`)},
+		{name: "null", body: []byte(`null`)},
+		{name: "two values", body: append(append([]byte{}, data...), data...)},
+		{name: "unknown field", body: mergeField(t, data, "zz_unknown", 1), field: "zz_unknown"},
+		{name: "NUL key", body: mergeField(t, data, "a\u0000b", 1)},
+		{name: "deep", body: []byte(strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40))},
+	}
+	const marker = "\u0001MARK\u0001"
+	leaves(tree, "", func(path string, v any, set func(any)) {
+		variants := []struct {
+			name string
+			val  any
+			raw  string // replaces the marker in the encoded body
+		}{}
+		switch v := v.(type) {
+		case string:
+			variants = append(variants,
+				struct {
+					name string
+					val  any
+					raw  string
+				}{"NUL", v + "\u0000x", ""},
+				struct {
+					name string
+					val  any
+					raw  string
+				}{"invalid UTF-8", marker, rawInvalidUTF8},
+				struct {
+					name string
+					val  any
+					raw  string
+				}{"1 MB", strings.Repeat("a", 1<<20-200), ""},
+				struct {
+					name string
+					val  any
+					raw  string
+				}{"number for string", 12345, ""},
+			)
+			if _, err := uuid.Parse(v); err == nil {
+				variants = append(variants, struct {
+					name string
+					val  any
+					raw  string
+				}{"bad UUID", "not-a-uuid", ""})
+			}
+			if _, err := time.Parse(time.RFC3339, v); err == nil {
+				for _, d := range []string{"0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "1900-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-12-01 08:00:00"} {
+					variants = append(variants, struct {
+						name string
+						val  any
+						raw  string
+					}{"date " + d, d, ""})
+				}
+			}
+		case float64:
+			variants = append(variants,
+				struct {
+					name string
+					val  any
+					raw  string
+				}{"string for number", "12", ""},
+				struct {
+					name string
+					val  any
+					raw  string
+				}{"overflow", marker, "1e999"},
+				struct {
+					name string
+					val  any
+					raw  string
+				}{"NaN", marker, "NaN"},
+			)
+		}
+		for _, vr := range variants {
+			set(vr.val)
+			b, _ := json.Marshal(tree)
+			if vr.raw != "" {
+				enc, _ := json.Marshal(marker)
+				repl := vr.raw
+				if vr.raw == rawInvalidUTF8 {
+					repl = `"` + vr.raw + `"`
+				}
+				b = bytes.Replace(b, enc, []byte(repl), 1)
+			}
+			field := path
+			if vr.name == "NaN" {
+				field = "" // not JSON at all: a syntax error, at no field
+			}
+			out = append(out, mutation{name: path + ": " + vr.name, body: b, field: field})
+			set(v)
+		}
+	})
+	return out
+}
+
+func mergeField(t *testing.T, data []byte, key string, val any) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return data
+	}
+	m[key] = val
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// leaves calls fn for every scalar of tree with its path (a.b[2].c) and a
+// setter that replaces it in place.
+func leaves(tree any, path string, fn func(path string, v any, set func(any))) {
+	switch n := tree.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(n))
+		for k := range n {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			switch n[k].(type) {
+			case map[string]any, []any:
+				leaves(n[k], p, fn)
+			default:
+				fn(p, n[k], func(v any) { n[k] = v })
+			}
+		}
+	case []any:
+		for i := range n {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			switch n[i].(type) {
+			case map[string]any, []any:
+				leaves(n[i], p, fn)
+			default:
+				fn(p, n[i], func(v any) { n[i] = v })
+			}
+		}
+	}
+}
+
+// TestBadInputMatrix sends every malformed variant of every write endpoint's
+// valid body, and wrong content types: each must be a 4xx problem+json that
+// names the field when there is one, never a 5xx, and no table may change.
+func TestBadInputMatrix(t *testing.T) {
+	w := newWorld(t)
+	before := w.counts()
+	for _, r := range w.srv.Routes() {
+		ep := endpoints[r.Pattern]
+		if ep.body == nil {
+			continue
+		}
+		method, path := w.path(r.Pattern, idOf(w, ep))
+		c := w.actors[ep.actor]
+		valid := ep.body(w)
+		ms := mutations(t, valid)
+		good, _ := json.Marshal(valid)
+		for _, ct := range []string{"text/plain", "application/jsonx", "application/json; charset=latin1", "application/xml"} {
+			ms = append(ms, mutation{name: "content type " + ct, body: good})
+		}
+		if strings.HasSuffix(r.Pattern, "/readings") {
+			items := make([]map[string]any, 1001)
+			for i := range items {
+				items[i] = map[string]any{"kind": "heart_rate", "value": 70, "unit": "/min", "observed_at": nowRFC3339()}
+			}
+			big, _ := json.Marshal(map[string]any{"readings": items})
+			ms = append(ms, mutation{name: "oversize batch", body: big, field: "readings"})
+		}
+		for _, m := range ms {
+			if m.name == "empty" && ep.optionalBody {
+				continue
+			}
+			ct := "application/json"
+			if name, ok := strings.CutPrefix(m.name, "content type "); ok {
+				ct = name
+			}
+			resp := w.send(c, method, path, ct, m.body)
+			label := r.Pattern + " " + m.name
+			if resp.status < 400 || resp.status >= 500 {
+				t.Errorf("%s: status %d, want 4xx: %.300s", label, resp.status, resp.body)
+				continue
+			}
+			if got := resp.header.Get("Content-Type"); got != "application/problem+json" {
+				t.Errorf("%s: Content-Type %q", label, got)
+			}
+			var p problem
+			if err := json.Unmarshal(resp.body, &p); err != nil || p.Title == "" {
+				t.Errorf("%s: not a problem: %.300s", label, resp.body)
+				continue
+			}
+			if m.field != "" && !namesField(p, m.field) {
+				t.Errorf("%s: answer does not name %q: %.400s", label, m.field, resp.body)
+			}
+		}
+	}
+	after := w.counts()
+	for tb, n := range before {
+		if after[tb] != n {
+			t.Errorf("table %s: %d rows before the bad requests, %d after", tb, n, after[tb])
+		}
+	}
+	// The valid bodies themselves are accepted: the matrix tests the
+	// mutations, not a broken baseline.
+	for _, r := range w.srv.Routes() {
+		ep := endpoints[r.Pattern]
+		if ep.body == nil {
+			continue
+		}
+		method, path := w.path(r.Pattern, idOf(w, ep))
+		b, _ := json.Marshal(ep.body(w))
+		resp := w.send(w.actors[ep.actor], method, path, "application/json", b)
+		if resp.status >= 300 {
+			t.Errorf("%s with its valid body: %d %.300s", r.Pattern, resp.status, resp.body)
+		}
+	}
+}
+
+func idOf(w *world, ep endpoint) string {
+	if ep.id == nil {
+		return ""
+	}
+	return ep.id(w)
+}
+
+// namesField reports whether a problem names field (or, for a field inside an
+// object the API decodes by hand, a field that ends with it).
+func namesField(p problem, field string) bool {
+	for _, e := range p.Errors {
+		if e.Field == field || strings.HasPrefix(field, e.Field+".") || strings.HasPrefix(field, e.Field+"[") ||
+			strings.HasSuffix(e.Field, "."+field) {
+			return true
+		}
+	}
+	return strings.Contains(p.Detail, field)
+}
+
+// TestAuthorizationMatrix calls every route as every role, on an object of
+// the caller's own team, another team's, and one that does not exist. No
+// answer is a 5xx, and for every scoped route the answer about another
+// team's object equals the answer about a nonexistent one: nobody learns
+// that an object they may not see exists.
+func TestAuthorizationMatrix(t *testing.T) {
+	w := newWorld(t)
+	roles := slices.Sorted(func(yield func(string) bool) {
+		for k := range w.actors {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	roles = append(roles, "anonymous", "bad token")
+	for _, r := range w.srv.Routes() {
+		ep := endpoints[r.Pattern]
+		for _, role := range roles {
+			c := w.actors[role]
+			switch role {
+			case "anonymous":
+				c = client{t: t, base: w.base}
+			case "bad token":
+				c = client{t: t, base: w.base, token: "tend_" + strings.Repeat("x", 40)}
+			}
+			var body []byte
+			if ep.body != nil {
+				body, _ = json.Marshal(ep.body(w))
+			}
+			call := func(id string) response {
+				method, path := w.path(r.Pattern, id)
+				if path == "/nothing-here" {
+					method, path = "GET", "/v1/no-such-endpoint"
+				}
+				if c.token == "" {
+					req, _ := http.NewRequest(method, w.base+path, bytes.NewReader(body))
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					return response{status: resp.StatusCode, header: resp.Header}
+				}
+				return w.send(c, method, path, "application/json", body)
+			}
+			own := call(idOf(w, ep))
+			if own.status >= 500 {
+				t.Errorf("%s as %s: %d %.200s", r.Pattern, role, own.status, own.body)
+			}
+			if r.Authenticated && (role == "anonymous" || role == "bad token") && own.status != http.StatusUnauthorized {
+				t.Errorf("%s as %s: %d, want 401", r.Pattern, role, own.status)
+			}
+			if !ep.scoped {
+				continue
+			}
+			other := ""
+			switch {
+			case ep.otherID != nil:
+				other = ep.otherID(w)
+			case strings.Contains(r.Pattern, "/alerts/"):
+				other = w.alert["B"]
+			}
+			if strings.HasSuffix(role, "B") || role == "admin" { // admins see every team
+				continue // team B's actors see team A's objects as "other": covered by the A rows with B ids
+			}
+			nonexistent := call(uuid.NewString())
+			outOfScope := call(other)
+			if outOfScope.status != nonexistent.status || problemTitle(outOfScope) != problemTitle(nonexistent) {
+				t.Errorf("%s as %s: another team's object answers %d %q, a nonexistent one %d %q",
+					r.Pattern, role, outOfScope.status, problemTitle(outOfScope), nonexistent.status, problemTitle(nonexistent))
+			}
+			if outOfScope.status < 300 {
+				t.Errorf("%s as %s: another team's object answered %d", r.Pattern, role, outOfScope.status)
+			}
+		}
+	}
+}
+
+func problemTitle(r response) string {
+	var p problem
+	_ = json.Unmarshal(r.body, &p)
+	return p.Title
+}
