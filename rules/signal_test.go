@@ -316,7 +316,7 @@ func TestBaselineInRules(t *testing.T) {
 
 func TestCheckOverrides(t *testing.T) {
 	t.Parallel()
-	p := mustDefault(t)
+	p := mustShipped(t)
 	tests := []struct {
 		name   string
 		rule   string
@@ -355,7 +355,7 @@ func TestCheckOverrides(t *testing.T) {
 // declares a plausible range.
 func TestDefaultPackBounds(t *testing.T) {
 	t.Parallel()
-	p := mustDefault(t)
+	p := mustShipped(t)
 	for _, r := range p.Rules() {
 		eff, err := p.EffectiveParams(r.ID, nil, nil)
 		if err != nil {
