@@ -202,16 +202,18 @@ func TestRuleErrorsAndBacktestAPI(t *testing.T) {
 		} `json:"patients"`
 	}
 	r.decode(t, &bt)
-	// 130 is not above 130; 150 is.
-	if r.status != http.StatusOK || bt.RuleID != "hr-high" || bt.RuleVersion != 1 || bt.Findings != 1 || bt.Alerts != 1 ||
-		len(bt.Patients) != 1 || len(bt.Patients[0].Examples) != 1 || !bt.Patients[0].Examples[0].Opened {
+	// Default pack v2: 130 is above 115 and pages; 150 an hour later is the
+	// same episode, a finding held back by hysteresis.
+	if r.status != http.StatusOK || bt.RuleID != "hr-high" || bt.RuleVersion != 1 || bt.Findings != 2 || bt.Alerts != 1 ||
+		len(bt.Patients) != 1 || len(bt.Patients[0].Examples) != 2 || !bt.Patients[0].Examples[0].Opened || bt.Patients[0].Examples[1].Opened {
 		t.Fatalf("backtest hr-high: %d %s", r.status, r.body)
 	}
 	draft := "{\"since\": \"" + now.Add(-24*time.Hour).Format(time.RFC3339) + "\",\n\"rule\": {\"id\": \"hr-100\", \"title\": \"HR over 100\",\n  \"kind\": \"heart_rate\", \"when\": \"value > 100\", \"urgency\": \"low\"}}"
 	r = s.admin.do("POST", "/v1/rules/backtest", draft)
 	r.decode(t, &bt)
-	// 110 fires; 130 and 150 are the same episode (hysteresis holds them back).
-	if r.status != http.StatusOK || bt.RuleVersion != 0 || bt.Findings != 1 || bt.Patients[0].Examples[0].At.Sub(now) > -2*time.Hour {
+	// 110 fires; 130 and 150 are the same episode (hysteresis holds them
+	// back): three findings, one alert.
+	if r.status != http.StatusOK || bt.RuleVersion != 0 || bt.Findings != 3 || bt.Alerts != 1 || bt.Patients[0].Examples[0].At.Sub(now) > -2*time.Hour {
 		t.Fatalf("backtest draft: %d %s", r.status, r.body)
 	}
 	var after struct{ Items []any }

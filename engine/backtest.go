@@ -70,11 +70,13 @@ type BacktestResult struct {
 	ReadingsScanned       int `json:"readings_scanned"`
 	SymptomReportsScanned int `json:"symptom_reports_scanned"`
 	// Findings counts the items the rule fired on (one per reading, report
-	// or gap); Alerts the alerts those would have opened after grouping
-	// (each would have paged); Errors the evaluations that failed.
-	Findings int `json:"findings"`
-	Alerts   int `json:"alerts"`
-	Errors   int `json:"errors"`
+	// or gap), Suppressed those of them hysteresis held back; Alerts the
+	// alerts those would have opened after grouping (each would have
+	// paged); Errors the evaluations that failed.
+	Findings   int `json:"findings"`
+	Suppressed int `json:"suppressed"`
+	Alerts     int `json:"alerts"`
+	Errors     int `json:"errors"`
 	// Patients lists the patients with a finding or an error, in id order,
 	// at most MaxBacktestReported of them (Truncated says some were left out).
 	Patients  []BacktestPatient `json:"patients"`
@@ -83,10 +85,11 @@ type BacktestResult struct {
 
 // BacktestPatient is one patient's share of a backtest.
 type BacktestPatient struct {
-	PatientID uuid.UUID `json:"patient_id"`
-	Findings  int       `json:"findings"`
-	Alerts    int       `json:"alerts"`
-	Errors    int       `json:"errors"`
+	PatientID  uuid.UUID `json:"patient_id"`
+	Findings   int       `json:"findings"`
+	Suppressed int       `json:"suppressed"`
+	Alerts     int       `json:"alerts"`
+	Errors     int       `json:"errors"`
 	// FirstAt and LastAt bound the patient's findings.
 	FirstAt *time.Time `json:"first_at"`
 	LastAt  *time.Time `json:"last_at"`
@@ -416,6 +419,9 @@ func (bt *backtest) replay(p btPatient, in rules.ReplayInput) {
 			continue
 		}
 		bp.Findings++
+		if f.Suppressed {
+			bp.Suppressed++
+		}
 		at := f.At
 		if bp.FirstAt == nil {
 			bp.FirstAt = &at
@@ -440,6 +446,7 @@ func (bt *backtest) replay(p btPatient, in rules.ReplayInput) {
 		bp.Errors++
 	}
 	res.Findings += bp.Findings
+	res.Suppressed += bp.Suppressed
 	res.Alerts += bp.Alerts
 	res.Errors += bp.Errors
 	if bp.Findings == 0 && bp.Errors == 0 {

@@ -66,13 +66,14 @@ func TestBacktestReportsFindingsAndAlertsAndCreatesNothing(t *testing.T) {
 		t.Errorf("result = %+v", res)
 	}
 	// 91 fires; 93 the day after is the same episode (under the re-arm
-	// band of 95, within 48 h): held back; 95 re-arms, so 90 fires again.
-	if res.Findings != 2 || res.Alerts != 2 || len(res.Patients) != 1 {
-		t.Fatalf("findings %d, alerts %d, patients %+v; want 2, 2, one patient", res.Findings, res.Alerts, res.Patients)
+	// band of 95, within 48 h): a finding, held back; 95 re-arms, so 90
+	// fires again. Every finding counts, the suppressed one too.
+	if res.Findings != 3 || res.Suppressed != 1 || res.Alerts != 2 || len(res.Patients) != 1 {
+		t.Fatalf("findings %d, suppressed %d, alerts %d, patients %+v; want 3, 1, 2, one patient", res.Findings, res.Suppressed, res.Alerts, res.Patients)
 	}
 	p := res.Patients[0]
-	if p.PatientID != w.patient.ID || p.Findings != 2 || p.Alerts != 2 || len(p.Examples) != 2 || !p.FirstAt.Equal(day(6)) ||
-		!p.LastAt.Equal(day(3)) || !p.Examples[0].Opened || !p.Examples[1].Opened || p.Examples[0].ObservationID == "" {
+	if p.PatientID != w.patient.ID || p.Findings != 3 || p.Suppressed != 1 || p.Alerts != 2 || len(p.Examples) != 3 || !p.FirstAt.Equal(day(6)) ||
+		!p.LastAt.Equal(day(3)) || !p.Examples[0].Opened || p.Examples[1].Opened || !p.Examples[2].Opened || p.Examples[0].ObservationID == "" {
 		t.Errorf("patient = %+v", p)
 	}
 	// One example only when asked.

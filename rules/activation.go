@@ -65,6 +65,9 @@ func (a *activation) ResolveName(name string) (any, bool) {
 			return types.Double(v), true
 		}
 		return types.WrapErr(errNoBaseline), true
+	case "has_baseline":
+		_, ok := a.baseline[a.cur.Kind]
+		return types.Bool(ok), true
 	}
 	return nil, false
 }

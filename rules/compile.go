@@ -24,6 +24,12 @@ const (
 	defaultWithin = 24 * time.Hour
 	// minAfter is the shortest default re-arm period.
 	minAfter = 12 * time.Hour
+	// DefaultRetakeWithin is how long a finding waits for a retake by
+	// default.
+	DefaultRetakeWithin = 10 * time.Minute
+	// maxRetakeWithin bounds Retake.Within: a retake is a re-measurement,
+	// not a new episode.
+	maxRetakeWithin = 2 * time.Hour
 	// deltaTolerance absorbs floating-point noise when a rise or fall is
 	// compared with its threshold (81.3-79.9 is 1.3999999999999915).
 	deltaTolerance = 1e-9
@@ -178,7 +184,8 @@ func (c *compiler) rule(src Rule, path string) *rule {
 			name string
 			set  bool
 		}{{"delta", src.Delta != nil}, {"all", src.All != nil}, {"any", src.Any != nil}, {"consecutive", src.Consecutive != 0},
-			{"within", src.Within != 0}, {"sustained", src.Sustained != 0}, {"missing", src.Missing != 0}, {"rearm", src.Rearm != nil}} {
+			{"within", src.Within != 0}, {"sustained", src.Sustained != 0}, {"missing", src.Missing != 0}, {"rearm", src.Rearm != nil},
+			{"apart", src.Apart != 0}, {"retake", src.Retake != nil}} {
 			not(x.name, x.set, x.name+" does not apply to symptom rules")
 		}
 		if src.MinSeverity < 0 || src.MinSeverity > rpm.MaxSeverity {
@@ -206,7 +213,7 @@ func (c *compiler) rule(src Rule, path string) *rule {
 			set  bool
 		}{{"when", src.When != ""}, {"delta", src.Delta != nil}, {"all", src.All != nil}, {"any", src.Any != nil},
 			{"consecutive", src.Consecutive != 0}, {"within", src.Within != 0}, {"sustained", src.Sustained != 0},
-			{"rearm", src.Rearm != nil}, {"min_severity", src.MinSeverity != 0}} {
+			{"rearm", src.Rearm != nil}, {"min_severity", src.MinSeverity != 0}, {"apart", src.Apart != 0}, {"retake", src.Retake != nil}} {
 			not(x.name, x.set, x.name+" does not apply to event rules")
 		}
 	case MissingRule:
@@ -215,7 +222,7 @@ func (c *compiler) rule(src Rule, path string) *rule {
 			set  bool
 		}{{"when", src.When != ""}, {"delta", src.Delta != nil}, {"all", src.All != nil}, {"any", src.Any != nil},
 			{"consecutive", src.Consecutive != 0}, {"within", src.Within != 0}, {"sustained", src.Sustained != 0},
-			{"rearm", src.Rearm != nil}, {"min_severity", src.MinSeverity != 0}} {
+			{"rearm", src.Rearm != nil}, {"min_severity", src.MinSeverity != 0}, {"apart", src.Apart != 0}, {"retake", src.Retake != nil}} {
 			not(x.name, x.set, x.name+" does not apply to missing-data rules")
 		}
 	case ReadingRule:
@@ -228,6 +235,12 @@ func (c *compiler) rule(src Rule, path string) *rule {
 		}
 		not("within", src.Within != 0 && src.Consecutive < 2, "within only applies to consecutive (2 or more)")
 		not("sustained", src.Sustained != 0 && src.Consecutive != 0, "give either consecutive or sustained, not both")
+		not("apart", src.Apart != 0 && src.Consecutive < 2, "apart only applies to consecutive (2 or more)")
+		if src.Apart < 0 {
+			ps.add(f("apart"), id, "must be positive")
+		} else if src.Apart > 0 && src.Consecutive >= 2 && src.Apart.Std() >= max(src.Within.Std(), defaultWithinIfZero(src.Within)) {
+			ps.add(f("apart"), id, "must be shorter than within")
+		}
 	}
 
 	// Params: the declared defaults plus the thresholds of declarative forms.
@@ -281,7 +294,7 @@ func (c *compiler) rule(src Rule, path string) *rule {
 		src: src, id: id, title: src.Title, version: max(src.Version, 1), urgency: src.Urgency,
 		typ: typ, enabled: src.IsEnabled(), kind: src.Kind, programs: src.Programs,
 		symptom: src.Symptom, event: src.Event, consecutive: src.Consecutive, within: src.Within.Std(),
-		sustained: src.Sustained.Std(), missing: src.Missing.Std(),
+		sustained: src.Sustained.Std(), missing: src.Missing.Std(), apart: src.Apart.Std(),
 	}
 	if r.consecutive >= 2 && r.within == 0 {
 		r.within = defaultWithin
@@ -306,6 +319,11 @@ func (c *compiler) rule(src Rule, path string) *rule {
 	for i, n := range names {
 		r.params.dirs[i] = dirs[n]
 	}
+	if typ == ReadingRule && r.cond != nil {
+		r.usesBaseline = r.cond.usesBaseline()
+		c.retake(r, src.Retake, f("retake"), x)
+	}
+	c.bounds(r, src.Bounds, f("bounds"), id)
 
 	// Program overrides.
 	progs := make([]string, 0, len(src.ProgramParams))
@@ -340,6 +358,15 @@ func (c *compiler) rule(src Rule, path string) *rule {
 			o.vals = append(o.vals, vals[k])
 		}
 		r.params.programs = append(r.params.programs, o)
+	}
+
+	// Bounds of program overrides.
+	for _, o := range r.params.programs {
+		for k, slot := range o.slots {
+			if msg := r.params.outOfBounds(slot, o.vals[k]); msg != "" {
+				ps.add(join(f("program_params."+o.program), names[slot]), id, "%s", msg)
+			}
+		}
 	}
 
 	// Hysteresis.
@@ -540,6 +567,10 @@ func (r *rule) lookbacks() {
 		r.after = max(minAfter, span+widest)
 	}
 	r.needs = map[rpm.Kind]time.Duration{r.kind: r.after + span}
+	if r.usesBaseline {
+		// The baseline of a reading up to r.after back is judged too.
+		r.needs[r.kind] = max(r.needs[r.kind], r.after+span+DefaultBaselineWindow)
+	}
 	for k, d := range w {
 		r.needs[k] = max(r.needs[k], r.after+span+d)
 	}
@@ -563,6 +594,15 @@ func (k *cond) windows(kind rpm.Kind, w map[rpm.Kind]time.Duration) {
 	for _, s := range k.any {
 		s.windows(kind, w)
 	}
+}
+
+// defaultWithinIfZero returns the within consecutive uses when none is
+// given.
+func defaultWithinIfZero(d Duration) time.Duration {
+	if d == 0 {
+		return defaultWithin
+	}
+	return d.Std()
 }
 
 func joinKinds() string {

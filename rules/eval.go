@@ -213,6 +213,7 @@ func (r *rule) matches(c *ectx) (bool, error) {
 func (r *rule) consecutiveHolds(c *ectx) (bool, error) {
 	need := r.consecutive - 1
 	from := c.cur.ObservedAt.Add(-r.within)
+	counted := c.cur.ObservedAt
 	for j := len(c.hist) - 1; j >= 0 && need > 0; j-- {
 		h := &c.hist[j]
 		if h.Kind != r.kind {
@@ -221,6 +222,10 @@ func (r *rule) consecutiveHolds(c *ectx) (bool, error) {
 		if h.ObservedAt.Before(from) {
 			return false, nil
 		}
+		if r.apart > 0 && counted.Sub(h.ObservedAt) < r.apart {
+			continue // a re-measurement of the reading counted last
+		}
+		counted = h.ObservedAt
 		pc := c.at(j)
 		ok, err := r.cond.test(&pc)
 		if err != nil || !ok {
@@ -283,7 +288,7 @@ func (r *rule) armed(c *ectx, shifted []float64) bool {
 		if r.cleared(&pc, shifted) {
 			return true
 		}
-		if ok, err := r.matches(&pc); err == nil && ok {
+		if ok, err := r.matches(&pc); err == nil && ok && !r.refuted(c, j) {
 			return false
 		}
 	}
@@ -415,6 +420,9 @@ func (p *Pack) Evaluate(in Input) Result {
 			Kind: r.kind, ObservationID: s.cur.ID, At: s.cur.ObservedAt,
 		}
 		if r.armed(&c, s.shifted[:0]) {
+			if !late && !r.pagesAtOnce(&c) {
+				f.RetakeBy = f.At.Add(r.retakeWithin)
+			}
 			res.Findings = append(res.Findings, f)
 		} else {
 			res.Suppressed = append(res.Suppressed, f)

@@ -351,10 +351,11 @@ func TestNativeCoverage(t *testing.T) {
 	t.Parallel()
 	// The default pack and plain thresholds run natively; strings, macros
 	// and ternaries run on CEL.
-	p := mustDefault(t)
-	for _, r := range p.rules {
-		if r.cond != nil && r.cond.when != nil && r.cond.when.native == nil {
-			t.Errorf("%s does not run natively", r.id)
+	for _, p := range []*Pack{mustDefault(t), mustShipped(t)} {
+		for _, r := range p.rules {
+			if r.cond != nil && r.cond.when != nil && r.cond.when.native == nil {
+				t.Errorf("%s does not run natively", r.id)
+			}
 		}
 	}
 	for _, src := range []string{`unit == "%"`, `(value < 90.0 ? 1.0 : 2.0) > 1.5`, `[1.0, 2.0].exists(x, x > value)`, `count("1h") + 1 > 2`, `has(params.min)`} {

@@ -129,6 +129,8 @@ type expr struct {
 	native *node
 	// aggs are the window aggregates the expression calls.
 	aggs []*aggSpec
+	// baseline is set when the expression reads baseline or has_baseline.
+	baseline bool
 	// names are the rule's params, by slot, for the CEL activation.
 	names []string
 	rt    *runtime
@@ -149,6 +151,7 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable("diastolic", cel.DoubleType),
 		cel.Variable("unit", cel.StringType),
 		cel.Variable("baseline", cel.DoubleType),
+		cel.Variable("has_baseline", cel.BoolType),
 		cel.Variable("params", cel.MapType(cel.StringType, cel.DoubleType)),
 	}
 	for name, fn := range aggNames {
@@ -219,6 +222,8 @@ func compileExpr(x exprContext, src string) *expr {
 		switch n.Kind() {
 		case celast.IdentKind:
 			switch n.AsIdent() {
+			case "baseline", "has_baseline":
+				e.baseline = true
 			case "systolic", "diastolic":
 				if x.kind.Valid() && x.kind != rpm.BloodPressure {
 					x.ps.add(x.path, x.ruleID, "%s is only defined for blood_pressure rules; use value", n.AsIdent())

@@ -96,7 +96,7 @@ func TestDefaultPackGolden(t *testing.T) {
 	if err := yaml.Unmarshal(src, &cohort); err != nil {
 		t.Fatal(err)
 	}
-	p := mustDefault(t)
+	p := mustShipped(t)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# default pack over testdata/cohort.yaml (go test ./rules -run Golden -update)\n")
 	for _, fp := range cohort {

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -9,7 +10,19 @@ import (
 
 var t0 = time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 
+// mustDefault loads version 1 of the default pack (testdata/pack_v1.yaml),
+// the fixture of the rule-language tests; mustShipped loads the pack that
+// ships in the binary.
 func mustDefault(t testing.TB) *Pack {
+	t.Helper()
+	src, err := os.ReadFile("testdata/pack_v1.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustLoad(t, string(src))
+}
+
+func mustShipped(t testing.TB) *Pack {
 	t.Helper()
 	p, err := Default()
 	if err != nil {

@@ -25,6 +25,7 @@ const (
 	opSystolic
 	opDiastolic
 	opBaseline
+	opHasBaseline
 	opParam
 	opAgg
 	opAdd
@@ -99,6 +100,9 @@ func (n *node) test(c *ectx) (bool, error) {
 	switch n.op {
 	case opBool:
 		return n.b, nil
+	case opHasBaseline:
+		_, ok := c.baseline[c.cur.Kind]
+		return ok, nil
 	case opNot:
 		v, err := n.l.test(c)
 		return !v, err
@@ -177,6 +181,10 @@ func (b *nativeBuilder) boolNode(e celast.NavigableExpr) (*node, bool) {
 	case celast.LiteralKind:
 		if v, ok := e.AsLiteral().(types.Bool); ok {
 			return &node{op: opBool, b: bool(v)}, true
+		}
+	case celast.IdentKind:
+		if e.AsIdent() == "has_baseline" {
+			return &node{op: opHasBaseline}, true
 		}
 	case celast.CallKind:
 		c := e.AsCall()

@@ -162,24 +162,30 @@ func TestReplay(t *testing.T) {
 	}
 	res := p.Replay(in)
 	type row struct {
-		rule, obs string
-		alert     int
-		opened    bool
+		rule, obs  string
+		alert      int
+		opened     bool
+		suppressed bool
 	}
 	var got []row
 	for _, f := range res.Findings {
-		got = append(got, row{f.RuleID, f.ObservationID, f.Alert, f.Opened})
+		got = append(got, row{f.RuleID, f.ObservationID, f.Alert, f.Opened, f.Suppressed})
 	}
+	// Every finding is listed, suppressed ones with the alert they were
+	// recorded on.
 	want := []row{
-		{"glucose-critical-low", "r1", 0, true},
-		{"glucose-low", "r1", 0, false},
-		{"glucose-low", "r5", 1, true},
-		{"bp-crisis", "b1", 2, true},
-		{"chest-pain", "s1", 3, true},
-		{"chest-pain", "s2", 3, false},
-		{"missed-doses", "e2", 4, true},
-		{"no-weight-36h", "", 5, true},
-		{"chest-pain", "s3", 6, true},
+		{"glucose-critical-low", "r1", 0, true, false},
+		{"glucose-low", "r1", 0, false, false},
+		{"glucose-low", "r2", 0, false, true},
+		{"glucose-low", "r3", 0, false, true},
+		{"glucose-low", "r5", 1, true, false},
+		{"bp-crisis", "b1", 2, true, false}, // no retake came: paged at the deadline
+		{"chest-pain", "s1", 3, true, false},
+		{"chest-pain", "s2", 3, false, false},
+		{"missed-doses", "e2", 4, true, false},
+		{"missed-doses", "e3", 4, false, true},
+		{"no-weight-36h", "", 5, true, false},
+		{"chest-pain", "s3", 6, true, false},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("findings:\n got %v\nwant %v", got, want)
@@ -187,10 +193,13 @@ func TestReplay(t *testing.T) {
 	if len(res.Alerts) != 7 || res.Suppressed != 3 || len(res.Errors) != 0 {
 		t.Errorf("alerts %d, suppressed %d, errors %v", len(res.Alerts), res.Suppressed, res.Errors)
 	}
-	if a := res.Alerts[0]; a.RuleID != "glucose-critical-low" || a.Findings != 2 || !a.ClosedAt.Equal(at(3*time.Hour)) {
+	if a := res.Alerts[0]; a.RuleID != "glucose-critical-low" || a.Findings != 4 || !a.ClosedAt.Equal(at(3*time.Hour)) {
 		t.Errorf("first alert %+v", a)
 	}
-	if gap := res.Findings[7]; !gap.At.Equal(at(35 * time.Hour)) {
+	if a := res.Alerts[2]; a.Retake != RetakeTimedOut || !a.OpenedAt.Equal(at(5*time.Hour+10*time.Minute)) || !a.FirstAt.Equal(at(5*time.Hour)) || a.ObservationID != "b1" {
+		t.Errorf("bp alert %+v", a)
+	}
+	if gap := res.Findings[10]; !gap.At.Equal(at(35 * time.Hour)) {
 		t.Errorf("missing weight at %v", gap.At)
 	}
 	stats := res.ByRule()

@@ -51,6 +51,15 @@ type rule struct {
 	after     time.Duration
 	// needs is how far back History must reach, per kind.
 	needs map[rpm.Kind]time.Duration
+	// apart is the spacing of the readings consecutive counts.
+	apart time.Duration
+	// retake: findings wait retakeWithin for a confirming reading unless
+	// retakeNow holds (nil: never at once).
+	retake       bool
+	retakeWithin time.Duration
+	retakeNow    *expr
+	// usesBaseline is set when the condition reads baseline.
+	usesBaseline bool
 
 	missing time.Duration
 	symptom rpm.SymptomCode
@@ -80,7 +89,10 @@ type paramSet struct {
 	index    map[string]int
 	defaults []float64
 	// dirs says which way each param makes the rule fire more readily.
-	dirs     []int8
+	dirs []int8
+	// bounded says a param declares a plausible range [lo, hi].
+	bounded []bool
+	lo, hi  []float64
 	programs []programOverride // sorted by program
 }
 
@@ -234,7 +246,8 @@ func (p *Pack) EffectiveParams(ruleID string, programs []string, own map[string]
 }
 
 // CheckParams validates a patient's overrides (rule id → param → value), as
-// sent to PUT /v1/patients/{id}/params. Fields are "<rule id>.<param>".
+// sent to PUT /v1/patients/{id}/params, with CheckOverrides for each rule.
+// Fields are "<rule id>.<param>" (the rule id alone for an unknown rule).
 func (p *Pack) CheckParams(overrides map[string]map[string]float64) []Problem {
 	var out []Problem
 	ids := make([]string, 0, len(overrides))
@@ -243,32 +256,7 @@ func (p *Pack) CheckParams(overrides map[string]map[string]float64) []Problem {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		r, ok := p.byID[id]
-		if !ok {
-			out = append(out, Problem{Field: truncate(id, 64), Reason: "unknown rule"})
-			continue
-		}
-		names := make([]string, 0, len(overrides[id]))
-		for n := range overrides[id] {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			field := id + "." + truncate(n, 64)
-			if _, ok := r.params.index[n]; !ok {
-				reason := "unknown param"
-				if len(r.params.names) > 0 {
-					reason += "; the rule's params are " + joinStrings(r.params.names)
-				} else {
-					reason += "; the rule has no params"
-				}
-				out = append(out, Problem{Field: field, Reason: reason, Rule: id})
-				continue
-			}
-			if !finite(overrides[id][n]) {
-				out = append(out, Problem{Field: field, Reason: "must be a finite number", Rule: id})
-			}
-		}
+		out = append(out, p.CheckOverrides(id, overrides[id])...)
 	}
 	return out
 }

@@ -364,6 +364,8 @@ func TestDefaultPack(t *testing.T) {
 		"temp-fever": {rpm.Medium, nil}, "chest-pain": {rpm.Critical, nil}, "fainting": {rpm.Critical, nil},
 		"weakness-one-side": {rpm.Critical, nil}, "missed-doses": {rpm.Medium, nil},
 		"no-weight-36h": {rpm.Low, []string{"heart_failure"}},
+		"spo2-copd-below-usual": {rpm.High, []string{"copd"}}, "rr-high": {rpm.High, nil},
+		"hf-weight-gain-3d": {rpm.High, []string{"heart_failure"}},
 	}
 	if len(rs) != len(want) {
 		t.Errorf("default pack has %d rules, want %d", len(rs), len(want))
@@ -388,10 +390,11 @@ func TestDefaultPack(t *testing.T) {
 		}
 	}
 	for id, params := range map[string]map[string]float64{
-		"bp-crisis": {"systolic_max": 180, "diastolic_max": 120}, "bp-low": {"systolic_min": 90},
-		"hr-low": {"min": 40}, "hr-high": {"max": 130}, "spo2-critical": {"min": 88}, "spo2-low-sustained": {"min": 92},
+		"bp-crisis": {"systolic_max": 180, "diastolic_max": 120, "systolic_now": 200, "diastolic_now": 130}, "bp-low": {"systolic_min": 90, "systolic_now": 80},
+		"hr-low": {"min": 40, "min_now": 30}, "hr-high": {"max": 115, "max_now": 140}, "spo2-critical": {"min": 88, "min_now": 85}, "spo2-low-sustained": {"min": 92},
 		"glucose-critical-low": {"min": 54}, "glucose-low": {"min": 70}, "glucose-high": {"max": 300},
-		"hf-weight-gain-24h": {"rise": 1.4}, "hf-weight-gain-7d": {"rise": 2.3}, "temp-fever": {"max": 38.5},
+		"hf-weight-gain-24h": {"rise": 1.4}, "hf-weight-gain-3d": {"rise": 1.8}, "hf-weight-gain-7d": {"rise": 1.5}, "temp-fever": {"max": 38, "max_now": 39},
+		"spo2-copd-below-usual": {"drop": 3, "target_min": 88}, "rr-high": {"max": 25},
 		"chest-pain": {"min_severity": 1}, "missed-doses": {"count": 2},
 	} {
 		got, err := p.EffectiveParams(id, nil, nil)
@@ -399,17 +402,21 @@ func TestDefaultPack(t *testing.T) {
 			t.Errorf("%s params = %v, %v; want %v", id, got, err, params)
 		}
 	}
-	if p.Lookback() != 14*24*time.Hour {
+	// The 7-day weight rule on two mornings: re-arm period 54h+7d, plus
+	// the 54h of consecutive, plus its 7-day window.
+	if p.Lookback() != 444*time.Hour {
 		t.Errorf("lookback = %v", p.Lookback())
 	}
-	if p.LookbackFor(rpm.BloodPressure) != 12*time.Hour || p.LookbackFor(rpm.SpO2) != 48*time.Hour || p.LookbackFor(rpm.RespiratoryRate) != 0 {
+	// SpO2: the COPD baseline (14 days) behind 36h of re-arm and 36h of
+	// consecutive.
+	if p.LookbackFor(rpm.BloodPressure) != 12*time.Hour || p.LookbackFor(rpm.SpO2) != 408*time.Hour || p.LookbackFor(rpm.RespiratoryRate) != 12*time.Hour {
 		t.Errorf("lookbacks: bp %v spo2 %v rr %v", p.LookbackFor(rpm.BloodPressure), p.LookbackFor(rpm.SpO2), p.LookbackFor(rpm.RespiratoryRate))
 	}
-	if got := p.HistoryNeeds(rpm.BodyWeight); !reflect.DeepEqual(got, map[rpm.Kind]time.Duration{rpm.BodyWeight: 14 * 24 * time.Hour}) {
+	if got := p.HistoryNeeds(rpm.BodyWeight); !reflect.DeepEqual(got, map[rpm.Kind]time.Duration{rpm.BodyWeight: 444 * time.Hour}) {
 		t.Errorf("weight history needs %v", got)
 	}
-	if got := p.HistoryNeeds(rpm.RespiratoryRate); len(got) != 0 {
-		t.Errorf("respiratory rate history needs %v", got)
+	if got := p.BaselineKinds(); !reflect.DeepEqual(got, []rpm.Kind{rpm.SpO2}) {
+		t.Errorf("baseline kinds %v", got)
 	}
 	if p.EventLookback() != 144*time.Hour {
 		t.Errorf("event lookback = %v", p.EventLookback())

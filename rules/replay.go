@@ -27,6 +27,8 @@ type ReplayInput struct {
 	SymptomReports []SymptomReport
 	Events         []Event
 	// Programs, Params and Baseline are the patient's, as for Evaluate.
+	// A nil Baseline is computed for each reading from the readings before
+	// it (Pack.Baselines), as the engine does; a non-nil one is used as is.
 	Programs []string
 	Params   map[string]map[string]float64
 	Baseline map[rpm.Kind]float64
@@ -38,26 +40,44 @@ type ReplayInput struct {
 	Until      time.Time
 }
 
-// ReplayFinding is one finding the replay produced.
+// ReplayFinding is one finding the replay produced: every reading (report,
+// event, gap) a rule fired on, whether it paged, was held back by
+// hysteresis (Suppressed) or refuted by a retake.
 type ReplayFinding struct {
 	Finding
 	// Alert is the index in ReplayResult.Alerts of the alert the finding
-	// opened or was grouped into.
+	// opened or was grouped into; -1 when none (a suppressed finding with no
+	// open alert, a finding its retake did not confirm).
 	Alert int
 	// Opened is set when the finding opened that alert: it would have paged.
 	Opened bool
+	// Suppressed is set when hysteresis held the finding back.
+	Suppressed bool
+	// Retake is what became of a finding that asked for a retake
+	// (RetakeNone for the others).
+	Retake RetakeOutcome
 }
 
 // ReplayAlert is an alert the replayed findings would have opened.
 type ReplayAlert struct {
-	RuleID   string
-	Urgency  rpm.Urgency
+	RuleID  string
+	Urgency rpm.Urgency
+	// OpenedAt is when the alert paged: the time of the item that opened
+	// it, or of the retake that confirmed it, or the retake's deadline.
 	OpenedAt time.Time
+	// ObservationID is the item that opened the alert (for a retake, the
+	// first reading) and FirstAt its time.
+	ObservationID string
+	FirstAt       time.Time
+	// Retake is the retake outcome that opened the alert (RetakeNone when
+	// it paged at once) and RetakeID the confirming reading.
+	Retake   RetakeOutcome
+	RetakeID string
 	// ClosedAt is when the replay closed the alert (the rule re-armed, or a
 	// new episode began); zero when it was still open at the end.
 	ClosedAt time.Time
 	// Findings counts the findings grouped into the alert, the opening one
-	// included.
+	// and suppressed ones included.
 	Findings int
 }
 
@@ -70,19 +90,27 @@ type ReplayError struct {
 
 // ReplayResult is the outcome of a replay.
 type ReplayResult struct {
-	// Findings are in replay order; on one item, most urgent first.
+	// Findings are every finding, suppressed ones included, in replay
+	// order; on one item, most urgent first.
 	Findings []ReplayFinding
 	Alerts   []ReplayAlert
-	// Suppressed counts the matches that hysteresis held back.
-	Suppressed int
-	Errors     []ReplayError
+	// Suppressed counts the findings that hysteresis held back, and
+	// NotConfirmed those a retake refuted (both are in Findings).
+	Suppressed   int
+	NotConfirmed int
+	Errors       []ReplayError
 }
 
-// ReplayStats summarises a replay for one rule.
+// ReplayStats summarises a replay for one rule: Findings counts every
+// reading (report, event, gap) the rule fired on, Suppressed those of them
+// that hysteresis held back, NotConfirmed those a retake refuted, Alerts
+// the alerts opened (each would have paged).
 type ReplayStats struct {
-	Findings int `json:"findings"`
-	Alerts   int `json:"alerts"`
-	Errors   int `json:"errors"`
+	Findings     int `json:"findings"`
+	Suppressed   int `json:"suppressed"`
+	NotConfirmed int `json:"not_confirmed"`
+	Alerts       int `json:"alerts"`
+	Errors       int `json:"errors"`
 }
 
 // ByRule summarises the result per rule id.
@@ -91,6 +119,12 @@ func (r ReplayResult) ByRule() map[string]ReplayStats {
 	for _, f := range r.Findings {
 		s := out[f.RuleID]
 		s.Findings++
+		if f.Suppressed {
+			s.Suppressed++
+		}
+		if f.Retake == RetakeNotConfirmed {
+			s.NotConfirmed++
+		}
 		out[f.RuleID] = s
 	}
 	for _, a := range r.Alerts {
@@ -112,16 +146,21 @@ const symptomAlertSpan = 24 * time.Hour
 
 // Replay runs one patient's stored data through the pack, as if it arrived
 // in time order, for backtesting (POST /v1/rules/backtest calls it per
-// patient). Each reading is judged by Evaluate against the readings before
-// it, so findings, hysteresis and errors are those that live evaluation
-// would have produced.
+// patient) and simulation. Each reading is judged by Evaluate against the
+// readings before it, so findings, hysteresis and errors are those that live
+// evaluation would have produced.
 //
 // Grouping follows the engine: on one item (reading, report, event, gap)
 // the most urgent finding opens an alert unless one is open for the
 // patient and its rule, and the other findings are recorded on that alert.
 // An alert closes when its rule re-arms (a reading past the band), when the
 // rule fires a new episode, and, for symptom rules, 24 hours after their
-// last finding.
+// last finding. Suppressed findings are recorded on the rule's open alert.
+//
+// A finding that asks for a retake (Finding.RetakeBy) opens nothing until
+// DecideRetake decides it: on the next reading of its kind (confirmed: the
+// alert opens then; not confirmed: nothing), or at its deadline (the alert
+// opens at the deadline). Findings still waiting when the data ends time out.
 //
 // To backtest a rule before enabling it, compile a pack holding just that
 // rule, enabled.
@@ -133,9 +172,23 @@ func (p *Pack) Replay(in ReplayInput) ReplayResult {
 	events := slices.Clone(in.Events)
 	slices.SortStableFunc(events, func(a, b Event) int { return a.At.Compare(b.At) })
 	gaps := p.replayGaps(in, readings)
+	dynamic := in.Baseline == nil && len(p.BaselineKinds()) > 0
 
-	g := &grouper{open: map[string]int{}, lastAt: map[string]time.Time{}}
+	g := &grouper{open: map[string]int{}, lastAt: map[string]time.Time{}, last: map[string]int{}}
 	var res ReplayResult
+	var waiting []int // indexes in res.Findings of findings awaiting a retake
+	timeout := func(before time.Time, all bool) {
+		kept := waiting[:0]
+		for _, fi := range waiting {
+			f := &res.Findings[fi]
+			if !all && !f.RetakeBy.Before(before) {
+				kept = append(kept, fi)
+				continue
+			}
+			p.settle(g, &res, fi, RetakeDecision{Outcome: RetakeTimedOut, At: f.RetakeBy})
+		}
+		waiting = kept
+	}
 	ri, si, ei, gi := 0, 0, 0, 0
 	for {
 		// The next item in time order: readings first among equals.
@@ -157,18 +210,42 @@ func (p *Pack) Replay(in ReplayInput) ReplayResult {
 		if gi < len(gaps) {
 			pick(gaps[gi].At, 4)
 		}
+		if kind == 0 {
+			timeout(time.Time{}, true)
+			res.Alerts = g.alerts
+			return res
+		}
+		timeout(next, false)
 		var item Result
 		var id string
 		switch kind {
-		case 0:
-			res.Alerts = g.alerts
-			return res
 		case 1:
 			o := readings[ri]
 			lo := windowStart(readings[:ri], o.ObservedAt.Add(-p.byKind[o.Kind]))
 			hist := readings[lo:ri]
-			g.rearm(p, o, hist, in, next)
-			item = p.Evaluate(Input{Reading: o, History: hist, Programs: in.Programs, Params: in.Params, Baseline: in.Baseline, Now: o.ObservedAt})
+			base := in.Baseline
+			if dynamic {
+				base = p.Baselines(hist, o.ObservedAt)
+			}
+			// Retakes this reading decides.
+			kept := waiting[:0]
+			for _, fi := range waiting {
+				f := &res.Findings[fi]
+				r := p.byID[f.RuleID]
+				if f.Kind != o.Kind || r == nil {
+					kept = append(kept, fi)
+					continue
+				}
+				d := r.decide(&f.Finding, readings[lo:ri+1], in.Programs, in.Params, base, o.ObservedAt)
+				if !d.Outcome.Final() {
+					kept = append(kept, fi)
+					continue
+				}
+				p.settle(g, &res, fi, d)
+			}
+			waiting = kept
+			g.rearm(p, o, hist, in, base, next)
+			item = p.Evaluate(Input{Reading: o, History: hist, Programs: in.Programs, Params: in.Params, Baseline: base, Now: o.ObservedAt})
 			id = o.ID
 			ri++
 		case 2:
@@ -186,12 +263,41 @@ func (p *Pack) Replay(in ReplayInput) ReplayResult {
 			item = Result{Findings: []Finding{gaps[gi]}}
 			gi++
 		}
-		res.Suppressed += len(item.Suppressed)
 		for _, e := range item.Errors {
 			res.Errors = append(res.Errors, ReplayError{EvalError: e, ObservationID: id, At: next})
 		}
-		res.Findings = append(res.Findings, g.group(p, item.Findings, next)...)
+		now := item.Findings[:0:0]
+		for _, f := range item.Findings {
+			if f.RetakeBy.IsZero() {
+				now = append(now, f)
+				continue
+			}
+			waiting = append(waiting, len(res.Findings))
+			res.Findings = append(res.Findings, ReplayFinding{Finding: f, Alert: -1, Retake: RetakeAwait})
+		}
+		res.Findings = append(res.Findings, g.group(p, now, next, RetakeDecision{})...)
+		for _, f := range item.Suppressed {
+			res.Suppressed++
+			rf := ReplayFinding{Finding: f, Alert: -1, Suppressed: true}
+			if ai, ok := g.last[f.RuleID]; ok && g.alerts[ai].ClosedAt.IsZero() {
+				rf.Alert = ai
+				g.alerts[ai].Findings++
+			}
+			res.Findings = append(res.Findings, rf)
+		}
 	}
+}
+
+// settle applies a retake decision to the waiting finding res.Findings[fi].
+func (p *Pack) settle(g *grouper, res *ReplayResult, fi int, d RetakeDecision) {
+	f := &res.Findings[fi]
+	f.Retake = d.Outcome
+	if !d.Outcome.Pages() {
+		res.NotConfirmed++
+		return
+	}
+	out := g.group(p, []Finding{f.Finding}, d.At, d)
+	f.Alert, f.Opened = out[0].Alert, out[0].Opened
 }
 
 // replayGaps lists the missing-data findings of the replayed period.
@@ -233,10 +339,11 @@ type grouper struct {
 	alerts []ReplayAlert
 	open   map[string]int       // rule id → index of its open alert
 	lastAt map[string]time.Time // rule id → time of its latest finding
+	last   map[string]int       // rule id → alert of its latest finding
 }
 
 // rearm closes the open alerts of reading rules that reading o clears.
-func (g *grouper) rearm(p *Pack, o Observation, hist []Observation, in ReplayInput, at time.Time) {
+func (g *grouper) rearm(p *Pack, o Observation, hist []Observation, in ReplayInput, base map[rpm.Kind]float64, at time.Time) {
 	if len(g.open) == 0 {
 		return
 	}
@@ -246,7 +353,7 @@ func (g *grouper) rearm(p *Pack, o Observation, hist []Observation, in ReplayInp
 		if r == nil || r.typ != ReadingRule || r.kind != o.Kind {
 			continue
 		}
-		c := ectx{cur: &o, hist: hist, baseline: in.Baseline}
+		c := ectx{cur: &o, hist: hist, baseline: base}
 		c.params = r.params.resolve(buf[:0], in.Programs, in.Params[r.id])
 		var sh []float64
 		if r.shift != nil {
@@ -262,8 +369,9 @@ func (g *grouper) rearm(p *Pack, o Observation, hist []Observation, in ReplayInp
 	}
 }
 
-// group records the findings of one item and returns them with their alert.
-func (g *grouper) group(p *Pack, fs []Finding, at time.Time) []ReplayFinding {
+// group records the findings of one item and returns them with their alert;
+// d is the retake decision that lets them page (zero: none).
+func (g *grouper) group(p *Pack, fs []Finding, at time.Time, d RetakeDecision) []ReplayFinding {
 	if len(fs) == 0 {
 		return nil
 	}
@@ -286,13 +394,15 @@ func (g *grouper) group(p *Pack, fs []Finding, at time.Time) []ReplayFinding {
 	ai, open := g.open[top.RuleID]
 	if !open {
 		ai = len(g.alerts)
-		g.alerts = append(g.alerts, ReplayAlert{RuleID: top.RuleID, Urgency: top.Urgency, OpenedAt: at})
+		g.alerts = append(g.alerts, ReplayAlert{RuleID: top.RuleID, Urgency: top.Urgency, OpenedAt: at,
+			ObservationID: top.ObservationID, FirstAt: top.At, Retake: d.Outcome, RetakeID: d.Retake.ID})
 		g.open[top.RuleID] = ai
 	}
 	for i, f := range fs {
-		out[i] = ReplayFinding{Finding: f, Alert: ai, Opened: i == 0 && !open}
+		out[i] = ReplayFinding{Finding: f, Alert: ai, Opened: i == 0 && !open, Retake: d.Outcome}
 		g.alerts[ai].Findings++
 		g.lastAt[f.RuleID] = at
+		g.last[f.RuleID] = ai
 	}
 	slices.SortStableFunc(out, func(a, b ReplayFinding) int { return cmp.Compare(b.Urgency.Rank(), a.Urgency.Rank()) })
 	return out

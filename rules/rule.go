@@ -59,6 +59,10 @@ type Rule struct {
 	// Within bounds how old the readings counted by Consecutive may be.
 	// Defaults to 24h.
 	Within Duration `yaml:"within,omitempty" json:"within,omitempty"`
+	// Apart makes Consecutive count only readings at least this far apart:
+	// a reading observed less than Apart before the last one counted (a
+	// re-measurement seconds later) is neither counted nor breaks the run.
+	Apart Duration `yaml:"apart,omitempty" json:"apart,omitempty"`
 	// Sustained: the condition has held on every reading of the kind for at
 	// least this long: the run of matching readings that ends with this one
 	// starts at or before this reading's time minus Sustained. Readings more
@@ -86,6 +90,33 @@ type Rule struct {
 	// Rearm is the hysteresis of a reading rule: once it fired, it does not
 	// fire again for the patient until a reading is back past the band.
 	Rearm *Rearm `yaml:"rearm,omitempty" json:"rearm,omitempty"`
+	// Retake asks the patient to measure again before the team is paged.
+	// It is on by default for the single-reading rules (no consecutive,
+	// sustained or window) of blood pressure, heart rate, SpO2 and body
+	// temperature; see Retake.
+	Retake *Retake `yaml:"retake,omitempty" json:"retake,omitempty"`
+	// Bounds declares the plausible range of each param, [min, max]
+	// inclusive: defaults, program overrides and a patient's own overrides
+	// outside it are refused (see Pack.CheckOverrides).
+	Bounds map[string][]float64 `yaml:"bounds,omitempty" json:"bounds,omitempty"`
+}
+
+// Retake is the "measure again before paging" setting of a reading rule.
+// When the rule fires on a reading, the finding waits up to Within for the
+// patient's next reading of the kind: the team is paged when that retake
+// confirms the condition, or when none arrives in time (nothing is lost);
+// a retake on which the condition does not hold pages no one. A reading for
+// which Now holds (a hard limit) pages at once.
+type Retake struct {
+	// Enabled turns retake on or off; absent means the default (on for the
+	// single-reading rules of blood pressure, heart rate, SpO2 and body
+	// temperature, off otherwise).
+	Enabled *bool `yaml:"enabled,omitempty" json:"enabled,omitempty"`
+	// Within is how long the finding waits for the retake. Defaults to 10m.
+	Within Duration `yaml:"within,omitempty" json:"within,omitempty"`
+	// Now is a CEL condition over the reading (the same variables as when):
+	// when it holds, the finding pages at once, without waiting.
+	Now string `yaml:"now,omitempty" json:"now,omitempty"`
 }
 
 // Condition is a sub-condition of an all/any composite: on the same reading,
@@ -246,6 +277,20 @@ func (r Rule) clone() Rule {
 		re := *r.Rearm
 		re.Params = cloneMap(r.Rearm.Params)
 		out.Rearm = &re
+	}
+	if r.Retake != nil {
+		rt := *r.Retake
+		if r.Retake.Enabled != nil {
+			e := *r.Retake.Enabled
+			rt.Enabled = &e
+		}
+		out.Retake = &rt
+	}
+	if r.Bounds != nil {
+		out.Bounds = make(map[string][]float64, len(r.Bounds))
+		for k, v := range r.Bounds {
+			out.Bounds[k] = cloneSlice(v)
+		}
 	}
 	return out
 }

@@ -64,6 +64,12 @@ type Finding struct {
 	// symptom report's time, the event's time, or the moment the data became
 	// missing (last reading or enrolment plus the rule's duration).
 	At time.Time
+	// RetakeBy, when set, says the finding asks for a retake before paging:
+	// the patient is asked to measure again, and Pack.DecideRetake decides
+	// on the next reading of the kind, or at RetakeBy (the deadline) when
+	// none came. Zero: the finding pages at once (no retake for the rule,
+	// a reading past the rule's hard limit, a late or suppressed finding).
+	RetakeBy time.Time
 }
 
 // EvalError is a rule that could not be evaluated (missing variable, cost

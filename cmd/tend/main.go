@@ -27,6 +27,8 @@ Usage:
   tend rules check FILE          validate a YAML rule pack
   tend rules backtest (--rule-id ID | --file F) [--since T --until T]
                                  what a rule would have raised over stored data (creates nothing)
+  tend simulate [--pack FILE] [--seed N] [--patients N] [--weeks N] [--artefact-rate X] [--html FILE]
+                                 score rule packs over a synthetic cohort (no database)
   tend vapid generate            print a new VAPID key pair for Web Push
 
 Configuration comes from the environment (see README): TEND_DATABASE_URL, TEND_ADDR, TEND_VAPID_*,
@@ -86,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return load(ctx, env, rest, stdout, stderr)
 	case "rules":
 		return rulesCmd(ctx, env, rest, stdout, stderr)
+	case "simulate":
+		return simulate(rest, stdout, stderr)
 	case "vapid":
 		return vapid(rest, stdout)
 	case "help", "-h", "--help":
