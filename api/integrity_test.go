@@ -186,6 +186,14 @@ func TestFieldsAreNamed(t *testing.T) {
 	wantProblem(t, r, http.StatusBadRequest)
 	r = w.actors["clinician"].do("PUT", "/v1/patients/"+w.patient["A"]+"/params", `{"bp-crisis": null}`)
 	wantProblem(t, r, http.StatusUnprocessableEntity, "bp-crisis")
+	// Thresholds outside their plausible range are refused.
+	for _, v := range []string{"-500", "1e300", "119", "261"} {
+		r = w.actors["clinician"].do("PUT", "/v1/patients/"+w.patient["A"]+"/params", `{"bp-crisis": {"systolic_max": `+v+`}}`)
+		wantProblem(t, r, http.StatusUnprocessableEntity, "bp-crisis.systolic_max")
+	}
+	if n := rowCount(t, w.pool, `SELECT count(*) FROM patient_params`); n != 0 {
+		t.Fatalf("refused params were stored (%d rows)", n)
+	}
 	// Content types are matched exactly.
 	req, _ := http.NewRequest("POST", w.base+"/v1/users", strings.NewReader(`{"name":"N","role":"clinician"}`))
 	req.Header.Set("Authorization", "Bearer "+adm.token)
