@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -244,7 +245,7 @@ func (e *Engine) seedLocked(ctx context.Context) error {
 			return fmt.Errorf("seed rules: %w", err)
 		}
 		if seededAlready {
-			return nil
+			return e.upgradePackLocked(ctx, tx, defs)
 		}
 		now := e.now()
 		b := &pgx.Batch{}
@@ -253,6 +254,8 @@ func (e *Engine) seedLocked(ctx context.Context) error {
 				d.ID, forStorage(d), d.IsEnabled(), now)
 		}
 		e.queueAudit(b, System("rules-seed"), Audit{Action: "rule.seed", ObjectType: "rule", Detail: map[string]any{"count": len(defs)}})
+		b.Queue(`INSERT INTO rule_pack_versions (version, applied_at, detail) VALUES ($1, $2, '{"seeded": true}') ON CONFLICT DO NOTHING`,
+			rules.DefaultPackVersion, now)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("seed rules: %w", err)
 		}
@@ -263,6 +266,89 @@ func (e *Engine) seedLocked(ctx context.Context) error {
 	}
 	e.ruleSync.seeded = true
 	return nil
+}
+
+// upgradePackLocked applies a newer default pack to a database seeded from an
+// older one, once per pack version: every rule still as Tend stored it gets
+// the pack's definition as a new version, rules new in the pack are added,
+// and rules an admin changed (their latest version has an author) are left as
+// they are. One audit entry lists what changed. It runs inside seedLocked's
+// transaction, under the rules lock.
+func (e *Engine) upgradePackLocked(ctx context.Context, tx pgx.Tx, defs []rules.Rule) error {
+	var applied bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM rule_pack_versions WHERE version >= $1)`,
+		rules.DefaultPackVersion).Scan(&applied); err != nil {
+		return fmt.Errorf("rule pack upgrade: %w", err)
+	}
+	if applied {
+		return nil
+	}
+	type latest struct {
+		version int
+		def     []byte
+		enabled bool
+		edited  bool
+	}
+	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (rule_id) rule_id, version, definition, enabled, created_by IS NOT NULL
+		FROM rule_versions ORDER BY rule_id, version DESC`)
+	if err != nil {
+		return fmt.Errorf("rule pack upgrade: %w", err)
+	}
+	stored := map[string]latest{}
+	for rows.Next() {
+		var id string
+		var l latest
+		if err := rows.Scan(&id, &l.version, &l.def, &l.enabled, &l.edited); err != nil {
+			rows.Close()
+			return fmt.Errorf("rule pack upgrade: %w", err)
+		}
+		stored[id] = l
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("rule pack upgrade: %w", err)
+	}
+	now := e.now()
+	var upgraded, added, kept []string
+	b := &pgx.Batch{}
+	for _, d := range defs {
+		def, err := json.Marshal(forStorage(d))
+		if err != nil {
+			return fmt.Errorf("rule pack upgrade: %w", err)
+		}
+		l, ok := stored[d.ID]
+		switch {
+		case !ok:
+			added = append(added, d.ID)
+			b.Queue(`INSERT INTO rule_versions (rule_id, version, definition, enabled, created_at) VALUES ($1, 1, $2, $3, $4)`,
+				d.ID, def, d.IsEnabled(), now)
+		case l.edited:
+			kept = append(kept, d.ID)
+		case !sameJSON(l.def, def):
+			upgraded = append(upgraded, d.ID)
+			b.Queue(`INSERT INTO rule_versions (rule_id, version, definition, enabled, created_at) VALUES ($1, $2, $3, $4, $5)`,
+				d.ID, l.version+1, def, l.enabled, now)
+		}
+	}
+	detail := map[string]any{"pack_version": rules.DefaultPackVersion, "upgraded": upgraded, "added": added, "kept_edited": kept}
+	e.queueAudit(b, System("rules-upgrade"), Audit{Action: "rule.pack_upgrade", ObjectType: "rule", Detail: detail})
+	b.Queue(`INSERT INTO rule_pack_versions (version, applied_at, detail) VALUES ($1, $2, $3)`, rules.DefaultPackVersion, now, detail)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("rule pack upgrade: %w", err)
+	}
+	if len(upgraded)+len(added) > 0 {
+		e.log.InfoContext(ctx, "default rule pack upgraded", "pack_version", rules.DefaultPackVersion,
+			"upgraded", len(upgraded), "added", len(added), "kept_edited", len(kept))
+	}
+	return nil
+}
+
+// sameJSON reports whether two JSON documents hold the same value.
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }
 
 // reloadRules compiles the latest stored version of every rule and makes it

@@ -13,6 +13,11 @@ var defaultPack []byte
 func DefaultSource() []byte { return slices.Clone(defaultPack) }
 
 // DefaultRules parses the default pack that ships in the binary.
+// DefaultPackVersion is the version of the embedded default pack. Raise it
+// with every change to the pack: the engine applies a new version to existing
+// databases once, as new versions of the rules it seeded.
+const DefaultPackVersion = 2
+
 func DefaultRules() ([]Rule, error) {
 	rules, err := Parse(defaultPack)
 	if err != nil {
