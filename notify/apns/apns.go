@@ -34,7 +34,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -266,7 +265,7 @@ func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (n
 		return notify.Result{Status: status}, classify(&apns2.Response{StatusCode: status}, retry, now)
 	}
 	if err != nil {
-		err = redactURL(err)
+		err = notify.RedactURL(err)
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
@@ -296,7 +295,7 @@ func classify(res *apns2.Response, retryAfterHeader string, now time.Time) *noti
 		}
 	case res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500:
 		e.Kind = notify.Transient
-		e.RetryAfter = retryAfter(retryAfterHeader, now)
+		e.RetryAfter = notify.RetryAfter(retryAfterHeader, now)
 	}
 	e.Err = errors.New(msg)
 	return e
@@ -353,37 +352,3 @@ type redacted struct {
 
 func (r *redacted) Error() string { return r.msg }
 func (r *redacted) Unwrap() error { return r.err }
-
-// redactURL strips the request URL (it ends in the device token) from a
-// client error, keeping its cause.
-func redactURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if ue.Timeout() {
-			return fmt.Errorf("timeout: %w", ue.Err)
-		}
-		return ue.Err
-	}
-	return err
-}
-
-// retryAfter parses a Retry-After header: delay seconds or an HTTP-date
-// (relative to now); 0 for an empty, malformed or past value.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(min(n, int64(365*24*time.Hour/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d.Round(time.Second)
-		}
-	}
-	return 0
-}

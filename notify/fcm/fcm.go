@@ -282,11 +282,11 @@ func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (n
 func classify(ctx context.Context, err error, att *attempt, token string, now time.Time) *notify.Error {
 	if f := att.failure(); f != nil {
 		if f.err != nil {
-			return &notify.Error{Kind: notify.Transient, Err: fmt.Errorf("fcm: send: %w", redactURL(f.err))}
+			return &notify.Error{Kind: notify.Transient, Err: fmt.Errorf("fcm: send: %w", notify.RedactURL(f.err))}
 		}
 		return &notify.Error{
 			Kind: notify.Transient, Status: f.status, Code: errorCode(f.body),
-			RetryAfter: retryAfter(f.header.Get("Retry-After"), now),
+			RetryAfter: notify.RetryAfter(f.header.Get("Retry-After"), now),
 			Err:        fmt.Errorf("fcm: send: status %d", f.status),
 		}
 	}
@@ -297,7 +297,7 @@ func classify(ctx context.Context, err error, att *attempt, token string, now ti
 	e := &notify.Error{Kind: notify.Permanent, Err: &redacted{msg: "fcm: " + strings.ReplaceAll(err.Error(), token, "<token>"), err: err}}
 	if resp := errorutils.HTTPResponse(err); resp != nil {
 		e.Status = resp.StatusCode
-		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
+		e.RetryAfter = notify.RetryAfter(resp.Header.Get("Retry-After"), now)
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		e.Code = errorCode(body)
 	}
@@ -348,36 +348,3 @@ type redacted struct {
 
 func (r *redacted) Error() string { return r.msg }
 func (r *redacted) Unwrap() error { return r.err }
-
-// redactURL strips the request URL from a client error, keeping its cause.
-func redactURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if ue.Timeout() {
-			return fmt.Errorf("timeout: %w", ue.Err)
-		}
-		return ue.Err
-	}
-	return err
-}
-
-// retryAfter parses a Retry-After header: delay seconds or an HTTP-date
-// (relative to now); 0 for an empty, malformed or past value.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(min(n, int64(365*24*time.Hour/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d.Round(time.Second)
-		}
-	}
-	return 0
-}

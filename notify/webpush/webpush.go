@@ -26,7 +26,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -231,7 +230,7 @@ func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (n
 		VAPIDPrivateKey: s.private,
 	})
 	if err != nil {
-		return notify.Result{}, &notify.Error{Kind: notify.Transient, Err: fmt.Errorf("webpush: post: %w", redact(err))}
+		return notify.Result{}, &notify.Error{Kind: notify.Transient, Err: fmt.Errorf("webpush: post: %w", notify.RedactURL(err))}
 	}
 	defer resp.Body.Close()
 	// Drain a little so the connection can be reused; the body itself is
@@ -252,43 +251,9 @@ func classify(resp *http.Response, now time.Time) (notify.Result, error) {
 		return notify.Result{Status: status}, &notify.Error{
 			Kind:       notify.Transient,
 			Status:     status,
-			RetryAfter: RetryAfter(resp.Header.Get("Retry-After"), now),
+			RetryAfter: notify.RetryAfter(resp.Header.Get("Retry-After"), now),
 			Err:        fmt.Errorf("webpush: push service answered %d", status),
 		}
 	}
 	return notify.Result{Status: status}, &notify.Error{Kind: notify.Permanent, Status: status, Err: fmt.Errorf("webpush: push service answered %d", status)}
-}
-
-// RetryAfter parses a Retry-After header: delay seconds or an HTTP-date
-// (relative to now). It returns 0 for an empty, malformed or past value.
-func RetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(min(n, int64(365*24*time.Hour/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d.Round(time.Second)
-		}
-	}
-	return 0
-}
-
-// redact strips the request URL (the subscription endpoint, a capability
-// URL) from a client error, keeping its cause.
-func redact(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if ue.Timeout() {
-			return fmt.Errorf("timeout: %w", ue.Err)
-		}
-		return ue.Err
-	}
-	return err
 }

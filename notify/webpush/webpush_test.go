@@ -379,24 +379,6 @@ func TestTopic(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"":                              0,
-		"120":                           2 * time.Minute,
-		"0":                             0,
-		"-5":                            0,
-		"soon":                          0,
-		"Sun, 01 Mar 2026 12:01:30 GMT": 90 * time.Second,
-		"Sun, 01 Mar 2026 11:59:00 GMT": 0,
-	} {
-		if got := webpush.RetryAfter(in, now); got != want {
-			t.Errorf("RetryAfter(%q) = %v, want %v", in, got, want)
-		}
-	}
-}
-
 func TestSendAcceptsKeySpellings(t *testing.T) {
 	t.Parallel()
 	push := notifytest.NewWebPush()
