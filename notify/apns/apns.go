@@ -241,7 +241,8 @@ func (s *Sender) notification(d notify.Device, m notify.Message, now time.Time) 
 // *notify.Error: 410 and BadDeviceToken are Unregistered; 429, 5xx and
 // network errors Transient, with any Retry-After; the rest
 // (InvalidProviderToken, ExpiredProviderToken, BadTopic,
-// DeviceTokenNotForTopic, PayloadTooLarge, …) Permanent.
+// DeviceTokenNotForTopic, PayloadTooLarge, …) Permanent. A 413
+// PayloadTooLarge also wraps notify.ErrPayloadTooLarge.
 // DeviceTokenNotForTopic is usually a misconfigured topic, which would
 // otherwise disable every iOS device at once.
 func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (notify.Result, error) {
@@ -296,6 +297,10 @@ func classify(res *apns2.Response, retryAfterHeader string, now time.Time) *noti
 	case res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500:
 		e.Kind = notify.Transient
 		e.RetryAfter = notify.RetryAfter(retryAfterHeader, now)
+	case res.StatusCode == http.StatusRequestEntityTooLarge || res.Reason == apns2.ReasonPayloadTooLarge:
+		e.Code = cmp.Or(e.Code, notify.CodePayloadTooLarge)
+		e.Err = fmt.Errorf("%s: %w", msg, notify.ErrPayloadTooLarge)
+		return e
 	}
 	e.Err = errors.New(msg)
 	return e

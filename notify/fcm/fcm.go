@@ -254,7 +254,7 @@ func (s *Sender) message(token string, m notify.Message, now time.Time) *messagi
 // *notify.Error: UNREGISTERED is Unregistered; QUOTA_EXCEEDED (429),
 // UNAVAILABLE, INTERNAL (5xx) and network errors Transient, with the
 // Retry-After; INVALID_ARGUMENT, SENDER_ID_MISMATCH, THIRD_PARTY_AUTH_ERROR
-// and other 4xx Permanent.
+// and other 4xx Permanent; a 413 also wraps notify.ErrPayloadTooLarge.
 func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (notify.Result, error) {
 	if d.Token == "" {
 		return notify.Result{}, &notify.Error{Kind: notify.Unregistered, Code: "missing_token", Err: errors.New("fcm: device has no registration token")}
@@ -312,6 +312,12 @@ func classify(ctx context.Context, err error, att *attempt, token string, now ti
 		e.Kind = notify.Transient
 	case e.Status == 0 && (errorutils.IsUnavailable(err) || errorutils.IsDeadlineExceeded(err) || errorutils.IsUnknown(err)):
 		e.Kind = notify.Transient // a transport failure the single-attempt transport did not see
+	}
+	if e.Status == http.StatusRequestEntityTooLarge {
+		// FCM itself answers 400 for an oversize message; a 413 comes from
+		// a proxy in between. Either way it is a sizing error.
+		e.Kind, e.Code = notify.Permanent, cmp.Or(e.Code, notify.CodePayloadTooLarge)
+		e.Err = fmt.Errorf("%w (%w)", e.Err, notify.ErrPayloadTooLarge)
 	}
 	return e
 }
