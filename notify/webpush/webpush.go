@@ -14,6 +14,8 @@
 // The encrypted payload is the JSON object
 // {"id","type","title","body","urgency","data"} and nothing else: the browser's
 // service worker fetches details over the API.
+// It is padded to a few fixed sizes (see PadBlock and BodySize), far below
+// the 4096 bytes webpush-go pads to by default.
 package webpush
 
 import (
@@ -47,10 +49,10 @@ const MaxPayload = 3993
 // plaintext — the payload, the 0x02 delimiter and zero padding — is padded up
 // to a multiple of PadBlock bytes, and to at least MinPadded, so the push
 // service and the network see one of a few lengths, not the payload's.
-// Every message Tend sends today (245 to 320 bytes of JSON) pads to 512, a
-// body of 614 bytes: an observer cannot tell an alert from a catch-up or a
-// critical alert from a low one by its size. A padded plaintext never
-// exceeds MaxPayload+1, so no body exceeds 4096 bytes.
+// Every message Tend sends today (about 240 to 320 bytes of JSON) pads to
+// 512, a body of 614 bytes: an observer cannot tell an alert from a
+// catch-up, or a critical alert from a low one, by its size. A padded
+// plaintext never exceeds MaxPayload+1, so no body exceeds 4096 bytes.
 const (
 	PadBlock  = 256
 	MinPadded = 512
