@@ -127,7 +127,7 @@ func New(ctx context.Context, cfg Config) (*Sender, error) {
 		return nil, errors.New("fcm: ProjectID is required (no project_id in credentials)")
 	}
 
-	var base http.RoundTripper = http.DefaultTransport
+	base := http.DefaultTransport
 	timeout := DefaultTimeout
 	if cfg.HTTPClient != nil {
 		if cfg.HTTPClient.Transport != nil {
