@@ -69,3 +69,29 @@ func RedactURL(err error) error {
 	}
 	return ue.Err
 }
+
+// RedactToken returns err with every occurrence of token in its message
+// replaced by "<token>", prefixed by prefix; it still unwraps to err, so
+// errors.Is and errors.As see the cause. Device tokens are credentials for
+// reaching a person's phone and must not reach a log. An empty token leaves
+// the message as it is.
+func RedactToken(prefix string, err error, token string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if token != "" {
+		msg = strings.ReplaceAll(msg, token, "<token>")
+	}
+	return &redactedError{msg: prefix + msg, err: err}
+}
+
+// redactedError is an error with a scrubbed message that unwraps to the
+// original.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (r *redactedError) Error() string { return r.msg }
+func (r *redactedError) Unwrap() error { return r.err }

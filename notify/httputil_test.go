@@ -97,3 +97,22 @@ func TestRedactURL(t *testing.T) {
 		t.Errorf("RedactURL = %v, still names the URL", got)
 	}
 }
+
+func TestRedactToken(t *testing.T) {
+	t.Parallel()
+	const token = "a1b2c3d4e5f6"
+	cause := fmt.Errorf("post https://api.example/3/device/%s: %w (token %s)", token, context.Canceled, token)
+	got := notify.RedactToken("apns: ", cause, token)
+	if want := "apns: post https://api.example/3/device/<token>: context canceled (token <token>)"; got.Error() != want {
+		t.Errorf("RedactToken = %q, want %q", got, want)
+	}
+	if !errors.Is(got, context.Canceled) || !errors.Is(got, cause) {
+		t.Errorf("RedactToken(%v) no longer unwraps to its cause", got)
+	}
+	if got := notify.RedactToken("fcm: ", errors.New("boom"), ""); got.Error() != "fcm: boom" {
+		t.Errorf("empty token: %q, want the message untouched", got)
+	}
+	if got := notify.RedactToken("fcm: ", nil, token); got != nil {
+		t.Errorf("RedactToken(nil) = %v", got)
+	}
+}

@@ -270,7 +270,7 @@ func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (n
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
-		return notify.Result{}, &notify.Error{Kind: notify.Transient, Err: &redacted{msg: "apns: push: " + strings.ReplaceAll(err.Error(), d.Token, "<token>"), err: err}}
+		return notify.Result{}, &notify.Error{Kind: notify.Transient, Err: notify.RedactToken("apns: push: ", err, d.Token)}
 	}
 	if res.Sent() {
 		return notify.Result{ProviderID: res.ApnsID, Status: res.StatusCode}, nil
@@ -347,13 +347,3 @@ func (t retryAfterTransport) CloseIdleConnections() {
 		c.CloseIdleConnections()
 	}
 }
-
-// redacted is an error whose message is scrubbed of the device token and
-// that still unwraps to the cause.
-type redacted struct {
-	msg string
-	err error
-}
-
-func (r *redacted) Error() string { return r.msg }
-func (r *redacted) Unwrap() error { return r.err }

@@ -294,7 +294,7 @@ func classify(ctx context.Context, err error, att *attempt, token string, now ti
 		return &notify.Error{Kind: notify.Transient, Err: fmt.Errorf("fcm: send: %w", ctx.Err())}
 	}
 
-	e := &notify.Error{Kind: notify.Permanent, Err: &redacted{msg: "fcm: " + strings.ReplaceAll(err.Error(), token, "<token>"), err: err}}
+	e := &notify.Error{Kind: notify.Permanent, Err: notify.RedactToken("fcm: ", err, token)}
 	if resp := errorutils.HTTPResponse(err); resp != nil {
 		e.Status = resp.StatusCode
 		e.RetryAfter = notify.RetryAfter(resp.Header.Get("Retry-After"), now)
@@ -344,13 +344,3 @@ func errorCode(body []byte) string {
 	}
 	return b.Error.Status
 }
-
-// redacted is an error with a message scrubbed of the device token that
-// still unwraps to the provider's error.
-type redacted struct {
-	msg string
-	err error
-}
-
-func (r *redacted) Error() string { return r.msg }
-func (r *redacted) Unwrap() error { return r.err }
