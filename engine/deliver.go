@@ -138,6 +138,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) e
 		o.name = "retrying"
 	}
 	e.metrics.deliveries.WithLabelValues(platform, o.name).Inc()
+	e.noteTooLarge(ctx, sendErr, platform, d.device.ID, job.Args.NotificationID)
 	e.log.WarnContext(ctx, "push delivery failed", "device_id", d.device.ID, "notification_id", job.Args.NotificationID,
 		"platform", platform, "outcome", o.name, "status", perr.Status, "code", o.code, "attempt", d.attemptsMade+1)
 	w.record(ctx, job, d, o)

@@ -2,11 +2,16 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tendhealth/tend/notify"
 )
 
 // notifyMetrics are the Prometheus collectors of quiet hours and delivery
@@ -14,6 +19,7 @@ import (
 type notifyMetrics struct {
 	held     prometheus.Counter
 	catchups prometheus.Counter
+	tooLarge *prometheus.CounterVec
 }
 
 func newNotifyMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) (*notifyMetrics, error) {
@@ -24,8 +30,12 @@ func newNotifyMetrics(reg prometheus.Registerer, pool *pgxpool.Pool) (*notifyMet
 		catchups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tend_notifications_catchups_total", Help: "Catch-up notifications sent at the end of quiet hours.",
 		}),
+		tooLarge: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tend_push_payload_too_large_total",
+			Help: "Pushes a provider refused as too large (HTTP 413): Tend's sizing error, not the device's.",
+		}, []string{"platform"}),
 	}
-	for _, c := range []prometheus.Collector{m.held, m.catchups, &undeliveredCollector{pool: pool}} {
+	for _, c := range []prometheus.Collector{m.held, m.catchups, m.tooLarge, &undeliveredCollector{pool: pool}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -52,4 +62,18 @@ func (c *undeliveredCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(undeliveredDesc, prometheus.GaugeValue, float64(n))
+}
+
+// noteTooLarge counts and logs, at error level, a push refused as too large:
+// the payload or its encoding outgrew what the provider accepts, which
+// retrying or disabling the device cannot fix. It logs ids only.
+func (e *Engine) noteTooLarge(ctx context.Context, sendErr error, platform, deviceID string, notificationID uuid.UUID) {
+	if !errors.Is(sendErr, notify.ErrPayloadTooLarge) {
+		return
+	}
+	e.notifyMetrics.tooLarge.WithLabelValues(platform).Inc()
+	perr := notify.Classify(sendErr)
+	e.log.ErrorContext(ctx, "push refused as too large: the payload outgrew the provider's limit",
+		"platform", platform, "device_id", deviceID, "notification_id", notificationID,
+		"status", perr.Status, "code", perr.Code)
 }

@@ -121,6 +121,7 @@ func webPushHarness(t *testing.T) *harness {
 			"server error": {Status: http.StatusInternalServerError},
 			"bad request":  {Status: http.StatusBadRequest},
 			"auth":         {Status: http.StatusForbidden},
+			"too large":    {Status: http.StatusRequestEntityTooLarge},
 		},
 		providerID: func(t *testing.T, _ notify.Message, id string) {
 			if !strings.HasPrefix(id, push.URL+"/message/") {
@@ -174,6 +175,7 @@ func fcmHarness(t *testing.T, o harnessOpts) *harness {
 			"bad request":  notifytest.FCMError(http.StatusBadRequest, "INVALID_ARGUMENT"),
 			"auth":         notifytest.FCMError(http.StatusUnauthorized, "THIRD_PARTY_AUTH_ERROR"),
 			"wrong sender": notifytest.FCMError(http.StatusForbidden, "SENDER_ID_MISMATCH"),
+			"too large":    notifytest.FCMError(http.StatusRequestEntityTooLarge, ""), // from a proxy: FCM says 400
 		},
 		providerID: func(t *testing.T, _ notify.Message, id string) {
 			if !strings.HasPrefix(id, "projects/tend-test/messages/") {
@@ -425,6 +427,9 @@ func TestConformanceFailures(t *testing.T) {
 				}
 				if ne.RetryAfter != c.retryAfter {
 					t.Errorf("%s: RetryAfter %v, want %v", c.scenario, ne.RetryAfter, c.retryAfter)
+				}
+				if tooLarge := c.scenario == "too large"; errors.Is(err, notify.ErrPayloadTooLarge) != tooLarge || (tooLarge && ne.Code == "") {
+					t.Errorf("%s: %v (code %q): a sizing error is told apart from every other failure, with a code", c.scenario, err, ne.Code)
 				}
 				if n := h.received() - before; n != 1 {
 					t.Errorf("%s: the provider got %d requests, want 1 (retries are the job's)", c.scenario, n)

@@ -161,6 +161,19 @@ func Classify(err error) *Error {
 	return &Error{Kind: Transient, Err: err}
 }
 
+// ErrPayloadTooLarge is in the chain of a failure whose request body a
+// provider refused as too large (HTTP 413, APNs PayloadTooLarge), or that a
+// sender refused to send for the same reason. It is Tend's sizing error, not
+// the device's: the failure is Permanent (the same body would be refused
+// again), carries the provider's reason as Code or else CodePayloadTooLarge,
+// and must never disable the device.
+// Test for it with errors.Is.
+var ErrPayloadTooLarge = errors.New("push payload too large for the provider")
+
+// CodePayloadTooLarge is the Error.Code of a failure wrapping
+// ErrPayloadTooLarge.
+const CodePayloadTooLarge = "payload_too_large"
+
 // ErrNotConfigured is returned for a device whose platform has no configured
 // sender: the delivery is recorded as undeliverable, never silently skipped.
 var ErrNotConfigured = errors.New("push provider not configured")

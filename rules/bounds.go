@@ -110,4 +110,3 @@ func (p *Pack) CheckOverrides(ruleID string, own map[string]float64) []Problem {
 	}
 	return out
 }
-

@@ -91,8 +91,8 @@ type paramSet struct {
 	// dirs says which way each param makes the rule fire more readily.
 	dirs []int8
 	// bounded says a param declares a plausible range [lo, hi].
-	bounded []bool
-	lo, hi  []float64
+	bounded  []bool
+	lo, hi   []float64
 	programs []programOverride // sorted by program
 }
 

@@ -363,7 +363,7 @@ func TestDefaultPack(t *testing.T) {
 		"hf-weight-gain-24h": {rpm.High, []string{"heart_failure"}}, "hf-weight-gain-7d": {rpm.High, []string{"heart_failure"}},
 		"temp-fever": {rpm.Medium, nil}, "chest-pain": {rpm.Critical, nil}, "fainting": {rpm.Critical, nil},
 		"weakness-one-side": {rpm.Critical, nil}, "missed-doses": {rpm.Medium, nil},
-		"no-weight-36h": {rpm.Low, []string{"heart_failure"}},
+		"no-weight-36h":         {rpm.Low, []string{"heart_failure"}},
 		"spo2-copd-below-usual": {rpm.High, []string{"copd"}}, "rr-high": {rpm.High, nil},
 		"hf-weight-gain-3d": {rpm.High, []string{"heart_failure"}},
 	}

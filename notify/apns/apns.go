@@ -34,7 +34,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -242,7 +241,8 @@ func (s *Sender) notification(d notify.Device, m notify.Message, now time.Time) 
 // *notify.Error: 410 and BadDeviceToken are Unregistered; 429, 5xx and
 // network errors Transient, with any Retry-After; the rest
 // (InvalidProviderToken, ExpiredProviderToken, BadTopic,
-// DeviceTokenNotForTopic, PayloadTooLarge, …) Permanent.
+// DeviceTokenNotForTopic, PayloadTooLarge, …) Permanent. A 413
+// PayloadTooLarge also wraps notify.ErrPayloadTooLarge.
 // DeviceTokenNotForTopic is usually a misconfigured topic, which would
 // otherwise disable every iOS device at once.
 func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (notify.Result, error) {
@@ -266,11 +266,11 @@ func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (n
 		return notify.Result{Status: status}, classify(&apns2.Response{StatusCode: status}, retry, now)
 	}
 	if err != nil {
-		err = redactURL(err)
+		err = notify.RedactURL(err)
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
-		return notify.Result{}, &notify.Error{Kind: notify.Transient, Err: &redacted{msg: "apns: push: " + strings.ReplaceAll(err.Error(), d.Token, "<token>"), err: err}}
+		return notify.Result{}, &notify.Error{Kind: notify.Transient, Err: notify.RedactToken("apns: push: ", err, d.Token)}
 	}
 	if res.Sent() {
 		return notify.Result{ProviderID: res.ApnsID, Status: res.StatusCode}, nil
@@ -296,7 +296,11 @@ func classify(res *apns2.Response, retryAfterHeader string, now time.Time) *noti
 		}
 	case res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500:
 		e.Kind = notify.Transient
-		e.RetryAfter = retryAfter(retryAfterHeader, now)
+		e.RetryAfter = notify.RetryAfter(retryAfterHeader, now)
+	case res.StatusCode == http.StatusRequestEntityTooLarge || res.Reason == apns2.ReasonPayloadTooLarge:
+		e.Code = cmp.Or(e.Code, notify.CodePayloadTooLarge)
+		e.Err = fmt.Errorf("%s: %w", msg, notify.ErrPayloadTooLarge)
+		return e
 	}
 	e.Err = errors.New(msg)
 	return e
@@ -342,48 +346,4 @@ func (t retryAfterTransport) CloseIdleConnections() {
 	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
-}
-
-// redacted is an error whose message is scrubbed of the device token and
-// that still unwraps to the cause.
-type redacted struct {
-	msg string
-	err error
-}
-
-func (r *redacted) Error() string { return r.msg }
-func (r *redacted) Unwrap() error { return r.err }
-
-// redactURL strips the request URL (it ends in the device token) from a
-// client error, keeping its cause.
-func redactURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if ue.Timeout() {
-			return fmt.Errorf("timeout: %w", ue.Err)
-		}
-		return ue.Err
-	}
-	return err
-}
-
-// retryAfter parses a Retry-After header: delay seconds or an HTTP-date
-// (relative to now); 0 for an empty, malformed or past value.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(min(n, int64(365*24*time.Hour/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d.Round(time.Second)
-		}
-	}
-	return 0
 }

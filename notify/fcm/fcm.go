@@ -127,7 +127,7 @@ func New(ctx context.Context, cfg Config) (*Sender, error) {
 		return nil, errors.New("fcm: ProjectID is required (no project_id in credentials)")
 	}
 
-	var base http.RoundTripper = http.DefaultTransport
+	base := http.DefaultTransport
 	timeout := DefaultTimeout
 	if cfg.HTTPClient != nil {
 		if cfg.HTTPClient.Transport != nil {
@@ -254,7 +254,7 @@ func (s *Sender) message(token string, m notify.Message, now time.Time) *messagi
 // *notify.Error: UNREGISTERED is Unregistered; QUOTA_EXCEEDED (429),
 // UNAVAILABLE, INTERNAL (5xx) and network errors Transient, with the
 // Retry-After; INVALID_ARGUMENT, SENDER_ID_MISMATCH, THIRD_PARTY_AUTH_ERROR
-// and other 4xx Permanent.
+// and other 4xx Permanent; a 413 also wraps notify.ErrPayloadTooLarge.
 func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (notify.Result, error) {
 	if d.Token == "" {
 		return notify.Result{}, &notify.Error{Kind: notify.Unregistered, Code: "missing_token", Err: errors.New("fcm: device has no registration token")}
@@ -282,11 +282,11 @@ func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (n
 func classify(ctx context.Context, err error, att *attempt, token string, now time.Time) *notify.Error {
 	if f := att.failure(); f != nil {
 		if f.err != nil {
-			return &notify.Error{Kind: notify.Transient, Err: fmt.Errorf("fcm: send: %w", redactURL(f.err))}
+			return &notify.Error{Kind: notify.Transient, Err: fmt.Errorf("fcm: send: %w", notify.RedactURL(f.err))}
 		}
 		return &notify.Error{
 			Kind: notify.Transient, Status: f.status, Code: errorCode(f.body),
-			RetryAfter: retryAfter(f.header.Get("Retry-After"), now),
+			RetryAfter: notify.RetryAfter(f.header.Get("Retry-After"), now),
 			Err:        fmt.Errorf("fcm: send: status %d", f.status),
 		}
 	}
@@ -294,10 +294,10 @@ func classify(ctx context.Context, err error, att *attempt, token string, now ti
 		return &notify.Error{Kind: notify.Transient, Err: fmt.Errorf("fcm: send: %w", ctx.Err())}
 	}
 
-	e := &notify.Error{Kind: notify.Permanent, Err: &redacted{msg: "fcm: " + strings.ReplaceAll(err.Error(), token, "<token>"), err: err}}
+	e := &notify.Error{Kind: notify.Permanent, Err: notify.RedactToken("fcm: ", err, token)}
 	if resp := errorutils.HTTPResponse(err); resp != nil {
 		e.Status = resp.StatusCode
-		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
+		e.RetryAfter = notify.RetryAfter(resp.Header.Get("Retry-After"), now)
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		e.Code = errorCode(body)
 	}
@@ -312,6 +312,12 @@ func classify(ctx context.Context, err error, att *attempt, token string, now ti
 		e.Kind = notify.Transient
 	case e.Status == 0 && (errorutils.IsUnavailable(err) || errorutils.IsDeadlineExceeded(err) || errorutils.IsUnknown(err)):
 		e.Kind = notify.Transient // a transport failure the single-attempt transport did not see
+	}
+	if e.Status == http.StatusRequestEntityTooLarge {
+		// FCM itself answers 400 for an oversize message; a 413 comes from
+		// a proxy in between. Either way it is a sizing error.
+		e.Kind, e.Code = notify.Permanent, cmp.Or(e.Code, notify.CodePayloadTooLarge)
+		e.Err = fmt.Errorf("%w (%w)", e.Err, notify.ErrPayloadTooLarge)
 	}
 	return e
 }
@@ -337,47 +343,4 @@ func errorCode(body []byte) string {
 		}
 	}
 	return b.Error.Status
-}
-
-// redacted is an error with a message scrubbed of the device token that
-// still unwraps to the provider's error.
-type redacted struct {
-	msg string
-	err error
-}
-
-func (r *redacted) Error() string { return r.msg }
-func (r *redacted) Unwrap() error { return r.err }
-
-// redactURL strips the request URL from a client error, keeping its cause.
-func redactURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if ue.Timeout() {
-			return fmt.Errorf("timeout: %w", ue.Err)
-		}
-		return ue.Err
-	}
-	return err
-}
-
-// retryAfter parses a Retry-After header: delay seconds or an HTTP-date
-// (relative to now); 0 for an empty, malformed or past value.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(min(n, int64(365*24*time.Hour/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d.Round(time.Second)
-		}
-	}
-	return 0
 }

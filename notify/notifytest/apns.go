@@ -133,15 +133,6 @@ func (a *APNs) Close() { a.srv.Close() }
 // Client returns an HTTP/2 client that trusts the fake's certificate.
 func (a *APNs) Client() *http.Client { return a.srv.Client() }
 
-// Certificate returns the fake's TLS certificate.
-func (a *APNs) Certificate() *x509.Certificate { return a.srv.Certificate() }
-
-// CertificatePEM returns the fake's certificate as PEM, e.g. for a file named
-// by SSL_CERT_FILE.
-func (a *APNs) CertificatePEM() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.srv.Certificate().Raw})
-}
-
 // AllowTopic makes the fake accept another apns-topic.
 func (a *APNs) AllowTopic(topic string) {
 	a.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -118,6 +119,15 @@ func TestWebPushVerifies(t *testing.T) {
 			r.Header.Set("Authorization", "vapid t="+tok+", k="+base64.RawURLEncoding.EncodeToString(pub))
 		}
 	}
+	// setRS rewrites the record size of the aes128gcm header (not covered
+	// by the AEAD, so the body still decrypts).
+	setRS := func(rs uint32) func(*http.Request) {
+		return func(r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			binary.BigEndian.PutUint32(b[16:20], rs)
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		}
+	}
 	cases := []struct {
 		name       string
 		subscriber string
@@ -135,6 +145,7 @@ func TestWebPushVerifies(t *testing.T) {
 		{"exp too far", "", signed(jwt.MapClaims{"aud": push.URL, "sub": "mailto:a@b.example", "exp": time.Now().Add(25 * time.Hour).Unix()}), 403, "exp"},
 		{"expired", "", signed(jwt.MapClaims{"aud": push.URL, "sub": "mailto:a@b.example", "exp": time.Now().Add(-time.Minute).Unix()}), 401, "expired"},
 		{"no exp", "", signed(jwt.MapClaims{"aud": push.URL, "sub": "mailto:a@b.example"}), 401, "exp"},
+		{"record as long as rs", "ops@tend.example", setRS(4096 - 86), 400, "rs"},
 	}
 	for i, c := range cases {
 		sub := push.NewSubscription()
@@ -167,6 +178,19 @@ func TestWebPushVerifies(t *testing.T) {
 	}
 	if string(got[0].Payload) != `{"id":"1"}` || got[1].Subject != "mailto:ops@tend.example" || got[0].Header.Get("TTL") != "60" {
 		t.Errorf("received %+v", got)
+	}
+	if got[0].BodySize != 4096 || got[0].RecordSize != 4096 { // webpush-go's default record
+		t.Errorf("body %d bytes, rs %d; want 4096 and 4096", got[0].BodySize, got[0].RecordSize)
+	}
+
+	// A body over the limit is refused as too large, before decryption.
+	push.LimitBody(4000)
+	sub = push.NewSubscription()
+	if got := sendRaw(t, sub, "ops@tend.example", nil); got != http.StatusRequestEntityTooLarge {
+		t.Errorf("body over LimitBody: %d, want 413", got)
+	}
+	if rj := push.Rejected(); rj[len(rj)-1].Reason != "body over 4000 bytes" {
+		t.Errorf("rejection %+v", rj[len(rj)-1])
 	}
 }
 

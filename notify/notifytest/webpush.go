@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -26,8 +27,11 @@ import (
 // WebPush is a fake RFC 8030 push service. Subscriptions come from
 // NewSubscription; a POST to one must carry a valid VAPID Authorization
 // (RFC 8292), a TTL header, Content-Encoding: aes128gcm and a body that
-// decrypts with the subscription's keys (RFC 8291). Accepted messages are
-// answered 201 Created with a Location.
+// decrypts with the subscription's keys (RFC 8291) as exactly one record
+// shorter than its declared record size. A body over the size limit
+// (4096 bytes, the least RFC 8030 lets a push service accept; see
+// LimitBody) is answered 413. Accepted messages are answered 201 Created
+// with a Location.
 type WebPush struct {
 	// URL is the service's base URL (http://127.0.0.1:port).
 	URL string
@@ -41,6 +45,7 @@ type WebPush struct {
 	mu      sync.Mutex
 	subs    map[string]*pushSubscription // by URL path
 	vapid   string                       // required VAPID public key, raw base64url; "" accepts any
+	maxBody int                          // largest body accepted, in bytes
 	counter int
 }
 
@@ -78,6 +83,10 @@ type WebPushRequest struct {
 	VAPIDKey string
 	// Payload is the decrypted message.
 	Payload []byte
+	// BodySize is the length of the encrypted body as posted, and
+	// RecordSize the record size ("rs") its aes128gcm header declares.
+	BodySize   int
+	RecordSize int
 	// Status is what the fake answered: 201, or a scripted status.
 	Status int
 	// Time is when the request arrived.
@@ -87,7 +96,7 @@ type WebPushRequest struct {
 // NewWebPush starts a fake push service on 127.0.0.1 (plain HTTP). Close it
 // when done.
 func NewWebPush() *WebPush {
-	w := &WebPush{subs: map[string]*pushSubscription{}}
+	w := &WebPush{subs: map[string]*pushSubscription{}, maxBody: DefaultMaxBody}
 	w.srv = httptest.NewServer(http.HandlerFunc(w.serve))
 	w.URL = w.srv.URL
 	return w
@@ -132,6 +141,22 @@ func (w *WebPush) Unsubscribe(endpoint string) {
 	}
 }
 
+// DefaultMaxBody is the largest body the fake accepts unless LimitBody
+// says otherwise: the 4096 bytes every push service must accept.
+const DefaultMaxBody = 4096
+
+// LimitBody makes the service answer 413 Request Entity Too Large to bodies
+// over n bytes, as some push services do from about 3 KB; n <= 0 restores
+// DefaultMaxBody. Such a request is recorded in Rejected.
+func (w *WebPush) LimitBody(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n <= 0 {
+		n = DefaultMaxBody
+	}
+	w.maxBody = n
+}
+
 // RequireVAPIDKey makes the service refuse (403) messages signed with any
 // VAPID public key but publicKey (base64url), as a push service does for a
 // subscription made with that applicationServerKey.
@@ -171,6 +196,7 @@ func (w *WebPush) serve(rw http.ResponseWriter, r *http.Request) {
 	w.mu.Lock()
 	sub := w.subs[r.URL.Path]
 	wantKey := w.vapid
+	maxBody := w.maxBody
 	var gone bool
 	if sub != nil {
 		gone = sub.unsubscribed
@@ -206,13 +232,18 @@ func (w *WebPush) serve(rw http.ResponseWriter, r *http.Request) {
 		reject(http.StatusBadRequest, err.Error())
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 4097))
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(maxBody)+1))
 	if err != nil {
 		reject(http.StatusBadRequest, "read body: "+err.Error())
 		return
 	}
-	if len(body) > 4096 {
-		reject(http.StatusRequestEntityTooLarge, "body over 4096 bytes")
+	if len(body) > maxBody {
+		reject(http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", maxBody))
+		return
+	}
+	rs, err := singleRecord(body)
+	if err != nil {
+		reject(http.StatusBadRequest, err.Error())
 		return
 	}
 	plain, err := Decrypt(sub.priv, sub.auth, body)
@@ -229,13 +260,15 @@ func (w *WebPush) serve(rw http.ResponseWriter, r *http.Request) {
 		resp = Response{Status: http.StatusGone}
 	}
 	req := WebPushRequest{
-		Endpoint: sub.endpoint,
-		Header:   http.Header{},
-		Subject:  subject,
-		VAPIDKey: vapidKey,
-		Payload:  plain,
-		Status:   resp.Status,
-		Time:     now,
+		Endpoint:   sub.endpoint,
+		Header:     http.Header{},
+		Subject:    subject,
+		VAPIDKey:   vapidKey,
+		Payload:    plain,
+		BodySize:   len(body),
+		RecordSize: rs,
+		Status:     resp.Status,
+		Time:       now,
 	}
 	for _, h := range []string{"TTL", "Urgency", "Topic", "Content-Encoding", "Content-Type"} {
 		if v := r.Header.Values(h); len(v) > 0 {
@@ -252,6 +285,21 @@ func (w *WebPush) serve(rw http.ResponseWriter, r *http.Request) {
 	}
 	w.onRecv.call(req)
 	resp.write(rw, "application/json")
+}
+
+// singleRecord checks RFC 8291 §4: the body holds exactly one record, and
+// the declared record size is greater than that record (plaintext,
+// delimiter, padding and the 16-byte tag). It returns the record size.
+func singleRecord(body []byte) (int, error) {
+	if len(body) < 21 || len(body) <= 21+int(body[20]) {
+		return 0, errors.New("aes128gcm: body has no record")
+	}
+	header := 21 + int(body[20])
+	rs := int(binary.BigEndian.Uint32(body[16:20]))
+	if record := len(body) - header; record >= rs {
+		return 0, fmt.Errorf("aes128gcm: record of %d bytes is not shorter than rs %d (Web Push allows one record)", record, rs)
+	}
+	return rs, nil
 }
 
 // checkPushHeaders checks the RFC 8030/8291 request headers.

@@ -14,6 +14,8 @@
 // The encrypted payload is the JSON object
 // {"id","type","title","body","urgency","data"} and nothing else: the browser's
 // service worker fetches details over the API.
+// It is padded to a few fixed sizes (see PadBlock and BodySize), far below
+// the 4096 bytes webpush-go pads to by default.
 package webpush
 
 import (
@@ -26,7 +28,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -39,9 +40,38 @@ import (
 // DefaultTimeout bounds one delivery when Config.Timeout is zero.
 const DefaultTimeout = 10 * time.Second
 
-// MaxPayload is the largest payload, in bytes of JSON, that fits one
-// aes128gcm record of 4096 bytes.
+// MaxPayload is the largest payload, in bytes of JSON, that fits the
+// 4096-byte body every push service must accept (RFC 8030 §7.2): 4096 less
+// the aes128gcm header (86), the padding delimiter (1) and the GCM tag (16).
 const MaxPayload = 3993
+
+// Record sizing. The body is one aes128gcm record (RFC 8291 §4) whose
+// plaintext — the payload, the 0x02 delimiter and zero padding — is padded up
+// to a multiple of PadBlock bytes, and to at least MinPadded, so the push
+// service and the network see one of a few lengths, not the payload's.
+// Every message Tend sends today (about 240 to 320 bytes of JSON) pads to
+// 512, a body of 614 bytes: an observer cannot tell an alert from a
+// catch-up, or a critical alert from a low one, by its size. A padded
+// plaintext never exceeds MaxPayload+1, so no body exceeds 4096 bytes.
+const (
+	PadBlock  = 256
+	MinPadded = 512
+)
+
+// bodyOverhead is what the body adds to the padded plaintext: the aes128gcm
+// header (salt 16, rs 4, idlen 1, the sender's P-256 key 65) and the GCM tag
+// (16).
+const bodyOverhead = 16 + 4 + 1 + 65 + 16
+
+// BodySize returns the size in bytes of the encrypted body Send posts for a
+// payload of n bytes (n at most MaxPayload). It is also the record size
+// ("rs") Send declares: webpush-go fills the body to exactly rs bytes, and
+// the single record (rs less the 86-byte header) is then shorter than rs as
+// RFC 8291 §4 requires.
+func BodySize(n int) int {
+	padded := max(MinPadded, (n+1+PadBlock-1)/PadBlock*PadBlock)
+	return min(padded, MaxPayload+1) + bodyOverhead
+}
 
 // Config configures a Sender.
 type Config struct {
@@ -192,9 +222,12 @@ func TTL(u notify.Urgency) int {
 	return max(1, int(u.TTL()/time.Second))
 }
 
-// Send encrypts m for the subscription in d and posts it to d.Endpoint. A
-// failure is a *notify.Error: 404/410 Unregistered; 429, 5xx and network
-// errors Transient (with the Retry-After); other statuses Permanent.
+// Send encrypts m for the subscription in d, padded as BodySize says, and
+// posts it to d.Endpoint. A failure is a *notify.Error: 404/410
+// Unregistered; 429, 5xx and network errors Transient (with the
+// Retry-After); 413 Permanent with Code notify.CodePayloadTooLarge, wrapping
+// notify.ErrPayloadTooLarge (a sizing error, not a dead subscription); other
+// statuses Permanent.
 func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (notify.Result, error) {
 	key, secret, err := parseSubscription(d.Endpoint, d.P256dh, d.Auth)
 	if err != nil {
@@ -209,8 +242,10 @@ func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (n
 		return notify.Result{}, &notify.Error{Kind: notify.Permanent, Code: "invalid_message", Err: fmt.Errorf("webpush: encode payload: %w", err)}
 	}
 	if len(body) > MaxPayload {
-		return notify.Result{}, &notify.Error{Kind: notify.Permanent, Code: "payload_too_large", Err: fmt.Errorf("webpush: payload of %d bytes exceeds %d", len(body), MaxPayload)}
+		return notify.Result{}, &notify.Error{Kind: notify.Permanent, Code: notify.CodePayloadTooLarge,
+			Err: fmt.Errorf("webpush: payload of %d bytes exceeds %d: %w", len(body), MaxPayload, notify.ErrPayloadTooLarge)}
 	}
+	size := BodySize(len(body))
 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -223,6 +258,7 @@ func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (n
 		},
 	}, &webpush.Options{
 		HTTPClient:      s.client,
+		RecordSize:      uint32(size),
 		Subscriber:      s.subscriber,
 		Topic:           Topic(m.CollapseID),
 		TTL:             TTL(m.Urgency),
@@ -231,64 +267,34 @@ func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (n
 		VAPIDPrivateKey: s.private,
 	})
 	if err != nil {
-		return notify.Result{}, &notify.Error{Kind: notify.Transient, Err: fmt.Errorf("webpush: post: %w", redact(err))}
+		return notify.Result{}, &notify.Error{Kind: notify.Transient, Err: fmt.Errorf("webpush: post: %w", notify.RedactURL(err))}
 	}
 	defer resp.Body.Close()
 	// Drain a little so the connection can be reused; the body itself is
 	// never reported (push services may echo the request).
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-	return classify(resp, time.Now())
+	return classify(resp, size, time.Now())
 }
 
-// classify turns a push service response into a Result or a *notify.Error.
-func classify(resp *http.Response, now time.Time) (notify.Result, error) {
+// classify turns a push service response to a body of size bytes into a
+// Result or a *notify.Error.
+func classify(resp *http.Response, size int, now time.Time) (notify.Result, error) {
 	status := resp.StatusCode
 	switch {
 	case status == http.StatusCreated || status == http.StatusOK || status == http.StatusAccepted:
 		return notify.Result{ProviderID: resp.Header.Get("Location"), Status: status}, nil
 	case status == http.StatusNotFound || status == http.StatusGone:
 		return notify.Result{Status: status}, &notify.Error{Kind: notify.Unregistered, Status: status, Err: errors.New("webpush: subscription expired or unsubscribed")}
+	case status == http.StatusRequestEntityTooLarge:
+		return notify.Result{Status: status}, &notify.Error{Kind: notify.Permanent, Status: status, Code: notify.CodePayloadTooLarge,
+			Err: fmt.Errorf("webpush: push service refused a body of %d bytes: %w", size, notify.ErrPayloadTooLarge)}
 	case status == http.StatusTooManyRequests || status >= 500:
 		return notify.Result{Status: status}, &notify.Error{
 			Kind:       notify.Transient,
 			Status:     status,
-			RetryAfter: RetryAfter(resp.Header.Get("Retry-After"), now),
+			RetryAfter: notify.RetryAfter(resp.Header.Get("Retry-After"), now),
 			Err:        fmt.Errorf("webpush: push service answered %d", status),
 		}
 	}
 	return notify.Result{Status: status}, &notify.Error{Kind: notify.Permanent, Status: status, Err: fmt.Errorf("webpush: push service answered %d", status)}
-}
-
-// RetryAfter parses a Retry-After header: delay seconds or an HTTP-date
-// (relative to now). It returns 0 for an empty, malformed or past value.
-func RetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(min(n, int64(365*24*time.Hour/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d.Round(time.Second)
-		}
-	}
-	return 0
-}
-
-// redact strips the request URL (the subscription endpoint, a capability
-// URL) from a client error, keeping its cause.
-func redact(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if ue.Timeout() {
-			return fmt.Errorf("timeout: %w", ue.Err)
-		}
-		return ue.Err
-	}
-	return err
 }

@@ -168,7 +168,7 @@ func TestSendClassifiesResponses(t *testing.T) {
 		{notifytest.Response{Status: 400}, notify.Permanent, 0},
 		{notifytest.Response{Status: 401}, notify.Permanent, 0},
 		{notifytest.Response{Status: 403}, notify.Permanent, 0},
-		{notifytest.Response{Status: 413}, notify.Permanent, 0},
+		{notifytest.Response{Status: 413}, notify.Permanent, 0}, // and a sizing error: TestSendTooLargeIsASizingError
 	}
 	for _, c := range cases {
 		sub := push.NewSubscription()
@@ -250,7 +250,8 @@ func TestSendRejectsBadInput(t *testing.T) {
 	}
 	m = msg
 	m.Data = map[string]string{"padding": strings.Repeat("x", webpush.MaxPayload)}
-	if _, err := s.Send(ctxT(t), sub.Device(), m); notify.Classify(err).Code != "payload_too_large" {
+	if _, err := s.Send(ctxT(t), sub.Device(), m); notify.Classify(err).Code != notify.CodePayloadTooLarge ||
+		!errors.Is(err, notify.ErrPayloadTooLarge) {
 		t.Errorf("large: %v", err)
 	}
 	if n := len(push.Received()); n != 0 {
@@ -274,7 +275,138 @@ func TestLargestPayloadFits(t *testing.T) {
 		t.Fatalf("payload is %d bytes, want %d", len(b), webpush.MaxPayload)
 	}
 	if _, err := s.Send(ctxT(t), push.NewSubscription().Device(), m); err != nil {
-		t.Fatalf("Send of %d bytes: %v", webpush.MaxPayload, err)
+		t.Fatalf("Send of %d bytes: %v (rejected %+v)", webpush.MaxPayload, err, push.Rejected())
+	}
+	got, err := push.Wait(ctxT(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got[0]; r.BodySize != 4096 || r.RecordSize != 4096 || len(r.Payload) != webpush.MaxPayload {
+		t.Errorf("body %d bytes, rs %d, plaintext %d bytes; want 4096, 4096, %d", r.BodySize, r.RecordSize, len(r.Payload), webpush.MaxPayload)
+	}
+}
+
+// TestSendSizesBodyToPayload: a typical payload travels in a body sized to
+// it, not to webpush-go's default 4096-byte record, so a push service that
+// refuses bodies over 3 KB takes it, and it decrypts intact.
+func TestSendSizesBodyToPayload(t *testing.T) {
+	t.Parallel()
+	push := notifytest.NewWebPush()
+	defer push.Close()
+	push.LimitBody(3000) // as strict as the strictest push services
+	s := newSender(t, webpush.Config{})
+	sub := push.NewSubscription()
+	if _, err := s.Send(ctxT(t), sub.Device(), msg); err != nil {
+		t.Fatalf("Send: %v (rejected %+v)", err, push.Rejected())
+	}
+	got, err := push.Wait(ctxT(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := webpush.Payload(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := got[0]
+	if string(r.Payload) != string(want) {
+		t.Errorf("decrypted %q\nwant      %q", r.Payload, want)
+	}
+	if r.BodySize != 614 || r.RecordSize != r.BodySize || r.BodySize != webpush.BodySize(len(want)) {
+		t.Errorf("body %d bytes with rs %d for a %d-byte payload; want 614 and 614", r.BodySize, r.RecordSize, len(want))
+	}
+}
+
+// TestPaddingHidesLength: payloads of different lengths (a low alert, a
+// critical one, a safety message) travel in bodies of the same size.
+func TestPaddingHidesLength(t *testing.T) {
+	t.Parallel()
+	push := notifytest.NewWebPush()
+	defer push.Close()
+	s := newSender(t, webpush.Config{})
+	sub := push.NewSubscription()
+	low, safety := msg, msg
+	low.Urgency, low.Title = notify.Low, "New low alert"
+	safety.Type, safety.Title = "safety", "Your care team has been alerted"
+	safety.Body = "If you have chest pain or trouble breathing, call emergency services."
+	lengths := map[int]bool{}
+	for i, m := range []notify.Message{msg, low, safety} {
+		p, _ := webpush.Payload(m)
+		lengths[len(p)] = true
+		if _, err := s.Send(ctxT(t), sub.Device(), m); err != nil {
+			t.Fatal(err)
+		}
+		got, err := push.Wait(ctxT(t), i+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := got[i].BodySize; n != got[0].BodySize {
+			t.Errorf("message %d: body %d bytes, the first %d", i, n, got[0].BodySize)
+		}
+	}
+	if len(lengths) != 3 {
+		t.Fatalf("payload lengths %v are not all different; the test proves nothing", lengths)
+	}
+}
+
+func TestBodySize(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int]int{
+		0:                       614, // at least MinPadded (512) of plaintext
+		245:                     614,
+		510:                     614,  // 510 + delimiter = 511
+		511:                     614,  // 512
+		512:                     870,  // 513 rounds up to 768
+		3839:                    3942, // 3840 = 15 blocks
+		3840:                    4096, // 16 blocks would pass the limit: pad to the limit
+		webpush.MaxPayload:      4096,
+		webpush.MaxPayload - 1:  4096,
+		webpush.MaxPayload - 99: 4096,
+	} {
+		if got := webpush.BodySize(n); got != want {
+			t.Errorf("BodySize(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
+
+// TestSendTooLargeIsASizingError: a 413 is Tend's sizing error, told apart
+// from a dead subscription and from other permanent failures, whether the
+// push service answers it for a body over its limit or for its own reasons.
+func TestSendTooLargeIsASizingError(t *testing.T) {
+	t.Parallel()
+	push := notifytest.NewWebPush()
+	defer push.Close()
+	s := newSender(t, webpush.Config{})
+
+	scripted := push.NewSubscription()
+	push.Script(scripted.Endpoint, notifytest.Response{Status: http.StatusRequestEntityTooLarge})
+	_, errScripted := s.Send(ctxT(t), scripted.Device(), msg)
+
+	push.LimitBody(600) // below the 614 bytes of msg's body
+	limited := push.NewSubscription()
+	_, errLimited := s.Send(ctxT(t), limited.Device(), msg)
+	if rj := push.Rejected(); len(rj) != 1 || rj[0].Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("rejected %+v, want one 413", rj)
+	}
+
+	for name, err := range map[string]error{"scripted": errScripted, "over the limit": errLimited} {
+		ne := notify.Classify(err)
+		if !errors.Is(err, notify.ErrPayloadTooLarge) || ne.Code != notify.CodePayloadTooLarge ||
+			ne.Kind != notify.Permanent || ne.Status != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s: %v (kind %v, code %q, status %d), want a permanent payload_too_large", name, err, ne.Kind, ne.Code, ne.Status)
+		}
+		if !strings.Contains(err.Error(), "614 bytes") {
+			t.Errorf("%s: %v does not say how large the body was", name, err)
+		}
+		if strings.Contains(err.Error(), push.URL) {
+			t.Errorf("%s: error leaks the endpoint: %v", name, err)
+		}
+	}
+	// Other refusals do not pass for sizing errors.
+	other := push.NewSubscription()
+	push.LimitBody(0)
+	push.Script(other.Endpoint, notifytest.Response{Status: http.StatusBadRequest})
+	if _, err := s.Send(ctxT(t), other.Device(), msg); errors.Is(err, notify.ErrPayloadTooLarge) {
+		t.Errorf("400: %v is classified as a sizing error", err)
 	}
 }
 
@@ -375,24 +507,6 @@ func TestTopic(t *testing.T) {
 	} {
 		if got := webpush.Topic(in); got != want {
 			t.Errorf("Topic(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"":                              0,
-		"120":                           2 * time.Minute,
-		"0":                             0,
-		"-5":                            0,
-		"soon":                          0,
-		"Sun, 01 Mar 2026 12:01:30 GMT": 90 * time.Second,
-		"Sun, 01 Mar 2026 11:59:00 GMT": 0,
-	} {
-		if got := webpush.RetryAfter(in, now); got != want {
-			t.Errorf("RetryAfter(%q) = %v, want %v", in, got, want)
 		}
 	}
 }
