@@ -14,6 +14,7 @@ require (
 	github.com/riverqueue/river v0.51.1
 	github.com/riverqueue/river/riverdriver/riverpgxv5 v0.51.1
 	github.com/riverqueue/river/rivertype v0.51.1
+	github.com/samply/golang-fhir-models/fhir-models v0.3.2
 	github.com/sideshow/apns2 v0.25.0
 	golang.org/x/time v0.16.0
 	google.golang.org/api v0.278.0

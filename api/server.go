@@ -53,6 +53,12 @@ type Server struct {
 
 	limitersMu sync.Mutex
 	limiters   map[uuid.UUID]*limiter
+
+	// patterns are the routes registered by routes(), in order, so tests
+	// can hold the OpenAPI document and the router to each other.
+	patterns []string
+	// started dates the CapabilityStatement.
+	started time.Time
 }
 
 type limiter struct {
@@ -77,6 +83,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger.With("component", "api"),
 		cfg:      cfg,
 		limiters: map[uuid.UUID]*limiter{},
+		started:  time.Now(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tend_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
@@ -101,9 +108,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h http.HandlerFunc) {
+		s.patterns = append(s.patterns, pattern)
 		mux.Handle(pattern, s.instrument(pattern, s.authenticated(h)))
 	}
-	open := func(pattern string, h http.Handler) { mux.Handle(pattern, s.instrument(pattern, h)) }
+	open := func(pattern string, h http.Handler) {
+		s.patterns = append(s.patterns, pattern)
+		mux.Handle(pattern, s.instrument(pattern, h))
+	}
 
 	open("GET /healthz", http.HandlerFunc(s.healthz))
 	open("GET /readyz", http.HandlerFunc(s.readyz))
@@ -135,6 +146,18 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/me/preferences", s.getPreferences)
 	handle("PUT /v1/me/preferences", s.putPreferences)
 	handle("GET /v1/audit", s.listAudit)
+
+	// FHIR R4 and the API contract (fhir.go, openapi.go).
+	fhirRoutes := s.fhirRoutes()
+	for _, rt := range fhirRoutes {
+		open(rt.pattern, asFHIR(s.authenticated(rt.handler))) // authenticated inside asFHIR: its errors are OperationOutcomes
+	}
+	open("GET "+fhirBase+"/metadata", asFHIR(s.metadata(s.capabilities(fhirRoutes))))
+	open(fhirBase+"/", asFHIR(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeOutcome(w, fhirNotFound("endpoint"))
+	})))
+	open("GET /openapi.json", http.HandlerFunc(s.openAPI))
+	open("GET /docs/", http.HandlerFunc(s.docs))
 
 	open("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "Not found", "no such endpoint", nil)
