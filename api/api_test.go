@@ -94,7 +94,7 @@ func newSetup(t *testing.T) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
+	hs := httptest.NewServer(api.CheckContract(t, srv)) // every /v1 exchange is checked against the OpenAPI document
 	t.Cleanup(hs.Close)
 	ctx := context.Background()
 	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
