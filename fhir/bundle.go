@@ -3,8 +3,6 @@ package fhir
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"strconv"
 	"time"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -59,7 +57,7 @@ func DecodeBundle(data []byte) (Bundle, error) {
 		return Bundle{}, Invalid(Issue{Code: "required", Expression: "Bundle.entry", Diagnostics: "the Bundle has no entries"})
 	}
 	if len(b.Entry) > MaxEntries {
-		return Bundle{}, &Error{Status: http.StatusRequestEntityTooLarge, Issues: []Issue{{Code: "too-costly", Expression: "Bundle.entry",
+		return Bundle{}, &Error{Status: statusTooLarge, Issues: []Issue{{Code: "too-costly", Expression: "Bundle.entry",
 			Diagnostics: fmt.Sprintf("at most %d entries per Bundle", MaxEntries)}}}
 	}
 	for i, e := range b.Entry {
@@ -68,7 +66,7 @@ func DecodeBundle(data []byte) (Bundle, error) {
 		case e.Request == nil:
 			out.Issues[i] = Invalid(Issue{Code: "required", Expression: expr + ".request", Diagnostics: "request is required in a batch or transaction"})
 		case e.Request.Method != r4.HTTPVerbPOST || (e.Request.Url != "Observation" && e.Request.Url != "Observation/"):
-			out.Issues[i] = &Error{Status: http.StatusMethodNotAllowed, Issues: []Issue{{Code: "not-supported", Expression: expr + ".request",
+			out.Issues[i] = &Error{Status: statusMethodNotAllowed, Issues: []Issue{{Code: "not-supported", Expression: expr + ".request",
 				Diagnostics: "only POST Observation is supported in a Bundle"}}}
 		case len(e.Resource) == 0:
 			out.Issues[i] = Invalid(Issue{Code: "required", Expression: expr + ".resource", Diagnostics: "resource is required"})
@@ -102,7 +100,7 @@ func ResponseBundle(transaction bool, results []Result, now time.Time) (r4.Bundl
 		b.Type = r4.BundleTypeTransactionResponse
 	}
 	for _, r := range results {
-		e := r4.BundleEntry{Response: &r4.BundleEntryResponse{Status: strconv.Itoa(r.Status) + " " + http.StatusText(r.Status)}}
+		e := r4.BundleEntry{Response: &r4.BundleEntryResponse{Status: statusLine(r.Status)}}
 		if r.Resource != nil {
 			raw, err := json.Marshal(r.Resource)
 			if err != nil {

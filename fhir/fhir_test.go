@@ -252,7 +252,7 @@ type recorder struct {
 	failed, skipped bool
 }
 
-func (r *recorder) Helper()             {}
+func (r *recorder) Helper()               {}
 func (r *recorder) Fatalf(string, ...any) { r.failed = true; panic("fatal") }
 func (r *recorder) Fatal(...any)          { r.failed = true; panic("fatal") }
 func (r *recorder) Skip(...any)           { r.skipped = true; panic("skip") }

@@ -135,7 +135,9 @@ func decodeError(err error, root string) *Error {
 
 func mapObservation(o r4.Observation, status string, now time.Time) (Inbound, error) {
 	var issues []Issue
-	add := func(code, expr, diag string) { issues = append(issues, Issue{Code: code, Expression: expr, Diagnostics: diag}) }
+	add := func(code, expr, diag string) {
+		issues = append(issues, Issue{Code: code, Expression: expr, Diagnostics: diag})
+	}
 	in := Inbound{Status: status, paths: map[string]string{}}
 	r := &in.Reading
 

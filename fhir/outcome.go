@@ -1,7 +1,7 @@
 package fhir
 
 import (
-	"net/http"
+	"strconv"
 	"strings"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -37,10 +37,10 @@ func (e *Error) Error() string {
 
 // Invalid is a 422: the resource parsed but breaks a rule of the profile or
 // of Tend.
-func Invalid(issues ...Issue) *Error { return &Error{Status: http.StatusUnprocessableEntity, Issues: issues} }
+func Invalid(issues ...Issue) *Error { return &Error{Status: statusUnprocessable, Issues: issues} }
 
 // Malformed is a 400: the body could not be parsed as the resource.
-func Malformed(issues ...Issue) *Error { return &Error{Status: http.StatusBadRequest, Issues: issues} }
+func Malformed(issues ...Issue) *Error { return &Error{Status: statusBadRequest, Issues: issues} }
 
 // issueTypes are the IssueType codes Tend uses.
 var issueTypes = map[string]r4.IssueType{
@@ -101,4 +101,25 @@ func prefix(issues []Issue, from, to string) []Issue {
 		out[i] = is
 	}
 	return out
+}
+
+// HTTP statuses of FHIR errors, spelled out so that this package needs no
+// net/http (it stays pure).
+const (
+	statusBadRequest       = 400
+	statusMethodNotAllowed = 405
+	statusTooLarge         = 413
+	statusUnprocessable    = 422
+)
+
+var statusTexts = map[int]string{200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+	404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 413: "Request Entity Too Large", 422: "Unprocessable Entity",
+	429: "Too Many Requests", 500: "Internal Server Error"}
+
+// statusLine is a Bundle entry's response.status, such as "201 Created".
+func statusLine(code int) string {
+	if t, ok := statusTexts[code]; ok {
+		return strconv.Itoa(code) + " " + t
+	}
+	return strconv.Itoa(code)
 }
