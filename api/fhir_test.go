@@ -154,7 +154,9 @@ func TestFHIRObservationsInAndOut(t *testing.T) {
 		t.Fatalf("paged ids = %v, want the 3 readings stored before the search", ids)
 	}
 	r = s.clinician.do("GET", "/fhir/r4/Observation?patient=Patient/"+s.patientID+"&code=29463-7&date=ge"+at(45*time.Minute)+"&date=lt"+at(0), nil)
-	var one struct{ Entry []struct{ Resource map[string]any } }
+	var one struct {
+		Entry []struct{ Resource map[string]any }
+	}
 	r.decode(t, &one)
 	if len(one.Entry) != 1 || one.Entry[0].Resource["valueQuantity"].(map[string]any)["code"] != "kg" {
 		t.Fatalf("code+date search: %s", r.body)
