@@ -18,7 +18,12 @@ build: ## Build the tend binary into bin/
 demo: build ## Run the whole system locally with simulated patients (DEMO_DURATION=0 runs until Ctrl-C)
 	./$(BIN) demo --duration $(DEMO_DURATION)
 
-test: ## Vet and run every test with the race detector against a real PostgreSQL
+VALIDATOR := fhir/testdata/validator
+
+$(VALIDATOR)/node_modules: $(VALIDATOR)/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix $(VALIDATOR) --no-audit --no-fund; else echo "npm not found: FHIR validation tests will skip (fail under CI=true)"; fi
+
+test: $(VALIDATOR)/node_modules ## Vet and run every test with the race detector against a real PostgreSQL (FHIR validation through Node)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
@@ -26,8 +31,9 @@ lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-bench: ## Go benchmarks (rules evaluation, ingest)
+bench: ## Go benchmarks (rules evaluation, ingest, FHIR Bundle vs JSON batch)
 	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/
+	$(GO) test -run '^$$' -bench BenchmarkBundleIngest -benchmem ./api/
 
 bench-load: build ## Start a server on database $(BENCH_DB) and drive it with `tend load` (single readings, then batches of 500)
 	@BENCH_DB=$(BENCH_DB) LOAD_DURATION=$(LOAD_DURATION) BIN=$(BIN) bash docs/bench-load.sh

@@ -19,7 +19,7 @@ import (
 )
 
 type client struct {
-	t     *testing.T
+	t     testing.TB
 	base  string
 	token string
 }
@@ -30,7 +30,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) decode(t *testing.T, v any) {
+func (r response) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -83,7 +83,7 @@ type setup struct {
 	eng                      *engine.Engine
 }
 
-func newSetup(t *testing.T) *setup {
+func newSetup(t testing.TB) *setup {
 	t.Helper()
 	pool := enginetest.NewPool(t)
 	eng, err := engine.New(engine.Config{Pool: pool, WebPushAllowedHosts: []string{"127.0.0.1"}})
@@ -94,7 +94,7 @@ func newSetup(t *testing.T) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
+	hs := httptest.NewServer(api.CheckContract(t, srv)) // every /v1 exchange is checked against the OpenAPI document
 	t.Cleanup(hs.Close)
 	ctx := context.Background()
 	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
@@ -126,7 +126,7 @@ func newSetup(t *testing.T) *setup {
 	return s
 }
 
-func (s *setup) userToken(t *testing.T, user map[string]any) string {
+func (s *setup) userToken(t testing.TB, user map[string]any) string {
 	t.Helper()
 	r := s.admin.do("POST", "/v1/users", user)
 	if r.status != http.StatusCreated {

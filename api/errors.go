@@ -46,6 +46,10 @@ var problemTypes = map[int]string{
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, title, detail string, fields []rpm.FieldError) {
+	if isFHIR(r) { // FHIR clients read OperationOutcome, never problem+json
+		writeOutcome(w, outcomeFromProblem(status, title, detail, fields))
+		return
+	}
 	p := Problem{Type: problemTypes[status], Title: title, Status: status, Detail: detail, Errors: fields, Instance: r.URL.Path}
 	if p.Type == "" {
 		p.Type = "about:blank"

@@ -253,6 +253,37 @@ var endpoints = map[string]endpoint{
 	}},
 	"GET /v1/audit": {actor: "admin"},
 	"/":             {},
+
+	"GET /openapi.json": {},
+	"GET /docs/":        {},
+	"POST /fhir/r4/Observation": {actor: "device", body: func(w *world) any {
+		return fhirObservation(w.patient["A"], nowRFC3339())
+	}},
+	"POST /fhir/r4": {actor: "device", body: func(w *world) any {
+		return map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{map[string]any{
+			"request":  map[string]any{"method": "POST", "url": "Observation"},
+			"resource": fhirObservation(w.patient["A"], nowRFC3339())}}}
+	}},
+	"GET /fhir/r4/Observation/{id}": {actor: "clinician", id: func(*world) string { return "unknown" }},
+	"GET /fhir/r4/Observation":      {actor: "clinician"},
+	"GET /fhir/r4/Patient/{id}":     {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"GET /fhir/r4/Flag/{id}": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true,
+		otherID: func(w *world) string { return w.alert["B"] }},
+	"GET /fhir/r4/Flag":             {actor: "clinician"},
+	"GET /fhir/r4/metadata":         {},
+	"/fhir/r4/":                     {},
+}
+
+// fhirObservation is a valid vital-signs heart rate Observation.
+func fhirObservation(patient, at string) map[string]any {
+	return map[string]any{"resourceType": "Observation", "status": "final",
+		"category": []any{map[string]any{"coding": []any{map[string]any{
+			"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}}}},
+		"code":              map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "8867-4"}}},
+		"subject":           map[string]any{"reference": "Patient/" + patient},
+		"effectiveDateTime": at,
+		"identifier":        []any{map[string]any{"system": "urn:tend:test", "value": "obs-1"}},
+		"valueQuantity":     map[string]any{"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}}
 }
 
 func TestEveryRouteHasMatrixRows(t *testing.T) {
@@ -485,6 +516,10 @@ func TestBadInputMatrix(t *testing.T) {
 		valid := ep.body(w)
 		ms := mutations(t, valid)
 		good, _ := json.Marshal(valid)
+		okType, wantType := "application/json", "application/problem+json"
+		if r.FHIR {
+			okType, wantType = "application/fhir+json", "application/fhir+json"
+		}
 		for _, ct := range []string{"text/plain", "application/jsonx", "application/json; charset=latin1", "application/xml"} {
 			ms = append(ms, mutation{name: "content type " + ct, body: good})
 		}
@@ -500,7 +535,7 @@ func TestBadInputMatrix(t *testing.T) {
 			if m.name == "empty" && ep.optionalBody {
 				continue
 			}
-			ct := "application/json"
+			ct := okType
 			if name, ok := strings.CutPrefix(m.name, "content type "); ok {
 				ct = name
 			}
@@ -510,8 +545,16 @@ func TestBadInputMatrix(t *testing.T) {
 				t.Errorf("%s: status %d, want 4xx: %.300s", label, resp.status, resp.body)
 				continue
 			}
-			if got := resp.header.Get("Content-Type"); got != "application/problem+json" {
+			if got := resp.header.Get("Content-Type"); !strings.HasPrefix(got, wantType) {
 				t.Errorf("%s: Content-Type %q", label, got)
+			}
+			if r.FHIR {
+				var oo outcome
+				if err := json.Unmarshal(resp.body, &oo); err != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) == 0 ||
+					oo.Issue[0].Diagnostics == "" {
+					t.Errorf("%s: not an OperationOutcome: %.300s", label, resp.body)
+				}
+				continue
 			}
 			var p problem
 			if err := json.Unmarshal(resp.body, &p); err != nil || p.Title == "" {
@@ -538,7 +581,11 @@ func TestBadInputMatrix(t *testing.T) {
 		}
 		method, path := w.path(r.Pattern, idOf(w, ep))
 		b, _ := json.Marshal(ep.body(w))
-		resp := w.send(w.actors[ep.actor], method, path, "application/json", b)
+		ct := "application/json"
+		if r.FHIR {
+			ct = "application/fhir+json"
+		}
+		resp := w.send(w.actors[ep.actor], method, path, ct, b)
 		if resp.status >= 300 {
 			t.Errorf("%s with its valid body: %d %.300s", r.Pattern, resp.status, resp.body)
 		}

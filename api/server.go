@@ -57,10 +57,15 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 
+	// patterns are the routes registered by routes(), in order, so tests
+	// can hold the OpenAPI document, the matrices and the router together.
 	patterns []Route
 
 	limitersMu sync.Mutex
 	limiters   map[uuid.UUID]*limiter
+
+	// started dates the CapabilityStatement.
+	started time.Time
 }
 
 type limiter struct {
@@ -85,6 +90,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger.With("component", "api"),
 		cfg:      cfg,
 		limiters: map[uuid.UUID]*limiter{},
+		started:  time.Now(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tend_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
@@ -149,6 +155,20 @@ func (s *Server) routes() http.Handler {
 	handle("PUT /v1/me/preferences", s.putPreferences)
 	handle("GET /v1/audit", s.listAudit)
 
+	// FHIR R4 and the API contract (fhir.go, openapi.go).
+	fhirRoutes := s.fhirRoutes()
+	for _, rt := range fhirRoutes {
+		// Authenticated inside asFHIR, so that its errors are OperationOutcomes.
+		s.patterns = append(s.patterns, Route{Pattern: rt.pattern, Authenticated: true, FHIR: true})
+		mux.Handle(rt.pattern, s.instrument(rt.pattern, asFHIR(s.authenticated(rt.handler))))
+	}
+	open("GET "+fhirBase+"/metadata", asFHIR(s.metadata(s.capabilities(fhirRoutes))))
+	open(fhirBase+"/", asFHIR(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeOutcome(w, fhirNotFound("endpoint"))
+	})))
+	open("GET /openapi.json", http.HandlerFunc(s.openAPI))
+	open("GET /docs/", http.HandlerFunc(s.docs))
+
 	open("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "Not found", "no such endpoint", nil)
 	}))
@@ -161,6 +181,8 @@ type Route struct {
 	Pattern string
 	// Authenticated reports whether the route needs a bearer token.
 	Authenticated bool
+	// FHIR routes answer errors as OperationOutcome, not problem+json.
+	FHIR bool
 }
 
 // Routes lists every registered endpoint, in registration order: the API's

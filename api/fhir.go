@@ -1,0 +1,754 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/fhir"
+	"github.com/tendhealth/tend/rpm"
+)
+
+// fhirBase is where the FHIR R4 interface is mounted.
+const fhirBase = "/fhir/r4"
+
+// fhirRoute is one row of the FHIR routing table: the router registers the
+// pattern and the CapabilityStatement lists the interactions, so the two
+// cannot disagree.
+type fhirRoute struct {
+	pattern      string
+	handler      http.HandlerFunc
+	interactions []fhir.Interaction
+}
+
+func (s *Server) fhirRoutes() []fhirRoute {
+	count := fhir.SearchParam{Name: "_count", Type: "number", Doc: "page size, 1-500 (default 50)"}
+	return []fhirRoute{
+		{"POST " + fhirBase + "/Observation", s.fhirCreateObservation, []fhir.Interaction{{Resource: "Observation", Code: "create",
+			Profile: fhir.VitalSignsProfile, Doc: "a vital-signs Observation becomes a reading (rules, alerts, audit)"}}},
+		{"POST " + fhirBase, s.fhirBundle, []fhir.Interaction{
+			{Code: "transaction", Doc: "a Bundle of POST Observation entries, stored all or nothing"},
+			{Code: "batch", Doc: "a Bundle of POST Observation entries, each stored or rejected on its own"}}},
+		{"GET " + fhirBase + "/Observation/{id}", s.fhirReadObservation, []fhir.Interaction{{Resource: "Observation", Code: "read",
+			Profile: fhir.VitalSignsProfile}}},
+		{"GET " + fhirBase + "/Observation", s.fhirSearchObservations, []fhir.Interaction{{Resource: "Observation", Code: "search-type",
+			Profile: fhir.VitalSignsProfile, Doc: "newest first; follow the next link to page (stable under inserts)",
+			SearchParams: []fhir.SearchParam{
+				{Name: "patient", Type: "reference", Doc: "Patient/{id}; required unless the caller is a patient or device"},
+				{Name: "code", Type: "token", Doc: "one LOINC code, optionally http://loinc.org|code"},
+				{Name: "date", Type: "date", Doc: "ge, gt, le or lt; may be repeated for a range"},
+				count}}}},
+		{"GET " + fhirBase + "/Patient/{id}", s.fhirReadPatient, []fhir.Interaction{{Resource: "Patient", Code: "read"}}},
+		{"GET " + fhirBase + "/Flag/{id}", s.fhirReadFlag, []fhir.Interaction{{Resource: "Flag", Code: "read",
+			Doc: "an alert; active until resolved"}}},
+		{"GET " + fhirBase + "/Flag", s.fhirSearchFlags, []fhir.Interaction{{Resource: "Flag", Code: "search-type",
+			Doc: "alerts in the caller's scope, most urgent first",
+			SearchParams: []fhir.SearchParam{
+				{Name: "patient", Type: "reference", Doc: "Patient/{id}"},
+				{Name: "status", Type: "token", Doc: "active (default) or inactive"},
+				count}}}},
+	}
+}
+
+// fhirInteractions lists every interaction of the routing table.
+func fhirInteractions(routes []fhirRoute) []fhir.Interaction {
+	var out []fhir.Interaction
+	for _, r := range routes {
+		out = append(out, r.interactions...)
+	}
+	return out
+}
+
+type fhirKey struct{}
+
+// asFHIR marks a request as a FHIR one, so that every error about it —
+// authentication and rate limits included — is an OperationOutcome.
+func asFHIR(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), fhirKey{}, true)))
+	})
+}
+
+func isFHIR(r *http.Request) bool { v, _ := r.Context().Value(fhirKey{}).(bool); return v }
+
+const fhirJSON = "application/fhir+json"
+
+func writeFHIR(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", fhirJSON)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeOutcome answers a FHIR error.
+func writeOutcome(w http.ResponseWriter, e *fhir.Error) {
+	writeFHIR(w, e.Status, fhir.OperationOutcome(e.Issues...))
+}
+
+// outcomeFromProblem turns an error the JSON API would answer as
+// problem+json into the OperationOutcome of the same status.
+func outcomeFromProblem(status int, title, detail string, fields []rpm.FieldError) *fhir.Error {
+	code := map[int]string{
+		http.StatusUnauthorized: "login", http.StatusForbidden: "forbidden", http.StatusNotFound: "not-found",
+		http.StatusConflict: "conflict", http.StatusRequestEntityTooLarge: "too-costly", http.StatusTooManyRequests: "throttled",
+		http.StatusUnprocessableEntity: "invalid", http.StatusBadRequest: "structure", http.StatusUnsupportedMediaType: "not-supported",
+	}[status]
+	if code == "" {
+		code = "exception"
+	}
+	e := &fhir.Error{Status: status}
+	for _, f := range fields {
+		e.Issues = append(e.Issues, fhir.Issue{Code: code, Expression: f.Field, Diagnostics: f.Field + " " + f.Reason})
+	}
+	if len(e.Issues) == 0 {
+		e.Issues = []fhir.Issue{{Code: code, Diagnostics: strings.TrimSpace(title + ": " + detail)}}
+	}
+	return e
+}
+
+// fhirError answers err: FHIR errors as they are, engine errors mapped by
+// writeError (which answers FHIR requests with an OperationOutcome).
+func (s *Server) fhirError(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *fhir.Error
+	if errors.As(err, &fe) {
+		writeOutcome(w, fe)
+		return
+	}
+	s.writeError(w, r, err)
+}
+
+// readFHIRBody reads a FHIR JSON body within the size limit, and refuses
+// text that is not clean (NUL, invalid UTF-8, over its length limit) the way
+// every body is refused, as an OperationOutcome whose expression starts at
+// root (the resource type the body should hold).
+func (s *Server) readFHIRBody(w http.ResponseWriter, r *http.Request, root string) ([]byte, error) {
+	if err := checkContentType(r, fhirJSON, "application/json"); err != nil {
+		return nil, &fhir.Error{Status: http.StatusUnsupportedMediaType, Issues: []fhir.Issue{{Code: "not-supported",
+			Diagnostics: "send the body as UTF-8 JSON with Content-Type: application/fhir+json"}}}
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, &fhir.Error{Status: http.StatusRequestEntityTooLarge, Issues: []fhir.Issue{{Code: "too-costly",
+			Diagnostics: fmt.Sprintf("the request body exceeds %d bytes", s.cfg.MaxBodyBytes)}}}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if _, err := sanitizeJSON(data); err != nil {
+		var v *rpm.ValidationError
+		if errors.As(err, &v) {
+			issues := make([]fhir.Issue, len(v.Fields))
+			for i, f := range v.Fields {
+				expr := root
+				if f.Field != "body" {
+					expr = root + "." + f.Field
+				}
+				issues[i] = fhir.Issue{Code: "value", Expression: expr, Diagnostics: f.Field + " " + f.Reason}
+			}
+			return nil, fhir.Invalid(issues...)
+		}
+		var bad *badRequest
+		if errors.As(err, &bad) {
+			return nil, fhir.Malformed(fhir.Issue{Code: "structure", Expression: root, Diagnostics: bad.detail})
+		}
+		return nil, err
+	}
+	return data, nil
+}
+
+func (s *Server) fhirCreateObservation(w http.ResponseWriter, r *http.Request) {
+	data, err := s.readFHIRBody(w, r, "Observation")
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	now := time.Now()
+	in, err := fhir.DecodeObservation(data, now, "Observation")
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	results := s.ingestFHIR(r.Context(), actor(r), []fhir.Inbound{in}, []string{"Observation"}, true, now)
+	res := results[0]
+	if res.Err != nil {
+		if res.Err.Status == http.StatusInternalServerError {
+			s.writeError(w, r, errors.New(res.Err.Issues[0].Diagnostics))
+			return
+		}
+		writeOutcome(w, res.Err)
+		return
+	}
+	w.Header().Set("Location", fhirBase+"/Observation/"+*res.Resource.Id)
+	w.Header().Set("Last-Modified", now.UTC().Format(http.TimeFormat))
+	writeFHIR(w, res.Status, res.Resource)
+}
+
+func (s *Server) fhirBundle(w http.ResponseWriter, r *http.Request) {
+	data, err := s.readFHIRBody(w, r, "Bundle")
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	b, err := fhir.DecodeBundle(data)
+	if err != nil {
+		s.fhirError(w, r, err)
+		return
+	}
+	now := time.Now()
+	n := len(b.Entries)
+	results := make([]fhir.Result, n)
+	ins := make([]fhir.Inbound, 0, n)
+	roots := make([]string, 0, n)
+	at := make([]int, 0, n) // entry index of each decoded inbound
+	var failed []fhir.Issue
+	status := 0
+	for i, e := range b.Entries {
+		root := fmt.Sprintf("Bundle.entry[%d].resource", i)
+		if fe := b.Issues[i]; fe != nil {
+			results[i] = fhir.Result{Status: fe.Status, Err: fe}
+			failed, status = append(failed, fe.Issues...), cmpStatus(status, fe.Status)
+			continue
+		}
+		in, err := fhir.DecodeObservation(e.Resource, now, root)
+		var fe *fhir.Error
+		if errors.As(err, &fe) {
+			results[i] = fhir.Result{Status: fe.Status, Err: fe}
+			failed, status = append(failed, fe.Issues...), cmpStatus(status, fe.Status)
+			continue
+		}
+		ins, roots, at = append(ins, in), append(roots, root), append(at, i)
+	}
+	if b.Transaction && len(failed) > 0 {
+		writeOutcome(w, &fhir.Error{Status: status, Issues: failed})
+		return
+	}
+	for k, res := range s.ingestFHIR(r.Context(), actor(r), ins, roots, b.Transaction, now) {
+		if b.Transaction && res.Err != nil {
+			if res.Err.Status == http.StatusInternalServerError {
+				s.writeError(w, r, errors.New(res.Err.Issues[0].Diagnostics))
+				return
+			}
+			writeOutcome(w, res.Err)
+			return
+		}
+		results[at[k]] = res
+	}
+	out, err := fhir.ResponseBundle(b.Transaction, results, now)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeFHIR(w, http.StatusOK, out)
+}
+
+// cmpStatus keeps the first error status of a transaction.
+func cmpStatus(have, next int) int {
+	if have != 0 {
+		return have
+	}
+	return next
+}
+
+// ingestFHIR stores decoded Observations: grouped by patient, each group one
+// engine ingest; with atomic, every group in one transaction (the first
+// failure fails all, and results then hold that failure in every entry).
+// Errors of unexpected kinds come back as a 500 result.
+func (s *Server) ingestFHIR(ctx context.Context, a engine.Actor, ins []fhir.Inbound, roots []string, atomic bool, now time.Time) []fhir.Result {
+	results := make([]fhir.Result, len(ins))
+	// Resolve subjects given by external_id in one query.
+	var exts []string
+	for _, in := range ins {
+		if in.Subject.ExternalID != "" {
+			exts = append(exts, in.Subject.ExternalID)
+		}
+	}
+	known, err := s.eng.ResolveExternalIDs(ctx, a, exts)
+	if err != nil {
+		return fillResults(results, internalResult(err))
+	}
+	notFound := func(i int) *fhir.Error {
+		return &fhir.Error{Status: http.StatusNotFound, Issues: []fhir.Issue{{Code: "not-found", Expression: roots[i] + ".subject",
+			Diagnostics: "no such patient in your scope"}}}
+	}
+	type group struct {
+		patient uuid.UUID
+		idx     []int
+	}
+	var groups []*group
+	byPatient := map[uuid.UUID]*group{}
+	for i, in := range ins {
+		pid := in.Subject.PatientID
+		if in.Subject.ExternalID != "" {
+			id, ok := known[in.Subject.ExternalID]
+			if !ok {
+				results[i] = fhir.Result{Status: http.StatusNotFound, Err: notFound(i)}
+				if atomic {
+					return fillResults(results, results[i])
+				}
+				continue
+			}
+			pid = id
+		}
+		g := byPatient[pid]
+		if g == nil {
+			g = &group{patient: pid}
+			byPatient[pid] = g
+			groups = append(groups, g)
+		}
+		g.idx = append(g.idx, i)
+	}
+	request := func(g *group) engine.IngestRequest {
+		req := engine.IngestRequest{PatientID: g.patient, Batch: true}
+		for _, i := range g.idx {
+			req.Readings = append(req.Readings, ins[i].Reading)
+		}
+		return req
+	}
+	// groupError answers every entry of g with err, naming the failing
+	// entry's elements when the error says which reading it was.
+	groupError := func(g *group, err error) fhir.Result {
+		var v *rpm.ValidationError
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+			return fhir.Result{Status: http.StatusNotFound, Err: notFound(g.idx[0])}
+		case errors.Is(err, engine.ErrForbidden):
+			return fhir.Result{Status: http.StatusForbidden, Err: &fhir.Error{Status: http.StatusForbidden,
+				Issues: []fhir.Issue{{Code: "forbidden", Diagnostics: "your role may not record observations"}}}}
+		case errors.As(err, &v):
+			fe := &fhir.Error{Status: http.StatusUnprocessableEntity}
+			for _, f := range v.Fields {
+				k := 0
+				if n, ok := readingIndex(f.Field); ok && n < len(g.idx) {
+					k = n
+				}
+				i := g.idx[k]
+				one := ins[i].Issues(&rpm.ValidationError{Fields: []rpm.FieldError{f}}).(*fhir.Error)
+				for _, is := range one.Issues {
+					is.Expression = roots[i] + strings.TrimPrefix(is.Expression, "Observation")
+					fe.Issues = append(fe.Issues, is)
+				}
+			}
+			return fhir.Result{Status: fe.Status, Err: fe}
+		}
+		return internalResult(err)
+	}
+	stored := func(g *group, res engine.IngestResult) {
+		for k, i := range g.idx {
+			rs := res.Readings[k]
+			m, _ := rpm.Normalize(ins[i].Reading, now)
+			obs := fhir.Observation(fhir.Reading{ID: rs.ID, PatientID: g.patient, Kind: m.Kind, Value: m.Value, Systolic: m.Systolic,
+				Diastolic: m.Diastolic, ObservedAt: m.ObservedAt.Truncate(time.Microsecond), ReceivedAt: now, SourceID: m.SourceID})
+			status := http.StatusCreated
+			if rs.Status == "duplicate" {
+				status = http.StatusOK
+			}
+			results[i] = fhir.Result{Status: status, Resource: &obs}
+		}
+	}
+	if atomic {
+		reqs := make([]engine.IngestRequest, len(groups))
+		for k, g := range groups {
+			reqs[k] = request(g)
+		}
+		out, err := s.eng.IngestAll(ctx, a, reqs)
+		if err != nil {
+			g := groups[0]
+			var re *engine.RequestError
+			if errors.As(err, &re) && re.Index < len(groups) {
+				g = groups[re.Index]
+			}
+			return fillResults(results, groupError(g, err))
+		}
+		for k, g := range groups {
+			stored(g, out[k])
+		}
+		return results
+	}
+	for _, g := range groups {
+		res, err := s.eng.Ingest(ctx, a, request(g))
+		if err != nil {
+			r := groupError(g, err)
+			for _, i := range g.idx {
+				results[i] = r
+			}
+			continue
+		}
+		stored(g, res)
+	}
+	return results
+}
+
+var readingIndexRE = regexp.MustCompile(`^readings\[(\d+)\]\.`)
+
+func readingIndex(field string) (int, bool) {
+	m := readingIndexRE.FindStringSubmatch(field)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(m[1])
+	return n, err == nil
+}
+
+func internalResult(err error) fhir.Result {
+	return fhir.Result{Status: http.StatusInternalServerError, Err: &fhir.Error{Status: http.StatusInternalServerError,
+		Issues: []fhir.Issue{{Code: "exception", Diagnostics: err.Error()}}}}
+}
+
+func fillResults(results []fhir.Result, r fhir.Result) []fhir.Result {
+	for i := range results {
+		results[i] = r
+	}
+	return results
+}
+
+func toFHIRReading(x engine.Reading) fhir.Reading {
+	out := fhir.Reading{ID: x.ID, PatientID: x.PatientID, Kind: x.Kind, ObservedAt: x.ObservedAt, ReceivedAt: x.ReceivedAt}
+	if x.Value != nil {
+		out.Value = *x.Value
+	}
+	if x.Systolic != nil {
+		out.Systolic = *x.Systolic
+	}
+	if x.Diastolic != nil {
+		out.Diastolic = *x.Diastolic
+	}
+	if x.SourceID != nil {
+		out.SourceID = *x.SourceID
+	}
+	return out
+}
+
+func fhirNotFound(what string) *fhir.Error {
+	return &fhir.Error{Status: http.StatusNotFound, Issues: []fhir.Issue{{Code: "not-found", Diagnostics: "no such " + what}}}
+}
+
+func (s *Server) fhirReadObservation(w http.ResponseWriter, r *http.Request) {
+	patient, reading, at, ok := fhir.ParseObservationID(r.PathValue("id"))
+	if !ok {
+		writeOutcome(w, fhirNotFound("Observation"))
+		return
+	}
+	x, err := s.eng.GetReading(r.Context(), actor(r), patient, at, reading)
+	if errors.Is(err, engine.ErrNotFound) {
+		writeOutcome(w, fhirNotFound("Observation"))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeFHIR(w, http.StatusOK, fhir.Observation(toFHIRReading(x)))
+}
+
+func (s *Server) fhirReadPatient(w http.ResponseWriter, r *http.Request) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		writeOutcome(w, fhirNotFound("Patient"))
+		return
+	}
+	p, err := s.eng.GetPatient(r.Context(), actor(r), id)
+	if errors.Is(err, engine.ErrNotFound) {
+		writeOutcome(w, fhirNotFound("Patient"))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeFHIR(w, http.StatusOK, fhir.PatientResource(fhir.Patient{ID: p.ID, DisplayName: p.DisplayName,
+		ExternalID: deref(p.ExternalID), CreatedAt: p.CreatedAt}))
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func toFHIRAlert(a engine.Alert) fhir.Alert {
+	return fhir.Alert{ID: a.ID, PatientID: a.PatientID, RuleID: a.RuleID, Urgency: a.Urgency, Status: a.Status, Title: a.Title,
+		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, ResolvedAt: a.ResolvedAt}
+}
+
+func (s *Server) fhirReadFlag(w http.ResponseWriter, r *http.Request) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		writeOutcome(w, fhirNotFound("Flag"))
+		return
+	}
+	a, err := s.eng.GetAlert(r.Context(), actor(r), id)
+	if errors.Is(err, engine.ErrNotFound) {
+		writeOutcome(w, fhirNotFound("Flag"))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeFHIR(w, http.StatusOK, fhir.Flag(toFHIRAlert(a.Alert)))
+}
+
+// searchParams checks a search's query against the parameters it accepts
+// (plus _count and the paging cursor _cursor); unknown ones are an error
+// rather than silently ignored, so a client never reads a wider result
+// than it asked for.
+func searchParams(q url.Values, allowed ...string) *fhir.Error {
+	for k := range q {
+		if k == "_count" || k == "_cursor" || k == "_format" {
+			continue
+		}
+		ok := false
+		for _, a := range allowed {
+			ok = ok || k == a
+		}
+		if !ok {
+			return fhir.Malformed(fhir.Issue{Code: "not-supported", Diagnostics: fmt.Sprintf("search parameter %q is not supported", truncate(k, 40))})
+		}
+	}
+	return nil
+}
+
+func searchCount(q url.Values) (int, *fhir.Error) {
+	c := q.Get("_count")
+	if c == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(c)
+	if err != nil || n < 1 || n > 500 {
+		return 0, fhir.Malformed(fhir.Issue{Code: "value", Diagnostics: "_count must be a whole number from 1 to 500"})
+	}
+	return n, nil
+}
+
+// patientParam reads patient=Patient/{id} (or a bare id).
+func patientParam(q url.Values, a engine.Actor) (uuid.UUID, *fhir.Error) {
+	p := q.Get("patient")
+	if p == "" {
+		return a.PatientID, nil // patient and device callers search their own
+	}
+	id, err := uuid.Parse(strings.TrimPrefix(p, "Patient/"))
+	if err != nil {
+		return uuid.Nil, fhir.Malformed(fhir.Issue{Code: "value", Diagnostics: "patient must be Patient/{id}"})
+	}
+	return id, nil
+}
+
+// dateParams reads date=ge…/gt…/le…/lt… into a half-open range. A date
+// without a time stands for that whole UTC day.
+func dateParams(vals []string) (since, until time.Time, fe *fhir.Error) {
+	bad := func(why string) (time.Time, time.Time, *fhir.Error) {
+		return time.Time{}, time.Time{}, fhir.Malformed(fhir.Issue{Code: "value", Diagnostics: "date " + why})
+	}
+	for _, v := range vals {
+		if len(v) < 2 {
+			return bad("must start with ge, gt, le or lt")
+		}
+		prefix, raw := v[:2], v[2:]
+		var start, end time.Time // the instant or day as [start, end)
+		if len(raw) == len("2006-01-02") {
+			d, err := time.Parse("2006-01-02", raw)
+			if err != nil {
+				return bad("must be a date (YYYY-MM-DD) or an RFC 3339 time")
+			}
+			start, end = d, d.AddDate(0, 0, 1)
+		} else {
+			t, err := time.Parse(time.RFC3339Nano, raw)
+			if err != nil {
+				return bad("must be a date (YYYY-MM-DD) or an RFC 3339 time")
+			}
+			start, end = t, t.Add(time.Microsecond)
+		}
+		switch prefix {
+		case "ge":
+			since = later(since, start)
+		case "gt":
+			since = later(since, end)
+		case "lt":
+			until = earlier(until, start)
+		case "le":
+			until = earlier(until, end)
+		default:
+			return bad("must start with ge, gt, le or lt (eq is not supported)")
+		}
+	}
+	return since, until, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.IsZero() || b.After(a) {
+		return b
+	}
+	return a
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// nextLink is the request's URL with the next page's cursor.
+func nextLink(r *http.Request, cursor string) (self, next string) {
+	q := r.URL.Query()
+	self = r.URL.Path + "?" + q.Encode()
+	if cursor == "" {
+		return self, ""
+	}
+	q.Set("_cursor", cursor)
+	return self, r.URL.Path + "?" + q.Encode()
+}
+
+func (s *Server) fhirSearchObservations(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	a := actor(r)
+	if fe := searchParams(q, "patient", "code", "date"); fe != nil {
+		writeOutcome(w, fe)
+		return
+	}
+	f := engine.ReadingFilter{Cursor: q.Get("_cursor")}
+	var fe *fhir.Error
+	if f.PatientID, fe = patientParam(q, a); fe != nil {
+		writeOutcome(w, fe)
+		return
+	}
+	if f.PatientID == uuid.Nil {
+		writeOutcome(w, fhir.Malformed(fhir.Issue{Code: "required", Diagnostics: "patient is required"}))
+		return
+	}
+	if c := q.Get("code"); c != "" {
+		sys, code, ok := strings.Cut(c, "|")
+		if !ok {
+			code, sys = sys, fhir.LOINC
+		}
+		k, known := fhir.KindOfLOINC(code)
+		if sys != fhir.LOINC || !known {
+			writeOutcome(w, fhir.Malformed(fhir.Issue{Code: "value", Diagnostics: "code must be one supported LOINC code"}))
+			return
+		}
+		f.Kind = k
+	}
+	if f.Since, f.Until, fe = dateParams(q["date"]); fe != nil {
+		writeOutcome(w, fe)
+		return
+	}
+	if f.Limit, fe = searchCount(q); fe != nil {
+		writeOutcome(w, fe)
+		return
+	}
+	items, next, err := s.eng.ListReadings(r.Context(), a, f)
+	if err != nil {
+		s.searchError(w, r, err)
+		return
+	}
+	// A search on a code also matches the codes accepted on input: keep only
+	// readings of the kind (already filtered by the engine).
+	res := make([]json.RawMessage, 0, len(items))
+	urls := make([]string, 0, len(items))
+	for _, x := range items {
+		o := fhir.Observation(toFHIRReading(x))
+		raw, err := json.Marshal(o)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		res, urls = append(res, raw), append(urls, fhirBase+"/Observation/"+*o.Id)
+	}
+	self, nextURL := nextLink(r, next)
+	writeFHIR(w, http.StatusOK, fhir.SearchSet(self, nextURL, res, urls, time.Now()))
+}
+
+// searchError answers a search's engine error: a bad cursor or filter is a
+// 400, an out-of-scope patient an empty-handed 404.
+func (s *Server) searchError(w http.ResponseWriter, r *http.Request, err error) {
+	var v *rpm.ValidationError
+	if errors.As(err, &v) {
+		fe := fhir.Malformed()
+		for _, f := range v.Fields {
+			fe.Issues = append(fe.Issues, fhir.Issue{Code: "value", Diagnostics: f.Field + " " + f.Reason})
+		}
+		writeOutcome(w, fe)
+		return
+	}
+	if errors.Is(err, engine.ErrNotFound) {
+		writeOutcome(w, fhirNotFound("Patient"))
+		return
+	}
+	s.writeError(w, r, err)
+}
+
+func (s *Server) fhirSearchFlags(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if fe := searchParams(q, "patient", "status"); fe != nil {
+		writeOutcome(w, fe)
+		return
+	}
+	f := engine.AlertFilter{Cursor: q.Get("_cursor")}
+	var fe *fhir.Error
+	if q.Get("patient") != "" {
+		if f.PatientID, fe = patientParam(q, actor(r)); fe != nil {
+			writeOutcome(w, fe)
+			return
+		}
+	}
+	status := q.Get("status")
+	if status == "" {
+		status = "active"
+	}
+	var ok bool
+	if f.Statuses, ok = fhir.FlagStatuses(status); !ok {
+		writeOutcome(w, fhir.Malformed(fhir.Issue{Code: "value", Diagnostics: "status must be active or inactive"}))
+		return
+	}
+	if f.Limit, fe = searchCount(q); fe != nil {
+		writeOutcome(w, fe)
+		return
+	}
+	items, next, err := s.eng.ListAlerts(r.Context(), actor(r), f)
+	if err != nil {
+		s.searchError(w, r, err)
+		return
+	}
+	res := make([]json.RawMessage, 0, len(items))
+	urls := make([]string, 0, len(items))
+	for _, x := range items {
+		raw, err := json.Marshal(fhir.Flag(toFHIRAlert(x)))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		res, urls = append(res, raw), append(urls, fhirBase+"/Flag/"+x.ID.String())
+	}
+	self, nextURL := nextLink(r, next)
+	writeFHIR(w, http.StatusOK, fhir.SearchSet(self, nextURL, res, urls, time.Now()))
+}
+
+// metadata answers the CapabilityStatement, built once from the routing
+// table.
+func (s *Server) metadata(cs any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { writeFHIR(w, http.StatusOK, cs) }
+}
+
+// capabilities builds the CapabilityStatement from the routing table. The
+// table is static, so an error is a programming mistake caught by the tests.
+func (s *Server) capabilities(routes []fhirRoute) any {
+	cs, err := fhir.CapabilityStatement(fhirInteractions(routes), "Tend", "v1", s.started)
+	if err != nil {
+		panic(fmt.Sprintf("fhir routing table: %v", err))
+	}
+	return cs
+}
