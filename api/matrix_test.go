@@ -222,8 +222,8 @@ var endpoints = map[string]endpoint{
 			"note": "since this morning"}
 	}},
 	"GET /v1/patients/{id}/symptom-reports": {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
-	"GET /v1/rules":        {actor: "admin"},
-	"GET /v1/rules/errors": {actor: "admin"},
+	"GET /v1/rules":                         {actor: "admin"},
+	"GET /v1/rules/errors":                  {actor: "admin"},
 	"POST /v1/rules": {actor: "admin", body: func(*world) any {
 		return map[string]any{"id": "hr-very-low", "title": "Very low heart rate", "kind": "heart_rate",
 			"urgency": "high", "when": "value < params.min", "params": map[string]any{"min": 35}}
@@ -269,9 +269,9 @@ var endpoints = map[string]endpoint{
 	"GET /fhir/r4/Patient/{id}":     {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
 	"GET /fhir/r4/Flag/{id}": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true,
 		otherID: func(w *world) string { return w.alert["B"] }},
-	"GET /fhir/r4/Flag":             {actor: "clinician"},
-	"GET /fhir/r4/metadata":         {},
-	"/fhir/r4/":                     {},
+	"GET /fhir/r4/Flag":     {actor: "clinician"},
+	"GET /fhir/r4/metadata": {},
+	"/fhir/r4/":             {},
 }
 
 // fhirObservation is a valid vital-signs heart rate Observation.
