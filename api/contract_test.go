@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -80,10 +81,16 @@ type contract struct {
 	router routers.Router
 }
 
+// defineFormats registers kin-openapi's string formats once: its registry is
+// package state, and the API tests run in parallel.
+var defineFormats = sync.OnceFunc(func() {
+	openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`))
+})
+
 // CheckContract wraps h so that each /v1 exchange is validated.
 func CheckContract(t testing.TB, h http.Handler) http.Handler {
+	defineFormats()
 	doc := loadContract(t)
-	openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`))
 	r, err := gorillamux.NewRouter(doc)
 	if err != nil {
 		t.Fatal(err)
