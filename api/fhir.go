@@ -435,41 +435,47 @@ func fhirNotFound(what string) *fhir.Error {
 	return &fhir.Error{Status: http.StatusNotFound, Issues: []fhir.Issue{{Code: "not-found", Diagnostics: "no such " + what}}}
 }
 
-func (s *Server) fhirReadObservation(w http.ResponseWriter, r *http.Request) {
-	patient, reading, at, ok := fhir.ParseObservationID(r.PathValue("id"))
-	if !ok {
-		writeOutcome(w, fhirNotFound("Observation"))
+// fhirRead answers a read interaction. A malformed id and an object that does
+// not exist (or is out of the caller's scope) get the same not-found
+// OperationOutcome, so existence never leaks.
+func (s *Server) fhirRead(w http.ResponseWriter, r *http.Request, resource string, idOK bool, get func() (any, error)) {
+	if !idOK {
+		writeOutcome(w, fhirNotFound(resource))
 		return
 	}
-	x, err := s.eng.GetReading(r.Context(), actor(r), patient, at, reading)
+	res, err := get()
 	if errors.Is(err, engine.ErrNotFound) {
-		writeOutcome(w, fhirNotFound("Observation"))
+		writeOutcome(w, fhirNotFound(resource))
 		return
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeFHIR(w, http.StatusOK, fhir.Observation(toFHIRReading(x)))
+	writeFHIR(w, http.StatusOK, res)
+}
+
+func (s *Server) fhirReadObservation(w http.ResponseWriter, r *http.Request) {
+	patient, reading, at, ok := fhir.ParseObservationID(r.PathValue("id"))
+	s.fhirRead(w, r, "Observation", ok, func() (any, error) {
+		x, err := s.eng.GetReading(r.Context(), actor(r), patient, at, reading)
+		if err != nil {
+			return nil, err
+		}
+		return fhir.Observation(toFHIRReading(x)), nil
+	})
 }
 
 func (s *Server) fhirReadPatient(w http.ResponseWriter, r *http.Request) {
 	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		writeOutcome(w, fhirNotFound("Patient"))
-		return
-	}
-	p, err := s.eng.GetPatient(r.Context(), actor(r), id)
-	if errors.Is(err, engine.ErrNotFound) {
-		writeOutcome(w, fhirNotFound("Patient"))
-		return
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeFHIR(w, http.StatusOK, fhir.PatientResource(fhir.Patient{ID: p.ID, DisplayName: p.DisplayName,
-		ExternalID: deref(p.ExternalID), CreatedAt: p.CreatedAt}))
+	s.fhirRead(w, r, "Patient", err == nil, func() (any, error) {
+		p, err := s.eng.GetPatient(r.Context(), actor(r), id)
+		if err != nil {
+			return nil, err
+		}
+		return fhir.PatientResource(fhir.Patient{ID: p.ID, DisplayName: p.DisplayName,
+			ExternalID: deref(p.ExternalID), CreatedAt: p.CreatedAt}), nil
+	})
 }
 
 func deref(s *string) string {
@@ -486,20 +492,13 @@ func toFHIRAlert(a engine.Alert) fhir.Alert {
 
 func (s *Server) fhirReadFlag(w http.ResponseWriter, r *http.Request) {
 	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		writeOutcome(w, fhirNotFound("Flag"))
-		return
-	}
-	a, err := s.eng.GetAlert(r.Context(), actor(r), id)
-	if errors.Is(err, engine.ErrNotFound) {
-		writeOutcome(w, fhirNotFound("Flag"))
-		return
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeFHIR(w, http.StatusOK, fhir.Flag(toFHIRAlert(a.Alert)))
+	s.fhirRead(w, r, "Flag", err == nil, func() (any, error) {
+		a, err := s.eng.GetAlert(r.Context(), actor(r), id)
+		if err != nil {
+			return nil, err
+		}
+		return fhir.Flag(toFHIRAlert(a.Alert)), nil
+	})
 }
 
 // searchParams checks a search's query against the parameters it accepts

@@ -347,6 +347,14 @@ type mutation struct {
 
 const rawInvalidUTF8 = "\xff\xfe"
 
+// variant is one replacement of a leaf: val, or when raw is set, raw bytes
+// written into the encoded body in its place.
+type variant struct {
+	name string
+	val  any
+	raw  string
+}
+
 // mutations derives the bad-input variants of a valid body: whole-body
 // garbage, and for every leaf field NUL, invalid UTF-8, a 1 MB string, the
 // wrong JSON type, an overflowing number, extreme dates and bad UUIDs.
@@ -369,68 +377,28 @@ func mutations(t *testing.T, valid any) []mutation {
 	}
 	const marker = "\u0001MARK\u0001"
 	leaves(tree, "", func(path string, v any, set func(any)) {
-		variants := []struct {
-			name string
-			val  any
-			raw  string // replaces the marker in the encoded body
-		}{}
+		var variants []variant
 		switch v := v.(type) {
 		case string:
 			variants = append(variants,
-				struct {
-					name string
-					val  any
-					raw  string
-				}{"NUL", v + "\u0000x", ""},
-				struct {
-					name string
-					val  any
-					raw  string
-				}{"invalid UTF-8", marker, rawInvalidUTF8},
-				struct {
-					name string
-					val  any
-					raw  string
-				}{"1 MB", strings.Repeat("a", 1<<20-200), ""},
-				struct {
-					name string
-					val  any
-					raw  string
-				}{"number for string", 12345, ""},
+				variant{"NUL", v + "\u0000x", ""},
+				variant{"invalid UTF-8", marker, rawInvalidUTF8},
+				variant{"1 MB", strings.Repeat("a", 1<<20-200), ""},
+				variant{"number for string", 12345, ""},
 			)
 			if _, err := uuid.Parse(v); err == nil {
-				variants = append(variants, struct {
-					name string
-					val  any
-					raw  string
-				}{"bad UUID", "not-a-uuid", ""})
+				variants = append(variants, variant{"bad UUID", "not-a-uuid", ""})
 			}
 			if _, err := time.Parse(time.RFC3339, v); err == nil {
 				for _, d := range []string{"0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "1900-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-12-01 08:00:00"} {
-					variants = append(variants, struct {
-						name string
-						val  any
-						raw  string
-					}{"date " + d, d, ""})
+					variants = append(variants, variant{"date " + d, d, ""})
 				}
 			}
 		case float64:
 			variants = append(variants,
-				struct {
-					name string
-					val  any
-					raw  string
-				}{"string for number", "12", ""},
-				struct {
-					name string
-					val  any
-					raw  string
-				}{"overflow", marker, "1e999"},
-				struct {
-					name string
-					val  any
-					raw  string
-				}{"NaN", marker, "NaN"},
+				variant{"string for number", "12", ""},
+				variant{"overflow", marker, "1e999"},
+				variant{"NaN", marker, "NaN"},
 			)
 		}
 		for _, vr := range variants {

@@ -117,21 +117,6 @@ func checkRuleTypes(raw []byte, prefix string) error {
 	return nil
 }
 
-// decodeStrict decodes a body already read the way decode does: no unknown
-// fields, values of the right JSON type.
-func decodeStrict(body []byte, v any, limit int64) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		clean, _ := sanitizeJSON(body)
-		return decodeError(err, limit, clean)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the body must hold exactly one JSON value"}
-	}
-	return nil
-}
-
 func (s *Server) listRules(w http.ResponseWriter, r *http.Request) {
 	items, err := s.eng.ListRules(r.Context(), actor(r))
 	if err != nil {
@@ -224,7 +209,7 @@ func (s *Server) backtest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in backtestBody
-	if err := decodeStrict(body, &in, s.cfg.MaxBodyBytes); err != nil {
+	if err := decodeBody(body, &in, s.cfg.MaxBodyBytes); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -59,169 +59,240 @@ var uuidFields = map[string]bool{
 // maxJSONDepth bounds nesting; no request of the API nests deeper.
 const maxJSONDepth = 16
 
-// valueSpan is where one decoded scalar ends in the body, and its path, so a
-// type error reported at an offset can be named with its array indexes.
-type valueSpan struct {
-	end  int64
-	path string
-}
-
-// sanitized is the outcome of walking a body.
+// sanitized is the outcome of a clean walk of a body: what the decoder's
+// errors need to name fields with their array indexes.
 type sanitized struct {
-	spans []valueSpan
-}
-
-// fieldAt names the value the decoder was reading at offset: the path of the
-// last scalar that ends at or before it.
-func (s *sanitized) fieldAt(offset int64) string {
-	best := ""
-	for _, sp := range s.spans {
-		if sp.end <= offset {
-			best = sp.path
-		} else {
-			break
-		}
-	}
-	return best
-}
-
-// sanitizeJSON walks body and returns a *rpm.ValidationError for every string
-// that is not clean text, too long, or not a UUID where one is required. It
-// returns a *badRequest for malformed JSON (the decoder would too, but the walk
-// must not go on over garbage).
-func sanitizeJSON(body []byte) (*sanitized, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	w := &walker{body: body, dec: dec, out: &sanitized{}}
-	if err := w.value("", "", 0); err != nil {
-		return nil, err
-	}
-	if err := w.errs.OrNil(); err != nil {
-		return nil, err
-	}
-	return w.out, nil
-}
-
-type walker struct {
 	body []byte
-	dec  *json.Decoder
-	errs rpm.ValidationError
-	out  *sanitized
-	// last is the offset after the previous token: the raw bytes of a string
-	// token lie between it and the offset after the token.
-	last int64
 }
 
-func (w *walker) token() (json.Token, error) {
-	t, err := w.dec.Token()
-	if err != nil {
+// fieldAt names the value the decoder was reading at offset (the decoder
+// reports the offset just past it): the path of the last scalar that ends at
+// or before offset. It walks the body again; it runs only on a type error.
+func (s *sanitized) fieldAt(offset int64) string {
+	sc := &scanner{body: s.body, stopAt: int(offset)}
+	sc.value(nil)
+	return sc.found
+}
+
+// sanitizeJSON checks every string of body (keys included): a
+// *rpm.ValidationError names each one that is not clean text, too long, or
+// not a UUID where one is required, and each number out of float64 range. A
+// body that is not JSON at all, or nests too deep, is a *badRequest.
+func sanitizeJSON(body []byte) (*sanitized, error) {
+	if !json.Valid(body) {
+		var v any
+		return nil, malformed(json.Unmarshal(body, &v))
+	}
+	sc := &scanner{body: body, stopAt: -1, check: true}
+	sc.value(nil)
+	if sc.tooDeep {
+		return nil, &badRequest{status: 400, title: "Malformed JSON", detail: fmt.Sprintf("the body nests deeper than %d levels", maxJSONDepth)}
+	}
+	if err := sc.errs.OrNil(); err != nil {
 		return nil, err
 	}
-	w.last = w.dec.InputOffset()
-	return t, nil
+	return &sanitized{body: body}, nil
 }
 
-// value walks one JSON value at path; name is the field's own name (for
-// limits), depth the nesting level.
-func (w *walker) value(path, name string, depth int) error {
-	if depth > maxJSONDepth {
-		return &badRequest{status: 400, title: "Malformed JSON", detail: fmt.Sprintf("the body nests deeper than %d levels", maxJSONDepth)}
-	}
-	start := w.last
-	t, err := w.token()
-	if err != nil {
-		return malformed(err)
-	}
-	switch v := t.(type) {
-	case json.Delim:
-		switch v {
-		case '{':
-			for w.dec.More() {
-				kstart := w.last
-				kt, err := w.token()
-				if err != nil {
-					return malformed(err)
-				}
-				key, _ := kt.(string)
-				childPath := key
-				if path != "" {
-					childPath = path + "." + key
-				}
-				if !w.cleanText(childPath, key, w.raw(kstart)) {
-					childPath = "body" // the key is unusable as a name
-				}
-				if err := w.value(childPath, key, depth+1); err != nil {
-					return err
-				}
+// scanner walks a body that json.Valid accepted, one byte at a time, without
+// allocating for clean values: a path is only spelled out when a field error
+// (or fieldAt) needs it.
+type scanner struct {
+	body []byte
+	pos  int
+	// path is the current value's location: object keys and array indexes.
+	path []pathSeg
+	// check: report field errors in errs.
+	check   bool
+	errs    rpm.ValidationError
+	tooDeep bool
+	// stopAt >= 0: find the path of the last scalar ending at or before it.
+	stopAt int
+	found  string
+	done   bool
+}
+
+type pathSeg struct {
+	key   []byte
+	index int // -1 for a key
+}
+
+func (sc *scanner) pathString() string {
+	var b strings.Builder
+	for i, s := range sc.path {
+		switch {
+		case s.index >= 0:
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(s.index))
+			b.WriteByte(']')
+		default:
+			if i > 0 {
+				b.WriteByte('.')
 			}
-		case '[':
-			for i := 0; w.dec.More(); i++ {
-				if err := w.value(fmt.Sprintf("%s[%d]", path, i), name, depth+1); err != nil {
-					return err
-				}
+			b.Write(s.key)
+		}
+	}
+	return fieldOrBody(b.String())
+}
+
+func (sc *scanner) fail(reason string) {
+	if sc.check {
+		sc.errs.Add(sc.pathString(), reason)
+	}
+}
+
+func (sc *scanner) skipSpace() {
+	for sc.pos < len(sc.body) {
+		switch sc.body[sc.pos] {
+		case ' ', '\t', '\n', '\r':
+			sc.pos++
+		default:
+			return
+		}
+	}
+}
+
+// value walks one value; name is its field's own name (for limits and UUID
+// fields).
+func (sc *scanner) value(name []byte) {
+	if sc.done {
+		return
+	}
+	if len(sc.path) > maxJSONDepth {
+		sc.tooDeep, sc.done = true, true
+		return
+	}
+	sc.skipSpace()
+	if sc.pos >= len(sc.body) {
+		return
+	}
+	switch sc.body[sc.pos] {
+	case '{':
+		sc.pos++
+		for !sc.done {
+			sc.skipSpace()
+			switch sc.body[sc.pos] {
+			case '}':
+				sc.pos++
+				return
+			case ',':
+				sc.pos++
+				continue
 			}
+			keyRaw, key := sc.str()
+			sc.path = append(sc.path, pathSeg{key: key, index: -1})
+			if !sc.cleanText(keyRaw, key) {
+				sc.path[len(sc.path)-1].key = []byte{0} // unusable as a name: fieldOrBody reports "body"
+			}
+			sc.skipSpace()
+			sc.pos++ // the colon
+			sc.value(key)
+			sc.path = sc.path[:len(sc.path)-1]
 		}
-		if _, err := w.token(); err != nil { // the closing delimiter
-			return malformed(err)
+	case '[':
+		sc.pos++
+		for i := 0; !sc.done; {
+			sc.skipSpace()
+			switch sc.body[sc.pos] {
+			case ']':
+				sc.pos++
+				return
+			case ',':
+				sc.pos++
+				continue
+			}
+			sc.path = append(sc.path, pathSeg{index: i})
+			sc.value(name)
+			sc.path = sc.path[:len(sc.path)-1]
+			i++
 		}
-	case string:
-		fieldName := cmpPath(path)
-		if w.cleanText(fieldName, v, w.raw(start)) {
-			limit, ok := fieldLimits[name]
+	case '"':
+		raw, text := sc.str()
+		if sc.check && sc.cleanText(raw, text) {
+			limit, ok := fieldLimits[string(name)]
 			if !ok {
 				limit = defaultMaxChars
 			}
-			if n := utf8.RuneCountInString(v); n > limit {
-				w.errs.Add(fieldName, fmt.Sprintf("is longer than %d characters", limit))
-			} else if uuidFields[name] {
-				if _, err := uuid.Parse(v); err != nil || len(v) != 36 {
-					w.errs.Add(fieldName, "must be a UUID such as 0192f3a4-5b6c-7d8e-9f01-23456789abcd")
+			if n := utf8.RuneCount(text); n > limit {
+				sc.fail(fmt.Sprintf("is longer than %d characters", limit))
+			} else if uuidFields[string(name)] {
+				if _, err := uuid.ParseBytes(text); err != nil || len(text) != 36 {
+					sc.fail("must be a UUID such as 0192f3a4-5b6c-7d8e-9f01-23456789abcd")
 				}
 			}
 		}
-		w.out.spans = append(w.out.spans, valueSpan{end: w.last, path: fieldName})
-	case json.Number:
-		if _, err := strconv.ParseFloat(string(v), 64); err != nil {
-			w.errs.Add(cmpPath(path), "is a number out of range")
+		sc.scalarEnd()
+	default: // a number, true, false or null
+		start := sc.pos
+		for sc.pos < len(sc.body) && !strings.ContainsRune(",]} \t\n\r", rune(sc.body[sc.pos])) {
+			sc.pos++
 		}
-		w.out.spans = append(w.out.spans, valueSpan{end: w.last, path: cmpPath(path)})
-	default:
-		w.out.spans = append(w.out.spans, valueSpan{end: w.last, path: cmpPath(path)})
+		// Only a number with an exponent or many digits can overflow.
+		if num := sc.body[start:sc.pos]; sc.check && (len(num) > 15 || bytes.ContainsAny(num, "eE")) && num[0] != 't' && num[0] != 'f' && num[0] != 'n' {
+			if _, err := strconv.ParseFloat(string(num), 64); err != nil {
+				sc.fail("is a number out of range")
+			}
+		}
+		sc.scalarEnd()
 	}
-	return nil
 }
 
-// raw is the body's bytes from start to the current offset: the token just
-// read, with any separators before it.
-func (w *walker) raw(start int64) []byte {
-	if start < 0 || w.last > int64(len(w.body)) || start > w.last {
-		return nil
+// scalarEnd notes, for fieldAt, that a scalar ended at sc.pos.
+func (sc *scanner) scalarEnd() {
+	if sc.stopAt < 0 {
+		return
 	}
-	return w.body[start:w.last]
+	if sc.pos > sc.stopAt {
+		sc.done = true
+		return
+	}
+	sc.found = sc.pathString()
 }
 
-// cleanText reports whether s (decoded from raw) is clean text; else it adds
-// a field error. The decoder turns invalid UTF-8 into U+FFFD, so the raw bytes
-// are checked as well.
-func (w *walker) cleanText(field, s string, raw []byte) bool {
+// str reads the string at sc.pos: its raw bytes between the quotes, and its
+// text (the raw bytes themselves unless it has escapes).
+func (sc *scanner) str() (raw, text []byte) {
+	start := sc.pos
+	sc.pos++
+	escaped := false
+	for sc.pos < len(sc.body) {
+		c := sc.body[sc.pos]
+		if c == '\\' {
+			escaped = true
+			sc.pos += 2
+			continue
+		}
+		sc.pos++
+		if c == '"' {
+			break
+		}
+	}
+	raw = sc.body[start+1 : sc.pos-1]
+	if !escaped {
+		return raw, raw
+	}
+	var decoded string
+	_ = json.Unmarshal(sc.body[start:sc.pos], &decoded) // valid JSON: cannot fail
+	return raw, []byte(decoded)
+}
+
+// cleanText reports whether a string is clean text; else it adds a field
+// error. The decoder would turn invalid UTF-8 into U+FFFD, so the raw bytes
+// are checked rather than the text.
+func (sc *scanner) cleanText(raw, text []byte) bool {
 	switch {
-	case strings.ContainsRune(s, 0):
-		w.errs.Add(fieldOrBody(field), "must not contain NUL characters")
+	case bytes.IndexByte(text, 0) >= 0:
+		sc.fail("must not contain NUL characters")
 		return false
-	case !utf8.ValidString(s) || (raw != nil && !utf8.Valid(raw)):
-		w.errs.Add(fieldOrBody(field), "must be valid UTF-8 text")
+	case !utf8.Valid(raw):
+		sc.fail("must be valid UTF-8 text")
 		return false
 	}
 	return true
 }
 
-func cmpPath(p string) string { return fieldOrBody(p) }
-
 func fieldOrBody(p string) string {
-	if p == "" {
-		return "body"
-	}
-	if !utf8.ValidString(p) || strings.ContainsRune(p, 0) {
+	if p == "" || !utf8.ValidString(p) || strings.IndexByte(p, 0) >= 0 {
 		return "body"
 	}
 	return p
