@@ -7,17 +7,25 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/alerting"
+	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/care"
+	"github.com/tendhealth/tend/engine/delivery"
+	"github.com/tendhealth/tend/engine/identity"
+	"github.com/tendhealth/tend/engine/ingest"
+	"github.com/tendhealth/tend/engine/internal/metrics"
+	"github.com/tendhealth/tend/engine/internal/rescue"
+	"github.com/tendhealth/tend/engine/rulestore"
+	"github.com/tendhealth/tend/engine/triage"
 	"github.com/tendhealth/tend/notify"
 	"github.com/tendhealth/tend/rules"
 )
@@ -60,10 +68,9 @@ type Config struct {
 	// Defaults to 20ms.
 	FetchCooldown time.Duration
 	// RescueStuckJobsAfter is how long a running job may go without finishing
-	// before another worker runs it again (after a crash). Defaults to 1
-	// minute: a push whose process died mid-send goes out again within about a
-	// minute of restart. Jobs that may run longer (the missing-data check) are
-	// idempotent, so a rescue while they still run costs work, not duplicates.
+	// before River runs it again. Defaults to 1 minute. It is the backstop:
+	// the jobs of a crashed process are normally re-run within about 12
+	// seconds by the worker heartbeat (internal/rescue).
 	RescueStuckJobsAfter time.Duration
 	// WebPushAllowedHosts lists the hosts a Web Push endpoint may point at
 	// ("*" allows any). Defaults to DefaultWebPushHosts.
@@ -86,11 +93,11 @@ type Config struct {
 }
 
 // DefaultObservedHorizon is the default of Config.ObservedHorizon.
-var DefaultObservedHorizon = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+var DefaultObservedHorizon = ingest.DefaultObservedHorizon
 
 // BackfillHorizon is the earliest observed_at any reading may have, even in
 // an explicit backfill.
-var BackfillHorizon = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+var BackfillHorizon = ingest.BackfillHorizon
 
 // DefaultWebPushHosts are the push services of the major browsers.
 var DefaultWebPushHosts = []string{
@@ -98,32 +105,34 @@ var DefaultWebPushHosts = []string{
 	"*.notify.windows.com", "push.services.mozilla.com",
 }
 
-// Engine runs Tend's use cases against Postgres and River.
+// The use-case services, under names that let Engine embed them side by side.
+type (
+	identityService = identity.Service
+	careService     = care.Service
+	ingestService   = ingest.Service
+	triageService   = triage.Service
+	rulesService    = rulestore.Service
+)
+
+// Engine is Tend's composition root: it builds one service per use case,
+// wires them together, registers their River workers (workers.go) and runs
+// them. The use cases' methods are promoted from the embedded services, so a
+// caller holds one *Engine; package api depends on narrow interfaces of it.
 type Engine struct {
-	pool    *pgxpool.Pool
-	log     *slog.Logger
-	rules   atomic.Pointer[rules.Pack] // swapped when rules change; read with pack()
-	senders notify.Senders
-	now     func() time.Time
-	river   *river.Client[pgx.Tx]
-	metrics *metrics
-	cfg     Config
+	*identityService
+	*careService
+	*ingestService
+	*triageService
+	*rulesService
 
-	notifyMetrics *notifyMetrics // quiet hours, undelivered (notifymetrics.go)
-
-	partitionsMu sync.Mutex
-	partitions   map[string]bool // months known to have a readings partition
-
-	auth     *authCache
-	ingester *batcher[ingestJob] // group commit (groupcommit.go)
-
-	ruleSync ruleSync // stored rules: seed, reload, refresh (rulestore.go)
-
-	// clientID is this process's River client id; with the heartbeat it lets
-	// other processes rescue its jobs quickly after a crash (heartbeat.go).
-	clientID      string
-	stopHeartbeat context.CancelFunc
-	heartbeatDone chan struct{}
+	pool      *pgxpool.Pool
+	log       *slog.Logger
+	cfg       Config
+	river     *river.Client[pgx.Tx]
+	delivery  *delivery.Service
+	heartbeat *rescue.Heartbeat
+	stopBeat  context.CancelFunc
+	beatDone  chan struct{}
 }
 
 // New validates cfg and builds an Engine. Call Start to run workers.
@@ -152,66 +161,39 @@ func New(cfg Config) (*Engine, error) {
 	cfg.FetchCooldown = cmp.Or(cfg.FetchCooldown, 20*time.Millisecond)
 	cfg.RescueStuckJobsAfter = cmp.Or(cfg.RescueStuckJobsAfter, time.Minute)
 	cfg.AuthCacheTTL = cmp.Or(cfg.AuthCacheTTL, time.Second)
+	cfg.RulesRefresh = cmp.Or(cfg.RulesRefresh, 2*time.Second)
+	cfg.MissingDataInterval = cmp.Or(cfg.MissingDataInterval, 10*time.Minute)
+	cfg.IngestTransactions = cmp.Or(cfg.IngestTransactions, max(2, runtime.GOMAXPROCS(0)))
 	if cfg.ObservedHorizon.IsZero() {
 		cfg.ObservedHorizon = DefaultObservedHorizon
 	}
 	if cfg.ObservedHorizon.Before(BackfillHorizon) {
 		return nil, fmt.Errorf("engine: ObservedHorizon %s is before %s", cfg.ObservedHorizon.Format(time.DateOnly), BackfillHorizon.Format(time.DateOnly))
 	}
-	cfg.RulesRefresh = cmp.Or(cfg.RulesRefresh, 2*time.Second)
-	cfg.MissingDataInterval = cmp.Or(cfg.MissingDataInterval, 10*time.Minute)
-
-	e := &Engine{
-		pool:       cfg.Pool,
-		log:        cfg.Logger.With("component", "engine"),
-		senders:    cfg.Senders,
-		now:        cfg.Now,
-		cfg:        cfg,
-		partitions: map[string]bool{},
-		auth:       newAuthCache(cfg.AuthCacheTTL, 50_000),
-	}
-	e.rules.Store(cfg.Rules)
-	e.ingester = e.newIngester(cmp.Or(cfg.IngestTransactions, max(2, runtime.GOMAXPROCS(0))))
-	m, err := newMetrics(cfg.Registerer, cfg.Pool)
+	m, err := metrics.New(cfg.Registerer, cfg.Pool)
 	if err != nil {
 		return nil, err
 	}
-	e.metrics = m
-	if e.notifyMetrics, err = newNotifyMetrics(cfg.Registerer, cfg.Pool); err != nil {
-		return nil, err
-	}
+	e := &Engine{pool: cfg.Pool, log: cfg.Logger.With("component", "engine"), cfg: cfg}
+	log, now, aw := e.log, cfg.Now, audit.Writer{Now: cfg.Now}
+	jobs := func() *river.Client[pgx.Tx] { return e.river }
 
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &deliverWorker{e: e})
-	notifyPeriodic := e.addNotifyWorkers(workers) // quiet-hours catch-ups (catchup.go)
-	river.AddWorker(workers, &partitionWorker{e: e})
-	river.AddWorker(workers, &missingWorker{e: e})
-	e.clientID = newClientID()
-	rc := &river.Config{
-		ID:                   e.clientID,
-		Logger:               cfg.Logger.With("component", "river"),
-		Workers:              workers,
-		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
-		FetchCooldown:        cfg.FetchCooldown,
-		JobTimeout:           time.Minute,
-	}
-	if cfg.RunWorkers {
-		rc.Queues = map[string]river.QueueConfig{
-			river.QueueDefault: {MaxWorkers: 10},
-			queueNotify:        {MaxWorkers: cfg.NotifyWorkers},
-		}
-		rc.PeriodicJobs = []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(6*time.Hour),
-				func() (river.JobArgs, *river.InsertOpts) { return partitionArgs{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true}),
-		}
-		rc.PeriodicJobs = append(rc.PeriodicJobs, notifyPeriodic...)
-		if cfg.MissingDataInterval > 0 {
-			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(cfg.MissingDataInterval),
-				func() (river.JobArgs, *river.InsertOpts) { return missingArgs{}, nil }, nil))
-		}
-	}
-	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
+	e.delivery = delivery.New(delivery.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Senders: cfg.Senders,
+		Metrics: m, Audit: aw, APNsTopic: cfg.APNsTopic})
+	alerts := alerting.New(alerting.Config{Logger: log, Now: now, Jobs: jobs, Metrics: m, Audit: aw})
+	e.rulesService = rulestore.New(rulestore.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Rules: cfg.Rules,
+		RulesRefresh: cfg.RulesRefresh})
+	e.identityService = identity.New(identity.Config{Pool: cfg.Pool, Now: now, Audit: aw, Delivery: e.delivery,
+		AuthCacheTTL: cfg.AuthCacheTTL, WebPushAllowedHosts: cfg.WebPushAllowedHosts, APNsTopic: cfg.APNsTopic})
+	e.careService = care.New(care.Config{Pool: cfg.Pool, Now: now, Audit: aw, Rules: e.rulesService.Pack,
+		EnsureRules: e.rulesService.EnsureSeeded})
+	e.ingestService = ingest.New(ingest.Config{Pool: cfg.Pool, Logger: log, Now: now, Metrics: m, Audit: aw, Alerting: alerts,
+		Rules: e.rulesService.Pack, Transactions: cfg.IngestTransactions, ObservedHorizon: cfg.ObservedHorizon})
+	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw})
+
+	clientID := rescue.NewClientID()
+	e.heartbeat = &rescue.Heartbeat{Pool: cfg.Pool, Now: now, Log: log, ClientID: clientID, Rescued: m.Rescued}
+	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), e.riverConfig(clientID))
 	if err != nil {
 		return nil, fmt.Errorf("engine: river client: %w", err)
 	}
@@ -220,10 +202,10 @@ func New(cfg Config) (*Engine, error) {
 }
 
 // Start loads the stored rules (seeding them from the default pack when there
-// are none) and keeps them fresh, and runs the River workers when
-// Config.RunWorkers is set.
+// are none) and keeps them fresh, and runs the River workers and the worker
+// heartbeat when Config.RunWorkers is set.
 func (e *Engine) Start(ctx context.Context) error {
-	if err := e.startRules(ctx); err != nil {
+	if err := e.rulesService.Start(ctx); err != nil {
 		return err
 	}
 	if !e.cfg.RunWorkers {
@@ -232,69 +214,33 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.river.Start(ctx); err != nil {
 		return fmt.Errorf("engine: start workers: %w", err)
 	}
-	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	e.stopHeartbeat, e.heartbeatDone = cancel, make(chan struct{})
-	go e.runHeartbeat(hctx, e.heartbeatDone)
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopBeat, e.beatDone = cancel, make(chan struct{})
+	go e.heartbeat.Run(bctx, e.beatDone)
 	return nil
 }
 
 // Stop stops the workers, letting running jobs finish until ctx is done.
 func (e *Engine) Stop(ctx context.Context) error {
-	e.stopRules()
+	e.rulesService.Stop()
 	if !e.cfg.RunWorkers {
 		return nil
 	}
 	if err := e.river.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("engine: stop workers: %w", err)
 	}
-	if e.stopHeartbeat != nil {
-		e.stopHeartbeat()
-		<-e.heartbeatDone
-		e.forgetHeartbeat(context.WithoutCancel(ctx))
+	if e.stopBeat != nil {
+		e.stopBeat()
+		<-e.beatDone
+		e.heartbeat.Forget(context.WithoutCancel(ctx))
 	}
 	return nil
 }
 
-// River returns the engine's River client (for job inspection and tests).
-func (e *Engine) River() *river.Client[pgx.Tx] { return e.river }
-
-// Pool returns the engine's connection pool.
-func (e *Engine) Pool() *pgxpool.Pool { return e.pool }
+// ListAudit returns audit entries in order (admins only).
+func (e *Engine) ListAudit(ctx context.Context, a access.Actor, f audit.Filter) ([]audit.Stored, string, error) {
+	return audit.List(ctx, e.pool, a, f)
+}
 
 // Rules returns the active rule pack.
-func (e *Engine) Rules() *rules.Pack { return e.rules.Load() }
-
-// pack is the rule pack in force now; an ingest takes it once and uses it
-// throughout, so a concurrent rule change never splits one evaluation.
-func (e *Engine) pack() *rules.Pack { return e.rules.Load() }
-
-// inTx runs fn in a transaction, committing when it returns nil.
-func (e *Engine) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return e.inTxOpts(ctx, pgx.TxOptions{}, fn)
-}
-
-// readTx runs fn in a read-only, repeatable-read transaction: one consistent
-// snapshot that cannot write anything.
-func (e *Engine) readTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return e.inTxOpts(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
-}
-
-// inTxOpts runs fn in a transaction with opts, committing when fn returns nil.
-func (e *Engine) inTxOpts(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
-	tx, err := e.pool.BeginTx(ctx, opts)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) && unavailable(err) {
-			return fmt.Errorf("commit: %w: %w", ErrCommitUnknown, err)
-		}
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
+func (e *Engine) Rules() *rules.Pack { return e.rulesService.Pack() }

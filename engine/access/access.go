@@ -1,0 +1,80 @@
+// Package access says who is asking: the Actor of every use case, its roles,
+// and the errors that tell a caller what it may not do. An object outside the
+// actor's scope is ErrNotFound, never ErrForbidden, so existence never leaks.
+package access
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// Role is a user's role.
+type Role string
+
+// The roles of SPEC §9.
+const (
+	RoleAdmin     Role = "admin"
+	RoleClinician Role = "clinician"
+	RoleScheduler Role = "scheduler"
+	RolePatient   Role = "patient"
+	RoleDevice    Role = "device"
+)
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleAdmin, RoleClinician, RoleScheduler, RolePatient, RoleDevice:
+		return true
+	}
+	return false
+}
+
+// Actor is the authenticated caller of a use case.
+type Actor struct {
+	UserID uuid.UUID
+	Role   Role
+	// PatientID is the patient a patient or device user acts for.
+	PatientID uuid.UUID
+	// RequestID correlates audit entries with the request that caused them.
+	RequestID string
+}
+
+// Is reports whether the actor has one of roles.
+func (a Actor) Is(roles ...Role) bool {
+	for _, r := range roles {
+		if a.Role == r {
+			return true
+		}
+	}
+	return false
+}
+
+// System returns the actor for work Tend does on its own (jobs, the CLI);
+// reason becomes the audit entries' request id.
+func System(reason string) Actor { return Actor{Role: RoleAdmin, RequestID: reason} }
+
+// IsSystem reports whether a is Tend itself (System), not a user: it acts
+// with an admin's scope, and the audit trail records it as "system".
+func (a Actor) IsSystem() bool { return a.UserID == uuid.Nil && a.Role == RoleAdmin }
+
+// Errors returned by the engine; api maps them to HTTP statuses.
+var (
+	// ErrNotFound: the object does not exist or is outside the actor's scope.
+	ErrNotFound = errors.New("not found")
+	// ErrForbidden: the actor's role may not perform the action at all.
+	ErrForbidden = errors.New("forbidden")
+	// ErrConflict: the action conflicts with the object's current state.
+	ErrConflict = errors.New("conflict")
+	// ErrUnauthenticated: the credential is missing, unknown, expired or revoked.
+	ErrUnauthenticated = errors.New("unauthenticated")
+)
+
+// Require returns ErrForbidden unless the actor has one of roles.
+func Require(a Actor, roles ...Role) error {
+	if a.Is(roles...) {
+		return nil
+	}
+	return fmt.Errorf("role %s: %w", a.Role, ErrForbidden)
+}

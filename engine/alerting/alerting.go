@@ -1,0 +1,307 @@
+package alerting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/scope"
+	"github.com/tendhealth/tend/rpm"
+	"github.com/tendhealth/tend/rules"
+)
+
+// Hit is one reading on which at least one rule fired or was held back by
+// hysteresis; Findings are sorted most urgent first.
+type Hit struct {
+	Reading  Stored
+	Findings []rules.Finding
+	// UpdateOnly is set when every finding was suppressed by hysteresis: the
+	// episode was already reported, so the reading only updates the open
+	// alert (occurrences, last reading) and pages no one.
+	UpdateOnly bool
+}
+
+// Evaluate runs the rules over a patient's freshly stored readings in
+// observation order and returns what they found (for RaiseMany); rules that
+// could not be evaluated are recorded. params are the patient's personalised
+// rule parameters.
+func (al *Service) Evaluate(ctx context.Context, tx pgx.Tx, patientID uuid.UUID, scope scope.Patient, pack *rules.Pack,
+	fresh []Stored, hist []rules.Observation, params map[string]map[string]float64) ([]Hit, error) {
+	slices.SortStableFunc(fresh, func(x, y Stored) int { return x.ObservedAt.Compare(y.ObservedAt) })
+	histories := BatchHistories(hist, fresh)
+	now := al.now()
+	var hits []Hit
+	var evalErrs []evalError
+	for _, s := range fresh {
+		res := pack.Evaluate(rules.Input{Reading: Observation(s), History: histories[s.ID], Programs: scope.Programs, Params: params, Now: now})
+		for _, ee := range res.Errors {
+			al.metrics.RuleErrors.WithLabelValues(ee.RuleID).Inc()
+			al.log.WarnContext(ctx, "rule evaluation failed", "rule_id", ee.RuleID, "rule_version", ee.Version,
+				"reading_id", s.ID, "error", ee.Err)
+			evalErrs = append(evalErrs, evalError{EvalError: ee, readingID: s.ID})
+		}
+		switch {
+		case len(res.Findings) > 0:
+			hits = append(hits, Hit{Reading: s, Findings: append(res.Findings, res.Suppressed...)})
+		case len(res.Suppressed) > 0:
+			hits = append(hits, Hit{Reading: s, Findings: res.Suppressed, UpdateOnly: true})
+		}
+	}
+	if len(evalErrs) > 0 {
+		if err := al.recordEvalErrors(ctx, tx, patientID, evalErrs); err != nil {
+			return nil, err
+		}
+	}
+	return hits, nil
+}
+
+// alertGroup gathers the findings of one batch that land on one alert: the
+// most urgent finding of each reading decides the alert (rule), the others
+// ride along as inhibited findings.
+type alertGroup struct {
+	top       rules.Finding
+	first     Stored
+	last      Stored
+	count     int
+	paging    bool // at least one finding is not late
+	fires     bool // at least one reading fired (not only suppressed)
+	findings  []findingRow
+	dropped   bool // update-only and no unresolved alert to update
+	alertID   uuid.UUID
+	inserted  bool
+	status    string
+	urgency   rpm.Urgency
+	title     string
+	notifyNow bool
+}
+
+type findingRow struct {
+	f       rules.Finding
+	reading Stored
+}
+
+const upsertAlertSQL = `INSERT INTO alerts (id, patient_id, care_team_id, rule_id, rule_version, urgency, urgency_rank, title,
+	occurrences, first_reading_id, last_reading_id, first_observed_at, last_observed_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+ON CONFLICT (patient_id, rule_id) WHERE status <> 'resolved' DO UPDATE SET
+	occurrences = alerts.occurrences + excluded.occurrences,
+	last_reading_id = CASE WHEN excluded.last_observed_at >= alerts.last_observed_at THEN excluded.last_reading_id ELSE alerts.last_reading_id END,
+	last_observed_at = greatest(alerts.last_observed_at, excluded.last_observed_at),
+	first_observed_at = least(alerts.first_observed_at, excluded.first_observed_at),
+	urgency = CASE WHEN excluded.urgency_rank > alerts.urgency_rank THEN excluded.urgency ELSE alerts.urgency END,
+	urgency_rank = greatest(alerts.urgency_rank, excluded.urgency_rank),
+	rule_version = excluded.rule_version,
+	status = CASE WHEN alerts.status = 'snoozed' AND excluded.urgency_rank > alerts.urgency_rank THEN 'open' ELSE alerts.status END,
+	snoozed_until = CASE WHEN alerts.status = 'snoozed' AND excluded.urgency_rank > alerts.urgency_rank THEN NULL ELSE alerts.snoozed_until END,
+	updated_at = excluded.updated_at
+RETURNING id, xmax = 0, status, urgency, urgency_rank, title, notified_at, notified_urgency_rank`
+
+// updateAlertSQL adds suppressed (already reported) findings to the rule's
+// unresolved alert, if there is one; it never opens an alert.
+const updateAlertSQL = `UPDATE alerts SET occurrences = occurrences + $3,
+	last_reading_id = CASE WHEN $6 >= last_observed_at THEN $4 ELSE last_reading_id END,
+	last_observed_at = greatest(last_observed_at, $6),
+	first_observed_at = least(first_observed_at, $5),
+	updated_at = $7
+WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved'
+RETURNING id, false, status, urgency, urgency_rank, title, notified_at, notified_urgency_rank`
+
+// Raise upserts one alert per rule group, records every finding, and routes
+// the alerts that should page someone now, for one patient.
+func (al *Service) Raise(ctx context.Context, tx pgx.Tx, a access.Actor, patientID uuid.UUID, scope scope.Patient, hits []Hit) ([]AlertRef, error) {
+	r := NewRequest(a, patientID, scope, hits)
+	if err := al.RaiseMany(ctx, tx, []*Request{r}); err != nil {
+		return nil, err
+	}
+	return r.refs, nil
+}
+
+// Request is one patient's findings to raise, and (after RaiseMany) the
+// alerts they raised or updated.
+type Request struct {
+	actor     access.Actor
+	patientID uuid.UUID
+	scope     scope.Patient
+	hits      []Hit
+
+	groups map[string]*alertGroup
+	order  []string // rule ids in first-seen order
+	refs   []AlertRef
+}
+
+// NewRequest is patient's hits to raise, found for actor a.
+func NewRequest(a access.Actor, patientID uuid.UUID, scope scope.Patient, hits []Hit) *Request {
+	return &Request{actor: a, patientID: patientID, scope: scope, hits: hits}
+}
+
+// Refs are the alerts the request raised or updated (after RaiseMany).
+func (r *Request) Refs() []AlertRef { return r.refs }
+
+// group gathers r's hits by the rule of each reading's most urgent finding.
+func (r *Request) group() {
+	r.groups = map[string]*alertGroup{}
+	for _, h := range r.hits {
+		top := h.Findings[0]
+		g := r.groups[top.RuleID]
+		if g == nil {
+			g = &alertGroup{top: top, first: h.Reading}
+			r.groups[top.RuleID] = g
+			r.order = append(r.order, top.RuleID)
+		}
+		if top.Urgency.Rank() > g.top.Urgency.Rank() {
+			g.top = top
+		}
+		g.last = h.Reading
+		g.count++
+		g.fires = g.fires || !h.UpdateOnly
+		g.paging = g.paging || (!top.Late && !h.UpdateOnly)
+		for _, f := range h.Findings {
+			g.findings = append(g.findings, findingRow{f: f, reading: h.Reading})
+		}
+	}
+}
+
+// RaiseMany raises the findings of several patients in shared round trips:
+// one for every alert upsert, one (rarely) to reopen, one for every finding,
+// event and audit entry; then routing per patient with alerts that page.
+func (al *Service) RaiseMany(ctx context.Context, tx pgx.Tx, reqs []*Request) error {
+	now := al.now()
+	upsert := func(b *pgx.Batch, r *Request, g *alertGroup) {
+		b.Queue(upsertAlertSQL, pg.NewID(), r.patientID, r.scope.CareTeamID, g.top.RuleID, g.top.Version, g.top.Urgency,
+			g.top.Urgency.Rank(), g.top.Title, g.count, pg.NilIfZero(g.first.ID), pg.NilIfZero(g.last.ID), g.first.ObservedAt, g.last.ObservedAt, now).
+			QueryRow(g.scan(now))
+	}
+	b := &pgx.Batch{}
+	for _, r := range reqs {
+		r.group()
+		for _, id := range r.order {
+			g := r.groups[id]
+			if !g.fires {
+				b.Queue(updateAlertSQL, r.patientID, g.top.RuleID, g.count, pg.NilIfZero(g.last.ID), g.first.ObservedAt, g.last.ObservedAt, now).
+					QueryRow(g.scan(now))
+				continue
+			}
+			upsert(b, r, g)
+		}
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("upsert alerts: %w", err)
+	}
+	// A suppressed finding with no unresolved alert to join (a clinician
+	// resolved it while the episode goes on) opens a new alert after all: a
+	// continuing crisis must not go unseen.
+	b = &pgx.Batch{}
+	for _, r := range reqs {
+		for _, id := range r.order {
+			if g := r.groups[id]; g.dropped {
+				g.dropped, g.fires = false, true
+				g.paging = g.paging || !g.top.Late
+				upsert(b, r, g)
+			}
+		}
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("reopen alerts: %w", err)
+		}
+	}
+
+	// Record every finding, the alert events and audit entries.
+	var (
+		fAlert          []uuid.UUID
+		fReading        []*uuid.UUID
+		fRule, fUrgency []string
+		fVersion        []int32
+		fLate           []bool
+		fObserved       []time.Time
+	)
+	b = &pgx.Batch{}
+	for _, r := range reqs {
+		for _, id := range r.order {
+			g := r.groups[id]
+			for _, fr := range g.findings {
+				fAlert = append(fAlert, g.alertID)
+				fReading = append(fReading, pg.NilIfZero(fr.reading.ID))
+				fRule = append(fRule, fr.f.RuleID)
+				fVersion = append(fVersion, int32(fr.f.Version))
+				fUrgency = append(fUrgency, string(fr.f.Urgency))
+				fLate = append(fLate, fr.f.Late)
+				fObserved = append(fObserved, fr.reading.ObservedAt)
+			}
+			action, status := "alert.update", "updated"
+			if g.inserted {
+				action, status = "alert.create", "opened"
+			}
+			b.Queue(`INSERT INTO alert_events (alert_id, action, actor_id, at, detail) VALUES ($1, $2, $3, $4, $5)`,
+				g.alertID, status, pg.NilIfZero(r.actor.UserID), now, map[string]any{"occurrences": g.count, "late": !g.paging})
+			al.audit.Queue(b, r.actor, audit.Entry{Action: action, PatientID: r.patientID, ObjectType: "alert", ObjectID: g.alertID.String()})
+			r.refs = append(r.refs, AlertRef{ID: g.alertID, RuleID: g.top.RuleID, Urgency: g.urgency, Title: g.title, Status: status})
+		}
+	}
+	b.Queue(`INSERT INTO alert_findings (alert_id, reading_id, rule_id, rule_version, urgency, late, observed_at, created_at)
+		SELECT a, r, ru, v, u, l, o, $8 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::bool[], $7::timestamptz[])
+		AS t(a, r, ru, v, u, l, o)`, fAlert, fReading, fRule, fVersion, fUrgency, fLate, fObserved, now)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("record findings: %w", err)
+	}
+	for _, r := range reqs {
+		var paging []*alertGroup
+		for _, id := range r.order {
+			if g := r.groups[id]; g.notifyNow {
+				paging = append(paging, g)
+			}
+		}
+		if len(paging) > 0 {
+			if err := al.route(ctx, tx, r.patientID, r.scope.CareTeamID, paging); err != nil {
+				return err
+			}
+		}
+		slices.SortStableFunc(r.refs, func(x, y AlertRef) int { return y.Urgency.Rank() - x.Urgency.Rank() })
+	}
+	return nil
+}
+
+// scan reads an upserted or updated alert into g and decides whether it
+// pages now. An update-only group that found no unresolved alert is marked
+// dropped (to be reopened).
+func (g *alertGroup) scan(now time.Time) func(pgx.Row) error {
+	return func(r pgx.Row) error {
+		var notifiedAt *time.Time
+		var rank, notifiedRank int
+		err := r.Scan(&g.alertID, &g.inserted, &g.status, &g.urgency, &rank, &g.title, &notifiedAt, &notifiedRank)
+		if errors.Is(err, pgx.ErrNoRows) && !g.fires {
+			g.dropped = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		g.notifyNow = g.paging && shouldNotify(g, rank, notifiedRank, notifiedAt, now)
+		return nil
+	}
+}
+
+// shouldNotify decides whether an upserted alert pages now: a new alert
+// always; an existing one when its urgency rose above what was last notified,
+// or when it is still open and its repeat interval has passed.
+func shouldNotify(g *alertGroup, rank, notifiedRank int, notifiedAt *time.Time, now time.Time) bool {
+	switch {
+	case g.inserted:
+		return true
+	case rank > notifiedRank:
+		return true
+	case g.status != "open":
+		return false // acknowledged or snoozed: someone is on it
+	case notifiedAt == nil:
+		return true
+	}
+	return now.Sub(*notifiedAt) >= g.urgency.RepeatInterval()
+}

@@ -1,0 +1,184 @@
+package alerting
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/tendhealth/tend/engine/delivery"
+	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/rpm"
+)
+
+// recipient is a user to notify and their enabled devices.
+type recipient struct {
+	userID   uuid.UUID
+	teamRole string // clinician, lead, scheduler, or "patient"
+	devices  []uuid.UUID
+	// tz, quietStart and quietEnd are the user's quiet hours (nil: none).
+	tz, quietStart, quietEnd *string
+}
+
+// quietUntil returns the end of the quiet window r is in at now, if any.
+func (r recipient) quietUntil(now time.Time) (time.Time, bool) {
+	if r.quietStart == nil || r.tz == nil || r.quietEnd == nil {
+		return time.Time{}, false
+	}
+	return delivery.QuietUntil(*r.tz, *r.quietStart, *r.quietEnd, now)
+}
+
+// route notifies the care team about alerts, inside the ingest transaction:
+// one notification per (alert, user) and one delivery job per (notification,
+// device), inserted with River's InsertManyTx so they commit with the reading.
+//
+// The first level is the team's clinicians; when a team has none, its leads,
+// then anyone on it. Disabled users are skipped. Patients of a critical alert
+// get a safety message.
+//
+// A medium or low alert for a user inside their quiet hours is held: its
+// notification is recorded with held_until (the window's end) and no device
+// job; a unique notify.catchup job at that instant sends one catch-up
+// notification for everything held (package delivery). Critical and high alerts
+// always go out at once.
+func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.UUID, groups []*alertGroup) error {
+	rows, err := tx.Query(ctx, `SELECT m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end,
+			coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
+		FROM care_team_members m JOIN users u ON u.id = m.user_id AND u.disabled_at IS NULL
+		LEFT JOIN devices d ON d.user_id = m.user_id AND d.enabled
+		WHERE m.care_team_id = $1 AND m.role IN ('clinician', 'lead') AND u.role IN ('clinician', 'admin') GROUP BY m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end
+		UNION ALL
+		SELECT u.id, 'patient', NULL, NULL, NULL, coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
+		FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.enabled
+		WHERE u.patient_id = $2 AND u.role = 'patient' AND u.disabled_at IS NULL GROUP BY u.id`, teamID, patientID)
+	if err != nil {
+		return fmt.Errorf("route: load recipients: %w", err)
+	}
+	var all []recipient
+	for rows.Next() {
+		var r recipient
+		if err := rows.Scan(&r.userID, &r.teamRole, &r.tz, &r.quietStart, &r.quietEnd, &r.devices); err != nil {
+			rows.Close()
+			return fmt.Errorf("route: load recipients: %w", err)
+		}
+		all = append(all, r)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("route: load recipients: %w", err)
+	}
+	team, patients := firstLevel(all)
+
+	now := al.now()
+	var (
+		nID, nUser, nAlert []uuid.UUID
+		nType, nUrgency    []string
+		nHeld              []*time.Time
+		jobs               []river.InsertManyParams
+		notified, unreach  []uuid.UUID
+		catchups           = map[catchup]bool{}
+		quiet              = map[uuid.UUID]*time.Time{} // per user, computed once
+	)
+	heldUntil := func(r recipient) *time.Time {
+		q, ok := quiet[r.userID]
+		if !ok {
+			if end, in := r.quietUntil(now); in {
+				q = &end
+			}
+			quiet[r.userID] = q
+		}
+		return q
+	}
+	add := func(r recipient, g *alertGroup, typ string) {
+		id := pg.NewID()
+		var held *time.Time
+		if typ == "alert" && (g.urgency == rpm.Medium || g.urgency == rpm.Low) {
+			held = heldUntil(r)
+		}
+		nID, nUser, nAlert = append(nID, id), append(nUser, r.userID), append(nAlert, g.alertID)
+		nType, nUrgency, nHeld = append(nType, typ), append(nUrgency, string(g.urgency)), append(nHeld, held)
+		if held != nil {
+			catchups[catchup{user: r.userID, at: *held}] = true
+			return
+		}
+		for _, d := range r.devices {
+			jobs = append(jobs, delivery.Job(id, d, g.alertID, g.urgency))
+		}
+	}
+	for _, g := range groups {
+		devices := 0
+		for _, r := range team {
+			add(r, g, "alert")
+			devices += len(r.devices)
+		}
+		if g.urgency == rpm.Critical {
+			for _, r := range patients {
+				add(r, g, "safety")
+			}
+			if devices == 0 {
+				unreach = append(unreach, g.alertID)
+			}
+		}
+		notified = append(notified, g.alertID)
+	}
+	for c := range catchups {
+		jobs = append(jobs, delivery.CatchupJob(c.user, c.at))
+	}
+
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO notifications (id, user_id, type, alert_id, urgency, held_until, created_at)
+		SELECT i, u, t, a, g, h, $7 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[]) AS x(i, u, t, a, g, h)`,
+		nID, nUser, nType, nAlert, nUrgency, nHeld, now)
+	b.Queue(`UPDATE alerts SET notified_at = $2, notified_urgency_rank = urgency_rank WHERE id = ANY($1)`, notified, now)
+	if len(unreach) > 0 {
+		b.Queue(`UPDATE alerts SET undelivered = true WHERE id = ANY($1)`, unreach)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("route: record notifications: %w", err)
+	}
+	if len(unreach) > 0 {
+		al.metrics.Undelivered.Add(float64(len(unreach)))
+	}
+	if len(catchups) > 0 {
+		held := 0
+		for _, h := range nHeld {
+			if h != nil {
+				held++
+			}
+		}
+		al.metrics.Held.Add(float64(held))
+	}
+	if len(jobs) > 0 {
+		if _, err := al.jobs().InsertManyTx(ctx, tx, jobs); err != nil {
+			return fmt.Errorf("route: enqueue deliveries: %w", err)
+		}
+	}
+	return nil
+}
+
+// firstLevel picks who is paged first: clinicians, else leads; and,
+// separately, the patient's own users. Schedulers are never paged for alerts
+// (they cannot open them): a team without clinicians or leads leaves a
+// critical alert undelivered.
+func firstLevel(all []recipient) (team, patients []recipient) {
+	byRole := map[string][]recipient{}
+	for _, r := range all {
+		byRole[r.teamRole] = append(byRole[r.teamRole], r)
+	}
+	patients = byRole["patient"]
+	switch {
+	case len(byRole["clinician"]) > 0:
+		team = byRole["clinician"]
+	default:
+		team = byRole["lead"]
+	}
+	return team, patients
+}
+
+// catchup is one user's end of quiet hours.
+type catchup struct {
+	user uuid.UUID
+	at   time.Time
+}

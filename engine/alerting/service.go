@@ -1,0 +1,41 @@
+// Package alerting is the in-transaction component that turns rule findings
+// into alerts: it evaluates a patient's new readings against the rule pack,
+// raises or updates alerts with their findings, records rule evaluation
+// errors, and routes each alert that should page — load the recipients, plan
+// who gets what, store the notifications and enqueue their delivery jobs —
+// all inside the caller's transaction.
+package alerting
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/internal/metrics"
+)
+
+// Config wires a Service.
+type Config struct {
+	Logger  *slog.Logger
+	Now     func() time.Time
+	Jobs    func() *river.Client[pgx.Tx]
+	Metrics *metrics.Set
+	Audit   audit.Writer
+}
+
+// Service raises and routes alerts.
+type Service struct {
+	log     *slog.Logger
+	now     func() time.Time
+	jobs    func() *river.Client[pgx.Tx]
+	metrics *metrics.Set
+	audit   audit.Writer
+}
+
+// New builds a Service.
+func New(c Config) *Service {
+	return &Service{log: c.Logger, now: c.Now, jobs: c.Jobs, metrics: c.Metrics, audit: c.Audit}
+}

@@ -1,0 +1,125 @@
+// Package audit is the one writer of Tend's audit trail: every read or write
+// of PHI appends an entry in the same transaction as the access it records.
+package audit
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/internal/pg"
+)
+
+// Writer appends audit entries. Now is its clock.
+type Writer struct {
+	Now func() time.Time
+}
+
+// Entry describes one read or write of PHI (or of security-relevant data).
+type Entry struct {
+	Action     string // e.g. "reading.create", "patient.read"
+	PatientID  uuid.UUID
+	ObjectType string
+	ObjectID   string
+	Detail     map[string]any // ids and counts only, never PHI values
+}
+
+const auditSQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+
+// Write appends an audit entry in tx, so the entry commits or rolls back with
+// the access it records. Every use case that touches PHI calls it.
+func (w Writer) Write(ctx context.Context, tx pgx.Tx, a access.Actor, entry Entry) error {
+	if _, err := tx.Exec(ctx, auditSQL, args(a, entry, w.Now())...); err != nil {
+		return fmt.Errorf("audit %s: %w", entry.Action, err)
+	}
+	return nil
+}
+
+// Queue adds the audit insert to a batch (same transaction, no extra round
+// trip).
+func (w Writer) Queue(b *pgx.Batch, a access.Actor, entry Entry) {
+	b.Queue(auditSQL, args(a, entry, w.Now())...)
+}
+
+// Role is the actor_role recorded for a: "system" for Tend itself (jobs, the
+// rule seed), which acts with an admin's scope but is no admin.
+func Role(a access.Actor) string {
+	if a.IsSystem() {
+		return "system"
+	}
+	return string(a.Role)
+}
+
+func args(a access.Actor, entry Entry, now time.Time) []any {
+	var actor, patient *uuid.UUID
+	if a.UserID != uuid.Nil {
+		actor = &a.UserID
+	}
+	if entry.PatientID != uuid.Nil {
+		patient = &entry.PatientID
+	}
+	var obj *string
+	if entry.ObjectID != "" {
+		obj = &entry.ObjectID
+	}
+	var detail any
+	if entry.Detail != nil {
+		detail = entry.Detail
+	}
+	return []any{now, actor, Role(a), entry.Action, patient, entry.ObjectType, obj, a.RequestID, detail}
+}
+
+// Stored is a stored audit entry.
+type Stored struct {
+	ID         int64          `json:"id"`
+	At         time.Time      `json:"at"`
+	ActorID    *uuid.UUID     `json:"actor_id"`
+	ActorRole  string         `json:"actor_role"`
+	Action     string         `json:"action"`
+	PatientID  *uuid.UUID     `json:"patient_id"`
+	ObjectType string         `json:"object_type"`
+	ObjectID   *string        `json:"object_id"`
+	RequestID  *string        `json:"request_id"`
+	Detail     map[string]any `json:"detail,omitempty"`
+}
+
+// Filter selects audit entries.
+type Filter struct {
+	PatientID uuid.UUID
+	After     int64 // cursor: entries with a larger id
+	Limit     int
+}
+
+// List returns audit entries in order (admins only).
+func List(ctx context.Context, pool *pgxpool.Pool, a access.Actor, f Filter) ([]Stored, string, error) {
+	if err := access.Require(a, access.RoleAdmin); err != nil {
+		return nil, "", err
+	}
+	f.Limit = pg.ClampLimit(f.Limit)
+	var patient *uuid.UUID
+	if f.PatientID != uuid.Nil {
+		patient = &f.PatientID
+	}
+	rows, err := pool.Query(ctx, `SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail
+		FROM audit_entries WHERE id > $1 AND ($2::uuid IS NULL OR patient_id = $2) ORDER BY id LIMIT $3`, f.After, patient, f.Limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list audit: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Stored, error) {
+		var x Stored
+		err := r.Scan(&x.ID, &x.At, &x.ActorID, &x.ActorRole, &x.Action, &x.PatientID, &x.ObjectType, &x.ObjectID, &x.RequestID, &x.Detail)
+		return x, err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list audit: %w", err)
+	}
+	out, next := pg.Page(out, f.Limit, func(last Stored) string { return strconv.FormatInt(last.ID, 10) })
+	return out, next, nil
+}

@@ -1,0 +1,246 @@
+package care
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/internal/check"
+	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/scope"
+	"github.com/tendhealth/tend/rpm"
+)
+
+// CareTeam is a group of clinicians and schedulers responsible for patients.
+type CareTeam struct {
+	ID         uuid.UUID      `json:"id"`
+	Name       string         `json:"name"`
+	Members    []TeamMember   `json:"members"`
+	Escalation map[string]any `json:"escalation,omitempty"`
+	CreatedAt  time.Time      `json:"created_at"`
+}
+
+// TeamMember is a user's membership of a care team.
+type TeamMember struct {
+	UserID uuid.UUID `json:"user_id"`
+	Role   string    `json:"role"` // clinician, lead or scheduler
+}
+
+// NewCareTeam is the input of CreateCareTeam. MemberIDs join as clinicians.
+type NewCareTeam struct {
+	Name       string
+	MemberIDs  []uuid.UUID
+	Members    []TeamMember
+	Escalation map[string]any
+}
+
+// CreateCareTeam creates a care team with its members (admins only).
+func (cr *Service) CreateCareTeam(ctx context.Context, a access.Actor, in NewCareTeam) (CareTeam, error) {
+	if err := access.Require(a, access.RoleAdmin); err != nil {
+		return CareTeam{}, err
+	}
+	var v rpm.ValidationError
+	check.Name(&v, "name", in.Name)
+	members := make([]TeamMember, 0, len(in.MemberIDs)+len(in.Members))
+	seen := map[uuid.UUID]bool{}
+	for i, id := range in.MemberIDs {
+		if seen[id] {
+			v.Add(fmt.Sprintf("member_ids[%d]", i), "is listed twice")
+		}
+		seen[id] = true
+		members = append(members, TeamMember{UserID: id, Role: "clinician"})
+	}
+	for i, m := range in.Members {
+		if !slices.Contains([]string{"clinician", "lead", "scheduler"}, m.Role) {
+			v.Add(fmt.Sprintf("members[%d].role", i), "must be clinician, lead or scheduler")
+		}
+		if seen[m.UserID] {
+			v.Add(fmt.Sprintf("members[%d].user_id", i), "is listed twice")
+		}
+		seen[m.UserID] = true
+		members = append(members, m)
+	}
+	if len(members) > 500 {
+		v.Add("member_ids", "a team has at most 500 members")
+	}
+	if err := v.OrNil(); err != nil {
+		return CareTeam{}, err
+	}
+	t := CareTeam{ID: pg.NewID(), Name: in.Name, Members: members, Escalation: in.Escalation, CreatedAt: cr.now()}
+	err := pg.InTx(ctx, cr.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO care_teams (id, name, escalation, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)`,
+			t.ID, t.Name, t.Escalation, t.CreatedAt); err != nil {
+			return fmt.Errorf("insert care team: %w", err)
+		}
+		if len(members) > 0 {
+			ids := make([]uuid.UUID, len(members))
+			roles := make([]string, len(members))
+			for i, m := range members {
+				ids[i], roles[i] = m.UserID, m.Role
+			}
+			// Only staff may join a team, in a team role that fits their user
+			// role: anything else is reported by index.
+			rows, err := tx.Query(ctx, `SELECT x.i - 1, u.role FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, i)
+				LEFT JOIN users u ON u.id = x.id AND u.disabled_at IS NULL ORDER BY x.i`, ids)
+			if err != nil {
+				return fmt.Errorf("check members: %w", err)
+			}
+			userRoles, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*string, error) {
+				var i int
+				var role *string
+				err := r.Scan(&i, &role)
+				return role, err
+			})
+			if err != nil {
+				return fmt.Errorf("check members: %w", err)
+			}
+			var v rpm.ValidationError
+			for i, ur := range userRoles {
+				if ur == nil {
+					v.Add(memberField(in, i), "no such clinician, scheduler or admin user")
+					continue
+				}
+				role, reason := teamRoleFor(access.Role(*ur), members[i].Role, i < len(in.MemberIDs))
+				if reason != "" {
+					v.Add(memberField(in, i), reason)
+				}
+				roles[i], members[i].Role = role, role
+			}
+			if err := v.OrNil(); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO care_team_members (care_team_id, user_id, role)
+				SELECT $1, id, role FROM unnest($2::uuid[], $3::text[]) AS x(id, role)`, t.ID, ids, roles); err != nil {
+				return fmt.Errorf("insert members: %w", err)
+			}
+		}
+		return cr.audit.Write(ctx, tx, a, audit.Entry{Action: "care_team.create", ObjectType: "care_team", ObjectID: t.ID.String()})
+	})
+	return t, err
+}
+
+// teamRoleFor checks that a user of role userRole may hold teamRole in a
+// care team, and returns the team role to store. Listed in member_ids
+// (implicit), a member takes the role that fits their user: schedulers
+// schedule, clinicians and admins are clinicians. Clinicians and leads must
+// be clinician (or admin) users, since they are paged for alerts they must be
+// able to open; patients and devices never join a team.
+func teamRoleFor(userRole access.Role, teamRole string, implicit bool) (string, string) {
+	switch userRole {
+	case access.RoleClinician, access.RoleAdmin:
+		return teamRole, ""
+	case access.RoleScheduler:
+		if implicit || teamRole == "scheduler" {
+			return "scheduler", ""
+		}
+		return teamRole, "a scheduler user can only be a team's scheduler, not its " + teamRole
+	}
+	return teamRole, "no such clinician, scheduler or admin user"
+}
+
+func memberField(in NewCareTeam, i int) string {
+	if i < len(in.MemberIDs) {
+		return fmt.Sprintf("member_ids[%d]", i)
+	}
+	return fmt.Sprintf("members[%d].user_id", i-len(in.MemberIDs))
+}
+
+// Patient is a person enrolled in remote monitoring.
+type Patient struct {
+	ID          uuid.UUID `json:"id"`
+	DisplayName string    `json:"display_name"`
+	Timezone    string    `json:"timezone"`
+	CareTeamID  uuid.UUID `json:"care_team_id"`
+	Programs    []string  `json:"programs"`
+	ExternalID  *string   `json:"external_id,omitempty"`
+	EnrolledAt  time.Time `json:"enrolled_at"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// NewPatient is the input of CreatePatient.
+type NewPatient struct {
+	DisplayName string
+	Timezone    string
+	CareTeamID  uuid.UUID
+	Programs    []string
+	ExternalID  string
+}
+
+// CreatePatient enrols a patient in a care team. Admins may use any team,
+// clinicians only their own.
+func (cr *Service) CreatePatient(ctx context.Context, a access.Actor, in NewPatient) (Patient, error) {
+	if err := access.Require(a, access.RoleAdmin, access.RoleClinician); err != nil {
+		return Patient{}, err
+	}
+	var v rpm.ValidationError
+	check.Name(&v, "display_name", in.DisplayName)
+	if in.Timezone == "" {
+		v.Add("timezone", "is required (IANA time zone such as America/Chicago)")
+	} else if _, err := check.LoadZone(in.Timezone); err != nil {
+		v.Add("timezone", "is not a known IANA time zone")
+	}
+	if in.CareTeamID == uuid.Nil {
+		v.Add("care_team_id", "is required")
+	}
+	for i, p := range in.Programs {
+		if !rpm.ValidProgram(p) {
+			v.Add(fmt.Sprintf("programs[%d]", i), "must be one of "+strings.Join(rpm.Programs(), ", "))
+		}
+	}
+	if len(in.ExternalID) > 200 {
+		v.Add("external_id", "is longer than 200 characters")
+	}
+	if err := v.OrNil(); err != nil {
+		return Patient{}, err
+	}
+	now := cr.now()
+	p := Patient{ID: pg.NewID(), DisplayName: in.DisplayName, Timezone: in.Timezone, CareTeamID: in.CareTeamID,
+		Programs: check.Dedupe(in.Programs), EnrolledAt: now, CreatedAt: now}
+	if in.ExternalID != "" {
+		p.ExternalID = &in.ExternalID
+	}
+	err := pg.InTx(ctx, cr.pool, func(tx pgx.Tx) error {
+		var ok bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM care_teams t WHERE t.id = $1 AND `+
+			scope.TeamSQL("t.id", "$2", "$3")+`)`, p.CareTeamID, a.Role, a.UserID).Scan(&ok); err != nil {
+			return fmt.Errorf("check care team: %w", err)
+		}
+		if !ok {
+			return check.FieldError("care_team_id", "no such care team")
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO patients (id, display_name, timezone, care_team_id, programs, external_id, enrolled_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, p.ID, p.DisplayName, p.Timezone, p.CareTeamID, p.Programs, p.ExternalID, now)
+		if pg.IsUniqueViolation(err) {
+			return check.FieldError("external_id", "is already used by another patient")
+		}
+		if err != nil {
+			return fmt.Errorf("insert patient: %w", err)
+		}
+		return cr.audit.Write(ctx, tx, a, audit.Entry{Action: "patient.create", PatientID: p.ID, ObjectType: "patient", ObjectID: p.ID.String()})
+	})
+	return p, err
+}
+
+// GetPatient returns a patient in the actor's scope.
+func (cr *Service) GetPatient(ctx context.Context, a access.Actor, id uuid.UUID) (Patient, error) {
+	var p Patient
+	err := pg.InTx(ctx, cr.pool, func(tx pgx.Tx) error {
+		if _, err := scope.OfPatient(ctx, tx, a, id); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT id, display_name, timezone, care_team_id, programs, external_id, enrolled_at, created_at
+			FROM patients WHERE id = $1`, id).Scan(&p.ID, &p.DisplayName, &p.Timezone, &p.CareTeamID, &p.Programs, &p.ExternalID,
+			&p.EnrolledAt, &p.CreatedAt); err != nil {
+			return fmt.Errorf("get patient: %w", err)
+		}
+		return cr.audit.Write(ctx, tx, a, audit.Entry{Action: "patient.read", PatientID: id, ObjectType: "patient", ObjectID: id.String()})
+	})
+	return p, err
+}

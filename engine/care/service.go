@@ -1,0 +1,41 @@
+// Package care is who looks after whom: care teams and their members,
+// patients, and each patient's personalised rule parameters.
+package care
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/rules"
+)
+
+// Config wires a Service.
+type Config struct {
+	Pool  *pgxpool.Pool
+	Now   func() time.Time
+	Audit audit.Writer
+	// Rules returns the active rule pack (parameter defaults and bounds).
+	Rules func() *rules.Pack
+	// EnsureRules makes sure the stored rules are seeded before parameters
+	// are checked against them.
+	EnsureRules func(ctx context.Context) error
+}
+
+// Service manages care teams, patients and their parameters.
+type Service struct {
+	pool        *pgxpool.Pool
+	now         func() time.Time
+	audit       audit.Writer
+	rules       func() *rules.Pack
+	ensureRules func(ctx context.Context) error
+}
+
+// New builds a Service.
+func New(c Config) *Service {
+	return &Service{pool: c.Pool, now: c.Now, audit: c.Audit, rules: c.Rules, ensureRules: c.EnsureRules}
+}
+
+func (cr *Service) pack() *rules.Pack { return cr.rules() }

@@ -1,0 +1,413 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/notify"
+	"github.com/tendhealth/tend/rpm"
+)
+
+// Queue is the River queue for push deliveries.
+const Queue = "notify"
+
+// deliverArgs is one push of one notification to one device. The kind string
+// is stored in the database and must never change.
+type deliverArgs struct {
+	NotificationID uuid.UUID `json:"notification_id"`
+	DeviceID       uuid.UUID `json:"device_id"`
+	AlertID        uuid.UUID `json:"alert_id,omitzero"`
+}
+
+func (deliverArgs) Kind() string { return "notify.deliver" }
+
+// deliverWorker works notify.deliver jobs. River calls one instance from
+// all its workers, which share its load and record batches.
+type deliverWorker struct {
+	river.WorkerDefaults[deliverArgs]
+	dl *Service
+
+	once sync.Once
+	b    *deliveryBatches
+}
+
+// Timeout bounds one delivery attempt (providers' own timeouts are shorter).
+func (w *deliverWorker) Timeout(*river.Job[deliverArgs]) time.Duration { return 30 * time.Second }
+
+// NextRetry spaces transient failures exponentially: 2 s after the first
+// attempt, doubling up to 10 minutes, with ±10 % jitter so that a provider
+// outage does not end in a thundering herd.
+func (w *deliverWorker) NextRetry(job *river.Job[deliverArgs]) time.Time {
+	d := retryDelay(job.Attempt)
+	jitter := time.Duration(rand.Int64N(int64(d/5))) - d/10
+	return w.dl.now().Add(d + jitter)
+}
+
+// retryDelay is the backoff before the retry that follows attempt.
+func retryDelay(attempt int) time.Duration {
+	if attempt < 1 {
+		attempt = 1
+	}
+	if attempt > 10 {
+		return maxRetryDelay
+	}
+	return min(2*time.Second<<(attempt-1), maxRetryDelay)
+}
+
+const maxRetryDelay = 10 * time.Minute
+
+// delivery is what a delivery job needs to know, loaded in one query.
+type delivery struct {
+	deviceID     uuid.UUID
+	device       notify.Device
+	enabled      bool
+	typ          string
+	urgency      notify.Urgency
+	alertID      *uuid.UUID
+	createdAt    time.Time
+	itemCount    int
+	alreadySent  bool
+	attemptsMade int
+}
+
+// Work sends one push and records its outcome. It is idempotent: a job re-run
+// after a crash finds the recorded success and stops; one that crashed between
+// send and record re-sends with the same id and collapse id, so the device
+// shows one banner, and the unique index on successful deliveries keeps the
+// record to one.
+//
+// Retries are bounded by the attempts recorded in deliveries, not by River's
+// attempt counter, which a snooze (Retry-After) does not advance: a provider
+// answering 429 forever gets maxDeliveryAttempts requests, then the delivery
+// is recorded failed. A retry that would fall after the message's TTL (the
+// provider would drop it anyway) is not made either.
+func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
+	dl := w.dl
+	d, err := w.load(ctx, job.Args)
+	if errors.Is(err, access.ErrNotFound) {
+		return river.JobCancel(err)
+	}
+	if err != nil {
+		return err
+	}
+	if d.alreadySent {
+		return nil
+	}
+	platform := string(d.device.Platform)
+	if !d.enabled {
+		w.record(ctx, job, d, outcome{name: "undeliverable", code: "device_disabled"})
+		dl.metrics.Deliveries.WithLabelValues(platform, "undeliverable").Inc()
+		dl.checkUndelivered(ctx, job.Args.AlertID)
+		return nil
+	}
+	msg := buildMessage(job.Args, d)
+	res, sendErr := dl.senders.Send(ctx, d.device, msg)
+	if sendErr == nil {
+		w.record(ctx, job, d, outcome{name: "sent", status: res.Status, providerID: res.ProviderID})
+		dl.metrics.Deliveries.WithLabelValues(platform, "sent").Inc()
+		return nil
+	}
+	perr := notify.Classify(sendErr)
+	o := outcome{status: perr.Status, code: perr.Code}
+	if o.code == "" {
+		o.code = perr.Kind.String()
+	}
+	wait := perr.RetryAfter
+	if wait <= 0 {
+		wait = retryDelay(job.Attempt)
+	}
+	switch {
+	case errors.Is(sendErr, notify.ErrNotConfigured):
+		o.name = "undeliverable"
+	case perr.Kind == notify.Unregistered:
+		o.name = "unregistered"
+	case perr.Kind == notify.Permanent:
+		o.name = "failed"
+	case job.Attempt >= job.MaxAttempts || d.attemptsMade+1 >= maxDeliveryAttempts:
+		o.name = "failed"
+	case dl.now().Add(wait).After(d.createdAt.Add(d.urgency.TTL())):
+		o.name, o.code = "failed", "expired"
+	default:
+		o.name = "retrying"
+	}
+	dl.metrics.Deliveries.WithLabelValues(platform, o.name).Inc()
+	dl.noteTooLarge(ctx, sendErr, platform, d.device.ID, job.Args.NotificationID)
+	dl.log.WarnContext(ctx, "push delivery failed", "device_id", d.device.ID, "notification_id", job.Args.NotificationID,
+		"platform", platform, "outcome", o.name, "status", perr.Status, "code", o.code, "attempt", d.attemptsMade+1)
+	w.record(ctx, job, d, o)
+	switch o.name {
+	case "unregistered":
+		if err := dl.disableDevice(ctx, d.deviceID, o.code); err != nil {
+			return err
+		}
+		dl.checkUndelivered(ctx, job.Args.AlertID)
+		return nil
+	case "failed", "undeliverable":
+		dl.checkUndelivered(ctx, job.Args.AlertID)
+		return river.JobCancel(perr)
+	}
+	if perr.RetryAfter > 0 {
+		return river.JobSnooze(perr.RetryAfter)
+	}
+	return perr
+}
+
+// buildMessage turns a notification into a PHI-free push: generic words, ids.
+func buildMessage(args deliverArgs, d delivery) notify.Message {
+	m := notify.Message{
+		ID:      args.NotificationID.String(),
+		Type:    d.typ,
+		Urgency: d.urgency,
+		Data:    map[string]string{"notification_id": args.NotificationID.String()},
+	}
+	if d.alertID != nil {
+		m.CollapseID = d.alertID.String()
+		m.Data["alert_id"] = d.alertID.String()
+	}
+	switch d.typ {
+	case "safety":
+		m.Title = "Your care team has been alerted"
+		m.Body = "If you have chest pain or trouble breathing, call emergency services."
+		m.CollapseID = ""
+	case "catchup":
+		// Only alerts are held for quiet hours (routing.go), so the count is
+		// of alerts.
+		noun := "alerts"
+		if d.itemCount == 1 {
+			noun = "alert"
+		}
+		m.Title = fmt.Sprintf("%d new %s while quiet hours were on", d.itemCount, noun)
+		m.Body = "Open Tend to review them."
+		m.Data["count"] = strconv.Itoa(d.itemCount)
+	default:
+		m.Title = fmt.Sprintf("New %s alert", d.urgency)
+		m.Body = "Open Tend to review it."
+	}
+	return m
+}
+
+// loadReq is one delivery to load in a batch.
+type loadReq struct {
+	args  deliverArgs
+	d     delivery
+	found bool
+}
+
+// loadDeliveries loads a batch of deliveries in one query.
+func (dl *Service) loadDeliveries(ctx context.Context, reqs []*loadReq) error {
+	nIDs, dIDs := make([]uuid.UUID, len(reqs)), make([]uuid.UUID, len(reqs))
+	for i, r := range reqs {
+		nIDs[i], dIDs[i] = r.args.NotificationID, r.args.DeviceID
+	}
+	// Each LATERAL part is an index lookup per delivery (LIMIT 1 and the
+	// aggregate keep the planner from turning them into scans of whole
+	// tables, which it would for a batch on stale statistics).
+	rows, err := dl.pool.Query(ctx, `SELECT x.i, d.id, d.platform, d.address, d.p256dh, d.auth, d.topic, d.sandbox, d.enabled,
+			n.type, n.urgency, n.alert_id, n.created_at, coalesce(n.item_count, 0), s.sent, s.attempts
+		FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS x(nid, did, i)
+		JOIN LATERAL (SELECT * FROM notifications WHERE id = x.nid LIMIT 1) n ON true
+		JOIN LATERAL (SELECT * FROM devices WHERE id = x.did LIMIT 1) d ON true
+		CROSS JOIN LATERAL (SELECT coalesce(bool_or(outcome = 'sent'), false) AS sent, count(*) AS attempts
+			FROM deliveries WHERE notification_id = x.nid AND device_id = x.did) s`, nIDs, dIDs)
+	if err != nil {
+		return fmt.Errorf("load deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i int64
+		var d delivery
+		var platform string
+		var p256dh, auth, topic *string
+		if err := rows.Scan(&i, &d.deviceID, &platform, &d.device.Token, &p256dh, &auth, &topic, &d.device.Sandbox, &d.enabled,
+			&d.typ, &d.urgency, &d.alertID, &d.createdAt, &d.itemCount, &d.alreadySent, &d.attemptsMade); err != nil {
+			return fmt.Errorf("load deliveries: %w", err)
+		}
+		d.device.ID = d.deviceID.String()
+		d.device.Platform = notify.Platform(platform)
+		d.device.Topic = pg.Deref(topic)
+		if d.device.Platform == notify.WebPush {
+			d.device.Endpoint, d.device.Token = d.device.Token, ""
+			d.device.P256dh, d.device.Auth = pg.Deref(p256dh), pg.Deref(auth)
+		}
+		if d.device.Platform == notify.APNs && d.device.Topic == "" {
+			d.device.Topic = dl.apnsTopic
+		}
+		reqs[i-1].d, reqs[i-1].found = d, true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load deliveries: %w", err)
+	}
+	return nil
+}
+
+// load loads one delivery, batched with the other workers' loads.
+func (w *deliverWorker) load(ctx context.Context, args deliverArgs) (delivery, error) {
+	r := &loadReq{args: args}
+	if err := w.batches().loads.Do(ctx, r); err != nil {
+		return delivery{}, err
+	}
+	if !r.found {
+		return delivery{}, fmt.Errorf("delivery: %w", access.ErrNotFound)
+	}
+	return r.d, nil
+}
+
+type outcome struct {
+	name       string
+	status     int
+	providerID string
+	code       string
+}
+
+// recordReq is one attempt's outcome to record in a batch.
+type recordReq struct {
+	notificationID, deviceID uuid.UUID
+	jobID                    int64
+	attempt                  int
+	o                        outcome
+	at                       time.Time
+}
+
+// recordDeliveries stores a batch of outcomes in one statement. The unique
+// index on successful deliveries keeps a re-sent success to one record. A
+// device's last_success_at is kept to the minute, and a device row another
+// batch holds is skipped rather than waited for: concurrent batches neither
+// queue nor deadlock on a busy device. If the batch fails all the same, each
+// outcome is recorded on its own, so one bad row loses no other.
+func (dl *Service) recordDeliveries(ctx context.Context, reqs []*recordReq) error {
+	err := dl.insertDeliveries(ctx, reqs)
+	if err == nil || len(reqs) == 1 {
+		return err
+	}
+	dl.log.WarnContext(ctx, "record deliveries: batch failed, recording one by one", "deliveries", len(reqs), "error", err)
+	var errs []error
+	for _, r := range reqs {
+		if err := dl.insertDeliveries(ctx, []*recordReq{r}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (dl *Service) insertDeliveries(ctx context.Context, reqs []*recordReq) error {
+	n := len(reqs)
+	var (
+		nIDs, dIDs        = make([]uuid.UUID, n), make([]uuid.UUID, n)
+		jobs              = make([]int64, n)
+		attempts, status  = make([]int32, n), make([]int32, n)
+		names, pids, code = make([]string, n), make([]string, n), make([]string, n)
+		ats               = make([]time.Time, n)
+	)
+	for i, r := range reqs {
+		nIDs[i], dIDs[i], jobs[i], attempts[i] = r.notificationID, r.deviceID, r.jobID, int32(r.attempt)
+		names[i], status[i], pids[i], code[i], ats[i] = r.o.name, int32(r.o.status), r.o.providerID, r.o.code, r.at
+	}
+	_, err := dl.pool.Exec(ctx, `WITH ins AS (
+			INSERT INTO deliveries (notification_id, device_id, job_id, attempt, outcome, provider_status, provider_id, error_code, created_at)
+			SELECT n, d, j, a, o, nullif(s, 0), nullif(p, ''), nullif(c, ''), t
+			FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::int[], $5::text[], $6::int[], $7::text[], $8::text[], $9::timestamptz[])
+				AS x(n, d, j, a, o, s, p, c, t)
+			ON CONFLICT (notification_id, device_id) WHERE outcome = 'sent' DO NOTHING
+			RETURNING device_id, outcome, created_at),
+		ok AS (SELECT device_id, max(created_at) AS at FROM ins WHERE outcome = 'sent' GROUP BY device_id),
+		due AS (SELECT v.id, ok.at FROM devices v JOIN ok ON ok.device_id = v.id
+			WHERE v.last_success_at IS NULL OR v.last_success_at < ok.at - interval '1 minute'
+			FOR UPDATE OF v SKIP LOCKED)
+		UPDATE devices v SET last_success_at = due.at FROM due WHERE v.id = due.id`,
+		nIDs, dIDs, jobs, attempts, names, status, pids, code, ats)
+	if err != nil {
+		return fmt.Errorf("record deliveries: %w", err)
+	}
+	return nil
+}
+
+// record stores one attempt's outcome, batched with the other workers'. A
+// failure to record is logged, not retried: the push itself already happened
+// (or not), and re-sending to record it would page twice.
+func (w *deliverWorker) record(ctx context.Context, job *river.Job[deliverArgs], d delivery, o outcome) {
+	dl := w.dl
+	r := &recordReq{notificationID: job.Args.NotificationID, deviceID: d.deviceID, jobID: job.ID, attempt: d.attemptsMade + 1, o: o, at: dl.now()}
+	if err := w.batches().records.Do(context.WithoutCancel(ctx), r); err != nil {
+		dl.log.ErrorContext(ctx, "record delivery", "notification_id", job.Args.NotificationID, "device_id", d.device.ID, "error", err)
+	}
+}
+
+// deliveryBatches are a worker's load and record batchers: a few statements
+// in flight at once, each for up to 200 deliveries.
+type deliveryBatches struct {
+	loads   pg.Batcher[loadReq]
+	records pg.Batcher[recordReq]
+}
+
+func (w *deliverWorker) batches() *deliveryBatches {
+	w.once.Do(func() {
+		w.b = &deliveryBatches{
+			loads:   pg.Batcher[loadReq]{MaxRunning: 4, MaxBatch: 200, Run: w.dl.loadDeliveries},
+			records: pg.Batcher[recordReq]{MaxRunning: 4, MaxBatch: 200, Run: w.dl.recordDeliveries},
+		}
+	})
+	return w.b
+}
+
+func (dl *Service) disableDevice(ctx context.Context, id uuid.UUID, reason string) error {
+	if _, err := dl.pool.Exec(ctx, `UPDATE devices SET enabled = false, disabled_reason = $2, updated_at = $3 WHERE id = $1`,
+		id, reason, dl.now()); err != nil {
+		return fmt.Errorf("disable device: %w", err)
+	}
+	return nil
+}
+
+// checkUndelivered flags a critical alert that no device of anyone accepted:
+// no successful delivery, and every delivery job of the alert has reached a
+// final failure. Each job records its outcome before checking, so the last
+// one to finish always sees the others' outcomes.
+func (dl *Service) checkUndelivered(ctx context.Context, alertID uuid.UUID) {
+	if alertID == uuid.Nil {
+		return
+	}
+	tag, err := dl.pool.Exec(context.WithoutCancel(ctx), `UPDATE alerts a SET undelivered = true
+		WHERE a.id = $1 AND a.urgency = 'critical' AND NOT a.undelivered
+		AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+			WHERE n.alert_id = a.id AND n.type = 'alert' AND d.outcome = 'sent')
+		AND (SELECT count(DISTINCT (d.notification_id, d.device_id)) FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+			WHERE n.alert_id = a.id AND n.type = 'alert' AND d.outcome IN ('failed', 'unregistered', 'undeliverable'))
+		>= (SELECT count(*) FROM river_job j JOIN notifications n ON n.id = (j.args->>'notification_id')::uuid
+			WHERE j.kind = 'notify.deliver' AND j.args @> jsonb_build_object('alert_id', $1::text) AND n.type = 'alert')`, alertID)
+	if err != nil {
+		dl.log.ErrorContext(ctx, "check undelivered", "alert_id", alertID, "error", err)
+		return
+	}
+	if tag.RowsAffected() > 0 {
+		dl.metrics.Undelivered.Inc()
+		dl.log.WarnContext(ctx, "critical alert reached no device", "alert_id", alertID)
+	}
+}
+
+// Job is the delivery job of notification to one device, for an alert
+// (uuid.Nil for none) of urgency: on the notify queue, most urgent first.
+func Job(notification, device, alert uuid.UUID, u rpm.Urgency) river.InsertManyParams {
+	return river.InsertManyParams{
+		Args:       deliverArgs{NotificationID: notification, DeviceID: device, AlertID: alert},
+		InsertOpts: deliverOpts(u),
+	}
+}
+
+// deliverOpts puts deliveries on the notify queue, most urgent first.
+func deliverOpts(u rpm.Urgency) *river.InsertOpts {
+	return &river.InsertOpts{Queue: Queue, Priority: 5 - u.Rank(), MaxAttempts: maxDeliveryAttempts}
+}
+
+// maxDeliveryAttempts bounds the attempts of one delivery, counted from its
+// recorded outcomes (snoozes included): with deliverWorker.NextRetry's
+// backoff, about 40 minutes of retries.
+const maxDeliveryAttempts = 12

@@ -1,0 +1,149 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/internal/check"
+	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/rpm"
+)
+
+// User is a person or device that calls the API.
+type User struct {
+	ID        uuid.UUID   `json:"id"`
+	Name      string      `json:"name"`
+	Role      access.Role `json:"role"`
+	PatientID *uuid.UUID  `json:"patient_id,omitempty"`
+	CreatedAt time.Time   `json:"created_at"`
+}
+
+// NewUser is the input of CreateUser.
+type NewUser struct {
+	Name      string
+	Role      access.Role
+	PatientID uuid.UUID // required for patient and device users
+}
+
+// CreateUser creates a user (admins only).
+func (us *Service) CreateUser(ctx context.Context, a access.Actor, in NewUser) (User, error) {
+	if err := access.Require(a, access.RoleAdmin); err != nil {
+		return User{}, err
+	}
+	var v rpm.ValidationError
+	check.Name(&v, "name", in.Name)
+	switch {
+	case in.Role == "":
+		v.Add("role", "is required")
+	case !in.Role.Valid():
+		v.Add("role", "must be one of admin, clinician, scheduler, patient, device")
+	case (in.Role == access.RolePatient || in.Role == access.RoleDevice) && in.PatientID == uuid.Nil:
+		v.Add("patient_id", fmt.Sprintf("is required for role %s", in.Role))
+	case in.Role != access.RolePatient && in.Role != access.RoleDevice && in.PatientID != uuid.Nil:
+		v.Add("patient_id", fmt.Sprintf("must not be set for role %s", in.Role))
+	}
+	if err := v.OrNil(); err != nil {
+		return User{}, err
+	}
+	u := User{ID: pg.NewID(), Name: in.Name, Role: in.Role, CreatedAt: us.now()}
+	if in.PatientID != uuid.Nil {
+		u.PatientID = &in.PatientID
+	}
+	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
+		if u.PatientID != nil {
+			var ok bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1)`, u.PatientID).Scan(&ok); err != nil {
+				return fmt.Errorf("check patient: %w", err)
+			}
+			if !ok {
+				return check.FieldError("patient_id", "no such patient")
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO users (id, name, role, patient_id, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			u.ID, u.Name, u.Role, u.PatientID, u.CreatedAt); err != nil {
+			return fmt.Errorf("insert user: %w", err)
+		}
+		return us.audit.Write(ctx, tx, a, audit.Entry{Action: "user.create", PatientID: pg.Deref(u.PatientID), ObjectType: "user", ObjectID: u.ID.String()})
+	})
+	return u, err
+}
+
+// tokenPrefix marks Tend tokens so secret scanners can recognise them.
+const tokenPrefix = "tend_"
+
+// CreateToken issues a new bearer token for a user (admins only). The token is
+// returned once; only its SHA-256 hash is stored.
+func (us *Service) CreateToken(ctx context.Context, a access.Actor, userID uuid.UUID) (string, error) {
+	if err := access.Require(a, access.RoleAdmin); err != nil {
+		return "", err
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	hash := sha256.Sum256([]byte(token))
+	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO tokens (id, user_id, hash, created_at)
+			SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND disabled_at IS NULL`, pg.NewID(), userID, hash[:], us.now())
+		if err != nil {
+			return fmt.Errorf("insert token: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("user: %w", access.ErrNotFound)
+		}
+		return us.audit.Write(ctx, tx, a, audit.Entry{Action: "token.create", ObjectType: "user", ObjectID: userID.String()})
+	})
+	if err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// Authenticate resolves a bearer token to its actor. It returns
+// access.ErrUnauthenticated for unknown, revoked or expired tokens. Successful
+// lookups are remembered for Config.AuthCacheTTL, so a revocation takes
+// effect within that time.
+func (us *Service) Authenticate(ctx context.Context, token string) (access.Actor, error) {
+	if !strings.HasPrefix(token, tokenPrefix) || len(token) > 100 {
+		return access.Actor{}, access.ErrUnauthenticated
+	}
+	hash := sha256.Sum256([]byte(token))
+	now := us.now()
+	if a, ok := us.auth.get(hash, now); ok {
+		return a, nil
+	}
+	a, err := us.lookupToken(ctx, hash)
+	if err != nil {
+		return access.Actor{}, err
+	}
+	us.auth.put(hash, a, now)
+	return a, nil
+}
+
+func (us *Service) lookupToken(ctx context.Context, hash [32]byte) (access.Actor, error) {
+	var a access.Actor
+	var patient *uuid.UUID
+	err := us.pool.QueryRow(ctx, `SELECT u.id, u.role, u.patient_id FROM tokens t JOIN users u ON u.id = t.user_id
+		WHERE t.hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL`,
+		hash[:], us.now()).Scan(&a.UserID, &a.Role, &patient)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return access.Actor{}, access.ErrUnauthenticated
+	}
+	if err != nil {
+		return access.Actor{}, fmt.Errorf("authenticate: %w", err)
+	}
+	a.PatientID = pg.Deref(patient)
+	return a, nil
+}

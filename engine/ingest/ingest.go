@@ -1,0 +1,486 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/alerting"
+	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/internal/check"
+	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/scope"
+	"github.com/tendhealth/tend/rpm"
+	"github.com/tendhealth/tend/rules"
+)
+
+// MaxBatch is the largest number of readings one ingest accepts.
+const MaxBatch = 1000
+
+// IngestRequest is a batch of readings for one patient.
+type IngestRequest struct {
+	PatientID uuid.UUID
+	Readings  []rpm.Reading
+	// Batch reports whether the readings came as a list, so that validation
+	// errors name fields as readings[i].field.
+	Batch bool
+	// Backfill allows readings older than Config.ObservedHorizon (down to
+	// BackfillHorizon). Only clinicians may backfill.
+	Backfill bool
+}
+
+// ReadingStatus tells the client what happened to one submitted reading.
+type ReadingStatus struct {
+	ID uuid.UUID `json:"id"`
+	// Status is "created", or "duplicate" when its source_id was seen before
+	// (ID is then the stored reading's id).
+	Status string `json:"status"`
+}
+
+// IngestResult is the outcome of an ingest.
+type IngestResult struct {
+	Readings []ReadingStatus     `json:"readings"`
+	Alerts   []alerting.AlertRef `json:"alerts"`
+}
+
+// Ingest validates and stores readings, evaluates the rules, raises or updates
+// alerts and enqueues the notifications about them — all in one transaction.
+// An invalid reading rejects the whole batch (a *rpm.ValidationError listing
+// every problem) and stores nothing.
+func (ig *Service) Ingest(ctx context.Context, a access.Actor, req IngestRequest) (IngestResult, error) {
+	if err := access.Require(a, access.RolePatient, access.RoleDevice, access.RoleClinician); err != nil {
+		return IngestResult{}, err
+	}
+	if req.Backfill && a.Role != access.RoleClinician {
+		return IngestResult{}, check.FieldError("backfill", "only clinicians may backfill readings older than "+
+			ig.observedHorizon.Format(time.DateOnly))
+	}
+	ms, err := ig.normalize(req)
+	if err != nil {
+		return IngestResult{}, err
+	}
+	// A reading for a month without a partition creates one — but only once
+	// the caller is known to write to this patient, so nothing changes on a
+	// request that is answered 404.
+	if err := ig.ensurePartitions(ctx, ms, func() error { return ig.checkPatientScope(ctx, a, req.PatientID) }); err != nil {
+		return IngestResult{}, err
+	}
+	j := &ingestJob{actor: a, patientID: req.PatientID, ms: ms}
+	if err := ig.ingester.Do(ctx, j); err != nil {
+		return IngestResult{}, err
+	}
+	if j.err != nil {
+		return IngestResult{}, j.err
+	}
+	ig.metrics.Readings.Add(float64(len(ms)))
+	for _, al := range j.res.Alerts {
+		if al.Status == "opened" {
+			ig.metrics.Alerts.WithLabelValues(string(al.Urgency)).Inc()
+		}
+	}
+	return j.res, nil
+}
+
+// ValidateReadings checks readings the way Ingest does, without touching the
+// database: a *rpm.ValidationError listing every problem, or nil.
+func (ig *Service) ValidateReadings(req IngestRequest) error {
+	_, err := ig.normalize(req)
+	return err
+}
+
+// checkPatientScope returns access.ErrNotFound unless a may write readings for the
+// patient.
+func (ig *Service) checkPatientScope(ctx context.Context, a access.Actor, patientID uuid.UUID) error {
+	return pg.ReadTx(ctx, ig.pool, func(tx pgx.Tx) error {
+		_, err := scope.OfPatient(ctx, tx, a, patientID)
+		return err
+	})
+}
+
+func (ig *Service) normalize(req IngestRequest) ([]rpm.Measurement, error) {
+	if len(req.Readings) == 0 {
+		return nil, check.FieldError("readings", "must contain at least one reading")
+	}
+	if len(req.Readings) > MaxBatch {
+		return nil, check.FieldError("readings", fmt.Sprintf("at most %d readings per request", MaxBatch))
+	}
+	now := ig.now()
+	ms := make([]rpm.Measurement, len(req.Readings))
+	var all rpm.ValidationError
+	for i, r := range req.Readings {
+		m, err := rpm.Normalize(r, now)
+		if err == nil {
+			err = ig.checkHorizon(r.ObservedAt, req.Backfill)
+		}
+		var v *rpm.ValidationError
+		if errors.As(err, &v) {
+			if req.Batch {
+				v = v.Prefix(fmt.Sprintf("readings[%d].", i))
+			}
+			all.Fields = append(all.Fields, v.Fields...)
+			continue
+		}
+		// Postgres keeps microseconds: round here so a reading reloaded from
+		// history is recognisably the same instant.
+		m.ObservedAt = m.ObservedAt.Truncate(time.Microsecond)
+		ms[i] = m
+	}
+	if err := all.OrNil(); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+// checkHorizon rejects an observation time before the horizon: a wrong device
+// clock or a typo, not a measurement.
+func (ig *Service) checkHorizon(t time.Time, backfill bool) error {
+	floor := ig.observedHorizon
+	if backfill {
+		floor = BackfillHorizon
+	}
+	if t.Before(floor) {
+		reason := "is before " + floor.Format(time.DateOnly) + ", the earliest time Tend accepts"
+		if !backfill {
+			reason += " (clinicians may backfill older readings with ?backfill=true)"
+		}
+		return check.FieldError("observed_at", reason)
+	}
+	return nil
+}
+
+const insertReadingsSQL = `WITH input AS (
+	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::text[],
+		$8::timestamptz[], $9::text[], $10::uuid[])
+		AS t(patient_id, id, kind, value, systolic, diastolic, unit, observed_at, source_id, recorded_by)
+), src AS (
+	INSERT INTO reading_sources (patient_id, source_id, reading_id, observed_at)
+	SELECT patient_id, source_id, id, observed_at FROM input WHERE source_id IS NOT NULL
+	ON CONFLICT DO NOTHING
+	RETURNING reading_id
+)
+INSERT INTO readings (id, patient_id, kind, value, systolic, diastolic, unit, observed_at, received_at, source_id, recorded_by)
+SELECT id, patient_id, kind, value, systolic, diastolic, unit, observed_at, $11, source_id, recorded_by FROM input
+WHERE source_id IS NULL OR id IN (SELECT reading_id FROM src)
+RETURNING id`
+
+// scopeManySQL is the patient scope for a group of jobs: it returns the
+// ordinal of every job whose actor may see its patient, with the patient's
+// personalised rule parameters.
+var scopeManySQL = `SELECT x.i, p.care_team_id, p.programs, p.enrolled_at, pp.overrides
+FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS x(pid, role, apid, uid, i)
+JOIN patients p ON p.id = x.pid
+LEFT JOIN patient_params pp ON pp.patient_id = p.id
+WHERE ` + scope.PatientSQL("p", "x.role", "x.apid", "x.uid")
+
+// ingestGroupTx stores and evaluates a group of ingest jobs (one per patient)
+// in one transaction, setting each job's result or error. It returns an
+// error only for failures that must roll the whole group back.
+func (ig *Service) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob) error {
+	// Round trip 1: which jobs may write to their patient (the others fail
+	// alone, not found, and write nothing), with the patients' personalised
+	// rule parameters.
+	pids := make([]uuid.UUID, len(jobs))
+	roles := make([]string, len(jobs))
+	apids := make([]uuid.UUID, len(jobs))
+	uids := make([]uuid.UUID, len(jobs))
+	for i, j := range jobs {
+		pids[i], roles[i], apids[i], uids[i] = j.patientID, string(j.actor.Role), j.actor.PatientID, j.actor.UserID
+	}
+	rows, err := tx.Query(ctx, scopeManySQL, pids, roles, apids, uids)
+	if err != nil {
+		return fmt.Errorf("ingest scope: %w", err)
+	}
+	for rows.Next() {
+		var i int
+		var s scope.Patient
+		var params map[string]map[string]float64
+		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &params); err != nil {
+			rows.Close()
+			return fmt.Errorf("ingest scope: %w", err)
+		}
+		jobs[i-1].scope, jobs[i-1].params, jobs[i-1].inScope = s, params, true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ingest scope: %w", err)
+	}
+	active := jobs[:0:0]
+	for _, j := range jobs {
+		if j.inScope {
+			active = append(active, j)
+		} else {
+			j.err = fmt.Errorf("patient: %w", access.ErrNotFound)
+		}
+	}
+	if len(active) == 0 {
+		return nil
+	}
+
+	now := ig.now()
+	created, hist, histPatients, err := ig.store(ctx, tx, active, now)
+	if err != nil {
+		return err
+	}
+	if err := resolveStatuses(ctx, tx, active, created); err != nil {
+		return err
+	}
+	return ig.raise(ctx, tx, active, created, splitHistory(hist, histPatients), now)
+}
+
+// store is an ingest group's second round trip: per-patient locks (in a
+// fixed order, so groups cannot deadlock), every reading, every audit entry,
+// and the history the rules need for the readings that need any — which,
+// running after the insert, includes the new readings. It returns the ids of
+// the readings it created (the others were duplicates).
+func (ig *Service) store(ctx context.Context, tx pgx.Tx, active []*ingestJob, now time.Time) (
+	created map[uuid.UUID]bool, hist []rules.Observation, histPatients []uuid.UUID, err error) {
+	pack := ig.pack()
+	var (
+		cols     readingArrays
+		lockIDs  = make([]uuid.UUID, 0, len(active))
+		audits   audit.ReadingCreations
+		histCols historyColumns
+	)
+	for n, j := range active {
+		lockIDs = append(lockIDs, j.patientID)
+		j.ids = make([]uuid.UUID, len(j.ms))
+		sources := make([]string, len(j.ms))
+		for i := range j.ms {
+			j.ids[i] = pg.NewID()
+			sources[i] = j.ms[i].SourceID
+			cols.add(j, i)
+		}
+		audits.Add(int32(n), j.actor, j.patientID, j.ids, sources)
+		histCols.add(pack, j, now)
+	}
+	created = make(map[uuid.UUID]bool, len(cols.id))
+	b := &pgx.Batch{}
+	b.Queue(pg.LockPatientsSQL, lockIDs)
+	b.Queue(insertReadingsSQL, cols.patient, cols.id, cols.kind, cols.value, cols.sys, cols.dia, cols.unit, cols.observed,
+		cols.source, cols.recordedBy, now).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id uuid.UUID
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			created[id] = true
+		}
+		return rows.Err()
+	})
+	audits.Queue(b, now)
+	if len(histCols.patient) > 0 {
+		b.Queue(historySQL, histCols.patient, histCols.kind, histCols.since, now.Add(rpm.MaxFutureSkew)).Query(func(rows pgx.Rows) error {
+			var err error
+			hist, histPatients, err = scanHistory(rows)
+			return err
+		})
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, nil, nil, fmt.Errorf("insert readings: %w", err)
+	}
+	return created, hist, histPatients, nil
+}
+
+// resolveStatuses sets each job's reading statuses: created, or duplicate
+// (a source_id seen before) with the stored reading's id.
+func resolveStatuses(ctx context.Context, tx pgx.Tx, active []*ingestJob, created map[uuid.UUID]bool) error {
+	var dupPatients []uuid.UUID
+	var dupSources []string
+	for _, j := range active {
+		j.res.Readings = make([]ReadingStatus, len(j.ms))
+		for i, id := range j.ids {
+			if created[id] {
+				j.res.Readings[i] = ReadingStatus{ID: id, Status: "created"}
+			} else {
+				j.res.Readings[i] = ReadingStatus{Status: "duplicate"}
+				dupPatients, dupSources = append(dupPatients, j.patientID), append(dupSources, j.ms[i].SourceID)
+			}
+		}
+	}
+	if len(dupSources) == 0 {
+		return nil
+	}
+	return resolveDuplicates(ctx, tx, active, dupPatients, dupSources)
+}
+
+// raise evaluates each patient's new readings, then raises every patient's
+// alerts together.
+func (ig *Service) raise(ctx context.Context, tx pgx.Tx, active []*ingestJob, created map[uuid.UUID]bool,
+	byPatient map[uuid.UUID][]rules.Observation, now time.Time) error {
+	pack := ig.pack()
+	var raises []*alerting.Request
+	raised := map[*ingestJob]*alerting.Request{}
+	for _, j := range active {
+		fresh := make([]alerting.Stored, 0, len(j.ms))
+		for i, m := range j.ms {
+			if created[j.ids[i]] {
+				fresh = append(fresh, alerting.Stored{Measurement: m, ID: j.ids[i], Created: true})
+			}
+		}
+		if len(fresh) == 0 {
+			continue
+		}
+		hits, err := ig.alerting.Evaluate(ctx, tx, j.patientID, j.scope, pack, fresh, byPatient[j.patientID], j.params)
+		if err != nil {
+			return err
+		}
+		if len(hits) > 0 {
+			r := alerting.NewRequest(j.actor, j.patientID, j.scope, hits)
+			raises, raised[j] = append(raises, r), r
+		}
+	}
+	if len(raises) == 0 {
+		return nil
+	}
+	if err := ig.alerting.RaiseMany(ctx, tx, raises); err != nil {
+		return err
+	}
+	for j, r := range raised {
+		j.res.Alerts = r.Refs()
+	}
+	return nil
+}
+
+// readingArrays are a group's readings as parallel arrays for unnest.
+type readingArrays struct {
+	patient, id, recordedBy []uuid.UUID
+	kind, unit              []string
+	value                   []float64
+	sys, dia                []*float64
+	observed                []time.Time
+	source                  []*string
+}
+
+func (c *readingArrays) add(j *ingestJob, i int) {
+	m := &j.ms[i]
+	c.patient, c.id, c.recordedBy = append(c.patient, j.patientID), append(c.id, j.ids[i]), append(c.recordedBy, j.actor.UserID)
+	c.kind, c.unit, c.value = append(c.kind, string(m.Kind)), append(c.unit, m.Unit), append(c.value, m.Value)
+	c.observed = append(c.observed, m.ObservedAt)
+	var sys, dia *float64
+	if m.Kind == rpm.BloodPressure {
+		sys, dia = &m.Systolic, &m.Diastolic
+	}
+	c.sys, c.dia = append(c.sys, sys), append(c.dia, dia)
+	var src *string
+	if m.SourceID != "" {
+		src = &m.SourceID
+	}
+	c.source = append(c.source, src)
+}
+
+// resolveDuplicates fills in the stored ids of readings whose source_id was
+// already known, for the whole group in one query.
+func resolveDuplicates(ctx context.Context, tx pgx.Tx, jobs []*ingestJob, patients []uuid.UUID, sources []string) error {
+	rows, err := tx.Query(ctx, `SELECT s.patient_id, s.source_id, s.reading_id FROM reading_sources s
+		JOIN unnest($1::uuid[], $2::text[]) AS k(patient_id, source_id) USING (patient_id, source_id)`, patients, sources)
+	if err != nil {
+		return fmt.Errorf("resolve duplicates: %w", err)
+	}
+	type key struct {
+		patient uuid.UUID
+		source  string
+	}
+	known := map[key]uuid.UUID{}
+	for rows.Next() {
+		var k key
+		var id uuid.UUID
+		if err := rows.Scan(&k.patient, &k.source, &id); err != nil {
+			rows.Close()
+			return fmt.Errorf("resolve duplicates: %w", err)
+		}
+		known[k] = id
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("resolve duplicates: %w", err)
+	}
+	for _, j := range jobs {
+		for i := range j.res.Readings {
+			if j.res.Readings[i].Status == "duplicate" {
+				j.res.Readings[i].ID = known[key{j.patientID, j.ms[i].SourceID}]
+			}
+		}
+	}
+	return nil
+}
+
+// historyColumns are, per patient and kind, the earliest observation time
+// the rules need: from the job's earliest reading that needs history minus
+// that kind's look-back (Pack.HistoryNeeds).
+type historyColumns struct {
+	patient []uuid.UUID
+	kind    []string
+	since   []time.Time
+}
+
+func (c *historyColumns) add(pack *rules.Pack, j *ingestJob, now time.Time) {
+	// Only readings that could find something need history
+	// (Pack.NeedsHistory): a normal reading costs none.
+	earliest := map[rpm.Kind]time.Time{}
+	for _, m := range j.ms {
+		in := rules.Input{Reading: rules.Observation{Kind: m.Kind, Value: m.Value, Systolic: m.Systolic, Diastolic: m.Diastolic,
+			Unit: m.Unit, ObservedAt: m.ObservedAt}, Programs: j.scope.Programs, Params: j.params, Now: now}
+		if !pack.NeedsHistory(in) {
+			continue
+		}
+		if t, ok := earliest[m.Kind]; !ok || m.ObservedAt.Before(t) {
+			earliest[m.Kind] = m.ObservedAt
+		}
+	}
+	since := map[rpm.Kind]time.Time{}
+	for k, at := range earliest {
+		for kind, d := range pack.HistoryNeeds(k) {
+			if t, ok := since[kind]; !ok || at.Add(-d).Before(t) {
+				since[kind] = at.Add(-d)
+			}
+		}
+	}
+	for k, t := range since {
+		c.patient, c.kind, c.since = append(c.patient, j.patientID), append(c.kind, string(k)), append(c.since, t)
+	}
+}
+
+// historySQL reads what the rules need for a group, ordered by patient and
+// observation time. It runs after the insert in the same transaction, so it
+// includes the new readings.
+const historySQL = `SELECT r.patient_id, r.id, r.kind, r.value, coalesce(r.systolic, 0), coalesce(r.diastolic, 0), r.unit, r.observed_at
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS w(patient_id, kind, since)
+JOIN readings r ON r.patient_id = w.patient_id AND r.kind = w.kind AND r.observed_at >= w.since
+	AND r.observed_at <= $4 -- nothing is observed later than now plus the allowed skew: prunes future partitions
+ORDER BY r.patient_id, r.observed_at, r.id`
+
+// scanHistory collects the rows of historySQL and each row's patient.
+func scanHistory(rows pgx.Rows) ([]rules.Observation, []uuid.UUID, error) {
+	defer rows.Close()
+	var obs []rules.Observation
+	var patients []uuid.UUID
+	for rows.Next() {
+		var o rules.Observation
+		var patient, id uuid.UUID
+		var kind string
+		if err := rows.Scan(&patient, &id, &kind, &o.Value, &o.Systolic, &o.Diastolic, &o.Unit, &o.ObservedAt); err != nil {
+			return nil, nil, err
+		}
+		o.ID, o.Kind = id.String(), rpm.Kind(kind)
+		obs, patients = append(obs, o), append(patients, patient)
+	}
+	return obs, patients, rows.Err()
+}
+
+// splitHistory cuts the group's history (ordered by patient) into one
+// sub-slice per patient.
+func splitHistory(hist []rules.Observation, patients []uuid.UUID) map[uuid.UUID][]rules.Observation {
+	out := map[uuid.UUID][]rules.Observation{}
+	for start := 0; start < len(hist); {
+		end := start + 1
+		for end < len(hist) && patients[end] == patients[start] {
+			end++
+		}
+		out[patients[start]] = hist[start:end:end]
+		start = end
+	}
+	return out
+}

@@ -1,0 +1,256 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/alerting"
+	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/internal/check"
+	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/scope"
+	"github.com/tendhealth/tend/rpm"
+	"github.com/tendhealth/tend/rules"
+)
+
+// Limits of a symptom report.
+const (
+	// MaxReportSymptoms bounds the symptoms of one report.
+	MaxReportSymptoms = 20
+	// MaxReportNoteLen bounds a report's note.
+	MaxReportNoteLen = 2000
+	// MaxIdempotencyKeyLen bounds an Idempotency-Key.
+	MaxIdempotencyKeyLen = 200
+)
+
+// ReportedSymptom is one symptom of a report, as stored and sent.
+type ReportedSymptom struct {
+	Code     rpm.SymptomCode `json:"code"`
+	Severity int             `json:"severity"`
+	Text     string          `json:"text,omitempty"`
+}
+
+// NewSymptomReport is the input of ReportSymptoms.
+type NewSymptomReport struct {
+	PatientID uuid.UUID
+	Symptoms  []rpm.Symptom
+	Note      string
+	// IdempotencyKey, when set, makes a retry of the same report (same
+	// patient and key) return the stored report instead of a new one.
+	IdempotencyKey string
+}
+
+// SymptomReportResult is the outcome of ReportSymptoms.
+type SymptomReportResult struct {
+	ID uuid.UUID `json:"id"`
+	// Status is "created", or "duplicate" when the idempotency key was seen
+	// before (ID is then the stored report's, and nothing is raised again).
+	Status     string              `json:"status"`
+	ReportedAt time.Time           `json:"reported_at"`
+	Alerts     []alerting.AlertRef `json:"alerts"`
+}
+
+// SymptomReport is a stored symptom report.
+type SymptomReport struct {
+	ID         uuid.UUID         `json:"id"`
+	PatientID  uuid.UUID         `json:"patient_id"`
+	Symptoms   []ReportedSymptom `json:"symptoms"`
+	Note       *string           `json:"note,omitempty"`
+	ReportedAt time.Time         `json:"reported_at"`
+	ReportedBy *uuid.UUID        `json:"reported_by,omitempty"`
+	// AlertIDs are the alerts the report raised or updated.
+	AlertIDs []uuid.UUID `json:"alert_ids"`
+}
+
+// ReportSymptoms stores a symptom report, evaluates the symptom rules and
+// raises or updates the alerts they find — in one transaction, so that a
+// report of chest pain and the page to the care team commit together.
+// Patients (their own) and clinicians (their teams' patients) may report.
+// Invalid input is a *rpm.ValidationError naming symptoms[i].field.
+func (ig *Service) ReportSymptoms(ctx context.Context, a access.Actor, in NewSymptomReport) (SymptomReportResult, error) {
+	if err := access.Require(a, access.RolePatient, access.RoleClinician); err != nil {
+		return SymptomReportResult{}, err
+	}
+	if err := in.Validate(); err != nil {
+		return SymptomReportResult{}, err
+	}
+	var res SymptomReportResult
+	err := pg.InTx(ctx, ig.pool, func(tx pgx.Tx) error {
+		scope, err := scope.OfPatient(ctx, tx, a, in.PatientID)
+		if err != nil {
+			return err
+		}
+		// The patient's ingest lock: alerts of one patient are raised in turn.
+		if err := pg.LockPatients(ctx, tx, in.PatientID); err != nil {
+			return fmt.Errorf("symptom report: %w", err)
+		}
+		if in.IdempotencyKey != "" {
+			err := tx.QueryRow(ctx, `SELECT id, reported_at FROM symptom_reports WHERE patient_id = $1 AND idempotency_key = $2`,
+				in.PatientID, in.IdempotencyKey).Scan(&res.ID, &res.ReportedAt)
+			if err == nil {
+				res.Status = "duplicate"
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("symptom report: idempotency: %w", err)
+			}
+		}
+		now := ig.now().Truncate(time.Microsecond)
+		res = SymptomReportResult{ID: pg.NewID(), Status: "created", ReportedAt: now}
+		symptoms := make([]ReportedSymptom, len(in.Symptoms))
+		for i, s := range in.Symptoms {
+			symptoms[i] = ReportedSymptom{Code: s.Code, Severity: s.Severity, Text: s.Text}
+		}
+		var note, key *string
+		if in.Note != "" {
+			note = &in.Note
+		}
+		if in.IdempotencyKey != "" {
+			key = &in.IdempotencyKey
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO symptom_reports (id, patient_id, symptoms, note, reported_at, reported_by, idempotency_key)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, res.ID, in.PatientID, symptoms, note, now, pg.NilIfZero(a.UserID), key); err != nil {
+			return fmt.Errorf("insert symptom report: %w", err)
+		}
+		if err := ig.audit.Write(ctx, tx, a, audit.Entry{Action: "symptom_report.create", PatientID: in.PatientID, ObjectType: "symptom_report",
+			ObjectID: res.ID.String(), Detail: map[string]any{"count": len(symptoms)}}); err != nil {
+			return err
+		}
+		params, err := alerting.PatientParams(ctx, tx, in.PatientID)
+		if err != nil {
+			return err
+		}
+		found := ig.pack().EvaluateSymptoms(rules.SymptomInput{ReportID: res.ID.String(), Symptoms: in.Symptoms,
+			Programs: scope.Programs, Params: params, Now: now})
+		if len(found.Findings) == 0 {
+			return nil
+		}
+		// A report is not a reading: the hit has no reading id, and the
+		// findings are recorded with a NULL reading_id and linked to the
+		// report through symptom_report_alerts.
+		res.Alerts, err = ig.alerting.Raise(ctx, tx, a, in.PatientID, scope, []alerting.Hit{{
+			Reading:  alerting.Stored{Measurement: rpm.Measurement{ObservedAt: now}},
+			Findings: found.Findings,
+		}})
+		if err != nil {
+			return err
+		}
+		ids := make([]uuid.UUID, len(res.Alerts))
+		for i, r := range res.Alerts {
+			ids[i] = r.ID
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO symptom_report_alerts (report_id, alert_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING`,
+			res.ID, ids); err != nil {
+			return fmt.Errorf("link symptom report alerts: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return SymptomReportResult{}, err
+	}
+	if res.Alerts == nil {
+		res.Alerts = []alerting.AlertRef{}
+	}
+	for _, r := range res.Alerts {
+		if r.Status == "opened" {
+			ig.metrics.Alerts.WithLabelValues(string(r.Urgency)).Inc()
+		}
+	}
+	return res, nil
+}
+
+// Validate checks a report's symptoms (rpm.ValidateSymptom), note and key:
+// a *rpm.ValidationError naming symptoms[i].field, or nil.
+func (in NewSymptomReport) Validate() error {
+	var v rpm.ValidationError
+	switch {
+	case len(in.Symptoms) == 0:
+		v.Add("symptoms", "must contain at least one symptom")
+	case len(in.Symptoms) > MaxReportSymptoms:
+		v.Add("symptoms", fmt.Sprintf("at most %d symptoms per report", MaxReportSymptoms))
+	}
+	seen := map[rpm.SymptomCode]bool{}
+	for i, s := range in.Symptoms {
+		var sv *rpm.ValidationError
+		if err := rpm.ValidateSymptom(s); errors.As(err, &sv) {
+			v.Fields = append(v.Fields, sv.Prefix(fmt.Sprintf("symptoms[%d].", i)).Fields...)
+		}
+		if s.Code != "" && s.Code != rpm.OtherSymptom && seen[s.Code] {
+			v.Add(fmt.Sprintf("symptoms[%d].code", i), "is reported twice")
+		}
+		seen[s.Code] = true
+	}
+	if len(in.Note) > MaxReportNoteLen {
+		v.Add("note", fmt.Sprintf("is longer than %d characters", MaxReportNoteLen))
+	}
+	if len(in.IdempotencyKey) > MaxIdempotencyKeyLen {
+		v.Add("Idempotency-Key", fmt.Sprintf("is longer than %d characters", MaxIdempotencyKeyLen))
+	}
+	return v.OrNil()
+}
+
+// SymptomReportFilter selects a patient's symptom reports, newest first.
+type SymptomReportFilter struct {
+	PatientID uuid.UUID
+	Cursor    string
+	Limit     int
+}
+
+type reportCursor struct {
+	At time.Time `json:"t"`
+	ID uuid.UUID `json:"i"`
+}
+
+func (c *reportCursor) Valid() bool { return pg.CursorTimeOK(c.At) }
+
+// ListSymptomReports returns a page of a patient's symptom reports, newest
+// first, and the next page's cursor ("" at the end). Anyone who may see the
+// patient may list them, except devices.
+func (ig *Service) ListSymptomReports(ctx context.Context, a access.Actor, f SymptomReportFilter) ([]SymptomReport, string, error) {
+	if err := access.Require(a, access.RoleAdmin, access.RoleClinician, access.RolePatient); err != nil {
+		return nil, "", err
+	}
+	cur := reportCursor{At: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ID: uuid.Max}
+	if f.Cursor != "" {
+		if err := pg.DecodeCursor(f.Cursor, &cur); err != nil {
+			return nil, "", check.FieldError("cursor", "is not a cursor returned by this endpoint")
+		}
+	}
+	limit := pg.ClampLimit(f.Limit)
+	var out []SymptomReport
+	err := pg.InTx(ctx, ig.pool, func(tx pgx.Tx) error {
+		if _, err := scope.OfPatient(ctx, tx, a, f.PatientID); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT s.id, s.patient_id, s.symptoms, s.note, s.reported_at, s.reported_by,
+				coalesce(array(SELECT l.alert_id FROM symptom_report_alerts l WHERE l.report_id = s.id ORDER BY l.alert_id), '{}')
+			FROM symptom_reports s WHERE s.patient_id = $1 AND (s.reported_at, s.id) < ($2, $3)
+			ORDER BY s.reported_at DESC, s.id DESC LIMIT $4`, f.PatientID, cur.At, cur.ID, limit+1)
+		if err != nil {
+			return fmt.Errorf("list symptom reports: %w", err)
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (SymptomReport, error) {
+			var x SymptomReport
+			err := r.Scan(&x.ID, &x.PatientID, &x.Symptoms, &x.Note, &x.ReportedAt, &x.ReportedBy, &x.AlertIDs)
+			return x, err
+		})
+		if err != nil {
+			return fmt.Errorf("list symptom reports: %w", err)
+		}
+		return ig.audit.Write(ctx, tx, a, audit.Entry{Action: "symptom_report.list", PatientID: f.PatientID, ObjectType: "symptom_report",
+			Detail: map[string]any{"count": min(len(out), limit)}})
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := pg.Page(out, limit, func(last SymptomReport) string {
+		return pg.EncodeCursor(reportCursor{At: last.ReportedAt, ID: last.ID})
+	})
+	return out, next, nil
+}

@@ -1,0 +1,262 @@
+package triage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/readings"
+	"github.com/tendhealth/tend/engine/internal/scope"
+	"github.com/tendhealth/tend/rpm"
+)
+
+// Alert is a flagged situation of a patient awaiting triage.
+type Alert struct {
+	ID             uuid.UUID   `json:"id"`
+	PatientID      uuid.UUID   `json:"patient_id"`
+	CareTeamID     uuid.UUID   `json:"care_team_id"`
+	RuleID         string      `json:"rule_id"`
+	RuleVersion    int         `json:"rule_version"`
+	Urgency        rpm.Urgency `json:"urgency"`
+	Status         string      `json:"status"`
+	Title          string      `json:"title"`
+	Occurrences    int         `json:"occurrences"`
+	CreatedAt      time.Time   `json:"created_at"`
+	UpdatedAt      time.Time   `json:"updated_at"`
+	LastObservedAt time.Time   `json:"last_observed_at"`
+	LastReadingID  *uuid.UUID  `json:"last_reading_id,omitempty"`
+	AcknowledgedAt *time.Time  `json:"acknowledged_at,omitempty"`
+	AcknowledgedBy *uuid.UUID  `json:"acknowledged_by,omitempty"`
+	ResolvedAt     *time.Time  `json:"resolved_at,omitempty"`
+	Undelivered    bool        `json:"undelivered"`
+}
+
+// AlertDetail is an alert with its findings, readings and history.
+type AlertDetail struct {
+	Alert
+	Findings []AlertFinding     `json:"findings"`
+	Readings []readings.Reading `json:"readings"`
+	Events   []AlertEvent       `json:"events"`
+}
+
+// AlertFinding is one rule firing recorded on an alert.
+type AlertFinding struct {
+	RuleID      string      `json:"rule_id"`
+	RuleVersion int         `json:"rule_version"`
+	Urgency     rpm.Urgency `json:"urgency"`
+	ReadingID   *uuid.UUID  `json:"reading_id,omitempty"`
+	ObservedAt  time.Time   `json:"observed_at"`
+	Late        bool        `json:"late"`
+	CreatedAt   time.Time   `json:"created_at"`
+}
+
+// AlertEvent is one step of an alert's lifecycle.
+type AlertEvent struct {
+	Action  string     `json:"action"`
+	ActorID *uuid.UUID `json:"actor_id,omitempty"`
+	At      time.Time  `json:"at"`
+}
+
+const alertColumns = `a.id, a.patient_id, a.care_team_id, a.rule_id, a.rule_version, a.urgency, a.status, a.title, a.occurrences,
+	a.created_at, a.updated_at, a.last_observed_at, a.last_reading_id, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.undelivered`
+
+func scanAlert(r pgx.Row) (Alert, error) {
+	var x Alert
+	err := r.Scan(&x.ID, &x.PatientID, &x.CareTeamID, &x.RuleID, &x.RuleVersion, &x.Urgency, &x.Status, &x.Title, &x.Occurrences,
+		&x.CreatedAt, &x.UpdatedAt, &x.LastObservedAt, &x.LastReadingID, &x.AcknowledgedAt, &x.AcknowledgedBy, &x.ResolvedAt, &x.Undelivered)
+	return x, err
+}
+
+// AlertFilter selects alerts for the triage queue.
+type AlertFilter struct {
+	// Statuses defaults to the unresolved ones (open, acknowledged, snoozed).
+	Statuses  []string
+	Urgencies []rpm.Urgency
+	PatientID uuid.UUID
+	Cursor    string
+	Limit     int
+}
+
+// AlertStatuses are the lifecycle states of an alert.
+var alertStatuses = []string{"open", "acknowledged", "snoozed", "resolved"}
+
+// pg.ErrBadCursor is returned for a cursor this engine did not issue.
+
+type alertCursor struct {
+	Rank int       `json:"r"`
+	At   time.Time `json:"t"`
+	ID   uuid.UUID `json:"i"`
+}
+
+func (c *alertCursor) Valid() bool { return c.Rank >= 0 && c.Rank <= 99 && pg.CursorTimeOK(c.At) }
+
+// ListAlerts returns the triage queue: most urgent first, then oldest first.
+func (tr *Service) ListAlerts(ctx context.Context, a access.Actor, f AlertFilter) ([]Alert, string, error) {
+	if err := access.Require(a, access.RoleAdmin, access.RoleClinician); err != nil {
+		return nil, "", err
+	}
+	var v rpm.ValidationError
+	if len(f.Statuses) == 0 {
+		f.Statuses = []string{"open", "acknowledged", "snoozed"}
+	}
+	for _, s := range f.Statuses {
+		if !slices.Contains(alertStatuses, s) {
+			v.Add("status", "must be open, acknowledged, snoozed or resolved")
+		}
+	}
+	urg := make([]string, 0, len(f.Urgencies))
+	for _, u := range f.Urgencies {
+		if !u.Valid() {
+			v.Add("urgency", "must be critical, high, medium or low")
+		}
+		urg = append(urg, string(u))
+	}
+	cur := alertCursor{Rank: 99}
+	if f.Cursor != "" {
+		if err := pg.DecodeCursor(f.Cursor, &cur); err != nil {
+			v.Add("cursor", "is not a cursor returned by this endpoint")
+		}
+	}
+	if err := v.OrNil(); err != nil {
+		return nil, "", err
+	}
+	limit := pg.ClampLimit(f.Limit)
+	var out []Alert
+	err := pg.InTx(ctx, tr.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+alertColumns+` FROM alerts a
+			WHERE `+scope.AlertSQL+` AND a.status = ANY($3) AND (cardinality($4::text[]) = 0 OR a.urgency = ANY($4))
+			AND ($5::uuid IS NULL OR a.patient_id = $5)
+			AND (a.urgency_rank < $8 OR (a.urgency_rank = $8 AND (a.created_at, a.id) > ($6, $7)))
+			ORDER BY a.urgency_rank DESC, a.created_at, a.id LIMIT $9`,
+			a.Role, a.UserID, f.Statuses, urg, pg.NilIfZero(f.PatientID), cur.At, cur.ID, cur.Rank, limit+1)
+		if err != nil {
+			return fmt.Errorf("list alerts: %w", err)
+		}
+		for rows.Next() {
+			x, err := scanAlert(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("list alerts: %w", err)
+			}
+			out = append(out, x)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list alerts: %w", err)
+		}
+		// The queue shows which patients have which problems: a PHI read.
+		return tr.audit.Write(ctx, tx, a, audit.Entry{Action: "alert.list", PatientID: f.PatientID, ObjectType: "alert",
+			Detail: map[string]any{"count": min(len(out), limit)}})
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := pg.Page(out, limit, func(last Alert) string {
+		return pg.EncodeCursor(alertCursor{Rank: last.Urgency.Rank(), At: last.CreatedAt, ID: last.ID})
+	})
+	return out, next, nil
+}
+
+// GetAlert returns an alert in scope with its findings, readings and events.
+func (tr *Service) GetAlert(ctx context.Context, a access.Actor, id uuid.UUID) (AlertDetail, error) {
+	if err := access.Require(a, access.RoleAdmin, access.RoleClinician); err != nil {
+		return AlertDetail{}, fmt.Errorf("alert: %w", access.ErrNotFound)
+	}
+	var d AlertDetail
+	err := pg.InTx(ctx, tr.pool, func(tx pgx.Tx) error {
+		al, err := scanAlert(tx.QueryRow(ctx, `SELECT `+alertColumns+` FROM alerts a WHERE a.id = $3 AND `+scope.AlertSQL, a.Role, a.UserID, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("alert: %w", access.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("get alert: %w", err)
+		}
+		d.Alert = al
+		rows, err := tx.Query(ctx, `SELECT rule_id, rule_version, urgency, reading_id, observed_at, late, created_at
+			FROM alert_findings WHERE alert_id = $1 ORDER BY id LIMIT 500`, id)
+		if err != nil {
+			return fmt.Errorf("get alert findings: %w", err)
+		}
+		if d.Findings, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (AlertFinding, error) {
+			var f AlertFinding
+			err := r.Scan(&f.RuleID, &f.RuleVersion, &f.Urgency, &f.ReadingID, &f.ObservedAt, &f.Late, &f.CreatedAt)
+			return f, err
+		}); err != nil {
+			return fmt.Errorf("get alert findings: %w", err)
+		}
+		rows, err = tx.Query(ctx, `SELECT `+readings.Columns+` FROM readings r WHERE r.patient_id = $1 AND r.id IN (
+				SELECT reading_id FROM alert_findings WHERE alert_id = $2 AND reading_id IS NOT NULL)
+			ORDER BY r.observed_at, r.id LIMIT 500`, al.PatientID, id)
+		if err != nil {
+			return fmt.Errorf("get alert readings: %w", err)
+		}
+		if d.Readings, err = pgx.CollectRows(rows, readings.Scan); err != nil {
+			return fmt.Errorf("get alert readings: %w", err)
+		}
+		rows, err = tx.Query(ctx, `SELECT action, actor_id, at FROM alert_events WHERE alert_id = $1 ORDER BY id LIMIT 500`, id)
+		if err != nil {
+			return fmt.Errorf("get alert events: %w", err)
+		}
+		if d.Events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (AlertEvent, error) {
+			var ev AlertEvent
+			err := r.Scan(&ev.Action, &ev.ActorID, &ev.At)
+			return ev, err
+		}); err != nil {
+			return fmt.Errorf("get alert events: %w", err)
+		}
+		return tr.audit.Write(ctx, tx, a, audit.Entry{Action: "alert.read", PatientID: al.PatientID, ObjectType: "alert", ObjectID: id.String()})
+	})
+	return d, err
+}
+
+// AckAlert acknowledges an alert: someone is on it, so it stops escalating and
+// re-notifying (unless its urgency rises). Acknowledging an acknowledged alert
+// is a no-op; a resolved one is a conflict.
+func (tr *Service) AckAlert(ctx context.Context, a access.Actor, id uuid.UUID) (Alert, error) {
+	if err := access.Require(a, access.RoleAdmin, access.RoleClinician); err != nil {
+		return Alert{}, fmt.Errorf("alert: %w", access.ErrNotFound)
+	}
+	var al Alert
+	err := pg.InTx(ctx, tr.pool, func(tx pgx.Tx) error {
+		var status string
+		var patient uuid.UUID
+		err := tx.QueryRow(ctx, `SELECT a.status, a.patient_id FROM alerts a WHERE a.id = $3 AND `+scope.AlertSQL+` FOR UPDATE`,
+			a.Role, a.UserID, id).Scan(&status, &patient)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("alert: %w", access.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("ack alert: %w", err)
+		}
+		switch status {
+		case "resolved":
+			return fmt.Errorf("alert is resolved: %w", access.ErrConflict)
+		case "open", "snoozed":
+			now := tr.now()
+			if _, err := tx.Exec(ctx, `UPDATE alerts SET status = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3,
+				snoozed_until = NULL, updated_at = $2 WHERE id = $1`, id, now, pg.NilIfZero(a.UserID)); err != nil {
+				return fmt.Errorf("ack alert: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO alert_events (alert_id, action, actor_id, at) VALUES ($1, 'acknowledged', $2, $3)`,
+				id, pg.NilIfZero(a.UserID), now); err != nil {
+				return fmt.Errorf("ack alert: %w", err)
+			}
+		}
+		if err := tr.audit.Write(ctx, tx, a, audit.Entry{Action: "alert.ack", PatientID: patient, ObjectType: "alert", ObjectID: id.String()}); err != nil {
+			return err
+		}
+		al, err = scanAlert(tx.QueryRow(ctx, `SELECT `+alertColumns+` FROM alerts a WHERE a.id = $1`, id))
+		if err != nil {
+			return fmt.Errorf("ack alert: %w", err)
+		}
+		return nil
+	})
+	return al, err
+}

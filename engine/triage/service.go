@@ -1,0 +1,28 @@
+// Package triage is the care team's side of alerts: the queue, an alert in
+// detail, and its lifecycle.
+package triage
+
+import (
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tendhealth/tend/engine/audit"
+)
+
+// Config wires a Service.
+type Config struct {
+	Pool  *pgxpool.Pool
+	Now   func() time.Time
+	Audit audit.Writer
+}
+
+// Service serves the triage queue and the alert lifecycle.
+type Service struct {
+	pool  *pgxpool.Pool
+	now   func() time.Time
+	audit audit.Writer
+}
+
+// New builds a Service.
+func New(c Config) *Service { return &Service{pool: c.Pool, now: c.Now, audit: c.Audit} }

@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/alerting"
+	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/care"
+	"github.com/tendhealth/tend/engine/identity"
+	"github.com/tendhealth/tend/engine/ingest"
+	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/readings"
+	"github.com/tendhealth/tend/engine/rulestore"
+	"github.com/tendhealth/tend/engine/triage"
+)
+
+// The use cases' vocabulary, re-exported so that a caller of the composition
+// root needs one import. Each name is defined by the package that owns it.
+
+// Who is asking (package access).
+type (
+	Actor = access.Actor
+	Role  = access.Role
+)
+
+// Roles and errors (package access).
+const (
+	RoleAdmin     = access.RoleAdmin
+	RoleClinician = access.RoleClinician
+	RoleScheduler = access.RoleScheduler
+	RolePatient   = access.RolePatient
+	RoleDevice    = access.RoleDevice
+)
+
+// Errors returned by every use case; api maps them to HTTP statuses.
+var (
+	ErrNotFound        = access.ErrNotFound
+	ErrForbidden       = access.ErrForbidden
+	ErrConflict        = access.ErrConflict
+	ErrUnauthenticated = access.ErrUnauthenticated
+	ErrUnavailable     = pg.ErrUnavailable
+	ErrCommitUnknown   = pg.ErrCommitUnknown
+	ErrBadCursor       = pg.ErrBadCursor
+)
+
+// System returns the actor for work Tend does on its own (jobs, the CLI).
+func System(reason string) Actor { return access.System(reason) }
+
+// IsUnavailable reports whether err means the database was unreachable, and
+// whether a commit's outcome is unknown.
+func IsUnavailable(err error) (unknownOutcome, ok bool) { return pg.IsUnavailable(err) }
+
+// Identity (package identity).
+type (
+	User        = identity.User
+	NewUser     = identity.NewUser
+	Device      = identity.Device
+	NewDevice   = identity.NewDevice
+	Preferences = identity.Preferences
+	QuietHours  = identity.QuietHours
+)
+
+// Care teams and patients (package care).
+type (
+	CareTeam      = care.CareTeam
+	TeamMember    = care.TeamMember
+	NewCareTeam   = care.NewCareTeam
+	Patient       = care.Patient
+	NewPatient    = care.NewPatient
+	PatientParams = care.PatientParams
+)
+
+// MaxBatch is the largest number of readings one ingest accepts.
+const MaxBatch = ingest.MaxBatch
+
+// Readings and symptom reports (package ingest).
+type (
+	IngestRequest       = ingest.IngestRequest
+	IngestResult        = ingest.IngestResult
+	ReadingStatus       = ingest.ReadingStatus
+	RequestError        = ingest.RequestError
+	ReadingFilter       = ingest.ReadingFilter
+	MissingDataResult   = ingest.MissingDataResult
+	ReportedSymptom     = ingest.ReportedSymptom
+	NewSymptomReport    = ingest.NewSymptomReport
+	SymptomReportResult = ingest.SymptomReportResult
+	SymptomReport       = ingest.SymptomReport
+	SymptomReportFilter = ingest.SymptomReportFilter
+	Reading             = readings.Reading
+	AlertRef            = alerting.AlertRef
+)
+
+// Alerts (package triage).
+type (
+	Alert        = triage.Alert
+	AlertDetail  = triage.AlertDetail
+	AlertFinding = triage.AlertFinding
+	AlertEvent   = triage.AlertEvent
+	AlertFilter  = triage.AlertFilter
+)
+
+// Rules (package rulestore).
+type (
+	Rule            = rulestore.Rule
+	RuleVersion     = rulestore.RuleVersion
+	BacktestRequest = rulestore.BacktestRequest
+	BacktestResult  = rulestore.BacktestResult
+	BacktestPatient = rulestore.BacktestPatient
+	BacktestExample = rulestore.BacktestExample
+	RuleEvalError   = rulestore.RuleEvalError
+	RuleErrorFilter = rulestore.RuleErrorFilter
+)
+
+// The audit trail (package audit).
+type (
+	AuditEntry  = audit.Stored
+	AuditFilter = audit.Filter
+)

@@ -1,0 +1,35 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/tendhealth/tend/engine/delivery"
+)
+
+// riverConfig is the one place that registers every River worker, queue and
+// periodic job: deliveries and quiet hours (delivery), partitions and the
+// missing-data check (ingest). Queues and periodic jobs run only in
+// processes with Config.RunWorkers; the others only insert jobs.
+func (e *Engine) riverConfig(clientID string) *river.Config {
+	workers := river.NewWorkers()
+	periodic := e.delivery.AddWorkers(workers)
+	periodic = append(periodic, e.ingestService.AddWorkers(workers, e.cfg.MissingDataInterval)...)
+	rc := &river.Config{
+		ID:                   clientID,
+		Logger:               e.cfg.Logger.With("component", "river"),
+		Workers:              workers,
+		RescueStuckJobsAfter: e.cfg.RescueStuckJobsAfter,
+		FetchCooldown:        e.cfg.FetchCooldown,
+		JobTimeout:           time.Minute,
+	}
+	if e.cfg.RunWorkers {
+		rc.Queues = map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: 10},
+			delivery.Queue:     {MaxWorkers: e.cfg.NotifyWorkers},
+		}
+		rc.PeriodicJobs = periodic
+	}
+	return rc
+}
