@@ -59,7 +59,7 @@ func (s *Server) allow(a engine.Actor) time.Duration {
 	if s.cfg.RateLimit < 0 {
 		return 0
 	}
-	now := time.Now()
+	now := s.cfg.Now()
 	s.limitersMu.Lock()
 	l, ok := s.limiters[a.UserID]
 	if !ok {

@@ -175,7 +175,7 @@ func (s *Server) fhirCreateObservation(w http.ResponseWriter, r *http.Request) {
 		s.fhirError(w, r, err)
 		return
 	}
-	now := time.Now()
+	now := s.cfg.Now()
 	in, err := fhir.DecodeObservation(data, now, "Observation")
 	if err != nil {
 		s.fhirError(w, r, err)
@@ -207,7 +207,7 @@ func (s *Server) fhirBundle(w http.ResponseWriter, r *http.Request) {
 		s.fhirError(w, r, err)
 		return
 	}
-	now := time.Now()
+	now := s.cfg.Now()
 	n := len(b.Entries)
 	results := make([]fhir.Result, n)
 	ins := make([]fhir.Inbound, 0, n)
@@ -668,7 +668,7 @@ func (s *Server) fhirSearchObservations(w http.ResponseWriter, r *http.Request) 
 		res, urls = append(res, raw), append(urls, fhirBase+"/Observation/"+*o.Id)
 	}
 	self, nextURL := nextLink(r, next)
-	writeFHIR(w, http.StatusOK, fhir.SearchSet(self, nextURL, res, urls, time.Now()))
+	writeFHIR(w, http.StatusOK, fhir.SearchSet(self, nextURL, res, urls, s.cfg.Now()))
 }
 
 // searchError answers a search's engine error: a bad cursor or filter is a
@@ -733,7 +733,7 @@ func (s *Server) fhirSearchFlags(w http.ResponseWriter, r *http.Request) {
 		res, urls = append(res, raw), append(urls, fhirBase+"/Flag/"+x.ID.String())
 	}
 	self, nextURL := nextLink(r, next)
-	writeFHIR(w, http.StatusOK, fhir.SearchSet(self, nextURL, res, urls, time.Now()))
+	writeFHIR(w, http.StatusOK, fhir.SearchSet(self, nextURL, res, urls, s.cfg.Now()))
 }
 
 // metadata answers the CapabilityStatement, built once from the routing

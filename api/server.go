@@ -22,14 +22,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
-	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/rpm"
 )
 
 // Config configures a Server.
 type Config struct {
 	// Engine runs the use cases. Required.
-	Engine *engine.Engine
+	Engine Engine
 	// Logger receives request errors (ids only). Defaults to discarding.
 	Logger *slog.Logger
 	// Gatherer serves /metrics. Defaults to an empty registry.
@@ -46,11 +45,14 @@ type Config struct {
 	// Ready reports whether the service can take traffic (database reachable,
 	// migrations current). Defaults to always ready.
 	Ready func(ctx context.Context) error
+	// Now is the clock (rate limits, FHIR timestamps, latency). Defaults to
+	// time.Now.
+	Now func() time.Time
 }
 
 // Server is Tend's HTTP API.
 type Server struct {
-	eng      *engine.Engine
+	eng      Engine
 	log      *slog.Logger
 	cfg      Config
 	handler  http.Handler
@@ -76,6 +78,9 @@ type limiter struct {
 // New builds a Server.
 func New(cfg Config) (*Server, error) {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 1<<20)
 	cfg.RateLimit = cmp.Or(cfg.RateLimit, 200)
 	cfg.RateBurst = cmp.Or(cfg.RateBurst, int(2*cfg.RateLimit))
@@ -90,7 +95,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger.With("component", "api"),
 		cfg:      cfg,
 		limiters: map[uuid.UUID]*limiter{},
-		started:  time.Now(),
+		started:  cfg.Now(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tend_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
@@ -256,10 +261,10 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	counter := s.requests.MustCurryWith(prometheus.Labels{"route": route})
 	observer := s.latency.WithLabelValues(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := s.cfg.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
-		observer.Observe(time.Since(start).Seconds())
+		observer.Observe(s.cfg.Now().Sub(start).Seconds())
 		counter.WithLabelValues(strconv.Itoa(cmp.Or(rec.status, http.StatusOK))).Inc()
 	})
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -78,6 +80,90 @@ func TestImports(t *testing.T) {
 		for _, d := range deps(t, pkg) {
 			if strings.HasPrefix(d, "firebase.google.com/") {
 				t.Errorf("%s depends on %s: keep Firebase inside notify/fcm", pkg, d)
+			}
+		}
+	}
+}
+
+// TestEngineRooms guards the engine's rooms: use-case packages never import
+// each other; they share only access, audit, alerting, delivery and
+// engine/internal/*; the shared packages import no use case; and only the
+// root (the composition root) wires use cases together.
+func TestEngineRooms(t *testing.T) {
+	shared := map[string]bool{"access": true, "audit": true, "alerting": true, "delivery": true}
+	// What each shared room may import of the engine, beyond engine/internal/*.
+	sharedMay := map[string][]string{
+		"access":   {},
+		"audit":    {"access"},
+		"delivery": {"access", "audit"},
+		"alerting": {"access", "audit", "delivery"},
+	}
+	pkgs := goList(t, "{{.ImportPath}}", module+"/engine/...")
+	rooms := 0
+	for _, pkg := range pkgs {
+		room, ok := strings.CutPrefix(pkg, module+"/engine/")
+		if !ok || room == "enginetest" {
+			continue // the root wires everything; enginetest is a test helper
+		}
+		rooms++
+		internal := strings.HasPrefix(room, "internal/")
+		for _, imp := range goList(t, `{{join .Imports " "}}`, pkg) {
+			dep, ok := strings.CutPrefix(imp, module+"/engine")
+			if !ok {
+				continue
+			}
+			dep = strings.TrimPrefix(dep, "/")
+			switch {
+			case dep == "":
+				t.Errorf("%s imports the composition root %s", pkg, imp)
+			case strings.HasPrefix(dep, "internal/"):
+				// every room may use the internal toolbox
+			case internal:
+				if dep != "access" {
+					t.Errorf("%s imports %s: engine/internal/* may use only access", pkg, imp)
+				}
+			case shared[room]:
+				if !slices.Contains(sharedMay[room], dep) {
+					t.Errorf("%s imports %s: the shared room %s may import only %v and engine/internal/*", pkg, imp, room, sharedMay[room])
+				}
+			case !shared[dep]:
+				t.Errorf("%s imports %s: use-case packages never import each other (only access, audit, alerting, delivery, engine/internal/*)", pkg, imp)
+			}
+		}
+	}
+	if rooms < 10 {
+		t.Fatalf("found only %d engine packages", rooms)
+	}
+	// api reaches the use cases through the root's narrow interfaces, never
+	// a room directly.
+	for _, imp := range goList(t, `{{join .Imports " "}}`, module+"/api") {
+		if strings.HasPrefix(imp, module+"/engine/") {
+			t.Errorf("api imports %s: depend on the engine root's interfaces", imp)
+		}
+	}
+}
+
+// TestInjectedClock: engine and api read the time only through their
+// injected clocks, so tests can move it; a new time.Now() call fails here.
+func TestInjectedClock(t *testing.T) {
+	dirs := goList(t, "{{.Dir}}", module+"/engine/...", module+"/api")
+	for _, dir := range dirs {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") || strings.Contains(f, "enginetest") {
+				continue
+			}
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, line := range strings.Split(string(src), "\n") {
+				if strings.Contains(line, "time.Now()") {
+					t.Errorf("%s:%d calls time.Now(): use the injected clock", f, i+1)
+				}
 			}
 		}
 	}

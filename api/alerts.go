@@ -1,0 +1,87 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/rpm"
+)
+
+func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var v rpm.ValidationError
+	f := engine.AlertFilter{Cursor: q.Get("cursor"), Limit: queryLimit(&v, q.Get("limit"))}
+	f.Statuses = append(f.Statuses, splitList(q["status"])...)
+	for _, u := range splitList(q["urgency"]) {
+		f.Urgencies = append(f.Urgencies, rpm.Urgency(u))
+	}
+	if p := q.Get("patient_id"); p != "" {
+		id, err := uuid.Parse(p)
+		if err != nil {
+			v.Add("patient_id", "must be a UUID")
+		}
+		f.PatientID = id
+	}
+	if err := v.OrNil(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	items, next, err := s.eng.ListAlerts(r.Context(), actor(r), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newList(items, next))
+}
+
+// splitList accepts both ?status=a&status=b and ?status=a,b.
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Server) getAlert(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	a, err := s.eng.GetAlert(r.Context(), actor(r), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) ackAlert(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if r.ContentLength > 0 {
+		var in struct {
+			Note string `json:"note"`
+		}
+		if err := s.decode(w, r, &in); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	a, err := s.eng.AckAlert(r.Context(), actor(r), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}

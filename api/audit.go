@@ -1,0 +1,40 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/rpm"
+)
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var v rpm.ValidationError
+	f := engine.AuditFilter{Limit: queryLimit(&v, q.Get("limit"))}
+	if c := q.Get("cursor"); c != "" {
+		n, err := strconv.ParseInt(c, 10, 64)
+		if err != nil || n < 0 {
+			v.Add("cursor", "is not a cursor returned by this endpoint")
+		}
+		f.After = n
+	}
+	if p := q.Get("patient_id"); p != "" {
+		id, err := uuid.Parse(p)
+		if err != nil {
+			v.Add("patient_id", "must be a UUID")
+		}
+		f.PatientID = id
+	}
+	if err := v.OrNil(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	items, next, err := s.eng.ListAudit(r.Context(), actor(r), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newList(items, next))
+}

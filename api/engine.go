@@ -1,0 +1,79 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tendhealth/tend/engine"
+)
+
+// Engine is what the API needs of Tend's engine: one narrow interface per
+// resource, so each handler file names exactly the use cases it calls.
+// *engine.Engine implements it; tests may substitute any part.
+type Engine interface {
+	Identity
+	Care
+	Readings
+	Alerts
+	Rules
+	Audit
+}
+
+// Identity is users, tokens, devices and preferences.
+type Identity interface {
+	Authenticate(ctx context.Context, token string) (engine.Actor, error)
+	CreateUser(ctx context.Context, a engine.Actor, in engine.NewUser) (engine.User, error)
+	CreateToken(ctx context.Context, a engine.Actor, userID uuid.UUID) (string, error)
+	RegisterDevice(ctx context.Context, a engine.Actor, in engine.NewDevice) (engine.Device, bool, error)
+	ListDevices(ctx context.Context, a engine.Actor) ([]engine.Device, error)
+	DeleteDevice(ctx context.Context, a engine.Actor, id uuid.UUID) error
+	GetPreferences(ctx context.Context, a engine.Actor) (engine.Preferences, error)
+	SetPreferences(ctx context.Context, a engine.Actor, p engine.Preferences) (engine.Preferences, error)
+}
+
+// Care is care teams, patients and their rule parameters.
+type Care interface {
+	CreateCareTeam(ctx context.Context, a engine.Actor, in engine.NewCareTeam) (engine.CareTeam, error)
+	CreatePatient(ctx context.Context, a engine.Actor, in engine.NewPatient) (engine.Patient, error)
+	GetPatient(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Patient, error)
+	GetPatientParams(ctx context.Context, a engine.Actor, patientID uuid.UUID) (engine.PatientParams, error)
+	SetPatientParams(ctx context.Context, a engine.Actor, patientID uuid.UUID, overrides map[string]map[string]float64) (engine.PatientParams, error)
+}
+
+// Readings is readings and symptom reports in and out (JSON and FHIR).
+type Readings interface {
+	ValidateReadings(req engine.IngestRequest) error
+	Ingest(ctx context.Context, a engine.Actor, req engine.IngestRequest) (engine.IngestResult, error)
+	IngestAll(ctx context.Context, a engine.Actor, reqs []engine.IngestRequest) ([]engine.IngestResult, error)
+	ListReadings(ctx context.Context, a engine.Actor, f engine.ReadingFilter) ([]engine.Reading, string, error)
+	GetReading(ctx context.Context, a engine.Actor, patientID uuid.UUID, observedAt time.Time, id uuid.UUID) (engine.Reading, error)
+	ResolveExternalIDs(ctx context.Context, a engine.Actor, externalIDs []string) (map[string]uuid.UUID, error)
+	ReportSymptoms(ctx context.Context, a engine.Actor, in engine.NewSymptomReport) (engine.SymptomReportResult, error)
+	ListSymptomReports(ctx context.Context, a engine.Actor, f engine.SymptomReportFilter) ([]engine.SymptomReport, string, error)
+}
+
+// Alerts is the triage queue and the alert lifecycle.
+type Alerts interface {
+	ListAlerts(ctx context.Context, a engine.Actor, f engine.AlertFilter) ([]engine.Alert, string, error)
+	GetAlert(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.AlertDetail, error)
+	AckAlert(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Alert, error)
+}
+
+// Rules is rule administration.
+type Rules interface {
+	ListRules(ctx context.Context, a engine.Actor) ([]engine.Rule, error)
+	GetRule(ctx context.Context, a engine.Actor, id string) (engine.Rule, error)
+	CreateRule(ctx context.Context, a engine.Actor, src []byte) (engine.Rule, error)
+	UpdateRule(ctx context.Context, a engine.Actor, id string, src []byte) (engine.Rule, bool, error)
+	Backtest(ctx context.Context, a engine.Actor, req engine.BacktestRequest) (engine.BacktestResult, error)
+	ListRuleErrors(ctx context.Context, a engine.Actor, f engine.RuleErrorFilter) ([]engine.RuleEvalError, string, error)
+}
+
+// Audit is the audit trail.
+type Audit interface {
+	ListAudit(ctx context.Context, a engine.Actor, f engine.AuditFilter) ([]engine.AuditEntry, string, error)
+}
+
+var _ Engine = (*engine.Engine)(nil)

@@ -1,0 +1,43 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/tendhealth/tend/engine"
+)
+
+func (s *Server) createPatient(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		DisplayName string    `json:"display_name"`
+		Timezone    string    `json:"timezone"`
+		CareTeamID  uuid.UUID `json:"care_team_id"`
+		Programs    []string  `json:"programs"`
+		ExternalID  string    `json:"external_id"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := s.eng.CreatePatient(r.Context(), actor(r), engine.NewPatient{DisplayName: in.DisplayName, Timezone: in.Timezone,
+		CareTeamID: in.CareTeamID, Programs: in.Programs, ExternalID: in.ExternalID})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, p)
+}
+
+func (s *Server) getPatient(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := s.eng.GetPatient(r.Context(), actor(r), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
