@@ -150,11 +150,11 @@ func TestOccurrencesWeekAcrossDST(t *testing.T) {
 	t.Parallel()
 	h := time.Hour
 	tests := []struct {
-		zone      string
-		firstDay  time.Time // local midnight of the first day, as a civil date
-		change    time.Time // first civil date on the new offset (zero: no change)
-		before    time.Duration
-		after     time.Duration
+		zone     string
+		firstDay time.Time // local midnight of the first day, as a civil date
+		change   time.Time // first civil date on the new offset (zero: no change)
+		before   time.Duration
+		after    time.Duration
 	}{
 		{zone: "America/New_York", firstDay: day(2026, 3, 5), change: day(2026, 3, 8), before: -5 * h, after: -4 * h},
 		{zone: "America/New_York", firstDay: day(2026, 10, 29), change: day(2026, 11, 1), before: -4 * h, after: -5 * h},
