@@ -68,8 +68,8 @@ func Occurrences(s Schedule, loc *time.Location, from, to time.Time) ([]Occurren
 	end, hasEnd := parseDate(s.EndDate)
 
 	// A local date's instants lie within a day of its midnight, and a gap
-	// can push an occurrence at most a few hours later: one extra local date
-	// on each side covers every zone.
+	// pushes an occurrence later by at most a day (Samoa skipped a whole
+	// date): one extra local date on each side covers every zone.
 	first := localDate(from.In(loc)).addDays(-1)
 	last := localDate(to.In(loc)).addDays(1)
 	if first.before(start) {

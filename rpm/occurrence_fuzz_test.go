@@ -2,6 +2,7 @@ package rpm_test
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -26,23 +27,39 @@ func reference(s rpm.Schedule, loc *time.Location, from, to time.Time, eligible 
 		l := t.In(loc)
 		return time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), 0, 0, time.UTC)
 	}
-	fired := map[string]time.Time{}
+	type slot struct {
+		wall time.Time
+		key  string
+	}
+	// Every eligible local slot that could fire in the scan, by wall time.
+	var slots []slot
 	start := from.Add(-26 * time.Hour).Truncate(time.Minute) // a repeated hour comes back within hours of the first
+	first, last := wall(start).AddDate(0, 0, -2), wall(to).AddDate(0, 0, 2)
+	for d := first.Truncate(24 * time.Hour); !d.After(last); d = d.AddDate(0, 0, 1) {
+		if !eligible(d) {
+			continue
+		}
+		for _, hm := range s.Times {
+			c, _ := time.Parse("15:04", hm)
+			w := d.Add(time.Duration(c.Hour())*time.Hour + time.Duration(c.Minute())*time.Minute)
+			slots = append(slots, slot{w, rpm.OccurrenceKey(s.ID, d.Format(time.DateOnly), hm)})
+		}
+	}
+	slices.SortFunc(slots, func(a, b slot) int { return a.wall.Compare(b.wall) })
+	fired := map[string]time.Time{}
 	prev := wall(start)
 	for m := start.Add(time.Minute); m.Before(to); m = m.Add(time.Minute) {
 		cur := wall(m)
-		for d := prev.AddDate(0, 0, -1); !d.After(cur.AddDate(0, 0, 1)); d = d.AddDate(0, 0, 1) {
-			civil := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC)
-			if !eligible(civil) {
-				continue
+		// Slots the clock reached in this minute: prev < wall <= cur.
+		i, _ := slices.BinarySearchFunc(slots, prev, func(s slot, t time.Time) int {
+			if s.wall.After(t) {
+				return 1
 			}
-			for _, hm := range s.Times {
-				c, _ := time.Parse("15:04", hm)
-				w := civil.Add(time.Duration(c.Hour())*time.Hour + time.Duration(c.Minute())*time.Minute)
-				key := rpm.OccurrenceKey(s.ID, civil.Format(time.DateOnly), hm)
-				if _, done := fired[key]; !done && prev.Before(w) && !w.After(cur) {
-					fired[key] = m
-				}
+			return -1
+		})
+		for ; i < len(slots) && !slots[i].wall.After(cur); i++ {
+			if _, done := fired[slots[i].key]; !done {
+				fired[slots[i].key] = m
 			}
 		}
 		prev = cur
@@ -143,7 +160,7 @@ func FuzzOccurrences(f *testing.F) {
 func TestOccurrencesProperties(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
-	for range 60 {
+	for range 400 {
 		checkOccurrences(t, uint8(r.UintN(256)), r.Int64(), uint8(r.UintN(256)),
 			[3]uint16{uint16(r.UintN(1440)), uint16(r.UintN(1440)), uint16(r.UintN(1440))},
 			uint8(r.UintN(256)), int8(r.IntN(8)-4), int8(r.IntN(10)-5))

@@ -378,3 +378,26 @@ func TestOccurrencesRejects(t *testing.T) {
 		t.Errorf("invalid schedule fields = %v, want [times[0]]", got)
 	}
 }
+
+// TestOccurrencesSkippedDay: Samoa skipped 30 December 2011 entirely; that
+// day's doses fire when the clock jumps to 31 December, even for a window
+// that starts at the jump.
+func TestOccurrencesSkippedDay(t *testing.T) {
+	t.Parallel()
+	apia := zone(t, "Pacific/Apia")
+	jump := time.Date(2011, 12, 30, 10, 0, 0, 0, time.UTC) // 29 Dec 24:00 (-10) becomes 31 Dec 00:00 (+14)
+	s := twiceDaily("a")
+	s.StartDate = "2011-12-01"
+	occ, err := rpm.Occurrences(s, apia, jump, jump.Add(12*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range occ {
+		got = append(got, o.Key+" "+o.At.UTC().Format("02 15:04"))
+	}
+	want := []string{"a/2011-12-30/08:00 30 10:00", "a/2011-12-30/20:00 30 10:00", "a/2011-12-31/08:00 30 18:00"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
