@@ -160,7 +160,7 @@ func FuzzOccurrences(f *testing.F) {
 func TestOccurrencesProperties(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
-	for range 400 {
+	for range 200 {
 		checkOccurrences(t, uint8(r.UintN(256)), r.Int64(), uint8(r.UintN(256)),
 			[3]uint16{uint16(r.UintN(1440)), uint16(r.UintN(1440)), uint16(r.UintN(1440))},
 			uint8(r.UintN(256)), int8(r.IntN(8)-4), int8(r.IntN(10)-5))

@@ -13,17 +13,7 @@ import (
 // zones with and without DST. s/100k_patients extrapolates to 100,000
 // patients on one core.
 func BenchmarkOccurrences48h(b *testing.B) {
-	zones := []string{"America/New_York", "Europe/Berlin", "Asia/Kolkata", "America/Los_Angeles", "Australia/Sydney", "UTC"}
-	type patient struct {
-		s   rpm.Schedule
-		loc *time.Location
-	}
-	patients := make([]patient, 1000)
-	for i := range patients {
-		s := twiceDaily(fmt.Sprintf("%08d", i))
-		s.Times = []string{fmt.Sprintf("%02d:%02d", 6+i%4, i%60), fmt.Sprintf("%02d:30", 18+i%5)}
-		patients[i] = patient{s, zone(b, zones[i%len(zones)])}
-	}
+	patients := benchPatients(b, 1000)
 	// A window that contains the US spring-forward change.
 	from := time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC)
 	to := from.Add(48 * time.Hour)
@@ -38,4 +28,47 @@ func BenchmarkOccurrences48h(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i)*100_000/1e9, "s/100k_patients")
+}
+
+// BenchmarkOccurrences100kPatients expands 100,000 patients' twice-daily
+// schedules for 48 hours in one operation (run with -benchtime 1x).
+func BenchmarkOccurrences100kPatients(b *testing.B) {
+	patients := benchPatients(b, 100_000)
+	from := time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		for _, p := range patients {
+			occ, err := rpm.Occurrences(p.s, p.loc, from, from.Add(48*time.Hour))
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(occ)
+		}
+		if n != 400_000 {
+			b.Fatalf("%d occurrences, want 400,000", n)
+		}
+	}
+}
+
+type benchPatient struct {
+	s   rpm.Schedule
+	loc *time.Location
+}
+
+// benchPatients builds n twice-daily schedules at varied times, rotating
+// through zones with and without DST.
+func benchPatients(b *testing.B, n int) []benchPatient {
+	zones := []string{"America/New_York", "Europe/Berlin", "Asia/Kolkata", "America/Los_Angeles", "Australia/Sydney", "UTC"}
+	locs := make([]*time.Location, len(zones))
+	for i, z := range zones {
+		locs[i] = zone(b, z)
+	}
+	patients := make([]benchPatient, n)
+	for i := range patients {
+		s := twiceDaily(fmt.Sprintf("%08d", i))
+		s.Times = []string{fmt.Sprintf("%02d:%02d", 6+i%4, i%60), fmt.Sprintf("%02d:30", 18+i%5)}
+		patients[i] = benchPatient{s, locs[i%len(locs)]}
+	}
+	return patients
 }
