@@ -1,7 +1,6 @@
 package rpm
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -36,15 +35,6 @@ func (u Urgency) Rank() int {
 
 // Valid reports whether u is a known level.
 func (u Urgency) Valid() bool { return u.Rank() > 0 }
-
-// ParseUrgency parses a level name.
-func ParseUrgency(s string) (Urgency, error) {
-	u := Urgency(s)
-	if !u.Valid() {
-		return "", fmt.Errorf("unknown urgency %q: expected critical, high, medium or low", s)
-	}
-	return u, nil
-}
 
 // AckDeadline is the default time to acknowledge before escalation; 0 means
 // the level does not escalate.

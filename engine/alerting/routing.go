@@ -76,6 +76,7 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 		nID, nUser, nAlert []uuid.UUID
 		nType, nUrgency    []string
 		nHeld              []*time.Time
+		nDevices           []int32
 		jobs               []river.InsertManyParams
 		notified, unreach  []uuid.UUID
 		catchups           = map[catchup]bool{}
@@ -100,9 +101,11 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 		nID, nUser, nAlert = append(nID, id), append(nUser, r.userID), append(nAlert, g.alertID)
 		nType, nUrgency, nHeld = append(nType, typ), append(nUrgency, string(g.urgency)), append(nHeld, held)
 		if held != nil {
+			nDevices = append(nDevices, 0)
 			catchups[catchup{user: r.userID, at: *held}] = true
 			return
 		}
+		nDevices = append(nDevices, int32(len(r.devices)))
 		for _, d := range r.devices {
 			jobs = append(jobs, delivery.Job(id, d, g.alertID, g.urgency))
 		}
@@ -128,9 +131,10 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 	}
 
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO notifications (id, user_id, type, alert_id, urgency, held_until, created_at)
-		SELECT i, u, t, a, g, h, $7 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[]) AS x(i, u, t, a, g, h)`,
-		nID, nUser, nType, nAlert, nUrgency, nHeld, now)
+	b.Queue(`INSERT INTO notifications (id, user_id, type, alert_id, urgency, held_until, device_count, created_at)
+		SELECT i, u, t, a, g, h, d, $8 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[], $7::int[])
+			AS x(i, u, t, a, g, h, d)`,
+		nID, nUser, nType, nAlert, nUrgency, nHeld, nDevices, now)
 	b.Queue(`UPDATE alerts SET notified_at = $2, notified_urgency_rank = urgency_rank WHERE id = ANY($1)`, notified, now)
 	if len(unreach) > 0 {
 		b.Queue(`UPDATE alerts SET undelivered = true WHERE id = ANY($1)`, unreach)

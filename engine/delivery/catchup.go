@@ -86,7 +86,8 @@ func (dl *Service) catchUp(ctx context.Context, userID uuid.UUID) (uuid.UUID, er
 		}
 		id = pg.NewID()
 		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO notifications (id, user_id, type, urgency, item_count, created_at) VALUES ($1, $2, 'catchup', $3, $4, $5)`,
+		b.Queue(`INSERT INTO notifications (id, user_id, type, urgency, item_count, device_count, created_at)
+			VALUES ($1, $2, 'catchup', $3, $4, (SELECT count(*) FROM devices WHERE user_id = $2 AND enabled), $5)`,
 			id, userID, urgency, n, now)
 		b.Queue(`UPDATE notifications SET catchup_id = $2 WHERE user_id = $1 AND held_until IS NOT NULL AND catchup_id IS NULL`,
 			userID, id)

@@ -381,8 +381,7 @@ func (dl *Service) checkUndelivered(ctx context.Context, alertID uuid.UUID) {
 			WHERE n.alert_id = a.id AND n.type = 'alert' AND d.outcome = 'sent')
 		AND (SELECT count(DISTINCT (d.notification_id, d.device_id)) FROM deliveries d JOIN notifications n ON n.id = d.notification_id
 			WHERE n.alert_id = a.id AND n.type = 'alert' AND d.outcome IN ('failed', 'unregistered', 'undeliverable'))
-		>= (SELECT count(*) FROM river_job j JOIN notifications n ON n.id = (j.args->>'notification_id')::uuid
-			WHERE j.kind = 'notify.deliver' AND j.args @> jsonb_build_object('alert_id', $1::text) AND n.type = 'alert')`, alertID)
+		>= (SELECT coalesce(sum(n.device_count), 0) FROM notifications n WHERE n.alert_id = a.id AND n.type = 'alert')`, alertID)
 	if err != nil {
 		dl.log.ErrorContext(ctx, "check undelivered", "alert_id", alertID, "error", err)
 		return
