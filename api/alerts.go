@@ -69,16 +69,16 @@ func (s *Server) ackAlert(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	var in struct {
+		Note string `json:"note"`
+	}
 	if r.ContentLength > 0 {
-		var in struct {
-			Note string `json:"note"`
-		}
 		if err := s.decode(w, r, &in); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 	}
-	a, err := s.eng.AckAlert(r.Context(), actor(r), id)
+	a, err := s.eng.AckAlert(r.Context(), actor(r), id, in.Note)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

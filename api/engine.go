@@ -58,7 +58,7 @@ type Readings interface {
 type Alerts interface {
 	ListAlerts(ctx context.Context, a engine.Actor, f engine.AlertFilter) ([]engine.Alert, string, error)
 	GetAlert(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.AlertDetail, error)
-	AckAlert(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Alert, error)
+	AckAlert(ctx context.Context, a engine.Actor, id uuid.UUID, note string) (engine.Alert, error)
 }
 
 // Rules is rule administration.

@@ -427,7 +427,7 @@ func TestEveryPHIAccessIsAudited(t *testing.T) {
 	if _, err := w.eng.GetAlert(ctx, w.clinician, res.Alerts[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.eng.AckAlert(ctx, w.clinician, res.Alerts[0].ID); err != nil {
+	if _, err := w.eng.AckAlert(ctx, w.clinician, res.Alerts[0].ID, ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, action := range []string{"patient.create", "reading.create", "alert.create", "patient.read", "reading.list", "alert.read", "alert.ack"} {

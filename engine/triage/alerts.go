@@ -63,6 +63,9 @@ type AlertEvent struct {
 	Action  string     `json:"action"`
 	ActorID *uuid.UUID `json:"actor_id,omitempty"`
 	At      time.Time  `json:"at"`
+	// Note is what the clinician wrote with the action (ack, resolve), if
+	// anything.
+	Note string `json:"note,omitempty"`
 }
 
 const alertColumns = `a.id, a.patient_id, a.care_team_id, a.rule_id, a.rule_version, a.urgency, a.status, a.title, a.occurrences,
@@ -200,13 +203,14 @@ func (tr *Service) GetAlert(ctx context.Context, a access.Actor, id uuid.UUID) (
 		if d.Readings, err = pgx.CollectRows(rows, readings.Scan); err != nil {
 			return fmt.Errorf("get alert readings: %w", err)
 		}
-		rows, err = tx.Query(ctx, `SELECT action, actor_id, at FROM alert_events WHERE alert_id = $1 ORDER BY id LIMIT 500`, id)
+		rows, err = tx.Query(ctx, `SELECT action, actor_id, at, coalesce(detail->>'note', '') FROM alert_events
+			WHERE alert_id = $1 ORDER BY id LIMIT 500`, id)
 		if err != nil {
 			return fmt.Errorf("get alert events: %w", err)
 		}
 		if d.Events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (AlertEvent, error) {
 			var ev AlertEvent
-			err := r.Scan(&ev.Action, &ev.ActorID, &ev.At)
+			err := r.Scan(&ev.Action, &ev.ActorID, &ev.At, &ev.Note)
 			return ev, err
 		}); err != nil {
 			return fmt.Errorf("get alert events: %w", err)
@@ -219,7 +223,7 @@ func (tr *Service) GetAlert(ctx context.Context, a access.Actor, id uuid.UUID) (
 // AckAlert acknowledges an alert: someone is on it, so it stops escalating and
 // re-notifying (unless its urgency rises). Acknowledging an acknowledged alert
 // is a no-op; a resolved one is a conflict.
-func (tr *Service) AckAlert(ctx context.Context, a access.Actor, id uuid.UUID) (Alert, error) {
+func (tr *Service) AckAlert(ctx context.Context, a access.Actor, id uuid.UUID, note string) (Alert, error) {
 	if err := access.Require(a, access.RoleAdmin, access.RoleClinician); err != nil {
 		return Alert{}, fmt.Errorf("alert: %w", access.ErrNotFound)
 	}
@@ -244,9 +248,15 @@ func (tr *Service) AckAlert(ctx context.Context, a access.Actor, id uuid.UUID) (
 				snoozed_until = NULL, updated_at = $2 WHERE id = $1`, id, now, pg.NilIfZero(a.UserID)); err != nil {
 				return fmt.Errorf("ack alert: %w", err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO alert_events (alert_id, action, actor_id, at) VALUES ($1, 'acknowledged', $2, $3)`,
-				id, pg.NilIfZero(a.UserID), now); err != nil {
+			if err := addEvent(ctx, tx, id, "acknowledged", a, now, note); err != nil {
 				return fmt.Errorf("ack alert: %w", err)
+			}
+		case "acknowledged":
+			// Acknowledging again changes nothing, but a note is kept.
+			if note != "" {
+				if err := addEvent(ctx, tx, id, "noted", a, tr.now(), note); err != nil {
+					return fmt.Errorf("ack alert: %w", err)
+				}
 			}
 		}
 		if err := tr.audit.Write(ctx, tx, a, audit.Entry{Action: "alert.ack", PatientID: patient, ObjectType: "alert", ObjectID: id.String()}); err != nil {
@@ -259,4 +269,15 @@ func (tr *Service) AckAlert(ctx context.Context, a access.Actor, id uuid.UUID) (
 		return nil
 	})
 	return al, err
+}
+
+// addEvent records an action on an alert, with the actor's note if any.
+func addEvent(ctx context.Context, tx pgx.Tx, alertID uuid.UUID, action string, a access.Actor, at time.Time, note string) error {
+	var detail map[string]any
+	if note != "" {
+		detail = map[string]any{"note": note}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO alert_events (alert_id, action, actor_id, at, detail) VALUES ($1, $2, $3, $4, $5)`,
+		alertID, action, pg.NilIfZero(a.UserID), at, detail)
+	return err
 }
