@@ -197,7 +197,8 @@ func decodeError(err error, limit int64, clean *sanitized) error {
 		if clean != nil {
 			// The decoder names the field without array indexes: take the
 			// full path of the value it stopped at.
-			if p := clean.fieldAt(typ.Offset); p != "" && stripIndexes(p) == field {
+			// A map value's key is missing from the decoder's name too.
+			if p := clean.fieldAt(typ.Offset); p != "" && (stripIndexes(p) == field || strings.HasPrefix(stripIndexes(p), field+".")) {
 				field = p
 			}
 		}

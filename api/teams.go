@@ -9,10 +9,10 @@ import (
 
 func (s *Server) createCareTeam(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Name       string              `json:"name"`
-		MemberIDs  []uuid.UUID         `json:"member_ids"`
-		Members    []engine.TeamMember `json:"members"`
-		Escalation map[string]any      `json:"escalation"`
+		Name       string                  `json:"name"`
+		MemberIDs  []uuid.UUID             `json:"member_ids"`
+		Members    []engine.TeamMember     `json:"members"`
+		Escalation *engine.EscalationInput `json:"escalation"`
 	}
 	if err := s.decode(w, r, &in); err != nil {
 		s.writeError(w, r, err)

@@ -61,12 +61,14 @@ type (
 
 // Care teams and patients (package care).
 type (
-	CareTeam      = care.CareTeam
-	TeamMember    = care.TeamMember
-	NewCareTeam   = care.NewCareTeam
-	Patient       = care.Patient
-	NewPatient    = care.NewPatient
-	PatientParams = care.PatientParams
+	CareTeam         = care.CareTeam
+	TeamMember       = care.TeamMember
+	NewCareTeam      = care.NewCareTeam
+	Patient          = care.Patient
+	NewPatient       = care.NewPatient
+	PatientParams    = care.PatientParams
+	EscalationInput  = care.EscalationInput
+	EscalationPolicy = care.EscalationPolicy
 )
 
 // MaxBatch is the largest number of readings one ingest accepts.

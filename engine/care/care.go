@@ -20,11 +20,11 @@ import (
 
 // CareTeam is a group of clinicians and schedulers responsible for patients.
 type CareTeam struct {
-	ID         uuid.UUID      `json:"id"`
-	Name       string         `json:"name"`
-	Members    []TeamMember   `json:"members"`
-	Escalation map[string]any `json:"escalation,omitempty"`
-	CreatedAt  time.Time      `json:"created_at"`
+	ID         uuid.UUID         `json:"id"`
+	Name       string            `json:"name"`
+	Members    []TeamMember      `json:"members"`
+	Escalation *EscalationPolicy `json:"escalation,omitempty"`
+	CreatedAt  time.Time         `json:"created_at"`
 }
 
 // TeamMember is a user's membership of a care team.
@@ -38,7 +38,7 @@ type NewCareTeam struct {
 	Name       string
 	MemberIDs  []uuid.UUID
 	Members    []TeamMember
-	Escalation map[string]any
+	Escalation *EscalationInput
 }
 
 // CreateCareTeam creates a care team with its members (admins only).
@@ -70,10 +70,11 @@ func (cr *Service) CreateCareTeam(ctx context.Context, a access.Actor, in NewCar
 	if len(members) > 500 {
 		v.Add("member_ids", "a team has at most 500 members")
 	}
+	policy := in.Escalation.Policy(&v, "escalation")
 	if err := v.OrNil(); err != nil {
 		return CareTeam{}, err
 	}
-	t := CareTeam{ID: pg.NewID(), Name: in.Name, Members: members, Escalation: in.Escalation, CreatedAt: cr.now()}
+	t := CareTeam{ID: pg.NewID(), Name: in.Name, Members: members, Escalation: policy, CreatedAt: cr.now()}
 	err := pg.InTx(ctx, cr.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO care_teams (id, name, escalation, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)`,
 			t.ID, t.Name, t.Escalation, t.CreatedAt); err != nil {
