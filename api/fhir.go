@@ -202,34 +202,26 @@ func (s *Server) fhirBundle(w http.ResponseWriter, r *http.Request) {
 		s.fhirError(w, r, err)
 		return
 	}
-	b, err := fhir.DecodeBundle(data)
+	now := time.Now()
+	b, decoded, err := fhir.ReadBundle(data, now)
 	if err != nil {
 		s.fhirError(w, r, err)
 		return
 	}
-	now := time.Now()
-	n := len(b.Entries)
+	n := len(decoded)
 	results := make([]fhir.Result, n)
 	ins := make([]fhir.Inbound, 0, n)
 	roots := make([]string, 0, n)
 	at := make([]int, 0, n) // entry index of each decoded inbound
 	var failed []fhir.Issue
 	status := 0
-	for i, e := range b.Entries {
-		root := fmt.Sprintf("Bundle.entry[%d].resource", i)
-		if fe := b.Issues[i]; fe != nil {
+	for i, d := range decoded {
+		if fe := d.Err; fe != nil {
 			results[i] = fhir.Result{Status: fe.Status, Err: fe}
 			failed, status = append(failed, fe.Issues...), cmpStatus(status, fe.Status)
 			continue
 		}
-		in, err := fhir.DecodeObservation(e.Resource, now, root)
-		var fe *fhir.Error
-		if errors.As(err, &fe) {
-			results[i] = fhir.Result{Status: fe.Status, Err: fe}
-			failed, status = append(failed, fe.Issues...), cmpStatus(status, fe.Status)
-			continue
-		}
-		ins, roots, at = append(ins, in), append(roots, root), append(at, i)
+		ins, roots, at = append(ins, d.In), append(roots, "Bundle.entry["+strconv.Itoa(i)+"].resource"), append(at, i)
 	}
 	if b.Transaction && len(failed) > 0 {
 		writeOutcome(w, &fhir.Error{Status: status, Issues: failed})

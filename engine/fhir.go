@@ -29,10 +29,18 @@ func (e *RequestError) Unwrap() error { return e.Err }
 // transaction stores every reading, audit entry, alert and notification job,
 // or — when any request is invalid or out of scope — nothing. Requests must
 // name distinct patients. It is the FHIR transaction Bundle; Ingest remains
-// the path for one patient.
+// the path for one patient. A single request is an Ingest, sharing group
+// commit with concurrent ingests (one job commits or fails as a whole).
 func (e *Engine) IngestAll(ctx context.Context, a Actor, reqs []IngestRequest) ([]IngestResult, error) {
 	if err := forbid(a, RolePatient, RoleDevice, RoleClinician); err != nil {
 		return nil, err
+	}
+	if len(reqs) == 1 {
+		res, err := e.Ingest(ctx, a, reqs[0])
+		if err != nil {
+			return nil, err
+		}
+		return []IngestResult{res}, nil
 	}
 	jobs := make([]*ingestJob, len(reqs))
 	seen := make(map[uuid.UUID]bool, len(reqs))

@@ -37,14 +37,18 @@ type Inbound struct {
 }
 
 // observationIn is an Observation with its resourceType, so that a strict
-// decoder accepts the element.
+// decoder accepts the element. Status shadows r4.Observation.Status as a
+// plain string: the typed field fails on an unknown code and turns a
+// missing one into "registered", and Tend answers both with a 422 naming
+// the element.
 type observationIn struct {
-	ResourceType string `json:"resourceType"`
+	ResourceType string  `json:"resourceType"`
+	Status       *string `json:"status"`
 	r4.Observation
 }
 
-// statusProbe reads status as a string before the typed decode, which fails
-// on an unknown code and turns a missing one into "registered".
+// statusProbe reads resourceType and status alone, to name a bad status
+// even when other elements do not decode.
 type statusProbe struct {
 	ResourceType string  `json:"resourceType"`
 	Status       *string `json:"status"`
@@ -57,39 +61,62 @@ type statusProbe struct {
 // "Bundle.entry[3].resource" inside a Bundle).
 func DecodeObservation(data []byte, now time.Time, root string) (Inbound, error) {
 	in, err := decodeObservation(data, now)
+	return in, reroot(err, root)
+}
+
+// reroot re-roots the FHIRPath of an Observation's issues at root.
+func reroot(err error, root string) error {
 	var fe *Error
 	if errors.As(err, &fe) && root != "Observation" {
-		return in, &Error{Status: fe.Status, Issues: prefix(fe.Issues, "Observation", root)}
+		return &Error{Status: fe.Status, Issues: prefix(fe.Issues, "Observation", root)}
 	}
-	return in, err
+	return err
 }
 
 func decodeObservation(data []byte, now time.Time) (Inbound, error) {
-	var probe statusProbe
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return Inbound{}, decodeError(err, "Observation")
-	}
-	if probe.ResourceType != "Observation" {
-		return Inbound{}, Malformed(Issue{Code: "structure", Expression: "Observation",
-			Diagnostics: "resourceType must be Observation"})
-	}
-	if probe.Status == nil {
-		return Inbound{}, Invalid(Issue{Code: "required", Expression: "Observation.status", Diagnostics: "status is required"})
-	}
-	switch *probe.Status {
-	case "final", "amended", "corrected":
-	case "entered-in-error":
-		return Inbound{}, Invalid(Issue{Code: "not-supported", Expression: "Observation.status",
-			Diagnostics: "entered-in-error: retracting a stored reading is not supported yet"})
-	default:
-		return Inbound{}, Invalid(Issue{Code: "value", Expression: "Observation.status",
-			Diagnostics: "status must be final, amended or corrected: only completed measurements are stored"})
-	}
 	var obs observationIn
 	if err := strictDecode(data, &obs); err != nil {
+		// The checks keep their order: a missing or unsupported status is
+		// named before elements that do not decode.
+		var probe statusProbe
+		if perr := json.Unmarshal(data, &probe); perr != nil {
+			return Inbound{}, decodeError(perr, "Observation")
+		}
+		if fe := checkHead(probe.ResourceType, probe.Status); fe != nil {
+			return Inbound{}, fe
+		}
 		return Inbound{}, decodeError(err, "Observation")
 	}
-	return mapObservation(obs.Observation, *probe.Status, now)
+	return readObservation(&obs, now)
+}
+
+// readObservation checks and maps a decoded Observation.
+func readObservation(obs *observationIn, now time.Time) (Inbound, error) {
+	if fe := checkHead(obs.ResourceType, obs.Status); fe != nil {
+		return Inbound{}, fe
+	}
+	return mapObservation(obs.Observation, *obs.Status, now)
+}
+
+// checkHead checks resourceType and status.
+func checkHead(resourceType string, status *string) *Error {
+	if resourceType != "Observation" {
+		return Malformed(Issue{Code: "structure", Expression: "Observation",
+			Diagnostics: "resourceType must be Observation"})
+	}
+	if status == nil {
+		return Invalid(Issue{Code: "required", Expression: "Observation.status", Diagnostics: "status is required"})
+	}
+	switch *status {
+	case "final", "amended", "corrected":
+	case "entered-in-error":
+		return Invalid(Issue{Code: "not-supported", Expression: "Observation.status",
+			Diagnostics: "entered-in-error: retracting a stored reading is not supported yet"})
+	default:
+		return Invalid(Issue{Code: "value", Expression: "Observation.status",
+			Diagnostics: "status must be final, amended or corrected: only completed measurements are stored"})
+	}
+	return nil
 }
 
 // strictDecode decodes exactly one JSON value and rejects unknown elements.
