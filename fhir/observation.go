@@ -30,7 +30,8 @@ type Subject struct {
 type Inbound struct {
 	Reading rpm.Reading
 	Subject Subject
-	// Status is final, amended or corrected.
+	// Status is final, amended or corrected — or EnteredInError: the
+	// Observation retracts the stored reading with its identifier.
 	Status string
 	// paths maps rpm field names (value, systolic, unit, ...) to FHIRPath.
 	paths map[string]string
@@ -108,13 +109,10 @@ func checkHead(resourceType string, status *string) *Error {
 		return Invalid(Issue{Code: "required", Expression: "Observation.status", Diagnostics: "status is required"})
 	}
 	switch *status {
-	case "final", "amended", "corrected":
-	case "entered-in-error":
-		return Invalid(Issue{Code: "not-supported", Expression: "Observation.status",
-			Diagnostics: "entered-in-error: retracting a stored reading is not supported yet"})
+	case "final", "amended", "corrected", EnteredInError:
 	default:
 		return Invalid(Issue{Code: "value", Expression: "Observation.status",
-			Diagnostics: "status must be final, amended or corrected: only completed measurements are stored"})
+			Diagnostics: "status must be final, amended or corrected (a completed measurement), or entered-in-error (retracting a stored one)"})
 	}
 	return nil
 }
@@ -232,6 +230,11 @@ func mapObservation(o r4.Observation, status string, now time.Time) (Inbound, er
 		}
 		in.paths["source_id"] = fmt.Sprintf("Observation.identifier[%d]", i)
 		break
+	}
+
+	if status == EnteredInError && r.SourceID == "" {
+		add("business-rule", "Observation.status", "entered-in-error retracts a stored reading, named by its identifier")
+		add("required", "Observation.identifier", "an identifier is required to say which stored reading is in error")
 	}
 
 	// value[x]
@@ -413,17 +416,27 @@ func supportedCodes() string {
 	return strings.Join(parts, ", ")
 }
 
+// EnteredInError is the status of an Observation that retracts a stored
+// reading.
+const EnteredInError = "entered-in-error"
+
+// Retracts reports whether the Observation retracts a stored reading (status
+// entered-in-error) rather than recording a new one.
+func (in Inbound) Retracts() bool { return in.Status == EnteredInError }
+
 // Reading is a stored reading as the engine returns it, in canonical units.
 type Reading struct {
-	ID         uuid.UUID
-	PatientID  uuid.UUID
-	Kind       rpm.Kind
-	Value      float64 // not for blood pressure
-	Systolic   float64 // blood pressure only
-	Diastolic  float64 // blood pressure only
-	ObservedAt time.Time
-	ReceivedAt time.Time
-	SourceID   string
+	// EnteredInError marks a reading its source retracted.
+	EnteredInError bool
+	ID             uuid.UUID
+	PatientID      uuid.UUID
+	Kind           rpm.Kind
+	Value          float64 // not for blood pressure
+	Systolic       float64 // blood pressure only
+	Diastolic      float64 // blood pressure only
+	ObservedAt     time.Time
+	ReceivedAt     time.Time
+	SourceID       string
 }
 
 // Observation maps a stored reading to a vital-signs Observation.
@@ -439,6 +452,9 @@ func Observation(r Reading) r4.Observation {
 			Text: ptr(loincDisplay[r.Kind])},
 		Subject:           &r4.Reference{Reference: ptr("Patient/" + r.PatientID.String())},
 		EffectiveDateTime: ptr(instant(r.ObservedAt)),
+	}
+	if r.EnteredInError {
+		o.Status = r4.ObservationStatusEnteredInError
 	}
 	if r.SourceID != "" {
 		id := r4.Identifier{Value: ptr(r.SourceID)}
