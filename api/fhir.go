@@ -413,7 +413,7 @@ func (s *Server) retractFHIR(ctx context.Context, a engine.Actor, ins []fhir.Inb
 		switch {
 		case errors.Is(err, engine.ErrNoStoredReading):
 			return fhir.Result{Status: http.StatusUnprocessableEntity, Err: fhir.Invalid(fhir.Issue{Code: "business-rule",
-				Expression: roots[i] + ".identifier",
+				Expression:  roots[i] + ".identifier",
 				Diagnostics: "entered-in-error must name a stored reading of this patient and code by its identifier; none matches"})}
 		case errors.Is(err, engine.ErrNotFound):
 			return fhir.Result{Status: http.StatusNotFound, Err: &fhir.Error{Status: http.StatusNotFound, Issues: []fhir.Issue{{

@@ -321,7 +321,11 @@ func TestFHIREnteredInError(t *testing.T) {
 			t.Fatalf("round %d: retract answered %s", round, r.body)
 		}
 	}
-	var l struct{ Items []struct{ SourceID string `json:"source_id"` } }
+	var l struct {
+		Items []struct {
+			SourceID string `json:"source_id"`
+		}
+	}
 	s.clinician.do("GET", "/v1/patients/"+s.patientID+"/readings", nil).decode(t, &l)
 	if len(l.Items) != 1 || l.Items[0].SourceID != "urn:gw|b" {
 		t.Fatalf("listing after retraction: %+v, want only urn:gw|b", l.Items)
