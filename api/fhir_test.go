@@ -371,3 +371,46 @@ func TestFHIREnteredInError(t *testing.T) {
 		t.Fatalf("after the batch: %+v, want no current readings", l.Items)
 	}
 }
+
+// TestFHIREnteredInErrorLeavesRuleHistory: glucose-high needs two high
+// readings at least 4 hours apart. A retracted high reading does not count
+// as the first of them; two current ones do (so the test can fail).
+func TestFHIREnteredInErrorLeavesRuleHistory(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	t0 := time.Now().UTC().Add(-20 * time.Hour)
+	ingest := func(id string, at time.Time) []string {
+		t.Helper()
+		r := s.device.do("POST", "/v1/patients/"+s.patientID+"/readings", fmt.Sprintf(
+			`{"kind":"blood_glucose","value":350,"unit":"mg/dL","observed_at":%q,"source_id":"urn:gw|%s"}`, at.Format(time.RFC3339), id))
+		if r.status != http.StatusCreated {
+			t.Fatalf("ingest %s: %d %s", id, r.status, r.body)
+		}
+		var res struct {
+			Alerts []struct {
+				RuleID string `json:"rule_id"`
+			}
+		}
+		r.decode(t, &res)
+		var ids []string
+		for _, a := range res.Alerts {
+			ids = append(ids, a.RuleID)
+		}
+		return ids
+	}
+	has := func(ids []string) bool { return strings.Contains(strings.Join(ids, ","), "glucose-high") }
+	if got := ingest("g1", t0); has(got) {
+		t.Fatalf("one high reading raised %v", got)
+	}
+	retraction := strings.Replace(obsJSON(ref(s.patientID), "2339-0", `"valueQuantity":{"value":350,"code":"mg/dL"},"identifier":[{"system":"urn:gw","value":"g1"}]`,
+		t0.Format(time.RFC3339)), `"status":"final"`, `"status":"entered-in-error"`, 1)
+	if r := s.device.do("POST", "/fhir/r4/Observation", retraction); r.status != http.StatusOK {
+		t.Fatalf("retract: %d %s", r.status, r.body)
+	}
+	if got := ingest("g2", t0.Add(5*time.Hour)); has(got) {
+		t.Fatalf("the retracted reading counted in the rule's history: %v", got)
+	}
+	if got := ingest("g3", t0.Add(10*time.Hour)); !has(got) {
+		t.Fatalf("two current high readings 5 h apart raised %v, want glucose-high", got)
+	}
+}
