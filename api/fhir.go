@@ -202,34 +202,26 @@ func (s *Server) fhirBundle(w http.ResponseWriter, r *http.Request) {
 		s.fhirError(w, r, err)
 		return
 	}
-	b, err := fhir.DecodeBundle(data)
+	now := s.cfg.Now()
+	b, decoded, err := fhir.ReadBundle(data, now)
 	if err != nil {
 		s.fhirError(w, r, err)
 		return
 	}
-	now := s.cfg.Now()
-	n := len(b.Entries)
+	n := len(decoded)
 	results := make([]fhir.Result, n)
 	ins := make([]fhir.Inbound, 0, n)
 	roots := make([]string, 0, n)
 	at := make([]int, 0, n) // entry index of each decoded inbound
 	var failed []fhir.Issue
 	status := 0
-	for i, e := range b.Entries {
-		root := fmt.Sprintf("Bundle.entry[%d].resource", i)
-		if fe := b.Issues[i]; fe != nil {
+	for i, d := range decoded {
+		if fe := d.Err; fe != nil {
 			results[i] = fhir.Result{Status: fe.Status, Err: fe}
 			failed, status = append(failed, fe.Issues...), cmpStatus(status, fe.Status)
 			continue
 		}
-		in, err := fhir.DecodeObservation(e.Resource, now, root)
-		var fe *fhir.Error
-		if errors.As(err, &fe) {
-			results[i] = fhir.Result{Status: fe.Status, Err: fe}
-			failed, status = append(failed, fe.Issues...), cmpStatus(status, fe.Status)
-			continue
-		}
-		ins, roots, at = append(ins, in), append(roots, root), append(at, i)
+		ins, roots, at = append(ins, d.In), append(roots, "Bundle.entry["+strconv.Itoa(i)+"].resource"), append(at, i)
 	}
 	if b.Transaction && len(failed) > 0 {
 		writeOutcome(w, &fhir.Error{Status: status, Issues: failed})
@@ -289,6 +281,8 @@ func (s *Server) ingestFHIR(ctx context.Context, a engine.Actor, ins []fhir.Inbo
 	}
 	var groups []*group
 	byPatient := map[uuid.UUID]*group{}
+	var retract []int // entries with status entered-in-error, and their patients
+	var retractFor []uuid.UUID
 	for i, in := range ins {
 		pid := in.Subject.PatientID
 		if in.Subject.ExternalID != "" {
@@ -301,6 +295,11 @@ func (s *Server) ingestFHIR(ctx context.Context, a engine.Actor, ins []fhir.Inbo
 				continue
 			}
 			pid = id
+		}
+		if in.Retracts() {
+			retract = append(retract, i)
+			retractFor = append(retractFor, pid)
+			continue
 		}
 		g := byPatient[pid]
 		if g == nil {
@@ -358,6 +357,19 @@ func (s *Server) ingestFHIR(ctx context.Context, a engine.Actor, ins []fhir.Inbo
 			results[i] = fhir.Result{Status: status, Resource: &obs}
 		}
 	}
+	if len(retract) > 0 {
+		if atomic && len(groups) > 0 {
+			return fillResults(results, fhir.Result{Status: http.StatusUnprocessableEntity, Err: fhir.Invalid(fhir.Issue{
+				Code: "not-supported", Expression: roots[retract[0]] + ".status",
+				Diagnostics: "a transaction may retract readings (entered-in-error) or record new ones, not both"})})
+		}
+		if !s.retractFHIR(ctx, a, ins, roots, retract, retractFor, atomic, results) {
+			return results
+		}
+	}
+	if atomic && len(groups) == 0 {
+		return results
+	}
 	if atomic {
 		reqs := make([]engine.IngestRequest, len(groups))
 		for k, g := range groups {
@@ -389,6 +401,68 @@ func (s *Server) ingestFHIR(ctx context.Context, a engine.Actor, ins []fhir.Inbo
 		stored(g, res)
 	}
 	return results
+}
+
+// retractFHIR applies the entries that retract a stored reading (status
+// entered-in-error): with atomic all in one engine call, else each on its
+// own. It reports false when atomic and the retraction failed (every result
+// then holds the failure).
+func (s *Server) retractFHIR(ctx context.Context, a engine.Actor, ins []fhir.Inbound, roots []string, idx []int, patients []uuid.UUID,
+	atomic bool, results []fhir.Result) bool {
+	fail := func(i int, err error) fhir.Result {
+		switch {
+		case errors.Is(err, engine.ErrNoStoredReading):
+			return fhir.Result{Status: http.StatusUnprocessableEntity, Err: fhir.Invalid(fhir.Issue{Code: "business-rule",
+				Expression:  roots[i] + ".identifier",
+				Diagnostics: "entered-in-error must name a stored reading of this patient and code by its identifier; none matches"})}
+		case errors.Is(err, engine.ErrNotFound):
+			return fhir.Result{Status: http.StatusNotFound, Err: &fhir.Error{Status: http.StatusNotFound, Issues: []fhir.Issue{{
+				Code: "not-found", Expression: roots[i] + ".subject", Diagnostics: "no such patient in your scope"}}}}
+		case errors.Is(err, engine.ErrForbidden):
+			return fhir.Result{Status: http.StatusForbidden, Err: &fhir.Error{Status: http.StatusForbidden,
+				Issues: []fhir.Issue{{Code: "forbidden", Diagnostics: "your role may not retract observations"}}}}
+		}
+		return internalResult(err)
+	}
+	done := func(i int, x engine.RetractedReading) {
+		fr := toFHIRReading(x.Reading)
+		fr.EnteredInError = true
+		obs := fhir.Observation(fr)
+		results[i] = fhir.Result{Status: http.StatusOK, Resource: &obs}
+	}
+	ask := func(k int) engine.Retraction {
+		in := ins[idx[k]]
+		return engine.Retraction{PatientID: patients[k], Kind: in.Reading.Kind, SourceID: in.Reading.SourceID}
+	}
+	if atomic {
+		rs := make([]engine.Retraction, len(idx))
+		for k := range idx {
+			rs[k] = ask(k)
+		}
+		out, err := s.eng.RetractReadings(ctx, a, rs)
+		if err != nil {
+			at := idx[0]
+			var re *engine.RequestError
+			if errors.As(err, &re) && re.Index < len(idx) {
+				at = idx[re.Index]
+			}
+			fillResults(results, fail(at, err))
+			return false
+		}
+		for k, i := range idx {
+			done(i, out[k])
+		}
+		return true
+	}
+	for k, i := range idx {
+		out, err := s.eng.RetractReadings(ctx, a, []engine.Retraction{ask(k)})
+		if err != nil {
+			results[i] = fail(i, err)
+			continue
+		}
+		done(i, out[0])
+	}
+	return true
 }
 
 var readingIndexRE = regexp.MustCompile(`^readings\[(\d+)\]\.`)
@@ -462,7 +536,9 @@ func (s *Server) fhirReadObservation(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		return fhir.Observation(toFHIRReading(x)), nil
+		fr := toFHIRReading(x.Reading)
+		fr.EnteredInError = !x.EnteredInErrorAt.IsZero()
+		return fhir.Observation(fr), nil
 	})
 }
 

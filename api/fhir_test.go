@@ -288,3 +288,129 @@ func TestFHIRScope(t *testing.T) {
 		t.Fatalf("stored %d readings for another patient", len(l.Items))
 	}
 }
+
+// TestFHIREnteredInError: an Observation with status entered-in-error whose
+// identifier names a stored reading of the patient retracts it — kept and
+// readable as entered-in-error, gone from listings, audited — and one that
+// names nothing is a 422.
+func TestFHIREnteredInError(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	at := time.Now().UTC().Add(-time.Hour)
+	obs := func(id string, min int) string {
+		return obsJSON(ref(s.patientID), "8867-4", `"valueQuantity":{"value":70,"code":"/min"},"identifier":[{"system":"urn:gw","value":"`+id+`"}]`,
+			at.Add(time.Duration(min)*time.Minute).Format(time.RFC3339))
+	}
+	retract := func(o string) string { return strings.Replace(o, `"status":"final"`, `"status":"entered-in-error"`, 1) }
+	var first struct{ ID string }
+	if r := s.device.do("POST", "/fhir/r4/Observation", obs("a", 0)); r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	} else {
+		r.decode(t, &first)
+	}
+	if r := s.device.do("POST", "/fhir/r4/Observation", obs("b", 1)); r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	for round := range 2 { // the second retraction changes nothing
+		r := s.device.do("POST", "/fhir/r4/Observation", retract(obs("a", 0)))
+		var got struct{ ID, Status string }
+		if r.status != http.StatusOK {
+			t.Fatalf("round %d: retract: %d %s", round, r.status, r.body)
+		}
+		if r.decode(t, &got); got.Status != "entered-in-error" || got.ID != first.ID {
+			t.Fatalf("round %d: retract answered %s", round, r.body)
+		}
+	}
+	var l struct {
+		Items []struct {
+			SourceID string `json:"source_id"`
+		}
+	}
+	s.clinician.do("GET", "/v1/patients/"+s.patientID+"/readings", nil).decode(t, &l)
+	if len(l.Items) != 1 || l.Items[0].SourceID != "urn:gw|b" {
+		t.Fatalf("listing after retraction: %+v, want only urn:gw|b", l.Items)
+	}
+	var set struct{ Entry []any }
+	s.clinician.do("GET", "/fhir/r4/Observation?patient=Patient/"+s.patientID, nil).decode(t, &set)
+	if len(set.Entry) != 1 {
+		t.Fatalf("search after retraction: %d entries, want 1", len(set.Entry))
+	}
+	var read struct{ Status string }
+	if r := s.clinician.do("GET", "/fhir/r4/Observation/"+first.ID, nil); r.status != http.StatusOK {
+		t.Fatalf("read: %d %s", r.status, r.body)
+	} else if r.decode(t, &read); read.Status != "entered-in-error" {
+		t.Fatalf("read status %q, want entered-in-error", read.Status)
+	}
+	a := s.admin.do("GET", "/v1/audit?patient_id="+s.patientID, nil)
+	if n := strings.Count(string(a.body), `"reading.entered_in_error"`); n != 1 {
+		t.Fatalf("%d reading.entered_in_error audit entries, want 1: %s", n, a.body)
+	}
+	// Naming nothing stored, or nothing at all: 422, nothing changes.
+	wantOutcome(t, s.device.do("POST", "/fhir/r4/Observation", retract(obs("zzz", 0))), 422, "Observation.identifier")
+	noID := retract(obsJSON(ref(s.patientID), "8867-4", `"valueQuantity":{"value":70,"code":"/min"}`, at.Format(time.RFC3339)))
+	wantOutcome(t, s.device.do("POST", "/fhir/r4/Observation", noID), 422, "Observation.status")
+	// The code must match the stored reading's kind.
+	wrongKind := retract(obsJSON(ref(s.patientID), "59408-5", `"valueQuantity":{"value":96,"code":"%"},"identifier":[{"system":"urn:gw","value":"b"}]`,
+		at.Add(time.Minute).Format(time.RFC3339)))
+	wantOutcome(t, s.device.do("POST", "/fhir/r4/Observation", wrongKind), 422, "Observation.identifier")
+	// A transaction that retracts and records, or retracts nothing stored: all refused.
+	wantOutcome(t, s.device.do("POST", "/fhir/r4", bundleJSON("transaction", retract(obs("b", 1)), obs("c", 2))), 422, "Bundle.entry[0].resource.status")
+	wantOutcome(t, s.device.do("POST", "/fhir/r4", bundleJSON("transaction", retract(obs("b", 1)), retract(obs("zzz", 3)))), 422,
+		"Bundle.entry[1].resource.identifier")
+	s.clinician.do("GET", "/v1/patients/"+s.patientID+"/readings", nil).decode(t, &l)
+	if len(l.Items) != 1 {
+		t.Fatalf("a refused transaction changed the listing: %+v", l.Items)
+	}
+	// In a batch each entry counts on its own.
+	r := s.device.do("POST", "/fhir/r4", bundleJSON("batch", retract(obs("b", 1)), retract(obs("zzz", 3))))
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"200 OK"`) || !strings.Contains(string(r.body), `"422 Unprocessable Entity"`) {
+		t.Fatalf("batch: %d %s", r.status, r.body)
+	}
+	s.clinician.do("GET", "/v1/patients/"+s.patientID+"/readings", nil).decode(t, &l)
+	if len(l.Items) != 0 {
+		t.Fatalf("after the batch: %+v, want no current readings", l.Items)
+	}
+}
+
+// TestFHIREnteredInErrorLeavesRuleHistory: glucose-high needs two high
+// readings at least 4 hours apart. A retracted high reading does not count
+// as the first of them; two current ones do (so the test can fail).
+func TestFHIREnteredInErrorLeavesRuleHistory(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	t0 := time.Now().UTC().Add(-20 * time.Hour)
+	ingest := func(id string, at time.Time) []string {
+		t.Helper()
+		r := s.device.do("POST", "/v1/patients/"+s.patientID+"/readings", fmt.Sprintf(
+			`{"kind":"blood_glucose","value":350,"unit":"mg/dL","observed_at":%q,"source_id":"urn:gw|%s"}`, at.Format(time.RFC3339), id))
+		if r.status != http.StatusCreated {
+			t.Fatalf("ingest %s: %d %s", id, r.status, r.body)
+		}
+		var res struct {
+			Alerts []struct {
+				RuleID string `json:"rule_id"`
+			}
+		}
+		r.decode(t, &res)
+		var ids []string
+		for _, a := range res.Alerts {
+			ids = append(ids, a.RuleID)
+		}
+		return ids
+	}
+	has := func(ids []string) bool { return strings.Contains(strings.Join(ids, ","), "glucose-high") }
+	if got := ingest("g1", t0); has(got) {
+		t.Fatalf("one high reading raised %v", got)
+	}
+	retraction := strings.Replace(obsJSON(ref(s.patientID), "2339-0", `"valueQuantity":{"value":350,"code":"mg/dL"},"identifier":[{"system":"urn:gw","value":"g1"}]`,
+		t0.Format(time.RFC3339)), `"status":"final"`, `"status":"entered-in-error"`, 1)
+	if r := s.device.do("POST", "/fhir/r4/Observation", retraction); r.status != http.StatusOK {
+		t.Fatalf("retract: %d %s", r.status, r.body)
+	}
+	if got := ingest("g2", t0.Add(5*time.Hour)); has(got) {
+		t.Fatalf("the retracted reading counted in the rule's history: %v", got)
+	}
+	if got := ingest("g3", t0.Add(10*time.Hour)); !has(got) {
+		t.Fatalf("two current high readings 5 h apart raised %v, want glucose-high", got)
+	}
+}

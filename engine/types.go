@@ -89,7 +89,12 @@ type (
 	SymptomReportFilter = ingest.SymptomReportFilter
 	Reading             = readings.Reading
 	AlertRef            = alerting.AlertRef
+	Retraction          = ingest.Retraction
+	RetractedReading    = ingest.RetractedReading
 )
+
+// ErrNoStoredReading: a retraction names no stored reading.
+var ErrNoStoredReading = ingest.ErrNoStoredReading
 
 // Alerts (package triage).
 type (

@@ -2,7 +2,9 @@ package fhir
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -83,6 +85,90 @@ func deref(s *string) string {
 	return *s
 }
 
+// Decoded is one entry of an inbound Bundle, read: the Observation to
+// store, or why the entry is refused.
+type Decoded struct {
+	In  Inbound
+	Err *Error
+}
+
+// bundleTyped is a Bundle whose entries hold Observations, decoded in one
+// pass.
+type bundleTyped struct {
+	ResourceType string `json:"resourceType"`
+	r4.Bundle
+	Entry []entryTyped `json:"entry"`
+}
+
+type entryTyped struct {
+	r4.BundleEntry
+	Resource *observationIn `json:"resource"`
+}
+
+// ReadBundle reads a batch or transaction Bundle of Observations to create
+// and every entry's Observation, as DecodeBundle and DecodeObservation do.
+// A well-formed Bundle is decoded in one pass; when that fails, the
+// envelope and each entry are decoded on their own, so that the error
+// names the entry at fault and the other entries of a batch still count.
+func ReadBundle(data []byte, now time.Time) (Bundle, []Decoded, error) {
+	if b, out, ok := readBundleTyped(data, now); ok {
+		return b, out, nil
+	}
+	b, err := DecodeBundle(data)
+	if err != nil {
+		return b, nil, err
+	}
+	out := make([]Decoded, len(b.Entries))
+	for i, e := range b.Entries {
+		if fe := b.Issues[i]; fe != nil {
+			out[i].Err = fe
+			continue
+		}
+		in, err := DecodeObservation(e.Resource, now, entryRoot(i))
+		var fe *Error
+		if errors.As(err, &fe) {
+			out[i].Err = fe
+			continue
+		}
+		out[i].In = in
+	}
+	return b, out, nil
+}
+
+// readBundleTyped is ReadBundle's one pass: ok is false unless the Bundle
+// decodes strictly and its envelope is sound.
+func readBundleTyped(data []byte, now time.Time) (Bundle, []Decoded, bool) {
+	var b bundleTyped
+	if err := strictDecode(data, &b); err != nil || b.ResourceType != "Bundle" ||
+		(b.Type != r4.BundleTypeTransaction && b.Type != r4.BundleTypeBatch) || len(b.Entry) == 0 || len(b.Entry) > MaxEntries {
+		return Bundle{}, nil, false
+	}
+	for _, e := range b.Entry {
+		if e.Request == nil || e.Request.Method != r4.HTTPVerbPOST || (e.Request.Url != "Observation" && e.Request.Url != "Observation/") ||
+			e.Resource == nil {
+			return Bundle{}, nil, false
+		}
+	}
+	out := Bundle{Transaction: b.Type == r4.BundleTypeTransaction, Entries: make([]Entry, len(b.Entry)), Issues: map[int]*Error{}}
+	dec := make([]Decoded, len(b.Entry))
+	for i, e := range b.Entry {
+		out.Entries[i].FullURL = deref(e.FullUrl)
+		in, err := readObservation(e.Resource, now)
+		if err = reroot(err, entryRoot(i)); err != nil {
+			fe, ok := err.(*Error)
+			if !ok {
+				return Bundle{}, nil, false
+			}
+			dec[i].Err = fe
+			continue
+		}
+		dec[i].In = in
+	}
+	return out, dec, true
+}
+
+func entryRoot(i int) string { return "Bundle.entry[" + strconv.Itoa(i) + "].resource" }
+
 // Result is the outcome of one entry of a batch or transaction.
 type Result struct {
 	// Status is the HTTP status of the entry: 201 created, 200 for a
@@ -93,32 +179,63 @@ type Result struct {
 	Err        *Error
 }
 
+// observationFields is r4.Observation without its MarshalJSON method, and
+// observationJSON writes it with its resourceType in the same encoder pass.
+// (r4.Observation.MarshalJSON marshals again, and the encoder compacts
+// what a MarshalJSON returns at every level: for a Bundle of 500 that was
+// most of the response's cost.)
+type observationFields r4.Observation
+
+type observationJSON struct {
+	ResourceType string `json:"resourceType"`
+	*observationFields
+}
+
+// ResponseJSON is a batch-response or transaction-response Bundle, shaped
+// for encoding/json in one pass.
+type ResponseJSON struct {
+	ResourceType string         `json:"resourceType"`
+	Type         r4.BundleType  `json:"type"`
+	Timestamp    string         `json:"timestamp"`
+	Entry        []responseItem `json:"entry,omitempty"`
+}
+
+type responseItem struct {
+	FullURL  string           `json:"fullUrl,omitempty"`
+	Resource *observationJSON `json:"resource,omitempty"`
+	Response responseStatus   `json:"response"`
+}
+
+type responseStatus struct {
+	Status       string               `json:"status"`
+	Location     string               `json:"location,omitempty"`
+	LastModified string               `json:"lastModified,omitempty"`
+	Outcome      *r4.OperationOutcome `json:"outcome,omitempty"`
+}
+
 // ResponseBundle builds the batch-response or transaction-response Bundle.
-func ResponseBundle(transaction bool, results []Result, now time.Time) (r4.Bundle, error) {
-	b := r4.Bundle{Type: r4.BundleTypeBatchResponse, Timestamp: ptr(instant(now))}
+func ResponseBundle(transaction bool, results []Result, now time.Time) (ResponseJSON, error) {
+	b := ResponseJSON{ResourceType: "Bundle", Type: r4.BundleTypeBatchResponse, Timestamp: instant(now),
+		Entry: make([]responseItem, len(results))}
 	if transaction {
 		b.Type = r4.BundleTypeTransactionResponse
 	}
-	for _, r := range results {
-		e := r4.BundleEntry{Response: &r4.BundleEntryResponse{Status: statusLine(r.Status)}}
+	for i, r := range results {
+		e := &b.Entry[i]
+		e.Response.Status = statusLine(r.Status)
 		if r.Resource != nil {
-			raw, err := json.Marshal(r.Resource)
-			if err != nil {
-				return b, fmt.Errorf("marshal observation: %w", err)
+			if r.Resource.Id == nil || r.Resource.Meta == nil || r.Resource.Meta.LastUpdated == nil {
+				return b, errors.New("response bundle: observation without id or meta.lastUpdated")
 			}
-			e.Resource = raw
-			e.FullUrl = ptr("Observation/" + *r.Resource.Id)
-			e.Response.Location = ptr("Observation/" + *r.Resource.Id)
-			e.Response.LastModified = r.Resource.Meta.LastUpdated
+			e.Resource = &observationJSON{ResourceType: "Observation", observationFields: (*observationFields)(r.Resource)}
+			e.FullURL = "Observation/" + *r.Resource.Id
+			e.Response.Location = e.FullURL
+			e.Response.LastModified = *r.Resource.Meta.LastUpdated
 		}
 		if r.Err != nil {
-			raw, err := json.Marshal(OperationOutcome(r.Err.Issues...))
-			if err != nil {
-				return b, fmt.Errorf("marshal outcome: %w", err)
-			}
-			e.Response.Outcome = raw
+			oo := OperationOutcome(r.Err.Issues...)
+			e.Response.Outcome = &oo
 		}
-		b.Entry = append(b.Entry, e)
 	}
 	return b, nil
 }

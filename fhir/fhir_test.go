@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -260,3 +261,59 @@ func (r *recorder) Skip(...any)           { r.skipped = true; panic("skip") }
 func ptr[T any](v T) *T { return &v }
 
 func eq(a, b *float64) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+
+// TestReadBundleOnePassAgreesWithPerEntry: ReadBundle decodes a sound
+// Bundle in one pass and falls back to entry-by-entry decoding when any
+// entry does not decode; both give what DecodeObservation gives per entry,
+// and the fallback still reads the good entries of a batch.
+func TestReadBundleOnePassAgreesWithPerEntry(t *testing.T) {
+	t.Parallel()
+	obs := func(extra string) string {
+		return `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
+			"subject":{"reference":"Patient/` + pid + `"},"effectiveDateTime":"2026-11-22T08:00:00Z",` + extra + `}`
+	}
+	good := obs(`"valueQuantity":{"value":70,"code":"/min"},"identifier":[{"system":"urn:gw","value":"1"}]`)
+	implausible := obs(`"valueQuantity":{"value":900,"code":"/min"}`)
+	unknown := obs(`"valueQuantity":{"value":70,"code":"/min"},"colour":"red"`)
+	bundle := func(typ string, entries ...string) []byte {
+		b := `{"resourceType":"Bundle","type":"` + typ + `","entry":[`
+		for i, e := range entries {
+			if i > 0 {
+				b += ","
+			}
+			b += `{"request":{"method":"POST","url":"Observation"},"resource":` + e + `}`
+		}
+		return []byte(b + `]}`)
+	}
+	for _, tc := range []struct {
+		name    string
+		entries []string
+	}{
+		{"one pass", []string{good, implausible}},
+		{"fallback", []string{good, unknown, implausible}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, dec, err := fhir.ReadBundle(bundle("batch", tc.entries...), now)
+			if err != nil || b.Transaction || len(dec) != len(tc.entries) {
+				t.Fatalf("ReadBundle = %+v, %d entries, %v", b, len(dec), err)
+			}
+			for i, e := range tc.entries {
+				root := "Bundle.entry[" + strconv.Itoa(i) + "].resource"
+				in, err := fhir.DecodeObservation([]byte(e), now, root)
+				var want *fhir.Error
+				errors.As(err, &want)
+				switch {
+				case want == nil && dec[i].Err != nil, want != nil && dec[i].Err == nil:
+					t.Fatalf("entry %d: ReadBundle error %v, DecodeObservation error %v", i, dec[i].Err, err)
+				case want != nil && (want.Status != dec[i].Err.Status || !slices.Equal(want.Issues, dec[i].Err.Issues)):
+					t.Errorf("entry %d: ReadBundle %+v, DecodeObservation %+v", i, dec[i].Err, want)
+				case want == nil && (in.Reading.SourceID != dec[i].In.Reading.SourceID || !eq(in.Reading.Value, dec[i].In.Reading.Value)):
+					t.Errorf("entry %d: ReadBundle %+v, DecodeObservation %+v", i, dec[i].In.Reading, in.Reading)
+				}
+			}
+			if dec[0].Err != nil || dec[0].In.Reading.SourceID != "urn:gw|1" || dec[len(dec)-1].Err == nil {
+				t.Fatalf("good entry %+v, implausible entry %+v", dec[0], dec[len(dec)-1])
+			}
+		})
+	}
+}

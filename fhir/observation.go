@@ -30,21 +30,26 @@ type Subject struct {
 type Inbound struct {
 	Reading rpm.Reading
 	Subject Subject
-	// Status is final, amended or corrected.
+	// Status is final, amended or corrected — or EnteredInError: the
+	// Observation retracts the stored reading with its identifier.
 	Status string
 	// paths maps rpm field names (value, systolic, unit, ...) to FHIRPath.
 	paths map[string]string
 }
 
 // observationIn is an Observation with its resourceType, so that a strict
-// decoder accepts the element.
+// decoder accepts the element. Status shadows r4.Observation.Status as a
+// plain string: the typed field fails on an unknown code and turns a
+// missing one into "registered", and Tend answers both with a 422 naming
+// the element.
 type observationIn struct {
-	ResourceType string `json:"resourceType"`
+	ResourceType string  `json:"resourceType"`
+	Status       *string `json:"status"`
 	r4.Observation
 }
 
-// statusProbe reads status as a string before the typed decode, which fails
-// on an unknown code and turns a missing one into "registered".
+// statusProbe reads resourceType and status alone, to name a bad status
+// even when other elements do not decode.
 type statusProbe struct {
 	ResourceType string  `json:"resourceType"`
 	Status       *string `json:"status"`
@@ -57,39 +62,59 @@ type statusProbe struct {
 // "Bundle.entry[3].resource" inside a Bundle).
 func DecodeObservation(data []byte, now time.Time, root string) (Inbound, error) {
 	in, err := decodeObservation(data, now)
+	return in, reroot(err, root)
+}
+
+// reroot re-roots the FHIRPath of an Observation's issues at root.
+func reroot(err error, root string) error {
 	var fe *Error
 	if errors.As(err, &fe) && root != "Observation" {
-		return in, &Error{Status: fe.Status, Issues: prefix(fe.Issues, "Observation", root)}
+		return &Error{Status: fe.Status, Issues: prefix(fe.Issues, "Observation", root)}
 	}
-	return in, err
+	return err
 }
 
 func decodeObservation(data []byte, now time.Time) (Inbound, error) {
-	var probe statusProbe
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return Inbound{}, decodeError(err, "Observation")
-	}
-	if probe.ResourceType != "Observation" {
-		return Inbound{}, Malformed(Issue{Code: "structure", Expression: "Observation",
-			Diagnostics: "resourceType must be Observation"})
-	}
-	if probe.Status == nil {
-		return Inbound{}, Invalid(Issue{Code: "required", Expression: "Observation.status", Diagnostics: "status is required"})
-	}
-	switch *probe.Status {
-	case "final", "amended", "corrected":
-	case "entered-in-error":
-		return Inbound{}, Invalid(Issue{Code: "not-supported", Expression: "Observation.status",
-			Diagnostics: "entered-in-error: retracting a stored reading is not supported yet"})
-	default:
-		return Inbound{}, Invalid(Issue{Code: "value", Expression: "Observation.status",
-			Diagnostics: "status must be final, amended or corrected: only completed measurements are stored"})
-	}
 	var obs observationIn
 	if err := strictDecode(data, &obs); err != nil {
+		// The checks keep their order: a missing or unsupported status is
+		// named before elements that do not decode.
+		var probe statusProbe
+		if perr := json.Unmarshal(data, &probe); perr != nil {
+			return Inbound{}, decodeError(perr, "Observation")
+		}
+		if fe := checkHead(probe.ResourceType, probe.Status); fe != nil {
+			return Inbound{}, fe
+		}
 		return Inbound{}, decodeError(err, "Observation")
 	}
-	return mapObservation(obs.Observation, *probe.Status, now)
+	return readObservation(&obs, now)
+}
+
+// readObservation checks and maps a decoded Observation.
+func readObservation(obs *observationIn, now time.Time) (Inbound, error) {
+	if fe := checkHead(obs.ResourceType, obs.Status); fe != nil {
+		return Inbound{}, fe
+	}
+	return mapObservation(obs.Observation, *obs.Status, now)
+}
+
+// checkHead checks resourceType and status.
+func checkHead(resourceType string, status *string) *Error {
+	if resourceType != "Observation" {
+		return Malformed(Issue{Code: "structure", Expression: "Observation",
+			Diagnostics: "resourceType must be Observation"})
+	}
+	if status == nil {
+		return Invalid(Issue{Code: "required", Expression: "Observation.status", Diagnostics: "status is required"})
+	}
+	switch *status {
+	case "final", "amended", "corrected", EnteredInError:
+	default:
+		return Invalid(Issue{Code: "value", Expression: "Observation.status",
+			Diagnostics: "status must be final, amended or corrected (a completed measurement), or entered-in-error (retracting a stored one)"})
+	}
+	return nil
 }
 
 // strictDecode decodes exactly one JSON value and rejects unknown elements.
@@ -205,6 +230,11 @@ func mapObservation(o r4.Observation, status string, now time.Time) (Inbound, er
 		}
 		in.paths["source_id"] = fmt.Sprintf("Observation.identifier[%d]", i)
 		break
+	}
+
+	if status == EnteredInError && r.SourceID == "" {
+		add("business-rule", "Observation.status", "entered-in-error retracts a stored reading, named by its identifier")
+		add("required", "Observation.identifier", "an identifier is required to say which stored reading is in error")
 	}
 
 	// value[x]
@@ -386,17 +416,27 @@ func supportedCodes() string {
 	return strings.Join(parts, ", ")
 }
 
+// EnteredInError is the status of an Observation that retracts a stored
+// reading.
+const EnteredInError = "entered-in-error"
+
+// Retracts reports whether the Observation retracts a stored reading (status
+// entered-in-error) rather than recording a new one.
+func (in Inbound) Retracts() bool { return in.Status == EnteredInError }
+
 // Reading is a stored reading as the engine returns it, in canonical units.
 type Reading struct {
-	ID         uuid.UUID
-	PatientID  uuid.UUID
-	Kind       rpm.Kind
-	Value      float64 // not for blood pressure
-	Systolic   float64 // blood pressure only
-	Diastolic  float64 // blood pressure only
-	ObservedAt time.Time
-	ReceivedAt time.Time
-	SourceID   string
+	// EnteredInError marks a reading its source retracted.
+	EnteredInError bool
+	ID             uuid.UUID
+	PatientID      uuid.UUID
+	Kind           rpm.Kind
+	Value          float64 // not for blood pressure
+	Systolic       float64 // blood pressure only
+	Diastolic      float64 // blood pressure only
+	ObservedAt     time.Time
+	ReceivedAt     time.Time
+	SourceID       string
 }
 
 // Observation maps a stored reading to a vital-signs Observation.
@@ -412,6 +452,9 @@ func Observation(r Reading) r4.Observation {
 			Text: ptr(loincDisplay[r.Kind])},
 		Subject:           &r4.Reference{Reference: ptr("Patient/" + r.PatientID.String())},
 		EffectiveDateTime: ptr(instant(r.ObservedAt)),
+	}
+	if r.EnteredInError {
+		o.Status = r4.ObservationStatusEnteredInError
 	}
 	if r.SourceID != "" {
 		id := r4.Identifier{Value: ptr(r.SourceID)}

@@ -35,10 +35,18 @@ func (e *RequestError) Unwrap() error { return e.Err }
 // transaction stores every reading, audit entry, alert and notification job,
 // or — when any request is invalid or out of scope — nothing. Requests must
 // name distinct patients. It is the FHIR transaction Bundle; Ingest remains
-// the path for one patient.
+// the path for one patient. A single request is an Ingest, sharing group
+// commit with concurrent ingests (one job commits or fails as a whole).
 func (ig *Service) IngestAll(ctx context.Context, a access.Actor, reqs []IngestRequest) ([]IngestResult, error) {
 	if err := access.Require(a, access.RolePatient, access.RoleDevice, access.RoleClinician); err != nil {
 		return nil, err
+	}
+	if len(reqs) == 1 {
+		res, err := ig.Ingest(ctx, a, reqs[0])
+		if err != nil {
+			return nil, err
+		}
+		return []IngestResult{res}, nil
 	}
 	jobs := make([]*ingestJob, len(reqs))
 	seen := make(map[uuid.UUID]bool, len(reqs))
@@ -104,19 +112,33 @@ func (ig *Service) IngestAll(ctx context.Context, a access.Actor, reqs []IngestR
 }
 
 // GetReading returns one reading in the actor's scope, located by its
-// patient and observation time (how readings are stored) and its id.
-func (ig *Service) GetReading(ctx context.Context, a access.Actor, patientID uuid.UUID, observedAt time.Time, id uuid.UUID) (readings.Reading, error) {
-	var out readings.Reading
+// patient and observation time (how readings are stored) and its id. A
+// reading retracted by its source is returned with EnteredInErrorAt set.
+func (ig *Service) GetReading(ctx context.Context, a access.Actor, patientID uuid.UUID, observedAt time.Time, id uuid.UUID) (RetractedReading, error) {
+	var out RetractedReading
 	err := pg.InTx(ctx, ig.pool, func(tx pgx.Tx) error {
 		if _, err := scope.OfPatient(ctx, tx, a, patientID); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT `+readings.Columns+` FROM readings r
+		rows, err := tx.Query(ctx, `SELECT `+readings.Columns+`, r.entered_in_error_at FROM readings r
 			WHERE r.patient_id = $1 AND r.observed_at = $2 AND r.id = $3`, patientID, observedAt, id)
 		if err != nil {
 			return fmt.Errorf("get reading: %w", err)
 		}
-		out, err = pgx.CollectExactlyOneRow(rows, readings.Scan)
+		out, err = pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (RetractedReading, error) {
+			var x RetractedReading
+			var value float64
+			var was *time.Time
+			err := row.Scan(&x.ID, &x.PatientID, &x.Kind, &value, &x.Systolic, &x.Diastolic, &x.Unit, &x.ObservedAt,
+				&x.ReceivedAt, &x.SourceID, &was)
+			if x.Kind != rpm.BloodPressure {
+				x.Value = &value
+			}
+			if was != nil {
+				x.EnteredInErrorAt = *was
+			}
+			return x, err
+		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("reading: %w", access.ErrNotFound)
 		}
@@ -152,6 +174,86 @@ func (ig *Service) ResolveExternalIDs(ctx context.Context, a access.Actor, exter
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("resolve external ids: %w", err)
+	}
+	return out, nil
+}
+
+// Retraction names a stored reading its source retracts (a FHIR
+// Observation with status entered-in-error): by patient, kind and the
+// source_id it was stored with.
+type Retraction struct {
+	PatientID uuid.UUID
+	Kind      rpm.Kind
+	SourceID  string
+}
+
+// ErrNoStoredReading is a retraction that names no stored reading.
+var ErrNoStoredReading = fmt.Errorf("no stored reading with this source_id and kind: %w", access.ErrNotFound)
+
+// RetractedReading is a reading and when its source marked it
+// entered-in-error (zero when it is current).
+type RetractedReading struct {
+	readings.Reading
+	EnteredInErrorAt time.Time
+}
+
+// RetractReadings marks the named readings entered-in-error, all or
+// nothing, each audited. A marked reading is kept but no longer counts:
+// rule history and listings leave it out. Marking one again changes nothing
+// and answers it as it is. A retraction that names no stored reading of
+// that patient and kind, or a patient out of the actor's scope, fails all
+// with a *RequestError wrapping access.ErrNotFound.
+func (ig *Service) RetractReadings(ctx context.Context, a access.Actor, rs []Retraction) ([]RetractedReading, error) {
+	if err := access.Require(a, access.RolePatient, access.RoleDevice, access.RoleClinician); err != nil {
+		return nil, err
+	}
+	out := make([]RetractedReading, len(rs))
+	now := ig.now()
+	err := pg.InTx(ctx, ig.pool, func(tx pgx.Tx) error {
+		for i, r := range rs {
+			if _, err := scope.OfPatient(ctx, tx, a, r.PatientID); err != nil {
+				return &RequestError{Index: i, Err: err}
+			}
+			var x RetractedReading
+			var was *time.Time
+			err := tx.QueryRow(ctx, `SELECT `+readings.Columns+`, r.entered_in_error_at FROM reading_sources s
+				JOIN readings r ON r.patient_id = s.patient_id AND r.observed_at = s.observed_at AND r.id = s.reading_id
+				WHERE s.patient_id = $1 AND s.source_id = $2 AND r.kind = $3 FOR UPDATE OF r`,
+				r.PatientID, r.SourceID, string(r.Kind)).Scan(&x.ID, &x.PatientID, &x.Kind, &x.Value, &x.Systolic, &x.Diastolic,
+				&x.Unit, &x.ObservedAt, &x.ReceivedAt, &x.SourceID, &was)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return &RequestError{Index: i, Err: ErrNoStoredReading}
+			}
+			if err != nil {
+				return fmt.Errorf("retract reading: %w", err)
+			}
+			if x.Kind == rpm.BloodPressure {
+				x.Value = nil // as scanReading: a panel's values are its components
+			}
+			if was != nil {
+				x.EnteredInErrorAt = *was
+				out[i] = x
+				continue
+			}
+			if _, err := tx.Exec(ctx, `UPDATE readings SET entered_in_error_at = $4
+				WHERE patient_id = $1 AND observed_at = $2 AND id = $3`, x.PatientID, x.ObservedAt, x.ID, now); err != nil {
+				return fmt.Errorf("retract reading: %w", err)
+			}
+			x.EnteredInErrorAt = now
+			out[i] = x
+			if err := ig.audit.Write(ctx, tx, a, audit.Entry{Action: "reading.entered_in_error", PatientID: x.PatientID, ObjectType: "reading",
+				ObjectID: x.ID.String(), Detail: map[string]any{"kind": string(x.Kind)}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		var re *RequestError
+		if errors.As(err, &re) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("retract readings: %w", err)
 	}
 	return out, nil
 }

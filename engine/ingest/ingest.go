@@ -450,6 +450,7 @@ const historySQL = `SELECT r.patient_id, r.id, r.kind, r.value, coalesce(r.systo
 FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS w(patient_id, kind, since)
 JOIN readings r ON r.patient_id = w.patient_id AND r.kind = w.kind AND r.observed_at >= w.since
 	AND r.observed_at <= $4 -- nothing is observed later than now plus the allowed skew: prunes future partitions
+	AND r.entered_in_error_at IS NULL -- retracted by its source
 ORDER BY r.patient_id, r.observed_at, r.id`
 
 // scanHistory collects the rows of historySQL and each row's patient.

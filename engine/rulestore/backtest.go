@@ -324,6 +324,7 @@ func (bt *backtest) replayPage(ctx context.Context, tx pgx.Tx, page []btPatient,
 		kinds, lookback := bt.readingNeeds()
 		rows, err = tx.Query(ctx, `SELECT patient_id, id, kind, value, coalesce(systolic, 0), coalesce(diastolic, 0), unit, observed_at
 			FROM readings WHERE patient_id = ANY($1) AND kind = ANY($2) AND observed_at >= $3 AND observed_at <= $4
+				AND entered_in_error_at IS NULL
 			ORDER BY patient_id, observed_at, id`, ids, kinds, bt.req.Since.Add(-lookback), bt.req.Until)
 	}
 	if err != nil {
