@@ -1,7 +1,10 @@
-// Package engine runs Tend's use cases: ingest, alerting, routing, triage,
-// rules administration, device registration, push delivery and audit. It owns
-// the SQL, the transactions and the River client and workers; package api is
-// a thin HTTP layer over it.
+// Package engine is the composition root of Tend's use cases. Each use case
+// is a package of its own — ingest, triage, rulestore, identity, care — built
+// on shared rooms (access, audit, alerting, delivery and engine/internal/*);
+// this package builds them, wires them together, registers every River
+// worker (workers.go) and runs them. Its Engine embeds the use-case services,
+// so one value serves every use case; package api depends on narrow
+// interfaces of it. docs/architecture.md draws the tree and its import rules.
 //
 // The guarantee everything serves: a reading (or symptom report), the alerts
 // it raises and the River jobs that will notify someone about them commit in

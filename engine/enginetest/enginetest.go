@@ -39,55 +39,94 @@ func ServerURL() string {
 // NewDatabase creates a migrated database for t and returns its URL.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	url, drop, err := newDatabase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Log(err)
+		}
+	})
+	return url
+}
+
+// newDatabase clones the migrated template into a new database and returns
+// its URL and a function that drops it.
+func newDatabase() (string, func() error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	server := ServerURL()
 	conn, err := pgx.Connect(ctx, server)
 	if err != nil {
-		t.Fatalf("enginetest: connect to %s: %v (set TEST_DATABASE_URL)", redact(server), err)
+		return "", nil, fmt.Errorf("enginetest: connect to %s: %w (set TEST_DATABASE_URL)", redact(server), err)
 	}
 	defer conn.Close(context.Background())
 	tmpl, err := ensureTemplate(ctx, conn, server)
 	if err != nil {
-		t.Fatalf("enginetest: template: %v", err)
+		return "", nil, fmt.Errorf("enginetest: template: %w", err)
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "tend_test_" + hex.EncodeToString(b[:])
 	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tmpl)); err != nil {
-		t.Fatalf("enginetest: clone template: %v", err)
+		return "", nil, fmt.Errorf("enginetest: clone template: %w", err)
 	}
-	t.Cleanup(func() {
+	drop := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		c, err := pgx.Connect(ctx, server)
 		if err != nil {
-			t.Logf("enginetest: drop %s: %v", name, err)
-			return
+			return fmt.Errorf("enginetest: drop %s: %w", name, err)
 		}
 		defer c.Close(ctx)
 		if _, err := c.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name)); err != nil {
-			t.Logf("enginetest: drop %s: %v", name, err)
+			return fmt.Errorf("enginetest: drop %s: %w", name, err)
 		}
-	})
-	return withDatabase(server, name)
+		return nil
+	}
+	return withDatabase(server, name), drop, nil
 }
 
 // NewPool returns a pool on a fresh migrated database, closed when t ends.
 func NewPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(NewDatabase(t))
+	pool, err := openPool(NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// Open is NewPool for code without a testing.TB (examples): it returns a
+// pool on a fresh migrated database and a function that closes the pool and
+// drops the database.
+func Open() (*pgxpool.Pool, func(), error) {
+	url, drop, err := newDatabase()
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err := openPool(url)
+	if err != nil {
+		_ = drop()
+		return nil, nil, err
+	}
+	return pool, func() { pool.Close(); _ = drop() }, nil
+}
+
+func openPool(url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
 	}
 	cfg.MaxConns = 20
 	engine.ConfigurePool(cfg)
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
-		t.Fatalf("enginetest: pool: %v", err)
+		return nil, fmt.Errorf("enginetest: pool: %w", err)
 	}
-	t.Cleanup(pool.Close)
-	return pool
+	return pool, nil
 }
 
 // ensureTemplate creates and migrates the template for the current migration
