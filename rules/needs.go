@@ -50,12 +50,14 @@ func (p *Pack) NeedsHistory(in Input) bool {
 	return false
 }
 
-// windowed reports whether the condition reads other readings itself.
+// windowed reports whether the condition reads other readings itself — an
+// aggregate, a delta, or the patient's baseline, which is computed from the
+// history.
 func (k *cond) windowed() bool {
 	if k == nil {
 		return false
 	}
-	if k.delta != nil || (k.when != nil && len(k.when.aggs) > 0) {
+	if k.delta != nil || (k.when != nil && len(k.when.aggs) > 0) || k.usesBaseline() {
 		return true
 	}
 	for _, s := range k.all {

@@ -41,7 +41,9 @@ func (al *Service) Evaluate(ctx context.Context, tx pgx.Tx, patientID uuid.UUID,
 	var hits []Hit
 	var evalErrs []evalError
 	for _, s := range fresh {
-		res := pack.Evaluate(rules.Input{Reading: Observation(s), History: histories[s.ID], Programs: scope.Programs, Params: params, Now: now})
+		hist := histories[s.ID]
+		res := pack.Evaluate(rules.Input{Reading: Observation(s), History: hist, Programs: scope.Programs, Params: params, Now: now,
+			Baseline: pack.Baselines(hist, s.ObservedAt)})
 		for _, ee := range res.Errors {
 			al.metrics.RuleErrors.WithLabelValues(ee.RuleID).Inc()
 			al.log.WarnContext(ctx, "rule evaluation failed", "rule_id", ee.RuleID, "rule_version", ee.Version,
