@@ -6,6 +6,8 @@ DEMO_DURATION ?= 60s
 BENCH_DB ?= tend_bench
 LOAD_DURATION ?= 20s
 export GOFLAGS ?= -buildvcs=false
+# -buildvcs=false leaves the commit out of the build info: `tend version` reads it from here.
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
 
 .DEFAULT_GOAL := help
 
@@ -13,7 +15,7 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 build: ## Build the tend binary into bin/
-	$(GO) build -o $(BIN) ./cmd/tend
+	$(GO) build -ldflags "-X main.commit=$(COMMIT)" -o $(BIN) ./cmd/tend
 
 demo: build ## Run the whole system locally with simulated patients (DEMO_DURATION=0 runs until Ctrl-C)
 	./$(BIN) demo --duration $(DEMO_DURATION)

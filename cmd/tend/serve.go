@@ -1,9 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -121,22 +121,30 @@ func (sys *system) listen(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-func serve(ctx context.Context, env getenv, args []string, stderr io.Writer, withAPI bool) error {
-	name := "serve"
+func serve(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer, withAPI bool) error {
+	name, about := "serve", "Runs the API and the workers until interrupted (SIGINT or SIGTERM), then drains in-flight\n"+
+		"requests and jobs. HTTPS when TEND_TLS_CERT_FILE and TEND_TLS_KEY_FILE are set."
 	if !withAPI {
-		name = "worker"
+		name, about = "worker", "Runs the workers only (push deliveries and periodic jobs) until interrupted."
 	}
-	fs := flag.NewFlagSet("tend "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags(name, "[flags]", about, stdout, stderr)
+	var addr, dbURL string
+	if withAPI {
+		fs.StringVar(&addr, "addr", "", "listen address (default: $TEND_ADDR, else 127.0.0.1:8080)")
+	}
+	fs.StringVar(&dbURL, "database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
 	s, err := loadSettings(env)
 	if err != nil {
 		return err
 	}
-	fs.StringVar(&s.Addr, "addr", s.Addr, "listen address (TEND_ADDR)")
-	fs.StringVar(&s.DatabaseURL, "database-url", s.DatabaseURL, "Postgres connection string (TEND_DATABASE_URL)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+	s.Addr = cmp.Or(addr, s.Addr)
+	s.DatabaseURL = cmp.Or(dbURL, s.DatabaseURL)
 	log := newLogger(stderr, s.LogLevel)
 	url, cleanup, err := resolveDatabase(ctx, s.DatabaseURL, "tend", false, log)
 	if err != nil {
