@@ -28,7 +28,7 @@ func deps(t *testing.T, pkg string) []string {
 	return strings.Fields(string(out))
 }
 
-// TestImports guards the architecture of SPEC §2: rpm and rules are pure,
+// TestImports guards the architecture (docs/architecture.md): rpm and rules are pure,
 // notify never learns clinical vocabulary, and the layers point one way.
 func TestImports(t *testing.T) {
 	// Pure packages: no I/O, clock-free by review, and no I/O anywhere below them.

@@ -98,7 +98,7 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	defer sys.stop()
 	base := "http://" + ln.Addr().String()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- sys.listen(ctx, ln) }()
+	go func() { serveErr <- sys.listen(ctx, ln, nil) }()
 	out.printf("api        %s   (metrics at %s/metrics)", base, base)
 
 	// Set up the demo's people through the engine, as an admin would.

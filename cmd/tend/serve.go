@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -88,18 +89,32 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 	return sys, nil
 }
 
+// stop stops the workers, waiting up to shutdownGrace for running jobs.
 func (sys *system) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := sys.engine.Stop(ctx); err != nil {
 		sys.log.Warn("stop workers", "error", err)
 	}
 }
 
-// listen serves the API on addr until ctx is done, then shuts down gracefully.
-func (sys *system) listen(ctx context.Context, ln net.Listener) error {
+// shutdownGrace bounds how long a stopping process waits for in-flight
+// requests, and then for running jobs, to finish.
+const shutdownGrace = 10 * time.Second
+
+// listen serves the API on ln until ctx is done, then shuts down gracefully.
+func (sys *system) listen(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) error {
+	return serveHTTP(ctx, ln, sys.api, tlsCfg)
+}
+
+// serveHTTP serves h on ln (HTTPS when tlsCfg is set) until ctx is done. It
+// then stops accepting connections, closes idle ones and waits up to
+// shutdownGrace for the requests in flight to complete: a request accepted
+// before the signal gets its response.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, tlsCfg *tls.Config) error {
 	srv := &http.Server{
-		Handler:           sys.api,
+		Handler:           h,
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -107,18 +122,38 @@ func (sys *system) listen(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is in tlsCfg
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// tlsConfig loads the certificate and key of TEND_TLS_CERT_FILE and
+// TEND_TLS_KEY_FILE; nil (plain HTTP) when neither is set. The files are read
+// once: restart the process to pick up a renewed certificate.
+func tlsConfig(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("TEND_TLS_CERT_FILE, TEND_TLS_KEY_FILE: %w", err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
 }
 
 func serve(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer, withAPI bool) error {
@@ -145,6 +180,10 @@ func serve(ctx context.Context, env getenv, args []string, stdout, stderr io.Wri
 	}
 	s.Addr = cmp.Or(addr, s.Addr)
 	s.DatabaseURL = cmp.Or(dbURL, s.DatabaseURL)
+	tlsCfg, err := tlsConfig(s.TLSCertFile, s.TLSKeyFile)
+	if err != nil {
+		return err
+	}
 	log := newLogger(stderr, s.LogLevel)
 	url, cleanup, err := resolveDatabase(ctx, s.DatabaseURL, "tend", false, log)
 	if err != nil {
@@ -176,8 +215,10 @@ func serve(ctx context.Context, env getenv, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("serving", "addr", ln.Addr().String())
-	if err := sys.listen(ctx, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	log.Info("serving", "addr", ln.Addr().String(), "tls", tlsCfg != nil)
+	err = sys.listen(ctx, ln, tlsCfg)
+	log.Info("stopped serving; stopping the workers")
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
