@@ -66,6 +66,9 @@ func TestImports(t *testing.T) {
 		module + "/engine":     {module + "/api", module + "/cmd/tend"},
 		module + "/api":        {module + "/cmd/tend"},
 		module + "/migrations": {module + "/engine", module + "/api", module + "/rules"},
+		// The test runner and pgping are build tools: they know Postgres, not Tend.
+		module + "/cmd/tend/internal/testrun": {module + "/engine", module + "/api", module + "/rules", module + "/notify"},
+		module + "/cmd/tend/internal/pgping":  {module + "/engine", module + "/api", module + "/rules", module + "/notify"},
 	} {
 		for _, d := range deps(t, pkg) {
 			if slices.Contains(banned, d) {
