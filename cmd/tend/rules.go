@@ -91,7 +91,7 @@ func rulesBacktest(ctx context.Context, env getenv, args []string, stdout, stder
 	}
 	*dbURL = cmp.Or(*dbURL, env("TEND_DATABASE_URL"))
 	if fs.NArg() > 0 || (*ruleID == "" && *file == "") {
-		return &exitError{code: 2, err: errors.New(rulesUsage)}
+		return &exitError{code: 2, err: errors.New("give --rule-id ID or --file FILE (tend rules backtest -h lists the flags)")}
 	}
 	now := time.Now()
 	req := engine.BacktestRequest{Programs: programs, Examples: *examples}
