@@ -6,6 +6,8 @@ DEMO_DURATION ?= 60s
 BENCH_DB ?= tend_bench
 LOAD_DURATION ?= 20s
 export GOFLAGS ?= -buildvcs=false
+# -buildvcs=false leaves the commit out of the build info: `tend version` reads it from here.
+COMMIT := $(shell c=$$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null || c=$$c+dirty; echo $$c; })
 
 .DEFAULT_GOAL := help
 
@@ -13,7 +15,7 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 build: ## Build the tend binary into bin/
-	$(GO) build -o $(BIN) ./cmd/tend
+	$(GO) build -ldflags "-X main.commit=$(COMMIT)" -o $(BIN) ./cmd/tend
 
 demo: build ## Run the whole system locally with simulated patients (DEMO_DURATION=0 runs until Ctrl-C)
 	./$(BIN) demo --duration $(DEMO_DURATION)
@@ -23,9 +25,12 @@ VALIDATOR := fhir/testdata/validator
 $(VALIDATOR)/node_modules: $(VALIDATOR)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix $(VALIDATOR) --no-audit --no-fund; else echo "npm not found: FHIR validation tests will skip (fail under CI=true)"; fi
 
-test: $(VALIDATOR)/node_modules ## Vet and run every test with the race detector against a real PostgreSQL (FHIR validation through Node)
+# Progress package by package (cmd/tend/internal/testrun); PostgreSQL found or
+# started by .ci/postgres; template databases the run created dropped at the end.
+test: $(VALIDATOR)/node_modules ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers)
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	@url=$$(bash .ci/postgres) && \
+		TEST_DATABASE_URL="$$url" $(GO) run ./cmd/tend/internal/testrun -- -race -count=1 -timeout 20m ./...
 
 lint: ## go vet and staticcheck
 	$(GO) vet ./...

@@ -1,9 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -40,20 +40,30 @@ func adminEngine(ctx context.Context, env getenv, stderr io.Writer, dbURL string
 	return eng, func() { pool.Close(); cleanup() }, nil
 }
 
+const migrateUsage = `usage: tend migrate up|status [flags]
+  up       apply every pending migration (Tend's and River's); idempotent
+  status   list every migration, applied or pending
+Run tend migrate up -h for the flags.`
+
 func migrate(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "up" && args[0] != "status") {
-		return &exitError{code: 2, err: errors.New("usage: tend migrate up|status")}
+		return groupUsage(args, migrateUsage, stdout)
+	}
+	about := "Applies every pending migration of Tend and of River, in order."
+	if args[0] == "status" {
+		about = "Lists every migration of Tend and of River with its state (applied or pending)."
+	}
+	fs := newFlags("migrate "+args[0], "[flags]", about, stdout, stderr)
+	var dbURL string
+	fs.StringVar(&dbURL, "database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
+	if err := fs.parse(args[1:]); err != nil {
+		return err
 	}
 	s, err := loadSettings(env)
 	if err != nil {
 		return err
 	}
-	fs := flag.NewFlagSet("tend migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&s.DatabaseURL, "database-url", s.DatabaseURL, "Postgres connection string (TEND_DATABASE_URL)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
+	s.DatabaseURL = cmp.Or(dbURL, s.DatabaseURL)
 	log := newLogger(stderr, s.LogLevel)
 	url, cleanup, err := resolveDatabase(ctx, s.DatabaseURL, "tend", false, log)
 	if err != nil {
@@ -99,20 +109,25 @@ func migrate(ctx context.Context, env getenv, args []string, stdout, stderr io.W
 	return nil
 }
 
+const tokenUsage = `usage: tend token create --role R [--name N | --user ID] [--patient ID]
+  create   create a bearer token (and its user when no --user); prints only the token
+Run tend token create -h for the flags.`
+
 func token(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "create" {
-		return &exitError{code: 2, err: errors.New("usage: tend token create --role R [--name N | --user ID] [--patient ID]")}
+		return groupUsage(args, tokenUsage, stdout)
 	}
-	fs := flag.NewFlagSet("tend token create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("token create", "(--role R [--name N] [--patient ID] | --user ID) [flags]",
+		"Creates a bearer token and prints it (only it) on stdout; with --role, creates its user first.", stdout, stderr)
 	role := fs.String("role", "", "role of the new user: admin, clinician, scheduler, patient, device")
 	name := fs.String("name", "", "name of the new user (defaults to the role)")
 	userID := fs.String("user", "", "existing user id to issue the token for (no user is created)")
 	patient := fs.String("patient", "", "patient id, for patient and device users")
-	dbURL := fs.String("database-url", env("TEND_DATABASE_URL"), "Postgres connection string (TEND_DATABASE_URL)")
-	if err := fs.Parse(args[1:]); err != nil {
+	dbURL := fs.String("database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
+	if err := fs.parse(args[1:]); err != nil {
 		return err
 	}
+	*dbURL = cmp.Or(*dbURL, env("TEND_DATABASE_URL"))
 	if (*role == "") == (*userID == "") {
 		return &exitError{code: 2, err: errors.New("give either --role (to create a user) or --user (an existing user)")}
 	}
@@ -149,9 +164,20 @@ func token(ctx context.Context, env getenv, args []string, stdout, stderr io.Wri
 	return nil
 }
 
-func vapid(args []string, stdout io.Writer) error {
+const vapidUsage = `usage: tend vapid generate
+  generate   print a new VAPID key pair for Web Push, as TEND_VAPID_* lines`
+
+func vapid(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "generate" {
-		return &exitError{code: 2, err: errors.New("usage: tend vapid generate")}
+		return groupUsage(args, vapidUsage, stdout)
+	}
+	fs := newFlags("vapid generate", "", "Prints a new VAPID key pair (P-256) as TEND_VAPID_PUBLIC_KEY and TEND_VAPID_PRIVATE_KEY lines.\n"+
+		"Keep the private key secret; changing it invalidates every browser subscription.", stdout, stderr)
+	if err := fs.parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	pub, priv, err := webpush.GenerateVAPIDKeys()
 	if err != nil {

@@ -25,10 +25,12 @@ type getenv func(string) string
 
 func envFromOS() getenv { return os.Getenv }
 
-// settings is the configuration of SPEC §11, read from the environment.
+// settings is Tend's configuration, read from the environment (README, Configuration).
 type settings struct {
 	DatabaseURL        string
 	Addr               string
+	TLSCertFile        string
+	TLSKeyFile         string
 	DBMaxConns         int32
 	WebPushAllowed     []string
 	VAPIDPublicKey     string
@@ -55,6 +57,8 @@ func loadSettings(env getenv) (settings, error) {
 	s := settings{
 		DatabaseURL:        env("TEND_DATABASE_URL"),
 		Addr:               orDefault(env("TEND_ADDR"), "127.0.0.1:8080"),
+		TLSCertFile:        env("TEND_TLS_CERT_FILE"),
+		TLSKeyFile:         env("TEND_TLS_KEY_FILE"),
 		VAPIDPublicKey:     env("TEND_VAPID_PUBLIC_KEY"),
 		VAPIDPrivateKey:    env("TEND_VAPID_PRIVATE_KEY"),
 		VAPIDSubject:       orDefault(env("TEND_VAPID_SUBJECT"), "mailto:ops@tend.invalid"),
@@ -74,6 +78,9 @@ func loadSettings(env getenv) (settings, error) {
 				s.WebPushAllowed = append(s.WebPushAllowed, x)
 			}
 		}
+	}
+	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
+		return s, fmt.Errorf("TEND_TLS_CERT_FILE and TEND_TLS_KEY_FILE: set both (HTTPS) or neither (plain HTTP)")
 	}
 	var err error
 	if s.DBMaxConns, err = intEnv(env, "TEND_DB_MAX_CONNS", 40); err != nil {
@@ -106,9 +113,10 @@ func loadSettings(env getenv) (settings, error) {
 		}
 		s.IngestTxs = int(txs)
 	}
+	s.RateLimit = 200 // the API's own default, stated here so the README can be checked against it
 	if v := env("TEND_RATE_LIMIT"); v != "" {
-		if s.RateLimit, err = strconv.ParseFloat(v, 64); err != nil {
-			return s, fmt.Errorf("TEND_RATE_LIMIT: %q is not a number", v)
+		if s.RateLimit, err = strconv.ParseFloat(v, 64); err != nil || s.RateLimit == 0 {
+			return s, fmt.Errorf("TEND_RATE_LIMIT: %q is not a non-zero number (-1 disables the limit)", v)
 		}
 	}
 	if v := env("TEND_LOG_LEVEL"); v != "" {

@@ -35,7 +35,7 @@ func TestDeliverySettings(t *testing.T) {
 }
 
 // TestSendersFromEnvironment: each provider is on exactly when its
-// variables are set (SPEC §11), endpoint overrides included.
+// variables are set (README, Configuration), endpoint overrides included.
 func TestSendersFromEnvironment(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	ctx := context.Background()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -31,13 +30,13 @@ import (
 // and workers, fake push services standing in for the clinician's devices,
 // and simulated patients whose devices post readings over the real API.
 func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tend demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("demo", "[flags]", "Runs the whole system on a local PostgreSQL (TEND_DATABASE_URL, else 127.0.0.1:5432, else a private\n"+
+		"cluster) with simulated patients, fake push services and a live story of alerts and deliveries.", stdout, stderr)
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
 	patients := fs.Int("patients", 20, "number of simulated patients")
 	interval := fs.Duration("interval", 2*time.Second, "mean time between one patient's readings")
 	abnormal := fs.Float64("abnormal", 0.08, "fraction of readings that are abnormal")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *patients < 1 || *patients > 1000 {
@@ -99,7 +98,7 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	defer sys.stop()
 	base := "http://" + ln.Addr().String()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- sys.listen(ctx, ln) }()
+	go func() { serveErr <- sys.listen(ctx, ln, nil) }()
 	out.printf("api        %s   (metrics at %s/metrics)", base, base)
 
 	// Set up the demo's people through the engine, as an admin would.

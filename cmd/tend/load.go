@@ -2,10 +2,10 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -21,10 +21,10 @@ import (
 // concurrent devices, flat out or at a target rate, one reading or a batch
 // per request, and reports readings/s and latency percentiles.
 func load(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tend load", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	base := fs.String("url", "http://"+orDefault(env("TEND_ADDR"), "127.0.0.1:8080"), "server base URL")
-	token := fs.String("token", env("TEND_TOKEN"), "admin bearer token, used to enrol the simulated patients (TEND_TOKEN)")
+	fs := newFlags("load", "--token T [flags]", "Enrols simulated patients through the API of a running server, posts readings from concurrent\n"+
+		"devices and reports readings/s and latency percentiles.", stdout, stderr)
+	base := fs.String("url", "", "server base URL (default: http:// and $TEND_ADDR, else http://127.0.0.1:8080)")
+	token := fs.String("token", "", "admin bearer token, used to enrol the simulated patients (default: $TEND_TOKEN)")
 	devices := fs.Int("devices", 32, "concurrent simulated devices (connections posting at once)")
 	patients := fs.Int("patients", 1000, "simulated patients, spread over the devices (each reading goes to the next patient)")
 	duration := fs.Duration("duration", 30*time.Second, "how long to post")
@@ -32,9 +32,11 @@ func load(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	rate := fs.Float64("rate", 0, "target readings per second across all devices (0: flat out)")
 	batch := fs.Int("batch", 1, "readings per request (1 posts single readings; more posts {\"readings\": [...]})")
 	abnormal := fs.Float64("abnormal", 0, "fraction of readings that are abnormal (raise alerts)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
+	*base = cmp.Or(*base, "http://"+orDefault(env("TEND_ADDR"), "127.0.0.1:8080"))
+	*token = cmp.Or(*token, env("TEND_TOKEN"))
 	switch {
 	case *token == "":
 		return &exitError{code: 2, err: errors.New("--token (an admin token, from `tend token create --role admin`) is required")}

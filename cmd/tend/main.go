@@ -30,18 +30,17 @@ Usage:
   tend simulate [--pack FILE] [--seed N] [--patients N] [--weeks N] [--artefact-rate X] [--html FILE]
                                  score rule packs over a synthetic cohort (no database)
   tend vapid generate            print a new VAPID key pair for Web Push
+  tend version                   print the version and the commit it was built from
 
-Configuration comes from the environment (see README): TEND_DATABASE_URL, TEND_ADDR, TEND_VAPID_*,
-TEND_FCM_*, TEND_APNS_*, TEND_WEBPUSH_ALLOWED_HOSTS.
+Every command answers -h with its flags. Configuration comes from the environment (see README):
+TEND_DATABASE_URL, TEND_ADDR, TEND_TLS_*, TEND_VAPID_*, TEND_FCM_*, TEND_APNS_*, TEND_WEBPUSH_ALLOWED_HOSTS.
 `
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "tend:", err)
-		}
+		fmt.Fprintln(os.Stderr, "tend:", err)
 		stop()
 		os.Exit(exitCode(err))
 	}
@@ -61,23 +60,32 @@ func exitCode(err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 2
-	}
 	return 1
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runEnv(ctx, envFromOS(), args, stdout, stderr)
+}
+
+// runEnv runs one command with the given environment. A command's -h has
+// printed its usage to stdout and succeeds.
+func runEnv(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
+	if err := dispatch(ctx, env, args, stdout, stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return nil
+}
+
+func dispatch(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return &exitError{code: 2, err: errors.New("no command given")}
 	}
-	env := envFromOS()
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
-		return serve(ctx, env, rest, stderr, true)
+		return serve(ctx, env, rest, stdout, stderr, true)
 	case "worker":
-		return serve(ctx, env, rest, stderr, false)
+		return serve(ctx, env, rest, stdout, stderr, false)
 	case "migrate":
 		return migrate(ctx, env, rest, stdout, stderr)
 	case "token":
@@ -91,8 +99,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "simulate":
 		return simulate(rest, stdout, stderr)
 	case "vapid":
-		return vapid(rest, stdout)
-	case "help", "-h", "--help":
+		return vapid(rest, stdout, stderr)
+	case "version":
+		return version(rest, stdout, stderr)
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:

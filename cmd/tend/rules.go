@@ -1,10 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,39 +18,44 @@ import (
 	"github.com/tendhealth/tend/rules"
 )
 
-const rulesUsage = `usage:
-  tend rules check FILE
-  tend rules backtest (--rule-id ID | --file FILE [--rule-id ID]) [--since T] [--until T]
-                      [--patient ID]... [--program P]... [--examples N] [--json]`
+const rulesUsage = `usage: tend rules check FILE
+       tend rules backtest (--rule-id ID | --file FILE [--rule-id ID]) [--since T] [--until T]
+                           [--patient ID]... [--program P]... [--examples N] [--json]
+Run tend rules check -h or tend rules backtest -h for details.`
 
 func rulesCmd(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return &exitError{code: 2, err: errors.New(rulesUsage)}
+	if len(args) > 0 {
+		switch args[0] {
+		case "check":
+			return rulesCheck(args[1:], stdout, stderr)
+		case "backtest":
+			return rulesBacktest(ctx, env, args[1:], stdout, stderr)
+		}
 	}
-	switch args[0] {
-	case "check":
-		return rulesCheck(args[1:], stdout)
-	case "backtest":
-		return rulesBacktest(ctx, env, args[1:], stdout, stderr)
-	}
-	return &exitError{code: 2, err: errors.New(rulesUsage)}
+	return groupUsage(args, rulesUsage, stdout)
 }
 
 // rulesCheck validates a rule pack and lists every problem with its line.
-func rulesCheck(args []string, stdout io.Writer) error {
-	if len(args) != 1 {
+func rulesCheck(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("rules check", "FILE", "Validates a rule pack (YAML or JSON) and lists every problem with its line; exits 1 on any.",
+		stdout, stderr)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
 		return &exitError{code: 2, err: errors.New("usage: tend rules check FILE")}
 	}
-	data, err := os.ReadFile(args[0])
+	file := fs.Arg(0)
+	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
 	problems := rules.Check(data)
-	printProblems(stdout, args[0], problems)
+	printProblems(stdout, file, problems)
 	if len(problems) > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d problem(s) in %s", len(problems), args[0])}
+		return &exitError{code: 1, err: fmt.Errorf("%d problem(s) in %s", len(problems), file)}
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	fmt.Fprintf(stdout, "%s: ok\n", file)
 	return nil
 }
 
@@ -69,23 +74,24 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // rulesBacktest runs engine.Backtest against the database and prints the
 // result.
 func rulesBacktest(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tend rules backtest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("rules backtest", "(--rule-id ID | --file FILE [--rule-id ID]) [flags]",
+		"Shows what a rule would have raised over the stored readings and symptom reports. Creates nothing.", stdout, stderr)
 	ruleID := fs.String("rule-id", "", "a stored rule (or, with --file, the rule of that id in the pack)")
 	file := fs.String("file", "", "a rule or rule pack file (YAML or JSON), backtested without being stored")
 	since := fs.String("since", "", "start: RFC 3339 time or a duration back from now such as 30d (default: until - 30d)")
 	until := fs.String("until", "", "end: RFC 3339 time or a duration back from now (default: now)")
 	examples := fs.Int("examples", 0, "findings listed per patient (default 3, at most 20)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	dbURL := fs.String("database-url", env("TEND_DATABASE_URL"), "Postgres connection string (TEND_DATABASE_URL)")
+	dbURL := fs.String("database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
 	var patients, programs multiFlag
 	fs.Var(&patients, "patient", "restrict to a patient id (repeatable)")
 	fs.Var(&programs, "program", "restrict to patients of a program (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
+	*dbURL = cmp.Or(*dbURL, env("TEND_DATABASE_URL"))
 	if fs.NArg() > 0 || (*ruleID == "" && *file == "") {
-		return &exitError{code: 2, err: errors.New(rulesUsage)}
+		return &exitError{code: 2, err: errors.New("give --rule-id ID or --file FILE (tend rules backtest -h lists the flags)")}
 	}
 	now := time.Now()
 	req := engine.BacktestRequest{Programs: programs, Examples: *examples}

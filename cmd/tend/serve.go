@@ -1,9 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -88,18 +89,32 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 	return sys, nil
 }
 
+// stop stops the workers, waiting up to shutdownGrace for running jobs.
 func (sys *system) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := sys.engine.Stop(ctx); err != nil {
 		sys.log.Warn("stop workers", "error", err)
 	}
 }
 
-// listen serves the API on addr until ctx is done, then shuts down gracefully.
-func (sys *system) listen(ctx context.Context, ln net.Listener) error {
+// shutdownGrace bounds how long a stopping process waits for in-flight
+// requests, and then for running jobs, to finish.
+const shutdownGrace = 10 * time.Second
+
+// listen serves the API on ln until ctx is done, then shuts down gracefully.
+func (sys *system) listen(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) error {
+	return serveHTTP(ctx, ln, sys.api, tlsCfg)
+}
+
+// serveHTTP serves h on ln (HTTPS when tlsCfg is set) until ctx is done. It
+// then stops accepting connections, closes idle ones and waits up to
+// shutdownGrace for the requests in flight to complete: a request accepted
+// before the signal gets its response.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, tlsCfg *tls.Config) error {
 	srv := &http.Server{
-		Handler:           sys.api,
+		Handler:           h,
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -107,13 +122,19 @@ func (sys *system) listen(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is in tlsCfg
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -121,20 +142,46 @@ func (sys *system) listen(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-func serve(ctx context.Context, env getenv, args []string, stderr io.Writer, withAPI bool) error {
-	name := "serve"
-	if !withAPI {
-		name = "worker"
+// tlsConfig loads the certificate and key of TEND_TLS_CERT_FILE and
+// TEND_TLS_KEY_FILE; nil (plain HTTP) when neither is set. The files are read
+// once: restart the process to pick up a renewed certificate.
+func tlsConfig(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
 	}
-	fs := flag.NewFlagSet("tend "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("TEND_TLS_CERT_FILE, TEND_TLS_KEY_FILE: %w", err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+}
+
+func serve(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer, withAPI bool) error {
+	name, about := "serve", "Runs the API and the workers until interrupted (SIGINT or SIGTERM), then drains in-flight\n"+
+		"requests and jobs. HTTPS when TEND_TLS_CERT_FILE and TEND_TLS_KEY_FILE are set."
+	if !withAPI {
+		name, about = "worker", "Runs the workers only (push deliveries and periodic jobs) until interrupted."
+	}
+	fs := newFlags(name, "[flags]", about, stdout, stderr)
+	var addr, dbURL string
+	if withAPI {
+		fs.StringVar(&addr, "addr", "", "listen address (default: $TEND_ADDR, else 127.0.0.1:8080)")
+	}
+	fs.StringVar(&dbURL, "database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
 	s, err := loadSettings(env)
 	if err != nil {
 		return err
 	}
-	fs.StringVar(&s.Addr, "addr", s.Addr, "listen address (TEND_ADDR)")
-	fs.StringVar(&s.DatabaseURL, "database-url", s.DatabaseURL, "Postgres connection string (TEND_DATABASE_URL)")
-	if err := fs.Parse(args); err != nil {
+	s.Addr = cmp.Or(addr, s.Addr)
+	s.DatabaseURL = cmp.Or(dbURL, s.DatabaseURL)
+	tlsCfg, err := tlsConfig(s.TLSCertFile, s.TLSKeyFile)
+	if err != nil {
 		return err
 	}
 	log := newLogger(stderr, s.LogLevel)
@@ -168,8 +215,10 @@ func serve(ctx context.Context, env getenv, args []string, stderr io.Writer, wit
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("serving", "addr", ln.Addr().String())
-	if err := sys.listen(ctx, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	log.Info("serving", "addr", ln.Addr().String(), "tls", tlsCfg != nil)
+	err = sys.listen(ctx, ln, tlsCfg)
+	log.Info("stopped serving; stopping the workers")
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

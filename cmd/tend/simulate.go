@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,8 +13,8 @@ import (
 // over a synthetic cohort: sensitivity per injected deterioration and
 // non-actionable alerts per patient-week. It needs no database.
 func simulate(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tend simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("simulate", "[--pack FILE] [--seed N] [--patients N] [--weeks N] [--artefact-rate X] [--html FILE]",
+		"Scores the default rule pack (and a candidate, side by side) over a synthetic cohort. Needs no database.", stdout, stderr)
 	def := sim.DefaultConfig()
 	packFile := fs.String("pack", "", "a candidate rule pack (YAML or JSON), compared with the default pack")
 	seed := fs.Uint64("seed", def.Seed, "cohort seed: the same seed gives the same cohort")
@@ -24,17 +22,8 @@ func simulate(args []string, stdout, stderr io.Writer) error {
 	weeks := fs.Int("weeks", def.Weeks, "weeks simulated")
 	artefacts := fs.Float64("artefact-rate", def.ArtefactRate, "multiplier of the device artefact rates (2 doubles them)")
 	htmlFile := fs.String("html", "", "also write a self-contained HTML report with plots to this file")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: tend simulate [--pack FILE] [--seed N] [--patients N] [--weeks N] [--artefact-rate X] [--html FILE]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return nil
-		}
-		return &exitError{code: 2, err: err}
+	if err := fs.parse(args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
