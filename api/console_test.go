@@ -1,0 +1,310 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tendhealth/tend/api"
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/engine/enginetest"
+)
+
+// TestConsoleServed checks the console's files and the headers that keep it
+// to its own origin; it needs no database and no browser.
+func TestConsoleServed(t *testing.T) {
+	t.Parallel()
+	srv, err := api.New(api.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	c := client{t: t, base: hs.URL}
+
+	r := c.do("GET", "/", nil)
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /: %d %s", r.status, r.header.Get("Content-Type"))
+	}
+	csp := r.header.Get("Content-Security-Policy")
+	for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "connect-src 'self'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+		t.Errorf("Content-Security-Policy allows inline code: %q", csp)
+	}
+	if r.header.Get("Referrer-Policy") != "no-referrer" || r.header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("missing security headers: %v", r.header)
+	}
+	page := string(r.body)
+	if !strings.Contains(page, "<title>Tend triage console</title>") {
+		t.Error("the page title is not the fixed, PHI-free one")
+	}
+	if strings.Contains(page, "<script>") || strings.Contains(page, " style=") {
+		t.Error("index.html has inline script or style, which the CSP forbids")
+	}
+	// Every file the page and its modules load is served with the right type.
+	for path, typ := range map[string]string{
+		"/console/assets/app.js":            "text/javascript",
+		"/console/assets/api.js":            "text/javascript",
+		"/console/assets/live.js":           "text/javascript",
+		"/console/assets/queue.js":          "text/javascript",
+		"/console/assets/detail.js":         "text/javascript",
+		"/console/assets/plot.js":           "text/javascript",
+		"/console/assets/console.css":       "text/css",
+		"/console/vendor/uPlot.iife.min.js": "text/javascript",
+		"/console/vendor/uPlot.min.css":     "text/css",
+	} {
+		r := c.do("GET", path, nil)
+		if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), typ) {
+			t.Errorf("GET %s: %d %q, want 200 %s", path, r.status, r.header.Get("Content-Type"), typ)
+		}
+	}
+	// No directory listings, no test files, no second copy of the page.
+	for _, path := range []string{"/console/", "/console/assets/", "/console/index.html", "/console/test/package.json",
+		"/console/test/console.test.mjs", "/console/nope.js"} {
+		if r := c.do("GET", path, nil); r.status != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, r.status)
+		}
+	}
+	if r := c.do("POST", "/", nil); r.status == http.StatusOK {
+		t.Errorf("POST /: %d", r.status)
+	}
+}
+
+// consoleTestDir holds the browser test's script and node_modules.
+func consoleTestDir(t *testing.T) string {
+	dir, err := filepath.Abs(filepath.Join("console", "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// requireBrowser returns node and Chromium, or skips (fails under CI=true)
+// naming what is missing.
+func requireBrowser(t *testing.T) (node, chromium string) {
+	t.Helper()
+	chromium = os.Getenv("TEND_CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	var missing []string
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing = append(missing, "Node.js (apt-get install nodejs npm)")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		missing = append(missing, "Chromium at "+chromium+" (apt-get install chromium)")
+	}
+	if _, err := os.Stat(filepath.Join(consoleTestDir(t), "node_modules", "playwright-core")); err != nil {
+		missing = append(missing, "playwright-core (npm ci --prefix api/console/test)")
+	}
+	if len(missing) > 0 {
+		msg := "browser test not runnable: missing " + strings.Join(missing, ", ")
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return node, chromium
+}
+
+// TestConsoleInBrowser opens the console as a clinician of team A and one of
+// team B in headless Chromium. A critical reading posted through the API
+// appears in A's queue without a reload; A opens it with the keyboard, sees
+// the plot with the rule's thresholds, and acknowledges it; the API then
+// shows it acknowledged. B's console never shows it, and the API hides it
+// from B. Set TEND_CONSOLE_SCREENSHOT=docs/console.png (relative to the
+// repository) to refresh the README's screenshot.
+func TestConsoleInBrowser(t *testing.T) {
+	node, chromium := requireBrowser(t)
+	pool := enginetest.NewPool(t)
+	eng, err := engine.New(engine.Config{Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Config{Engine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	ctx := context.Background()
+	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admTok, err := eng.CreateToken(ctx, engine.System("test"), adm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &setup{admin: client{t: t, base: hs.URL, token: admTok}, eng: eng}
+
+	type team struct {
+		clinician, device client
+		patientID         string
+	}
+	newTeam := func(name, clinician, patient string) team {
+		var tm team
+		tm.clinician = s.admin.as(s.userToken(t, map[string]any{"name": clinician, "role": "clinician"}))
+		var out struct{ ID string }
+		r := s.admin.do("POST", "/v1/care-teams", map[string]any{"name": name, "member_ids": []string{s.lastUserID}})
+		if r.status != http.StatusCreated {
+			t.Fatalf("create team: %d %s", r.status, r.body)
+		}
+		r.decode(t, &out)
+		r = tm.clinician.do("POST", "/v1/patients", map[string]any{"display_name": patient, "timezone": "Europe/London",
+			"care_team_id": out.ID, "programs": []string{"hypertension"}})
+		if r.status != http.StatusCreated {
+			t.Fatalf("create patient: %d %s", r.status, r.body)
+		}
+		r.decode(t, &out)
+		tm.patientID = out.ID
+		tm.device = s.admin.as(s.userToken(t, map[string]any{"name": "oximeter", "role": "device", "patient_id": out.ID}))
+		return tm
+	}
+	a := newTeam("Cardiology RPM", "Dr Ada Osei", "Sam Lee")
+	b := newTeam("Pulmonary RPM", "Dr Ben Roy", "Kim Park")
+
+	post := func(c client, patientID string, readings ...map[string]any) []string {
+		r := c.do("POST", "/v1/patients/"+patientID+"/readings", map[string]any{"readings": readings})
+		if r.status != http.StatusCreated {
+			t.Fatalf("post readings: %d %s", r.status, r.body)
+		}
+		var out struct{ Alerts []struct{ ID string } }
+		r.decode(t, &out)
+		ids := make([]string, len(out.Alerts))
+		for i, al := range out.Alerts {
+			ids[i] = al.ID
+		}
+		return ids
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	spo2 := func(v float64, ago time.Duration) map[string]any {
+		return map[string]any{"kind": "spo2", "value": v, "unit": "%", "observed_at": now.Add(-ago).Format(time.RFC3339)}
+	}
+	// A history for the plot, and an older alert of each team already in
+	// the queues.
+	var history []map[string]any
+	for i, v := range []float64{97, 96, 96, 95, 94, 95, 93, 94} {
+		history = append(history, spo2(v, time.Duration(16-2*i)*time.Hour))
+	}
+	post(a.device, a.patientID, history...)
+	post(a.device, a.patientID, map[string]any{"kind": "blood_glucose", "value": 62, "unit": "mg/dL",
+		"observed_at": now.Add(-40 * time.Minute).Format(time.RFC3339)})
+	bAlerts := post(b.device, b.patientID, spo2(80, 30*time.Minute))
+	if len(bAlerts) == 0 {
+		t.Fatal("team B's critical reading raised no alert")
+	}
+
+	shot := filepath.Join(t.TempDir(), "console.png")
+	if p := os.Getenv("TEND_CONSOLE_SCREENSHOT"); p != "" {
+		shot, _ = filepath.Abs(filepath.Join("..", p))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "console.test.mjs")
+	cmd.Dir = consoleTestDir(t)
+	cmd.Env = append(os.Environ(), "BASE_URL="+hs.URL, "TOKEN_A="+a.clinician.token, "TOKEN_B="+b.clinician.token,
+		"CHROMIUM="+chromium, "SCREENSHOT="+shot)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	var alertID string
+	var result struct {
+		AppearedMS   int      `json:"appeared_ms"`
+		LiveMode     string   `json:"live_mode"`
+		PlotCaption  string   `json:"plot_caption"`
+		AckMessage   string   `json:"ack_message"`
+		Resolved     bool     `json:"resolved"`
+		ResolveError string   `json:"resolve_error"`
+		BRows        []string `json:"b_rows"`
+	}
+	gotResult := false
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "READY":
+			ids := post(a.device, a.patientID, spo2(80, 0))
+			if len(ids) == 0 {
+				t.Fatal("the critical reading raised no alert")
+			}
+			alertID = ids[0]
+			if _, err := fmt.Fprintf(stdin, "POSTED %s\n", alertID); err != nil {
+				t.Fatal(err)
+			}
+		case strings.HasPrefix(line, "RESULT "):
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "RESULT ")), &result); err != nil {
+				t.Fatalf("result %q: %v", line, err)
+			}
+			gotResult = true
+		default:
+			t.Logf("browser: %s", line)
+		}
+	}
+	_, _ = io.Copy(io.Discard, stdout)
+	_ = stdin.Close()
+	if err := cmd.Wait(); err != nil || !gotResult {
+		t.Fatalf("browser test failed (%v):\n%s", err, stderr.String())
+	}
+	t.Logf("appeared after %d ms (%s); plot: %s", result.AppearedMS, result.LiveMode, result.PlotCaption)
+
+	// The API agrees with what the console showed.
+	var got struct{ Status string }
+	r := a.clinician.do("GET", "/v1/alerts/"+alertID, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("get alert: %d %s", r.status, r.body)
+	}
+	r.decode(t, &got)
+	switch {
+	case result.Resolved && got.Status != "resolved":
+		t.Errorf("the console showed the alert resolved; the API says %q", got.Status)
+	case !result.Resolved && got.Status != "acknowledged":
+		t.Errorf("acknowledged in the console; the API says %q", got.Status)
+	case !result.Resolved:
+		// The console showed the API's refusal, word for word.
+		var p problem
+		r := a.clinician.do("POST", "/v1/alerts/"+alertID+"/resolve", map[string]any{"disposition": "called_patient"})
+		r.decode(t, &p)
+		if r.status < 400 || !strings.Contains(result.ResolveError, p.Title) || !strings.Contains(result.ResolveError, p.Detail) {
+			t.Errorf("resolve: the console said %q; the API answers %d %s", result.ResolveError, r.status, r.body)
+		}
+	}
+	if result.AckMessage != "Acknowledged." {
+		t.Errorf("ack message %q", result.AckMessage)
+	}
+	// Team B never sees it, in the console or through the API; it did see
+	// its own alert, so its console was working.
+	if r := b.clinician.do("GET", "/v1/alerts/"+alertID, nil); r.status != http.StatusNotFound {
+		t.Errorf("team B reads team A's alert: %d", r.status)
+	}
+	if !slices.Contains(result.BRows, bAlerts[0]) {
+		t.Errorf("team B's console did not show team B's own alert: %v", result.BRows)
+	}
+}
