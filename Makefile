@@ -23,13 +23,21 @@ VALIDATOR := fhir/testdata/validator
 $(VALIDATOR)/node_modules: $(VALIDATOR)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix $(VALIDATOR) --no-audit --no-fund; else echo "npm not found: FHIR validation tests will skip (fail under CI=true)"; fi
 
-test: $(VALIDATOR)/node_modules ## Vet and run every test with the race detector against a real PostgreSQL (FHIR validation through Node)
+CONSOLE_TEST := api/console/test
+
+$(CONSOLE_TEST)/node_modules: $(CONSOLE_TEST)/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix $(CONSOLE_TEST) --no-audit --no-fund; else echo "npm not found: the console's browser test will skip (fail under CI=true)"; fi
+
+test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules ## Vet and run every test with the race detector against a real PostgreSQL (FHIR validation and the console's browser test through Node)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+console-screenshot: $(CONSOLE_TEST)/node_modules ## Refresh docs/console.png by running the console's browser test
+	TEND_CONSOLE_SCREENSHOT=docs/console.png $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./api/
 
 bench: ## Go benchmarks (rules evaluation, ingest, FHIR Bundle vs JSON batch)
 	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/
@@ -51,4 +59,4 @@ tidy: ## go mod tidy
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help build demo test lint bench bench-load fuzz tidy clean
+.PHONY: help build demo test console-screenshot lint bench bench-load fuzz tidy clean

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,10 +129,20 @@ func requireBrowser(t *testing.T) (node, chromium string) {
 // appears in A's queue without a reload; A opens it with the keyboard, sees
 // the plot with the rule's thresholds, and acknowledges it; the API then
 // shows it acknowledged. B's console never shows it, and the API hides it
-// from B. Set TEND_CONSOLE_SCREENSHOT=docs/console.png (relative to the
-// repository) to refresh the README's screenshot.
+// from B. It runs twice: with the live stream unavailable (the console
+// polls) and with a stream (the server's own once it has one, else a
+// stand-in that sends alert events, each only to clients whose token can
+// read the alert); with the stream the console does not poll, so the alert
+// can only arrive through it. Set TEND_CONSOLE_SCREENSHOT=docs/console.png
+// (relative to the repository) to refresh the README's screenshot.
 func TestConsoleInBrowser(t *testing.T) {
 	node, chromium := requireBrowser(t)
+	for _, mode := range []string{"polling", "stream"} {
+		t.Run(mode, func(t *testing.T) { consoleInBrowser(t, node, chromium, mode) })
+	}
+}
+
+func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	pool := enginetest.NewPool(t)
 	eng, err := engine.New(engine.Config{Pool: pool})
 	if err != nil {
@@ -141,8 +152,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
+	live := &stream{api: srv, subs: map[chan string]string{}}
+	switch {
+	case mode == "polling":
+		live.refuse = true
+	case hasRoute(srv, "GET /v1/stream"):
+		live.real = true
+	}
+	hs := httptest.NewServer(live)
 	t.Cleanup(hs.Close)
+	t.Cleanup(live.close)
 	ctx := context.Background()
 	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
 	if err != nil {
@@ -197,6 +216,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	spo2 := func(v float64, ago time.Duration) map[string]any {
 		return map[string]any{"kind": "spo2", "value": v, "unit": "%", "observed_at": now.Add(-ago).Format(time.RFC3339)}
 	}
+	glucose := func(v float64, ago time.Duration) map[string]any {
+		return map[string]any{"kind": "blood_glucose", "value": v, "unit": "mg/dL",
+			"observed_at": now.Add(-ago).Format(time.RFC3339)}
+	}
 	// A history for the plot, and an older alert of each team already in
 	// the queues.
 	var history []map[string]any
@@ -204,15 +227,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		history = append(history, spo2(v, time.Duration(16-2*i)*time.Hour))
 	}
 	post(a.device, a.patientID, history...)
-	post(a.device, a.patientID, map[string]any{"kind": "blood_glucose", "value": 62, "unit": "mg/dL",
-		"observed_at": now.Add(-40 * time.Minute).Format(time.RFC3339)})
+	post(a.device, a.patientID, glucose(62, 40*time.Minute))
 	bAlerts := post(b.device, b.patientID, spo2(80, 30*time.Minute))
 	if len(bAlerts) == 0 {
 		t.Fatal("team B's critical reading raised no alert")
 	}
 
 	shot := filepath.Join(t.TempDir(), "console.png")
-	if p := os.Getenv("TEND_CONSOLE_SCREENSHOT"); p != "" {
+	if p := os.Getenv("TEND_CONSOLE_SCREENSHOT"); p != "" && mode == "polling" {
 		shot, _ = filepath.Abs(filepath.Join("..", p))
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
@@ -220,7 +242,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	cmd := exec.CommandContext(ctx, node, "console.test.mjs")
 	cmd.Dir = consoleTestDir(t)
 	cmd.Env = append(os.Environ(), "BASE_URL="+hs.URL, "TOKEN_A="+a.clinician.token, "TOKEN_B="+b.clinician.token,
-		"CHROMIUM="+chromium, "SCREENSHOT="+shot)
+		"CHROMIUM="+chromium, "SCREENSHOT="+shot, "EXPECT_MODE="+mode)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +278,15 @@ func TestConsoleInBrowser(t *testing.T) {
 				t.Fatal("the critical reading raised no alert")
 			}
 			alertID = ids[0]
-			if _, err := fmt.Fprintf(stdin, "POSTED %s\n", alertID); err != nil {
+			// Then one for team B, so that B's console is known to have
+			// refreshed after A's alert existed.
+			later := post(b.device, b.patientID, glucose(45, 0))
+			if len(later) == 0 {
+				t.Fatal("team B's second critical reading raised no alert")
+			}
+			live.publish(alertID)
+			live.publish(later[0])
+			if _, err := fmt.Fprintf(stdin, "POSTED %s %s\n", alertID, later[0]); err != nil {
 				t.Fatal(err)
 			}
 		case strings.HasPrefix(line, "RESULT "):
@@ -306,5 +336,108 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if !slices.Contains(result.BRows, bAlerts[0]) {
 		t.Errorf("team B's console did not show team B's own alert: %v", result.BRows)
+	}
+}
+
+func hasRoute(srv *api.Server, pattern string) bool {
+	return slices.ContainsFunc(srv.Routes(), func(r api.Route) bool { return r.Pattern == pattern })
+}
+
+// stream serves the API and GET /v1/stream: refused (404, as a server
+// without a stream answers), the server's own, or a stand-in that sends
+// each published alert to the clients whose token may read it.
+type stream struct {
+	api          http.Handler
+	refuse, real bool
+
+	mu     sync.Mutex
+	subs   map[chan string]string // events → the client's Authorization header
+	seq    int
+	closed bool
+}
+
+func (s *stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/stream" || s.real {
+		s.api.ServeHTTP(w, r)
+		return
+	}
+	if s.refuse {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"type":"about:blank","title":"Not found","status":404,"detail":"no such endpoint"}`)
+		return
+	}
+	auth := r.Header.Get("Authorization")
+	if s.call(auth, "/v1/alerts") != http.StatusOK {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"type":"about:blank","title":"Unauthorized","status":401}`)
+		return
+	}
+	ch := make(chan string, 16)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.subs[ch] = auth
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.subs, ch)
+		s.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, ": connected\n\n")
+	w.(http.Flusher).Flush()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case ev, ok := <-ch:
+			if !ok {
+				return
+			}
+			_, _ = io.WriteString(w, ev)
+			w.(http.Flusher).Flush()
+		}
+	}
+}
+
+// call answers the status of an API GET made with the given credentials.
+func (s *stream) call(auth, path string) int {
+	req := httptest.NewRequest("GET", path, nil)
+	req.Header.Set("Authorization", auth)
+	rec := httptest.NewRecorder()
+	s.api.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+// publish sends alert.created for id to every client that may read it.
+func (s *stream) publish(id string) {
+	if s.refuse || s.real {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch, auth := range s.subs {
+		if s.call(auth, "/v1/alerts/"+id) != http.StatusOK {
+			continue
+		}
+		s.seq++
+		ch <- fmt.Sprintf("id: %d\nevent: alert.created\ndata: {\"id\":%q}\n\n", s.seq, id)
+	}
+}
+
+// close ends every open stream, so that the test server can shut down.
+func (s *stream) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for ch := range s.subs {
+		close(ch)
+		delete(s.subs, ch)
 	}
 }

@@ -2,15 +2,17 @@
 // downloaded browser). Run by api/console_test.go, which owns the server and
 // the data; the two talk over stdin/stdout:
 //   script → "READY"            both consoles are open and showing the queue
-//   Go     → "POSTED <alert id>" a critical reading was posted for team A
+//   Go     → "POSTED <a> <b>"    critical readings were posted for team A
+//                                (alert a), then for team B (alert b)
 //   script → "RESULT <json>"     what the consoles showed
 // Environment: BASE_URL, TOKEN_A, TOKEN_B (clinicians of teams A and B),
-// CHROMIUM (the browser), SCREENSHOT (where to write the screenshot).
+// CHROMIUM (the browser), SCREENSHOT (where to write the screenshot),
+// EXPECT_MODE ("stream" or "polling": how the consoles must get updates).
 import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
-const { BASE_URL, TOKEN_A, TOKEN_B, CHROMIUM = "/usr/bin/chromium", SCREENSHOT } = process.env;
+const { BASE_URL, TOKEN_A, TOKEN_B, CHROMIUM = "/usr/bin/chromium", SCREENSHOT, EXPECT_MODE = "polling" } = process.env;
 const APPEAR_MS = 2000;
 
 function fail(msg) {
@@ -55,11 +57,12 @@ async function openConsole(browser, token) {
   check(!(await page.evaluate(() => location.hash)), "the fragment was not removed");
   check(await page.evaluate((t) => sessionStorage.getItem("tend.token") === t, token), "the token is not kept in sessionStorage");
   check((await page.title()) === "Tend triage console", `unexpected page title ${await page.title()}`);
+  await page.locator(`#live[data-mode="${EXPECT_MODE}"]`).waitFor({ state: "attached", timeout: 15000 }).catch(async () =>
+    fail(`the console is not in ${EXPECT_MODE} mode: ${await page.locator("#live").textContent()}`));
   await page.evaluate(() => { window.__sameDocument = true; }); // survives only without a reload
   return { context, page, problems };
 }
 
-const refreshes = (page) => page.locator("#queue").evaluate((e) => Number(e.dataset.refreshes || 0));
 const count = (page, u) => page.locator(`#counts [data-urgency="${u}"] .count-n`).textContent().then(Number);
 
 async function main() {
@@ -75,13 +78,12 @@ async function main() {
     const a = await openConsole(browser, TOKEN_A);
     const b = await openConsole(browser, TOKEN_B);
     const criticalBefore = await count(a.page, "critical");
-    result.live_mode = await a.page.locator("#live").getAttribute("data-mode");
+    result.live_mode = EXPECT_MODE;
     console.log("READY");
 
     const posted = await nextLine();
     check(posted?.startsWith("POSTED "), `expected POSTED, got ${posted}`);
-    const id = posted.slice("POSTED ".length).trim();
-    const bRefreshes = await refreshes(b.page);
+    const [id, laterB] = posted.slice("POSTED ".length).trim().split(" ");
     const started = Date.now();
     const row = a.page.locator(`#queue li[data-alert-id="${id}"]`);
     await row.waitFor({ state: "visible", timeout: APPEAR_MS }).catch(() =>
@@ -126,15 +128,18 @@ async function main() {
       await a.page.screenshot({ path: SCREENSHOT, fullPage: true });
     }
 
-    // Team B's console refreshed at least twice since the alert existed and
-    // never showed it.
-    await b.page.waitForFunction((n) => Number(document.querySelector("#queue").dataset.refreshes) >= n + 2,
-      bRefreshes, { timeout: 15000 });
+    // Team B's console shows team B's alert posted after team A's, so it
+    // refreshed while A's existed, and it never showed A's.
+    await b.page.locator(`#queue li[data-alert-id="${laterB}"]`).waitFor({ timeout: 10000 }).catch(() =>
+      fail("team B's console did not show team B's new alert"));
     result.b_rows = await b.page.locator("#queue li").evaluateAll((ls) => ls.map((l) => l.dataset.alertId));
     check(!result.b_rows.includes(id), "team B's console shows team A's alert");
     check(!(await b.page.content()).includes(id), "team B's page mentions team A's alert");
 
-    for (const c of [a, b]) check(c.problems.length === 0, c.problems.join("; "));
+    for (const c of [a, b]) {
+      check(await c.page.evaluate(() => window.__sameDocument === true), "a page reloaded");
+      check(c.problems.length === 0, c.problems.join("; "));
+    }
   } finally {
     await browser.close();
   }
