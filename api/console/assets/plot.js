@@ -25,6 +25,10 @@ export function thresholds(params) {
     .sort(([a], [b]) => (a < b ? -1 : 1));
 }
 
+// Dash patterns tell thresholds apart without relying on colour.
+const DASHES = [[6, 4], [2, 3], [10, 3, 2, 3], [1, 5]];
+const MIN_SPAN_S = 3600; // a single reading still gets an hour of axis
+
 const COLOURS = { value: "#1d4ed8", systolic: "#1d4ed8", diastolic: "#0f766e", limit: "#b42318", fired: "#b42318" };
 
 // buildPlot returns uPlot's options and data, or null when there is nothing
@@ -49,11 +53,11 @@ export function buildPlot(kind, readings, fired, limits, width) {
     });
     data.push(pts.map((p) => p[f] ?? null));
   }
-  for (const [name, v] of limits) {
-    series.push({ label: `Threshold ${name.replaceAll("_", " ")} ${v}`, stroke: COLOURS.limit, width: 1.5, dash: [6, 4],
-      points: { show: false } });
+  limits.forEach(([name, v], i) => {
+    series.push({ label: `Threshold ${name.replaceAll("_", " ")} ${v}`, stroke: COLOURS.limit, width: 1.5,
+      dash: DASHES[i % DASHES.length], points: { show: false } });
     data.push(xs.map(() => v));
-  }
+  });
   const firedSet = new Set(fired);
   if (pts.some((p) => firedSet.has(p.id))) {
     series.push({ label: "Readings that fired", stroke: COLOURS.fired, width: 0, paths: () => null,
@@ -62,7 +66,15 @@ export function buildPlot(kind, readings, fired, limits, width) {
   }
   const opts = {
     width, height: 260,
-    scales: { x: { time: true } },
+    scales: {
+      x: {
+        time: true,
+        range: (u, min, max) => {
+          const pad = Math.max(0, MIN_SPAN_S - (max - min)) / 2;
+          return [min - pad, max + pad];
+        },
+      },
+    },
     series,
     axes: [{}, { label: unit, size: 56 }],
     legend: { live: true },

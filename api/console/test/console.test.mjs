@@ -46,7 +46,7 @@ const nextLine = (() => {
 })();
 
 async function openConsole(browser, token) {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 1000 }, locale: "en-GB", timezoneId: "UTC" });
+  const context = await browser.newContext({ viewport: { width: 1360, height: 1180 }, locale: "en-GB", timezoneId: "UTC" });
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
