@@ -95,6 +95,29 @@ func consoleTestDir(t *testing.T) string {
 	return dir
 }
 
+// TestConsoleModules runs the unit tests of the console's DOM-free logic
+// (the SSE parser, queue order and counts, thresholds, plot series) in Node.
+func TestConsoleModules(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		msg := "Node.js not installed (apt-get install nodejs): the console's unit tests cannot run"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	cmd := exec.Command(node, "--test", "units.test.mjs")
+	cmd.Dir = consoleTestDir(t)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("console unit tests failed: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "# fail 0") {
+		t.Fatalf("console unit tests did not report: %s", out)
+	}
+}
+
 // requireBrowser returns node and Chromium, or skips (fails under CI=true)
 // naming what is missing.
 func requireBrowser(t *testing.T) (node, chromium string) {
