@@ -79,13 +79,16 @@ class Console {
     $("sections").hidden = false;
     $("sign-out").hidden = false;
     $("live").hidden = false;
-    this.detail = new Detail(api, {
+    // One detail pane per page (it binds the forms); a new sign-in gives it
+    // the new token.
+    this.detail ??= new Detail(api, {
       onActed: () => this.refresh(),
       onClose: (id) => {
         this.render();
         $("queue").querySelector(`[data-alert-id="${CSS.escape(id || "")}"] button`)?.focus();
       },
     });
+    this.detail.api = api;
     this.show(list);
     this.live = new Live(api, {
       onChange: (id) => this.refresh(id),
