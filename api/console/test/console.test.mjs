@@ -50,7 +50,7 @@ async function openConsole(browser, token) {
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => { if (m.type() === "error" && !/404|Not Found/i.test(m.text())) problems.push(`console: ${m.text()}`); });
+  page.on("console", (m) => { if (m.type() === "error" && !/status of (401|404)/.test(m.text())) problems.push(`console: ${m.text()}`); });
   await page.goto(`${BASE_URL}/#token=${encodeURIComponent(token)}`);
   await page.locator("#queue[data-refreshes]").waitFor({ state: "attached", timeout: 15000 });
   check(page.url() === `${BASE_URL}/`, `the token stayed in the address bar: ${page.url().replace(token, "<token>")}`);
@@ -135,6 +135,19 @@ async function main() {
     result.b_rows = await b.page.locator("#queue li").evaluateAll((ls) => ls.map((l) => l.dataset.alertId));
     check(!result.b_rows.includes(id), "team B's console shows team A's alert");
     check(!(await b.page.content()).includes(id), "team B's page mentions team A's alert");
+
+    // Sign out, a refused token, then signing in through the form.
+    await b.page.locator("#sign-out").click();
+    await b.page.locator("#signin-form").waitFor();
+    check(await b.page.evaluate(() => sessionStorage.getItem("tend.token") === null), "sign-out kept the token");
+    check(await b.page.locator("#workspace").isHidden(), "sign-out left the queue on screen");
+    await b.page.locator("#token").fill("tend_not-a-real-token");
+    await b.page.locator("#token").press("Enter");
+    await b.page.locator("#signin-error:not(:empty)").waitFor({ timeout: 5000 });
+    await b.page.locator("#token").fill(TOKEN_B);
+    await b.page.getByRole("button", { name: "Sign in" }).click();
+    await b.page.locator(`#queue li[data-alert-id="${laterB}"]`).waitFor({ timeout: 5000 });
+    check(b.page.url() === `${BASE_URL}/`, "signing in changed the address");
 
     for (const c of [a, b]) {
       check(await c.page.evaluate(() => window.__sameDocument === true), "a page reloaded");
