@@ -19,6 +19,7 @@ import (
 
 func loadContract(t testing.TB) *openapi3.T {
 	t.Helper()
+	defineFormats() // before any validation reads kin-openapi's format registry
 	b, err := OpenAPIJSON()
 	if err != nil {
 		t.Fatal(err)
