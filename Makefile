@@ -25,9 +25,14 @@ VALIDATOR := fhir/testdata/validator
 $(VALIDATOR)/node_modules: $(VALIDATOR)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix $(VALIDATOR) --no-audit --no-fund; else echo "npm not found: FHIR validation tests will skip (fail under CI=true)"; fi
 
+CONSOLE_TEST := api/console/test
+
+$(CONSOLE_TEST)/node_modules: $(CONSOLE_TEST)/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix $(CONSOLE_TEST) --no-audit --no-fund; else echo "npm not found: the console's browser test will skip (fail under CI=true)"; fi
+
 # Progress package by package (cmd/tend/internal/testrun); PostgreSQL found or
 # started by .ci/postgres; template databases the run created dropped at the end.
-test: $(VALIDATOR)/node_modules ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers)
+test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers; FHIR validation and the console's browser test through Node)
 	$(GO) vet ./...
 	@url=$$(bash .ci/postgres) && \
 		TEST_DATABASE_URL="$$url" $(GO) run ./cmd/tend/internal/testrun -- -race -count=1 -timeout 20m ./...
@@ -35,6 +40,9 @@ test: $(VALIDATOR)/node_modules ## Vet and run every test with the race detector
 lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+console-screenshot: $(CONSOLE_TEST)/node_modules ## Refresh docs/console.png by running the console's browser test
+	TEND_CONSOLE_SCREENSHOT=docs/console.png $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./api/
 
 bench: ## Go benchmarks (rules evaluation, ingest, FHIR Bundle vs JSON batch)
 	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/
@@ -56,4 +64,4 @@ tidy: ## go mod tidy
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help build demo test lint bench bench-load fuzz tidy clean
+.PHONY: help build demo test console-screenshot lint bench bench-load fuzz tidy clean

@@ -256,6 +256,8 @@ var endpoints = map[string]endpoint{
 
 	"GET /openapi.json": {},
 	"GET /docs/":        {},
+	"GET /{$}":          {},
+	"GET /console/":     {},
 	"POST /fhir/r4/Observation": {actor: "device", body: func(w *world) any {
 		return fhirObservation(w.patient["A"], nowRFC3339())
 	}},

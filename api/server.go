@@ -173,6 +173,8 @@ func (s *Server) routes() http.Handler {
 	})))
 	open("GET /openapi.json", http.HandlerFunc(s.openAPI))
 	open("GET /docs/", http.HandlerFunc(s.docs))
+	open("GET /{$}", http.HandlerFunc(s.consoleIndex)) // the web triage console (console.go)
+	open("GET /console/", s.consoleAssets())
 
 	open("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "Not found", "no such endpoint", nil)

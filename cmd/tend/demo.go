@@ -124,6 +124,7 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	out.printf("clinician  %s with an Android phone, an iPhone and a browser; token for the curl tour:", short(doc.ID.String()))
 	out.printf("           export TOKEN=%s", docToken)
 	out.printf("           curl -s -H \"Authorization: Bearer $TOKEN\" %s/v1/alerts", base)
+	out.printf("console    %s/#token=%s   (opens the triage console signed in as the clinician)", base, docToken)
 
 	sims := make([]*simPatient, *patients)
 	for i := range sims {

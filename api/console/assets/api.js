@@ -1,0 +1,97 @@
+// The console's only way to the server: the public /v1 API with the user's
+// bearer token. Errors are problem+json (RFC 9457); ApiError keeps what the
+// server said so the page can show it as it is.
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    const title = problem.title || `HTTP ${status}`;
+    super(problem.detail ? `${title}: ${problem.detail}` : title);
+    this.status = status;
+    this.title = title;
+    this.detail = problem.detail || "";
+    this.fields = Array.isArray(problem.errors) ? problem.errors : [];
+  }
+
+  // text is the whole message, validation fields included.
+  get text() {
+    const fields = this.fields.map((e) => `${e.field}: ${e.reason}`).join("; ");
+    return fields ? `${this.message} (${fields})` : this.message;
+  }
+}
+
+export class Api {
+  constructor(token, fetchFn = globalThis.fetch.bind(globalThis)) {
+    this.token = token;
+    this.fetch = fetchFn;
+  }
+
+  headers(extra = {}) {
+    return { Authorization: `Bearer ${this.token}`, Accept: "application/json", ...extra };
+  }
+
+  // request sends one call and returns its JSON body; a non-2xx answer
+  // throws an ApiError carrying the server's problem text.
+  async request(method, path, body, signal) {
+    const init = { method, headers: this.headers(), signal, cache: "no-store", credentials: "omit" };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const res = await this.fetch(path, init);
+    const text = await res.text();
+    let data = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (!res.ok) {
+      throw new ApiError(res.status, data && typeof data === "object" ? data : { title: res.statusText });
+    }
+    return data;
+  }
+
+  get(path, signal) {
+    return this.request("GET", path, undefined, signal);
+  }
+
+  post(path, body) {
+    return this.request("POST", path, body);
+  }
+
+  alerts(signal) {
+    return this.get("/v1/alerts?limit=200", signal);
+  }
+
+  alert(id, signal) {
+    return this.get(`/v1/alerts/${encodeURIComponent(id)}`, signal);
+  }
+
+  readings(patientID, kind, signal) {
+    const q = new URLSearchParams({ kind, limit: "200" });
+    return this.get(`/v1/patients/${encodeURIComponent(patientID)}/readings?${q}`, signal);
+  }
+
+  patient(id, signal) {
+    return this.get(`/v1/patients/${encodeURIComponent(id)}`, signal);
+  }
+
+  rule(id, signal) {
+    return this.get(`/v1/rules/${encodeURIComponent(id)}`, signal);
+  }
+
+  params(patientID, signal) {
+    return this.get(`/v1/patients/${encodeURIComponent(patientID)}/params`, signal);
+  }
+
+  careTeam(id, signal) {
+    return this.get(`/v1/care-teams/${encodeURIComponent(id)}`, signal);
+  }
+
+  // act calls one lifecycle endpoint: ack, resolve, snooze or assign.
+  act(id, action, body) {
+    return this.post(`/v1/alerts/${encodeURIComponent(id)}/${action}`, body);
+  }
+}

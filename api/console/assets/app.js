@@ -1,0 +1,170 @@
+// Tend's triage console: sign in with a token, watch the queue, open an
+// alert, act on it. No framework and no build step: ES modules served as
+// they are written.
+
+import { Api, ApiError } from "./api.js";
+import { Detail } from "./detail.js";
+import { Live, POLL_MS } from "./live.js";
+import { counts, renderCounts, renderQueue } from "./queue.js";
+
+const TOKEN_KEY = "tend.token";
+const $ = (id) => document.getElementById(id);
+
+// takeFragmentToken reads a one-time sign-in link (#token=…), keeps the token
+// for this tab, and removes it from the address bar and history.
+function takeFragmentToken() {
+  const hash = location.hash.slice(1);
+  if (!hash) return;
+  const token = new URLSearchParams(hash).get("token");
+  history.replaceState(null, "", location.pathname + location.search);
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+class Console {
+  constructor() {
+    this.api = null;
+    this.live = null;
+    this.detail = null;
+    this.items = [];
+    this.refreshes = 0;
+    this.inflight = null;
+  }
+
+  boot() {
+    takeFragmentToken();
+    $("signin-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      this.signIn($("token").value.trim());
+    });
+    $("sign-out").addEventListener("click", () => this.signOut(""));
+    $("nav-queue").addEventListener("click", (ev) => {
+      ev.preventDefault();
+      $("queue-heading").focus();
+    });
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) this.signIn(token);
+    else this.showSignIn("");
+  }
+
+  showSignIn(message) {
+    $("workspace").hidden = true;
+    $("sections").hidden = true;
+    $("sign-out").hidden = true;
+    $("live").hidden = true;
+    $("signin").hidden = false;
+    $("signin-error").textContent = message;
+    $("token").value = "";
+    $("token").focus();
+  }
+
+  async signIn(token) {
+    if (!token) return;
+    const api = new Api(token);
+    let list;
+    try {
+      list = await api.alerts();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        this.showSignIn("That token was not accepted. Check it and try again.");
+      } else {
+        this.showSignIn(err instanceof ApiError ? err.text : `Could not reach the server: ${err.message}`);
+      }
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    this.api = api;
+    $("signin").hidden = true;
+    $("workspace").hidden = false;
+    $("sections").hidden = false;
+    $("sign-out").hidden = false;
+    $("live").hidden = false;
+    // One detail pane per page (it binds the forms); a new sign-in gives it
+    // the new token.
+    this.detail ??= new Detail(api, {
+      onActed: () => this.refresh(),
+      onClose: (id) => {
+        this.render();
+        $("queue").querySelector(`[data-alert-id="${CSS.escape(id || "")}"] button`)?.focus();
+      },
+    });
+    this.detail.api = api;
+    this.show(list);
+    this.live = new Live(api, {
+      onChange: (id) => this.refresh(id),
+      onMode: (mode) => this.showMode(mode),
+    });
+    this.live.start();
+    $("queue-heading").focus();
+  }
+
+  signOut(message) {
+    this.live?.stop();
+    this.detail?.close();
+    this.api = null;
+    this.live = null;
+    this.items = [];
+    $("queue").replaceChildren();
+    sessionStorage.removeItem(TOKEN_KEY);
+    this.showSignIn(message);
+  }
+
+  showMode(mode) {
+    const text = {
+      stream: "Live: updates arrive as they happen.",
+      polling: `Live stream unavailable: refreshing every ${POLL_MS / 1000} s.`,
+      offline: "Cannot reach the server: retrying.",
+    }[mode];
+    $("live").textContent = text || "";
+    $("live").dataset.mode = mode;
+  }
+
+  // refresh refetches the queue (one request at a time) and, when the open
+  // alert changed, its detail. It rejects when the server cannot be reached.
+  refresh(changedID) {
+    if (!this.api) return Promise.resolve();
+    if (!this.inflight) {
+      const api = this.api;
+      this.inflight = api.alerts()
+        .then((list) => {
+          if (api !== this.api) return;
+          this.show(list);
+          $("queue-error").textContent = "";
+        })
+        .catch((err) => {
+          if (api !== this.api) return;
+          if (err instanceof ApiError && err.status === 401) {
+            this.signOut("Your session has ended. Sign in again.");
+            return;
+          }
+          $("queue-error").textContent = err instanceof ApiError ? err.text : "Cannot reach the server.";
+          if (!(err instanceof ApiError)) throw err;
+        })
+        .finally(() => { this.inflight = null; });
+    }
+    const p = this.inflight;
+    if (this.detail && changedID && changedID === this.detail.id) this.detail.refresh();
+    return p;
+  }
+
+  show(list) {
+    this.items = list.items || [];
+    this.counts = counts(list);
+    this.refreshes++;
+    this.render();
+    if (this.detail?.changedIn(this.items)) this.detail.refresh();
+  }
+
+  render() {
+    renderCounts($("counts"), this.counts || counts({ items: this.items }));
+    renderQueue($("queue"), this.items, { selected: this.detail?.id, onOpen: (id) => this.open(id) });
+    $("queue").dataset.refreshes = String(this.refreshes); // lets tests know a refresh happened
+    $("queue-empty").hidden = this.items.length > 0;
+  }
+
+  open(id) {
+    this.detail.open(id).then(() => this.render());
+  }
+}
+
+new Console().boot();

@@ -1,0 +1,163 @@
+// Drives the triage console in Debian's Chromium (playwright-core, no
+// downloaded browser). Run by api/console_test.go, which owns the server and
+// the data; the two talk over stdin/stdout:
+//   script → "READY"            both consoles are open and showing the queue
+//   Go     → "POSTED <a> <b>"    critical readings were posted for team A
+//                                (alert a), then for team B (alert b)
+//   script → "RESULT <json>"     what the consoles showed
+// Environment: BASE_URL, TOKEN_A, TOKEN_B (clinicians of teams A and B),
+// CHROMIUM (the browser), SCREENSHOT (where to write the screenshot),
+// EXPECT_MODE ("stream" or "polling": how the consoles must get updates).
+import { readFile } from "node:fs/promises";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const { BASE_URL, TOKEN_A, TOKEN_B, CHROMIUM = "/usr/bin/chromium", SCREENSHOT, EXPECT_MODE = "polling" } = process.env;
+const APPEAR_MS = 2000;
+
+function fail(msg) {
+  console.error(`console test: ${msg}`);
+  process.exit(1);
+}
+
+function check(cond, msg) {
+  if (!cond) fail(msg);
+}
+
+// The committed uPlot files must be the pinned release's (no source map
+// reference): the console has no build step, so this is its currency check.
+async function checkVendored() {
+  for (const f of ["uPlot.iife.min.js", "uPlot.min.css"]) {
+    const strip = (s) => s.replace(/\n?\/[/*][#@] sourceMappingURL=.*$/m, "");
+    const pinned = strip(await readFile(new URL(`./node_modules/uplot/dist/${f}`, import.meta.url), "utf8"));
+    const committed = await readFile(new URL(`../vendor/${f}`, import.meta.url), "utf8");
+    check(committed === pinned, `api/console/vendor/${f} differs from npm uplot's dist/${f}: copy it again`);
+    check(!committed.includes("sourceMappingURL"), `api/console/vendor/${f} refers to a source map`);
+  }
+}
+
+const lines = createInterface({ input: process.stdin });
+const nextLine = (() => {
+  const queue = [];
+  const waiting = [];
+  lines.on("line", (l) => (waiting.length ? waiting.shift()(l) : queue.push(l)));
+  lines.on("close", () => waiting.forEach((w) => w(null)));
+  return () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r)));
+})();
+
+async function openConsole(browser, token) {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 1180 }, locale: "en-GB", timezoneId: "UTC" });
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error" && !/status of (401|404)/.test(m.text())) problems.push(`console: ${m.text()}`); });
+  await page.goto(`${BASE_URL}/#token=${encodeURIComponent(token)}`);
+  await page.locator("#queue[data-refreshes]").waitFor({ state: "attached", timeout: 15000 });
+  check(page.url() === `${BASE_URL}/`, `the token stayed in the address bar: ${page.url().replace(token, "<token>")}`);
+  check(!(await page.evaluate(() => location.hash)), "the fragment was not removed");
+  check(await page.evaluate((t) => sessionStorage.getItem("tend.token") === t, token), "the token is not kept in sessionStorage");
+  check((await page.title()) === "Tend triage console", `unexpected page title ${await page.title()}`);
+  await page.locator(`#live[data-mode="${EXPECT_MODE}"]`).waitFor({ state: "attached", timeout: 15000 }).catch(async () =>
+    fail(`the console is not in ${EXPECT_MODE} mode: ${await page.locator("#live").textContent()}`));
+  await page.evaluate(() => { window.__sameDocument = true; }); // survives only without a reload
+  return { context, page, problems };
+}
+
+const count = (page, u) => page.locator(`#counts [data-urgency="${u}"] .count-n`).textContent().then(Number);
+
+async function main() {
+  check(BASE_URL && TOKEN_A && TOKEN_B, "BASE_URL, TOKEN_A and TOKEN_B must be set");
+  await checkVendored();
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+  const result = {};
+  try {
+    const a = await openConsole(browser, TOKEN_A);
+    const b = await openConsole(browser, TOKEN_B);
+    const criticalBefore = await count(a.page, "critical");
+    result.live_mode = EXPECT_MODE;
+    console.log("READY");
+
+    const posted = await nextLine();
+    check(posted?.startsWith("POSTED "), `expected POSTED, got ${posted}`);
+    const [id, laterB] = posted.slice("POSTED ".length).trim().split(" ");
+    const started = Date.now();
+    const row = a.page.locator(`#queue li[data-alert-id="${id}"]`);
+    await row.waitFor({ state: "visible", timeout: APPEAR_MS }).catch(() =>
+      fail(`the new alert did not appear in team A's console within ${APPEAR_MS} ms`));
+    result.appeared_ms = Date.now() - started;
+    check(await a.page.evaluate(() => window.__sameDocument === true), "the page reloaded");
+    check((await row.getAttribute("data-urgency")) === "critical", "the row is not marked critical");
+    check(/critical/i.test(await row.locator(".badge").textContent()), "the urgency is not written out on the row");
+    check((await count(a.page, "critical")) === criticalBefore + 1, "the critical count did not go up by one");
+
+    // Keyboard only: focus the row, open it with Enter.
+    await row.locator("button").focus();
+    await a.page.keyboard.press("Enter");
+    await a.page.locator("#detail-facts[data-status]").waitFor({ timeout: 10000 });
+    await a.page.locator("#plot canvas").first().waitFor({ timeout: 10000 });
+    result.plot_caption = await a.page.locator("#plot-caption").textContent();
+    check(/Threshold/.test(result.plot_caption), `the plot shows no threshold: ${result.plot_caption}`);
+    result.legend = await a.page.locator("#plot .u-legend").innerText();
+
+    // Acknowledge from the console.
+    await a.page.locator("#ack-note").fill("Calling the patient now");
+    await a.page.locator("#ack-note").press("Enter");
+    await a.page.locator('#detail-facts[data-status="acknowledged"]').waitFor({ timeout: 10000 }).catch(async () =>
+      fail(`not acknowledged in the console: ${await a.page.locator("#action-error").textContent()}`));
+    result.ack_message = await a.page.locator("#action-result").textContent();
+    await a.page.locator(`#queue li[data-alert-id="${id}"][data-status="acknowledged"]`).waitFor({ timeout: 5000 });
+
+    // Resolve with a disposition: done, or the API's own error text shown.
+    await a.page.locator("#disposition").selectOption("called_patient");
+    await a.page.locator("#resolve-form button[type=submit]").click();
+    const outcome = a.page.locator("#action-error:not(:empty), #detail-facts[data-status=resolved]");
+    await outcome.first().waitFor({ timeout: 10000 });
+    result.resolve_error = await a.page.locator("#action-error").textContent();
+    result.resolved = (await a.page.locator("#detail-facts").getAttribute("data-status")) === "resolved";
+    check(result.resolved !== !!result.resolve_error, "resolve both succeeded and failed");
+
+    if (SCREENSHOT) {
+      // The screenshot shows the acknowledged alert, not the error of an
+      // endpoint the server may not have yet.
+      await a.page.locator("#action-error").evaluate((e) => { e.textContent = ""; });
+      await a.page.locator("#queue-heading").focus();
+      await a.page.screenshot({ path: SCREENSHOT, fullPage: true });
+    }
+
+    // Team B's console shows team B's alert posted after team A's, so it
+    // refreshed while A's existed, and it never showed A's.
+    await b.page.locator(`#queue li[data-alert-id="${laterB}"]`).waitFor({ timeout: 10000 }).catch(() =>
+      fail("team B's console did not show team B's new alert"));
+    result.b_rows = await b.page.locator("#queue li").evaluateAll((ls) => ls.map((l) => l.dataset.alertId));
+    check(!result.b_rows.includes(id), "team B's console shows team A's alert");
+    check(!(await b.page.content()).includes(id), "team B's page mentions team A's alert");
+
+    // Sign out, a refused token, then signing in through the form.
+    await b.page.locator("#sign-out").click();
+    await b.page.locator("#signin-form").waitFor();
+    check(await b.page.evaluate(() => sessionStorage.getItem("tend.token") === null), "sign-out kept the token");
+    check(await b.page.locator("#workspace").isHidden(), "sign-out left the queue on screen");
+    await b.page.locator("#token").fill("tend_not-a-real-token");
+    await b.page.locator("#token").press("Enter");
+    await b.page.locator("#signin-error:not(:empty)").waitFor({ timeout: 5000 });
+    await b.page.locator("#token").fill(TOKEN_B);
+    await b.page.getByRole("button", { name: "Sign in" }).click();
+    await b.page.locator(`#queue li[data-alert-id="${laterB}"]`).waitFor({ timeout: 5000 });
+    check(b.page.url() === `${BASE_URL}/`, "signing in changed the address");
+
+    for (const c of [a, b]) {
+      check(await c.page.evaluate(() => window.__sameDocument === true), "a page reloaded");
+      check(c.problems.length === 0, c.problems.join("; "));
+    }
+  } finally {
+    await browser.close();
+  }
+  console.log(`RESULT ${JSON.stringify(result)}`);
+  lines.close();
+}
+
+main().catch((e) => fail(e.stack || String(e)));

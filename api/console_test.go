@@ -1,0 +1,466 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tendhealth/tend/api"
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/engine/enginetest"
+)
+
+// TestConsoleServed checks the console's files and the headers that keep it
+// to its own origin; it needs no database and no browser.
+func TestConsoleServed(t *testing.T) {
+	t.Parallel()
+	srv, err := api.New(api.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	c := client{t: t, base: hs.URL}
+
+	r := c.do("GET", "/", nil)
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /: %d %s", r.status, r.header.Get("Content-Type"))
+	}
+	csp := r.header.Get("Content-Security-Policy")
+	for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "connect-src 'self'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+		t.Errorf("Content-Security-Policy allows inline code: %q", csp)
+	}
+	if r.header.Get("Referrer-Policy") != "no-referrer" || r.header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("missing security headers: %v", r.header)
+	}
+	page := string(r.body)
+	if !strings.Contains(page, "<title>Tend triage console</title>") {
+		t.Error("the page title is not the fixed, PHI-free one")
+	}
+	if strings.Contains(page, "<script>") || strings.Contains(page, " style=") {
+		t.Error("index.html has inline script or style, which the CSP forbids")
+	}
+	// Every file the page and its modules load is served with the right type.
+	for path, typ := range map[string]string{
+		"/console/assets/app.js":            "text/javascript",
+		"/console/assets/api.js":            "text/javascript",
+		"/console/assets/live.js":           "text/javascript",
+		"/console/assets/queue.js":          "text/javascript",
+		"/console/assets/detail.js":         "text/javascript",
+		"/console/assets/plot.js":           "text/javascript",
+		"/console/assets/console.css":       "text/css",
+		"/console/vendor/uPlot.iife.min.js": "text/javascript",
+		"/console/vendor/uPlot.min.css":     "text/css",
+	} {
+		r := c.do("GET", path, nil)
+		if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), typ) {
+			t.Errorf("GET %s: %d %q, want 200 %s", path, r.status, r.header.Get("Content-Type"), typ)
+		}
+	}
+	// No directory listings, no test files, no second copy of the page.
+	for _, path := range []string{"/console/", "/console/assets/", "/console/index.html", "/console/test/package.json",
+		"/console/test/console.test.mjs", "/console/nope.js"} {
+		if r := c.do("GET", path, nil); r.status != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, r.status)
+		}
+	}
+	if r := c.do("POST", "/", nil); r.status == http.StatusOK {
+		t.Errorf("POST /: %d", r.status)
+	}
+}
+
+// consoleTestDir holds the browser test's script and node_modules.
+func consoleTestDir(t *testing.T) string {
+	dir, err := filepath.Abs(filepath.Join("console", "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestConsoleModules runs the unit tests of the console's DOM-free logic
+// (the SSE parser, queue order and counts, thresholds, plot series) in Node.
+func TestConsoleModules(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		msg := "Node.js not installed (apt-get install nodejs): the console's unit tests cannot run"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	cmd := exec.Command(node, "--test", "units.test.mjs")
+	cmd.Dir = consoleTestDir(t)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("console unit tests failed: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "# fail 0") {
+		t.Fatalf("console unit tests did not report: %s", out)
+	}
+}
+
+// requireBrowser returns node and Chromium, or skips (fails under CI=true)
+// naming what is missing.
+func requireBrowser(t *testing.T) (node, chromium string) {
+	t.Helper()
+	chromium = os.Getenv("TEND_CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	var missing []string
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing = append(missing, "Node.js (apt-get install nodejs npm)")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		missing = append(missing, "Chromium at "+chromium+" (apt-get install chromium)")
+	}
+	if _, err := os.Stat(filepath.Join(consoleTestDir(t), "node_modules", "playwright-core")); err != nil {
+		missing = append(missing, "playwright-core (npm ci --prefix api/console/test)")
+	}
+	if len(missing) > 0 {
+		msg := "browser test not runnable: missing " + strings.Join(missing, ", ")
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return node, chromium
+}
+
+// TestConsoleInBrowser opens the console as a clinician of team A and one of
+// team B in headless Chromium. A critical reading posted through the API
+// appears in A's queue without a reload; A opens it with the keyboard, sees
+// the plot with the rule's thresholds, and acknowledges it; the API then
+// shows it acknowledged. B's console never shows it, and the API hides it
+// from B. It runs twice: with the live stream unavailable (the console
+// polls) and with a stream (the server's own once it has one, else a
+// stand-in that sends alert events, each only to clients whose token can
+// read the alert); with the stream the console does not poll, so the alert
+// can only arrive through it. Set TEND_CONSOLE_SCREENSHOT=docs/console.png
+// (relative to the repository) to refresh the README's screenshot.
+func TestConsoleInBrowser(t *testing.T) {
+	node, chromium := requireBrowser(t)
+	for _, mode := range []string{"polling", "stream"} {
+		t.Run(mode, func(t *testing.T) { consoleInBrowser(t, node, chromium, mode) })
+	}
+}
+
+func consoleInBrowser(t *testing.T, node, chromium, mode string) {
+	pool := enginetest.NewPool(t)
+	eng, err := engine.New(engine.Config{Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Config{Engine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := &stream{api: srv, subs: map[chan string]string{}}
+	switch {
+	case mode == "polling":
+		live.refuse = true
+	case hasRoute(srv, "GET /v1/stream"):
+		live.real = true
+	}
+	hs := httptest.NewServer(live)
+	t.Cleanup(hs.Close)
+	t.Cleanup(live.close)
+	ctx := context.Background()
+	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admTok, err := eng.CreateToken(ctx, engine.System("test"), adm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &setup{admin: client{t: t, base: hs.URL, token: admTok}, eng: eng}
+
+	type team struct {
+		clinician, device client
+		patientID         string
+	}
+	newTeam := func(name, clinician, patient string) team {
+		var tm team
+		tm.clinician = s.admin.as(s.userToken(t, map[string]any{"name": clinician, "role": "clinician"}))
+		var out struct{ ID string }
+		r := s.admin.do("POST", "/v1/care-teams", map[string]any{"name": name, "member_ids": []string{s.lastUserID}})
+		if r.status != http.StatusCreated {
+			t.Fatalf("create team: %d %s", r.status, r.body)
+		}
+		r.decode(t, &out)
+		r = tm.clinician.do("POST", "/v1/patients", map[string]any{"display_name": patient, "timezone": "Europe/London",
+			"care_team_id": out.ID, "programs": []string{"hypertension"}})
+		if r.status != http.StatusCreated {
+			t.Fatalf("create patient: %d %s", r.status, r.body)
+		}
+		r.decode(t, &out)
+		tm.patientID = out.ID
+		tm.device = s.admin.as(s.userToken(t, map[string]any{"name": "oximeter", "role": "device", "patient_id": out.ID}))
+		return tm
+	}
+	a := newTeam("Cardiology RPM", "Dr Ada Osei", "Sam Lee")
+	b := newTeam("Pulmonary RPM", "Dr Ben Roy", "Kim Park")
+
+	post := func(c client, patientID string, readings ...map[string]any) []string {
+		r := c.do("POST", "/v1/patients/"+patientID+"/readings", map[string]any{"readings": readings})
+		if r.status != http.StatusCreated {
+			t.Fatalf("post readings: %d %s", r.status, r.body)
+		}
+		var out struct{ Alerts []struct{ ID string } }
+		r.decode(t, &out)
+		ids := make([]string, len(out.Alerts))
+		for i, al := range out.Alerts {
+			ids[i] = al.ID
+		}
+		return ids
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	spo2 := func(v float64, ago time.Duration) map[string]any {
+		return map[string]any{"kind": "spo2", "value": v, "unit": "%", "observed_at": now.Add(-ago).Format(time.RFC3339)}
+	}
+	glucose := func(v float64, ago time.Duration) map[string]any {
+		return map[string]any{"kind": "blood_glucose", "value": v, "unit": "mg/dL",
+			"observed_at": now.Add(-ago).Format(time.RFC3339)}
+	}
+	// A history for the plot, and an older alert of each team already in
+	// the queues.
+	var history []map[string]any
+	for i, v := range []float64{97, 96, 96, 95, 94, 95, 93, 94} {
+		history = append(history, spo2(v, time.Duration(16-2*i)*time.Hour))
+	}
+	post(a.device, a.patientID, history...)
+	post(a.device, a.patientID, glucose(62, 40*time.Minute))
+	bAlerts := post(b.device, b.patientID, spo2(80, 30*time.Minute))
+	if len(bAlerts) == 0 {
+		t.Fatal("team B's critical reading raised no alert")
+	}
+
+	shot := filepath.Join(t.TempDir(), "console.png")
+	if p := os.Getenv("TEND_CONSOLE_SCREENSHOT"); p != "" && mode == "polling" {
+		shot, _ = filepath.Abs(filepath.Join("..", p))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "console.test.mjs")
+	cmd.Dir = consoleTestDir(t)
+	cmd.Env = append(os.Environ(), "BASE_URL="+hs.URL, "TOKEN_A="+a.clinician.token, "TOKEN_B="+b.clinician.token,
+		"CHROMIUM="+chromium, "SCREENSHOT="+shot, "EXPECT_MODE="+mode)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	var alertID string
+	var result struct {
+		AppearedMS   int      `json:"appeared_ms"`
+		LiveMode     string   `json:"live_mode"`
+		PlotCaption  string   `json:"plot_caption"`
+		AckMessage   string   `json:"ack_message"`
+		Resolved     bool     `json:"resolved"`
+		ResolveError string   `json:"resolve_error"`
+		BRows        []string `json:"b_rows"`
+	}
+	gotResult := false
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "READY":
+			ids := post(a.device, a.patientID, spo2(80, 0))
+			if len(ids) == 0 {
+				t.Fatal("the critical reading raised no alert")
+			}
+			alertID = ids[0]
+			// Then one for team B, so that B's console is known to have
+			// refreshed after A's alert existed.
+			later := post(b.device, b.patientID, glucose(45, 0))
+			if len(later) == 0 {
+				t.Fatal("team B's second critical reading raised no alert")
+			}
+			live.publish(alertID)
+			live.publish(later[0])
+			if _, err := fmt.Fprintf(stdin, "POSTED %s %s\n", alertID, later[0]); err != nil {
+				t.Fatal(err)
+			}
+		case strings.HasPrefix(line, "RESULT "):
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "RESULT ")), &result); err != nil {
+				t.Fatalf("result %q: %v", line, err)
+			}
+			gotResult = true
+		default:
+			t.Logf("browser: %s", line)
+		}
+	}
+	_, _ = io.Copy(io.Discard, stdout)
+	_ = stdin.Close()
+	if err := cmd.Wait(); err != nil || !gotResult {
+		t.Fatalf("browser test failed (%v):\n%s", err, stderr.String())
+	}
+	t.Logf("appeared after %d ms (%s); plot: %s", result.AppearedMS, result.LiveMode, result.PlotCaption)
+
+	// The API agrees with what the console showed.
+	var got struct{ Status string }
+	r := a.clinician.do("GET", "/v1/alerts/"+alertID, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("get alert: %d %s", r.status, r.body)
+	}
+	r.decode(t, &got)
+	switch {
+	case result.Resolved && got.Status != "resolved":
+		t.Errorf("the console showed the alert resolved; the API says %q", got.Status)
+	case !result.Resolved && got.Status != "acknowledged":
+		t.Errorf("acknowledged in the console; the API says %q", got.Status)
+	case !result.Resolved:
+		// The console showed the API's refusal, word for word.
+		var p problem
+		r := a.clinician.do("POST", "/v1/alerts/"+alertID+"/resolve", map[string]any{"disposition": "called_patient"})
+		r.decode(t, &p)
+		if r.status < 400 || !strings.Contains(result.ResolveError, p.Title) || !strings.Contains(result.ResolveError, p.Detail) {
+			t.Errorf("resolve: the console said %q; the API answers %d %s", result.ResolveError, r.status, r.body)
+		}
+	}
+	if result.AckMessage != "Acknowledged." {
+		t.Errorf("ack message %q", result.AckMessage)
+	}
+	// Team B never sees it, in the console or through the API; it did see
+	// its own alert, so its console was working.
+	if r := b.clinician.do("GET", "/v1/alerts/"+alertID, nil); r.status != http.StatusNotFound {
+		t.Errorf("team B reads team A's alert: %d", r.status)
+	}
+	if !slices.Contains(result.BRows, bAlerts[0]) {
+		t.Errorf("team B's console did not show team B's own alert: %v", result.BRows)
+	}
+}
+
+func hasRoute(srv *api.Server, pattern string) bool {
+	return slices.ContainsFunc(srv.Routes(), func(r api.Route) bool { return r.Pattern == pattern })
+}
+
+// stream serves the API and GET /v1/stream: refused (404, as a server
+// without a stream answers), the server's own, or a stand-in that sends
+// each published alert to the clients whose token may read it.
+type stream struct {
+	api          http.Handler
+	refuse, real bool
+
+	mu     sync.Mutex
+	subs   map[chan string]string // events → the client's Authorization header
+	seq    int
+	closed bool
+}
+
+func (s *stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/stream" || s.real {
+		s.api.ServeHTTP(w, r)
+		return
+	}
+	if s.refuse {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"type":"about:blank","title":"Not found","status":404,"detail":"no such endpoint"}`)
+		return
+	}
+	auth := r.Header.Get("Authorization")
+	if s.call(auth, "/v1/alerts") != http.StatusOK {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"type":"about:blank","title":"Unauthorized","status":401}`)
+		return
+	}
+	ch := make(chan string, 16)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.subs[ch] = auth
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.subs, ch)
+		s.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, ": connected\n\n")
+	w.(http.Flusher).Flush()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case ev, ok := <-ch:
+			if !ok {
+				return
+			}
+			_, _ = io.WriteString(w, ev)
+			w.(http.Flusher).Flush()
+		}
+	}
+}
+
+// call answers the status of an API GET made with the given credentials.
+func (s *stream) call(auth, path string) int {
+	req := httptest.NewRequest("GET", path, nil)
+	req.Header.Set("Authorization", auth)
+	rec := httptest.NewRecorder()
+	s.api.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+// publish sends alert.created for id to every client that may read it.
+func (s *stream) publish(id string) {
+	if s.refuse || s.real {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch, auth := range s.subs {
+		if s.call(auth, "/v1/alerts/"+id) != http.StatusOK {
+			continue
+		}
+		s.seq++
+		ch <- fmt.Sprintf("id: %d\nevent: alert.created\ndata: {\"id\":%q}\n\n", s.seq, id)
+	}
+}
+
+// close ends every open stream, so that the test server can shut down.
+func (s *stream) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for ch := range s.subs {
+		close(ch)
+		delete(s.subs, ch)
+	}
+}
