@@ -259,148 +259,212 @@ func cmpStatus(have, next int) int {
 // failure fails all, and results then hold that failure in every entry).
 // Errors of unexpected kinds come back as a 500 result.
 func (s *Server) ingestFHIR(ctx context.Context, a engine.Actor, ins []fhir.Inbound, roots []string, atomic bool, now time.Time) []fhir.Result {
-	results := make([]fhir.Result, len(ins))
-	// Resolve subjects given by external_id in one query.
+	b := &fhirIngest{s: s, ins: ins, roots: roots, now: now, results: make([]fhir.Result, len(ins))}
+	known, err := b.resolveSubjects(ctx, a)
+	if err != nil {
+		return fillResults(b.results, internalResult(err))
+	}
+	groups, retract, ok := b.partition(known, atomic)
+	if !ok {
+		return b.results
+	}
+	if len(retract.idx) > 0 {
+		if atomic && len(groups) > 0 {
+			return fillResults(b.results, fhir.Result{Status: http.StatusUnprocessableEntity, Err: fhir.Invalid(fhir.Issue{
+				Code: "not-supported", Expression: roots[retract.idx[0]] + ".status",
+				Diagnostics: "a transaction may retract readings (entered-in-error) or record new ones, not both"})})
+		}
+		if !s.retractFHIR(ctx, a, ins, roots, retract.idx, retract.patients, atomic, b.results) {
+			return b.results
+		}
+	}
+	if atomic {
+		if len(groups) > 0 {
+			b.ingestAll(ctx, a, groups)
+		}
+		return b.results
+	}
+	b.ingestEach(ctx, a, groups)
+	return b.results
+}
+
+// fhirIngest is one request's decoded Observations on their way to the
+// engine: roots name each entry in issues, results collect one answer per
+// entry.
+type fhirIngest struct {
+	s       *Server
+	ins     []fhir.Inbound
+	roots   []string
+	now     time.Time
+	results []fhir.Result
+}
+
+// patientGroup is the entries (indexes in ins) that record readings of one
+// patient: one engine ingest request.
+type patientGroup struct {
+	patient uuid.UUID
+	idx     []int
+}
+
+// retractions is the entries with status entered-in-error and their
+// patients.
+type retractions struct {
+	idx      []int
+	patients []uuid.UUID
+}
+
+// resolveSubjects resolves, in one query, the subjects given by external_id.
+func (b *fhirIngest) resolveSubjects(ctx context.Context, a engine.Actor) (map[string]uuid.UUID, error) {
 	var exts []string
-	for _, in := range ins {
+	for _, in := range b.ins {
 		if in.Subject.ExternalID != "" {
 			exts = append(exts, in.Subject.ExternalID)
 		}
 	}
-	known, err := s.eng.ResolveExternalIDs(ctx, a, exts)
-	if err != nil {
-		return fillResults(results, internalResult(err))
-	}
-	notFound := func(i int) *fhir.Error {
-		return &fhir.Error{Status: http.StatusNotFound, Issues: []fhir.Issue{{Code: "not-found", Expression: roots[i] + ".subject",
-			Diagnostics: "no such patient in your scope"}}}
-	}
-	type group struct {
-		patient uuid.UUID
-		idx     []int
-	}
-	var groups []*group
-	byPatient := map[uuid.UUID]*group{}
-	var retract []int // entries with status entered-in-error, and their patients
-	var retractFor []uuid.UUID
-	for i, in := range ins {
+	return b.s.eng.ResolveExternalIDs(ctx, a, exts)
+}
+
+// partition puts each entry with a known subject in its patient's group (in
+// order of first appearance) or among the retractions; an unknown subject
+// answers 404. It reports false when atomic and a subject is unknown (every
+// result then holds that 404).
+func (b *fhirIngest) partition(known map[string]uuid.UUID, atomic bool) ([]*patientGroup, retractions, bool) {
+	var groups []*patientGroup
+	var retract retractions
+	byPatient := map[uuid.UUID]*patientGroup{}
+	for i, in := range b.ins {
 		pid := in.Subject.PatientID
 		if in.Subject.ExternalID != "" {
 			id, ok := known[in.Subject.ExternalID]
 			if !ok {
-				results[i] = fhir.Result{Status: http.StatusNotFound, Err: notFound(i)}
+				b.results[i] = fhir.Result{Status: http.StatusNotFound, Err: b.notFound(i)}
 				if atomic {
-					return fillResults(results, results[i])
+					fillResults(b.results, b.results[i])
+					return nil, retractions{}, false
 				}
 				continue
 			}
 			pid = id
 		}
 		if in.Retracts() {
-			retract = append(retract, i)
-			retractFor = append(retractFor, pid)
+			retract.idx = append(retract.idx, i)
+			retract.patients = append(retract.patients, pid)
 			continue
 		}
 		g := byPatient[pid]
 		if g == nil {
-			g = &group{patient: pid}
+			g = &patientGroup{patient: pid}
 			byPatient[pid] = g
 			groups = append(groups, g)
 		}
 		g.idx = append(g.idx, i)
 	}
-	request := func(g *group) engine.IngestRequest {
-		req := engine.IngestRequest{PatientID: g.patient, Batch: true}
-		for _, i := range g.idx {
-			req.Readings = append(req.Readings, ins[i].Reading)
-		}
-		return req
+	return groups, retract, true
+}
+
+// notFound is the 404 of entry i whose subject is not a patient in scope.
+func (b *fhirIngest) notFound(i int) *fhir.Error {
+	return &fhir.Error{Status: http.StatusNotFound, Issues: []fhir.Issue{{Code: "not-found", Expression: b.roots[i] + ".subject",
+		Diagnostics: "no such patient in your scope"}}}
+}
+
+// request is the engine ingest request of group g.
+func (b *fhirIngest) request(g *patientGroup) engine.IngestRequest {
+	req := engine.IngestRequest{PatientID: g.patient, Batch: true}
+	for _, i := range g.idx {
+		req.Readings = append(req.Readings, b.ins[i].Reading)
 	}
-	// groupError answers every entry of g with err, naming the failing
-	// entry's elements when the error says which reading it was.
-	groupError := func(g *group, err error) fhir.Result {
-		var v *rpm.ValidationError
-		switch {
-		case errors.Is(err, engine.ErrNotFound):
-			return fhir.Result{Status: http.StatusNotFound, Err: notFound(g.idx[0])}
-		case errors.Is(err, engine.ErrForbidden):
-			return fhir.Result{Status: http.StatusForbidden, Err: &fhir.Error{Status: http.StatusForbidden,
-				Issues: []fhir.Issue{{Code: "forbidden", Diagnostics: "your role may not record observations"}}}}
-		case errors.As(err, &v):
-			fe := &fhir.Error{Status: http.StatusUnprocessableEntity}
-			for _, f := range v.Fields {
-				k := 0
-				if n, ok := readingIndex(f.Field); ok && n < len(g.idx) {
-					k = n
-				}
-				i := g.idx[k]
-				one := ins[i].Issues(&rpm.ValidationError{Fields: []rpm.FieldError{f}}).(*fhir.Error)
-				for _, is := range one.Issues {
-					is.Expression = roots[i] + strings.TrimPrefix(is.Expression, "Observation")
-					fe.Issues = append(fe.Issues, is)
-				}
-			}
-			return fhir.Result{Status: fe.Status, Err: fe}
-		}
-		return internalResult(err)
+	return req
+}
+
+// ingestAll records every group in one engine transaction: the first
+// failure answers every entry.
+func (b *fhirIngest) ingestAll(ctx context.Context, a engine.Actor, groups []*patientGroup) {
+	reqs := make([]engine.IngestRequest, len(groups))
+	for k, g := range groups {
+		reqs[k] = b.request(g)
 	}
-	stored := func(g *group, res engine.IngestResult) {
-		for k, i := range g.idx {
-			rs := res.Readings[k]
-			m, _ := rpm.Normalize(ins[i].Reading, now)
-			obs := fhir.Observation(fhir.Reading{ID: rs.ID, PatientID: g.patient, Kind: m.Kind, Value: m.Value, Systolic: m.Systolic,
-				Diastolic: m.Diastolic, ObservedAt: m.ObservedAt.Truncate(time.Microsecond), ReceivedAt: now, SourceID: m.SourceID})
-			status := http.StatusCreated
-			if rs.Status == "duplicate" {
-				status = http.StatusOK
-			}
-			results[i] = fhir.Result{Status: status, Resource: &obs}
+	out, err := b.s.eng.IngestAll(ctx, a, reqs)
+	if err != nil {
+		g := groups[0]
+		var re *engine.RequestError
+		if errors.As(err, &re) && re.Index < len(groups) {
+			g = groups[re.Index]
 		}
+		fillResults(b.results, b.groupError(g, err))
+		return
 	}
-	if len(retract) > 0 {
-		if atomic && len(groups) > 0 {
-			return fillResults(results, fhir.Result{Status: http.StatusUnprocessableEntity, Err: fhir.Invalid(fhir.Issue{
-				Code: "not-supported", Expression: roots[retract[0]] + ".status",
-				Diagnostics: "a transaction may retract readings (entered-in-error) or record new ones, not both"})})
-		}
-		if !s.retractFHIR(ctx, a, ins, roots, retract, retractFor, atomic, results) {
-			return results
-		}
+	for k, g := range groups {
+		b.stored(g, out[k])
 	}
-	if atomic && len(groups) == 0 {
-		return results
-	}
-	if atomic {
-		reqs := make([]engine.IngestRequest, len(groups))
-		for k, g := range groups {
-			reqs[k] = request(g)
-		}
-		out, err := s.eng.IngestAll(ctx, a, reqs)
-		if err != nil {
-			g := groups[0]
-			var re *engine.RequestError
-			if errors.As(err, &re) && re.Index < len(groups) {
-				g = groups[re.Index]
-			}
-			return fillResults(results, groupError(g, err))
-		}
-		for k, g := range groups {
-			stored(g, out[k])
-		}
-		return results
-	}
+}
+
+// ingestEach records each group on its own: a failure answers the entries
+// of its group only.
+func (b *fhirIngest) ingestEach(ctx context.Context, a engine.Actor, groups []*patientGroup) {
 	for _, g := range groups {
-		res, err := s.eng.Ingest(ctx, a, request(g))
+		res, err := b.s.eng.Ingest(ctx, a, b.request(g))
 		if err != nil {
-			r := groupError(g, err)
+			r := b.groupError(g, err)
 			for _, i := range g.idx {
-				results[i] = r
+				b.results[i] = r
 			}
 			continue
 		}
-		stored(g, res)
+		b.stored(g, res)
 	}
-	return results
+}
+
+// groupError answers every entry of g with err, naming the failing
+// entry's elements when the error says which reading it was.
+func (b *fhirIngest) groupError(g *patientGroup, err error) fhir.Result {
+	var v *rpm.ValidationError
+	switch {
+	case errors.Is(err, engine.ErrNotFound):
+		return fhir.Result{Status: http.StatusNotFound, Err: b.notFound(g.idx[0])}
+	case errors.Is(err, engine.ErrForbidden):
+		return fhir.Result{Status: http.StatusForbidden, Err: &fhir.Error{Status: http.StatusForbidden,
+			Issues: []fhir.Issue{{Code: "forbidden", Diagnostics: "your role may not record observations"}}}}
+	case errors.As(err, &v):
+		return b.invalid(g, v)
+	}
+	return internalResult(err)
+}
+
+// invalid is the 422 of a group whose readings the engine refused: each
+// field error is named by the FHIR element of the entry it is about (the
+// group's first entry when the field does not say).
+func (b *fhirIngest) invalid(g *patientGroup, v *rpm.ValidationError) fhir.Result {
+	fe := &fhir.Error{Status: http.StatusUnprocessableEntity}
+	for _, f := range v.Fields {
+		k := 0
+		if n, ok := readingIndex(f.Field); ok && n < len(g.idx) {
+			k = n
+		}
+		i := g.idx[k]
+		one := b.ins[i].Issues(&rpm.ValidationError{Fields: []rpm.FieldError{f}}).(*fhir.Error)
+		for _, is := range one.Issues {
+			is.Expression = b.roots[i] + strings.TrimPrefix(is.Expression, "Observation")
+			fe.Issues = append(fe.Issues, is)
+		}
+	}
+	return fhir.Result{Status: fe.Status, Err: fe}
+}
+
+// stored answers each entry of g with the Observation as stored: 201, or
+// 200 when it was a duplicate of a stored reading.
+func (b *fhirIngest) stored(g *patientGroup, res engine.IngestResult) {
+	for k, i := range g.idx {
+		rs := res.Readings[k]
+		m, _ := rpm.Normalize(b.ins[i].Reading, b.now)
+		obs := fhir.Observation(fhir.Reading{ID: rs.ID, PatientID: g.patient, Kind: m.Kind, Value: m.Value, Systolic: m.Systolic,
+			Diastolic: m.Diastolic, ObservedAt: m.ObservedAt.Truncate(time.Microsecond), ReceivedAt: b.now, SourceID: m.SourceID})
+		status := http.StatusCreated
+		if rs.Status == "duplicate" {
+			status = http.StatusOK
+		}
+		b.results[i] = fhir.Result{Status: status, Resource: &obs}
+	}
 }
 
 // retractFHIR applies the entries that retract a stored reading (status

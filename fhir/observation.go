@@ -158,146 +158,185 @@ func decodeError(err error, root string) *Error {
 	return Malformed(Issue{Code: "structure", Expression: root, Diagnostics: "the body is not a valid FHIR R4 " + root})
 }
 
+// mapObservation maps a decoded Observation to an Inbound: its code to a
+// kind, its subject, effective time, identifier and value(s). The issues of
+// every element come back together as one 422; a mapped reading that
+// rpm.Normalize refuses (at now) comes back with that error's issues.
 func mapObservation(o r4.Observation, status string, now time.Time) (Inbound, error) {
-	var issues []Issue
-	add := func(code, expr, diag string) {
-		issues = append(issues, Issue{Code: code, Expression: expr, Diagnostics: diag})
+	m := &mapper{in: Inbound{Status: status, paths: map[string]string{}}}
+	m.code(o)
+	m.subject(o.Subject)
+	m.effective(o)
+	m.identifier(o.Identifier)
+	if status == EnteredInError && m.in.Reading.SourceID == "" {
+		m.add("business-rule", "Observation.status", "entered-in-error retracts a stored reading, named by its identifier")
+		m.add("required", "Observation.identifier", "an identifier is required to say which stored reading is in error")
 	}
-	in := Inbound{Status: status, paths: map[string]string{}}
-	r := &in.Reading
+	switch kind := m.in.Reading.Kind; {
+	case kind == rpm.BloodPressure:
+		m.bloodPressure(o)
+	case kind != "":
+		m.value(o)
+	}
+	in := m.in
+	if len(m.issues) > 0 {
+		return in, Invalid(m.issues...)
+	}
+	if _, err := rpm.Normalize(in.Reading, now); err != nil {
+		return in, in.Issues(err)
+	}
+	return in, nil
+}
 
-	// code → kind
+// mapper collects the Inbound mapped from one Observation and the issues
+// found on the way.
+type mapper struct {
+	in     Inbound
+	issues []Issue
+}
+
+// add records an issue on the element at expr.
+func (m *mapper) add(code, expr, diag string) {
+	m.issues = append(m.issues, Issue{Code: code, Expression: expr, Diagnostics: diag})
+}
+
+// code maps the first LOINC coding of a supported vital sign to the
+// reading's kind.
+func (m *mapper) code(o r4.Observation) {
 	for i, c := range o.Code.Coding {
 		if c.System != nil && *c.System == LOINC && c.Code != nil {
 			if k, ok := kindOf[*c.Code]; ok {
-				r.Kind = k
-				in.paths["kind"] = fmt.Sprintf("Observation.code.coding[%d].code", i)
+				m.in.Reading.Kind = k
+				m.in.paths["kind"] = fmt.Sprintf("Observation.code.coding[%d].code", i)
 				break
 			}
 		}
 	}
-	if r.Kind == "" {
-		add("code-invalid", "Observation.code", "code must hold a LOINC coding (system http://loinc.org) of a supported vital sign: "+supportedCodes())
+	if m.in.Reading.Kind == "" {
+		m.add("code-invalid", "Observation.code", "code must hold a LOINC coding (system http://loinc.org) of a supported vital sign: "+supportedCodes())
 	}
+}
 
-	// subject
-	switch s := o.Subject; {
+// subject maps the subject: a reference Patient/{id} or an identifier
+// holding the patient's external_id.
+func (m *mapper) subject(s *r4.Reference) {
+	switch {
 	case s == nil:
-		add("required", "Observation.subject", "subject is required: Patient/{id} or an identifier holding the patient's external_id")
+		m.add("required", "Observation.subject", "subject is required: Patient/{id} or an identifier holding the patient's external_id")
 	case s.Reference != nil:
 		id, ok := strings.CutPrefix(*s.Reference, "Patient/")
 		pid, err := uuid.Parse(id)
 		if !ok || err != nil {
-			add("value", "Observation.subject.reference", "reference must be Patient/{id} with a Tend patient id")
+			m.add("value", "Observation.subject.reference", "reference must be Patient/{id} with a Tend patient id")
 		}
-		in.Subject.PatientID = pid
+		m.in.Subject.PatientID = pid
 	case s.Identifier != nil && s.Identifier.Value != nil && *s.Identifier.Value != "":
 		if len(*s.Identifier.Value) > 200 {
-			add("value", "Observation.subject.identifier.value", "is longer than 200 characters")
+			m.add("value", "Observation.subject.identifier.value", "is longer than 200 characters")
 		}
-		in.Subject.ExternalID = *s.Identifier.Value
+		m.in.Subject.ExternalID = *s.Identifier.Value
 	default:
-		add("required", "Observation.subject", "subject needs a reference (Patient/{id}) or an identifier value (external_id)")
+		m.add("required", "Observation.subject", "subject needs a reference (Patient/{id}) or an identifier value (external_id)")
 	}
+}
 
-	// effective[x]
+// effective maps effective[x] to the time the reading was observed.
+func (m *mapper) effective(o r4.Observation) {
+	var at, expr string
 	switch {
 	case o.EffectiveDateTime != nil:
-		r.ObservedAt = parseTime(*o.EffectiveDateTime, "Observation.effectiveDateTime", add)
-		in.paths["observed_at"] = "Observation.effectiveDateTime"
+		at, expr = *o.EffectiveDateTime, "Observation.effectiveDateTime"
 	case o.EffectiveInstant != nil:
-		r.ObservedAt = parseTime(*o.EffectiveInstant, "Observation.effectiveInstant", add)
-		in.paths["observed_at"] = "Observation.effectiveInstant"
+		at, expr = *o.EffectiveInstant, "Observation.effectiveInstant"
 	case o.EffectivePeriod != nil && o.EffectivePeriod.Start != nil:
 		// A measurement over an interval (a watch's sample) counts from its start.
-		r.ObservedAt = parseTime(*o.EffectivePeriod.Start, "Observation.effectivePeriod.start", add)
-		in.paths["observed_at"] = "Observation.effectivePeriod.start"
+		at, expr = *o.EffectivePeriod.Start, "Observation.effectivePeriod.start"
 	case o.EffectivePeriod != nil && o.EffectivePeriod.End != nil:
-		r.ObservedAt = parseTime(*o.EffectivePeriod.End, "Observation.effectivePeriod.end", add)
-		in.paths["observed_at"] = "Observation.effectivePeriod.end"
+		at, expr = *o.EffectivePeriod.End, "Observation.effectivePeriod.end"
 	default:
-		add("required", "Observation.effective", "effectiveDateTime or effectivePeriod (with a time and a time zone) is required")
+		m.add("required", "Observation.effective", "effectiveDateTime or effectivePeriod (with a time and a time zone) is required")
+		return
 	}
+	m.in.Reading.ObservedAt = parseTime(at, expr, m.add)
+	m.in.paths["observed_at"] = expr
+}
 
-	// identifier → source_id
-	for i, id := range o.Identifier {
+// identifier maps the first identifier with a value to the reading's
+// source_id ("system|value" when it has a system).
+func (m *mapper) identifier(ids []r4.Identifier) {
+	for i, id := range ids {
 		if id.Value == nil || *id.Value == "" {
 			continue
 		}
-		r.SourceID = *id.Value
+		m.in.Reading.SourceID = *id.Value
 		if id.System != nil && *id.System != "" {
-			r.SourceID = *id.System + "|" + *id.Value
+			m.in.Reading.SourceID = *id.System + "|" + *id.Value
 		}
-		in.paths["source_id"] = fmt.Sprintf("Observation.identifier[%d]", i)
+		m.in.paths["source_id"] = fmt.Sprintf("Observation.identifier[%d]", i)
 		break
 	}
+}
 
-	if status == EnteredInError && r.SourceID == "" {
-		add("business-rule", "Observation.status", "entered-in-error retracts a stored reading, named by its identifier")
-		add("required", "Observation.identifier", "an identifier is required to say which stored reading is in error")
+// bloodPressure maps a blood pressure panel: systolic and diastolic from
+// its components (other components are not stored), in one unit, and no
+// value[x].
+func (m *mapper) bloodPressure(o r4.Observation) {
+	r := &m.in.Reading
+	if o.ValueQuantity != nil || countValues(o) > 0 {
+		m.add("invariant", "Observation.value", "a blood pressure panel carries its values in component (systolic 8480-6, diastolic 8462-4), not in value[x]")
 	}
-
-	// value[x]
-	others := countValues(o)
-	if r.Kind == rpm.BloodPressure {
-		if o.ValueQuantity != nil || others > 0 {
-			add("invariant", "Observation.value", "a blood pressure panel carries its values in component (systolic 8480-6, diastolic 8462-4), not in value[x]")
-		}
-		var sysUnit, diaUnit string
-		for i, c := range o.Component {
-			path := fmt.Sprintf("Observation.component[%d]", i)
-			var target **float64
-			var unit *string
-			switch {
-			case hasLOINC(c.Code, rpm.LOINCSystolic):
-				target, unit = &r.Systolic, &sysUnit
-				in.paths["systolic"] = path + ".valueQuantity.value"
-			case hasLOINC(c.Code, rpm.LOINCDiastolic):
-				target, unit = &r.Diastolic, &diaUnit
-				in.paths["diastolic"] = path + ".valueQuantity.value"
-			default:
-				continue // other components (e.g. mean pressure) are not stored
-			}
-			if *target != nil {
-				add("invariant", path+".code", "more than one component with this code")
-				continue
-			}
-			if c.ValueQuantity == nil {
-				add("required", path+".valueQuantity", "a blood pressure component needs a valueQuantity")
-				continue
-			}
-			*target, *unit = quantity(c.ValueQuantity, path+".valueQuantity", rpm.BloodPressure, add)
-			in.paths["unit"] = path + ".valueQuantity.code"
-		}
-		if r.Systolic == nil {
-			add("required", "Observation.component", "a component with LOINC 8480-6 (systolic) is required")
-		}
-		if r.Diastolic == nil {
-			add("required", "Observation.component", "a component with LOINC 8462-4 (diastolic) is required")
-		}
-		if sysUnit != "" && diaUnit != "" && sysUnit != diaUnit {
-			add("value", "Observation.component", "systolic and diastolic must use the same unit")
-		}
-		r.Unit = sysUnit
-	} else if r.Kind != "" {
+	var sysUnit, diaUnit string
+	for i, c := range o.Component {
+		path := fmt.Sprintf("Observation.component[%d]", i)
 		switch {
-		case others > 0:
-			add("value", "Observation.value", "the value must be a valueQuantity")
-		case o.ValueQuantity == nil:
-			add("required", "Observation.valueQuantity", "valueQuantity is required")
-		default:
-			r.Value, r.Unit = quantity(o.ValueQuantity, "Observation.valueQuantity", r.Kind, add)
-			in.paths["value"] = "Observation.valueQuantity.value"
-			in.paths["unit"] = "Observation.valueQuantity.code"
+		case hasLOINC(c.Code, rpm.LOINCSystolic):
+			m.in.paths["systolic"] = path + ".valueQuantity.value"
+			m.component(c, path, &r.Systolic, &sysUnit)
+		case hasLOINC(c.Code, rpm.LOINCDiastolic):
+			m.in.paths["diastolic"] = path + ".valueQuantity.value"
+			m.component(c, path, &r.Diastolic, &diaUnit)
 		}
 	}
-	if len(issues) > 0 {
-		return in, Invalid(issues...)
+	if r.Systolic == nil {
+		m.add("required", "Observation.component", "a component with LOINC 8480-6 (systolic) is required")
 	}
-	if _, err := rpm.Normalize(*r, now); err != nil {
-		return in, in.Issues(err)
+	if r.Diastolic == nil {
+		m.add("required", "Observation.component", "a component with LOINC 8462-4 (diastolic) is required")
 	}
-	return in, nil
+	if sysUnit != "" && diaUnit != "" && sysUnit != diaUnit {
+		m.add("value", "Observation.component", "systolic and diastolic must use the same unit")
+	}
+	r.Unit = sysUnit
+}
+
+// component maps one blood pressure component at path to target and unit:
+// once per code, from its valueQuantity.
+func (m *mapper) component(c r4.ObservationComponent, path string, target **float64, unit *string) {
+	if *target != nil {
+		m.add("invariant", path+".code", "more than one component with this code")
+		return
+	}
+	if c.ValueQuantity == nil {
+		m.add("required", path+".valueQuantity", "a blood pressure component needs a valueQuantity")
+		return
+	}
+	*target, *unit = quantity(c.ValueQuantity, path+".valueQuantity", rpm.BloodPressure, m.add)
+	m.in.paths["unit"] = path + ".valueQuantity.code"
+}
+
+// value maps the valueQuantity of a single-value vital sign.
+func (m *mapper) value(o r4.Observation) {
+	switch {
+	case countValues(o) > 0:
+		m.add("value", "Observation.value", "the value must be a valueQuantity")
+	case o.ValueQuantity == nil:
+		m.add("required", "Observation.valueQuantity", "valueQuantity is required")
+	default:
+		r := &m.in.Reading
+		r.Value, r.Unit = quantity(o.ValueQuantity, "Observation.valueQuantity", r.Kind, m.add)
+		m.in.paths["value"] = "Observation.valueQuantity.value"
+		m.in.paths["unit"] = "Observation.valueQuantity.code"
+	}
 }
 
 // Issues maps an error about the inbound reading (a *rpm.ValidationError

@@ -100,13 +100,42 @@ func compile(rules []Rule, ps *problems) (*Pack, error) {
 	return p, nil
 }
 
-// rule validates and compiles one rule; nil when it has problems.
+// rule validates and compiles one rule; nil when it has problems. Problems
+// are recorded in the order a reader meets the fields: the rule's header,
+// what it watches, the fields its type allows, params, conditions, retake,
+// bounds, program overrides and re-arm.
 func (c *compiler) rule(src Rule, path string) *rule {
-	ps := c.ps
-	before := len(ps.list)
-	id := src.ID
-	f := func(name string) string { return join(path, name) }
+	before := len(c.ps.list)
+	id := c.checkHeader(&src, path)
+	c.checkWatch(&src, path, id)
+	typ := src.Type()
+	cond := src.condition()
+	c.checkForm(&src, typ, cond, path, id)
 
+	names, defaults := c.params(&src, typ, path, id)
+	r := newRule(&src, id, typ, names, defaults)
+	x := exprContext{env: c.env, rt: c.rt, ps: c.ps, ruleID: id, kind: src.Kind, params: r.params.index, names: names}
+	c.conditions(r, cond, path, x)
+	c.bounds(r, src.Bounds, join(path, "bounds"), id)
+	c.programParams(r, src.ProgramParams, path, id)
+	c.programBounds(r, path, id)
+	if typ == ReadingRule {
+		c.rearm(r, src.Rearm, join(path, "rearm"), x)
+	}
+	if len(c.ps.list) > before {
+		return nil
+	}
+	r.lookbacks()
+	return r
+}
+
+// checkHeader checks the fields every rule has (id, title, description,
+// source, version, urgency, programs) and returns the id to name the rule by
+// in problems: empty when the id is missing or malformed.
+func (c *compiler) checkHeader(src *Rule, path string) string {
+	ps := c.ps
+	f := func(name string) string { return join(path, name) }
+	id := src.ID
 	switch {
 	case src.ID == "":
 		ps.add(f("id"), "", "is required")
@@ -142,8 +171,13 @@ func (c *compiler) rule(src Rule, path string) *rule {
 			ps.add(index(f("programs"), i), id, "program %q is listed twice", prog)
 		}
 	}
+	return id
+}
 
-	// What the rule watches.
+// checkWatch checks that the rule watches exactly one thing (a vital kind, a
+// symptom or an event) and that a vital kind is known.
+func (c *compiler) checkWatch(src *Rule, path, id string) {
+	ps := c.ps
 	watches := 0
 	for _, set := range []bool{src.Kind != "", src.Symptom != "", src.Event != nil} {
 		if set {
@@ -157,97 +191,130 @@ func (c *compiler) rule(src Rule, path string) *rule {
 		ps.add(path, id, "a rule watches one thing: give only one of kind, symptom and event")
 	}
 	if src.Kind != "" && !src.Kind.Valid() {
-		ps.add(f("kind"), id, "unknown vital kind %q: expected one of %s", truncate(string(src.Kind), 40), joinKinds())
+		ps.add(join(path, "kind"), id, "unknown vital kind %q: expected one of %s", truncate(string(src.Kind), 40), joinKinds())
 	}
-	typ := src.Type()
-	not := func(name string, set bool, why string) {
-		if set {
-			ps.add(f(name), id, "%s", why)
-		}
-	}
-	cond := src.condition()
+}
+
+// setField is a rule field and whether the source gives it, for the checks
+// of fields a rule type does not allow.
+type setField struct {
+	name string
+	set  bool
+}
+
+// checkForm checks that the durations are not negative and that the rule
+// gives the fields its type needs and none that its type ignores.
+func (c *compiler) checkForm(src *Rule, typ RuleType, cond Condition, path, id string) {
 	for _, d := range []struct {
 		name string
 		v    Duration
 	}{{"within", src.Within}, {"sustained", src.Sustained}, {"missing", src.Missing}} {
 		if d.v < 0 {
-			ps.add(f(d.name), id, "must be positive")
+			c.ps.add(join(path, d.name), id, "must be positive")
 		}
 	}
 	switch typ {
 	case SymptomRule:
-		if !src.Symptom.Valid() {
-			ps.add(f("symptom"), id, "unknown symptom %q", truncate(string(src.Symptom), 40))
-		}
-		not("when", src.When != "", "when cannot be combined with symptom: a symptom rule fires on the reported severity (use min_severity)")
-		for _, x := range []struct {
-			name string
-			set  bool
-		}{{"delta", src.Delta != nil}, {"all", src.All != nil}, {"any", src.Any != nil}, {"consecutive", src.Consecutive != 0},
-			{"within", src.Within != 0}, {"sustained", src.Sustained != 0}, {"missing", src.Missing != 0}, {"rearm", src.Rearm != nil},
-			{"apart", src.Apart != 0}, {"retake", src.Retake != nil}} {
-			not(x.name, x.set, x.name+" does not apply to symptom rules")
-		}
-		if src.MinSeverity < 0 || src.MinSeverity > rpm.MaxSeverity {
-			ps.add(f("min_severity"), id, "must be between 1 and 10")
-		}
+		c.checkSymptomForm(src, path, id)
 	case EventRule:
-		e := src.Event
-		switch {
-		case e.Type == "":
-			ps.add(f("event.type"), id, "is required: missed_dose or missed_measurement")
-		case !e.Type.Valid():
-			ps.add(f("event.type"), id, "unknown event type %q: expected missed_dose or missed_measurement", truncate(string(e.Type), 40))
-		}
-		if e.Count < 1 || e.Count > maxEventCount {
-			ps.add(f("event.count"), id, "must be between 1 and %d", maxEventCount)
-		}
-		if e.Window <= 0 {
-			ps.add(f("event.window"), id, `is required: a positive duration such as "72h"`)
-		}
-		if e.Per != "" && e.Per != PerMedication && e.Per != PerKind {
-			ps.add(f("event.per"), id, "unknown grouping %q: expected medication or kind", truncate(e.Per, 40))
-		}
-		for _, x := range []struct {
-			name string
-			set  bool
-		}{{"when", src.When != ""}, {"delta", src.Delta != nil}, {"all", src.All != nil}, {"any", src.Any != nil},
-			{"consecutive", src.Consecutive != 0}, {"within", src.Within != 0}, {"sustained", src.Sustained != 0},
-			{"rearm", src.Rearm != nil}, {"min_severity", src.MinSeverity != 0}, {"apart", src.Apart != 0}, {"retake", src.Retake != nil}} {
-			not(x.name, x.set, x.name+" does not apply to event rules")
-		}
+		c.checkEventForm(src, path, id)
 	case MissingRule:
-		for _, x := range []struct {
-			name string
-			set  bool
-		}{{"when", src.When != ""}, {"delta", src.Delta != nil}, {"all", src.All != nil}, {"any", src.Any != nil},
-			{"consecutive", src.Consecutive != 0}, {"within", src.Within != 0}, {"sustained", src.Sustained != 0},
-			{"rearm", src.Rearm != nil}, {"min_severity", src.MinSeverity != 0}, {"apart", src.Apart != 0}, {"retake", src.Retake != nil}} {
-			not(x.name, x.set, x.name+" does not apply to missing-data rules")
-		}
+		c.forbid(path, id, "missing-data rules", notForEvent(src))
 	case ReadingRule:
-		if cond.empty() {
-			ps.add(path, id, "a rule on kind %s needs a condition: when, delta, all or any (or missing for a missing-data rule)", truncate(string(src.Kind), 40))
-		}
-		not("min_severity", src.MinSeverity != 0, "min_severity only applies to symptom rules")
-		if src.Consecutive < 0 || src.Consecutive > maxConsecutive {
-			ps.add(f("consecutive"), id, "must be between 1 and %d", maxConsecutive)
-		}
-		not("within", src.Within != 0 && src.Consecutive < 2, "within only applies to consecutive (2 or more)")
-		not("sustained", src.Sustained != 0 && src.Consecutive != 0, "give either consecutive or sustained, not both")
-		not("apart", src.Apart != 0 && src.Consecutive < 2, "apart only applies to consecutive (2 or more)")
-		if src.Apart < 0 {
-			ps.add(f("apart"), id, "must be positive")
-		} else if src.Apart > 0 && src.Consecutive >= 2 && src.Apart.Std() >= max(src.Within.Std(), defaultWithinIfZero(src.Within)) {
-			ps.add(f("apart"), id, "must be shorter than within")
-		}
+		c.checkReadingForm(src, cond, path, id)
 	}
+}
 
-	// Params: the declared defaults plus the thresholds of declarative forms.
+// forbid reports each field of fields that the source gives, as one that
+// does not apply to rules of what ("symptom rules").
+func (c *compiler) forbid(path, id, what string, fields []setField) {
+	for _, x := range fields {
+		c.rejectIf(path, id, x.name, x.set, x.name+" does not apply to "+what)
+	}
+}
+
+// rejectIf reports field name of the rule at path, with why, when set.
+func (c *compiler) rejectIf(path, id, name string, set bool, why string) {
+	if set {
+		c.ps.add(join(path, name), id, "%s", why)
+	}
+}
+
+// notForEvent lists the fields that event and missing-data rules ignore.
+func notForEvent(src *Rule) []setField {
+	return []setField{{"when", src.When != ""}, {"delta", src.Delta != nil}, {"all", src.All != nil}, {"any", src.Any != nil},
+		{"consecutive", src.Consecutive != 0}, {"within", src.Within != 0}, {"sustained", src.Sustained != 0},
+		{"rearm", src.Rearm != nil}, {"min_severity", src.MinSeverity != 0}, {"apart", src.Apart != 0}, {"retake", src.Retake != nil}}
+}
+
+// checkSymptomForm checks a symptom rule: a known symptom, a severity
+// threshold in range, and none of the reading-rule fields.
+func (c *compiler) checkSymptomForm(src *Rule, path, id string) {
+	if !src.Symptom.Valid() {
+		c.ps.add(join(path, "symptom"), id, "unknown symptom %q", truncate(string(src.Symptom), 40))
+	}
+	c.rejectIf(path, id, "when", src.When != "", "when cannot be combined with symptom: a symptom rule fires on the reported severity (use min_severity)")
+	c.forbid(path, id, "symptom rules", []setField{{"delta", src.Delta != nil}, {"all", src.All != nil}, {"any", src.Any != nil},
+		{"consecutive", src.Consecutive != 0}, {"within", src.Within != 0}, {"sustained", src.Sustained != 0},
+		{"missing", src.Missing != 0}, {"rearm", src.Rearm != nil}, {"apart", src.Apart != 0}, {"retake", src.Retake != nil}})
+	if src.MinSeverity < 0 || src.MinSeverity > rpm.MaxSeverity {
+		c.ps.add(join(path, "min_severity"), id, "must be between 1 and 10")
+	}
+}
+
+// checkEventForm checks an event rule: its event's type, count, window and
+// grouping, and none of the reading-rule fields.
+func (c *compiler) checkEventForm(src *Rule, path, id string) {
+	ps := c.ps
+	e := src.Event
+	switch {
+	case e.Type == "":
+		ps.add(join(path, "event.type"), id, "is required: missed_dose or missed_measurement")
+	case !e.Type.Valid():
+		ps.add(join(path, "event.type"), id, "unknown event type %q: expected missed_dose or missed_measurement", truncate(string(e.Type), 40))
+	}
+	if e.Count < 1 || e.Count > maxEventCount {
+		ps.add(join(path, "event.count"), id, "must be between 1 and %d", maxEventCount)
+	}
+	if e.Window <= 0 {
+		ps.add(join(path, "event.window"), id, `is required: a positive duration such as "72h"`)
+	}
+	if e.Per != "" && e.Per != PerMedication && e.Per != PerKind {
+		ps.add(join(path, "event.per"), id, "unknown grouping %q: expected medication or kind", truncate(e.Per, 40))
+	}
+	c.forbid(path, id, "event rules", notForEvent(src))
+}
+
+// checkReadingForm checks a reading rule: a condition, and consecutive,
+// within, sustained and apart in range and consistent with each other.
+func (c *compiler) checkReadingForm(src *Rule, cond Condition, path, id string) {
+	ps := c.ps
+	if cond.empty() {
+		ps.add(path, id, "a rule on kind %s needs a condition: when, delta, all or any (or missing for a missing-data rule)", truncate(string(src.Kind), 40))
+	}
+	c.rejectIf(path, id, "min_severity", src.MinSeverity != 0, "min_severity only applies to symptom rules")
+	if src.Consecutive < 0 || src.Consecutive > maxConsecutive {
+		ps.add(join(path, "consecutive"), id, "must be between 1 and %d", maxConsecutive)
+	}
+	c.rejectIf(path, id, "within", src.Within != 0 && src.Consecutive < 2, "within only applies to consecutive (2 or more)")
+	c.rejectIf(path, id, "sustained", src.Sustained != 0 && src.Consecutive != 0, "give either consecutive or sustained, not both")
+	c.rejectIf(path, id, "apart", src.Apart != 0 && src.Consecutive < 2, "apart only applies to consecutive (2 or more)")
+	if src.Apart < 0 {
+		ps.add(join(path, "apart"), id, "must be positive")
+	} else if src.Apart > 0 && src.Consecutive >= 2 && src.Apart.Std() >= max(src.Within.Std(), defaultWithinIfZero(src.Within)) {
+		ps.add(join(path, "apart"), id, "must be shorter than within")
+	}
+}
+
+// params gathers a rule's params: the declared defaults plus the thresholds
+// of its declarative forms (delta.rise and delta.fall, min_severity,
+// event.count). It returns their names, sorted, and default values.
+func (c *compiler) params(src *Rule, typ RuleType, path, id string) ([]string, map[string]float64) {
+	ps := c.ps
 	params := map[string]float64{}
 	names := make([]string, 0, len(src.Params)+2)
 	for name, v := range src.Params {
-		p := f("params." + name)
+		p := join(path, "params."+name)
 		if !paramPattern.MatchString(name) {
 			ps.add(p, id, "param names are lower-case identifiers (letters, digits, _)")
 			continue
@@ -260,7 +327,7 @@ func (c *compiler) rule(src Rule, path string) *rule {
 	}
 	auto := func(name, from string, v float64) {
 		if _, clash := params[name]; clash {
-			ps.add(f("params."+name), id, "param %s is set by %s; remove it from params", name, from)
+			ps.add(join(path, "params."+name), id, "param %s is set by %s; remove it from params", name, from)
 			return
 		}
 		params[name] = v
@@ -282,16 +349,17 @@ func (c *compiler) rule(src Rule, path string) *rule {
 		auto("count", "event.count", float64(src.Event.Count))
 	}
 	if len(names) > maxParams {
-		ps.add(f("params"), id, "a rule has at most %d params", maxParams)
+		ps.add(join(path, "params"), id, "a rule has at most %d params", maxParams)
 	}
 	sort.Strings(names)
-	slots := make(map[string]int, len(names))
-	for i, n := range names {
-		slots[n] = i
-	}
+	return names, params
+}
 
+// newRule builds the compiled rule from its source and its params (names
+// sorted, defaults by name); conditions, bounds and overrides come later.
+func newRule(src *Rule, id string, typ RuleType, names []string, defaults map[string]float64) *rule {
 	r := &rule{
-		src: src, id: id, title: src.Title, version: max(src.Version, 1), urgency: src.Urgency,
+		src: *src, id: id, title: src.Title, version: max(src.Version, 1), urgency: src.Urgency,
 		typ: typ, enabled: src.IsEnabled(), kind: src.Kind, programs: src.Programs,
 		symptom: src.Symptom, event: src.Event, consecutive: src.Consecutive, within: src.Within.Std(),
 		sustained: src.Sustained.Std(), missing: src.Missing.Std(), apart: src.Apart.Std(),
@@ -299,85 +367,90 @@ func (c *compiler) rule(src Rule, path string) *rule {
 	if r.consecutive >= 2 && r.within == 0 {
 		r.within = defaultWithin
 	}
+	slots := make(map[string]int, len(names))
+	for i, n := range names {
+		slots[n] = i
+	}
 	r.params = paramSet{names: names, index: slots, defaults: make([]float64, len(names)), dirs: make([]int8, len(names))}
 	for i, n := range names {
-		r.params.defaults[i] = params[n]
+		r.params.defaults[i] = defaults[n]
 	}
+	return r
+}
 
-	// Conditions.
+// conditions compiles a reading rule's condition and retake, and records
+// the direction in which each param makes the rule stricter.
+func (c *compiler) conditions(r *rule, cond Condition, path string, x exprContext) {
 	dirs := map[string]int8{}
-	x := exprContext{env: c.env, rt: c.rt, ps: ps, ruleID: id, kind: src.Kind, params: slots, names: names}
-	if typ == ReadingRule && !cond.empty() {
+	if r.typ == ReadingRule && !cond.empty() {
 		r.cond = c.cond(cond, path, x, 0, true, dirs)
 	}
-	switch typ {
+	switch r.typ {
 	case SymptomRule:
 		dirs["min_severity"] = dirDown
 	case EventRule:
 		dirs["count"] = dirDown
 	}
-	for i, n := range names {
+	for i, n := range r.params.names {
 		r.params.dirs[i] = dirs[n]
 	}
-	if typ == ReadingRule && r.cond != nil {
+	if r.typ == ReadingRule && r.cond != nil {
 		r.usesBaseline = r.cond.usesBaseline()
-		c.retake(r, src.Retake, f("retake"), x)
+		c.retake(r, r.src.Retake, join(path, "retake"), x)
 	}
-	c.bounds(r, src.Bounds, f("bounds"), id)
+}
 
-	// Program overrides.
-	progs := make([]string, 0, len(src.ProgramParams))
-	for prog := range src.ProgramParams {
+// programParams compiles the per-program overrides of a rule's params, in
+// program order; each overrides params the rule declares.
+func (c *compiler) programParams(r *rule, overrides map[string]map[string]float64, path, id string) {
+	progs := make([]string, 0, len(overrides))
+	for prog := range overrides {
 		progs = append(progs, prog)
 	}
 	sort.Strings(progs)
 	for _, prog := range progs {
-		pp := f("program_params." + prog)
+		pp := join(path, "program_params."+prog)
 		if !rpm.ValidProgram(prog) {
-			ps.add(pp, id, "unknown program %q: expected one of %s", truncate(prog, 40), joinStrings(rpm.Programs()))
+			c.ps.add(pp, id, "unknown program %q: expected one of %s", truncate(prog, 40), joinStrings(rpm.Programs()))
 			continue
 		}
-		o := programOverride{program: prog}
-		vals := src.ProgramParams[prog]
-		keys := make([]string, 0, len(vals))
-		for k := range vals {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			slot, ok := slots[k]
-			if !ok {
-				ps.add(join(pp, k), id, "override of unknown param %q: declare its default in params", truncate(k, 40))
-				continue
-			}
-			if !finite(vals[k]) {
-				ps.add(join(pp, k), id, "must be a finite number")
-				continue
-			}
-			o.slots = append(o.slots, slot)
-			o.vals = append(o.vals, vals[k])
-		}
-		r.params.programs = append(r.params.programs, o)
+		r.params.programs = append(r.params.programs, c.programOverride(r, prog, overrides[prog], pp, id))
 	}
+}
 
-	// Bounds of program overrides.
+// programOverride compiles one program's param values, in param-name order.
+func (c *compiler) programOverride(r *rule, prog string, vals map[string]float64, path, id string) programOverride {
+	o := programOverride{program: prog}
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		slot, ok := r.params.index[k]
+		if !ok {
+			c.ps.add(join(path, k), id, "override of unknown param %q: declare its default in params", truncate(k, 40))
+			continue
+		}
+		if !finite(vals[k]) {
+			c.ps.add(join(path, k), id, "must be a finite number")
+			continue
+		}
+		o.slots = append(o.slots, slot)
+		o.vals = append(o.vals, vals[k])
+	}
+	return o
+}
+
+// programBounds checks every program override against its param's bounds.
+func (c *compiler) programBounds(r *rule, path, id string) {
 	for _, o := range r.params.programs {
 		for k, slot := range o.slots {
 			if msg := r.params.outOfBounds(slot, o.vals[k]); msg != "" {
-				ps.add(join(f("program_params."+o.program), names[slot]), id, "%s", msg)
+				c.ps.add(join(join(path, "program_params."+o.program), r.params.names[slot]), id, "%s", msg)
 			}
 		}
 	}
-
-	// Hysteresis.
-	if typ == ReadingRule {
-		c.rearm(r, src.Rearm, f("rearm"), x)
-	}
-	if len(ps.list) > before {
-		return nil
-	}
-	r.lookbacks()
-	return r
 }
 
 // cond compiles a condition; nil when it has problems.

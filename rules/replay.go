@@ -165,126 +165,202 @@ const symptomAlertSpan = 24 * time.Hour
 // To backtest a rule before enabling it, compile a pack holding just that
 // rule, enabled.
 func (p *Pack) Replay(in ReplayInput) ReplayResult {
+	rp := newReplay(p, in)
+	for {
+		next, kind := rp.next()
+		if kind == itemNone {
+			rp.timeout(time.Time{}, true)
+			rp.res.Alerts = rp.g.alerts
+			return rp.res
+		}
+		rp.timeout(next, false)
+		var item Result
+		var id string
+		switch kind {
+		case itemReading:
+			item, id = rp.reading(next)
+		case itemReport:
+			item, id = rp.report()
+		case itemEvent:
+			item, id = rp.event()
+		case itemGap:
+			item = Result{Findings: []Finding{rp.gaps[rp.gi]}}
+			rp.gi++
+		}
+		rp.record(item, id, next)
+	}
+}
+
+// Kinds of replayed item, in the order that breaks ties between equal times.
+const (
+	itemNone = iota
+	itemReading
+	itemReport
+	itemEvent
+	itemGap
+)
+
+// replay is the state of one Pack.Replay: the patient's items in time
+// order, a cursor into each list, the grouper and the result so far.
+type replay struct {
+	p        *Pack
+	in       ReplayInput
+	readings []Observation
+	reports  []SymptomReport
+	events   []Event
+	gaps     []Finding
+	// dynamic is set when each reading's baseline is computed from the
+	// readings before it.
+	dynamic bool
+	// ri, si, ei and gi are the next reading, report, event and gap.
+	ri, si, ei, gi int
+	g              *grouper
+	res            ReplayResult
+	// waiting are the indexes in res.Findings of findings awaiting a
+	// retake.
+	waiting []int
+}
+
+// newReplay sorts the patient's items by time (stable) and lists the
+// missing-data gaps of the period.
+func newReplay(p *Pack, in ReplayInput) *replay {
 	readings := slices.Clone(in.Readings)
 	slices.SortStableFunc(readings, byTime)
 	reports := slices.Clone(in.SymptomReports)
 	slices.SortStableFunc(reports, func(a, b SymptomReport) int { return a.At.Compare(b.At) })
 	events := slices.Clone(in.Events)
 	slices.SortStableFunc(events, func(a, b Event) int { return a.At.Compare(b.At) })
-	gaps := p.replayGaps(in, readings)
-	dynamic := in.Baseline == nil && len(p.BaselineKinds()) > 0
-
-	g := &grouper{open: map[string]int{}, lastAt: map[string]time.Time{}, last: map[string]int{}}
-	var res ReplayResult
-	var waiting []int // indexes in res.Findings of findings awaiting a retake
-	timeout := func(before time.Time, all bool) {
-		kept := waiting[:0]
-		for _, fi := range waiting {
-			f := &res.Findings[fi]
-			if !all && !f.RetakeBy.Before(before) {
-				kept = append(kept, fi)
-				continue
-			}
-			p.settle(g, &res, fi, RetakeDecision{Outcome: RetakeTimedOut, At: f.RetakeBy})
-		}
-		waiting = kept
+	return &replay{
+		p: p, in: in, readings: readings, reports: reports, events: events,
+		gaps:    p.replayGaps(in, readings),
+		dynamic: in.Baseline == nil && len(p.BaselineKinds()) > 0,
+		g:       &grouper{open: map[string]int{}, lastAt: map[string]time.Time{}, last: map[string]int{}},
 	}
-	ri, si, ei, gi := 0, 0, 0, 0
-	for {
-		// The next item in time order: readings first among equals.
-		next, kind := time.Time{}, 0
-		pick := func(t time.Time, k int) {
-			if kind == 0 || t.Before(next) {
-				next, kind = t, k
-			}
+}
+
+// next returns the time and kind of the next item in time order, readings
+// first among equals; itemNone when every list is done.
+func (rp *replay) next() (time.Time, int) {
+	next, kind := time.Time{}, itemNone
+	pick := func(t time.Time, k int) {
+		if kind == itemNone || t.Before(next) {
+			next, kind = t, k
 		}
-		if ri < len(readings) {
-			pick(readings[ri].ObservedAt, 1)
+	}
+	if rp.ri < len(rp.readings) {
+		pick(rp.readings[rp.ri].ObservedAt, itemReading)
+	}
+	if rp.si < len(rp.reports) {
+		pick(rp.reports[rp.si].At, itemReport)
+	}
+	if rp.ei < len(rp.events) {
+		pick(rp.events[rp.ei].At, itemEvent)
+	}
+	if rp.gi < len(rp.gaps) {
+		pick(rp.gaps[rp.gi].At, itemGap)
+	}
+	return next, kind
+}
+
+// timeout settles, as timed out, the waiting findings whose retake deadline
+// is before before; with all, every waiting finding.
+func (rp *replay) timeout(before time.Time, all bool) {
+	kept := rp.waiting[:0]
+	for _, fi := range rp.waiting {
+		f := &rp.res.Findings[fi]
+		if !all && !f.RetakeBy.Before(before) {
+			kept = append(kept, fi)
+			continue
 		}
-		if si < len(reports) {
-			pick(reports[si].At, 2)
+		rp.p.settle(rp.g, &rp.res, fi, RetakeDecision{Outcome: RetakeTimedOut, At: f.RetakeBy})
+	}
+	rp.waiting = kept
+}
+
+// reading replays the next reading, at its time: it decides the retakes
+// waiting for it, closes the alerts it re-arms and is evaluated against the
+// readings before it.
+func (rp *replay) reading(at time.Time) (Result, string) {
+	p, in, ri := rp.p, rp.in, rp.ri
+	o := rp.readings[ri]
+	lo := windowStart(rp.readings[:ri], o.ObservedAt.Add(-p.byKind[o.Kind]))
+	hist := rp.readings[lo:ri]
+	base := in.Baseline
+	if rp.dynamic {
+		base = p.Baselines(hist, o.ObservedAt)
+	}
+	rp.decideRetakes(o, rp.readings[lo:ri+1], base)
+	rp.g.rearm(p, o, hist, in, base, at)
+	item := p.Evaluate(Input{Reading: o, History: hist, Programs: in.Programs, Params: in.Params, Baseline: base, Now: o.ObservedAt})
+	rp.ri++
+	return item, o.ID
+}
+
+// decideRetakes settles the waiting findings of o's kind that reading o
+// decides; window is o with the readings before it in its rules' lookback.
+func (rp *replay) decideRetakes(o Observation, window []Observation, base map[rpm.Kind]float64) {
+	kept := rp.waiting[:0]
+	for _, fi := range rp.waiting {
+		f := &rp.res.Findings[fi]
+		r := rp.p.byID[f.RuleID]
+		if f.Kind != o.Kind || r == nil {
+			kept = append(kept, fi)
+			continue
 		}
-		if ei < len(events) {
-			pick(events[ei].At, 3)
+		d := r.decide(&f.Finding, window, rp.in.Programs, rp.in.Params, base, o.ObservedAt)
+		if !d.Outcome.Final() {
+			kept = append(kept, fi)
+			continue
 		}
-		if gi < len(gaps) {
-			pick(gaps[gi].At, 4)
+		rp.p.settle(rp.g, &rp.res, fi, d)
+	}
+	rp.waiting = kept
+}
+
+// report replays the next symptom report.
+func (rp *replay) report() (Result, string) {
+	rep := rp.reports[rp.si]
+	rp.si++
+	in := rp.in
+	return rp.p.EvaluateSymptoms(SymptomInput{ReportID: rep.ID, Symptoms: rep.Symptoms, Programs: in.Programs, Params: in.Params, Now: rep.At}), rep.ID
+}
+
+// event replays the next event, against the events before it in the pack's
+// event lookback.
+func (rp *replay) event() (Result, string) {
+	ei := rp.ei
+	ev := rp.events[ei]
+	lo, _ := slices.BinarySearchFunc(rp.events[:ei], ev.At.Add(-rp.p.eventLookback), func(e Event, t time.Time) int { return e.At.Compare(t) })
+	rp.ei++
+	return rp.p.EvaluateEvents(EventInput{Event: ev, History: rp.events[lo:ei], Programs: rp.in.Programs, Params: rp.in.Params}), ev.ID
+}
+
+// record adds one item's outcome at time at to the result: its errors, its
+// findings (those asking for a retake wait; the others are grouped into
+// alerts now) and its suppressed findings (on their rule's open alert).
+func (rp *replay) record(item Result, id string, at time.Time) {
+	res := &rp.res
+	for _, e := range item.Errors {
+		res.Errors = append(res.Errors, ReplayError{EvalError: e, ObservationID: id, At: at})
+	}
+	now := item.Findings[:0:0]
+	for _, f := range item.Findings {
+		if f.RetakeBy.IsZero() {
+			now = append(now, f)
+			continue
 		}
-		if kind == 0 {
-			timeout(time.Time{}, true)
-			res.Alerts = g.alerts
-			return res
+		rp.waiting = append(rp.waiting, len(res.Findings))
+		res.Findings = append(res.Findings, ReplayFinding{Finding: f, Alert: -1, Retake: RetakeAwait})
+	}
+	res.Findings = append(res.Findings, rp.g.group(rp.p, now, at, RetakeDecision{})...)
+	for _, f := range item.Suppressed {
+		res.Suppressed++
+		rf := ReplayFinding{Finding: f, Alert: -1, Suppressed: true}
+		if ai, ok := rp.g.last[f.RuleID]; ok && rp.g.alerts[ai].ClosedAt.IsZero() {
+			rf.Alert = ai
+			rp.g.alerts[ai].Findings++
 		}
-		timeout(next, false)
-		var item Result
-		var id string
-		switch kind {
-		case 1:
-			o := readings[ri]
-			lo := windowStart(readings[:ri], o.ObservedAt.Add(-p.byKind[o.Kind]))
-			hist := readings[lo:ri]
-			base := in.Baseline
-			if dynamic {
-				base = p.Baselines(hist, o.ObservedAt)
-			}
-			// Retakes this reading decides.
-			kept := waiting[:0]
-			for _, fi := range waiting {
-				f := &res.Findings[fi]
-				r := p.byID[f.RuleID]
-				if f.Kind != o.Kind || r == nil {
-					kept = append(kept, fi)
-					continue
-				}
-				d := r.decide(&f.Finding, readings[lo:ri+1], in.Programs, in.Params, base, o.ObservedAt)
-				if !d.Outcome.Final() {
-					kept = append(kept, fi)
-					continue
-				}
-				p.settle(g, &res, fi, d)
-			}
-			waiting = kept
-			g.rearm(p, o, hist, in, base, next)
-			item = p.Evaluate(Input{Reading: o, History: hist, Programs: in.Programs, Params: in.Params, Baseline: base, Now: o.ObservedAt})
-			id = o.ID
-			ri++
-		case 2:
-			rep := reports[si]
-			item = p.EvaluateSymptoms(SymptomInput{ReportID: rep.ID, Symptoms: rep.Symptoms, Programs: in.Programs, Params: in.Params, Now: rep.At})
-			id = rep.ID
-			si++
-		case 3:
-			ev := events[ei]
-			lo, _ := slices.BinarySearchFunc(events[:ei], ev.At.Add(-p.eventLookback), func(e Event, t time.Time) int { return e.At.Compare(t) })
-			item = p.EvaluateEvents(EventInput{Event: ev, History: events[lo:ei], Programs: in.Programs, Params: in.Params})
-			id = ev.ID
-			ei++
-		case 4:
-			item = Result{Findings: []Finding{gaps[gi]}}
-			gi++
-		}
-		for _, e := range item.Errors {
-			res.Errors = append(res.Errors, ReplayError{EvalError: e, ObservationID: id, At: next})
-		}
-		now := item.Findings[:0:0]
-		for _, f := range item.Findings {
-			if f.RetakeBy.IsZero() {
-				now = append(now, f)
-				continue
-			}
-			waiting = append(waiting, len(res.Findings))
-			res.Findings = append(res.Findings, ReplayFinding{Finding: f, Alert: -1, Retake: RetakeAwait})
-		}
-		res.Findings = append(res.Findings, g.group(p, now, next, RetakeDecision{})...)
-		for _, f := range item.Suppressed {
-			res.Suppressed++
-			rf := ReplayFinding{Finding: f, Alert: -1, Suppressed: true}
-			if ai, ok := g.last[f.RuleID]; ok && g.alerts[ai].ClosedAt.IsZero() {
-				rf.Alert = ai
-				g.alerts[ai].Findings++
-			}
-			res.Findings = append(res.Findings, rf)
-		}
+		res.Findings = append(res.Findings, rf)
 	}
 }
 
