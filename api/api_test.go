@@ -188,7 +188,7 @@ func TestReadingsHappyPath(t *testing.T) {
 	s := newSetup(t)
 	at := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
 	r := s.device.do("POST", "/v1/patients/"+s.patientID+"/readings",
-		fmt.Sprintf(`{"kind": "blood_pressure", "systolic": 184, "diastolic": 121, "unit": "mm[Hg]", "observed_at": %q, "source_id": "cuff-77:1234"}`, at))
+		fmt.Sprintf(`{"kind": "blood_pressure", "systolic": 204, "diastolic": 131, "unit": "mm[Hg]", "observed_at": %q, "source_id": "cuff-77:1234"}`, at))
 	if r.status != http.StatusCreated {
 		t.Fatalf("post reading: %d %s", r.status, r.body)
 	}
@@ -202,7 +202,7 @@ func TestReadingsHappyPath(t *testing.T) {
 	}
 	// The same source_id again is a duplicate.
 	r = s.device.do("POST", "/v1/patients/"+s.patientID+"/readings",
-		fmt.Sprintf(`{"kind": "blood_pressure", "systolic": 184, "diastolic": 121, "unit": "mm[Hg]", "observed_at": %q, "source_id": "cuff-77:1234"}`, at))
+		fmt.Sprintf(`{"kind": "blood_pressure", "systolic": 204, "diastolic": 131, "unit": "mm[Hg]", "observed_at": %q, "source_id": "cuff-77:1234"}`, at))
 	var dup struct{ Readings []struct{ ID, Status string } }
 	r.decode(t, &dup)
 	if r.status != http.StatusOK || dup.Readings[0].Status != "duplicate" || dup.Readings[0].ID != res.Readings[0].ID {
@@ -233,7 +233,7 @@ func TestReadingsHappyPath(t *testing.T) {
 		t.Errorf("ack: %d %s", r.status, r.body)
 	}
 	r = s.clinician.do("GET", "/v1/patients/"+s.patientID+"/readings?kind=blood_pressure", nil)
-	if r.status != 200 || !strings.Contains(string(r.body), `"systolic":184`) {
+	if r.status != 200 || !strings.Contains(string(r.body), `"systolic":204`) {
 		t.Errorf("list readings: %d %s", r.status, r.body)
 	}
 	r = s.clinician.do("GET", "/v1/patients/"+s.patientID, nil)

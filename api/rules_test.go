@@ -135,9 +135,13 @@ func TestRuleChangeAppliesToIngestAndAlertsRecordTheVersion(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("update: %d %s", r.status, r.body)
 	}
-	at := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
-	r = s.device.do("POST", "/v1/patients/"+s.patientID+"/readings",
+	// 172 crosses the new threshold; the retake a minute later confirms it.
+	at := time.Now().UTC().Add(-2 * time.Minute).Format(time.RFC3339)
+	s.device.do("POST", "/v1/patients/"+s.patientID+"/readings",
 		fmt.Sprintf(`{"kind": "blood_pressure", "systolic": 172, "diastolic": 90, "unit": "mm[Hg]", "observed_at": %q}`, at))
+	at = time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	r = s.device.do("POST", "/v1/patients/"+s.patientID+"/readings",
+		fmt.Sprintf(`{"kind": "blood_pressure", "systolic": 173, "diastolic": 90, "unit": "mm[Hg]", "observed_at": %q}`, at))
 	var res struct{ Alerts []struct{ ID, RuleID string } }
 	r.decode(t, &res)
 	if r.status != http.StatusCreated || len(res.Alerts) != 1 {

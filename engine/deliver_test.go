@@ -140,7 +140,7 @@ func randomHex(t testing.TB, n int) string {
 func (w *pushWorld) ingestCritical(t *testing.T) uuid.UUID {
 	t.Helper()
 	res, err := w.eng.Ingest(context.Background(), w.device, engine.IngestRequest{PatientID: w.patient.ID,
-		Readings: []rpm.Reading{bp(184, 121, time.Now().Add(-time.Minute), "")}})
+		Readings: []rpm.Reading{bp(204, 131, time.Now().Add(-time.Minute), "")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,7 +415,7 @@ func TestUnregisteredPermanentAndNotConfigured(t *testing.T) {
 	}
 	// The disabled device gets no job for the next alert.
 	if _, err := w.eng.Ingest(ctx, w.device, engine.IngestRequest{PatientID: w.patient.ID,
-		Readings: []rpm.Reading{{Kind: rpm.SpO2, Value: ptr(85), Unit: "%", ObservedAt: time.Now()}}}); err != nil {
+		Readings: []rpm.Reading{{Kind: rpm.SpO2, Value: ptr(84), Unit: "%", ObservedAt: time.Now()}}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := w.count(t, `SELECT count(*) FROM river_job WHERE kind = 'notify.deliver'`); n != 5 {

@@ -130,6 +130,7 @@ type Engine struct {
 	cfg       Config
 	river     *river.Client[pgx.Tx]
 	delivery  *delivery.Service
+	alerting  *alerting.Service
 	heartbeat *rescue.Heartbeat
 	stopBeat  context.CancelFunc
 	beatDone  chan struct{}
@@ -180,14 +181,14 @@ func New(cfg Config) (*Engine, error) {
 
 	e.delivery = delivery.New(delivery.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Senders: cfg.Senders,
 		Metrics: m, Audit: aw, APNsTopic: cfg.APNsTopic})
-	alerts := alerting.New(alerting.Config{Logger: log, Now: now, Jobs: jobs, Metrics: m, Audit: aw})
+	e.alerting = alerting.New(alerting.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Metrics: m, Audit: aw})
 	e.rulesService = rulestore.New(rulestore.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Rules: cfg.Rules,
 		RulesRefresh: cfg.RulesRefresh})
 	e.identityService = identity.New(identity.Config{Pool: cfg.Pool, Now: now, Audit: aw, Delivery: e.delivery,
 		AuthCacheTTL: cfg.AuthCacheTTL, WebPushAllowedHosts: cfg.WebPushAllowedHosts, APNsTopic: cfg.APNsTopic})
 	e.careService = care.New(care.Config{Pool: cfg.Pool, Now: now, Audit: aw, Rules: e.rulesService.Pack,
 		EnsureRules: e.rulesService.EnsureSeeded})
-	e.ingestService = ingest.New(ingest.Config{Pool: cfg.Pool, Logger: log, Now: now, Metrics: m, Audit: aw, Alerting: alerts,
+	e.ingestService = ingest.New(ingest.Config{Pool: cfg.Pool, Logger: log, Now: now, Metrics: m, Audit: aw, Alerting: e.alerting,
 		Rules: e.rulesService.Pack, Transactions: cfg.IngestTransactions, ObservedHorizon: cfg.ObservedHorizon})
 	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw})
 

@@ -134,7 +134,7 @@ func TestCriticalReadingRaisesAlertAndDeliversWebPush(t *testing.T) {
 	w := newWorld(t, true)
 	ctx := context.Background()
 	res, err := w.eng.Ingest(ctx, w.device, engine.IngestRequest{PatientID: w.patient.ID,
-		Readings: []rpm.Reading{bp(184, 121, time.Now().Add(-time.Minute), "cuff-77:1")}})
+		Readings: []rpm.Reading{bp(204, 131, time.Now().Add(-time.Minute), "cuff-77:1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestCriticalReadingRaisesAlertAndDeliversWebPush(t *testing.T) {
 	if payload.Type != "alert" || payload.Data["alert_id"] != res.Alerts[0].ID.String() {
 		t.Errorf("payload = %s", p.Payload)
 	}
-	for _, phi := range []string{"184", "121", "Sam", "Lee", "mm[Hg]", "blood", "pressure", w.patient.ID.String()} {
+	for _, phi := range []string{"204", "131", "Sam", "Lee", "mm[Hg]", "blood", "pressure", w.patient.ID.String()} {
 		if strings.Contains(string(p.Payload), phi) {
 			t.Errorf("push payload leaks %q: %s", phi, p.Payload)
 		}
@@ -189,7 +189,7 @@ func TestInvalidReadingInBatchStoresNothing(t *testing.T) {
 	w := newWorld(t, false)
 	now := time.Now()
 	_, err := w.eng.Ingest(context.Background(), w.device, engine.IngestRequest{PatientID: w.patient.ID, Batch: true, Readings: []rpm.Reading{
-		bp(184, 121, now, ""),
+		bp(204, 131, now, ""),
 		{Kind: rpm.SpO2, Value: ptr(140), Unit: "%", ObservedAt: now},
 		{Kind: rpm.HeartRate, Value: ptr(80), Unit: "furlongs", ObservedAt: now.Add(time.Hour)},
 	}})
@@ -206,7 +206,7 @@ func TestSourceIDDeduplicates(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, false)
 	ctx := context.Background()
-	r := bp(190, 100, time.Now().Add(-time.Minute), "cuff-77:42")
+	r := bp(205, 100, time.Now().Add(-time.Minute), "cuff-77:42")
 	first, err := w.eng.Ingest(ctx, w.device, engine.IngestRequest{PatientID: w.patient.ID, Readings: []rpm.Reading{r}})
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +237,7 @@ func TestOpenAlertIsUpdatedNotDuplicated(t *testing.T) {
 	w := newWorld(t, false)
 	ctx := context.Background()
 	now := time.Now()
-	a, err := w.eng.Ingest(ctx, w.device, engine.IngestRequest{PatientID: w.patient.ID, Readings: []rpm.Reading{bp(185, 100, now.Add(-2*time.Minute), "")}})
+	a, err := w.eng.Ingest(ctx, w.device, engine.IngestRequest{PatientID: w.patient.ID, Readings: []rpm.Reading{bp(205, 100, now.Add(-2*time.Minute), "")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestCommittedIngestIsDeliveredAfterRestart(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, false) // no workers: the job is only inserted
 	res, err := w.eng.Ingest(context.Background(), w.device, engine.IngestRequest{PatientID: w.patient.ID,
-		Readings: []rpm.Reading{{Kind: rpm.SpO2, Value: ptr(85), Unit: "%", ObservedAt: time.Now()}}})
+		Readings: []rpm.Reading{{Kind: rpm.SpO2, Value: ptr(84), Unit: "%", ObservedAt: time.Now()}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestGoneSubscriptionDisablesDeviceAndFlagsUndelivered(t *testing.T) {
 	w := newWorld(t, true)
 	w.push.Script(w.sub.Endpoint, notifytest.Response{Status: 410})
 	res, err := w.eng.Ingest(context.Background(), w.device, engine.IngestRequest{PatientID: w.patient.ID,
-		Readings: []rpm.Reading{bp(181, 90, time.Now(), "")}})
+		Readings: []rpm.Reading{bp(201, 90, time.Now(), "")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +414,7 @@ func TestEveryPHIAccessIsAudited(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, false)
 	ctx := context.Background()
-	res, err := w.eng.Ingest(ctx, w.device, engine.IngestRequest{PatientID: w.patient.ID, Readings: []rpm.Reading{bp(182, 100, time.Now(), "")}})
+	res, err := w.eng.Ingest(ctx, w.device, engine.IngestRequest{PatientID: w.patient.ID, Readings: []rpm.Reading{bp(202, 100, time.Now(), "")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +447,7 @@ func TestTriageQueueOrder(t *testing.T) {
 	now := time.Now()
 	for _, r := range []rpm.Reading{
 		{Kind: rpm.BodyTemperature, Value: ptr(39), Unit: "Cel", ObservedAt: now.Add(-3 * time.Minute)}, // medium
-		bp(185, 100, now.Add(-2*time.Minute), ""),                                                       // critical
+		bp(205, 100, now.Add(-2*time.Minute), ""),                                                       // critical
 		{Kind: rpm.HeartRate, Value: ptr(150), Unit: "/min", ObservedAt: now.Add(-time.Minute)},         // high
 	} {
 		if _, err := w.eng.Ingest(ctx, w.device, engine.IngestRequest{PatientID: w.patient.ID, Readings: []rpm.Reading{r}}); err != nil {

@@ -48,3 +48,6 @@ func (e *Engine) EnqueueDeliveries(ctx context.Context, notifications, devices [
 
 // Beat runs one heartbeat: record this process, rescue dead workers' jobs.
 func (e *Engine) Beat(ctx context.Context) (int64, error) { return e.heartbeat.Beat(ctx) }
+
+// RetakeDeadline runs the retake deadline job of retake id now.
+func (e *Engine) RetakeDeadline(ctx context.Context, id uuid.UUID) error { return e.alerting.RetakeDeadline(ctx, id) }

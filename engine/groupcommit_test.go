@@ -42,7 +42,7 @@ func TestConcurrentIngestsShareTransactionsCorrectly(t *testing.T) {
 				sys := 120.0
 				crit := round == 3 && i%4 == 0
 				if crit {
-					sys = 190
+					sys = 205
 				}
 				res, err := w.eng.Ingest(ctx, d, engine.IngestRequest{PatientID: d.PatientID, Readings: []rpm.Reading{bp(sys, 80, at, "")}})
 				mu.Lock()

@@ -275,7 +275,7 @@ func BenchmarkReadingToPush(b *testing.B) {
 			for t := range tasks {
 				r := rpm.Reading{Kind: rpm.HeartRate, Value: ptr(float64(60 + rand.IntN(30))), Unit: "/min", ObservedAt: time.Now()}
 				if t.critical {
-					r = bp(184, 121, time.Now(), "")
+					r = bp(204, 131, time.Now(), "")
 				}
 				res, err := eng.Ingest(ctx, t.dev, engine.IngestRequest{PatientID: t.dev.PatientID, Readings: []rpm.Reading{r}})
 				if err != nil {

@@ -74,7 +74,7 @@ func TestCriticalReadingPushesToAndroidIPhoneAndBrowser(t *testing.T) {
 	}
 
 	status, body := call(cuff, "POST", "/v1/patients/"+w.patient.ID.String()+"/readings", map[string]any{
-		"kind": "blood_pressure", "systolic": 184, "diastolic": 121, "unit": "mm[Hg]",
+		"kind": "blood_pressure", "systolic": 204, "diastolic": 131, "unit": "mm[Hg]",
 		"observed_at": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339), "source_id": "cuff-77:1234"})
 	if status != http.StatusCreated {
 		t.Fatalf("post reading: %d %s", status, body)
@@ -190,7 +190,7 @@ func TestCriticalReadingPushesToAndroidIPhoneAndBrowser(t *testing.T) {
 	}
 
 	// No PHI anywhere in what left the building.
-	phi := []string{"Sam Lee", "Sam", "Lee", "184", "121", "mm[Hg]", "mmHg", "blood_pressure", "blood pressure", "systolic",
+	phi := []string{"Sam Lee", "Sam", "Lee", "204", "131", "mm[Hg]", "mmHg", "blood_pressure", "blood pressure", "systolic",
 		"diastolic", "bp-crisis", "crisis", "hypertension", "America/Chicago", "cuff-77", w.patient.ID.String(), res.Alerts[0].Title}
 	scanPHI(t, "FCM request", string(f.Raw), phi)
 	scanPHI(t, "APNs payload", string(a.Payload), phi)

@@ -201,7 +201,7 @@ func TestQuietHoursHoldMediumAndLowUntilOneCatchUp(t *testing.T) {
 	fever1 := w.ingest(t, w.patient.ID, fever())
 	w.clock.Set(time.Date(2026, 3, 7, 23, 40, 0, 0, chi))
 	fever2 := w.ingest(t, w.patient2, fever())
-	crisis := w.ingest(t, w.patient.ID, bp(184, 121, time.Time{}, ""))
+	crisis := w.ingest(t, w.patient.ID, bp(204, 131, time.Time{}, ""))
 	fast := w.ingest(t, w.patient2, tachycardia())
 	if fever1.Urgency != rpm.Medium || fever2.Urgency != rpm.Medium || crisis.Urgency != rpm.Critical || fast.Urgency != rpm.High {
 		t.Fatalf("urgencies %s %s %s %s, want medium medium critical high", fever1.Urgency, fever2.Urgency, crisis.Urgency, fast.Urgency)

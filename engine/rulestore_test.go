@@ -21,7 +21,7 @@ import (
 func bpCrisis(systolic, diastolic int) string {
 	return fmt.Sprintf(`{"id": "bp-crisis", "title": "Blood pressure in crisis range", "kind": "blood_pressure",
 		"when": "systolic >= params.systolic_max || diastolic >= params.diastolic_max",
-		"params": {"systolic_max": %d, "diastolic_max": %d}, "urgency": "critical"}`, systolic, diastolic)
+		"params": {"systolic_max": %d, "diastolic_max": %d}, "urgency": "critical", "retake": {"enabled": false}}`, systolic, diastolic)
 }
 
 func TestRulesAreSeededOnceAcrossProcesses(t *testing.T) {
@@ -97,7 +97,7 @@ func TestCreateRuleRefusesDuplicatesAndListsEveryProblem(t *testing.T) {
 	w := newWorld(t, false)
 	ctx := context.Background()
 	src := []byte(`{"id": "hr-very-high", "title": "Very high heart rate", "kind": "heart_rate",
-		"when": "value > params.max", "params": {"max": 150}, "urgency": "critical"}`)
+		"when": "value > params.max", "params": {"max": 150}, "urgency": "critical", "retake": {"enabled": false}}`)
 	r, err := w.eng.CreateRule(ctx, w.admin, src)
 	if err != nil {
 		t.Fatal(err)

@@ -31,30 +31,46 @@ type Hit struct {
 
 // Evaluate runs the rules over a patient's freshly stored readings in
 // observation order and returns what they found (for RaiseMany); rules that
-// could not be evaluated are recorded. params are the patient's personalised
+// could not be evaluated are recorded. A finding whose rule asks for a retake
+// is set aside (retake.go) rather than returned, and each reading first
+// decides the pending retakes it may settle. params are the patient's personalised
 // rule parameters.
 func (al *Service) Evaluate(ctx context.Context, tx pgx.Tx, patientID uuid.UUID, scope scope.Patient, pack *rules.Pack,
-	fresh []Stored, hist []rules.Observation, params map[string]map[string]float64) ([]Hit, error) {
+	fresh []Stored, hist []rules.Observation, params map[string]map[string]float64, pending Retakes) ([]Hit, error) {
 	slices.SortStableFunc(fresh, func(x, y Stored) int { return x.ObservedAt.Compare(y.ObservedAt) })
 	histories := BatchHistories(hist, fresh)
 	now := al.now()
 	var hits []Hit
 	var evalErrs []evalError
+	var asks []newRetake
 	for _, s := range fresh {
 		hist := histories[s.ID]
-		res := pack.Evaluate(rules.Input{Reading: Observation(s), History: hist, Programs: scope.Programs, Params: params, Now: now,
-			Baseline: pack.Baselines(hist, s.ObservedAt)})
+		in := rules.Input{Reading: Observation(s), History: hist, Programs: scope.Programs, Params: params, Now: now,
+			Baseline: pack.Baselines(hist, s.ObservedAt)}
+		confirmed, err := al.decideRetakes(ctx, tx, pack, pending, s, hist, in)
+		if err != nil {
+			return nil, err
+		}
+		hits = append(hits, confirmed...)
+		res := pack.Evaluate(in)
 		for _, ee := range res.Errors {
 			al.metrics.RuleErrors.WithLabelValues(ee.RuleID).Inc()
 			al.log.WarnContext(ctx, "rule evaluation failed", "rule_id", ee.RuleID, "rule_version", ee.Version,
 				"reading_id", s.ID, "error", ee.Err)
 			evalErrs = append(evalErrs, evalError{EvalError: ee, readingID: s.ID})
 		}
+		paging, ask := setAside(res.Findings, pending, s)
+		asks = append(asks, ask...)
 		switch {
-		case len(res.Findings) > 0:
-			hits = append(hits, Hit{Reading: s, Findings: append(res.Findings, res.Suppressed...)})
+		case len(paging) > 0:
+			hits = append(hits, Hit{Reading: s, Findings: append(paging, res.Suppressed...)})
 		case len(res.Suppressed) > 0:
 			hits = append(hits, Hit{Reading: s, Findings: res.Suppressed, UpdateOnly: true})
+		}
+	}
+	if len(asks) > 0 {
+		if err := al.askRetakes(ctx, tx, patientID, asks); err != nil {
+			return nil, err
 		}
 	}
 	if len(evalErrs) > 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/tendhealth/tend/engine/audit"
@@ -19,6 +20,7 @@ import (
 
 // Config wires a Service.
 type Config struct {
+	Pool    *pgxpool.Pool
 	Logger  *slog.Logger
 	Now     func() time.Time
 	Jobs    func() *river.Client[pgx.Tx]
@@ -28,6 +30,7 @@ type Config struct {
 
 // Service raises and routes alerts.
 type Service struct {
+	pool    *pgxpool.Pool
 	log     *slog.Logger
 	now     func() time.Time
 	jobs    func() *river.Client[pgx.Tx]
@@ -37,5 +40,5 @@ type Service struct {
 
 // New builds a Service.
 func New(c Config) *Service {
-	return &Service{log: c.Logger, now: c.Now, jobs: c.Jobs, metrics: c.Metrics, audit: c.Audit}
+	return &Service{pool: c.Pool, log: c.Logger, now: c.Now, jobs: c.Jobs, metrics: c.Metrics, audit: c.Audit}
 }

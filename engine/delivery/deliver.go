@@ -179,6 +179,11 @@ func buildMessage(args deliverArgs, d delivery) notify.Message {
 		m.Title = "Your care team has been alerted"
 		m.Body = "If you have chest pain or trouble breathing, call emergency services."
 		m.CollapseID = ""
+	case "retake":
+		// Asked when a single reading crossed a threshold: nothing about the
+		// reading itself travels.
+		m.Title = "Please measure again"
+		m.Body = "Rest for a few minutes, then take the measurement again in Tend."
 	case "catchup":
 		// Only alerts are held for quiet hours (routing.go), so the count is
 		// of alerts.

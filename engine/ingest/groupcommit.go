@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/alerting"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/scope"
 	"github.com/tendhealth/tend/rpm"
@@ -26,6 +27,7 @@ type ingestJob struct {
 	ids     []uuid.UUID
 	scope   scope.Patient
 	params  map[string]map[string]float64 // personalised rule parameters
+	retakes alerting.Retakes              // findings waiting for a retake
 	inScope bool
 	res     IngestResult
 	err     error // this job's own failure (not in scope)

@@ -170,8 +170,8 @@ RETURNING id`
 
 // scopeManySQL is the patient scope for a group of jobs: it returns the
 // ordinal of every job whose actor may see its patient, with the patient's
-// personalised rule parameters.
-var scopeManySQL = `SELECT x.i, p.care_team_id, p.programs, p.enrolled_at, pp.overrides
+// personalised rule parameters and the findings waiting for a retake.
+var scopeManySQL = `SELECT x.i, p.care_team_id, p.programs, p.enrolled_at, pp.overrides, ` + alerting.PendingRetakesSQL + `
 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS x(pid, role, apid, uid, i)
 JOIN patients p ON p.id = x.pid
 LEFT JOIN patient_params pp ON pp.patient_id = p.id
@@ -199,11 +199,12 @@ func (ig *Service) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJ
 		var i int
 		var s scope.Patient
 		var params map[string]map[string]float64
-		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &params); err != nil {
+		var retakes alerting.Retakes
+		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &params, &retakes); err != nil {
 			rows.Close()
 			return fmt.Errorf("ingest scope: %w", err)
 		}
-		jobs[i-1].scope, jobs[i-1].params, jobs[i-1].inScope = s, params, true
+		jobs[i-1].scope, jobs[i-1].params, jobs[i-1].retakes, jobs[i-1].inScope = s, params, retakes, true
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("ingest scope: %w", err)
@@ -324,7 +325,7 @@ func (ig *Service) raise(ctx context.Context, tx pgx.Tx, active []*ingestJob, cr
 		if len(fresh) == 0 {
 			continue
 		}
-		hits, err := ig.alerting.Evaluate(ctx, tx, j.patientID, j.scope, pack, fresh, byPatient[j.patientID], j.params)
+		hits, err := ig.alerting.Evaluate(ctx, tx, j.patientID, j.scope, pack, fresh, byPatient[j.patientID], j.params, j.retakes)
 		if err != nil {
 			return err
 		}
@@ -423,11 +424,16 @@ func (c *historyColumns) add(pack *rules.Pack, j *ingestJob, now time.Time) {
 	for _, m := range j.ms {
 		in := rules.Input{Reading: rules.Observation{Kind: m.Kind, Value: m.Value, Systolic: m.Systolic, Diastolic: m.Diastolic,
 			Unit: m.Unit, ObservedAt: m.ObservedAt}, Programs: j.scope.Programs, Params: j.params, Now: now}
-		if !pack.NeedsHistory(in) {
+		from := m.ObservedAt
+		// A reading that may be the retake of a waiting finding needs the
+		// history from that finding's reading, to decide it.
+		if t, ok := j.retakes.Earliest(m.Kind); ok && t.Before(m.ObservedAt) {
+			from = t
+		} else if !pack.NeedsHistory(in) {
 			continue
 		}
-		if t, ok := earliest[m.Kind]; !ok || m.ObservedAt.Before(t) {
-			earliest[m.Kind] = m.ObservedAt
+		if t, ok := earliest[m.Kind]; !ok || from.Before(t) {
+			earliest[m.Kind] = from
 		}
 	}
 	since := map[rpm.Kind]time.Time{}
