@@ -50,4 +50,6 @@ func (e *Engine) EnqueueDeliveries(ctx context.Context, notifications, devices [
 func (e *Engine) Beat(ctx context.Context) (int64, error) { return e.heartbeat.Beat(ctx) }
 
 // RetakeDeadline runs the retake deadline job of retake id now.
-func (e *Engine) RetakeDeadline(ctx context.Context, id uuid.UUID) error { return e.alerting.RetakeDeadline(ctx, id) }
+func (e *Engine) RetakeDeadline(ctx context.Context, id uuid.UUID) error {
+	return e.alerting.RetakeDeadline(ctx, id)
+}
