@@ -48,22 +48,25 @@ const updateAlertSQL = `UPDATE alerts SET occurrences = occurrences + $3,
 WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved'
 RETURNING id, false, status, urgency, urgency_rank, title, notified_at, notified_urgency_rank`
 
-// insertAlertEventSQL records one event (raised, escalated, ...) on an alert's history.
+// insertAlertEventSQL records one event (opened, updated) on an alert's history.
 const insertAlertEventSQL = `INSERT INTO alert_events (alert_id, action, actor_id, at, detail) VALUES ($1, $2, $3, $4, $5)`
 
-// insertFindingsSQL stores the findings of a group, one row per element of the parallel arrays $1..$7.
+// insertFindingsSQL stores the findings of a group, one row per element of the parallel arrays
+// $1..$7.
 const insertFindingsSQL = `INSERT INTO alert_findings (alert_id, reading_id, rule_id, rule_version, urgency, late, observed_at, created_at)
 		SELECT a, r, ru, v, u, l, o, $8 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::bool[], $7::timestamptz[])
 		AS t(a, r, ru, v, u, l, o)`
 
-// insertEvalErrorsSQL records the rules that failed to evaluate for patient $1, one row per element of $2..$5.
+// insertEvalErrorsSQL records the rules that failed to evaluate for patient $1, one row per element
+// of $2..$5.
 const insertEvalErrorsSQL = `INSERT INTO rule_eval_errors (rule_id, rule_version, patient_id, reading_id, error, at)
 		SELECT r, v, $1, d, t, $6 FROM unnest($2::text[], $3::int[], $4::uuid[], $5::text[]) AS x(r, v, d, t)`
 
 // patientOverridesSQL reads the personalised rule parameters of patient $1.
 const patientOverridesSQL = `SELECT overrides FROM patient_params WHERE patient_id = $1`
 
-// recipientsSQL lists who is told of an alert: the clinicians and leads of care team $1 and the patient $2, each with their quiet hours and enabled devices.
+// recipientsSQL lists who is told of an alert: the clinicians and leads of care team $1 and the
+// patient $2, each with their quiet hours and enabled devices.
 const recipientsSQL = `SELECT m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end,
 			coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
 		FROM care_team_members m JOIN users u ON u.id = m.user_id AND u.disabled_at IS NULL
@@ -74,7 +77,8 @@ const recipientsSQL = `SELECT m.user_id, m.role, u.timezone, u.quiet_start, u.qu
 		FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.enabled
 		WHERE u.patient_id = $2 AND u.role = 'patient' AND u.disabled_at IS NULL GROUP BY u.id`
 
-// insertNotificationsSQL stores a route's notifications, one row per element of the parallel arrays $1..$7.
+// insertNotificationsSQL stores a route's notifications, one row per element of the parallel arrays
+// $1..$7.
 const insertNotificationsSQL = `INSERT INTO notifications (id, user_id, type, alert_id, urgency, held_until, device_count, created_at)
 		SELECT i, u, t, a, g, h, d, $8 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[], $7::int[])
 			AS x(i, u, t, a, g, h, d)`

@@ -16,7 +16,8 @@ var queries = map[string]string{
 const auditSQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 
-// listAuditSQL pages through the audit trail after id $1, optionally for one patient ($2), at most $3 entries.
+// listAuditSQL pages through the audit trail after id $1, optionally for one patient ($2), at most
+// $3 entries.
 const listAuditSQL = `SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail
 		FROM audit_entries WHERE id > $1 AND ($2::uuid IS NULL OR patient_id = $2) ORDER BY id LIMIT $3`
 

@@ -20,10 +20,12 @@ var queries = map[string]string{
 	"markAlertUndeliveredSQL": markAlertUndeliveredSQL,
 }
 
-// lockQuietHoursSQL reads and locks user $1's quiet hours, so that one catch-up runs per user at a time.
+// lockQuietHoursSQL reads and locks user $1's quiet hours, so that one catch-up runs per user at a
+// time.
 const lockQuietHoursSQL = `SELECT timezone, quiet_start, quiet_end FROM users WHERE id = $1 FOR UPDATE`
 
-// countHeldSQL counts the held notifications of user $1 not yet summarised: distinct alerts, and medium-urgency items.
+// countHeldSQL counts the held notifications of user $1 not yet summarised: distinct alerts, and
+// medium-urgency items.
 const countHeldSQL = `SELECT count(DISTINCT coalesce(alert_id, id)), count(*) FILTER (WHERE urgency = 'medium')
 			FROM notifications WHERE user_id = $1 AND held_until IS NOT NULL AND catchup_id IS NULL`
 
@@ -40,11 +42,13 @@ const enabledDevicesSQL = `SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM
 // rescheduleHeldSQL moves user $1's held notifications to the new end of their quiet hours ($2).
 const rescheduleHeldSQL = `UPDATE notifications SET held_until = $2 WHERE user_id = $1 AND held_until IS NOT NULL AND catchup_id IS NULL`
 
-// dueHeldUsersSQL finds users with held notifications whose hold ended before $1 (the sweep's safety net).
+// dueHeldUsersSQL finds users with held notifications whose hold ended before $1 (the sweep's
+// safety net).
 const dueHeldUsersSQL = `SELECT DISTINCT user_id FROM notifications
 		WHERE held_until IS NOT NULL AND catchup_id IS NULL AND held_until < $1 LIMIT 1000`
 
-// loadDeliveriesSQL loads, for each (notification, device) pair of $1 and $2, what a push needs and the pair's delivery history.
+// loadDeliveriesSQL loads, for each (notification, device) pair of $1 and $2, what a push needs and
+// the pair's delivery history.
 const loadDeliveriesSQL = `SELECT x.i, d.id, d.platform, d.address, d.p256dh, d.auth, d.topic, d.sandbox, d.enabled,
 			n.type, n.urgency, n.alert_id, n.created_at, coalesce(n.item_count, 0), s.sent, s.attempts
 		FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS x(nid, did, i)
@@ -53,7 +57,8 @@ const loadDeliveriesSQL = `SELECT x.i, d.id, d.platform, d.address, d.p256dh, d.
 		CROSS JOIN LATERAL (SELECT coalesce(bool_or(outcome = 'sent'), false) AS sent, count(*) AS attempts
 			FROM deliveries WHERE notification_id = x.nid AND device_id = x.did) s`
 
-// insertDeliveriesSQL records delivery attempts and stamps the devices that succeeded (at most once a minute per device).
+// insertDeliveriesSQL records delivery attempts and stamps the devices that succeeded (at most once
+// a minute per device).
 const insertDeliveriesSQL = `WITH ins AS (
 			INSERT INTO deliveries (notification_id, device_id, job_id, attempt, outcome, provider_status, provider_id, error_code, created_at)
 			SELECT n, d, j, a, o, nullif(s, 0), nullif(p, ''), nullif(c, ''), t
@@ -70,7 +75,8 @@ const insertDeliveriesSQL = `WITH ins AS (
 // disableDeviceSQL disables device $1 with reason $2.
 const disableDeviceSQL = `UPDATE devices SET enabled = false, disabled_reason = $2, updated_at = $3 WHERE id = $1`
 
-// markAlertUndeliveredSQL flags critical alert $1 as undelivered once every device of every alert notification has failed.
+// markAlertUndeliveredSQL flags critical alert $1 as undelivered once every device of every alert
+// notification has failed.
 const markAlertUndeliveredSQL = `UPDATE alerts a SET undelivered = true
 		WHERE a.id = $1 AND a.urgency = 'critical' AND NOT a.undelivered
 		AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN notifications n ON n.id = d.notification_id

@@ -18,7 +18,8 @@ var queries = map[string]string{
 	"setPreferencesSQL": setPreferencesSQL,
 }
 
-// upsertDeviceSQL registers a device, or re-enables and updates the user's device at the same address; tells whether it is new.
+// upsertDeviceSQL registers a device, or re-enables and updates the user's device at the same
+// address; tells whether it is new.
 const upsertDeviceSQL = `INSERT INTO devices (id, user_id, platform, address, p256dh, auth, topic, sandbox, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), nullif($7, ''), $8, $9, $9)
 			ON CONFLICT (user_id, platform, address) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth,

@@ -37,11 +37,13 @@ var queries = map[string]string{
 const getReadingSQL = `SELECT ` + readings.Columns + `, r.entered_in_error_at FROM readings r
 			WHERE r.patient_id = $1 AND r.observed_at = $2 AND r.id = $3`
 
-// resolveExternalIDsSQL maps external ids $1 to the patients the actor may see ($2 role, $3 patient, $4 user).
+// resolveExternalIDsSQL maps external ids $1 to the patients the actor may see ($2 role, $3
+// patient, $4 user).
 var resolveExternalIDsSQL = `SELECT p.external_id, p.id FROM patients p WHERE p.external_id = ANY($1) AND ` +
 	scope.PatientSQL("p", "$2", "$3", "$4")
 
-// lockSourcedReadingSQL finds and locks the reading that source id $2 created for patient $1, of kind $3.
+// lockSourcedReadingSQL finds and locks the reading that source id $2 created for patient $1, of
+// kind $3.
 const lockSourcedReadingSQL = `SELECT ` + readings.Columns + `, r.entered_in_error_at FROM reading_sources s
 				JOIN readings r ON r.patient_id = s.patient_id AND r.observed_at = s.observed_at AND r.id = s.reading_id
 				WHERE s.patient_id = $1 AND s.source_id = $2 AND r.kind = $3 FOR UPDATE OF r`
@@ -90,14 +92,16 @@ JOIN readings r ON r.patient_id = w.patient_id AND r.kind = w.kind AND r.observe
 	AND r.entered_in_error_at IS NULL -- retracted by its source
 ORDER BY r.patient_id, r.observed_at, r.id`
 
-// recordJobRunSQL records that the missing-data job for a rule ran at $2 (never moving the mark back).
+// recordJobRunSQL records that the missing-data job for a rule ran at $2 (never moving the mark
+// back).
 const recordJobRunSQL = `INSERT INTO rule_job_runs (name, ran_at) VALUES ($1, $2)
 			ON CONFLICT (name) DO UPDATE SET ran_at = greatest(rule_job_runs.ran_at, excluded.ran_at)`
 
 // jobRunsSQL reads when the missing-data jobs $1 last ran.
 const jobRunsSQL = `SELECT name, ran_at FROM rule_job_runs WHERE name = ANY($1)`
 
-// missingPageSQL pages through patients after $1 (all, or those in programs $3), with the last observation of each kind in $5.
+// missingPageSQL pages through patients after $1 (all, or those in programs $3), with the last
+// observation of each kind in $5.
 const missingPageSQL = `SELECT p.id, p.care_team_id, p.programs, p.enrolled_at, k.kind, l.last
 		FROM (SELECT id, care_team_id, programs, enrolled_at FROM patients
 			WHERE id > $1 AND ($2 OR programs && $3::text[]) ORDER BY id LIMIT $4) p
@@ -109,7 +113,8 @@ const missingPageSQL = `SELECT p.id, p.care_team_id, p.programs, p.enrolled_at, 
 // lastObservedSQL reads the last observation time of each kind in $2 for patient $1.
 const lastObservedSQL = `SELECT kind, max(observed_at) FROM readings WHERE patient_id = $1 AND kind = ANY($2) GROUP BY kind`
 
-// reportedMissingSQL finds which (rule, due time) pairs were already reported as missing data for patient $1.
+// reportedMissingSQL finds which (rule, due time) pairs were already reported as missing data for
+// patient $1.
 const reportedMissingSQL = `SELECT af.rule_id, af.observed_at FROM alert_findings af JOIN alerts a ON a.id = af.alert_id
 			WHERE a.patient_id = $1 AND af.reading_id IS NULL AND (af.rule_id, af.observed_at) IN (
 				SELECT * FROM unnest($2::text[], $3::timestamptz[]))`
@@ -117,7 +122,8 @@ const reportedMissingSQL = `SELECT af.rule_id, af.observed_at FROM alert_finding
 // ensurePartitionSQL creates the readings partition for the month of $1 if it does not exist.
 const ensurePartitionSQL = `SELECT tend_ensure_reading_partition($1)`
 
-// listReadingsSQL pages through patient $1's readings, newest first, optionally of one kind and within a time range.
+// listReadingsSQL pages through patient $1's readings, newest first, optionally of one kind and
+// within a time range.
 const listReadingsSQL = `SELECT ` + readings.Columns + ` FROM readings r WHERE r.patient_id = $1
 			AND ($2 = '' OR r.kind = $2) AND ($3::timestamptz IS NULL OR r.observed_at >= $3)
 			AND ($4::timestamptz IS NULL OR r.observed_at < $4)
@@ -135,7 +141,8 @@ const insertSymptomReportSQL = `INSERT INTO symptom_reports (id, patient_id, sym
 // linkReportAlertsSQL links report $1 to the alerts $2 it raised.
 const linkReportAlertsSQL = `INSERT INTO symptom_report_alerts (report_id, alert_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING`
 
-// listSymptomReportsSQL pages through patient $1's symptom reports, newest first, with the alerts each raised.
+// listSymptomReportsSQL pages through patient $1's symptom reports, newest first, with the alerts
+// each raised.
 const listSymptomReportsSQL = `SELECT s.id, s.patient_id, s.symptoms, s.note, s.reported_at, s.reported_by,
 				coalesce(array(SELECT l.alert_id FROM symptom_report_alerts l WHERE l.report_id = s.id ORDER BY l.alert_id), '{}')
 			FROM symptom_reports s WHERE s.patient_id = $1 AND (s.reported_at, s.id) < ($2, $3)

@@ -27,7 +27,8 @@ var queries = map[string]string{
 	"updateRuleSQL":          updateRuleSQL,
 }
 
-// backtestPatientsSQL pages through the patients a backtest covers, after $1, with their personalised parameters.
+// backtestPatientsSQL pages through the patients a backtest covers, after $1, with their
+// personalised parameters.
 const backtestPatientsSQL = `SELECT p.id, p.programs, p.enrolled_at, pp.overrides FROM patients p
 		LEFT JOIN patient_params pp ON pp.patient_id = p.id
 		WHERE p.id > $1 AND (cardinality($2::uuid[]) = 0 OR p.id = ANY($2))
@@ -39,7 +40,8 @@ const backtestSymptomsSQL = `SELECT patient_id, id, reported_at, symptoms FROM s
 			WHERE patient_id = ANY($1) AND reported_at >= $2 AND reported_at <= $3
 			ORDER BY patient_id, reported_at, id`
 
-// backtestReadingsSQL reads the readings of kinds $2 of patients $1 between $3 and $4, in replay order, leaving out retracted ones.
+// backtestReadingsSQL reads the readings of kinds $2 of patients $1 between $3 and $4, in replay
+// order, leaving out retracted ones.
 const backtestReadingsSQL = `SELECT patient_id, id, kind, value, coalesce(systolic, 0), coalesce(diastolic, 0), unit, observed_at
 			FROM readings WHERE patient_id = ANY($1) AND kind = ANY($2) AND observed_at >= $3 AND observed_at <= $4
 				AND entered_in_error_at IS NULL
@@ -60,7 +62,8 @@ const latestRulesSQL = `SELECT l.seq, l.rule_id, l.version, l.definition, l.enab
 	JOIN rule_versions f ON f.rule_id = l.rule_id AND f.version = 1
 	ORDER BY f.seq`
 
-// rulesStateSQL summarises the rule table (row count, latest seq) so that a reload is needed only when it changed.
+// rulesStateSQL summarises the rule table (row count, latest seq) so that a reload is needed only
+// when it changed.
 const rulesStateSQL = `SELECT count(*), coalesce(max(seq), 0) FROM rule_versions`
 
 // advisoryLockSQL takes the transaction-scoped advisory lock $1.
@@ -69,7 +72,8 @@ const advisoryLockSQL = `SELECT pg_advisory_xact_lock($1)`
 // anyRuleSQL tells whether any rule has been stored.
 const anyRuleSQL = `SELECT EXISTS (SELECT 1 FROM rule_versions)`
 
-// insertFirstVersionSQL stores the first version of a rule written by the system (seeding, pack upgrade).
+// insertFirstVersionSQL stores the first version of a rule written by the system (seeding, pack
+// upgrade).
 const insertFirstVersionSQL = `INSERT INTO rule_versions (rule_id, version, definition, enabled, created_at) VALUES ($1, 1, $2, $3, $4)`
 
 // recordSeedSQL records that pack version $1 was seeded.

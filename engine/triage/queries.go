@@ -27,7 +27,8 @@ var queries = map[string]string{
 const alertColumns = `a.id, a.patient_id, a.care_team_id, a.rule_id, a.rule_version, a.urgency, a.status, a.title, a.occurrences,
 	a.created_at, a.updated_at, a.last_observed_at, a.last_reading_id, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.undelivered`
 
-// listAlertsSQL pages through the alerts the actor may see, most urgent first, filtered by status, urgency and patient.
+// listAlertsSQL pages through the alerts the actor may see, most urgent first, filtered by status,
+// urgency and patient.
 var listAlertsSQL = `SELECT ` + alertColumns + ` FROM alerts a
 			WHERE ` + scope.AlertSQL + ` AND a.status = ANY($3) AND (cardinality($4::text[]) = 0 OR a.urgency = ANY($4))
 			AND ($5::uuid IS NULL OR a.patient_id = $5)
@@ -60,5 +61,5 @@ const ackAlertSQL = `UPDATE alerts SET status = 'acknowledged', acknowledged_at 
 // alertByIDSQL reads alert $1 (already known to be in scope).
 const alertByIDSQL = `SELECT ` + alertColumns + ` FROM alerts a WHERE a.id = $1`
 
-// insertAlertEventSQL records one event (acknowledged, ...) on an alert's history.
+// insertAlertEventSQL records one event (acknowledged, noted) on an alert's history.
 const insertAlertEventSQL = `INSERT INTO alert_events (alert_id, action, actor_id, at, detail) VALUES ($1, $2, $3, $4, $5)`

@@ -17,7 +17,8 @@ var queries = map[string]string{
 const beatSQL = `INSERT INTO worker_heartbeats (client_id, started_at, seen_at) VALUES ($1, $2, $2)
 		ON CONFLICT (client_id) DO UPDATE SET seen_at = excluded.seen_at`
 
-// rescueJobsSQL makes the running jobs of clients last seen before $2 (other than $3) available again at $1.
+// rescueJobsSQL makes the running jobs of clients last seen before $2 (other than $3) available
+// again at $1.
 const rescueJobsSQL = `UPDATE river_job j SET state = 'available', scheduled_at = $1
 		WHERE j.state = 'running' AND cardinality(j.attempted_by) > 0
 			AND j.attempted_by[cardinality(j.attempted_by)] IN (
