@@ -106,32 +106,6 @@ type findingRow struct {
 	reading Stored
 }
 
-const upsertAlertSQL = `INSERT INTO alerts (id, patient_id, care_team_id, rule_id, rule_version, urgency, urgency_rank, title,
-	occurrences, first_reading_id, last_reading_id, first_observed_at, last_observed_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
-ON CONFLICT (patient_id, rule_id) WHERE status <> 'resolved' DO UPDATE SET
-	occurrences = alerts.occurrences + excluded.occurrences,
-	last_reading_id = CASE WHEN excluded.last_observed_at >= alerts.last_observed_at THEN excluded.last_reading_id ELSE alerts.last_reading_id END,
-	last_observed_at = greatest(alerts.last_observed_at, excluded.last_observed_at),
-	first_observed_at = least(alerts.first_observed_at, excluded.first_observed_at),
-	urgency = CASE WHEN excluded.urgency_rank > alerts.urgency_rank THEN excluded.urgency ELSE alerts.urgency END,
-	urgency_rank = greatest(alerts.urgency_rank, excluded.urgency_rank),
-	rule_version = excluded.rule_version,
-	status = CASE WHEN alerts.status = 'snoozed' AND excluded.urgency_rank > alerts.urgency_rank THEN 'open' ELSE alerts.status END,
-	snoozed_until = CASE WHEN alerts.status = 'snoozed' AND excluded.urgency_rank > alerts.urgency_rank THEN NULL ELSE alerts.snoozed_until END,
-	updated_at = excluded.updated_at
-RETURNING id, xmax = 0, status, urgency, urgency_rank, title, notified_at, notified_urgency_rank`
-
-// updateAlertSQL adds suppressed (already reported) findings to the rule's
-// unresolved alert, if there is one; it never opens an alert.
-const updateAlertSQL = `UPDATE alerts SET occurrences = occurrences + $3,
-	last_reading_id = CASE WHEN $6 >= last_observed_at THEN $4 ELSE last_reading_id END,
-	last_observed_at = greatest(last_observed_at, $6),
-	first_observed_at = least(first_observed_at, $5),
-	updated_at = $7
-WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved'
-RETURNING id, false, status, urgency, urgency_rank, title, notified_at, notified_urgency_rank`
-
 // Raise upserts one alert per rule group, records every finding, and routes
 // the alerts that should page someone now, for one patient.
 func (al *Service) Raise(ctx context.Context, tx pgx.Tx, a access.Actor, patientID uuid.UUID, scope scope.Patient, hits []Hit) ([]AlertRef, error) {
@@ -258,15 +232,13 @@ func (al *Service) RaiseMany(ctx context.Context, tx pgx.Tx, reqs []*Request) er
 			if g.inserted {
 				action, status = "alert.create", "opened"
 			}
-			b.Queue(`INSERT INTO alert_events (alert_id, action, actor_id, at, detail) VALUES ($1, $2, $3, $4, $5)`,
+			b.Queue(insertAlertEventSQL,
 				g.alertID, status, pg.NilIfZero(r.actor.UserID), now, map[string]any{"occurrences": g.count, "late": !g.paging})
 			al.audit.Queue(b, r.actor, audit.Entry{Action: action, PatientID: r.patientID, ObjectType: "alert", ObjectID: g.alertID.String()})
 			r.refs = append(r.refs, AlertRef{ID: g.alertID, RuleID: g.top.RuleID, Urgency: g.urgency, Title: g.title, Status: status})
 		}
 	}
-	b.Queue(`INSERT INTO alert_findings (alert_id, reading_id, rule_id, rule_version, urgency, late, observed_at, created_at)
-		SELECT a, r, ru, v, u, l, o, $8 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::bool[], $7::timestamptz[])
-		AS t(a, r, ru, v, u, l, o)`, fAlert, fReading, fRule, fVersion, fUrgency, fLate, fObserved, now)
+	b.Queue(insertFindingsSQL, fAlert, fReading, fRule, fVersion, fUrgency, fLate, fObserved, now)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("record findings: %w", err)
 	}

@@ -34,9 +34,7 @@ func (al *Service) recordEvalErrors(ctx context.Context, tx pgx.Tx, patientID uu
 	for i, ee := range errs {
 		ruleIDs[i], versions[i], readings[i], texts[i] = ee.RuleID, int32(ee.Version), pg.NilIfZero(ee.readingID), EvalErrorText(ee.Err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO rule_eval_errors (rule_id, rule_version, patient_id, reading_id, error, at)
-		SELECT r, v, $1, d, t, $6 FROM unnest($2::text[], $3::int[], $4::uuid[], $5::text[]) AS x(r, v, d, t)`,
-		patientID, ruleIDs, versions, readings, texts, al.now()); err != nil {
+	if _, err := tx.Exec(ctx, insertEvalErrorsSQL, patientID, ruleIDs, versions, readings, texts, al.now()); err != nil {
 		return fmt.Errorf("record rule evaluation errors: %w", err)
 	}
 	return nil

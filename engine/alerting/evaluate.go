@@ -77,7 +77,7 @@ func Observation(s Stored) rules.Observation {
 // patient has none.
 func PatientParams(ctx context.Context, tx pgx.Tx, patientID uuid.UUID) (map[string]map[string]float64, error) {
 	var out map[string]map[string]float64
-	err := tx.QueryRow(ctx, `SELECT overrides FROM patient_params WHERE patient_id = $1`, patientID).Scan(&out)
+	err := tx.QueryRow(ctx, patientOverridesSQL, patientID).Scan(&out)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}

@@ -110,7 +110,7 @@ func (al *Service) decideRetakes(ctx context.Context, tx pgx.Tx, pack *rules.Pac
 		if d.Retake.ID == s.ID.String() {
 			retakeReading = &s.ID
 		}
-		tag, err := tx.Exec(ctx, `UPDATE retakes SET status = $2, retake_reading_id = $3, decided_at = $4 WHERE id = $1 AND status = 'pending'`,
+		tag, err := tx.Exec(ctx, decideRetakeSQL,
 			p.id, status, retakeReading, al.now())
 		if err != nil {
 			return nil, fmt.Errorf("decide retake: %w", err)
@@ -171,8 +171,7 @@ func triggerReading(ctx context.Context, tx pgx.Tx, hist []rules.Observation, p 
 	}
 	var s Stored
 	s.ID = p.readingID
-	err := tx.QueryRow(ctx, `SELECT kind, value, coalesce(systolic, 0), coalesce(diastolic, 0), unit, observed_at
-		FROM readings WHERE patient_id = (SELECT patient_id FROM retakes WHERE id = $1) AND observed_at = $2 AND id = $3`,
+	err := tx.QueryRow(ctx, triggerReadingSQL,
 		p.id, p.observedAt, p.readingID).Scan(&s.Kind, &s.Value, &s.Systolic, &s.Diastolic, &s.Unit, &s.ObservedAt)
 	if err != nil {
 		return Stored{}, fmt.Errorf("retake: load the first reading: %w", err)
@@ -198,8 +197,7 @@ func (al *Service) askRetakes(ctx context.Context, tx pgx.Tx, patientID uuid.UUI
 		if err != nil {
 			return fmt.Errorf("retake: %w", err)
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO retakes (id, patient_id, rule_id, kind, reading_id, observed_at, retake_by, finding, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (patient_id, rule_id) WHERE status = 'pending' DO NOTHING`,
+		tag, err := tx.Exec(ctx, insertRetakeSQL,
 			id, patientID, a.finding.RuleID, a.finding.Kind, a.reading.ID, a.reading.ObservedAt, a.finding.RetakeBy, finding, now)
 		if err != nil {
 			return fmt.Errorf("retake: %w", err)
@@ -230,9 +228,7 @@ func (al *Service) askRetakes(ctx context.Context, tx pgx.Tx, patientID uuid.UUI
 // notifyPatient records a notification of typ for each of the patient's
 // users and returns the delivery jobs to their devices.
 func (al *Service) notifyPatient(ctx context.Context, tx pgx.Tx, patientID uuid.UUID, typ string, u rpm.Urgency) ([]river.InsertManyParams, error) {
-	rows, err := tx.Query(ctx, `SELECT u.id, coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
-		FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.enabled
-		WHERE u.patient_id = $1 AND u.role = 'patient' AND u.disabled_at IS NULL GROUP BY u.id`, patientID)
+	rows, err := tx.Query(ctx, patientDevicesSQL, patientID)
 	if err != nil {
 		return nil, fmt.Errorf("notify patient: %w", err)
 	}
@@ -252,8 +248,7 @@ func (al *Service) notifyPatient(ctx context.Context, tx pgx.Tx, patientID uuid.
 	var jobs []river.InsertManyParams
 	for _, t := range targets {
 		id := pg.NewID()
-		if _, err := tx.Exec(ctx, `INSERT INTO notifications (id, user_id, type, urgency, device_count, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, id, t.user, typ, u, len(t.devices), now); err != nil {
+		if _, err := tx.Exec(ctx, insertPatientNotificationSQL, id, t.user, typ, u, len(t.devices), now); err != nil {
 			return nil, fmt.Errorf("notify patient: %w", err)
 		}
 		for _, d := range t.devices {
@@ -291,7 +286,7 @@ var retakeActor = access.System("retake-deadline")
 func (al *Service) RetakeDeadline(ctx context.Context, id uuid.UUID) error {
 	return pg.InTx(ctx, al.pool, func(tx pgx.Tx) error {
 		var patientID uuid.UUID
-		err := tx.QueryRow(ctx, `SELECT patient_id FROM retakes WHERE id = $1`, id).Scan(&patientID)
+		err := tx.QueryRow(ctx, retakePatientSQL, id).Scan(&patientID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -302,15 +297,14 @@ func (al *Service) RetakeDeadline(ctx context.Context, id uuid.UUID) error {
 			return fmt.Errorf("retake deadline: %w", err)
 		}
 		var p retake
-		err = tx.QueryRow(ctx, `SELECT id, rule_id, kind, reading_id, observed_at, finding FROM retakes
-			WHERE id = $1 AND status = 'pending' FOR UPDATE`, id).Scan(&p.id, &p.ruleID, &p.kind, &p.readingID, &p.observedAt, &p.finding)
+		err = tx.QueryRow(ctx, lockRetakeSQL, id).Scan(&p.id, &p.ruleID, &p.kind, &p.readingID, &p.observedAt, &p.finding)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // decided by a retake in time
 		}
 		if err != nil {
 			return fmt.Errorf("retake deadline: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE retakes SET status = 'timed_out', decided_at = $2 WHERE id = $1`, id, al.now()); err != nil {
+		if _, err := tx.Exec(ctx, timeOutRetakeSQL, id, al.now()); err != nil {
 			return fmt.Errorf("retake deadline: %w", err)
 		}
 		sc, err := scope.OfPatient(ctx, tx, retakeActor, patientID)

@@ -45,15 +45,7 @@ func (r recipient) quietUntil(now time.Time) (time.Time, bool) {
 // notification for everything held (package delivery). Critical and high alerts
 // always go out at once.
 func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.UUID, groups []*alertGroup) error {
-	rows, err := tx.Query(ctx, `SELECT m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end,
-			coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
-		FROM care_team_members m JOIN users u ON u.id = m.user_id AND u.disabled_at IS NULL
-		LEFT JOIN devices d ON d.user_id = m.user_id AND d.enabled
-		WHERE m.care_team_id = $1 AND m.role IN ('clinician', 'lead') AND u.role IN ('clinician', 'admin') GROUP BY m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end
-		UNION ALL
-		SELECT u.id, 'patient', NULL, NULL, NULL, coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
-		FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.enabled
-		WHERE u.patient_id = $2 AND u.role = 'patient' AND u.disabled_at IS NULL GROUP BY u.id`, teamID, patientID)
+	rows, err := tx.Query(ctx, recipientsSQL, teamID, patientID)
 	if err != nil {
 		return fmt.Errorf("route: load recipients: %w", err)
 	}
@@ -131,13 +123,10 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 	}
 
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO notifications (id, user_id, type, alert_id, urgency, held_until, device_count, created_at)
-		SELECT i, u, t, a, g, h, d, $8 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[], $7::int[])
-			AS x(i, u, t, a, g, h, d)`,
-		nID, nUser, nType, nAlert, nUrgency, nHeld, nDevices, now)
-	b.Queue(`UPDATE alerts SET notified_at = $2, notified_urgency_rank = urgency_rank WHERE id = ANY($1)`, notified, now)
+	b.Queue(insertNotificationsSQL, nID, nUser, nType, nAlert, nUrgency, nHeld, nDevices, now)
+	b.Queue(markNotifiedSQL, notified, now)
 	if len(unreach) > 0 {
-		b.Queue(`UPDATE alerts SET undelivered = true WHERE id = ANY($1)`, unreach)
+		b.Queue(markUndeliveredSQL, unreach)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("route: record notifications: %w", err)

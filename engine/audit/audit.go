@@ -30,9 +30,6 @@ type Entry struct {
 	Detail     map[string]any // ids and counts only, never PHI values
 }
 
-const auditSQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
-
 // Write appends an audit entry in tx, so the entry commits or rolls back with
 // the access it records. Every use case that touches PHI calls it.
 func (w Writer) Write(ctx context.Context, tx pgx.Tx, a access.Actor, entry Entry) error {
@@ -107,8 +104,7 @@ func List(ctx context.Context, pool *pgxpool.Pool, a access.Actor, f Filter) ([]
 	if f.PatientID != uuid.Nil {
 		patient = &f.PatientID
 	}
-	rows, err := pool.Query(ctx, `SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail
-		FROM audit_entries WHERE id > $1 AND ($2::uuid IS NULL OR patient_id = $2) ORDER BY id LIMIT $3`, f.After, patient, f.Limit+1)
+	rows, err := pool.Query(ctx, listAuditSQL, f.After, patient, f.Limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit: %w", err)
 	}

@@ -41,10 +41,3 @@ func (c *ReadingCreations) Add(n int32, a access.Actor, patient uuid.UUID, ids [
 func (c *ReadingCreations) Queue(b *pgx.Batch, now time.Time) {
 	b.Queue(readingCreationsSQL, now, c.actor, c.role, c.patient, c.reading, c.request, c.job, c.source)
 }
-
-const readingCreationsSQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail)
-SELECT $1, a, r, 'reading.create', p, 'reading', (array_agg(o ORDER BY n))[1]::text, q, jsonb_build_object('count', count(*))
-FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::int[], $8::text[]) WITH ORDINALITY AS t(a, r, p, o, q, j, s, n)
-WHERE t.s IS NULL OR EXISTS (
-	SELECT 1 FROM reading_sources rs WHERE rs.patient_id = t.p AND rs.source_id = t.s AND rs.reading_id = t.o)
-GROUP BY j, a, r, p, q`

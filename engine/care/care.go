@@ -76,8 +76,7 @@ func (cr *Service) CreateCareTeam(ctx context.Context, a access.Actor, in NewCar
 	}
 	t := CareTeam{ID: pg.NewID(), Name: in.Name, Members: members, Escalation: policy, CreatedAt: cr.now()}
 	err := pg.InTx(ctx, cr.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO care_teams (id, name, escalation, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)`,
-			t.ID, t.Name, t.Escalation, t.CreatedAt); err != nil {
+		if _, err := tx.Exec(ctx, insertCareTeamSQL, t.ID, t.Name, t.Escalation, t.CreatedAt); err != nil {
 			return fmt.Errorf("insert care team: %w", err)
 		}
 		if len(members) > 0 {
@@ -88,8 +87,7 @@ func (cr *Service) CreateCareTeam(ctx context.Context, a access.Actor, in NewCar
 			}
 			// Only staff may join a team, in a team role that fits their user
 			// role: anything else is reported by index.
-			rows, err := tx.Query(ctx, `SELECT x.i - 1, u.role FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, i)
-				LEFT JOIN users u ON u.id = x.id AND u.disabled_at IS NULL ORDER BY x.i`, ids)
+			rows, err := tx.Query(ctx, memberRolesSQL, ids)
 			if err != nil {
 				return fmt.Errorf("check members: %w", err)
 			}
@@ -117,8 +115,7 @@ func (cr *Service) CreateCareTeam(ctx context.Context, a access.Actor, in NewCar
 			if err := v.OrNil(); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO care_team_members (care_team_id, user_id, role)
-				SELECT $1, id, role FROM unnest($2::uuid[], $3::text[]) AS x(id, role)`, t.ID, ids, roles); err != nil {
+			if _, err := tx.Exec(ctx, insertMembersSQL, t.ID, ids, roles); err != nil {
 				return fmt.Errorf("insert members: %w", err)
 			}
 		}
@@ -209,15 +206,13 @@ func (cr *Service) CreatePatient(ctx context.Context, a access.Actor, in NewPati
 	}
 	err := pg.InTx(ctx, cr.pool, func(tx pgx.Tx) error {
 		var ok bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM care_teams t WHERE t.id = $1 AND `+
-			scope.TeamSQL("t.id", "$2", "$3")+`)`, p.CareTeamID, a.Role, a.UserID).Scan(&ok); err != nil {
+		if err := tx.QueryRow(ctx, teamInScopeSQL, p.CareTeamID, a.Role, a.UserID).Scan(&ok); err != nil {
 			return fmt.Errorf("check care team: %w", err)
 		}
 		if !ok {
 			return check.FieldError("care_team_id", "no such care team")
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO patients (id, display_name, timezone, care_team_id, programs, external_id, enrolled_at, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, p.ID, p.DisplayName, p.Timezone, p.CareTeamID, p.Programs, p.ExternalID, now)
+		_, err := tx.Exec(ctx, insertPatientSQL, p.ID, p.DisplayName, p.Timezone, p.CareTeamID, p.Programs, p.ExternalID, now)
 		if pg.IsUniqueViolation(err) {
 			return check.FieldError("external_id", "is already used by another patient")
 		}
@@ -236,8 +231,7 @@ func (cr *Service) GetPatient(ctx context.Context, a access.Actor, id uuid.UUID)
 		if _, err := scope.OfPatient(ctx, tx, a, id); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT id, display_name, timezone, care_team_id, programs, external_id, enrolled_at, created_at
-			FROM patients WHERE id = $1`, id).Scan(&p.ID, &p.DisplayName, &p.Timezone, &p.CareTeamID, &p.Programs, &p.ExternalID,
+		if err := tx.QueryRow(ctx, getPatientSQL, id).Scan(&p.ID, &p.DisplayName, &p.Timezone, &p.CareTeamID, &p.Programs, &p.ExternalID,
 			&p.EnrolledAt, &p.CreatedAt); err != nil {
 			return fmt.Errorf("get patient: %w", err)
 		}

@@ -87,9 +87,7 @@ func (cr *Service) SetPatientParams(ctx context.Context, a access.Actor, patient
 			}
 			return &v
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO patient_params (patient_id, overrides, updated_at, updated_by) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (patient_id) DO UPDATE SET overrides = excluded.overrides, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-			patientID, clean, cr.now(), pg.NilIfZero(a.UserID)); err != nil {
+		if _, err := tx.Exec(ctx, setParamsSQL, patientID, clean, cr.now(), pg.NilIfZero(a.UserID)); err != nil {
 			return fmt.Errorf("store patient params: %w", err)
 		}
 		if out, err = cr.loadPatientParams(ctx, tx, patientID, scope); err != nil {
@@ -104,7 +102,7 @@ func (cr *Service) SetPatientParams(ctx context.Context, a access.Actor, patient
 
 func (cr *Service) loadPatientParams(ctx context.Context, tx pgx.Tx, patientID uuid.UUID, scope scope.Patient) (PatientParams, error) {
 	out := PatientParams{PatientID: patientID, Overrides: map[string]map[string]float64{}}
-	err := tx.QueryRow(ctx, `SELECT overrides, updated_at, updated_by FROM patient_params WHERE patient_id = $1`, patientID).
+	err := tx.QueryRow(ctx, getParamsSQL, patientID).
 		Scan(&out.Overrides, &out.UpdatedAt, &out.UpdatedBy)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return PatientParams{}, fmt.Errorf("load patient params: %w", err)

@@ -58,7 +58,7 @@ func (dl *Service) catchUp(ctx context.Context, userID uuid.UUID) (uuid.UUID, er
 	var id uuid.UUID
 	err := pg.InTx(ctx, dl.pool, func(tx pgx.Tx) error {
 		var tz, start, end *string
-		err := tx.QueryRow(ctx, `SELECT timezone, quiet_start, quiet_end FROM users WHERE id = $1 FOR UPDATE`, userID).
+		err := tx.QueryRow(ctx, lockQuietHoursSQL, userID).
 			Scan(&tz, &start, &end)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("catch-up user: %w", access.ErrNotFound)
@@ -72,8 +72,7 @@ func (dl *Service) catchUp(ctx context.Context, userID uuid.UUID) (uuid.UUID, er
 			return dl.rescheduleHeld(ctx, tx, userID, q, now)
 		}
 		var n, medium int
-		err = tx.QueryRow(ctx, `SELECT count(DISTINCT coalesce(alert_id, id)), count(*) FILTER (WHERE urgency = 'medium')
-			FROM notifications WHERE user_id = $1 AND held_until IS NOT NULL AND catchup_id IS NULL`, userID).Scan(&n, &medium)
+		err = tx.QueryRow(ctx, countHeldSQL, userID).Scan(&n, &medium)
 		if err != nil {
 			return fmt.Errorf("catch-up: count held: %w", err)
 		}
@@ -86,13 +85,10 @@ func (dl *Service) catchUp(ctx context.Context, userID uuid.UUID) (uuid.UUID, er
 		}
 		id = pg.NewID()
 		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO notifications (id, user_id, type, urgency, item_count, device_count, created_at)
-			VALUES ($1, $2, 'catchup', $3, $4, (SELECT count(*) FROM devices WHERE user_id = $2 AND enabled), $5)`,
-			id, userID, urgency, n, now)
-		b.Queue(`UPDATE notifications SET catchup_id = $2 WHERE user_id = $1 AND held_until IS NOT NULL AND catchup_id IS NULL`,
-			userID, id)
+		b.Queue(insertCatchupSQL, id, userID, urgency, n, now)
+		b.Queue(claimHeldSQL, userID, id)
 		var devices []uuid.UUID
-		b.Queue(`SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM devices WHERE user_id = $1 AND enabled`, userID).
+		b.Queue(enabledDevicesSQL, userID).
 			QueryRow(func(r pgx.Row) error { return r.Scan(&devices) })
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("catch-up: record: %w", err)
@@ -127,8 +123,7 @@ func (dl *Service) rescheduleHeld(ctx context.Context, tx pgx.Tx, userID uuid.UU
 	if !quiet {
 		end = now.UTC()
 	}
-	tag, err := tx.Exec(ctx, `UPDATE notifications SET held_until = $2 WHERE user_id = $1 AND held_until IS NOT NULL AND catchup_id IS NULL`,
-		userID, end)
+	tag, err := tx.Exec(ctx, rescheduleHeldSQL, userID, end)
 	if err != nil {
 		return fmt.Errorf("reschedule held notifications: %w", err)
 	}
@@ -166,8 +161,7 @@ func (w *catchupSweepWorker) Work(ctx context.Context, job *river.Job[catchupSwe
 // past their window's end, and returns how many it scheduled.
 func (dl *Service) sweepHeld(ctx context.Context) (int, error) {
 	now := dl.now()
-	rows, err := dl.pool.Query(ctx, `SELECT DISTINCT user_id FROM notifications
-		WHERE held_until IS NOT NULL AND catchup_id IS NULL AND held_until < $1 LIMIT 1000`, now.Add(-catchupSweepInterval/2))
+	rows, err := dl.pool.Query(ctx, dueHeldUsersSQL, now.Add(-catchupSweepInterval/2))
 	if err != nil {
 		return 0, fmt.Errorf("sweep held notifications: %w", err)
 	}

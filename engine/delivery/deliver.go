@@ -217,13 +217,7 @@ func (dl *Service) loadDeliveries(ctx context.Context, reqs []*loadReq) error {
 	// Each LATERAL part is an index lookup per delivery (LIMIT 1 and the
 	// aggregate keep the planner from turning them into scans of whole
 	// tables, which it would for a batch on stale statistics).
-	rows, err := dl.pool.Query(ctx, `SELECT x.i, d.id, d.platform, d.address, d.p256dh, d.auth, d.topic, d.sandbox, d.enabled,
-			n.type, n.urgency, n.alert_id, n.created_at, coalesce(n.item_count, 0), s.sent, s.attempts
-		FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS x(nid, did, i)
-		JOIN LATERAL (SELECT * FROM notifications WHERE id = x.nid LIMIT 1) n ON true
-		JOIN LATERAL (SELECT * FROM devices WHERE id = x.did LIMIT 1) d ON true
-		CROSS JOIN LATERAL (SELECT coalesce(bool_or(outcome = 'sent'), false) AS sent, count(*) AS attempts
-			FROM deliveries WHERE notification_id = x.nid AND device_id = x.did) s`, nIDs, dIDs)
+	rows, err := dl.pool.Query(ctx, loadDeliveriesSQL, nIDs, dIDs)
 	if err != nil {
 		return fmt.Errorf("load deliveries: %w", err)
 	}
@@ -317,19 +311,7 @@ func (dl *Service) insertDeliveries(ctx context.Context, reqs []*recordReq) erro
 		nIDs[i], dIDs[i], jobs[i], attempts[i] = r.notificationID, r.deviceID, r.jobID, int32(r.attempt)
 		names[i], status[i], pids[i], code[i], ats[i] = r.o.name, int32(r.o.status), r.o.providerID, r.o.code, r.at
 	}
-	_, err := dl.pool.Exec(ctx, `WITH ins AS (
-			INSERT INTO deliveries (notification_id, device_id, job_id, attempt, outcome, provider_status, provider_id, error_code, created_at)
-			SELECT n, d, j, a, o, nullif(s, 0), nullif(p, ''), nullif(c, ''), t
-			FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::int[], $5::text[], $6::int[], $7::text[], $8::text[], $9::timestamptz[])
-				AS x(n, d, j, a, o, s, p, c, t)
-			ON CONFLICT (notification_id, device_id) WHERE outcome = 'sent' DO NOTHING
-			RETURNING device_id, outcome, created_at),
-		ok AS (SELECT device_id, max(created_at) AS at FROM ins WHERE outcome = 'sent' GROUP BY device_id),
-		due AS (SELECT v.id, ok.at FROM devices v JOIN ok ON ok.device_id = v.id
-			WHERE v.last_success_at IS NULL OR v.last_success_at < ok.at - interval '1 minute'
-			FOR UPDATE OF v SKIP LOCKED)
-		UPDATE devices v SET last_success_at = due.at FROM due WHERE v.id = due.id`,
-		nIDs, dIDs, jobs, attempts, names, status, pids, code, ats)
+	_, err := dl.pool.Exec(ctx, insertDeliveriesSQL, nIDs, dIDs, jobs, attempts, names, status, pids, code, ats)
 	if err != nil {
 		return fmt.Errorf("record deliveries: %w", err)
 	}
@@ -365,8 +347,7 @@ func (w *deliverWorker) batches() *deliveryBatches {
 }
 
 func (dl *Service) disableDevice(ctx context.Context, id uuid.UUID, reason string) error {
-	if _, err := dl.pool.Exec(ctx, `UPDATE devices SET enabled = false, disabled_reason = $2, updated_at = $3 WHERE id = $1`,
-		id, reason, dl.now()); err != nil {
+	if _, err := dl.pool.Exec(ctx, disableDeviceSQL, id, reason, dl.now()); err != nil {
 		return fmt.Errorf("disable device: %w", err)
 	}
 	return nil
@@ -380,13 +361,7 @@ func (dl *Service) checkUndelivered(ctx context.Context, alertID uuid.UUID) {
 	if alertID == uuid.Nil {
 		return
 	}
-	tag, err := dl.pool.Exec(context.WithoutCancel(ctx), `UPDATE alerts a SET undelivered = true
-		WHERE a.id = $1 AND a.urgency = 'critical' AND NOT a.undelivered
-		AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-			WHERE n.alert_id = a.id AND n.type = 'alert' AND d.outcome = 'sent')
-		AND (SELECT count(DISTINCT (d.notification_id, d.device_id)) FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-			WHERE n.alert_id = a.id AND n.type = 'alert' AND d.outcome IN ('failed', 'unregistered', 'undeliverable'))
-		>= (SELECT coalesce(sum(n.device_count), 0) FROM notifications n WHERE n.alert_id = a.id AND n.type = 'alert')`, alertID)
+	tag, err := dl.pool.Exec(context.WithoutCancel(ctx), markAlertUndeliveredSQL, alertID)
 	if err != nil {
 		dl.log.ErrorContext(ctx, "check undelivered", "alert_id", alertID, "error", err)
 		return

@@ -64,11 +64,7 @@ func (us *Service) RegisterDevice(ctx context.Context, a access.Actor, in NewDev
 	now := us.now()
 	sandbox := in.Environment == "sandbox"
 	err = pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO devices (id, user_id, platform, address, p256dh, auth, topic, sandbox, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), nullif($7, ''), $8, $9, $9)
-			ON CONFLICT (user_id, platform, address) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth,
-				topic = excluded.topic, sandbox = excluded.sandbox, enabled = true, disabled_reason = NULL, updated_at = excluded.updated_at
-			RETURNING id, xmax = 0, created_at, last_success_at`,
+		err := tx.QueryRow(ctx, upsertDeviceSQL,
 			pg.NewID(), a.UserID, in.Platform, address, in.P256dh, in.Auth, in.Topic, sandbox, now).
 			Scan(&d.ID, &created, &d.CreatedAt, &d.LastSuccessAt)
 		if err != nil {
@@ -163,8 +159,7 @@ func hostAllowed(host string, allowed []string) bool {
 
 // ListDevices lists the calling user's devices.
 func (us *Service) ListDevices(ctx context.Context, a access.Actor) ([]Device, error) {
-	rows, err := us.pool.Query(ctx, `SELECT id, platform, sandbox, coalesce(topic, ''), enabled, disabled_reason, created_at, last_success_at
-		FROM devices WHERE user_id = $1 AND coalesce(disabled_reason, '') <> 'deleted' ORDER BY created_at`, a.UserID)
+	rows, err := us.pool.Query(ctx, listDevicesSQL, a.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
@@ -190,8 +185,7 @@ func (us *Service) ListDevices(ctx context.Context, a access.Actor) ([]Device, e
 // history is kept; the device is disabled and hidden.
 func (us *Service) DeleteDevice(ctx context.Context, a access.Actor, id uuid.UUID) error {
 	return pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE devices SET enabled = false, disabled_reason = 'deleted', updated_at = $3
-			WHERE id = $1 AND user_id = $2 AND coalesce(disabled_reason, '') <> 'deleted'`, id, a.UserID, us.now())
+		tag, err := tx.Exec(ctx, deleteDeviceSQL, id, a.UserID, us.now())
 		if err != nil {
 			return fmt.Errorf("delete device: %w", err)
 		}

@@ -63,15 +63,14 @@ func (us *Service) CreateUser(ctx context.Context, a access.Actor, in NewUser) (
 	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
 		if u.PatientID != nil {
 			var ok bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1)`, u.PatientID).Scan(&ok); err != nil {
+			if err := tx.QueryRow(ctx, patientExistsSQL, u.PatientID).Scan(&ok); err != nil {
 				return fmt.Errorf("check patient: %w", err)
 			}
 			if !ok {
 				return check.FieldError("patient_id", "no such patient")
 			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO users (id, name, role, patient_id, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			u.ID, u.Name, u.Role, u.PatientID, u.CreatedAt); err != nil {
+		if _, err := tx.Exec(ctx, insertUserSQL, u.ID, u.Name, u.Role, u.PatientID, u.CreatedAt); err != nil {
 			return fmt.Errorf("insert user: %w", err)
 		}
 		return us.audit.Write(ctx, tx, a, audit.Entry{Action: "user.create", PatientID: pg.Deref(u.PatientID), ObjectType: "user", ObjectID: u.ID.String()})
@@ -95,8 +94,7 @@ func (us *Service) CreateToken(ctx context.Context, a access.Actor, userID uuid.
 	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	hash := sha256.Sum256([]byte(token))
 	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO tokens (id, user_id, hash, created_at)
-			SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND disabled_at IS NULL`, pg.NewID(), userID, hash[:], us.now())
+		tag, err := tx.Exec(ctx, insertTokenSQL, pg.NewID(), userID, hash[:], us.now())
 		if err != nil {
 			return fmt.Errorf("insert token: %w", err)
 		}
@@ -135,9 +133,7 @@ func (us *Service) Authenticate(ctx context.Context, token string) (access.Actor
 func (us *Service) lookupToken(ctx context.Context, hash [32]byte) (access.Actor, error) {
 	var a access.Actor
 	var patient *uuid.UUID
-	err := us.pool.QueryRow(ctx, `SELECT u.id, u.role, u.patient_id FROM tokens t JOIN users u ON u.id = t.user_id
-		WHERE t.hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL`,
-		hash[:], us.now()).Scan(&a.UserID, &a.Role, &patient)
+	err := us.pool.QueryRow(ctx, lookupTokenSQL, hash[:], us.now()).Scan(&a.UserID, &a.Role, &patient)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return access.Actor{}, access.ErrUnauthenticated
 	}

@@ -41,7 +41,7 @@ func (us *Service) GetPreferences(ctx context.Context, a access.Actor) (Preferen
 	}
 	var p Preferences
 	var tz, start, end *string
-	err := us.pool.QueryRow(ctx, `SELECT timezone, quiet_start, quiet_end FROM users WHERE id = $1 AND disabled_at IS NULL`, a.UserID).
+	err := us.pool.QueryRow(ctx, getPreferencesSQL, a.UserID).
 		Scan(&tz, &start, &end)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, fmt.Errorf("user: %w", access.ErrNotFound)
@@ -74,8 +74,7 @@ func (us *Service) SetPreferences(ctx context.Context, a access.Actor, p Prefere
 		start, end = &p.QuietHours.Start, &p.QuietHours.End
 	}
 	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET timezone = $2, quiet_start = $3, quiet_end = $4 WHERE id = $1 AND disabled_at IS NULL`,
-			a.UserID, tz, start, end)
+		tag, err := tx.Exec(ctx, setPreferencesSQL, a.UserID, tz, start, end)
 		if err != nil {
 			return fmt.Errorf("set preferences: %w", err)
 		}

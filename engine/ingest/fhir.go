@@ -120,8 +120,7 @@ func (ig *Service) GetReading(ctx context.Context, a access.Actor, patientID uui
 		if _, err := scope.OfPatient(ctx, tx, a, patientID); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT `+readings.Columns+`, r.entered_in_error_at FROM readings r
-			WHERE r.patient_id = $1 AND r.observed_at = $2 AND r.id = $3`, patientID, observedAt, id)
+		rows, err := tx.Query(ctx, getReadingSQL, patientID, observedAt, id)
 		if err != nil {
 			return fmt.Errorf("get reading: %w", err)
 		}
@@ -158,8 +157,7 @@ func (ig *Service) ResolveExternalIDs(ctx context.Context, a access.Actor, exter
 	if len(externalIDs) == 0 {
 		return out, nil
 	}
-	rows, err := ig.pool.Query(ctx, `SELECT p.external_id, p.id FROM patients p WHERE p.external_id = ANY($1) AND `+
-		scope.PatientSQL("p", "$2", "$3", "$4"), externalIDs, string(a.Role), a.PatientID, a.UserID)
+	rows, err := ig.pool.Query(ctx, resolveExternalIDsSQL, externalIDs, string(a.Role), a.PatientID, a.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("resolve external ids: %w", err)
 	}
@@ -216,9 +214,7 @@ func (ig *Service) RetractReadings(ctx context.Context, a access.Actor, rs []Ret
 			}
 			var x RetractedReading
 			var was *time.Time
-			err := tx.QueryRow(ctx, `SELECT `+readings.Columns+`, r.entered_in_error_at FROM reading_sources s
-				JOIN readings r ON r.patient_id = s.patient_id AND r.observed_at = s.observed_at AND r.id = s.reading_id
-				WHERE s.patient_id = $1 AND s.source_id = $2 AND r.kind = $3 FOR UPDATE OF r`,
+			err := tx.QueryRow(ctx, lockSourcedReadingSQL,
 				r.PatientID, r.SourceID, string(r.Kind)).Scan(&x.ID, &x.PatientID, &x.Kind, &x.Value, &x.Systolic, &x.Diastolic,
 				&x.Unit, &x.ObservedAt, &x.ReceivedAt, &x.SourceID, &was)
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -235,8 +231,7 @@ func (ig *Service) RetractReadings(ctx context.Context, a access.Actor, rs []Ret
 				out[i] = x
 				continue
 			}
-			if _, err := tx.Exec(ctx, `UPDATE readings SET entered_in_error_at = $4
-				WHERE patient_id = $1 AND observed_at = $2 AND id = $3`, x.PatientID, x.ObservedAt, x.ID, now); err != nil {
+			if _, err := tx.Exec(ctx, retractReadingSQL, x.PatientID, x.ObservedAt, x.ID, now); err != nil {
 				return fmt.Errorf("retract reading: %w", err)
 			}
 			x.EnteredInErrorAt = now

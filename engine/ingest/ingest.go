@@ -153,30 +153,6 @@ func (ig *Service) checkHorizon(t time.Time, backfill bool) error {
 	return nil
 }
 
-const insertReadingsSQL = `WITH input AS (
-	SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::text[],
-		$8::timestamptz[], $9::text[], $10::uuid[])
-		AS t(patient_id, id, kind, value, systolic, diastolic, unit, observed_at, source_id, recorded_by)
-), src AS (
-	INSERT INTO reading_sources (patient_id, source_id, reading_id, observed_at)
-	SELECT patient_id, source_id, id, observed_at FROM input WHERE source_id IS NOT NULL
-	ON CONFLICT DO NOTHING
-	RETURNING reading_id
-)
-INSERT INTO readings (id, patient_id, kind, value, systolic, diastolic, unit, observed_at, received_at, source_id, recorded_by)
-SELECT id, patient_id, kind, value, systolic, diastolic, unit, observed_at, $11, source_id, recorded_by FROM input
-WHERE source_id IS NULL OR id IN (SELECT reading_id FROM src)
-RETURNING id`
-
-// scopeManySQL is the patient scope for a group of jobs: it returns the
-// ordinal of every job whose actor may see its patient, with the patient's
-// personalised rule parameters and the findings waiting for a retake.
-var scopeManySQL = `SELECT x.i, p.care_team_id, p.programs, p.enrolled_at, pp.overrides, ` + alerting.PendingRetakesSQL + `
-FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS x(pid, role, apid, uid, i)
-JOIN patients p ON p.id = x.pid
-LEFT JOIN patient_params pp ON pp.patient_id = p.id
-WHERE ` + scope.PatientSQL("p", "x.role", "x.apid", "x.uid")
-
 // ingestGroupTx stores and evaluates a group of ingest jobs (one per patient)
 // in one transaction, setting each job's result or error. It returns an
 // error only for failures that must roll the whole group back.
@@ -376,8 +352,7 @@ func (c *readingArrays) add(j *ingestJob, i int) {
 // resolveDuplicates fills in the stored ids of readings whose source_id was
 // already known, for the whole group in one query.
 func resolveDuplicates(ctx context.Context, tx pgx.Tx, jobs []*ingestJob, patients []uuid.UUID, sources []string) error {
-	rows, err := tx.Query(ctx, `SELECT s.patient_id, s.source_id, s.reading_id FROM reading_sources s
-		JOIN unnest($1::uuid[], $2::text[]) AS k(patient_id, source_id) USING (patient_id, source_id)`, patients, sources)
+	rows, err := tx.Query(ctx, duplicateSourcesSQL, patients, sources)
 	if err != nil {
 		return fmt.Errorf("resolve duplicates: %w", err)
 	}
@@ -448,16 +423,6 @@ func (c *historyColumns) add(pack *rules.Pack, j *ingestJob, now time.Time) {
 		c.patient, c.kind, c.since = append(c.patient, j.patientID), append(c.kind, string(k)), append(c.since, t)
 	}
 }
-
-// historySQL reads what the rules need for a group, ordered by patient and
-// observation time. It runs after the insert in the same transaction, so it
-// includes the new readings.
-const historySQL = `SELECT r.patient_id, r.id, r.kind, r.value, coalesce(r.systolic, 0), coalesce(r.diastolic, 0), r.unit, r.observed_at
-FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS w(patient_id, kind, since)
-JOIN readings r ON r.patient_id = w.patient_id AND r.kind = w.kind AND r.observed_at >= w.since
-	AND r.observed_at <= $4 -- nothing is observed later than now plus the allowed skew: prunes future partitions
-	AND r.entered_in_error_at IS NULL -- retracted by its source
-ORDER BY r.patient_id, r.observed_at, r.id`
 
 // scanHistory collects the rows of historySQL and each row's patient.
 func scanHistory(rows pgx.Rows) ([]rules.Observation, []uuid.UUID, error) {

@@ -121,8 +121,7 @@ func (ig *Service) CheckMissingData(ctx context.Context) (MissingDataResult, err
 	}
 	b := &pgx.Batch{}
 	for _, r := range watched {
-		b.Queue(`INSERT INTO rule_job_runs (name, ran_at) VALUES ($1, $2)
-			ON CONFLICT (name) DO UPDATE SET ran_at = greatest(rule_job_runs.ran_at, excluded.ran_at)`, missingRunName(r), now)
+		b.Queue(recordJobRunSQL, missingRunName(r), now)
 	}
 	if err := ig.pool.SendBatch(ctx, b).Close(); err != nil {
 		return res, fmt.Errorf("record missing-data Run: %w", err)
@@ -143,7 +142,7 @@ func (ig *Service) missingSince(ctx context.Context, watched []rules.Rule) (map[
 	for i, r := range watched {
 		names[i] = missingRunName(r)
 	}
-	rows, err := ig.pool.Query(ctx, `SELECT name, ran_at FROM rule_job_runs WHERE name = ANY($1)`, names)
+	rows, err := ig.pool.Query(ctx, jobRunsSQL, names)
 	if err != nil {
 		return nil, fmt.Errorf("missing-data runs: %w", err)
 	}
@@ -194,13 +193,7 @@ func (p missingPatient) in(now time.Time) rules.MissingInput {
 // missingPage reads the next page of patients (by id) with their newest
 // reading per kind, one index probe per (patient, kind).
 func (ig *Service) missingPage(ctx context.Context, after uuid.UUID, everyone bool, programs, kinds []string) ([]missingPatient, error) {
-	rows, err := ig.pool.Query(ctx, `SELECT p.id, p.care_team_id, p.programs, p.enrolled_at, k.kind, l.last
-		FROM (SELECT id, care_team_id, programs, enrolled_at FROM patients
-			WHERE id > $1 AND ($2 OR programs && $3::text[]) ORDER BY id LIMIT $4) p
-		CROSS JOIN unnest($5::text[]) AS k(kind)
-		LEFT JOIN LATERAL (SELECT r.observed_at AS last FROM readings r WHERE r.patient_id = p.id AND r.kind = k.kind
-			ORDER BY r.observed_at DESC LIMIT 1) l ON true
-		ORDER BY p.id`, after, everyone, programs, missingPage, kinds)
+	rows, err := ig.pool.Query(ctx, missingPageSQL, after, everyone, programs, missingPage, kinds)
 	if err != nil {
 		return nil, fmt.Errorf("missing-data patients: %w", err)
 	}
@@ -237,8 +230,7 @@ func (ig *Service) raiseMissing(ctx context.Context, pack *rules.Pack, p missing
 		if err := pg.LockPatients(ctx, tx, p.id); err != nil {
 			return fmt.Errorf("missing data: %w", err)
 		}
-		rows, err := tx.Query(ctx, `SELECT kind, max(observed_at) FROM readings WHERE patient_id = $1 AND kind = ANY($2) GROUP BY kind`,
-			p.id, kinds)
+		rows, err := tx.Query(ctx, lastObservedSQL, p.id, kinds)
 		if err != nil {
 			return fmt.Errorf("missing data: last readings: %w", err)
 		}
@@ -265,9 +257,7 @@ func (ig *Service) raiseMissing(ctx context.Context, pack *rules.Pack, p missing
 		for i, f := range fs {
 			ruleIDs[i], dues[i] = f.RuleID, f.At
 		}
-		rows, err = tx.Query(ctx, `SELECT af.rule_id, af.observed_at FROM alert_findings af JOIN alerts a ON a.id = af.alert_id
-			WHERE a.patient_id = $1 AND af.reading_id IS NULL AND (af.rule_id, af.observed_at) IN (
-				SELECT * FROM unnest($2::text[], $3::timestamptz[]))`, p.id, ruleIDs, dues)
+		rows, err = tx.Query(ctx, reportedMissingSQL, p.id, ruleIDs, dues)
 		if err != nil {
 			return fmt.Errorf("missing data: recorded gaps: %w", err)
 		}

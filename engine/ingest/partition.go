@@ -47,7 +47,7 @@ func (ig *Service) ensurePartition(ctx context.Context, t time.Time) error {
 	if known {
 		return nil
 	}
-	if _, err := ig.pool.Exec(ctx, `SELECT tend_ensure_reading_partition($1)`, t); err != nil {
+	if _, err := ig.pool.Exec(ctx, ensurePartitionSQL, t); err != nil {
 		return fmt.Errorf("readings partition %s: %w", month, err)
 	}
 	ig.partitionsMu.Lock()

@@ -70,12 +70,7 @@ func (ig *Service) ListReadings(ctx context.Context, a access.Actor, f ReadingFi
 		if cur != nil {
 			curAt, curID = &cur.At, &cur.ID
 		}
-		rows, err := tx.Query(ctx, `SELECT `+readings.Columns+` FROM readings r WHERE r.patient_id = $1
-			AND ($2 = '' OR r.kind = $2) AND ($3::timestamptz IS NULL OR r.observed_at >= $3)
-			AND ($4::timestamptz IS NULL OR r.observed_at < $4)
-			AND ($5::timestamptz IS NULL OR (r.observed_at, r.id) < ($5, $6::uuid))
-			AND r.entered_in_error_at IS NULL
-			ORDER BY r.observed_at DESC, r.id DESC LIMIT $7`, f.PatientID, string(f.Kind), since, until, curAt, curID, limit+1)
+		rows, err := tx.Query(ctx, listReadingsSQL, f.PatientID, string(f.Kind), since, until, curAt, curID, limit+1)
 		if err != nil {
 			return fmt.Errorf("list readings: %w", err)
 		}

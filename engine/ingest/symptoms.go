@@ -91,8 +91,7 @@ func (ig *Service) ReportSymptoms(ctx context.Context, a access.Actor, in NewSym
 			return fmt.Errorf("symptom report: %w", err)
 		}
 		if in.IdempotencyKey != "" {
-			err := tx.QueryRow(ctx, `SELECT id, reported_at FROM symptom_reports WHERE patient_id = $1 AND idempotency_key = $2`,
-				in.PatientID, in.IdempotencyKey).Scan(&res.ID, &res.ReportedAt)
+			err := tx.QueryRow(ctx, symptomReportByKeySQL, in.PatientID, in.IdempotencyKey).Scan(&res.ID, &res.ReportedAt)
 			if err == nil {
 				res.Status = "duplicate"
 				return nil
@@ -114,8 +113,7 @@ func (ig *Service) ReportSymptoms(ctx context.Context, a access.Actor, in NewSym
 		if in.IdempotencyKey != "" {
 			key = &in.IdempotencyKey
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO symptom_reports (id, patient_id, symptoms, note, reported_at, reported_by, idempotency_key)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, res.ID, in.PatientID, symptoms, note, now, pg.NilIfZero(a.UserID), key); err != nil {
+		if _, err := tx.Exec(ctx, insertSymptomReportSQL, res.ID, in.PatientID, symptoms, note, now, pg.NilIfZero(a.UserID), key); err != nil {
 			return fmt.Errorf("insert symptom report: %w", err)
 		}
 		if err := ig.audit.Write(ctx, tx, a, audit.Entry{Action: "symptom_report.create", PatientID: in.PatientID, ObjectType: "symptom_report",
@@ -145,8 +143,7 @@ func (ig *Service) ReportSymptoms(ctx context.Context, a access.Actor, in NewSym
 		for i, r := range res.Alerts {
 			ids[i] = r.ID
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO symptom_report_alerts (report_id, alert_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING`,
-			res.ID, ids); err != nil {
+		if _, err := tx.Exec(ctx, linkReportAlertsSQL, res.ID, ids); err != nil {
 			return fmt.Errorf("link symptom report alerts: %w", err)
 		}
 		return nil
@@ -228,10 +225,7 @@ func (ig *Service) ListSymptomReports(ctx context.Context, a access.Actor, f Sym
 		if _, err := scope.OfPatient(ctx, tx, a, f.PatientID); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT s.id, s.patient_id, s.symptoms, s.note, s.reported_at, s.reported_by,
-				coalesce(array(SELECT l.alert_id FROM symptom_report_alerts l WHERE l.report_id = s.id ORDER BY l.alert_id), '{}')
-			FROM symptom_reports s WHERE s.patient_id = $1 AND (s.reported_at, s.id) < ($2, $3)
-			ORDER BY s.reported_at DESC, s.id DESC LIMIT $4`, f.PatientID, cur.At, cur.ID, limit+1)
+		rows, err := tx.Query(ctx, listSymptomReportsSQL, f.PatientID, cur.At, cur.ID, limit+1)
 		if err != nil {
 			return fmt.Errorf("list symptom reports: %w", err)
 		}

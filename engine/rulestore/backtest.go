@@ -287,11 +287,7 @@ func (bt *backtest) patients(ctx context.Context, tx pgx.Tx, after uuid.UUID) ([
 	if rulePrograms == nil {
 		rulePrograms = []string{}
 	}
-	rows, err := tx.Query(ctx, `SELECT p.id, p.programs, p.enrolled_at, pp.overrides FROM patients p
-		LEFT JOIN patient_params pp ON pp.patient_id = p.id
-		WHERE p.id > $1 AND (cardinality($2::uuid[]) = 0 OR p.id = ANY($2))
-		AND (cardinality($3::text[]) = 0 OR p.programs && $3) AND (cardinality($4::text[]) = 0 OR p.programs && $4)
-		ORDER BY p.id LIMIT $5`, after, ids, programs, rulePrograms, backtestPage)
+	rows, err := tx.Query(ctx, backtestPatientsSQL, after, ids, programs, rulePrograms, backtestPage)
 	if err != nil {
 		return nil, fmt.Errorf("backtest patients: %w", err)
 	}
@@ -317,15 +313,10 @@ func (bt *backtest) replayPage(ctx context.Context, tx pgx.Tx, page []btPatient,
 	var err error
 	switch typ {
 	case rules.SymptomRule:
-		rows, err = tx.Query(ctx, `SELECT patient_id, id, reported_at, symptoms FROM symptom_reports
-			WHERE patient_id = ANY($1) AND reported_at >= $2 AND reported_at <= $3
-			ORDER BY patient_id, reported_at, id`, ids, bt.req.Since, bt.req.Until)
+		rows, err = tx.Query(ctx, backtestSymptomsSQL, ids, bt.req.Since, bt.req.Until)
 	default:
 		kinds, lookback := bt.readingNeeds()
-		rows, err = tx.Query(ctx, `SELECT patient_id, id, kind, value, coalesce(systolic, 0), coalesce(diastolic, 0), unit, observed_at
-			FROM readings WHERE patient_id = ANY($1) AND kind = ANY($2) AND observed_at >= $3 AND observed_at <= $4
-				AND entered_in_error_at IS NULL
-			ORDER BY patient_id, observed_at, id`, ids, kinds, bt.req.Since.Add(-lookback), bt.req.Until)
+		rows, err = tx.Query(ctx, backtestReadingsSQL, ids, kinds, bt.req.Since.Add(-lookback), bt.req.Until)
 	}
 	if err != nil {
 		return fmt.Errorf("backtest data: %w", err)

@@ -50,8 +50,7 @@ func (rs *Service) ListRuleErrors(ctx context.Context, a access.Actor, f RuleErr
 	limit := pg.ClampLimit(f.Limit)
 	var out []RuleEvalError
 	err := pg.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, rule_id, rule_version, patient_id, reading_id, error, at FROM rule_eval_errors
-			WHERE id < $1 AND ($2 = '' OR rule_id = $2) ORDER BY id DESC LIMIT $3`, before, f.RuleID, limit+1)
+		rows, err := tx.Query(ctx, listRuleErrorsSQL, before, f.RuleID, limit+1)
 		if err != nil {
 			return fmt.Errorf("list rule errors: %w", err)
 		}

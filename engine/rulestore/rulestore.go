@@ -117,21 +117,11 @@ func forStorage(r rules.Rule) rules.Rule {
 	return r
 }
 
-const ruleRowColumns = `seq, rule_id, version, definition, enabled, created_at, created_by`
-
 func scanRuleRow(row pgx.CollectableRow) (ruleRow, error) {
 	var r ruleRow
 	err := row.Scan(&r.seq, &r.id, &r.version, &r.def, &r.enabled, &r.createdAt, &r.createdBy)
 	return r, err
 }
-
-// latestRulesSQL returns the latest version of every rule, in the order the
-// rules were first created (the default pack's order for seeded rules), with
-// the time the first version was created.
-const latestRulesSQL = `SELECT l.seq, l.rule_id, l.version, l.definition, l.enabled, l.created_at, l.created_by, f.created_at
-	FROM (SELECT DISTINCT ON (rule_id) ` + ruleRowColumns + ` FROM rule_versions ORDER BY rule_id, version DESC) l
-	JOIN rule_versions f ON f.rule_id = l.rule_id AND f.version = 1
-	ORDER BY f.seq`
 
 func latestRules(ctx context.Context, q pgx.Tx) ([]ruleRow, []time.Time, error) {
 	rows, err := q.Query(ctx, latestRulesSQL)
@@ -207,7 +197,7 @@ func (rs *Service) Stop() {
 // pollRules reloads the pack when rule_versions changed since the last load.
 func (rs *Service) pollRules(ctx context.Context) error {
 	var sig ruleSig
-	if err := rs.pool.QueryRow(ctx, `SELECT count(*), coalesce(max(seq), 0) FROM rule_versions`).Scan(&sig.count, &sig.maxSeq); err != nil {
+	if err := rs.pool.QueryRow(ctx, rulesStateSQL).Scan(&sig.count, &sig.maxSeq); err != nil {
 		return fmt.Errorf("poll rules: %w", err)
 	}
 	rs.ruleSync.mu.Lock()
@@ -240,11 +230,11 @@ func (rs *Service) seedLocked(ctx context.Context) error {
 		return err
 	}
 	err = pg.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(rulesLockKey)); err != nil {
+		if _, err := tx.Exec(ctx, advisoryLockSQL, int64(rulesLockKey)); err != nil {
 			return fmt.Errorf("seed rules: %w", err)
 		}
 		var seededAlready bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM rule_versions)`).Scan(&seededAlready); err != nil {
+		if err := tx.QueryRow(ctx, anyRuleSQL).Scan(&seededAlready); err != nil {
 			return fmt.Errorf("seed rules: %w", err)
 		}
 		if seededAlready {
@@ -253,12 +243,10 @@ func (rs *Service) seedLocked(ctx context.Context) error {
 		now := rs.now()
 		b := &pgx.Batch{}
 		for _, d := range defs {
-			b.Queue(`INSERT INTO rule_versions (rule_id, version, definition, enabled, created_at) VALUES ($1, 1, $2, $3, $4)`,
-				d.ID, forStorage(d), d.IsEnabled(), now)
+			b.Queue(insertFirstVersionSQL, d.ID, forStorage(d), d.IsEnabled(), now)
 		}
 		rs.audit.Queue(b, access.System("rules-seed"), audit.Entry{Action: "rule.seed", ObjectType: "rule", Detail: map[string]any{"count": len(defs)}})
-		b.Queue(`INSERT INTO rule_pack_versions (version, applied_at, detail) VALUES ($1, $2, '{"seeded": true}') ON CONFLICT DO NOTHING`,
-			rules.DefaultPackVersion, now)
+		b.Queue(recordSeedSQL, rules.DefaultPackVersion, now)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("seed rules: %w", err)
 		}
@@ -279,8 +267,7 @@ func (rs *Service) seedLocked(ctx context.Context) error {
 // transaction, under the rules lock.
 func (rs *Service) upgradePackLocked(ctx context.Context, tx pgx.Tx, defs []rules.Rule) error {
 	var applied bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM rule_pack_versions WHERE version >= $1)`,
-		rules.DefaultPackVersion).Scan(&applied); err != nil {
+	if err := tx.QueryRow(ctx, packAppliedSQL, rules.DefaultPackVersion).Scan(&applied); err != nil {
 		return fmt.Errorf("rule pack upgrade: %w", err)
 	}
 	if applied {
@@ -292,8 +279,7 @@ func (rs *Service) upgradePackLocked(ctx context.Context, tx pgx.Tx, defs []rule
 		enabled bool
 		edited  bool
 	}
-	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (rule_id) rule_id, version, definition, enabled, created_by IS NOT NULL
-		FROM rule_versions ORDER BY rule_id, version DESC`)
+	rows, err := tx.Query(ctx, latestVersionsSQL)
 	if err != nil {
 		return fmt.Errorf("rule pack upgrade: %w", err)
 	}
@@ -322,19 +308,17 @@ func (rs *Service) upgradePackLocked(ctx context.Context, tx pgx.Tx, defs []rule
 		switch {
 		case !ok:
 			added = append(added, d.ID)
-			b.Queue(`INSERT INTO rule_versions (rule_id, version, definition, enabled, created_at) VALUES ($1, 1, $2, $3, $4)`,
-				d.ID, def, d.IsEnabled(), now)
+			b.Queue(insertFirstVersionSQL, d.ID, def, d.IsEnabled(), now)
 		case l.edited:
 			kept = append(kept, d.ID)
 		case !sameJSON(l.def, def):
 			upgraded = append(upgraded, d.ID)
-			b.Queue(`INSERT INTO rule_versions (rule_id, version, definition, enabled, created_at) VALUES ($1, $2, $3, $4, $5)`,
-				d.ID, l.version+1, def, l.enabled, now)
+			b.Queue(insertSystemVersionSQL, d.ID, l.version+1, def, l.enabled, now)
 		}
 	}
 	detail := map[string]any{"pack_version": rules.DefaultPackVersion, "upgraded": upgraded, "added": added, "kept_edited": kept}
 	rs.audit.Queue(b, access.System("rules-upgrade"), audit.Entry{Action: "rule.pack_upgrade", ObjectType: "rule", Detail: detail})
-	b.Queue(`INSERT INTO rule_pack_versions (version, applied_at, detail) VALUES ($1, $2, $3)`, rules.DefaultPackVersion, now, detail)
+	b.Queue(recordPackSQL, rules.DefaultPackVersion, now, detail)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("rule pack upgrade: %w", err)
 	}
@@ -365,7 +349,7 @@ func (rs *Service) reloadRules(ctx context.Context) error {
 	var rows []ruleRow
 	var sig ruleSig
 	err := pg.ReadTx(ctx, rs.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT count(*), coalesce(max(seq), 0) FROM rule_versions`).Scan(&sig.count, &sig.maxSeq); err != nil {
+		if err := tx.QueryRow(ctx, rulesStateSQL).Scan(&sig.count, &sig.maxSeq); err != nil {
 			return fmt.Errorf("load rules: %w", err)
 		}
 		var err error
@@ -498,7 +482,7 @@ func (rs *Service) GetRule(ctx context.Context, a access.Actor, id string) (Rule
 }
 
 func getRule(ctx context.Context, tx pgx.Tx, id string) (Rule, error) {
-	rows, err := tx.Query(ctx, `SELECT `+ruleRowColumns+` FROM rule_versions WHERE rule_id = $1 ORDER BY version DESC`, id)
+	rows, err := tx.Query(ctx, ruleVersionsSQL, id)
 	if err != nil {
 		return Rule{}, fmt.Errorf("get rule: %w", err)
 	}
@@ -520,10 +504,10 @@ func getRule(ctx context.Context, tx pgx.Tx, id string) (Rule, error) {
 // lockRules locks the rules for a change and returns the rule's latest
 // stored version; ok is false when the rule does not exist.
 func (rs *Service) lockRules(ctx context.Context, tx pgx.Tx, id string) (row ruleRow, ok bool, err error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(rulesLockKey)); err != nil {
+	if _, err := tx.Exec(ctx, advisoryLockSQL, int64(rulesLockKey)); err != nil {
 		return ruleRow{}, false, fmt.Errorf("lock rules: %w", err)
 	}
-	rows, err := tx.Query(ctx, `SELECT `+ruleRowColumns+` FROM rule_versions WHERE rule_id = $1 ORDER BY version DESC LIMIT 1`, id)
+	rows, err := tx.Query(ctx, latestRuleSQL, id)
 	if err != nil {
 		return ruleRow{}, false, fmt.Errorf("load rule: %w", err)
 	}
@@ -582,8 +566,7 @@ func (rs *Service) CreateRule(ctx context.Context, a access.Actor, src []byte) (
 		if exists {
 			return fmt.Errorf("rule %s already exists: %w", def.ID, access.ErrConflict)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO rule_versions (rule_id, version, definition, enabled, created_at, created_by)
-			VALUES ($1, 1, $2, $3, $4, $5)`, def.ID, forStorage(def), def.IsEnabled(), rs.now(), pg.NilIfZero(a.UserID)); err != nil {
+		if _, err := tx.Exec(ctx, createRuleSQL, def.ID, forStorage(def), def.IsEnabled(), rs.now(), pg.NilIfZero(a.UserID)); err != nil {
 			return fmt.Errorf("insert rule: %w", err)
 		}
 		if err := rs.audit.Write(ctx, tx, a, audit.Entry{Action: "rule.create", ObjectType: "rule", ObjectID: def.ID,
@@ -657,8 +640,7 @@ func (rs *Service) UpdateRule(ctx context.Context, a access.Actor, id string, sr
 			return err
 		}
 		version := cur.version + 1
-		if _, err := tx.Exec(ctx, `INSERT INTO rule_versions (rule_id, version, definition, enabled, created_at, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6)`, id, version, forStorage(next), next.IsEnabled(), rs.now(), pg.NilIfZero(a.UserID)); err != nil {
+		if _, err := tx.Exec(ctx, updateRuleSQL, id, version, forStorage(next), next.IsEnabled(), rs.now(), pg.NilIfZero(a.UserID)); err != nil {
 			return fmt.Errorf("insert rule version: %w", err)
 		}
 		if err := rs.audit.Write(ctx, tx, a, audit.Entry{Action: action, ObjectType: "rule", ObjectID: id,

@@ -14,7 +14,6 @@ import (
 	"github.com/tendhealth/tend/engine/audit"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/readings"
-	"github.com/tendhealth/tend/engine/internal/scope"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -67,9 +66,6 @@ type AlertEvent struct {
 	// anything.
 	Note string `json:"note,omitempty"`
 }
-
-const alertColumns = `a.id, a.patient_id, a.care_team_id, a.rule_id, a.rule_version, a.urgency, a.status, a.title, a.occurrences,
-	a.created_at, a.updated_at, a.last_observed_at, a.last_reading_id, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.undelivered`
 
 func scanAlert(r pgx.Row) (Alert, error) {
 	var x Alert
@@ -134,11 +130,7 @@ func (tr *Service) ListAlerts(ctx context.Context, a access.Actor, f AlertFilter
 	limit := pg.ClampLimit(f.Limit)
 	var out []Alert
 	err := pg.InTx(ctx, tr.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+alertColumns+` FROM alerts a
-			WHERE `+scope.AlertSQL+` AND a.status = ANY($3) AND (cardinality($4::text[]) = 0 OR a.urgency = ANY($4))
-			AND ($5::uuid IS NULL OR a.patient_id = $5)
-			AND (a.urgency_rank < $8 OR (a.urgency_rank = $8 AND (a.created_at, a.id) > ($6, $7)))
-			ORDER BY a.urgency_rank DESC, a.created_at, a.id LIMIT $9`,
+		rows, err := tx.Query(ctx, listAlertsSQL,
 			a.Role, a.UserID, f.Statuses, urg, pg.NilIfZero(f.PatientID), cur.At, cur.ID, cur.Rank, limit+1)
 		if err != nil {
 			return fmt.Errorf("list alerts: %w", err)
@@ -174,7 +166,7 @@ func (tr *Service) GetAlert(ctx context.Context, a access.Actor, id uuid.UUID) (
 	}
 	var d AlertDetail
 	err := pg.InTx(ctx, tr.pool, func(tx pgx.Tx) error {
-		al, err := scanAlert(tx.QueryRow(ctx, `SELECT `+alertColumns+` FROM alerts a WHERE a.id = $3 AND `+scope.AlertSQL, a.Role, a.UserID, id))
+		al, err := scanAlert(tx.QueryRow(ctx, getAlertSQL, a.Role, a.UserID, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("alert: %w", access.ErrNotFound)
 		}
@@ -182,8 +174,7 @@ func (tr *Service) GetAlert(ctx context.Context, a access.Actor, id uuid.UUID) (
 			return fmt.Errorf("get alert: %w", err)
 		}
 		d.Alert = al
-		rows, err := tx.Query(ctx, `SELECT rule_id, rule_version, urgency, reading_id, observed_at, late, created_at
-			FROM alert_findings WHERE alert_id = $1 ORDER BY id LIMIT 500`, id)
+		rows, err := tx.Query(ctx, alertFindingsSQL, id)
 		if err != nil {
 			return fmt.Errorf("get alert findings: %w", err)
 		}
@@ -194,17 +185,14 @@ func (tr *Service) GetAlert(ctx context.Context, a access.Actor, id uuid.UUID) (
 		}); err != nil {
 			return fmt.Errorf("get alert findings: %w", err)
 		}
-		rows, err = tx.Query(ctx, `SELECT `+readings.Columns+` FROM readings r WHERE r.patient_id = $1 AND r.id IN (
-				SELECT reading_id FROM alert_findings WHERE alert_id = $2 AND reading_id IS NOT NULL)
-			ORDER BY r.observed_at, r.id LIMIT 500`, al.PatientID, id)
+		rows, err = tx.Query(ctx, alertReadingsSQL, al.PatientID, id)
 		if err != nil {
 			return fmt.Errorf("get alert readings: %w", err)
 		}
 		if d.Readings, err = pgx.CollectRows(rows, readings.Scan); err != nil {
 			return fmt.Errorf("get alert readings: %w", err)
 		}
-		rows, err = tx.Query(ctx, `SELECT action, actor_id, at, coalesce(detail->>'note', '') FROM alert_events
-			WHERE alert_id = $1 ORDER BY id LIMIT 500`, id)
+		rows, err = tx.Query(ctx, alertEventsSQL, id)
 		if err != nil {
 			return fmt.Errorf("get alert events: %w", err)
 		}
@@ -231,8 +219,7 @@ func (tr *Service) AckAlert(ctx context.Context, a access.Actor, id uuid.UUID, n
 	err := pg.InTx(ctx, tr.pool, func(tx pgx.Tx) error {
 		var status string
 		var patient uuid.UUID
-		err := tx.QueryRow(ctx, `SELECT a.status, a.patient_id FROM alerts a WHERE a.id = $3 AND `+scope.AlertSQL+` FOR UPDATE`,
-			a.Role, a.UserID, id).Scan(&status, &patient)
+		err := tx.QueryRow(ctx, lockAlertSQL, a.Role, a.UserID, id).Scan(&status, &patient)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("alert: %w", access.ErrNotFound)
 		}
@@ -244,8 +231,7 @@ func (tr *Service) AckAlert(ctx context.Context, a access.Actor, id uuid.UUID, n
 			return fmt.Errorf("alert is resolved: %w", access.ErrConflict)
 		case "open", "snoozed":
 			now := tr.now()
-			if _, err := tx.Exec(ctx, `UPDATE alerts SET status = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3,
-				snoozed_until = NULL, updated_at = $2 WHERE id = $1`, id, now, pg.NilIfZero(a.UserID)); err != nil {
+			if _, err := tx.Exec(ctx, ackAlertSQL, id, now, pg.NilIfZero(a.UserID)); err != nil {
 				return fmt.Errorf("ack alert: %w", err)
 			}
 			if err := addEvent(ctx, tx, id, "acknowledged", a, now, note); err != nil {
@@ -262,7 +248,7 @@ func (tr *Service) AckAlert(ctx context.Context, a access.Actor, id uuid.UUID, n
 		if err := tr.audit.Write(ctx, tx, a, audit.Entry{Action: "alert.ack", PatientID: patient, ObjectType: "alert", ObjectID: id.String()}); err != nil {
 			return err
 		}
-		al, err = scanAlert(tx.QueryRow(ctx, `SELECT `+alertColumns+` FROM alerts a WHERE a.id = $1`, id))
+		al, err = scanAlert(tx.QueryRow(ctx, alertByIDSQL, id))
 		if err != nil {
 			return fmt.Errorf("ack alert: %w", err)
 		}
@@ -277,7 +263,6 @@ func addEvent(ctx context.Context, tx pgx.Tx, alertID uuid.UUID, action string, 
 	if note != "" {
 		detail = map[string]any{"note": note}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO alert_events (alert_id, action, actor_id, at, detail) VALUES ($1, $2, $3, $4, $5)`,
-		alertID, action, pg.NilIfZero(a.UserID), at, detail)
+	_, err := tx.Exec(ctx, insertAlertEventSQL, alertID, action, pg.NilIfZero(a.UserID), at, detail)
 	return err
 }

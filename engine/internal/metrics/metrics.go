@@ -82,8 +82,7 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- queueDepth
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	rows, err := c.pool.Query(ctx, `SELECT queue, state::text, count(*) FROM river_job
-		WHERE state IN ('available', 'scheduled', 'retryable', 'running', 'pending') GROUP BY 1, 2`)
+	rows, err := c.pool.Query(ctx, queueDepthSQL)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(queueDepthDesc, err)
 		return
@@ -114,7 +113,7 @@ func (c *undeliveredCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var n int64
-	if err := c.pool.QueryRow(ctx, `SELECT count(*) FROM alerts WHERE undelivered AND status <> 'resolved'`).Scan(&n); err != nil {
+	if err := c.pool.QueryRow(ctx, undeliveredSQL).Scan(&n); err != nil {
 		ch <- prometheus.NewInvalidMetric(undeliveredDesc, err)
 		return
 	}

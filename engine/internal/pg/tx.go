@@ -44,14 +44,6 @@ func InTxOpts(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, fn fu
 	return nil
 }
 
-// LockPatientsSQL takes the per-patient transaction locks of $1 (uuid[]), in
-// a fixed order so that two transactions cannot deadlock. Every writer that
-// must not interleave with another on one patient (ingest, symptom reports,
-// the missing-data job) takes these locks, and only through this statement
-// or LockPatients, so that they always agree on the lock keys.
-const LockPatientsSQL = `SELECT pg_advisory_xact_lock(h) FROM (
-	SELECT hashtextextended(p::text, 7) AS h FROM unnest($1::uuid[]) AS p ORDER BY 1) AS s`
-
 // LockPatients takes the per-patient locks of ids in tx (LockPatientsSQL).
 func LockPatients(ctx context.Context, tx pgx.Tx, ids ...uuid.UUID) error {
 	if _, err := tx.Exec(ctx, LockPatientsSQL, ids); err != nil {

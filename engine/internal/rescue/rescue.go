@@ -61,19 +61,14 @@ func NewClientID() string {
 // clients that stopped beating. It returns how many jobs it rescued.
 func (h *Heartbeat) Beat(ctx context.Context) (int64, error) {
 	now := h.Now()
-	if _, err := h.Pool.Exec(ctx, `INSERT INTO worker_heartbeats (client_id, started_at, seen_at) VALUES ($1, $2, $2)
-		ON CONFLICT (client_id) DO UPDATE SET seen_at = excluded.seen_at`, h.ClientID, now); err != nil {
+	if _, err := h.Pool.Exec(ctx, beatSQL, h.ClientID, now); err != nil {
 		return 0, fmt.Errorf("heartbeat: %w", err)
 	}
-	tag, err := h.Pool.Exec(ctx, `UPDATE river_job j SET state = 'available', scheduled_at = $1
-		WHERE j.state = 'running' AND cardinality(j.attempted_by) > 0
-			AND j.attempted_by[cardinality(j.attempted_by)] IN (
-				SELECT client_id FROM worker_heartbeats WHERE seen_at < $2 AND client_id <> $3)`,
-		now, now.Add(-heartbeatDeadline), h.ClientID)
+	tag, err := h.Pool.Exec(ctx, rescueJobsSQL, now, now.Add(-heartbeatDeadline), h.ClientID)
 	if err != nil {
 		return 0, fmt.Errorf("rescue jobs of dead workers: %w", err)
 	}
-	if _, err := h.Pool.Exec(ctx, `DELETE FROM worker_heartbeats WHERE seen_at < $1`, now.Add(-heartbeatForget)); err != nil {
+	if _, err := h.Pool.Exec(ctx, forgetStaleSQL, now.Add(-heartbeatForget)); err != nil {
 		return 0, fmt.Errorf("forget dead workers: %w", err)
 	}
 	return tag.RowsAffected(), nil
@@ -104,7 +99,7 @@ func (h *Heartbeat) Run(ctx context.Context, done chan<- struct{}) {
 
 // Forget removes this process's heartbeat (on a clean stop).
 func (h *Heartbeat) Forget(ctx context.Context) {
-	if _, err := h.Pool.Exec(ctx, `DELETE FROM worker_heartbeats WHERE client_id = $1`, h.ClientID); err != nil {
+	if _, err := h.Pool.Exec(ctx, forgetClientSQL, h.ClientID); err != nil {
 		h.Log.WarnContext(ctx, "remove worker heartbeat", "error", err)
 	}
 }

@@ -49,9 +49,6 @@ type Patient struct {
 	EnrolledAt time.Time
 }
 
-var patientSQL = `SELECT p.care_team_id, p.programs, p.enrolled_at FROM patients p WHERE p.id = $1 AND ` +
-	PatientSQL("p", "$2", "$3", "$4")
-
 // OfPatient loads a patient if the actor may see it; otherwise
 // access.ErrNotFound, so that existence does not leak.
 func OfPatient(ctx context.Context, q pgx.Tx, a access.Actor, id uuid.UUID) (Patient, error) {

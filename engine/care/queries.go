@@ -1,0 +1,50 @@
+package care
+
+import "github.com/tendhealth/tend/engine/internal/scope"
+
+// This file holds every SQL statement the package runs, by name.
+// TestQueriesPrepare prepares each against the migrated schema, so a typo or a
+// dropped column fails the tests; it also fails when a ...SQL constant or
+// variable here is missing from queries.
+
+// queries lists every statement of this file by name.
+var queries = map[string]string{
+	"insertCareTeamSQL": insertCareTeamSQL,
+	"memberRolesSQL":    memberRolesSQL,
+	"insertMembersSQL":  insertMembersSQL,
+	"teamInScopeSQL":    teamInScopeSQL,
+	"insertPatientSQL":  insertPatientSQL,
+	"getPatientSQL":     getPatientSQL,
+	"setParamsSQL":      setParamsSQL,
+	"getParamsSQL":      getParamsSQL,
+}
+
+// insertCareTeamSQL stores a care team.
+const insertCareTeamSQL = `INSERT INTO care_teams (id, name, escalation, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)`
+
+// memberRolesSQL reads the role of each user of $1 (NULL when missing or disabled), by position.
+const memberRolesSQL = `SELECT x.i - 1, u.role FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, i)
+				LEFT JOIN users u ON u.id = x.id AND u.disabled_at IS NULL ORDER BY x.i`
+
+// insertMembersSQL adds users $2 with roles $3 to care team $1.
+const insertMembersSQL = `INSERT INTO care_team_members (care_team_id, user_id, role)
+				SELECT $1, id, role FROM unnest($2::uuid[], $3::text[]) AS x(id, role)`
+
+// teamInScopeSQL tells whether care team $1 exists and the actor ($2 role, $3 user) may see it.
+var teamInScopeSQL = `SELECT EXISTS (SELECT 1 FROM care_teams t WHERE t.id = $1 AND ` +
+	scope.TeamSQL("t.id", "$2", "$3") + `)`
+
+// insertPatientSQL stores a patient.
+const insertPatientSQL = `INSERT INTO patients (id, display_name, timezone, care_team_id, programs, external_id, enrolled_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`
+
+// getPatientSQL reads patient $1.
+const getPatientSQL = `SELECT id, display_name, timezone, care_team_id, programs, external_id, enrolled_at, created_at
+			FROM patients WHERE id = $1`
+
+// setParamsSQL stores or replaces patient $1's personalised rule parameters.
+const setParamsSQL = `INSERT INTO patient_params (patient_id, overrides, updated_at, updated_by) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (patient_id) DO UPDATE SET overrides = excluded.overrides, updated_at = excluded.updated_at, updated_by = excluded.updated_by`
+
+// getParamsSQL reads patient $1's personalised rule parameters.
+const getParamsSQL = `SELECT overrides, updated_at, updated_by FROM patient_params WHERE patient_id = $1`

@@ -1,0 +1,55 @@
+package identity
+
+// This file holds every SQL statement the package runs, by name.
+// TestQueriesPrepare prepares each against the migrated schema, so a typo or a
+// dropped column fails the tests; it also fails when a ...SQL constant or
+// variable here is missing from queries.
+
+// queries lists every statement of this file by name.
+var queries = map[string]string{
+	"upsertDeviceSQL":   upsertDeviceSQL,
+	"listDevicesSQL":    listDevicesSQL,
+	"deleteDeviceSQL":   deleteDeviceSQL,
+	"patientExistsSQL":  patientExistsSQL,
+	"insertUserSQL":     insertUserSQL,
+	"insertTokenSQL":    insertTokenSQL,
+	"lookupTokenSQL":    lookupTokenSQL,
+	"getPreferencesSQL": getPreferencesSQL,
+	"setPreferencesSQL": setPreferencesSQL,
+}
+
+// upsertDeviceSQL registers a device, or re-enables and updates the user's device at the same
+// address; tells whether it is new.
+const upsertDeviceSQL = `INSERT INTO devices (id, user_id, platform, address, p256dh, auth, topic, sandbox, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''), nullif($7, ''), $8, $9, $9)
+			ON CONFLICT (user_id, platform, address) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth,
+				topic = excluded.topic, sandbox = excluded.sandbox, enabled = true, disabled_reason = NULL, updated_at = excluded.updated_at
+			RETURNING id, xmax = 0, created_at, last_success_at`
+
+// listDevicesSQL lists user $1's devices, leaving out deleted ones.
+const listDevicesSQL = `SELECT id, platform, sandbox, coalesce(topic, ''), enabled, disabled_reason, created_at, last_success_at
+		FROM devices WHERE user_id = $1 AND coalesce(disabled_reason, '') <> 'deleted' ORDER BY created_at`
+
+// deleteDeviceSQL marks user $2's device $1 as deleted.
+const deleteDeviceSQL = `UPDATE devices SET enabled = false, disabled_reason = 'deleted', updated_at = $3
+			WHERE id = $1 AND user_id = $2 AND coalesce(disabled_reason, '') <> 'deleted'`
+
+// patientExistsSQL tells whether patient $1 exists.
+const patientExistsSQL = `SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1)`
+
+// insertUserSQL stores a user.
+const insertUserSQL = `INSERT INTO users (id, name, role, patient_id, created_at) VALUES ($1, $2, $3, $4, $5)`
+
+// insertTokenSQL stores a token for user $2 if the user is enabled.
+const insertTokenSQL = `INSERT INTO tokens (id, user_id, hash, created_at)
+			SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND disabled_at IS NULL`
+
+// lookupTokenSQL finds the enabled user of the unrevoked, unexpired token with hash $1.
+const lookupTokenSQL = `SELECT u.id, u.role, u.patient_id FROM tokens t JOIN users u ON u.id = t.user_id
+		WHERE t.hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL`
+
+// getPreferencesSQL reads enabled user $1's timezone and quiet hours.
+const getPreferencesSQL = `SELECT timezone, quiet_start, quiet_end FROM users WHERE id = $1 AND disabled_at IS NULL`
+
+// setPreferencesSQL sets enabled user $1's timezone and quiet hours.
+const setPreferencesSQL = `UPDATE users SET timezone = $2, quiet_start = $3, quiet_end = $4 WHERE id = $1 AND disabled_at IS NULL`

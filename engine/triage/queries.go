@@ -1,0 +1,65 @@
+package triage
+
+import (
+	"github.com/tendhealth/tend/engine/internal/readings"
+	"github.com/tendhealth/tend/engine/internal/scope"
+)
+
+// This file holds every SQL statement the package runs, by name.
+// TestQueriesPrepare prepares each against the migrated schema, so a typo or a
+// dropped column fails the tests; it also fails when a ...SQL constant or
+// variable here is missing from queries.
+
+// queries lists every statement of this file by name.
+var queries = map[string]string{
+	"listAlertsSQL":       listAlertsSQL,
+	"getAlertSQL":         getAlertSQL,
+	"alertFindingsSQL":    alertFindingsSQL,
+	"alertReadingsSQL":    alertReadingsSQL,
+	"alertEventsSQL":      alertEventsSQL,
+	"lockAlertSQL":        lockAlertSQL,
+	"ackAlertSQL":         ackAlertSQL,
+	"alertByIDSQL":        alertByIDSQL,
+	"insertAlertEventSQL": insertAlertEventSQL,
+}
+
+// alertColumns are the columns of alerts a that scanAlert reads.
+const alertColumns = `a.id, a.patient_id, a.care_team_id, a.rule_id, a.rule_version, a.urgency, a.status, a.title, a.occurrences,
+	a.created_at, a.updated_at, a.last_observed_at, a.last_reading_id, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.undelivered`
+
+// listAlertsSQL pages through the alerts the actor may see, most urgent first, filtered by status,
+// urgency and patient.
+var listAlertsSQL = `SELECT ` + alertColumns + ` FROM alerts a
+			WHERE ` + scope.AlertSQL + ` AND a.status = ANY($3) AND (cardinality($4::text[]) = 0 OR a.urgency = ANY($4))
+			AND ($5::uuid IS NULL OR a.patient_id = $5)
+			AND (a.urgency_rank < $8 OR (a.urgency_rank = $8 AND (a.created_at, a.id) > ($6, $7)))
+			ORDER BY a.urgency_rank DESC, a.created_at, a.id LIMIT $9`
+
+// getAlertSQL reads alert $3 if the actor ($1 role, $2 user) may see it.
+var getAlertSQL = `SELECT ` + alertColumns + ` FROM alerts a WHERE a.id = $3 AND ` + scope.AlertSQL
+
+// alertFindingsSQL lists the findings of alert $1.
+const alertFindingsSQL = `SELECT rule_id, rule_version, urgency, reading_id, observed_at, late, created_at
+			FROM alert_findings WHERE alert_id = $1 ORDER BY id LIMIT 500`
+
+// alertReadingsSQL lists the readings behind alert $2's findings, for patient $1.
+const alertReadingsSQL = `SELECT ` + readings.Columns + ` FROM readings r WHERE r.patient_id = $1 AND r.id IN (
+				SELECT reading_id FROM alert_findings WHERE alert_id = $2 AND reading_id IS NOT NULL)
+			ORDER BY r.observed_at, r.id LIMIT 500`
+
+// alertEventsSQL lists the history of alert $1.
+const alertEventsSQL = `SELECT action, actor_id, at, coalesce(detail->>'note', '') FROM alert_events
+			WHERE alert_id = $1 ORDER BY id LIMIT 500`
+
+// lockAlertSQL reads and locks alert $3 if the actor ($1 role, $2 user) may see it.
+var lockAlertSQL = `SELECT a.status, a.patient_id FROM alerts a WHERE a.id = $3 AND ` + scope.AlertSQL + ` FOR UPDATE`
+
+// ackAlertSQL acknowledges alert $1 at $2 by user $3.
+const ackAlertSQL = `UPDATE alerts SET status = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3,
+				snoozed_until = NULL, updated_at = $2 WHERE id = $1`
+
+// alertByIDSQL reads alert $1 (already known to be in scope).
+const alertByIDSQL = `SELECT ` + alertColumns + ` FROM alerts a WHERE a.id = $1`
+
+// insertAlertEventSQL records one event (acknowledged, noted) on an alert's history.
+const insertAlertEventSQL = `INSERT INTO alert_events (alert_id, action, actor_id, at, detail) VALUES ($1, $2, $3, $4, $5)`
