@@ -12,6 +12,7 @@ import (
 
 	"github.com/tendhealth/tend/engine/access"
 	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/internal/events"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/scope"
 	"github.com/tendhealth/tend/rpm"
@@ -235,6 +236,12 @@ func (al *Service) RaiseMany(ctx context.Context, tx pgx.Tx, reqs []*Request) er
 			b.Queue(insertAlertEventSQL,
 				g.alertID, status, pg.NilIfZero(r.actor.UserID), now, map[string]any{"occurrences": g.count, "late": !g.paging})
 			al.audit.Queue(b, r.actor, audit.Entry{Action: action, PatientID: r.patientID, ObjectType: "alert", ObjectID: g.alertID.String()})
+			evType := events.AlertUpdated
+			if g.inserted {
+				evType = events.AlertCreated
+			}
+			events.Queue(b, now, events.Event{Type: evType, CareTeamID: r.scope.CareTeamID, PatientID: r.patientID,
+				Payload: map[string]any{"alert_id": g.alertID, "rule_id": g.top.RuleID, "urgency": g.urgency, "status": g.status}})
 			r.refs = append(r.refs, AlertRef{ID: g.alertID, RuleID: g.top.RuleID, Urgency: g.urgency, Title: g.title, Status: status})
 		}
 	}

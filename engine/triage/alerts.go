@@ -12,6 +12,7 @@ import (
 
 	"github.com/tendhealth/tend/engine/access"
 	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/internal/events"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/readings"
 	"github.com/tendhealth/tend/rpm"
@@ -251,6 +252,12 @@ func (tr *Service) AckAlert(ctx context.Context, a access.Actor, id uuid.UUID, n
 		al, err = scanAlert(tx.QueryRow(ctx, alertByIDSQL, id))
 		if err != nil {
 			return fmt.Errorf("ack alert: %w", err)
+		}
+		if status == "open" || status == "snoozed" {
+			if err := events.Publish(ctx, tx, tr.now(), events.Event{Type: events.AlertUpdated, CareTeamID: al.CareTeamID,
+				PatientID: al.PatientID, Payload: map[string]any{"alert_id": al.ID, "status": al.Status, "urgency": al.Urgency}}); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
