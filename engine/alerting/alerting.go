@@ -44,15 +44,20 @@ func (al *Service) Evaluate(ctx context.Context, tx pgx.Tx, patientID uuid.UUID,
 	var hits []Hit
 	var evalErrs []evalError
 	var asks []newRetake
+	baselineKinds := pack.BaselineKinds()
 	for _, s := range fresh {
 		hist := histories[s.ID]
-		in := rules.Input{Reading: Observation(s), History: hist, Programs: scope.Programs, Params: params, Now: now,
-			Baseline: pack.Baselines(hist, s.ObservedAt)}
-		confirmed, err := al.decideRetakes(ctx, tx, pack, pending, s, hist, in)
-		if err != nil {
-			return nil, err
+		in := rules.Input{Reading: Observation(s), History: hist, Programs: scope.Programs, Params: params, Now: now}
+		if slices.Contains(baselineKinds, s.Kind) {
+			in.Baseline = pack.Baselines(hist, s.ObservedAt)
 		}
-		hits = append(hits, confirmed...)
+		if len(pending) > 0 {
+			confirmed, err := al.decideRetakes(ctx, tx, pack, pending, s, hist, in)
+			if err != nil {
+				return nil, err
+			}
+			hits = append(hits, confirmed...)
+		}
 		res := pack.Evaluate(in)
 		for _, ee := range res.Errors {
 			al.metrics.RuleErrors.WithLabelValues(ee.RuleID).Inc()

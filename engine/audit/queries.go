@@ -24,9 +24,14 @@ const listAuditSQL = `SELECT id, at, actor_id, actor_role, action, patient_id, o
 // readingCreationsSQL appends one "reading.create" audit entry per job (its first
 // reading and the count), leaving out readings whose source id was already
 // stored.
-const readingCreationsSQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail)
-SELECT $1, a, r, 'reading.create', p, 'reading', (array_agg(o ORDER BY n))[1]::text, q, jsonb_build_object('count', count(*))
-FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::int[], $8::text[]) WITH ORDINALITY AS t(a, r, p, o, q, j, s, n)
-WHERE t.s IS NULL OR EXISTS (
-	SELECT 1 FROM reading_sources rs WHERE rs.patient_id = t.p AND rs.source_id = t.s AND rs.reading_id = t.o)
-GROUP BY j, a, r, p, q`
+const readingCreationsSQL = `WITH j AS (
+	SELECT * FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[]) WITH ORDINALITY AS j(a, r, p, q, n)
+), x AS (
+	SELECT * FROM unnest($6::uuid[], $7::int[], $8::text[]) WITH ORDINALITY AS x(o, jn, s, k)
+)
+INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail)
+SELECT $1, j.a, j.r, 'reading.create', j.p, 'reading', (array_agg(x.o ORDER BY x.k))[1]::text, j.q, jsonb_build_object('count', count(*))
+FROM x JOIN j ON j.n = x.jn
+WHERE x.s IS NULL OR EXISTS (
+	SELECT 1 FROM reading_sources rs WHERE rs.patient_id = j.p AND rs.source_id = x.s AND rs.reading_id = x.o)
+GROUP BY j.n, j.a, j.r, j.p, j.q`

@@ -12,20 +12,27 @@ import (
 
 // ReadingCreations collects a group commit's readings for their
 // reading.create entries: one entry per request, counting only the readings
-// the request actually created.
+// the request actually created. Requests and readings travel as separate
+// arrays (a few requests, many readings), so the readings' arrays hold plain
+// values that encode in binary.
 type ReadingCreations struct {
-	actor, patient, reading []*uuid.UUID
-	role, request           []string
-	job                     []int32
-	source                  []*string
+	// per request
+	actor, patient []*uuid.UUID
+	role, request  []string
+	// per reading
+	reading []uuid.UUID
+	job     []int32 // 1-based ordinal of the reading's request
+	source  []*string
 }
 
-// Add records the readings of request n (ids[i] with its source id, "" for
-// none) by actor for patient.
-func (c *ReadingCreations) Add(n int32, a access.Actor, patient uuid.UUID, ids []uuid.UUID, sources []string) {
+// Add records the readings of the next request (ids[i] with its source id,
+// "" for none) by actor for patient.
+func (c *ReadingCreations) Add(a access.Actor, patient uuid.UUID, ids []uuid.UUID, sources []string) {
+	c.actor, c.patient = append(c.actor, pg.NilIfZero(a.UserID)), append(c.patient, &patient)
+	c.role, c.request = append(c.role, Role(a)), append(c.request, a.RequestID)
+	n := int32(len(c.actor))
 	for i := range ids {
-		c.actor, c.patient, c.reading = append(c.actor, pg.NilIfZero(a.UserID)), append(c.patient, &patient), append(c.reading, &ids[i])
-		c.role, c.request, c.job = append(c.role, Role(a)), append(c.request, a.RequestID), append(c.job, n)
+		c.reading, c.job = append(c.reading, ids[i]), append(c.job, n)
 		var src *string
 		if sources[i] != "" {
 			src = &sources[i]
@@ -39,5 +46,5 @@ func (c *ReadingCreations) Add(n int32, a access.Actor, patient uuid.UUID, ids [
 // never stored) is not counted, and a request of duplicates only writes no
 // entry.
 func (c *ReadingCreations) Queue(b *pgx.Batch, now time.Time) {
-	b.Queue(readingCreationsSQL, now, c.actor, c.role, c.patient, c.reading, c.request, c.job, c.source)
+	b.Queue(readingCreationsSQL, now, c.actor, c.role, c.patient, c.request, c.reading, c.job, c.source)
 }

@@ -222,7 +222,7 @@ func (ig *Service) store(ctx context.Context, tx pgx.Tx, active []*ingestJob, no
 		audits   audit.ReadingCreations
 		histCols historyColumns
 	)
-	for n, j := range active {
+	for _, j := range active {
 		lockIDs = append(lockIDs, j.patientID)
 		j.ids = make([]uuid.UUID, len(j.ms))
 		sources := make([]string, len(j.ms))
@@ -231,7 +231,7 @@ func (ig *Service) store(ctx context.Context, tx pgx.Tx, active []*ingestJob, no
 			sources[i] = j.ms[i].SourceID
 			cols.add(j, i)
 		}
-		audits.Add(int32(n), j.actor, j.patientID, j.ids, sources)
+		audits.Add(j.actor, j.patientID, j.ids, sources)
 		histCols.add(pack, j, now)
 	}
 	created = make(map[uuid.UUID]bool, len(cols.id))
