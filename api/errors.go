@@ -11,11 +11,11 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/internal/text"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -213,8 +213,8 @@ func decodeError(err error, limit int64, clean *sanitized) error {
 			fields: []rpm.FieldError{{Field: field, Reason: reason}}}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &badRequest{status: http.StatusBadRequest, title: "Unknown field", detail: fmt.Sprintf("unknown field %q", truncate(name, 60)),
-			fields: []rpm.FieldError{{Field: truncate(name, 60), Reason: "is not a known field"}}}
+		return &badRequest{status: http.StatusBadRequest, title: "Unknown field", detail: fmt.Sprintf("unknown field %q", text.Truncate(name, 60)),
+			fields: []rpm.FieldError{{Field: text.Truncate(name, 60), Reason: "is not a known field"}}}
 	}
 	return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the request body is not valid JSON"}
 }
@@ -249,18 +249,6 @@ func jsonKind(goKind string) string {
 		return "array"
 	}
 	return "object"
-}
-
-// truncate shortens s to at most n bytes without splitting a UTF-8
-// character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

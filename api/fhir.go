@@ -17,6 +17,7 @@ import (
 
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/fhir"
+	"github.com/tendhealth/tend/internal/text"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -655,7 +656,7 @@ func searchParams(q url.Values, allowed ...string) *fhir.Error {
 			ok = ok || k == a
 		}
 		if !ok {
-			return fhir.Malformed(fhir.Issue{Code: "not-supported", Diagnostics: fmt.Sprintf("search parameter %q is not supported", truncate(k, 40))})
+			return fhir.Malformed(fhir.Issue{Code: "not-supported", Diagnostics: fmt.Sprintf("search parameter %q is not supported", text.Truncate(k, 40))})
 		}
 	}
 	return nil

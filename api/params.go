@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/tendhealth/tend/internal/text"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -60,14 +61,14 @@ func (s *Server) putParams(w http.ResponseWriter, r *http.Request) {
 	for _, ruleID := range slices.Sorted(maps.Keys(raw)) {
 		var params map[string]json.RawMessage
 		if err := json.Unmarshal(raw[ruleID], &params); err != nil || params == nil {
-			v.Add(truncate(ruleID, 64), "must be an object of param names and numbers")
+			v.Add(text.Truncate(ruleID, 64), "must be an object of param names and numbers")
 			continue
 		}
 		in[ruleID] = make(map[string]float64, len(params))
 		for _, name := range slices.Sorted(maps.Keys(params)) {
 			var f float64
 			if err := json.Unmarshal(params[name], &f); err != nil {
-				v.Add(truncate(ruleID, 64)+"."+truncate(name, 64), "must be a number")
+				v.Add(text.Truncate(ruleID, 64)+"."+text.Truncate(name, 64), "must be a number")
 				continue
 			}
 			in[ruleID][name] = f

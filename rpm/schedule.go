@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/tendhealth/tend/internal/text"
 )
 
 // ScheduleType says what a reminder schedule is for.
@@ -117,7 +119,7 @@ func (s Schedule) Validate() error {
 		case s.Kind == "":
 			v.Add("kind", "is required for a measurement schedule")
 		case !s.Kind.Valid():
-			v.Add("kind", fmt.Sprintf("unknown vital kind %q", truncate(string(s.Kind), 40)))
+			v.Add("kind", fmt.Sprintf("unknown vital kind %q", text.Truncate(string(s.Kind), 40)))
 		}
 		if s.Medication != "" {
 			v.Add("medication", "is only for medication schedules")

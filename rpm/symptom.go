@@ -3,6 +3,8 @@ package rpm
 import (
 	"fmt"
 	"slices"
+
+	"github.com/tendhealth/tend/internal/text"
 )
 
 // SymptomCode is a patient-reported symptom.
@@ -61,7 +63,7 @@ func ValidateSymptom(s Symptom) error {
 	if s.Code == "" {
 		errs.Add("code", "is required")
 	} else if !s.Code.Valid() {
-		errs.Add("code", fmt.Sprintf("unknown symptom code %q", truncate(string(s.Code), 40)))
+		errs.Add("code", fmt.Sprintf("unknown symptom code %q", text.Truncate(string(s.Code), 40)))
 	}
 	if s.Severity < MinSeverity || s.Severity > MaxSeverity {
 		errs.Add("severity", "must be between 0 and 10")

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tendhealth/tend/internal/text"
 )
 
 // Kind is a vital sign kind, the `kind` field of a reading.
@@ -183,7 +185,7 @@ func Normalize(r Reading, now time.Time) (Measurement, error) {
 	case r.Kind == "":
 		errs.Add("kind", "is required")
 	case !ok:
-		errs.Add("kind", fmt.Sprintf("unknown vital kind %q; expected one of %s", truncate(string(r.Kind), 40), joinKinds()))
+		errs.Add("kind", fmt.Sprintf("unknown vital kind %q; expected one of %s", text.Truncate(string(r.Kind), 40), joinKinds()))
 	}
 	if r.ObservedAt.IsZero() {
 		errs.Add("observed_at", "is required (RFC 3339 time)")
@@ -201,7 +203,7 @@ func Normalize(r Reading, now time.Time) (Measurement, error) {
 	if unit == "" {
 		errs.Add("unit", fmt.Sprintf("is required; accepted units: %s", strings.Join(spec.Units(), ", ")))
 	} else if _, known := spec.units[unit]; !known {
-		errs.Add("unit", fmt.Sprintf("unit %q is not accepted for %s; accepted units: %s", truncate(unit, 20), r.Kind, strings.Join(spec.Units(), ", ")))
+		errs.Add("unit", fmt.Sprintf("unit %q is not accepted for %s; accepted units: %s", text.Truncate(unit, 20), r.Kind, strings.Join(spec.Units(), ", ")))
 		unit = ""
 	}
 	if r.Kind == BloodPressure {
@@ -265,11 +267,4 @@ func joinKinds() string {
 		s[i] = string(k)
 	}
 	return strings.Join(s, ", ")
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -3,6 +3,8 @@ package rules
 import (
 	"sort"
 	"strconv"
+
+	"github.com/tendhealth/tend/internal/text"
 )
 
 // bounds compiles a rule's declared param ranges and checks its defaults
@@ -22,7 +24,7 @@ func (c *compiler) bounds(r *rule, bounds map[string][]float64, path, id string)
 		p := join(path, k)
 		slot, ok := r.params.index[k]
 		if !ok {
-			ps.add(p, id, "bounds of unknown param %q: declare its default in params", truncate(k, 40))
+			ps.add(p, id, "bounds of unknown param %q: declare its default in params", text.Truncate(k, 40))
 			continue
 		}
 		b := bounds[k]
@@ -83,7 +85,7 @@ func (p *Pack) Bounds(ruleID string) (map[string][2]float64, bool) {
 func (p *Pack) CheckOverrides(ruleID string, own map[string]float64) []Problem {
 	r, ok := p.byID[ruleID]
 	if !ok {
-		return []Problem{{Field: truncate(ruleID, 64), Reason: "unknown rule"}}
+		return []Problem{{Field: text.Truncate(ruleID, 64), Reason: "unknown rule"}}
 	}
 	names := make([]string, 0, len(own))
 	for n := range own {
@@ -92,7 +94,7 @@ func (p *Pack) CheckOverrides(ruleID string, own map[string]float64) []Problem {
 	sort.Strings(names)
 	var out []Problem
 	for _, n := range names {
-		field := ruleID + "." + truncate(n, 64)
+		field := ruleID + "." + text.Truncate(n, 64)
 		slot, ok := r.params.index[n]
 		if !ok {
 			reason := "unknown param"

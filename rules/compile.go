@@ -9,6 +9,7 @@ import (
 
 	"cel.dev/cel-go/cel"
 
+	"github.com/tendhealth/tend/internal/text"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -79,7 +80,7 @@ func compile(rules []Rule, ps *problems) (*Pack, error) {
 				if l := ps.line(prev); l > 0 {
 					where = fmt.Sprintf("line %d", l)
 				}
-				ps.add(join(path, "id"), truncate(src.ID, 64), "duplicate rule id %q (first defined at %s)", truncate(src.ID, 64), where)
+				ps.add(join(path, "id"), text.Truncate(src.ID, 64), "duplicate rule id %q (first defined at %s)", text.Truncate(src.ID, 64), where)
 			} else {
 				firstAt[src.ID] = path
 			}
@@ -162,11 +163,11 @@ func (c *compiler) checkHeader(src *Rule, path string) string {
 	case src.Urgency == "":
 		ps.add(f("urgency"), id, "is required: critical, high, medium or low")
 	case !src.Urgency.Valid():
-		ps.add(f("urgency"), id, "unknown urgency %q: expected critical, high, medium or low", truncate(string(src.Urgency), 40))
+		ps.add(f("urgency"), id, "unknown urgency %q: expected critical, high, medium or low", text.Truncate(string(src.Urgency), 40))
 	}
 	for i, prog := range src.Programs {
 		if !rpm.ValidProgram(prog) {
-			ps.add(index(f("programs"), i), id, "unknown program %q: expected one of %s", truncate(prog, 40), joinStrings(rpm.Programs()))
+			ps.add(index(f("programs"), i), id, "unknown program %q: expected one of %s", text.Truncate(prog, 40), joinStrings(rpm.Programs()))
 		} else if slices.Index(src.Programs, prog) < i {
 			ps.add(index(f("programs"), i), id, "program %q is listed twice", prog)
 		}
@@ -191,7 +192,7 @@ func (c *compiler) checkWatch(src *Rule, path, id string) {
 		ps.add(path, id, "a rule watches one thing: give only one of kind, symptom and event")
 	}
 	if src.Kind != "" && !src.Kind.Valid() {
-		ps.add(join(path, "kind"), id, "unknown vital kind %q: expected one of %s", truncate(string(src.Kind), 40), joinKinds())
+		ps.add(join(path, "kind"), id, "unknown vital kind %q: expected one of %s", text.Truncate(string(src.Kind), 40), joinKinds())
 	}
 }
 
@@ -251,7 +252,7 @@ func notForEvent(src *Rule) []setField {
 // threshold in range, and none of the reading-rule fields.
 func (c *compiler) checkSymptomForm(src *Rule, path, id string) {
 	if !src.Symptom.Valid() {
-		c.ps.add(join(path, "symptom"), id, "unknown symptom %q", truncate(string(src.Symptom), 40))
+		c.ps.add(join(path, "symptom"), id, "unknown symptom %q", text.Truncate(string(src.Symptom), 40))
 	}
 	c.rejectIf(path, id, "when", src.When != "", "when cannot be combined with symptom: a symptom rule fires on the reported severity (use min_severity)")
 	c.forbid(path, id, "symptom rules", []setField{{"delta", src.Delta != nil}, {"all", src.All != nil}, {"any", src.Any != nil},
@@ -271,7 +272,7 @@ func (c *compiler) checkEventForm(src *Rule, path, id string) {
 	case e.Type == "":
 		ps.add(join(path, "event.type"), id, "is required: missed_dose or missed_measurement")
 	case !e.Type.Valid():
-		ps.add(join(path, "event.type"), id, "unknown event type %q: expected missed_dose or missed_measurement", truncate(string(e.Type), 40))
+		ps.add(join(path, "event.type"), id, "unknown event type %q: expected missed_dose or missed_measurement", text.Truncate(string(e.Type), 40))
 	}
 	if e.Count < 1 || e.Count > maxEventCount {
 		ps.add(join(path, "event.count"), id, "must be between 1 and %d", maxEventCount)
@@ -280,7 +281,7 @@ func (c *compiler) checkEventForm(src *Rule, path, id string) {
 		ps.add(join(path, "event.window"), id, `is required: a positive duration such as "72h"`)
 	}
 	if e.Per != "" && e.Per != PerMedication && e.Per != PerKind {
-		ps.add(join(path, "event.per"), id, "unknown grouping %q: expected medication or kind", truncate(e.Per, 40))
+		ps.add(join(path, "event.per"), id, "unknown grouping %q: expected medication or kind", text.Truncate(e.Per, 40))
 	}
 	c.forbid(path, id, "event rules", notForEvent(src))
 }
@@ -290,7 +291,7 @@ func (c *compiler) checkEventForm(src *Rule, path, id string) {
 func (c *compiler) checkReadingForm(src *Rule, cond Condition, path, id string) {
 	ps := c.ps
 	if cond.empty() {
-		ps.add(path, id, "a rule on kind %s needs a condition: when, delta, all or any (or missing for a missing-data rule)", truncate(string(src.Kind), 40))
+		ps.add(path, id, "a rule on kind %s needs a condition: when, delta, all or any (or missing for a missing-data rule)", text.Truncate(string(src.Kind), 40))
 	}
 	c.rejectIf(path, id, "min_severity", src.MinSeverity != 0, "min_severity only applies to symptom rules")
 	if src.Consecutive < 0 || src.Consecutive > maxConsecutive {
@@ -411,7 +412,7 @@ func (c *compiler) programParams(r *rule, overrides map[string]map[string]float6
 	for _, prog := range progs {
 		pp := join(path, "program_params."+prog)
 		if !rpm.ValidProgram(prog) {
-			c.ps.add(pp, id, "unknown program %q: expected one of %s", truncate(prog, 40), joinStrings(rpm.Programs()))
+			c.ps.add(pp, id, "unknown program %q: expected one of %s", text.Truncate(prog, 40), joinStrings(rpm.Programs()))
 			continue
 		}
 		r.params.programs = append(r.params.programs, c.programOverride(r, prog, overrides[prog], pp, id))
@@ -429,7 +430,7 @@ func (c *compiler) programOverride(r *rule, prog string, vals map[string]float64
 	for _, k := range keys {
 		slot, ok := r.params.index[k]
 		if !ok {
-			c.ps.add(join(path, k), id, "override of unknown param %q: declare its default in params", truncate(k, 40))
+			c.ps.add(join(path, k), id, "override of unknown param %q: declare its default in params", text.Truncate(k, 40))
 			continue
 		}
 		if !finite(vals[k]) {
@@ -592,7 +593,7 @@ func (c *compiler) rearm(r *rule, re *Rearm, path string, x exprContext) {
 		p := join(join(path, "params"), k)
 		slot, ok := r.params.index[k]
 		if !ok {
-			ps.add(p, r.id, "unknown param %q", truncate(k, 40))
+			ps.add(p, r.id, "unknown param %q", text.Truncate(k, 40))
 			continue
 		}
 		m := re.Params[k]

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/tendhealth/tend/internal/text"
 	"gopkg.in/yaml.v3"
 )
 
@@ -59,7 +59,7 @@ func ParseDuration(s string) (Duration, error) {
 		s = s[1:]
 	}
 	if s == "" {
-		return 0, fmt.Errorf("invalid duration %q: expected a number followed by d, h, m or s", truncate(in, 40))
+		return 0, fmt.Errorf("invalid duration %q: expected a number followed by d, h, m or s", text.Truncate(in, 40))
 	}
 	if s == "0" {
 		return 0, nil
@@ -71,11 +71,11 @@ func ParseDuration(s string) (Duration, error) {
 			i++
 		}
 		if i == 0 {
-			return 0, fmt.Errorf("invalid duration %q: expected a number followed by d, h, m or s", truncate(in, 40))
+			return 0, fmt.Errorf("invalid duration %q: expected a number followed by d, h, m or s", text.Truncate(in, 40))
 		}
 		n, err := strconv.ParseFloat(s[:i], 64)
 		if err != nil {
-			return 0, fmt.Errorf("invalid duration %q: expected a number followed by d, h, m or s", truncate(in, 40))
+			return 0, fmt.Errorf("invalid duration %q: expected a number followed by d, h, m or s", text.Truncate(in, 40))
 		}
 		s = s[i:]
 		j := 0
@@ -95,12 +95,12 @@ func ParseDuration(s string) (Duration, error) {
 		case "ms":
 			unit = time.Millisecond
 		default:
-			return 0, fmt.Errorf("invalid duration %q: unit must be d, h, m or s", truncate(in, 40))
+			return 0, fmt.Errorf("invalid duration %q: unit must be d, h, m or s", text.Truncate(in, 40))
 		}
 		s = s[j:]
 		total += n * float64(unit)
 		if total > float64(maxDuration) {
-			return 0, fmt.Errorf("invalid duration %q: too long", truncate(in, 40))
+			return 0, fmt.Errorf("invalid duration %q: too long", text.Truncate(in, 40))
 		}
 	}
 	if neg {
@@ -147,16 +147,4 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		return errors.New(`duration must be a string such as "24h" or "7d"`)
 	}
 	return d.UnmarshalText([]byte(n.Value))
-}
-
-// truncate shortens s to at most n bytes without splitting a character, so
-// that problems never echo long input.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -13,6 +13,7 @@ import (
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 
+	"github.com/tendhealth/tend/internal/text"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -116,7 +117,7 @@ func resolveSeries(arg string, kind rpm.Kind) (series, error) {
 	if k := rpm.Kind(arg); k.Valid() {
 		return series{kind: k}, nil
 	}
-	return series{}, fmt.Errorf("unknown series %q: expected value, systolic, diastolic or a vital kind", truncate(arg, 40))
+	return series{}, fmt.Errorf("unknown series %q: expected value, systolic, diastolic or a vital kind", text.Truncate(arg, 40))
 }
 
 // expr is one compiled CEL expression.
@@ -205,7 +206,7 @@ func compileExpr(x exprContext, src string) *expr {
 			if base > 0 {
 				line = base + min(max(e.Location.Line(), 1), lines) - 1
 			}
-			x.ps.addAt(line, x.path, x.ruleID, "CEL: %s (column %d)", truncate(e.Message, 300), e.Location.Column()+1)
+			x.ps.addAt(line, x.path, x.ruleID, "CEL: %s (column %d)", text.Truncate(e.Message, 300), e.Location.Column()+1)
 		}
 		return nil
 	}
@@ -243,7 +244,7 @@ func compileExpr(x exprContext, src string) *expr {
 			if c.FunctionName() == operators.Index && len(c.Args()) == 2 && isIdent(c.Args()[0], "params") {
 				if name, isLit := stringLiteral(c.Args()[1]); isLit {
 					if _, declared := x.params[name]; !declared {
-						x.ps.add(x.path, x.ruleID, "params[%q] has no default: add it to params", truncate(name, 40))
+						x.ps.add(x.path, x.ruleID, "params[%q] has no default: add it to params", text.Truncate(name, 40))
 						ok = false
 					}
 				}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tendhealth/tend/internal/text"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -230,11 +231,11 @@ func (ps *paramSet) resolve(dst []float64, programs []string, own map[string]flo
 func (p *Pack) EffectiveParams(ruleID string, programs []string, own map[string]float64) (map[string]float64, error) {
 	r, ok := p.byID[ruleID]
 	if !ok {
-		return nil, fmt.Errorf("unknown rule %q", truncate(ruleID, 64))
+		return nil, fmt.Errorf("unknown rule %q", text.Truncate(ruleID, 64))
 	}
 	for name := range own {
 		if _, ok := r.params.index[name]; !ok {
-			return nil, fmt.Errorf("rule %s has no param %q", ruleID, truncate(name, 64))
+			return nil, fmt.Errorf("rule %s has no param %q", ruleID, text.Truncate(name, 64))
 		}
 	}
 	vals := r.params.resolve(nil, programs, own)

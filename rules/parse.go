@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tendhealth/tend/internal/text"
 	"gopkg.in/yaml.v3"
 )
 
@@ -142,7 +143,7 @@ func syntaxReason(err error) string {
 	s := strings.TrimPrefix(err.Error(), "yaml: ")
 	s = yamlLine.ReplaceAllString(s, "")
 	s = strings.TrimLeft(s, ": ")
-	return "syntax error: " + truncate(s, 200)
+	return "syntax error: " + text.Truncate(s, 200)
 }
 
 // resolve follows aliases and counts nodes.
@@ -222,7 +223,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.pairs(n, path, func(key string, keyNode, val *yaml.Node) {
 			p := join(path, key)
 			if first, dup := seen[key]; dup {
-				d.ps.addAt(keyNode.Line, p, "", "duplicate key %q (first at line %d)", truncate(key, 40), first)
+				d.ps.addAt(keyNode.Line, p, "", "duplicate key %q (first at line %d)", text.Truncate(key, 40), first)
 				return
 			}
 			seen[key] = keyNode.Line
@@ -331,13 +332,13 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	d.pairs(n, path, func(key string, keyNode, val *yaml.Node) {
 		p := join(path, key)
 		if first, dup := seen[key]; dup {
-			d.ps.addAt(keyNode.Line, p, "", "duplicate field %q (first at line %d)", truncate(key, 40), first)
+			d.ps.addAt(keyNode.Line, p, "", "duplicate field %q (first at line %d)", text.Truncate(key, 40), first)
 			return
 		}
 		seen[key] = keyNode.Line
 		i, ok := fields[key]
 		if !ok {
-			reason := fmt.Sprintf("unknown field %q", truncate(key, 40))
+			reason := fmt.Sprintf("unknown field %q", text.Truncate(key, 40))
 			if s := suggest(key, fields); s != "" {
 				reason += fmt.Sprintf("; did you mean %q?", s)
 			}

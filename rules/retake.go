@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tendhealth/tend/internal/text"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -187,7 +188,7 @@ func (p *Pack) DecideRetake(in RetakeInput) RetakeDecision {
 	}
 	r, ok := p.byID[f.RuleID]
 	if !ok || r.typ != ReadingRule {
-		return RetakeDecision{Outcome: RetakeConfirmed, At: in.Now, Err: fmt.Errorf("rule %s: %w", truncate(f.RuleID, 64), ErrUnknownRule)}
+		return RetakeDecision{Outcome: RetakeConfirmed, At: in.Now, Err: fmt.Errorf("rule %s: %w", text.Truncate(f.RuleID, 64), ErrUnknownRule)}
 	}
 	hist := slices.Clone(in.Readings)
 	slices.SortStableFunc(hist, byTime)

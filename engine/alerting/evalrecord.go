@@ -9,8 +9,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tendhealth/tend/engine/internal/check"
 	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/internal/text"
 	"github.com/tendhealth/tend/rules"
 )
 
@@ -53,7 +53,7 @@ func EvalErrorText(err error) string {
 	case err == nil:
 		return "evaluation failed"
 	case errors.Is(err, rules.ErrNoHistory), errors.Is(err, rules.ErrNoBaseline):
-		return check.Truncate(err.Error(), maxEvalErrorText)
+		return text.Truncate(err.Error(), maxEvalErrorText)
 	}
 	s := strings.Map(func(r rune) rune {
 		if r >= '0' && r <= '9' {
@@ -61,5 +61,5 @@ func EvalErrorText(err error) string {
 		}
 		return r
 	}, err.Error())
-	return check.Truncate(s, maxEvalErrorText)
+	return text.Truncate(s, maxEvalErrorText)
 }

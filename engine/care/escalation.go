@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tendhealth/tend/engine/internal/check"
+	"github.com/tendhealth/tend/internal/text"
 	"github.com/tendhealth/tend/rpm"
 	"github.com/tendhealth/tend/rules"
 )
@@ -39,13 +39,13 @@ func (in *EscalationInput) Policy(v *rpm.ValidationError, field string) *Escalat
 	if in.AckDeadlines != nil {
 		p.AckDeadlines = make(map[rpm.Urgency]rules.Duration, len(in.AckDeadlines))
 	}
-	for u, text := range in.AckDeadlines {
+	for u, value := range in.AckDeadlines {
 		urg := rpm.Urgency(u)
 		if !urg.Valid() {
-			v.Add(field+".ack_deadlines", fmt.Sprintf("%q is not an urgency: use critical, high, medium or low", check.Truncate(u, 40)))
+			v.Add(field+".ack_deadlines", fmt.Sprintf("%q is not an urgency: use critical, high, medium or low", text.Truncate(u, 40)))
 			continue
 		}
-		d, err := rules.ParseDuration(text)
+		d, err := rules.ParseDuration(value)
 		if err != nil {
 			v.Add(field+".ack_deadlines."+u, "must be a duration such as 5m, 30m or 4h")
 			continue

@@ -31,18 +31,6 @@ func Name(v *rpm.ValidationError, field, name string) {
 	}
 }
 
-// Truncate shortens s to at most n bytes plus an ellipsis, never splitting a
-// UTF-8 character.
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
-}
-
 // Dedupe returns s without repeated values, in first-seen order.
 func Dedupe(s []string) []string {
 	out := make([]string, 0, len(s))
