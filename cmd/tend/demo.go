@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -141,7 +142,7 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 		if err != nil {
 			return err
 		}
-		sims[i] = &simPatient{id: p.ID, token: tok, rng: rand.New(rand.NewPCG(uint64(i), 42))}
+		sims[i] = &simPatient{id: p.ID, token: tok, rng: rand.New(rand.NewPCG(uint64(i), 42)), retakeKind: -1}
 	}
 	out.printf("patients   %d simulated patients with devices; streaming readings (%.0f%% abnormal). Ctrl-C stops.", len(sims), *abnormal*100)
 	out.printf("")
@@ -169,6 +170,9 @@ type simPatient struct {
 	token string
 	rng   *rand.Rand
 	seq   int
+	// retakeKind is the kind (index in kinds) the patient was asked to
+	// measure again, -1 for none.
+	retakeKind int
 }
 
 func (p *simPatient) run(ctx context.Context, client *http.Client, base string, interval time.Duration, abnormal float64, out *printer, stats *demoStats) {
@@ -182,7 +186,15 @@ func (p *simPatient) run(ctx context.Context, client *http.Client, base string, 
 		case <-t.C:
 		}
 		p.seq++
-		body := p.reading(p.rng.Float64() < abnormal)
+		var body map[string]any
+		next := time.Duration(float64(interval) * (0.5 + p.rng.Float64()))
+		if p.retakeKind >= 0 {
+			// Measuring again, as asked: most abnormal first readings are
+			// real, some were a cuff slipping or a cold finger.
+			body, p.retakeKind = p.readingOf(p.retakeKind, p.rng.Float64() < 0.75), -1
+		} else {
+			body = p.reading(p.rng.Float64() < abnormal)
+		}
 		sent := time.Now()
 		res, err := postJSON(ctx, client, base+"/v1/patients/"+p.id.String()+"/readings", p.token, body)
 		if err == nil {
@@ -193,18 +205,32 @@ func (p *simPatient) run(ctx context.Context, client *http.Client, base string, 
 				}
 				out.printf("ALERT  %-8s %-20s patient %s  alert %s (%s)", a.Urgency, a.RuleID, short(p.id.String()), short(a.ID), a.Status)
 			}
+			for _, rt := range res.Retakes {
+				out.printf("RETAKE %-29s patient %s  asked to measure again before %s", rt.RuleID, short(p.id.String()),
+					rt.RetakeBy.Local().Format(time.TimeOnly))
+				p.retakeKind = slices.Index(kinds, body["kind"].(string))
+				next = time.Duration(float64(interval) * (0.1 + 0.2*p.rng.Float64())) // the patient measures again shortly
+			}
 		} else if ctx.Err() == nil {
 			out.printf("error  posting a reading: %v", err)
 		}
-		t.Reset(time.Duration(float64(interval) * (0.5 + p.rng.Float64())))
+		t.Reset(next)
 	}
 }
 
 // reading makes a plausible reading; abnormal ones cross a default rule.
 func (p *simPatient) reading(abnormal bool) map[string]any {
+	return p.readingOf(p.rng.IntN(5), abnormal)
+}
+
+// kinds are the demo's vital kinds, by the index readingOf takes.
+var kinds = []string{"blood_pressure", "spo2", "heart_rate", "blood_glucose", "body_temperature"}
+
+// readingOf makes a plausible reading of kinds[kind].
+func (p *simPatient) readingOf(kind int, abnormal bool) map[string]any {
 	r := map[string]any{"observed_at": time.Now().UTC().Format(time.RFC3339Nano), "source_id": fmt.Sprintf("sim-%s:%d", short(p.id.String()), p.seq)}
 	n := func(mean, sd float64) float64 { return float64(int((mean+p.rng.NormFloat64()*sd)*10)) / 10 }
-	switch kind := p.rng.IntN(5); {
+	switch {
 	case kind == 0 && abnormal:
 		r["kind"], r["systolic"], r["diastolic"], r["unit"] = "blood_pressure", n(188, 6), n(118, 5), "mm[Hg]"
 	case kind == 0:
@@ -240,6 +266,10 @@ type ingestResponse struct {
 		Urgency string `json:"urgency"`
 		Status  string `json:"status"`
 	} `json:"alerts"`
+	Retakes []struct {
+		RuleID   string    `json:"rule_id"`
+		RetakeBy time.Time `json:"retake_by"`
+	} `json:"retakes"`
 }
 
 func postJSON(ctx context.Context, client *http.Client, url, token string, body any) (ingestResponse, error) {

@@ -37,7 +37,7 @@ type Hit struct {
 // decides the pending retakes it may settle. params are the patient's personalised
 // rule parameters.
 func (al *Service) Evaluate(ctx context.Context, tx pgx.Tx, patientID uuid.UUID, scope scope.Patient, pack *rules.Pack,
-	fresh []Stored, hist []rules.Observation, params map[string]map[string]float64, pending Retakes) ([]Hit, error) {
+	fresh []Stored, hist []rules.Observation, params map[string]map[string]float64, pending Retakes) ([]Hit, []RetakeRef, error) {
 	slices.SortStableFunc(fresh, func(x, y Stored) int { return x.ObservedAt.Compare(y.ObservedAt) })
 	histories := BatchHistories(hist, fresh)
 	now := al.now()
@@ -54,7 +54,7 @@ func (al *Service) Evaluate(ctx context.Context, tx pgx.Tx, patientID uuid.UUID,
 		if len(pending) > 0 {
 			confirmed, err := al.decideRetakes(ctx, tx, pack, pending, s, hist, in)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			hits = append(hits, confirmed...)
 		}
@@ -74,17 +74,19 @@ func (al *Service) Evaluate(ctx context.Context, tx pgx.Tx, patientID uuid.UUID,
 			hits = append(hits, Hit{Reading: s, Findings: res.Suppressed, UpdateOnly: true})
 		}
 	}
+	var retakes []RetakeRef
 	if len(asks) > 0 {
-		if err := al.askRetakes(ctx, tx, patientID, asks); err != nil {
-			return nil, err
+		var err error
+		if retakes, err = al.askRetakes(ctx, tx, patientID, asks); err != nil {
+			return nil, nil, err
 		}
 	}
 	if len(evalErrs) > 0 {
 		if err := al.recordEvalErrors(ctx, tx, patientID, evalErrs); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return hits, nil
+	return hits, retakes, nil
 }
 
 // alertGroup gathers the findings of one batch that land on one alert: the

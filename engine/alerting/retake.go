@@ -185,26 +185,37 @@ type newRetake struct {
 	finding rules.Finding
 }
 
+// RetakeRef tells the client of an ingest that a reading waits for a retake:
+// the patient should measure again before RetakeBy.
+type RetakeRef struct {
+	RuleID    string    `json:"rule_id"`
+	ReadingID uuid.UUID `json:"reading_id"`
+	RetakeBy  time.Time `json:"retake_by"`
+}
+
 // askRetakes stores findings that wait for a retake, asks the patient's
-// devices to measure again, and schedules each deadline.
-func (al *Service) askRetakes(ctx context.Context, tx pgx.Tx, patientID uuid.UUID, asks []newRetake) error {
+// devices to measure again, and schedules each deadline. It returns the
+// retakes it asked for.
+func (al *Service) askRetakes(ctx context.Context, tx pgx.Tx, patientID uuid.UUID, asks []newRetake) ([]RetakeRef, error) {
 	now := al.now()
 	var jobs []river.InsertManyParams
+	var refs []RetakeRef
 	urgency := rpm.Low
 	for _, a := range asks {
 		id := pg.NewID()
 		finding, err := json.Marshal(a.finding)
 		if err != nil {
-			return fmt.Errorf("retake: %w", err)
+			return nil, fmt.Errorf("retake: %w", err)
 		}
 		tag, err := tx.Exec(ctx, insertRetakeSQL,
 			id, patientID, a.finding.RuleID, a.finding.Kind, a.reading.ID, a.reading.ObservedAt, a.finding.RetakeBy, finding, now)
 		if err != nil {
-			return fmt.Errorf("retake: %w", err)
+			return nil, fmt.Errorf("retake: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
 			continue // one is already waiting for this rule
 		}
+		refs = append(refs, RetakeRef{RuleID: a.finding.RuleID, ReadingID: a.reading.ID, RetakeBy: a.finding.RetakeBy})
 		jobs = append(jobs, river.InsertManyParams{Args: retakeDeadlineArgs{RetakeID: id},
 			InsertOpts: &river.InsertOpts{ScheduledAt: a.finding.RetakeBy, Priority: 1, MaxAttempts: 25,
 				UniqueOpts: river.UniqueOpts{ByArgs: true}}})
@@ -213,16 +224,16 @@ func (al *Service) askRetakes(ctx context.Context, tx pgx.Tx, patientID uuid.UUI
 		}
 	}
 	if len(jobs) == 0 {
-		return nil
+		return nil, nil
 	}
 	push, err := al.notifyPatient(ctx, tx, patientID, "retake", urgency)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := al.jobs().InsertManyTx(ctx, tx, append(jobs, push...)); err != nil {
-		return fmt.Errorf("retake: enqueue: %w", err)
+		return nil, fmt.Errorf("retake: enqueue: %w", err)
 	}
-	return nil
+	return refs, nil
 }
 
 // notifyPatient records a notification of typ for each of the patient's

@@ -46,6 +46,9 @@ type ReadingStatus struct {
 type IngestResult struct {
 	Readings []ReadingStatus     `json:"readings"`
 	Alerts   []alerting.AlertRef `json:"alerts"`
+	// Retakes lists the readings that wait for a retake before anyone is
+	// paged: the patient should measure again before retake_by.
+	Retakes []alerting.RetakeRef `json:"retakes,omitempty"`
 }
 
 // Ingest validates and stores readings, evaluates the rules, raises or updates
@@ -301,10 +304,11 @@ func (ig *Service) raise(ctx context.Context, tx pgx.Tx, active []*ingestJob, cr
 		if len(fresh) == 0 {
 			continue
 		}
-		hits, err := ig.alerting.Evaluate(ctx, tx, j.patientID, j.scope, pack, fresh, byPatient[j.patientID], j.params, j.retakes)
+		hits, retakes, err := ig.alerting.Evaluate(ctx, tx, j.patientID, j.scope, pack, fresh, byPatient[j.patientID], j.params, j.retakes)
 		if err != nil {
 			return err
 		}
+		j.res.Retakes = retakes
 		if len(hits) > 0 {
 			r := alerting.NewRequest(j.actor, j.patientID, j.scope, hits)
 			raises, raised[j] = append(raises, r), r
