@@ -50,6 +50,10 @@ func TestRetakeConfirmedPagesWithBothReadings(t *testing.T) {
 	if len(first.Alerts) != 0 {
 		t.Fatalf("the first reading paged at once: %+v", first.Alerts)
 	}
+	if len(first.Retakes) != 1 || first.Retakes[0].RuleID != "bp-crisis" || first.Retakes[0].ReadingID != first.Readings[0].ID ||
+		!first.Retakes[0].RetakeBy.After(now.Add(5*time.Minute)) {
+		t.Errorf("retakes = %+v, want bp-crisis for the first reading, due in about 10 minutes", first.Retakes)
+	}
 	if n := w.count(t, `SELECT count(*) FROM retakes WHERE status = 'pending' AND rule_id = 'bp-crisis'`); n != 1 {
 		t.Fatalf("%d pending retakes, want 1", n)
 	}
