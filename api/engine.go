@@ -26,6 +26,11 @@ type Identity interface {
 	Authenticate(ctx context.Context, token string) (engine.Actor, error)
 	CreateUser(ctx context.Context, a engine.Actor, in engine.NewUser) (engine.User, error)
 	CreateToken(ctx context.Context, a engine.Actor, userID uuid.UUID) (string, error)
+	IssueToken(ctx context.Context, a engine.Actor, userID uuid.UUID, expiresIn time.Duration) (engine.Token, string, error)
+	ListTokens(ctx context.Context, a engine.Actor, userID uuid.UUID) ([]engine.Token, error)
+	RevokeToken(ctx context.Context, a engine.Actor, id uuid.UUID) error
+	ListUsers(ctx context.Context, a engine.Actor, f engine.UserFilter) ([]engine.User, string, error)
+	SetUserDisabled(ctx context.Context, a engine.Actor, id uuid.UUID, disabled bool) (engine.User, error)
 	RegisterDevice(ctx context.Context, a engine.Actor, in engine.NewDevice) (engine.Device, bool, error)
 	ListDevices(ctx context.Context, a engine.Actor) ([]engine.Device, error)
 	DeleteDevice(ctx context.Context, a engine.Actor, id uuid.UUID) error
@@ -38,6 +43,7 @@ type Care interface {
 	CreateCareTeam(ctx context.Context, a engine.Actor, in engine.NewCareTeam) (engine.CareTeam, error)
 	CreatePatient(ctx context.Context, a engine.Actor, in engine.NewPatient) (engine.Patient, error)
 	GetPatient(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Patient, error)
+	ListPatients(ctx context.Context, a engine.Actor, f engine.PatientFilter) ([]engine.Patient, string, error)
 	GetPatientParams(ctx context.Context, a engine.Actor, patientID uuid.UUID) (engine.PatientParams, error)
 	SetPatientParams(ctx context.Context, a engine.Actor, patientID uuid.UUID, overrides map[string]map[string]float64) (engine.PatientParams, error)
 }

@@ -195,6 +195,12 @@ var endpoints = map[string]endpoint{
 	"POST /v1/users": {actor: "admin", body: func(*world) any {
 		return map[string]any{"name": "New Nurse", "role": "clinician"}
 	}},
+	"GET /v1/users": {actor: "admin"},
+	"PATCH /v1/users/{id}": {actor: "admin", id: func(w *world) string { return w.clinician["B"] },
+		body: func(*world) any { return map[string]any{"disabled": false} }},
+	"GET /v1/users/{id}/tokens": {actor: "admin", id: func(w *world) string { return w.clinician["A"] }},
+	"DELETE /v1/tokens/{id}":    {actor: "admin", id: func(*world) string { return uuid.NewString() }},
+	"GET /v1/patients":          {actor: "clinician"},
 	"POST /v1/users/{id}/tokens": {actor: "admin", id: func(w *world) string { return w.clinician["A"] }, optionalBody: true,
 		body: func(*world) any { return map[string]any{} }},
 	"POST /v1/care-teams": {actor: "admin", body: func(w *world) any {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/rpm"
 )
 
 func (s *Server) createPatient(w http.ResponseWriter, r *http.Request) {
@@ -40,4 +41,20 @@ func (s *Server) getPatient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) listPatients(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var v rpm.ValidationError
+	f := engine.PatientFilter{Query: q.Get("q"), Cursor: q.Get("cursor"), Limit: queryLimit(&v, q.Get("limit"))}
+	if err := v.OrNil(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	items, next, err := s.eng.ListPatients(r.Context(), actor(r), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newList(items, next))
 }

@@ -2,9 +2,12 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/rpm"
+	"github.com/tendhealth/tend/rules"
 )
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
@@ -25,23 +28,105 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, u)
 }
 
+// createToken issues a token: {expires_in?: "24h"} (absent: no expiry).
+// The answer carries the secret, once.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	var in struct {
+		ExpiresIn string `json:"expires_in"`
+	}
 	if r.ContentLength != 0 {
-		var in struct{}
 		if err := s.decode(w, r, &in); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 	}
-	token, err := s.eng.CreateToken(r.Context(), actor(r), id)
+	var lifetime time.Duration
+	if in.ExpiresIn != "" {
+		d, err := rules.ParseDuration(in.ExpiresIn)
+		if err != nil {
+			s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "expires_in", Reason: "must be a duration such as 12h or 30d"}}})
+			return
+		}
+		lifetime = d.Std()
+	}
+	t, secret, err := s.eng.IssueToken(r.Context(), actor(r), id, lifetime)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"token": token, "user_id": id.String()})
+	writeJSON(w, http.StatusCreated, map[string]any{"token": secret, "user_id": id.String(), "id": t.ID, "expires_at": t.ExpiresAt})
+}
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var v rpm.ValidationError
+	f := engine.UserFilter{Role: engine.Role(q.Get("role")), Query: q.Get("q"), Cursor: q.Get("cursor"), Limit: queryLimit(&v, q.Get("limit"))}
+	if err := v.OrNil(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	items, next, err := s.eng.ListUsers(r.Context(), actor(r), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newList(items, next))
+}
+
+// updateUser changes what an admin may change of a user: {disabled}.
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		Disabled *bool `json:"disabled"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.Disabled == nil {
+		s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "disabled", Reason: "is required (true or false)"}}})
+		return
+	}
+	u, err := s.eng.SetUserDisabled(r.Context(), actor(r), id, *in.Disabled)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	items, err := s.eng.ListTokens(r.Context(), actor(r), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newList(items, ""))
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.eng.RevokeToken(r.Context(), actor(r), id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -52,6 +52,8 @@ func IsUnavailable(err error) (unknownOutcome, ok bool) { return pg.IsUnavailabl
 // Identity (package identity).
 type (
 	User        = identity.User
+	UserFilter  = identity.UserFilter
+	Token       = identity.Token
 	NewUser     = identity.NewUser
 	Device      = identity.Device
 	NewDevice   = identity.NewDevice
@@ -65,6 +67,7 @@ type (
 	TeamMember       = care.TeamMember
 	NewCareTeam      = care.NewCareTeam
 	Patient          = care.Patient
+	PatientFilter    = care.PatientFilter
 	NewPatient       = care.NewPatient
 	PatientParams    = care.PatientParams
 	EscalationInput  = care.EscalationInput

@@ -110,10 +110,15 @@ func migrate(ctx context.Context, env getenv, args []string, stdout, stderr io.W
 }
 
 const tokenUsage = `usage: tend token create --role R [--name N | --user ID] [--patient ID]
+       tend token revoke ID
   create   create a bearer token (and its user when no --user); prints only the token
-Run tend token create -h for the flags.`
+  revoke   revoke a token by its id; it stops working within a second on every process
+Run tend token create -h or tend token revoke -h for the flags.`
 
 func token(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "revoke" {
+		return tokenRevoke(ctx, env, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "create" {
 		return groupUsage(args, tokenUsage, stdout)
 	}
@@ -161,6 +166,34 @@ func token(ctx context.Context, env getenv, args []string, stdout, stderr io.Wri
 		return err
 	}
 	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// tokenRevoke revokes a token by id, as the system (audited).
+func tokenRevoke(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("token revoke", "ID [flags]", "Revokes the token with this id (GET /v1/users/{id}/tokens lists them); "+
+		"it stops working within a second on every process.", stdout, stderr)
+	dbURL := fs.String("database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return &exitError{code: 2, err: errors.New("give the id of the token to revoke")}
+	}
+	id, err := uuid.Parse(fs.Arg(0))
+	if err != nil {
+		return &exitError{code: 2, err: errors.New("the token id must be a UUID")}
+	}
+	*dbURL = cmp.Or(*dbURL, env("TEND_DATABASE_URL"))
+	eng, done, err := adminEngine(ctx, env, stderr, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := eng.RevokeToken(ctx, engine.System("cli:token-revoke"), id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "revoked token %s\n", id)
 	return nil
 }
 

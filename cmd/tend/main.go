@@ -22,6 +22,7 @@ Usage:
   tend migrate up|status         apply or list database migrations (Tend's and River's)
   tend token create --role R [--name N | --user ID]
                                  create a bearer token (and its user when no --user)
+  tend token revoke ID           revoke a token
   tend demo [--duration D]       the whole system on a local Postgres with simulated patients
   tend load --url U --token T    post readings to a running server and report throughput
   tend rules check FILE          validate a YAML rule pack

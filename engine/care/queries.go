@@ -17,6 +17,7 @@ var queries = map[string]string{
 	"getPatientSQL":     getPatientSQL,
 	"setParamsSQL":      setParamsSQL,
 	"getParamsSQL":      getParamsSQL,
+	"listPatientsSQL":   listPatientsSQL,
 }
 
 // insertCareTeamSQL stores a care team.
@@ -48,3 +49,13 @@ const setParamsSQL = `INSERT INTO patient_params (patient_id, overrides, updated
 
 // getParamsSQL reads patient $1's personalised rule parameters.
 const getParamsSQL = `SELECT overrides, updated_at, updated_by FROM patient_params WHERE patient_id = $1`
+
+// listPatientsSQL pages through the patients the actor ($1 role, $2 patient,
+// $3 user) may see, by display name: name matching pattern $4 or external id
+// $5, after ($6, $7), at most $8.
+var listPatientsSQL = `SELECT p.id, p.display_name, p.timezone, p.care_team_id, p.programs, p.external_id, p.enrolled_at, p.created_at
+	FROM patients p
+	WHERE ` + scope.PatientSQL("p", "$1", "$2", "$3") + `
+		AND (p.display_name ILIKE $4 OR p.external_id = $5)
+		AND ($6::text IS NULL OR (p.display_name, p.id) > ($6::text, $7::uuid))
+	ORDER BY p.display_name, p.id LIMIT $8`

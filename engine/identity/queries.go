@@ -7,15 +7,20 @@ package identity
 
 // queries lists every statement of this file by name.
 var queries = map[string]string{
-	"upsertDeviceSQL":   upsertDeviceSQL,
-	"listDevicesSQL":    listDevicesSQL,
-	"deleteDeviceSQL":   deleteDeviceSQL,
-	"patientExistsSQL":  patientExistsSQL,
-	"insertUserSQL":     insertUserSQL,
-	"insertTokenSQL":    insertTokenSQL,
-	"lookupTokenSQL":    lookupTokenSQL,
-	"getPreferencesSQL": getPreferencesSQL,
-	"setPreferencesSQL": setPreferencesSQL,
+	"upsertDeviceSQL":    upsertDeviceSQL,
+	"listDevicesSQL":     listDevicesSQL,
+	"deleteDeviceSQL":    deleteDeviceSQL,
+	"patientExistsSQL":   patientExistsSQL,
+	"insertUserSQL":      insertUserSQL,
+	"insertTokenSQL":     insertTokenSQL,
+	"lookupTokenSQL":     lookupTokenSQL,
+	"getPreferencesSQL":  getPreferencesSQL,
+	"setPreferencesSQL":  setPreferencesSQL,
+	"userExistsSQL":      userExistsSQL,
+	"listTokensSQL":      listTokensSQL,
+	"revokeTokenSQL":     revokeTokenSQL,
+	"listUsersSQL":       listUsersSQL,
+	"setUserDisabledSQL": setUserDisabledSQL,
 }
 
 // upsertDeviceSQL registers a device, or re-enables and updates the user's device at the same
@@ -40,9 +45,10 @@ const patientExistsSQL = `SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1)`
 // insertUserSQL stores a user.
 const insertUserSQL = `INSERT INTO users (id, name, role, patient_id, created_at) VALUES ($1, $2, $3, $4, $5)`
 
-// insertTokenSQL stores a token for user $2 if the user is enabled.
-const insertTokenSQL = `INSERT INTO tokens (id, user_id, hash, created_at)
-			SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND disabled_at IS NULL`
+// insertTokenSQL stores a token for user $2 if the user is enabled; $5 is its
+// expiry (NULL: none).
+const insertTokenSQL = `INSERT INTO tokens (id, user_id, hash, created_at, expires_at)
+			SELECT $1, id, $3, $4, $5 FROM users WHERE id = $2 AND disabled_at IS NULL`
 
 // lookupTokenSQL finds the enabled user of the unrevoked, unexpired token with hash $1.
 const lookupTokenSQL = `SELECT u.id, u.role, u.patient_id FROM tokens t JOIN users u ON u.id = t.user_id
@@ -53,3 +59,25 @@ const getPreferencesSQL = `SELECT timezone, quiet_start, quiet_end FROM users WH
 
 // setPreferencesSQL sets enabled user $1's timezone and quiet hours.
 const setPreferencesSQL = `UPDATE users SET timezone = $2, quiet_start = $3, quiet_end = $4 WHERE id = $1 AND disabled_at IS NULL`
+
+// userExistsSQL tells whether user $1 exists.
+const userExistsSQL = `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`
+
+// listTokensSQL lists user $1's tokens, newest first, without their hashes.
+const listTokensSQL = `SELECT id, user_id, created_at, expires_at, revoked_at FROM tokens WHERE user_id = $1
+	ORDER BY created_at DESC, id DESC LIMIT 1000`
+
+// revokeTokenSQL revokes token $1 at $2 (keeping an earlier revocation) and
+// returns its user.
+const revokeTokenSQL = `UPDATE tokens SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1 RETURNING user_id`
+
+// listUsersSQL pages through users by name: role $1 (” for all), name
+// matching pattern $2, after ($3, $4), at most $5.
+const listUsersSQL = `SELECT id, name, role, patient_id, created_at, disabled_at FROM users
+	WHERE ($1 = '' OR role = $1) AND name ILIKE $2
+		AND ($3::text IS NULL OR (name, id) > ($3::text, $4::uuid))
+	ORDER BY name, id LIMIT $5`
+
+// setUserDisabledSQL disables user $1 at $2 (NULL re-enables it).
+const setUserDisabledSQL = `UPDATE users SET disabled_at = $2 WHERE id = $1
+	RETURNING id, name, role, patient_id, created_at, disabled_at`

@@ -2,9 +2,7 @@ package identity
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,6 +25,8 @@ type User struct {
 	Role      access.Role `json:"role"`
 	PatientID *uuid.UUID  `json:"patient_id,omitempty"`
 	CreatedAt time.Time   `json:"created_at"`
+	// DisabledAt is when the user was disabled; null while enabled.
+	DisabledAt *time.Time `json:"disabled_at"`
 }
 
 // NewUser is the input of CreateUser.
@@ -81,32 +81,11 @@ func (us *Service) CreateUser(ctx context.Context, a access.Actor, in NewUser) (
 // tokenPrefix marks Tend tokens so secret scanners can recognise them.
 const tokenPrefix = "tend_"
 
-// CreateToken issues a new bearer token for a user (admins only). The token is
-// returned once; only its SHA-256 hash is stored.
+// CreateToken issues a new bearer token for a user that does not expire
+// (admins only). The token is returned once; only its SHA-256 hash is stored.
 func (us *Service) CreateToken(ctx context.Context, a access.Actor, userID uuid.UUID) (string, error) {
-	if err := access.Require(a, access.RoleAdmin); err != nil {
-		return "", err
-	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", fmt.Errorf("token: %w", err)
-	}
-	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	hash := sha256.Sum256([]byte(token))
-	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, insertTokenSQL, pg.NewID(), userID, hash[:], us.now())
-		if err != nil {
-			return fmt.Errorf("insert token: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("user: %w", access.ErrNotFound)
-		}
-		return us.audit.Write(ctx, tx, a, audit.Entry{Action: "token.create", ObjectType: "user", ObjectID: userID.String()})
-	})
-	if err != nil {
-		return "", err
-	}
-	return token, nil
+	_, secret, err := us.IssueToken(ctx, a, userID, 0)
+	return secret, err
 }
 
 // Authenticate resolves a bearer token to its actor. It returns
