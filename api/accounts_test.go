@@ -128,7 +128,9 @@ func TestListUsersAndPatients(t *testing.T) {
 	wantProblem(t, w.admin.do("GET", "/v1/users?role=wizard", nil), http.StatusUnprocessableEntity, "role")
 	wantProblem(t, w.actors["clinician"].do("GET", "/v1/users", nil), http.StatusForbidden)
 
-	var patients struct{ Items []struct{ ID, DisplayName string } }
+	var patients struct {
+		Items []struct{ ID, DisplayName string }
+	}
 	r = w.actors["clinician"].do("GET", "/v1/patients?q=patient", nil)
 	r.decode(t, &patients)
 	if len(patients.Items) != 1 || patients.Items[0].ID != w.patient["A"] {
