@@ -127,6 +127,7 @@ type (
 // Reminders (package reminder).
 type (
 	Schedule         = reminder.Schedule
+	SchedulePatch    = reminder.SchedulePatch
 	Dose             = reminder.Dose
 	DoseFilter       = reminder.DoseFilter
 	DoseConfirmation = reminder.Confirmation

@@ -87,8 +87,11 @@ func (rs *Service) ConfirmDose(ctx context.Context, a access.Actor, id uuid.UUID
 		at := now
 		if c.At != nil {
 			at = *c.At
-			if at.After(now.Add(time.Minute)) {
+			switch {
+			case at.After(now.Add(time.Minute)):
 				v.Add("at", "must not be in the future")
+			case at.Before(d.DueAt.Add(-spec.Grace())):
+				v.Add("at", "must not be before the dose's time minus its grace period")
 			}
 		}
 		if err := v.OrNil(); err != nil {

@@ -141,8 +141,10 @@ func (rs *Service) GetSchedule(ctx context.Context, a access.Actor, id uuid.UUID
 	return out, err
 }
 
-// schedulePatch is a PATCH body: any field of a schedule, and paused.
-type schedulePatch struct {
+// SchedulePatch is the shape of a PATCH body: any field of a schedule, and
+// paused. UpdateSchedule takes the body itself, to tell a field that is
+// absent from one that is given.
+type SchedulePatch struct {
 	rpm.Schedule
 	Paused *bool `json:"paused"`
 }
@@ -163,7 +165,7 @@ func (rs *Service) UpdateSchedule(ctx context.Context, a access.Actor, id uuid.U
 		if err != nil {
 			return err
 		}
-		p := schedulePatch{Schedule: s.Schedule, Paused: &s.Paused}
+		p := SchedulePatch{Schedule: s.Schedule, Paused: &s.Paused}
 		dec := json.NewDecoder(bytes.NewReader(patch))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&p); err != nil {
@@ -219,7 +221,7 @@ func patchError(err error) error {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &te) && te.Field != "":
-		v.Add(te.Field, "has the wrong type")
+		v.Add(strings.TrimPrefix(te.Field, "Schedule."), "has the wrong type")
 	case strings.HasPrefix(err.Error(), unknownField):
 		v.Add(strings.Trim(strings.TrimPrefix(err.Error(), unknownField), `"`), "is not a schedule field")
 	default:
