@@ -494,3 +494,79 @@ func TestMaterialiseTwoWorkersSchedulesOnce(t *testing.T) {
 		t.Errorf("%d reminder jobs after storing the doses again, want 8 (unique by key)", n)
 	}
 }
+
+// Quiet hours: a measurement reminder (not through quiet hours by default)
+// waits for the patient's window to end; a medication reminder goes out at
+// once; a second reminder follows when the schedule asks for one.
+func TestReminderQuietHoursAndRemindAgain(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 6, 1, 5, 0, 0, 0, time.UTC)
+	r := newRemWorld(t, "UTC", start)
+	ctx := context.Background()
+	if _, err := r.eng.SetPreferences(ctx, r.patActor, engine.Preferences{Timezone: "UTC",
+		QuietHours: &engine.QuietHours{Start: "22:00", End: "07:00"}}); err != nil {
+		t.Fatal(err)
+	}
+	med, err := r.eng.CreateSchedule(ctx, r.scheduler, r.pat.ID, rpm.Schedule{Type: rpm.MedicationSchedule, Medication: "X",
+		Times: []string{"06:00"}, StartDate: "2026-06-01", RemindAgainMinutes: intp(20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	weigh, err := r.eng.CreateSchedule(ctx, r.scheduler, r.pat.ID, rpm.Schedule{Type: rpm.MeasurementSchedule, Kind: rpm.BodyWeight,
+		Times: []string{"06:30"}, StartDate: "2026-06-01", GraceMinutes: intp(120)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := r.count(t, `SELECT count(*) FROM river_job WHERE kind = 'reminder.send' AND args->>'again' = 'true'`); n != 2 {
+		t.Errorf("%d second-reminder jobs, want 2 (one per medication dose)", n)
+	}
+	r.clk.Set(start.Add(time.Hour)) // 06:00, in quiet hours
+	if wait, err := r.eng.Remind(ctx, r.keys(t, med.ID)[0], false); err != nil || wait != 0 {
+		t.Fatalf("medication reminder: wait %v, %v", wait, err)
+	}
+	r.clk.Set(start.Add(90 * time.Minute)) // 06:30
+	wait, err := r.eng.Remind(ctx, r.keys(t, weigh.ID)[0], false)
+	if err != nil || wait != 30*time.Minute {
+		t.Fatalf("measurement reminder in quiet hours: wait %v, %v; want 30m (until 07:00)", wait, err)
+	}
+	if n := r.count(t, `SELECT count(*) FROM notifications WHERE reminder_kind = 'body_weight'`); n != 0 {
+		t.Errorf("%d measurement reminders sent in quiet hours", n)
+	}
+	r.clk.Set(start.Add(2 * time.Hour)) // 07:00, window over
+	if wait, err := r.eng.Remind(ctx, r.keys(t, weigh.ID)[0], false); err != nil || wait != 0 {
+		t.Fatalf("after quiet hours: wait %v, %v", wait, err)
+	}
+	if _, err := r.eng.Remind(ctx, r.keys(t, med.ID)[0], true); err != nil {
+		t.Fatal(err)
+	}
+	for kind, want := range map[string]int{"medication": 2, "body_weight": 1} {
+		if n := r.count(t, `SELECT count(*) FROM notifications WHERE type = 'reminder' AND reminder_kind = $1`, kind); n != want {
+			t.Errorf("%d %s reminders, want %d", n, kind, want)
+		}
+	}
+}
+
+// With workers running, River runs the reminder job at the dose's time and
+// the push reaches the patient's phone: "Time to check your blood
+// pressure", nothing more.
+func TestReminderDeliveredByRiver(t *testing.T) {
+	t.Parallel()
+	due := time.Now().UTC().Truncate(time.Minute)
+	r := newRemWorld(t, "UTC", due.Add(-time.Second))
+	r.eng = r.newEngineWith(t, engine.Config{Now: r.clk.Now, RunWorkers: true})
+	ctx := waitCtx(t)
+	if _, err := r.eng.CreateSchedule(ctx, r.scheduler, r.pat.ID, rpm.Schedule{Type: rpm.MeasurementSchedule, Kind: rpm.BloodPressure,
+		Times: []string{due.Format("15:04")}, StartDate: due.Format(time.DateOnly)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.push.Wait(ctx, 1)
+	if err != nil {
+		t.Fatalf("no reminder push: %v", err)
+	}
+	if got[0].Endpoint != r.sub || !strings.Contains(string(got[0].Payload), "Time to check your blood pressure") {
+		t.Errorf("push %s to %s", got[0].Payload, got[0].Endpoint)
+	}
+	waitFor(t, func() bool {
+		return r.count(t, `SELECT count(*) FROM doses WHERE reminded_at IS NOT NULL`) == 1
+	})
+}
