@@ -3,12 +3,13 @@ package reminder
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tendhealth/tend/engine/access"
 	"github.com/tendhealth/tend/engine/internal/pg"
@@ -28,10 +29,9 @@ type active struct {
 
 // candidate is one occurrence offered to the doses table.
 type candidate struct {
-	id       uuid.UUID
-	occ      rpm.Occurrence
-	sched    *active
-	inserted bool
+	id    uuid.UUID
+	occ   rpm.Occurrence
+	sched *active
 }
 
 // materialise stores the occurrences of schedules whose instant lies in
@@ -43,8 +43,12 @@ type candidate struct {
 // scheduled twice. It returns how many doses it stored.
 func (rs *Service) materialise(ctx context.Context, tx pgx.Tx, list []active, from, to time.Time) (int, error) {
 	now := rs.now()
-	var cands []*candidate
-	b := &pgx.Batch{}
+	var (
+		cands                   = map[uuid.UUID]*candidate{}
+		ids, schedules, patient []uuid.UUID
+		keys                    []string
+		dues                    []time.Time
+	)
 	for i := range list {
 		s := &list[i]
 		sid, err := uuid.Parse(s.spec.ID)
@@ -57,49 +61,46 @@ func (rs *Service) materialise(ctx context.Context, tx pgx.Tx, list []active, fr
 		}
 		for _, o := range occs {
 			c := &candidate{id: pg.NewID(), occ: o, sched: s}
-			cands = append(cands, c)
-			b.Queue(insertDoseSQL, c.id, sid, s.patientID, o.Key, o.At, now).Exec(func(ct pgconn.CommandTag) error {
-				c.inserted = ct.RowsAffected() == 1
-				return nil
-			})
+			cands[c.id] = c
+			ids, schedules, patient = append(ids, c.id), append(schedules, sid), append(patient, s.patientID)
+			keys, dues = append(keys, o.Key), append(dues, o.At)
 		}
 	}
-	if b.Len() == 0 {
+	if len(ids) == 0 {
 		return 0, nil
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	rows, err := tx.Query(ctx, insertDosesSQL, ids, schedules, patient, keys, dues, now)
+	if err != nil {
 		return 0, fmt.Errorf("materialise: store doses: %w", err)
 	}
+	stored, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return 0, fmt.Errorf("materialise: store doses: %w", err)
+	}
+	if len(stored) == 0 {
+		return 0, nil
+	}
 	var jobs []river.InsertManyParams
-	var owners []*candidate
-	for _, c := range cands {
-		if !c.inserted {
-			continue
-		}
+	var owners []uuid.UUID
+	for _, id := range stored {
+		c := cands[id]
 		for _, j := range doseJobs(c.sched.spec, c.occ) {
 			jobs = append(jobs, j)
-			owners = append(owners, c)
+			owners = append(owners, id)
 		}
-	}
-	if len(jobs) == 0 {
-		return 0, nil
 	}
 	res, err := rs.jobs().InsertManyTx(ctx, tx, jobs)
 	if err != nil {
 		return 0, fmt.Errorf("materialise: schedule reminders: %w", err)
 	}
-	ids := map[*candidate][]int64{}
+	jobIDs := make([]int64, len(res))
 	for i, r := range res {
-		ids[owners[i]] = append(ids[owners[i]], r.Job.ID)
+		jobIDs[i] = r.Job.ID
 	}
-	b = &pgx.Batch{}
-	for c, js := range ids {
-		b.Queue(setDoseJobsSQL, c.id, js)
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if _, err := tx.Exec(ctx, setDoseJobsSQL, owners, jobIDs); err != nil {
 		return 0, fmt.Errorf("materialise: record jobs: %w", err)
 	}
-	return len(ids), nil
+	return len(stored), nil
 }
 
 // doseJobs are an occurrence's River jobs, unique by their arguments.
@@ -124,67 +125,84 @@ func (rs *Service) patientZone(ctx context.Context, tx pgx.Tx, patientID uuid.UU
 }
 
 // materialisePage is how many schedules one transaction of the periodic
-// materialisation covers.
-const materialisePage = 500
+// materialisation covers, and materialiseParallel how many such
+// transactions run at once.
+const (
+	materialisePage     = 500
+	materialiseParallel = 4
+)
 
 // Materialise stores the doses of every active schedule due within the
-// horizon (48 hours by default) from now, one transaction per page of
-// schedules. The periodic River job runs it; running it twice, or in two
-// processes at once, stores and schedules each dose once.
+// horizon (48 hours by default) from now: pages of schedules are read in id
+// order and each is materialised in its own transaction, a few at once. The
+// periodic River job runs it; running it twice, or in two processes at
+// once, stores and schedules each dose once. It returns how many doses it
+// stored.
 func (rs *Service) Materialise(ctx context.Context) (int, error) {
 	now := rs.now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(materialiseParallel)
+	var total atomic.Int64
 	after := uuid.Nil
-	total := 0
 	for {
-		var page []active
-		var last uuid.UUID
-		err := pg.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, activeSchedulesSQL, after, materialisePage)
-			if err != nil {
-				return fmt.Errorf("materialise: schedules: %w", err)
-			}
-			type row struct {
-				id, patient uuid.UUID
-				spec        rpm.Schedule
-				tz          string
-			}
-			got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-				var x row
-				err := r.Scan(&x.id, &x.patient, &x.spec, &x.tz)
-				return x, err
-			})
-			if err != nil {
-				return fmt.Errorf("materialise: schedules: %w", err)
-			}
-			page = page[:0]
-			for _, x := range got {
-				last = x.id
-				loc, err := rpm.ValidateZone(x.tz)
-				if err != nil {
-					rs.log.WarnContext(ctx, "reminders skipped: patient time zone invalid", "schedule_id", x.id, "patient_id", x.patient)
-					continue
-				}
-				x.spec.ID = x.id.String()
-				page = append(page, active{spec: x.spec, patientID: x.patient, zone: loc})
-			}
-			n, err := rs.materialise(ctx, tx, page, now, now.Add(rs.horizon))
-			total += n
-			if err != nil {
-				return err
-			}
-			if len(got) < materialisePage {
-				last = uuid.Nil
-			}
-			return nil
-		})
+		page, last, n, err := rs.activePage(gctx, after)
 		if err != nil {
-			return total, err
+			_ = g.Wait()
+			return int(total.Load()), err
 		}
-		if last == uuid.Nil {
-			return total, nil
+		if len(page) > 0 {
+			g.Go(func() error {
+				return pg.InTx(gctx, rs.pool, func(tx pgx.Tx) error {
+					stored, err := rs.materialise(gctx, tx, page, now, now.Add(rs.horizon))
+					if err == nil {
+						total.Add(int64(stored))
+					}
+					return err
+				})
+			})
+		}
+		if n < materialisePage {
+			break
 		}
 		after = last
 	}
+	err := g.Wait()
+	return int(total.Load()), err
+}
+
+// activePage reads the next page of active schedules after id after, with
+// their patients' zones: the schedules, the last id read and how many rows
+// were read (schedules of a patient with an invalid zone are skipped).
+func (rs *Service) activePage(ctx context.Context, after uuid.UUID) ([]active, uuid.UUID, int, error) {
+	rows, err := rs.pool.Query(ctx, activeSchedulesSQL, after, materialisePage)
+	if err != nil {
+		return nil, after, 0, fmt.Errorf("materialise: schedules: %w", err)
+	}
+	type row struct {
+		id, patient uuid.UUID
+		spec        rpm.Schedule
+		tz          string
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		err := r.Scan(&x.id, &x.patient, &x.spec, &x.tz)
+		return x, err
+	})
+	if err != nil {
+		return nil, after, 0, fmt.Errorf("materialise: schedules: %w", err)
+	}
+	var page []active
+	for _, x := range got {
+		after = x.id
+		loc, err := rpm.ValidateZone(x.tz)
+		if err != nil {
+			rs.log.WarnContext(ctx, "reminders skipped: patient time zone invalid", "schedule_id", x.id, "patient_id", x.patient)
+			continue
+		}
+		x.spec.ID = x.id.String()
+		page = append(page, active{spec: x.spec, patientID: x.patient, zone: loc})
+	}
+	return page, after, len(got), nil
 }
 
 // materialiseArgs is the periodic materialisation job.

@@ -18,7 +18,7 @@ var queries = map[string]string{
 	"dropFutureDosesSQL":     dropFutureDosesSQL,
 	"cancelPendingDosesSQL":  cancelPendingDosesSQL,
 	"activeSchedulesSQL":     activeSchedulesSQL,
-	"insertDoseSQL":          insertDoseSQL,
+	"insertDosesSQL":         insertDosesSQL,
 	"setDoseJobsSQL":         setDoseJobsSQL,
 	"lockDoseByKeySQL":       lockDoseByKeySQL,
 	"patientUsersSQL":        patientUsersSQL,
@@ -70,12 +70,16 @@ const cancelPendingDosesSQL = `UPDATE doses SET status = 'cancelled', decided_at
 const activeSchedulesSQL = `SELECT s.id, s.patient_id, s.spec, p.timezone FROM schedules s JOIN patients p ON p.id = s.patient_id
 		WHERE s.deleted_at IS NULL AND NOT s.paused AND s.id > $1 ORDER BY s.id LIMIT $2`
 
-// insertDoseSQL stores one occurrence as a pending dose, unless its key is already stored.
-const insertDoseSQL = `INSERT INTO doses (id, schedule_id, patient_id, occurrence_key, due_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (occurrence_key) DO NOTHING`
+// insertDosesSQL stores occurrences as pending doses (parallel arrays $1..$5, created at $6),
+// skipping keys already stored, and returns the ids of those it stored.
+const insertDosesSQL = `INSERT INTO doses (id, schedule_id, patient_id, occurrence_key, due_at, created_at)
+		SELECT i, s, p, k, d, $6 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) AS x(i, s, p, k, d)
+		ON CONFLICT (occurrence_key) DO NOTHING RETURNING id`
 
-// setDoseJobsSQL records the River jobs of dose $1.
-const setDoseJobsSQL = `UPDATE doses SET job_ids = $2 WHERE id = $1`
+// setDoseJobsSQL records the River jobs of doses: pairs of dose ($1) and job ($2).
+const setDoseJobsSQL = `UPDATE doses d SET job_ids = x.j
+		FROM (SELECT i, array_agg(j ORDER BY j) FROM unnest($1::uuid[], $2::bigint[]) AS u(i, j) GROUP BY i) AS x(i, j)
+		WHERE d.id = x.i`
 
 // lockDoseByKeySQL reads and locks the dose of occurrence key $1 with its schedule.
 const lockDoseByKeySQL = `SELECT d.id, d.patient_id, d.status, d.due_at, d.reminded_at, d.reminded_again_at,
