@@ -570,3 +570,40 @@ func TestReminderDeliveredByRiver(t *testing.T) {
 		return r.count(t, `SELECT count(*) FROM doses WHERE reminded_at IS NOT NULL`) == 1
 	})
 }
+
+// A schedule paused while the periodic materialisation is under way gets
+// no doses: the materialisation waits for the pause and reads its outcome.
+func TestMaterialiseWaitsForAPause(t *testing.T) {
+	t.Parallel()
+	r := newRemWorld(t, "UTC", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	ctx := context.Background()
+	s := r.medication(t, "08:00", "20:00")
+	if _, err := r.pool.Exec(ctx, `DELETE FROM doses; DELETE FROM river_job`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := r.pool.Begin(ctx) // a pause in progress
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `UPDATE schedules SET paused = true WHERE id = $1`, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.eng.Materialise(ctx)
+		done <- err
+	}()
+	waitFor(t, func() bool {
+		return r.count(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) > 0
+	})
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := r.count(t, `SELECT count(*) FROM doses`); n != 0 {
+		t.Errorf("%d doses of a schedule paused during materialisation", n)
+	}
+}

@@ -133,11 +133,13 @@ const (
 )
 
 // Materialise stores the doses of every active schedule due within the
-// horizon (48 hours by default) from now: pages of schedules are read in id
-// order and each is materialised in its own transaction, a few at once. The
-// periodic River job runs it; running it twice, or in two processes at
-// once, stores and schedules each dose once. It returns how many doses it
-// stored.
+// horizon (48 hours by default) from now: pages of schedule ids are read in
+// order and each page is materialised in its own transaction, a few at
+// once. Each transaction share-locks its schedules and reads them again, so
+// a schedule edited or paused meanwhile is expanded as it now is, or not at
+// all. The periodic River job runs it; running it twice, or in two processes
+// at once, stores and schedules each dose once. It returns how many doses
+// it stored.
 func (rs *Service) Materialise(ctx context.Context) (int, error) {
 	now := rs.now()
 	g, gctx := errgroup.WithContext(ctx)
@@ -145,14 +147,23 @@ func (rs *Service) Materialise(ctx context.Context) (int, error) {
 	var total atomic.Int64
 	after := uuid.Nil
 	for {
-		page, last, n, err := rs.activePage(gctx, after)
+		rows, err := rs.pool.Query(gctx, activeSchedulesSQL, after, materialisePage)
 		if err != nil {
 			_ = g.Wait()
-			return int(total.Load()), err
+			return int(total.Load()), fmt.Errorf("materialise: schedules: %w", err)
 		}
-		if len(page) > 0 {
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil {
+			_ = g.Wait()
+			return int(total.Load()), fmt.Errorf("materialise: schedules: %w", err)
+		}
+		if len(ids) > 0 {
 			g.Go(func() error {
 				return pg.InTx(gctx, rs.pool, func(tx pgx.Tx) error {
+					page, err := rs.lockActive(gctx, tx, ids)
+					if err != nil {
+						return err
+					}
 					stored, err := rs.materialise(gctx, tx, page, now, now.Add(rs.horizon))
 					if err == nil {
 						total.Add(int64(stored))
@@ -161,22 +172,22 @@ func (rs *Service) Materialise(ctx context.Context) (int, error) {
 				})
 			})
 		}
-		if n < materialisePage {
+		if len(ids) < materialisePage {
 			break
 		}
-		after = last
+		after = ids[len(ids)-1]
 	}
 	err := g.Wait()
 	return int(total.Load()), err
 }
 
-// activePage reads the next page of active schedules after id after, with
-// their patients' zones: the schedules, the last id read and how many rows
-// were read (schedules of a patient with an invalid zone are skipped).
-func (rs *Service) activePage(ctx context.Context, after uuid.UUID) ([]active, uuid.UUID, int, error) {
-	rows, err := rs.pool.Query(ctx, activeSchedulesSQL, after, materialisePage)
+// lockActive share-locks the schedules of ids that still remind and reads
+// them with their patients' zones (a patient with an invalid zone is
+// skipped and logged, by id).
+func (rs *Service) lockActive(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]active, error) {
+	rows, err := tx.Query(ctx, lockActiveSQL, ids)
 	if err != nil {
-		return nil, after, 0, fmt.Errorf("materialise: schedules: %w", err)
+		return nil, fmt.Errorf("materialise: lock schedules: %w", err)
 	}
 	type row struct {
 		id, patient uuid.UUID
@@ -189,11 +200,10 @@ func (rs *Service) activePage(ctx context.Context, after uuid.UUID) ([]active, u
 		return x, err
 	})
 	if err != nil {
-		return nil, after, 0, fmt.Errorf("materialise: schedules: %w", err)
+		return nil, fmt.Errorf("materialise: lock schedules: %w", err)
 	}
-	var page []active
+	page := make([]active, 0, len(got))
 	for _, x := range got {
-		after = x.id
 		loc, err := rpm.ValidateZone(x.tz)
 		if err != nil {
 			rs.log.WarnContext(ctx, "reminders skipped: patient time zone invalid", "schedule_id", x.id, "patient_id", x.patient)
@@ -202,7 +212,7 @@ func (rs *Service) activePage(ctx context.Context, after uuid.UUID) ([]active, u
 		x.spec.ID = x.id.String()
 		page = append(page, active{spec: x.spec, patientID: x.patient, zone: loc})
 	}
-	return page, after, len(got), nil
+	return page, nil
 }
 
 // materialiseArgs is the periodic materialisation job.

@@ -17,6 +17,7 @@ var queries = map[string]string{
 	"deleteScheduleSQL":      deleteScheduleSQL,
 	"dropFutureDosesSQL":     dropFutureDosesSQL,
 	"cancelPendingDosesSQL":  cancelPendingDosesSQL,
+	"lockActiveSQL":          lockActiveSQL,
 	"activeSchedulesSQL":     activeSchedulesSQL,
 	"insertDosesSQL":         insertDosesSQL,
 	"setDoseJobsSQL":         setDoseJobsSQL,
@@ -65,10 +66,14 @@ const dropFutureDosesSQL = `DELETE FROM doses WHERE schedule_id = $1 AND status 
 // cancelPendingDosesSQL cancels every pending dose of schedule $1 at $2 (the schedule is deleted).
 const cancelPendingDosesSQL = `UPDATE doses SET status = 'cancelled', decided_at = $2 WHERE schedule_id = $1 AND status = 'pending'`
 
-// activeSchedulesSQL pages through schedules that remind (not paused, not deleted) with their
-// patient's time zone, by id after $1, $2 at a time.
-const activeSchedulesSQL = `SELECT s.id, s.patient_id, s.spec, p.timezone FROM schedules s JOIN patients p ON p.id = s.patient_id
-		WHERE s.deleted_at IS NULL AND NOT s.paused AND s.id > $1 ORDER BY s.id LIMIT $2`
+// activeSchedulesSQL pages through the ids of schedules that remind (not paused, not deleted), by
+// id after $1, $2 at a time.
+const activeSchedulesSQL = `SELECT id FROM schedules WHERE deleted_at IS NULL AND NOT paused AND id > $1 ORDER BY id LIMIT $2`
+
+// lockActiveSQL reads and share-locks schedules $1 that still remind, with their patient's time
+// zone: a concurrent edit or pause is waited for and its outcome read.
+const lockActiveSQL = `SELECT s.id, s.patient_id, s.spec, p.timezone FROM schedules s JOIN patients p ON p.id = s.patient_id
+		WHERE s.id = ANY($1) AND s.deleted_at IS NULL AND NOT s.paused ORDER BY s.id FOR SHARE OF s`
 
 // insertDosesSQL stores occurrences as pending doses (parallel arrays $1..$5, created at $6),
 // skipping keys already stored, and returns the ids of those it stored.

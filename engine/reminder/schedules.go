@@ -150,7 +150,9 @@ type SchedulePatch struct {
 }
 
 // UpdateSchedule applies a JSON merge patch to a schedule: any of its fields
-// (a field given replaces the stored one, null clears an optional one) and
+// (a field given replaces the stored one; null clears days_of_week,
+// grace_minutes, remind_again_minutes and through_quiet_hours, "" clears
+// end_date and dose) and
 // "paused" (true pauses, false resumes). The type of a schedule cannot
 // change. Future doses not yet reminded are replaced by the new definition
 // in the same transaction; a paused schedule has none. An unknown field or a
