@@ -413,6 +413,27 @@ func TestMeasurementMetByReading(t *testing.T) {
 	if st, _, err := r.eng.CheckMissed(ctx, keys[1]); err != nil || st != rpm.DoseMissed {
 		t.Errorf("day 2 = %q, %v; want missed", st, err)
 	}
+	// Measured ten minutes before the reminder: no push, the slot is met.
+	s2, err := r.eng.CreateSchedule(ctx, r.clinician, r.pat.ID, rpm.Schedule{Type: rpm.MeasurementSchedule, Kind: rpm.BloodPressure,
+		Times: []string{"12:00"}, StartDate: "2026-06-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noon := start.AddDate(0, 0, 1).Add(6 * time.Hour)
+	r.clk.Set(noon.Add(-5 * time.Minute))
+	if _, err := r.eng.Ingest(ctx, cuff, engine.IngestRequest{PatientID: r.pat.ID, Readings: []rpm.Reading{bp(118, 76, noon.Add(-10*time.Minute), "")}}); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Set(noon)
+	if _, err := r.eng.Remind(ctx, r.keys(t, s2.ID)[0], false); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.count(t, `SELECT count(*) FROM notifications WHERE type = 'reminder'`); n != 0 {
+		t.Errorf("%d reminders for a measurement already taken", n)
+	}
+	if n := r.count(t, `SELECT count(*) FROM doses WHERE schedule_id = $1 AND status = 'taken' AND taken_at IS NOT NULL`, s2.ID); n != 1 {
+		t.Errorf("the measured slot is not marked taken")
+	}
 }
 
 // Schedules: who may write and read them, and invalid input by field.

@@ -128,6 +128,21 @@ func (rs *Service) Remind(ctx context.Context, key string, again bool) (time.Dur
 		if d.status != rpm.DosePending || d.paused || d.deleted || (again && d.againAt != nil) || (!again && d.remindedAt != nil) {
 			return nil
 		}
+		now := rs.now()
+		if d.spec.Type == rpm.MeasurementSchedule {
+			// Measured already (within a grace period before its time): met,
+			// and nothing to remind.
+			var at *time.Time
+			if err := tx.QueryRow(ctx, readingInWindowSQL, d.patientID, d.spec.Kind, d.dueAt.Add(-d.spec.Grace()), now).Scan(&at); err != nil {
+				return fmt.Errorf("reminder: readings: %w", err)
+			}
+			if at != nil {
+				if _, err := tx.Exec(ctx, decideDoseSQL, d.id, rpm.DoseTaken, now, at, nil); err != nil {
+					return fmt.Errorf("reminder: %w", err)
+				}
+				return nil
+			}
+		}
 		rows, err := tx.Query(ctx, patientUsersSQL, d.patientID)
 		if err != nil {
 			return fmt.Errorf("reminder: patient users: %w", err)
@@ -140,7 +155,6 @@ func (rs *Service) Remind(ctx context.Context, key string, again bool) (time.Dur
 		if err != nil {
 			return fmt.Errorf("reminder: patient users: %w", err)
 		}
-		now := rs.now()
 		if !d.spec.ThroughQuiet() {
 			var until time.Time
 			for _, u := range users {
