@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/rpm"
 )
 
 // Engine is what the API needs of Tend's engine: one narrow interface per
@@ -19,6 +20,7 @@ type Engine interface {
 	Alerts
 	Rules
 	Audit
+	Reminders
 }
 
 // Identity is users, tokens, devices and preferences.
@@ -76,6 +78,19 @@ type Rules interface {
 	UpdateRule(ctx context.Context, a engine.Actor, id string, src []byte) (engine.Rule, bool, error)
 	Backtest(ctx context.Context, a engine.Actor, req engine.BacktestRequest) (engine.BacktestResult, error)
 	ListRuleErrors(ctx context.Context, a engine.Actor, f engine.RuleErrorFilter) ([]engine.RuleEvalError, string, error)
+}
+
+// Reminders is medication and measurement schedules, their doses and
+// adherence.
+type Reminders interface {
+	CreateSchedule(ctx context.Context, a engine.Actor, patientID uuid.UUID, in rpm.Schedule) (engine.Schedule, error)
+	ListSchedules(ctx context.Context, a engine.Actor, patientID uuid.UUID) ([]engine.Schedule, error)
+	GetSchedule(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Schedule, error)
+	UpdateSchedule(ctx context.Context, a engine.Actor, id uuid.UUID, patch []byte) (engine.Schedule, error)
+	DeleteSchedule(ctx context.Context, a engine.Actor, id uuid.UUID) error
+	ConfirmDose(ctx context.Context, a engine.Actor, id uuid.UUID, c engine.DoseConfirmation) (engine.Dose, error)
+	ListDoses(ctx context.Context, a engine.Actor, f engine.DoseFilter) ([]engine.Dose, error)
+	GetAdherence(ctx context.Context, a engine.Actor, patientID uuid.UUID, since time.Time) (engine.Adherence, error)
 }
 
 // Audit is the audit trail.

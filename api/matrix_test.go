@@ -36,6 +36,8 @@ type world struct {
 	alert     map[string]string
 	clinician map[string]string // user ids
 	device    map[string]string // registered device id of clinician A / B
+	schedule  map[string]string // a medication schedule of patient A / B
+	dose      map[string]string // a dose due within minutes, of another schedule
 }
 
 func newWorld(t *testing.T) *world {
@@ -62,7 +64,7 @@ func newWorld(t *testing.T) *world {
 	}
 	w := &world{t: t, pool: pool, srv: srv, base: hs.URL, admin: client{t: t, base: hs.URL, token: tok},
 		actors: map[string]client{}, patient: map[string]string{}, alert: map[string]string{},
-		clinician: map[string]string{}, device: map[string]string{}}
+		clinician: map[string]string{}, device: map[string]string{}, schedule: map[string]string{}, dose: map[string]string{}}
 	w.actors["admin"] = w.admin
 	// Seed the stored rules now, so that the first request that needs them
 	// does not count as a change in the matrices.
@@ -109,8 +111,39 @@ func newWorld(t *testing.T) *world {
 		var d struct{ ID string }
 		r.decode(t, &d)
 		w.device[team] = d.ID
+		w.schedule[team], _ = w.schedules(schedTok, p.ID)
 	}
 	return w
+}
+
+// schedules creates two medication schedules for a patient as the team's
+// scheduler: one to read and change, and one whose first dose is due in ten
+// minutes (Europe/Paris), to confirm. It returns the first schedule and the
+// dose.
+func (w *world) schedules(schedTok, patient string) (schedule, dose string) {
+	w.t.Helper()
+	c := w.admin.as(schedTok)
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	soon := time.Now().In(paris).Add(10 * time.Minute)
+	var ids [2]string
+	for i, times := range [][]string{{"08:00", "20:00"}, {soon.Format("15:04")}} {
+		r := c.do("POST", "/v1/patients/"+patient+"/schedules", map[string]any{"type": "medication", "medication": "Amlodipine",
+			"times": times, "start_date": time.Now().In(paris).Format(time.DateOnly)})
+		if r.status != http.StatusCreated {
+			w.t.Fatalf("schedule: %d %s", r.status, r.body)
+		}
+		var sc struct{ ID string }
+		r.decode(w.t, &sc)
+		ids[i] = sc.ID
+	}
+	if err := w.pool.QueryRow(context.Background(), `SELECT id FROM doses WHERE schedule_id = $1 ORDER BY due_at LIMIT 1`, ids[1]).Scan(&dose); err != nil {
+		w.t.Fatal(err)
+	}
+	w.dose[map[bool]string{true: "A", false: "B"}[len(w.dose) == 0]] = dose
+	return ids[0], dose
 }
 
 func (w *world) user(body map[string]any) (id, token string) {
@@ -228,8 +261,26 @@ var endpoints = map[string]endpoint{
 			"note": "since this morning"}
 	}},
 	"GET /v1/patients/{id}/symptom-reports": {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
-	"GET /v1/rules":                         {actor: "admin"},
-	"GET /v1/rules/errors":                  {actor: "admin"},
+	"POST /v1/patients/{id}/schedules": {actor: "scheduler", id: patientA, scoped: true, otherID: patientB, body: func(*world) any {
+		// Short, so that each field's 1 MB variant still fits the body limit.
+		return map[string]any{"type": "medication", "medication": "Lasix", "dose": "40 mg", "times": []string{"08:00"},
+			"days_of_week": []string{"mon"}, "start_date": "2026-03-01", "grace_minutes": 90}
+	}},
+	"GET /v1/patients/{id}/schedules": {actor: "patient", id: patientA, scoped: true, otherID: patientB},
+	"GET /v1/patients/{id}/doses":     {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"GET /v1/patients/{id}/adherence": {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"GET /v1/schedules/{id}": {actor: "clinician", id: func(w *world) string { return w.schedule["A"] }, scoped: true,
+		otherID: func(w *world) string { return w.schedule["B"] }},
+	"PATCH /v1/schedules/{id}": {actor: "scheduler", id: func(w *world) string { return w.schedule["A"] }, scoped: true,
+		otherID: func(w *world) string { return w.schedule["B"] }, body: func(*world) any {
+			return map[string]any{"times": []string{"09:00"}, "grace_minutes": 45, "dose": "10 mg", "paused": false}
+		}},
+	"DELETE /v1/schedules/{id}": {actor: "scheduler", id: func(w *world) string { return w.schedule["A"] }, scoped: true,
+		otherID: func(w *world) string { return w.schedule["B"] }},
+	"POST /v1/doses/{id}/confirm": {actor: "patient", id: func(w *world) string { return w.dose["A"] }, scoped: true,
+		otherID: func(w *world) string { return w.dose["B"] }, body: func(*world) any { return map[string]any{"status": "taken"} }},
+	"GET /v1/rules":        {actor: "admin"},
+	"GET /v1/rules/errors": {actor: "admin"},
 	"POST /v1/rules": {actor: "admin", body: func(*world) any {
 		return map[string]any{"id": "hr-very-low", "title": "Very low heart rate", "kind": "heart_rate",
 			"urgency": "high", "when": "value < params.min", "params": map[string]any{"min": 35}}

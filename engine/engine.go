@@ -24,6 +24,7 @@ import (
 	"github.com/tendhealth/tend/engine/ingest"
 	"github.com/tendhealth/tend/engine/internal/metrics"
 	"github.com/tendhealth/tend/engine/internal/rescue"
+	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/rulestore"
 	"github.com/tendhealth/tend/engine/triage"
 	"github.com/tendhealth/tend/notify"
@@ -50,6 +51,11 @@ type Config struct {
 	// periodic River job, with RunWorkers). Defaults to 10 minutes; negative
 	// disables it.
 	MissingDataInterval time.Duration
+	// ReminderInterval is how often reminder doses are materialised for the
+	// next 48 hours (a periodic River job, with RunWorkers). Defaults to 1
+	// hour; negative disables it (creating or changing a schedule still
+	// materialises its doses at once).
+	ReminderInterval time.Duration
 	// Senders deliver pushes per platform. A platform without a sender is off:
 	// its devices' deliveries are recorded as undeliverable.
 	Senders notify.Senders
@@ -112,6 +118,7 @@ type (
 	ingestService   = ingest.Service
 	triageService   = triage.Service
 	rulesService    = rulestore.Service
+	reminderService = reminder.Service
 )
 
 // Engine is Tend's composition root: it builds one service per use case,
@@ -124,6 +131,7 @@ type Engine struct {
 	*ingestService
 	*triageService
 	*rulesService
+	*reminderService
 
 	pool      *pgxpool.Pool
 	log       *slog.Logger
@@ -191,6 +199,8 @@ func New(cfg Config) (*Engine, error) {
 	e.ingestService = ingest.New(ingest.Config{Pool: cfg.Pool, Logger: log, Now: now, Metrics: m, Audit: aw, Alerting: e.alerting,
 		Rules: e.rulesService.Pack, Transactions: cfg.IngestTransactions, ObservedHorizon: cfg.ObservedHorizon})
 	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw})
+	e.reminderService = reminder.New(reminder.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Audit: aw,
+		Alerting: e.alerting, Rules: e.rulesService.Pack})
 
 	clientID := rescue.NewClientID()
 	e.heartbeat = &rescue.Heartbeat{Pool: cfg.Pool, Now: now, Log: log, ClientID: clientID, Rescued: m.Rescued}

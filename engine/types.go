@@ -9,6 +9,7 @@ import (
 	"github.com/tendhealth/tend/engine/ingest"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/readings"
+	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/rulestore"
 	"github.com/tendhealth/tend/engine/triage"
 )
@@ -124,4 +125,14 @@ type (
 type (
 	AuditEntry  = audit.Stored
 	AuditFilter = audit.Filter
+)
+
+// Reminders (package reminder).
+type (
+	Schedule         = reminder.Schedule
+	SchedulePatch    = reminder.SchedulePatch
+	Dose             = reminder.Dose
+	DoseFilter       = reminder.DoseFilter
+	DoseConfirmation = reminder.Confirmation
+	Adherence        = reminder.Adherence
 )

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,6 +79,8 @@ type delivery struct {
 	itemCount    int
 	alreadySent  bool
 	attemptsMade int
+	// reminderKind is what a reminder is for: "medication" or a vital kind.
+	reminderKind string
 }
 
 // Work sends one push and records its outcome. It is idempotent: a job re-run
@@ -184,6 +187,9 @@ func buildMessage(args deliverArgs, d delivery) notify.Message {
 		// reading itself travels.
 		m.Title = "Please measure again"
 		m.Body = "Rest for a few minutes, then take the measurement again in Tend."
+	case "reminder":
+		// Package reminder: the kind of reminder only, never the medication.
+		m.Title, m.Body = reminderText(d.reminderKind), "Open Tend to confirm."
 	case "catchup":
 		// Only alerts are held for quiet hours (routing.go), so the count is
 		// of alerts.
@@ -228,7 +234,7 @@ func (dl *Service) loadDeliveries(ctx context.Context, reqs []*loadReq) error {
 		var platform string
 		var p256dh, auth, topic *string
 		if err := rows.Scan(&i, &d.deviceID, &platform, &d.device.Token, &p256dh, &auth, &topic, &d.device.Sandbox, &d.enabled,
-			&d.typ, &d.urgency, &d.alertID, &d.createdAt, &d.itemCount, &d.alreadySent, &d.attemptsMade); err != nil {
+			&d.typ, &d.urgency, &d.alertID, &d.createdAt, &d.itemCount, &d.alreadySent, &d.attemptsMade, &d.reminderKind); err != nil {
 			return fmt.Errorf("load deliveries: %w", err)
 		}
 		d.device.ID = d.deviceID.String()
@@ -390,3 +396,17 @@ func deliverOpts(u rpm.Urgency) *river.InsertOpts {
 // recorded outcomes (snoozes included): with deliverWorker.NextRetry's
 // backoff, about 40 minutes of retries.
 const maxDeliveryAttempts = 12
+
+// reminderText is a reminder's generic title: "medication" or the vital
+// kind to measure.
+func reminderText(kind string) string {
+	switch kind {
+	case "medication":
+		return "Time for your medication"
+	case "":
+		return "Time for your reminder"
+	case "spo2":
+		return "Time to check your oxygen level"
+	}
+	return "Time to check your " + strings.ReplaceAll(kind, "_", " ")
+}

@@ -50,7 +50,8 @@ const dueHeldUsersSQL = `SELECT DISTINCT user_id FROM notifications
 // loadDeliveriesSQL loads, for each (notification, device) pair of $1 and $2, what a push needs and
 // the pair's delivery history.
 const loadDeliveriesSQL = `SELECT x.i, d.id, d.platform, d.address, d.p256dh, d.auth, d.topic, d.sandbox, d.enabled,
-			n.type, n.urgency, n.alert_id, n.created_at, coalesce(n.item_count, 0), s.sent, s.attempts
+			n.type, n.urgency, n.alert_id, n.created_at, coalesce(n.item_count, 0), s.sent, s.attempts,
+			coalesce(n.reminder_kind, '')
 		FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS x(nid, did, i)
 		JOIN LATERAL (SELECT * FROM notifications WHERE id = x.nid LIMIT 1) n ON true
 		JOIN LATERAL (SELECT * FROM devices WHERE id = x.did LIMIT 1) d ON true
