@@ -43,6 +43,9 @@ const (
 	DefaultReadyTimeout   = 10 * time.Second
 )
 
+// ApplicationName names the listener's connection in pg_stat_activity.
+const ApplicationName = "tend-stream"
+
 // Reset is the type of the message that tells a client it is too far behind
 // to replay: it should refetch what it shows.
 const Reset = "reset"
@@ -304,7 +307,9 @@ func (s *Service) listen() {
 		Connect: func(ctx context.Context) (*pgx.Conn, error) {
 			// Its own connection: LISTEN holds it for good, and a pooled
 			// one could be handed to someone else.
-			return pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+			cc := s.pool.Config().ConnConfig.Copy()
+			cc.RuntimeParams["application_name"] = ApplicationName
+			return pgx.ConnectConfig(ctx, cc)
 		},
 		LogError: func(ctx context.Context, err error) {
 			if ctx.Err() == nil {
