@@ -419,6 +419,34 @@ func TestStreamHeartbeat(t *testing.T) {
 	t.Fatal("the stream ended before three heartbeats")
 }
 
+// TestStreamEndsWhenTokenRevoked: the heartbeat re-checks the token, so a
+// revoked token's stream ends (once the authentication cache forgets it).
+func TestStreamEndsWhenTokenRevoked(t *testing.T) {
+	w := newStreamWorld(t, 20*time.Millisecond)
+	c := openStream(t, w.bases[0], w.tokens["clinicianA"], "", false)
+	if ev := <-c.events; ev.comment != "connected" {
+		t.Fatalf("first line %+v", ev)
+	}
+	if _, err := w.pools[0].Exec(context.Background(), `UPDATE tokens SET revoked_at = now() WHERE user_id = $1`,
+		w.actors["clinicianA"].UserID); err != nil {
+		t.Fatal(err)
+	}
+	guard := time.After(time.Minute) // a hang guard, not a timing check
+	for {
+		select {
+		case ev, ok := <-c.events:
+			if !ok {
+				return // the stream ended
+			}
+			if ev.comment == "" {
+				t.Errorf("unexpected event %+v", ev)
+			}
+		case <-guard:
+			t.Fatal("the stream of a revoked token still runs after a minute")
+		}
+	}
+}
+
 // TestStreamShutdown: closing the streams (what tend serve does as its HTTP
 // shutdown starts) ends every open stream, and new ones are refused with 503.
 func TestStreamShutdown(t *testing.T) {
