@@ -45,7 +45,8 @@ type Config struct {
 	// Ready reports whether the service can take traffic (database reachable,
 	// migrations current). Defaults to always ready.
 	Ready func(ctx context.Context) error
-	// Now is the clock (rate limits, FHIR timestamps, latency). Defaults to
+	// Now is the clock (rate limits, FHIR timestamps, latency, stream write
+	// deadlines). Defaults to
 	// time.Now.
 	Now func() time.Time
 	// StreamHeartbeat is how often GET /v1/stream sends a comment line to an

@@ -44,8 +44,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	token, _ := bearerToken(r.Header.Get("Authorization"))
 
 	rc := http.NewResponseController(w)
-	// The server's read timeout would cancel a long stream: lift it (the
-	// request has no body), and bound each write instead.
+	// A stream outlives the server's read and write timeouts: lift the read
+	// deadline (the request has no body) and bound each write instead.
 	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")

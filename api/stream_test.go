@@ -29,6 +29,7 @@ type streamWorld struct {
 	url    string
 	pools  [2]*pgxpool.Pool
 	engs   [2]*engine.Engine
+	srvs   [2]*api.Server
 	bases  [2]string
 	tokens map[string]string       // actor name → token
 	actors map[string]engine.Actor // actor name → actor
@@ -64,7 +65,7 @@ func newStreamWorld(t *testing.T, heartbeat time.Duration) *streamWorld {
 		hs := httptest.NewServer(srv)
 		t.Cleanup(hs.Close)
 		t.Cleanup(eng.CloseStreams) // before hs.Close: streams end, so the server can close
-		w.pools[i], w.engs[i], w.bases[i] = pool, eng, hs.URL
+		w.pools[i], w.engs[i], w.srvs[i], w.bases[i] = pool, eng, srv, hs.URL
 	}
 	eng := w.engs[0]
 	sys := engine.System("test")
@@ -401,10 +402,17 @@ func TestStreamReset(t *testing.T) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // TestStreamHeartbeat: an idle stream gets a comment line every heartbeat
-// interval (here shortened).
+// interval (here shortened), and outlives the server's read and write
+// timeouts (as tend serve sets them, here shortened too): twenty heartbeats
+// take four times the timeouts at least.
 func TestStreamHeartbeat(t *testing.T) {
-	w := newStreamWorld(t, 20*time.Millisecond)
-	c := openStream(t, w.bases[0], w.tokens["clinicianA"], "", false)
+	const beat = 20 * time.Millisecond
+	w := newStreamWorld(t, beat)
+	hs := httptest.NewUnstartedServer(w.srvs[0])
+	hs.Config.ReadTimeout, hs.Config.WriteTimeout = 5*beat, 5*beat
+	hs.Start()
+	t.Cleanup(hs.Close)
+	c := openStream(t, hs.URL, w.tokens["clinicianA"], "", false)
 	var beats int
 	for ev := range c.events {
 		if ev.comment == "heartbeat" {
@@ -412,11 +420,11 @@ func TestStreamHeartbeat(t *testing.T) {
 		} else if ev.comment == "" {
 			t.Fatalf("unexpected event %+v", ev)
 		}
-		if beats == 3 {
+		if beats == 20 {
 			return
 		}
 	}
-	t.Fatal("the stream ended before three heartbeats")
+	t.Fatalf("the stream ended after %d heartbeats", beats)
 }
 
 // TestStreamEndsWhenTokenRevoked: the heartbeat re-checks the token, so a
