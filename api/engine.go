@@ -21,6 +21,7 @@ type Engine interface {
 	Rules
 	Audit
 	Reminders
+	Stream
 }
 
 // Identity is users, tokens, devices and preferences.
@@ -96,6 +97,11 @@ type Reminders interface {
 // Audit is the audit trail.
 type Audit interface {
 	ListAudit(ctx context.Context, a engine.Actor, f engine.AuditFilter) ([]engine.AuditEntry, string, error)
+}
+
+// Stream is the live stream (GET /v1/stream).
+type Stream interface {
+	Subscribe(ctx context.Context, a engine.Actor, after *int64) (*engine.StreamSubscription, error)
 }
 
 var _ Engine = (*engine.Engine)(nil)

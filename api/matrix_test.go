@@ -309,7 +309,10 @@ var endpoints = map[string]endpoint{
 		return map[string]any{"timezone": "Europe/Paris", "quiet_hours": map[string]any{"start": "22:00", "end": "07:00"}}
 	}},
 	"GET /v1/audit": {actor: "admin"},
-	"/":             {},
+	// A stream never ends: send reads only its status and headers and
+	// closes it (see send).
+	"GET /v1/stream": {actor: "clinician"},
+	"/":              {},
 
 	"GET /openapi.json": {},
 	"GET /docs/":        {},
@@ -392,6 +395,10 @@ func (w *world) send(c client, method, path, contentType string, body []byte) re
 		w.t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		// GET /v1/stream never ends: closing the body hangs up.
+		return response{status: resp.StatusCode, header: resp.Header}
+	}
 	var buf bytes.Buffer
 	_, _ = buf.ReadFrom(resp.Body)
 	return response{status: resp.StatusCode, header: resp.Header, body: buf.Bytes()}

@@ -45,9 +45,13 @@ type Config struct {
 	// Ready reports whether the service can take traffic (database reachable,
 	// migrations current). Defaults to always ready.
 	Ready func(ctx context.Context) error
-	// Now is the clock (rate limits, FHIR timestamps, latency). Defaults to
+	// Now is the clock (rate limits, FHIR timestamps, latency, stream write
+	// deadlines). Defaults to
 	// time.Now.
 	Now func() time.Time
+	// StreamHeartbeat is how often GET /v1/stream sends a comment line to an
+	// idle client (and re-checks its token). Defaults to 15 seconds.
+	StreamHeartbeat time.Duration
 }
 
 // Server is Tend's HTTP API.
@@ -82,6 +86,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 1<<20)
+	cfg.StreamHeartbeat = cmp.Or(cfg.StreamHeartbeat, 15*time.Second)
 	cfg.RateLimit = cmp.Or(cfg.RateLimit, 200)
 	cfg.RateBurst = cmp.Or(cfg.RateBurst, int(2*cfg.RateLimit))
 	if cfg.Gatherer == nil {
@@ -172,6 +177,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/me/preferences", s.getPreferences)
 	handle("PUT /v1/me/preferences", s.putPreferences)
 	handle("GET /v1/audit", s.listAudit)
+	handle("GET /v1/stream", s.stream) // Server-Sent Events (stream.go)
 
 	// FHIR R4 and the API contract (fhir.go, openapi.go).
 	fhirRoutes := s.fhirRoutes()

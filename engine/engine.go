@@ -26,6 +26,7 @@ import (
 	"github.com/tendhealth/tend/engine/internal/rescue"
 	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/rulestore"
+	"github.com/tendhealth/tend/engine/stream"
 	"github.com/tendhealth/tend/engine/triage"
 	"github.com/tendhealth/tend/notify"
 	"github.com/tendhealth/tend/rules"
@@ -96,6 +97,10 @@ type Config struct {
 	// how long a revoked token or a disabled user may still work. Defaults to
 	// 1 second; negative disables the cache.
 	AuthCacheTTL time.Duration
+	// EventRetention is how long the live stream's events stay in the log,
+	// for clients that reconnect to replay what they missed (a periodic job
+	// prunes older ones, with RunWorkers). Defaults to 24 hours.
+	EventRetention time.Duration
 }
 
 // DefaultObservedHorizon is the default of Config.ObservedHorizon.
@@ -142,6 +147,7 @@ type Engine struct {
 	heartbeat *rescue.Heartbeat
 	stopBeat  context.CancelFunc
 	beatDone  chan struct{}
+	stream    *stream.Service
 }
 
 // New validates cfg and builds an Engine. Call Start to run workers.
@@ -201,6 +207,7 @@ func New(cfg Config) (*Engine, error) {
 	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw})
 	e.reminderService = reminder.New(reminder.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Audit: aw,
 		Alerting: e.alerting, Rules: e.rulesService.Pack})
+	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention})
 
 	clientID := rescue.NewClientID()
 	e.heartbeat = &rescue.Heartbeat{Pool: cfg.Pool, Now: now, Log: log, ClientID: clientID, Rescued: m.Rescued}
@@ -231,9 +238,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops the workers, letting running jobs finish until ctx is done.
+// Stop ends the live streams and stops the workers, letting running jobs
+// finish until ctx is done.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.rulesService.Stop()
+	e.stream.Close()
 	if !e.cfg.RunWorkers {
 		return nil
 	}

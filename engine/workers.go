@@ -7,19 +7,21 @@ import (
 
 	"github.com/tendhealth/tend/engine/delivery"
 	"github.com/tendhealth/tend/engine/reminder"
+	"github.com/tendhealth/tend/engine/stream"
 )
 
 // riverConfig is the one place that registers every River worker, queue and
 // periodic job: deliveries and quiet hours (delivery), retake deadlines
 // (alerting), partitions and the missing-data check (ingest), reminders
-// (reminder). Queues and periodic jobs run only in
-// processes with Config.RunWorkers; the others only insert jobs.
+// (reminder), pruning the event log (stream). Queues and periodic jobs run
+// only in processes with Config.RunWorkers; the others only insert jobs.
 func (e *Engine) riverConfig(clientID string) *river.Config {
 	workers := river.NewWorkers()
 	periodic := e.delivery.AddWorkers(workers)
 	e.alerting.AddWorkers(workers)
 	periodic = append(periodic, e.ingestService.AddWorkers(workers, e.cfg.MissingDataInterval)...)
 	periodic = append(periodic, e.reminderService.AddWorkers(workers, e.cfg.ReminderInterval)...)
+	periodic = append(periodic, e.stream.AddWorkers(workers, stream.DefaultPruneEvery)...)
 	rc := &river.Config{
 		ID:                   clientID,
 		Logger:               e.cfg.Logger.With("component", "river"),

@@ -94,6 +94,14 @@ func TestImports(t *testing.T) {
 			}
 		}
 	}
+	// One LISTEN connection per process, for the live stream: only
+	// engine/stream imports pgxlisten.
+	for _, line := range goList(t, `{{.ImportPath}}|{{join .Imports ","}}`, module+"/...") {
+		pkg, imps, _ := strings.Cut(line, "|")
+		if pkg != module+"/engine/stream" && slices.Contains(strings.Split(imps, ","), "github.com/jackc/pgxlisten") {
+			t.Errorf("%s imports pgxlisten: only engine/stream listens", pkg)
+		}
+	}
 	// Firebase's large graph stays inside notify/fcm (and the binary).
 	for _, pkg := range []string{module + "/engine", module + "/api", module + "/notify/notifytest"} {
 		for _, d := range deps(t, pkg) {

@@ -104,14 +104,16 @@ const shutdownGrace = 10 * time.Second
 
 // listen serves the API on ln until ctx is done, then shuts down gracefully.
 func (sys *system) listen(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) error {
-	return serveHTTP(ctx, ln, sys.api, tlsCfg)
+	// Live streams never finish on their own: end them as shutdown starts,
+	// or Shutdown would wait for them until its grace period runs out.
+	return serveHTTP(ctx, ln, sys.api, tlsCfg, sys.engine.CloseStreams)
 }
 
 // serveHTTP serves h on ln (HTTPS when tlsCfg is set) until ctx is done. It
 // then stops accepting connections, closes idle ones and waits up to
 // shutdownGrace for the requests in flight to complete: a request accepted
-// before the signal gets its response.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, tlsCfg *tls.Config) error {
+// before the signal gets its response. onShutdown runs as shutdown starts.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, tlsCfg *tls.Config, onShutdown ...func()) error {
 	srv := &http.Server{
 		Handler:           h,
 		TLSConfig:         tlsCfg,
@@ -120,6 +122,9 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, tlsCfg *tls
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+	}
+	for _, f := range onShutdown {
+		srv.RegisterOnShutdown(f)
 	}
 	errc := make(chan error, 1)
 	go func() {

@@ -1,0 +1,135 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/rpm"
+)
+
+// streamWriteTimeout bounds each write to a stream client: a client that
+// stops reading is cut off rather than holding its goroutine for good.
+const streamWriteTimeout = 30 * time.Second
+
+// stream serves GET /v1/stream: Server-Sent Events of what the caller may
+// see (alert.created, alert.updated; later message.*), each with its event
+// log id. A Last-Event-ID header (or last_event_id query parameter, for
+// clients that cannot set headers) replays what the client missed, or
+// answers a single reset event when that is no longer possible. A comment
+// line every Config.StreamHeartbeat keeps proxies from closing an idle
+// stream, and re-checks the caller's token: a revoked token ends the stream.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	after, err := lastEventID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	sub, err := s.eng.Subscribe(ctx, actor(r), after)
+	if errors.Is(err, engine.ErrStreamClosed) {
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, r, http.StatusServiceUnavailable, "Service unavailable", "this server is shutting down; reconnect", nil)
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer sub.Close()
+	token, _ := bearerToken(r.Header.Get("Authorization"))
+
+	rc := http.NewResponseController(w)
+	// A stream outlives the server's read and write timeouts: lift the read
+	// deadline (the request has no body) and bound each write instead.
+	_ = rc.SetReadDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	flush := func() bool {
+		_ = rc.SetWriteDeadline(s.cfg.Now().Add(streamWriteTimeout))
+		return rc.Flush() == nil
+	}
+	if _, err := io.WriteString(w, ": connected\nretry: 2000\n\n"); err != nil {
+		return
+	}
+	for _, m := range sub.Backlog() {
+		if writeEvent(w, m) != nil {
+			return
+		}
+	}
+	if !flush() {
+		return
+	}
+	heartbeat := time.NewTicker(s.cfg.StreamHeartbeat)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sub.Done():
+			// Too slow (it reconnects with Last-Event-ID) or shutting down.
+			return
+		case m := <-sub.Events():
+			if sub.Replayed(m.ID) {
+				continue
+			}
+			if writeEvent(w, m) != nil {
+				return
+			}
+			// Write what else is waiting before flushing once.
+			for more := true; more; {
+				select {
+				case m := <-sub.Events():
+					if !sub.Replayed(m.ID) && writeEvent(w, m) != nil {
+						return
+					}
+				default:
+					more = false
+				}
+			}
+			if !flush() {
+				return
+			}
+		case <-heartbeat.C:
+			if _, err := s.eng.Authenticate(ctx, token); err != nil {
+				return
+			}
+			if _, err := io.WriteString(w, ": heartbeat\n\n"); err != nil || !flush() {
+				return
+			}
+		}
+	}
+}
+
+// writeEvent writes one event. Its data is JSON from the event log, which
+// never contains a line break.
+func writeEvent(w io.Writer, m *engine.StreamMessage) error {
+	_, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", m.ID, m.Type, m.Data)
+	return err
+}
+
+// lastEventID reads the client's Last-Event-ID header, else its
+// last_event_id query parameter: nil when neither is given.
+func lastEventID(r *http.Request) (*int64, error) {
+	field, v := "Last-Event-ID", r.Header.Get("Last-Event-ID")
+	if v == "" {
+		field, v = "last_event_id", r.URL.Query().Get("last_event_id")
+	}
+	if v == "" {
+		return nil, nil
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id < 0 {
+		var ve rpm.ValidationError
+		ve.Add(field, "must be the id of an event this stream sent (a non-negative integer)")
+		return nil, &ve
+	}
+	return &id, nil
+}

@@ -1,0 +1,43 @@
+package scope
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/tendhealth/tend/engine/access"
+)
+
+// PatientVisibleEvents lists the event types a patient's own users (patient
+// and device) may receive on the live stream. Alert events are for the care
+// team only, so today the list is empty; a future type meant for patients (a
+// message to them) is added here.
+func PatientVisibleEvents() []string { return []string{} }
+
+// EventSQL is the predicate "the actor may see event e" of the event log:
+// admins every event, clinicians and schedulers the events of their care
+// teams, patient and device users the events of their own patient whose type
+// is in PatientVisibleEvents. e is the events row alias; role, patient, user
+// and types are the SQL expressions of the actor's role, patient id, user id
+// and the patient-visible types (a text array).
+func EventSQL(e, role, patient, user, types string) string {
+	return strings.NewReplacer("{e}", e, "{role}", role, "{patient}", patient, "{user}", user, "{types}", types).Replace(`({role} = 'admin'
+	OR ({role} IN ('clinician', 'scheduler') AND EXISTS (
+		SELECT 1 FROM care_team_members m WHERE m.care_team_id = {e}.care_team_id AND m.user_id = {user}))
+	OR ({role} IN ('patient', 'device') AND {e}.patient_id = {patient} AND {e}.type = ANY({types})))`)
+}
+
+// SeesEvent is EventSQL for an event already loaded: members are the user
+// ids of the event's care team (as the log read them with the event).
+func SeesEvent(a access.Actor, typ string, patientID uuid.UUID, members []uuid.UUID) bool {
+	switch a.Role {
+	case access.RoleAdmin:
+		return true
+	case access.RoleClinician, access.RoleScheduler:
+		return slices.Contains(members, a.UserID)
+	case access.RolePatient, access.RoleDevice:
+		return patientID != uuid.Nil && patientID == a.PatientID && slices.Contains(PatientVisibleEvents(), typ)
+	}
+	return false
+}

@@ -1,0 +1,418 @@
+// Package stream is the live stream's use case: it follows the event log
+// (engine/internal/events) across processes and hands each connected user
+// the events that user may see.
+//
+// One listener per process LISTENs on events.Channel on a connection of its
+// own (github.com/jackc/pgxlisten: it reconnects, and after every
+// (re)connect this package reads the log from the last event it saw, so a
+// dropped connection loses nothing). Each event is read once per process,
+// with its care team's members, and a process-local hub fans it out to the
+// subscriptions whose actor may see it. A subscription's buffer is bounded:
+// a client too slow to keep up is dropped (ErrSlow), never allowed to hold
+// up the others, and reconnects with the id of the last event it received.
+package stream
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgxlisten"
+
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/internal/events"
+	"github.com/tendhealth/tend/engine/internal/scope"
+)
+
+// Defaults of Config.
+const (
+	DefaultRetention      = 24 * time.Hour
+	DefaultPruneEvery     = time.Hour
+	DefaultReconnectDelay = 2 * time.Second
+	DefaultBuffer         = 64
+	DefaultReplayLimit    = 1000
+	DefaultReadyTimeout   = 10 * time.Second
+)
+
+// ApplicationName names the listener's connection in pg_stat_activity.
+const ApplicationName = "tend-stream"
+
+// Reset is the type of the message that tells a client it is too far behind
+// to replay: it should refetch what it shows.
+const Reset = "reset"
+
+var (
+	// ErrSlow ends a subscription whose client did not keep up.
+	ErrSlow = errors.New("stream: client too slow, reconnect with Last-Event-ID")
+	// ErrClosed ends every subscription when the process stops streaming.
+	ErrClosed = errors.New("stream: closed")
+)
+
+// Config configures a Service.
+type Config struct {
+	Pool   *pgxpool.Pool
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Retention is how long events stay in the log for replay. Defaults to
+	// DefaultRetention (24 h).
+	Retention time.Duration
+	// ReconnectDelay is how long the listener waits before reconnecting.
+	// Defaults to 2 s.
+	ReconnectDelay time.Duration
+	// Buffer is how many events a subscription may have waiting before it is
+	// dropped as too slow. Defaults to 64.
+	Buffer int
+	// ReplayLimit is the most events a reconnecting client is replayed; a
+	// client further behind gets a reset. Defaults to 1000.
+	ReplayLimit int
+	// ReadyTimeout bounds how long the first subscription waits for the
+	// listener's first connection. Defaults to 10 s.
+	ReadyTimeout time.Duration
+}
+
+// Service streams events to subscriptions.
+type Service struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	now  func() time.Time
+	cfg  Config
+
+	start   sync.Once
+	ready   chan struct{} // closed once the listener first listens
+	cancel  context.CancelFunc
+	stopped chan struct{} // closed when the listener has returned
+
+	mu     sync.Mutex
+	subs   map[*Subscription]struct{}
+	closed bool
+}
+
+// New builds a Service; its listener starts with the first subscription.
+func New(cfg Config) *Service {
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	cfg.Retention = cmp.Or(cfg.Retention, DefaultRetention)
+	cfg.ReconnectDelay = cmp.Or(cfg.ReconnectDelay, DefaultReconnectDelay)
+	cfg.Buffer = cmp.Or(cfg.Buffer, DefaultBuffer)
+	cfg.ReplayLimit = cmp.Or(cfg.ReplayLimit, DefaultReplayLimit)
+	cfg.ReadyTimeout = cmp.Or(cfg.ReadyTimeout, DefaultReadyTimeout)
+	return &Service{pool: cfg.Pool, log: cfg.Logger.With("component", "stream"), now: cfg.Now, cfg: cfg,
+		ready: make(chan struct{}), stopped: make(chan struct{}), subs: map[*Subscription]struct{}{}}
+}
+
+// Message is one event as streamed: its log id, type and JSON data (ids and
+// states, never PHI). One Message is shared by every subscription that
+// receives it: read only.
+type Message struct {
+	ID   int64
+	Type string
+	Data []byte
+}
+
+// Subscription is one connected client's view of the stream.
+type Subscription struct {
+	svc      *Service
+	actor    access.Actor
+	ch       chan *Message
+	done     chan struct{}
+	err      error // why done was closed; set before
+	backlog  []*Message
+	replayed map[int64]struct{}
+}
+
+// Backlog returns what to send before anything of Events: the events the
+// client missed since its Last-Event-ID, or a single Reset message.
+func (s *Subscription) Backlog() []*Message { return s.backlog }
+
+// Events delivers new events the actor may see. Skip those Replayed reports.
+func (s *Subscription) Events() <-chan *Message { return s.ch }
+
+// Replayed reports whether the event was already sent in the backlog.
+func (s *Subscription) Replayed(id int64) bool {
+	_, ok := s.replayed[id]
+	return ok
+}
+
+// Done is closed when the subscription ends on its own: the client was too
+// slow (Err is ErrSlow) or the process stops streaming (ErrClosed).
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err says why Done was closed.
+func (s *Subscription) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// Close ends the subscription; call it when the client goes away.
+func (s *Subscription) Close() { s.svc.drop(s, nil) }
+
+// Subscribe opens a subscription for a. after is the client's Last-Event-ID
+// (nil for none): the events after it that a may see are its backlog, or a
+// Reset when they can no longer all be replayed.
+func (s *Service) Subscribe(ctx context.Context, a access.Actor, after *int64) (*Subscription, error) {
+	if a.UserID == uuid.Nil || a.Role == "" {
+		return nil, access.ErrUnauthenticated
+	}
+	s.start.Do(s.listen)
+	wait, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	defer cancel()
+	select {
+	case <-s.ready:
+	case <-s.stopped:
+		return nil, ErrClosed
+	case <-wait.Done():
+		return nil, fmt.Errorf("stream: listener not connected: %w", wait.Err())
+	}
+	sub := &Subscription{svc: s, actor: a, ch: make(chan *Message, s.cfg.Buffer), done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s.subs[sub] = struct{}{}
+	s.mu.Unlock()
+	if after != nil {
+		// Subscribed first, replayed second: an event committed in between
+		// is in both, and Replayed tells the caller to skip it.
+		if err := s.replay(ctx, sub, *after); err != nil {
+			sub.Close()
+			return nil, err
+		}
+	}
+	return sub, nil
+}
+
+// replay fills sub's backlog with the events after id after.
+func (s *Service) replay(ctx context.Context, sub *Subscription, after int64) error {
+	var oldest *int64
+	var newest int64
+	if err := s.pool.QueryRow(ctx, positionSQL).Scan(&oldest, &newest); err != nil {
+		return fmt.Errorf("stream position: %w", err)
+	}
+	reset := func() {
+		sub.backlog = []*Message{{ID: newest, Type: Reset, Data: []byte(`{"reason":"the events since Last-Event-ID are no longer all retained: refetch"}`)}}
+	}
+	// An id past the newest ever issued comes from another database (or a
+	// restored one); one before the oldest retained means events were
+	// pruned since.
+	first := newest + 1
+	if oldest != nil {
+		first = *oldest
+	}
+	if after > newest || after+1 < first {
+		reset()
+		return nil
+	}
+	a := sub.actor
+	rows, err := s.pool.Query(ctx, replaySQL, after, a.Role, a.PatientID, a.UserID, scope.PatientVisibleEvents(), s.cfg.ReplayLimit+1)
+	if err != nil {
+		return fmt.Errorf("stream replay: %w", err)
+	}
+	msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Message, error) {
+		var m Message
+		return &m, row.Scan(&m.ID, &m.Type, &m.Data)
+	})
+	if err != nil {
+		return fmt.Errorf("stream replay: %w", err)
+	}
+	if len(msgs) > s.cfg.ReplayLimit {
+		reset()
+		return nil
+	}
+	sub.backlog = msgs
+	sub.replayed = make(map[int64]struct{}, len(msgs))
+	for _, m := range msgs {
+		sub.replayed[m.ID] = struct{}{}
+	}
+	return nil
+}
+
+// Subscribers returns the number of open subscriptions of this process.
+func (s *Service) Subscribers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.subs)
+}
+
+// drop removes sub; a non-nil why ends it with that error.
+func (s *Service) drop(sub *Subscription, why error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropLocked(sub, why)
+}
+
+func (s *Service) dropLocked(sub *Subscription, why error) {
+	if _, ok := s.subs[sub]; !ok {
+		return
+	}
+	delete(s.subs, sub)
+	if why != nil {
+		sub.err = why
+		close(sub.done)
+	}
+}
+
+// publish hands ev to every subscription whose actor may see it, without
+// ever waiting: a full buffer drops its subscription.
+func (s *Service) publish(ev loaded) {
+	m := &Message{ID: ev.id, Type: ev.typ, Data: ev.payload}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sub := range s.subs {
+		if !scope.SeesEvent(sub.actor, ev.typ, ev.patientID, ev.members) {
+			continue
+		}
+		select {
+		case sub.ch <- m:
+		default:
+			s.dropLocked(sub, ErrSlow)
+		}
+	}
+}
+
+// Close ends every subscription (ErrClosed) and stops the listener. New
+// subscriptions are refused from then on.
+func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for sub := range s.subs {
+		s.dropLocked(sub, ErrClosed)
+	}
+	s.mu.Unlock()
+	s.start.Do(func() { close(s.stopped) }) // never started: nothing to stop
+	if s.cancel != nil {
+		s.cancel()
+	}
+	<-s.stopped
+}
+
+// listen starts the process's listener (once, from the first Subscribe).
+func (s *Service) listen() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	f := &follower{svc: s, seen: map[int64]struct{}{}}
+	l := &pgxlisten.Listener{
+		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+			// Its own connection: LISTEN holds it for good, and a pooled
+			// one could be handed to someone else.
+			cc := s.pool.Config().ConnConfig.Copy()
+			cc.RuntimeParams["application_name"] = ApplicationName
+			return pgx.ConnectConfig(ctx, cc)
+		},
+		LogError: func(ctx context.Context, err error) {
+			if ctx.Err() == nil {
+				s.log.WarnContext(ctx, "stream listener", "error", err)
+			}
+		},
+		ReconnectDelay: s.cfg.ReconnectDelay,
+	}
+	l.Handle(events.Channel, f)
+	go func() {
+		defer close(s.stopped)
+		_ = l.Listen(ctx) // returns when ctx is cancelled
+	}()
+}
+
+// loaded is one event as the follower reads it.
+type loaded struct {
+	id        int64
+	typ       string
+	patientID uuid.UUID
+	payload   []byte
+	members   []uuid.UUID
+}
+
+// follower follows the event log for the listener. Event ids are issued at
+// insert but committed in any order, so it remembers the ids it has
+// published above a floor rather than only the highest.
+type follower struct {
+	svc     *Service
+	started bool
+	cursor  int64              // the highest id published
+	seen    map[int64]struct{} // ids published, pruned below cursor-seenSpan
+}
+
+const (
+	seenSpan = 4096
+	loadPage = 500
+)
+
+// HandleBacklog runs after each (re)connect, once LISTEN is in place: the
+// first time it only notes where the log ends; later it publishes whatever
+// was committed while the connection was down.
+func (f *follower) HandleBacklog(ctx context.Context, _ string, conn *pgx.Conn) error {
+	if !f.started {
+		if err := conn.QueryRow(ctx, maxIDSQL).Scan(&f.cursor); err != nil {
+			return fmt.Errorf("stream start: %w", err)
+		}
+		f.started = true
+		close(f.svc.ready)
+		return nil
+	}
+	return f.load(ctx, conn, 0)
+}
+
+// HandleNotification publishes the notified event and anything newer not yet
+// published.
+func (f *follower) HandleNotification(ctx context.Context, n *pgconn.Notification, conn *pgx.Conn) error {
+	id, err := strconv.ParseInt(n.Payload, 10, 64)
+	if err != nil {
+		return fmt.Errorf("stream: notification payload is not an event id")
+	}
+	if _, ok := f.seen[id]; ok || !f.started {
+		return nil
+	}
+	return f.load(ctx, conn, id)
+}
+
+func (f *follower) load(ctx context.Context, conn *pgx.Conn, id int64) error {
+	for {
+		rows, err := conn.Query(ctx, loadSQL, id, f.cursor, loadPage)
+		if err != nil {
+			return fmt.Errorf("stream load: %w", err)
+		}
+		evs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (loaded, error) {
+			var ev loaded
+			var patient *uuid.UUID
+			err := row.Scan(&ev.id, &ev.typ, &patient, &ev.payload, &ev.members)
+			if patient != nil {
+				ev.patientID = *patient
+			}
+			return ev, err
+		})
+		if err != nil {
+			return fmt.Errorf("stream load: %w", err)
+		}
+		for _, ev := range evs {
+			if _, ok := f.seen[ev.id]; ok {
+				continue
+			}
+			f.svc.publish(ev)
+			f.seen[ev.id] = struct{}{}
+			f.cursor = max(f.cursor, ev.id)
+		}
+		if len(f.seen) > 2*seenSpan {
+			for s := range f.seen {
+				if s < f.cursor-seenSpan {
+					delete(f.seen, s)
+				}
+			}
+		}
+		if len(evs) < loadPage {
+			return nil
+		}
+		id = 0
+	}
+}
