@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/tendhealth/tend/engine"
@@ -79,6 +80,86 @@ func (s *Server) ackAlert(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a, err := s.eng.AckAlert(r.Context(), actor(r), id, in.Note)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) resolveAlert(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		Disposition string `json:"disposition"`
+		Note        string `json:"note"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	a, err := s.eng.ResolveAlert(r.Context(), actor(r), id, in.Disposition, in.Note)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) snoozeAlert(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		Until string `json:"until"`
+		Note  string `json:"note"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var until time.Time
+	if in.Until != "" {
+		if until, err = time.Parse(time.RFC3339, in.Until); err != nil {
+			s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "until", Reason: "must be an RFC 3339 time"}}})
+			return
+		}
+	}
+	a, err := s.eng.SnoozeAlert(r.Context(), actor(r), id, until, in.Note)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) assignAlert(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		UserID string `json:"user_id"`
+		Note   string `json:"note"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var user uuid.UUID
+	if in.UserID != "" {
+		if user, err = uuid.Parse(in.UserID); err != nil {
+			s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "user_id", Reason: "must be a UUID"}}})
+			return
+		}
+	}
+	a, err := s.eng.AssignAlert(r.Context(), actor(r), id, user, in.Note)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

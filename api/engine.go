@@ -60,6 +60,9 @@ type Alerts interface {
 	ListAlerts(ctx context.Context, a engine.Actor, f engine.AlertFilter) ([]engine.Alert, string, error)
 	GetAlert(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.AlertDetail, error)
 	AckAlert(ctx context.Context, a engine.Actor, id uuid.UUID, note string) (engine.Alert, error)
+	ResolveAlert(ctx context.Context, a engine.Actor, id uuid.UUID, disposition, note string) (engine.Alert, error)
+	SnoozeAlert(ctx context.Context, a engine.Actor, id uuid.UUID, until time.Time, note string) (engine.Alert, error)
+	AssignAlert(ctx context.Context, a engine.Actor, id, userID uuid.UUID, note string) (engine.Alert, error)
 }
 
 // Rules is rule administration.

@@ -241,6 +241,14 @@ var endpoints = map[string]endpoint{
 	"GET /v1/alerts/{id}": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true},
 	"POST /v1/alerts/{id}/ack": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true, optionalBody: true,
 		body: func(*world) any { return map[string]any{"note": "calling the patient"} }},
+	"POST /v1/alerts/{id}/snooze": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true,
+		body: func(*world) any {
+			return map[string]any{"until": time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339), "note": "rechecking later"}
+		}},
+	"POST /v1/alerts/{id}/assign": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true,
+		body: func(w *world) any { return map[string]any{"user_id": w.clinician["A"]} }},
+	"POST /v1/alerts/{id}/resolve": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true,
+		body: func(*world) any { return map[string]any{"disposition": "called_patient", "note": "advised rest"} }},
 	"POST /v1/me/devices": {actor: "clinician", body: func(*world) any {
 		return map[string]any{"platform": "fcm", "token": "fcm-new-token"}
 	}},

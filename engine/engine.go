@@ -190,7 +190,7 @@ func New(cfg Config) (*Engine, error) {
 		EnsureRules: e.rulesService.EnsureSeeded})
 	e.ingestService = ingest.New(ingest.Config{Pool: cfg.Pool, Logger: log, Now: now, Metrics: m, Audit: aw, Alerting: e.alerting,
 		Rules: e.rulesService.Pack, Transactions: cfg.IngestTransactions, ObservedHorizon: cfg.ObservedHorizon})
-	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw})
+	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw, Jobs: jobs})
 
 	clientID := rescue.NewClientID()
 	e.heartbeat = &rescue.Heartbeat{Pool: cfg.Pool, Now: now, Log: log, ClientID: clientID, Rescued: m.Rescued}

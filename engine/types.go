@@ -103,6 +103,8 @@ type (
 	AlertFinding = triage.AlertFinding
 	AlertEvent   = triage.AlertEvent
 	AlertFilter  = triage.AlertFilter
+	// AlertConflict is a transition the alert's state forbids, with the alert as it is.
+	AlertConflict = triage.Conflict
 )
 
 // Rules (package rulestore).

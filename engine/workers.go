@@ -10,12 +10,13 @@ import (
 
 // riverConfig is the one place that registers every River worker, queue and
 // periodic job: deliveries and quiet hours (delivery), retake deadlines
-// (alerting), partitions and the missing-data check (ingest). Queues and periodic jobs run only in
+// (alerting), snooze ends (triage), partitions and the missing-data check (ingest). Queues and periodic jobs run only in
 // processes with Config.RunWorkers; the others only insert jobs.
 func (e *Engine) riverConfig(clientID string) *river.Config {
 	workers := river.NewWorkers()
 	periodic := e.delivery.AddWorkers(workers)
 	e.alerting.AddWorkers(workers)
+	e.triageService.AddWorkers(workers)
 	periodic = append(periodic, e.ingestService.AddWorkers(workers, e.cfg.MissingDataInterval)...)
 	rc := &river.Config{
 		ID:                   clientID,

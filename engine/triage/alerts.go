@@ -37,6 +37,17 @@ type Alert struct {
 	AcknowledgedBy *uuid.UUID  `json:"acknowledged_by,omitempty"`
 	ResolvedAt     *time.Time  `json:"resolved_at,omitempty"`
 	Undelivered    bool        `json:"undelivered"`
+	// The rest of the lifecycle: who resolved it and why, until when it is
+	// snoozed, who it is assigned to.
+	ResolvedBy   *uuid.UUID `json:"resolved_by,omitempty"`
+	Disposition  *string    `json:"disposition,omitempty"`
+	SnoozedUntil *time.Time `json:"snoozed_until,omitempty"`
+	AssignedTo   *uuid.UUID `json:"assigned_to,omitempty"`
+	// EscalationLevel is the number of escalation steps taken (0: only the
+	// first level was paged); EscalationExhausted is set once every level of
+	// the team's policy was notified without an acknowledgement.
+	EscalationLevel     int  `json:"escalation_level"`
+	EscalationExhausted bool `json:"escalation_exhausted"`
 }
 
 // AlertDetail is an alert with its findings, readings and history.
@@ -71,7 +82,8 @@ type AlertEvent struct {
 func scanAlert(r pgx.Row) (Alert, error) {
 	var x Alert
 	err := r.Scan(&x.ID, &x.PatientID, &x.CareTeamID, &x.RuleID, &x.RuleVersion, &x.Urgency, &x.Status, &x.Title, &x.Occurrences,
-		&x.CreatedAt, &x.UpdatedAt, &x.LastObservedAt, &x.LastReadingID, &x.AcknowledgedAt, &x.AcknowledgedBy, &x.ResolvedAt, &x.Undelivered)
+		&x.CreatedAt, &x.UpdatedAt, &x.LastObservedAt, &x.LastReadingID, &x.AcknowledgedAt, &x.AcknowledgedBy, &x.ResolvedAt, &x.Undelivered,
+		&x.ResolvedBy, &x.Disposition, &x.SnoozedUntil, &x.AssignedTo, &x.EscalationLevel, &x.EscalationExhausted)
 	return x, err
 }
 
@@ -229,7 +241,7 @@ func (tr *Service) AckAlert(ctx context.Context, a access.Actor, id uuid.UUID, n
 		}
 		switch status {
 		case "resolved":
-			return fmt.Errorf("alert is resolved: %w", access.ErrConflict)
+			return conflict(ctx, tx, id, "alert is resolved")
 		case "open", "snoozed":
 			now := tr.now()
 			if _, err := tx.Exec(ctx, ackAlertSQL, id, now, pg.NilIfZero(a.UserID)); err != nil {

@@ -21,11 +21,17 @@ var queries = map[string]string{
 	"ackAlertSQL":         ackAlertSQL,
 	"alertByIDSQL":        alertByIDSQL,
 	"insertAlertEventSQL": insertAlertEventSQL,
+	"resolveAlertSQL":     resolveAlertSQL,
+	"snoozeAlertSQL":      snoozeAlertSQL,
+	"assigneeOKSQL":       assigneeOKSQL,
+	"assignAlertSQL":      assignAlertSQL,
+	"endSnoozeSQL":        endSnoozeSQL,
 }
 
 // alertColumns are the columns of alerts a that scanAlert reads.
 const alertColumns = `a.id, a.patient_id, a.care_team_id, a.rule_id, a.rule_version, a.urgency, a.status, a.title, a.occurrences,
-	a.created_at, a.updated_at, a.last_observed_at, a.last_reading_id, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.undelivered`
+	a.created_at, a.updated_at, a.last_observed_at, a.last_reading_id, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.undelivered,
+	a.resolved_by, a.disposition, a.snoozed_until, a.assigned_to, a.escalation_level, a.escalation_exhausted`
 
 // listAlertsSQL pages through the alerts the actor may see, most urgent first, filtered by status,
 // urgency and patient.
@@ -63,3 +69,23 @@ const alertByIDSQL = `SELECT ` + alertColumns + ` FROM alerts a WHERE a.id = $1`
 
 // insertAlertEventSQL records one event (acknowledged, noted) on an alert's history.
 const insertAlertEventSQL = `INSERT INTO alert_events (alert_id, action, actor_id, at, detail) VALUES ($1, $2, $3, $4, $5)`
+
+// resolveAlertSQL resolves alert $1 at $2 by user $3 with disposition $4 and note $5.
+const resolveAlertSQL = `UPDATE alerts SET status = 'resolved', resolved_at = $2, resolved_by = $3, disposition = $4, note = $5,
+				snoozed_until = NULL, updated_at = $2 WHERE id = $1`
+
+// snoozeAlertSQL snoozes alert $1 (at $2) until $3.
+const snoozeAlertSQL = `UPDATE alerts SET status = 'snoozed', snoozed_until = $3, updated_at = $2 WHERE id = $1`
+
+// assigneeOKSQL tells whether user $2 is an enabled clinician or lead of alert $1's care team.
+const assigneeOKSQL = `SELECT EXISTS (SELECT 1 FROM alerts a
+				JOIN care_team_members m ON m.care_team_id = a.care_team_id AND m.user_id = $2 AND m.role IN ('clinician', 'lead')
+				JOIN users u ON u.id = m.user_id AND u.disabled_at IS NULL AND u.role IN ('clinician', 'admin')
+			WHERE a.id = $1)`
+
+// assignAlertSQL assigns alert $1 (at $2) to user $3.
+const assignAlertSQL = `UPDATE alerts SET assigned_to = $3, updated_at = $2 WHERE id = $1`
+
+// endSnoozeSQL reopens alert $1 if it is snoozed until $2 or earlier, returning its patient.
+const endSnoozeSQL = `UPDATE alerts SET status = 'open', snoozed_until = NULL, updated_at = $2
+			WHERE id = $1 AND status = 'snoozed' AND snoozed_until <= $2 RETURNING patient_id`
