@@ -25,6 +25,22 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 		}
 		f.PatientID = id
 	}
+	if p := q.Get("assignee"); p == "me" {
+		f.Assignee = actor(r).UserID
+	} else if p != "" {
+		id, err := uuid.Parse(p)
+		if err != nil {
+			v.Add("assignee", "must be a UUID or me")
+		}
+		f.Assignee = id
+	}
+	if p := q.Get("care_team_id"); p != "" {
+		id, err := uuid.Parse(p)
+		if err != nil {
+			v.Add("care_team_id", "must be a UUID")
+		}
+		f.CareTeamID = id
+	}
 	if err := v.OrNil(); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -34,7 +50,19 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newList(items, next))
+	counts, err := s.eng.CountAlerts(r.Context(), actor(r), f.CareTeamID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, alertQueue{list: newList(items, next), Counts: counts})
+}
+
+// alertQueue is the triage queue's page: the list envelope plus the counts
+// of unresolved alerts per urgency and status.
+type alertQueue struct {
+	list[engine.Alert]
+	Counts engine.AlertCounts `json:"counts"`
 }
 
 // splitList accepts both ?status=a&status=b and ?status=a,b.

@@ -58,6 +58,7 @@ type Readings interface {
 // Alerts is the triage queue and the alert lifecycle.
 type Alerts interface {
 	ListAlerts(ctx context.Context, a engine.Actor, f engine.AlertFilter) ([]engine.Alert, string, error)
+	CountAlerts(ctx context.Context, a engine.Actor, careTeamID uuid.UUID) (engine.AlertCounts, error)
 	GetAlert(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.AlertDetail, error)
 	AckAlert(ctx context.Context, a engine.Actor, id uuid.UUID, note string) (engine.Alert, error)
 	ResolveAlert(ctx context.Context, a engine.Actor, id uuid.UUID, disposition, note string) (engine.Alert, error)

@@ -103,3 +103,73 @@ func (r response) names(t testing.TB, field string) bool {
 	r.decode(t, &p)
 	return namesField(p, field)
 }
+
+// The queue filters by assignee and care team and carries the counts of
+// the caller's unresolved alerts; the detail carries the patient's recent
+// readings of the alert's kind.
+func TestTriageQueueFiltersAndCounts(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	doc := w.actors["clinician"]
+	var teamA, teamB string
+	ctx := t.Context()
+	_ = w.pool.QueryRow(ctx, `SELECT care_team_id FROM patients WHERE id = $1`, w.patient["A"]).Scan(&teamA)
+	_ = w.pool.QueryRow(ctx, `SELECT care_team_id FROM patients WHERE id = $1`, w.patient["B"]).Scan(&teamB)
+	type queue struct {
+		Items  []struct{ ID string }
+		Counts struct {
+			Urgency map[string]int
+			Status  map[string]int
+		}
+	}
+	var q queue
+	doc.do("GET", "/v1/alerts", nil).decode(t, &q)
+	if len(q.Items) != 1 || q.Counts.Urgency["critical"] != 1 || q.Counts.Status["open"] != 1 || q.Counts.Urgency["low"] != 0 {
+		t.Fatalf("queue = %+v", q)
+	}
+	if r := doc.do("GET", "/v1/alerts?assignee=me", nil); r.status != http.StatusOK {
+		t.Fatal(r.status)
+	} else if r.decode(t, &q); len(q.Items) != 0 {
+		t.Errorf("assigned to me before assigning: %+v", q.Items)
+	}
+	doc.do("POST", "/v1/alerts/"+w.alert["A"]+"/assign", map[string]any{"user_id": w.clinician["A"]})
+	doc.do("POST", "/v1/alerts/"+w.alert["A"]+"/ack", nil)
+	for _, path := range []string{"/v1/alerts?assignee=me", "/v1/alerts?assignee=" + w.clinician["A"], "/v1/alerts?care_team_id=" + teamA} {
+		q = queue{}
+		doc.do("GET", path, nil).decode(t, &q)
+		if len(q.Items) != 1 || q.Items[0].ID != w.alert["A"] || q.Counts.Status["acknowledged"] != 1 || q.Counts.Status["open"] != 0 {
+			t.Errorf("%s: %+v", path, q)
+		}
+	}
+	q = queue{}
+	doc.do("GET", "/v1/alerts?care_team_id="+teamB, nil).decode(t, &q)
+	if len(q.Items) != 0 || q.Counts.Urgency["critical"] != 0 {
+		t.Errorf("another team's queue: %+v", q)
+	}
+	q = queue{}
+	w.admin.do("GET", "/v1/alerts", nil).decode(t, &q)
+	if len(q.Items) != 2 || q.Counts.Urgency["critical"] != 2 {
+		t.Errorf("admin queue: %+v", q)
+	}
+	for _, bad := range []string{"assignee=someone", "care_team_id=x"} {
+		if r := doc.do("GET", "/v1/alerts?"+bad, nil); r.status != http.StatusUnprocessableEntity {
+			t.Errorf("%s: %d", bad, r.status)
+		}
+	}
+
+	// A second blood pressure and a heart rate: the plot series holds the
+	// two blood pressures only.
+	dev := w.actors["device"]
+	at := time.Now().Add(-30 * time.Second).UTC().Format(time.RFC3339)
+	dev.do("POST", "/v1/patients/"+w.patient["A"]+"/readings", map[string]any{"readings": []map[string]any{
+		{"kind": "blood_pressure", "systolic": 150, "diastolic": 95, "unit": "mm[Hg]", "observed_at": at},
+		{"kind": "heart_rate", "value": 70, "unit": "/min", "observed_at": at}}})
+	var d struct {
+		LastObservedAt time.Time `json:"last_observed_at"`
+		Recent         []struct{ Kind string }
+	}
+	doc.do("GET", "/v1/alerts/"+w.alert["A"], nil).decode(t, &d)
+	if len(d.Recent) != 2 || d.Recent[0].Kind != "blood_pressure" || d.Recent[1].Kind != "blood_pressure" {
+		t.Errorf("recent = %+v (last observed %s)", d.Recent, d.LastObservedAt)
+	}
+}

@@ -163,3 +163,52 @@ func TestSnoozeEnds(t *testing.T) {
 		t.Fatalf("after a more urgent finding: %+v %v", al.Alert, err)
 	}
 }
+
+// The queue filters by assignee and care team; counts cover the unresolved
+// alerts per urgency and status; the detail lists the recent readings of
+// the alert's kind.
+func TestQueueFiltersCountsAndRecent(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, false)
+	ctx := context.Background()
+	now := time.Now()
+	if _, err := w.eng.Ingest(ctx, w.device, engine.IngestRequest{PatientID: w.patient.ID, Readings: []rpm.Reading{
+		bp(130, 85, now.Add(-3*time.Hour), ""),
+		{Kind: rpm.HeartRate, Value: ptr(72), Unit: "/min", ObservedAt: now.Add(-2 * time.Hour)},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	id := raiseCritical(t, w, w.eng, now.Add(-time.Minute))
+	items, _, err := w.eng.ListAlerts(ctx, w.clinician, engine.AlertFilter{Assignee: w.clinician.UserID})
+	if err != nil || len(items) != 0 {
+		t.Fatalf("assigned before assigning: %v %v", items, err)
+	}
+	if _, err := w.eng.AssignAlert(ctx, w.clinician, id, w.clinician.UserID, ""); err != nil {
+		t.Fatal(err)
+	}
+	items, _, err = w.eng.ListAlerts(ctx, w.clinician, engine.AlertFilter{Assignee: w.clinician.UserID, CareTeamID: w.patient.CareTeamID})
+	if err != nil || len(items) != 1 || items[0].ID != id {
+		t.Fatalf("assigned: %v %v", items, err)
+	}
+	items, _, err = w.eng.ListAlerts(ctx, w.clinician, engine.AlertFilter{CareTeamID: uuid.New()})
+	if err != nil || len(items) != 0 {
+		t.Fatalf("another team: %v %v", items, err)
+	}
+	c, err := w.eng.CountAlerts(ctx, w.clinician, uuid.Nil)
+	if err != nil || c.Urgency[rpm.Critical] != 1 || c.Status["open"] != 1 || c.Status["snoozed"] != 0 {
+		t.Fatalf("counts = %+v, %v", c, err)
+	}
+	if _, err := w.eng.ResolveAlert(ctx, w.clinician, id, "false_reading", ""); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = w.eng.CountAlerts(ctx, w.clinician, uuid.Nil); err != nil || c.Urgency[rpm.Critical] != 0 {
+		t.Fatalf("counts after resolving = %+v, %v", c, err)
+	}
+	d, err := w.eng.GetAlert(ctx, w.clinician, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Recent) != 2 || d.Recent[0].Kind != rpm.BloodPressure || !d.Recent[0].ObservedAt.Before(d.Recent[1].ObservedAt) {
+		t.Errorf("recent = %+v", d.Recent)
+	}
+}

@@ -103,6 +103,7 @@ type (
 	AlertFinding = triage.AlertFinding
 	AlertEvent   = triage.AlertEvent
 	AlertFilter  = triage.AlertFilter
+	AlertCounts  = triage.AlertCounts
 	// AlertConflict is a transition the alert's state forbids, with the alert as it is.
 	AlertConflict = triage.Conflict
 )

@@ -26,6 +26,8 @@ var queries = map[string]string{
 	"assigneeOKSQL":       assigneeOKSQL,
 	"assignAlertSQL":      assignAlertSQL,
 	"endSnoozeSQL":        endSnoozeSQL,
+	"alertRecentSQL":      alertRecentSQL,
+	"countAlertsSQL":      countAlertsSQL,
 }
 
 // alertColumns are the columns of alerts a that scanAlert reads.
@@ -34,10 +36,11 @@ const alertColumns = `a.id, a.patient_id, a.care_team_id, a.rule_id, a.rule_vers
 	a.resolved_by, a.disposition, a.snoozed_until, a.assigned_to, a.escalation_level, a.escalation_exhausted`
 
 // listAlertsSQL pages through the alerts the actor may see, most urgent first, filtered by status,
-// urgency and patient.
+// urgency, patient, assignee ($10) and care team ($11).
 var listAlertsSQL = `SELECT ` + alertColumns + ` FROM alerts a
 			WHERE ` + scope.AlertSQL + ` AND a.status = ANY($3) AND (cardinality($4::text[]) = 0 OR a.urgency = ANY($4))
 			AND ($5::uuid IS NULL OR a.patient_id = $5)
+			AND ($10::uuid IS NULL OR a.assigned_to = $10) AND ($11::uuid IS NULL OR a.care_team_id = $11)
 			AND (a.urgency_rank < $8 OR (a.urgency_rank = $8 AND (a.created_at, a.id) > ($6, $7)))
 			ORDER BY a.urgency_rank DESC, a.created_at, a.id LIMIT $9`
 
@@ -89,3 +92,17 @@ const assignAlertSQL = `UPDATE alerts SET assigned_to = $3, updated_at = $2 WHER
 // endSnoozeSQL reopens alert $1 if it is snoozed until $2 or earlier, returning its patient.
 const endSnoozeSQL = `UPDATE alerts SET status = 'open', snoozed_until = NULL, updated_at = $2
 			WHERE id = $1 AND status = 'snoozed' AND snoozed_until <= $2 RETURNING patient_id`
+
+// alertRecentSQL lists patient $1's readings of the kind of alert $2's readings, observed from $3 on
+// (including those after the alert): the latest $4, oldest first.
+const alertRecentSQL = `SELECT * FROM (SELECT ` + readings.Columns + ` FROM readings r
+			WHERE r.patient_id = $1 AND r.observed_at >= $3
+			AND r.kind = (SELECT r2.kind FROM readings r2 WHERE r2.patient_id = $1 AND r2.id IN (
+				SELECT reading_id FROM alert_findings WHERE alert_id = $2 AND reading_id IS NOT NULL) LIMIT 1)
+			ORDER BY r.observed_at DESC, r.id DESC LIMIT $4) x ORDER BY x.observed_at, x.id`
+
+// countAlertsSQL counts the unresolved alerts the actor ($1 role, $2 user) may see, of care team $3
+// if not null, per urgency and status.
+var countAlertsSQL = `SELECT a.urgency, a.status, count(*) FROM alerts a
+			WHERE a.status <> 'resolved' AND ` + scope.AlertSQL + ` AND ($3::uuid IS NULL OR a.care_team_id = $3)
+			GROUP BY a.urgency, a.status`
