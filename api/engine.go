@@ -36,6 +36,9 @@ type Identity interface {
 // Care is care teams, patients and their rule parameters.
 type Care interface {
 	CreateCareTeam(ctx context.Context, a engine.Actor, in engine.NewCareTeam) (engine.CareTeam, error)
+	ListCareTeams(ctx context.Context, a engine.Actor) ([]engine.CareTeam, error)
+	GetCareTeam(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.CareTeam, error)
+	UpdateCareTeam(ctx context.Context, a engine.Actor, id uuid.UUID, in engine.CareTeamUpdate) (engine.CareTeam, error)
 	CreatePatient(ctx context.Context, a engine.Actor, in engine.NewPatient) (engine.Patient, error)
 	GetPatient(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Patient, error)
 	GetPatientParams(ctx context.Context, a engine.Actor, patientID uuid.UUID) (engine.PatientParams, error)

@@ -212,3 +212,86 @@ func TestQueueFiltersCountsAndRecent(t *testing.T) {
 		t.Errorf("recent = %+v", d.Recent)
 	}
 }
+
+// addClinician creates a clinician with a Web Push device.
+func addClinician(t *testing.T, w *world, name string) engine.Actor {
+	t.Helper()
+	ctx := context.Background()
+	u, err := w.eng.CreateUser(ctx, w.admin, engine.NewUser{Name: name, Role: engine.RoleClinician})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := engine.Actor{UserID: u.ID, Role: engine.RoleClinician, RequestID: "test"}
+	sub := w.push.NewSubscription()
+	if _, _, err := w.eng.RegisterDevice(ctx, a, engine.NewDevice{Platform: "webpush", Endpoint: sub.Endpoint, P256dh: sub.P256dh,
+		Auth: sub.Auth}); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// paged returns who was notified of alert id.
+func paged(t *testing.T, w *world, id uuid.UUID) map[uuid.UUID]bool {
+	t.Helper()
+	rows, err := w.pool.Query(context.Background(), `SELECT user_id FROM notifications WHERE alert_id = $1 AND type = 'alert'`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]bool{}
+	for rows.Next() {
+		var u uuid.UUID
+		if err := rows.Scan(&u); err != nil {
+			t.Fatal(err)
+		}
+		out[u] = true
+	}
+	return out
+}
+
+// Critical and high alerts page who is on call now by the team's rota (in
+// its zone); medium ones, and any alert when nobody is on call, page every
+// clinician.
+func TestRoutingPagesOnCall(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, false)
+	ctx := context.Background()
+	night := addClinician(t, w, "Dr Night")
+	lead := addClinician(t, w, "Dr Lead")
+	// Monday 2026-12-07 10:00 UTC is 04:00 in Chicago.
+	clk := &clock{t: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)}
+	eng := w.newEngineWith(t, engine.Config{Now: clk.Now})
+	if _, err := eng.UpdateCareTeam(ctx, w.admin, w.patient.CareTeamID, engine.CareTeamUpdate{
+		Members:  []engine.TeamMember{{UserID: w.clinician.UserID, Role: "clinician"}, {UserID: night.UserID, Role: "clinician"}, {UserID: lead.UserID, Role: "lead"}},
+		Timezone: "America/Chicago",
+		OnCall:   []engine.OnCallSlot{{UserID: night.UserID, Weekday: "sunday", Start: "22:00", End: "06:00"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := eng.UpdateCareTeam(ctx, w.admin, w.patient.CareTeamID, engine.CareTeamUpdate{
+		OnCall: []engine.OnCallSlot{{UserID: uuid.New(), Weekday: "someday", Start: "6", End: "06:00"}}})
+	wantFields(t, err, "on_call[0].user_id", "on_call[0].weekday", "on_call[0].start")
+
+	critical := raiseCritical(t, w, eng, clk.Now().Add(-time.Minute))
+	if got := paged(t, w, critical); len(got) != 1 || !got[night.UserID] {
+		t.Errorf("critical at 04:00 paged %v, want only the night clinician %s", got, night.UserID)
+	}
+	res, err := eng.Ingest(ctx, w.device, engine.IngestRequest{PatientID: w.patient.ID, Readings: []rpm.Reading{
+		{Kind: rpm.BodyTemperature, Value: ptr(39), Unit: "Cel", ObservedAt: clk.Now().Add(-30 * time.Second)}}})
+	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Urgency != rpm.Medium {
+		t.Fatalf("fever: %+v %v", res.Alerts, err)
+	}
+	if got := paged(t, w, res.Alerts[0].ID); len(got) != 2 || !got[night.UserID] || !got[w.clinician.UserID] {
+		t.Errorf("medium paged %v, want both clinicians (not the lead)", got)
+	}
+
+	// At 07:00 in Chicago nobody is on call: every clinician is paged.
+	if _, err := eng.ResolveAlert(ctx, w.clinician, critical, "false_reading", ""); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(clk.Now().Add(3 * time.Hour))
+	again := raiseCritical(t, w, eng, clk.Now().Add(-time.Minute))
+	if got := paged(t, w, again); len(got) != 2 || !got[night.UserID] || !got[w.clinician.UserID] {
+		t.Errorf("critical with nobody on call paged %v, want both clinicians", got)
+	}
+}

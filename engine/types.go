@@ -64,6 +64,8 @@ type (
 	CareTeam         = care.CareTeam
 	TeamMember       = care.TeamMember
 	NewCareTeam      = care.NewCareTeam
+	CareTeamUpdate   = care.CareTeamUpdate
+	OnCallSlot       = care.OnCallSlot
 	Patient          = care.Patient
 	NewPatient       = care.NewPatient
 	PatientParams    = care.PatientParams

@@ -25,6 +25,7 @@ var queries = map[string]string{
 	"retakePatientSQL":             retakePatientSQL,
 	"lockRetakeSQL":                lockRetakeSQL,
 	"timeOutRetakeSQL":             timeOutRetakeSQL,
+	"teamRotaSQL":                  teamRotaSQL,
 }
 
 // upsertAlertSQL opens an alert for a rule's findings or adds them to the
@@ -126,3 +127,6 @@ const lockRetakeSQL = `SELECT id, rule_id, kind, reading_id, observed_at, findin
 
 // timeOutRetakeSQL marks a retake timed out.
 const timeOutRetakeSQL = `UPDATE retakes SET status = 'timed_out', decided_at = $2 WHERE id = $1`
+
+// teamRotaSQL reads care team $1's time zone and on-call rota.
+const teamRotaSQL = `SELECT timezone, on_call FROM care_teams WHERE id = $1`
