@@ -17,7 +17,7 @@ func TestCareTeamsReadAndUpdate(t *testing.T) {
 		ID       string
 		Name     string
 		Timezone string
-		Members  []struct{ UserID, Role string } `json:"members"`
+		Members  []struct{ UserID, Role string }                `json:"members"`
 		OnCall   []struct{ UserID, Weekday, Start, End string } `json:"on_call"`
 	}
 	var l struct{ Items []team }
