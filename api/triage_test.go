@@ -2,8 +2,12 @@ package api_test
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/tendhealth/tend/engine"
 )
 
 // Resolve, snooze and assign through the API: a bad disposition or a
@@ -171,5 +175,53 @@ func TestTriageQueueFiltersAndCounts(t *testing.T) {
 	doc.do("GET", "/v1/alerts/"+w.alert["A"], nil).decode(t, &d)
 	if len(d.Recent) != 2 || d.Recent[0].Kind != "blood_pressure" || d.Recent[1].Kind != "blood_pressure" {
 		t.Errorf("recent = %+v (last observed %s)", d.Recent, d.LastObservedAt)
+	}
+}
+
+// An unacknowledged critical alert escalates through the team's policy by
+// its River jobs, each step an event of the alert's detail, until it is
+// flagged escalation_exhausted. The engine's clock runs an hour behind, so
+// every deadline is already due for River.
+func TestEscalationIsVisibleInTheDetail(t *testing.T) {
+	t.Parallel()
+	s := newSetupWith(t, engine.Config{RunWorkers: true, Now: func() time.Time { return time.Now().Add(-time.Hour) }})
+	var team struct{ Members []struct{ UserID string `json:"user_id"` } }
+	s.admin.do("GET", "/v1/care-teams/"+s.teamID, nil).decode(t, &team)
+	clinician := team.Members[0].UserID
+	s.userToken(t, map[string]any{"name": "Dr Lead", "role": "clinician"})
+	r := s.admin.do("PUT", "/v1/care-teams/"+s.teamID, map[string]any{
+		"members":    []map[string]any{{"user_id": clinician, "role": "clinician"}, {"user_id": s.lastUserID, "role": "lead"}},
+		"escalation": map[string]any{"ack_deadlines": map[string]any{"critical": "5m"}, "levels": []string{"on_call", "leads", "all"}}})
+	if r.status != http.StatusOK {
+		t.Fatalf("policy: %d %s", r.status, r.body)
+	}
+	r = s.device.do("POST", "/v1/patients/"+s.patientID+"/readings", map[string]any{"kind": "blood_pressure", "systolic": 210,
+		"diastolic": 135, "unit": "mm[Hg]", "observed_at": time.Now().Add(-time.Hour - time.Minute).UTC().Format(time.RFC3339)})
+	var res struct{ Alerts []struct{ ID string } }
+	r.decode(t, &res)
+	if len(res.Alerts) != 1 {
+		t.Fatalf("reading: %d %s", r.status, r.body)
+	}
+	var d struct {
+		EscalationExhausted bool `json:"escalation_exhausted"`
+		EscalationLevel     int  `json:"escalation_level"`
+		Events              []struct{ Action string }
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !d.EscalationExhausted {
+		if time.Now().After(deadline) {
+			t.Fatalf("not exhausted within 20s: %+v", d)
+		}
+		time.Sleep(50 * time.Millisecond)
+		s.clinician.do("GET", "/v1/alerts/"+res.Alerts[0].ID, nil).decode(t, &d)
+	}
+	var steps []string
+	for _, e := range d.Events {
+		if strings.HasPrefix(e.Action, "escalat") {
+			steps = append(steps, e.Action)
+		}
+	}
+	if want := []string{"escalated", "escalated", "escalation_exhausted"}; !slices.Equal(steps, want) || d.EscalationLevel != 3 {
+		t.Errorf("escalation events %v (level %d), want %v", steps, d.EscalationLevel, want)
 	}
 }

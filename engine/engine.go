@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -180,7 +181,8 @@ func New(cfg Config) (*Engine, error) {
 	jobs := func() *river.Client[pgx.Tx] { return e.river }
 
 	e.delivery = delivery.New(delivery.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Senders: cfg.Senders,
-		Metrics: m, Audit: aw, APNsTopic: cfg.APNsTopic})
+		Metrics: m, Audit: aw, APNsTopic: cfg.APNsTopic,
+		OnUndelivered: func(ctx context.Context, id uuid.UUID) { e.alerting.EscalateUndelivered(ctx, id) }})
 	e.alerting = alerting.New(alerting.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Metrics: m, Audit: aw})
 	e.rulesService = rulestore.New(rulestore.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Rules: cfg.Rules,
 		RulesRefresh: cfg.RulesRefresh})

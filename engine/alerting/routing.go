@@ -66,7 +66,7 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 		return fmt.Errorf("route: load recipients: %w", err)
 	}
 	now := al.now()
-	onCall, err := teamOnCall(ctx, tx, teamID, now)
+	onCall, policy, err := teamRouting(ctx, tx, teamID, now)
 	if err != nil {
 		return err
 	}
@@ -121,15 +121,26 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 			add(r, g, "alert")
 			devices += len(r.devices)
 		}
+		undelivered := false
 		if g.urgency == rpm.Critical {
 			for _, r := range patients {
 				add(r, g, "safety")
 			}
 			if devices == 0 {
 				unreach = append(unreach, g.alertID)
+				undelivered = true
 			}
 		}
 		notified = append(notified, g.alertID)
+		// Schedule the first escalation step (once per alert: the job is
+		// unique), at once when nobody's device could be told.
+		if g.status == "open" {
+			if undelivered {
+				jobs = append(jobs, escalateJob(g.alertID, 1, now))
+			} else if d := policy.deadline(g.urgency); d > 0 {
+				jobs = append(jobs, escalateJob(g.alertID, 1, now.Add(d)))
+			}
+		}
 	}
 	for c := range catchups {
 		jobs = append(jobs, delivery.CatchupJob(c.user, c.at))
@@ -183,21 +194,23 @@ func firstLevel(all []recipient) (team, patients []recipient) {
 	return team, patients
 }
 
-// teamOnCall returns who of team is on call at now by its rota.
-func teamOnCall(ctx context.Context, tx pgx.Tx, teamID uuid.UUID, now time.Time) ([]uuid.UUID, error) {
+// teamRouting returns who of team is on call at now by its rota, and its
+// escalation policy (nil: none).
+func teamRouting(ctx context.Context, tx pgx.Tx, teamID uuid.UUID, now time.Time) ([]uuid.UUID, *teamPolicy, error) {
 	var tz string
 	var slots []rota.Slot
-	if err := tx.QueryRow(ctx, teamRotaSQL, teamID).Scan(&tz, &slots); err != nil {
-		return nil, fmt.Errorf("route: load rota: %w", err)
+	var policy *teamPolicy
+	if err := tx.QueryRow(ctx, teamRotaSQL, teamID).Scan(&tz, &slots, &policy); err != nil {
+		return nil, nil, fmt.Errorf("route: load rota: %w", err)
 	}
 	if len(slots) == 0 {
-		return nil, nil
+		return nil, policy, nil
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
 		loc = time.UTC // validated when stored; a zone the system no longer knows falls back to UTC
 	}
-	return rota.OnCall(slots, loc, now), nil
+	return rota.OnCall(slots, loc, now), policy, nil
 }
 
 // pageOnCall picks who is paged first for a critical or high alert: the
