@@ -185,7 +185,11 @@ func TestTriageQueueFiltersAndCounts(t *testing.T) {
 func TestEscalationIsVisibleInTheDetail(t *testing.T) {
 	t.Parallel()
 	s := newSetupWith(t, engine.Config{RunWorkers: true, Now: func() time.Time { return time.Now().Add(-time.Hour) }})
-	var team struct{ Members []struct{ UserID string `json:"user_id"` } }
+	var team struct {
+		Members []struct {
+			UserID string `json:"user_id"`
+		}
+	}
 	s.admin.do("GET", "/v1/care-teams/"+s.teamID, nil).decode(t, &team)
 	clinician := team.Members[0].UserID
 	s.userToken(t, map[string]any{"name": "Dr Lead", "role": "clinician"})
