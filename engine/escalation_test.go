@@ -11,19 +11,28 @@ import (
 	"github.com/tendhealth/tend/engine"
 )
 
-// escalationWorld is w's team with a lead and a policy: critical alerts
-// wait 5 minutes per level, levels on_call, leads, all.
-func escalationWorld(t *testing.T, w *world, eng *engine.Engine) engine.Actor {
+// escalationWorld is w's team with a lead, a second clinician on call
+// around the clock, and a policy: critical alerts wait 5 minutes per level,
+// levels on_call, leads, all. It returns the lead and the on-call
+// clinician.
+func escalationWorld(t *testing.T, w *world, eng *engine.Engine) (lead, onCall engine.Actor) {
 	t.Helper()
-	lead := addClinician(t, w, "Dr Lead")
+	lead = addClinician(t, w, "Dr Lead")
+	onCall = addClinician(t, w, "Dr On Call")
+	var slots []engine.OnCallSlot
+	for _, d := range []string{"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"} {
+		slots = append(slots, engine.OnCallSlot{UserID: onCall.UserID, Weekday: d, Start: "00:00", End: "24:00"})
+	}
 	if _, err := eng.UpdateCareTeam(context.Background(), w.admin, w.patient.CareTeamID, engine.CareTeamUpdate{
-		Members: []engine.TeamMember{{UserID: w.clinician.UserID, Role: "clinician"}, {UserID: lead.UserID, Role: "lead"}},
+		Members: []engine.TeamMember{{UserID: w.clinician.UserID, Role: "clinician"}, {UserID: lead.UserID, Role: "lead"},
+			{UserID: onCall.UserID, Role: "clinician"}},
+		OnCall: slots,
 		Escalation: &engine.EscalationInput{AckDeadlines: map[string]string{"critical": "5m", "high": "30m"},
 			Levels: []string{"on_call", "leads", "all"}},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return lead
+	return lead, onCall
 }
 
 // escalateJobs returns the scheduled times of alert id's escalation jobs by step.
@@ -55,20 +64,24 @@ func notifiedCount(t *testing.T, w *world, id, user uuid.UUID) int {
 	return w.count(t, `SELECT count(*) FROM notifications WHERE alert_id = $1 AND user_id = $2 AND type = 'alert'`, id, user)
 }
 
-// Unacknowledged, a critical alert escalates at each deadline to the next
-// level (leads, then everyone), then is flagged escalation_exhausted; every
-// step is an event of the alert; a step is taken once.
+// Unacknowledged, a critical alert first paged to who is on call escalates
+// at each deadline to the next level (leads, then everyone not yet told),
+// then is flagged escalation_exhausted; every step is an event of the
+// alert; a step is taken once.
 func TestEscalationWalksTheLevels(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, false)
 	ctx := context.Background()
 	clk := &clock{t: time.Now().Truncate(time.Second)}
 	eng := w.newEngineWith(t, engine.Config{Now: clk.Now})
-	lead := escalationWorld(t, w, eng)
+	lead, onCall := escalationWorld(t, w, eng)
 	t0 := clk.Now()
 	id := raiseCritical(t, w, eng, t0.Add(-time.Minute))
-	if n := notifiedCount(t, w, id, lead.UserID); n != 0 {
-		t.Fatalf("the lead was paged first (%d)", n)
+	if n := notifiedCount(t, w, id, lead.UserID) + notifiedCount(t, w, id, w.clinician.UserID); n != 0 {
+		t.Fatalf("the lead or the clinician off call was paged first (%d)", n)
+	}
+	if n := notifiedCount(t, w, id, onCall.UserID); n != 1 {
+		t.Fatalf("the on-call clinician was paged %d times first, want 1", n)
 	}
 	jobs := escalateJobs(t, w, id)
 	if len(jobs) != 1 || !jobs[1].Equal(t0.Add(5*time.Minute)) {
@@ -92,8 +105,11 @@ func TestEscalationWalksTheLevels(t *testing.T) {
 	if ok, err := eng.Escalate(ctx, id, 2); err != nil || !ok {
 		t.Fatalf("step 2 = %v, %v", ok, err)
 	}
-	if n := notifiedCount(t, w, id, w.clinician.UserID); n != 2 {
-		t.Errorf("clinician notified %d times after step 2 (all), want 2", n)
+	if n := notifiedCount(t, w, id, w.clinician.UserID); n != 1 {
+		t.Errorf("clinician off call notified %d times after step 2 (all), want 1", n)
+	}
+	if a, b := notifiedCount(t, w, id, onCall.UserID), notifiedCount(t, w, id, lead.UserID); a != 1 || b != 1 {
+		t.Errorf("step 2 paged again those already told: on call %d, lead %d", a, b)
 	}
 	clk.Advance(5 * time.Minute)
 	if ok, err := eng.Escalate(ctx, id, 3); err != nil || !ok {
@@ -128,7 +144,7 @@ func TestAckStopsEscalation(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{t: time.Now().Truncate(time.Second)}
 	eng := w.newEngineWith(t, engine.Config{Now: clk.Now})
-	lead := escalationWorld(t, w, eng)
+	lead, _ := escalationWorld(t, w, eng)
 	id := raiseCritical(t, w, eng, clk.Now().Add(-time.Minute))
 	clk.Advance(3 * time.Minute)
 	if _, err := eng.AckAlert(ctx, w.clinician, id, "on it"); err != nil {
@@ -155,7 +171,7 @@ func TestRacingWorkersEscalateOnce(t *testing.T) {
 	clk := &clock{t: time.Now().Truncate(time.Second)}
 	eng1 := w.newEngineWith(t, engine.Config{Now: clk.Now})
 	eng2 := w.newEngineWith(t, engine.Config{Now: clk.Now})
-	lead := escalationWorld(t, w, eng1)
+	lead, _ := escalationWorld(t, w, eng1)
 	id := raiseCritical(t, w, eng1, clk.Now().Add(-time.Minute))
 	clk.Advance(5 * time.Minute)
 	var wg sync.WaitGroup
@@ -218,13 +234,13 @@ func TestEscalationJobsRun(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{t: time.Now().Add(-time.Hour).Truncate(time.Second)}
 	eng := w.newEngineWith(t, engine.Config{Now: clk.Now, RunWorkers: true})
-	lead := escalationWorld(t, w, eng)
+	lead, _ := escalationWorld(t, w, eng)
 	id := raiseCritical(t, w, eng, clk.Now().Add(-time.Minute))
 	waitFor(t, func() bool {
 		d, err := eng.GetAlert(ctx, w.clinician, id)
 		return err == nil && d.EscalationExhausted
 	})
-	if n := notifiedCount(t, w, id, lead.UserID); n != 2 {
-		t.Errorf("lead notified %d times (leads, then all), want 2", n)
+	if n := notifiedCount(t, w, id, lead.UserID) + notifiedCount(t, w, id, w.clinician.UserID); n != 2 {
+		t.Errorf("lead and clinician off call notified %d times in all, want once each", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -162,8 +163,9 @@ func (al *Service) Escalate(ctx context.Context, id uuid.UUID, step int) (bool, 
 
 // notifyLevel pages one escalation level of a team about an alert: on_call
 // (who is on call now, else the first level), leads (else everyone), all
-// (every clinician and lead). Medium and low notifications wait out a
-// user's quiet hours as route's do. It returns how many users it notified.
+// (every clinician and lead) — except those already notified of the alert.
+// Medium and low notifications wait out a user's quiet hours as route's do.
+// It returns how many users it notified.
 func (al *Service) notifyLevel(ctx context.Context, tx pgx.Tx, alertID, teamID, patientID uuid.UUID, u rpm.Urgency, level, tz string,
 	slots []rota.Slot, now time.Time) (int, error) {
 	rows, err := tx.Query(ctx, recipientsSQL, teamID, patientID)
@@ -205,6 +207,17 @@ func (al *Service) notifyLevel(ctx context.Context, tx pgx.Tx, alertID, teamID, 
 	default: // all
 		to = staff
 	}
+	// Escalation widens the circle: whoever was already told of the alert
+	// is not paged again by a step.
+	rows, err = tx.Query(ctx, alertNotifiedSQL, alertID)
+	if err != nil {
+		return 0, fmt.Errorf("escalate: load notified: %w", err)
+	}
+	told, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return 0, fmt.Errorf("escalate: load notified: %w", err)
+	}
+	to = slices.DeleteFunc(to, func(r recipient) bool { return slices.Contains(told, r.userID) })
 	var (
 		nID, nUser, nAlert []uuid.UUID
 		nType, nUrgency    []string

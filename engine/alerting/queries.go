@@ -29,6 +29,7 @@ var queries = map[string]string{
 	"lockEscalationSQL":            lockEscalationSQL,
 	"markExhaustedSQL":             markExhaustedSQL,
 	"markEscalatedSQL":             markEscalatedSQL,
+	"alertNotifiedSQL":             alertNotifiedSQL,
 }
 
 // upsertAlertSQL opens an alert for a rule's findings or adds them to the
@@ -145,3 +146,6 @@ const markExhaustedSQL = `UPDATE alerts SET escalation_level = $2, escalation_ex
 
 // markEscalatedSQL records that alert $1 took escalation step $2, notifying at $3.
 const markEscalatedSQL = `UPDATE alerts SET escalation_level = $2, notified_at = $3, updated_at = $3 WHERE id = $1`
+
+// alertNotifiedSQL lists the users already notified of alert $1.
+const alertNotifiedSQL = `SELECT DISTINCT user_id FROM notifications WHERE alert_id = $1 AND type = 'alert'`
