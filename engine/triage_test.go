@@ -214,7 +214,7 @@ func TestQueueFiltersCountsAndRecent(t *testing.T) {
 }
 
 // addClinician creates a clinician with a Web Push device.
-func addClinician(t *testing.T, w *world, name string) engine.Actor {
+func addClinician(t testing.TB, w *world, name string) engine.Actor {
 	t.Helper()
 	ctx := context.Background()
 	u, err := w.eng.CreateUser(ctx, w.admin, engine.NewUser{Name: name, Role: engine.RoleClinician})

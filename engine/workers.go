@@ -5,6 +5,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/tendhealth/tend/engine/alerting"
 	"github.com/tendhealth/tend/engine/delivery"
 )
 
@@ -28,8 +29,9 @@ func (e *Engine) riverConfig(clientID string) *river.Config {
 	}
 	if e.cfg.RunWorkers {
 		rc.Queues = map[string]river.QueueConfig{
-			river.QueueDefault: {MaxWorkers: 10},
-			delivery.Queue:     {MaxWorkers: e.cfg.NotifyWorkers},
+			river.QueueDefault:       {MaxWorkers: 10},
+			delivery.Queue:           {MaxWorkers: e.cfg.NotifyWorkers},
+			alerting.EscalationQueue: {MaxWorkers: 20},
 		}
 		rc.PeriodicJobs = periodic
 	}

@@ -1,6 +1,7 @@
 package alerting
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,10 +69,16 @@ type escalateArgs struct {
 
 func (escalateArgs) Kind() string { return "alerting.escalate" }
 
-// escalateJob is step of alert at.
+// EscalationQueue is the River queue of escalation steps, apart from the
+// default queue so that a sweep of many overdue alerts neither waits behind
+// nor holds up other maintenance jobs.
+const EscalationQueue = "escalate"
+
+// escalateJob is step of alert at; a zero at means at once (the job is
+// available to workers at once instead of waiting for River's scheduler).
 func escalateJob(alert uuid.UUID, step int, at time.Time) river.InsertManyParams {
 	return river.InsertManyParams{Args: escalateArgs{AlertID: alert, Step: step},
-		InsertOpts: &river.InsertOpts{ScheduledAt: at, UniqueOpts: river.UniqueOpts{ByArgs: true}}}
+		InsertOpts: &river.InsertOpts{Queue: EscalationQueue, ScheduledAt: at, UniqueOpts: river.UniqueOpts{ByArgs: true}}}
 }
 
 type escalateWorker struct {
@@ -98,10 +105,49 @@ func (al *Service) EscalateUndelivered(ctx context.Context, alertID uuid.UUID) {
 
 // Escalate takes step of alert id's escalation if the alert is still open
 // and has not taken it yet (the job; exported for tests and tools). It
-// reports whether it did.
+// reports whether it did. Concurrent calls share transactions (a
+// pg.Batcher): a sweep of many overdue alerts commits in batches, not one
+// commit per alert.
 func (al *Service) Escalate(ctx context.Context, id uuid.UUID, step int) (bool, error) {
+	r := &escalateReq{id: id, step: step}
+	if err := al.escalations.Do(ctx, r); err != nil {
+		return false, err
+	}
+	return r.done, nil
+}
+
+// escalateReq is one escalation step to take, and whether it was.
+type escalateReq struct {
+	id   uuid.UUID
+	step int
+	done bool
+}
+
+// runEscalations takes a batch of steps in one transaction, locking the
+// alerts in id order so that concurrent batches cannot deadlock.
+func (al *Service) runEscalations(ctx context.Context, reqs []*escalateReq) error {
+	slices.SortFunc(reqs, func(a, b *escalateReq) int {
+		if c := bytes.Compare(a.id[:], b.id[:]); c != 0 {
+			return c
+		}
+		return a.step - b.step
+	})
+	return pg.InTx(ctx, al.pool, func(tx pgx.Tx) error {
+		for _, r := range reqs {
+			done, err := al.escalate(ctx, tx, r.id, r.step)
+			if err != nil {
+				return err
+			}
+			r.done = done
+		}
+		return nil
+	})
+}
+
+// escalate takes one step in tx.
+func (al *Service) escalate(ctx context.Context, tx pgx.Tx, id uuid.UUID, step int) (bool, error) {
 	var done bool
-	err := pg.InTx(ctx, al.pool, func(tx pgx.Tx) error {
+	err := func() error {
 		var (
 			status            string
 			urgency           rpm.Urgency
@@ -157,7 +203,7 @@ func (al *Service) Escalate(ctx context.Context, id uuid.UUID, step int) (bool, 
 		return events.Publish(ctx, tx, now, events.Event{Type: events.AlertUpdated, CareTeamID: teamID, PatientID: patientID,
 			Payload: map[string]any{"alert_id": id, "status": status, "urgency": urgency, "escalation_level": step,
 				"escalation_exhausted": step >= len(levels)}})
-	})
+	}()
 	return done, err
 }
 
@@ -256,4 +302,18 @@ func (al *Service) notifyLevel(ctx context.Context, tx pgx.Tx, alertID, teamID, 
 		}
 	}
 	return len(to), nil
+}
+
+// EnqueueEscalations inserts step of each alert's escalation, due at at
+// (zero: at once), with COPY: for benchmarks that measure an escalation
+// sweep alone.
+func (al *Service) EnqueueEscalations(ctx context.Context, alerts []uuid.UUID, step int, at time.Time) error {
+	jobs := make([]river.InsertManyParams, len(alerts))
+	for i, id := range alerts {
+		jobs[i] = escalateJob(id, step, at)
+	}
+	if _, err := al.jobs().InsertManyFast(ctx, jobs); err != nil {
+		return fmt.Errorf("enqueue escalations: %w", err)
+	}
+	return nil
 }

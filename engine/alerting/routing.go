@@ -136,7 +136,7 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 		// unique), at once when nobody's device could be told.
 		if g.status == "open" {
 			if undelivered {
-				jobs = append(jobs, escalateJob(g.alertID, 1, now))
+				jobs = append(jobs, escalateJob(g.alertID, 1, time.Time{}))
 			} else if d := policy.deadline(g.urgency); d > 0 {
 				jobs = append(jobs, escalateJob(g.alertID, 1, now.Add(d)))
 			}
