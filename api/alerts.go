@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/tendhealth/tend/engine"
@@ -24,6 +25,22 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 		}
 		f.PatientID = id
 	}
+	if p := q.Get("assignee"); p == "me" {
+		f.Assignee = actor(r).UserID
+	} else if p != "" {
+		id, err := uuid.Parse(p)
+		if err != nil {
+			v.Add("assignee", "must be a UUID or me")
+		}
+		f.Assignee = id
+	}
+	if p := q.Get("care_team_id"); p != "" {
+		id, err := uuid.Parse(p)
+		if err != nil {
+			v.Add("care_team_id", "must be a UUID")
+		}
+		f.CareTeamID = id
+	}
 	if err := v.OrNil(); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -33,7 +50,19 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newList(items, next))
+	counts, err := s.eng.CountAlerts(r.Context(), actor(r), f.CareTeamID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, alertQueue{list: newList(items, next), Counts: counts})
+}
+
+// alertQueue is the triage queue's page: the list envelope plus the counts
+// of unresolved alerts per urgency and status.
+type alertQueue struct {
+	list[engine.Alert]
+	Counts engine.AlertCounts `json:"counts"`
 }
 
 // splitList accepts both ?status=a&status=b and ?status=a,b.
@@ -79,6 +108,86 @@ func (s *Server) ackAlert(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a, err := s.eng.AckAlert(r.Context(), actor(r), id, in.Note)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) resolveAlert(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		Disposition string `json:"disposition"`
+		Note        string `json:"note"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	a, err := s.eng.ResolveAlert(r.Context(), actor(r), id, in.Disposition, in.Note)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) snoozeAlert(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		Until string `json:"until"`
+		Note  string `json:"note"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var until time.Time
+	if in.Until != "" {
+		if until, err = time.Parse(time.RFC3339, in.Until); err != nil {
+			s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "until", Reason: "must be an RFC 3339 time"}}})
+			return
+		}
+	}
+	a, err := s.eng.SnoozeAlert(r.Context(), actor(r), id, until, in.Note)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) assignAlert(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		UserID string `json:"user_id"`
+		Note   string `json:"note"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var user uuid.UUID
+	if in.UserID != "" {
+		if user, err = uuid.Parse(in.UserID); err != nil {
+			s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "user_id", Reason: "must be a UUID"}}})
+			return
+		}
+	}
+	a, err := s.eng.AssignAlert(r.Context(), actor(r), id, user, in.Note)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -83,12 +83,27 @@ type setup struct {
 	eng                      *engine.Engine
 }
 
-func newSetup(t testing.TB) *setup {
+func newSetup(t testing.TB) *setup { t.Helper(); return newSetupWith(t, engine.Config{}) }
+
+// newSetupWith is newSetup with more engine settings (started, and stopped
+// at the end of the test, when cfg.RunWorkers is set).
+func newSetupWith(t testing.TB, cfg engine.Config) *setup {
 	t.Helper()
 	pool := enginetest.NewPool(t)
-	eng, err := engine.New(engine.Config{Pool: pool, WebPushAllowedHosts: []string{"127.0.0.1"}})
+	cfg.Pool, cfg.WebPushAllowedHosts = pool, []string{"127.0.0.1"}
+	eng, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.RunWorkers {
+		if err := eng.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = eng.Stop(ctx)
+		})
 	}
 	srv, err := api.New(api.Config{Engine: eng})
 	if err != nil {

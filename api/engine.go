@@ -44,6 +44,9 @@ type Identity interface {
 // Care is care teams, patients and their rule parameters.
 type Care interface {
 	CreateCareTeam(ctx context.Context, a engine.Actor, in engine.NewCareTeam) (engine.CareTeam, error)
+	ListCareTeams(ctx context.Context, a engine.Actor) ([]engine.CareTeam, error)
+	GetCareTeam(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.CareTeam, error)
+	UpdateCareTeam(ctx context.Context, a engine.Actor, id uuid.UUID, in engine.CareTeamUpdate) (engine.CareTeam, error)
 	CreatePatient(ctx context.Context, a engine.Actor, in engine.NewPatient) (engine.Patient, error)
 	GetPatient(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Patient, error)
 	ListPatients(ctx context.Context, a engine.Actor, f engine.PatientFilter) ([]engine.Patient, string, error)
@@ -67,8 +70,12 @@ type Readings interface {
 // Alerts is the triage queue and the alert lifecycle.
 type Alerts interface {
 	ListAlerts(ctx context.Context, a engine.Actor, f engine.AlertFilter) ([]engine.Alert, string, error)
+	CountAlerts(ctx context.Context, a engine.Actor, careTeamID uuid.UUID) (engine.AlertCounts, error)
 	GetAlert(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.AlertDetail, error)
 	AckAlert(ctx context.Context, a engine.Actor, id uuid.UUID, note string) (engine.Alert, error)
+	ResolveAlert(ctx context.Context, a engine.Actor, id uuid.UUID, disposition, note string) (engine.Alert, error)
+	SnoozeAlert(ctx context.Context, a engine.Actor, id uuid.UUID, until time.Time, note string) (engine.Alert, error)
+	AssignAlert(ctx context.Context, a engine.Actor, id, userID uuid.UUID, note string) (engine.Alert, error)
 }
 
 // Rules is rule administration.

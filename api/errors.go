@@ -28,6 +28,9 @@ type Problem struct {
 	Instance  string           `json:"instance,omitempty"`
 	RequestID string           `json:"request_id,omitempty"`
 	Errors    []rpm.FieldError `json:"errors,omitempty"`
+	// Current is the object's current state, for a 409 whose conflict is
+	// with that state (e.g. resolving a resolved alert).
+	Current any `json:"current,omitempty"`
 }
 
 // problemTypes name each kind of problem with a stable URI.
@@ -63,6 +66,19 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, title, det
 	_ = json.NewEncoder(w).Encode(p)
 }
 
+// writeProblemCurrent writes a problem that carries the object's current
+// state (problem+json only).
+func writeProblemCurrent(w http.ResponseWriter, r *http.Request, status int, title, detail string, current any) {
+	p := Problem{Type: problemTypes[status], Title: title, Status: status, Detail: detail, Instance: r.URL.Path, Current: current}
+	if id, ok := r.Context().Value(requestIDKey).(string); ok {
+		p.RequestID = id
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
 // writeError maps engine errors to statuses once; anything unexpected is a
 // 500, logged with the request id (errors carry ids, never PHI).
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -78,6 +94,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, engine.ErrForbidden):
 		writeProblem(w, r, http.StatusForbidden, "Forbidden", "your role may not do this", nil)
 	case errors.Is(err, engine.ErrConflict):
+		var state interface{ Current() any }
+		if errors.As(err, &state) && !isFHIR(r) {
+			writeProblemCurrent(w, r, http.StatusConflict, "Conflict", conflictDetail(err), state.Current())
+			return
+		}
 		writeProblem(w, r, http.StatusConflict, "Conflict", conflictDetail(err), nil)
 	case errors.Is(err, engine.ErrUnauthenticated):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tend"`)

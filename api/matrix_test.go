@@ -217,6 +217,18 @@ type endpoint struct {
 func patientA(w *world) string { return w.patient["A"] }
 func patientB(w *world) string { return w.patient["B"] }
 
+func teamA(w *world) string { return w.teamOf(w.patient["A"]) }
+func teamB(w *world) string { return w.teamOf(w.patient["B"]) }
+
+// teamOf returns the care team of a patient.
+func (w *world) teamOf(patient string) string {
+	var team string
+	if err := w.pool.QueryRow(context.Background(), `SELECT care_team_id FROM patients WHERE id = $1`, patient).Scan(&team); err != nil {
+		w.t.Fatal(err)
+	}
+	return team
+}
+
 func nowRFC3339() string { return time.Now().Add(-time.Minute).UTC().Format(time.RFC3339) }
 
 // endpoints has a row for every route of routes(): a route without one fails
@@ -238,6 +250,12 @@ var endpoints = map[string]endpoint{
 		body: func(*world) any { return map[string]any{} }},
 	"POST /v1/care-teams": {actor: "admin", body: func(w *world) any {
 		return map[string]any{"name": "Night team", "member_ids": []string{w.clinician["A"]}}
+	}},
+	"GET /v1/care-teams":      {actor: "clinician"},
+	"GET /v1/care-teams/{id}": {actor: "clinician", id: teamA, scoped: true, otherID: teamB},
+	"PUT /v1/care-teams/{id}": {actor: "admin", id: teamA, scoped: true, otherID: teamB, body: func(w *world) any {
+		return map[string]any{"name": "Team A (days)", "timezone": "Europe/Paris", "on_call": []map[string]any{
+			{"user_id": w.clinician["A"], "weekday": "monday", "start": "08:00", "end": "20:00"}}}
 	}},
 	"POST /v1/patients": {actor: "admin", body: func(w *world) any {
 		var team string
@@ -298,6 +316,14 @@ var endpoints = map[string]endpoint{
 	"GET /v1/alerts/{id}": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true},
 	"POST /v1/alerts/{id}/ack": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true, optionalBody: true,
 		body: func(*world) any { return map[string]any{"note": "calling the patient"} }},
+	"POST /v1/alerts/{id}/snooze": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true,
+		body: func(*world) any {
+			return map[string]any{"until": time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339), "note": "rechecking later"}
+		}},
+	"POST /v1/alerts/{id}/assign": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true,
+		body: func(w *world) any { return map[string]any{"user_id": w.clinician["A"]} }},
+	"POST /v1/alerts/{id}/resolve": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true,
+		body: func(*world) any { return map[string]any{"disposition": "called_patient", "note": "advised rest"} }},
 	"POST /v1/me/devices": {actor: "clinician", body: func(*world) any {
 		return map[string]any{"platform": "fcm", "token": "fcm-new-token"}
 	}},

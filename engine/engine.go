@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -194,7 +195,8 @@ func New(cfg Config) (*Engine, error) {
 	jobs := func() *river.Client[pgx.Tx] { return e.river }
 
 	e.delivery = delivery.New(delivery.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Senders: cfg.Senders,
-		Metrics: m, Audit: aw, APNsTopic: cfg.APNsTopic})
+		Metrics: m, Audit: aw, APNsTopic: cfg.APNsTopic,
+		OnUndelivered: func(ctx context.Context, id uuid.UUID) { e.alerting.EscalateUndelivered(ctx, id) }})
 	e.alerting = alerting.New(alerting.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Metrics: m, Audit: aw})
 	e.rulesService = rulestore.New(rulestore.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Rules: cfg.Rules,
 		RulesRefresh: cfg.RulesRefresh})
@@ -204,7 +206,7 @@ func New(cfg Config) (*Engine, error) {
 		EnsureRules: e.rulesService.EnsureSeeded})
 	e.ingestService = ingest.New(ingest.Config{Pool: cfg.Pool, Logger: log, Now: now, Metrics: m, Audit: aw, Alerting: e.alerting,
 		Rules: e.rulesService.Pack, Transactions: cfg.IngestTransactions, ObservedHorizon: cfg.ObservedHorizon})
-	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw})
+	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw, Jobs: jobs})
 	e.reminderService = reminder.New(reminder.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Audit: aw,
 		Alerting: e.alerting, Rules: e.rulesService.Pack})
 	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention})

@@ -67,6 +67,8 @@ type (
 	CareTeam         = care.CareTeam
 	TeamMember       = care.TeamMember
 	NewCareTeam      = care.NewCareTeam
+	CareTeamUpdate   = care.CareTeamUpdate
+	OnCallSlot       = care.OnCallSlot
 	Patient          = care.Patient
 	PatientFilter    = care.PatientFilter
 	NewPatient       = care.NewPatient
@@ -107,6 +109,9 @@ type (
 	AlertFinding = triage.AlertFinding
 	AlertEvent   = triage.AlertEvent
 	AlertFilter  = triage.AlertFilter
+	AlertCounts  = triage.AlertCounts
+	// AlertConflict is a transition the alert's state forbids, with the alert as it is.
+	AlertConflict = triage.Conflict
 )
 
 // Rules (package rulestore).

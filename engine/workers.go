@@ -5,6 +5,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/tendhealth/tend/engine/alerting"
 	"github.com/tendhealth/tend/engine/delivery"
 	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/stream"
@@ -12,13 +13,15 @@ import (
 
 // riverConfig is the one place that registers every River worker, queue and
 // periodic job: deliveries and quiet hours (delivery), retake deadlines
-// (alerting), partitions and the missing-data check (ingest), reminders
-// (reminder), pruning the event log (stream). Queues and periodic jobs run
-// only in processes with Config.RunWorkers; the others only insert jobs.
+// (alerting), snooze ends (triage), partitions and the missing-data check
+// (ingest), reminders (reminder), pruning the event log (stream). Queues and
+// periodic jobs run only in processes with Config.RunWorkers; the others only
+// insert jobs.
 func (e *Engine) riverConfig(clientID string) *river.Config {
 	workers := river.NewWorkers()
 	periodic := e.delivery.AddWorkers(workers)
 	e.alerting.AddWorkers(workers)
+	e.triageService.AddWorkers(workers)
 	periodic = append(periodic, e.ingestService.AddWorkers(workers, e.cfg.MissingDataInterval)...)
 	periodic = append(periodic, e.reminderService.AddWorkers(workers, e.cfg.ReminderInterval)...)
 	periodic = append(periodic, e.stream.AddWorkers(workers, stream.DefaultPruneEvery)...)
@@ -32,9 +35,10 @@ func (e *Engine) riverConfig(clientID string) *river.Config {
 	}
 	if e.cfg.RunWorkers {
 		rc.Queues = map[string]river.QueueConfig{
-			river.QueueDefault: {MaxWorkers: 10},
-			delivery.Queue:     {MaxWorkers: e.cfg.NotifyWorkers},
-			reminder.Queue:     {MaxWorkers: 20},
+			river.QueueDefault:       {MaxWorkers: 10},
+			delivery.Queue:           {MaxWorkers: e.cfg.NotifyWorkers},
+			reminder.Queue:           {MaxWorkers: 20},
+			alerting.EscalationQueue: {MaxWorkers: 20},
 		}
 		rc.PeriodicJobs = periodic
 	}

@@ -25,6 +25,11 @@ var queries = map[string]string{
 	"retakePatientSQL":             retakePatientSQL,
 	"lockRetakeSQL":                lockRetakeSQL,
 	"timeOutRetakeSQL":             timeOutRetakeSQL,
+	"teamRotaSQL":                  teamRotaSQL,
+	"lockEscalationSQL":            lockEscalationSQL,
+	"markExhaustedSQL":             markExhaustedSQL,
+	"markEscalatedSQL":             markEscalatedSQL,
+	"alertNotifiedSQL":             alertNotifiedSQL,
 }
 
 // upsertAlertSQL opens an alert for a rule's findings or adds them to the
@@ -126,3 +131,21 @@ const lockRetakeSQL = `SELECT id, rule_id, kind, reading_id, observed_at, findin
 
 // timeOutRetakeSQL marks a retake timed out.
 const timeOutRetakeSQL = `UPDATE retakes SET status = 'timed_out', decided_at = $2 WHERE id = $1`
+
+// teamRotaSQL reads care team $1's time zone, on-call rota and escalation policy.
+const teamRotaSQL = `SELECT timezone, on_call, escalation FROM care_teams WHERE id = $1`
+
+// lockEscalationSQL locks alert $1 and reads what an escalation step needs, with its team's policy,
+// zone and rota.
+const lockEscalationSQL = `SELECT a.status, a.urgency, a.care_team_id, a.patient_id, a.escalation_level, a.escalation_exhausted,
+			t.escalation, t.timezone, t.on_call
+		FROM alerts a JOIN care_teams t ON t.id = a.care_team_id WHERE a.id = $1 FOR UPDATE OF a`
+
+// markExhaustedSQL records that alert $1 took its last escalation step $2 at $3 unacknowledged.
+const markExhaustedSQL = `UPDATE alerts SET escalation_level = $2, escalation_exhausted = true, updated_at = $3 WHERE id = $1`
+
+// markEscalatedSQL records that alert $1 took escalation step $2, notifying at $3.
+const markEscalatedSQL = `UPDATE alerts SET escalation_level = $2, notified_at = $3, updated_at = $3 WHERE id = $1`
+
+// alertNotifiedSQL lists the users already notified of alert $1.
+const alertNotifiedSQL = `SELECT DISTINCT user_id FROM notifications WHERE alert_id = $1 AND type = 'alert'`

@@ -333,7 +333,8 @@ func (al *Service) RetakeDeadline(ctx context.Context, id uuid.UUID) error {
 	})
 }
 
-// AddWorkers registers alerting's workers (the retake deadline).
+// AddWorkers registers alerting's workers (the retake deadline, escalation).
 func (al *Service) AddWorkers(workers *river.Workers) {
 	river.AddWorker(workers, &retakeDeadlineWorker{al: al})
+	river.AddWorker(workers, &escalateWorker{al: al})
 }

@@ -3,6 +3,7 @@ package alerting
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tendhealth/tend/engine/delivery"
 	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/rota"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -35,8 +37,10 @@ func (r recipient) quietUntil(now time.Time) (time.Time, bool) {
 // one notification per (alert, user) and one delivery job per (notification,
 // device), inserted with River's InsertManyTx so they commit with the reading.
 //
-// The first level is the team's clinicians; when a team has none, its leads,
-// then anyone on it. Disabled users are skipped. Patients of a critical alert
+// Critical and high alerts page the team's clinicians and leads on call now
+// by its rota (package rota); when nobody is on call, or for medium and low
+// alerts, the first level is the team's clinicians (when a team has none,
+// its leads). Disabled users are skipped. Patients of a critical alert
 // get a safety message.
 //
 // A medium or low alert for a user inside their quiet hours is held: its
@@ -61,9 +65,14 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("route: load recipients: %w", err)
 	}
-	team, patients := firstLevel(all)
-
 	now := al.now()
+	onCall, policy, err := teamRouting(ctx, tx, teamID, now)
+	if err != nil {
+		return err
+	}
+	team, patients := firstLevel(all)
+	urgent := pageOnCall(team, all, onCall)
+
 	var (
 		nID, nUser, nAlert []uuid.UUID
 		nType, nUrgency    []string
@@ -104,19 +113,34 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 	}
 	for _, g := range groups {
 		devices := 0
-		for _, r := range team {
+		paged := team
+		if g.urgency == rpm.Critical || g.urgency == rpm.High {
+			paged = urgent
+		}
+		for _, r := range paged {
 			add(r, g, "alert")
 			devices += len(r.devices)
 		}
+		undelivered := false
 		if g.urgency == rpm.Critical {
 			for _, r := range patients {
 				add(r, g, "safety")
 			}
 			if devices == 0 {
 				unreach = append(unreach, g.alertID)
+				undelivered = true
 			}
 		}
 		notified = append(notified, g.alertID)
+		// Schedule the first escalation step (once per alert: the job is
+		// unique), at once when nobody's device could be told.
+		if g.status == "open" {
+			if undelivered {
+				jobs = append(jobs, escalateJob(g.alertID, 1, time.Time{}))
+			} else if d := policy.deadline(g.urgency); d > 0 {
+				jobs = append(jobs, escalateJob(g.alertID, 1, now.Add(d)))
+			}
+		}
 	}
 	for c := range catchups {
 		jobs = append(jobs, delivery.CatchupJob(c.user, c.at))
@@ -168,6 +192,41 @@ func firstLevel(all []recipient) (team, patients []recipient) {
 		team = byRole["lead"]
 	}
 	return team, patients
+}
+
+// teamRouting returns who of team is on call at now by its rota, and its
+// escalation policy (nil: none).
+func teamRouting(ctx context.Context, tx pgx.Tx, teamID uuid.UUID, now time.Time) ([]uuid.UUID, *teamPolicy, error) {
+	var tz string
+	var slots []rota.Slot
+	var policy *teamPolicy
+	if err := tx.QueryRow(ctx, teamRotaSQL, teamID).Scan(&tz, &slots, &policy); err != nil {
+		return nil, nil, fmt.Errorf("route: load rota: %w", err)
+	}
+	if len(slots) == 0 {
+		return nil, policy, nil
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		loc = time.UTC // validated when stored; a zone the system no longer knows falls back to UTC
+	}
+	return rota.OnCall(slots, loc, now), policy, nil
+}
+
+// pageOnCall picks who is paged first for a critical or high alert: the
+// team's clinicians and leads on call now; when nobody is, the first level
+// of every alert (team).
+func pageOnCall(team, all []recipient, onCall []uuid.UUID) []recipient {
+	var out []recipient
+	for _, r := range all {
+		if (r.teamRole == "clinician" || r.teamRole == "lead") && slices.Contains(onCall, r.userID) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return team
+	}
+	return out
 }
 
 // catchup is one user's end of quiet hours.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tendhealth/tend/engine/audit"
 	"github.com/tendhealth/tend/engine/internal/metrics"
+	"github.com/tendhealth/tend/engine/internal/pg"
 )
 
 // Config wires a Service.
@@ -36,9 +37,13 @@ type Service struct {
 	jobs    func() *river.Client[pgx.Tx]
 	metrics *metrics.Set
 	audit   audit.Writer
+	// escalations shares transactions between concurrent escalation steps.
+	escalations *pg.Batcher[escalateReq]
 }
 
 // New builds a Service.
 func New(c Config) *Service {
-	return &Service{pool: c.Pool, log: c.Logger, now: c.Now, jobs: c.Jobs, metrics: c.Metrics, audit: c.Audit}
+	al := &Service{pool: c.Pool, log: c.Logger, now: c.Now, jobs: c.Jobs, metrics: c.Metrics, audit: c.Audit}
+	al.escalations = &pg.Batcher[escalateReq]{MaxRunning: 2, MaxBatch: 100, Run: al.runEscalations}
+	return al
 }

@@ -24,7 +24,12 @@ type CareTeam struct {
 	Name       string            `json:"name"`
 	Members    []TeamMember      `json:"members"`
 	Escalation *EscalationPolicy `json:"escalation,omitempty"`
-	CreatedAt  time.Time         `json:"created_at"`
+	// Timezone is the IANA zone of the on-call rota (default UTC).
+	Timezone string `json:"timezone"`
+	// OnCall is the weekly on-call rota, in Timezone.
+	OnCall    []OnCallSlot `json:"on_call"`
+	CreatedAt time.Time    `json:"created_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
 }
 
 // TeamMember is a user's membership of a care team.
@@ -39,6 +44,9 @@ type NewCareTeam struct {
 	MemberIDs  []uuid.UUID
 	Members    []TeamMember
 	Escalation *EscalationInput
+	// Timezone defaults to UTC; OnCall to no rota.
+	Timezone string
+	OnCall   []OnCallSlot
 }
 
 // CreateCareTeam creates a care team with its members (admins only).
@@ -48,16 +56,40 @@ func (cr *Service) CreateCareTeam(ctx context.Context, a access.Actor, in NewCar
 	}
 	var v rpm.ValidationError
 	check.Name(&v, "name", in.Name)
-	members := make([]TeamMember, 0, len(in.MemberIDs)+len(in.Members))
+	members := teamMembers(&v, in.MemberIDs, in.Members)
+	policy := in.Escalation.Policy(&v, "escalation")
+	tz := checkTeamZone(&v, in.Timezone)
+	onCall := checkOnCall(&v, in.OnCall, members)
+	if err := v.OrNil(); err != nil {
+		return CareTeam{}, err
+	}
+	now := cr.now()
+	t := CareTeam{ID: pg.NewID(), Name: in.Name, Members: members, Escalation: policy, Timezone: tz, OnCall: onCall,
+		CreatedAt: now, UpdatedAt: now}
+	err := pg.InTx(ctx, cr.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, insertCareTeamSQL, t.ID, t.Name, t.Escalation, t.CreatedAt, t.Timezone, t.OnCall); err != nil {
+			return fmt.Errorf("insert care team: %w", err)
+		}
+		if err := storeMembers(ctx, tx, t.ID, members, len(in.MemberIDs)); err != nil {
+			return err
+		}
+		return cr.audit.Write(ctx, tx, a, audit.Entry{Action: "care_team.create", ObjectType: "care_team", ObjectID: t.ID.String()})
+	})
+	return t, err
+}
+
+// teamMembers checks and merges member_ids (clinicians) and members.
+func teamMembers(v *rpm.ValidationError, memberIDs []uuid.UUID, in []TeamMember) []TeamMember {
+	members := make([]TeamMember, 0, len(memberIDs)+len(in))
 	seen := map[uuid.UUID]bool{}
-	for i, id := range in.MemberIDs {
+	for i, id := range memberIDs {
 		if seen[id] {
 			v.Add(fmt.Sprintf("member_ids[%d]", i), "is listed twice")
 		}
 		seen[id] = true
 		members = append(members, TeamMember{UserID: id, Role: "clinician"})
 	}
-	for i, m := range in.Members {
+	for i, m := range in {
 		if !slices.Contains([]string{"clinician", "lead", "scheduler"}, m.Role) {
 			v.Add(fmt.Sprintf("members[%d].role", i), "must be clinician, lead or scheduler")
 		}
@@ -70,58 +102,54 @@ func (cr *Service) CreateCareTeam(ctx context.Context, a access.Actor, in NewCar
 	if len(members) > 500 {
 		v.Add("member_ids", "a team has at most 500 members")
 	}
-	policy := in.Escalation.Policy(&v, "escalation")
-	if err := v.OrNil(); err != nil {
-		return CareTeam{}, err
+	return members
+}
+
+// storeMembers adds members to team (the first implicit of them listed in
+// member_ids), after checking that only staff join, in a team role that fits
+// their user role: anything else is reported by index. It fixes each
+// member's stored role in members.
+func storeMembers(ctx context.Context, tx pgx.Tx, team uuid.UUID, members []TeamMember, implicit int) error {
+	if len(members) == 0 {
+		return nil
 	}
-	t := CareTeam{ID: pg.NewID(), Name: in.Name, Members: members, Escalation: policy, CreatedAt: cr.now()}
-	err := pg.InTx(ctx, cr.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, insertCareTeamSQL, t.ID, t.Name, t.Escalation, t.CreatedAt); err != nil {
-			return fmt.Errorf("insert care team: %w", err)
-		}
-		if len(members) > 0 {
-			ids := make([]uuid.UUID, len(members))
-			roles := make([]string, len(members))
-			for i, m := range members {
-				ids[i], roles[i] = m.UserID, m.Role
-			}
-			// Only staff may join a team, in a team role that fits their user
-			// role: anything else is reported by index.
-			rows, err := tx.Query(ctx, memberRolesSQL, ids)
-			if err != nil {
-				return fmt.Errorf("check members: %w", err)
-			}
-			userRoles, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*string, error) {
-				var i int
-				var role *string
-				err := r.Scan(&i, &role)
-				return role, err
-			})
-			if err != nil {
-				return fmt.Errorf("check members: %w", err)
-			}
-			var v rpm.ValidationError
-			for i, ur := range userRoles {
-				if ur == nil {
-					v.Add(memberField(in, i), "no such clinician, scheduler or admin user")
-					continue
-				}
-				role, reason := teamRoleFor(access.Role(*ur), members[i].Role, i < len(in.MemberIDs))
-				if reason != "" {
-					v.Add(memberField(in, i), reason)
-				}
-				roles[i], members[i].Role = role, role
-			}
-			if err := v.OrNil(); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, insertMembersSQL, t.ID, ids, roles); err != nil {
-				return fmt.Errorf("insert members: %w", err)
-			}
-		}
-		return cr.audit.Write(ctx, tx, a, audit.Entry{Action: "care_team.create", ObjectType: "care_team", ObjectID: t.ID.String()})
+	ids := make([]uuid.UUID, len(members))
+	roles := make([]string, len(members))
+	for i, m := range members {
+		ids[i], roles[i] = m.UserID, m.Role
+	}
+	rows, err := tx.Query(ctx, memberRolesSQL, ids)
+	if err != nil {
+		return fmt.Errorf("check members: %w", err)
+	}
+	userRoles, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*string, error) {
+		var i int
+		var role *string
+		err := r.Scan(&i, &role)
+		return role, err
 	})
-	return t, err
+	if err != nil {
+		return fmt.Errorf("check members: %w", err)
+	}
+	var v rpm.ValidationError
+	for i, ur := range userRoles {
+		if ur == nil {
+			v.Add(memberField(implicit, i), "no such clinician, scheduler or admin user")
+			continue
+		}
+		role, reason := teamRoleFor(access.Role(*ur), members[i].Role, i < implicit)
+		if reason != "" {
+			v.Add(memberField(implicit, i), reason)
+		}
+		roles[i], members[i].Role = role, role
+	}
+	if err := v.OrNil(); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, insertMembersSQL, team, ids, roles); err != nil {
+		return fmt.Errorf("insert members: %w", err)
+	}
+	return nil
 }
 
 // teamRoleFor checks that a user of role userRole may hold teamRole in a
@@ -143,11 +171,11 @@ func teamRoleFor(userRole access.Role, teamRole string, implicit bool) (string, 
 	return teamRole, "no such clinician, scheduler or admin user"
 }
 
-func memberField(in NewCareTeam, i int) string {
-	if i < len(in.MemberIDs) {
+func memberField(implicit, i int) string {
+	if i < implicit {
 		return fmt.Sprintf("member_ids[%d]", i)
 	}
-	return fmt.Sprintf("members[%d].user_id", i-len(in.MemberIDs))
+	return fmt.Sprintf("members[%d].user_id", i-implicit)
 }
 
 // Patient is a person enrolled in remote monitoring.

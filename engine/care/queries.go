@@ -18,10 +18,16 @@ var queries = map[string]string{
 	"setParamsSQL":      setParamsSQL,
 	"getParamsSQL":      getParamsSQL,
 	"listPatientsSQL":   listPatientsSQL,
+	"listTeamsSQL":      listTeamsSQL,
+	"getTeamSQL":        getTeamSQL,
+	"lockTeamSQL":       lockTeamSQL,
+	"deleteMembersSQL":  deleteMembersSQL,
+	"updateTeamSQL":     updateTeamSQL,
 }
 
 // insertCareTeamSQL stores a care team.
-const insertCareTeamSQL = `INSERT INTO care_teams (id, name, escalation, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)`
+const insertCareTeamSQL = `INSERT INTO care_teams (id, name, escalation, created_at, updated_at, timezone, on_call)
+				VALUES ($1, $2, $3, $4, $4, $5, $6)`
 
 // memberRolesSQL reads the role of each user of $1 (NULL when missing or disabled), by position.
 const memberRolesSQL = `SELECT x.i - 1, u.role FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, i)
@@ -59,3 +65,26 @@ var listPatientsSQL = `SELECT p.id, p.display_name, p.timezone, p.care_team_id, 
 		AND (p.display_name ILIKE $4 OR p.external_id = $5)
 		AND ($6::text IS NULL OR (p.display_name, p.id) > ($6::text, $7::uuid))
 	ORDER BY p.display_name, p.id LIMIT $8`
+
+// teamColumns are the columns of care_teams t that scanTeam reads, with the members as JSON.
+const teamColumns = `t.id, t.name, t.escalation, t.timezone, t.on_call, t.created_at, t.updated_at,
+	coalesce((SELECT jsonb_agg(jsonb_build_object('user_id', m.user_id, 'role', m.role) ORDER BY m.user_id)
+		FROM care_team_members m WHERE m.care_team_id = t.id), '[]')`
+
+// listTeamsSQL lists the care teams the actor ($1 role, $2 user) may see, by name, at most $3.
+var listTeamsSQL = `SELECT ` + teamColumns + ` FROM care_teams t WHERE ` + scope.TeamSQL("t.id", "$1", "$2") +
+	` ORDER BY t.name, t.id LIMIT $3`
+
+// getTeamSQL reads care team $3 if the actor ($1 role, $2 user) may see it.
+var getTeamSQL = `SELECT ` + teamColumns + ` FROM care_teams t WHERE t.id = $3 AND ` + scope.TeamSQL("t.id", "$1", "$2")
+
+// lockTeamSQL reads and locks care team $3 if the actor ($1 role, $2 user) may see it, with the actor's
+// team role.
+var lockTeamSQL = `SELECT ` + teamColumns + `, (SELECT m.role FROM care_team_members m WHERE m.care_team_id = t.id AND m.user_id = $2)
+			FROM care_teams t WHERE t.id = $3 AND ` + scope.TeamSQL("t.id", "$1", "$2") + ` FOR UPDATE OF t`
+
+// deleteMembersSQL removes every member of care team $1 (before storing the new ones).
+const deleteMembersSQL = `DELETE FROM care_team_members WHERE care_team_id = $1`
+
+// updateTeamSQL stores care team $1's name, policy, zone and rota at $6.
+const updateTeamSQL = `UPDATE care_teams SET name = $2, escalation = $3, timezone = $4, on_call = $5, updated_at = $6 WHERE id = $1`

@@ -375,6 +375,9 @@ func (dl *Service) checkUndelivered(ctx context.Context, alertID uuid.UUID) {
 	if tag.RowsAffected() > 0 {
 		dl.metrics.Undelivered.Inc()
 		dl.log.WarnContext(ctx, "critical alert reached no device", "alert_id", alertID)
+		if dl.onUndeliv != nil {
+			dl.onUndeliv(context.WithoutCancel(ctx), alertID)
+		}
 	}
 }
 

@@ -33,6 +33,9 @@ type Config struct {
 	Audit   audit.Writer
 	// APNsTopic is the default APNs topic for devices registered without one.
 	APNsTopic string
+	// OnUndelivered is called after a critical alert is flagged undelivered
+	// (every delivery failed), to escalate it at once. Optional.
+	OnUndelivered func(ctx context.Context, alertID uuid.UUID)
 }
 
 // Service delivers notifications.
@@ -45,12 +48,13 @@ type Service struct {
 	metrics   *metrics.Set
 	audit     audit.Writer
 	apnsTopic string
+	onUndeliv func(ctx context.Context, alertID uuid.UUID)
 }
 
 // New builds a Service.
 func New(c Config) *Service {
 	return &Service{pool: c.Pool, log: c.Logger, now: c.Now, jobs: c.Jobs, senders: c.Senders, metrics: c.Metrics,
-		audit: c.Audit, apnsTopic: c.APNsTopic}
+		audit: c.Audit, apnsTopic: c.APNsTopic, onUndeliv: c.OnUndelivered}
 }
 
 // Work runs the notify.deliver worker on a job row as River would (a retry,

@@ -37,6 +37,17 @@ type Alert struct {
 	AcknowledgedBy *uuid.UUID  `json:"acknowledged_by,omitempty"`
 	ResolvedAt     *time.Time  `json:"resolved_at,omitempty"`
 	Undelivered    bool        `json:"undelivered"`
+	// The rest of the lifecycle: who resolved it and why, until when it is
+	// snoozed, who it is assigned to.
+	ResolvedBy   *uuid.UUID `json:"resolved_by,omitempty"`
+	Disposition  *string    `json:"disposition,omitempty"`
+	SnoozedUntil *time.Time `json:"snoozed_until,omitempty"`
+	AssignedTo   *uuid.UUID `json:"assigned_to,omitempty"`
+	// EscalationLevel is the number of escalation steps taken (0: only the
+	// first level was paged); EscalationExhausted is set once every level of
+	// the team's policy was notified without an acknowledgement.
+	EscalationLevel     int  `json:"escalation_level"`
+	EscalationExhausted bool `json:"escalation_exhausted"`
 }
 
 // AlertDetail is an alert with its findings, readings and history.
@@ -45,7 +56,19 @@ type AlertDetail struct {
 	Findings []AlertFinding     `json:"findings"`
 	Readings []readings.Reading `json:"readings"`
 	Events   []AlertEvent       `json:"events"`
+	// Recent are the patient's readings of the alert's kind from
+	// RecentWindow before its last observation on (readings since included),
+	// oldest first (at most maxRecent, the latest kept): the series to plot. Empty for an alert
+	// raised by no reading (symptoms, missing data).
+	Recent []readings.Reading `json:"recent"`
 }
+
+// RecentWindow is how far back an alert's detail lists the patient's
+// readings of its kind.
+const RecentWindow = 30 * 24 * time.Hour
+
+// maxRecent bounds the recent readings of an alert's detail.
+const maxRecent = 500
 
 // AlertFinding is one rule firing recorded on an alert.
 type AlertFinding struct {
@@ -71,7 +94,8 @@ type AlertEvent struct {
 func scanAlert(r pgx.Row) (Alert, error) {
 	var x Alert
 	err := r.Scan(&x.ID, &x.PatientID, &x.CareTeamID, &x.RuleID, &x.RuleVersion, &x.Urgency, &x.Status, &x.Title, &x.Occurrences,
-		&x.CreatedAt, &x.UpdatedAt, &x.LastObservedAt, &x.LastReadingID, &x.AcknowledgedAt, &x.AcknowledgedBy, &x.ResolvedAt, &x.Undelivered)
+		&x.CreatedAt, &x.UpdatedAt, &x.LastObservedAt, &x.LastReadingID, &x.AcknowledgedAt, &x.AcknowledgedBy, &x.ResolvedAt, &x.Undelivered,
+		&x.ResolvedBy, &x.Disposition, &x.SnoozedUntil, &x.AssignedTo, &x.EscalationLevel, &x.EscalationExhausted)
 	return x, err
 }
 
@@ -81,8 +105,12 @@ type AlertFilter struct {
 	Statuses  []string
 	Urgencies []rpm.Urgency
 	PatientID uuid.UUID
-	Cursor    string
-	Limit     int
+	// Assignee keeps the alerts assigned to this user; CareTeamID those of
+	// this care team.
+	Assignee   uuid.UUID
+	CareTeamID uuid.UUID
+	Cursor     string
+	Limit      int
 }
 
 // AlertStatuses are the lifecycle states of an alert.
@@ -132,7 +160,8 @@ func (tr *Service) ListAlerts(ctx context.Context, a access.Actor, f AlertFilter
 	var out []Alert
 	err := pg.InTx(ctx, tr.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, listAlertsSQL,
-			a.Role, a.UserID, f.Statuses, urg, pg.NilIfZero(f.PatientID), cur.At, cur.ID, cur.Rank, limit+1)
+			a.Role, a.UserID, f.Statuses, urg, pg.NilIfZero(f.PatientID), cur.At, cur.ID, cur.Rank, limit+1,
+			pg.NilIfZero(f.Assignee), pg.NilIfZero(f.CareTeamID))
 		if err != nil {
 			return fmt.Errorf("list alerts: %w", err)
 		}
@@ -193,6 +222,16 @@ func (tr *Service) GetAlert(ctx context.Context, a access.Actor, id uuid.UUID) (
 		if d.Readings, err = pgx.CollectRows(rows, readings.Scan); err != nil {
 			return fmt.Errorf("get alert readings: %w", err)
 		}
+		rows, err = tx.Query(ctx, alertRecentSQL, al.PatientID, id, al.LastObservedAt.Add(-RecentWindow), maxRecent)
+		if err != nil {
+			return fmt.Errorf("get recent readings: %w", err)
+		}
+		if d.Recent, err = pgx.CollectRows(rows, readings.Scan); err != nil {
+			return fmt.Errorf("get recent readings: %w", err)
+		}
+		if d.Recent == nil {
+			d.Recent = []readings.Reading{}
+		}
 		rows, err = tx.Query(ctx, alertEventsSQL, id)
 		if err != nil {
 			return fmt.Errorf("get alert events: %w", err)
@@ -229,7 +268,7 @@ func (tr *Service) AckAlert(ctx context.Context, a access.Actor, id uuid.UUID, n
 		}
 		switch status {
 		case "resolved":
-			return fmt.Errorf("alert is resolved: %w", access.ErrConflict)
+			return conflict(ctx, tx, id, "alert is resolved")
 		case "open", "snoozed":
 			now := tr.now()
 			if _, err := tx.Exec(ctx, ackAlertSQL, id, now, pg.NilIfZero(a.UserID)); err != nil {
