@@ -335,19 +335,9 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 		t.Fatalf("get alert: %d %s", r.status, r.body)
 	}
 	r.decode(t, &got)
-	switch {
-	case result.Resolved && got.Status != "resolved":
-		t.Errorf("the console showed the alert resolved; the API says %q", got.Status)
-	case !result.Resolved && got.Status != "acknowledged":
-		t.Errorf("acknowledged in the console; the API says %q", got.Status)
-	case !result.Resolved:
-		// The console showed the API's refusal, word for word.
-		var p problem
-		r := a.clinician.do("POST", "/v1/alerts/"+alertID+"/resolve", map[string]any{"disposition": "called_patient"})
-		r.decode(t, &p)
-		if r.status < 400 || !strings.Contains(result.ResolveError, p.Title) || !strings.Contains(result.ResolveError, p.Detail) {
-			t.Errorf("resolve: the console said %q; the API answers %d %s", result.ResolveError, r.status, r.body)
-		}
+	// The clinician resolved it from the console, and the API shows it resolved.
+	if !result.Resolved || got.Status != "resolved" {
+		t.Errorf("resolve from the console: console resolved=%v (error %q); the API says %q", result.Resolved, result.ResolveError, got.Status)
 	}
 	if result.AckMessage != "Acknowledged." {
 		t.Errorf("ack message %q", result.AckMessage)
