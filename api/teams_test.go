@@ -18,6 +18,9 @@ func TestEscalationPolicyIsValidated(t *testing.T) {
 	wantProblem(t, w.admin.do("POST", "/v1/care-teams", map[string]any{"name": "Night", "escalation": map[string]any{
 		"ack_deadlines": map[string]any{"critical": "5m"}}}), http.StatusUnprocessableEntity, "escalation.levels")
 	wantProblem(t, w.admin.do("POST", "/v1/care-teams", map[string]any{"name": "Night", "escalation": map[string]any{
+		"repeat_intervals": map[string]any{"critical": "10s", "loud": "5m"}}}), http.StatusUnprocessableEntity,
+		"escalation.repeat_intervals.critical", "escalation.repeat_intervals")
+	wantProblem(t, w.admin.do("POST", "/v1/care-teams", map[string]any{"name": "Night", "escalation": map[string]any{
 		"ack_deadlines": map[string]any{"critical": 5}}}), http.StatusUnprocessableEntity, "escalation.ack_deadlines.critical")
 
 	r = w.admin.do("POST", "/v1/care-teams", map[string]any{"name": "Night", "escalation": map[string]any{

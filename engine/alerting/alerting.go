@@ -280,7 +280,8 @@ func (g *alertGroup) scan(now time.Time) func(pgx.Row) error {
 	return func(r pgx.Row) error {
 		var notifiedAt *time.Time
 		var rank, notifiedRank int
-		err := r.Scan(&g.alertID, &g.inserted, &g.status, &g.urgency, &rank, &g.title, &notifiedAt, &notifiedRank)
+		var teamRepeat *string // the team's repeat interval for the urgency, if it sets one
+		err := r.Scan(&g.alertID, &g.inserted, &g.status, &g.urgency, &rank, &g.title, &notifiedAt, &notifiedRank, &teamRepeat)
 		if errors.Is(err, pgx.ErrNoRows) && !g.fires {
 			g.dropped = true
 			return nil
@@ -288,15 +289,22 @@ func (g *alertGroup) scan(now time.Time) func(pgx.Row) error {
 		if err != nil {
 			return err
 		}
-		g.notifyNow = g.paging && shouldNotify(g, rank, notifiedRank, notifiedAt, now)
+		repeat := g.urgency.RepeatInterval()
+		if teamRepeat != nil {
+			if d, err := rules.ParseDuration(*teamRepeat); err == nil && d.Std() > 0 {
+				repeat = d.Std()
+			}
+		}
+		g.notifyNow = g.paging && shouldNotify(g, rank, notifiedRank, notifiedAt, now, repeat)
 		return nil
 	}
 }
 
 // shouldNotify decides whether an upserted alert pages now: a new alert
 // always; an existing one when its urgency rose above what was last notified,
-// or when it is still open and its repeat interval has passed.
-func shouldNotify(g *alertGroup, rank, notifiedRank int, notifiedAt *time.Time, now time.Time) bool {
+// or when it is still open and its repeat interval (the team's, else the
+// urgency's) has passed.
+func shouldNotify(g *alertGroup, rank, notifiedRank int, notifiedAt *time.Time, now time.Time, repeat time.Duration) bool {
 	switch {
 	case g.inserted:
 		return true
@@ -307,5 +315,5 @@ func shouldNotify(g *alertGroup, rank, notifiedRank int, notifiedAt *time.Time, 
 	case notifiedAt == nil:
 		return true
 	}
-	return now.Sub(*notifiedAt) >= g.urgency.RepeatInterval()
+	return now.Sub(*notifiedAt) >= repeat
 }

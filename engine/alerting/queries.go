@@ -49,7 +49,8 @@ ON CONFLICT (patient_id, rule_id) WHERE status <> 'resolved' DO UPDATE SET
 	status = CASE WHEN alerts.status = 'snoozed' AND excluded.urgency_rank > alerts.urgency_rank THEN 'open' ELSE alerts.status END,
 	snoozed_until = CASE WHEN alerts.status = 'snoozed' AND excluded.urgency_rank > alerts.urgency_rank THEN NULL ELSE alerts.snoozed_until END,
 	updated_at = excluded.updated_at
-RETURNING id, xmax = 0, status, urgency, urgency_rank, title, notified_at, notified_urgency_rank`
+RETURNING id, xmax = 0, status, urgency, urgency_rank, title, notified_at, notified_urgency_rank,
+	(SELECT t.escalation->'repeat_intervals'->>alerts.urgency FROM care_teams t WHERE t.id = alerts.care_team_id)`
 
 // updateAlertSQL adds suppressed (already reported) findings to the rule's
 // unresolved alert, if there is one; it never opens an alert.
@@ -59,7 +60,8 @@ const updateAlertSQL = `UPDATE alerts SET occurrences = occurrences + $3,
 	first_observed_at = least(first_observed_at, $5),
 	updated_at = $7
 WHERE patient_id = $1 AND rule_id = $2 AND status <> 'resolved'
-RETURNING id, false, status, urgency, urgency_rank, title, notified_at, notified_urgency_rank`
+RETURNING id, false, status, urgency, urgency_rank, title, notified_at, notified_urgency_rank,
+	(SELECT t.escalation->'repeat_intervals'->>alerts.urgency FROM care_teams t WHERE t.id = alerts.care_team_id)`
 
 // insertAlertEventSQL records one event (opened, updated) on an alert's history.
 const insertAlertEventSQL = `INSERT INTO alert_events (alert_id, action, actor_id, at, detail) VALUES ($1, $2, $3, $4, $5)`

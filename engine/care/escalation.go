@@ -20,13 +20,18 @@ type EscalationPolicy struct {
 	AckDeadlines map[rpm.Urgency]rules.Duration `json:"ack_deadlines,omitempty"`
 	// Levels are notified in order: "on_call", "leads", "all".
 	Levels []string `json:"levels,omitempty"`
+	// RepeatIntervals override, per urgency, how long an open alert that
+	// keeps firing waits before it pages again (rpm.Urgency.RepeatInterval
+	// by default).
+	RepeatIntervals map[rpm.Urgency]rules.Duration `json:"repeat_intervals,omitempty"`
 }
 
 // EscalationInput is a policy as a client sends it: deadlines as durations
 // such as "5m" or "4h".
 type EscalationInput struct {
-	AckDeadlines map[string]string `json:"ack_deadlines"`
-	Levels       []string          `json:"levels"`
+	AckDeadlines    map[string]string `json:"ack_deadlines"`
+	Levels          []string          `json:"levels"`
+	RepeatIntervals map[string]string `json:"repeat_intervals"`
 }
 
 // Policy checks in and returns the policy it describes; every problem is
@@ -35,25 +40,34 @@ func (in *EscalationInput) Policy(v *rpm.ValidationError, field string) *Escalat
 	if in == nil {
 		return nil
 	}
-	p := &EscalationPolicy{Levels: in.Levels}
-	if in.AckDeadlines != nil {
-		p.AckDeadlines = make(map[rpm.Urgency]rules.Duration, len(in.AckDeadlines))
-	}
-	for u, value := range in.AckDeadlines {
-		urg := rpm.Urgency(u)
-		if !urg.Valid() {
-			v.Add(field+".ack_deadlines", fmt.Sprintf("%q is not an urgency: use critical, high, medium or low", text.Truncate(u, 40)))
-			continue
-		}
-		d, err := rules.ParseDuration(value)
-		if err != nil {
-			v.Add(field+".ack_deadlines."+u, "must be a duration such as 5m, 30m or 4h")
-			continue
-		}
-		p.AckDeadlines[urg] = d
-	}
+	p := &EscalationPolicy{Levels: in.Levels,
+		AckDeadlines:    durations(v, field+".ack_deadlines", in.AckDeadlines),
+		RepeatIntervals: durations(v, field+".repeat_intervals", in.RepeatIntervals)}
 	p.validate(v, field)
 	return p
+}
+
+// durations parses a map of urgency → duration text, adding a field error
+// (under field) for every bad urgency or duration.
+func durations(v *rpm.ValidationError, field string, in map[string]string) map[rpm.Urgency]rules.Duration {
+	if in == nil {
+		return nil
+	}
+	out := make(map[rpm.Urgency]rules.Duration, len(in))
+	for _, u := range slices.Sorted(maps.Keys(in)) {
+		urg := rpm.Urgency(u)
+		if !urg.Valid() {
+			v.Add(field, fmt.Sprintf("%q is not an urgency: use critical, high, medium or low", text.Truncate(u, 40)))
+			continue
+		}
+		d, err := rules.ParseDuration(in[u])
+		if err != nil {
+			v.Add(field+"."+u, "must be a duration such as 5m, 30m or 4h")
+			continue
+		}
+		out[urg] = d
+	}
+	return out
 }
 
 // EscalationLevels are the levels a policy may name.
@@ -68,6 +82,11 @@ func (p *EscalationPolicy) validate(v *rpm.ValidationError, field string) {
 	for _, u := range slices.Sorted(maps.Keys(p.AckDeadlines)) {
 		if d := p.AckDeadlines[u].Std(); d < time.Minute || d > maxAckDeadline {
 			v.Add(fmt.Sprintf("%s.ack_deadlines.%s", field, u), "must be a duration from 1m to 168h")
+		}
+	}
+	for _, u := range slices.Sorted(maps.Keys(p.RepeatIntervals)) {
+		if d := p.RepeatIntervals[u].Std(); d < time.Minute || d > maxAckDeadline {
+			v.Add(fmt.Sprintf("%s.repeat_intervals.%s", field, u), "must be a duration from 1m to 168h")
 		}
 	}
 	if p.AckDeadlines != nil && len(p.Levels) == 0 {
