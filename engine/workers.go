@@ -38,7 +38,7 @@ func (e *Engine) riverConfig(clientID string) *river.Config {
 			river.QueueDefault:       {MaxWorkers: 10},
 			delivery.Queue:           {MaxWorkers: e.cfg.NotifyWorkers},
 			reminder.Queue:           {MaxWorkers: 20},
-			alerting.EscalationQueue: {MaxWorkers: 20},
+			alerting.EscalationQueue: {MaxWorkers: 100},
 		}
 		rc.PeriodicJobs = periodic
 	}
