@@ -139,20 +139,30 @@ func (al *Service) runEscalations(ctx context.Context, reqs []*escalateReq) erro
 		return a.step - b.step
 	})
 	return pg.InTx(ctx, al.pool, func(tx pgx.Tx) error {
+		var next []river.InsertManyParams // the following steps, scheduled together
 		for _, r := range reqs {
-			done, err := al.escalate(ctx, tx, r.id, r.step)
+			done, job, err := al.escalate(ctx, tx, r.id, r.step)
 			if err != nil {
 				return err
 			}
 			r.done = done
+			if job != nil {
+				next = append(next, *job)
+			}
+		}
+		if len(next) > 0 {
+			if _, err := al.jobs().InsertManyTx(ctx, tx, next); err != nil {
+				return fmt.Errorf("escalate: schedule the next steps: %w", err)
+			}
 		}
 		return nil
 	})
 }
 
 // escalate takes one step in tx.
-func (al *Service) escalate(ctx context.Context, tx pgx.Tx, id uuid.UUID, step int) (bool, error) {
+func (al *Service) escalate(ctx context.Context, tx pgx.Tx, id uuid.UUID, step int) (bool, *river.InsertManyParams, error) {
 	var done bool
+	var next *river.InsertManyParams
 	err := func() error {
 		var (
 			status            string
@@ -179,10 +189,10 @@ func (al *Service) escalate(ctx context.Context, tx pgx.Tx, id uuid.UUID, step i
 		levels := policy.levels()
 		detail := map[string]any{"step": step}
 		action := "escalation_exhausted"
+		// The step's own records go in one round trip.
+		b := &pgx.Batch{}
 		if step >= len(levels) {
-			if _, err := tx.Exec(ctx, markExhaustedSQL, id, step, now); err != nil {
-				return fmt.Errorf("escalate: %w", err)
-			}
+			b.Queue(markExhaustedSQL, id, step, now)
 		} else {
 			action = "escalated"
 			n, err := al.notifyLevel(ctx, tx, id, teamID, patientID, urgency, levels[step], tz, slots, now)
@@ -190,27 +200,27 @@ func (al *Service) escalate(ctx context.Context, tx pgx.Tx, id uuid.UUID, step i
 				return err
 			}
 			detail["level"], detail["notified"] = levels[step], n
-			if _, err := tx.Exec(ctx, markEscalatedSQL, id, step, now); err != nil {
-				return fmt.Errorf("escalate: %w", err)
-			}
+			b.Queue(markEscalatedSQL, id, step, now)
 			if d := policy.deadline(urgency); d > 0 {
-				if _, err := al.jobs().InsertManyTx(ctx, tx, []river.InsertManyParams{escalateJob(id, step+1, now.Add(d))}); err != nil {
-					return fmt.Errorf("escalate: schedule the next step: %w", err)
-				}
+				job := escalateJob(id, step+1, now.Add(d))
+				next = &job
 			}
 		}
-		if _, err := tx.Exec(ctx, insertAlertEventSQL, id, action, nil, now, detail); err != nil {
-			return fmt.Errorf("escalate: %w", err)
-		}
-		if err := al.audit.Write(ctx, tx, escalationActor, audit.Entry{Action: "alert.escalate", PatientID: patientID,
-			ObjectType: "alert", ObjectID: id.String(), Detail: detail}); err != nil {
-			return err
-		}
-		return events.Publish(ctx, tx, now, events.Event{Type: events.AlertUpdated, CareTeamID: teamID, PatientID: patientID,
+		b.Queue(insertAlertEventSQL, id, action, nil, now, detail)
+		al.audit.Queue(b, escalationActor, audit.Entry{Action: "alert.escalate", PatientID: patientID,
+			ObjectType: "alert", ObjectID: id.String(), Detail: detail})
+		events.Queue(b, now, events.Event{Type: events.AlertUpdated, CareTeamID: teamID, PatientID: patientID,
 			Payload: map[string]any{"alert_id": id, "status": status, "urgency": urgency, "escalation_level": step,
 				"escalation_exhausted": step >= len(levels)}})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("escalate: record the step: %w", err)
+		}
+		return nil
 	}()
-	return done, err
+	if err != nil {
+		return false, nil, err
+	}
+	return done, next, nil
 }
 
 // notifyLevel pages one escalation level of a team about an alert: on_call
