@@ -337,8 +337,14 @@ var endpoints = map[string]endpoint{
 	"GET /v1/audit": {actor: "admin"},
 	// A stream never ends: send reads only its status and headers and
 	// closes it (see send).
-	"GET /v1/stream": {actor: "clinician"},
-	"/":              {},
+	"GET /v1/stream":     {actor: "clinician"},
+	"POST /v1/session":   {actor: "admin"},
+	"DELETE /v1/session": {actor: "admin"},
+	"GET /riverui/":      {actor: "admin"},
+	"POST /riverui/":     {actor: "admin"},
+	"PUT /riverui/":      {actor: "admin"},
+	"PATCH /riverui/":    {actor: "admin"},
+	"/":                  {},
 
 	"GET /openapi.json": {},
 	"GET /docs/":        {},

@@ -49,6 +49,9 @@ type Config struct {
 	// deadlines). Defaults to
 	// time.Now.
 	Now func() time.Time
+	// JobsUI is the operators' job dashboard (River's UI), served to admins
+	// under /riverui/. Nil: the path answers 404.
+	JobsUI http.Handler
 	// StreamHeartbeat is how often GET /v1/stream sends a comment line to an
 	// idle client (and re-checks its token). Defaults to 15 seconds.
 	StreamHeartbeat time.Duration
@@ -184,6 +187,8 @@ func (s *Server) routes() http.Handler {
 	handle("PUT /v1/me/preferences", s.putPreferences)
 	handle("GET /v1/audit", s.listAudit)
 	handle("GET /v1/stream", s.stream) // Server-Sent Events (stream.go)
+	handle("POST /v1/session", s.createSession)
+	handle("DELETE /v1/session", s.deleteSession)
 
 	// FHIR R4 and the API contract (fhir.go, openapi.go).
 	fhirRoutes := s.fhirRoutes()
@@ -200,6 +205,13 @@ func (s *Server) routes() http.Handler {
 	open("GET /docs/", http.HandlerFunc(s.docs))
 	open("GET /{$}", http.HandlerFunc(s.consoleIndex)) // the web triage console (console.go)
 	open("GET /console/", s.consoleAssets())
+	// The job dashboard authenticates by its session cookie or a bearer
+	// token (session.go); River's UI uses these methods.
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH"} {
+		pattern := m + " " + jobsPrefix + "/"
+		s.patterns = append(s.patterns, Route{Pattern: pattern, Authenticated: true})
+		mux.Handle(pattern, s.instrument(pattern, http.HandlerFunc(s.jobsUI)))
+	}
 
 	open("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "Not found", "no such endpoint", nil)

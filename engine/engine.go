@@ -264,5 +264,8 @@ func (e *Engine) ListAudit(ctx context.Context, a access.Actor, f audit.Filter) 
 	return audit.List(ctx, e.pool, a, f)
 }
 
+// Jobs returns the River client, for the operators' job dashboard.
+func (e *Engine) Jobs() *river.Client[pgx.Tx] { return e.river }
+
 // Rules returns the active rule pack.
 func (e *Engine) Rules() *rules.Pack { return e.rulesService.Pack() }

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"riverqueue.com/riverui"
+
 	"github.com/tendhealth/tend/api"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/migrations"
@@ -73,8 +75,12 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 	}
 	sys := &system{pool: pool, engine: eng, log: log}
 	if o.withAPI {
+		jobs, err := jobsDashboard(ctx, eng, log)
+		if err != nil {
+			return nil, err
+		}
 		sys.api, err = api.New(api.Config{
-			Engine: eng, Logger: log, Gatherer: reg, Registerer: reg, RateLimit: s.RateLimit,
+			Engine: eng, Logger: log, Gatherer: reg, Registerer: reg, RateLimit: s.RateLimit, JobsUI: jobs,
 			Ready: func(ctx context.Context) error {
 				if err := pool.Ping(ctx); err != nil {
 					return fmt.Errorf("database unreachable")
@@ -87,6 +93,28 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 		}
 	}
 	return sys, nil
+}
+
+// jobsDashboard builds River's own UI for operators, served by the API at
+// /riverui/ to admins only (api/session.go). It has no authentication of its
+// own and can cancel, retry and delete jobs; job arguments carry ids only.
+// Its background services stop with ctx.
+func jobsDashboard(ctx context.Context, eng *engine.Engine, log *slog.Logger) (http.Handler, error) {
+	h, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(eng.Jobs(), nil),
+		Logger:    log.With("component", "riverui"),
+		Prefix:    "/riverui",
+		// Job lists show no arguments unless asked: they hold ids only, but
+		// an operator's overview needs none.
+		JobListHideArgsByDefault: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job dashboard: %w", err)
+	}
+	if err := h.Start(ctx); err != nil {
+		return nil, fmt.Errorf("job dashboard: %w", err)
+	}
+	return h, nil
 }
 
 // stop stops the workers, waiting up to shutdownGrace for running jobs.
