@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"riverqueue.com/riverui"
 
 	"github.com/tendhealth/tend/api"
 	"github.com/tendhealth/tend/engine"
@@ -171,7 +174,18 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Engine: eng})
+	// The operators' job dashboard, as tend serve mounts it.
+	jobs, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(eng.Jobs(), nil),
+		Logger: slog.New(slog.DiscardHandler), Prefix: "/riverui"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobsCtx, stopJobs := context.WithCancel(context.Background())
+	t.Cleanup(stopJobs)
+	if err := jobs.Start(jobsCtx); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Config{Engine: eng, JobsUI: jobs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,6 +270,42 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 		t.Fatal("team B's critical reading raised no alert")
 	}
 
+	// Team A's patient takes furosemide: one dose taken yesterday evening,
+	// this morning's missed (the reminder workers do not run in this test,
+	// so the doses' outcomes are written as those workers would).
+	var sched struct{ ID string }
+	r := a.clinician.do("POST", "/v1/patients/"+a.patientID+"/schedules", map[string]any{"type": "medication",
+		"medication": "Furosemide", "dose": "40 mg", "times": []string{"08:00", "20:00"},
+		"start_date": now.AddDate(0, 0, -2).Format(time.DateOnly)})
+	if r.status != http.StatusCreated {
+		t.Fatalf("schedule: %d %s", r.status, r.body)
+	}
+	r.decode(t, &sched)
+	for i, st := range []string{"taken", "missed"} {
+		at := now.Add(-time.Duration(16-12*i) * time.Hour)
+		if _, err := pool.Exec(ctx, `INSERT INTO doses (id, schedule_id, patient_id, occurrence_key, due_at, status, reminded_at,
+			decided_at, taken_at, created_at) SELECT gen_random_uuid(), $1, $2, $3, $4::timestamptz, $5::text, $4::timestamptz,
+			$4::timestamptz + interval '1 hour', CASE WHEN $5::text = 'taken' THEN $4::timestamptz + interval '10 minutes' END,
+			$4::timestamptz - interval '2 days'`,
+			sched.ID, a.patientID, "test:"+st, at, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// For the administration pages (run once): a user to disable, and
+	// the expected backtest.
+	var adminEnv []string
+	var tempUser string
+	if mode == "polling" {
+		s.userToken(t, map[string]any{"name": "Dr Cal Temp", "role": "clinician"})
+		tempUser = s.lastUserID
+		var pt struct {
+			CareTeamID string `json:"care_team_id"`
+		}
+		s.admin.do("GET", "/v1/patients/"+a.patientID, nil).decode(t, &pt)
+		adminEnv = []string{"TOKEN_ADMIN=" + admTok, "DISABLE_USER=" + tempUser, "TEAM_A=" + pt.CareTeamID}
+	}
+
 	shot := filepath.Join(t.TempDir(), "console.png")
 	if p := os.Getenv("TEND_CONSOLE_SCREENSHOT"); p != "" && mode == "polling" {
 		shot, _ = filepath.Abs(filepath.Join("..", p))
@@ -266,6 +316,7 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	cmd.Dir = consoleTestDir(t)
 	cmd.Env = append(os.Environ(), "BASE_URL="+hs.URL, "TOKEN_A="+a.clinician.token, "TOKEN_B="+b.clinician.token,
 		"CHROMIUM="+chromium, "SCREENSHOT="+shot, "EXPECT_MODE="+mode)
+	cmd.Env = append(cmd.Env, adminEnv...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -289,6 +340,24 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 		Resolved     bool     `json:"resolved"`
 		ResolveError string   `json:"resolve_error"`
 		BRows        []string `json:"b_rows"`
+		Reminders    struct {
+			Schedules []string `json:"schedules"`
+			Doses     []string `json:"doses"`
+		} `json:"reminders"`
+		Admin *struct {
+			Disabled       bool     `json:"disabled"`
+			TokenIssued    bool     `json:"token_issued"`
+			TokenRevoked   bool     `json:"token_revoked"`
+			TeamSaved      string   `json:"team_saved"`
+			BacktestRule   string   `json:"backtest_rule"`
+			BacktestSince  string   `json:"backtest_since"`
+			BacktestAlerts int      `json:"backtest_alerts"`
+			RuleDisabled   string   `json:"rule_disabled"`
+			ParamsSaved    string   `json:"params_saved"`
+			AuditIDs       []string `json:"audit_ids"`
+			JobsStates     int      `json:"jobs_states"`
+			JobsTitle      string   `json:"jobs_title"`
+		} `json:"admin"`
 	}
 	gotResult := false
 	sc := bufio.NewScanner(stdout)
@@ -330,7 +399,7 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 
 	// The API agrees with what the console showed.
 	var got struct{ Status string }
-	r := a.clinician.do("GET", "/v1/alerts/"+alertID, nil)
+	r = a.clinician.do("GET", "/v1/alerts/"+alertID, nil)
 	if r.status != http.StatusOK {
 		t.Fatalf("get alert: %d %s", r.status, r.body)
 	}
@@ -349,6 +418,115 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	}
 	if !slices.Contains(result.BRows, bAlerts[0]) {
 		t.Errorf("team B's console did not show team B's own alert: %v", result.BRows)
+	}
+	// The alert pane showed the patient's reminders as the API has them.
+	if len(result.Reminders.Schedules) != 1 || !strings.Contains(result.Reminders.Schedules[0], "Furosemide 40 mg") ||
+		!strings.Contains(result.Reminders.Schedules[0], "1 of 2 taken (50 %), 1 missed") {
+		t.Errorf("reminders in the console: %q", result.Reminders.Schedules)
+	}
+	if len(result.Reminders.Doses) < 2 || result.Reminders.Doses[0] != "missed" || result.Reminders.Doses[1] != "taken" {
+		t.Errorf("recent doses in the console (newest first): %q", result.Reminders.Doses)
+	}
+	if mode == "polling" {
+		checkAdminPages(t, s.admin, tempUser, result.Admin)
+	}
+}
+
+// checkAdminPages checks, through the API, what the admin did in the
+// console's administration pages.
+func checkAdminPages(t *testing.T, admin client, tempUser string, got *struct {
+	Disabled       bool     `json:"disabled"`
+	TokenIssued    bool     `json:"token_issued"`
+	TokenRevoked   bool     `json:"token_revoked"`
+	TeamSaved      string   `json:"team_saved"`
+	BacktestRule   string   `json:"backtest_rule"`
+	BacktestSince  string   `json:"backtest_since"`
+	BacktestAlerts int      `json:"backtest_alerts"`
+	RuleDisabled   string   `json:"rule_disabled"`
+	ParamsSaved    string   `json:"params_saved"`
+	AuditIDs       []string `json:"audit_ids"`
+	JobsStates     int      `json:"jobs_states"`
+	JobsTitle      string   `json:"jobs_title"`
+}) {
+	t.Helper()
+	if got == nil {
+		t.Fatal("the browser test did not report the administration pages")
+	}
+	// The user disabled in the console is disabled for the API.
+	var users struct {
+		Items []struct {
+			ID         string
+			DisabledAt *time.Time `json:"disabled_at"`
+		}
+	}
+	admin.do("GET", "/v1/users?q=Cal%20Temp", nil).decode(t, &users)
+	if len(users.Items) != 1 || users.Items[0].ID != tempUser || users.Items[0].DisabledAt == nil || !got.Disabled {
+		t.Errorf("disable from the console: console %v, API %+v", got.Disabled, users.Items)
+	}
+	// The token issued in the console was listed, then revoked.
+	var toks struct {
+		Items []struct {
+			ExpiresAt *time.Time `json:"expires_at"`
+			RevokedAt *time.Time `json:"revoked_at"`
+		}
+	}
+	admin.do("GET", "/v1/users/"+tempUser+"/tokens", nil).decode(t, &toks)
+	revoked := 0
+	for _, tk := range toks.Items {
+		if tk.RevokedAt != nil && tk.ExpiresAt != nil {
+			revoked++
+		}
+	}
+	if !got.TokenIssued || !got.TokenRevoked || revoked != 1 {
+		t.Errorf("tokens from the console: issued %v revoked %v; the API lists %d revoked expiring tokens", got.TokenIssued, got.TokenRevoked, revoked)
+	}
+	// The team's escalation policy as edited.
+	var team struct {
+		Escalation struct {
+			AckDeadlines map[string]string `json:"ack_deadlines"`
+			Levels       []string          `json:"levels"`
+		}
+	}
+	admin.do("GET", "/v1/care-teams/"+got.TeamSaved, nil).decode(t, &team)
+	if team.Escalation.AckDeadlines["critical"] != "7m" || !slices.Equal(team.Escalation.Levels, []string{"on_call", "all"}) {
+		t.Errorf("team policy after the console's edit: %+v", team.Escalation)
+	}
+	// The rule disabled and the parameter changed.
+	var rule struct {
+		Enabled    bool
+		Version    int
+		Definition struct{ Params map[string]float64 }
+	}
+	admin.do("GET", "/v1/rules/"+got.RuleDisabled, nil).decode(t, &rule)
+	if rule.Enabled {
+		t.Errorf("rule %s still enabled after the console disabled it", got.RuleDisabled)
+	}
+	admin.do("GET", "/v1/rules/"+got.ParamsSaved, nil).decode(t, &rule)
+	if rule.Definition.Params["systolic_max"] != 185 || rule.Version < 2 {
+		t.Errorf("rule %s after the console's parameter edit: v%d %v", got.ParamsSaved, rule.Version, rule.Definition.Params)
+	}
+	// The backtest the console showed is the API's.
+	var bt struct{ Alerts int }
+	r := admin.do("POST", "/v1/rules/backtest", map[string]any{"rule_id": got.BacktestRule, "since": got.BacktestSince})
+	r.decode(t, &bt)
+	if bt.Alerts == 0 || bt.Alerts != got.BacktestAlerts {
+		t.Errorf("backtest of %s since %s: console shows %d alerts, the API %d", got.BacktestRule, got.BacktestSince, got.BacktestAlerts, bt.Alerts)
+	}
+	// The audit view shows the API's first page.
+	var audit struct{ Items []struct{ ID int64 } }
+	admin.do("GET", "/v1/audit?limit=100", nil).decode(t, &audit)
+	if len(got.AuditIDs) == 0 || len(audit.Items) < len(got.AuditIDs) {
+		t.Fatalf("audit view: %d rows, API %d", len(got.AuditIDs), len(audit.Items))
+	}
+	for i, id := range got.AuditIDs {
+		if fmt.Sprint(audit.Items[i].ID) != id {
+			t.Errorf("audit row %d: console %s, API %d", i, id, audit.Items[i].ID)
+			break
+		}
+	}
+	// The job dashboard opened from the console, signed in by its cookie.
+	if got.JobsStates != http.StatusOK || !strings.Contains(got.JobsTitle, "River") {
+		t.Errorf("job dashboard from the console: states %d, title %q", got.JobsStates, got.JobsTitle)
 	}
 }
 

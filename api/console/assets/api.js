@@ -31,8 +31,10 @@ export class Api {
 
   // request sends one call and returns its JSON body; a non-2xx answer
   // throws an ApiError carrying the server's problem text.
-  async request(method, path, body, signal) {
-    const init = { method, headers: this.headers(), signal, cache: "no-store", credentials: "omit" };
+  // Credentials (cookies) are never sent, except where a call asks for the
+  // job dashboard's session cookie to be set or cleared.
+  async request(method, path, body, signal, credentials = "omit") {
+    const init = { method, headers: this.headers(), signal, cache: "no-store", credentials };
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -59,6 +61,42 @@ export class Api {
 
   post(path, body) {
     return this.request("POST", path, body);
+  }
+
+  put(path, body) {
+    return this.request("PUT", path, body);
+  }
+
+  patch(path, body) {
+    return this.request("PATCH", path, body);
+  }
+
+  del(path) {
+    return this.request("DELETE", path);
+  }
+
+  // session asks for the job dashboard's cookie (admins); endSession
+  // clears it. The cookie is HttpOnly: this page never sees it.
+  session() {
+    return this.request("POST", "/v1/session", undefined, undefined, "same-origin");
+  }
+
+  endSession() {
+    return this.request("DELETE", "/v1/session", undefined, undefined, "same-origin");
+  }
+
+  schedules(patientID, signal) {
+    return this.get(`/v1/patients/${encodeURIComponent(patientID)}/schedules`, signal);
+  }
+
+  // doses returns the patient's doses of the last 7 days (and those due up
+  // to 48 hours ahead, the API's default window).
+  doses(patientID, signal) {
+    return this.get(`/v1/patients/${encodeURIComponent(patientID)}/doses?limit=200`, signal);
+  }
+
+  adherence(patientID, signal) {
+    return this.get(`/v1/patients/${encodeURIComponent(patientID)}/adherence`, signal);
   }
 
   alerts(signal) {

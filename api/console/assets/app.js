@@ -2,12 +2,14 @@
 // alert, act on it. No framework and no build step: ES modules served as
 // they are written.
 
+import { Admin } from "./admin.js";
 import { Api, ApiError } from "./api.js";
 import { Detail } from "./detail.js";
 import { Live, POLL_MS } from "./live.js";
 import { counts, renderCounts, renderQueue } from "./queue.js";
 
 const TOKEN_KEY = "tend.token";
+const SECTIONS = ["queue", "users", "teams", "rules", "audit", "jobs"];
 const $ = (id) => document.getElementById(id);
 
 // takeFragmentToken reads a one-time sign-in link (#token=…), keeps the token
@@ -37,16 +39,32 @@ class Console {
       this.signIn($("token").value.trim());
     });
     $("sign-out").addEventListener("click", () => this.signOut(""));
-    $("nav-queue").addEventListener("click", (ev) => {
-      ev.preventDefault();
-      $("queue-heading").focus();
-    });
+    for (const b of document.querySelectorAll("#sections button[data-section]")) {
+      b.addEventListener("click", () => this.showSection(b.dataset.section));
+    }
+    this.admin = new Admin(() => this.api);
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) this.signIn(token);
     else this.showSignIn("");
   }
 
+  // showSection shows one section of the page; the address stays "/".
+  showSection(name) {
+    this.section = name;
+    for (const s of SECTIONS) {
+      const page = s === "queue" ? $("workspace") : $(`section-${s}`);
+      page.hidden = s !== name;
+      const nav = $(`nav-${s}`);
+      if (s === name) nav.setAttribute("aria-current", "page");
+      else nav.removeAttribute("aria-current");
+    }
+    $(name === "queue" ? "queue-heading" : `${name}-heading`).focus();
+    if (name !== "queue") this.admin.show(name);
+  }
+
   showSignIn(message) {
+    for (const s of SECTIONS) if (s !== "queue") $(`section-${s}`).hidden = true;
+    for (const li of document.querySelectorAll("#sections .admin-only")) li.hidden = true;
     $("workspace").hidden = true;
     $("sections").hidden = true;
     $("sign-out").hidden = true;
@@ -79,6 +97,11 @@ class Console {
     $("sections").hidden = false;
     $("sign-out").hidden = false;
     $("live").hidden = false;
+    // Administration pages for admins: GET /v1/users answers only them.
+    const isAdmin = await api.get("/v1/users?limit=1").then(() => true, () => false);
+    if (api !== this.api) return;
+    for (const li of document.querySelectorAll("#sections .admin-only")) li.hidden = !isAdmin;
+    document.body.dataset.role = isAdmin ? "admin" : "staff";
     // One detail pane per page (it binds the forms); a new sign-in gives it
     // the new token.
     this.detail ??= new Detail(api, {
@@ -95,10 +118,12 @@ class Console {
       onMode: (mode) => this.showMode(mode),
     });
     this.live.start();
-    $("queue-heading").focus();
+    this.showSection("queue");
   }
 
   signOut(message) {
+    // Also end the job dashboard's session, if one was opened (best effort).
+    if (this.api && document.body.dataset.role === "admin") this.api.endSession().catch(() => {});
     this.live?.stop();
     this.detail?.close();
     this.api = null;

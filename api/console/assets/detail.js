@@ -5,6 +5,7 @@
 import { ApiError } from "./api.js";
 import { buildPlot, caption, kindLabel, Plot, thresholds } from "./plot.js";
 import { statusLabel, urgencyLabel } from "./queue.js";
+import * as reminders from "./reminders.js";
 
 const ACTION_DONE = {
   ack: "Acknowledged.",
@@ -156,6 +157,7 @@ export class Detail {
     if (seq !== this.seq) return;
     this.renderFacts(a, patient.status === "fulfilled" ? patient.value : null);
     if (team.status === "fulfilled") this.renderMembers(team.value);
+    this.loadReminders(a.patient_id, seq); // alongside the plot
 
     const def = rule.status === "fulfilled" ? rule.value.definition || {} : {};
     const kind = a.readings?.[0]?.kind || def.kind;
@@ -180,6 +182,27 @@ export class Detail {
     this.$("plot").setAttribute("aria-label", `Plot of ${kindLabel(kind).toLowerCase()} readings`);
     this.$("plot").setAttribute("role", "img");
     this.$("plot-caption").textContent = caption(kind, built, limits);
+  }
+
+  // loadReminders shows the patient's schedules, adherence per schedule and
+  // recent doses; a caller who may not read them sees the API's answer.
+  async loadReminders(patientID, seq) {
+    const [schedules, doses, adherence] = await Promise.allSettled([
+      this.api.schedules(patientID), this.api.doses(patientID), this.api.adherence(patientID)]);
+    if (seq !== this.seq) return;
+    const failed = [schedules, doses, adherence].find((r) => r.status === "rejected");
+    const block = this.$("reminders");
+    if (failed) {
+      const err = failed.reason;
+      this.$("reminders-error").textContent = `Reminders unavailable: ${err instanceof ApiError ? err.text : err.message}`;
+      block.dataset.loaded = "error";
+      return;
+    }
+    this.$("reminders-error").textContent = "";
+    const summary = reminders.summarise(schedules.value.items, doses.value.items, adherence.value);
+    reminders.render({ table: this.$("schedules"), doses: this.$("doses"), total: this.$("adherence-total"),
+      empty: this.$("schedules-empty") }, summary);
+    block.dataset.loaded = "true";
   }
 
   renderFacts(a, patient) {

@@ -5,6 +5,8 @@
 //   Go     → "POSTED <a> <b>"    critical readings were posted for team A
 //                                (alert a), then for team B (alert b)
 //   script → "RESULT <json>"     what the consoles showed
+// With TOKEN_ADMIN (and DISABLE_USER, TEAM_A) it also drives the
+// administration pages as an admin.
 // Environment: BASE_URL, TOKEN_A, TOKEN_B (clinicians of teams A and B),
 // CHROMIUM (the browser), SCREENSHOT (where to write the screenshot),
 // EXPECT_MODE ("stream" or "polling": how the consoles must get updates).
@@ -12,7 +14,8 @@ import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
-const { BASE_URL, TOKEN_A, TOKEN_B, CHROMIUM = "/usr/bin/chromium", SCREENSHOT, EXPECT_MODE = "polling" } = process.env;
+const { BASE_URL, TOKEN_A, TOKEN_B, CHROMIUM = "/usr/bin/chromium", SCREENSHOT, EXPECT_MODE = "polling",
+  TOKEN_ADMIN, DISABLE_USER, TEAM_A } = process.env;
 const APPEAR_MS = 2000;
 
 function fail(msg) {
@@ -50,7 +53,9 @@ async function openConsole(browser, token) {
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => { if (m.type() === "error" && !/status of (401|404)/.test(m.text())) problems.push(`console: ${m.text()}`); });
+  // 401, 403 and 404 answers are expected (a refused token, the admin probe,
+  // a missing endpoint); the page shows them itself.
+  page.on("console", (m) => { if (m.type() === "error" && !/status of (401|403|404)/.test(m.text())) problems.push(`console: ${m.text()}`); });
   await page.goto(`${BASE_URL}/#token=${encodeURIComponent(token)}`);
   await page.locator("#queue[data-refreshes]").waitFor({ state: "attached", timeout: 15000 });
   check(page.url() === `${BASE_URL}/`, `the token stayed in the address bar: ${page.url().replace(token, "<token>")}`);
@@ -64,6 +69,103 @@ async function openConsole(browser, token) {
 }
 
 const count = (page, u) => page.locator(`#counts [data-urgency="${u}"] .count-n`).textContent().then(Number);
+
+// openSection moves to an administration page with the keyboard.
+async function openSection(page, name) {
+  await page.locator(`#nav-${name}`).focus();
+  await page.keyboard.press("Enter");
+  await page.locator(`#section-${name}`).waitFor({ state: "visible", timeout: 5000 });
+  check(await page.evaluate((n) => document.activeElement?.id === `${n}-heading`, name), `focus did not move to the ${name} heading`);
+}
+
+// adminPages signs in as an admin and uses every administration page; what
+// it did is checked through the API by the Go side.
+async function adminPages(browser, result) {
+  const c = await openConsole(browser, TOKEN_ADMIN);
+  const { page } = c;
+  const out = {};
+  await page.locator("#nav-users").waitFor({ state: "visible", timeout: 5000 });
+
+  // Users: disable one; issue a token with an expiry, then revoke it.
+  await openSection(page, "users");
+  const row = page.locator(`#users-table tr[data-user-id="${DISABLE_USER}"]`);
+  await row.waitFor({ timeout: 5000 });
+  await row.getByRole("button", { name: "Tokens of Dr Cal Temp" }).click();
+  await page.locator("#token-expiry").selectOption("7d");
+  await page.getByRole("button", { name: "Issue token" }).click();
+  await page.locator("#new-token:not([hidden])").waitFor({ timeout: 5000 }).catch(async () =>
+    fail(`issue a token: ${await page.locator("#users-error").textContent()}`));
+  out.token_issued = (await page.locator("#new-token-value").inputValue()).startsWith("tend_");
+  // The user's first token (from the test's setup) and the new one: revoke the new one.
+  const tokenRow = page.locator('#tokens-table tr[data-revoked="false"]', { hasText: "Valid" }).filter({ hasNotText: "Never" }).first();
+  await tokenRow.getByRole("button", { name: /^Revoke token / }).click();
+  await page.locator('#tokens-table tbody tr[data-revoked="true"]').waitFor({ timeout: 5000 });
+  out.token_revoked = (await page.locator('#tokens-table tr[data-revoked="true"]').count()) === 1;
+  await row.getByRole("button", { name: "Disable Dr Cal Temp" }).focus();
+  await page.keyboard.press("Enter");
+  await page.locator(`#users-table tr[data-user-id="${DISABLE_USER}"][data-disabled="true"]`).waitFor({ timeout: 5000 }).catch(async () =>
+    fail(`disable: ${await page.locator("#users-error").textContent()}`));
+  out.disabled = true;
+
+  // Care teams: edit team A's escalation policy.
+  await openSection(page, "teams");
+  await page.locator(`#teams-table tr[data-team-id="${TEAM_A}"]`).waitFor({ timeout: 5000 }).catch(async () =>
+    fail(`care teams: ${await page.locator("#teams-error").textContent()}`));
+  await page.locator(`#teams-table tr[data-team-id="${TEAM_A}"] button`).click();
+  await page.locator("#team-form:not([hidden])").waitFor({ timeout: 5000 });
+  await page.getByLabel("Acknowledge critical within").fill("7m");
+  await page.getByLabel(/^Levels, in order/).fill("on_call, all");
+  await page.getByRole("button", { name: "Save team" }).click();
+  await page.locator("#teams-result:not(:empty)").waitFor({ timeout: 5000 }).catch(async () =>
+    fail(`save team: ${await page.locator("#teams-error").textContent()}`));
+  out.team_saved = TEAM_A;
+
+  // Rules: disable one, change a parameter, backtest, evaluation errors.
+  await openSection(page, "rules");
+  await page.locator('#rules-table tr[data-rule-id="no-weight-36h"]').waitFor({ timeout: 5000 }).catch(async () =>
+    fail(`rules: ${await page.locator("#rules-error").textContent()}`));
+  await page.getByRole("button", { name: "Disable no-weight-36h" }).click();
+  await page.locator('#rules-table tr[data-rule-id="no-weight-36h"][data-enabled="false"]').waitFor({ timeout: 5000 }).catch(async () =>
+    fail(`disable rule: ${await page.locator("#rules-error").textContent()}`));
+  out.rule_disabled = "no-weight-36h";
+  await page.getByRole("button", { name: "Edit the parameters of bp-crisis" }).click();
+  await page.locator("#param-systolic_max").fill("185");
+  await page.getByRole("button", { name: "Save parameters" }).click();
+  await page.locator("#rules-result", { hasText: "Saved bp-crisis as v" }).waitFor({ timeout: 5000 }).catch(async () =>
+    fail(`save parameters: ${await page.locator("#rules-error").textContent()}`));
+  out.params_saved = "bp-crisis";
+  await page.locator("#backtest-rule").selectOption("spo2-critical");
+  const since = await page.locator("#backtest-since").inputValue();
+  await page.getByRole("button", { name: "Run backtest" }).click();
+  await page.locator('#backtest-facts[data-rule="spo2-critical"]').waitFor({ timeout: 30000 }).catch(async () =>
+    fail(`backtest: ${await page.locator("#rules-error").textContent()}`));
+  out.backtest_rule = "spo2-critical";
+  out.backtest_since = `${since}T00:00:00.000Z`;
+  out.backtest_alerts = Number(await page.locator("#backtest-facts").getAttribute("data-alerts"));
+  check(/Alerts it would have raised/.test(await page.locator("#backtest-result").innerText()), "the backtest result is not shown");
+  check((await page.locator("#rule-errors tbody tr").count()) > 0, "the evaluation errors table is empty (not even its note)");
+
+  // Audit: read-only, in order.
+  await openSection(page, "audit");
+  await page.locator("#audit-table tbody tr").first().waitFor({ timeout: 5000 }).catch(async () =>
+    fail(`audit: ${await page.locator("#audit-error").textContent()}`));
+  out.audit_ids = await page.locator("#audit-table tbody tr").evaluateAll((rs) => rs.map((r) => r.dataset.auditId));
+  check((await page.locator("#section-audit button, #section-audit input").count()) <= 3, "the audit view has editing controls");
+
+  // Jobs: the dashboard opens in a new tab, signed in by its cookie.
+  await openSection(page, "jobs");
+  const [popup] = await Promise.all([page.context().waitForEvent("page"), page.getByRole("button", { name: "Open the job dashboard" }).click()]);
+  await popup.waitForLoadState("domcontentloaded");
+  check(popup.url() === `${BASE_URL}/riverui/`, `the dashboard opened at ${popup.url()}`);
+  out.jobs_title = await popup.title();
+  out.jobs_states = await popup.evaluate(() => fetch("/riverui/api/states").then((r) => r.status));
+  await popup.close();
+
+  check(page.url() === `${BASE_URL}/`, `the address changed: ${page.url()}`);
+  check((await page.title()) === "Tend triage console", "the title changed");
+  result.admin = out;
+  return c;
+}
 
 async function main() {
   check(BASE_URL && TOKEN_A && TOKEN_B, "BASE_URL, TOKEN_A and TOKEN_B must be set");
@@ -102,6 +204,14 @@ async function main() {
     result.plot_caption = await a.page.locator("#plot-caption").textContent();
     check(/Threshold/.test(result.plot_caption), `the plot shows no threshold: ${result.plot_caption}`);
     result.legend = await a.page.locator("#plot .u-legend").innerText();
+
+    // The patient's reminders: schedules with adherence, recent doses.
+    await a.page.locator('#reminders[data-loaded="true"]').waitFor({ timeout: 10000 }).catch(async () =>
+      fail(`reminders not shown: ${await a.page.locator("#reminders-error").textContent()}`));
+    result.reminders = {
+      schedules: await a.page.locator("#schedules tbody tr").evaluateAll((rs) => rs.map((r) => r.innerText.replace(/\s+/g, " "))),
+      doses: await a.page.locator("#doses li[data-status]").evaluateAll((ls) => ls.map((l) => l.dataset.status)),
+    };
 
     // Acknowledge from the console.
     await a.page.locator("#ack-note").fill("Calling the patient now");
@@ -149,7 +259,9 @@ async function main() {
     await b.page.locator(`#queue li[data-alert-id="${laterB}"]`).waitFor({ timeout: 5000 });
     check(b.page.url() === `${BASE_URL}/`, "signing in changed the address");
 
-    for (const c of [a, b]) {
+    const pages = [a, b];
+    if (TOKEN_ADMIN) pages.push(await adminPages(browser, result));
+    for (const c of pages) {
       check(await c.page.evaluate(() => window.__sameDocument === true), "a page reloaded");
       check(c.problems.length === 0, c.problems.join("; "));
     }

@@ -62,3 +62,52 @@ test("the plot has one series per field, per threshold, and the fired readings",
   assert.equal(hi - lo, 3600);
   assert.equal(buildPlot("spo2", [], [], [], 600), null);
 });
+
+test("reminders: schedules with their adherence, recent due doses newest first", async () => {
+  const { summarise, scheduleLabel } = await import("../assets/reminders.js");
+  const schedules = [
+    { id: "s1", type: "medication", medication: "Furosemide", dose: "40 mg", times: ["08:00", "20:00"], paused: false },
+    { id: "s2", type: "measurement", kind: "body_weight", times: ["07:30"], days_of_week: ["mon", "wed"], paused: true },
+  ];
+  const now = new Date("2026-12-01T12:00:00Z");
+  const doses = [
+    { id: "d1", schedule_id: "s1", due_at: "2026-12-01T08:00:00Z", status: "missed" },
+    { id: "d2", schedule_id: "s1", due_at: "2026-11-30T20:00:00Z", status: "taken" },
+    { id: "d3", schedule_id: "s1", due_at: "2026-12-01T20:00:00Z", status: "pending" }, // not due yet
+    { id: "d4", schedule_id: "s2", due_at: "2026-12-01T07:30:00Z", status: "taken" },
+  ];
+  const adherence = {
+    since: "2026-11-01T12:00:00Z",
+    schedules: [{ schedule_id: "s1", due: 2, taken: 1, skipped: 0, missed: 1, pending: 0, percentage: 50 }],
+    total: { due: 3, taken: 2, skipped: 0, missed: 1, pending: 0, percentage: 66.7 },
+  };
+  const out = summarise(schedules, doses, adherence, now);
+  assert.equal(scheduleLabel(schedules[0]), "Furosemide 40 mg");
+  assert.equal(scheduleLabel(schedules[1]), "Measure weight");
+  assert.deepEqual(out.rows.map((r) => [r.label, r.times, r.paused, r.adherence]), [
+    ["Furosemide 40 mg", "08:00, 20:00", false, "1 of 2 taken (50 %), 1 missed"],
+    ["Measure weight", "07:30 (mon, wed)", true, "0 of 0 taken (no dose decided yet)"],
+  ]);
+  assert.deepEqual(out.recent.map((d) => [d.id, d.label, d.statusText]), [
+    ["d1", "Furosemide 40 mg", "Missed"],
+    ["d4", "Measure weight", "Taken"],
+    ["d2", "Furosemide 40 mg", "Taken"],
+  ]);
+  assert.match(out.total, /^2 of 3 decided doses taken \(66\.7 %\)/);
+});
+
+test("team editor: the PUT body, with empty deadlines left out", async () => {
+  const { teamBody, policyText } = await import("../assets/admin.js");
+  const body = teamBody({
+    name: "Cardiology", timezone: "Europe/London", members: [{ user_id: "u1", role: "lead" }],
+    deadlines: { critical: " 5m ", high: "30m", medium: "", low: "" }, levels: "on_call, leads,, all",
+    repeats: { critical: "", high: "", medium: "", low: "" }, onCall: [],
+  });
+  assert.deepEqual(body, {
+    name: "Cardiology", timezone: "Europe/London", members: [{ user_id: "u1", role: "lead" }], on_call: [],
+    escalation: { ack_deadlines: { critical: "5m", high: "30m" }, levels: ["on_call", "leads", "all"] },
+  });
+  assert.equal(teamBody({ name: "x", timezone: "", members: [], deadlines: {}, levels: "", repeats: {}, onCall: [] }).escalation, undefined);
+  assert.equal(policyText(body.escalation), "critical 5m, high 30m; levels on_call → leads → all");
+  assert.equal(policyText(undefined), "None");
+});

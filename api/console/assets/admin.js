@@ -1,0 +1,518 @@
+// The administration pages: users and tokens, care teams (members, rota,
+// escalation policy), rules (enable, parameters, backtest, evaluation
+// errors), the audit and the job dashboard. Like the triage pages they call
+// the /v1 API with the admin's token and show what it answers, errors
+// included, word for word.
+
+import { ApiError } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+const URGENCIES = ["critical", "high", "medium", "low"];
+const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+
+function el(tag, text, attrs = {}) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = text;
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "dataset") Object.assign(e.dataset, v);
+    else if (k in e) e[k] = v;
+    else e.setAttribute(k, v);
+  }
+  return e;
+}
+
+function button(text, label, onClick) {
+  const b = el("button", text, { type: "button" });
+  if (label) b.setAttribute("aria-label", label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function fmtTime(iso) {
+  return iso ? new Date(iso).toLocaleString() : "—";
+}
+
+function errText(err) {
+  return err instanceof ApiError ? err.text : `Could not reach the server: ${err.message}`;
+}
+
+function select(id, options, value, label) {
+  const s = el("select", null, { id });
+  if (label) s.setAttribute("aria-label", label);
+  for (const [v, text] of options) s.append(el("option", text, { value: v }));
+  s.value = value ?? "";
+  return s;
+}
+
+// teamBody turns the team editor's state into a PUT /v1/care-teams body.
+// Pure: unit-tested in Node.
+export function teamBody({ name, timezone, members, deadlines, levels, repeats, onCall }) {
+  const body = { name, timezone, members, on_call: onCall };
+  const ack = Object.fromEntries(Object.entries(deadlines).filter(([, v]) => v.trim()).map(([k, v]) => [k, v.trim()]));
+  const rep = Object.fromEntries(Object.entries(repeats).filter(([, v]) => v.trim()).map(([k, v]) => [k, v.trim()]));
+  const lv = levels.split(",").map((s) => s.trim()).filter(Boolean);
+  if (Object.keys(ack).length || lv.length || Object.keys(rep).length) {
+    body.escalation = { ack_deadlines: ack, levels: lv };
+    if (Object.keys(rep).length) body.escalation.repeat_intervals = rep;
+  }
+  return body;
+}
+
+// policyText summarises an escalation policy in one line.
+export function policyText(p) {
+  if (!p) return "None";
+  const ack = URGENCIES.filter((u) => p.ack_deadlines?.[u]).map((u) => `${u} ${p.ack_deadlines[u]}`).join(", ");
+  return `${ack || "no deadlines"}; levels ${(p.levels || []).join(" → ") || "none"}`;
+}
+
+export class Admin {
+  constructor(getApi) {
+    this.getApi = getApi;
+    this.users = [];
+    this.usersCursor = null;
+    this.userNames = new Map();
+    this.tokenUser = null;
+    this.team = null;
+    this.rules = [];
+    this.ruleEdit = null;
+    this.auditCursor = null;
+    this.bind();
+  }
+
+  get api() {
+    return this.getApi();
+  }
+
+  bind() {
+    $("user-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.createUser(); });
+    $("users-filter").addEventListener("submit", (ev) => { ev.preventDefault(); this.loadUsers(false); });
+    $("users-more").addEventListener("click", () => this.loadUsers(true));
+    $("token-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.issueToken(); });
+    $("team-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.saveTeam(); });
+    $("team-cancel").addEventListener("click", () => { $("team-form").hidden = true; $("teams-heading").focus(); });
+    $("member-add-button").addEventListener("click", () => this.addMember());
+    $("rota-add").addEventListener("click", () => this.addSlot());
+    $("params-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.saveParams(); });
+    $("params-cancel").addEventListener("click", () => { $("params-form").hidden = true; $("rules-heading").focus(); });
+    $("backtest-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.backtest(); });
+    $("audit-filter").addEventListener("submit", (ev) => { ev.preventDefault(); this.loadAudit(false); });
+    $("audit-more").addEventListener("click", () => this.loadAudit(true));
+    $("jobs-open").addEventListener("click", () => this.openJobs());
+    for (const u of URGENCIES) {
+      const d = el("div");
+      d.append(el("label", `Acknowledge ${u} within`, { htmlFor: `esc-ack-${u}` }), el("input", null, { id: `esc-ack-${u}`, spellcheck: false, size: 6 }));
+      $("deadlines").append(d);
+      const r = el("div");
+      r.append(el("label", `Page ${u} again after`, { htmlFor: `esc-repeat-${u}` }), el("input", null, { id: `esc-repeat-${u}`, spellcheck: false, size: 6 }));
+      $("repeats").append(r);
+    }
+    const since = new Date(Date.now() - 30 * 86400000);
+    $("backtest-since").value = since.toISOString().slice(0, 10);
+  }
+
+  // show loads a section when it is opened.
+  show(section) {
+    const load = { users: () => this.loadUsers(false), teams: () => this.loadTeams(), rules: () => this.loadRules(),
+      audit: () => this.loadAudit(false) }[section];
+    return load ? load() : Promise.resolve();
+  }
+
+  status(section, ok, err) {
+    $(`${section}-result`).textContent = ok || "";
+    $(`${section}-error`).textContent = err ? errText(err) : "";
+  }
+
+  // Users and tokens.
+
+  async loadUsers(more) {
+    const q = new URLSearchParams({ limit: "100" });
+    if ($("users-q").value.trim()) q.set("q", $("users-q").value.trim());
+    if ($("users-role-filter").value) q.set("role", $("users-role-filter").value);
+    if (more && this.usersCursor) q.set("cursor", this.usersCursor);
+    try {
+      const page = await this.api.get(`/v1/users?${q}`);
+      this.users = more ? [...this.users, ...(page.items || [])] : page.items || [];
+      this.usersCursor = page.next_cursor || null;
+      for (const u of this.users) this.userNames.set(u.id, u.name);
+      this.renderUsers();
+      $("users-error").textContent = "";
+    } catch (err) {
+      this.status("users", "", err);
+    }
+  }
+
+  renderUsers() {
+    $("users-table").tBodies[0].replaceChildren(...this.users.map((u) => {
+      const tr = el("tr", null, { dataset: { userId: u.id, disabled: String(!!u.disabled_at) } });
+      const actions = el("td");
+      actions.append(
+        button(u.disabled_at ? "Enable" : "Disable", `${u.disabled_at ? "Enable" : "Disable"} ${u.name}`,
+          () => this.setDisabled(u, !u.disabled_at)),
+        button("Tokens", `Tokens of ${u.name}`, () => this.openTokens(u)));
+      tr.append(el("th", u.name, { scope: "row" }), el("td", u.role),
+        el("td", u.disabled_at ? `Disabled ${fmtTime(u.disabled_at)}` : "Active"), el("td", fmtTime(u.created_at)), actions);
+      return tr;
+    }));
+    $("users-more").hidden = !this.usersCursor;
+  }
+
+  async createUser() {
+    const body = { name: $("user-name").value.trim(), role: $("user-role").value };
+    if ($("user-patient").value.trim()) body.patient_id = $("user-patient").value.trim();
+    try {
+      const u = await this.api.post("/v1/users", body);
+      $("user-form").reset();
+      this.status("users", `Created ${u.name}.`);
+      await this.loadUsers(false);
+    } catch (err) {
+      this.status("users", "", err);
+    }
+  }
+
+  async setDisabled(u, disabled) {
+    try {
+      const got = await this.api.patch(`/v1/users/${encodeURIComponent(u.id)}`, { disabled });
+      this.status("users", `${got.name} is ${got.disabled_at ? "disabled" : "enabled"}.`);
+      Object.assign(u, got);
+      this.renderUsers();
+      $("users-table").querySelector(`tr[data-user-id="${CSS.escape(u.id)}"] button`)?.focus();
+    } catch (err) {
+      this.status("users", "", err);
+    }
+  }
+
+  async openTokens(u) {
+    this.tokenUser = u;
+    $("tokens").hidden = false;
+    $("new-token").hidden = true;
+    $("new-token-value").value = "";
+    $("tokens-heading").textContent = `Tokens of ${u.name}`;
+    await this.loadTokens();
+    $("tokens-heading").focus();
+  }
+
+  async loadTokens() {
+    const u = this.tokenUser;
+    try {
+      const page = await this.api.get(`/v1/users/${encodeURIComponent(u.id)}/tokens`);
+      $("tokens-table").tBodies[0].replaceChildren(...(page.items || []).map((t) => {
+        const tr = el("tr", null, { dataset: { tokenId: t.id, revoked: String(!!t.revoked_at) } });
+        const actions = el("td");
+        if (!t.revoked_at) actions.append(button("Revoke", `Revoke token ${t.id}`, () => this.revoke(t)));
+        const expired = t.expires_at && new Date(t.expires_at) < new Date();
+        tr.append(el("th", t.id, { scope: "row" }), el("td", fmtTime(t.created_at)), el("td", t.expires_at ? fmtTime(t.expires_at) : "Never"),
+          el("td", t.revoked_at ? `Revoked ${fmtTime(t.revoked_at)}` : expired ? "Expired" : "Valid"), actions);
+        return tr;
+      }));
+    } catch (err) {
+      this.status("users", "", err);
+    }
+  }
+
+  async issueToken() {
+    const u = this.tokenUser;
+    const exp = $("token-expiry").value;
+    try {
+      const t = await this.api.post(`/v1/users/${encodeURIComponent(u.id)}/tokens`, exp ? { expires_in: exp } : {});
+      $("new-token").hidden = false;
+      $("new-token-value").value = t.token;
+      $("new-token-value").focus();
+      $("new-token-value").select();
+      this.status("users", `Issued a token for ${u.name}${t.expires_at ? `, valid until ${fmtTime(t.expires_at)}` : ", without expiry"}.`);
+      await this.loadTokens();
+    } catch (err) {
+      this.status("users", "", err);
+    }
+  }
+
+  async revoke(t) {
+    try {
+      await this.api.del(`/v1/tokens/${encodeURIComponent(t.id)}`);
+      this.status("users", "Token revoked.");
+      await this.loadTokens();
+      $("tokens-heading").focus();
+    } catch (err) {
+      this.status("users", "", err);
+    }
+  }
+
+  // Care teams.
+
+  async loadTeams() {
+    try {
+      const [teams, users] = await Promise.all([this.api.get("/v1/care-teams"), this.api.get("/v1/users?limit=500")]);
+      for (const u of users.items || []) this.userNames.set(u.id, u.name);
+      this.staff = (users.items || []).filter((u) => ["clinician", "scheduler", "admin"].includes(u.role) && !u.disabled_at);
+      $("teams-table").tBodies[0].replaceChildren(...(teams.items || []).map((t) => {
+        const tr = el("tr", null, { dataset: { teamId: t.id } });
+        const actions = el("td");
+        actions.append(button("Edit", `Edit ${t.name}`, () => this.openTeam(t.id)));
+        tr.append(el("th", t.name, { scope: "row" }), el("td", String((t.members || []).length)), el("td", t.timezone || "UTC"),
+          el("td", policyText(t.escalation)), actions);
+        return tr;
+      }));
+      $("teams-error").textContent = "";
+    } catch (err) {
+      this.status("teams", "", err);
+    }
+  }
+
+  userLabel(id) {
+    return this.userNames.get(id) || id;
+  }
+
+  async openTeam(id) {
+    try {
+      this.team = await this.api.get(`/v1/care-teams/${encodeURIComponent(id)}`);
+    } catch (err) {
+      this.status("teams", "", err);
+      return;
+    }
+    const t = this.team;
+    $("team-form").hidden = false;
+    $("team-form").dataset.teamId = t.id;
+    $("team-form-heading").textContent = `Edit ${t.name}`;
+    $("team-name").value = t.name;
+    $("team-tz").value = t.timezone || "UTC";
+    this.members = (t.members || []).map((m) => ({ ...m }));
+    this.slots = (t.on_call || []).map((s) => ({ ...s }));
+    const p = t.escalation || {};
+    for (const u of URGENCIES) {
+      $(`esc-ack-${u}`).value = p.ack_deadlines?.[u] || "";
+      $(`esc-repeat-${u}`).value = p.repeat_intervals?.[u] || "";
+    }
+    $("esc-levels").value = (p.levels || []).join(", ");
+    this.renderMembers();
+    this.renderSlots();
+    $("team-form-heading").focus();
+  }
+
+  renderMembers() {
+    $("members-table").tBodies[0].replaceChildren(...this.members.map((m, i) => {
+      const tr = el("tr");
+      const role = select(`member-role-${i}`, [["clinician", "Clinician"], ["lead", "Lead"], ["scheduler", "Scheduler"]], m.role,
+        `Team role of ${this.userLabel(m.user_id)}`);
+      role.addEventListener("change", () => { m.role = role.value; });
+      const roleCell = el("td");
+      roleCell.append(role);
+      const actions = el("td");
+      actions.append(button("Remove", `Remove ${this.userLabel(m.user_id)}`, () => {
+        this.members.splice(i, 1);
+        this.renderMembers();
+        this.renderSlots();
+        $("member-add").focus();
+      }));
+      tr.append(el("th", this.userLabel(m.user_id), { scope: "row" }), roleCell, actions);
+      return tr;
+    }));
+    const inTeam = new Set(this.members.map((m) => m.user_id));
+    $("member-add").replaceChildren(...(this.staff || []).filter((u) => !inTeam.has(u.id))
+      .map((u) => el("option", `${u.name} (${u.role})`, { value: u.id })));
+  }
+
+  addMember() {
+    const id = $("member-add").value;
+    if (!id) return;
+    const u = (this.staff || []).find((x) => x.id === id);
+    this.members.push({ user_id: id, role: u?.role === "scheduler" ? "scheduler" : "clinician" });
+    this.renderMembers();
+    this.renderSlots();
+    $("member-add").focus();
+  }
+
+  renderSlots() {
+    const onCall = this.members.filter((m) => m.role === "clinician" || m.role === "lead");
+    $("rota-table").tBodies[0].replaceChildren(...this.slots.map((s, i) => {
+      const tr = el("tr");
+      const who = select(`slot-user-${i}`, onCall.map((m) => [m.user_id, this.userLabel(m.user_id)]), s.user_id, `Slot ${i + 1}: clinician`);
+      const day = select(`slot-day-${i}`, WEEKDAYS.map((d) => [d, d[0].toUpperCase() + d.slice(1)]), s.weekday, `Slot ${i + 1}: day`);
+      const from = el("input", null, { id: `slot-start-${i}`, value: s.start || "", size: 5, placeholder: "08:00" });
+      from.setAttribute("aria-label", `Slot ${i + 1}: from`);
+      const to = el("input", null, { id: `slot-end-${i}`, value: s.end || "", size: 5, placeholder: "20:00" });
+      to.setAttribute("aria-label", `Slot ${i + 1}: to`);
+      who.addEventListener("change", () => { s.user_id = who.value; });
+      day.addEventListener("change", () => { s.weekday = day.value; });
+      from.addEventListener("input", () => { s.start = from.value.trim(); });
+      to.addEventListener("input", () => { s.end = to.value.trim(); });
+      const cells = [who, day, from, to].map((c) => { const td = el("td"); td.append(c); return td; });
+      const actions = el("td");
+      actions.append(button("Remove", `Remove slot ${i + 1}`, () => { this.slots.splice(i, 1); this.renderSlots(); $("rota-add").focus(); }));
+      tr.append(...cells, actions);
+      return tr;
+    }));
+  }
+
+  addSlot() {
+    const first = this.members.find((m) => m.role === "clinician" || m.role === "lead");
+    this.slots.push({ user_id: first?.user_id || "", weekday: "monday", start: "08:00", end: "20:00" });
+    this.renderSlots();
+    $(`slot-user-${this.slots.length - 1}`).focus();
+  }
+
+  async saveTeam() {
+    const t = this.team;
+    const body = teamBody({
+      name: $("team-name").value.trim(), timezone: $("team-tz").value.trim(), members: this.members,
+      deadlines: Object.fromEntries(URGENCIES.map((u) => [u, $(`esc-ack-${u}`).value])),
+      repeats: Object.fromEntries(URGENCIES.map((u) => [u, $(`esc-repeat-${u}`).value])),
+      levels: $("esc-levels").value, onCall: this.slots,
+    });
+    try {
+      const saved = await this.api.put(`/v1/care-teams/${encodeURIComponent(t.id)}`, body);
+      this.status("teams", `Saved ${saved.name}.`);
+      await this.loadTeams();
+      await this.openTeam(saved.id);
+    } catch (err) {
+      this.status("teams", "", err);
+    }
+  }
+
+  // Rules.
+
+  async loadRules() {
+    try {
+      const [rules, errors] = await Promise.all([this.api.get("/v1/rules"), this.api.get("/v1/rules/errors?limit=50")]);
+      this.rules = rules.items || [];
+      $("rules-table").tBodies[0].replaceChildren(...this.rules.map((r) => {
+        const tr = el("tr", null, { dataset: { ruleId: r.id, enabled: String(r.enabled) } });
+        const actions = el("td");
+        actions.append(
+          button(r.enabled ? "Disable" : "Enable", `${r.enabled ? "Disable" : "Enable"} ${r.id}`, () => this.setEnabled(r, !r.enabled)),
+          button("Parameters", `Edit the parameters of ${r.id}`, () => this.openParams(r)));
+        tr.append(el("th", r.id, { scope: "row" }), el("td", r.title), el("td", r.urgency || "—"), el("td", `v${r.version}`),
+          el("td", r.enabled ? "Enabled" : "Disabled"), actions);
+        return tr;
+      }));
+      const current = $("backtest-rule").value;
+      $("backtest-rule").replaceChildren(...this.rules.map((r) => el("option", `${r.id} — ${r.title}`, { value: r.id })));
+      if (current) $("backtest-rule").value = current;
+      const errs = errors.items || [];
+      $("rule-errors").tBodies[0].replaceChildren(...(errs.length ? errs.map((e) => {
+        const tr = el("tr");
+        tr.append(el("td", fmtTime(e.at)), el("td", e.rule_id), el("td", `v${e.rule_version}`), el("td", e.error));
+        return tr;
+      }) : [(() => { const tr = el("tr"); tr.append(el("td", "No evaluation errors.", { colSpan: 4 })); return tr; })()]));
+      $("rules-error").textContent = "";
+    } catch (err) {
+      this.status("rules", "", err);
+    }
+  }
+
+  async setEnabled(r, enabled) {
+    try {
+      const got = await this.api.put(`/v1/rules/${encodeURIComponent(r.id)}`, { enabled });
+      this.status("rules", `${got.id} is ${got.enabled ? "enabled" : "disabled"} (v${got.version}).`);
+      await this.loadRules();
+      $("rules-table").querySelector(`tr[data-rule-id="${CSS.escape(r.id)}"] button`)?.focus();
+    } catch (err) {
+      this.status("rules", "", err);
+    }
+  }
+
+  openParams(r) {
+    this.ruleEdit = r;
+    const def = r.definition || {};
+    $("params-form").hidden = false;
+    $("params-heading").textContent = `Parameters of ${r.id} (v${r.version})`;
+    const fields = Object.entries(def.params || {}).map(([k, v]) => {
+      const d = el("div");
+      const b = def.bounds?.[k];
+      d.append(el("label", b ? `${k} (${b[0]}–${b[1]})` : k, { htmlFor: `param-${k}` }),
+        el("input", null, { id: `param-${k}`, type: "number", step: "any", value: String(v), required: true, dataset: { param: k } }));
+      return d;
+    });
+    $("params-fields").replaceChildren(...(fields.length ? fields : [el("p", "This rule has no parameters.")]));
+    $("params-heading").focus();
+  }
+
+  async saveParams() {
+    const r = this.ruleEdit;
+    const def = structuredClone(r.definition || {});
+    def.params = { ...(def.params || {}) };
+    for (const input of $("params-fields").querySelectorAll("input[data-param]")) {
+      def.params[input.dataset.param] = Number(input.value);
+    }
+    delete def.version;
+    try {
+      const got = await this.api.put(`/v1/rules/${encodeURIComponent(r.id)}`, def);
+      this.status("rules", `Saved ${got.id} as v${got.version}.`);
+      $("params-form").hidden = true;
+      await this.loadRules();
+    } catch (err) {
+      this.status("rules", "", err);
+    }
+  }
+
+  async backtest() {
+    const since = new Date(`${$("backtest-since").value}T00:00:00Z`);
+    const body = { rule_id: $("backtest-rule").value, since: since.toISOString() };
+    const btn = $("backtest-form").querySelector("button");
+    btn.disabled = true;
+    $("rules-result").textContent = "Running the backtest…";
+    try {
+      const res = await this.api.post("/v1/rules/backtest", body);
+      const rows = [
+        ["Rule", `${res.rule_id} v${res.rule_version}`],
+        ["Period", `${fmtTime(res.since)} – ${fmtTime(res.until)}`],
+        ["Patients scanned", res.patients_scanned],
+        ["Readings scanned", res.readings_scanned],
+        ["Symptom reports scanned", res.symptom_reports_scanned],
+        ["Findings", res.findings],
+        ["Suppressed (hysteresis)", res.suppressed],
+        ["Alerts it would have raised", res.alerts],
+        ["Evaluation errors", res.errors],
+        ["Patients with findings", (res.patients || []).length],
+      ];
+      if (res.truncated) rows.push(["Note", "Stopped early: the result covers part of the period"]);
+      $("backtest-facts").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", k), el("dd", String(v ?? "—"))]));
+      $("backtest-facts").dataset.alerts = String(res.alerts);
+      $("backtest-facts").dataset.rule = res.rule_id;
+      $("backtest-result").hidden = false;
+      this.status("rules", `Backtest of ${res.rule_id} done: ${res.alerts} alerts from ${res.findings} findings.`);
+    } catch (err) {
+      this.status("rules", "", err);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  // Audit.
+
+  async loadAudit(more) {
+    const q = new URLSearchParams({ limit: "100" });
+    const patient = $("audit-patient").value.trim();
+    if (patient) q.set("patient_id", patient);
+    if (more && this.auditCursor) q.set("cursor", this.auditCursor);
+    try {
+      const page = await this.api.get(`/v1/audit?${q}`);
+      const rows = (page.items || []).map((e) => {
+        const tr = el("tr", null, { dataset: { auditId: String(e.id) } });
+        tr.append(el("td", String(e.id)), el("td", fmtTime(e.at)),
+          el("td", e.actor_id ? `${this.userLabel(e.actor_id)} (${e.actor_role})` : e.actor_role),
+          el("td", e.action), el("td", e.object_id ? `${e.object_type} ${e.object_id}` : e.object_type || "—"),
+          el("td", e.patient_id || "—"), el("td", e.request_id || "—"));
+        return tr;
+      });
+      const body = $("audit-table").tBodies[0];
+      if (more) body.append(...rows);
+      else body.replaceChildren(...rows);
+      this.auditCursor = page.next_cursor || null;
+      $("audit-more").hidden = !this.auditCursor;
+      $("audit-error").textContent = "";
+    } catch (err) {
+      $("audit-error").textContent = errText(err);
+    }
+  }
+
+  // Jobs: a session cookie for the dashboard, then the dashboard in a new
+  // tab (it has its own page; the token never goes into its URL).
+  async openJobs() {
+    try {
+      const s = await this.api.session();
+      $("jobs-error").textContent = "";
+      window.open(s.jobs_url, "_blank", "noopener");
+    } catch (err) {
+      $("jobs-error").textContent = errText(err);
+    }
+  }
+}
