@@ -33,7 +33,7 @@ var cliCommands = []struct {
 	{[]string{"token"}, []string{"create", "revoke"}},
 	{[]string{"token", "revoke"}, []string{"-database-url"}},
 	{[]string{"token", "create"}, []string{"-role", "-name", "-user", "-patient", "-database-url"}},
-	{[]string{"demo"}, []string{"-duration", "-patients", "-interval", "-abnormal"}},
+	{[]string{"demo"}, []string{"-duration", "-patients", "-interval"}},
 	{[]string{"load"}, []string{"-url", "-token", "-devices", "-patients", "-duration", "-warmup", "-rate", "-batch", "-abnormal"}},
 	{[]string{"rules"}, []string{"check", "backtest"}},
 	{[]string{"rules", "check"}, []string{"FILE"}},
@@ -41,6 +41,7 @@ var cliCommands = []struct {
 	{[]string{"simulate"}, []string{"-pack", "-seed", "-patients", "-weeks", "-artefact-rate", "-html"}},
 	{[]string{"vapid"}, []string{"generate"}},
 	{[]string{"vapid", "generate"}, nil},
+	{[]string{"push-receiver"}, []string{"-subscription"}},
 	{[]string{"version"}, nil},
 }
 

@@ -6,14 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,9 +30,8 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	fs := newFlags("demo", "[flags]", "Runs the whole system on a local PostgreSQL (TEND_DATABASE_URL, else 127.0.0.1:5432, else a private\n"+
 		"cluster) with simulated patients, fake push services and a live story of alerts and deliveries.", stdout, stderr)
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
-	patients := fs.Int("patients", 20, "number of simulated patients")
+	patients := fs.Int("patients", 12, "number of simulated patients (the first three follow clinical stories, the rest are stable)")
 	interval := fs.Duration("interval", 2*time.Second, "mean time between one patient's readings")
-	abnormal := fs.Float64("abnormal", 0.08, "fraction of readings that are abnormal")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -56,7 +51,8 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	if env("TEND_LOG_LEVEL") == "" {
 		log = newLogger(stderr, 4) // warnings and errors only: the demo prints its own story
 	}
-	out := &printer{w: stdout, start: time.Now()}
+	start := time.Now()
+	out := &printer{w: stdout, start: start}
 
 	url, cleanup, err := resolveDatabaseOpts(ctx, s.DatabaseURL, "tend_demo", true, true, log)
 	if err != nil {
@@ -75,7 +71,8 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 
 	// Fake push services stand in for the clinician's devices: an Android
 	// phone (FCM HTTP v1), an iPhone (APNs over HTTP/2 with a provider token)
-	// and a browser (Web Push, decrypted by the fake push service).
+	// and a browser (Web Push, decrypted by the fake push service); the
+	// story patients' phones are on the fake FCM too.
 	stats := newDemoStats()
 	senders, phones, err := demoPushServices(ctx, out, stats)
 	if err != nil {
@@ -100,7 +97,7 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	base := "http://" + ln.Addr().String()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- sys.listen(ctx, ln, nil) }()
-	out.printf("api        %s   (metrics at %s/metrics)", base, base)
+	out.printf("api        %s   (metrics at /metrics, job dashboard at /riverui/ for admins)", base)
 
 	// Set up the demo's people through the engine, as an admin would.
 	sysActor := engine.System("demo")
@@ -113,7 +110,7 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	team, err := eng.CreateCareTeam(ctx, sysActor, engine.NewCareTeam{Name: fmt.Sprintf("Demo RPM team %s", time.Now().Format("15:04:05")),
+	team, err := eng.CreateCareTeam(ctx, sysActor, engine.NewCareTeam{Name: fmt.Sprintf("Demo RPM team %s", start.Format("15:04:05")),
 		MemberIDs: []uuid.UUID{doc.ID}})
 	if err != nil {
 		return err
@@ -122,36 +119,27 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	if err := phones.register(ctx, eng, docActor); err != nil {
 		return err
 	}
-	out.printf("clinician  %s with an Android phone, an iPhone and a browser; token for the curl tour:", short(doc.ID.String()))
+	out.printf("clinician  Dr Ada Osei with an Android phone, an iPhone and a browser; token for the curl tour:")
 	out.printf("           export TOKEN=%s", docToken)
 	out.printf("           curl -s -H \"Authorization: Bearer $TOKEN\" %s/v1/alerts", base)
-	out.printf("console    %s/#token=%s   (opens the triage console signed in as the clinician)", base, docToken)
-
-	sims := make([]*simPatient, *patients)
-	for i := range sims {
-		p, err := eng.CreatePatient(ctx, sysActor, engine.NewPatient{DisplayName: fmt.Sprintf("Demo patient %02d", i+1),
-			Timezone: "America/Chicago", CareTeamID: team.ID, Programs: []string{"hypertension"}})
-		if err != nil {
-			return err
-		}
-		dev, err := eng.CreateUser(ctx, sysActor, engine.NewUser{Name: fmt.Sprintf("device %02d", i+1), Role: engine.RoleDevice, PatientID: p.ID})
-		if err != nil {
-			return err
-		}
-		tok, err := eng.CreateToken(ctx, sysActor, dev.ID)
-		if err != nil {
-			return err
-		}
-		sims[i] = &simPatient{id: p.ID, token: tok, rng: rand.New(rand.NewPCG(uint64(i), 42)), retakeKind: -1}
-	}
-	out.printf("patients   %d simulated patients with devices; streaming readings (%.0f%% abnormal). Ctrl-C stops.", len(sims), *abnormal*100)
+	out.printf("console    %s/#token=%s", base, docToken)
+	out.printf("           (opens the triage console signed in as the clinician)")
 	out.printf("")
 
 	client := &http.Client{Timeout: 10 * time.Second}
+	d := &demoRun{eng: eng, team: team.ID, client: client, base: base, out: out, stats: stats, phones: phones,
+		docToken: docToken, start: start, names: map[string]string{}, printed: map[string]bool{}}
+	sims, err := d.enrol(ctx, *patients)
+	if err != nil {
+		return err
+	}
+	out.printf("")
+
 	var wg sync.WaitGroup
 	for _, p := range sims {
-		wg.Go(func() { p.run(ctx, client, base, *interval, *abnormal, out, stats) })
+		wg.Go(func() { p.run(ctx, d, *interval) })
 	}
+	wg.Go(func() { d.watch(ctx) })
 	wg.Wait()
 	select {
 	case err := <-serveErr:
@@ -160,99 +148,12 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 		}
 	case <-time.After(10 * time.Second):
 	}
-	stats.summary(out)
+	// The clinician's view of what happened, from the API.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d.poll(sctx, false)
+	stats.summary(stdout, time.Since(start), sims)
 	return nil
-}
-
-// simPatient is one simulated patient and their device.
-type simPatient struct {
-	id    uuid.UUID
-	token string
-	rng   *rand.Rand
-	seq   int
-	// retakeKind is the kind (index in kinds) the patient was asked to
-	// measure again, -1 for none.
-	retakeKind int
-}
-
-func (p *simPatient) run(ctx context.Context, client *http.Client, base string, interval time.Duration, abnormal float64, out *printer, stats *demoStats) {
-	// Stagger the start so patients do not post in lockstep.
-	t := time.NewTimer(time.Duration(p.rng.Int64N(int64(interval))))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		p.seq++
-		var body map[string]any
-		next := time.Duration(float64(interval) * (0.5 + p.rng.Float64()))
-		if p.retakeKind >= 0 {
-			// Measuring again, as asked: most abnormal first readings are
-			// real, some were a cuff slipping or a cold finger.
-			body, p.retakeKind = p.readingOf(p.retakeKind, p.rng.Float64() < 0.75), -1
-		} else {
-			body = p.reading(p.rng.Float64() < abnormal)
-		}
-		sent := time.Now()
-		res, err := postJSON(ctx, client, base+"/v1/patients/"+p.id.String()+"/readings", p.token, body)
-		if err == nil {
-			stats.posted()
-			for _, a := range res.Alerts {
-				if a.Status == "opened" {
-					stats.alert(a.ID, a.Urgency, sent)
-				}
-				out.printf("ALERT  %-8s %-20s patient %s  alert %s (%s)", a.Urgency, a.RuleID, short(p.id.String()), short(a.ID), a.Status)
-			}
-			for _, rt := range res.Retakes {
-				out.printf("RETAKE %-29s patient %s  asked to measure again before %s", rt.RuleID, short(p.id.String()),
-					rt.RetakeBy.Local().Format(time.TimeOnly))
-				p.retakeKind = slices.Index(kinds, body["kind"].(string))
-				next = time.Duration(float64(interval) * (0.1 + 0.2*p.rng.Float64())) // the patient measures again shortly
-			}
-		} else if ctx.Err() == nil {
-			out.printf("error  posting a reading: %v", err)
-		}
-		t.Reset(next)
-	}
-}
-
-// reading makes a plausible reading; abnormal ones cross a default rule.
-func (p *simPatient) reading(abnormal bool) map[string]any {
-	return p.readingOf(p.rng.IntN(5), abnormal)
-}
-
-// kinds are the demo's vital kinds, by the index readingOf takes.
-var kinds = []string{"blood_pressure", "spo2", "heart_rate", "blood_glucose", "body_temperature"}
-
-// readingOf makes a plausible reading of kinds[kind].
-func (p *simPatient) readingOf(kind int, abnormal bool) map[string]any {
-	r := map[string]any{"observed_at": time.Now().UTC().Format(time.RFC3339Nano), "source_id": fmt.Sprintf("sim-%s:%d", short(p.id.String()), p.seq)}
-	n := func(mean, sd float64) float64 { return float64(int((mean+p.rng.NormFloat64()*sd)*10)) / 10 }
-	switch {
-	case kind == 0 && abnormal:
-		r["kind"], r["systolic"], r["diastolic"], r["unit"] = "blood_pressure", n(188, 6), n(118, 5), "mm[Hg]"
-	case kind == 0:
-		r["kind"], r["systolic"], r["diastolic"], r["unit"] = "blood_pressure", n(128, 8), n(80, 5), "mmHg"
-	case kind == 1 && abnormal:
-		r["kind"], r["value"], r["unit"] = "spo2", n(85, 1.5), "%"
-	case kind == 1:
-		r["kind"], r["value"], r["unit"] = "spo2", min(100, n(97, 1)), "%"
-	case kind == 2 && abnormal:
-		r["kind"], r["value"], r["unit"] = "heart_rate", n(142, 6), "/min"
-	case kind == 2:
-		r["kind"], r["value"], r["unit"] = "heart_rate", n(74, 8), "bpm"
-	case kind == 3 && abnormal:
-		r["kind"], r["value"], r["unit"] = "blood_glucose", n(2.8, 0.2), "mmol/L"
-	case kind == 3:
-		r["kind"], r["value"], r["unit"] = "blood_glucose", n(115, 15), "mg/dL"
-	case abnormal:
-		r["kind"], r["value"], r["unit"] = "body_temperature", n(102.2, 0.4), "[degF]"
-	default:
-		r["kind"], r["value"], r["unit"] = "body_temperature", n(36.8, 0.3), "Cel"
-	}
-	return r
 }
 
 type ingestResponse struct {
@@ -272,28 +173,44 @@ type ingestResponse struct {
 	} `json:"retakes"`
 }
 
-func postJSON(ctx context.Context, client *http.Client, url, token string, body any) (ingestResponse, error) {
-	var res ingestResponse
-	b, err := json.Marshal(body)
-	if err != nil {
-		return res, err
+// postJSON posts a body and decodes the answer into a new T.
+func postJSON[T any](ctx context.Context, client *http.Client, url, token string, body any) (T, error) {
+	var res T
+	err := callJSON(ctx, client, http.MethodPost, url, token, body, &res)
+	return res, err
+}
+
+// callJSON makes one API call; a non-2xx answer is an error.
+func callJSON(ctx context.Context, client *http.Client, method, url, token string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
-		return res, err
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return res, err
+		return err
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if resp.StatusCode >= 300 {
-		return res, fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(data))
+		return fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(data))
 	}
-	return res, json.Unmarshal(data, &res)
+	if out == nil || len(data) == 0 {
+		return nil
+	}
+	return json.Unmarshal(data, out)
 }
 
 // printer serialises the demo's live output, stamped with elapsed time.
@@ -310,57 +227,7 @@ func (p *printer) printf(format string, args ...any) {
 		fmt.Fprintln(p.w)
 		return
 	}
-	fmt.Fprintf(p.w, "%7.1fs  %s\n", time.Since(p.start).Seconds(), fmt.Sprintf(format, args...))
-}
-
-// demoStats counts what happened, for the live latency and the summary.
-type demoStats struct {
-	mu        sync.Mutex
-	readings  atomic.Int64
-	alerts    map[string]int
-	pushes    map[string]int
-	openedAt  map[string]time.Time
-	latencies []time.Duration
-}
-
-func newDemoStats() *demoStats {
-	return &demoStats{alerts: map[string]int{}, pushes: map[string]int{}, openedAt: map[string]time.Time{}}
-}
-
-func (s *demoStats) posted() { s.readings.Add(1) }
-
-func (s *demoStats) alert(id, urgency string, sent time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.alerts[urgency]++
-	s.openedAt[id] = sent
-}
-
-// delivered records a push and returns a note of the latency from the
-// reading's POST to the push, when known.
-func (s *demoStats) delivered(alertID, device string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pushes[device]++
-	if at, ok := s.openedAt[alertID]; ok {
-		d := time.Since(at)
-		s.latencies = append(s.latencies, d)
-		return fmt.Sprintf("  %d ms after the reading was posted", d.Milliseconds())
-	}
-	return ""
-}
-
-func (s *demoStats) summary(out *printer) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out.printf("")
-	out.printf("summary: %d readings posted; alerts opened: critical %d, high %d, medium %d, low %d; pushes delivered: %v",
-		s.readings.Load(), s.alerts["critical"], s.alerts["high"], s.alerts["medium"], s.alerts["low"], s.pushes)
-	if len(s.latencies) > 0 {
-		sort.Slice(s.latencies, func(i, j int) bool { return s.latencies[i] < s.latencies[j] })
-		out.printf("reading → push latency: p50 %d ms, max %d ms", s.latencies[len(s.latencies)/2].Milliseconds(),
-			s.latencies[len(s.latencies)-1].Milliseconds())
-	}
+	fmt.Fprintf(p.w, "%6.1fs  %s\n", time.Since(p.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
 // short abbreviates an id for display: the last 8 hex digits, which are the
@@ -372,8 +239,8 @@ func short(id string) string {
 	return id
 }
 
-// demoPhones are the fake provider services and the clinician's devices on
-// them.
+// demoPhones are the fake provider services and the devices on them: the
+// clinician's three, and a phone for each story patient (FCM).
 type demoPhones struct {
 	fcm     *notifytest.FCM
 	apns    *notifytest.APNs
@@ -381,6 +248,9 @@ type demoPhones struct {
 	sub     notifytest.Subscription
 	android string // FCM registration token
 	iphone  string // APNs device token
+
+	mu     sync.Mutex
+	owners map[string]*simPatient // FCM token of a patient's phone → the patient
 }
 
 func (p *demoPhones) close() {
@@ -389,11 +259,31 @@ func (p *demoPhones) close() {
 	p.browser.Close()
 }
 
+// patientPhone registers a phone for a story patient, as the patient's app
+// would.
+func (p *demoPhones) patientPhone(ctx context.Context, eng *engine.Engine, a engine.Actor, sim *simPatient) error {
+	token := "demo-patient-" + uuid.NewString()
+	p.mu.Lock()
+	p.owners[token] = sim
+	p.mu.Unlock()
+	if _, _, err := eng.RegisterDevice(ctx, a, engine.NewDevice{Platform: notify.FCM, Token: token}); err != nil {
+		return fmt.Errorf("register a demo patient's phone: %w", err)
+	}
+	return nil
+}
+
+func (p *demoPhones) owner(token string) *simPatient {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.owners[token]
+}
+
 // demoPushServices starts the three fake providers, builds a real sender for
 // each (pointed at its fake), and prints every push as it arrives with the
 // headers that carry its urgency.
 func demoPushServices(ctx context.Context, out *printer, stats *demoStats) (notify.Senders, *demoPhones, error) {
-	p := &demoPhones{fcm: notifytest.NewFCM(), apns: notifytest.NewAPNs(nil), browser: notifytest.NewWebPush()}
+	p := &demoPhones{fcm: notifytest.NewFCM(), apns: notifytest.NewAPNs(nil), browser: notifytest.NewWebPush(),
+		owners: map[string]*simPatient{}}
 	p.sub = p.browser.NewSubscription()
 	p.android = "demo-android-" + uuid.NewString()
 	p.iphone = strings.Repeat(strings.ReplaceAll(uuid.NewString(), "-", ""), 2) // 64 hex digits
@@ -433,9 +323,24 @@ func demoPushServices(ctx context.Context, out *printer, stats *demoStats) (noti
 		if a.Notification != nil {
 			channel = a.Notification.ChannelID
 		}
-		lat := stats.delivered(m.Data["alert_id"], "android")
-		out.printf("PUSH   → Android (FCM v1)               %-8s %-7s alert %s  [android priority %s, channel %s, ttl %s]%s",
-			m.Data["urgency"], m.Data["type"], short(m.Data["alert_id"]), strings.ToLower(a.Priority), channel, a.TTL, lat)
+		if sim := p.owner(m.Token); sim != nil {
+			stats.delivered("", "patients' phones")
+			title := ""
+			if a.Notification != nil && a.Notification.Title != "" {
+				title = a.Notification.Title
+			} else if m.Notification != nil {
+				title = m.Notification.Title
+			}
+			if m.Data["type"] == "reminder" {
+				stats.reminder()
+			}
+			out.printf("%s", pushLine(sim.firstName()+"'s phone", "", m.Data["urgency"], m.Data["type"], "", fmt.Sprintf("%q", title), ""))
+			sim.pushed(m.Data["type"], title)
+			return
+		}
+		lat := stats.delivered(m.Data["alert_id"], "Android")
+		out.printf("%s", pushLine("Android", "FCM", m.Data["urgency"], m.Data["type"], m.Data["alert_id"],
+			fmt.Sprintf("priority %s, channel %s, ttl %s", strings.ToLower(a.Priority), channel, a.TTL), lat))
 	})
 	p.apns.OnReceive(func(r notifytest.APNsRequest) {
 		var pl struct {
@@ -445,16 +350,16 @@ func demoPushServices(ctx context.Context, out *printer, stats *demoStats) (noti
 			} `json:"aps"`
 		}
 		_ = json.Unmarshal(r.Payload, &pl)
-		lat := stats.delivered(pl.Data["alert_id"], "iphone")
-		out.printf("PUSH   → iPhone (APNs, HTTP/2, ES256)   %-8s %-7s alert %s  [apns-priority %s, interruption-level %s, push-type %s]%s",
-			pl.Urgency, pl.Type, short(pl.Data["alert_id"]), r.Header.Get("apns-priority"), pl.Aps.Level, r.Header.Get("apns-push-type"), lat)
+		lat := stats.delivered(pl.Data["alert_id"], "iPhone")
+		out.printf("%s", pushLine("iPhone", "APNs", pl.Urgency, pl.Type, pl.Data["alert_id"],
+			fmt.Sprintf("apns-priority %s, %s", r.Header.Get("apns-priority"), pl.Aps.Level), lat))
 	})
 	p.browser.OnReceive(func(r notifytest.WebPushRequest) {
 		var pl payload
 		_ = json.Unmarshal(r.Payload, &pl)
 		lat := stats.delivered(pl.Data["alert_id"], "browser")
-		out.printf("PUSH   → browser (Web Push, decrypted)  %-8s %-7s alert %s  [Urgency: %s, TTL %ss, Topic %s]%s",
-			pl.Urgency, pl.Type, short(pl.Data["alert_id"]), r.Header.Get("Urgency"), r.Header.Get("TTL"), r.Header.Get("Topic"), lat)
+		out.printf("%s", pushLine("browser", "Web Push", pl.Urgency, pl.Type, pl.Data["alert_id"],
+			fmt.Sprintf("Urgency %s, TTL %ss", r.Header.Get("Urgency"), r.Header.Get("TTL")), lat))
 	})
 	return notify.Senders{notify.WebPush: wp, notify.FCM: fs, notify.APNs: as}, p, nil
 }

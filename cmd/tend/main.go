@@ -31,6 +31,8 @@ Usage:
   tend simulate [--pack FILE] [--seed N] [--patients N] [--weeks N] [--artefact-rate X] [--html FILE]
                                  score rule packs over a synthetic cohort (no database)
   tend vapid generate            print a new VAPID key pair for Web Push
+  tend push-receiver [--subscription FILE]
+                                 a local Web Push service standing in for a browser: prints the pushes it gets
   tend version                   print the version and the commit it was built from
 
 Every command answers -h with its flags. Configuration comes from the environment (see README):
@@ -101,6 +103,8 @@ func dispatch(ctx context.Context, env getenv, args []string, stdout, stderr io.
 		return simulate(rest, stdout, stderr)
 	case "vapid":
 		return vapid(rest, stdout, stderr)
+	case "push-receiver":
+		return pushReceiver(ctx, rest, stdout, stderr)
 	case "version":
 		return version(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
