@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 BIN := bin/tend
-DEMO_DURATION ?= 60s
+DEMO_DURATION ?= 150s
 BENCH_DB ?= tend_bench
 LOAD_DURATION ?= 20s
 export GOFLAGS ?= -buildvcs=false
