@@ -95,7 +95,7 @@ func TestHelpCoversEveryCommand(t *testing.T) {
 	for _, c := range cliCommands {
 		tested[strings.Join(c.args, " ")] = true
 	}
-	re := regexp.MustCompile(`(?m)^  tend ([a-z]+)(?: ([a-z|]+))?`)
+	re := regexp.MustCompile(`(?m)^  tend ([a-z][a-z-]*)(?: ([a-z|]+))?`)
 	for _, m := range re.FindAllStringSubmatch(usage, -1) {
 		if !tested[m[1]] {
 			t.Errorf("tend %s is not in cliCommands", m[1])

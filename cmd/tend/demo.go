@@ -340,7 +340,7 @@ func demoPushServices(ctx context.Context, out *printer, stats *demoStats) (noti
 		}
 		lat := stats.delivered(m.Data["alert_id"], "Android")
 		out.printf("%s", pushLine("Android", "FCM", m.Data["urgency"], m.Data["type"], m.Data["alert_id"],
-			fmt.Sprintf("priority %s, channel %s, ttl %s", strings.ToLower(a.Priority), channel, a.TTL), lat))
+			fmt.Sprintf("priority %s, %s, ttl %s", strings.ToLower(a.Priority), channel, a.TTL), lat))
 	})
 	p.apns.OnReceive(func(r notifytest.APNsRequest) {
 		var pl struct {

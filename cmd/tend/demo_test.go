@@ -35,10 +35,10 @@ func TestDemoLinesFit(t *testing.T) {
 			`"Time to check your blood pressure"`, ""))
 	}
 	// The widest headers each service sends (a medium alert's on FCM), with
-	// a latency of seconds.
+	// a latency of seconds, after hours of running.
 	for _, dev := range [][2]string{{"Android", "FCM"}, {"iPhone", "APNs"}, {"browser", "Web Push"}} {
 		lines = append(lines, pushLine(dev[0], dev[1], "critical", "catchup", "01a232ac-2626-7d01-9848-fb885274e4a3",
-			"priority normal, channel tend_default, ttl 43200s", "9999 ms"))
+			"priority normal, tend_default, ttl 43200s", "9999 ms"))
 	}
 	var buf strings.Builder
 	p := &printer{w: &buf, start: time.Now().Add(-9999 * time.Second)}

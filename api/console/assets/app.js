@@ -124,6 +124,7 @@ class Console {
   signOut(message) {
     // Also end the job dashboard's session, if one was opened (best effort).
     if (this.api && document.body.dataset.role === "admin") this.api.endSession().catch(() => {});
+    delete document.body.dataset.role;
     this.live?.stop();
     this.detail?.close();
     this.api = null;
