@@ -68,6 +68,8 @@ func TestConsoleServed(t *testing.T) {
 		"/console/assets/queue.js":          "text/javascript",
 		"/console/assets/detail.js":         "text/javascript",
 		"/console/assets/plot.js":           "text/javascript",
+		"/console/assets/admin.js":          "text/javascript",
+		"/console/assets/reminders.js":      "text/javascript",
 		"/console/assets/console.css":       "text/css",
 		"/console/vendor/uPlot.iife.min.js": "text/javascript",
 		"/console/vendor/uPlot.min.css":     "text/css",

@@ -30,6 +30,8 @@ type system struct {
 	engine *engine.Engine
 	api    *api.Server
 	log    *slog.Logger
+	// stopJobsUI stops the job dashboard's background services.
+	stopJobsUI context.CancelFunc
 }
 
 // systemOpts are the parts of a system that differ between serve and demo.
@@ -75,8 +77,11 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 	}
 	sys := &system{pool: pool, engine: eng, log: log}
 	if o.withAPI {
-		jobs, err := jobsDashboard(ctx, eng, log)
+		jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		sys.stopJobsUI = cancel
+		jobs, err := jobsDashboard(jctx, eng, log)
 		if err != nil {
+			cancel()
 			return nil, err
 		}
 		sys.api, err = api.New(api.Config{
@@ -119,6 +124,9 @@ func jobsDashboard(ctx context.Context, eng *engine.Engine, log *slog.Logger) (h
 
 // stop stops the workers, waiting up to shutdownGrace for running jobs.
 func (sys *system) stop() {
+	if sys.stopJobsUI != nil {
+		sys.stopJobsUI()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := sys.engine.Stop(ctx); err != nil {

@@ -58,6 +58,33 @@ export function teamBody({ name, timezone, members, deadlines, levels, repeats, 
   return body;
 }
 
+// ruleParams lists a rule's tunable parameters — every name its bounds
+// cover — with the value and where the definition keeps it: params, the
+// delta or event block, or the rule itself (min_severity). Pure.
+export function ruleParams(def) {
+  const names = [...new Set([...Object.keys(def.params || {}), ...Object.keys(def.bounds || {})])];
+  return names.map((name) => {
+    for (const where of ["params", "delta", "event"]) {
+      if (def[where] && typeof def[where][name] === "number") return { name, value: def[where][name], where, bounds: def.bounds?.[name] };
+    }
+    if (typeof def[name] === "number") return { name, value: def[name], where: "", bounds: def.bounds?.[name] };
+    return null;
+  }).filter(Boolean);
+}
+
+// withParams returns a copy of def with new values ({name: number}) where
+// ruleParams found them, without its version (the server assigns one). Pure.
+export function withParams(def, values) {
+  const out = structuredClone(def);
+  delete out.version;
+  for (const p of ruleParams(def)) {
+    if (!(p.name in values)) continue;
+    if (p.where) out[p.where] = { ...out[p.where], [p.name]: values[p.name] };
+    else out[p.name] = values[p.name];
+  }
+  return out;
+}
+
 // policyText summarises an escalation policy in one line.
 export function policyText(p) {
   if (!p) return "None";
@@ -414,11 +441,11 @@ export class Admin {
     const def = r.definition || {};
     $("params-form").hidden = false;
     $("params-heading").textContent = `Parameters of ${r.id} (v${r.version})`;
-    const fields = Object.entries(def.params || {}).map(([k, v]) => {
+    const fields = ruleParams(def).map(({ name, value, bounds }) => {
       const d = el("div");
-      const b = def.bounds?.[k];
-      d.append(el("label", b ? `${k} (${b[0]}–${b[1]})` : k, { htmlFor: `param-${k}` }),
-        el("input", null, { id: `param-${k}`, type: "number", step: "any", value: String(v), required: true, dataset: { param: k } }));
+      const attrs = { id: `param-${name}`, type: "number", step: "any", value: String(value), required: true, dataset: { param: name } };
+      if (bounds) Object.assign(attrs, { min: String(bounds[0]), max: String(bounds[1]) });
+      d.append(el("label", bounds ? `${name} (${bounds[0]}–${bounds[1]})` : name, { htmlFor: `param-${name}` }), el("input", null, attrs));
       return d;
     });
     $("params-fields").replaceChildren(...(fields.length ? fields : [el("p", "This rule has no parameters.")]));
@@ -427,12 +454,11 @@ export class Admin {
 
   async saveParams() {
     const r = this.ruleEdit;
-    const def = structuredClone(r.definition || {});
-    def.params = { ...(def.params || {}) };
+    const values = {};
     for (const input of $("params-fields").querySelectorAll("input[data-param]")) {
-      def.params[input.dataset.param] = Number(input.value);
+      values[input.dataset.param] = Number(input.value);
     }
-    delete def.version;
+    const def = withParams(r.definition || {}, values);
     try {
       const got = await this.api.put(`/v1/rules/${encodeURIComponent(r.id)}`, def);
       this.status("rules", `Saved ${got.id} as v${got.version}.`);

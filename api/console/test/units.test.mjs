@@ -111,3 +111,18 @@ test("team editor: the PUT body, with empty deadlines left out", async () => {
   assert.equal(policyText(body.escalation), "critical 5m, high 30m; levels on_call → leads → all");
   assert.equal(policyText(undefined), "None");
 });
+
+test("rule parameters: found in params, delta, event or the rule itself, and written back there", async () => {
+  const { ruleParams, withParams } = await import("../assets/admin.js");
+  const delta = { id: "w", version: 3, delta: { window: "1d6h", rise: 1.4 }, bounds: { rise: [0.5, 3] } };
+  assert.deepEqual(ruleParams(delta), [{ name: "rise", value: 1.4, where: "delta", bounds: [0.5, 3] }]);
+  assert.deepEqual(withParams(delta, { rise: 2 }), { id: "w", delta: { window: "1d6h", rise: 2 }, bounds: { rise: [0.5, 3] } });
+  const symptom = { id: "c", min_severity: 1, bounds: { min_severity: [1, 10] } };
+  assert.equal(withParams(symptom, { min_severity: 4 }).min_severity, 4);
+  const event = { id: "m", event: { type: "missed_dose", count: 2, window: "3d" }, bounds: { count: [1, 10] } };
+  assert.deepEqual(withParams(event, { count: 1 }).event, { type: "missed_dose", count: 1, window: "3d" });
+  const plain = { id: "s", params: { min: 88, min_now: 85 }, bounds: { min: [75, 94], min_now: [70, 90] } };
+  assert.deepEqual(ruleParams(plain).map((p) => [p.name, p.value, p.where]), [["min", 88, "params"], ["min_now", 85, "params"]]);
+  assert.deepEqual(withParams(plain, { min: 90 }).params, { min: 90, min_now: 85 });
+  assert.equal(plain.params.min, 88, "the original is left alone");
+});
