@@ -82,7 +82,6 @@ func daily(now time.Time, h int, vals []map[string]any) []map[string]any {
 	return out
 }
 
-func round1(x float64) float64 { return float64(int(x*10+0.5)) / 10 }
 
 // stories are the three clinical courses of the demo.
 var stories = []story{
@@ -111,7 +110,7 @@ var stories = []story{
 		// Her team wants to hear of a single missed diuretic dose.
 		personal: map[string]map[string]float64{"missed-doses": {"count": 1}},
 		measuresWhenReminded: func(rng *rand.Rand) map[string]any {
-			return bp(round1(126+rng.NormFloat64()*3), round1(77+rng.NormFloat64()*2))
+			return bp(126+rng.NormFloat64()*3, 77+rng.NormFloat64()*2)
 		},
 	},
 	{
@@ -154,7 +153,7 @@ var stories = []story{
 		steps: []storyStep{{7 * time.Second, bp(172, 106)}, {16 * time.Second, bp(178, 112)}, {25 * time.Second, bp(186, 122)},
 			{31 * time.Second, bp(188, 124)}},
 		steady: func(rng *rand.Rand) map[string]any {
-			return bp(round1(174+rng.NormFloat64()*3), round1(108+rng.NormFloat64()*2))
+			return bp(168+rng.NormFloat64()*3, 104+rng.NormFloat64()*2) // resting after the crisis: below 180/120
 		},
 	},
 }
@@ -163,9 +162,9 @@ var stories = []story{
 func stable(rng *rand.Rand, program string) map[string]any {
 	switch n := rng.IntN(3); {
 	case n == 0:
-		return bp(round1(124+rng.NormFloat64()*6), round1(78+rng.NormFloat64()*4))
+		return bp(124+rng.NormFloat64()*6, 78+rng.NormFloat64()*4)
 	case n == 1 && program == "diabetes":
-		return vital("blood_glucose", round1(118+rng.NormFloat64()*12), "mg/dL")
+		return vital("blood_glucose", math.Round(118+rng.NormFloat64()*12), "mg/dL")
 	case n == 1:
 		return vital("spo2", float64(95+rng.IntN(4)), "%")
 	default:
