@@ -82,7 +82,6 @@ func daily(now time.Time, h int, vals []map[string]any) []map[string]any {
 	return out
 }
 
-
 // stories are the three clinical courses of the demo.
 var stories = []story{
 	{
