@@ -128,8 +128,12 @@ type (
 
 // The audit trail (package audit).
 type (
-	AuditEntry  = audit.Stored
-	AuditFilter = audit.Filter
+	AuditEntry      = audit.Stored
+	AuditFilter     = audit.Filter
+	AuditRecord     = audit.Entry
+	AuditReport     = audit.Report
+	AuditBreak      = audit.Break
+	AuditCheckpoint = audit.Checkpoint
 )
 
 // Reminders (package reminder).
