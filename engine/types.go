@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"crypto/ed25519"
+
 	"github.com/tendhealth/tend/engine/access"
 	"github.com/tendhealth/tend/engine/alerting"
 	"github.com/tendhealth/tend/engine/audit"
@@ -145,3 +147,10 @@ type (
 	DoseConfirmation = reminder.Confirmation
 	Adherence        = reminder.Adherence
 )
+
+// ParseAuditSigningKey reads the Ed25519 key that signs audit checkpoints
+// (base64 of a 32-byte seed or a 64-byte private key).
+func ParseAuditSigningKey(s string) (ed25519.PrivateKey, error) { return audit.ParseSigningKey(s) }
+
+// ParseAuditPublicKey reads a base64 Ed25519 public key.
+func ParseAuditPublicKey(s string) (ed25519.PublicKey, error) { return audit.ParsePublicKey(s) }

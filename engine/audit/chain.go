@@ -233,7 +233,7 @@ func check(ctx context.Context, q Querier, l Link, prev []byte, lastSeq int64) (
 	case at > l.Seq:
 		return &Break{Seq: l.Seq, Kind: Reordered, Detail: fmt.Sprintf("it was chained after entry %d, which now follows it", at)}, nil
 	case at < lastSeq:
-		return &Break{Seq: at + 1, Kind: Inserted, Detail: fmt.Sprintf("%s never chained: entry %d was chained after %d", span(at+1, lastSeq), l.Seq, at)}, nil
+		return &Break{Seq: at + 1, Kind: Inserted, Detail: fmt.Sprintf("%s not part of the chain: entry %d was chained after %d", span(at+1, lastSeq), l.Seq, at)}, nil
 	}
 	return &Break{Seq: l.Seq, Kind: Edited, Detail: "its link to the previous entry does not match"}, nil
 }
