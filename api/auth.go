@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/time/rate"
 
 	"github.com/tendhealth/tend/engine"
@@ -33,8 +34,45 @@ func (s *Server) authenticated(h http.HandlerFunc) http.Handler {
 			return
 		}
 		a.RequestID, _ = r.Context().Value(requestIDKey).(string)
-		h(w, r.WithContext(context.WithValue(r.Context(), actorKey, a)))
+		rec := &statusRecorder{ResponseWriter: w}
+		h(rec, r.WithContext(context.WithValue(r.Context(), actorKey, a)))
+		if rec.status == http.StatusNotFound || rec.status == http.StatusForbidden {
+			s.auditRefused(r, a, rec.status)
+		}
 	})
+}
+
+// auditRefused records that an authenticated caller was refused (403, or
+// 404 for an object that does not exist or is out of their scope): the
+// route, the object's id when the path names a well-formed one, and the
+// patient when the object is one. The request itself wrote nothing.
+func (s *Server) auditRefused(r *http.Request, a engine.Actor, status int) {
+	e := engine.AuditRecord{Action: "request.refused", ObjectType: "route",
+		Detail: map[string]any{"route": r.Pattern, "status": status}}
+	if id, err := uuid.Parse(r.PathValue("id")); err == nil {
+		e.ObjectID = id.String()
+		switch {
+		case strings.HasPrefix(r.Pattern, "GET "+fhirBase+"/Patient/"), strings.Contains(r.Pattern, " /v1/patients/{id}"):
+			e.PatientID, e.ObjectType = id, "patient"
+		default:
+			e.ObjectType = objectType(r.Pattern)
+		}
+	}
+	if err := s.eng.AuditRefused(context.WithoutCancel(r.Context()), a, e); err != nil {
+		s.log.ErrorContext(r.Context(), "audit refusal failed", "request_id", a.RequestID, "route", r.Pattern, "error", err)
+	}
+}
+
+// objectType names what a route's {id} is: the path segment before it, in
+// the singular ("/v1/alerts/{id}/ack" → "alert", "/fhir/r4/Flag/{id}" → "Flag").
+func objectType(pattern string) string {
+	_, path, _ := strings.Cut(pattern, " ")
+	before, _, ok := strings.Cut(path, "/{id}")
+	if !ok {
+		return "route"
+	}
+	seg := before[strings.LastIndex(before, "/")+1:]
+	return strings.TrimSuffix(strings.ReplaceAll(seg, "-", "_"), "s")
 }
 
 // bearerToken takes the token from an Authorization header. The scheme is

@@ -104,6 +104,8 @@ type Reminders interface {
 // Audit is the audit trail.
 type Audit interface {
 	ListAudit(ctx context.Context, a engine.Actor, f engine.AuditFilter) ([]engine.AuditEntry, string, error)
+	// AuditRefused records a refused request (outcome "refused").
+	AuditRefused(ctx context.Context, a engine.Actor, e engine.AuditRecord) error
 }
 
 // Stream is the live stream (GET /v1/stream).
