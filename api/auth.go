@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"net"
 	"math"
 	"net/http"
 	"strconv"
@@ -18,19 +20,27 @@ import (
 // limit, and puts the actor in the request context.
 func (s *Server) authenticated(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := clientAddr(r)
+		if wait := s.failedAuthWait(addr); wait > 0 {
+			tooMany(w, r, wait)
+			return
+		}
 		token, ok := bearerToken(r.Header.Get("Authorization"))
 		if !ok {
+			s.failedAuth(addr)
 			s.writeError(w, r, engine.ErrUnauthenticated)
 			return
 		}
 		a, err := s.eng.Authenticate(r.Context(), token)
 		if err != nil {
+			if errors.Is(err, engine.ErrUnauthenticated) {
+				s.failedAuth(addr)
+			}
 			s.writeError(w, r, err)
 			return
 		}
 		if wait := s.allow(a); wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			writeProblem(w, r, http.StatusTooManyRequests, "Too many requests", "slow down and retry after the given delay", nil)
+			tooMany(w, r, wait)
 			return
 		}
 		a.RequestID, _ = r.Context().Value(requestIDKey).(string)
@@ -73,6 +83,62 @@ func objectType(pattern string) string {
 	}
 	seg := before[strings.LastIndex(before, "/")+1:]
 	return strings.TrimSuffix(strings.ReplaceAll(seg, "-", "_"), "s")
+}
+
+func tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	writeProblem(w, r, http.StatusTooManyRequests, "Too many requests", "slow down and retry after the given delay", nil)
+}
+
+// clientAddr is the address a request came from (the TCP peer: behind a
+// proxy, the proxy's).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// failedAuthWait is how long a client address must wait before its next
+// authentication attempt: each missing, unknown, revoked or expired token
+// takes one from the address's bucket (Config.FailedAuthRate), so guessing
+// tokens is throttled and an empty bucket answers 429 without a lookup.
+func (s *Server) failedAuthWait(addr string) time.Duration {
+	if s.cfg.RateLimit < 0 || s.cfg.FailedAuthRate < 0 {
+		return 0
+	}
+	now := s.cfg.Now()
+	s.limitersMu.Lock()
+	l, ok := s.failed[addr]
+	s.limitersMu.Unlock()
+	if !ok || l.TokensAt(now) >= 1 {
+		return 0
+	}
+	return time.Duration((1 - l.TokensAt(now)) / float64(l.Limit()) * float64(time.Second))
+}
+
+func (s *Server) failedAuth(addr string) {
+	if s.cfg.RateLimit < 0 || s.cfg.FailedAuthRate < 0 {
+		return
+	}
+	now := s.cfg.Now()
+	s.limitersMu.Lock()
+	l, ok := s.failed[addr]
+	if !ok {
+		if len(s.failed) > 100_000 {
+			for k, x := range s.failed {
+				if now.Sub(x.seen) > time.Minute {
+					delete(s.failed, k)
+				}
+			}
+		}
+		l = &limiter{Limiter: rate.NewLimiter(rate.Limit(s.cfg.FailedAuthRate), s.cfg.FailedAuthBurst)}
+		s.failed[addr] = l
+	}
+	l.seen = now
+	s.limitersMu.Unlock()
+	l.AllowN(now, 1)
 }
 
 // bearerToken takes the token from an Authorization header. The scheme is
