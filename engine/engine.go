@@ -107,6 +107,8 @@ type Config struct {
 	// audit entries (with RunWorkers; one process at a time seals). Defaults
 	// to 200 milliseconds.
 	AuditSealInterval time.Duration
+	// OIDC turns on single sign-on with OpenID Connect ID tokens (nil: off).
+	OIDC *OIDCConfig
 }
 
 // DefaultObservedHorizon is the default of Config.ObservedHorizon.
@@ -195,6 +197,11 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.ObservedHorizon.Before(BackfillHorizon) {
 		return nil, fmt.Errorf("engine: ObservedHorizon %s is before %s", cfg.ObservedHorizon.Format(time.DateOnly), BackfillHorizon.Format(time.DateOnly))
 	}
+	if cfg.OIDC != nil {
+		if err := identity.ValidateOIDCConfig(*cfg.OIDC); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+	}
 	m, err := metrics.New(cfg.Registerer, cfg.Pool)
 	if err != nil {
 		return nil, err
@@ -211,7 +218,7 @@ func New(cfg Config) (*Engine, error) {
 	e.rulesService = rulestore.New(rulestore.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Rules: cfg.Rules,
 		RulesRefresh: cfg.RulesRefresh})
 	e.identityService = identity.New(identity.Config{Pool: cfg.Pool, Now: now, Audit: aw, Delivery: e.delivery,
-		AuthCacheTTL: cfg.AuthCacheTTL, WebPushAllowedHosts: cfg.WebPushAllowedHosts, APNsTopic: cfg.APNsTopic})
+		AuthCacheTTL: cfg.AuthCacheTTL, WebPushAllowedHosts: cfg.WebPushAllowedHosts, APNsTopic: cfg.APNsTopic, OIDC: cfg.OIDC})
 	e.careService = care.New(care.Config{Pool: cfg.Pool, Now: now, Audit: aw, Rules: e.rulesService.Pack,
 		EnsureRules: e.rulesService.EnsureSeeded})
 	e.ingestService = ingest.New(ingest.Config{Pool: cfg.Pool, Logger: log, Now: now, Metrics: m, Audit: aw, Alerting: e.alerting,

@@ -138,6 +138,9 @@ type (
 	AuditCheckpoint = audit.Checkpoint
 )
 
+// OIDCConfig configures single sign-on (package identity).
+type OIDCConfig = identity.OIDCConfig
+
 // Reminders (package reminder).
 type (
 	Schedule         = reminder.Schedule
@@ -154,3 +157,6 @@ func ParseAuditSigningKey(s string) (ed25519.PrivateKey, error) { return audit.P
 
 // ParseAuditPublicKey reads a base64 Ed25519 public key.
 func ParseAuditPublicKey(s string) (ed25519.PublicKey, error) { return audit.ParsePublicKey(s) }
+
+// ValidateOIDCConfig checks a single sign-on configuration before start-up.
+func ValidateOIDCConfig(c OIDCConfig) error { return identity.ValidateOIDCConfig(c) }

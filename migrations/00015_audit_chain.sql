@@ -154,7 +154,12 @@ END
 $$;
 -- +goose StatementEnd
 
+-- Single sign-on: a user signs in with an OpenID Connect ID token whose
+-- subject ("sub") an admin has mapped to them (never by e-mail).
+ALTER TABLE users ADD COLUMN oidc_subject text UNIQUE CHECK (length(oidc_subject) BETWEEN 1 AND 255);
+
 -- +goose Down
+ALTER TABLE users DROP COLUMN oidc_subject;
 DROP TRIGGER audit_entries_no_truncate ON audit_entries;
 DROP TRIGGER audit_entries_guard ON audit_entries;
 DROP FUNCTION tend_audit_guard();
