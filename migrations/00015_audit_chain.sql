@@ -13,42 +13,45 @@
 -- Nobody changes an entry: triggers refuse UPDATE, DELETE and TRUNCATE, even
 -- for the table's owner, except the sealer's one update that fills the chain
 -- columns of a not yet sealed entry and leaves its content alone. The
--- application role tend_app may only INSERT and SELECT entries; it seals
--- through the SECURITY DEFINER function.
+-- application role tend_app may only SELECT entries and INSERT them without
+-- chain columns; it seals through the SECURITY DEFINER function.
 ALTER TABLE audit_entries
     ADD COLUMN outcome   text NOT NULL DEFAULT 'ok' CHECK (outcome IN ('ok', 'refused')),
     ADD COLUMN seq       bigint,
     ADD COLUMN prev_hash bytea,
     ADD COLUMN hash      bytea,
     ADD COLUMN sealed_at timestamptz;
-CREATE UNIQUE INDEX audit_entries_seq_uq ON audit_entries (seq);
+-- Partial indexes, so that appending an entry touches neither.
+CREATE UNIQUE INDEX audit_entries_seq_uq ON audit_entries (seq) WHERE seq IS NOT NULL;
 CREATE INDEX audit_entries_unsealed_idx ON audit_entries (id) WHERE seq IS NULL;
-CREATE INDEX audit_entries_actor_idx ON audit_entries (actor_id, id);
 
 -- tend_audit_canonical is the byte string an entry's hash covers: a version
 -- tag, then every content column in a fixed order, each as 0x00 for NULL or
 -- 0x01, its length (4 bytes, big-endian) and its UTF-8 text. The time is in
 -- microseconds since 1970 (UTC); detail is jsonb's own normalised text.
 -- +goose StatementBegin
+CREATE FUNCTION tend_audit_field(f text) RETURNS bytea
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN f IS NULL THEN '\x00'::bytea
+                ELSE '\x01'::bytea || int4send(octet_length(convert_to(f, 'UTF8'))) || convert_to(f, 'UTF8') END
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
 CREATE FUNCTION tend_audit_canonical(e audit_entries) RETURNS bytea
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT convert_to('tend.audit.v1', 'UTF8') || (
-        SELECT string_agg(CASE WHEN f IS NULL THEN '\x00'::bytea
-                               ELSE '\x01'::bytea || int4send(octet_length(convert_to(f, 'UTF8'))) || convert_to(f, 'UTF8') END,
-                          ''::bytea ORDER BY n)
-        FROM unnest(ARRAY[
-            e.id::text,
-            (extract(epoch FROM e.at) * 1000000)::bigint::text,
-            e.actor_id::text,
-            e.actor_role,
-            e.action,
-            e.patient_id::text,
-            e.object_type,
-            e.object_id,
-            e.request_id,
-            e.outcome,
-            e.detail::text
-        ]) WITH ORDINALITY AS c(f, n))
+    SELECT convert_to('tend.audit.v1', 'UTF8')
+        || tend_audit_field(e.id::text)
+        || tend_audit_field((extract(epoch FROM e.at) * 1000000)::bigint::text)
+        || tend_audit_field(e.actor_id::text)
+        || tend_audit_field(e.actor_role)
+        || tend_audit_field(e.action)
+        || tend_audit_field(e.patient_id::text)
+        || tend_audit_field(e.object_type)
+        || tend_audit_field(e.object_id)
+        || tend_audit_field(e.request_id)
+        || tend_audit_field(e.outcome)
+        || tend_audit_field(e.detail::text)
 $$;
 -- +goose StatementEnd
 
@@ -101,12 +104,6 @@ $$;
 CREATE FUNCTION tend_audit_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        IF NEW.seq IS NOT NULL OR NEW.prev_hash IS NOT NULL OR NEW.hash IS NOT NULL OR NEW.sealed_at IS NOT NULL THEN
-            RAISE EXCEPTION 'audit entries are sealed by tend_audit_seal only' USING ERRCODE = '42501';
-        END IF;
-        RETURN NEW;
-    END IF;
     IF TG_OP = 'UPDATE'
        AND current_setting('tend.audit_sealing', true) = 'on'
        AND OLD.seq IS NULL AND OLD.hash IS NULL AND NEW.seq IS NOT NULL AND NEW.hash IS NOT NULL
@@ -122,7 +119,7 @@ END
 $$;
 -- +goose StatementEnd
 
-CREATE TRIGGER audit_entries_guard BEFORE INSERT OR UPDATE OR DELETE ON audit_entries
+CREATE TRIGGER audit_entries_guard BEFORE UPDATE OR DELETE ON audit_entries
     FOR EACH ROW EXECUTE FUNCTION tend_audit_guard();
 CREATE TRIGGER audit_entries_no_truncate BEFORE TRUNCATE ON audit_entries
     FOR EACH STATEMENT EXECUTE FUNCTION tend_audit_guard();
@@ -149,7 +146,11 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA %I TO tend_app', current_schema());
     EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO tend_app', current_schema());
     EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO tend_app', current_schema());
-    REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON audit_entries FROM tend_app;
+    -- Entries: read, and insert without the chain columns (only the sealer sets them).
+    REVOKE ALL ON audit_entries FROM tend_app;
+    GRANT SELECT ON audit_entries TO tend_app;
+    GRANT INSERT (id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome)
+        ON audit_entries TO tend_app;
 END
 $$;
 -- +goose StatementEnd
@@ -165,5 +166,5 @@ DROP TRIGGER audit_entries_guard ON audit_entries;
 DROP FUNCTION tend_audit_guard();
 DROP FUNCTION tend_audit_seal(integer);
 DROP FUNCTION tend_audit_canonical(audit_entries);
-DROP INDEX audit_entries_actor_idx;
+DROP FUNCTION tend_audit_field(text);
 ALTER TABLE audit_entries DROP COLUMN sealed_at, DROP COLUMN hash, DROP COLUMN prev_hash, DROP COLUMN seq, DROP COLUMN outcome;
