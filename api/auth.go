@@ -3,8 +3,8 @@ package api
 import (
 	"context"
 	"errors"
-	"net"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
