@@ -25,35 +25,37 @@ ALTER TABLE audit_entries
 CREATE UNIQUE INDEX audit_entries_seq_uq ON audit_entries (seq) WHERE seq IS NOT NULL;
 CREATE INDEX audit_entries_unsealed_idx ON audit_entries (id) WHERE seq IS NULL;
 
--- tend_audit_canonical is the byte string an entry's hash covers: a version
--- tag, then every content column in a fixed order, each as 0x00 for NULL or
--- 0x01, its length (4 bytes, big-endian) and its UTF-8 text. The time is in
--- microseconds since 1970 (UTC); detail is jsonb's own normalised text.
--- +goose StatementBegin
-CREATE FUNCTION tend_audit_field(f text) RETURNS bytea
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE WHEN f IS NULL THEN '\x00'::bytea
-                ELSE '\x01'::bytea || int4send(octet_length(convert_to(f, 'UTF8'))) || convert_to(f, 'UTF8') END
-$$;
--- +goose StatementEnd
-
--- +goose StatementBegin
-CREATE FUNCTION tend_audit_canonical(e audit_entries) RETURNS bytea
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT convert_to('tend.audit.v1', 'UTF8')
-        || tend_audit_field(e.id::text)
-        || tend_audit_field((extract(epoch FROM e.at) * 1000000)::bigint::text)
-        || tend_audit_field(e.actor_id::text)
-        || tend_audit_field(e.actor_role)
-        || tend_audit_field(e.action)
-        || tend_audit_field(e.patient_id::text)
-        || tend_audit_field(e.object_type)
-        || tend_audit_field(e.object_id)
-        || tend_audit_field(e.request_id)
-        || tend_audit_field(e.outcome)
-        || tend_audit_field(e.detail::text)
-$$;
--- +goose StatementEnd
+-- audit_entry_canonical gives each entry's canonical content: the byte
+-- string its hash covers. A version tag, then every content column in a
+-- fixed order, each as 0x00 for NULL or 0x01, its length (4 bytes,
+-- big-endian) and its UTF-8 text. The time is in microseconds since 1970
+-- (UTC); detail is jsonb's own normalised text. (A view rather than a
+-- function, so that the sealer's query inlines it: five times faster.)
+CREATE VIEW audit_entry_canonical AS
+SELECT e.id, e.seq, convert_to('tend.audit.v1', 'UTF8')
+        || CASE WHEN e.id::text IS NULL THEN '\x00'::bytea
+                ELSE '\x01'::bytea || int4send(octet_length(convert_to(e.id::text, 'UTF8'))) || convert_to(e.id::text, 'UTF8') END
+        || CASE WHEN (extract(epoch FROM e.at) * 1000000)::bigint::text IS NULL THEN '\x00'::bytea
+                ELSE '\x01'::bytea || int4send(octet_length(convert_to((extract(epoch FROM e.at) * 1000000)::bigint::text, 'UTF8'))) || convert_to((extract(epoch FROM e.at) * 1000000)::bigint::text, 'UTF8') END
+        || CASE WHEN e.actor_id::text IS NULL THEN '\x00'::bytea
+                ELSE '\x01'::bytea || int4send(octet_length(convert_to(e.actor_id::text, 'UTF8'))) || convert_to(e.actor_id::text, 'UTF8') END
+        || CASE WHEN e.actor_role IS NULL THEN '\x00'::bytea
+                ELSE '\x01'::bytea || int4send(octet_length(convert_to(e.actor_role, 'UTF8'))) || convert_to(e.actor_role, 'UTF8') END
+        || CASE WHEN e.action IS NULL THEN '\x00'::bytea
+                ELSE '\x01'::bytea || int4send(octet_length(convert_to(e.action, 'UTF8'))) || convert_to(e.action, 'UTF8') END
+        || CASE WHEN e.patient_id::text IS NULL THEN '\x00'::bytea
+                ELSE '\x01'::bytea || int4send(octet_length(convert_to(e.patient_id::text, 'UTF8'))) || convert_to(e.patient_id::text, 'UTF8') END
+        || CASE WHEN e.object_type IS NULL THEN '\x00'::bytea
+                ELSE '\x01'::bytea || int4send(octet_length(convert_to(e.object_type, 'UTF8'))) || convert_to(e.object_type, 'UTF8') END
+        || CASE WHEN e.object_id IS NULL THEN '\x00'::bytea
+                ELSE '\x01'::bytea || int4send(octet_length(convert_to(e.object_id, 'UTF8'))) || convert_to(e.object_id, 'UTF8') END
+        || CASE WHEN e.request_id IS NULL THEN '\x00'::bytea
+                ELSE '\x01'::bytea || int4send(octet_length(convert_to(e.request_id, 'UTF8'))) || convert_to(e.request_id, 'UTF8') END
+        || CASE WHEN e.outcome IS NULL THEN '\x00'::bytea
+                ELSE '\x01'::bytea || int4send(octet_length(convert_to(e.outcome, 'UTF8'))) || convert_to(e.outcome, 'UTF8') END
+        || CASE WHEN e.detail::text IS NULL THEN '\x00'::bytea
+                ELSE '\x01'::bytea || int4send(octet_length(convert_to(e.detail::text, 'UTF8'))) || convert_to(e.detail::text, 'UTF8') END AS canonical
+FROM audit_entries e;
 
 -- tend_audit_seal chains at most max_rows committed unsealed entries, in id
 -- order, after the current head, and returns how many it sealed. Only one
@@ -64,7 +66,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
     head_seq  bigint;
     head_hash bytea;
-    r         audit_entries;
+    r         record;
     ids       bigint[] := '{}';
     seqs      bigint[] := '{}';
     prevs     bytea[] := '{}';
@@ -79,9 +81,9 @@ BEGIN
         head_seq := 0;
         head_hash := '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea;
     END IF;
-    FOR r IN SELECT * FROM audit_entries WHERE seq IS NULL ORDER BY id LIMIT max_rows LOOP
+    FOR r IN SELECT id, canonical FROM audit_entry_canonical WHERE seq IS NULL ORDER BY id LIMIT max_rows LOOP
         head_seq := head_seq + 1;
-        h := sha256(head_hash || tend_audit_canonical(r));
+        h := sha256(head_hash || r.canonical);
         ids := ids || r.id;
         seqs := seqs || head_seq;
         prevs := prevs || head_hash;
@@ -101,28 +103,31 @@ $$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
-CREATE FUNCTION tend_audit_guard() RETURNS trigger
+CREATE FUNCTION tend_audit_refuse() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE'
-       AND current_setting('tend.audit_sealing', true) = 'on'
-       AND OLD.seq IS NULL AND OLD.hash IS NULL AND NEW.seq IS NOT NULL AND NEW.hash IS NOT NULL
-       AND (OLD.id, OLD.at, OLD.actor_id, OLD.actor_role, OLD.action, OLD.patient_id, OLD.object_type, OLD.object_id,
-            OLD.request_id, OLD.detail, OLD.outcome)
-           IS NOT DISTINCT FROM
-           (NEW.id, NEW.at, NEW.actor_id, NEW.actor_role, NEW.action, NEW.patient_id, NEW.object_type, NEW.object_id,
-            NEW.request_id, NEW.detail, NEW.outcome) THEN
-        RETURN NEW;
-    END IF;
     RAISE EXCEPTION 'audit entries cannot be changed or removed (%)', TG_OP USING ERRCODE = '42501';
 END
 $$;
 -- +goose StatementEnd
 
-CREATE TRIGGER audit_entries_guard BEFORE UPDATE OR DELETE ON audit_entries
-    FOR EACH ROW EXECUTE FUNCTION tend_audit_guard();
+-- Every UPDATE is refused but the sealer's: inside tend_audit_seal, filling
+-- the chain columns of an unsealed entry and changing nothing else. (The
+-- condition is the trigger's WHEN clause, so the sealer's own updates run
+-- no trigger function at all.)
+CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries FOR EACH ROW
+    WHEN (NOT (coalesce(current_setting('tend.audit_sealing', true), '') = 'on'
+               AND OLD.seq IS NULL AND OLD.hash IS NULL AND NEW.seq IS NOT NULL AND NEW.hash IS NOT NULL
+               AND (OLD.id, OLD.at, OLD.actor_id, OLD.actor_role, OLD.action, OLD.patient_id, OLD.object_type,
+                    OLD.object_id, OLD.request_id, OLD.detail, OLD.outcome)
+                   IS NOT DISTINCT FROM
+                   (NEW.id, NEW.at, NEW.actor_id, NEW.actor_role, NEW.action, NEW.patient_id, NEW.object_type,
+                    NEW.object_id, NEW.request_id, NEW.detail, NEW.outcome)))
+    EXECUTE FUNCTION tend_audit_refuse();
+CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries
+    FOR EACH ROW EXECUTE FUNCTION tend_audit_refuse();
 CREATE TRIGGER audit_entries_no_truncate BEFORE TRUNCATE ON audit_entries
-    FOR EACH STATEMENT EXECUTE FUNCTION tend_audit_guard();
+    FOR EACH STATEMENT EXECUTE FUNCTION tend_audit_refuse();
 
 -- The application role: a deployment runs migrations as the schema's owner
 -- and `tend serve` as a login role that is a member of tend_app. It may read
@@ -144,6 +149,7 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO tend_app', current_schema());
     EXECUTE format('GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA %I TO tend_app', current_schema());
     EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA %I TO tend_app', current_schema());
+    GRANT SELECT ON audit_entry_canonical TO tend_app;
     EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO tend_app', current_schema());
     EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO tend_app', current_schema());
     -- Entries: read, and insert without the chain columns (only the sealer sets them).
@@ -162,9 +168,9 @@ ALTER TABLE users ADD COLUMN oidc_subject text UNIQUE CHECK (length(oidc_subject
 -- +goose Down
 ALTER TABLE users DROP COLUMN oidc_subject;
 DROP TRIGGER audit_entries_no_truncate ON audit_entries;
-DROP TRIGGER audit_entries_guard ON audit_entries;
-DROP FUNCTION tend_audit_guard();
+DROP TRIGGER audit_entries_no_delete ON audit_entries;
+DROP TRIGGER audit_entries_no_update ON audit_entries;
+DROP FUNCTION tend_audit_refuse();
 DROP FUNCTION tend_audit_seal(integer);
-DROP FUNCTION tend_audit_canonical(audit_entries);
-DROP FUNCTION tend_audit_field(text);
+DROP VIEW audit_entry_canonical;
 ALTER TABLE audit_entries DROP COLUMN sealed_at, DROP COLUMN hash, DROP COLUMN prev_hash, DROP COLUMN seq, DROP COLUMN outcome;

@@ -99,7 +99,7 @@ type Link struct {
 }
 
 // Canonical is the byte string the entry's hash covers (the same as the
-// database's tend_audit_canonical): a version tag, then each content column
+// database's view audit_entry_canonical): a version tag, then each content column
 // in order as 0x00 for NULL or 0x01, a 4-byte big-endian length and the text.
 func (l Link) Canonical() []byte {
 	var b bytes.Buffer
