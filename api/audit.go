@@ -27,6 +27,21 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		f.PatientID = id
 	}
+	if p := q.Get("actor_id"); p != "" {
+		id, err := uuid.Parse(p)
+		if err != nil {
+			v.Add("actor_id", "must be a UUID")
+		}
+		f.ActorID = id
+	}
+	if act := q.Get("action"); act != "" {
+		if len(act) > 64 {
+			v.Add("action", "is longer than 64 characters")
+		}
+		f.Action = act
+	}
+	f.Since = queryTime(&v, q.Get("since"), "since")
+	f.Until = queryTime(&v, q.Get("until"), "until")
 	if err := v.OrNil(); err != nil {
 		s.writeError(w, r, err)
 		return

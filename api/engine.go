@@ -34,6 +34,7 @@ type Identity interface {
 	RevokeToken(ctx context.Context, a engine.Actor, id uuid.UUID) error
 	ListUsers(ctx context.Context, a engine.Actor, f engine.UserFilter) ([]engine.User, string, error)
 	SetUserDisabled(ctx context.Context, a engine.Actor, id uuid.UUID, disabled bool) (engine.User, error)
+	SetOIDCSubject(ctx context.Context, a engine.Actor, id uuid.UUID, subject string) (engine.User, error)
 	RegisterDevice(ctx context.Context, a engine.Actor, in engine.NewDevice) (engine.Device, bool, error)
 	ListDevices(ctx context.Context, a engine.Actor) ([]engine.Device, error)
 	DeleteDevice(ctx context.Context, a engine.Actor, id uuid.UUID) error
@@ -104,6 +105,8 @@ type Reminders interface {
 // Audit is the audit trail.
 type Audit interface {
 	ListAudit(ctx context.Context, a engine.Actor, f engine.AuditFilter) ([]engine.AuditEntry, string, error)
+	// AuditRefused records a refused request (outcome "refused").
+	AuditRefused(ctx context.Context, a engine.Actor, e engine.AuditRecord) error
 }
 
 // Stream is the live stream (GET /v1/stream).

@@ -15,7 +15,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tendhealth/tend/engine"
-	"github.com/tendhealth/tend/internal/text"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -53,7 +52,8 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, title, det
 		writeOutcome(w, outcomeFromProblem(status, title, detail, fields))
 		return
 	}
-	p := Problem{Type: problemTypes[status], Title: title, Status: status, Detail: detail, Errors: fields, Instance: r.URL.Path}
+	fields = safeFields(fields)
+	p := Problem{Type: problemTypes[status], Title: title, Status: status, Detail: detail, Errors: fields, Instance: instance(r)}
 	if p.Type == "" {
 		p.Type = "about:blank"
 	}
@@ -69,7 +69,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, title, det
 // writeProblemCurrent writes a problem that carries the object's current
 // state (problem+json only).
 func writeProblemCurrent(w http.ResponseWriter, r *http.Request, status int, title, detail string, current any) {
-	p := Problem{Type: problemTypes[status], Title: title, Status: status, Detail: detail, Instance: r.URL.Path, Current: current}
+	p := Problem{Type: problemTypes[status], Title: title, Status: status, Detail: detail, Instance: instance(r), Current: current}
 	if id, ok := r.Context().Value(requestIDKey).(string); ok {
 		p.RequestID = id
 	}
@@ -233,9 +233,9 @@ func decodeError(err error, limit int64, clean *sanitized) error {
 		return &badRequest{status: http.StatusUnprocessableEntity, title: "Invalid input", detail: "one or more fields are invalid",
 			fields: []rpm.FieldError{{Field: field, Reason: reason}}}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &badRequest{status: http.StatusBadRequest, title: "Unknown field", detail: fmt.Sprintf("unknown field %q", text.Truncate(name, 60)),
-			fields: []rpm.FieldError{{Field: text.Truncate(name, 60), Reason: "is not a known field"}}}
+		name := safeName(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
+		return &badRequest{status: http.StatusBadRequest, title: "Unknown field", detail: fmt.Sprintf("unknown field %q", name),
+			fields: []rpm.FieldError{{Field: name, Reason: "is not a known field"}}}
 	}
 	return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the request body is not valid JSON"}
 }
@@ -278,4 +278,75 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// instance is the problem's "instance": the request's route with its {id}
+// only when that is a well-formed id. A path is client text — it may hold a
+// token pasted in the wrong place, or a name — so nothing else of it is
+// echoed; an unmatched path has no instance.
+func instance(r *http.Request) string {
+	pattern := r.Pattern
+	if _, p, ok := strings.Cut(pattern, " "); ok {
+		pattern = p
+	}
+	if pattern == "" || strings.HasSuffix(pattern, "/") {
+		return ""
+	}
+	segs := strings.Split(pattern, "/")
+	for i, seg := range segs {
+		name, ok := strings.CutPrefix(seg, "{")
+		if !ok {
+			continue
+		}
+		name = strings.TrimSuffix(strings.TrimSuffix(name, "}"), "...")
+		if id, err := uuid.Parse(r.PathValue(name)); err == nil {
+			segs[i] = id.String()
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// safeFields names fields without echoing text a client chose for a JSON key
+// (a name typed as a key, a token): see safeName.
+func safeFields(fs []rpm.FieldError) []rpm.FieldError {
+	for i := range fs {
+		fs[i].Field = safeName(fs[i].Field)
+	}
+	return fs
+}
+
+// safeName keeps each dot-separated part of a field path that looks like an
+// identifier (lower-case letters, digits, '_' and '-', at most 64, with
+// [n] indexes: every field and rule id of Tend's JSON) and replaces any
+// other part with "(unnamed)". FHIR's camelCase fields are answered in an
+// OperationOutcome, which does not come here.
+func safeName(field string) string {
+	if field == "" {
+		return field
+	}
+	parts := strings.Split(field, ".")
+	for i, p := range parts {
+		if !identifier(p) {
+			parts[i] = "(unnamed)"
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+func identifier(p string) bool {
+	base, _, _ := strings.Cut(p, "[")
+	if base == "" || len(base) > 64 || strings.HasPrefix(base, "tend_") {
+		return false
+	}
+	for _, c := range base {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	for _, c := range p[len(base):] {
+		if !(c >= '0' && c <= '9' || c == '[' || c == ']') {
+			return false
+		}
+	}
+	return true
 }

@@ -42,6 +42,14 @@ type Config struct {
 	RateLimit float64
 	// RateBurst is each user's burst. Defaults to 2 × RateLimit.
 	RateBurst int
+	// FailedAuthRate is how many failed authentications (missing, unknown,
+	// revoked or expired tokens) a client address may make per second
+	// before it is answered 429 without a lookup. Defaults to 5; negative
+	// (or a negative RateLimit) disables it.
+	FailedAuthRate float64
+	// FailedAuthBurst is each address's burst of failed authentications.
+	// Defaults to 20.
+	FailedAuthBurst int
 	// Ready reports whether the service can take traffic (database reachable,
 	// migrations current). Defaults to always ready.
 	Ready func(ctx context.Context) error
@@ -72,6 +80,7 @@ type Server struct {
 
 	limitersMu sync.Mutex
 	limiters   map[uuid.UUID]*limiter
+	failed     map[string]*limiter // failed authentications per client address
 
 	// started dates the CapabilityStatement.
 	started time.Time
@@ -92,6 +101,8 @@ func New(cfg Config) (*Server, error) {
 	cfg.StreamHeartbeat = cmp.Or(cfg.StreamHeartbeat, 15*time.Second)
 	cfg.RateLimit = cmp.Or(cfg.RateLimit, 200)
 	cfg.RateBurst = cmp.Or(cfg.RateBurst, int(2*cfg.RateLimit))
+	cfg.FailedAuthRate = cmp.Or(cfg.FailedAuthRate, 5)
+	cfg.FailedAuthBurst = cmp.Or(cfg.FailedAuthBurst, 20)
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.NewRegistry()
 	}
@@ -103,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger.With("component", "api"),
 		cfg:      cfg,
 		limiters: map[uuid.UUID]*limiter{},
+		failed:   map[string]*limiter{},
 		started:  cfg.Now(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tend_http_requests_total", Help: "HTTP requests by route and status code.",

@@ -86,19 +86,27 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		Disabled *bool `json:"disabled"`
+		Disabled    *bool   `json:"disabled"`
+		OIDCSubject *string `json:"oidc_subject"`
 	}
 	if err := s.decode(w, r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if in.Disabled == nil {
-		s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "disabled", Reason: "is required (true or false)"}}})
+	if in.Disabled == nil && in.OIDCSubject == nil {
+		s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "disabled", Reason: "is required (true or false) unless oidc_subject is given"}}})
 		return
 	}
-	u, err := s.eng.SetUserDisabled(r.Context(), actor(r), id, *in.Disabled)
-	if err != nil {
-		s.writeError(w, r, err)
+	var u engine.User
+	var err2 error
+	if in.OIDCSubject != nil {
+		u, err2 = s.eng.SetOIDCSubject(r.Context(), actor(r), id, *in.OIDCSubject)
+	}
+	if err2 == nil && in.Disabled != nil {
+		u, err2 = s.eng.SetUserDisabled(r.Context(), actor(r), id, *in.Disabled)
+	}
+	if err2 != nil {
+		s.writeError(w, r, err2)
 		return
 	}
 	writeJSON(w, http.StatusOK, u)

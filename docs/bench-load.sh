@@ -54,3 +54,15 @@ for mode in threshold full threshold full; do
   fi
   "$bin" load --url "http://$addr" --token "$token" --devices 32 --duration "$dur" --abnormal 0.02
 done
+
+# The audit chain kept up: how long entries waited for the sealer (from the
+# entry's time, taken before its transaction committed, to its seal), and the
+# chain verifies.
+sleep 1
+echo "== audit seal delay (ms) over every entry of the runs above"
+psql -At "$url" -c "SELECT 'entries ' || count(*) || ', mean ' || round(avg(d)::numeric, 1) || ', p50 ' ||
+  round((percentile_cont(0.5) WITHIN GROUP (ORDER BY d))::numeric, 1) || ', p99 ' ||
+  round((percentile_cont(0.99) WITHIN GROUP (ORDER BY d))::numeric, 1) || ', max ' || round(max(d)::numeric, 1) ||
+  ', unsealed now ' || (SELECT count(*) FROM audit_entries WHERE seq IS NULL)
+  FROM (SELECT extract(epoch FROM sealed_at - at) * 1000 AS d FROM audit_entries WHERE sealed_at IS NOT NULL) AS s"
+"$bin" audit verify

@@ -24,6 +24,7 @@ import (
 	"github.com/tendhealth/tend/engine/identity"
 	"github.com/tendhealth/tend/engine/ingest"
 	"github.com/tendhealth/tend/engine/internal/metrics"
+	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/rescue"
 	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/rulestore"
@@ -102,6 +103,12 @@ type Config struct {
 	// for clients that reconnect to replay what they missed (a periodic job
 	// prunes older ones, with RunWorkers). Defaults to 24 hours.
 	EventRetention time.Duration
+	// AuditSealInterval is how often the audit sealer chains newly committed
+	// audit entries (with RunWorkers; one process at a time seals). Defaults
+	// to 200 milliseconds.
+	AuditSealInterval time.Duration
+	// OIDC turns on single sign-on with OpenID Connect ID tokens (nil: off).
+	OIDC *OIDCConfig
 }
 
 // DefaultObservedHorizon is the default of Config.ObservedHorizon.
@@ -148,6 +155,9 @@ type Engine struct {
 	heartbeat *rescue.Heartbeat
 	stopBeat  context.CancelFunc
 	beatDone  chan struct{}
+	audit     audit.Writer
+	stopSeal  context.CancelFunc
+	sealDone  chan struct{}
 	stream    *stream.Service
 }
 
@@ -178,6 +188,7 @@ func New(cfg Config) (*Engine, error) {
 	cfg.RescueStuckJobsAfter = cmp.Or(cfg.RescueStuckJobsAfter, time.Minute)
 	cfg.AuthCacheTTL = cmp.Or(cfg.AuthCacheTTL, time.Second)
 	cfg.RulesRefresh = cmp.Or(cfg.RulesRefresh, 2*time.Second)
+	cfg.AuditSealInterval = cmp.Or(cfg.AuditSealInterval, 200*time.Millisecond)
 	cfg.MissingDataInterval = cmp.Or(cfg.MissingDataInterval, 10*time.Minute)
 	cfg.IngestTransactions = cmp.Or(cfg.IngestTransactions, max(2, runtime.GOMAXPROCS(0)))
 	if cfg.ObservedHorizon.IsZero() {
@@ -186,12 +197,18 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.ObservedHorizon.Before(BackfillHorizon) {
 		return nil, fmt.Errorf("engine: ObservedHorizon %s is before %s", cfg.ObservedHorizon.Format(time.DateOnly), BackfillHorizon.Format(time.DateOnly))
 	}
+	if cfg.OIDC != nil {
+		if err := identity.ValidateOIDCConfig(*cfg.OIDC); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+	}
 	m, err := metrics.New(cfg.Registerer, cfg.Pool)
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{pool: cfg.Pool, log: cfg.Logger.With("component", "engine"), cfg: cfg}
 	log, now, aw := e.log, cfg.Now, audit.Writer{Now: cfg.Now}
+	e.audit = aw
 	jobs := func() *river.Client[pgx.Tx] { return e.river }
 
 	e.delivery = delivery.New(delivery.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Senders: cfg.Senders,
@@ -201,7 +218,7 @@ func New(cfg Config) (*Engine, error) {
 	e.rulesService = rulestore.New(rulestore.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Rules: cfg.Rules,
 		RulesRefresh: cfg.RulesRefresh})
 	e.identityService = identity.New(identity.Config{Pool: cfg.Pool, Now: now, Audit: aw, Delivery: e.delivery,
-		AuthCacheTTL: cfg.AuthCacheTTL, WebPushAllowedHosts: cfg.WebPushAllowedHosts, APNsTopic: cfg.APNsTopic})
+		AuthCacheTTL: cfg.AuthCacheTTL, WebPushAllowedHosts: cfg.WebPushAllowedHosts, APNsTopic: cfg.APNsTopic, OIDC: cfg.OIDC})
 	e.careService = care.New(care.Config{Pool: cfg.Pool, Now: now, Audit: aw, Rules: e.rulesService.Pack,
 		EnsureRules: e.rulesService.EnsureSeeded})
 	e.ingestService = ingest.New(ingest.Config{Pool: cfg.Pool, Logger: log, Now: now, Metrics: m, Audit: aw, Alerting: e.alerting,
@@ -237,6 +254,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.stopBeat, e.beatDone = cancel, make(chan struct{})
 	go e.heartbeat.Run(bctx, e.beatDone)
+	sctx, stopSeal := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopSeal, e.sealDone = stopSeal, make(chan struct{})
+	sealer := &audit.Sealer{DB: e.pool, Interval: e.cfg.AuditSealInterval, Log: e.log}
+	go sealer.Run(sctx, e.sealDone)
 	return nil
 }
 
@@ -256,12 +277,41 @@ func (e *Engine) Stop(ctx context.Context) error {
 		<-e.beatDone
 		e.heartbeat.Forget(context.WithoutCancel(ctx))
 	}
+	if e.stopSeal != nil {
+		e.stopSeal()
+		<-e.sealDone
+	}
 	return nil
 }
 
-// ListAudit returns audit entries in order (admins only).
+// ListAudit returns audit entries in order (admins only); the listing is
+// itself audited.
 func (e *Engine) ListAudit(ctx context.Context, a access.Actor, f audit.Filter) ([]audit.Stored, string, error) {
-	return audit.List(ctx, e.pool, a, f)
+	return e.audit.List(ctx, e.pool, a, f)
+}
+
+// AuditRefused records a refused access (denied, not found or out of scope)
+// in its own transaction: the request wrote nothing else.
+func (e *Engine) AuditRefused(ctx context.Context, a access.Actor, entry audit.Entry) error {
+	entry.Outcome = audit.OutcomeRefused
+	return pg.InTx(ctx, e.pool, func(tx pgx.Tx) error { return e.audit.Write(ctx, tx, a, entry) })
+}
+
+// SealAudit chains up to max committed audit entries now (the background
+// sealer does this every AuditSealInterval) and returns how many it sealed.
+func (e *Engine) SealAudit(ctx context.Context, max int) (int, error) {
+	return audit.Seal(ctx, e.pool, max)
+}
+
+// VerifyAudit walks the audit hash chain (and checks it against cp when not
+// nil); Report.Break names the first broken entry.
+func (e *Engine) VerifyAudit(ctx context.Context, cp *audit.Checkpoint) (audit.Report, error) {
+	return audit.Verify(ctx, e.pool, cp)
+}
+
+// AuditHead returns the audit chain's current checkpoint, unsigned.
+func (e *Engine) AuditHead(ctx context.Context) (audit.Checkpoint, error) {
+	return audit.Head(ctx, e.pool, e.cfg.Now())
 }
 
 // Jobs returns the River client, for the operators' job dashboard.

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"crypto/ed25519"
+
 	"github.com/tendhealth/tend/engine/access"
 	"github.com/tendhealth/tend/engine/alerting"
 	"github.com/tendhealth/tend/engine/audit"
@@ -128,9 +130,16 @@ type (
 
 // The audit trail (package audit).
 type (
-	AuditEntry  = audit.Stored
-	AuditFilter = audit.Filter
+	AuditEntry      = audit.Stored
+	AuditFilter     = audit.Filter
+	AuditRecord     = audit.Entry
+	AuditReport     = audit.Report
+	AuditBreak      = audit.Break
+	AuditCheckpoint = audit.Checkpoint
 )
+
+// OIDCConfig configures single sign-on (package identity).
+type OIDCConfig = identity.OIDCConfig
 
 // Reminders (package reminder).
 type (
@@ -141,3 +150,13 @@ type (
 	DoseConfirmation = reminder.Confirmation
 	Adherence        = reminder.Adherence
 )
+
+// ParseAuditSigningKey reads the Ed25519 key that signs audit checkpoints
+// (base64 of a 32-byte seed or a 64-byte private key).
+func ParseAuditSigningKey(s string) (ed25519.PrivateKey, error) { return audit.ParseSigningKey(s) }
+
+// ParseAuditPublicKey reads a base64 Ed25519 public key.
+func ParseAuditPublicKey(s string) (ed25519.PublicKey, error) { return audit.ParsePublicKey(s) }
+
+// ValidateOIDCConfig checks a single sign-on configuration before start-up.
+func ValidateOIDCConfig(c OIDCConfig) error { return identity.ValidateOIDCConfig(c) }

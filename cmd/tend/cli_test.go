@@ -18,6 +18,7 @@ var secretEnv = map[string]string{
 	"TEND_FCM_CREDENTIALS_FILE": "/etc/tend/fcm-s3cret.json",
 	"TEND_APNS_KEY_FILE":        "/etc/tend/apns-s3cret.p8",
 	"TEND_TLS_KEY_FILE":         "/etc/tend/tls-s3cret.key",
+	"TEND_AUDIT_SIGNING_KEY":    "audit-s3cret",
 }
 
 // cliCommands is every command and subcommand with the flags its -h must list.
@@ -38,6 +39,9 @@ var cliCommands = []struct {
 	{[]string{"rules"}, []string{"check", "backtest"}},
 	{[]string{"rules", "check"}, []string{"FILE"}},
 	{[]string{"rules", "backtest"}, []string{"-rule-id", "-file", "-since", "-until", "-examples", "-json", "-patient", "-program", "-database-url"}},
+	{[]string{"audit"}, []string{"verify", "checkpoint"}},
+	{[]string{"audit", "verify"}, []string{"-checkpoint", "-public-key", "-database-url"}},
+	{[]string{"audit", "checkpoint"}, []string{"-database-url"}},
 	{[]string{"simulate"}, []string{"-pack", "-seed", "-patients", "-weeks", "-artefact-rate", "-html"}},
 	{[]string{"vapid"}, []string{"generate"}},
 	{[]string{"vapid", "generate"}, nil},

@@ -50,6 +50,8 @@ type settings struct {
 	IngestTxs          int
 	ObservedHorizon    time.Time
 	RateLimit          float64
+	FailedAuthRate     float64
+	OIDC               *engine.OIDCConfig
 	LogLevel           slog.Level
 }
 
@@ -118,6 +120,26 @@ func loadSettings(env getenv) (settings, error) {
 		if s.RateLimit, err = strconv.ParseFloat(v, 64); err != nil || s.RateLimit == 0 {
 			return s, fmt.Errorf("TEND_RATE_LIMIT: %q is not a non-zero number (-1 disables the limit)", v)
 		}
+	}
+	s.FailedAuthRate = 5 // the API's own default, stated here so the README can be checked against it
+	if v := env("TEND_FAILED_AUTH_RATE"); v != "" {
+		if s.FailedAuthRate, err = strconv.ParseFloat(v, 64); err != nil || s.FailedAuthRate == 0 {
+			return s, fmt.Errorf("TEND_FAILED_AUTH_RATE: %q is not a non-zero number (-1 disables the limit)", v)
+		}
+	}
+	if iss, aud := env("TEND_OIDC_ISSUER"), env("TEND_OIDC_AUDIENCE"); iss != "" || aud != "" {
+		o := &engine.OIDCConfig{Issuer: iss, Audience: aud}
+		if v := env("TEND_OIDC_ALGORITHMS"); v != "" {
+			for _, a := range strings.Split(v, ",") {
+				if a = strings.TrimSpace(a); a != "" {
+					o.Algorithms = append(o.Algorithms, a)
+				}
+			}
+		}
+		if err := engine.ValidateOIDCConfig(*o); err != nil {
+			return s, fmt.Errorf("TEND_OIDC_ISSUER, TEND_OIDC_AUDIENCE, TEND_OIDC_ALGORITHMS: %w", err)
+		}
+		s.OIDC = o
 	}
 	if v := env("TEND_LOG_LEVEL"); v != "" {
 		if err := s.LogLevel.UnmarshalText([]byte(v)); err != nil {

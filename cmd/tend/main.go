@@ -25,6 +25,9 @@ Usage:
   tend token revoke ID           revoke a token
   tend demo [--duration D]       the whole system on a local Postgres with simulated patients
   tend load --url U --token T    post readings to a running server and report throughput
+  tend audit verify [--checkpoint FILE]
+                                 walk the audit hash chain; name the first broken entry
+  tend audit checkpoint          print the chain's head (signed with TEND_AUDIT_SIGNING_KEY when set)
   tend rules check FILE          validate a YAML rule pack
   tend rules backtest (--rule-id ID | --file F) [--since T --until T]
                                  what a rule would have raised over stored data (creates nothing)
@@ -97,6 +100,8 @@ func dispatch(ctx context.Context, env getenv, args []string, stdout, stderr io.
 		return demo(ctx, env, rest, stdout, stderr)
 	case "load":
 		return load(ctx, env, rest, stdout, stderr)
+	case "audit":
+		return auditCmd(ctx, env, rest, stdout, stderr)
 	case "rules":
 		return rulesCmd(ctx, env, rest, stdout, stderr)
 	case "simulate":

@@ -55,6 +55,7 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 		ObservedHorizon:     s.ObservedHorizon,
 		WebPushAllowedHosts: s.WebPushAllowed,
 		APNsTopic:           s.APNsTopic,
+		OIDC:                s.OIDC,
 	}
 	if o.senders {
 		snd, err := s.senders(ctx, log)
@@ -86,6 +87,7 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 		}
 		sys.api, err = api.New(api.Config{
 			Engine: eng, Logger: log, Gatherer: reg, Registerer: reg, RateLimit: s.RateLimit, JobsUI: jobs,
+			FailedAuthRate: s.FailedAuthRate,
 			Ready: func(ctx context.Context) error {
 				if err := pool.Ping(ctx); err != nil {
 					return fmt.Errorf("database unreachable")

@@ -28,7 +28,16 @@ type Entry struct {
 	ObjectType string
 	ObjectID   string
 	Detail     map[string]any // ids and counts only, never PHI values
+	// Outcome is OutcomeOK (the default when empty) or OutcomeRefused (an
+	// access that was denied, answered not-found, or out of scope).
+	Outcome string
 }
+
+// Outcomes of an audited access.
+const (
+	OutcomeOK      = "ok"
+	OutcomeRefused = "refused"
+)
 
 // Write appends an audit entry in tx, so the entry commits or rolls back with
 // the access it records. Every use case that touches PHI calls it.
@@ -70,7 +79,11 @@ func args(a access.Actor, entry Entry, now time.Time) []any {
 	if entry.Detail != nil {
 		detail = entry.Detail
 	}
-	return []any{now, actor, Role(a), entry.Action, patient, entry.ObjectType, obj, a.RequestID, detail}
+	outcome := entry.Outcome
+	if outcome == "" {
+		outcome = OutcomeOK
+	}
+	return []any{now, actor, Role(a), entry.Action, patient, entry.ObjectType, obj, a.RequestID, detail, outcome}
 }
 
 // Stored is a stored audit entry.
@@ -85,37 +98,83 @@ type Stored struct {
 	ObjectID   *string        `json:"object_id"`
 	RequestID  *string        `json:"request_id"`
 	Detail     map[string]any `json:"detail,omitempty"`
+	Outcome    string         `json:"outcome"`
+	// Seq is the entry's place in the hash chain; null until the sealer
+	// has chained it (normally within a second of its commit).
+	Seq *int64 `json:"seq"`
 }
 
-// Filter selects audit entries.
+// Filter selects audit entries. Zero fields select everything.
 type Filter struct {
 	PatientID uuid.UUID
-	After     int64 // cursor: entries with a larger id
+	ActorID   uuid.UUID
+	Action    string
+	Since     time.Time // at or after
+	Until     time.Time // before
+	After     int64     // cursor: entries with a larger id
 	Limit     int
 }
 
-// List returns audit entries in order (admins only).
-func List(ctx context.Context, pool *pgxpool.Pool, a access.Actor, f Filter) ([]Stored, string, error) {
+// List returns audit entries in order (admins only). The listing is itself
+// audited ("audit.list"), in the transaction that reads.
+func (w Writer) List(ctx context.Context, pool *pgxpool.Pool, a access.Actor, f Filter) ([]Stored, string, error) {
 	if err := access.Require(a, access.RoleAdmin); err != nil {
 		return nil, "", err
 	}
 	f.Limit = pg.ClampLimit(f.Limit)
-	var patient *uuid.UUID
-	if f.PatientID != uuid.Nil {
-		patient = &f.PatientID
-	}
-	rows, err := pool.Query(ctx, listAuditSQL, f.After, patient, f.Limit+1)
-	if err != nil {
-		return nil, "", fmt.Errorf("list audit: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Stored, error) {
-		var x Stored
-		err := r.Scan(&x.ID, &x.At, &x.ActorID, &x.ActorRole, &x.Action, &x.PatientID, &x.ObjectType, &x.ObjectID, &x.RequestID, &x.Detail)
-		return x, err
+	var out []Stored
+	err := pg.InTx(ctx, pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, listAuditSQL, f.After, pg.NilIfZero(f.PatientID), pg.NilIfZero(f.ActorID),
+			nilIfEmpty(f.Action), nilIfZeroTime(f.Since), nilIfZeroTime(f.Until), f.Limit+1)
+		if err != nil {
+			return fmt.Errorf("list audit: %w", err)
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Stored, error) {
+			var x Stored
+			err := r.Scan(&x.ID, &x.At, &x.ActorID, &x.ActorRole, &x.Action, &x.PatientID, &x.ObjectType, &x.ObjectID,
+				&x.RequestID, &x.Detail, &x.Outcome, &x.Seq)
+			return x, err
+		})
+		if err != nil {
+			return fmt.Errorf("list audit: %w", err)
+		}
+		detail := map[string]any{"count": min(len(out), f.Limit)}
+		for k, v := range map[string]any{"patient_id": pg.NilIfZero(f.PatientID), "actor_id": pg.NilIfZero(f.ActorID),
+			"action": nilIfEmpty(f.Action), "since": nilIfZeroTime(f.Since), "until": nilIfZeroTime(f.Until)} {
+			switch x := v.(type) {
+			case *uuid.UUID:
+				if x != nil {
+					detail[k] = x.String()
+				}
+			case *string:
+				if x != nil {
+					detail[k] = *x
+				}
+			case *time.Time:
+				if x != nil {
+					detail[k] = x.UTC().Format(time.RFC3339Nano)
+				}
+			}
+		}
+		return w.Write(ctx, tx, a, Entry{Action: "audit.list", PatientID: f.PatientID, ObjectType: "audit_entry", Detail: detail})
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("list audit: %w", err)
+		return nil, "", err
 	}
 	out, next := pg.Page(out, f.Limit, func(last Stored) string { return strconv.FormatInt(last.ID, 10) })
 	return out, next, nil
+}
+
+func nilIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func nilIfZeroTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

@@ -10,16 +10,53 @@ var queries = map[string]string{
 	"auditSQL":            auditSQL,
 	"listAuditSQL":        listAuditSQL,
 	"readingCreationsSQL": readingCreationsSQL,
+	"sealSQL":             sealSQL,
+	"chainSQL":            chainSQL,
+	"headSQL":             headSQL,
+	"unsealedSQL":         unsealedSQL,
+	"sealDelaySQL":        sealDelaySQL,
+	"findHashSQL":         findHashSQL,
 }
 
-// auditSQL appends one audit entry.
-const auditSQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+// findHashSQL finds the sealed entry whose hash is $1 (verify's diagnosis of
+// a broken link; a full scan, run once).
+const findHashSQL = `SELECT seq FROM audit_entries WHERE hash = $1 ORDER BY seq LIMIT 1`
 
-// listAuditSQL pages through the audit trail after id $1, optionally for one patient ($2), at most
-// $3 entries.
-const listAuditSQL = `SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail
-		FROM audit_entries WHERE id > $1 AND ($2::uuid IS NULL OR patient_id = $2) ORDER BY id LIMIT $3`
+// sealSQL chains at most $1 committed unsealed entries (see migration
+// 00015): it returns how many it sealed, 0 when another sealer holds the lock.
+const sealSQL = `SELECT tend_audit_seal($1)`
+
+// chainSQL reads the sealed entries from seq $1 on, in chain order, at most
+// $2, with everything their hash covers.
+const chainSQL = `SELECT seq, id, (extract(epoch FROM at) * 1000000)::bigint, actor_id::text, actor_role, action,
+		patient_id::text, object_type, object_id, request_id, outcome, detail::text, prev_hash, hash
+		FROM audit_entries WHERE seq >= $1 ORDER BY seq LIMIT $2`
+
+// headSQL is the last sealed entry's seq and hash and the number of sealed
+// entries (no rows when nothing is sealed).
+const headSQL = `SELECT seq, hash, (SELECT count(*) FROM audit_entries WHERE seq IS NOT NULL)
+		FROM audit_entries WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1`
+
+// unsealedSQL counts committed entries the sealer has not chained yet.
+const unsealedSQL = `SELECT count(*) FROM audit_entries WHERE seq IS NULL`
+
+// sealDelaySQL summarises, for entries sealed at or after $1, how long each
+// waited between its time and its seal: count, mean, p50, p99 and max in
+// milliseconds.
+const sealDelaySQL = `SELECT count(*), coalesce(avg(d), 0), coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY d), 0),
+		coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY d), 0), coalesce(max(d), 0)
+		FROM (SELECT extract(epoch FROM sealed_at - at) * 1000 AS d FROM audit_entries WHERE sealed_at >= $1) AS s`
+
+// auditSQL appends one audit entry.
+const auditSQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+
+// listAuditSQL pages through the audit trail after id $1, optionally for one patient ($2), one actor
+// ($3), one action ($4), at or after $5 and before $6, at most $7 entries.
+const listAuditSQL = `SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome, seq
+		FROM audit_entries WHERE id > $1 AND ($2::uuid IS NULL OR patient_id = $2) AND ($3::uuid IS NULL OR actor_id = $3)
+		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
+		ORDER BY id LIMIT $7`
 
 // readingCreationsSQL appends one "reading.create" audit entry per job (its first
 // reading and the count), leaving out readings whose source id was already

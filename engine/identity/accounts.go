@@ -224,7 +224,7 @@ func (us *Service) SetUserDisabled(ctx context.Context, a access.Actor, id uuid.
 
 func scanUser(r pgx.Row) (User, error) {
 	var u User
-	err := r.Scan(&u.ID, &u.Name, &u.Role, &u.PatientID, &u.CreatedAt, &u.DisabledAt)
+	err := r.Scan(&u.ID, &u.Name, &u.Role, &u.PatientID, &u.CreatedAt, &u.DisabledAt, &u.OIDCSubject)
 	return u, err
 }
 

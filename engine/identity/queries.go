@@ -21,7 +21,16 @@ var queries = map[string]string{
 	"revokeTokenSQL":     revokeTokenSQL,
 	"listUsersSQL":       listUsersSQL,
 	"setUserDisabledSQL": setUserDisabledSQL,
+	"setOIDCSubjectSQL":  setOIDCSubjectSQL,
+	"lookupSubjectSQL":   lookupSubjectSQL,
 }
+
+// setOIDCSubjectSQL maps OpenID Connect subject $2 (NULL: none) to user $1.
+const setOIDCSubjectSQL = `UPDATE users SET oidc_subject = $2 WHERE id = $1
+	RETURNING id, name, role, patient_id, created_at, disabled_at, oidc_subject`
+
+// lookupSubjectSQL finds the enabled user mapped to OpenID Connect subject $1.
+const lookupSubjectSQL = `SELECT id, role, patient_id FROM users WHERE oidc_subject = $1 AND disabled_at IS NULL`
 
 // upsertDeviceSQL registers a device, or re-enables and updates the user's device at the same
 // address; tells whether it is new.
@@ -73,11 +82,11 @@ const revokeTokenSQL = `UPDATE tokens SET revoked_at = coalesce(revoked_at, $2) 
 
 // listUsersSQL pages through users by name: role $1 (” for all), name
 // matching pattern $2, after ($3, $4), at most $5.
-const listUsersSQL = `SELECT id, name, role, patient_id, created_at, disabled_at FROM users
+const listUsersSQL = `SELECT id, name, role, patient_id, created_at, disabled_at, oidc_subject FROM users
 	WHERE ($1 = '' OR role = $1) AND name ILIKE $2
 		AND ($3::text IS NULL OR (name, id) > ($3::text, $4::uuid))
 	ORDER BY name, id LIMIT $5`
 
 // setUserDisabledSQL disables user $1 at $2 (NULL re-enables it).
 const setUserDisabledSQL = `UPDATE users SET disabled_at = $2 WHERE id = $1
-	RETURNING id, name, role, patient_id, created_at, disabled_at`
+	RETURNING id, name, role, patient_id, created_at, disabled_at, oidc_subject`

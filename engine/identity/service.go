@@ -25,6 +25,8 @@ type Config struct {
 	WebPushAllowedHosts []string
 	// APNsTopic is the default APNs topic.
 	APNsTopic string
+	// OIDC enables single sign-on with OpenID Connect ID tokens; nil: off.
+	OIDC *OIDCConfig
 }
 
 // Service manages users, tokens, devices and preferences.
@@ -36,10 +38,11 @@ type Service struct {
 	auth                *authCache
 	webPushAllowedHosts []string
 	apnsTopic           string
+	oidc                *oidcVerifier
 }
 
 // New builds a Service.
 func New(c Config) *Service {
 	return &Service{pool: c.Pool, now: c.Now, audit: c.Audit, delivery: c.Delivery, auth: newAuthCache(c.AuthCacheTTL, 50_000),
-		webPushAllowedHosts: c.WebPushAllowedHosts, apnsTopic: c.APNsTopic}
+		webPushAllowedHosts: c.WebPushAllowedHosts, apnsTopic: c.APNsTopic, oidc: newOIDCVerifier(c.OIDC, c.Now)}
 }

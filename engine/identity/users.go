@@ -27,6 +27,9 @@ type User struct {
 	CreatedAt time.Time   `json:"created_at"`
 	// DisabledAt is when the user was disabled; null while enabled.
 	DisabledAt *time.Time `json:"disabled_at"`
+	// OIDCSubject is the OpenID Connect subject that signs in as this user
+	// (single sign-on), when an admin has mapped one.
+	OIDCSubject *string `json:"oidc_subject,omitempty"`
 }
 
 // NewUser is the input of CreateUser.
@@ -93,6 +96,9 @@ func (us *Service) CreateToken(ctx context.Context, a access.Actor, userID uuid.
 // lookups are remembered for Config.AuthCacheTTL, so a revocation takes
 // effect within that time.
 func (us *Service) Authenticate(ctx context.Context, token string) (access.Actor, error) {
+	if us.oidc != nil && !strings.HasPrefix(token, tokenPrefix) && strings.Count(token, ".") == 2 {
+		return us.authenticateOIDC(ctx, token)
+	}
 	if !strings.HasPrefix(token, tokenPrefix) || len(token) > 100 {
 		return access.Actor{}, access.ErrUnauthenticated
 	}

@@ -157,21 +157,40 @@ func (ig *Service) ResolveExternalIDs(ctx context.Context, a access.Actor, exter
 	if len(externalIDs) == 0 {
 		return out, nil
 	}
-	rows, err := ig.pool.Query(ctx, resolveExternalIDsSQL, externalIDs, string(a.Role), a.PatientID, a.UserID)
-	if err != nil {
-		return nil, fmt.Errorf("resolve external ids: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var ext string
-		var id uuid.UUID
-		if err := rows.Scan(&ext, &id); err != nil {
-			return nil, fmt.Errorf("resolve external ids: %w", err)
+	// Resolving an identifier reads which patient it names: audited per
+	// patient found, in the transaction that reads.
+	err := pg.InTx(ctx, ig.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, resolveExternalIDsSQL, externalIDs, string(a.Role), a.PatientID, a.UserID)
+		if err != nil {
+			return fmt.Errorf("resolve external ids: %w", err)
 		}
-		out[ext] = id
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("resolve external ids: %w", err)
+		for rows.Next() {
+			var ext string
+			var id uuid.UUID
+			if err := rows.Scan(&ext, &id); err != nil {
+				rows.Close()
+				return fmt.Errorf("resolve external ids: %w", err)
+			}
+			out[ext] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("resolve external ids: %w", err)
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		b := &pgx.Batch{}
+		for _, id := range out {
+			ig.audit.Queue(b, a, audit.Entry{Action: "patient.resolve", PatientID: id, ObjectType: "patient", ObjectID: id.String()})
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("resolve external ids: audit: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/tendhealth/tend/engine/alerting"
+	"github.com/tendhealth/tend/engine/audit"
 	"github.com/tendhealth/tend/engine/delivery"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/scope"
@@ -140,7 +141,8 @@ func (rs *Service) Remind(ctx context.Context, key string, again bool) (time.Dur
 				if _, err := tx.Exec(ctx, decideDoseSQL, d.id, rpm.DoseTaken, now, at, nil); err != nil {
 					return fmt.Errorf("reminder: %w", err)
 				}
-				return nil
+				return rs.audit.Write(ctx, tx, systemActor, audit.Entry{Action: "dose.decide", PatientID: d.patientID,
+					ObjectType: "dose", ObjectID: d.id.String(), Detail: map[string]any{"status": string(rpm.DoseTaken)}})
 			}
 		}
 		rows, err := tx.Query(ctx, patientUsersSQL, d.patientID)
@@ -193,6 +195,10 @@ func (rs *Service) Remind(ctx context.Context, key string, again bool) (time.Dur
 		}
 		if _, err := tx.Exec(ctx, stamp, d.id, now); err != nil {
 			return fmt.Errorf("reminder: stamp dose: %w", err)
+		}
+		if err := rs.audit.Write(ctx, tx, systemActor, audit.Entry{Action: "dose.remind", PatientID: d.patientID,
+			ObjectType: "dose", ObjectID: d.id.String(), Detail: map[string]any{"notifications": len(nIDs), "again": again}}); err != nil {
+			return err
 		}
 		if len(jobs) > 0 {
 			if _, err := rs.jobs().InsertManyTx(ctx, tx, jobs); err != nil {
@@ -247,6 +253,10 @@ func (rs *Service) CheckMissed(ctx context.Context, key string) (rpm.DoseStatus,
 		}
 		if _, err := tx.Exec(ctx, decideDoseSQL, d.id, decided, end, takenAt, nil); err != nil {
 			return fmt.Errorf("missed check: %w", err)
+		}
+		if err := rs.audit.Write(ctx, tx, systemActor, audit.Entry{Action: "dose.decide", PatientID: d.patientID,
+			ObjectType: "dose", ObjectID: d.id.String(), Detail: map[string]any{"status": string(decided)}}); err != nil {
+			return err
 		}
 		if decided == rpm.DoseMissed {
 			return rs.raiseMissed(ctx, tx, d, end)

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/audit"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/rpm"
 )
@@ -165,10 +166,12 @@ func (rs *Service) Materialise(ctx context.Context) (int, error) {
 						return err
 					}
 					stored, err := rs.materialise(gctx, tx, page, now, now.Add(rs.horizon))
-					if err == nil {
-						total.Add(int64(stored))
+					if err != nil || stored == 0 {
+						return err
 					}
-					return err
+					total.Add(int64(stored))
+					return rs.audit.Write(gctx, tx, systemActor, audit.Entry{Action: "dose.materialise", ObjectType: "schedule",
+						Detail: map[string]any{"schedules": len(page), "doses": stored}})
 				})
 			})
 		}
