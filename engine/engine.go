@@ -58,6 +58,11 @@ type Config struct {
 	// hour; negative disables it (creating or changing a schedule still
 	// materialises its doses at once).
 	ReminderInterval time.Duration
+	// EscalationSweepInterval is how often open alerts whose escalation step
+	// is due are escalated (a periodic River job, with RunWorkers): a step
+	// runs at most this long after its deadline. Defaults to 2 seconds;
+	// negative disables the sweep.
+	EscalationSweepInterval time.Duration
 	// Senders deliver pushes per platform. A platform without a sender is off:
 	// its devices' deliveries are recorded as undeliverable.
 	Senders notify.Senders
@@ -179,6 +184,7 @@ func New(cfg Config) (*Engine, error) {
 	cfg.AuthCacheTTL = cmp.Or(cfg.AuthCacheTTL, time.Second)
 	cfg.RulesRefresh = cmp.Or(cfg.RulesRefresh, 2*time.Second)
 	cfg.MissingDataInterval = cmp.Or(cfg.MissingDataInterval, 10*time.Minute)
+	cfg.EscalationSweepInterval = cmp.Or(cfg.EscalationSweepInterval, alerting.DefaultSweepInterval)
 	cfg.IngestTransactions = cmp.Or(cfg.IngestTransactions, max(2, runtime.GOMAXPROCS(0)))
 	if cfg.ObservedHorizon.IsZero() {
 		cfg.ObservedHorizon = DefaultObservedHorizon

@@ -12,15 +12,15 @@ import (
 )
 
 // riverConfig is the one place that registers every River worker, queue and
-// periodic job: deliveries and quiet hours (delivery), retake deadlines
-// (alerting), snooze ends (triage), partitions and the missing-data check
-// (ingest), reminders (reminder), pruning the event log (stream). Queues and
-// periodic jobs run only in processes with Config.RunWorkers; the others only
-// insert jobs.
+// periodic job: deliveries and quiet hours (delivery), retake deadlines and
+// the escalation sweep (alerting), snooze ends (triage), partitions and the
+// missing-data check (ingest), reminders (reminder), pruning the event log
+// (stream). Queues and periodic jobs run only in processes with
+// Config.RunWorkers; the others only insert jobs.
 func (e *Engine) riverConfig(clientID string) *river.Config {
 	workers := river.NewWorkers()
 	periodic := e.delivery.AddWorkers(workers)
-	e.alerting.AddWorkers(workers)
+	periodic = append(periodic, e.alerting.AddWorkers(workers, e.cfg.EscalationSweepInterval)...)
 	e.triageService.AddWorkers(workers)
 	periodic = append(periodic, e.ingestService.AddWorkers(workers, e.cfg.MissingDataInterval)...)
 	periodic = append(periodic, e.reminderService.AddWorkers(workers, e.cfg.ReminderInterval)...)
@@ -38,7 +38,7 @@ func (e *Engine) riverConfig(clientID string) *river.Config {
 			river.QueueDefault:       {MaxWorkers: 10},
 			delivery.Queue:           {MaxWorkers: e.cfg.NotifyWorkers},
 			reminder.Queue:           {MaxWorkers: 20},
-			alerting.EscalationQueue: {MaxWorkers: 100},
+			alerting.EscalationQueue: {MaxWorkers: 20},
 		}
 		rc.PeriodicJobs = periodic
 	}
