@@ -473,8 +473,9 @@ func TestScheduleAccessAndValidation(t *testing.T) {
 }
 
 // Two processes materialising at once store each dose once and schedule
-// each of its jobs once; jobs are unique by their arguments, so a dose
-// stored again (its row lost) does not schedule a second reminder.
+// each of its jobs once. The dose row is the claim, not the job: a dose
+// stored again (its row lost) gets a second set of jobs, yet every job of
+// every dose running in two processes at once reminds each dose once.
 func TestMaterialiseTwoWorkersSchedulesOnce(t *testing.T) {
 	t.Parallel()
 	r := newRemWorld(t, "Asia/Kolkata", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
@@ -511,8 +512,28 @@ func TestMaterialiseTwoWorkersSchedulesOnce(t *testing.T) {
 	if _, err := other.Materialise(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := r.count(t, `SELECT count(*) FROM river_job WHERE kind IN ('reminder.send', 'reminder.missed')`); n != 8 {
-		t.Errorf("%d reminder jobs after storing the doses again, want 8 (unique by key)", n)
+	if n := r.count(t, `SELECT count(*) FROM river_job WHERE kind IN ('reminder.send', 'reminder.missed')`); n != 16 {
+		t.Errorf("%d reminder jobs after storing the doses again, want 16 (a second set)", n)
+	}
+	keys := r.keys(t, s.ID)
+	if len(keys) != 4 {
+		t.Fatalf("keys = %v", keys)
+	}
+	for _, key := range keys {
+		for _, e := range []*engine.Engine{r.eng, other, r.eng, other} {
+			wg.Go(func() {
+				if _, err := e.Remind(ctx, key, false); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if n := r.count(t, `SELECT count(*) FROM notifications WHERE type = 'reminder' AND user_id = $1`, r.patActor.UserID); n != 4 {
+		t.Errorf("%d reminders sent for 4 doses, each run by 4 jobs in two processes; want 4", n)
+	}
+	if n := r.count(t, `SELECT count(*) FROM doses WHERE schedule_id = $1 AND reminded_at IS NOT NULL`, s.ID); n != 4 {
+		t.Errorf("%d doses reminded, want 4", n)
 	}
 }
 

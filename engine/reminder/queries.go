@@ -20,7 +20,7 @@ var queries = map[string]string{
 	"lockActiveSQL":          lockActiveSQL,
 	"activeSchedulesSQL":     activeSchedulesSQL,
 	"insertDosesSQL":         insertDosesSQL,
-	"setDoseJobsSQL":         setDoseJobsSQL,
+	"doseJobsByKeySQL":       doseJobsByKeySQL,
 	"lockDoseByKeySQL":       lockDoseByKeySQL,
 	"patientUsersSQL":        patientUsersSQL,
 	"insertNotificationsSQL": insertNotificationsSQL,
@@ -59,9 +59,9 @@ const updateScheduleSQL = `UPDATE schedules SET spec = $2, type = $3, paused = $
 const deleteScheduleSQL = `UPDATE schedules SET deleted_at = $2, updated_at = $2 WHERE id = $1`
 
 // dropFutureDosesSQL removes schedule $1's doses not yet due at $2 and not yet reminded, returning
-// their River jobs to cancel.
+// their occurrence keys and recorded River jobs, to cancel.
 const dropFutureDosesSQL = `DELETE FROM doses WHERE schedule_id = $1 AND status = 'pending' AND reminded_at IS NULL AND due_at > $2
-		RETURNING job_ids`
+		RETURNING occurrence_key, job_ids`
 
 // cancelPendingDosesSQL cancels every pending dose of schedule $1 at $2 (the schedule is deleted).
 const cancelPendingDosesSQL = `UPDATE doses SET status = 'cancelled', decided_at = $2 WHERE schedule_id = $1 AND status = 'pending'`
@@ -81,10 +81,11 @@ const insertDosesSQL = `INSERT INTO doses (id, schedule_id, patient_id, occurren
 		SELECT i, s, p, k, d, $6 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) AS x(i, s, p, k, d)
 		ON CONFLICT (occurrence_key) DO NOTHING RETURNING id`
 
-// setDoseJobsSQL records the River jobs of doses: pairs of dose ($1) and job ($2).
-const setDoseJobsSQL = `UPDATE doses d SET job_ids = x.j
-		FROM (SELECT i, array_agg(j ORDER BY j) FROM unnest($1::uuid[], $2::bigint[]) AS u(i, j) GROUP BY i) AS x(i, j)
-		WHERE d.id = x.i`
+// doseJobsByKeySQL finds the reminder and missed-dose jobs of occurrence keys $1 that have not run
+// yet, through River's index on job arguments.
+const doseJobsByKeySQL = `SELECT j.id FROM unnest($1::text[]) AS k(key)
+		JOIN LATERAL (SELECT id FROM river_job WHERE args @> jsonb_build_object('key', k.key)
+			AND kind IN ('reminder.send', 'reminder.missed') AND state IN ('available', 'scheduled', 'retryable', 'pending')) j ON true`
 
 // lockDoseByKeySQL reads and locks the dose of occurrence key $1 with its schedule.
 const lockDoseByKeySQL = `SELECT d.id, d.patient_id, d.status, d.due_at, d.reminded_at, d.reminded_again_at,
