@@ -140,6 +140,12 @@ func TestEscalationWalksTheLevels(t *testing.T) {
 	wantDue(t, w, id, time.Time{})
 	clk.Advance(time.Hour)
 	sweep(t, eng, 0)
+	// A due time left on an exhausted alert is cleared, not swept forever.
+	if err := eng.ScheduleEscalations(ctx, []uuid.UUID{id}, clk.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	sweep(t, eng, 0)
+	wantDue(t, w, id, time.Time{})
 	if n := w.count(t, `SELECT count(*) FROM river_job WHERE kind = 'alerting.escalate'`); n != 0 {
 		t.Errorf("%d escalation jobs: steps at a deadline need none", n)
 	}

@@ -218,9 +218,9 @@ func (al *Service) Sweep(ctx context.Context) (int, error) {
 	for range sweepParallel {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				n, err := al.sweepBatch(ctx)
+				n, steps, err := al.sweepBatch(ctx)
 				mu.Lock()
-				total += n
+				total += steps
 				if err != nil && first == nil {
 					first = err
 				}
@@ -236,9 +236,10 @@ func (al *Service) Sweep(ctx context.Context) (int, error) {
 	return total, first
 }
 
-// sweepBatch takes one batch of due steps in one transaction.
-func (al *Service) sweepBatch(ctx context.Context) (int, error) {
-	var n int
+// sweepBatch takes one batch of due steps in one transaction. It returns
+// how many alerts it locked and how many steps it took.
+func (al *Service) sweepBatch(ctx context.Context) (int, int, error) {
+	var n, steps int
 	err := pg.InTx(ctx, al.pool, func(tx pgx.Tx) error {
 		due, err := scanEscalations(tx.Query(ctx, dueEscalationsSQL, al.now(), sweepBatch))
 		if err != nil {
@@ -246,18 +247,27 @@ func (al *Service) sweepBatch(ctx context.Context) (int, error) {
 		}
 		n = len(due)
 		var todo []*escAlert
+		var stale []uuid.UUID // due, yet with no step left to take: nothing is pending
 		for _, a := range due {
 			if a.due(a.level + 1) {
 				a.step = a.level + 1
 				todo = append(todo, a)
+			} else {
+				stale = append(stale, a.id)
 			}
 		}
+		if len(stale) > 0 {
+			if _, err := tx.Exec(ctx, setEscalationDueSQL, stale, nil); err != nil {
+				return fmt.Errorf("clear escalations: %w", err)
+			}
+		}
+		steps = len(todo)
 		return al.takeSteps(ctx, tx, todo)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("escalation sweep: %w", err)
+		return 0, 0, fmt.Errorf("escalation sweep: %w", err)
 	}
-	return n, nil
+	return n, steps, nil
 }
 
 // ScheduleEscalations sets the due time of each alert's next escalation step

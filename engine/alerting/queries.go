@@ -190,5 +190,5 @@ const markEscalationsSQL = `UPDATE alerts a SET escalation_level = x.step, escal
 const insertAlertEventsSQL = `INSERT INTO alert_events (alert_id, action, actor_id, at, detail)
 		SELECT a, c, NULL, $4, d FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS x(a, c, d)`
 
-// setEscalationDueSQL sets the due time of the next escalation step of alerts $1 to $2.
+// setEscalationDueSQL sets the due time of the next escalation step of alerts $1 to $2 (NULL: none).
 const setEscalationDueSQL = `UPDATE alerts SET escalation_due_at = $2 WHERE id = ANY($1)`
