@@ -58,6 +58,11 @@ type Config struct {
 	// hour; negative disables it (creating or changing a schedule still
 	// materialises its doses at once).
 	ReminderInterval time.Duration
+	// MissedDoseInterval is how often pending doses whose grace period has
+	// ended are decided (missed, or taken for a measurement already made; a
+	// periodic River job, with RunWorkers). Defaults to 15 seconds; negative
+	// disables the sweep.
+	MissedDoseInterval time.Duration
 	// EscalationSweepInterval is how often open alerts whose escalation step
 	// is due are escalated (a periodic River job, with RunWorkers): a step
 	// runs at most this long after its deadline. Defaults to 2 seconds;

@@ -78,8 +78,8 @@ func BenchmarkReminderLateness(b *testing.B) {
 	ctx := context.Background()
 	eng := w.newEngineWith(b, engine.Config{RunWorkers: true, ReminderInterval: -1})
 	var lateness []float64
-	for i := 0; b.Loop(); i++ {
-		b.StopTimer()
+	b.StopTimer()
+	for i := range b.N {
 		due := time.Now().UTC().Add(80 * time.Second).Truncate(time.Minute)
 		if _, err := w.pool.Exec(ctx, `
 			WITH p AS (

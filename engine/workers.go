@@ -23,7 +23,7 @@ func (e *Engine) riverConfig(clientID string) *river.Config {
 	periodic = append(periodic, e.alerting.AddWorkers(workers, e.cfg.EscalationSweepInterval)...)
 	e.triageService.AddWorkers(workers)
 	periodic = append(periodic, e.ingestService.AddWorkers(workers, e.cfg.MissingDataInterval)...)
-	periodic = append(periodic, e.reminderService.AddWorkers(workers, e.cfg.ReminderInterval)...)
+	periodic = append(periodic, e.reminderService.AddWorkers(workers, e.cfg.ReminderInterval, e.cfg.MissedDoseInterval)...)
 	periodic = append(periodic, e.stream.AddWorkers(workers, stream.DefaultPruneEvery)...)
 	rc := &river.Config{
 		ID:                   clientID,

@@ -21,6 +21,8 @@ var queries = map[string]string{
 	"activeSchedulesSQL":     activeSchedulesSQL,
 	"insertDosesSQL":         insertDosesSQL,
 	"doseJobsByKeySQL":       doseJobsByKeySQL,
+	"claimMissedSQL":         claimMissedSQL,
+	"setMissedCheckSQL":      setMissedCheckSQL,
 	"lockDoseByKeySQL":       lockDoseByKeySQL,
 	"patientUsersSQL":        patientUsersSQL,
 	"insertNotificationsSQL": insertNotificationsSQL,
@@ -75,11 +77,25 @@ const activeSchedulesSQL = `SELECT id FROM schedules WHERE deleted_at IS NULL AN
 const lockActiveSQL = `SELECT s.id, s.patient_id, s.spec, p.timezone FROM schedules s JOIN patients p ON p.id = s.patient_id
 		WHERE s.id = ANY($1) AND s.deleted_at IS NULL AND NOT s.paused ORDER BY s.id FOR SHARE OF s`
 
-// insertDosesSQL stores occurrences as pending doses (parallel arrays $1..$5, created at $6),
-// skipping keys already stored, and returns the ids of those it stored.
-const insertDosesSQL = `INSERT INTO doses (id, schedule_id, patient_id, occurrence_key, due_at, created_at)
-		SELECT i, s, p, k, d, $6 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) AS x(i, s, p, k, d)
+// insertDosesSQL stores occurrences as pending doses (parallel arrays $1..$6: id, schedule, patient,
+// key, due time, missed-dose check time; created at $7), skipping keys already stored, and returns
+// the ids of those it stored.
+const insertDosesSQL = `INSERT INTO doses (id, schedule_id, patient_id, occurrence_key, due_at, missed_check_at, created_at)
+		SELECT i, s, p, k, d, m, $7
+		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[], $6::timestamptz[]) AS x(i, s, p, k, d, m)
 		ON CONFLICT (occurrence_key) DO NOTHING RETURNING id`
+
+// claimMissedSQL takes up to $3 pending doses whose missed-dose check is due at $1, oldest first,
+// skipping doses another transaction holds, and leases them until $2 (a sweep that dies meanwhile
+// leaves them to a later one); it returns their occurrence keys.
+const claimMissedSQL = `UPDATE doses SET missed_check_at = $2 WHERE id IN (
+			SELECT id FROM doses WHERE status = 'pending' AND missed_check_at <= $1
+			ORDER BY missed_check_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING occurrence_key`
+
+// setMissedCheckSQL sets when the missed-dose check of the pending dose of key $1 is due ($2, NULL:
+// never).
+const setMissedCheckSQL = `UPDATE doses SET missed_check_at = $2 WHERE occurrence_key = $1 AND status = 'pending'`
 
 // doseJobsByKeySQL finds the reminder and missed-dose jobs of occurrence keys $1 that have not run
 // yet, through River's index on job arguments.
