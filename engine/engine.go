@@ -85,6 +85,10 @@ type Config struct {
 	// FetchCooldown is River's minimum time between job fetches per queue.
 	// Defaults to 20ms.
 	FetchCooldown time.Duration
+	// FetchPollInterval is how often River looks for jobs that became due
+	// without a notification (scheduled jobs reaching their time: a dose's
+	// reminder), so it bounds how late such a job starts. Defaults to 200ms.
+	FetchPollInterval time.Duration
 	// RescueStuckJobsAfter is how long a running job may go without finishing
 	// before River runs it again. Defaults to 1 minute. It is the backstop:
 	// the jobs of a crashed process are normally re-run within about 12
@@ -185,6 +189,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	cfg.NotifyWorkers = cmp.Or(cfg.NotifyWorkers, 100)
 	cfg.FetchCooldown = cmp.Or(cfg.FetchCooldown, 20*time.Millisecond)
+	cfg.FetchPollInterval = max(cmp.Or(cfg.FetchPollInterval, 200*time.Millisecond), cfg.FetchCooldown)
 	cfg.RescueStuckJobsAfter = cmp.Or(cfg.RescueStuckJobsAfter, time.Minute)
 	cfg.AuthCacheTTL = cmp.Or(cfg.AuthCacheTTL, time.Second)
 	cfg.RulesRefresh = cmp.Or(cfg.RulesRefresh, 2*time.Second)

@@ -31,13 +31,14 @@ func (e *Engine) riverConfig(clientID string) *river.Config {
 		Workers:              workers,
 		RescueStuckJobsAfter: e.cfg.RescueStuckJobsAfter,
 		FetchCooldown:        e.cfg.FetchCooldown,
+		FetchPollInterval:    e.cfg.FetchPollInterval,
 		JobTimeout:           time.Minute,
 	}
 	if e.cfg.RunWorkers {
 		rc.Queues = map[string]river.QueueConfig{
 			river.QueueDefault:       {MaxWorkers: 10},
 			delivery.Queue:           {MaxWorkers: e.cfg.NotifyWorkers},
-			reminder.Queue:           {MaxWorkers: 20},
+			reminder.Queue:           {MaxWorkers: 50},
 			alerting.EscalationQueue: {MaxWorkers: 20},
 		}
 		rc.PeriodicJobs = periodic
