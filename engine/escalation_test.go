@@ -179,6 +179,43 @@ func TestAckStopsEscalation(t *testing.T) {
 	}
 }
 
+// A snoozed alert is not escalated while snoozed; when its snooze ends the
+// escalation resumes where it stopped, at once when its step came due
+// meanwhile. Resolving cancels what is pending.
+func TestSnoozePausesEscalation(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, false)
+	ctx := context.Background()
+	clk := &clock{t: time.Now().Truncate(time.Second)}
+	eng := w.newEngineWith(t, engine.Config{Now: clk.Now})
+	lead, _ := escalationWorld(t, w, eng)
+	t0 := clk.Now()
+	id := raiseCritical(t, w, eng, t0.Add(-time.Minute))
+	if _, err := eng.SnoozeAlert(ctx, w.clinician, id, t0.Add(30*time.Minute), ""); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10 * time.Minute) // step 1 was due at 5 minutes
+	sweep(t, eng, 0)
+	if n := notifiedCount(t, w, id, lead.UserID); n != 0 {
+		t.Fatalf("lead notified %d times while the alert was snoozed", n)
+	}
+	clk.Advance(20 * time.Minute)
+	if ended, err := eng.EndSnooze(ctx, id); err != nil || !ended {
+		t.Fatalf("EndSnooze = %v, %v", ended, err)
+	}
+	sweep(t, eng, 1)
+	if n := notifiedCount(t, w, id, lead.UserID); n != 1 {
+		t.Errorf("lead notified %d times after the snooze ended, want 1", n)
+	}
+	wantDue(t, w, id, clk.Now().Add(5*time.Minute))
+	if _, err := eng.ResolveAlert(ctx, w.clinician, id, "called_patient", ""); err != nil {
+		t.Fatal(err)
+	}
+	wantDue(t, w, id, time.Time{})
+	clk.Advance(time.Hour)
+	sweep(t, eng, 0)
+}
+
 // Two workers (two engines, as two processes) racing the same step
 // escalate once.
 func TestRacingWorkersEscalateOnce(t *testing.T) {
