@@ -15,6 +15,7 @@ import (
 	"github.com/tendhealth/tend/api"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/engine/enginetest"
+	"github.com/tendhealth/tend/fhir"
 	"github.com/tendhealth/tend/notify/notifytest"
 )
 
@@ -53,6 +54,9 @@ func (c client) do(method, path string, body any) response {
 		}
 		rd = bytes.NewReader(data)
 	}
+	if t, ok := c.t.(*testing.T); ok && method == "POST" && strings.HasPrefix(path, "/fhir/") {
+		checkFastPath(t, body)
+	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
 		c.t.Fatal(err)
@@ -70,6 +74,25 @@ func (c client) do(method, path string, body any) response {
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	return response{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+// checkFastPath checks that the FHIR decoder's fast path and its full
+// decoder agree on a body posted in a test: every FHIR document of these
+// tests runs through both.
+func checkFastPath(t *testing.T, body any) {
+	t.Helper()
+	var data []byte
+	switch b := body.(type) {
+	case string:
+		data = []byte(b)
+	case []byte:
+		data = b
+	default:
+		data, _ = json.Marshal(b)
+	}
+	if _, err := fhir.CheckFastPath(data, time.Now()); err != nil {
+		t.Errorf("FHIR decoding paths disagree: %v", err)
+	}
 }
 
 func (c client) as(token string) client { c.token = token; return c }

@@ -89,6 +89,15 @@ func writeFHIR(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", fhirJSON)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
+	// A response Bundle writes itself without reflection when it can
+	// (byte for byte what the encoder writes).
+	if a, ok := v.(interface{ AppendJSON([]byte) ([]byte, bool) }); ok {
+		if buf, ok := a.AppendJSON(nil); ok {
+			w.WriteHeader(status)
+			_, _ = w.Write(buf)
+			return
+		}
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,12 +180,14 @@ func TestTriageQueueFiltersAndCounts(t *testing.T) {
 }
 
 // An unacknowledged critical alert escalates through the team's policy by
-// its River jobs, each step an event of the alert's detail, until it is
-// flagged escalation_exhausted. The engine's clock runs an hour behind, so
-// every deadline is already due for River.
+// the periodic sweep, each step an event of the alert's detail, until it is
+// flagged escalation_exhausted. The engine's clock runs an hour behind and
+// moves a minute ahead at each poll, so the deadlines pass within a second.
 func TestEscalationIsVisibleInTheDetail(t *testing.T) {
 	t.Parallel()
-	s := newSetupWith(t, engine.Config{RunWorkers: true, Now: func() time.Time { return time.Now().Add(-time.Hour) }})
+	var ahead atomic.Int64 // how far the clock has been moved on
+	s := newSetupWith(t, engine.Config{RunWorkers: true, EscalationSweepInterval: 100 * time.Millisecond,
+		Now: func() time.Time { return time.Now().Add(-time.Hour + time.Duration(ahead.Load())) }})
 	var team struct {
 		Members []struct {
 			UserID string `json:"user_id"`
@@ -217,6 +220,7 @@ func TestEscalationIsVisibleInTheDetail(t *testing.T) {
 			t.Fatalf("not exhausted within 20s: %+v", d)
 		}
 		time.Sleep(50 * time.Millisecond)
+		ahead.Add(int64(time.Minute))
 		s.clinician.do("GET", "/v1/alerts/"+res.Alerts[0].ID, nil).decode(t, &d)
 	}
 	var steps []string

@@ -59,6 +59,16 @@ type Config struct {
 	// hour; negative disables it (creating or changing a schedule still
 	// materialises its doses at once).
 	ReminderInterval time.Duration
+	// MissedDoseInterval is how often pending doses whose grace period has
+	// ended are decided (missed, or taken for a measurement already made; a
+	// periodic River job, with RunWorkers). Defaults to 15 seconds; negative
+	// disables the sweep.
+	MissedDoseInterval time.Duration
+	// EscalationSweepInterval is how often open alerts whose escalation step
+	// is due are escalated (a periodic River job, with RunWorkers): a step
+	// runs at most this long after its deadline. Defaults to 2 seconds;
+	// negative disables the sweep.
+	EscalationSweepInterval time.Duration
 	// Senders deliver pushes per platform. A platform without a sender is off:
 	// its devices' deliveries are recorded as undeliverable.
 	Senders notify.Senders
@@ -76,6 +86,10 @@ type Config struct {
 	// FetchCooldown is River's minimum time between job fetches per queue.
 	// Defaults to 20ms.
 	FetchCooldown time.Duration
+	// FetchPollInterval is how often River looks for jobs that became due
+	// without a notification (scheduled jobs reaching their time: a dose's
+	// reminder), so it bounds how late such a job starts. Defaults to 200ms.
+	FetchPollInterval time.Duration
 	// RescueStuckJobsAfter is how long a running job may go without finishing
 	// before River runs it again. Defaults to 1 minute. It is the backstop:
 	// the jobs of a crashed process are normally re-run within about 12
@@ -185,11 +199,13 @@ func New(cfg Config) (*Engine, error) {
 	}
 	cfg.NotifyWorkers = cmp.Or(cfg.NotifyWorkers, 100)
 	cfg.FetchCooldown = cmp.Or(cfg.FetchCooldown, 20*time.Millisecond)
+	cfg.FetchPollInterval = max(cmp.Or(cfg.FetchPollInterval, 200*time.Millisecond), cfg.FetchCooldown)
 	cfg.RescueStuckJobsAfter = cmp.Or(cfg.RescueStuckJobsAfter, time.Minute)
 	cfg.AuthCacheTTL = cmp.Or(cfg.AuthCacheTTL, time.Second)
 	cfg.RulesRefresh = cmp.Or(cfg.RulesRefresh, 2*time.Second)
 	cfg.AuditSealInterval = cmp.Or(cfg.AuditSealInterval, 200*time.Millisecond)
 	cfg.MissingDataInterval = cmp.Or(cfg.MissingDataInterval, 10*time.Minute)
+	cfg.EscalationSweepInterval = cmp.Or(cfg.EscalationSweepInterval, alerting.DefaultSweepInterval)
 	cfg.IngestTransactions = cmp.Or(cfg.IngestTransactions, max(2, runtime.GOMAXPROCS(0)))
 	if cfg.ObservedHorizon.IsZero() {
 		cfg.ObservedHorizon = DefaultObservedHorizon

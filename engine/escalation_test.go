@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tendhealth/tend/engine"
 )
@@ -35,28 +36,36 @@ func escalationWorld(t *testing.T, w *world, eng *engine.Engine) (lead, onCall e
 	return lead, onCall
 }
 
-// escalateJobs returns the scheduled times of alert id's escalation jobs by step.
-func escalateJobs(t *testing.T, w *world, id uuid.UUID) map[int]time.Time {
+// escalationDue returns when alert id's next escalation step is due (nil:
+// none is pending).
+func escalationDue(t *testing.T, w *world, id uuid.UUID) *time.Time {
 	t.Helper()
-	rows, err := w.pool.Query(context.Background(), `SELECT (args->>'step')::int, scheduled_at FROM river_job
-		WHERE kind = 'alerting.escalate' AND args->>'alert_id' = $1`, id.String())
-	if err != nil {
+	var due *time.Time
+	if err := w.pool.QueryRow(context.Background(), `SELECT escalation_due_at FROM alerts WHERE id = $1`, id).Scan(&due); err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	out := map[int]time.Time{}
-	for rows.Next() {
-		var step int
-		var at time.Time
-		if err := rows.Scan(&step, &at); err != nil {
-			t.Fatal(err)
-		}
-		if _, dup := out[step]; dup {
-			t.Errorf("two jobs for step %d", step)
-		}
-		out[step] = at
+	return due
+}
+
+// wantDue fails unless alert id's next step is due at want (zero: none).
+func wantDue(t *testing.T, w *world, id uuid.UUID, want time.Time) {
+	t.Helper()
+	due := escalationDue(t, w, id)
+	switch {
+	case want.IsZero() && due != nil:
+		t.Errorf("next step due at %s, want none", due)
+	case !want.IsZero() && (due == nil || !due.Equal(want)):
+		t.Errorf("next step due at %v, want %s", due, want)
 	}
-	return out
+}
+
+// sweep runs the escalation sweep and fails unless it took want steps.
+func sweep(t *testing.T, eng *engine.Engine, want int) {
+	t.Helper()
+	n, err := eng.SweepEscalations(context.Background())
+	if err != nil || n != want {
+		t.Fatalf("sweep took %d steps (%v), want %d", n, err, want)
+	}
 }
 
 func notifiedCount(t *testing.T, w *world, id, user uuid.UUID) int {
@@ -83,38 +92,35 @@ func TestEscalationWalksTheLevels(t *testing.T) {
 	if n := notifiedCount(t, w, id, onCall.UserID); n != 1 {
 		t.Fatalf("the on-call clinician was paged %d times first, want 1", n)
 	}
-	jobs := escalateJobs(t, w, id)
-	if len(jobs) != 1 || !jobs[1].Equal(t0.Add(5*time.Minute)) {
-		t.Fatalf("escalation jobs = %v, want step 1 at %s", jobs, t0.Add(5*time.Minute))
-	}
+	wantDue(t, w, id, t0.Add(5*time.Minute))
 
-	clk.Advance(5 * time.Minute)
-	if ok, err := eng.Escalate(ctx, id, 1); err != nil || !ok {
-		t.Fatalf("step 1 = %v, %v", ok, err)
+	// A second before the deadline the sweep finds nothing; at it, step 1.
+	clk.Advance(5*time.Minute - time.Second)
+	sweep(t, eng, 0)
+	if n := notifiedCount(t, w, id, lead.UserID); n != 0 {
+		t.Fatalf("lead notified %d times before the deadline", n)
 	}
+	clk.Advance(time.Second)
+	sweep(t, eng, 1)
+	sweep(t, eng, 0)
 	if ok, err := eng.Escalate(ctx, id, 1); err != nil || ok {
 		t.Fatalf("step 1 again = %v, %v", ok, err)
 	}
 	if n := notifiedCount(t, w, id, lead.UserID); n != 1 {
 		t.Errorf("lead notified %d times at step 1, want 1", n)
 	}
-	if jobs := escalateJobs(t, w, id); !jobs[2].Equal(t0.Add(10 * time.Minute)) {
-		t.Errorf("step 2 at %v, want %s", jobs[2], t0.Add(10*time.Minute))
-	}
+	wantDue(t, w, id, t0.Add(10*time.Minute))
 	clk.Advance(5 * time.Minute)
-	if ok, err := eng.Escalate(ctx, id, 2); err != nil || !ok {
-		t.Fatalf("step 2 = %v, %v", ok, err)
-	}
+	sweep(t, eng, 1)
 	if n := notifiedCount(t, w, id, w.clinician.UserID); n != 1 {
 		t.Errorf("clinician off call notified %d times after step 2 (all), want 1", n)
 	}
 	if a, b := notifiedCount(t, w, id, onCall.UserID), notifiedCount(t, w, id, lead.UserID); a != 1 || b != 1 {
 		t.Errorf("step 2 paged again those already told: on call %d, lead %d", a, b)
 	}
+	wantDue(t, w, id, t0.Add(15*time.Minute))
 	clk.Advance(5 * time.Minute)
-	if ok, err := eng.Escalate(ctx, id, 3); err != nil || !ok {
-		t.Fatalf("step 3 = %v, %v", ok, err)
-	}
+	sweep(t, eng, 1)
 	d, err := eng.GetAlert(ctx, w.clinician, id)
 	if err != nil {
 		t.Fatal(err)
@@ -131,8 +137,17 @@ func TestEscalationWalksTheLevels(t *testing.T) {
 	if want := []string{"escalated", "escalated", "escalation_exhausted"}; !equal(steps, want) {
 		t.Errorf("escalation events %v, want %v", steps, want)
 	}
-	if jobs := escalateJobs(t, w, id); len(jobs) != 3 {
-		t.Errorf("escalation jobs after exhaustion = %v, want steps 1–3 only", jobs)
+	wantDue(t, w, id, time.Time{})
+	clk.Advance(time.Hour)
+	sweep(t, eng, 0)
+	// A due time left on an exhausted alert is cleared, not swept forever.
+	if err := eng.ScheduleEscalations(ctx, []uuid.UUID{id}, clk.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	sweep(t, eng, 0)
+	wantDue(t, w, id, time.Time{})
+	if n := w.count(t, `SELECT count(*) FROM river_job WHERE kind = 'alerting.escalate'`); n != 0 {
+		t.Errorf("%d escalation jobs: steps at a deadline need none", n)
 	}
 }
 
@@ -150,7 +165,9 @@ func TestAckStopsEscalation(t *testing.T) {
 	if _, err := eng.AckAlert(ctx, w.clinician, id, "on it"); err != nil {
 		t.Fatal(err)
 	}
+	wantDue(t, w, id, time.Time{})
 	clk.Advance(2 * time.Minute)
+	sweep(t, eng, 0)
 	if ok, err := eng.Escalate(ctx, id, 1); err != nil || ok {
 		t.Fatalf("step 1 after ack = %v, %v", ok, err)
 	}
@@ -160,6 +177,43 @@ func TestAckStopsEscalation(t *testing.T) {
 	if n := w.count(t, `SELECT count(*) FROM alert_events WHERE alert_id = $1 AND action = 'escalated'`, id); n != 0 {
 		t.Errorf("%d escalation events after an ack", n)
 	}
+}
+
+// A snoozed alert is not escalated while snoozed; when its snooze ends the
+// escalation resumes where it stopped, at once when its step came due
+// meanwhile. Resolving cancels what is pending.
+func TestSnoozePausesEscalation(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, false)
+	ctx := context.Background()
+	clk := &clock{t: time.Now().Truncate(time.Second)}
+	eng := w.newEngineWith(t, engine.Config{Now: clk.Now})
+	lead, _ := escalationWorld(t, w, eng)
+	t0 := clk.Now()
+	id := raiseCritical(t, w, eng, t0.Add(-time.Minute))
+	if _, err := eng.SnoozeAlert(ctx, w.clinician, id, t0.Add(30*time.Minute), ""); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10 * time.Minute) // step 1 was due at 5 minutes
+	sweep(t, eng, 0)
+	if n := notifiedCount(t, w, id, lead.UserID); n != 0 {
+		t.Fatalf("lead notified %d times while the alert was snoozed", n)
+	}
+	clk.Advance(20 * time.Minute)
+	if ended, err := eng.EndSnooze(ctx, id); err != nil || !ended {
+		t.Fatalf("EndSnooze = %v, %v", ended, err)
+	}
+	sweep(t, eng, 1)
+	if n := notifiedCount(t, w, id, lead.UserID); n != 1 {
+		t.Errorf("lead notified %d times after the snooze ended, want 1", n)
+	}
+	wantDue(t, w, id, clk.Now().Add(5*time.Minute))
+	if _, err := eng.ResolveAlert(ctx, w.clinician, id, "called_patient", ""); err != nil {
+		t.Fatal(err)
+	}
+	wantDue(t, w, id, time.Time{})
+	clk.Advance(time.Hour)
+	sweep(t, eng, 0)
 }
 
 // Two workers (two engines, as two processes) racing the same step
@@ -204,8 +258,67 @@ func TestRacingWorkersEscalateOnce(t *testing.T) {
 	if n := w.count(t, `SELECT count(*) FROM alert_events WHERE alert_id = $1 AND action = 'escalated'`, id); n != 1 {
 		t.Errorf("%d escalation events, want 1", n)
 	}
-	if jobs := escalateJobs(t, w, id); len(jobs) != 2 {
-		t.Errorf("escalation jobs = %v, want one per step", jobs)
+	wantDue(t, w, id, clk.Now().Add(5*time.Minute))
+}
+
+// Two processes sweeping the same overdue alerts at once take each alert's
+// step once: every alert is escalated, none twice.
+func TestRacingSweepsEscalateOnce(t *testing.T) {
+	t.Parallel()
+	const n = 600 // more than two batches per sweep
+	w := newWorld(t, false)
+	ctx := context.Background()
+	clk := &clock{t: time.Now().Truncate(time.Second)}
+	eng1 := w.newEngineWith(t, engine.Config{Now: clk.Now})
+	eng2 := w.newEngineWith(t, engine.Config{Now: clk.Now})
+	lead, _ := escalationWorld(t, w, eng1)
+	rows, err := w.pool.Query(ctx, `INSERT INTO alerts (id, patient_id, care_team_id, rule_id, rule_version, urgency, urgency_rank,
+			title, first_observed_at, last_observed_at, created_at, updated_at)
+		SELECT gen_random_uuid(), $1, $2, 'race-' || g, 1, 'critical', 4, 'Race', $3, $3, $3, $3
+		FROM generate_series(1, $4) g RETURNING id`, w.patient.ID, w.patient.CareTeamID, clk.Now(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng1.ScheduleEscalations(ctx, ids, clk.Now().Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(5 * time.Minute)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	took := 0
+	for i := range 4 {
+		eng := eng1
+		if i%2 == 1 {
+			eng = eng2
+		}
+		wg.Go(func() {
+			k, err := eng.SweepEscalations(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			took += k
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if took != n {
+		t.Errorf("the sweeps took %d steps, want %d", took, n)
+	}
+	if k := w.count(t, `SELECT count(*) FROM alerts WHERE id = ANY($1) AND escalation_level = 1`, ids); k != n {
+		t.Errorf("%d of %d alerts escalated", k, n)
+	}
+	if k := w.count(t, `SELECT count(*) FROM (SELECT alert_id FROM alert_events WHERE alert_id = ANY($1) AND action = 'escalated'
+			GROUP BY alert_id HAVING count(*) = 1) x`, ids); k != n {
+		t.Errorf("%d of %d alerts have exactly one escalation event", k, n)
+	}
+	if k := w.count(t, `SELECT count(*) FROM (SELECT alert_id FROM notifications WHERE alert_id = ANY($1) AND user_id = $2
+			GROUP BY alert_id HAVING count(*) = 1) x`, ids, lead.UserID); k != n {
+		t.Errorf("the lead was notified once of %d of %d alerts", k, n)
 	}
 }
 
@@ -222,26 +335,30 @@ func TestUndeliveredCriticalEscalatesAtOnce(t *testing.T) {
 	// The clock runs a day ahead: a job at the clock's deadline would wait.
 	clk.Advance(24 * time.Hour)
 	id := raiseCritical(t, w, eng, clk.Now().Add(-time.Minute))
-	jobs := escalateJobs(t, w, id)
-	if len(jobs) != 1 || jobs[1].After(time.Now()) {
-		t.Fatalf("escalation jobs = %v, want step 1 due now", jobs)
+	wantDue(t, w, id, clk.Now())
+	if n := w.count(t, `SELECT count(*) FROM river_job WHERE kind = 'alerting.escalate' AND state = 'available'
+			AND args->>'alert_id' = $1 AND (args->>'step')::int = 1 AND scheduled_at <= now()`, id.String()); n != 1 {
+		t.Errorf("%d available jobs for step 1, want 1 (not waiting for a deadline or the scheduler)", n)
 	}
-	if n := w.count(t, `SELECT count(*) FROM river_job WHERE kind = 'alerting.escalate' AND state = 'available'`); n != 1 {
-		t.Errorf("%d available escalation jobs, want 1 (not waiting for the scheduler)", n)
+	// The job and the sweep both try it: step 1 is taken once.
+	if ok, err := eng.Escalate(context.Background(), id, 1); err != nil || !ok {
+		t.Fatalf("step 1 = %v, %v", ok, err)
 	}
+	sweep(t, eng, 0)
 }
 
-// With workers running, the River jobs walk an unacknowledged alert through
-// every level (the clock is set back so that each step is already due).
+// With workers running, the periodic sweep walks an unacknowledged alert
+// through every level as the clock passes each deadline.
 func TestEscalationJobsRun(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, false)
 	ctx := context.Background()
-	clk := &clock{t: time.Now().Add(-time.Hour).Truncate(time.Second)}
-	eng := w.newEngineWith(t, engine.Config{Now: clk.Now, RunWorkers: true})
+	clk := &clock{t: time.Now().Truncate(time.Second)}
+	eng := w.newEngineWith(t, engine.Config{Now: clk.Now, RunWorkers: true, EscalationSweepInterval: 100 * time.Millisecond})
 	lead, _ := escalationWorld(t, w, eng)
 	id := raiseCritical(t, w, eng, clk.Now().Add(-time.Minute))
 	waitFor(t, func() bool {
+		clk.Advance(time.Minute)
 		d, err := eng.GetAlert(ctx, w.clinician, id)
 		return err == nil && d.EscalationExhausted
 	})

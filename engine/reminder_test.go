@@ -156,8 +156,11 @@ func TestRemindersWeekAcrossDST(t *testing.T) {
 			if j := r.count(t, `SELECT count(*) FROM river_job WHERE kind = 'reminder.send' AND args->>'key' LIKE $1`, s.ID+"/%"); j != 14 {
 				t.Errorf("%d reminder jobs, want 14", j)
 			}
-			if j := r.count(t, `SELECT count(*) FROM river_job WHERE kind = 'reminder.missed' AND args->>'key' LIKE $1`, s.ID+"/%"); j != 14 {
-				t.Errorf("%d missed-dose checks, want 14", j)
+			if j := r.count(t, `SELECT count(*) FROM doses WHERE schedule_id = $1 AND missed_check_at = due_at + interval '1 hour'`, s.ID); j != 14 {
+				t.Errorf("%d missed-dose checks due at the end of the grace period, want 14", j)
+			}
+			if j := r.count(t, `SELECT count(*) FROM river_job WHERE kind = 'reminder.missed'`); j != 0 {
+				t.Errorf("%d missed-dose jobs: the sweep needs none", j)
 			}
 		})
 	}
@@ -340,6 +343,104 @@ func TestMissedDosesRaiseAlertInOneTransaction(t *testing.T) {
 	}
 }
 
+// The missed-dose sweep decides each pending dose when its grace period
+// ends by the clock, once even with two processes sweeping at once; a dose
+// confirmed in time, or not yet due, is left alone; a dose whose check
+// turns out early (its grace period grew) waits for its new time.
+func TestMissedDoseSweep(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 6, 1, 6, 0, 0, 0, time.UTC)
+	r := newRemWorld(t, "UTC", start)
+	ctx := context.Background()
+	s := r.medication(t, "08:00", "20:00")
+	keys := r.keys(t, s.ID)
+	other := r.newEngineWith(t, engine.Config{Now: r.clk.Now})
+	sweepBoth := func() int {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		total := 0
+		for _, e := range []*engine.Engine{r.eng, other, r.eng, other} {
+			wg.Go(func() {
+				n, err := e.SweepMissed(ctx)
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				total += n
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		return total
+	}
+	r.clk.Set(start.Add(3*time.Hour - time.Second)) // 08:59:59, grace not over
+	if n := sweepBoth(); n != 0 {
+		t.Fatalf("%d doses decided before their grace period ended", n)
+	}
+	r.clk.Set(start.Add(3 * time.Hour)) // 09:00
+	if n := sweepBoth(); n != 1 {
+		t.Fatalf("%d doses decided at 09:00, want 1", n)
+	}
+	if n := r.count(t, `SELECT count(*) FROM doses WHERE occurrence_key = $1 AND status = 'missed'`, keys[0]); n != 1 {
+		t.Errorf("the 08:00 dose is not missed")
+	}
+	// The 20:00 dose is confirmed in time: the sweep leaves it.
+	var evening uuid.UUID
+	if err := r.pool.QueryRow(ctx, `SELECT id FROM doses WHERE occurrence_key = $1`, keys[1]).Scan(&evening); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Set(start.Add(13*time.Hour + 30*time.Minute)) // 19:30
+	if _, err := r.eng.ConfirmDose(ctx, r.patActor, evening, engine.DoseConfirmation{Status: rpm.DoseTaken}); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Set(start.Add(15 * time.Hour)) // 21:00
+	if n := sweepBoth(); n != 0 {
+		t.Fatalf("%d doses decided at 21:00, want none (the 20:00 dose was taken)", n)
+	}
+	// The next day's 08:00 dose: its grace period grows to 3 hours after it
+	// was stored, so at 09:00 the sweep puts it back until 11:00.
+	if _, err := r.pool.Exec(ctx, `UPDATE schedules SET spec = spec || '{"grace_minutes": 180}' WHERE id = $1`, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Set(start.Add(27 * time.Hour)) // next day 09:00
+	if n := sweepBoth(); n != 0 {
+		t.Fatalf("%d doses decided inside the longer grace period", n)
+	}
+	if n := r.count(t, `SELECT count(*) FROM doses WHERE occurrence_key = $1 AND missed_check_at = $2`, keys[2], start.Add(29*time.Hour)); n != 1 {
+		t.Errorf("the next day's dose is not put back until 11:00")
+	}
+	r.clk.Set(start.Add(29 * time.Hour))
+	if n := sweepBoth(); n != 1 {
+		t.Fatalf("%d doses decided at 11:00, want 1", n)
+	}
+	if n := r.count(t, `SELECT count(*) FROM doses WHERE schedule_id = $1 AND status = 'missed'`, s.ID); n != 2 {
+		t.Errorf("%d missed doses, want 2", n)
+	}
+	if n := r.count(t, `SELECT count(*) FROM doses WHERE schedule_id = $1 AND status = 'taken'`, s.ID); n != 1 {
+		t.Errorf("%d taken doses, want 1", n)
+	}
+	// Two missed doses within 72 hours raise one missed-doses alert.
+	if n := r.count(t, `SELECT count(*) FROM alerts WHERE rule_id = 'missed-doses' AND patient_id = $1`, r.pat.ID); n != 1 {
+		t.Errorf("%d missed-doses alerts, want 1", n)
+	}
+}
+
+// With workers running, the periodic sweep marks a dose missed once its
+// grace period has passed by the engine's clock.
+func TestMissedDoseSweepRuns(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 6, 1, 6, 0, 0, 0, time.UTC)
+	r := newRemWorld(t, "UTC", start)
+	r.eng = r.newEngineWith(t, engine.Config{Now: r.clk.Now, RunWorkers: true, ReminderInterval: -1,
+		MissedDoseInterval: 100 * time.Millisecond})
+	s := r.medication(t, "08:00")
+	keys := r.keys(t, s.ID)
+	r.clk.Set(start.Add(3 * time.Hour)) // 09:00
+	waitFor(t, func() bool {
+		return r.count(t, `SELECT count(*) FROM doses WHERE occurrence_key = $1 AND status = 'missed'`, keys[0]) == 1
+	})
+}
+
 // A confirmed dose is never missed; confirmation is the patient's (or a
 // clinician's) and refuses a second answer, another patient, bad input.
 func TestConfirmDose(t *testing.T) {
@@ -473,8 +574,9 @@ func TestScheduleAccessAndValidation(t *testing.T) {
 }
 
 // Two processes materialising at once store each dose once and schedule
-// each of its jobs once; jobs are unique by their arguments, so a dose
-// stored again (its row lost) does not schedule a second reminder.
+// each of its jobs once. The dose row is the claim, not the job: a dose
+// stored again (its row lost) gets a second set of jobs, yet every job of
+// every dose running in two processes at once reminds each dose once.
 func TestMaterialiseTwoWorkersSchedulesOnce(t *testing.T) {
 	t.Parallel()
 	r := newRemWorld(t, "Asia/Kolkata", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
@@ -511,8 +613,28 @@ func TestMaterialiseTwoWorkersSchedulesOnce(t *testing.T) {
 	if _, err := other.Materialise(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := r.count(t, `SELECT count(*) FROM river_job WHERE kind IN ('reminder.send', 'reminder.missed')`); n != 8 {
-		t.Errorf("%d reminder jobs after storing the doses again, want 8 (unique by key)", n)
+	if n := r.count(t, `SELECT count(*) FROM river_job WHERE kind = 'reminder.send'`); n != 8 {
+		t.Errorf("%d reminder jobs after storing the doses again, want 8 (a second set)", n)
+	}
+	keys := r.keys(t, s.ID)
+	if len(keys) != 4 {
+		t.Fatalf("keys = %v", keys)
+	}
+	for _, key := range keys {
+		for _, e := range []*engine.Engine{r.eng, other, r.eng, other} {
+			wg.Go(func() {
+				if _, err := e.Remind(ctx, key, false); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if n := r.count(t, `SELECT count(*) FROM notifications WHERE type = 'reminder' AND user_id = $1`, r.patActor.UserID); n != 4 {
+		t.Errorf("%d reminders sent for 4 doses, each run by 4 jobs in two processes; want 4", n)
+	}
+	if n := r.count(t, `SELECT count(*) FROM doses WHERE schedule_id = $1 AND reminded_at IS NOT NULL`, s.ID); n != 4 {
+		t.Errorf("%d doses reminded, want 4", n)
 	}
 }
 

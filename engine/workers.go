@@ -12,18 +12,18 @@ import (
 )
 
 // riverConfig is the one place that registers every River worker, queue and
-// periodic job: deliveries and quiet hours (delivery), retake deadlines
-// (alerting), snooze ends (triage), partitions and the missing-data check
-// (ingest), reminders (reminder), pruning the event log (stream). Queues and
-// periodic jobs run only in processes with Config.RunWorkers; the others only
-// insert jobs.
+// periodic job: deliveries and quiet hours (delivery), retake deadlines and
+// the escalation sweep (alerting), snooze ends (triage), partitions and the
+// missing-data check (ingest), reminders (reminder), pruning the event log
+// (stream). Queues and periodic jobs run only in processes with
+// Config.RunWorkers; the others only insert jobs.
 func (e *Engine) riverConfig(clientID string) *river.Config {
 	workers := river.NewWorkers()
 	periodic := e.delivery.AddWorkers(workers)
-	e.alerting.AddWorkers(workers)
+	periodic = append(periodic, e.alerting.AddWorkers(workers, e.cfg.EscalationSweepInterval)...)
 	e.triageService.AddWorkers(workers)
 	periodic = append(periodic, e.ingestService.AddWorkers(workers, e.cfg.MissingDataInterval)...)
-	periodic = append(periodic, e.reminderService.AddWorkers(workers, e.cfg.ReminderInterval)...)
+	periodic = append(periodic, e.reminderService.AddWorkers(workers, e.cfg.ReminderInterval, e.cfg.MissedDoseInterval)...)
 	periodic = append(periodic, e.stream.AddWorkers(workers, stream.DefaultPruneEvery)...)
 	rc := &river.Config{
 		ID:                   clientID,
@@ -31,14 +31,15 @@ func (e *Engine) riverConfig(clientID string) *river.Config {
 		Workers:              workers,
 		RescueStuckJobsAfter: e.cfg.RescueStuckJobsAfter,
 		FetchCooldown:        e.cfg.FetchCooldown,
+		FetchPollInterval:    e.cfg.FetchPollInterval,
 		JobTimeout:           time.Minute,
 	}
 	if e.cfg.RunWorkers {
 		rc.Queues = map[string]river.QueueConfig{
 			river.QueueDefault:       {MaxWorkers: 10},
 			delivery.Queue:           {MaxWorkers: e.cfg.NotifyWorkers},
-			reminder.Queue:           {MaxWorkers: 20},
-			alerting.EscalationQueue: {MaxWorkers: 100},
+			reminder.Queue:           {MaxWorkers: 50},
+			alerting.EscalationQueue: {MaxWorkers: 20},
 		}
 		rc.PeriodicJobs = periodic
 	}

@@ -110,7 +110,18 @@ type entryTyped struct {
 // A well-formed Bundle is decoded in one pass; when that fails, the
 // envelope and each entry are decoded on their own, so that the error
 // names the entry at fault and the other entries of a batch still count.
+//
+// A Bundle of plainly shaped Observations is read by the fast path
+// (fast.go) without reflection; anything else takes the full one.
 func ReadBundle(data []byte, now time.Time) (Bundle, []Decoded, error) {
+	if b, out, ok := fastBundle(data, now); ok {
+		return b, out, nil
+	}
+	return readBundleFull(data, now)
+}
+
+// readBundleFull is ReadBundle through golang-fhir-models alone.
+func readBundleFull(data []byte, now time.Time) (Bundle, []Decoded, error) {
 	if b, out, ok := readBundleTyped(data, now); ok {
 		return b, out, nil
 	}

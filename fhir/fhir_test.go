@@ -65,7 +65,7 @@ func TestDecodeObservationShapes(t *testing.T) {
 			rpm.Reading{Kind: rpm.BloodGlucose, Value: ptr(5.5), Unit: "mmol/L", ObservedAt: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in, err := fhir.DecodeObservation([]byte(tc.body), now, "Observation")
+			in, err := decode(t, tc.body, "Observation")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +112,7 @@ func TestDecodeObservationErrors(t *testing.T) {
 		{"malformed", `{"resourceType":`, 400, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := fhir.DecodeObservation([]byte(tc.body), now, "Observation")
+			_, err := decode(t, tc.body, "Observation")
 			var fe *fhir.Error
 			if !errors.As(err, &fe) {
 				t.Fatalf("err = %v, want *fhir.Error", err)
@@ -138,7 +138,7 @@ func TestBundleEntryExpressions(t *testing.T) {
 	t.Parallel()
 	body := `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
 		"subject":{"reference":"Patient/` + pid + `"},"effectiveDateTime":"2026-11-22","valueQuantity":{"value":70,"code":"/min"}}`
-	_, err := fhir.DecodeObservation([]byte(body), now, "Bundle.entry[3].resource")
+	_, err := decode(t, body, "Bundle.entry[3].resource")
 	var fe *fhir.Error
 	if !errors.As(err, &fe) || fe.Issues[0].Expression != "Bundle.entry[3].resource.effectiveDateTime" {
 		t.Fatalf("err = %v", err)
@@ -293,13 +293,13 @@ func TestReadBundleOnePassAgreesWithPerEntry(t *testing.T) {
 		{"fallback", []string{good, unknown, implausible}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, dec, err := fhir.ReadBundle(bundle("batch", tc.entries...), now)
+			b, dec, err := readBundle(t, bundle("batch", tc.entries...))
 			if err != nil || b.Transaction || len(dec) != len(tc.entries) {
 				t.Fatalf("ReadBundle = %+v, %d entries, %v", b, len(dec), err)
 			}
 			for i, e := range tc.entries {
 				root := "Bundle.entry[" + strconv.Itoa(i) + "].resource"
-				in, err := fhir.DecodeObservation([]byte(e), now, root)
+				in, err := decode(t, e, root)
 				var want *fhir.Error
 				errors.As(err, &want)
 				switch {

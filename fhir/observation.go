@@ -75,6 +75,15 @@ func reroot(err error, root string) error {
 }
 
 func decodeObservation(data []byte, now time.Time) (Inbound, error) {
+	if obs, ok := fastObservation(data); ok {
+		return readObservation(obs, now)
+	}
+	return decodeObservationFull(data, now)
+}
+
+// decodeObservationFull is decodeObservation through golang-fhir-models
+// alone: any document, every error.
+func decodeObservationFull(data []byte, now time.Time) (Inbound, error) {
 	var obs observationIn
 	if err := strictDecode(data, &obs); err != nil {
 		// The checks keep their order: a missing or unsupported status is

@@ -3,9 +3,9 @@ package alerting
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,20 +22,36 @@ import (
 	"github.com/tendhealth/tend/rules"
 )
 
-// Escalation. When route pages an open alert it schedules step 1 of its
-// escalation at the urgency's acknowledgement deadline (the team's policy,
-// else rpm.Urgency.AckDeadline; an urgency without one never escalates) —
-// at once for a critical alert that reached no device. Step i notifies
-// level i of the policy's levels (level 0, the first page, is route's) and
-// schedules step i+1 a deadline later; the step after the last level flags
-// the alert escalation_exhausted. A step does nothing unless the alert is
-// still open (acknowledged, snoozed or resolved alerts stop escalating) and
-// has not taken that step yet: the alert's row lock and escalation_level
-// make each (alert, step) happen once even when two workers run it, and
-// the jobs are unique by (alert, step).
+// Escalation. When route pages an open alert it sets the alert's
+// escalation_due_at to the urgency's acknowledgement deadline (the team's
+// policy, else rpm.Urgency.AckDeadline; an urgency without one never
+// escalates) — to now for a critical alert that reached no device, which
+// also gets a job that takes its first step at once. Step i notifies level i
+// of the policy's levels (level 0, the first page, is route's) and sets the
+// due time of step i+1 a deadline later; the step after the last level flags
+// the alert escalation_exhausted and clears the due time.
+//
+// A periodic sweep (Sweep) takes the next step of every open alert whose due
+// time has passed, in batches that lock their alerts with FOR UPDATE SKIP
+// LOCKED, several batches in parallel: no River job waits per alert, so an
+// acknowledgement cancels the pending step by clearing the column, and a
+// backlog of thousands of overdue alerts costs a few statements per batch.
+// A step does nothing unless the alert is still open (acknowledged, snoozed
+// or resolved alerts do not escalate) and has not taken that step yet: the
+// alert's row lock and escalation_level make each (alert, step) happen once
+// however many sweeps, jobs or processes try it.
 
 // DefaultLevels are the escalation levels of a team without a policy.
 var DefaultLevels = []string{"on_call", "leads", "all"}
+
+// DefaultSweepInterval is how often the escalation sweep runs by default.
+const DefaultSweepInterval = 2 * time.Second
+
+// Sweep sizes: alerts per transaction, and transactions in flight at once.
+const (
+	sweepBatch    = 250
+	sweepParallel = 3
+)
 
 // teamPolicy is a care team's escalation policy as stored (package care
 // validates it).
@@ -60,14 +76,10 @@ func (p *teamPolicy) levels() []string {
 	return p.Levels
 }
 
-// escalateArgs is one escalation step of an alert. The kind string is
-// stored in the database and must never change.
-//
-// A step is taken once however many jobs carry it: Escalate locks the alert
-// row and checks the step it recorded. The jobs are deliberately not River
-// unique jobs — River's scheduler promotes scheduled unique jobs slowly
-// (10,000 overdue steps took about two minutes), and the row lock already
-// makes a duplicate job a no-op.
+// escalateArgs is one escalation step of an alert to take at once (an
+// undelivered critical alert's first step). The kind string is stored in the
+// database and must never change. Steps at a deadline are not jobs: the
+// sweep takes them.
 type escalateArgs struct {
 	AlertID uuid.UUID `json:"alert_id"`
 	Step    int       `json:"step"`
@@ -75,16 +87,15 @@ type escalateArgs struct {
 
 func (escalateArgs) Kind() string { return "alerting.escalate" }
 
-// EscalationQueue is the River queue of escalation steps, apart from the
-// default queue so that a sweep of many overdue alerts neither waits behind
-// nor holds up other maintenance jobs.
+// EscalationQueue is the River queue of escalation sweeps and immediate
+// steps, apart from the default queue so that a sweep of many overdue alerts
+// neither waits behind nor holds up other maintenance jobs.
 const EscalationQueue = "escalate"
 
-// escalateJob is step of alert at; a zero at means at once (the job is
-// available to workers at once instead of waiting for River's scheduler).
-func escalateJob(alert uuid.UUID, step int, at time.Time) river.InsertManyParams {
+// escalateJob is step of alert, available to workers at once.
+func escalateJob(alert uuid.UUID, step int) river.InsertManyParams {
 	return river.InsertManyParams{Args: escalateArgs{AlertID: alert, Step: step},
-		InsertOpts: &river.InsertOpts{Queue: EscalationQueue, ScheduledAt: at}}
+		InsertOpts: &river.InsertOpts{Queue: EscalationQueue}}
 }
 
 type escalateWorker struct {
@@ -94,6 +105,22 @@ type escalateWorker struct {
 
 func (w *escalateWorker) Work(ctx context.Context, job *river.Job[escalateArgs]) error {
 	_, err := w.al.Escalate(ctx, job.Args.AlertID, job.Args.Step)
+	return err
+}
+
+// sweepArgs is the periodic escalation sweep. The kind string is stored in
+// the database and must never change.
+type sweepArgs struct{}
+
+func (sweepArgs) Kind() string { return "alerting.escalation_sweep" }
+
+type sweepWorker struct {
+	river.WorkerDefaults[sweepArgs]
+	al *Service
+}
+
+func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[sweepArgs]) error {
+	_, err := w.al.Sweep(ctx)
 	return err
 }
 
@@ -109,11 +136,10 @@ func (al *Service) EscalateUndelivered(ctx context.Context, alertID uuid.UUID) {
 	}
 }
 
-// Escalate takes step of alert id's escalation if the alert is still open
-// and has not taken it yet (the job; exported for tests and tools). It
-// reports whether it did. Concurrent calls share transactions (a
-// pg.Batcher): a sweep of many overdue alerts commits in batches, not one
-// commit per alert.
+// Escalate takes step of alert id's escalation now if the alert is still
+// open and has not taken it yet (the immediate job; exported for tests and
+// tools), whatever its due time. It reports whether it did. Concurrent calls
+// share transactions (a pg.Batcher).
 func (al *Service) Escalate(ctx context.Context, id uuid.UUID, step int) (bool, error) {
 	r := &escalateReq{id: id, step: step}
 	if err := al.escalations.Do(ctx, r); err != nil {
@@ -129,8 +155,9 @@ type escalateReq struct {
 	done bool
 }
 
-// runEscalations takes a batch of steps in one transaction, locking the
-// alerts in id order so that concurrent batches cannot deadlock.
+// runEscalations takes a batch of explicit steps in one transaction, locking
+// the alerts in id order so that concurrent batches cannot deadlock (sweeps
+// skip locked alerts, so they never wait for these).
 func (al *Service) runEscalations(ctx context.Context, reqs []*escalateReq) error {
 	slices.SortFunc(reqs, func(a, b *escalateReq) int {
 		if c := bytes.Compare(a.id[:], b.id[:]); c != 0 {
@@ -138,198 +165,327 @@ func (al *Service) runEscalations(ctx context.Context, reqs []*escalateReq) erro
 		}
 		return a.step - b.step
 	})
-	return pg.InTx(ctx, al.pool, func(tx pgx.Tx) error {
-		var next []river.InsertManyParams // the following steps, scheduled together
-		for _, r := range reqs {
-			done, job, err := al.escalate(ctx, tx, r.id, r.step)
-			if err != nil {
-				return err
-			}
-			r.done = done
-			if job != nil {
-				next = append(next, *job)
-			}
+	ids := make([]uuid.UUID, 0, len(reqs))
+	for _, r := range reqs {
+		if len(ids) == 0 || ids[len(ids)-1] != r.id {
+			ids = append(ids, r.id)
 		}
-		if len(next) > 0 {
-			if _, err := al.jobs().InsertManyTx(ctx, tx, next); err != nil {
-				return fmt.Errorf("escalate: schedule the next steps: %w", err)
+	}
+	return pg.InTx(ctx, al.pool, func(tx pgx.Tx) error {
+		locked, err := scanEscalations(tx.Query(ctx, lockEscalationsSQL, ids))
+		if err != nil {
+			return err
+		}
+		byID := make(map[uuid.UUID]*escAlert, len(locked))
+		for _, a := range locked {
+			byID[a.id] = a
+		}
+		// Of several requests for one alert, the first (lowest) step not yet
+		// taken wins; the others find it taken, as they would one by one.
+		var todo []*escAlert
+		taken := map[*escalateReq]bool{}
+		for _, r := range reqs {
+			a := byID[r.id]
+			if a == nil || a.step != 0 || !a.due(r.step) {
+				continue
 			}
+			a.step = r.step
+			todo = append(todo, a)
+			taken[r] = true
+		}
+		if err := al.takeSteps(ctx, tx, todo); err != nil {
+			return err
+		}
+		for _, r := range reqs {
+			r.done = taken[r]
 		}
 		return nil
 	})
 }
 
-// escalate takes one step in tx.
-func (al *Service) escalate(ctx context.Context, tx pgx.Tx, id uuid.UUID, step int) (bool, *river.InsertManyParams, error) {
-	var done bool
-	var next *river.InsertManyParams
-	err := func() error {
-		var (
-			status            string
-			urgency           rpm.Urgency
-			teamID, patientID uuid.UUID
-			level             int
-			exhausted         bool
-			policy            *teamPolicy
-			tz                string
-			slots             []rota.Slot
-		)
-		err := tx.QueryRow(ctx, lockEscalationSQL, id).Scan(&status, &urgency, &teamID, &patientID, &level, &exhausted, &policy, &tz, &slots)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("escalate: %w", err)
-		}
-		if status != "open" || exhausted || level >= step || step < 1 {
-			return nil // acknowledged, snoozed, resolved, or this step was taken
-		}
-		done = true
-		now := al.now()
-		levels := policy.levels()
-		detail := map[string]any{"step": step}
-		action := "escalation_exhausted"
-		// The step's own records go in one round trip.
-		b := &pgx.Batch{}
-		if step >= len(levels) {
-			b.Queue(markExhaustedSQL, id, step, now)
-		} else {
-			action = "escalated"
-			n, err := al.notifyLevel(ctx, tx, id, teamID, patientID, urgency, levels[step], tz, slots, now)
-			if err != nil {
-				return err
+// Sweep takes the next step of every open alert whose escalation is due by
+// the clock, in batches of sweepBatch alerts per transaction with
+// sweepParallel transactions at once, until none is left (the periodic job;
+// exported for tests and benchmarks). Alerts another sweep holds are
+// skipped, not waited for. It returns how many steps it took.
+func (al *Service) Sweep(ctx context.Context) (int, error) {
+	var (
+		mu    sync.Mutex
+		total int
+		first error
+		wg    sync.WaitGroup
+	)
+	for range sweepParallel {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				n, steps, err := al.sweepBatch(ctx)
+				mu.Lock()
+				total += steps
+				if err != nil && first == nil {
+					first = err
+				}
+				stop := first != nil
+				mu.Unlock()
+				if err != nil || stop || n < sweepBatch {
+					return
+				}
 			}
-			detail["level"], detail["notified"] = levels[step], n
-			b.Queue(markEscalatedSQL, id, step, now)
-			if d := policy.deadline(urgency); d > 0 {
-				job := escalateJob(id, step+1, now.Add(d))
-				next = &job
-			}
-		}
-		b.Queue(insertAlertEventSQL, id, action, nil, now, detail)
-		al.audit.Queue(b, escalationActor, audit.Entry{Action: "alert.escalate", PatientID: patientID,
-			ObjectType: "alert", ObjectID: id.String(), Detail: detail})
-		events.Queue(b, now, events.Event{Type: events.AlertUpdated, CareTeamID: teamID, PatientID: patientID,
-			Payload: map[string]any{"alert_id": id, "status": status, "urgency": urgency, "escalation_level": step,
-				"escalation_exhausted": step >= len(levels)}})
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("escalate: record the step: %w", err)
-		}
-		return nil
-	}()
-	if err != nil {
-		return false, nil, err
+		})
 	}
-	return done, next, nil
+	wg.Wait()
+	return total, first
 }
 
-// notifyLevel pages one escalation level of a team about an alert: on_call
-// (who is on call now, else the first level), leads (else everyone), all
-// (every clinician and lead) — except those already notified of the alert.
-// Medium and low notifications wait out a user's quiet hours as route's do.
-// It returns how many users it notified.
-func (al *Service) notifyLevel(ctx context.Context, tx pgx.Tx, alertID, teamID, patientID uuid.UUID, u rpm.Urgency, level, tz string,
-	slots []rota.Slot, now time.Time) (int, error) {
-	rows, err := tx.Query(ctx, recipientsSQL, teamID, patientID)
-	if err != nil {
-		return 0, fmt.Errorf("escalate: load recipients: %w", err)
-	}
-	var staff []recipient
-	for rows.Next() {
-		var r recipient
-		if err := rows.Scan(&r.userID, &r.teamRole, &r.tz, &r.quietStart, &r.quietEnd, &r.devices); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("escalate: load recipients: %w", err)
-		}
-		if r.teamRole != "patient" {
-			staff = append(staff, r)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("escalate: load recipients: %w", err)
-	}
-	var to []recipient
-	switch level {
-	case "on_call":
-		loc, err := time.LoadLocation(tz)
+// sweepBatch takes one batch of due steps in one transaction. It returns
+// how many alerts it locked and how many steps it took.
+func (al *Service) sweepBatch(ctx context.Context) (int, int, error) {
+	var n, steps int
+	err := pg.InTx(ctx, al.pool, func(tx pgx.Tx) error {
+		due, err := scanEscalations(tx.Query(ctx, dueEscalationsSQL, al.now(), sweepBatch))
 		if err != nil {
-			loc = time.UTC
+			return err
 		}
-		first, _ := firstLevel(staff)
-		to = pageOnCall(first, staff, rota.OnCall(slots, loc, now))
-	case "leads":
-		for _, r := range staff {
-			if r.teamRole == "lead" {
-				to = append(to, r)
+		n = len(due)
+		var todo []*escAlert
+		var stale []uuid.UUID // due, yet with no step left to take: nothing is pending
+		for _, a := range due {
+			if a.due(a.level + 1) {
+				a.step = a.level + 1
+				todo = append(todo, a)
+			} else {
+				stale = append(stale, a.id)
 			}
 		}
-		if len(to) == 0 {
-			to = staff
+		if len(stale) > 0 {
+			if _, err := tx.Exec(ctx, setEscalationDueSQL, stale, nil); err != nil {
+				return fmt.Errorf("clear escalations: %w", err)
+			}
 		}
-	default: // all
-		to = staff
-	}
-	// Escalation widens the circle: whoever was already told of the alert
-	// is not paged again by a step.
-	rows, err = tx.Query(ctx, alertNotifiedSQL, alertID)
+		steps = len(todo)
+		return al.takeSteps(ctx, tx, todo)
+	})
 	if err != nil {
-		return 0, fmt.Errorf("escalate: load notified: %w", err)
+		return 0, 0, fmt.Errorf("escalation sweep: %w", err)
 	}
-	told, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	return n, steps, nil
+}
+
+// ScheduleEscalations sets the due time of each alert's next escalation step
+// to at: for benchmarks that measure a sweep of overdue alerts alone.
+func (al *Service) ScheduleEscalations(ctx context.Context, alerts []uuid.UUID, at time.Time) error {
+	if _, err := al.pool.Exec(ctx, setEscalationDueSQL, alerts, at); err != nil {
+		return fmt.Errorf("schedule escalations: %w", err)
+	}
+	return nil
+}
+
+// EnqueueEscalations inserts an immediate job for step of each alert's
+// escalation with COPY: for benchmarks that measure the immediate path.
+func (al *Service) EnqueueEscalations(ctx context.Context, alerts []uuid.UUID, step int) error {
+	jobs := make([]river.InsertManyParams, len(alerts))
+	for i, id := range alerts {
+		jobs[i] = escalateJob(id, step)
+	}
+	if _, err := al.jobs().InsertManyFast(ctx, jobs); err != nil {
+		return fmt.Errorf("enqueue escalations: %w", err)
+	}
+	return nil
+}
+
+// escAlert is a locked alert, what a step needs of it and its team, and the
+// step to take (0: none).
+type escAlert struct {
+	id, teamID, patientID uuid.UUID
+	status                string
+	urgency               rpm.Urgency
+	level                 int
+	exhausted             bool
+	policy                *teamPolicy
+	tz                    string
+	slots                 []rota.Slot
+	step                  int
+}
+
+// due reports whether step may be taken: the alert is open, not exhausted,
+// and has not taken step yet.
+func (a *escAlert) due(step int) bool {
+	return a.status == "open" && !a.exhausted && step >= 1 && a.level < step
+}
+
+func scanEscalations(rows pgx.Rows, err error) ([]*escAlert, error) {
 	if err != nil {
-		return 0, fmt.Errorf("escalate: load notified: %w", err)
+		return nil, fmt.Errorf("escalate: lock alerts: %w", err)
 	}
-	to = slices.DeleteFunc(to, func(r recipient) bool { return slices.Contains(told, r.userID) })
+	defer rows.Close()
+	var out []*escAlert
+	for rows.Next() {
+		a := &escAlert{}
+		if err := rows.Scan(&a.id, &a.status, &a.urgency, &a.teamID, &a.patientID, &a.level, &a.exhausted,
+			&a.policy, &a.tz, &a.slots); err != nil {
+			return nil, fmt.Errorf("escalate: lock alerts: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("escalate: lock alerts: %w", err)
+	}
+	return out, nil
+}
+
+// takeSteps takes each alert's step (locked in tx): it loads the staff of
+// their teams and who was already told of each alert in one round trip,
+// records notifications, alert updates, alert events, audit entries and
+// stream events in another, and enqueues the deliveries with one insert.
+func (al *Service) takeSteps(ctx context.Context, tx pgx.Tx, alerts []*escAlert) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	now := al.now()
+	var teams, notifying []uuid.UUID
+	for _, a := range alerts {
+		if a.step < len(a.policy.levels()) {
+			notifying = append(notifying, a.id)
+			if !slices.Contains(teams, a.teamID) {
+				teams = append(teams, a.teamID)
+			}
+		}
+	}
+	staff := map[uuid.UUID][]recipient{}
+	told := map[uuid.UUID][]uuid.UUID{}
+	if len(notifying) > 0 {
+		b := &pgx.Batch{}
+		b.Queue(teamStaffSQL, teams).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var team uuid.UUID
+				var r recipient
+				if err := rows.Scan(&team, &r.userID, &r.teamRole, &r.tz, &r.quietStart, &r.quietEnd, &r.devices); err != nil {
+					return err
+				}
+				staff[team] = append(staff[team], r)
+			}
+			return rows.Err()
+		})
+		b.Queue(alertsNotifiedSQL, notifying).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var alert, user uuid.UUID
+				if err := rows.Scan(&alert, &user); err != nil {
+					return err
+				}
+				told[alert] = append(told[alert], user)
+			}
+			return rows.Err()
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("escalate: load recipients: %w", err)
+		}
+	}
+
 	var (
 		nID, nUser, nAlert []uuid.UUID
 		nType, nUrgency    []string
 		nHeld              []*time.Time
 		nDevices           []int32
 		jobs               []river.InsertManyParams
+		uID                []uuid.UUID
+		uStep              []int32
+		uExhausted         []bool
+		uDue               []*time.Time
+		eAlert             []uuid.UUID
+		eAction            []string
+		eDetail            []map[string]any
+		onCall             = map[uuid.UUID][]uuid.UUID{} // per team, computed once
 	)
-	for _, r := range to {
-		id := pg.NewID()
-		var held *time.Time
-		if u == rpm.Medium || u == rpm.Low {
-			if end, in := r.quietUntil(now); in {
-				held = &end
+	b := &pgx.Batch{}
+	for _, a := range alerts {
+		levels := a.policy.levels()
+		exhausted := a.step >= len(levels)
+		detail := map[string]any{"step": a.step}
+		action := "escalation_exhausted"
+		var due *time.Time
+		if !exhausted {
+			action = "escalated"
+			oc, ok := onCall[a.teamID]
+			if !ok {
+				loc, err := time.LoadLocation(a.tz)
+				if err != nil {
+					loc = time.UTC
+				}
+				oc = rota.OnCall(a.slots, loc, now)
+				onCall[a.teamID] = oc
+			}
+			to := levelRecipients(levels[a.step], staff[a.teamID], oc)
+			to = slices.DeleteFunc(to, func(r recipient) bool { return slices.Contains(told[a.id], r.userID) })
+			for _, r := range to {
+				id := pg.NewID()
+				var held *time.Time
+				if a.urgency == rpm.Medium || a.urgency == rpm.Low {
+					if end, in := r.quietUntil(now); in {
+						held = &end
+					}
+				}
+				nID, nUser, nAlert = append(nID, id), append(nUser, r.userID), append(nAlert, a.id)
+				nType, nUrgency, nHeld = append(nType, "alert"), append(nUrgency, string(a.urgency)), append(nHeld, held)
+				if held != nil {
+					nDevices = append(nDevices, 0)
+					jobs = append(jobs, delivery.CatchupJob(r.userID, *held))
+					continue
+				}
+				nDevices = append(nDevices, int32(len(r.devices)))
+				for _, d := range r.devices {
+					jobs = append(jobs, delivery.Job(id, d, a.id, a.urgency))
+				}
+			}
+			detail["level"], detail["notified"] = levels[a.step], len(to)
+			if d := a.policy.deadline(a.urgency); d > 0 {
+				next := now.Add(d)
+				due = &next
 			}
 		}
-		nID, nUser, nAlert = append(nID, id), append(nUser, r.userID), append(nAlert, alertID)
-		nType, nUrgency, nHeld = append(nType, "alert"), append(nUrgency, string(u)), append(nHeld, held)
-		if held != nil {
-			nDevices = append(nDevices, 0)
-			jobs = append(jobs, delivery.CatchupJob(r.userID, *held))
-			continue
-		}
-		nDevices = append(nDevices, int32(len(r.devices)))
-		for _, d := range r.devices {
-			jobs = append(jobs, delivery.Job(id, d, alertID, u))
-		}
+		uID, uStep, uExhausted, uDue = append(uID, a.id), append(uStep, int32(a.step)), append(uExhausted, exhausted), append(uDue, due)
+		eAlert, eAction, eDetail = append(eAlert, a.id), append(eAction, action), append(eDetail, detail)
+		al.audit.Queue(b, escalationActor, audit.Entry{Action: "alert.escalate", PatientID: a.patientID,
+			ObjectType: "alert", ObjectID: a.id.String(), Detail: detail})
+		events.Queue(b, now, events.Event{Type: events.AlertUpdated, CareTeamID: a.teamID, PatientID: a.patientID,
+			Payload: map[string]any{"alert_id": a.id, "status": a.status, "urgency": a.urgency, "escalation_level": a.step,
+				"escalation_exhausted": exhausted}})
 	}
 	if len(nID) > 0 {
-		if _, err := tx.Exec(ctx, insertNotificationsSQL, nID, nUser, nType, nAlert, nUrgency, nHeld, nDevices, now); err != nil {
-			return 0, fmt.Errorf("escalate: record notifications: %w", err)
-		}
+		b.Queue(insertNotificationsSQL, nID, nUser, nType, nAlert, nUrgency, nHeld, nDevices, now)
+	}
+	b.Queue(markEscalationsSQL, uID, uStep, uExhausted, uDue, now)
+	b.Queue(insertAlertEventsSQL, eAlert, eAction, eDetail, now)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("escalate: record the steps: %w", err)
 	}
 	if len(jobs) > 0 {
 		if _, err := al.jobs().InsertManyTx(ctx, tx, jobs); err != nil {
-			return 0, fmt.Errorf("escalate: enqueue deliveries: %w", err)
+			return fmt.Errorf("escalate: enqueue deliveries: %w", err)
 		}
 	}
-	return len(to), nil
+	return nil
 }
 
-// EnqueueEscalations inserts step of each alert's escalation, due at at
-// (zero: at once), with COPY: for benchmarks that measure an escalation
-// sweep alone.
-func (al *Service) EnqueueEscalations(ctx context.Context, alerts []uuid.UUID, step int, at time.Time) error {
-	jobs := make([]river.InsertManyParams, len(alerts))
-	for i, id := range alerts {
-		jobs[i] = escalateJob(id, step, at)
+// levelRecipients picks who one escalation level of a team pages: on_call
+// (who is on call now, else the first level), leads (else everyone), all
+// (every clinician and lead). Medium and low notifications wait out a user's
+// quiet hours as route's do.
+func levelRecipients(level string, staff []recipient, onCall []uuid.UUID) []recipient {
+	switch level {
+	case "on_call":
+		first, _ := firstLevel(staff)
+		return slices.Clone(pageOnCall(first, staff, onCall))
+	case "leads":
+		var to []recipient
+		for _, r := range staff {
+			if r.teamRole == "lead" {
+				to = append(to, r)
+			}
+		}
+		if len(to) == 0 {
+			return slices.Clone(staff)
+		}
+		return to
+	default: // all
+		return slices.Clone(staff)
 	}
-	if _, err := al.jobs().InsertManyFast(ctx, jobs); err != nil {
-		return fmt.Errorf("enqueue escalations: %w", err)
-	}
-	return nil
 }

@@ -26,10 +26,14 @@ var queries = map[string]string{
 	"lockRetakeSQL":                lockRetakeSQL,
 	"timeOutRetakeSQL":             timeOutRetakeSQL,
 	"teamRotaSQL":                  teamRotaSQL,
-	"lockEscalationSQL":            lockEscalationSQL,
-	"markExhaustedSQL":             markExhaustedSQL,
-	"markEscalatedSQL":             markEscalatedSQL,
-	"alertNotifiedSQL":             alertNotifiedSQL,
+	"scheduleEscalationsSQL":       scheduleEscalationsSQL,
+	"lockEscalationsSQL":           lockEscalationsSQL,
+	"dueEscalationsSQL":            dueEscalationsSQL,
+	"teamStaffSQL":                 teamStaffSQL,
+	"alertsNotifiedSQL":            alertsNotifiedSQL,
+	"markEscalationsSQL":           markEscalationsSQL,
+	"insertAlertEventsSQL":         insertAlertEventsSQL,
+	"setEscalationDueSQL":          setEscalationDueSQL,
 }
 
 // upsertAlertSQL opens an alert for a rule's findings or adds them to the
@@ -137,17 +141,54 @@ const timeOutRetakeSQL = `UPDATE retakes SET status = 'timed_out', decided_at = 
 // teamRotaSQL reads care team $1's time zone, on-call rota and escalation policy.
 const teamRotaSQL = `SELECT timezone, on_call, escalation FROM care_teams WHERE id = $1`
 
-// lockEscalationSQL locks alert $1 and reads what an escalation step needs, with its team's policy,
-// zone and rota.
-const lockEscalationSQL = `SELECT a.status, a.urgency, a.care_team_id, a.patient_id, a.escalation_level, a.escalation_exhausted,
-			t.escalation, t.timezone, t.on_call
-		FROM alerts a JOIN care_teams t ON t.id = a.care_team_id WHERE a.id = $1 FOR UPDATE OF a`
+// scheduleEscalationsSQL sets the due time of step 1 of each open alert $1 that has taken no step
+// yet to $2 (parallel arrays), unless an earlier one is pending: a page that repeats never postpones
+// an escalation.
+const scheduleEscalationsSQL = `UPDATE alerts a SET escalation_due_at = least(a.escalation_due_at, x.due)
+		FROM unnest($1::uuid[], $2::timestamptz[]) AS x(id, due)
+		WHERE a.id = x.id AND a.status = 'open' AND a.escalation_level = 0 AND NOT a.escalation_exhausted`
 
-// markExhaustedSQL records that alert $1 took its last escalation step $2 at $3 unacknowledged.
-const markExhaustedSQL = `UPDATE alerts SET escalation_level = $2, escalation_exhausted = true, updated_at = $3 WHERE id = $1`
+// escalationColumns are what an escalation step reads of an alert (a) and its team (t).
+const escalationColumns = `a.id, a.status, a.urgency, a.care_team_id, a.patient_id, a.escalation_level, a.escalation_exhausted,
+			t.escalation, t.timezone, t.on_call`
 
-// markEscalatedSQL records that alert $1 took escalation step $2, notifying at $3.
-const markEscalatedSQL = `UPDATE alerts SET escalation_level = $2, notified_at = $3, updated_at = $3 WHERE id = $1`
+// lockEscalationsSQL locks alerts $1 in id order and reads what an escalation step needs, with
+// each team's policy, zone and rota.
+const lockEscalationsSQL = `SELECT ` + escalationColumns + `
+		FROM alerts a JOIN care_teams t ON t.id = a.care_team_id WHERE a.id = ANY($1) ORDER BY a.id FOR UPDATE OF a`
 
-// alertNotifiedSQL lists the users already notified of alert $1.
-const alertNotifiedSQL = `SELECT DISTINCT user_id FROM notifications WHERE alert_id = $1 AND type = 'alert'`
+// dueEscalationsSQL locks up to $2 open alerts whose next escalation step is due at $1, oldest
+// first, skipping alerts another transaction holds, and reads what the step needs.
+const dueEscalationsSQL = `SELECT ` + escalationColumns + `
+		FROM alerts a JOIN care_teams t ON t.id = a.care_team_id
+		WHERE a.status = 'open' AND a.escalation_due_at <= $1
+		ORDER BY a.escalation_due_at LIMIT $2 FOR UPDATE OF a SKIP LOCKED`
+
+// teamStaffSQL lists the clinicians and leads of care teams $1, each with their team, quiet hours
+// and enabled devices.
+const teamStaffSQL = `SELECT m.care_team_id, m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end,
+			coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
+		FROM care_team_members m JOIN users u ON u.id = m.user_id AND u.disabled_at IS NULL
+		LEFT JOIN devices d ON d.user_id = m.user_id AND d.enabled
+		WHERE m.care_team_id = ANY($1) AND m.role IN ('clinician', 'lead') AND u.role IN ('clinician', 'admin')
+		GROUP BY m.care_team_id, m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end
+		ORDER BY m.care_team_id, m.user_id`
+
+// alertsNotifiedSQL lists the users already notified of each of alerts $1.
+const alertsNotifiedSQL = `SELECT DISTINCT alert_id, user_id FROM notifications WHERE alert_id = ANY($1) AND type = 'alert'`
+
+// markEscalationsSQL records the step each alert $1 took ($2), whether it was the last ($3: exhausted)
+// and when the next is due ($4, NULL: none), one per element of the parallel arrays, at $5; a step
+// that notified marks the alert notified.
+const markEscalationsSQL = `UPDATE alerts a SET escalation_level = x.step, escalation_exhausted = x.exhausted,
+			escalation_due_at = x.due, notified_at = CASE WHEN x.exhausted THEN a.notified_at ELSE $5 END, updated_at = $5
+		FROM unnest($1::uuid[], $2::int[], $3::bool[], $4::timestamptz[]) AS x(id, step, exhausted, due)
+		WHERE a.id = x.id`
+
+// insertAlertEventsSQL records events of the system (no actor) on alerts' histories at $4, one per
+// element of the parallel arrays $1..$3.
+const insertAlertEventsSQL = `INSERT INTO alert_events (alert_id, action, actor_id, at, detail)
+		SELECT a, c, NULL, $4, d FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS x(a, c, d)`
+
+// setEscalationDueSQL sets the due time of the next escalation step of alerts $1 to $2 (NULL: none).
+const setEscalationDueSQL = `UPDATE alerts SET escalation_due_at = $2 WHERE id = ANY($1)`

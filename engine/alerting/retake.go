@@ -333,8 +333,18 @@ func (al *Service) RetakeDeadline(ctx context.Context, id uuid.UUID) error {
 	})
 }
 
-// AddWorkers registers alerting's workers (the retake deadline, escalation).
-func (al *Service) AddWorkers(workers *river.Workers) {
+// AddWorkers registers alerting's workers (the retake deadline, escalation)
+// and returns its periodic job: the escalation sweep, every sweepEvery
+// (negative: never).
+func (al *Service) AddWorkers(workers *river.Workers, sweepEvery time.Duration) []*river.PeriodicJob {
 	river.AddWorker(workers, &retakeDeadlineWorker{al: al})
 	river.AddWorker(workers, &escalateWorker{al: al})
+	river.AddWorker(workers, &sweepWorker{al: al})
+	if sweepEvery < 0 {
+		return nil
+	}
+	return []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(sweepEvery),
+		func() (river.JobArgs, *river.InsertOpts) {
+			return sweepArgs{}, &river.InsertOpts{Queue: EscalationQueue, MaxAttempts: 1}
+		}, &river.PeriodicJobOpts{RunOnStart: true})}
 }

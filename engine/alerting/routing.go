@@ -80,6 +80,8 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 		nDevices           []int32
 		jobs               []river.InsertManyParams
 		notified, unreach  []uuid.UUID
+		escID              []uuid.UUID // escalations to schedule, due at escDue
+		escDue             []time.Time
 		catchups           = map[catchup]bool{}
 		quiet              = map[uuid.UUID]*time.Time{} // per user, computed once
 	)
@@ -132,13 +134,15 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 			}
 		}
 		notified = append(notified, g.alertID)
-		// Schedule the first escalation step (once per alert: the job is
-		// unique), at once when nobody's device could be told.
+		// Set the first escalation step's due time; when nobody's device
+		// could be told, it is due now and a job takes it at once (the sweep
+		// would, should the job be lost).
 		if g.status == "open" {
 			if undelivered {
-				jobs = append(jobs, escalateJob(g.alertID, 1, time.Time{}))
+				escID, escDue = append(escID, g.alertID), append(escDue, now)
+				jobs = append(jobs, escalateJob(g.alertID, 1))
 			} else if d := policy.deadline(g.urgency); d > 0 {
-				jobs = append(jobs, escalateJob(g.alertID, 1, now.Add(d)))
+				escID, escDue = append(escID, g.alertID), append(escDue, now.Add(d))
 			}
 		}
 	}
@@ -151,6 +155,9 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 	b.Queue(markNotifiedSQL, notified, now)
 	if len(unreach) > 0 {
 		b.Queue(markUndeliveredSQL, unreach)
+	}
+	if len(escID) > 0 {
+		b.Queue(scheduleEscalationsSQL, escID, escDue)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("route: record notifications: %w", err)

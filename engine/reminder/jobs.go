@@ -29,7 +29,8 @@ type sendArgs struct {
 func (sendArgs) Kind() string { return "reminder.send" }
 
 // missedArgs is the missed-dose check of one occurrence, at the end of its
-// grace period.
+// grace period: the job of doses stored before the missed-dose sweep
+// (missed.go) took over; new doses have none.
 type missedArgs struct {
 	Key string `json:"key"`
 }

@@ -1,6 +1,7 @@
 package reminder
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -36,19 +37,27 @@ type candidate struct {
 }
 
 // materialise stores the occurrences of schedules whose instant lies in
-// [from, to) as pending doses, each with its River jobs: the reminder at its
-// time, the optional second reminder, and the missed-dose check when its
-// grace period ends. An occurrence already stored (by an earlier run, or by
-// another process at the same moment: the occurrence key is unique) is left
-// alone, and the jobs are unique by their arguments, so no reminder is ever
-// scheduled twice. It returns how many doses it stored.
+// [from, to) as pending doses, each with its reminder jobs (at its time,
+// and the optional second reminder) and the time its missed-dose check is
+// due, when its grace period ends (missed_check_at, taken by the missed-dose
+// sweep: no job per dose). An occurrence already stored (by an earlier run,
+// or by another process at the same moment: the occurrence key is unique,
+// and a concurrent insert of the same key waits for the first and then
+// skips it) is left alone, and jobs are inserted only for the doses this
+// call stored, so no occurrence ever gets two sets of jobs. The jobs are
+// not River unique jobs (a unique insert costs a hash and an index probe
+// per job): the dose row is the claim — each job locks its dose by
+// occurrence key and acts only on what its state still allows (Remind
+// stamps reminded_at, CheckMissed decides a pending dose), so even a
+// duplicate job would send nothing twice. The jobs go in with COPY
+// (InsertManyFastTx). It returns how many doses it stored.
 func (rs *Service) materialise(ctx context.Context, tx pgx.Tx, list []active, from, to time.Time) (int, error) {
 	now := rs.now()
 	var (
 		cands                   = map[uuid.UUID]*candidate{}
 		ids, schedules, patient []uuid.UUID
 		keys                    []string
-		dues                    []time.Time
+		dues, checks            []time.Time
 	)
 	for i := range list {
 		s := &list[i]
@@ -64,13 +73,13 @@ func (rs *Service) materialise(ctx context.Context, tx pgx.Tx, list []active, fr
 			c := &candidate{id: pg.NewID(), occ: o, sched: s}
 			cands[c.id] = c
 			ids, schedules, patient = append(ids, c.id), append(schedules, sid), append(patient, s.patientID)
-			keys, dues = append(keys, o.Key), append(dues, o.At)
+			keys, dues, checks = append(keys, o.Key), append(dues, o.At), append(checks, o.At.Add(s.spec.Grace()))
 		}
 	}
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	rows, err := tx.Query(ctx, insertDosesSQL, ids, schedules, patient, keys, dues, now)
+	rows, err := tx.Query(ctx, insertDosesSQL, ids, schedules, patient, keys, dues, checks, now)
 	if err != nil {
 		return 0, fmt.Errorf("materialise: store doses: %w", err)
 	}
@@ -81,39 +90,27 @@ func (rs *Service) materialise(ctx context.Context, tx pgx.Tx, list []active, fr
 	if len(stored) == 0 {
 		return 0, nil
 	}
-	var jobs []river.InsertManyParams
-	var owners []uuid.UUID
+	jobs := make([]river.InsertManyParams, 0, 2*len(stored))
 	for _, id := range stored {
 		c := cands[id]
-		for _, j := range doseJobs(c.sched.spec, c.occ) {
-			jobs = append(jobs, j)
-			owners = append(owners, id)
-		}
+		jobs = append(jobs, doseJobs(c.sched.spec, c.occ)...)
 	}
-	res, err := rs.jobs().InsertManyTx(ctx, tx, jobs)
-	if err != nil {
+	if _, err := rs.jobs().InsertManyFastTx(ctx, tx, jobs); err != nil {
 		return 0, fmt.Errorf("materialise: schedule reminders: %w", err)
-	}
-	jobIDs := make([]int64, len(res))
-	for i, r := range res {
-		jobIDs[i] = r.Job.ID
-	}
-	if _, err := tx.Exec(ctx, setDoseJobsSQL, owners, jobIDs); err != nil {
-		return 0, fmt.Errorf("materialise: record jobs: %w", err)
 	}
 	return len(stored), nil
 }
 
-// doseJobs are an occurrence's River jobs, unique by their arguments.
+// doseJobs are an occurrence's reminder jobs.
 func doseJobs(s rpm.Schedule, o rpm.Occurrence) []river.InsertManyParams {
 	opts := func(at time.Time) *river.InsertOpts {
-		return &river.InsertOpts{Queue: Queue, ScheduledAt: at, MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+		return &river.InsertOpts{Queue: Queue, ScheduledAt: at, MaxAttempts: 10}
 	}
 	out := []river.InsertManyParams{{Args: sendArgs{Key: o.Key}, InsertOpts: opts(o.At)}}
 	if again := s.RemindAgain(); again > 0 {
 		out = append(out, river.InsertManyParams{Args: sendArgs{Key: o.Key, Again: true}, InsertOpts: opts(o.At.Add(again))})
 	}
-	return append(out, river.InsertManyParams{Args: missedArgs{Key: o.Key}, InsertOpts: opts(o.At.Add(s.Grace()))})
+	return out
 }
 
 // patientZone reads a patient's time zone.
@@ -206,9 +203,14 @@ func (rs *Service) lockActive(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) (
 		return nil, fmt.Errorf("materialise: lock schedules: %w", err)
 	}
 	page := make([]active, 0, len(got))
+	zones := map[string]*time.Location{} // a page's patients share a few zones: load each once
 	for _, x := range got {
-		loc, err := rpm.ValidateZone(x.tz)
-		if err != nil {
+		loc, ok := zones[x.tz]
+		if !ok {
+			loc, _ = rpm.ValidateZone(x.tz) // nil when invalid
+			zones[x.tz] = loc
+		}
+		if loc == nil {
 			rs.log.WarnContext(ctx, "reminders skipped: patient time zone invalid", "schedule_id", x.id, "patient_id", x.patient)
 			continue
 		}
@@ -239,22 +241,30 @@ func (w *materialiseWorker) Timeout(*river.Job[materialiseArgs]) time.Duration {
 	return 10 * time.Minute
 }
 
-// AddWorkers registers the reminder workers and returns the periodic
-// materialisation, every interval (DefaultInterval when 0).
-func (rs *Service) AddWorkers(workers *river.Workers, interval time.Duration) []*river.PeriodicJob {
+// AddWorkers registers the reminder workers and returns the periodic jobs:
+// the materialisation every interval (DefaultInterval when 0) and the
+// missed-dose sweep every missedEvery (DefaultMissedInterval when 0); a
+// negative interval disables its job.
+func (rs *Service) AddWorkers(workers *river.Workers, interval, missedEvery time.Duration) []*river.PeriodicJob {
 	river.AddWorker(workers, &materialiseWorker{rs: rs})
 	river.AddWorker(workers, &sendWorker{rs: rs})
 	river.AddWorker(workers, &missedWorker{rs: rs})
-	if interval < 0 {
-		return nil
+	river.AddWorker(workers, &missedSweepWorker{rs: rs})
+	var out []*river.PeriodicJob
+	if interval >= 0 {
+		interval = cmp.Or(interval, DefaultInterval)
+		out = append(out, river.NewPeriodicJob(river.PeriodicInterval(interval),
+			func() (river.JobArgs, *river.InsertOpts) {
+				return materialiseArgs{}, &river.InsertOpts{Queue: Queue, UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: interval}}
+			}, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
-	if interval == 0 {
-		interval = DefaultInterval
+	if missedEvery >= 0 {
+		out = append(out, river.NewPeriodicJob(river.PeriodicInterval(cmp.Or(missedEvery, DefaultMissedInterval)),
+			func() (river.JobArgs, *river.InsertOpts) {
+				return missedSweepArgs{}, &river.InsertOpts{Queue: Queue, MaxAttempts: 1}
+			}, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
-	return []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(interval),
-		func() (river.JobArgs, *river.InsertOpts) {
-			return materialiseArgs{}, &river.InsertOpts{Queue: Queue, UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: interval}}
-		}, &river.PeriodicJobOpts{RunOnStart: true})}
+	return out
 }
 
 // systemActor is who decides missed doses and raises their alerts.

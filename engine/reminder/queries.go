@@ -20,7 +20,9 @@ var queries = map[string]string{
 	"lockActiveSQL":          lockActiveSQL,
 	"activeSchedulesSQL":     activeSchedulesSQL,
 	"insertDosesSQL":         insertDosesSQL,
-	"setDoseJobsSQL":         setDoseJobsSQL,
+	"doseJobsByKeySQL":       doseJobsByKeySQL,
+	"claimMissedSQL":         claimMissedSQL,
+	"setMissedCheckSQL":      setMissedCheckSQL,
 	"lockDoseByKeySQL":       lockDoseByKeySQL,
 	"patientUsersSQL":        patientUsersSQL,
 	"insertNotificationsSQL": insertNotificationsSQL,
@@ -59,9 +61,9 @@ const updateScheduleSQL = `UPDATE schedules SET spec = $2, type = $3, paused = $
 const deleteScheduleSQL = `UPDATE schedules SET deleted_at = $2, updated_at = $2 WHERE id = $1`
 
 // dropFutureDosesSQL removes schedule $1's doses not yet due at $2 and not yet reminded, returning
-// their River jobs to cancel.
+// their occurrence keys and recorded River jobs, to cancel.
 const dropFutureDosesSQL = `DELETE FROM doses WHERE schedule_id = $1 AND status = 'pending' AND reminded_at IS NULL AND due_at > $2
-		RETURNING job_ids`
+		RETURNING occurrence_key, job_ids`
 
 // cancelPendingDosesSQL cancels every pending dose of schedule $1 at $2 (the schedule is deleted).
 const cancelPendingDosesSQL = `UPDATE doses SET status = 'cancelled', decided_at = $2 WHERE schedule_id = $1 AND status = 'pending'`
@@ -75,16 +77,31 @@ const activeSchedulesSQL = `SELECT id FROM schedules WHERE deleted_at IS NULL AN
 const lockActiveSQL = `SELECT s.id, s.patient_id, s.spec, p.timezone FROM schedules s JOIN patients p ON p.id = s.patient_id
 		WHERE s.id = ANY($1) AND s.deleted_at IS NULL AND NOT s.paused ORDER BY s.id FOR SHARE OF s`
 
-// insertDosesSQL stores occurrences as pending doses (parallel arrays $1..$5, created at $6),
-// skipping keys already stored, and returns the ids of those it stored.
-const insertDosesSQL = `INSERT INTO doses (id, schedule_id, patient_id, occurrence_key, due_at, created_at)
-		SELECT i, s, p, k, d, $6 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) AS x(i, s, p, k, d)
+// insertDosesSQL stores occurrences as pending doses (parallel arrays $1..$6: id, schedule, patient,
+// key, due time, missed-dose check time; created at $7), skipping keys already stored, and returns
+// the ids of those it stored.
+const insertDosesSQL = `INSERT INTO doses (id, schedule_id, patient_id, occurrence_key, due_at, missed_check_at, created_at)
+		SELECT i, s, p, k, d, m, $7
+		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[], $6::timestamptz[]) AS x(i, s, p, k, d, m)
 		ON CONFLICT (occurrence_key) DO NOTHING RETURNING id`
 
-// setDoseJobsSQL records the River jobs of doses: pairs of dose ($1) and job ($2).
-const setDoseJobsSQL = `UPDATE doses d SET job_ids = x.j
-		FROM (SELECT i, array_agg(j ORDER BY j) FROM unnest($1::uuid[], $2::bigint[]) AS u(i, j) GROUP BY i) AS x(i, j)
-		WHERE d.id = x.i`
+// claimMissedSQL takes up to $3 pending doses whose missed-dose check is due at $1, oldest first,
+// skipping doses another transaction holds, and leases them until $2 (a sweep that dies meanwhile
+// leaves them to a later one); it returns their occurrence keys.
+const claimMissedSQL = `UPDATE doses SET missed_check_at = $2 WHERE id IN (
+			SELECT id FROM doses WHERE status = 'pending' AND missed_check_at <= $1
+			ORDER BY missed_check_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING occurrence_key`
+
+// setMissedCheckSQL sets when the missed-dose check of the pending dose of key $1 is due ($2, NULL:
+// never).
+const setMissedCheckSQL = `UPDATE doses SET missed_check_at = $2 WHERE occurrence_key = $1 AND status = 'pending'`
+
+// doseJobsByKeySQL finds the reminder and missed-dose jobs of occurrence keys $1 that have not run
+// yet, through River's index on job arguments.
+const doseJobsByKeySQL = `SELECT j.id FROM unnest($1::text[]) AS k(key)
+		JOIN LATERAL (SELECT id FROM river_job WHERE args @> jsonb_build_object('key', k.key)
+			AND kind IN ('reminder.send', 'reminder.missed') AND state IN ('available', 'scheduled', 'retryable', 'pending')) j ON true`
 
 // lockDoseByKeySQL reads and locks the dose of occurrence key $1 with its schedule.
 const lockDoseByKeySQL = `SELECT d.id, d.patient_id, d.status, d.due_at, d.reminded_at, d.reminded_again_at,

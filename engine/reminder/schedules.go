@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -258,21 +259,47 @@ func (rs *Service) DeleteSchedule(ctx context.Context, a access.Actor, id uuid.U
 }
 
 // dropFuture removes a schedule's doses that are not yet due nor reminded
-// and cancels their River jobs, so that a new definition replaces them.
+// and cancels their River jobs, so that a new definition replaces them. The
+// jobs are found by their occurrence key (River's index on job arguments);
+// doses stored before jobs were found that way also list their job ids.
 func (rs *Service) dropFuture(ctx context.Context, tx pgx.Tx, scheduleID uuid.UUID, now time.Time) error {
 	rows, err := tx.Query(ctx, dropFutureDosesSQL, scheduleID, now)
 	if err != nil {
 		return fmt.Errorf("drop future doses: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[[]int64])
-	if err != nil {
+	var keys []string
+	var jobIDs []int64
+	for rows.Next() {
+		var key string
+		var js []int64
+		if err := rows.Scan(&key, &js); err != nil {
+			rows.Close()
+			return fmt.Errorf("drop future doses: %w", err)
+		}
+		keys, jobIDs = append(keys, key), append(jobIDs, js...)
+	}
+	if err := rows.Err(); err != nil {
 		return fmt.Errorf("drop future doses: %w", err)
 	}
-	for _, js := range ids {
-		for _, j := range js {
-			if _, err := rs.jobs().JobCancelTx(ctx, tx, j); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
-				return fmt.Errorf("cancel reminder job: %w", err)
-			}
+	if len(keys) == 0 {
+		return nil
+	}
+	rows, err = tx.Query(ctx, doseJobsByKeySQL, keys)
+	if err != nil {
+		return fmt.Errorf("find reminder jobs: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("find reminder jobs: %w", err)
+	}
+	for _, j := range found {
+		if !slices.Contains(jobIDs, j) {
+			jobIDs = append(jobIDs, j)
+		}
+	}
+	for _, j := range jobIDs {
+		if _, err := rs.jobs().JobCancelTx(ctx, tx, j); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
+			return fmt.Errorf("cancel reminder job: %w", err)
 		}
 	}
 	return nil

@@ -63,9 +63,9 @@ const alertEventsSQL = `SELECT action, actor_id, at, coalesce(detail->>'note', '
 // lockAlertSQL reads and locks alert $3 if the actor ($1 role, $2 user) may see it.
 var lockAlertSQL = `SELECT a.status, a.patient_id FROM alerts a WHERE a.id = $3 AND ` + scope.AlertSQL + ` FOR UPDATE`
 
-// ackAlertSQL acknowledges alert $1 at $2 by user $3.
+// ackAlertSQL acknowledges alert $1 at $2 by user $3, cancelling its pending escalation step.
 const ackAlertSQL = `UPDATE alerts SET status = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3,
-				snoozed_until = NULL, updated_at = $2 WHERE id = $1`
+				snoozed_until = NULL, escalation_due_at = NULL, updated_at = $2 WHERE id = $1`
 
 // alertByIDSQL reads alert $1 (already known to be in scope).
 const alertByIDSQL = `SELECT ` + alertColumns + ` FROM alerts a WHERE a.id = $1`
@@ -73,9 +73,10 @@ const alertByIDSQL = `SELECT ` + alertColumns + ` FROM alerts a WHERE a.id = $1`
 // insertAlertEventSQL records one event (acknowledged, noted) on an alert's history.
 const insertAlertEventSQL = `INSERT INTO alert_events (alert_id, action, actor_id, at, detail) VALUES ($1, $2, $3, $4, $5)`
 
-// resolveAlertSQL resolves alert $1 at $2 by user $3 with disposition $4 and note $5.
+// resolveAlertSQL resolves alert $1 at $2 by user $3 with disposition $4 and note $5, cancelling its
+// pending escalation step.
 const resolveAlertSQL = `UPDATE alerts SET status = 'resolved', resolved_at = $2, resolved_by = $3, disposition = $4, note = $5,
-				snoozed_until = NULL, updated_at = $2 WHERE id = $1`
+				snoozed_until = NULL, escalation_due_at = NULL, updated_at = $2 WHERE id = $1`
 
 // snoozeAlertSQL snoozes alert $1 (at $2) until $3.
 const snoozeAlertSQL = `UPDATE alerts SET status = 'snoozed', snoozed_until = $3, updated_at = $2 WHERE id = $1`
