@@ -25,12 +25,14 @@ import (
 	"github.com/tendhealth/tend/engine/ingest"
 	"github.com/tendhealth/tend/engine/internal/metrics"
 	"github.com/tendhealth/tend/engine/internal/rescue"
+	"github.com/tendhealth/tend/engine/messaging"
 	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/rulestore"
 	"github.com/tendhealth/tend/engine/stream"
 	"github.com/tendhealth/tend/engine/triage"
 	"github.com/tendhealth/tend/notify"
 	"github.com/tendhealth/tend/rules"
+	"github.com/tendhealth/tend/sealed"
 )
 
 // Config configures an Engine. Only Pool is required.
@@ -102,6 +104,15 @@ type Config struct {
 	// for clients that reconnect to replay what they missed (a periodic job
 	// prunes older ones, with RunWorkers). Defaults to 24 hours.
 	EventRetention time.Duration
+	// Keys seal message bodies and symptom notes at rest (AES-256-GCM; the
+	// first key seals, every key opens). Nil: nothing can be sealed, so
+	// posting messages and reporting symptoms fail with ErrNoKeys, and
+	// stored messages do not open.
+	Keys *sealed.Keyring
+	// MessagePushHold is how long a new message waits for the recipient to
+	// read it in the app before it is pushed. Defaults to 30 seconds;
+	// negative pushes at once.
+	MessagePushHold time.Duration
 }
 
 // DefaultObservedHorizon is the default of Config.ObservedHorizon.
@@ -125,6 +136,7 @@ type (
 	triageService   = triage.Service
 	rulesService    = rulestore.Service
 	reminderService = reminder.Service
+	messageService  = messaging.Service
 )
 
 // Engine is Tend's composition root: it builds one service per use case,
@@ -138,6 +150,7 @@ type Engine struct {
 	*triageService
 	*rulesService
 	*reminderService
+	*messageService
 
 	pool      *pgxpool.Pool
 	log       *slog.Logger
@@ -209,6 +222,8 @@ func New(cfg Config) (*Engine, error) {
 	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw, Jobs: jobs})
 	e.reminderService = reminder.New(reminder.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Audit: aw,
 		Alerting: e.alerting, Rules: e.rulesService.Pack})
+	e.messageService = messaging.New(messaging.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Jobs: jobs,
+		Delivery: e.delivery, Keys: cfg.Keys, PushHold: cfg.MessagePushHold})
 	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention})
 
 	clientID := rescue.NewClientID()

@@ -9,6 +9,8 @@ import (
 	"github.com/tendhealth/tend/engine/ingest"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/readings"
+	"github.com/tendhealth/tend/engine/internal/thread"
+	"github.com/tendhealth/tend/engine/messaging"
 	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/rulestore"
 	"github.com/tendhealth/tend/engine/triage"
@@ -141,3 +143,20 @@ type (
 	DoseConfirmation = reminder.Confirmation
 	Adherence        = reminder.Adherence
 )
+
+// Messaging (package messaging).
+type (
+	Thread        = messaging.Thread
+	ThreadFilter  = messaging.ThreadFilter
+	Message       = messaging.Message
+	NewMessage    = messaging.NewMessage
+	PostedMessage = messaging.Posted
+	MessageFilter = messaging.MessageFilter
+	MessagePage   = messaging.MessagePage
+	ReadState     = messaging.ReadState
+	Receipt       = messaging.Receipt
+)
+
+// ErrNoKeys: no encryption keys are configured (Config.Keys), so messages
+// cannot be sealed or opened.
+var ErrNoKeys = thread.ErrNoKeys

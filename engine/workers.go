@@ -13,7 +13,7 @@ import (
 
 // riverConfig is the one place that registers every River worker, queue and
 // periodic job: deliveries and quiet hours (delivery), retake deadlines
-// (alerting), snooze ends (triage), partitions and the missing-data check
+// (alerting), snooze ends (triage), message pushes after their hold (messaging), partitions and the missing-data check
 // (ingest), reminders (reminder), pruning the event log (stream). Queues and
 // periodic jobs run only in processes with Config.RunWorkers; the others only
 // insert jobs.
@@ -22,6 +22,7 @@ func (e *Engine) riverConfig(clientID string) *river.Config {
 	periodic := e.delivery.AddWorkers(workers)
 	e.alerting.AddWorkers(workers)
 	e.triageService.AddWorkers(workers)
+	e.messageService.AddWorkers(workers)
 	periodic = append(periodic, e.ingestService.AddWorkers(workers, e.cfg.MissingDataInterval)...)
 	periodic = append(periodic, e.reminderService.AddWorkers(workers, e.cfg.ReminderInterval)...)
 	periodic = append(periodic, e.stream.AddWorkers(workers, stream.DefaultPruneEvery)...)

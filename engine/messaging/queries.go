@@ -1,0 +1,143 @@
+package messaging
+
+import "github.com/tendhealth/tend/engine/internal/scope"
+
+// This file holds every SQL statement the package runs, by name.
+// TestQueriesPrepare prepares each against the migrated schema.
+
+// queries lists every statement of this file by name.
+var queries = map[string]string{
+	"threadSQL":          threadSQL,
+	"clientMessageSQL":   clientMessageSQL,
+	"listThreadsSQL":     listThreadsSQL,
+	"messagesBeforeSQL":  messagesBeforeSQL,
+	"messagesAfterSQL":   messagesAfterSQL,
+	"messageByIDSQL":     messageByIDSQL,
+	"receiptsSQL":        receiptsSQL,
+	"seqOfSQL":           seqOfSQL,
+	"receiptOfSQL":       receiptOfSQL,
+	"staffPeerSQL":       staffPeerSQL,
+	"insertDirectSQL":    insertDirectSQL,
+	"directThreadSQL":    directThreadSQL,
+	"pushMessageSQL":     pushMessageSQL,
+	"pushRecipientsSQL":  pushRecipientsSQL,
+	"sealedMessagesSQL":  sealedMessagesSQL,
+	"resealMessagesSQL":  resealMessagesSQL,
+	"sealedNotesSQL":     sealedNotesSQL,
+	"resealNotesSQL":     resealNotesSQL,
+	"countSealedSQL":     countSealedSQL,
+	"streamDeliveredSQL": streamDeliveredSQL,
+}
+
+// threadColumns are a thread's columns, with the actor's read watermark
+// ($3 is the actor's user id in every statement that uses them).
+const threadColumns = `t.id, t.kind, t.care_team_id, t.patient_id, t.user_a, t.user_b, t.last_seq, t.last_message_at,
+	t.last_activity_at, t.created_at, coalesce((SELECT r.read_up_to FROM thread_receipts r WHERE r.thread_id = t.id AND r.user_id = $3), 0)`
+
+// threadSQL reads thread $4 if the actor ($1 role, $2 patient, $3 user) is
+// one of its participants.
+var threadSQL = `SELECT ` + threadColumns + ` FROM threads t WHERE t.id = $4 AND ` + scope.ThreadSQL("t", "$1", "$2", "$3")
+
+// clientMessageSQL finds the message user $2 posted in thread $1 with client id $3.
+const clientMessageSQL = `SELECT id FROM messages WHERE thread_id = $1 AND sender_id = $2 AND client_id = $3`
+
+// listThreadsSQL pages through the threads the actor ($1 role, $2 patient,
+// $3 user) takes part in, by last activity (newest first) after the cursor
+// ($4 time, $5 id), at most $6.
+var listThreadsSQL = `SELECT ` + threadColumns + ` FROM threads t
+	WHERE ` + scope.ThreadSQL("t", "$1", "$2", "$3") + ` AND (t.last_activity_at, t.id) < ($4, $5)
+	ORDER BY t.last_activity_at DESC, t.id DESC LIMIT $6`
+
+// messageColumns are a stored message's columns.
+const messageColumns = `m.id, m.thread_id, m.seq, m.sender_id, m.sender_role, m.kind, m.key_id, m.body, m.urgent, m.client_id,
+	m.attachment_ids, m.symptom_report_id, m.created_at`
+
+// messagesBeforeSQL reads at most $3 messages of thread $1 before sequence
+// number $2, newest first.
+const messagesBeforeSQL = `SELECT ` + messageColumns + ` FROM messages m WHERE m.thread_id = $1 AND m.seq < $2
+	ORDER BY m.seq DESC LIMIT $3`
+
+// messagesAfterSQL reads at most $3 messages of thread $1 after sequence
+// number $2, oldest first.
+const messagesAfterSQL = `SELECT ` + messageColumns + ` FROM messages m WHERE m.thread_id = $1 AND m.seq > $2
+	ORDER BY m.seq LIMIT $3`
+
+// messageByIDSQL reads message $1.
+const messageByIDSQL = `SELECT ` + messageColumns + ` FROM messages m WHERE m.id = $1`
+
+// receiptsSQL reads the participants of thread $1 with their watermarks.
+var receiptsSQL = `SELECT p.id, coalesce(r.delivered_up_to, 0), coalesce(r.read_up_to, 0)
+	FROM threads t CROSS JOIN LATERAL unnest(` + scope.ParticipantsSQL("t") + `) AS p(id)
+	LEFT JOIN thread_receipts r ON r.thread_id = t.id AND r.user_id = p.id
+	WHERE t.id = $1`
+
+// seqOfSQL reads the sequence number of message $2 of thread $1.
+const seqOfSQL = `SELECT seq FROM messages WHERE thread_id = $1 AND id = $2`
+
+// staffPeerSQL tells whether user $2 is an enabled staff user who shares a
+// care team with user $1.
+const staffPeerSQL = `SELECT EXISTS (SELECT 1 FROM users u
+	JOIN care_team_members mb ON mb.user_id = u.id
+	JOIN care_team_members ma ON ma.care_team_id = mb.care_team_id AND ma.user_id = $1
+	WHERE u.id = $2 AND u.disabled_at IS NULL AND u.role IN ('clinician', 'scheduler', 'admin'))`
+
+// insertDirectSQL creates the direct thread ($1) of users $2 < $3 at $4,
+// unless they have one.
+const insertDirectSQL = `INSERT INTO threads (id, kind, user_a, user_b, last_activity_at, created_at)
+	VALUES ($1, 'direct', $2, $3, $4, $4) ON CONFLICT DO NOTHING`
+
+// directThreadSQL reads the direct thread of users $1 < $2, with user $3's
+// read watermark.
+const directThreadSQL = `SELECT ` + threadColumns + ` FROM threads t WHERE t.kind = 'direct' AND t.user_a = $1 AND t.user_b = $2`
+
+// pushMessageSQL reads what a message's push needs: its thread, sequence
+// number, sender, urgency and kind, and the thread's kind.
+const pushMessageSQL = `SELECT m.thread_id, m.seq, m.sender_id, m.sender_role, m.urgent, m.kind, t.kind
+	FROM messages m JOIN threads t ON t.id = m.thread_id WHERE m.id = $1`
+
+// pushRecipientsSQL reads the participants of thread $1 now, with their
+// user role, their role in the thread's team (if any) and their read
+// watermark.
+var pushRecipientsSQL = `SELECT u.id, u.role,
+	(SELECT m.role FROM care_team_members m WHERE m.care_team_id = t.care_team_id AND m.user_id = u.id),
+	coalesce(r.read_up_to, 0)
+	FROM threads t CROSS JOIN LATERAL unnest(` + scope.ParticipantsSQL("t") + `) AS p(id)
+	JOIN users u ON u.id = p.id
+	LEFT JOIN thread_receipts r ON r.thread_id = t.id AND r.user_id = u.id
+	WHERE t.id = $1`
+
+// sealedMessagesSQL reads, in id order after id $2, at most $3 messages not
+// sealed under key $1 (to re-seal), locking them.
+const sealedMessagesSQL = `SELECT id, thread_id, key_id, body FROM messages WHERE key_id <> $1 AND id > $2
+	ORDER BY id LIMIT $3 FOR UPDATE`
+
+// resealMessagesSQL stores re-sealed bodies: messages $1 sealed under key
+// $2 as $3.
+const resealMessagesSQL = `UPDATE messages m SET key_id = $2, body = x.body
+	FROM unnest($1::uuid[], $3::bytea[]) AS x(id, body) WHERE m.id = x.id`
+
+// sealedNotesSQL reads, in id order after id $2, at most $3 symptom reports
+// whose note is not sealed under key $1 (sealed under an older key, or
+// stored before notes were sealed), locking them.
+const sealedNotesSQL = `SELECT id, patient_id, note_key_id, note_sealed, note FROM symptom_reports
+	WHERE ((note_key_id IS NOT NULL AND note_key_id <> $1) OR note IS NOT NULL) AND id > $2
+	ORDER BY id LIMIT $3 FOR UPDATE`
+
+// resealNotesSQL stores re-sealed notes: reports $1 sealed under key $2 as
+// $3, and clears any plaintext note.
+const resealNotesSQL = `UPDATE symptom_reports s SET note_key_id = $2, note_sealed = x.ct, note = NULL
+	FROM unnest($1::uuid[], $3::bytea[]) AS x(id, ct) WHERE s.id = x.id`
+
+// countSealedSQL tells whether any sealed record exists, and how many are
+// sealed under a key other than $1 (or not sealed yet).
+const countSealedSQL = `SELECT EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM symptom_reports WHERE note_key_id IS NOT NULL),
+	(SELECT count(*) FROM messages WHERE key_id <> $1)
+	+ (SELECT count(*) FROM symptom_reports WHERE (note_key_id IS NOT NULL AND note_key_id <> $1) OR note IS NOT NULL)`
+
+// streamDeliveredSQL reads the thread and sequence number of message $1 if
+// the actor ($2 role, $3 patient, $4 user) takes part in its thread.
+var streamDeliveredSQL = `SELECT m.thread_id, m.seq FROM messages m JOIN threads t ON t.id = m.thread_id
+	WHERE m.id = $1 AND ` + scope.ThreadSQL("t", "$2", "$3", "$4")
+
+// receiptOfSQL reads user $2's watermarks in thread $1.
+const receiptOfSQL = `SELECT delivered_up_to, read_up_to FROM thread_receipts WHERE thread_id = $1 AND user_id = $2`
