@@ -183,6 +183,13 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/me/preferences", s.getPreferences)
 	handle("PUT /v1/me/preferences", s.putPreferences)
 	handle("GET /v1/audit", s.listAudit)
+	handle("GET /v1/threads", s.listThreads)
+	handle("POST /v1/threads", s.createThread)
+	handle("GET /v1/threads/{id}", s.getThread)
+	handle("GET /v1/threads/{id}/messages", s.listMessages)
+	handle("POST /v1/threads/{id}/messages", s.postMessage)
+	handle("POST /v1/threads/{id}/read", s.markRead)
+	handle("POST /v1/threads/{id}/typing", s.typing)
 	handle("GET /v1/stream", s.stream) // Server-Sent Events (stream.go)
 
 	// FHIR R4 and the API contract (fhir.go, openapi.go).
