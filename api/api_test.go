@@ -15,8 +15,8 @@ import (
 	"github.com/tendhealth/tend/api"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/engine/enginetest"
-	"github.com/tendhealth/tend/sealed"
 	"github.com/tendhealth/tend/notify/notifytest"
+	"github.com/tendhealth/tend/sealed"
 )
 
 type client struct {

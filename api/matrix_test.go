@@ -356,7 +356,7 @@ var endpoints = map[string]endpoint{
 	"PUT /v1/me/preferences": {actor: "clinician", body: func(*world) any {
 		return map[string]any{"timezone": "Europe/Paris", "quiet_hours": map[string]any{"start": "22:00", "end": "07:00"}}
 	}},
-	"GET /v1/audit": {actor: "admin"},
+	"GET /v1/audit":   {actor: "admin"},
 	"GET /v1/threads": {actor: "patient"},
 	"POST /v1/threads": {actor: "clinician", body: func(w *world) any {
 		return map[string]any{"kind": "direct", "user_id": w.scheduler["A"]}

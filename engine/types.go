@@ -155,6 +155,8 @@ type (
 	MessagePage   = messaging.MessagePage
 	ReadState     = messaging.ReadState
 	Receipt       = messaging.Receipt
+	Rotated       = messaging.Rotated
+	SealedState   = messaging.SealedState
 )
 
 // ErrNoKeys: no encryption keys are configured (Config.Keys), so messages

@@ -33,7 +33,7 @@ type pushWorker struct {
 }
 
 func (w *pushWorker) Work(ctx context.Context, job *river.Job[pushArgs]) error {
-	_, err := w.ms.Push(ctx, job.Args.MessageID)
+	_, err := w.ms.PushMessage(ctx, job.Args.MessageID)
 	if errors.Is(err, access.ErrNotFound) {
 		return river.JobCancel(err)
 	}
@@ -45,13 +45,13 @@ func (ms *Service) AddWorkers(workers *river.Workers) {
 	river.AddWorker(workers, &pushWorker{ms: ms})
 }
 
-// Push decides, at the end of a message's hold, who is pushed about it, and
+// PushMessage decides, at the end of a message's hold, who is pushed about it, and
 // hands those pushes to delivery: the recipients are the other side as it
 // is now (a patient's message: the team's clinicians and leads; a staff
 // message in a patient thread: the patient; in a staff thread: the other
 // participants) minus whoever has read the message meanwhile. It returns the
 // users notified. A re-run notifies no one twice.
-func (ms *Service) Push(ctx context.Context, messageID uuid.UUID) ([]uuid.UUID, error) {
+func (ms *Service) PushMessage(ctx context.Context, messageID uuid.UUID) ([]uuid.UUID, error) {
 	var users []uuid.UUID
 	err := pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
 		var threadID uuid.UUID
