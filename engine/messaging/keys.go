@@ -170,4 +170,3 @@ func (ms *Service) rotateBatch(ctx context.Context, current string, after uuid.U
 	}
 	return n, last, nil
 }
-
