@@ -115,6 +115,13 @@ type Config struct {
 	MessagePushHold time.Duration
 }
 
+// DefaultRotateBatch is how many records one transaction of RotateKeys
+// re-seals by default.
+const DefaultRotateBatch = messaging.DefaultRotateBatch
+
+// DefaultMessagePushHold is the default of Config.MessagePushHold.
+const DefaultMessagePushHold = messaging.DefaultPushHold
+
 // DefaultObservedHorizon is the default of Config.ObservedHorizon.
 var DefaultObservedHorizon = ingest.DefaultObservedHorizon
 

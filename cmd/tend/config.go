@@ -18,6 +18,7 @@ import (
 	"github.com/tendhealth/tend/notify/apns"
 	"github.com/tendhealth/tend/notify/fcm"
 	"github.com/tendhealth/tend/notify/webpush"
+	"github.com/tendhealth/tend/sealed"
 )
 
 // getenv reads one configuration variable; tests pass their own.
@@ -51,6 +52,12 @@ type settings struct {
 	ObservedHorizon    time.Time
 	RateLimit          float64
 	LogLevel           slog.Level
+	// Keys seal message bodies and symptom notes (TEND_ENCRYPTION_KEYS);
+	// nil when unset.
+	Keys *sealed.Keyring
+	// MessagePushHold is how long a message waits for an in-app read before
+	// its push (TEND_MESSAGE_PUSH_HOLD).
+	MessagePushHold time.Duration
 }
 
 func loadSettings(env getenv) (settings, error) {
@@ -117,6 +124,21 @@ func loadSettings(env getenv) (settings, error) {
 	if v := env("TEND_RATE_LIMIT"); v != "" {
 		if s.RateLimit, err = strconv.ParseFloat(v, 64); err != nil || s.RateLimit == 0 {
 			return s, fmt.Errorf("TEND_RATE_LIMIT: %q is not a non-zero number (-1 disables the limit)", v)
+		}
+	}
+	if v := env("TEND_ENCRYPTION_KEYS"); v != "" {
+		// ParseKeyring's errors name entries by position and id, never a key.
+		if s.Keys, err = sealed.ParseKeyring(v); err != nil {
+			return s, fmt.Errorf("TEND_ENCRYPTION_KEYS: %w", err)
+		}
+	}
+	s.MessagePushHold = engine.DefaultMessagePushHold
+	if v := env("TEND_MESSAGE_PUSH_HOLD"); v != "" {
+		if s.MessagePushHold, err = time.ParseDuration(v); err != nil || s.MessagePushHold < 0 {
+			return s, fmt.Errorf("TEND_MESSAGE_PUSH_HOLD: %q is not a duration of 0 or more (such as 30s)", v)
+		}
+		if s.MessagePushHold == 0 {
+			s.MessagePushHold = -1 // the engine's "push at once"
 		}
 	}
 	if v := env("TEND_LOG_LEVEL"); v != "" {

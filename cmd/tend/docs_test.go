@@ -132,6 +132,8 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 		"TEND_LOG_LEVEL":             value(strings.ToLower(s.LogLevel.String())),
 		"TEND_PPROF_ADDR":            "off",
 		"TEND_TOKEN":                 "none",
+		"TEND_ENCRYPTION_KEYS":       "none",
+		"TEND_MESSAGE_PUSH_HOLD":     value(s.MessagePushHold.String()),
 	}
 	if s.TLSCertFile != "" || s.TLSKeyFile != "" {
 		t.Errorf("TLS is on by default: %q, %q", s.TLSCertFile, s.TLSKeyFile)
