@@ -230,7 +230,7 @@ func New(cfg Config) (*Engine, error) {
 	e.reminderService = reminder.New(reminder.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Audit: aw,
 		Alerting: e.alerting, Rules: e.rulesService.Pack})
 	e.messageService = messaging.New(messaging.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Jobs: jobs,
-		Delivery: e.delivery, Keys: cfg.Keys, PushHold: cfg.MessagePushHold})
+		Delivery: e.delivery, Keys: cfg.Keys, PushHold: cfg.MessagePushHold, Transactions: cfg.IngestTransactions})
 	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention})
 
 	clientID := rescue.NewClientID()

@@ -24,7 +24,7 @@ Usage:
                                  create a bearer token (and its user when no --user)
   tend token revoke ID           revoke a token
   tend demo [--duration D]       the whole system on a local Postgres with simulated patients
-  tend load --url U --token T    post readings to a running server and report throughput
+  tend load --url U --token T    post readings (or -mode messages) to a running server and report throughput
   tend rules check FILE          validate a YAML rule pack
   tend rules backtest (--rule-id ID | --file F) [--since T --until T]
                                  what a rule would have raised over stored data (creates nothing)

@@ -195,19 +195,49 @@ func loadThread(ctx context.Context, tx pgx.Tx, a access.Actor, id uuid.UUID) (T
 // that pushes it to the other side after the hold commit together. A retry
 // with the same client id returns the message already posted. Only staff
 // may mark a message urgent.
+//
+// Concurrent posts share transactions (group commit, groupcommit.go): each
+// still commits with its audit entry, event and push job, and fails alone
+// when it is out of scope.
 func (ms *Service) PostMessage(ctx context.Context, a access.Actor, threadID uuid.UUID, in NewMessage) (Posted, error) {
 	if err := in.Validate(); err != nil {
 		return Posted{}, err
 	}
+	if in.Urgent && a.Role == access.RolePatient {
+		// Patients never take part in a thread where they could mark one.
+		return Posted{}, ms.urgentRefused(ctx, a, threadID)
+	}
+	if ms.keys == nil {
+		return Posted{}, thread.ErrNoKeys
+	}
+	j := &postJob{actor: a, thread: threadID, in: in}
+	if err := ms.poster.Do(ctx, j); err != nil {
+		return Posted{}, err
+	}
+	if j.err != nil {
+		return Posted{}, j.err
+	}
+	return j.out, nil
+}
+
+// urgentRefused answers a patient's urgent post: not found when the thread
+// is not theirs (existence never leaks), else a field error.
+func (ms *Service) urgentRefused(ctx context.Context, a access.Actor, threadID uuid.UUID) error {
+	if _, err := ms.GetThread(ctx, a, threadID); err != nil {
+		return err
+	}
+	return check.FieldError("urgent", "only care team staff may mark a message urgent")
+}
+
+// postOne posts one message in a transaction of its own: the path of a
+// group whose shared transaction failed, so that one bad post fails alone.
+func (ms *Service) postOne(ctx context.Context, a access.Actor, threadID uuid.UUID, in NewMessage) (Posted, error) {
 	var out Posted
 	post := func() error {
 		return pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
 			t, err := loadThread(ctx, tx, a, threadID)
 			if err != nil {
 				return err
-			}
-			if in.Urgent && a.Role == access.RolePatient {
-				return check.FieldError("urgent", "only care team staff may mark a message urgent")
 			}
 			if in.ClientID != "" {
 				var id uuid.UUID
@@ -239,22 +269,10 @@ func (ms *Service) PostMessage(ctx context.Context, a access.Actor, threadID uui
 				ObjectType: "thread", ObjectID: threadID.String(), Detail: map[string]any{"message_ids": []uuid.UUID{ap.ID}}}); err != nil {
 				return err
 			}
-			if _, err := ms.jobs().InsertTx(ctx, tx, pushArgs{MessageID: ap.ID}, &river.InsertOpts{
-				Queue: pushQueue, ScheduledAt: now.Add(ms.hold), MaxAttempts: 10}); err != nil {
+			if _, err := ms.jobs().InsertTx(ctx, tx, pushArgs{MessageID: ap.ID}, ms.pushOpts(now)); err != nil {
 				return fmt.Errorf("schedule message push: %w", err)
 			}
-			sender := a.UserID
-			var client *string
-			if in.ClientID != "" {
-				client = &in.ClientID
-			}
-			attachments := in.AttachmentIDs
-			if attachments == nil {
-				attachments = []uuid.UUID{}
-			}
-			out = Posted{Created: true, Message: Message{ID: ap.ID, ThreadID: threadID, Seq: ap.Seq, SenderID: &sender,
-				SenderRole: string(a.Role), Kind: thread.Text, Body: in.Body, Urgent: in.Urgent, ClientID: client,
-				AttachmentIDs: attachments, CreatedAt: now}}
+			out = Posted{Created: true, Message: newMessage(a, threadID, ap.ID, ap.Seq, in, now)}
 			return nil
 		})
 	}
@@ -267,6 +285,27 @@ func (ms *Service) PostMessage(ctx context.Context, a access.Actor, threadID uui
 		return Posted{}, err
 	}
 	return out, nil
+}
+
+// pushOpts schedules a message's push at the end of its hold.
+func (ms *Service) pushOpts(now time.Time) *river.InsertOpts {
+	return &river.InsertOpts{Queue: pushQueue, ScheduledAt: now.Add(ms.hold), MaxAttempts: 10}
+}
+
+// newMessage is a message just posted, as its sender sees it.
+func newMessage(a access.Actor, threadID, id uuid.UUID, seq int64, in NewMessage, now time.Time) Message {
+	sender := a.UserID
+	var client *string
+	if in.ClientID != "" {
+		c := in.ClientID
+		client = &c
+	}
+	attachments := in.AttachmentIDs
+	if attachments == nil {
+		attachments = []uuid.UUID{}
+	}
+	return Message{ID: id, ThreadID: threadID, Seq: seq, SenderID: &sender, SenderRole: string(a.Role), Kind: thread.Text,
+		Body: in.Body, Urgent: in.Urgent, ClientID: client, AttachmentIDs: attachments, CreatedAt: now}
 }
 
 // MessageFilter pages a thread's messages. Before and After are cursors

@@ -7,6 +7,11 @@ import "github.com/tendhealth/tend/engine/internal/scope"
 
 // queries lists every statement of this file by name.
 var queries = map[string]string{
+	"lockThreadsSQL":     lockThreadsSQL,
+	"groupScopeSQL":      groupScopeSQL,
+	"numberSQL":          numberSQL,
+	"insertMessagesSQL":  insertMessagesSQL,
+	"markManySQL":        markManySQL,
 	"threadSQL":          threadSQL,
 	"clientMessageSQL":   clientMessageSQL,
 	"listThreadsSQL":     listThreadsSQL,
@@ -141,3 +146,39 @@ var streamDeliveredSQL = `SELECT m.thread_id, m.seq FROM messages m JOIN threads
 
 // receiptOfSQL reads user $2's watermarks in thread $1.
 const receiptOfSQL = `SELECT delivered_up_to, read_up_to FROM thread_receipts WHERE thread_id = $1 AND user_id = $2`
+
+// lockThreadsSQL locks threads $1 (sorted by id: concurrent groups take
+// their locks in one order and cannot deadlock).
+const lockThreadsSQL = `SELECT id FROM threads WHERE id = ANY($1) ORDER BY id FOR UPDATE`
+
+// groupScopeSQL reads, for each post i (thread $1[i] by an actor of role
+// $2[i], patient $3[i] and user $4[i], with client id $5[i]) whose actor
+// takes part in the thread, the thread's team and patient and the message
+// already posted with that client id (NULL for none).
+var groupScopeSQL = `SELECT x.i, t.care_team_id, t.patient_id,
+	(SELECT m.id FROM messages m WHERE m.thread_id = t.id AND m.sender_id = x.u AND m.client_id = x.c)
+	FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[]) WITH ORDINALITY AS x(th, role, pat, u, c, i)
+	JOIN threads t ON t.id = x.th AND ` + scope.ThreadSQL("t", "x.role", "x.pat", "x.u")
+
+// numberSQL takes $2[i] sequence numbers of thread $1[i] at $3 and returns
+// each thread's new last one.
+const numberSQL = `UPDATE threads t SET last_seq = t.last_seq + x.n, last_message_at = $3, last_activity_at = $3
+	FROM unnest($1::uuid[], $2::int[]) AS x(id, n) WHERE t.id = x.id RETURNING t.id, t.last_seq`
+
+// insertMessagesSQL stores text messages: ids $1, threads $2, sequence
+// numbers $3, senders $4 of roles $5, sealed under keys $6 as $7, urgent $8,
+// client ids $9, attachments $10 (uuid[] literals), at $11.
+const insertMessagesSQL = `INSERT INTO messages (id, thread_id, seq, sender_id, sender_role, kind, key_id, body, urgent, client_id,
+		attachment_ids, created_at)
+	SELECT x.id, x.th, x.seq, x.u, x.r, 'text', x.k, x.b, x.urg, x.c, x.a::uuid[], $11
+	FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::bytea[], $8::bool[], $9::text[], $10::text[])
+		AS x(id, th, seq, u, r, k, b, urg, c, a)`
+
+// markManySQL raises the watermarks of users $2[i] in threads $1[i] to
+// $3[i] (delivered and read: their own messages), at $4.
+const markManySQL = `INSERT INTO thread_receipts (thread_id, user_id, delivered_up_to, read_up_to, updated_at)
+	SELECT x.t, x.u, x.s, x.s, $4 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS x(t, u, s)
+	ON CONFLICT (thread_id, user_id) DO UPDATE SET
+		delivered_up_to = GREATEST(thread_receipts.delivered_up_to, EXCLUDED.delivered_up_to),
+		read_up_to = GREATEST(thread_receipts.read_up_to, EXCLUDED.read_up_to),
+		updated_at = EXCLUDED.updated_at`

@@ -25,6 +25,7 @@ import (
 	"github.com/tendhealth/tend/engine/audit"
 	"github.com/tendhealth/tend/engine/delivery"
 	"github.com/tendhealth/tend/engine/internal/check"
+	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/sealed"
 )
 
@@ -63,6 +64,10 @@ type Config struct {
 	// attachment_ids[i] for one that may not. Defaults to refusing every id
 	// (no attachment store is wired).
 	CheckAttachments func(ctx context.Context, tx pgx.Tx, thread uuid.UUID, ids []uuid.UUID) error
+	// Transactions bounds the post transactions in flight at once;
+	// concurrent posts beyond it share transactions (group commit).
+	// Defaults to 2.
+	Transactions int
 }
 
 // Service serves threads and messages.
@@ -80,6 +85,8 @@ type Service struct {
 
 	typingMu sync.Mutex
 	typing   map[typingKey]time.Time
+
+	poster *pg.Batcher[postJob] // group commit of posts (groupcommit.go)
 }
 
 type typingKey struct{ user, thread uuid.UUID }
@@ -95,9 +102,12 @@ func New(c Config) *Service {
 	if c.CheckAttachments == nil {
 		c.CheckAttachments = noAttachments
 	}
-	return &Service{pool: c.Pool, log: c.Logger.With("component", "messaging"), now: c.Now, audit: c.Audit, jobs: c.Jobs,
+	c.Transactions = cmp.Or(c.Transactions, 2)
+	ms := &Service{pool: c.Pool, log: c.Logger.With("component", "messaging"), now: c.Now, audit: c.Audit, jobs: c.Jobs,
 		delivery: c.Delivery, keys: c.Keys, hold: c.PushHold, typingEvery: c.TypingInterval, attachments: c.CheckAttachments,
 		typing: map[typingKey]time.Time{}}
+	ms.poster = ms.newPoster(c.Transactions)
+	return ms
 }
 
 // noAttachments is the default CheckAttachments: no attachment exists.

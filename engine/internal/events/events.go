@@ -57,6 +57,23 @@ func Queue(b *pgx.Batch, at time.Time, ev Event) {
 	b.Queue(appendSQL, args(at, ev)...)
 }
 
+// QueueMany adds events to b as one statement, in order.
+func QueueMany(b *pgx.Batch, at time.Time, evs []Event) {
+	if len(evs) == 0 {
+		return
+	}
+	n := len(evs)
+	types, payloads := make([]string, n), make([]string, n)
+	teams, patients, threads := make([]*uuid.UUID, n), make([]*uuid.UUID, n), make([]*uuid.UUID, n)
+	for i, ev := range evs {
+		a := args(at, ev)
+		types[i], teams[i], patients[i], threads[i] = a[1].(string), a[2].(*uuid.UUID), a[3].(*uuid.UUID), a[5].(*uuid.UUID)
+		p, _ := json.Marshal(a[4]) // ids and states: always encodable
+		payloads[i] = string(p)
+	}
+	b.Queue(appendManySQL, at, types, teams, patients, payloads, threads)
+}
+
 // Publish appends the event in tx.
 func Publish(ctx context.Context, tx pgx.Tx, at time.Time, ev Event) error {
 	if _, err := tx.Exec(ctx, appendSQL, args(at, ev)...); err != nil {
