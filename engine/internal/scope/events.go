@@ -9,10 +9,11 @@ import (
 	"github.com/tendhealth/tend/engine/access"
 )
 
-// PatientVisibleEvents lists the event types a patient's own users (patient
-// and device) may receive on the live stream. Alert events are for the care
-// team only, so today the list is empty; a future type meant for patients (a
-// message to them) is added here.
+// PatientVisibleEvents lists the event types of no thread that a patient's
+// own users (patient and device) may receive on the live stream. Alert
+// events are for the care team only, so today the list is empty. Events of a
+// thread (messages) are decided by the thread's participants instead
+// (SeesThreadEvent, ThreadSQL).
 func PatientVisibleEvents() []string { return []string{} }
 
 // EventSQL is the predicate "the actor may see event e" of the event log:
