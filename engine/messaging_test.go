@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -75,6 +76,20 @@ func TestPostAndListMessages(t *testing.T) {
 	}
 	if len(page.Items) != 1 || page.Items[0].Body != "My ankles are swollen" {
 		t.Fatalf("messages = %+v", page.Items)
+	}
+	// Posting and reading are audited with the patient, the thread and the
+	// message ids (never the text).
+	for _, action := range []string{"message.create", "message.list"} {
+		var patient, object string
+		var detail []byte
+		if err := w.pool.QueryRow(ctx, `SELECT patient_id::text, object_id, detail::text FROM audit_entries WHERE action = $1
+			ORDER BY id DESC LIMIT 1`, action).Scan(&patient, &object, &detail); err != nil {
+			t.Fatalf("%s: %v", action, err)
+		}
+		if patient != w.patient.ID.String() || object != th.ID.String() || !strings.Contains(string(detail), posted.ID.String()) ||
+			strings.Contains(string(detail), "ankles") {
+			t.Errorf("%s audit entry: patient %s, thread %s, detail %s", action, patient, object, detail)
+		}
 	}
 	other, err := w.eng.CreateUser(ctx, w.admin, engine.NewUser{Name: "Dr Other", Role: engine.RoleClinician})
 	if err != nil {
