@@ -56,6 +56,8 @@ type Message struct {
 	Urgent        bool        `json:"urgent"`
 	ClientID      *string     `json:"client_id,omitempty"`
 	AttachmentIDs []uuid.UUID `json:"attachment_ids"`
+	// Attachments describe the attachments (id, type, size, SHA-256).
+	Attachments []AttachmentInfo `json:"attachments"`
 	// SymptomReport is the report a symptom_report message shows.
 	SymptomReport *SymptomReport `json:"symptom_report,omitempty"`
 	CreatedAt     time.Time      `json:"created_at"`
@@ -255,7 +257,10 @@ func (ms *Service) PostMessage(ctx context.Context, a access.Actor, threadID uui
 			out = Posted{Created: true, Message: Message{ID: ap.ID, ThreadID: threadID, Seq: ap.Seq, SenderID: &sender,
 				SenderRole: string(a.Role), Kind: thread.Text, Body: in.Body, Urgent: in.Urgent, ClientID: client,
 				AttachmentIDs: attachments, CreatedAt: now}}
-			return nil
+			one := []Message{out.Message}
+			err = ms.describeAttachments(ctx, tx, one)
+			out.Message = one[0]
+			return err
 		})
 	}
 	err := post()
@@ -361,6 +366,9 @@ func (ms *Service) ListMessages(ctx context.Context, a access.Actor, threadID uu
 			ids[i] = s.id
 		}
 		if err := ms.receipts(ctx, tx, a, threadID, page.Items); err != nil {
+			return err
+		}
+		if err := ms.describeAttachments(ctx, tx, page.Items); err != nil {
 			return err
 		}
 		// Cursors.
