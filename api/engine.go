@@ -22,6 +22,8 @@ type Engine interface {
 	Audit
 	Reminders
 	Stream
+	Broadcasts
+	Attachments
 }
 
 // Identity is users, tokens, devices and preferences.
@@ -109,6 +111,19 @@ type Audit interface {
 // Stream is the live stream (GET /v1/stream).
 type Stream interface {
 	Subscribe(ctx context.Context, a engine.Actor, after *int64) (*engine.StreamSubscription, error)
+}
+
+// Broadcasts is care-team broadcasts and their progress.
+type Broadcasts interface {
+	Broadcast(ctx context.Context, a engine.Actor, teamID uuid.UUID, in engine.NewBroadcast) (engine.Broadcast, error)
+	GetBroadcast(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Broadcast, error)
+}
+
+// Attachments is files uploaded to threads.
+type Attachments interface {
+	AttachmentMaxBytes() int64
+	UploadAttachment(ctx context.Context, a engine.Actor, threadID uuid.UUID, contentType string, data []byte) (engine.Attachment, error)
+	GetAttachment(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Attachment, []byte, error)
 }
 
 var _ Engine = (*engine.Engine)(nil)
