@@ -119,6 +119,9 @@ type Config struct {
 	// Attachments stores attachments' sealed bytes. Defaults to Postgres
 	// (PostgresAttachments).
 	Attachments AttachmentStore
+	// BroadcastBatch is how many patient threads one broadcast fan-out job
+	// serves (in one transaction). Defaults to 500.
+	BroadcastBatch int
 }
 
 // DefaultObservedHorizon is the default of Config.ObservedHorizon.
@@ -230,7 +233,8 @@ func New(cfg Config) (*Engine, error) {
 		Alerting: e.alerting, Rules: e.rulesService.Pack})
 	e.messageService = messaging.New(messaging.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Jobs: jobs,
 		Delivery: e.delivery, Keys: cfg.Keys, PushHold: cfg.MessagePushHold,
-		Attachments: cfg.Attachments, AttachmentMaxBytes: cfg.AttachmentMaxBytes, Metrics: m})
+		Attachments: cfg.Attachments, AttachmentMaxBytes: cfg.AttachmentMaxBytes,
+		BroadcastBatch: cfg.BroadcastBatch, Metrics: m})
 	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention})
 
 	clientID := rescue.NewClientID()
