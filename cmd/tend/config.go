@@ -51,6 +51,7 @@ type settings struct {
 	ObservedHorizon    time.Time
 	RateLimit          float64
 	LogLevel           slog.Level
+	AttachmentMaxBytes int64
 }
 
 func loadSettings(env getenv) (settings, error) {
@@ -118,6 +119,14 @@ func loadSettings(env getenv) (settings, error) {
 		if s.RateLimit, err = strconv.ParseFloat(v, 64); err != nil || s.RateLimit == 0 {
 			return s, fmt.Errorf("TEND_RATE_LIMIT: %q is not a non-zero number (-1 disables the limit)", v)
 		}
+	}
+	s.AttachmentMaxBytes = engine.DefaultAttachmentMaxBytes
+	if v := env("TEND_ATTACHMENT_MAX_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 || n > 1<<30 {
+			return s, fmt.Errorf("TEND_ATTACHMENT_MAX_BYTES: %q is not a number of bytes from 1 to 1073741824 (1 GiB)", v)
+		}
+		s.AttachmentMaxBytes = n
 	}
 	if v := env("TEND_LOG_LEVEL"); v != "" {
 		if err := s.LogLevel.UnmarshalText([]byte(v)); err != nil {

@@ -51,6 +51,7 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 		ObservedHorizon:     s.ObservedHorizon,
 		WebPushAllowedHosts: s.WebPushAllowed,
 		APNsTopic:           s.APNsTopic,
+		AttachmentMaxBytes:  s.AttachmentMaxBytes,
 	}
 	if o.senders {
 		snd, err := s.senders(ctx, log)
