@@ -191,3 +191,28 @@ func TestAttachmentAuthorization(t *testing.T) {
 		}
 	}
 }
+
+// TestAttachmentTamperAPI: a stored attachment changed behind Tend's back is
+// answered 409 with a problem that says so, never with its bytes, and never
+// with a 5xx.
+func TestAttachmentTamperAPI(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	id := w.attachmentOf("A")
+	if r := w.send(w.actors["patient"], "GET", "/v1/attachments/"+id, "", nil); r.status != http.StatusOK || !bytes.Equal(r.body, pngFile) {
+		t.Fatalf("before: %d", r.status)
+	}
+	if _, err := w.pool.Exec(context.Background(), `UPDATE attachment_blobs SET data = set_byte(data, 30, get_byte(data, 30) # 128)
+		WHERE attachment_id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	r := w.send(w.actors["patient"], "GET", "/v1/attachments/"+id, "", nil)
+	p := decodeProblem(t, r)
+	if r.status != http.StatusConflict || p.Title != "Attachment failed its integrity check" ||
+		!strings.Contains(p.Detail, "SHA-256") || !strings.HasPrefix(r.header.Get("Content-Type"), "application/problem+json") {
+		t.Fatalf("tampered: %d %s", r.status, r.body)
+	}
+	if bytes.Contains(r.body, pngFile[8:24]) {
+		t.Fatal("the refusal carries the file's bytes")
+	}
+}

@@ -217,13 +217,18 @@ func TestMessageAttachments(t *testing.T) {
 	if !fields["attachment_ids[1]"] || !fields["attachment_ids[2]"] || !fields["attachment_ids[3]"] || fields["attachment_ids[0]"] {
 		t.Fatalf("fields = %+v", v.Fields)
 	}
-	posted, err := w.eng.PostMessage(ctx, pat, th.ID, engine.NewMessage{Body: "My ankle", AttachmentIDs: []uuid.UUID{photo.ID}})
+	post := engine.NewMessage{Body: "My ankle", AttachmentIDs: []uuid.UUID{photo.ID}, ClientID: "phone:7"}
+	posted, err := w.eng.PostMessage(ctx, pat, th.ID, post)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []engine.AttachmentInfo{{ID: photo.ID, ContentType: "image/png", Size: int64(len(testPNG)), SHA256: photo.SHA256}}
 	if len(posted.Attachments) != 1 || posted.Attachments[0] != want[0] {
 		t.Fatalf("posted attachments = %+v", posted.Attachments)
+	}
+	retried, err := w.eng.PostMessage(ctx, pat, th.ID, post)
+	if err != nil || retried.Created || retried.ID != posted.ID || len(retried.Attachments) != 1 || retried.Attachments[0] != want[0] {
+		t.Fatalf("retried post = %+v, %v", retried, err)
 	}
 	page, err := w.eng.ListMessages(ctx, w.clinician, th.ID, engine.MessageFilter{})
 	if err != nil || len(page.Items) != 1 || len(page.Items[0].Attachments) != 1 || page.Items[0].Attachments[0] != want[0] {

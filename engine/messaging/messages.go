@@ -219,7 +219,11 @@ func (ms *Service) PostMessage(ctx context.Context, a access.Actor, threadID uui
 					if err != nil {
 						return fmt.Errorf("message: %w", err)
 					}
-					out = Posted{Message: ms.open(s)}
+					one := []Message{ms.open(s)}
+					if err := ms.describeAttachments(ctx, tx, one); err != nil {
+						return err
+					}
+					out = Posted{Message: one[0]}
 					return ms.audit.Write(ctx, tx, a, audit.Entry{Action: "message.read", PatientID: pg.Deref(t.PatientID),
 						ObjectType: "thread", ObjectID: threadID.String(), Detail: map[string]any{"message_ids": []uuid.UUID{id}}})
 				}
