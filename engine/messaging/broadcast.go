@@ -99,9 +99,10 @@ func (ms *Service) AddBroadcastWorkers(workers *river.Workers) {
 	river.AddWorker(workers, &broadcastWorker{ms: ms})
 }
 
-// leadRole is the actor's role in a care team: ("", false) when the team
-// is out of the actor's scope (it does not exist, or they are no member
-// and no admin).
+// leadRole tells whether the actor may lead care team team's broadcasts
+// (an admin, or a member with the lead role); access.ErrNotFound when the
+// team is out of their scope (it does not exist, or they are no member and
+// no admin).
 func leadRole(ctx context.Context, tx pgx.Tx, a access.Actor, team uuid.UUID) (isLead bool, err error) {
 	var exists bool
 	var role *string
@@ -193,7 +194,7 @@ func (ms *Service) GetBroadcast(ctx context.Context, a access.Actor, id uuid.UUI
 		}
 		lead, err := leadRole(ctx, tx, a, b.CareTeamID)
 		if err != nil {
-			return fmt.Errorf("broadcast: %w", access.ErrNotFound)
+			return err
 		}
 		if !lead {
 			return fmt.Errorf("broadcast: only the team's leads and admins may follow a broadcast: %w", access.ErrForbidden)

@@ -63,8 +63,8 @@ type Config struct {
 	TypingInterval time.Duration
 	// CheckAttachments checks that attachment ids may be attached to a
 	// message of thread in tx, returning a field error naming
-	// attachment_ids[i] for one that may not. Defaults to refusing every id
-	// (no attachment store is wired).
+	// attachment_ids[i] for one that may not. Defaults to the attachments
+	// stored in that thread (each id once).
 	CheckAttachments func(ctx context.Context, tx pgx.Tx, thread uuid.UUID, ids []uuid.UUID) error
 	// Attachments stores attachments' sealed bytes. Defaults to
 	// PostgresStore; with it, CheckAttachments defaults to accepting the
