@@ -23,6 +23,8 @@ type Engine interface {
 	Reminders
 	Stream
 	Messaging
+	Broadcasts
+	Attachments
 }
 
 // Identity is users, tokens, devices and preferences.
@@ -122,6 +124,19 @@ type Messaging interface {
 	MarkRead(ctx context.Context, a engine.Actor, threadID, upTo uuid.UUID) (engine.ReadState, error)
 	Typing(ctx context.Context, a engine.Actor, threadID uuid.UUID) (bool, error)
 	MarkStreamDelivered(ctx context.Context, a engine.Actor, messageID uuid.UUID) error
+}
+
+// Broadcasts is care-team broadcasts and their progress.
+type Broadcasts interface {
+	Broadcast(ctx context.Context, a engine.Actor, teamID uuid.UUID, in engine.NewBroadcast) (engine.Broadcast, error)
+	GetBroadcast(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Broadcast, error)
+}
+
+// Attachments is files uploaded to threads.
+type Attachments interface {
+	AttachmentMaxBytes() int64
+	UploadAttachment(ctx context.Context, a engine.Actor, threadID uuid.UUID, contentType string, data []byte) (engine.Attachment, error)
+	GetAttachment(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Attachment, []byte, error)
 }
 
 var _ Engine = (*engine.Engine)(nil)

@@ -190,6 +190,10 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/threads/{id}/messages", s.postMessage)
 	handle("POST /v1/threads/{id}/read", s.markRead)
 	handle("POST /v1/threads/{id}/typing", s.typing)
+	handle("POST /v1/care-teams/{id}/broadcasts", s.createBroadcast)
+	handle("GET /v1/broadcasts/{id}", s.getBroadcast)
+	handle("POST /v1/threads/{id}/attachments", s.uploadAttachment) // raw bytes up to the attachment limit (attachments.go)
+	handle("GET /v1/attachments/{id}", s.getAttachment)
 	handle("GET /v1/stream", s.stream) // Server-Sent Events (stream.go)
 
 	// FHIR R4 and the API contract (fhir.go, openapi.go).

@@ -113,6 +113,15 @@ type Config struct {
 	// read it in the app before it is pushed. Defaults to 30 seconds;
 	// negative pushes at once.
 	MessagePushHold time.Duration
+	// AttachmentMaxBytes is the largest attachment accepted (the API's body
+	// limit on POST /v1/threads/{id}/attachments). Defaults to 10 MiB.
+	AttachmentMaxBytes int64
+	// Attachments stores attachments' sealed bytes. Defaults to Postgres
+	// (PostgresAttachments).
+	Attachments AttachmentStore
+	// BroadcastBatch is how many patient threads one broadcast fan-out job
+	// serves (in one transaction). Defaults to 500.
+	BroadcastBatch int
 }
 
 // DefaultRotateBatch is how many records one transaction of RotateKeys
@@ -230,7 +239,9 @@ func New(cfg Config) (*Engine, error) {
 	e.reminderService = reminder.New(reminder.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Audit: aw,
 		Alerting: e.alerting, Rules: e.rulesService.Pack})
 	e.messageService = messaging.New(messaging.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Jobs: jobs,
-		Delivery: e.delivery, Keys: cfg.Keys, PushHold: cfg.MessagePushHold, Transactions: cfg.IngestTransactions})
+		Delivery: e.delivery, Keys: cfg.Keys, PushHold: cfg.MessagePushHold, Transactions: cfg.IngestTransactions,
+		Attachments: cfg.Attachments, AttachmentMaxBytes: cfg.AttachmentMaxBytes,
+		BroadcastBatch: cfg.BroadcastBatch, Metrics: m})
 	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention})
 
 	clientID := rescue.NewClientID()

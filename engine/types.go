@@ -162,3 +162,29 @@ type (
 // ErrNoKeys: no encryption keys are configured (Config.Keys), so messages
 // cannot be sealed or opened.
 var ErrNoKeys = thread.ErrNoKeys
+
+// Broadcasts and attachments (package messaging).
+type (
+	NewBroadcast         = messaging.NewBroadcast
+	Broadcast            = messaging.Broadcast
+	BroadcastBatchResult = messaging.BatchResult
+	Attachment           = messaging.Attachment
+	AttachmentInfo       = messaging.AttachmentInfo
+	AttachmentStore      = messaging.AttachmentStore
+	AttachmentBlob       = messaging.Blob
+	AttachmentTypeError  = messaging.TypeError
+	KeyRotation          = messaging.Rotation
+	// PostgresAttachments is the default AttachmentStore.
+	PostgresAttachments = messaging.PostgresStore
+)
+
+// Errors of attachments: the bytes are not an accepted type (415), too large
+// (413), or the stored attachment failed its integrity check.
+var (
+	ErrUnsupportedType = messaging.ErrUnsupportedType
+	ErrTooLarge        = messaging.ErrTooLarge
+	ErrIntegrity       = messaging.ErrIntegrity
+)
+
+// DefaultAttachmentMaxBytes is the default of Config.AttachmentMaxBytes.
+const DefaultAttachmentMaxBytes = messaging.DefaultAttachmentMaxBytes

@@ -7,13 +7,14 @@ import (
 
 	"github.com/tendhealth/tend/engine/alerting"
 	"github.com/tendhealth/tend/engine/delivery"
+	"github.com/tendhealth/tend/engine/messaging"
 	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/stream"
 )
 
 // riverConfig is the one place that registers every River worker, queue and
 // periodic job: deliveries and quiet hours (delivery), retake deadlines
-// (alerting), snooze ends (triage), message pushes after their hold (messaging), partitions and the missing-data check
+// (alerting), snooze ends (triage), message pushes after their hold and broadcast fan-out batches (messaging), partitions and the missing-data check
 // (ingest), reminders (reminder), pruning the event log (stream). Queues and
 // periodic jobs run only in processes with Config.RunWorkers; the others only
 // insert jobs.
@@ -23,6 +24,7 @@ func (e *Engine) riverConfig(clientID string) *river.Config {
 	e.alerting.AddWorkers(workers)
 	e.triageService.AddWorkers(workers)
 	e.messageService.AddWorkers(workers)
+	e.messageService.AddBroadcastWorkers(workers)
 	periodic = append(periodic, e.ingestService.AddWorkers(workers, e.cfg.MissingDataInterval)...)
 	periodic = append(periodic, e.reminderService.AddWorkers(workers, e.cfg.ReminderInterval)...)
 	periodic = append(periodic, e.stream.AddWorkers(workers, stream.DefaultPruneEvery)...)
@@ -40,6 +42,7 @@ func (e *Engine) riverConfig(clientID string) *river.Config {
 			delivery.Queue:           {MaxWorkers: e.cfg.NotifyWorkers},
 			reminder.Queue:           {MaxWorkers: 20},
 			alerting.EscalationQueue: {MaxWorkers: 100},
+			messaging.BroadcastQueue: {MaxWorkers: 4},
 		}
 		rc.PeriodicJobs = periodic
 	}

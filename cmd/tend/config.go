@@ -57,7 +57,8 @@ type settings struct {
 	Keys *sealed.Keyring
 	// MessagePushHold is how long a message waits for an in-app read before
 	// its push (TEND_MESSAGE_PUSH_HOLD).
-	MessagePushHold time.Duration
+	MessagePushHold    time.Duration
+	AttachmentMaxBytes int64
 }
 
 func loadSettings(env getenv) (settings, error) {
@@ -140,6 +141,14 @@ func loadSettings(env getenv) (settings, error) {
 		if s.MessagePushHold == 0 {
 			s.MessagePushHold = -1 // the engine's "push at once"
 		}
+	}
+	s.AttachmentMaxBytes = engine.DefaultAttachmentMaxBytes
+	if v := env("TEND_ATTACHMENT_MAX_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 || n > 1<<30 {
+			return s, fmt.Errorf("TEND_ATTACHMENT_MAX_BYTES: %q is not a number of bytes from 1 to 1073741824 (1 GiB)", v)
+		}
+		s.AttachmentMaxBytes = n
 	}
 	if v := env("TEND_LOG_LEVEL"); v != "" {
 		if err := s.LogLevel.UnmarshalText([]byte(v)); err != nil {

@@ -134,6 +134,7 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 		"TEND_TOKEN":                 "none",
 		"TEND_ENCRYPTION_KEYS":       "none",
 		"TEND_MESSAGE_PUSH_HOLD":     value(s.MessagePushHold.String()),
+		"TEND_ATTACHMENT_MAX_BYTES":  value(strconv.FormatInt(s.AttachmentMaxBytes, 10)),
 	}
 	if s.TLSCertFile != "" || s.TLSKeyFile != "" {
 		t.Errorf("TLS is on by default: %q, %q", s.TLSCertFile, s.TLSKeyFile)

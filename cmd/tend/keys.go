@@ -64,6 +64,14 @@ func keysRotate(ctx context.Context, env getenv, args []string, stdout, stderr i
 	if err != nil {
 		return fmt.Errorf("%w (after %d messages and %d notes; run the command again to resume)", err, total.Messages, total.Notes)
 	}
+	files, err := eng.RotateAttachmentKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("%w (after %d messages and %d notes; run the command again to resume)", err, total.Messages, total.Notes)
+	}
+	fmt.Fprintf(stderr, "re-encrypted %d attachments and %d broadcasts\n", files.Attachments, files.Broadcasts)
+	if files.Unreadable > 0 {
+		return fmt.Errorf("%d attachments or broadcasts did not open with any configured key (logged by id): keep the old keys", files.Unreadable)
+	}
 	after, err := eng.Sealed(ctx)
 	if err != nil {
 		return err

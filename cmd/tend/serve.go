@@ -53,6 +53,7 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 		APNsTopic:           s.APNsTopic,
 		Keys:                s.Keys,
 		MessagePushHold:     s.MessagePushHold,
+		AttachmentMaxBytes:  s.AttachmentMaxBytes,
 	}
 	if o.senders {
 		snd, err := s.senders(ctx, log)

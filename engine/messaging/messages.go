@@ -56,6 +56,8 @@ type Message struct {
 	Urgent        bool        `json:"urgent"`
 	ClientID      *string     `json:"client_id,omitempty"`
 	AttachmentIDs []uuid.UUID `json:"attachment_ids"`
+	// Attachments describe the attachments (id, type, size, SHA-256).
+	Attachments []AttachmentInfo `json:"attachments"`
 	// SymptomReport is the report a symptom_report message shows.
 	SymptomReport *SymptomReport `json:"symptom_report,omitempty"`
 	CreatedAt     time.Time      `json:"created_at"`
@@ -247,7 +249,11 @@ func (ms *Service) postOne(ctx context.Context, a access.Actor, threadID uuid.UU
 					if err != nil {
 						return fmt.Errorf("message: %w", err)
 					}
-					out = Posted{Message: ms.open(s)}
+					one := []Message{ms.open(s)}
+					if err := ms.describeAttachments(ctx, tx, one); err != nil {
+						return err
+					}
+					out = Posted{Message: one[0]}
 					return ms.audit.Write(ctx, tx, a, audit.Entry{Action: "message.read", PatientID: pg.Deref(t.PatientID),
 						ObjectType: "thread", ObjectID: threadID.String(), Detail: map[string]any{"message_ids": []uuid.UUID{id}}})
 				}
@@ -272,7 +278,11 @@ func (ms *Service) postOne(ctx context.Context, a access.Actor, threadID uuid.UU
 			if _, err := ms.jobs().InsertTx(ctx, tx, pushArgs{MessageID: ap.ID}, ms.pushOpts(now)); err != nil {
 				return fmt.Errorf("schedule message push: %w", err)
 			}
-			out = Posted{Created: true, Message: newMessage(a, threadID, ap.ID, ap.Seq, in, now)}
+			one := []Message{newMessage(a, threadID, ap.ID, ap.Seq, in, now)}
+			if err := ms.describeAttachments(ctx, tx, one); err != nil {
+				return err
+			}
+			out = Posted{Created: true, Message: one[0]}
 			return nil
 		})
 	}
@@ -400,6 +410,9 @@ func (ms *Service) ListMessages(ctx context.Context, a access.Actor, threadID uu
 			ids[i] = s.id
 		}
 		if err := ms.receipts(ctx, tx, a, threadID, page.Items); err != nil {
+			return err
+		}
+		if err := ms.describeAttachments(ctx, tx, page.Items); err != nil {
 			return err
 		}
 		// Cursors.

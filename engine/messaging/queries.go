@@ -152,9 +152,12 @@ const resealNotesSQL = `UPDATE symptom_reports s SET note_key_id = $2, note_seal
 
 // countSealedSQL tells whether any sealed record exists, and how many are
 // sealed under a key other than $1 (or not sealed yet).
-const countSealedSQL = `SELECT EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM symptom_reports WHERE note_key_id IS NOT NULL),
+const countSealedSQL = `SELECT EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM symptom_reports WHERE note_key_id IS NOT NULL)
+		OR EXISTS (SELECT 1 FROM broadcasts) OR EXISTS (SELECT 1 FROM attachment_blobs),
 	(SELECT count(*) FROM messages WHERE key_id <> $1)
-	+ (SELECT count(*) FROM symptom_reports WHERE (note_key_id IS NOT NULL AND note_key_id <> $1) OR note IS NOT NULL)`
+	+ (SELECT count(*) FROM symptom_reports WHERE (note_key_id IS NOT NULL AND note_key_id <> $1) OR note IS NOT NULL)
+	+ (SELECT count(*) FROM broadcasts WHERE key_id <> $1)
+	+ (SELECT count(*) FROM attachment_blobs WHERE key_id <> $1)`
 
 // streamDeliveredSQL reads the thread and sequence number of message $1 if
 // the actor ($2 role, $3 patient, $4 user) takes part in its thread.

@@ -2,7 +2,9 @@
 // patient and their care team, staff-only threads, care teams' staff
 // channels and direct conversations between staff; messages sealed at rest;
 // per-recipient receipts; pushes held for an in-app read; typing indicators;
-// and re-sealing under a new key (key rotation).
+// attachments (sniffed, sealed, hash-checked on download); broadcasts from a
+// care team's leads to all its patients, fanned out in River batches; and
+// re-sealing under a new key (key rotation).
 //
 // Threads are created by care (with the patient or team, in the same
 // transaction) through engine/internal/thread, which also appends the
@@ -25,6 +27,7 @@ import (
 	"github.com/tendhealth/tend/engine/audit"
 	"github.com/tendhealth/tend/engine/delivery"
 	"github.com/tendhealth/tend/engine/internal/check"
+	"github.com/tendhealth/tend/engine/internal/metrics"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/sealed"
 )
@@ -61,13 +64,25 @@ type Config struct {
 	TypingInterval time.Duration
 	// CheckAttachments checks that attachment ids may be attached to a
 	// message of thread in tx, returning a field error naming
-	// attachment_ids[i] for one that may not. Defaults to refusing every id
-	// (no attachment store is wired).
+	// attachment_ids[i] for one that may not. Defaults to the attachments
+	// stored in that thread (each id once).
 	CheckAttachments func(ctx context.Context, tx pgx.Tx, thread uuid.UUID, ids []uuid.UUID) error
 	// Transactions bounds the post transactions in flight at once;
 	// concurrent posts beyond it share transactions (group commit).
 	// Defaults to 2.
 	Transactions int
+	// Attachments stores attachments' sealed bytes. Defaults to
+	// PostgresStore; with it, CheckAttachments defaults to accepting the
+	// thread's own attachments.
+	Attachments AttachmentStore
+	// AttachmentMaxBytes is the largest attachment accepted. Defaults to
+	// DefaultAttachmentMaxBytes (10 MiB).
+	AttachmentMaxBytes int64
+	// BroadcastBatch is how many threads one broadcast fan-out job serves.
+	// Defaults to DefaultBroadcastBatch (500).
+	BroadcastBatch int
+	// Metrics counts broadcast copies and attachments. Nil counts nothing.
+	Metrics *metrics.Set
 }
 
 // Service serves threads and messages.
@@ -82,6 +97,11 @@ type Service struct {
 	hold        time.Duration
 	typingEvery time.Duration
 	attachments func(ctx context.Context, tx pgx.Tx, thread uuid.UUID, ids []uuid.UUID) error
+
+	store          AttachmentStore
+	maxAttachment  int64
+	broadcastBatch int
+	metrics        *metrics.Set
 
 	typingMu sync.Mutex
 	typing   map[typingKey]time.Time
@@ -99,13 +119,23 @@ func New(c Config) *Service {
 	if c.PushHold < 0 {
 		c.PushHold = 0
 	}
+	custom := c.CheckAttachments != nil
 	if c.CheckAttachments == nil {
 		c.CheckAttachments = noAttachments
 	}
 	c.Transactions = cmp.Or(c.Transactions, 2)
+	c.AttachmentMaxBytes = cmp.Or(c.AttachmentMaxBytes, DefaultAttachmentMaxBytes)
+	c.BroadcastBatch = cmp.Or(c.BroadcastBatch, DefaultBroadcastBatch)
 	ms := &Service{pool: c.Pool, log: c.Logger.With("component", "messaging"), now: c.Now, audit: c.Audit, jobs: c.Jobs,
 		delivery: c.Delivery, keys: c.Keys, hold: c.PushHold, typingEvery: c.TypingInterval, attachments: c.CheckAttachments,
-		typing: map[typingKey]time.Time{}}
+		typing: map[typingKey]time.Time{}, store: c.Attachments, maxAttachment: c.AttachmentMaxBytes,
+		broadcastBatch: c.BroadcastBatch, metrics: c.Metrics}
+	if ms.store == nil {
+		ms.store = PostgresStore{}
+	}
+	if !custom {
+		ms.attachments = ms.checkAttachments
+	}
 	ms.poster = ms.newPoster(c.Transactions)
 	return ms
 }
