@@ -15,7 +15,7 @@ import (
 // secondServer is another tend process on w's database.
 func (w *world) secondServer(t *testing.T) string {
 	t.Helper()
-	eng, err := engine.New(engine.Config{Pool: w.pool})
+	eng, err := engine.New(engine.Config{Pool: w.pool, Keys: testKeys(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/tendhealth/tend/engine/enginetest"
 	"github.com/tendhealth/tend/fhir"
 	"github.com/tendhealth/tend/notify/notifytest"
+	"github.com/tendhealth/tend/sealed"
 )
 
 type client struct {
@@ -97,6 +98,20 @@ func checkFastPath(t *testing.T, body any) {
 
 func (c client) as(token string) client { c.token = token; return c }
 
+// testKeys is a keyring of one new key, for message bodies and notes.
+func testKeys(t testing.TB) *sealed.Keyring {
+	t.Helper()
+	text, err := sealed.Generate("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := sealed.ParseKeyring(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ring
+}
+
 // setup is a server on a fresh database with an admin, a clinician, a care
 // team and a patient with a device token.
 type setup struct {
@@ -114,6 +129,9 @@ func newSetupWith(t testing.TB, cfg engine.Config) *setup {
 	t.Helper()
 	pool := enginetest.NewPool(t)
 	cfg.Pool, cfg.WebPushAllowedHosts = pool, []string{"127.0.0.1"}
+	if cfg.Keys == nil {
+		cfg.Keys = testKeys(t)
+	}
 	eng, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)

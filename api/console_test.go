@@ -172,7 +172,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	pool := enginetest.NewPool(t)
-	eng, err := engine.New(engine.Config{Pool: pool})
+	eng, err := engine.New(engine.Config{Pool: pool, Keys: testKeys(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

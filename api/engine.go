@@ -22,6 +22,9 @@ type Engine interface {
 	Audit
 	Reminders
 	Stream
+	Messaging
+	Broadcasts
+	Attachments
 }
 
 // Identity is users, tokens, devices and preferences.
@@ -112,6 +115,31 @@ type Audit interface {
 // Stream is the live stream (GET /v1/stream).
 type Stream interface {
 	Subscribe(ctx context.Context, a engine.Actor, after *int64) (*engine.StreamSubscription, error)
+}
+
+// Messaging is threads, messages, receipts and typing.
+type Messaging interface {
+	ListThreads(ctx context.Context, a engine.Actor, f engine.ThreadFilter) ([]engine.Thread, string, error)
+	GetThread(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Thread, error)
+	DirectThread(ctx context.Context, a engine.Actor, userID uuid.UUID) (engine.Thread, bool, error)
+	ListMessages(ctx context.Context, a engine.Actor, threadID uuid.UUID, f engine.MessageFilter) (engine.MessagePage, error)
+	PostMessage(ctx context.Context, a engine.Actor, threadID uuid.UUID, in engine.NewMessage) (engine.PostedMessage, error)
+	MarkRead(ctx context.Context, a engine.Actor, threadID, upTo uuid.UUID) (engine.ReadState, error)
+	Typing(ctx context.Context, a engine.Actor, threadID uuid.UUID) (bool, error)
+	MarkStreamDelivered(ctx context.Context, a engine.Actor, messageID uuid.UUID) error
+}
+
+// Broadcasts is care-team broadcasts and their progress.
+type Broadcasts interface {
+	Broadcast(ctx context.Context, a engine.Actor, teamID uuid.UUID, in engine.NewBroadcast) (engine.Broadcast, error)
+	GetBroadcast(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Broadcast, error)
+}
+
+// Attachments is files uploaded to threads.
+type Attachments interface {
+	AttachmentMaxBytes() int64
+	UploadAttachment(ctx context.Context, a engine.Actor, threadID uuid.UUID, contentType string, data []byte) (engine.Attachment, error)
+	GetAttachment(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Attachment, []byte, error)
 }
 
 var _ Engine = (*engine.Engine)(nil)

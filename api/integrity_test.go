@@ -303,7 +303,7 @@ func TestDatabaseOutageIs503(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	eng, err := engine.New(engine.Config{Pool: pool, AuthCacheTTL: -1})
+	eng, err := engine.New(engine.Config{Pool: pool, AuthCacheTTL: -1, Keys: testKeys(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,12 +38,16 @@ type world struct {
 	device    map[string]string // registered device id of clinician A / B
 	schedule  map[string]string // a medication schedule of patient A / B
 	dose      map[string]string // a dose due within minutes, of another schedule
+	thread    map[string]string // the patient thread of patient A / B
+	staff     map[string]string // the staff-only thread about patient A / B
+	message   map[string]string // a message of the patient in thread A / B
+	scheduler map[string]string // user ids
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	pool := enginetest.NewPool(t)
-	eng, err := engine.New(engine.Config{Pool: pool, WebPushAllowedHosts: []string{"127.0.0.1"}})
+	eng, err := engine.New(engine.Config{Pool: pool, WebPushAllowedHosts: []string{"127.0.0.1"}, Keys: testKeys(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,13 +68,15 @@ func newWorld(t *testing.T) *world {
 	}
 	w := &world{t: t, pool: pool, srv: srv, base: hs.URL, admin: client{t: t, base: hs.URL, token: tok},
 		actors: map[string]client{}, patient: map[string]string{}, alert: map[string]string{},
-		clinician: map[string]string{}, device: map[string]string{}, schedule: map[string]string{}, dose: map[string]string{}}
+		clinician: map[string]string{}, device: map[string]string{}, schedule: map[string]string{}, dose: map[string]string{},
+		thread: map[string]string{}, staff: map[string]string{}, message: map[string]string{}, scheduler: map[string]string{}}
 	w.actors["admin"] = w.admin
 	// Seed the stored rules now, so that the first request that needs them
 	// does not count as a change in the matrices.
 	if r := w.admin.do("GET", "/v1/rules", nil); r.status != http.StatusOK {
 		t.Fatalf("rules: %d %s", r.status, r.body)
 	}
+	var id string
 	for _, team := range []string{"A", "B"} {
 		doc, docTok := w.user(map[string]any{"name": "Dr " + team, "role": "clinician"})
 		sched, schedTok := w.user(map[string]any{"name": "Scheduler " + team, "role": "scheduler"})
@@ -98,7 +104,20 @@ func newWorld(t *testing.T) *world {
 		w.actors["scheduler"+suffix] = w.admin.as(schedTok)
 		w.actors["patient"+suffix] = w.admin.as(patTok)
 		w.actors["device"+suffix] = w.admin.as(devTok)
-		w.patient[team], w.clinician[team] = p.ID, doc
+		w.patient[team], w.clinician[team], w.scheduler[team] = p.ID, doc, sched
+		for kind, m := range map[string]map[string]string{"patient": w.thread, "staff_patient": w.staff} {
+			if err := pool.QueryRow(ctx, `SELECT id FROM threads WHERE patient_id = $1 AND kind = $2`, p.ID, kind).Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			m[team] = id
+		}
+		r = w.admin.as(patTok).do("POST", "/v1/threads/"+w.thread[team]+"/messages", map[string]any{"body": "Feeling dizzy"})
+		var msg struct{ ID string }
+		r.decode(t, &msg)
+		if msg.ID == "" {
+			t.Fatalf("message: %d %s", r.status, r.body)
+		}
+		w.message[team] = msg.ID
 		r = w.admin.as(devTok).do("POST", "/v1/patients/"+p.ID+"/readings", map[string]any{"kind": "blood_pressure",
 			"systolic": 200, "diastolic": 130, "unit": "mm[Hg]", "observed_at": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)})
 		var res struct{ Alerts []struct{ ID string } }
@@ -229,6 +248,9 @@ func (w *world) teamOf(patient string) string {
 	return team
 }
 
+func threadA(w *world) string { return w.thread["A"] }
+func threadB(w *world) string { return w.thread["B"] }
+
 func nowRFC3339() string { return time.Now().Add(-time.Minute).UTC().Format(time.RFC3339) }
 
 // endpoints has a row for every route of routes(): a route without one fails
@@ -334,7 +356,21 @@ var endpoints = map[string]endpoint{
 	"PUT /v1/me/preferences": {actor: "clinician", body: func(*world) any {
 		return map[string]any{"timezone": "Europe/Paris", "quiet_hours": map[string]any{"start": "22:00", "end": "07:00"}}
 	}},
-	"GET /v1/audit": {actor: "admin"},
+	"GET /v1/audit":   {actor: "admin"},
+	"GET /v1/threads": {actor: "patient"},
+	"POST /v1/threads": {actor: "clinician", body: func(w *world) any {
+		return map[string]any{"kind": "direct", "user_id": w.scheduler["A"]}
+	}},
+	"GET /v1/threads/{id}":          {actor: "patient", id: threadA, scoped: true, otherID: threadB},
+	"GET /v1/threads/{id}/messages": {actor: "patient", id: threadA, scoped: true, otherID: threadB},
+	"POST /v1/threads/{id}/messages": {actor: "patient", id: threadA, scoped: true, otherID: threadB, body: func(*world) any {
+		return map[string]any{"body": "Swollen ankles since yesterday", "client_id": "phone-1:42"}
+	}},
+	"POST /v1/threads/{id}/read": {actor: "clinician", id: threadA, scoped: true, otherID: threadB, body: func(w *world) any {
+		return map[string]any{"up_to": w.message["A"]}
+	}},
+	"POST /v1/threads/{id}/typing": {actor: "patient", id: threadA, scoped: true, otherID: threadB, optionalBody: true,
+		body: func(*world) any { return map[string]any{} }},
 	// A stream never ends: send reads only its status and headers and
 	// closes it (see send).
 	"GET /v1/stream":     {actor: "clinician"},

@@ -45,15 +45,19 @@ var fieldLimits = map[string]int{
 	"when":         4000,
 	"description":  2000,
 	"message":      1000,
+	"body":         4000, // a message's text
+	"client_id":    200,
 }
 
 // uuidFields hold ids: a string in them (or in an array under them) must be a
 // UUID.
 var uuidFields = map[string]bool{
-	"patient_id":   true,
-	"care_team_id": true,
-	"member_ids":   true,
-	"user_id":      true,
+	"patient_id":     true,
+	"care_team_id":   true,
+	"member_ids":     true,
+	"user_id":        true,
+	"attachment_ids": true,
+	"up_to":          true,
 }
 
 // maxJSONDepth bounds nesting; no request of the API nests deeper.

@@ -1,12 +1,15 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/rpm"
@@ -17,8 +20,8 @@ import (
 const streamWriteTimeout = 30 * time.Second
 
 // stream serves GET /v1/stream: Server-Sent Events of what the caller may
-// see (alert.created, alert.updated; later message.*), each with its event
-// log id. A Last-Event-ID header (or last_event_id query parameter, for
+// see (alert.created, alert.updated, message.created, message.read, and the
+// ephemeral typing), each with its event log id (typing has none). A Last-Event-ID header (or last_event_id query parameter, for
 // clients that cannot set headers) replays what the client missed, or
 // answers a single reset event when that is no longer possible. A comment
 // line every Config.StreamHeartbeat keeps proxies from closing an idle
@@ -52,9 +55,33 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
+	a := actor(r)
+	// Messages whose message.created event was written: once flushed, they
+	// are delivered to this user (a receipt).
+	var written []uuid.UUID
+	writeEvent := func(w io.Writer, m *engine.StreamMessage) error {
+		if m.Type == "message.created" {
+			var p struct {
+				MessageID uuid.UUID `json:"message_id"`
+			}
+			if json.Unmarshal(m.Data, &p) == nil && p.MessageID != uuid.Nil {
+				written = append(written, p.MessageID)
+			}
+		}
+		return writeEvent(w, m)
+	}
 	flush := func() bool {
 		_ = rc.SetWriteDeadline(s.cfg.Now().Add(streamWriteTimeout))
-		return rc.Flush() == nil
+		if rc.Flush() != nil {
+			return false
+		}
+		for _, id := range written {
+			if err := s.eng.MarkStreamDelivered(ctx, a, id); err != nil && ctx.Err() == nil {
+				s.log.WarnContext(ctx, "stream: delivery receipt", "message_id", id, "error", err)
+			}
+		}
+		written = written[:0]
+		return true
 	}
 	if _, err := io.WriteString(w, ": connected\nretry: 2000\n\n"); err != nil {
 		return
@@ -110,7 +137,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 
 // writeEvent writes one event. Its data is JSON from the event log, which
 // never contains a line break.
+// An ephemeral event (typing) has no id: it cannot be replayed, and must
+// not move the client's Last-Event-ID.
 func writeEvent(w io.Writer, m *engine.StreamMessage) error {
+	if m.ID == 0 {
+		_, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", m.Type, m.Data)
+		return err
+	}
 	_, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", m.ID, m.Type, m.Data)
 	return err
 }

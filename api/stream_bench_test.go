@@ -41,7 +41,7 @@ func BenchmarkStreamFanout(b *testing.B) {
 
 func benchStreamFanout(b *testing.B, n int) {
 	pool := enginetest.NewPool(b)
-	eng, err := engine.New(engine.Config{Pool: pool})
+	eng, err := engine.New(engine.Config{Pool: pool, Keys: testKeys(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

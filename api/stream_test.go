@@ -54,7 +54,7 @@ func newStreamWorld(t *testing.T, heartbeat time.Duration) *streamWorld {
 			t.Fatal(err)
 		}
 		t.Cleanup(pool.Close)
-		eng, err := engine.New(engine.Config{Pool: pool})
+		eng, err := engine.New(engine.Config{Pool: pool, Keys: testKeys(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,12 +26,14 @@ import (
 	"github.com/tendhealth/tend/engine/internal/metrics"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/rescue"
+	"github.com/tendhealth/tend/engine/messaging"
 	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/rulestore"
 	"github.com/tendhealth/tend/engine/stream"
 	"github.com/tendhealth/tend/engine/triage"
 	"github.com/tendhealth/tend/notify"
 	"github.com/tendhealth/tend/rules"
+	"github.com/tendhealth/tend/sealed"
 )
 
 // Config configures an Engine. Only Pool is required.
@@ -123,7 +125,32 @@ type Config struct {
 	AuditSealInterval time.Duration
 	// OIDC turns on single sign-on with OpenID Connect ID tokens (nil: off).
 	OIDC *OIDCConfig
+	// Keys seal message bodies and symptom notes at rest (AES-256-GCM; the
+	// first key seals, every key opens). Nil: nothing can be sealed, so
+	// posting messages and reporting symptoms fail with ErrNoKeys, and
+	// stored messages do not open.
+	Keys *sealed.Keyring
+	// MessagePushHold is how long a new message waits for the recipient to
+	// read it in the app before it is pushed. Defaults to 30 seconds;
+	// negative pushes at once.
+	MessagePushHold time.Duration
+	// AttachmentMaxBytes is the largest attachment accepted (the API's body
+	// limit on POST /v1/threads/{id}/attachments). Defaults to 10 MiB.
+	AttachmentMaxBytes int64
+	// Attachments stores attachments' sealed bytes. Defaults to Postgres
+	// (PostgresAttachments).
+	Attachments AttachmentStore
+	// BroadcastBatch is how many patient threads one broadcast fan-out job
+	// serves (in one transaction). Defaults to 500.
+	BroadcastBatch int
 }
+
+// DefaultRotateBatch is how many records one transaction of RotateKeys
+// re-seals by default.
+const DefaultRotateBatch = messaging.DefaultRotateBatch
+
+// DefaultMessagePushHold is the default of Config.MessagePushHold.
+const DefaultMessagePushHold = messaging.DefaultPushHold
 
 // DefaultObservedHorizon is the default of Config.ObservedHorizon.
 var DefaultObservedHorizon = ingest.DefaultObservedHorizon
@@ -146,6 +173,7 @@ type (
 	triageService   = triage.Service
 	rulesService    = rulestore.Service
 	reminderService = reminder.Service
+	messageService  = messaging.Service
 )
 
 // Engine is Tend's composition root: it builds one service per use case,
@@ -159,6 +187,7 @@ type Engine struct {
 	*triageService
 	*rulesService
 	*reminderService
+	*messageService
 
 	pool      *pgxpool.Pool
 	log       *slog.Logger
@@ -238,10 +267,14 @@ func New(cfg Config) (*Engine, error) {
 	e.careService = care.New(care.Config{Pool: cfg.Pool, Now: now, Audit: aw, Rules: e.rulesService.Pack,
 		EnsureRules: e.rulesService.EnsureSeeded})
 	e.ingestService = ingest.New(ingest.Config{Pool: cfg.Pool, Logger: log, Now: now, Metrics: m, Audit: aw, Alerting: e.alerting,
-		Rules: e.rulesService.Pack, Transactions: cfg.IngestTransactions, ObservedHorizon: cfg.ObservedHorizon})
+		Rules: e.rulesService.Pack, Transactions: cfg.IngestTransactions, ObservedHorizon: cfg.ObservedHorizon, Keys: cfg.Keys})
 	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw, Jobs: jobs})
 	e.reminderService = reminder.New(reminder.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Audit: aw,
 		Alerting: e.alerting, Rules: e.rulesService.Pack})
+	e.messageService = messaging.New(messaging.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Jobs: jobs,
+		Delivery: e.delivery, Keys: cfg.Keys, PushHold: cfg.MessagePushHold, Transactions: cfg.IngestTransactions,
+		Attachments: cfg.Attachments, AttachmentMaxBytes: cfg.AttachmentMaxBytes,
+		BroadcastBatch: cfg.BroadcastBatch, Metrics: m})
 	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention})
 
 	clientID := rescue.NewClientID()

@@ -17,6 +17,7 @@ import (
 	"github.com/tendhealth/tend/notify/notifytest"
 	"github.com/tendhealth/tend/notify/webpush"
 	"github.com/tendhealth/tend/rpm"
+	"github.com/tendhealth/tend/sealed"
 )
 
 // world is a migrated database with a care team, a clinician with a browser
@@ -93,6 +94,9 @@ func (w *world) newEngineWith(t testing.TB, cfg engine.Config) *engine.Engine {
 // startEngine builds and starts an engine, stopped when t ends.
 func startEngine(t testing.TB, cfg engine.Config) *engine.Engine {
 	t.Helper()
+	if cfg.Keys == nil {
+		cfg.Keys = testKeys(t)
+	}
 	eng, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +119,20 @@ func (w *world) count(t *testing.T, sql string, args ...any) int {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return n
+}
+
+// testKeys is a keyring of one new key.
+func testKeys(t testing.TB) *sealed.Keyring {
+	t.Helper()
+	text, err := sealed.Generate("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := sealed.ParseKeyring(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ring
 }
 
 func ptr(v float64) *float64 { return &v }

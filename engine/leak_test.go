@@ -29,6 +29,7 @@ import (
 // one entry of leakScenarios: add one (messages, attachments) and it is
 // checked the same way.
 
+// syncBuffer is a log sink safe for concurrent writes.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -298,14 +299,4 @@ func (w *world) adminUser(t *testing.T) engine.Actor {
 		t.Fatal(err)
 	}
 	return engine.Actor{UserID: u.ID, Role: engine.RoleAdmin}
-}
-
-// patientUser creates the patient's own user.
-func (w *world) patientUser(t *testing.T) engine.Actor {
-	t.Helper()
-	u, err := w.eng.CreateUser(context.Background(), engine.System("test"), engine.NewUser{Name: "Self", Role: engine.RolePatient, PatientID: w.patient.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return engine.Actor{UserID: u.ID, Role: engine.RolePatient, PatientID: w.patient.ID}
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/tendhealth/tend/engine/ingest"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/readings"
+	"github.com/tendhealth/tend/engine/internal/thread"
+	"github.com/tendhealth/tend/engine/messaging"
 	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/rulestore"
 	"github.com/tendhealth/tend/engine/triage"
@@ -160,3 +162,48 @@ func ParseAuditPublicKey(s string) (ed25519.PublicKey, error) { return audit.Par
 
 // ValidateOIDCConfig checks a single sign-on configuration before start-up.
 func ValidateOIDCConfig(c OIDCConfig) error { return identity.ValidateOIDCConfig(c) }
+
+// Messaging (package messaging).
+type (
+	Thread        = messaging.Thread
+	ThreadFilter  = messaging.ThreadFilter
+	Message       = messaging.Message
+	NewMessage    = messaging.NewMessage
+	PostedMessage = messaging.Posted
+	MessageFilter = messaging.MessageFilter
+	MessagePage   = messaging.MessagePage
+	ReadState     = messaging.ReadState
+	Receipt       = messaging.Receipt
+	Rotated       = messaging.Rotated
+	SealedState   = messaging.SealedState
+)
+
+// ErrNoKeys: no encryption keys are configured (Config.Keys), so messages
+// cannot be sealed or opened.
+var ErrNoKeys = thread.ErrNoKeys
+
+// Broadcasts and attachments (package messaging).
+type (
+	NewBroadcast         = messaging.NewBroadcast
+	Broadcast            = messaging.Broadcast
+	BroadcastBatchResult = messaging.BatchResult
+	Attachment           = messaging.Attachment
+	AttachmentInfo       = messaging.AttachmentInfo
+	AttachmentStore      = messaging.AttachmentStore
+	AttachmentBlob       = messaging.Blob
+	AttachmentTypeError  = messaging.TypeError
+	KeyRotation          = messaging.Rotation
+	// PostgresAttachments is the default AttachmentStore.
+	PostgresAttachments = messaging.PostgresStore
+)
+
+// Errors of attachments: the bytes are not an accepted type (415), too large
+// (413), or the stored attachment failed its integrity check.
+var (
+	ErrUnsupportedType = messaging.ErrUnsupportedType
+	ErrTooLarge        = messaging.ErrTooLarge
+	ErrIntegrity       = messaging.ErrIntegrity
+)
+
+// DefaultAttachmentMaxBytes is the default of Config.AttachmentMaxBytes.
+const DefaultAttachmentMaxBytes = messaging.DefaultAttachmentMaxBytes

@@ -7,13 +7,15 @@ import (
 
 	"github.com/tendhealth/tend/engine/alerting"
 	"github.com/tendhealth/tend/engine/delivery"
+	"github.com/tendhealth/tend/engine/messaging"
 	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/stream"
 )
 
 // riverConfig is the one place that registers every River worker, queue and
 // periodic job: deliveries and quiet hours (delivery), retake deadlines and
-// the escalation sweep (alerting), snooze ends (triage), partitions and the
+// the escalation sweep (alerting), snooze ends (triage), message pushes after
+// their hold and broadcast fan-out batches (messaging), partitions and the
 // missing-data check (ingest), reminders (reminder), pruning the event log
 // (stream). Queues and periodic jobs run only in processes with
 // Config.RunWorkers; the others only insert jobs.
@@ -22,6 +24,8 @@ func (e *Engine) riverConfig(clientID string) *river.Config {
 	periodic := e.delivery.AddWorkers(workers)
 	periodic = append(periodic, e.alerting.AddWorkers(workers, e.cfg.EscalationSweepInterval)...)
 	e.triageService.AddWorkers(workers)
+	e.messageService.AddWorkers(workers)
+	e.messageService.AddBroadcastWorkers(workers)
 	periodic = append(periodic, e.ingestService.AddWorkers(workers, e.cfg.MissingDataInterval)...)
 	periodic = append(periodic, e.reminderService.AddWorkers(workers, e.cfg.ReminderInterval, e.cfg.MissedDoseInterval)...)
 	periodic = append(periodic, e.stream.AddWorkers(workers, stream.DefaultPruneEvery)...)
@@ -40,6 +44,7 @@ func (e *Engine) riverConfig(clientID string) *river.Config {
 			delivery.Queue:           {MaxWorkers: e.cfg.NotifyWorkers},
 			reminder.Queue:           {MaxWorkers: 50},
 			alerting.EscalationQueue: {MaxWorkers: 20},
+			messaging.BroadcastQueue: {MaxWorkers: 4},
 		}
 		rc.PeriodicJobs = periodic
 	}

@@ -31,7 +31,7 @@ func adminEngine(ctx context.Context, env getenv, stderr io.Writer, dbURL string
 		cleanup()
 		return nil, nil, err
 	}
-	eng, err := engine.New(engine.Config{Pool: pool, Logger: log})
+	eng, err := engine.New(engine.Config{Pool: pool, Logger: log, Keys: s.Keys})
 	if err != nil {
 		pool.Close()
 		cleanup()

@@ -19,6 +19,7 @@ var secretEnv = map[string]string{
 	"TEND_APNS_KEY_FILE":        "/etc/tend/apns-s3cret.p8",
 	"TEND_TLS_KEY_FILE":         "/etc/tend/tls-s3cret.key",
 	"TEND_AUDIT_SIGNING_KEY":    "audit-s3cret",
+	"TEND_ENCRYPTION_KEYS":      "k1:s3cret" + strings.Repeat("A", 37) + "=",
 }
 
 // cliCommands is every command and subcommand with the flags its -h must list.
@@ -35,7 +36,7 @@ var cliCommands = []struct {
 	{[]string{"token", "revoke"}, []string{"-database-url"}},
 	{[]string{"token", "create"}, []string{"-role", "-name", "-user", "-patient", "-database-url"}},
 	{[]string{"demo"}, []string{"-duration", "-patients", "-interval"}},
-	{[]string{"load"}, []string{"-url", "-token", "-devices", "-patients", "-duration", "-warmup", "-rate", "-batch", "-abnormal"}},
+	{[]string{"load"}, []string{"-url", "-token", "-devices", "-patients", "-duration", "-warmup", "-rate", "-batch", "-abnormal", "-mode"}},
 	{[]string{"rules"}, []string{"check", "backtest"}},
 	{[]string{"rules", "check"}, []string{"FILE"}},
 	{[]string{"rules", "backtest"}, []string{"-rule-id", "-file", "-since", "-until", "-examples", "-json", "-patient", "-program", "-database-url"}},
@@ -43,6 +44,8 @@ var cliCommands = []struct {
 	{[]string{"audit", "verify"}, []string{"-checkpoint", "-public-key", "-database-url"}},
 	{[]string{"audit", "checkpoint"}, []string{"-database-url"}},
 	{[]string{"simulate"}, []string{"-pack", "-seed", "-patients", "-weeks", "-artefact-rate", "-html"}},
+	{[]string{"keys"}, []string{"rotate"}},
+	{[]string{"keys", "rotate"}, []string{"-batch", "-database-url"}},
 	{[]string{"vapid"}, []string{"generate"}},
 	{[]string{"vapid", "generate"}, nil},
 	{[]string{"push-receiver"}, []string{"-subscription"}},
@@ -119,7 +122,8 @@ func TestHelpCoversEveryCommand(t *testing.T) {
 // exits 2 (not 0 and not 1).
 func TestBadFlagsExit2(t *testing.T) {
 	for _, args := range [][]string{{"serve", "--bogus"}, {"migrate", "sideways"}, {"token"}, {"rules", "check"},
-		{"rules", "check", "a", "b"}, {"vapid", "generate", "extra"}, {"version", "--bogus"}, {"nope"}} {
+		{"rules", "check", "a", "b"}, {"vapid", "generate", "extra"},
+		{"keys"}, {"keys", "spin"}, {"keys", "rotate", "--batch", "0"}, {"version", "--bogus"}, {"nope"}} {
 		var out, errOut bytes.Buffer
 		err := runEnv(context.Background(), envMap(secretEnv), args, &out, &errOut)
 		if exitCode(err) != 2 {

@@ -18,6 +18,7 @@ import (
 	"github.com/tendhealth/tend/notify/apns"
 	"github.com/tendhealth/tend/notify/fcm"
 	"github.com/tendhealth/tend/notify/webpush"
+	"github.com/tendhealth/tend/sealed"
 )
 
 // getenv reads one configuration variable; tests pass their own.
@@ -53,6 +54,13 @@ type settings struct {
 	FailedAuthRate     float64
 	OIDC               *engine.OIDCConfig
 	LogLevel           slog.Level
+	// Keys seal message bodies and symptom notes (TEND_ENCRYPTION_KEYS);
+	// nil when unset.
+	Keys *sealed.Keyring
+	// MessagePushHold is how long a message waits for an in-app read before
+	// its push (TEND_MESSAGE_PUSH_HOLD).
+	MessagePushHold    time.Duration
+	AttachmentMaxBytes int64
 }
 
 func loadSettings(env getenv) (settings, error) {
@@ -140,6 +148,29 @@ func loadSettings(env getenv) (settings, error) {
 			return s, fmt.Errorf("TEND_OIDC_ISSUER, TEND_OIDC_AUDIENCE, TEND_OIDC_ALGORITHMS: %w", err)
 		}
 		s.OIDC = o
+	}
+	if v := env("TEND_ENCRYPTION_KEYS"); v != "" {
+		// ParseKeyring's errors name entries by position and id, never a key.
+		if s.Keys, err = sealed.ParseKeyring(v); err != nil {
+			return s, fmt.Errorf("TEND_ENCRYPTION_KEYS: %w", err)
+		}
+	}
+	s.MessagePushHold = engine.DefaultMessagePushHold
+	if v := env("TEND_MESSAGE_PUSH_HOLD"); v != "" {
+		if s.MessagePushHold, err = time.ParseDuration(v); err != nil || s.MessagePushHold < 0 {
+			return s, fmt.Errorf("TEND_MESSAGE_PUSH_HOLD: %q is not a duration of 0 or more (such as 30s)", v)
+		}
+		if s.MessagePushHold == 0 {
+			s.MessagePushHold = -1 // the engine's "push at once"
+		}
+	}
+	s.AttachmentMaxBytes = engine.DefaultAttachmentMaxBytes
+	if v := env("TEND_ATTACHMENT_MAX_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 || n > 1<<30 {
+			return s, fmt.Errorf("TEND_ATTACHMENT_MAX_BYTES: %q is not a number of bytes from 1 to 1073741824 (1 GiB)", v)
+		}
+		s.AttachmentMaxBytes = n
 	}
 	if v := env("TEND_LOG_LEVEL"); v != "" {
 		if err := s.LogLevel.UnmarshalText([]byte(v)); err != nil {

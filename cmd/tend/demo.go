@@ -21,6 +21,7 @@ import (
 	"github.com/tendhealth/tend/notify/fcm"
 	"github.com/tendhealth/tend/notify/notifytest"
 	"github.com/tendhealth/tend/notify/webpush"
+	"github.com/tendhealth/tend/sealed"
 )
 
 // demo runs the whole system locally: a Postgres (found or started), the API
@@ -85,6 +86,19 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.WebPushAllowed = []string{"127.0.0.1"}
+	if s.Keys == nil {
+		// Message bodies and symptom notes are sealed at rest: the demo
+		// makes a key of its own, kept in memory only (like its data's
+		// purpose: a tour).
+		text, err := sealed.Generate("demo")
+		if err != nil {
+			return err
+		}
+		if s.Keys, err = sealed.ParseKeyring(text); err != nil {
+			return err
+		}
+		out.printf("encryption a new key for this run (set TEND_ENCRYPTION_KEYS to keep one)")
+	}
 	sys, err := startSystem(ctx, s, pool, log, systemOpts{withAPI: true, overrides: func(c *engine.Config) {
 		c.Senders = senders
 		c.APNsTopic = phones.apns.Topic

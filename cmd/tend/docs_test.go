@@ -138,6 +138,9 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 		"TEND_LOG_LEVEL":             value(strings.ToLower(s.LogLevel.String())),
 		"TEND_PPROF_ADDR":            "off",
 		"TEND_TOKEN":                 "none",
+		"TEND_ENCRYPTION_KEYS":       "none",
+		"TEND_MESSAGE_PUSH_HOLD":     value(s.MessagePushHold.String()),
+		"TEND_ATTACHMENT_MAX_BYTES":  value(strconv.FormatInt(s.AttachmentMaxBytes, 10)),
 	}
 	if s.TLSCertFile != "" || s.TLSKeyFile != "" {
 		t.Errorf("TLS is on by default: %q, %q", s.TLSCertFile, s.TLSKeyFile)

@@ -19,10 +19,13 @@ import (
 // load drives a running server: it enrols simulated patients with device
 // tokens through the API (with an admin token), then posts readings from N
 // concurrent devices, flat out or at a target rate, one reading or a batch
-// per request, and reports readings/s and latency percentiles.
+// per request, and reports readings/s and latency percentiles. With -mode
+// messages the patients post messages to their care team's thread instead.
 func load(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("load", "--token T [flags]", "Enrols simulated patients through the API of a running server, posts readings from concurrent\n"+
-		"devices and reports readings/s and latency percentiles.", stdout, stderr)
+		"devices and reports readings/s and latency percentiles. -mode messages posts messages from the patients to their\n"+
+		"care team's threads instead (one message per request) and reports messages/s.", stdout, stderr)
+	mode := fs.String("mode", "readings", "what to post: readings, or messages")
 	base := fs.String("url", "", "server base URL (default: http:// and $TEND_ADDR, else http://127.0.0.1:8080)")
 	token := fs.String("token", "", "admin bearer token, used to enrol the simulated patients (default: $TEND_TOKEN)")
 	devices := fs.Int("devices", 32, "concurrent simulated devices (connections posting at once)")
@@ -46,18 +49,22 @@ func load(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 		return &exitError{code: 2, err: errors.New("--patients must be at least --devices")}
 	case *batch < 1 || *batch > 1000:
 		return &exitError{code: 2, err: errors.New("--batch must be between 1 and 1000")}
+	case *mode != "readings" && *mode != "messages":
+		return &exitError{code: 2, err: errors.New("--mode must be readings or messages")}
+	case *mode == "messages" && *batch != 1:
+		return &exitError{code: 2, err: errors.New("--mode messages posts one message per request: leave --batch at 1")}
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: *devices * 2, MaxIdleConnsPerHost: *devices * 2, IdleConnTimeout: time.Minute}}
 	fmt.Fprintf(stderr, "enrolling %d simulated patients…\n", *patients)
-	pats, err := enrol(ctx, client, *base, *token, *patients)
+	pats, err := enrol(ctx, client, *base, *token, *patients, *mode == "messages")
 	if err != nil {
 		return err
 	}
 	// Each device posts for its share of the patients, in turn.
 	sims := make([]*loadSim, *devices)
 	for i := range sims {
-		sims[i] = &loadSim{rng: rand.New(rand.NewPCG(uint64(i), 7))}
+		sims[i] = &loadSim{rng: rand.New(rand.NewPCG(uint64(i), 7)), messages: *mode == "messages", id: i}
 	}
 	for i, p := range pats {
 		sims[i%len(sims)].patients = append(sims[i%len(sims)].patients, p)
@@ -75,15 +82,15 @@ func load(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	measureFrom := time.Now().Add(*warmup)
 	results := make([]loadResult, len(sims))
 	var wg sync.WaitGroup
-	fmt.Fprintf(stderr, "posting for %s (+%s warm-up) from %d devices for %d patients, batch %d, rate %s\n",
-		*duration, *warmup, *devices, *patients, *batch, rateText(*rate))
+	fmt.Fprintf(stderr, "posting %s for %s (+%s warm-up) from %d devices for %d patients, batch %d, rate %s\n",
+		*mode, *duration, *warmup, *devices, *patients, *batch, rateText(*rate))
 	for i, sim := range sims {
 		wg.Go(func() {
 			results[i] = sim.post(runCtx, client, *base, *batch, *abnormal, pace, measureFrom)
 		})
 	}
 	wg.Wait()
-	report(stdout, results, *batch, *duration)
+	report(stdout, results, *batch, *duration, *mode)
 	return nil
 }
 
@@ -91,13 +98,15 @@ func rateText(r float64) string {
 	if r <= 0 {
 		return "flat out"
 	}
-	return strconv.FormatFloat(r, 'f', 0, 64) + " readings/s"
+	return strconv.FormatFloat(r, 'f', 0, 64) + " per second"
 }
 
-// loadPatient is an enrolled patient and its device token.
+// loadPatient is an enrolled patient and its device token (or, posting
+// messages, its patient user's token and its thread with the team).
 type loadPatient struct {
-	id    string
-	token string
+	id     string
+	token  string
+	thread string
 }
 
 // loadSim is one concurrent device connection posting for several patients.
@@ -105,11 +114,13 @@ type loadSim struct {
 	patients []loadPatient
 	rng      *rand.Rand
 	seq      int
+	messages bool
+	id       int
 }
 
 // enrol creates a care team, and per device a patient and a device user with
-// its token, through the API.
-func enrol(ctx context.Context, client *http.Client, base, token string, n int) ([]loadPatient, error) {
+// its token (for messages: a patient user, and its thread), through the API.
+func enrol(ctx context.Context, client *http.Client, base, token string, n int, messages bool) ([]loadPatient, error) {
 	var team struct{ ID string }
 	if err := call(ctx, client, base+"/v1/care-teams", token, map[string]any{"name": "load test " + time.Now().Format(time.RFC3339)}, &team); err != nil {
 		return nil, fmt.Errorf("create care team: %w", err)
@@ -122,15 +133,52 @@ func enrol(ctx context.Context, client *http.Client, base, token string, n int) 
 			"timezone": "UTC", "care_team_id": team.ID, "programs": []string{"hypertension"}}, &p); err != nil {
 			return nil, fmt.Errorf("create patient: %w", err)
 		}
-		if err := call(ctx, client, base+"/v1/users", token, map[string]any{"name": fmt.Sprintf("load device %d", i), "role": "device", "patient_id": p.ID}, &u); err != nil {
-			return nil, fmt.Errorf("create device user: %w", err)
+		role := "device"
+		if messages {
+			role = "patient"
+		}
+		if err := call(ctx, client, base+"/v1/users", token, map[string]any{"name": fmt.Sprintf("load %s %d", role, i), "role": role, "patient_id": p.ID}, &u); err != nil {
+			return nil, fmt.Errorf("create %s user: %w", role, err)
 		}
 		if err := call(ctx, client, base+"/v1/users/"+u.ID+"/tokens", token, map[string]any{}, &tok); err != nil {
-			return nil, fmt.Errorf("create device token: %w", err)
+			return nil, fmt.Errorf("create %s token: %w", role, err)
 		}
 		out[i] = loadPatient{id: p.ID, token: tok.Token}
+		if messages {
+			var threads struct{ Items []struct{ ID, Kind string } }
+			if err := get(ctx, client, base+"/v1/threads", tok.Token, &threads); err != nil {
+				return nil, fmt.Errorf("list threads: %w", err)
+			}
+			for _, th := range threads.Items {
+				if th.Kind == "patient" {
+					out[i].thread = th.ID
+				}
+			}
+			if out[i].thread == "" {
+				return nil, errors.New("list threads: the patient has no thread with the care team")
+			}
+		}
 	}
 	return out, nil
+}
+
+// get reads url as token into out.
+func get(ctx context.Context, client *http.Client, url, token string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s: status %d: %s", url, resp.StatusCode, bytes.TrimSpace(data))
+	}
+	return json.Unmarshal(data, out)
 }
 
 func call(ctx context.Context, client *http.Client, url, token string, in, out any) error {
@@ -171,8 +219,16 @@ func (s *loadSim) post(ctx context.Context, client *http.Client, base string, ba
 			case <-pace:
 			}
 		}
-		buf = s.body(buf[:0], batch, abnormal)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/patients/"+p.id+"/readings", bytes.NewReader(buf))
+		url := base + "/v1/patients/" + p.id + "/readings"
+		if s.messages {
+			s.seq++
+			buf = fmt.Appendf(buf[:0], `{"body":"Simulated message %d: how should I take the new tablets?","client_id":"load-%d-%d"}`,
+				s.seq, s.id, s.seq)
+			url = base + "/v1/threads/" + p.thread + "/messages"
+		} else {
+			buf = s.body(buf[:0], batch, abnormal)
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf))
 		req.Header.Set("Authorization", "Bearer "+p.token)
 		req.Header.Set("Content-Type", "application/json")
 		start := time.Now()
@@ -241,7 +297,7 @@ func (s *loadSim) body(b []byte, batch int, abnormal float64) []byte {
 	return b
 }
 
-func report(w io.Writer, results []loadResult, batch int, d time.Duration) {
+func report(w io.Writer, results []loadResult, batch int, d time.Duration, mode string) {
 	var all []time.Duration
 	readings := 0
 	errs := map[string]int{}
@@ -260,7 +316,7 @@ func report(w io.Writer, results []loadResult, batch int, d time.Duration) {
 		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
 	}
 	fmt.Fprintf(w, "requests:   %d ok (batch %d), errors %v\n", len(all), batch, errs)
-	fmt.Fprintf(w, "readings/s: %.0f\n", float64(readings)/d.Seconds())
+	fmt.Fprintf(w, "%s/s: %.0f\n", mode, float64(readings)/d.Seconds())
 	fmt.Fprintf(w, "requests/s: %.0f\n", float64(len(all))/d.Seconds())
 	fmt.Fprintf(w, "latency:    p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", pct(0.50), pct(0.95), pct(0.99), pct(1))
 }

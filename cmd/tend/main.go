@@ -24,7 +24,7 @@ Usage:
                                  create a bearer token (and its user when no --user)
   tend token revoke ID           revoke a token
   tend demo [--duration D]       the whole system on a local Postgres with simulated patients
-  tend load --url U --token T    post readings to a running server and report throughput
+  tend load --url U --token T    post readings (or -mode messages) to a running server and report throughput
   tend audit verify [--checkpoint FILE]
                                  walk the audit hash chain; name the first broken entry
   tend audit checkpoint          print the chain's head (signed with TEND_AUDIT_SIGNING_KEY when set)
@@ -33,13 +33,15 @@ Usage:
                                  what a rule would have raised over stored data (creates nothing)
   tend simulate [--pack FILE] [--seed N] [--patients N] [--weeks N] [--artefact-rate X] [--html FILE]
                                  score rule packs over a synthetic cohort (no database)
+  tend keys rotate [--batch N]   re-encrypt messages and symptom notes under the current key
   tend vapid generate            print a new VAPID key pair for Web Push
   tend push-receiver [--subscription FILE]
                                  a local Web Push service standing in for a browser: prints the pushes it gets
   tend version                   print the version and the commit it was built from
 
 Every command answers -h with its flags. Configuration comes from the environment (see README):
-TEND_DATABASE_URL, TEND_ADDR, TEND_TLS_*, TEND_VAPID_*, TEND_FCM_*, TEND_APNS_*, TEND_WEBPUSH_ALLOWED_HOSTS.
+TEND_DATABASE_URL, TEND_ADDR, TEND_TLS_*, TEND_ENCRYPTION_KEYS, TEND_MESSAGE_PUSH_HOLD, TEND_VAPID_*, TEND_FCM_*,
+TEND_APNS_*, TEND_WEBPUSH_ALLOWED_HOSTS.
 `
 
 func main() {
@@ -106,6 +108,8 @@ func dispatch(ctx context.Context, env getenv, args []string, stdout, stderr io.
 		return rulesCmd(ctx, env, rest, stdout, stderr)
 	case "simulate":
 		return simulate(rest, stdout, stderr)
+	case "keys":
+		return keys(ctx, env, rest, stdout, stderr)
 	case "vapid":
 		return vapid(rest, stdout, stderr)
 	case "push-receiver":

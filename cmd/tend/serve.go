@@ -56,6 +56,9 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 		WebPushAllowedHosts: s.WebPushAllowed,
 		APNsTopic:           s.APNsTopic,
 		OIDC:                s.OIDC,
+		Keys:                s.Keys,
+		MessagePushHold:     s.MessagePushHold,
+		AttachmentMaxBytes:  s.AttachmentMaxBytes,
 	}
 	if o.senders {
 		snd, err := s.senders(ctx, log)
@@ -69,6 +72,9 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 	}
 	eng, err := engine.New(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkKeys(ctx, eng, cfg.Keys != nil, log); err != nil {
 		return nil, err
 	}
 	// River stops hard when its start context ends; stop() stops it gracefully
@@ -280,4 +286,23 @@ func servePprof(ctx context.Context, addr string, log *slog.Logger) {
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("pprof", "error", err)
 	}
+}
+
+// checkKeys refuses to run without encryption keys once sealed messages or
+// notes exist (they could be neither read nor re-sealed), and warns that
+// messaging is off when there are neither keys nor sealed records.
+func checkKeys(ctx context.Context, eng *engine.Engine, haveKeys bool, log *slog.Logger) error {
+	if haveKeys {
+		return nil
+	}
+	st, err := eng.Sealed(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Exist {
+		return errors.New("TEND_ENCRYPTION_KEYS is not set, but the database holds encrypted messages: " +
+			"set it to the keys that sealed them (id:base64key[,id:base64key…]); refusing to start")
+	}
+	log.Warn("TEND_ENCRYPTION_KEYS is not set: messages and symptom reports are refused until it is")
+	return nil
 }

@@ -4,6 +4,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -52,6 +53,37 @@ func (w Writer) Write(ctx context.Context, tx pgx.Tx, a access.Actor, entry Entr
 // trip).
 func (w Writer) Queue(b *pgx.Batch, a access.Actor, entry Entry) {
 	b.Queue(auditSQL, args(a, entry, w.Now())...)
+}
+
+// Acted is one audit entry of QueueMany: who, and what.
+type Acted struct {
+	Actor access.Actor
+	Entry Entry
+}
+
+// QueueMany adds the inserts of many entries to a batch as one statement
+// (a group transaction's entries, in order).
+func (w Writer) QueueMany(b *pgx.Batch, entries []Acted) {
+	if len(entries) == 0 {
+		return
+	}
+	n := len(entries)
+	actors, patients := make([]*uuid.UUID, n), make([]*uuid.UUID, n)
+	roles, actions, types := make([]string, n), make([]string, n), make([]string, n)
+	objects, requests := make([]*string, n), make([]string, n)
+	details, outcomes := make([]*string, n), make([]string, n)
+	for i, e := range entries {
+		a := args(e.Actor, e.Entry, time.Time{})
+		actors[i], roles[i], actions[i], patients[i] = a[1].(*uuid.UUID), a[2].(string), a[3].(string), a[4].(*uuid.UUID)
+		types[i], objects[i], requests[i], outcomes[i] = a[5].(string), a[6].(*string), a[7].(string), a[9].(string)
+		if e.Entry.Detail != nil {
+			// Ids and counts: always encodable.
+			d, _ := json.Marshal(e.Entry.Detail)
+			ds := string(d)
+			details[i] = &ds
+		}
+	}
+	b.Queue(auditManySQL, w.Now(), actors, roles, actions, patients, types, objects, requests, details, outcomes)
 }
 
 // Role is the actor_role recorded for a: "system" for Tend itself (jobs, the

@@ -16,6 +16,7 @@ var queries = map[string]string{
 	"unsealedSQL":         unsealedSQL,
 	"sealDelaySQL":        sealDelaySQL,
 	"findHashSQL":         findHashSQL,
+	"auditManySQL":        auditManySQL,
 }
 
 // findHashSQL finds the sealed entry whose hash is $1 (verify's diagnosis of
@@ -72,3 +73,11 @@ FROM x JOIN j ON j.n = x.jn
 WHERE x.s IS NULL OR EXISTS (
 	SELECT 1 FROM reading_sources rs WHERE rs.patient_id = j.p AND rs.source_id = x.s AND rs.reading_id = x.o)
 GROUP BY j.n, j.a, j.r, j.p, j.q`
+
+// auditManySQL appends entries at $1: actors $2 of roles $3, actions $4, patients $5, object types
+// $6 and ids $7, request ids $8, details $9 (JSON text), outcomes $10, in order.
+const auditManySQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome)
+SELECT $1, x.a, x.r, x.act, x.p, x.t, x.o, x.q, x.d::jsonb, x.oc
+FROM unnest($2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+	WITH ORDINALITY AS x(a, r, act, p, t, o, q, d, oc, n)
+ORDER BY x.n`

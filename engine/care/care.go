@@ -15,6 +15,7 @@ import (
 	"github.com/tendhealth/tend/engine/internal/check"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/scope"
+	"github.com/tendhealth/tend/engine/internal/thread"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -71,6 +72,9 @@ func (cr *Service) CreateCareTeam(ctx context.Context, a access.Actor, in NewCar
 			return fmt.Errorf("insert care team: %w", err)
 		}
 		if err := storeMembers(ctx, tx, t.ID, members, len(in.MemberIDs)); err != nil {
+			return err
+		}
+		if err := thread.CreateTeamThread(ctx, tx, t.ID, now); err != nil {
 			return err
 		}
 		return cr.audit.Write(ctx, tx, a, audit.Entry{Action: "care_team.create", ObjectType: "care_team", ObjectID: t.ID.String()})
@@ -246,6 +250,9 @@ func (cr *Service) CreatePatient(ctx context.Context, a access.Actor, in NewPati
 		}
 		if err != nil {
 			return fmt.Errorf("insert patient: %w", err)
+		}
+		if err := thread.CreatePatientThreads(ctx, tx, p.ID, p.CareTeamID, now); err != nil {
+			return err
 		}
 		return cr.audit.Write(ctx, tx, a, audit.Entry{Action: "patient.create", PatientID: p.ID, ObjectType: "patient", ObjectID: p.ID.String()})
 	})

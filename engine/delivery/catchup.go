@@ -71,8 +71,8 @@ func (dl *Service) catchUp(ctx context.Context, userID uuid.UUID) (uuid.UUID, er
 		if _, quiet := q.at(now); quiet {
 			return dl.rescheduleHeld(ctx, tx, userID, q, now)
 		}
-		var n, medium int
-		err = tx.QueryRow(ctx, countHeldSQL, userID).Scan(&n, &medium)
+		var n, medium, messages int
+		err = tx.QueryRow(ctx, countHeldSQL, userID).Scan(&n, &medium, &messages)
 		if err != nil {
 			return fmt.Errorf("catch-up: count held: %w", err)
 		}
@@ -85,7 +85,7 @@ func (dl *Service) catchUp(ctx context.Context, userID uuid.UUID) (uuid.UUID, er
 		}
 		id = pg.NewID()
 		b := &pgx.Batch{}
-		b.Queue(insertCatchupSQL, id, userID, urgency, n, now)
+		b.Queue(insertCatchupSQL, id, userID, urgency, n, now, messages)
 		b.Queue(claimHeldSQL, userID, id)
 		var devices []uuid.UUID
 		b.Queue(enabledDevicesSQL, userID).

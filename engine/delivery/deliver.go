@@ -81,6 +81,10 @@ type delivery struct {
 	attemptsMade int
 	// reminderKind is what a reminder is for: "medication" or a vital kind.
 	reminderKind string
+	// messageID and threadID name the message a message push is about;
+	// messageCount is how many of a catch-up's items are messages.
+	messageID, threadID *uuid.UUID
+	messageCount        int
 }
 
 // Work sends one push and records its outcome. It is idempotent: a job re-run
@@ -190,14 +194,23 @@ func buildMessage(args deliverArgs, d delivery) notify.Message {
 	case "reminder":
 		// Package reminder: the kind of reminder only, never the medication.
 		m.Title, m.Body = reminderText(d.reminderKind), "Open Tend to confirm."
-	case "catchup":
-		// Only alerts are held for quiet hours (routing.go), so the count is
-		// of alerts.
-		noun := "alerts"
-		if d.itemCount == 1 {
-			noun = "alert"
+	case "message", "care_team_message":
+		// Generic words only: never the text, nor who wrote it.
+		m.Title, m.Body = "New message", "Open Tend to read it."
+		if d.typ == "care_team_message" {
+			m.Title = "New message from your care team"
 		}
-		m.Title = fmt.Sprintf("%d new %s while quiet hours were on", d.itemCount, noun)
+		if d.messageID != nil {
+			m.CollapseID = d.messageID.String()
+			m.Data["message_id"] = d.messageID.String()
+		}
+		if d.threadID != nil {
+			m.Data["thread_id"] = d.threadID.String()
+		}
+	case "catchup":
+		// Alerts and messages are held for quiet hours (routing.go,
+		// message.go): the count says which.
+		m.Title = catchupTitle(d.itemCount-d.messageCount, d.messageCount)
 		m.Body = "Open Tend to review them."
 		m.Data["count"] = strconv.Itoa(d.itemCount)
 	default:
@@ -234,7 +247,8 @@ func (dl *Service) loadDeliveries(ctx context.Context, reqs []*loadReq) error {
 		var platform string
 		var p256dh, auth, topic *string
 		if err := rows.Scan(&i, &d.deviceID, &platform, &d.device.Token, &p256dh, &auth, &topic, &d.device.Sandbox, &d.enabled,
-			&d.typ, &d.urgency, &d.alertID, &d.createdAt, &d.itemCount, &d.alreadySent, &d.attemptsMade, &d.reminderKind); err != nil {
+			&d.typ, &d.urgency, &d.alertID, &d.createdAt, &d.itemCount, &d.alreadySent, &d.attemptsMade, &d.reminderKind,
+			&d.messageID, &d.threadID, &d.messageCount); err != nil {
 			return fmt.Errorf("load deliveries: %w", err)
 		}
 		d.device.ID = d.deviceID.String()
@@ -412,4 +426,21 @@ func reminderText(kind string) string {
 		return "Time to check your oxygen level"
 	}
 	return "Time to check your " + strings.ReplaceAll(kind, "_", " ")
+}
+
+// catchupTitle is a catch-up's title for its held alerts and messages.
+func catchupTitle(alerts, messages int) string {
+	plural := func(n int, noun string) string {
+		if n == 1 {
+			return "1 new " + noun
+		}
+		return fmt.Sprintf("%d new %ss", n, noun)
+	}
+	switch {
+	case messages == 0:
+		return plural(alerts, "alert") + " while quiet hours were on"
+	case alerts <= 0:
+		return plural(messages, "message") + " while quiet hours were on"
+	}
+	return plural(alerts, "alert") + " and " + plural(messages, "message") + " while quiet hours were on"
 }

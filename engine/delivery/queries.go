@@ -7,6 +7,8 @@ package delivery
 
 // queries lists every statement of this file by name.
 var queries = map[string]string{
+	"messageUsersSQL":         messageUsersSQL,
+	"insertMessageNotesSQL":   insertMessageNotesSQL,
 	"lockQuietHoursSQL":       lockQuietHoursSQL,
 	"countHeldSQL":            countHeldSQL,
 	"insertCatchupSQL":        insertCatchupSQL,
@@ -24,14 +26,15 @@ var queries = map[string]string{
 // time.
 const lockQuietHoursSQL = `SELECT timezone, quiet_start, quiet_end FROM users WHERE id = $1 FOR UPDATE`
 
-// countHeldSQL counts the held notifications of user $1 not yet summarised: distinct alerts, and
-// medium-urgency items.
-const countHeldSQL = `SELECT count(DISTINCT coalesce(alert_id, id)), count(*) FILTER (WHERE urgency = 'medium')
+// countHeldSQL counts the held notifications of user $1 not yet summarised: distinct alerts and
+// messages, medium-urgency items, and messages.
+const countHeldSQL = `SELECT count(DISTINCT coalesce(alert_id, id)), count(*) FILTER (WHERE urgency = 'medium'),
+			count(*) FILTER (WHERE message_id IS NOT NULL)
 			FROM notifications WHERE user_id = $1 AND held_until IS NOT NULL AND catchup_id IS NULL`
 
 // insertCatchupSQL stores the catch-up notification that summarises a user's held items.
-const insertCatchupSQL = `INSERT INTO notifications (id, user_id, type, urgency, item_count, device_count, created_at)
-			VALUES ($1, $2, 'catchup', $3, $4, (SELECT count(*) FROM devices WHERE user_id = $2 AND enabled), $5)`
+const insertCatchupSQL = `INSERT INTO notifications (id, user_id, type, urgency, item_count, device_count, created_at, message_count)
+			VALUES ($1, $2, 'catchup', $3, $4, (SELECT count(*) FROM devices WHERE user_id = $2 AND enabled), $5, $6)`
 
 // claimHeldSQL attaches user $1's held notifications to catch-up $2.
 const claimHeldSQL = `UPDATE notifications SET catchup_id = $2 WHERE user_id = $1 AND held_until IS NOT NULL AND catchup_id IS NULL`
@@ -51,7 +54,7 @@ const dueHeldUsersSQL = `SELECT DISTINCT user_id FROM notifications
 // the pair's delivery history.
 const loadDeliveriesSQL = `SELECT x.i, d.id, d.platform, d.address, d.p256dh, d.auth, d.topic, d.sandbox, d.enabled,
 			n.type, n.urgency, n.alert_id, n.created_at, coalesce(n.item_count, 0), s.sent, s.attempts,
-			coalesce(n.reminder_kind, '')
+			coalesce(n.reminder_kind, ''), n.message_id, n.thread_id, coalesce(n.message_count, 0)
 		FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS x(nid, did, i)
 		JOIN LATERAL (SELECT * FROM notifications WHERE id = x.nid LIMIT 1) n ON true
 		JOIN LATERAL (SELECT * FROM devices WHERE id = x.did LIMIT 1) d ON true
@@ -85,3 +88,17 @@ const markAlertUndeliveredSQL = `UPDATE alerts a SET undelivered = true
 		AND (SELECT count(DISTINCT (d.notification_id, d.device_id)) FROM deliveries d JOIN notifications n ON n.id = d.notification_id
 			WHERE n.alert_id = a.id AND n.type = 'alert' AND d.outcome IN ('failed', 'unregistered', 'undeliverable'))
 		>= (SELECT coalesce(sum(n.device_count), 0) FROM notifications n WHERE n.alert_id = a.id AND n.type = 'alert')`
+
+// messageUsersSQL reads the enabled users of $1 with their quiet hours and enabled devices.
+const messageUsersSQL = `SELECT u.id, u.timezone, u.quiet_start, u.quiet_end,
+			ARRAY(SELECT d.id FROM devices d WHERE d.user_id = u.id AND d.enabled ORDER BY d.id)
+		FROM users u WHERE u.id = ANY($1) AND u.disabled_at IS NULL`
+
+// insertMessageNotesSQL records the notifications of message $1 in thread $2 ($3 ids, $4 users, $5
+// device counts, $6 held until, NULL when sent at once) of type $7 and urgency $8 at $9; a user
+// already notified of the message is skipped. It returns the ids inserted.
+const insertMessageNotesSQL = `INSERT INTO notifications (id, user_id, type, urgency, device_count, held_until, created_at,
+			message_id, thread_id)
+		SELECT i, u, $7, $8, d, h, $9, $1, $2 FROM unnest($3::uuid[], $4::uuid[], $5::int[], $6::timestamptz[]) AS x(i, u, d, h)
+		ON CONFLICT (message_id, user_id) WHERE message_id IS NOT NULL DO NOTHING
+		RETURNING id`

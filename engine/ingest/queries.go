@@ -30,6 +30,7 @@ var queries = map[string]string{
 	"listReadingsSQL":        listReadingsSQL,
 	"symptomReportByKeySQL":  symptomReportByKeySQL,
 	"insertSymptomReportSQL": insertSymptomReportSQL,
+	"patientThreadsSQL":      patientThreadsSQL,
 	"linkReportAlertsSQL":    linkReportAlertsSQL,
 	"listSymptomReportsSQL":  listSymptomReportsSQL,
 }
@@ -136,15 +137,18 @@ const listReadingsSQL = `SELECT ` + readings.Columns + ` FROM readings r WHERE r
 const symptomReportByKeySQL = `SELECT id, reported_at FROM symptom_reports WHERE patient_id = $1 AND idempotency_key = $2`
 
 // insertSymptomReportSQL stores a symptom report.
-const insertSymptomReportSQL = `INSERT INTO symptom_reports (id, patient_id, symptoms, note, reported_at, reported_by, idempotency_key)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`
+const insertSymptomReportSQL = `INSERT INTO symptom_reports (id, patient_id, symptoms, note_key_id, note_sealed, reported_at, reported_by,
+			idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+// patientThreadsSQL lists patient $1's threads with their care teams.
+const patientThreadsSQL = `SELECT id FROM threads WHERE patient_id = $1 AND kind = 'patient' ORDER BY id`
 
 // linkReportAlertsSQL links report $1 to the alerts $2 it raised.
 const linkReportAlertsSQL = `INSERT INTO symptom_report_alerts (report_id, alert_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING`
 
 // listSymptomReportsSQL pages through patient $1's symptom reports, newest first, with the alerts
 // each raised.
-const listSymptomReportsSQL = `SELECT s.id, s.patient_id, s.symptoms, s.note, s.reported_at, s.reported_by,
+const listSymptomReportsSQL = `SELECT s.id, s.patient_id, s.symptoms, s.note, s.note_key_id, s.note_sealed, s.reported_at, s.reported_by,
 				coalesce(array(SELECT l.alert_id FROM symptom_report_alerts l WHERE l.report_id = s.id ORDER BY l.alert_id), '{}')
 			FROM symptom_reports s WHERE s.patient_id = $1 AND (s.reported_at, s.id) < ($2, $3)
 			ORDER BY s.reported_at DESC, s.id DESC LIMIT $4`

@@ -17,6 +17,7 @@ import (
 	"github.com/tendhealth/tend/engine/internal/metrics"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/rules"
+	"github.com/tendhealth/tend/sealed"
 )
 
 // Config wires a Service.
@@ -33,6 +34,9 @@ type Config struct {
 	Transactions int
 	// ObservedHorizon is the earliest observed_at accepted without backfill.
 	ObservedHorizon time.Time
+	// Keys seal symptom notes and the reports' thread messages. Nil: symptom
+	// reports fail with thread.ErrNoKeys.
+	Keys *sealed.Keyring
 }
 
 // Service ingests readings and symptom reports.
@@ -45,6 +49,7 @@ type Service struct {
 	alerting        *alerting.Service
 	rules           func() *rules.Pack
 	observedHorizon time.Time
+	keys            *sealed.Keyring
 
 	partitionsMu sync.Mutex
 	partitions   map[string]bool // months known to have a readings partition
@@ -55,7 +60,7 @@ type Service struct {
 // New builds a Service.
 func New(c Config) *Service {
 	ig := &Service{pool: c.Pool, log: c.Logger, now: c.Now, metrics: c.Metrics, audit: c.Audit, alerting: c.Alerting,
-		rules: c.Rules, observedHorizon: c.ObservedHorizon, partitions: map[string]bool{}}
+		rules: c.Rules, observedHorizon: c.ObservedHorizon, keys: c.Keys, partitions: map[string]bool{}}
 	ig.ingester = ig.newIngester(c.Transactions)
 	return ig
 }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/tendhealth/tend/engine/internal/check"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/scope"
+	"github.com/tendhealth/tend/engine/internal/thread"
 	"github.com/tendhealth/tend/rpm"
 	"github.com/tendhealth/tend/rules"
 )
@@ -80,6 +82,9 @@ func (ig *Service) ReportSymptoms(ctx context.Context, a access.Actor, in NewSym
 	if err := in.Validate(); err != nil {
 		return SymptomReportResult{}, err
 	}
+	if ig.keys == nil {
+		return SymptomReportResult{}, thread.ErrNoKeys
+	}
 	var res SymptomReportResult
 	err := pg.InTx(ctx, ig.pool, func(tx pgx.Tx) error {
 		scope, err := scope.OfPatient(ctx, tx, a, in.PatientID)
@@ -106,15 +111,23 @@ func (ig *Service) ReportSymptoms(ctx context.Context, a access.Actor, in NewSym
 		for i, s := range in.Symptoms {
 			symptoms[i] = ReportedSymptom{Code: s.Code, Severity: s.Severity, Text: s.Text}
 		}
-		var note, key *string
+		var noteKey *string
+		var noteSealed []byte
+		var key *string
 		if in.Note != "" {
-			note = &in.Note
+			// Sealed like a message body, bound to the patient and report.
+			k, ct := ig.keys.Seal([]byte(in.Note), thread.NoteAAD(in.PatientID, res.ID))
+			noteKey, noteSealed = &k, ct
 		}
 		if in.IdempotencyKey != "" {
 			key = &in.IdempotencyKey
 		}
-		if _, err := tx.Exec(ctx, insertSymptomReportSQL, res.ID, in.PatientID, symptoms, note, now, pg.NilIfZero(a.UserID), key); err != nil {
+		if _, err := tx.Exec(ctx, insertSymptomReportSQL, res.ID, in.PatientID, symptoms, noteKey, noteSealed, now,
+			pg.NilIfZero(a.UserID), key); err != nil {
 			return fmt.Errorf("insert symptom report: %w", err)
+		}
+		if err := ig.postReport(ctx, tx, a, in.PatientID, res.ID, symptoms, in.Note, now); err != nil {
+			return err
 		}
 		if err := ig.audit.Write(ctx, tx, a, audit.Entry{Action: "symptom_report.create", PatientID: in.PatientID, ObjectType: "symptom_report",
 			ObjectID: res.ID.String(), Detail: map[string]any{"count": len(symptoms)}}); err != nil {
@@ -231,8 +244,21 @@ func (ig *Service) ListSymptomReports(ctx context.Context, a access.Actor, f Sym
 		}
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (SymptomReport, error) {
 			var x SymptomReport
-			err := r.Scan(&x.ID, &x.PatientID, &x.Symptoms, &x.Note, &x.ReportedAt, &x.ReportedBy, &x.AlertIDs)
-			return x, err
+			var keyID *string
+			var sealed []byte
+			if err := r.Scan(&x.ID, &x.PatientID, &x.Symptoms, &x.Note, &keyID, &sealed, &x.ReportedAt, &x.ReportedBy, &x.AlertIDs); err != nil {
+				return x, err
+			}
+			if keyID != nil {
+				note, err := thread.Open(ig.keys, *keyID, sealed, thread.NoteAAD(x.PatientID, x.ID))
+				if err != nil {
+					// A clear error, never garbage: the report's id and key only.
+					return x, fmt.Errorf("symptom report %s: note: %w", x.ID, err)
+				}
+				n := string(note)
+				x.Note = &n
+			}
+			return x, nil
 		})
 		if err != nil {
 			return fmt.Errorf("list symptom reports: %w", err)
@@ -247,4 +273,42 @@ func (ig *Service) ListSymptomReports(ctx context.Context, a access.Actor, f Sym
 		return pg.EncodeCursor(reportCursor{At: last.ReportedAt, ID: last.ID})
 	})
 	return out, next, nil
+}
+
+// reportMessage is the sealed content of a symptom report's message.
+type reportMessage struct {
+	ID       uuid.UUID         `json:"id"`
+	Symptoms []ReportedSymptom `json:"symptoms"`
+	Note     string            `json:"note,omitempty"`
+}
+
+// postReport appends the report as a structured message to each of the
+// patient's threads with a care team, in the report's transaction, with an
+// audit entry per message. It is not pushed: the alerts it raises page.
+func (ig *Service) postReport(ctx context.Context, tx pgx.Tx, a access.Actor, patient, report uuid.UUID,
+	symptoms []ReportedSymptom, note string, now time.Time) error {
+	rows, err := tx.Query(ctx, patientThreadsSQL, patient)
+	if err != nil {
+		return fmt.Errorf("symptom report threads: %w", err)
+	}
+	threads, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return fmt.Errorf("symptom report threads: %w", err)
+	}
+	body, err := json.Marshal(reportMessage{ID: report, Symptoms: symptoms, Note: note})
+	if err != nil {
+		return fmt.Errorf("symptom report message: %w", err)
+	}
+	for _, th := range threads {
+		ap, err := thread.Append(ctx, tx, ig.keys, now, thread.New{ThreadID: th, SenderID: a.UserID, SenderRole: string(a.Role),
+			Kind: thread.SymptomReport, Body: body, SymptomReportID: report})
+		if err != nil {
+			return err
+		}
+		if err := ig.audit.Write(ctx, tx, a, audit.Entry{Action: "message.create", PatientID: patient, ObjectType: "thread",
+			ObjectID: th.String(), Detail: map[string]any{"message_ids": []uuid.UUID{ap.ID}, "symptom_report_id": report}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

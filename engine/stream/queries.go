@@ -7,11 +7,12 @@ import "github.com/tendhealth/tend/engine/internal/scope"
 
 // queries lists every statement of this file by name.
 var queries = map[string]string{
-	"maxIDSQL":    maxIDSQL,
-	"loadSQL":     loadSQL,
-	"positionSQL": positionSQL,
-	"replaySQL":   replaySQL,
-	"pruneSQL":    pruneSQL,
+	"maxIDSQL":        maxIDSQL,
+	"loadSQL":         loadSQL,
+	"positionSQL":     positionSQL,
+	"replaySQL":       replaySQL,
+	"pruneSQL":        pruneSQL,
+	"participantsSQL": participantsSQL,
 }
 
 // maxIDSQL reads the newest event id (0 when the log is empty): where a
@@ -19,11 +20,17 @@ var queries = map[string]string{
 const maxIDSQL = `SELECT coalesce(max(id), 0) FROM events`
 
 // loadSQL reads event $1 and the events after id $2, in id order, at most
-// $3, each with the user ids of its care team (so that visibility is
-// decided per event without a query per client).
-const loadSQL = `SELECT e.id, e.type, e.patient_id, e.payload,
-	ARRAY(SELECT m.user_id FROM care_team_members m WHERE m.care_team_id = e.care_team_id)
+// $3, each with the user ids of its care team or, for an event of a thread,
+// of the thread's participants (so that visibility is decided per event
+// without a query per client).
+var loadSQL = `SELECT e.id, e.type, e.patient_id, e.payload, e.thread_id IS NOT NULL,
+	CASE WHEN e.thread_id IS NULL THEN ARRAY(SELECT m.user_id FROM care_team_members m WHERE m.care_team_id = e.care_team_id)
+	ELSE (SELECT ` + scope.ParticipantsSQL("t") + ` FROM threads t WHERE t.id = e.thread_id) END
 FROM events e WHERE e.id = $1 OR e.id > $2 ORDER BY e.id LIMIT $3`
+
+// participantsSQL reads the user ids of thread $1's participants (for an
+// ephemeral event).
+var participantsSQL = `SELECT ` + scope.ParticipantsSQL("t") + ` FROM threads t WHERE t.id = $1`
 
 // positionSQL reads the oldest retained event id (NULL when the log is
 // empty) and the newest id ever issued (0 when none was).

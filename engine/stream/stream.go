@@ -15,6 +15,7 @@ package stream
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -271,7 +272,11 @@ func (s *Service) publish(ev loaded) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for sub := range s.subs {
-		if !scope.SeesEvent(sub.actor, ev.typ, ev.patientID, ev.members) {
+		if ev.thread {
+			if !scope.SeesThreadEvent(sub.actor, ev.members) || sub.actor.UserID == ev.except {
+				continue
+			}
+		} else if !scope.SeesEvent(sub.actor, ev.typ, ev.patientID, ev.members) {
 			continue
 		}
 		select {
@@ -319,6 +324,7 @@ func (s *Service) listen() {
 		ReconnectDelay: s.cfg.ReconnectDelay,
 	}
 	l.Handle(events.Channel, f)
+	l.Handle(events.EphemeralChannel, &ephemeral{svc: s})
 	go func() {
 		defer close(s.stopped)
 		_ = l.Listen(ctx) // returns when ctx is cancelled
@@ -331,7 +337,11 @@ type loaded struct {
 	typ       string
 	patientID uuid.UUID
 	payload   []byte
-	members   []uuid.UUID
+	// members are the care team's user ids, or for an event of a thread
+	// (thread set) its participants'.
+	members []uuid.UUID
+	thread  bool
+	except  uuid.UUID // a participant who is not sent the event (the typist)
 }
 
 // follower follows the event log for the listener. Event ids are issued at
@@ -386,7 +396,7 @@ func (f *follower) load(ctx context.Context, conn *pgx.Conn, id int64) error {
 		evs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (loaded, error) {
 			var ev loaded
 			var patient *uuid.UUID
-			err := row.Scan(&ev.id, &ev.typ, &patient, &ev.payload, &ev.members)
+			err := row.Scan(&ev.id, &ev.typ, &patient, &ev.payload, &ev.thread, &ev.members)
 			if patient != nil {
 				ev.patientID = *patient
 			}
@@ -415,4 +425,33 @@ func (f *follower) load(ctx context.Context, conn *pgx.Conn, id int64) error {
 		}
 		id = 0
 	}
+}
+
+// ephemeral hands the events that are never stored (typing) to the
+// participants of their thread connected to this process.
+type ephemeral struct{ svc *Service }
+
+// HandleNotification reads the thread's participants and publishes the
+// event, without an id: it cannot be replayed.
+func (h *ephemeral) HandleNotification(ctx context.Context, n *pgconn.Notification, conn *pgx.Conn) error {
+	var ev events.Ephemeral
+	if err := json.Unmarshal([]byte(n.Payload), &ev); err != nil || ev.Thread == uuid.Nil {
+		return fmt.Errorf("stream: malformed ephemeral event")
+	}
+	if h.svc.Subscribers() == 0 {
+		return nil
+	}
+	var members []uuid.UUID
+	if err := conn.QueryRow(ctx, participantsSQL, ev.Thread).Scan(&members); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return fmt.Errorf("stream: participants: %w", err)
+	}
+	data, err := json.Marshal(map[string]any{"thread_id": ev.Thread, "user_id": ev.From})
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	h.svc.publish(loaded{typ: ev.Type, payload: data, members: members, thread: true, except: ev.From})
+	return nil
 }

@@ -23,6 +23,14 @@ type Set struct {
 	Held        prometheus.Counter
 	Catchups    prometheus.Counter
 	TooLarge    *prometheus.CounterVec
+	// BroadcastMessages counts broadcast copies appended (sent) or given up
+	// (failed).
+	BroadcastMessages *prometheus.CounterVec
+	// AttachmentsUploaded counts attachments stored.
+	AttachmentsUploaded prometheus.Counter
+	// AttachmentIntegrity counts downloads refused because the stored
+	// attachment did not decrypt or did not match its SHA-256.
+	AttachmentIntegrity prometheus.Counter
 }
 
 // New creates the collectors and registers them, with the scrape-time
@@ -61,9 +69,19 @@ func New(reg prometheus.Registerer, pool *pgxpool.Pool) (*Set, error) {
 			Name: "tend_push_payload_too_large_total",
 			Help: "Pushes a provider refused as too large (HTTP 413): Tend's sizing error, not the device's.",
 		}, []string{"platform"}),
+		BroadcastMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tend_broadcast_messages_total", Help: "Broadcast copies appended to patient threads (sent) or given up (failed).",
+		}, []string{"status"}),
+		AttachmentsUploaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tend_attachments_uploaded_total", Help: "Attachments stored.",
+		}),
+		AttachmentIntegrity: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tend_attachment_integrity_failures_total",
+			Help: "Attachment downloads refused: the stored bytes did not decrypt or did not match their SHA-256.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.Readings, m.Alerts, m.Deliveries, m.RuleErrors, m.Undelivered, m.GroupSize, m.Rescued,
-		m.Held, m.Catchups, m.TooLarge, &queueCollector{pool: pool}, &undeliveredCollector{pool: pool}} {
+		m.Held, m.Catchups, m.TooLarge, m.BroadcastMessages, m.AttachmentsUploaded, m.AttachmentIntegrity, &queueCollector{pool: pool}, &undeliveredCollector{pool: pool}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

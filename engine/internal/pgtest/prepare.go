@@ -23,7 +23,14 @@ import (
 // PostgreSQL cannot infer fails the test and not production.
 func PrepareQueries(t *testing.T, file string, queries map[string]string) {
 	t.Helper()
-	declared, listed := catalogue(t, file)
+	PrepareQueriesOf(t, file, "queries", queries)
+}
+
+// PrepareQueriesOf is PrepareQueries for a second statement file of a
+// package, whose map is named mapName (a package has one "queries").
+func PrepareQueriesOf(t *testing.T, file, mapName string, queries map[string]string) {
+	t.Helper()
+	declared, listed := catalogue(t, file, mapName)
 	for _, name := range declared {
 		if !slices.Contains(listed, name) {
 			t.Errorf("%s: %s is not listed in queries: add it, so that it is prepared", file, name)
@@ -58,7 +65,7 @@ func PrepareQueries(t *testing.T, file string, queries map[string]string) {
 // catalogue parses file and returns the names of its package-level constants
 // and variables ending in SQL, and the keys of its queries map (checking that
 // each key names the identifier it maps to).
-func catalogue(t *testing.T, file string) (declared, listed []string) {
+func catalogue(t *testing.T, file, mapName string) (declared, listed []string) {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
 	if err != nil {
@@ -76,12 +83,12 @@ func catalogue(t *testing.T, file string) (declared, listed []string) {
 				if strings.HasSuffix(id.Name, "SQL") {
 					declared = append(declared, id.Name)
 				}
-				if id.Name != "queries" || i >= len(vs.Values) {
+				if id.Name != mapName || i >= len(vs.Values) {
 					continue
 				}
 				lit, ok := vs.Values[i].(*ast.CompositeLit)
 				if !ok {
-					t.Fatalf("%s: queries must be a map literal", file)
+					t.Fatalf("%s: %s must be a map literal", file, mapName)
 				}
 				found = true
 				for _, e := range lit.Elts {
@@ -101,7 +108,7 @@ func catalogue(t *testing.T, file string) (declared, listed []string) {
 		}
 	}
 	if !found {
-		t.Fatalf("%s: no var queries = map[string]string{...}", file)
+		t.Fatalf("%s: no var %s = map[string]string{...}", file, mapName)
 	}
 	return declared, listed
 }

@@ -9,27 +9,33 @@ import (
 	"github.com/tendhealth/tend/engine/access"
 )
 
-// PatientVisibleEvents lists the event types a patient's own users (patient
-// and device) may receive on the live stream. Alert events are for the care
-// team only, so today the list is empty; a future type meant for patients (a
-// message to them) is added here.
+// PatientVisibleEvents lists the event types of no thread that a patient's
+// own users (patient and device) may receive on the live stream. Alert
+// events are for the care team only, so today the list is empty. Events of a
+// thread (messages) are decided by the thread's participants instead
+// (SeesThreadEvent, ThreadSQL).
 func PatientVisibleEvents() []string { return []string{} }
 
 // EventSQL is the predicate "the actor may see event e" of the event log:
 // admins every event, clinicians and schedulers the events of their care
 // teams, patient and device users the events of their own patient whose type
-// is in PatientVisibleEvents. e is the events row alias; role, patient, user
-// and types are the SQL expressions of the actor's role, patient id, user id
-// and the patient-visible types (a text array).
+// is in PatientVisibleEvents. An event of a thread (thread_id set) goes to
+// the thread's participants only (ThreadSQL), admins included only when they
+// are one. e is the events row alias; role, patient, user and types are the
+// SQL expressions of the actor's role, patient id, user id and the
+// patient-visible types (a text array).
 func EventSQL(e, role, patient, user, types string) string {
-	return strings.NewReplacer("{e}", e, "{role}", role, "{patient}", patient, "{user}", user, "{types}", types).Replace(`({role} = 'admin'
+	return strings.NewReplacer("{e}", e, "{role}", role, "{patient}", patient, "{user}", user, "{types}", types).Replace(`(({e}.thread_id IS NULL AND ({role} = 'admin'
 	OR ({role} IN ('clinician', 'scheduler') AND EXISTS (
 		SELECT 1 FROM care_team_members m WHERE m.care_team_id = {e}.care_team_id AND m.user_id = {user}))
-	OR ({role} IN ('patient', 'device') AND {e}.patient_id = {patient} AND {e}.type = ANY({types})))`)
+	OR ({role} IN ('patient', 'device') AND {e}.patient_id = {patient} AND {e}.type = ANY({types}))))
+	OR ({e}.thread_id IS NOT NULL AND EXISTS (SELECT 1 FROM threads et WHERE et.id = {e}.thread_id AND `) +
+		ThreadSQL("et", role, patient, user) + `)))`
 }
 
-// SeesEvent is EventSQL for an event already loaded: members are the user
-// ids of the event's care team (as the log read them with the event).
+// SeesEvent is EventSQL for an event of no thread already loaded: members
+// are the user ids of the event's care team (as the log read them with the
+// event). Thread events are decided by SeesThreadEvent.
 func SeesEvent(a access.Actor, typ string, patientID uuid.UUID, members []uuid.UUID) bool {
 	switch a.Role {
 	case access.RoleAdmin:

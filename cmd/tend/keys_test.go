@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/engine/enginetest"
+	"github.com/tendhealth/tend/sealed"
+)
+
+// TestKeysRotateCommand: with messages sealed under k1, tend serve refuses
+// to start without keys (and says why); tend keys rotate with k2,k1
+// re-encrypts them, after which k2 alone opens every message; a second run
+// has nothing left to do.
+func TestKeysRotateCommand(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := enginetest.NewDatabase(t)
+	k1, _ := sealed.Generate("k1")
+	k2, _ := sealed.Generate("k2")
+	old := envMap(map[string]string{"TEND_DATABASE_URL": db, "TEND_ENCRYPTION_KEYS": k1})
+	eng, done, err := adminEngine(ctx, old, io.Discard, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := engine.System("test")
+	doc, err := eng.CreateUser(ctx, sys, engine.NewUser{Name: "Dr A", Role: engine.RoleClinician})
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := eng.CreateCareTeam(ctx, sys, engine.NewCareTeam{Name: "Team", MemberIDs: []uuid.UUID{doc.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := eng.CreatePatient(ctx, sys, engine.NewPatient{DisplayName: "Pat", Timezone: "UTC", CareTeamID: team.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clinician := engine.Actor{UserID: doc.ID, Role: engine.RoleClinician}
+	threads, _, err := eng.ListThreads(ctx, clinician, engine.ThreadFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var th uuid.UUID
+	for _, x := range threads {
+		if x.Kind == "patient" && x.PatientID != nil && *x.PatientID == p.ID {
+			th = x.ID
+		}
+	}
+	for i := range 3 {
+		if _, err := eng.PostMessage(ctx, clinician, th, engine.NewMessage{Body: strings.Repeat("hi ", i+1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done()
+
+	var out, errOut bytes.Buffer
+	noKeys := envMap(map[string]string{"TEND_DATABASE_URL": db, "TEND_ADDR": "127.0.0.1:0"})
+	err = runEnv(ctx, noKeys, []string{"serve"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "TEND_ENCRYPTION_KEYS is not set") || !strings.Contains(err.Error(), "encrypted messages") {
+		t.Fatalf("serve without keys = %v, want a refusal that names TEND_ENCRYPTION_KEYS", err)
+	}
+
+	both := envMap(map[string]string{"TEND_DATABASE_URL": db, "TEND_ENCRYPTION_KEYS": k2 + "," + k1})
+	out.Reset()
+	if err := runEnv(ctx, both, []string{"keys", "rotate", "--batch", "2"}, &out, &errOut); err != nil {
+		t.Fatalf("keys rotate: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "re-encrypted 3 messages and 0 notes; 0 records left") {
+		t.Errorf("keys rotate said %q", out.String())
+	}
+	if strings.Contains(out.String()+errOut.String(), strings.TrimPrefix(k1, "k1:")) {
+		t.Error("keys rotate printed a key")
+	}
+	out.Reset()
+	if err := runEnv(ctx, both, []string{"keys", "rotate"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "re-encrypted 0 messages") {
+		t.Errorf("second run: %v %q", err, out.String())
+	}
+	fresh, done2, err := adminEngine(ctx, envMap(map[string]string{"TEND_DATABASE_URL": db, "TEND_ENCRYPTION_KEYS": k2}), io.Discard, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done2()
+	page, err := fresh.ListMessages(ctx, clinician, th, engine.MessageFilter{})
+	if err != nil || len(page.Items) != 3 {
+		t.Fatalf("messages = %+v, %v", page, err)
+	}
+	for _, m := range page.Items {
+		if m.Error != "" || !strings.HasPrefix(m.Body, "hi") {
+			t.Errorf("after rotation, message %d = %q / %q", m.Seq, m.Body, m.Error)
+		}
+	}
+}

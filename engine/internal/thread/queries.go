@@ -1,0 +1,46 @@
+package thread
+
+// This file holds every SQL statement the package runs, by name
+// (TestQueriesPrepare prepares each against the migrated schema).
+
+// queries lists every statement of this file by name.
+var queries = map[string]string{
+	"insertPatientThreadsSQL": insertPatientThreadsSQL,
+	"insertTeamThreadSQL":     insertTeamThreadSQL,
+	"appendSQL":               appendSQL,
+	"markSQL":                 markSQL,
+}
+
+// insertPatientThreadsSQL creates patient $4's thread ($1) with team $3 and
+// the team's staff-only thread about the patient ($2), at $5.
+const insertPatientThreadsSQL = `INSERT INTO threads (id, kind, care_team_id, patient_id, last_activity_at, created_at)
+	VALUES ($1, 'patient', $3, $4, $5, $5), ($2, 'staff_patient', $3, $4, $5, $5)
+	ON CONFLICT DO NOTHING`
+
+// insertTeamThreadSQL creates care team $2's staff channel ($1) at $3.
+const insertTeamThreadSQL = `INSERT INTO threads (id, kind, care_team_id, last_activity_at, created_at)
+	VALUES ($1, 'team', $2, $3, $3) ON CONFLICT DO NOTHING`
+
+// appendSQL takes thread $1's next sequence number and stores message $2
+// (sender $3 of role $4, kind $5, sealed under key $6 as $7, urgent $8,
+// client id $9, attachments $10, symptom report $11) at $12; it returns the
+// sequence number and the thread's kind, team and patient.
+const appendSQL = `WITH t AS (
+	UPDATE threads SET last_seq = last_seq + 1, last_message_at = $12, last_activity_at = $12 WHERE id = $1
+	RETURNING last_seq, kind, care_team_id, patient_id
+), m AS (
+	INSERT INTO messages (id, thread_id, seq, sender_id, sender_role, kind, key_id, body, urgent, client_id, attachment_ids,
+		symptom_report_id, created_at)
+	SELECT $2, $1, t.last_seq, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM t
+)
+SELECT last_seq, kind, care_team_id, patient_id FROM t`
+
+// markSQL raises user $2's watermarks in thread $1 to at least $3
+// (delivered) and $4 (read), at $5.
+const markSQL = `INSERT INTO thread_receipts (thread_id, user_id, delivered_up_to, read_up_to, updated_at)
+	VALUES ($1, $2, $3, $4, $5)
+	ON CONFLICT (thread_id, user_id) DO UPDATE SET
+		delivered_up_to = GREATEST(thread_receipts.delivered_up_to, EXCLUDED.delivered_up_to),
+		read_up_to = GREATEST(thread_receipts.read_up_to, EXCLUDED.read_up_to),
+		updated_at = EXCLUDED.updated_at
+	WHERE thread_receipts.delivered_up_to < EXCLUDED.delivered_up_to OR thread_receipts.read_up_to < EXCLUDED.read_up_to`

@@ -1,0 +1,292 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/internal/events"
+	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/thread"
+)
+
+// Group commit for posts.
+//
+// A post's own work is a few small statements; BEGIN, COMMIT and its WAL
+// flush, and the round trips between them, are what limit one post. So
+// concurrent posts share transactions through a batcher, as readings do:
+// under light load a post is alone and waits for nothing; under load groups
+// form by themselves. In a group, every post's message, receipt, event,
+// audit entry and push job are written in a handful of round trips: lock
+// the group's threads (in id order, so that concurrent groups cannot
+// deadlock) and check scope and client ids in one; number and store the
+// messages in two more; queue the push jobs in one. A post out of scope
+// fails alone with not found and writes nothing. When the shared
+// transaction fails anyway, each post is retried in a transaction of its
+// own, so one bad post never fails the others.
+
+// postJob is one PostMessage call and, after its group, its outcome.
+type postJob struct {
+	actor  access.Actor
+	thread uuid.UUID
+	in     NewMessage
+
+	out Posted
+	err error // this post's own failure
+}
+
+// Bounds of a group.
+const (
+	groupMaxPosts = 256
+	groupTimeout  = 30 * time.Second
+)
+
+func (ms *Service) newPoster(maxRunning int) *pg.Batcher[postJob] {
+	return &pg.Batcher[postJob]{
+		MaxRunning: maxRunning,
+		MaxBatch:   groupMaxPosts,
+		Timeout:    groupTimeout,
+		Run: func(ctx context.Context, jobs []*postJob) error {
+			err := pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error { return ms.postGroupTx(ctx, tx, jobs) })
+			if err == nil {
+				return nil
+			}
+			if len(jobs) == 1 && !pg.IsUniqueViolation(err) {
+				jobs[0].err = err
+				return nil
+			}
+			for _, j := range jobs {
+				j.out, j.err = ms.postOne(ctx, j.actor, j.thread, j.in)
+			}
+			return nil
+		},
+	}
+}
+
+// postGroupTx posts a group of messages in tx.
+func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) error {
+	n := len(jobs)
+	threads := make([]uuid.UUID, 0, n)
+	roles, patients, users := make([]string, n), make([]uuid.UUID, n), make([]uuid.UUID, n)
+	clients := make([]*string, n)
+	all := make([]uuid.UUID, n)
+	for i, j := range jobs {
+		j.out, j.err = Posted{}, nil
+		all[i], roles[i], patients[i], users[i] = j.thread, string(j.actor.Role), j.actor.PatientID, j.actor.UserID
+		if j.in.ClientID != "" {
+			c := j.in.ClientID
+			clients[i] = &c
+		}
+		if !slices.Contains(threads, j.thread) {
+			threads = append(threads, j.thread)
+		}
+	}
+	slices.SortFunc(threads, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+
+	// Round trip 1: lock the threads, then (seeing what committed before the
+	// locks were granted) check scope and client ids.
+	type scoped struct {
+		ok       bool
+		team     *uuid.UUID
+		patient  *uuid.UUID
+		existing *uuid.UUID
+	}
+	sc := make([]scoped, n)
+	b := &pgx.Batch{}
+	b.Queue(lockThreadsSQL, threads)
+	b.Queue(groupScopeSQL, all, roles, patients, users, clients).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var i int
+			var s scoped
+			if err := rows.Scan(&i, &s.team, &s.patient, &s.existing); err != nil {
+				return err
+			}
+			s.ok = true
+			sc[i-1] = s
+		}
+		return rows.Err()
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("post messages: scope: %w", err)
+	}
+
+	now := ms.now().Truncate(time.Microsecond)
+	counts := map[uuid.UUID]int32{}
+	type key struct {
+		thread, user uuid.UUID
+		client       string
+	}
+	firstOf := map[key]*postJob{} // a client id twice in one group: one message
+	var fresh []*postJob
+	var dups []*postJob
+	dupIDs := map[*postJob]uuid.UUID{}
+	var twins []*postJob
+	twinOf := map[*postJob]*postJob{}
+	for i, j := range jobs {
+		s := sc[i]
+		switch {
+		case !s.ok:
+			j.err = fmt.Errorf("thread: %w", access.ErrNotFound)
+			continue
+		case s.existing != nil:
+			dups, dupIDs[j] = append(dups, j), *s.existing
+			continue
+		}
+		if j.in.ClientID != "" {
+			k := key{j.thread, j.actor.UserID, j.in.ClientID}
+			if first, ok := firstOf[k]; ok {
+				twins, twinOf[j] = append(twins, j), first
+				continue
+			}
+			firstOf[k] = j
+		}
+		if len(j.in.AttachmentIDs) > 0 {
+			if err := ms.attachments(ctx, tx, j.thread, j.in.AttachmentIDs); err != nil {
+				var v interface{ OrNil() error }
+				if errors.As(err, &v) {
+					j.err = err
+					continue
+				}
+				return err
+			}
+		}
+		counts[j.thread]++
+		fresh = append(fresh, j)
+	}
+
+	// Round trip 2: number the new messages.
+	lastSeq := map[uuid.UUID]int64{}
+	if len(fresh) > 0 {
+		ids, ns := make([]uuid.UUID, 0, len(counts)), make([]int32, 0, len(counts))
+		for id, c := range counts {
+			ids, ns = append(ids, id), append(ns, c)
+		}
+		rows, err := tx.Query(ctx, numberSQL, ids, ns, now)
+		if err != nil {
+			return fmt.Errorf("post messages: number: %w", err)
+		}
+		for rows.Next() {
+			var id uuid.UUID
+			var last int64
+			if err := rows.Scan(&id, &last); err != nil {
+				rows.Close()
+				return fmt.Errorf("post messages: number: %w", err)
+			}
+			lastSeq[id] = last - int64(counts[id]) // the seq before the group's first
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("post messages: number: %w", err)
+		}
+	}
+
+	// Round trip 3: the messages, the senders' receipts, the events, the
+	// audit entries, and the stored messages that retries ask for.
+	b = &pgx.Batch{}
+	if len(fresh) > 0 {
+		m := len(fresh)
+		ids, ths, seqs := make([]uuid.UUID, m), make([]uuid.UUID, m), make([]int64, m)
+		senders, sroles, keyIDs := make([]uuid.UUID, m), make([]string, m), make([]string, m)
+		bodies, urgent, cids := make([][]byte, m), make([]bool, m), make([]*string, m)
+		atts := make([]string, m)
+		marks := map[[2]uuid.UUID]int64{}
+		evs := make([]events.Event, 0, m)
+		acts := make([]audit.Acted, 0, m)
+		for i, j := range fresh {
+			lastSeq[j.thread]++
+			id, seq := pg.NewID(), lastSeq[j.thread]
+			keyID, ct := ms.keys.Seal([]byte(j.in.Body), thread.BodyAAD(j.thread, id))
+			ids[i], ths[i], seqs[i], senders[i], sroles[i], keyIDs[i], bodies[i], urgent[i] = id, j.thread, seq,
+				j.actor.UserID, string(j.actor.Role), keyID, ct, j.in.Urgent
+			if j.in.ClientID != "" {
+				c := j.in.ClientID
+				cids[i] = &c
+			}
+			atts[i] = uuidArray(j.in.AttachmentIDs)
+			marks[[2]uuid.UUID{j.thread, j.actor.UserID}] = seq
+			j.out = Posted{Created: true, Message: newMessage(j.actor, j.thread, id, seq, j.in, now)}
+			s := sc[slices.Index(jobs, j)]
+			evs = append(evs, events.Event{Type: events.MessageCreated, ThreadID: j.thread, CareTeamID: pg.Deref(s.team),
+				PatientID: pg.Deref(s.patient), Payload: map[string]any{"thread_id": j.thread, "message_id": id, "seq": seq,
+					"sender_id": j.actor.UserID, "kind": thread.Text, "urgent": j.in.Urgent}})
+			acts = append(acts, audit.Acted{Actor: j.actor, Entry: audit.Entry{Action: "message.create", PatientID: pg.Deref(s.patient),
+				ObjectType: "thread", ObjectID: j.thread.String(), Detail: map[string]any{"message_ids": []uuid.UUID{id}}}})
+		}
+		events.QueueMany(b, now, evs)
+		ms.audit.QueueMany(b, acts)
+		// The insert goes first in the batch: the events and audit entries
+		// queued above only name its rows.
+		first := &pgx.Batch{}
+		first.Queue(insertMessagesSQL, ids, ths, seqs, senders, sroles, keyIDs, bodies, urgent, cids, atts, now)
+		mt, mu, mseq := make([]uuid.UUID, 0, len(marks)), make([]uuid.UUID, 0, len(marks)), make([]int64, 0, len(marks))
+		for k, seq := range marks {
+			mt, mu, mseq = append(mt, k[0]), append(mu, k[1]), append(mseq, seq)
+		}
+		first.Queue(markManySQL, mt, mu, mseq, now)
+		first.QueuedQueries = append(first.QueuedQueries, b.QueuedQueries...)
+		b = first
+	}
+	byID := map[uuid.UUID]*stored{}
+	for _, j := range dups {
+		id := dupIDs[j]
+		if _, ok := byID[id]; ok {
+			continue
+		}
+		st := &stored{}
+		byID[id] = st
+		b.Queue(messageByIDSQL, id).QueryRow(func(r pgx.Row) error {
+			s, err := scanStored(r)
+			*st = s
+			return err
+		})
+		s := sc[slices.Index(jobs, j)]
+		ms.audit.Queue(b, j.actor, audit.Entry{Action: "message.read", PatientID: pg.Deref(s.patient), ObjectType: "thread",
+			ObjectID: j.thread.String(), Detail: map[string]any{"message_ids": []uuid.UUID{id}}})
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("post messages: %w", err)
+		}
+	}
+	for _, j := range dups {
+		j.out = Posted{Message: ms.open(*byID[dupIDs[j]])}
+	}
+	for _, j := range twins {
+		j.out = twinOf[j].out
+		j.out.Created = false
+	}
+
+	// Round trip 4: the pushes, at the end of their hold.
+	if len(fresh) > 0 {
+		params := make([]river.InsertManyParams, len(fresh))
+		for i, j := range fresh {
+			params[i] = river.InsertManyParams{Args: pushArgs{MessageID: j.out.ID}, InsertOpts: ms.pushOpts(now)}
+		}
+		if _, err := ms.jobs().InsertManyFastTx(ctx, tx, params); err != nil {
+			return fmt.Errorf("schedule message pushes: %w", err)
+		}
+	}
+	return nil
+}
+
+// uuidArray is ids as a Postgres uuid[] literal (unnest cannot take an
+// array of arrays of varying length).
+func uuidArray(ids []uuid.UUID) string {
+	b := make([]byte, 0, 2+37*len(ids))
+	b = append(b, '{')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, id.String()...)
+	}
+	return string(append(b, '}'))
+}
