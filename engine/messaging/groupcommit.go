@@ -259,6 +259,26 @@ func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) 
 	for _, j := range dups {
 		j.out = Posted{Message: ms.open(*byID[dupIDs[j]])}
 	}
+	// The attachments' descriptions, for the posts that carry any (one more
+	// round trip, only then).
+	var withFiles []*postJob
+	for _, j := range append(slices.Clip(fresh), dups...) {
+		if len(j.out.AttachmentIDs) > 0 {
+			withFiles = append(withFiles, j)
+		}
+	}
+	if len(withFiles) > 0 {
+		msgs := make([]Message, len(withFiles))
+		for i, j := range withFiles {
+			msgs[i] = j.out.Message
+		}
+		if err := ms.describeAttachments(ctx, tx, msgs); err != nil {
+			return err
+		}
+		for i, j := range withFiles {
+			j.out.Message = msgs[i]
+		}
+	}
 	for _, j := range twins {
 		j.out = twinOf[j].out
 		j.out.Created = false

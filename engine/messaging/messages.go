@@ -148,7 +148,8 @@ func scanStored(r pgx.Row) (stored, error) {
 // open decrypts a stored message into what a reader sees.
 func (ms *Service) open(s stored) Message {
 	m := Message{ID: s.id, ThreadID: s.thread, Seq: s.seq, SenderID: s.sender, SenderRole: s.senderRole, Kind: s.kind,
-		Urgent: s.urgent, ClientID: s.clientID, AttachmentIDs: s.attachments, CreatedAt: s.createdAt}
+		Urgent: s.urgent, ClientID: s.clientID, AttachmentIDs: s.attachments, Attachments: []AttachmentInfo{},
+		CreatedAt: s.createdAt}
 	if m.AttachmentIDs == nil {
 		m.AttachmentIDs = []uuid.UUID{}
 	}
@@ -315,7 +316,8 @@ func newMessage(a access.Actor, threadID, id uuid.UUID, seq int64, in NewMessage
 		attachments = []uuid.UUID{}
 	}
 	return Message{ID: id, ThreadID: threadID, Seq: seq, SenderID: &sender, SenderRole: string(a.Role), Kind: thread.Text,
-		Body: in.Body, Urgent: in.Urgent, ClientID: client, AttachmentIDs: attachments, CreatedAt: now}
+		Body: in.Body, Urgent: in.Urgent, ClientID: client, AttachmentIDs: attachments, Attachments: []AttachmentInfo{},
+		CreatedAt: now}
 }
 
 // MessageFilter pages a thread's messages. Before and After are cursors
