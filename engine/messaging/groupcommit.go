@@ -259,6 +259,19 @@ func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) 
 	for _, j := range dups {
 		j.out = Posted{Message: ms.open(*byID[dupIDs[j]])}
 	}
+	// Every answered message describes its attachments (one query for the
+	// group), as a listed one does.
+	answered := append(slices.Clone(fresh), dups...)
+	msgs := make([]Message, len(answered))
+	for i, j := range answered {
+		msgs[i] = j.out.Message
+	}
+	if err := ms.describeAttachments(ctx, tx, msgs); err != nil {
+		return err
+	}
+	for i, j := range answered {
+		j.out.Message = msgs[i]
+	}
 	for _, j := range twins {
 		j.out = twinOf[j].out
 		j.out.Created = false
