@@ -59,6 +59,14 @@ func (s *Server) fhirRoutes() []fhirRoute {
 				{Name: "patient", Type: "reference", Doc: "Patient/{id}"},
 				{Name: "status", Type: "token", Doc: "active (default) or inactive"},
 				count}}}},
+		{"GET " + fhirBase + "/Communication/{id}", s.fhirReadCommunication, []fhir.Interaction{{Resource: "Communication", Code: "read",
+			Doc: "a message of a patient's thread with their care team, to its participants"}}},
+		{"GET " + fhirBase + "/Communication", s.fhirSearchCommunications, []fhir.Interaction{{Resource: "Communication", Code: "search-type",
+			Doc: "the messages of a patient's threads with their care team that the caller takes part in, newest first",
+			SearchParams: []fhir.SearchParam{
+				{Name: "patient", Type: "reference", Doc: "Patient/{id}; required unless the caller is a patient"},
+				{Name: "sent", Type: "date", Doc: "ge, gt, le or lt; may be repeated for a range"},
+				count}}}},
 	}
 }
 
@@ -698,9 +706,12 @@ func patientParam(q url.Values, a engine.Actor) (uuid.UUID, *fhir.Error) {
 
 // dateParams reads date=ge…/gt…/le…/lt… into a half-open range. A date
 // without a time stands for that whole UTC day.
-func dateParams(vals []string) (since, until time.Time, fe *fhir.Error) {
+func dateParams(vals []string) (since, until time.Time, fe *fhir.Error) { return rangeParams("date", vals) }
+
+// rangeParams reads a date search parameter (date, sent) of the given name.
+func rangeParams(name string, vals []string) (since, until time.Time, fe *fhir.Error) {
 	bad := func(why string) (time.Time, time.Time, *fhir.Error) {
-		return time.Time{}, time.Time{}, fhir.Malformed(fhir.Issue{Code: "value", Diagnostics: "date " + why})
+		return time.Time{}, time.Time{}, fhir.Malformed(fhir.Issue{Code: "value", Diagnostics: name + " " + why})
 	}
 	for _, v := range vals {
 		if len(v) < 2 {
