@@ -30,8 +30,10 @@ type communication struct {
 		Reference, Type, Display string
 		Identifier               struct{ System, Value string }
 	}
-	Category []struct{ Coding []struct{ System, Code string } }
-	Payload  []struct {
+	Category []struct {
+		Coding []struct{ System, Code string }
+	}
+	Payload []struct {
 		ContentString     *string
 		ContentAttachment *struct {
 			ContentType, URL string
@@ -250,11 +252,11 @@ func TestFHIRCommunications(t *testing.T) {
 	}
 	// Bad input: OperationOutcomes, 400.
 	for _, path := range []string{
-		"/fhir/r4/Communication",                     // staff must name the patient
-		"/fhir/r4/Communication?patient=Patient/x",   // not an id
-		"/fhir/r4/Communication?subject=Patient/x",   // unsupported parameter
-		"/fhir/r4/Communication?sent=eq2026-01-01",   // unsupported prefix
-		"/fhir/r4/Communication?_count=0",            // page size
+		"/fhir/r4/Communication",                   // staff must name the patient
+		"/fhir/r4/Communication?patient=Patient/x", // not an id
+		"/fhir/r4/Communication?subject=Patient/x", // unsupported parameter
+		"/fhir/r4/Communication?sent=eq2026-01-01", // unsupported prefix
+		"/fhir/r4/Communication?_count=0",          // page size
 		"/fhir/r4/Communication?patient=Patient/" + a1 + "&_cursor=bogus",
 	} {
 		wantOutcome(t, w.as("clinicianA").do("GET", path, nil), http.StatusBadRequest, "")

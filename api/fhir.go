@@ -706,7 +706,9 @@ func patientParam(q url.Values, a engine.Actor) (uuid.UUID, *fhir.Error) {
 
 // dateParams reads date=ge…/gt…/le…/lt… into a half-open range. A date
 // without a time stands for that whole UTC day.
-func dateParams(vals []string) (since, until time.Time, fe *fhir.Error) { return rangeParams("date", vals) }
+func dateParams(vals []string) (since, until time.Time, fe *fhir.Error) {
+	return rangeParams("date", vals)
+}
 
 // rangeParams reads a date search parameter (date, sent) of the given name.
 func rangeParams(name string, vals []string) (since, until time.Time, fe *fhir.Error) {
