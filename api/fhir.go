@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/fhir"
-	"github.com/tendhealth/tend/internal/text"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -673,7 +673,10 @@ func searchParams(q url.Values, allowed ...string) *fhir.Error {
 			ok = ok || k == a
 		}
 		if !ok {
-			return fhir.Malformed(fhir.Issue{Code: "not-supported", Diagnostics: fmt.Sprintf("search parameter %q is not supported", text.Truncate(k, 40))})
+			// The parameter is not named back: a query string may hold
+			// anything, health information included.
+			return fhir.Malformed(fhir.Issue{Code: "not-supported", Diagnostics: "a search parameter is not supported; this search takes " +
+				strings.Join(append(slices.Clone(allowed), "_count", "_cursor"), ", ")})
 		}
 	}
 	return nil
