@@ -98,10 +98,6 @@ type CommunicationNote struct {
 	Text string `json:"text"`
 }
 
-// patientSide tells whether a sender of this role writes for the patient
-// (the patient or their device) rather than for the care team.
-func patientSide(role string) bool { return role == "patient" || role == "device" }
-
 // CommunicationOf maps a message of a patient thread to a Communication.
 // attachmentURL is where an attachment's bytes are fetched.
 //
