@@ -127,6 +127,10 @@ type Messaging interface {
 	MarkRead(ctx context.Context, a engine.Actor, threadID, upTo uuid.UUID) (engine.ReadState, error)
 	Typing(ctx context.Context, a engine.Actor, threadID uuid.UUID) (bool, error)
 	MarkStreamDelivered(ctx context.Context, a engine.Actor, messageID uuid.UUID) error
+	// ListPatientMessages and GetPatientMessage serve FHIR Communication:
+	// the messages of patient threads the caller takes part in.
+	ListPatientMessages(ctx context.Context, a engine.Actor, f engine.PatientMessageFilter) ([]engine.PatientMessage, string, error)
+	GetPatientMessage(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.PatientMessage, error)
 }
 
 // Broadcasts is care-team broadcasts and their progress.

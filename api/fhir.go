@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/fhir"
-	"github.com/tendhealth/tend/internal/text"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -58,6 +58,14 @@ func (s *Server) fhirRoutes() []fhirRoute {
 			SearchParams: []fhir.SearchParam{
 				{Name: "patient", Type: "reference", Doc: "Patient/{id}"},
 				{Name: "status", Type: "token", Doc: "active (default) or inactive"},
+				count}}}},
+		{"GET " + fhirBase + "/Communication/{id}", s.fhirReadCommunication, []fhir.Interaction{{Resource: "Communication", Code: "read",
+			Doc: "a message of a patient's thread with their care team, to its participants"}}},
+		{"GET " + fhirBase + "/Communication", s.fhirSearchCommunications, []fhir.Interaction{{Resource: "Communication", Code: "search-type",
+			Doc: "the messages of a patient's threads with their care team that the caller takes part in, newest first",
+			SearchParams: []fhir.SearchParam{
+				{Name: "patient", Type: "reference", Doc: "Patient/{id}; required unless the caller is a patient"},
+				{Name: "sent", Type: "date", Doc: "ge, gt, le or lt; may be repeated for a range"},
 				count}}}},
 	}
 }
@@ -665,7 +673,10 @@ func searchParams(q url.Values, allowed ...string) *fhir.Error {
 			ok = ok || k == a
 		}
 		if !ok {
-			return fhir.Malformed(fhir.Issue{Code: "not-supported", Diagnostics: fmt.Sprintf("search parameter %q is not supported", text.Truncate(k, 40))})
+			// The parameter is not named back: a query string may hold
+			// anything, health information included.
+			return fhir.Malformed(fhir.Issue{Code: "not-supported", Diagnostics: "a search parameter is not supported; this search takes " +
+				strings.Join(append(slices.Clone(allowed), "_count", "_cursor"), ", ")})
 		}
 	}
 	return nil
@@ -699,8 +710,13 @@ func patientParam(q url.Values, a engine.Actor) (uuid.UUID, *fhir.Error) {
 // dateParams reads date=ge…/gt…/le…/lt… into a half-open range. A date
 // without a time stands for that whole UTC day.
 func dateParams(vals []string) (since, until time.Time, fe *fhir.Error) {
+	return rangeParams("date", vals)
+}
+
+// rangeParams reads a date search parameter (date, sent) of the given name.
+func rangeParams(name string, vals []string) (since, until time.Time, fe *fhir.Error) {
 	bad := func(why string) (time.Time, time.Time, *fhir.Error) {
-		return time.Time{}, time.Time{}, fhir.Malformed(fhir.Issue{Code: "value", Diagnostics: "date " + why})
+		return time.Time{}, time.Time{}, fhir.Malformed(fhir.Issue{Code: "value", Diagnostics: name + " " + why})
 	}
 	for _, v := range vals {
 		if len(v) < 2 {

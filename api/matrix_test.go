@@ -399,9 +399,12 @@ var endpoints = map[string]endpoint{
 	"GET /fhir/r4/Patient/{id}":     {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
 	"GET /fhir/r4/Flag/{id}": {actor: "clinician", id: func(w *world) string { return w.alert["A"] }, scoped: true,
 		otherID: func(w *world) string { return w.alert["B"] }},
-	"GET /fhir/r4/Flag":     {actor: "clinician"},
-	"GET /fhir/r4/metadata": {},
-	"/fhir/r4/":             {},
+	"GET /fhir/r4/Flag": {actor: "clinician"},
+	"GET /fhir/r4/Communication/{id}": {actor: "patient", id: func(w *world) string { return w.message["A"] }, scoped: true,
+		otherID: func(w *world) string { return w.message["B"] }},
+	"GET /fhir/r4/Communication": {actor: "patient"},
+	"GET /fhir/r4/metadata":      {},
+	"/fhir/r4/":                  {},
 }
 
 // fhirObservation is a valid vital-signs heart rate Observation.

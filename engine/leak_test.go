@@ -9,14 +9,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/tendhealth/tend/api"
 	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/notify"
 	"github.com/tendhealth/tend/sealed"
 )
 
@@ -73,7 +77,10 @@ func newLeakWatch(t *testing.T) *leakWatch {
 	t.Helper()
 	lw := &leakWatch{t: t}
 	logger := slog.New(slog.NewJSONHandler(&lw.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	lw.w = newPushWorld(t, pushOpts{runWorkers: true, tune: func(c *engine.Config) { c.Logger = logger }})
+	lw.w = newPushWorld(t, pushOpts{runWorkers: true, tune: func(c *engine.Config) {
+		c.Logger = logger
+		c.MessagePushHold = 100 * time.Millisecond // message pushes go within the check's wait
+	}})
 	srv, err := api.New(api.Config{Engine: lw.w.eng, Logger: logger, Gatherer: lw.w.reg})
 	if err != nil {
 		t.Fatal(err)
@@ -92,11 +99,12 @@ func (lw *leakWatch) secretText(label, v string) {
 }
 
 // secretNumber registers a number that must appear nowhere as a number of
-// its own.
+// its own: not inside a longer number, nor inside the hex of an id or
+// request id (a UUID's "a211f" is not the value 211).
 func (lw *leakWatch) secretNumber(label, v string) {
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
-	lw.secrets = append(lw.secrets, secret{label, regexp.MustCompile(`(^|[^0-9.])` + regexp.QuoteMeta(v) + `([^0-9]|\.[^0-9]|$)`)})
+	lw.secrets = append(lw.secrets, secret{label, regexp.MustCompile(`(^|[^0-9a-fA-F.\-])` + regexp.QuoteMeta(v) + `([^0-9a-fA-F\-]|\.[^0-9]|$)`)})
 }
 
 // token makes a bearer token for user and registers it as a secret.
@@ -113,11 +121,20 @@ func (lw *leakWatch) token(label string, a engine.Actor) string {
 // captured.
 func (lw *leakWatch) call(tok, method, path string, body any) (int, []byte) {
 	lw.t.Helper()
+	return lw.callType(tok, method, path, "application/json", body)
+}
+
+// callType is call with the body's Content-Type: []byte bodies are sent as
+// they are (file uploads).
+func (lw *leakWatch) callType(tok, method, path, contentType string, body any) (int, []byte) {
+	lw.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
 	case string:
 		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
 	default:
 		data, _ := json.Marshal(b)
 		rd = bytes.NewReader(data)
@@ -127,7 +144,7 @@ func (lw *leakWatch) call(tok, method, path string, body any) (int, []byte) {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -149,6 +166,22 @@ func (lw *leakWatch) call(tok, method, path string, body any) (int, []byte) {
 // expectPushes notes that the scenario should have caused n more pushes
 // per native platform (FCM and APNs) by the time check runs.
 func (lw *leakWatch) expectPushes(n int) { lw.pushes += n }
+
+// awaitPushes waits until the pushes expected so far were sent: a message's
+// push goes after its hold unless the recipient read it meanwhile, and
+// posting in a thread marks it read for the poster, so a scenario lets each
+// push go before the next post.
+func (lw *leakWatch) awaitPushes() {
+	lw.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := lw.w.fcm.Wait(ctx, lw.pushes); err != nil {
+		lw.t.Fatalf("FCM pushes: %v", err)
+	}
+	if _, err := lw.w.apns.Wait(ctx, lw.pushes); err != nil {
+		lw.t.Fatalf("APNs pushes: %v", err)
+	}
+}
 
 // check waits for the expected pushes, then scans every capture for every
 // secret.
@@ -255,6 +288,104 @@ var leakScenarios = []struct {
 		lw.call(admin, "GET", "/v1/audit?patient_id="+doc, nil)
 		lw.call(admin, "GET", "/v1/alerts?cursor="+cuff, nil)
 		lw.call("Basic "+doc, "GET", "/v1/alerts", nil)
+	}},
+	{"messages, attachments and broadcasts", func(t *testing.T, lw *leakWatch) {
+		w := lw.w
+		ctx := context.Background()
+		doc, admin := lw.token("clinician", w.clinician), lw.token("admin", w.adminUser(t))
+		// A patient user with an Android phone and an iPhone, so that the
+		// pushes of staff messages and broadcasts are captured too.
+		patient := w.patientUser(t)
+		pt := lw.token("patient", patient)
+		for _, nd := range []engine.NewDevice{
+			{Platform: notify.FCM, Token: "fcm:" + randomHex(t, 40)},
+			{Platform: notify.APNs, Token: randomHex(t, 32), Environment: "sandbox"},
+		} {
+			if _, _, err := w.eng.RegisterDevice(ctx, patient, nd); err != nil {
+				t.Fatal(err)
+			}
+		}
+		th := patientThread(t, w.eng, patient)
+		threadPath := "/v1/threads/" + th.ID.String()
+		pid := w.patient.ID.String()
+
+		// An attachment whose bytes say something only the file may hold,
+		// then the patient's message with it: pushed to the clinician.
+		file := "%PDF-1.7\n% Bellwether-ultrasound: a nodule on the left lobe\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+		lw.secretText("attachment bytes", "Bellwether-ultrasound")
+		status, body := lw.callType(pt, "POST", threadPath+"/attachments", "application/pdf", []byte(file))
+		if status != http.StatusCreated {
+			t.Fatalf("upload: %d %s", status, body)
+		}
+		var att struct{ ID string }
+		_ = json.Unmarshal(body, &att)
+		text := "my ankles swelled up at the quarry again"
+		lw.secretText("message body", text)
+		if status, body := lw.call(pt, "POST", threadPath+"/messages", map[string]any{"body": text,
+			"attachment_ids": []string{att.ID}}); status != http.StatusCreated {
+			t.Fatalf("post message: %d %s", status, body)
+		}
+		lw.expectPushes(1) // the clinician's phones
+		lw.awaitPushes()
+		// The clinician's urgent answer: pushed to the patient.
+		urgent := "ring Dr Vantablack before noon about your potassium"
+		lw.secretText("urgent message body", urgent)
+		if status, body := lw.call(doc, "POST", threadPath+"/messages", map[string]any{"body": urgent, "urgent": true}); status != http.StatusCreated {
+			t.Fatalf("post urgent message: %d %s", status, body)
+		}
+		lw.expectPushes(1) // the patient's phones
+		lw.awaitPushes()
+		// A symptom report: its note becomes a message of the thread.
+		note := "numb fingertips after feeding the aviary"
+		lw.secretText("symptom report note", note)
+		if status, body := lw.call(pt, "POST", "/v1/patients/"+pid+"/symptom-reports", map[string]any{
+			"symptoms": []map[string]any{{"code": "other", "severity": 1, "text": note}}, "note": note}); status != http.StatusCreated {
+			t.Fatalf("symptom report: %d %s", status, body)
+		}
+		// A broadcast to every patient of the team: the patient's phones.
+		cast := "flu shots on Thursday at the Marigold annex"
+		lw.secretText("broadcast body", cast)
+		status, body = lw.call(admin, "POST", "/v1/care-teams/"+w.patient.CareTeamID.String()+"/broadcasts", map[string]any{"body": cast})
+		if status != http.StatusAccepted {
+			t.Fatalf("broadcast: %d %s", status, body)
+		}
+		lw.expectPushes(1)
+		lw.awaitPushes()
+		// Everything read back, over JSON and FHIR (bodies are answers, not
+		// errors), then the same text where it is refused: too long, urgent
+		// from a patient, a file that is not what it says, strangers,
+		// malformed ids and search parameters.
+		lw.call(doc, "GET", threadPath+"/messages", nil)
+		lw.call(doc, "GET", "/v1/attachments/"+att.ID, nil)
+		lw.call(doc, "GET", "/fhir/r4/Communication?patient=Patient/"+pid, nil)
+		lw.call(pt, "GET", "/fhir/r4/Communication", nil)
+		lw.call(pt, "POST", threadPath+"/messages", map[string]any{"body": strings.Repeat(text, 200)})
+		lw.call(pt, "POST", threadPath+"/messages", map[string]any{"body": urgent, "urgent": true})
+		lw.call(pt, "POST", threadPath+"/messages", map[string]any{"body": text, "attachment_ids": []string{note}})
+		lw.call(pt, "POST", threadPath+"/messages", map[string]any{"body": text, "client_id": strings.Repeat(note, 20)})
+		lw.call(pt, "POST", threadPath+"/messages", `{"body": "`+text+`", "`+urgent+`": true}`)
+		lw.callType(pt, "POST", threadPath+"/attachments", "image/png", []byte(file))
+		lw.callType(pt, "POST", threadPath+"/attachments", "text/html", []byte("<html>"+file))
+		lw.call(pt, "POST", "/v1/patients/"+pid+"/symptom-reports", map[string]any{"symptoms": []map[string]any{{"code": note, "severity": 1}},
+			"note": strings.Repeat(note, 100)})
+		lw.call(admin, "POST", "/v1/care-teams/"+w.patient.CareTeamID.String()+"/broadcasts", map[string]any{"body": strings.Repeat(cast, 100)})
+		lw.call(admin, "POST", "/v1/care-teams/"+w.patient.CareTeamID.String()+"/broadcasts", map[string]any{"body": cast, "urgent": cast})
+		lw.call(pt, "POST", "/v1/care-teams/"+w.patient.CareTeamID.String()+"/broadcasts", map[string]any{"body": cast})
+		other, err := w.eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Dr Other", Role: engine.RoleClinician})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.eng.CreateCareTeam(ctx, engine.System("test"), engine.NewCareTeam{Name: "Other", MemberIDs: []uuid.UUID{other.ID}}); err != nil {
+			t.Fatal(err)
+		}
+		stranger := lw.token("other team's clinician", engine.Actor{UserID: other.ID, Role: engine.RoleClinician})
+		lw.call(stranger, "GET", threadPath+"/messages", nil)
+		lw.call(stranger, "POST", threadPath+"/messages", map[string]any{"body": text})
+		lw.call(stranger, "GET", "/v1/attachments/"+att.ID, nil)
+		lw.call(stranger, "GET", "/fhir/r4/Communication?patient=Patient/"+pid, nil)
+		lw.call(doc, "GET", "/fhir/r4/Communication?patient="+url.QueryEscape(text), nil)
+		lw.call(doc, "GET", "/fhir/r4/Communication?"+url.QueryEscape(note)+"=1", nil)
+		lw.call(doc, "GET", "/fhir/r4/Communication/"+url.PathEscape(urgent), nil)
 	}},
 	{"keys in configuration errors", func(t *testing.T, lw *leakWatch) {
 		// A key list with a bad entry is refused naming the entry, never

@@ -172,10 +172,13 @@ type (
 	PostedMessage = messaging.Posted
 	MessageFilter = messaging.MessageFilter
 	MessagePage   = messaging.MessagePage
-	ReadState     = messaging.ReadState
-	Receipt       = messaging.Receipt
-	Rotated       = messaging.Rotated
-	SealedState   = messaging.SealedState
+	// PatientMessage is a message of a patient thread (FHIR Communication).
+	PatientMessage       = messaging.PatientMessage
+	PatientMessageFilter = messaging.PatientMessageFilter
+	ReadState            = messaging.ReadState
+	Receipt              = messaging.Receipt
+	Rotated              = messaging.Rotated
+	SealedState          = messaging.SealedState
 )
 
 // ErrNoKeys: no encryption keys are configured (Config.Keys), so messages

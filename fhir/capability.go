@@ -48,7 +48,7 @@ func CapabilityStatement(interactions []Interaction, software, version string, d
 		Date:           instant(date),
 		Kind:           r4.CapabilityStatementKindInstance,
 		Software:       &r4.CapabilityStatementSoftware{Name: software, Version: ptr(version)},
-		Implementation: &r4.CapabilityStatementImplementation{Description: "Tend remote patient monitoring: vital-sign interoperability"},
+		Implementation: &r4.CapabilityStatementImplementation{Description: "Tend remote patient monitoring: vital signs, alerts and care-team messages"},
 		FhirVersion:    r4.FHIRVersion4_0_1,
 		Format:         []string{"application/fhir+json"},
 		Meta:           meta(date),

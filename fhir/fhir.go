@@ -1,7 +1,7 @@
-// Package fhir maps Tend's vital-sign readings, patients and alerts to and
-// from FHIR R4 resources (the vital-signs profile), and builds the
-// OperationOutcome, Bundle and CapabilityStatement resources of Tend's FHIR
-// interface.
+// Package fhir maps Tend's vital-sign readings, patients, alerts and
+// messages to and from FHIR R4 resources (the vital-signs profile,
+// Communication), and builds the OperationOutcome, Bundle and
+// CapabilityStatement resources of Tend's FHIR interface.
 //
 // It lives beside rpm rather than inside it: rpm is the clinical vocabulary
 // every package shares, while FHIR is one wire format of it (the JSON API is

@@ -184,6 +184,9 @@ func emitted(t *testing.T) []json.RawMessage {
 	add(fhir.Flag(fhir.Alert{ID: uuid.New(), PatientID: p, RuleID: "bp-crisis", Urgency: rpm.Critical, Status: "resolved",
 		Title: "Blood pressure in crisis range", CreatedAt: now.Add(-time.Hour), UpdatedAt: now, ResolvedAt: &resolved}))
 	add(fhir.OperationOutcome(fhir.Issue{Code: "value", Expression: "Observation.status", Diagnostics: "status is required"}))
+	for _, m := range communicationCases() {
+		add(fhir.CommunicationOf(m.in, attURL))
+	}
 	cs, err := fhir.CapabilityStatement([]fhir.Interaction{
 		{Code: "transaction"}, {Code: "batch"},
 		{Resource: "Observation", Code: "create", Profile: fhir.VitalSignsProfile},

@@ -32,6 +32,9 @@ var queries = map[string]string{
 	"resealNotesSQL":     resealNotesSQL,
 	"countSealedSQL":     countSealedSQL,
 	"streamDeliveredSQL": streamDeliveredSQL,
+	"patientThreadsSQL":  patientThreadsSQL,
+	"patientMessagesSQL": patientMessagesSQL,
+	"patientMessageSQL":  patientMessageSQL,
 }
 
 // threadColumns are a thread's columns, with the actor's read watermark
@@ -202,3 +205,23 @@ const markManySQL = `INSERT INTO thread_receipts (thread_id, user_id, delivered_
 		delivered_up_to = GREATEST(thread_receipts.delivered_up_to, EXCLUDED.delivered_up_to),
 		read_up_to = GREATEST(thread_receipts.read_up_to, EXCLUDED.read_up_to),
 		updated_at = EXCLUDED.updated_at`
+
+// patientThreadsSQL reads the patient threads (kind patient) of patient $4
+// that the actor ($1 role, $2 patient, $3 user) takes part in, with their
+// care teams.
+var patientThreadsSQL = `SELECT t.id, t.care_team_id FROM threads t
+	WHERE t.kind = 'patient' AND t.patient_id = $4 AND ` + scope.ThreadSQL("t", "$1", "$2", "$3") + `
+	ORDER BY t.id`
+
+// patientMessagesSQL reads at most $6 messages of threads $1 sent in
+// [$2, $3) before the cursor ($4 time, $5 id), newest first.
+const patientMessagesSQL = `SELECT ` + messageColumns + ` FROM messages m
+	WHERE m.thread_id = ANY($1::uuid[]) AND m.created_at >= $2 AND m.created_at < $3 AND (m.created_at, m.id) < ($4, $5)
+	ORDER BY m.created_at DESC, m.id DESC LIMIT $6`
+
+// patientMessageSQL reads message $4, with its thread's patient and care
+// team, if its thread is a patient thread the actor ($1 role, $2 patient,
+// $3 user) takes part in.
+var patientMessageSQL = `SELECT ` + messageColumns + `, t.patient_id, t.care_team_id FROM messages m
+	JOIN threads t ON t.id = m.thread_id
+	WHERE m.id = $4 AND t.kind = 'patient' AND ` + scope.ThreadSQL("t", "$1", "$2", "$3")
