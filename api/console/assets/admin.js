@@ -85,6 +85,14 @@ export function withParams(def, values) {
   return out;
 }
 
+const BROADCAST_POLL_MS = 500;
+
+// broadcastText says how far a broadcast has got. Pure.
+export function broadcastText(b) {
+  const state = b.status === "completed" ? "Completed" : "Sending";
+  return `${state}: ${b.done} of ${b.total} patients have the message` + (b.failed ? `, ${b.failed} failed` : ", none failed") + ".";
+}
+
 // policyText summarises an escalation policy in one line.
 export function policyText(p) {
   if (!p) return "None";
@@ -116,7 +124,12 @@ export class Admin {
     $("users-more").addEventListener("click", () => this.loadUsers(true));
     $("token-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.issueToken(); });
     $("team-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.saveTeam(); });
-    $("team-cancel").addEventListener("click", () => { $("team-form").hidden = true; $("teams-heading").focus(); });
+    $("team-cancel").addEventListener("click", () => {
+      $("team-form").hidden = true;
+      $("broadcast-form").hidden = true;
+      $("teams-heading").focus();
+    });
+    $("broadcast-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.broadcast(); });
     $("member-add-button").addEventListener("click", () => this.addMember());
     $("rota-add").addEventListener("click", () => this.addSlot());
     $("params-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.saveParams(); });
@@ -298,6 +311,14 @@ export class Admin {
     const t = this.team;
     $("team-form").hidden = false;
     $("team-form").dataset.teamId = t.id;
+    if ($("broadcast-form").dataset.teamId !== t.id) {
+      $("broadcast-progress").textContent = "";
+      $("broadcast-error").textContent = "";
+      delete $("broadcast-form").dataset.status;
+    }
+    $("broadcast-form").hidden = false;
+    $("broadcast-form").dataset.teamId = t.id;
+    $("broadcast-heading").textContent = `Broadcast to the patients of ${t.name}`;
     $("team-form-heading").textContent = `Edit ${t.name}`;
     $("team-name").value = t.name;
     $("team-tz").value = t.timezone || "UTC";
@@ -312,6 +333,42 @@ export class Admin {
     this.renderMembers();
     this.renderSlots();
     $("team-form-heading").focus();
+  }
+
+  // broadcast sends one message to every patient of the open team, then
+  // follows its progress until every thread has its copy (or failed).
+  async broadcast() {
+    const form = $("broadcast-form");
+    const teamID = form.dataset.teamId;
+    const body = $("broadcast-body").value.trim();
+    if (!teamID || !body) return;
+    const submit = form.querySelector("button[type=submit]");
+    submit.disabled = true;
+    $("broadcast-error").textContent = "";
+    $("broadcast-progress").textContent = "Sending…";
+    form.dataset.status = "sending";
+    try {
+      const req = { body };
+      if ($("broadcast-urgent").checked) req.urgent = true;
+      let b = await this.api.post(`/v1/care-teams/${encodeURIComponent(teamID)}/broadcasts`, req);
+      $("broadcast-body").value = "";
+      $("broadcast-urgent").checked = false;
+      form.dataset.broadcastId = b.id;
+      for (;;) {
+        if (form.dataset.teamId !== teamID) return;
+        $("broadcast-progress").textContent = broadcastText(b);
+        form.dataset.status = b.status;
+        if (b.status === "completed") break;
+        await new Promise((r) => setTimeout(r, BROADCAST_POLL_MS));
+        b = await this.api.get(`/v1/broadcasts/${encodeURIComponent(b.id)}`);
+      }
+    } catch (err) {
+      $("broadcast-progress").textContent = "";
+      $("broadcast-error").textContent = errText(err);
+      form.dataset.status = "error";
+    } finally {
+      submit.disabled = false;
+    }
   }
 
   renderMembers() {

@@ -6,6 +6,7 @@ import { ApiError } from "./api.js";
 import { buildPlot, caption, kindLabel, Plot, thresholds } from "./plot.js";
 import { statusLabel, urgencyLabel } from "./queue.js";
 import * as reminders from "./reminders.js";
+import { findPatientThread, ThreadView } from "./thread.js";
 
 const ACTION_DONE = {
   ack: "Acknowledged.",
@@ -26,9 +27,9 @@ function text(tag, s, cls) {
 }
 
 export class Detail {
-  // api: an Api; onActed(): the queue may have changed.
-  constructor(api, { onActed, onClose }) {
-    this.api = api;
+  // getApi(): the signed-in Api; onActed(): the queue may have changed.
+  constructor(getApi, { onActed, onClose }) {
+    this.getApi = getApi;
     this.onActed = onActed;
     this.onClose = onClose;
     this.id = null;
@@ -37,10 +38,15 @@ export class Detail {
     this.$ = (id) => document.getElementById(id);
     this.section = this.$("detail");
     this.plot = new Plot(this.$("plot"));
+    this.thread = new ThreadView(this.$("thread"), "thread", getApi);
     this.bindForms();
     this.section.addEventListener("keydown", (ev) => {
       if (ev.key === "Escape" && !ev.target.matches("select")) this.close();
     });
+  }
+
+  get api() {
+    return this.getApi();
   }
 
   bindForms() {
@@ -94,6 +100,7 @@ export class Detail {
     this.alert = null;
     this.seq++;
     this.plot.clear();
+    this.thread.clear();
     this.section.hidden = true;
     this.onClose(id);
   }
@@ -109,6 +116,7 @@ export class Detail {
       this.$("detail-heading").textContent = "Alert";
       this.$("detail-facts").replaceChildren();
       this.plot.clear();
+      this.thread.clear();
       this.$("plot-caption").textContent = "Loading…";
     }
     await this.load(true);
@@ -158,6 +166,7 @@ export class Detail {
     this.renderFacts(a, patient.status === "fulfilled" ? patient.value : null);
     if (team.status === "fulfilled") this.renderMembers(team.value);
     this.loadReminders(a.patient_id, seq); // alongside the plot
+    if (first) this.loadThread(a, patient.status === "fulfilled" ? patient.value : null, seq);
 
     const def = rule.status === "fulfilled" ? rule.value.definition || {} : {};
     const kind = a.readings?.[0]?.kind || def.kind;
@@ -182,6 +191,23 @@ export class Detail {
     this.$("plot").setAttribute("aria-label", `Plot of ${kindLabel(kind).toLowerCase()} readings`);
     this.$("plot").setAttribute("role", "img");
     this.$("plot-caption").textContent = caption(kind, built, limits);
+  }
+
+  // loadThread shows the patient's thread with the alert's care team.
+  async loadThread(a, patient, seq) {
+    let t;
+    try {
+      t = await findPatientThread(this.api, a.patient_id, a.care_team_id);
+    } catch (err) {
+      if (this.id === a.id) this.thread.showError(`Messages unavailable: ${err instanceof ApiError ? err.text : err.message}`);
+      return;
+    }
+    if (this.id !== a.id) return;
+    if (!t) {
+      this.thread.showError("This patient has no thread with you.");
+      return;
+    }
+    await this.thread.show(t, patient ? `Messages with ${patient.display_name}` : "Messages with the patient");
   }
 
   // loadReminders shows the patient's schedules, adherence per schedule and

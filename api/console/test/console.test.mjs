@@ -4,6 +4,9 @@
 //   script → "READY"            both consoles are open and showing the queue
 //   Go     → "POSTED <a> <b>"    critical readings were posted for team A
 //                                (alert a), then for team B (alert b)
+//   script → "THREAD <id>"       A's alert pane shows the patient's thread <id>
+//   Go     → "POSTING"           the patient is about to post (after typing)
+//   Go     → "MESSAGED <m> <n>"  the patient posted message m with an n-byte PNG
 //   script → "RESULT <json>"     what the consoles showed
 // With TOKEN_ADMIN (and DISABLE_USER, TEAM_A) it also drives the
 // administration pages as an admin.
@@ -15,7 +18,7 @@ import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
 const { BASE_URL, TOKEN_A, TOKEN_B, CHROMIUM = "/usr/bin/chromium", SCREENSHOT, EXPECT_MODE = "polling",
-  TOKEN_ADMIN, DISABLE_USER, TEAM_A } = process.env;
+  TOKEN_ADMIN, DISABLE_USER, TEAM_A, PATIENT_TEXT, REPLY_TEXT, BROADCAST_TEXT } = process.env;
 const APPEAR_MS = 2000;
 
 function fail(msg) {
@@ -119,6 +122,15 @@ async function adminPages(browser, result) {
   await page.locator("#teams-result:not(:empty)").waitFor({ timeout: 5000 }).catch(async () =>
     fail(`save team: ${await page.locator("#teams-error").textContent()}`));
   out.team_saved = TEAM_A;
+
+  // Broadcast to team A's patients, and follow it until it completes.
+  await page.locator("#broadcast-form:not([hidden])").waitFor({ timeout: 5000 });
+  await page.getByLabel("Message to every patient of the team").fill(BROADCAST_TEXT);
+  await page.getByRole("button", { name: "Send broadcast" }).click();
+  await page.locator('#broadcast-form[data-status="completed"]').waitFor({ timeout: 30000 }).catch(async () =>
+    fail(`broadcast: ${await page.locator("#broadcast-progress").textContent()} ${await page.locator("#broadcast-error").textContent()}`));
+  out.broadcast = { id: await page.locator("#broadcast-form").getAttribute("data-broadcast-id"),
+    progress: await page.locator("#broadcast-progress").textContent() };
 
   // Rules: disable one, change a parameter, backtest, evaluation errors.
   await openSection(page, "rules");
@@ -230,6 +242,52 @@ async function main() {
     result.resolved = (await a.page.locator("#detail-facts").getAttribute("data-status")) === "resolved";
     check(result.resolved !== !!result.resolve_error, "resolve both succeeded and failed");
 
+    // The patient's thread in the alert pane: the symptom report as a list;
+    // the patient's message appears without a reload; the reply is sent
+    // with the keyboard.
+    const thread = a.page.locator("#thread");
+    await a.page.locator('#thread[data-loaded="true"]').waitFor({ timeout: 10000 }).catch(async () =>
+      fail(`the thread view did not load: ${await a.page.locator("#thread .error").textContent()}`));
+    result.thread = { id: await thread.getAttribute("data-thread-id") };
+    result.thread.symptoms = await a.page.locator('#thread-messages li[data-kind="symptom_report"] .symptoms li').allTextContents();
+    console.log(`THREAD ${result.thread.id}`);
+    check((await nextLine()) === "POSTING", "expected POSTING");
+    const postingAt = Date.now();
+    if (EXPECT_MODE === "stream") {
+      await a.page.locator("#thread-typing:not(:empty)").waitFor({ timeout: APPEAR_MS }).catch(() =>
+        fail("the patient's typing was not shown"));
+      result.thread.typing = await a.page.locator("#thread-typing").textContent();
+    }
+    const messaged = await nextLine();
+    check(messaged?.startsWith("MESSAGED "), `expected MESSAGED, got ${messaged}`);
+    const [messageID] = messaged.slice("MESSAGED ".length).split(" ");
+    const msg = a.page.locator(`#thread-messages li[data-message-id="${messageID}"]`);
+    await msg.waitFor({ state: "visible", timeout: Math.max(1, APPEAR_MS - (Date.now() - postingAt)) }).catch(() =>
+      fail(`the patient's message did not appear in the thread view within ${APPEAR_MS} ms`));
+    result.thread.appeared_ms = Date.now() - postingAt;
+    check(await a.page.evaluate(() => window.__sameDocument === true), "the page reloaded");
+    result.thread.role = await msg.locator(".msg-role").textContent();
+    result.thread.body = await msg.locator(".msg-body").textContent();
+    check((await msg.locator(".msg-body b").count()) === 0, "message text was inserted as HTML");
+    result.thread.attachment = await msg.locator("a[data-attachment-id]").textContent();
+    // Shown means read.
+    await a.page.waitForFunction(() => document.querySelector("#thread")?.dataset.readUpTo !== undefined, null, { timeout: 5000 })
+      .catch(() => fail("the thread was not marked read"));
+    await a.page.waitForFunction((id) => {
+      const last = [...document.querySelectorAll("#thread-messages li")].pop();
+      return last?.dataset.messageId === id;
+    }, messageID, { timeout: 1000 }).catch(() => fail("the patient's message is not the newest shown"));
+    await a.page.waitForTimeout(300); // let the read mark of the newest message land
+    await a.page.getByLabel(/^Reply to the thread/).focus();
+    await a.page.keyboard.type(REPLY_TEXT);
+    await a.page.keyboard.press("Enter");
+    await a.page.locator("#thread .result", { hasText: "Sent." }).waitFor({ timeout: 5000 }).catch(async () =>
+      fail(`reply: ${await a.page.locator("#thread .error").textContent()}`));
+    result.thread.sent = await a.page.locator("#thread .result").textContent();
+    check((await a.page.locator("#thread-messages li.msg-staff .msg-body", { hasText: REPLY_TEXT }).count()) === 1,
+      "the reply is not shown in the thread");
+    check((await a.page.title()) === "Tend triage console" && a.page.url() === `${BASE_URL}/`, "the title or address changed");
+
     if (SCREENSHOT) {
       // The screenshot shows the acknowledged alert, not the error of an
       // endpoint the server may not have yet.
@@ -258,6 +316,17 @@ async function main() {
     await b.page.getByRole("button", { name: "Sign in" }).click();
     await b.page.locator(`#queue li[data-alert-id="${laterB}"]`).waitFor({ timeout: 5000 });
     check(b.page.url() === `${BASE_URL}/`, "signing in changed the address");
+
+    // B's Messages section lists B's own patient's thread, never A's.
+    await b.page.locator("#nav-messages").focus();
+    await b.page.keyboard.press("Enter");
+    await b.page.locator("#section-messages").waitFor({ state: "visible", timeout: 5000 });
+    await b.page.locator('#threads-table[data-loaded="true"]').waitFor({ timeout: 5000 }).catch(async () =>
+      fail(`B's messages: ${await b.page.locator("#messages-error").textContent()}`));
+    result.thread.b_threads = await b.page.locator("#threads-table tbody tr").evaluateAll((rs) => rs.map((r) => r.dataset.threadId));
+    result.thread.b_threads_loaded = true;
+    check(!(await b.page.content()).includes(result.thread.id), "team B's page mentions team A's patient thread");
+    check(!(await b.page.content()).includes(REPLY_TEXT.slice(0, 20)), "team B's page shows the reply");
 
     const pages = [a, b];
     if (TOKEN_ADMIN) pages.push(await adminPages(browser, result));
