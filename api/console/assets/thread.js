@@ -328,6 +328,7 @@ export class ThreadView {
   renderMessage(m) {
     const li = el("li", null, `msg msg-${m.sender_role === "patient" ? "patient" : "staff"}`);
     li.dataset.messageId = m.id;
+    li.dataset.seq = String(m.seq);
     li.dataset.kind = m.kind;
     if (m.urgent) li.dataset.urgent = "true";
     const head = el("p", null, "msg-head");

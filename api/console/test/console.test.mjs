@@ -270,15 +270,11 @@ async function main() {
     result.thread.body = await msg.locator(".msg-body").textContent();
     check((await msg.locator(".msg-body b").count()) === 0, "message text was inserted as HTML");
     result.thread.attachment = await msg.locator("a[data-attachment-id]").textContent();
-    // Shown means read.
-    await a.page.waitForFunction(() => document.querySelector("#thread")?.dataset.readUpTo !== undefined, null, { timeout: 5000 })
-      .catch(() => fail("the thread was not marked read"));
-    await a.page.waitForFunction((id) => {
-      const last = [...document.querySelectorAll("#thread-messages li")].pop();
-      return last?.dataset.messageId === id;
-    }, messageID, { timeout: 1000 }).catch(() => fail("the patient's message is not the newest shown"));
-    await a.page.waitForTimeout(300); // let the read mark of the newest message land
-    await a.page.getByLabel(/^Reply to the thread/).focus();
+    // Shown means read: the read mark reaches the patient's message.
+    const seq = await msg.getAttribute("data-seq");
+    await a.page.locator(`#thread[data-read-up-to="${seq}"]`).waitFor({ state: "attached", timeout: 5000 })
+      .catch(() => fail("the patient's message was not marked read"));
+    await thread.getByLabel(/^Reply to the thread/).focus();
     await a.page.keyboard.type(REPLY_TEXT);
     await a.page.keyboard.press("Enter");
     await a.page.locator("#thread .result", { hasText: "Sent." }).waitFor({ timeout: 5000 }).catch(async () =>
