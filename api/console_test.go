@@ -538,6 +538,9 @@ func checkThread(t *testing.T, got threadResult, thread, messageID string, patie
 	if got.Attachment != fmt.Sprintf("Attachment: PNG image, %d bytes", len(pngFile)) {
 		t.Errorf("attachment link %q", got.Attachment)
 	}
+	if !strings.HasSuffix(got.Download, ".png") {
+		t.Errorf("the attachment link downloaded %q, want the PNG", got.Download)
+	}
 	if !slices.Equal(got.Symptoms, []string{"Swelling: severity 4 of 10"}) {
 		t.Errorf("symptom report in the thread view: %q", got.Symptoms)
 	}
@@ -593,6 +596,7 @@ type threadResult struct {
 	Role        string   `json:"role"`
 	Body        string   `json:"body"`
 	Attachment  string   `json:"attachment"`
+	Download    string   `json:"download"`
 	Symptoms    []string `json:"symptoms"`
 	Typing      string   `json:"typing"`
 	Sent        string   `json:"sent"`

@@ -104,6 +104,7 @@ export class Live {
       this.stopPolling();
       this.setMode("stream");
       this.notify(); // catch up on whatever happened before the stream opened
+      this.onThread("resync", {});
       await this.read(res.body);
     } catch (err) {
       if (this.stopped || err.name === "AbortError") return;
@@ -143,6 +144,7 @@ export class Live {
       case "reset": // too far behind to replay: refetch everything
         this.lastEventID = null;
         this.notify();
+        this.onThread("resync", {});
         break;
       case "message.created":
       case "message.read":

@@ -100,6 +100,6 @@ export class Messages {
   // are refetched.
   onEvent(type, data, sectionShown) {
     this.view.onEvent(type, data);
-    if (sectionShown && (type === "message.created" || type === "message.read")) this.load();
+    if (sectionShown && ["message.created", "message.read", "resync"].includes(type)) this.load();
   }
 }

@@ -258,6 +258,10 @@ export class ThreadView {
 
   // onEvent handles a stream event about any thread.
   onEvent(type, data) {
+    if (type === "resync") { // the stream (re)opened or lost events: fetch what may be missing
+      this.fetchNew();
+      return;
+    }
     if (!this.thread || data?.thread_id !== this.thread.id) return;
     if (type === "message.created") {
       this.fetchNew();

@@ -270,6 +270,11 @@ async function main() {
     result.thread.body = await msg.locator(".msg-body").textContent();
     check((await msg.locator(".msg-body b").count()) === 0, "message text was inserted as HTML");
     result.thread.attachment = await msg.locator("a[data-attachment-id]").textContent();
+    // The attachment link downloads the file with the token (keyboard: Enter on the link).
+    await msg.locator("a[data-attachment-id]").focus();
+    const [download] = await Promise.all([a.page.waitForEvent("download", { timeout: 5000 }), a.page.keyboard.press("Enter")])
+      .catch(async () => fail(`the attachment did not download: ${await a.page.locator("#thread .error").textContent()}`));
+    result.thread.download = download.suggestedFilename();
     // Shown means read: the read mark reaches the patient's message.
     const seq = await msg.getAttribute("data-seq");
     await a.page.locator(`#thread[data-read-up-to="${seq}"]`).waitFor({ state: "attached", timeout: 5000 })
@@ -323,6 +328,7 @@ async function main() {
     result.thread.b_threads_loaded = true;
     check(!(await b.page.content()).includes(result.thread.id), "team B's page mentions team A's patient thread");
     check(!(await b.page.content()).includes(REPLY_TEXT.slice(0, 20)), "team B's page shows the reply");
+    check(!(await b.page.content()).includes(PATIENT_TEXT.slice(0, 20)), "team B's page shows the patient's message");
 
     const pages = [a, b];
     if (TOKEN_ADMIN) pages.push(await adminPages(browser, result));

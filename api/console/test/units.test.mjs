@@ -156,7 +156,8 @@ test("live thread events are handed on, parsed", async () => {
   live.dispatch({ type: "message.created", data: "{\"thread_id\":\"t1\",\"message_id\":\"m\"}" });
   live.dispatch({ type: "typing", data: "{\"thread_id\":\"t2\",\"user_id\":\"u\"}" });
   live.dispatch({ type: "message.read", data: "not json" });
-  assert.deepEqual(got, [["message.created", "t1"], ["typing", "t2"]]);
+  live.dispatch({ type: "reset", data: "" });
+  assert.deepEqual(got, [["message.created", "t1"], ["typing", "t2"], ["resync", undefined]]);
 });
 
 test("broadcast progress in words", async () => {
