@@ -227,11 +227,12 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 
 	type team struct {
 		clinician, device client
-		patientID         string
+		patientID, userID string
 	}
 	newTeam := func(name, clinician, patient string) team {
 		var tm team
 		tm.clinician = s.admin.as(s.userToken(t, map[string]any{"name": clinician, "role": "clinician"}))
+		tm.userID = s.lastUserID
 		var out struct{ ID string }
 		r := s.admin.do("POST", "/v1/care-teams", map[string]any{"name": name, "member_ids": []string{s.lastUserID}})
 		if r.status != http.StatusCreated {
@@ -325,6 +326,7 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	const patientText = "My ankles are more swollen today <b>and</b> my shoes feel tight"
 	const replyText = "Thanks, Sam: please put your feet up and weigh yourself now; I will call you at 3 pm."
 	const broadcastText = "The clinic is closed on Monday: message us here as usual."
+	const leadBroadcastText = "Flu vaccinations this week: reply here to book a time."
 
 	// For the administration pages (run once): a user to disable, and
 	// the expected backtest.
@@ -337,7 +339,14 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 			CareTeamID string `json:"care_team_id"`
 		}
 		s.admin.do("GET", "/v1/patients/"+a.patientID, nil).decode(t, &pt)
-		adminEnv = []string{"TOKEN_ADMIN=" + admTok, "DISABLE_USER=" + tempUser, "TEAM_A=" + pt.CareTeamID}
+		// A lead of team A, who broadcasts from the care-team page.
+		leadTok := s.userToken(t, map[string]any{"name": "Dr Lea Lead", "role": "clinician"})
+		if _, err := pool.Exec(ctx, `INSERT INTO care_team_members (care_team_id, user_id, role) VALUES ($1, $2, 'lead')`,
+			pt.CareTeamID, s.lastUserID); err != nil {
+			t.Fatal(err)
+		}
+		adminEnv = []string{"TOKEN_ADMIN=" + admTok, "DISABLE_USER=" + tempUser, "TEAM_A=" + pt.CareTeamID, "TOKEN_LEAD=" + leadTok,
+			"LEAD_BROADCAST_TEXT=" + leadBroadcastText}
 	}
 
 	shot := filepath.Join(t.TempDir(), "console.png")
@@ -368,8 +377,12 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 
 	var alertID, messageID string
 	var result struct {
-		AppearedMS   int          `json:"appeared_ms"`
-		LiveMode     string       `json:"live_mode"`
+		AppearedMS int    `json:"appeared_ms"`
+		LiveMode   string `json:"live_mode"`
+		Lead       *struct {
+			ID       string `json:"id"`
+			Progress string `json:"progress"`
+		} `json:"lead_broadcast"`
 		PlotCaption  string       `json:"plot_caption"`
 		AckMessage   string       `json:"ack_message"`
 		Resolved     bool         `json:"resolved"`
@@ -477,7 +490,7 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	if len(result.Reminders.Doses) < 2 || result.Reminders.Doses[0] != "missed" || result.Reminders.Doses[1] != "taken" {
 		t.Errorf("recent doses in the console (newest first): %q", result.Reminders.Doses)
 	}
-	checkThread(t, result.Thread, threadA, messageID, patientA, a.clinician, b.clinician, replyText)
+	checkThread(t, result.Thread, threadA, messageID, patientA, a.userID, b.clinician, replyText)
 	// With the stream, the patient's typing showed before their message.
 	if mode == "stream" && result.Thread.Typing != "Patient is typing…" {
 		t.Errorf("typing indicator: %q", result.Thread.Typing)
@@ -498,10 +511,18 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 		if bc.Status != "completed" || bc.Total != 1 || bc.Done != 1 || !strings.HasPrefix(result.Admin.Broadcast.Progress, "Completed: 1 of 1") {
 			t.Errorf("broadcast: API %+v, console %q", bc, result.Admin.Broadcast.Progress)
 		}
-		if !slices.ContainsFunc(threadMessages(t, patientA, threadA), func(m threadMessage) bool {
-			return m.Body == broadcastText && m.SenderRole == "admin"
-		}) {
+		msgs := threadMessages(t, patientA, threadA)
+		if !slices.ContainsFunc(msgs, func(m threadMessage) bool { return m.Body == broadcastText && m.SenderRole == "admin" }) {
 			t.Errorf("the broadcast's copy is not in the patient's thread")
+		}
+		// The lead's broadcast, from the care-team page of a non-admin.
+		if result.Lead == nil || !strings.HasPrefix(result.Lead.Progress, "Completed: 1 of 1") {
+			t.Errorf("the lead's broadcast: %+v", result.Lead)
+		} else if r := s.admin.do("GET", "/v1/broadcasts/"+result.Lead.ID, nil); r.status != http.StatusOK {
+			t.Errorf("the lead's broadcast: %d %s", r.status, r.body)
+		}
+		if !slices.ContainsFunc(msgs, func(m threadMessage) bool { return m.Body == leadBroadcastText && m.SenderRole == "clinician" }) {
+			t.Errorf("the lead's broadcast is not in the patient's thread")
 		}
 	}
 }
@@ -511,6 +532,12 @@ type threadMessage struct {
 	Body       string
 	Kind       string
 	SenderRole string `json:"sender_role"`
+	Receipts   []receipt
+}
+
+type receipt struct {
+	UserID string `json:"user_id"`
+	Status string
 }
 
 func threadMessages(t *testing.T, c client, thread string) []threadMessage {
@@ -529,7 +556,7 @@ func threadMessages(t *testing.T, c client, thread string) []threadMessage {
 // a link with type and size, the symptom report as a list), the console
 // marked it read, the clinician's reply reached the patient, and team B's
 // clinician never saw the thread.
-func checkThread(t *testing.T, got threadResult, thread, messageID string, patient, clinicianA, clinicianB client, reply string) {
+func checkThread(t *testing.T, got threadResult, thread, messageID string, patient client, clinicianA string, clinicianB client, reply string) {
 	t.Helper()
 	t.Logf("message appeared in the console after %d ms", got.AppearedMS)
 	if got.ID != thread || got.Role != "Patient" || got.Body != "My ankles are more swollen today <b>and</b> my shoes feel tight" {
@@ -544,16 +571,19 @@ func checkThread(t *testing.T, got threadResult, thread, messageID string, patie
 	if !slices.Equal(got.Symptoms, []string{"Swelling: severity 4 of 10"}) {
 		t.Errorf("symptom report in the thread view: %q", got.Symptoms)
 	}
-	// Shown means read: the clinician's unread count is 0.
-	var th struct {
-		UnreadCount int `json:"unread_count"`
+	// Shown means read: the patient sees the clinician's receipt of their
+	// message as read.
+	msgs := threadMessages(t, patient, thread)
+	read := false
+	for _, m := range msgs {
+		if m.ID == messageID {
+			read = slices.Contains(m.Receipts, receipt{UserID: clinicianA, Status: "read"})
+		}
 	}
-	clinicianA.do("GET", "/v1/threads/"+thread, nil).decode(t, &th)
-	if th.UnreadCount != 0 {
-		t.Errorf("the console did not mark the thread read: %d unread", th.UnreadCount)
+	if !read {
+		t.Errorf("the console did not mark the patient's message read: %+v", msgs)
 	}
 	// The reply, as the patient sees it.
-	msgs := threadMessages(t, patient, thread)
 	if !slices.ContainsFunc(msgs, func(m threadMessage) bool { return m.Body == reply && m.SenderRole == "clinician" }) ||
 		!slices.ContainsFunc(msgs, func(m threadMessage) bool { return m.ID == messageID }) || got.Sent != "Sent." {
 		t.Errorf("the clinician's reply from the console (%q) is not in the patient's thread: %+v", got.Sent, msgs)

@@ -280,13 +280,17 @@ export class Admin {
 
   async loadTeams() {
     try {
-      const [teams, users] = await Promise.all([this.api.get("/v1/care-teams"), this.api.get("/v1/users?limit=500")]);
+      // Admins edit teams; other staff (a team's leads) see their teams to broadcast.
+      const admin = document.body.dataset.role === "admin";
+      const [teams, users] = await Promise.all([this.api.get("/v1/care-teams"),
+        admin ? this.api.get("/v1/users?limit=500") : Promise.resolve({ items: [] })]);
       for (const u of users.items || []) this.userNames.set(u.id, u.name);
       this.staff = (users.items || []).filter((u) => ["clinician", "scheduler", "admin"].includes(u.role) && !u.disabled_at);
       $("teams-table").tBodies[0].replaceChildren(...(teams.items || []).map((t) => {
         const tr = el("tr", null, { dataset: { teamId: t.id } });
         const actions = el("td");
-        actions.append(button("Edit", `Edit ${t.name}`, () => this.openTeam(t.id)));
+        if (admin) actions.append(button("Edit", `Edit ${t.name}`, () => this.openTeam(t.id)));
+        actions.append(button("Broadcast", `Broadcast to the patients of ${t.name}`, () => this.openBroadcast(t, true)));
         tr.append(el("th", t.name, { scope: "row" }), el("td", String((t.members || []).length)), el("td", t.timezone || "UTC"),
           el("td", policyText(t.escalation)), actions);
         return tr;
@@ -311,14 +315,7 @@ export class Admin {
     const t = this.team;
     $("team-form").hidden = false;
     $("team-form").dataset.teamId = t.id;
-    if ($("broadcast-form").dataset.teamId !== t.id) {
-      $("broadcast-progress").textContent = "";
-      $("broadcast-error").textContent = "";
-      delete $("broadcast-form").dataset.status;
-    }
-    $("broadcast-form").hidden = false;
-    $("broadcast-form").dataset.teamId = t.id;
-    $("broadcast-heading").textContent = `Broadcast to the patients of ${t.name}`;
+    this.openBroadcast(t, false);
     $("team-form-heading").textContent = `Edit ${t.name}`;
     $("team-name").value = t.name;
     $("team-tz").value = t.timezone || "UTC";
@@ -333,6 +330,20 @@ export class Admin {
     this.renderMembers();
     this.renderSlots();
     $("team-form-heading").focus();
+  }
+
+  // openBroadcast shows the broadcast form for a team.
+  openBroadcast(t, focus) {
+    const form = $("broadcast-form");
+    if (form.dataset.teamId !== t.id) {
+      $("broadcast-progress").textContent = "";
+      $("broadcast-error").textContent = "";
+      delete form.dataset.status;
+    }
+    form.hidden = false;
+    form.dataset.teamId = t.id;
+    $("broadcast-heading").textContent = `Broadcast to the patients of ${t.name}`;
+    if (focus) $("broadcast-body").focus();
   }
 
   // broadcast sends one message to every patient of the open team, then

@@ -105,6 +105,11 @@ class Console {
     if (api !== this.api) return;
     for (const li of document.querySelectorAll("#sections .admin-only")) li.hidden = !isAdmin;
     document.body.dataset.role = isAdmin ? "admin" : "staff";
+    // Other staff get the care-team page for broadcasts when the API lists
+    // their teams (whether they may send one is the API's answer: leads).
+    if (!isAdmin && await api.get("/v1/care-teams").then(() => true, () => false) && api === this.api) {
+      $("nav-teams").parentElement.hidden = false;
+    }
     // One detail pane per page (it binds the forms); a new sign-in gives it
     // the new token.
     this.detail ??= new Detail(() => this.api, {

@@ -101,6 +101,7 @@ export class Detail {
     this.seq++;
     this.plot.clear();
     this.thread.clear();
+    this.threadFor = null;
     this.section.hidden = true;
     this.onClose(id);
   }
@@ -117,6 +118,7 @@ export class Detail {
       this.$("detail-facts").replaceChildren();
       this.plot.clear();
       this.thread.clear();
+      this.threadFor = null;
       this.$("plot-caption").textContent = "Loading…";
     }
     await this.load(true);
@@ -156,8 +158,15 @@ export class Detail {
     this.renderFindings(a);
     this.renderEvents(a);
 
+    const patientP = this.api.patient(a.patient_id);
+    // The thread once per alert shown (a refresh that overtakes this load
+    // must not lose it).
+    if (this.threadFor !== a.id) {
+      this.threadFor = a.id;
+      this.loadThread(a, patientP.catch(() => null));
+    }
     const [patient, rule, params, team] = await Promise.allSettled([
-      this.api.patient(a.patient_id),
+      patientP,
       this.api.rule(a.rule_id),
       this.api.params(a.patient_id),
       first || full ? this.api.careTeam(a.care_team_id) : Promise.reject(new Error("unchanged")),
@@ -166,7 +175,6 @@ export class Detail {
     this.renderFacts(a, patient.status === "fulfilled" ? patient.value : null);
     if (team.status === "fulfilled") this.renderMembers(team.value);
     this.loadReminders(a.patient_id, seq); // alongside the plot
-    if (first) this.loadThread(a, patient.status === "fulfilled" ? patient.value : null, seq);
 
     const def = rule.status === "fulfilled" ? rule.value.definition || {} : {};
     const kind = a.readings?.[0]?.kind || def.kind;
@@ -194,10 +202,10 @@ export class Detail {
   }
 
   // loadThread shows the patient's thread with the alert's care team.
-  async loadThread(a, patient, seq) {
-    let t;
+  async loadThread(a, patientP) {
+    let t, patient;
     try {
-      t = await findPatientThread(this.api, a.patient_id, a.care_team_id);
+      [t, patient] = await Promise.all([findPatientThread(this.api, a.patient_id, a.care_team_id), patientP]);
     } catch (err) {
       if (this.id === a.id) this.thread.showError(`Messages unavailable: ${err instanceof ApiError ? err.text : err.message}`);
       return;

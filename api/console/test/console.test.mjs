@@ -18,7 +18,7 @@ import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
 const { BASE_URL, TOKEN_A, TOKEN_B, CHROMIUM = "/usr/bin/chromium", SCREENSHOT, EXPECT_MODE = "polling",
-  TOKEN_ADMIN, DISABLE_USER, TEAM_A, PATIENT_TEXT, REPLY_TEXT, BROADCAST_TEXT } = process.env;
+  TOKEN_ADMIN, DISABLE_USER, TEAM_A, PATIENT_TEXT, REPLY_TEXT, BROADCAST_TEXT, TOKEN_LEAD, LEAD_BROADCAST_TEXT } = process.env;
 const APPEAR_MS = 2000;
 
 function fail(msg) {
@@ -114,7 +114,7 @@ async function adminPages(browser, result) {
   await openSection(page, "teams");
   await page.locator(`#teams-table tr[data-team-id="${TEAM_A}"]`).waitFor({ timeout: 5000 }).catch(async () =>
     fail(`care teams: ${await page.locator("#teams-error").textContent()}`));
-  await page.locator(`#teams-table tr[data-team-id="${TEAM_A}"] button`).click();
+  await page.locator(`#teams-table tr[data-team-id="${TEAM_A}"]`).getByRole("button", { name: /^Edit / }).click();
   await page.locator("#team-form:not([hidden])").waitFor({ timeout: 5000 });
   await page.getByLabel("Acknowledge critical within").fill("7m");
   await page.getByLabel(/^Levels, in order/).fill("on_call, all");
@@ -176,6 +176,30 @@ async function adminPages(browser, result) {
   check(page.url() === `${BASE_URL}/`, `the address changed: ${page.url()}`);
   check((await page.title()) === "Tend triage console", "the title changed");
   result.admin = out;
+  return c;
+}
+
+// leadBroadcast signs in as a lead of team A (no admin) and broadcasts to
+// the team's patients from the care-team page.
+async function leadBroadcast(browser, result) {
+  const c = await openConsole(browser, TOKEN_LEAD);
+  const { page } = c;
+  await page.locator("#nav-teams").waitFor({ state: "visible", timeout: 5000 }).catch(() =>
+    fail("a lead has no care-team page"));
+  check(await page.locator("#nav-users").isHidden(), "a lead sees the users page");
+  await openSection(page, "teams");
+  const row = page.locator(`#teams-table tr[data-team-id="${TEAM_A}"]`);
+  await row.waitFor({ timeout: 5000 }).catch(async () =>
+    fail(`lead's care teams: ${await page.locator("#teams-error").textContent()}`));
+  check((await row.getByRole("button", { name: /^Edit / }).count()) === 0, "a lead is offered the team editor");
+  await row.getByRole("button", { name: /^Broadcast to the patients of / }).click();
+  check(await page.evaluate(() => document.activeElement?.id === "broadcast-body"), "focus did not move to the broadcast's text");
+  await page.keyboard.type(LEAD_BROADCAST_TEXT);
+  await page.getByRole("button", { name: "Send broadcast" }).click();
+  await page.locator('#broadcast-form[data-status="completed"]').waitFor({ timeout: 30000 }).catch(async () =>
+    fail(`lead's broadcast: ${await page.locator("#broadcast-progress").textContent()} ${await page.locator("#broadcast-error").textContent()}`));
+  result.lead_broadcast = { id: await page.locator("#broadcast-form").getAttribute("data-broadcast-id"),
+    progress: await page.locator("#broadcast-progress").textContent() };
   return c;
 }
 
@@ -332,6 +356,7 @@ async function main() {
 
     const pages = [a, b];
     if (TOKEN_ADMIN) pages.push(await adminPages(browser, result));
+    if (TOKEN_LEAD) pages.push(await leadBroadcast(browser, result));
     for (const c of pages) {
       check(await c.page.evaluate(() => window.__sameDocument === true), "a page reloaded");
       check(c.problems.length === 0, c.problems.join("; "));
