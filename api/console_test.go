@@ -323,7 +323,7 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 		t.Fatalf("the patient's threads: %+v", threadsA.Items)
 	}
 	threadA := threadsA.Items[0].ID
-	const patientText = "My ankles are more swollen today <b>and</b> my shoes feel tight"
+	const patientText = "My ankles are more swollen today & my shoes feel tight <since Sunday>"
 	const replyText = "Thanks, Sam: please put your feet up and weigh yourself now; I will call you at 3 pm."
 	const broadcastText = "The clinic is closed on Monday: message us here as usual."
 	const leadBroadcastText = "Flu vaccinations this week: reply here to book a time."
@@ -559,7 +559,7 @@ func threadMessages(t *testing.T, c client, thread string) []threadMessage {
 func checkThread(t *testing.T, got threadResult, thread, messageID string, patient client, clinicianA string, clinicianB client, reply string) {
 	t.Helper()
 	t.Logf("message appeared in the console after %d ms", got.AppearedMS)
-	if got.ID != thread || got.Role != "Patient" || got.Body != "My ankles are more swollen today <b>and</b> my shoes feel tight" {
+	if got.ID != thread || got.Role != "Patient" || got.Body != "My ankles are more swollen today & my shoes feel tight <since Sunday>" {
 		t.Errorf("thread view: %+v", got)
 	}
 	if got.Attachment != fmt.Sprintf("Attachment: PNG image, %d bytes", len(pngFile)) {
