@@ -565,6 +565,9 @@ func checkThread(t *testing.T, got threadResult, thread, messageID string, patie
 	if got.Attachment != fmt.Sprintf("Attachment: PNG image, %d bytes", len(pngFile)) {
 		t.Errorf("attachment link %q", got.Attachment)
 	}
+	if got.Unread != "0" {
+		t.Errorf("the Messages section lists the thread with %q unread after the clinician read and answered it", got.Unread)
+	}
 	if !strings.HasSuffix(got.Download, ".png") {
 		t.Errorf("the attachment link downloaded %q, want the PNG", got.Download)
 	}
@@ -627,6 +630,7 @@ type threadResult struct {
 	Body        string   `json:"body"`
 	Attachment  string   `json:"attachment"`
 	Download    string   `json:"download"`
+	Unread      string   `json:"listed_unread"`
 	Symptoms    []string `json:"symptoms"`
 	Typing      string   `json:"typing"`
 	Sent        string   `json:"sent"`

@@ -324,6 +324,21 @@ async function main() {
       await a.page.setViewportSize({ width: 1360, height: 1180 });
     }
 
+    // A's Messages section lists the thread, read, and opens it with the keyboard.
+    await a.page.locator("#nav-messages").focus();
+    await a.page.keyboard.press("Enter");
+    const listed = a.page.locator(`#threads-table tr[data-thread-id="${result.thread.id}"]`);
+    await listed.waitFor({ timeout: 5000 }).catch(async () =>
+      fail(`A's Messages section does not list the thread: ${await a.page.locator("#messages-error").textContent()}`));
+    result.thread.listed_unread = await listed.getAttribute("data-unread");
+    await listed.getByRole("button", { name: /^Open / }).focus();
+    await a.page.keyboard.press("Enter");
+    await a.page.locator(`#messages-thread[data-thread-id="${result.thread.id}"][data-loaded="true"]`).waitFor({ timeout: 5000 });
+    check(await a.page.evaluate(() => document.activeElement?.id === "msg-heading"), "focus did not move to the thread's heading");
+    check((await a.page.locator(`#msg-messages li[data-message-id="${messageID}"] .msg-body`).textContent()) === PATIENT_TEXT,
+      "the Messages section's thread does not show the patient's message");
+    await a.page.locator("#nav-queue").click();
+
     // Team B's console shows team B's alert posted after team A's, so it
     // refreshed while A's existed, and it never showed A's.
     await b.page.locator(`#queue li[data-alert-id="${laterB}"]`).waitFor({ timeout: 10000 }).catch(() =>
