@@ -138,6 +138,10 @@ export class ThreadView {
     this.error.setAttribute("role", "alert");
     this.empty = el("p", "No messages yet.", "empty");
     this.empty.hidden = true;
+    this.older = el("button", "Show older messages");
+    this.older.type = "button";
+    this.older.hidden = true;
+    this.older.addEventListener("click", () => this.loadOlder());
     this.list = el("ol", null, "messages");
     this.list.id = `${p}-messages`;
     this.list.setAttribute("aria-label", "Messages, oldest first");
@@ -167,7 +171,7 @@ export class ThreadView {
     this.result = el("p", "", "result");
     this.result.setAttribute("role", "status");
     this.form.append(label, this.input, urgentLabel, this.send);
-    this.root.append(this.heading, this.error, this.empty, this.list, this.typing, this.form, this.result);
+    this.root.append(this.heading, this.error, this.empty, this.older, this.list, this.typing, this.form, this.result);
 
     this.form.addEventListener("submit", (ev) => { ev.preventDefault(); this.post(); });
     this.input.addEventListener("keydown", (ev) => {
@@ -184,6 +188,8 @@ export class ThreadView {
     this.thread = null;
     this.messages = [];
     this.after = "";
+    this.before = "";
+    this.older.hidden = true;
     this.seq++;
     this.readUpTo = 0;
     this.list.replaceChildren();
@@ -207,6 +213,8 @@ export class ThreadView {
       if (seq !== this.seq) return;
       this.messages = merge([], page.items || []);
       this.after = page.after_cursor || "";
+      this.before = page.before_cursor || "";
+      this.older.hidden = !this.before;
       this.render();
       this.root.dataset.loaded = "true";
       this.markRead();
@@ -215,6 +223,26 @@ export class ThreadView {
         this.error.textContent = `Messages unavailable: ${errText(err)}`;
         this.root.dataset.loaded = "error";
       }
+    }
+  }
+
+  // loadOlder prepends the page of messages before the oldest shown.
+  async loadOlder() {
+    if (!this.thread || !this.before) return;
+    const seq = this.seq;
+    try {
+      const q = new URLSearchParams({ limit: "100", before: this.before });
+      const page = await this.api.get(`/v1/threads/${encodeURIComponent(this.thread.id)}/messages?${q}`);
+      if (seq !== this.seq) return;
+      this.messages = merge(this.messages, page.items || []);
+      this.before = page.before_cursor || "";
+      this.older.hidden = !this.before;
+      const fromEnd = this.list.scrollHeight - this.list.scrollTop;
+      this.render();
+      this.list.scrollTop = this.list.scrollHeight - fromEnd; // keep the messages in view where they were
+      if (this.older.hidden) this.list.focus();
+    } catch (err) {
+      if (seq === this.seq) this.error.textContent = `Messages unavailable: ${errText(err)}`;
     }
   }
 
