@@ -127,7 +127,7 @@ test("rule parameters: found in params, delta, event or the rule itself, and wri
   assert.equal(plain.params.min, 88, "the original is left alone");
 });
 
-test("thread helpers: merge by id in sequence order, labels, symptom lines, throttle", async () => {
+test("thread view logic: merge by id in sequence order, labels, symptom lines, throttle", async () => {
   const { attachmentLabel, merge, roleLabel, sizeLabel, symptomLines, Throttle } = await import("../assets/thread.js");
   const shown = [{ id: "a", seq: 1 }, { id: "b", seq: 2 }];
   assert.deepEqual(merge(shown, [{ id: "d", seq: 4 }, { id: "b", seq: 2, body: "again" }, { id: "c", seq: 3 }]).map((m) => m.id),
