@@ -70,6 +70,8 @@ func TestConsoleServed(t *testing.T) {
 		"/console/assets/plot.js":           "text/javascript",
 		"/console/assets/admin.js":          "text/javascript",
 		"/console/assets/reminders.js":      "text/javascript",
+		"/console/assets/thread.js":         "text/javascript",
+		"/console/assets/messages.js":       "text/javascript",
 		"/console/assets/console.css":       "text/css",
 		"/console/vendor/uPlot.iife.min.js": "text/javascript",
 		"/console/vendor/uPlot.min.css":     "text/css",
@@ -172,10 +174,21 @@ func TestConsoleInBrowser(t *testing.T) {
 
 func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	pool := enginetest.NewPool(t)
-	eng, err := engine.New(engine.Config{Pool: pool, Keys: testKeys(t)})
+	// Workers run for the broadcast's fan-out; the periodic sweeps stay off so
+	// that the data the test writes stays as written.
+	eng, err := engine.New(engine.Config{Pool: pool, Keys: testKeys(t), RunWorkers: true, ReminderInterval: -1,
+		MissedDoseInterval: -1, EscalationSweepInterval: -1, MissingDataInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = eng.Stop(ctx)
+	})
 	// The operators' job dashboard, as tend serve mounts it.
 	jobs, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(eng.Jobs(), nil),
 		Logger: slog.New(slog.DiscardHandler), Prefix: "/riverui"})
@@ -214,11 +227,12 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 
 	type team struct {
 		clinician, device client
-		patientID         string
+		patientID, userID string
 	}
 	newTeam := func(name, clinician, patient string) team {
 		var tm team
 		tm.clinician = s.admin.as(s.userToken(t, map[string]any{"name": clinician, "role": "clinician"}))
+		tm.userID = s.lastUserID
 		var out struct{ ID string }
 		r := s.admin.do("POST", "/v1/care-teams", map[string]any{"name": name, "member_ids": []string{s.lastUserID}})
 		if r.status != http.StatusCreated {
@@ -294,6 +308,26 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 		}
 	}
 
+	// Team A's patient has the app: a symptom report is already in their
+	// thread with the team.
+	patientA := s.admin.as(s.userToken(t, map[string]any{"name": "Sam Lee", "role": "patient", "patient_id": a.patientID}))
+	if r := patientA.do("POST", "/v1/patients/"+a.patientID+"/symptom-reports", map[string]any{
+		"symptoms": []map[string]any{{"code": "swelling", "severity": 4}}, "note": "Ankles puffy by the evening"}); r.status != http.StatusCreated {
+		t.Fatalf("symptom report: %d %s", r.status, r.body)
+	}
+	var threadsA struct {
+		Items []struct{ ID, Kind string }
+	}
+	patientA.do("GET", "/v1/threads", nil).decode(t, &threadsA)
+	if len(threadsA.Items) != 1 || threadsA.Items[0].Kind != "patient" {
+		t.Fatalf("the patient's threads: %+v", threadsA.Items)
+	}
+	threadA := threadsA.Items[0].ID
+	const patientText = "My ankles are more swollen today & my shoes feel tight <since Sunday>"
+	const replyText = "Thanks, Sam: please put your feet up and weigh yourself now; I will call you at 3 pm."
+	const broadcastText = "The clinic is closed on Monday: message us here as usual."
+	const leadBroadcastText = "Flu vaccinations this week: reply here to book a time."
+
 	// For the administration pages (run once): a user to disable, and
 	// the expected backtest.
 	var adminEnv []string
@@ -305,7 +339,14 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 			CareTeamID string `json:"care_team_id"`
 		}
 		s.admin.do("GET", "/v1/patients/"+a.patientID, nil).decode(t, &pt)
-		adminEnv = []string{"TOKEN_ADMIN=" + admTok, "DISABLE_USER=" + tempUser, "TEAM_A=" + pt.CareTeamID}
+		// A lead of team A, who broadcasts from the care-team page.
+		leadTok := s.userToken(t, map[string]any{"name": "Dr Lea Lead", "role": "clinician"})
+		if _, err := pool.Exec(ctx, `INSERT INTO care_team_members (care_team_id, user_id, role) VALUES ($1, $2, 'lead')`,
+			pt.CareTeamID, s.lastUserID); err != nil {
+			t.Fatal(err)
+		}
+		adminEnv = []string{"TOKEN_ADMIN=" + admTok, "DISABLE_USER=" + tempUser, "TEAM_A=" + pt.CareTeamID, "TOKEN_LEAD=" + leadTok,
+			"LEAD_BROADCAST_TEXT=" + leadBroadcastText}
 	}
 
 	shot := filepath.Join(t.TempDir(), "console.png")
@@ -317,7 +358,8 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	cmd := exec.CommandContext(ctx, node, "console.test.mjs")
 	cmd.Dir = consoleTestDir(t)
 	cmd.Env = append(os.Environ(), "BASE_URL="+hs.URL, "TOKEN_A="+a.clinician.token, "TOKEN_B="+b.clinician.token,
-		"CHROMIUM="+chromium, "SCREENSHOT="+shot, "EXPECT_MODE="+mode)
+		"CHROMIUM="+chromium, "SCREENSHOT="+shot, "EXPECT_MODE="+mode, "PATIENT_TEXT="+patientText, "REPLY_TEXT="+replyText,
+		"BROADCAST_TEXT="+broadcastText)
 	cmd.Env = append(cmd.Env, adminEnv...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -333,33 +375,25 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 		t.Fatal(err)
 	}
 
-	var alertID string
+	var alertID, messageID string
 	var result struct {
-		AppearedMS   int      `json:"appeared_ms"`
-		LiveMode     string   `json:"live_mode"`
-		PlotCaption  string   `json:"plot_caption"`
-		AckMessage   string   `json:"ack_message"`
-		Resolved     bool     `json:"resolved"`
-		ResolveError string   `json:"resolve_error"`
-		BRows        []string `json:"b_rows"`
+		AppearedMS int    `json:"appeared_ms"`
+		LiveMode   string `json:"live_mode"`
+		Lead       *struct {
+			ID       string `json:"id"`
+			Progress string `json:"progress"`
+		} `json:"lead_broadcast"`
+		PlotCaption  string       `json:"plot_caption"`
+		AckMessage   string       `json:"ack_message"`
+		Resolved     bool         `json:"resolved"`
+		ResolveError string       `json:"resolve_error"`
+		BRows        []string     `json:"b_rows"`
+		Thread       threadResult `json:"thread"`
 		Reminders    struct {
 			Schedules []string `json:"schedules"`
 			Doses     []string `json:"doses"`
 		} `json:"reminders"`
-		Admin *struct {
-			Disabled       bool     `json:"disabled"`
-			TokenIssued    bool     `json:"token_issued"`
-			TokenRevoked   bool     `json:"token_revoked"`
-			TeamSaved      string   `json:"team_saved"`
-			BacktestRule   string   `json:"backtest_rule"`
-			BacktestSince  string   `json:"backtest_since"`
-			BacktestAlerts int      `json:"backtest_alerts"`
-			RuleDisabled   string   `json:"rule_disabled"`
-			ParamsSaved    string   `json:"params_saved"`
-			AuditIDs       []string `json:"audit_ids"`
-			JobsStates     int      `json:"jobs_states"`
-			JobsTitle      string   `json:"jobs_title"`
-		} `json:"admin"`
+		Admin *adminResult `json:"admin"`
 	}
 	gotResult := false
 	sc := bufio.NewScanner(stdout)
@@ -381,6 +415,33 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 			live.publish(alertID)
 			live.publish(later[0])
 			if _, err := fmt.Fprintf(stdin, "POSTED %s %s\n", alertID, later[0]); err != nil {
+				t.Fatal(err)
+			}
+		case strings.HasPrefix(line, "THREAD "):
+			// The console shows the patient's thread: the patient starts
+			// typing, then writes with a photo.
+			if got := strings.TrimPrefix(line, "THREAD "); got != threadA {
+				t.Errorf("the alert pane shows thread %s, want the patient's %s", got, threadA)
+			}
+			if r := patientA.do("POST", "/v1/threads/"+threadA+"/typing", nil); r.status != http.StatusAccepted {
+				t.Errorf("typing: %d %s", r.status, r.body)
+			}
+			if _, err := fmt.Fprintln(stdin, "POSTING"); err != nil {
+				t.Fatal(err)
+			}
+			var att, msg struct{ ID string }
+			r := patientA.doWith("POST", "/v1/threads/"+threadA+"/attachments", string(pngFile), map[string]string{"Content-Type": "image/png"})
+			if r.status != http.StatusCreated {
+				t.Fatalf("upload: %d %s", r.status, r.body)
+			}
+			r.decode(t, &att)
+			r = patientA.do("POST", "/v1/threads/"+threadA+"/messages", map[string]any{"body": patientText, "attachment_ids": []string{att.ID}})
+			if r.status != http.StatusCreated {
+				t.Fatalf("the patient's message: %d %s", r.status, r.body)
+			}
+			r.decode(t, &msg)
+			messageID = msg.ID
+			if _, err := fmt.Fprintf(stdin, "MESSAGED %s %d\n", msg.ID, len(pngFile)); err != nil {
 				t.Fatal(err)
 			}
 		case strings.HasPrefix(line, "RESULT "):
@@ -429,14 +490,120 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	if len(result.Reminders.Doses) < 2 || result.Reminders.Doses[0] != "missed" || result.Reminders.Doses[1] != "taken" {
 		t.Errorf("recent doses in the console (newest first): %q", result.Reminders.Doses)
 	}
+	checkThread(t, result.Thread, threadA, messageID, patientA, a.userID, b.clinician, replyText)
+	// With the stream, the patient's typing showed before their message.
+	if mode == "stream" && result.Thread.Typing != "Patient is typing…" {
+		t.Errorf("typing indicator: %q", result.Thread.Typing)
+	}
 	if mode == "polling" {
 		checkAdminPages(t, s.admin, tempUser, result.Admin)
+		// The broadcast sent from the console completed, and its copy is in
+		// the patient's thread.
+		var bc struct {
+			Status      string
+			Total, Done int
+		}
+		if r := s.admin.do("GET", "/v1/broadcasts/"+result.Admin.Broadcast.ID, nil); r.status != http.StatusOK {
+			t.Fatalf("broadcast from the console: %d %s", r.status, r.body)
+		} else {
+			r.decode(t, &bc)
+		}
+		if bc.Status != "completed" || bc.Total != 1 || bc.Done != 1 || !strings.HasPrefix(result.Admin.Broadcast.Progress, "Completed: 1 of 1") {
+			t.Errorf("broadcast: API %+v, console %q", bc, result.Admin.Broadcast.Progress)
+		}
+		msgs := threadMessages(t, patientA, threadA)
+		if !slices.ContainsFunc(msgs, func(m threadMessage) bool { return m.Body == broadcastText && m.SenderRole == "admin" }) {
+			t.Errorf("the broadcast's copy is not in the patient's thread")
+		}
+		// The lead's broadcast, from the care-team page of a non-admin.
+		if result.Lead == nil || !strings.HasPrefix(result.Lead.Progress, "Completed: 1 of 1") {
+			t.Errorf("the lead's broadcast: %+v", result.Lead)
+		} else if r := s.admin.do("GET", "/v1/broadcasts/"+result.Lead.ID, nil); r.status != http.StatusOK {
+			t.Errorf("the lead's broadcast: %d %s", r.status, r.body)
+		}
+		if !slices.ContainsFunc(msgs, func(m threadMessage) bool { return m.Body == leadBroadcastText && m.SenderRole == "clinician" }) {
+			t.Errorf("the lead's broadcast is not in the patient's thread")
+		}
+	}
+}
+
+type threadMessage struct {
+	ID         string
+	Body       string
+	Kind       string
+	SenderRole string `json:"sender_role"`
+	Receipts   []receipt
+}
+
+type receipt struct {
+	UserID string `json:"user_id"`
+	Status string
+}
+
+func threadMessages(t *testing.T, c client, thread string) []threadMessage {
+	t.Helper()
+	var page struct{ Items []threadMessage }
+	r := c.do("GET", "/v1/threads/"+thread+"/messages?limit=100", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("messages of %s: %d %s", thread, r.status, r.body)
+	}
+	r.decode(t, &page)
+	return page.Items
+}
+
+// checkThread checks, through the API, the thread view's part: the
+// patient's message appeared in the console (its text as text, its photo as
+// a link with type and size, the symptom report as a list), the console
+// marked it read, the clinician's reply reached the patient, and team B's
+// clinician never saw the thread.
+func checkThread(t *testing.T, got threadResult, thread, messageID string, patient client, clinicianA string, clinicianB client, reply string) {
+	t.Helper()
+	t.Logf("message appeared in the console after %d ms", got.AppearedMS)
+	if got.ID != thread || got.Role != "Patient" || got.Body != "My ankles are more swollen today & my shoes feel tight <since Sunday>" {
+		t.Errorf("thread view: %+v", got)
+	}
+	if got.Attachment != fmt.Sprintf("Attachment: PNG image, %d bytes", len(pngFile)) {
+		t.Errorf("attachment link %q", got.Attachment)
+	}
+	if got.Unread != "0" {
+		t.Errorf("the Messages section lists the thread with %q unread after the clinician read and answered it", got.Unread)
+	}
+	if !strings.HasSuffix(got.Download, ".png") {
+		t.Errorf("the attachment link downloaded %q, want the PNG", got.Download)
+	}
+	if !slices.Equal(got.Symptoms, []string{"Swelling: severity 4 of 10"}) {
+		t.Errorf("symptom report in the thread view: %q", got.Symptoms)
+	}
+	// Shown means read: the patient sees the clinician's receipt of their
+	// message as read.
+	msgs := threadMessages(t, patient, thread)
+	read := false
+	for _, m := range msgs {
+		if m.ID == messageID {
+			read = slices.Contains(m.Receipts, receipt{UserID: clinicianA, Status: "read"})
+		}
+	}
+	if !read {
+		t.Errorf("the console did not mark the patient's message read: %+v", msgs)
+	}
+	// The reply, as the patient sees it.
+	if !slices.ContainsFunc(msgs, func(m threadMessage) bool { return m.Body == reply && m.SenderRole == "clinician" }) ||
+		!slices.ContainsFunc(msgs, func(m threadMessage) bool { return m.ID == messageID }) || got.Sent != "Sent." {
+		t.Errorf("the clinician's reply from the console (%q) is not in the patient's thread: %+v", got.Sent, msgs)
+	}
+	// Team B's clinician: not in the console's list, 404 from the API.
+	if !got.BThreadsMet || len(got.BThreads) == 0 || slices.Contains(got.BThreads, thread) {
+		t.Errorf("team B's Messages section: %v (loaded %v)", got.BThreads, got.BThreadsMet)
+	}
+	if r := clinicianB.do("GET", "/v1/threads/"+thread+"/messages", nil); r.status != http.StatusNotFound {
+		t.Errorf("team B reads team A's patient thread: %d", r.status)
 	}
 }
 
 // checkAdminPages checks, through the API, what the admin did in the
 // console's administration pages.
-func checkAdminPages(t *testing.T, admin client, tempUser string, got *struct {
+// adminResult is what the browser did in the administration pages.
+type adminResult struct {
 	Disabled       bool     `json:"disabled"`
 	TokenIssued    bool     `json:"token_issued"`
 	TokenRevoked   bool     `json:"token_revoked"`
@@ -449,7 +616,29 @@ func checkAdminPages(t *testing.T, admin client, tempUser string, got *struct {
 	AuditIDs       []string `json:"audit_ids"`
 	JobsStates     int      `json:"jobs_states"`
 	JobsTitle      string   `json:"jobs_title"`
-}) {
+	Broadcast      struct {
+		ID       string `json:"id"`
+		Progress string `json:"progress"`
+	} `json:"broadcast"`
+}
+
+// threadResult is what the thread views showed.
+type threadResult struct {
+	ID          string   `json:"id"`
+	AppearedMS  int      `json:"appeared_ms"`
+	Role        string   `json:"role"`
+	Body        string   `json:"body"`
+	Attachment  string   `json:"attachment"`
+	Download    string   `json:"download"`
+	Unread      string   `json:"listed_unread"`
+	Symptoms    []string `json:"symptoms"`
+	Typing      string   `json:"typing"`
+	Sent        string   `json:"sent"`
+	BThreads    []string `json:"b_threads"`
+	BThreadsMet bool     `json:"b_threads_loaded"`
+}
+
+func checkAdminPages(t *testing.T, admin client, tempUser string, got *adminResult) {
 	t.Helper()
 	if got == nil {
 		t.Fatal("the browser test did not report the administration pages")

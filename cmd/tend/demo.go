@@ -154,6 +154,7 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 		wg.Go(func() { p.run(ctx, d, *interval) })
 	}
 	wg.Go(func() { d.watch(ctx) })
+	wg.Go(func() { d.converse(ctx) })
 	wg.Wait()
 	select {
 	case err := <-serveErr:

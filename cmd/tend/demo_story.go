@@ -57,6 +57,18 @@ type story struct {
 	confirms bool
 	// measuresWhenReminded: the patient takes this measurement when reminded.
 	measuresWhenReminded func(rng *rand.Rand) map[string]any
+	// says is what the patient writes to the care team from the app, and
+	// how the demo clinician answers.
+	says *storySay
+}
+
+// storySay is a story patient's message (or symptom report) to the care
+// team, sent at an offset from the start, and the clinician's reply.
+type storySay struct {
+	at       time.Duration
+	body     string           // a text message, or
+	symptoms []map[string]any // a symptom report (with body as its note)
+	reply    string
 }
 
 func bp(sys, dia float64) map[string]any {
@@ -111,6 +123,8 @@ var stories = []story{
 		measuresWhenReminded: func(rng *rand.Rand) map[string]any {
 			return bp(126+rng.NormFloat64()*3, 77+rng.NormFloat64()*2)
 		},
+		says: &storySay{at: 12 * time.Second, body: "My ankles are swollen again and my shoes feel tight this morning.",
+			reply: "Thank you, Maria. Please keep your feet up; I will call you within the hour about your water tablets."},
 	},
 	{
 		name: "Sam Lee", program: "copd", label: "COPD",
@@ -141,6 +155,9 @@ var stories = []story{
 				"grace_minutes": 1}}
 		},
 		confirms: true,
+		says: &storySay{at: 22 * time.Second, body: "Breathless walking to the kitchen, more than yesterday.",
+			symptoms: []map[string]any{{"code": "shortness_of_breath", "severity": 6}, {"code": "cough", "severity": 4}},
+			reply:    "Sam, please use your rescue inhaler now and sit upright; I am calling you in five minutes."},
 	},
 	{
 		name: "James Okafor", program: "hypertension", label: "hypertension",
@@ -469,6 +486,7 @@ func (d *demoRun) watch(ctx context.Context) {
 			return
 		case <-t.C:
 			d.poll(ctx, true)
+			d.pollThreads(ctx, true)
 		}
 	}
 }
@@ -596,6 +614,9 @@ type demoStats struct {
 	latencies []time.Duration
 	reminders int
 	doses     map[string]int
+	// messages from patients (symptom reports among them), replies from
+	// the clinician.
+	fromPatients, symptomReports, replies int
 }
 
 type openedAlert struct {
@@ -612,6 +633,22 @@ func (s *demoStats) reminder() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reminders++
+}
+
+// message counts a message: a patient's (a symptom report or not), or
+// the clinician's reply.
+func (s *demoStats) message(symptomReport, reply bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case reply:
+		s.replies++
+	case symptomReport:
+		s.fromPatients++
+		s.symptomReports++
+	default:
+		s.fromPatients++
+	}
 }
 
 func (s *demoStats) dose(status string) {
@@ -663,6 +700,8 @@ func (s *demoStats) summary(w io.Writer, ran time.Duration, sims []*simPatient) 
 	fmt.Fprintf(tw, "  pushes delivered\t%s\n", strings.Join(pushes, ", "))
 	fmt.Fprintf(tw, "  reminders\t%d pushed to patients; doses taken %d, missed %d, skipped %d\n", s.reminders,
 		s.doses["taken"], s.doses["missed"], s.doses["skipped"])
+	fmt.Fprintf(tw, "  messages\t%d from patients (%d %s), %d %s from the clinician\n", s.fromPatients, s.symptomReports,
+		plural(s.symptomReports, "symptom report", "symptom reports"), s.replies, plural(s.replies, "reply", "replies"))
 	if len(s.latencies) > 0 {
 		l := slices.Clone(s.latencies)
 		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
@@ -700,6 +739,13 @@ func (s *demoStats) summary(w io.Writer, ran time.Duration, sims []*simPatient) 
 		fmt.Fprintf(tw, "  %d stable patients\t\t%s\n", n, map[bool]string{true: "none", false: fmt.Sprint(stableAlerts)}[stableAlerts == 0])
 	}
 	_ = tw.Flush()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // fits reports the lines of s wider than width columns.

@@ -16,7 +16,8 @@ import (
 // TestDemoLinesFit formats the widest lines the demo can print — the
 // longest rule id of the default pack, the longest push headers, every story
 // patient with alerts — and checks that each fits in 120 columns, and that
-// the summary is a table, not a Go value.
+// the summary is a table, not a Go value. Message lines (the longest
+// preview, the widest symptom report) fit too.
 func TestDemoLinesFit(t *testing.T) {
 	pack, err := rules.Default()
 	if err != nil {
@@ -33,12 +34,27 @@ func TestDemoLinesFit(t *testing.T) {
 		lines = append(lines, alertLine("critical", st.name, "BP 288/188 mmHg", longest, "01a232ac-2626-7d01-9848-fb885274e4a3", "escalated"))
 		lines = append(lines, pushLine(st.name[:strings.Index(st.name, " ")]+"'s phone", "", "critical", "reminder", "",
 			`"Time to check your blood pressure"`, ""))
+		lines = append(lines, pushLine(st.name[:strings.Index(st.name, " ")]+"'s phone", "", "critical", "care_team_message", "",
+			`"New message from your care team"`, ""))
 	}
 	// The widest headers each service sends (a medium alert's on FCM), with
 	// a latency of seconds, after hours of running.
 	for _, dev := range [][2]string{{"Android", "FCM"}, {"iPhone", "APNs"}, {"browser", "Web Push"}} {
 		lines = append(lines, pushLine(dev[0], dev[1], "critical", "catchup", "01a232ac-2626-7d01-9848-fb885274e4a3",
 			"priority normal, tend_default, ttl 43200s", "9999 ms"))
+	}
+	// The longest message lines: a name of 14 characters, the longest
+	// preview, every story's symptom report.
+	for _, st := range stories {
+		if st.says == nil {
+			continue
+		}
+		lines = append(lines, messageLine(st.name, "to the team", preview(strings.Repeat("ü", 300))),
+			messageLine(demoClinician, "to "+st.name, preview(st.says.reply)))
+		if len(st.says.symptoms) > 0 {
+			lines = append(lines, messageLine(st.name, "to the team", symptomsText(append(st.says.symptoms,
+				map[string]any{"code": "weakness_one_side", "severity": 10}, map[string]any{"code": "shortness_of_breath", "severity": 10}))))
+		}
 	}
 	var buf strings.Builder
 	p := &printer{w: &buf, start: time.Now().Add(-9999 * time.Second)}
@@ -57,6 +73,10 @@ func TestDemoLinesFit(t *testing.T) {
 	sims = append(sims, &simPatient{name: "Ana Costa"})
 	stats.readings.Store(123456)
 	stats.delivered("x", "Android")
+	stats.message(false, false)
+	stats.message(true, false)
+	stats.message(false, true)
+	stats.message(false, true)
 	stats.summary(&buf, 150*time.Second, sims)
 	out := buf.String()
 	if wide := fits(out, demoWidth); len(wide) > 0 {
@@ -68,6 +88,7 @@ func TestDemoLinesFit(t *testing.T) {
 		regexp.MustCompile(`(?m)^  PATIENT\s+PROGRAM\s+ALERT\s+RULE\s+VALUE$`),
 		regexp.MustCompile(`(?m)^  Sam Lee\s+COPD\s+critical\s+\S+\s+BP 288/188 mmHg$`),
 		regexp.MustCompile(`(?m)^  1 stable patients\s+none$`),
+		regexp.MustCompile(`(?m)^  messages\s+2 from patients \(1 symptom report\), 2 replies from the clinician$`),
 	} {
 		if !want.MatchString(out) {
 			t.Errorf("summary lacks %s:\n%s", want, out)
@@ -123,8 +144,9 @@ func slicesDeleteFunc(s []*regexp.Regexp, del func(*regexp.Regexp) bool) []*rege
 // have been told: the heart-failure patient's weight gain, the COPD
 // patient's falling saturation ("SpO2 84 %"), the hypertensive's crisis
 // confirmed by a retake, the reminders pushed to the patients' phones, a
-// dose confirmed, and (unless -short) a forgotten dose that is missed and
-// raises an alert. Every line fits in 120 columns, pushes do not stutter
+// dose confirmed, the heart-failure patient's message and the COPD
+// patient's symptom report each answered by the clinician, and (unless
+// -short) a forgotten dose that is missed and raises an alert. Every line fits in 120 columns, pushes do not stutter
 // ("alert alert"), stable patients raise nothing, and it ends with the
 // summary table.
 func TestDemoStories(t *testing.T) {
@@ -141,6 +163,10 @@ func TestDemoStories(t *testing.T) {
 		regexp.MustCompile(`PUSH\s+iPhone APNs\s+critical\s+alert\s+…[0-9a-f]{8}\s+apns-priority 10`),
 		regexp.MustCompile(`PUSH\s+Sam's phone\s+\w+\s+reminder\s+"Time for your medication"`),
 		regexp.MustCompile(`DOSE\s+Sam Lee\s+tiotropium 18 µg\s+TAKEN`),
+		regexp.MustCompile(`MESSAGE\s+Maria Alvarez\s+to the team\s+"My ankles are swollen again`),
+		regexp.MustCompile(`MESSAGE\s+Sam Lee\s+to the team\s+symptom report: shortness of breath 6/10, cough 4/10$`),
+		regexp.MustCompile(`MESSAGE\s+Dr Ada Osei\s+to Maria\s+"Thank you, Maria`),
+		regexp.MustCompile(`MESSAGE\s+Dr Ada Osei\s+to Sam\s+"Sam, please use your rescue inhaler`),
 	}
 	if !testing.Short() {
 		want = append(want,
@@ -182,6 +208,7 @@ func TestDemoStories(t *testing.T) {
 		regexp.MustCompile(`(?m)^  Sam Lee\s+COPD\s+high\s+spo2-copd-below-usual\s+SpO2 88 %$`),
 		regexp.MustCompile(`(?m)^\s+critical\s+spo2-critical\s+SpO2 84 %$`),
 		regexp.MustCompile(`(?m)^  2 stable patients\s+none$`),
+		regexp.MustCompile(`(?m)^  messages\s+2 from patients \(1 symptom report\), 2 replies from the clinician$`),
 	} {
 		if !re.MatchString(text) {
 			t.Errorf("the summary lacks %s:\n%s", re, text)

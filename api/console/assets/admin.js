@@ -85,6 +85,14 @@ export function withParams(def, values) {
   return out;
 }
 
+const BROADCAST_POLL_MS = 500;
+
+// broadcastText says how far a broadcast has got. Pure.
+export function broadcastText(b) {
+  const state = b.status === "completed" ? "Completed" : "Sending";
+  return `${state}: ${b.done} of ${b.total} patients have the message` + (b.failed ? `, ${b.failed} failed` : ", none failed") + ".";
+}
+
 // policyText summarises an escalation policy in one line.
 export function policyText(p) {
   if (!p) return "None";
@@ -116,7 +124,12 @@ export class Admin {
     $("users-more").addEventListener("click", () => this.loadUsers(true));
     $("token-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.issueToken(); });
     $("team-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.saveTeam(); });
-    $("team-cancel").addEventListener("click", () => { $("team-form").hidden = true; $("teams-heading").focus(); });
+    $("team-cancel").addEventListener("click", () => {
+      $("team-form").hidden = true;
+      $("broadcast-form").hidden = true;
+      $("teams-heading").focus();
+    });
+    $("broadcast-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.broadcast(); });
     $("member-add-button").addEventListener("click", () => this.addMember());
     $("rota-add").addEventListener("click", () => this.addSlot());
     $("params-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.saveParams(); });
@@ -267,13 +280,17 @@ export class Admin {
 
   async loadTeams() {
     try {
-      const [teams, users] = await Promise.all([this.api.get("/v1/care-teams"), this.api.get("/v1/users?limit=500")]);
+      // Admins edit teams; other staff (a team's leads) see their teams to broadcast.
+      const admin = document.body.dataset.role === "admin";
+      const [teams, users] = await Promise.all([this.api.get("/v1/care-teams"),
+        admin ? this.api.get("/v1/users?limit=500") : Promise.resolve({ items: [] })]);
       for (const u of users.items || []) this.userNames.set(u.id, u.name);
       this.staff = (users.items || []).filter((u) => ["clinician", "scheduler", "admin"].includes(u.role) && !u.disabled_at);
       $("teams-table").tBodies[0].replaceChildren(...(teams.items || []).map((t) => {
         const tr = el("tr", null, { dataset: { teamId: t.id } });
         const actions = el("td");
-        actions.append(button("Edit", `Edit ${t.name}`, () => this.openTeam(t.id)));
+        if (admin) actions.append(button("Edit", `Edit ${t.name}`, () => this.openTeam(t.id)));
+        actions.append(button("Broadcast", `Broadcast to the patients of ${t.name}`, () => this.openBroadcast(t, true)));
         tr.append(el("th", t.name, { scope: "row" }), el("td", String((t.members || []).length)), el("td", t.timezone || "UTC"),
           el("td", policyText(t.escalation)), actions);
         return tr;
@@ -298,6 +315,7 @@ export class Admin {
     const t = this.team;
     $("team-form").hidden = false;
     $("team-form").dataset.teamId = t.id;
+    this.openBroadcast(t, false);
     $("team-form-heading").textContent = `Edit ${t.name}`;
     $("team-name").value = t.name;
     $("team-tz").value = t.timezone || "UTC";
@@ -312,6 +330,56 @@ export class Admin {
     this.renderMembers();
     this.renderSlots();
     $("team-form-heading").focus();
+  }
+
+  // openBroadcast shows the broadcast form for a team.
+  openBroadcast(t, focus) {
+    const form = $("broadcast-form");
+    if (form.dataset.teamId !== t.id) {
+      $("broadcast-progress").textContent = "";
+      $("broadcast-error").textContent = "";
+      delete form.dataset.status;
+    }
+    form.hidden = false;
+    form.dataset.teamId = t.id;
+    $("broadcast-heading").textContent = `Broadcast to the patients of ${t.name}`;
+    if (focus) $("broadcast-body").focus();
+  }
+
+  // broadcast sends one message to every patient of the open team, then
+  // follows its progress until every thread has its copy (or failed).
+  async broadcast() {
+    const form = $("broadcast-form");
+    const teamID = form.dataset.teamId;
+    const body = $("broadcast-body").value.trim();
+    if (!teamID || !body) return;
+    const submit = form.querySelector("button[type=submit]");
+    submit.disabled = true;
+    $("broadcast-error").textContent = "";
+    $("broadcast-progress").textContent = "Sending…";
+    form.dataset.status = "sending";
+    try {
+      const req = { body };
+      if ($("broadcast-urgent").checked) req.urgent = true;
+      let b = await this.api.post(`/v1/care-teams/${encodeURIComponent(teamID)}/broadcasts`, req);
+      $("broadcast-body").value = "";
+      $("broadcast-urgent").checked = false;
+      form.dataset.broadcastId = b.id;
+      for (;;) {
+        if (form.dataset.teamId !== teamID) return;
+        $("broadcast-progress").textContent = broadcastText(b);
+        form.dataset.status = b.status;
+        if (b.status === "completed") break;
+        await new Promise((r) => setTimeout(r, BROADCAST_POLL_MS));
+        b = await this.api.get(`/v1/broadcasts/${encodeURIComponent(b.id)}`);
+      }
+    } catch (err) {
+      $("broadcast-progress").textContent = "";
+      $("broadcast-error").textContent = errText(err);
+      form.dataset.status = "error";
+    } finally {
+      submit.disabled = false;
+    }
   }
 
   renderMembers() {

@@ -6,10 +6,11 @@ import { Admin } from "./admin.js";
 import { Api, ApiError } from "./api.js";
 import { Detail } from "./detail.js";
 import { Live, POLL_MS } from "./live.js";
+import { Messages } from "./messages.js";
 import { counts, renderCounts, renderQueue } from "./queue.js";
 
 const TOKEN_KEY = "tend.token";
-const SECTIONS = ["queue", "users", "teams", "rules", "audit", "jobs"];
+const SECTIONS = ["queue", "messages", "users", "teams", "rules", "audit", "jobs"];
 const $ = (id) => document.getElementById(id);
 
 // takeFragmentToken reads a one-time sign-in link (#token=…), keeps the token
@@ -43,6 +44,7 @@ class Console {
       b.addEventListener("click", () => this.showSection(b.dataset.section));
     }
     this.admin = new Admin(() => this.api);
+    this.messages = new Messages(() => this.api);
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) this.signIn(token);
     else this.showSignIn("");
@@ -59,7 +61,8 @@ class Console {
       else nav.removeAttribute("aria-current");
     }
     $(name === "queue" ? "queue-heading" : `${name}-heading`).focus();
-    if (name !== "queue") this.admin.show(name);
+    if (name === "messages") this.messages.load();
+    else if (name !== "queue") this.admin.show(name);
   }
 
   showSignIn(message) {
@@ -102,20 +105,28 @@ class Console {
     if (api !== this.api) return;
     for (const li of document.querySelectorAll("#sections .admin-only")) li.hidden = !isAdmin;
     document.body.dataset.role = isAdmin ? "admin" : "staff";
+    // Other staff get the care-team page for broadcasts when the API lists
+    // their teams (whether they may send one is the API's answer: leads).
+    if (!isAdmin && await api.get("/v1/care-teams").then(() => true, () => false) && api === this.api) {
+      $("nav-teams").parentElement.hidden = false;
+    }
     // One detail pane per page (it binds the forms); a new sign-in gives it
     // the new token.
-    this.detail ??= new Detail(api, {
+    this.detail ??= new Detail(() => this.api, {
       onActed: () => this.refresh(),
       onClose: (id) => {
         this.render();
         $("queue").querySelector(`[data-alert-id="${CSS.escape(id || "")}"] button`)?.focus();
       },
     });
-    this.detail.api = api;
     this.show(list);
     this.live = new Live(api, {
       onChange: (id) => this.refresh(id),
       onMode: (mode) => this.showMode(mode),
+      onThread: (type, data) => {
+        this.detail?.thread.onEvent(type, data);
+        this.messages.onEvent(type, data, this.section === "messages");
+      },
     });
     this.live.start();
     this.showSection("queue");
@@ -127,6 +138,7 @@ class Console {
     delete document.body.dataset.role;
     this.live?.stop();
     this.detail?.close();
+    this.messages.reset();
     this.api = null;
     this.live = null;
     this.items = [];
@@ -169,6 +181,12 @@ class Console {
         .finally(() => { this.inflight = null; });
     }
     const p = this.inflight;
+    // Without the stream, open threads are polled with the queue.
+    if (this.live && this.live.mode !== "stream") {
+      this.detail?.thread.fetchNew();
+      this.messages.view.fetchNew();
+      if (this.section === "messages") this.messages.load();
+    }
     if (this.detail && changedID && changedID === this.detail.id) this.detail.refresh();
     return p;
   }

@@ -6,6 +6,7 @@ import { ApiError } from "./api.js";
 import { buildPlot, caption, kindLabel, Plot, thresholds } from "./plot.js";
 import { statusLabel, urgencyLabel } from "./queue.js";
 import * as reminders from "./reminders.js";
+import { findPatientThread, ThreadView } from "./thread.js";
 
 const ACTION_DONE = {
   ack: "Acknowledged.",
@@ -26,9 +27,9 @@ function text(tag, s, cls) {
 }
 
 export class Detail {
-  // api: an Api; onActed(): the queue may have changed.
-  constructor(api, { onActed, onClose }) {
-    this.api = api;
+  // getApi(): the signed-in Api; onActed(): the queue may have changed.
+  constructor(getApi, { onActed, onClose }) {
+    this.getApi = getApi;
     this.onActed = onActed;
     this.onClose = onClose;
     this.id = null;
@@ -37,10 +38,15 @@ export class Detail {
     this.$ = (id) => document.getElementById(id);
     this.section = this.$("detail");
     this.plot = new Plot(this.$("plot"));
+    this.thread = new ThreadView(this.$("thread"), "thread", getApi);
     this.bindForms();
     this.section.addEventListener("keydown", (ev) => {
       if (ev.key === "Escape" && !ev.target.matches("select")) this.close();
     });
+  }
+
+  get api() {
+    return this.getApi();
   }
 
   bindForms() {
@@ -94,6 +100,8 @@ export class Detail {
     this.alert = null;
     this.seq++;
     this.plot.clear();
+    this.thread.clear();
+    this.threadFor = null;
     this.section.hidden = true;
     this.onClose(id);
   }
@@ -109,6 +117,8 @@ export class Detail {
       this.$("detail-heading").textContent = "Alert";
       this.$("detail-facts").replaceChildren();
       this.plot.clear();
+      this.thread.clear();
+      this.threadFor = null;
       this.$("plot-caption").textContent = "Loading…";
     }
     await this.load(true);
@@ -148,8 +158,15 @@ export class Detail {
     this.renderFindings(a);
     this.renderEvents(a);
 
+    const patientP = this.api.patient(a.patient_id);
+    // The thread once per alert shown (a refresh that overtakes this load
+    // must not lose it).
+    if (this.threadFor !== a.id) {
+      this.threadFor = a.id;
+      this.loadThread(a, patientP.catch(() => null));
+    }
     const [patient, rule, params, team] = await Promise.allSettled([
-      this.api.patient(a.patient_id),
+      patientP,
       this.api.rule(a.rule_id),
       this.api.params(a.patient_id),
       first || full ? this.api.careTeam(a.care_team_id) : Promise.reject(new Error("unchanged")),
@@ -182,6 +199,23 @@ export class Detail {
     this.$("plot").setAttribute("aria-label", `Plot of ${kindLabel(kind).toLowerCase()} readings`);
     this.$("plot").setAttribute("role", "img");
     this.$("plot-caption").textContent = caption(kind, built, limits);
+  }
+
+  // loadThread shows the patient's thread with the alert's care team.
+  async loadThread(a, patientP) {
+    let t, patient;
+    try {
+      [t, patient] = await Promise.all([findPatientThread(this.api, a.patient_id, a.care_team_id), patientP]);
+    } catch (err) {
+      if (this.id === a.id) this.thread.showError(`Messages unavailable: ${err instanceof ApiError ? err.text : err.message}`);
+      return;
+    }
+    if (this.id !== a.id) return;
+    if (!t) {
+      this.thread.showError("This patient has no thread with you.");
+      return;
+    }
+    await this.thread.show(t, patient ? `Messages with ${patient.display_name}` : "Messages with the patient");
   }
 
   // loadReminders shows the patient's schedules, adherence per schedule and

@@ -2,7 +2,8 @@
 // (EventSource cannot send an Authorization header). While the stream is
 // unavailable — not offered by this server, or dropped — the queue is polled
 // instead, and the stream is tried again now and then. Either way onChange
-// is called when the queue may have changed.
+// is called when the queue (or, while polling, an open thread) may have
+// changed; thread events go to onThread.
 
 export const POLL_MS = 1000; // a new alert is on screen within 2 s, request time included
 const STREAM_RETRY_MS = 30000; // after the server said no
@@ -51,11 +52,13 @@ export class SSEParser {
 
 export class Live {
   // api: an Api; onChange(alertID?): the queue (and that alert) may have
-  // changed; onMode(mode): "stream", "polling" or "offline".
-  constructor(api, { onChange, onMode }) {
+  // changed; onMode(mode): "stream", "polling" or "offline"; onThread(type,
+  // data): a thread event (message.created, message.read, typing).
+  constructor(api, { onChange, onMode, onThread = () => {} }) {
     this.api = api;
     this.onChange = onChange;
     this.onMode = onMode;
+    this.onThread = onThread;
     this.stopped = false;
     this.pollTimer = null;
     this.retryTimer = null;
@@ -101,6 +104,7 @@ export class Live {
       this.stopPolling();
       this.setMode("stream");
       this.notify(); // catch up on whatever happened before the stream opened
+      this.onThread("resync", {});
       await this.read(res.body);
     } catch (err) {
       if (this.stopped || err.name === "AbortError") return;
@@ -140,8 +144,21 @@ export class Live {
       case "reset": // too far behind to replay: refetch everything
         this.lastEventID = null;
         this.notify();
+        this.onThread("resync", {});
         break;
-      default: // message.* and anything newer: not the queue's business yet
+      case "message.created":
+      case "message.read":
+      case "typing": {
+        let data;
+        try {
+          data = JSON.parse(ev.data);
+        } catch {
+          data = null;
+        }
+        if (data && typeof data === "object") this.onThread(ev.type, data);
+        break;
+      }
+      default: // anything newer: not the console's business yet
     }
   }
 

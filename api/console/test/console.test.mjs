@@ -4,6 +4,9 @@
 //   script → "READY"            both consoles are open and showing the queue
 //   Go     → "POSTED <a> <b>"    critical readings were posted for team A
 //                                (alert a), then for team B (alert b)
+//   script → "THREAD <id>"       A's alert pane shows the patient's thread <id>
+//   Go     → "POSTING"           the patient is about to post (after typing)
+//   Go     → "MESSAGED <m> <n>"  the patient posted message m with an n-byte PNG
 //   script → "RESULT <json>"     what the consoles showed
 // With TOKEN_ADMIN (and DISABLE_USER, TEAM_A) it also drives the
 // administration pages as an admin.
@@ -15,7 +18,7 @@ import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
 const { BASE_URL, TOKEN_A, TOKEN_B, CHROMIUM = "/usr/bin/chromium", SCREENSHOT, EXPECT_MODE = "polling",
-  TOKEN_ADMIN, DISABLE_USER, TEAM_A } = process.env;
+  TOKEN_ADMIN, DISABLE_USER, TEAM_A, PATIENT_TEXT, REPLY_TEXT, BROADCAST_TEXT, TOKEN_LEAD, LEAD_BROADCAST_TEXT } = process.env;
 const APPEAR_MS = 2000;
 
 function fail(msg) {
@@ -111,7 +114,7 @@ async function adminPages(browser, result) {
   await openSection(page, "teams");
   await page.locator(`#teams-table tr[data-team-id="${TEAM_A}"]`).waitFor({ timeout: 5000 }).catch(async () =>
     fail(`care teams: ${await page.locator("#teams-error").textContent()}`));
-  await page.locator(`#teams-table tr[data-team-id="${TEAM_A}"] button`).click();
+  await page.locator(`#teams-table tr[data-team-id="${TEAM_A}"]`).getByRole("button", { name: /^Edit / }).click();
   await page.locator("#team-form:not([hidden])").waitFor({ timeout: 5000 });
   await page.getByLabel("Acknowledge critical within").fill("7m");
   await page.getByLabel(/^Levels, in order/).fill("on_call, all");
@@ -119,6 +122,15 @@ async function adminPages(browser, result) {
   await page.locator("#teams-result:not(:empty)").waitFor({ timeout: 5000 }).catch(async () =>
     fail(`save team: ${await page.locator("#teams-error").textContent()}`));
   out.team_saved = TEAM_A;
+
+  // Broadcast to team A's patients, and follow it until it completes.
+  await page.locator("#broadcast-form:not([hidden])").waitFor({ timeout: 5000 });
+  await page.getByLabel("Message to every patient of the team").fill(BROADCAST_TEXT);
+  await page.getByRole("button", { name: "Send broadcast" }).click();
+  await page.locator('#broadcast-form[data-status="completed"]').waitFor({ timeout: 30000 }).catch(async () =>
+    fail(`broadcast: ${await page.locator("#broadcast-progress").textContent()} ${await page.locator("#broadcast-error").textContent()}`));
+  out.broadcast = { id: await page.locator("#broadcast-form").getAttribute("data-broadcast-id"),
+    progress: await page.locator("#broadcast-progress").textContent() };
 
   // Rules: disable one, change a parameter, backtest, evaluation errors.
   await openSection(page, "rules");
@@ -164,6 +176,30 @@ async function adminPages(browser, result) {
   check(page.url() === `${BASE_URL}/`, `the address changed: ${page.url()}`);
   check((await page.title()) === "Tend triage console", "the title changed");
   result.admin = out;
+  return c;
+}
+
+// leadBroadcast signs in as a lead of team A (no admin) and broadcasts to
+// the team's patients from the care-team page.
+async function leadBroadcast(browser, result) {
+  const c = await openConsole(browser, TOKEN_LEAD);
+  const { page } = c;
+  await page.locator("#nav-teams").waitFor({ state: "visible", timeout: 5000 }).catch(() =>
+    fail("a lead has no care-team page"));
+  check(await page.locator("#nav-users").isHidden(), "a lead sees the users page");
+  await openSection(page, "teams");
+  const row = page.locator(`#teams-table tr[data-team-id="${TEAM_A}"]`);
+  await row.waitFor({ timeout: 5000 }).catch(async () =>
+    fail(`lead's care teams: ${await page.locator("#teams-error").textContent()}`));
+  check((await row.getByRole("button", { name: /^Edit / }).count()) === 0, "a lead is offered the team editor");
+  await row.getByRole("button", { name: /^Broadcast to the patients of / }).click();
+  check(await page.evaluate(() => document.activeElement?.id === "broadcast-body"), "focus did not move to the broadcast's text");
+  await page.keyboard.type(LEAD_BROADCAST_TEXT);
+  await page.getByRole("button", { name: "Send broadcast" }).click();
+  await page.locator('#broadcast-form[data-status="completed"]').waitFor({ timeout: 30000 }).catch(async () =>
+    fail(`lead's broadcast: ${await page.locator("#broadcast-progress").textContent()} ${await page.locator("#broadcast-error").textContent()}`));
+  result.lead_broadcast = { id: await page.locator("#broadcast-form").getAttribute("data-broadcast-id"),
+    progress: await page.locator("#broadcast-progress").textContent() };
   return c;
 }
 
@@ -230,13 +266,78 @@ async function main() {
     result.resolved = (await a.page.locator("#detail-facts").getAttribute("data-status")) === "resolved";
     check(result.resolved !== !!result.resolve_error, "resolve both succeeded and failed");
 
+    // The patient's thread in the alert pane: the symptom report as a list;
+    // the patient's message appears without a reload; the reply is sent
+    // with the keyboard.
+    const thread = a.page.locator("#thread");
+    await a.page.locator('#thread[data-loaded="true"]').waitFor({ timeout: 10000 }).catch(async () =>
+      fail(`the thread view did not load: ${await a.page.locator("#thread .error").textContent()}`));
+    result.thread = { id: await thread.getAttribute("data-thread-id") };
+    result.thread.symptoms = await a.page.locator('#thread-messages li[data-kind="symptom_report"] .symptoms li').allTextContents();
+    console.log(`THREAD ${result.thread.id}`);
+    check((await nextLine()) === "POSTING", "expected POSTING");
+    const postingAt = Date.now();
+    if (EXPECT_MODE === "stream") {
+      await a.page.locator("#thread-typing:not(:empty)").waitFor({ timeout: APPEAR_MS }).catch(() =>
+        fail("the patient's typing was not shown"));
+      result.thread.typing = await a.page.locator("#thread-typing").textContent();
+    }
+    const messaged = await nextLine();
+    check(messaged?.startsWith("MESSAGED "), `expected MESSAGED, got ${messaged}`);
+    const [messageID] = messaged.slice("MESSAGED ".length).split(" ");
+    const msg = a.page.locator(`#thread-messages li[data-message-id="${messageID}"]`);
+    await msg.waitFor({ state: "visible", timeout: Math.max(1, APPEAR_MS - (Date.now() - postingAt)) }).catch(() =>
+      fail(`the patient's message did not appear in the thread view within ${APPEAR_MS} ms`));
+    result.thread.appeared_ms = Date.now() - postingAt;
+    check(await a.page.evaluate(() => window.__sameDocument === true), "the page reloaded");
+    result.thread.role = await msg.locator(".msg-role").textContent();
+    result.thread.body = await msg.locator(".msg-body").textContent();
+    check((await msg.locator(".msg-body *").count()) === 0, "message text was inserted as HTML");
+    result.thread.attachment = await msg.locator("a[data-attachment-id]").textContent();
+    // The attachment link downloads the file with the token (keyboard: Enter on the link).
+    await msg.locator("a[data-attachment-id]").focus();
+    const [download] = await Promise.all([a.page.waitForEvent("download", { timeout: 5000 }), a.page.keyboard.press("Enter")])
+      .catch(async () => fail(`the attachment did not download: ${await a.page.locator("#thread .error").textContent()}`));
+    result.thread.download = download.suggestedFilename();
+    // Shown means read: the read mark reaches the patient's message.
+    const seq = await msg.getAttribute("data-seq");
+    await a.page.locator(`#thread[data-read-up-to="${seq}"]`).waitFor({ state: "attached", timeout: 5000 })
+      .catch(() => fail("the patient's message was not marked read"));
+    await thread.getByLabel(/^Reply to the thread/).focus();
+    await a.page.keyboard.type(REPLY_TEXT);
+    await a.page.keyboard.press("Enter");
+    await a.page.locator("#thread .result", { hasText: "Sent." }).waitFor({ timeout: 5000 }).catch(async () =>
+      fail(`reply: ${await a.page.locator("#thread .error").textContent()}`));
+    result.thread.sent = await a.page.locator("#thread .result").textContent();
+    check((await a.page.locator("#thread-messages li.msg-staff .msg-body", { hasText: REPLY_TEXT }).count()) === 1,
+      "the reply is not shown in the thread");
+    check((await a.page.title()) === "Tend triage console" && a.page.url() === `${BASE_URL}/`, "the title or address changed");
+
     if (SCREENSHOT) {
       // The screenshot shows the acknowledged alert, not the error of an
       // endpoint the server may not have yet.
       await a.page.locator("#action-error").evaluate((e) => { e.textContent = ""; });
       await a.page.locator("#queue-heading").focus();
+      // Tall enough for the alert pane to show the thread under the plot.
+      await a.page.setViewportSize({ width: 1360, height: 1900 });
       await a.page.screenshot({ path: SCREENSHOT, fullPage: true });
+      await a.page.setViewportSize({ width: 1360, height: 1180 });
     }
+
+    // A's Messages section lists the thread, read, and opens it with the keyboard.
+    await a.page.locator("#nav-messages").focus();
+    await a.page.keyboard.press("Enter");
+    const listed = a.page.locator(`#threads-table tr[data-thread-id="${result.thread.id}"]`);
+    await listed.waitFor({ timeout: 5000 }).catch(async () =>
+      fail(`A's Messages section does not list the thread: ${await a.page.locator("#messages-error").textContent()}`));
+    result.thread.listed_unread = await listed.getAttribute("data-unread");
+    await listed.getByRole("button", { name: /^Open / }).focus();
+    await a.page.keyboard.press("Enter");
+    await a.page.locator(`#messages-thread[data-thread-id="${result.thread.id}"][data-loaded="true"]`).waitFor({ timeout: 5000 });
+    check(await a.page.evaluate(() => document.activeElement?.id === "msg-heading"), "focus did not move to the thread's heading");
+    check((await a.page.locator(`#msg-messages li[data-message-id="${messageID}"] .msg-body`).textContent()) === PATIENT_TEXT,
+      "the Messages section's thread does not show the patient's message");
+    await a.page.locator("#nav-queue").click();
 
     // Team B's console shows team B's alert posted after team A's, so it
     // refreshed while A's existed, and it never showed A's.
@@ -259,8 +360,21 @@ async function main() {
     await b.page.locator(`#queue li[data-alert-id="${laterB}"]`).waitFor({ timeout: 5000 });
     check(b.page.url() === `${BASE_URL}/`, "signing in changed the address");
 
+    // B's Messages section lists B's own patient's thread, never A's.
+    await b.page.locator("#nav-messages").focus();
+    await b.page.keyboard.press("Enter");
+    await b.page.locator("#section-messages").waitFor({ state: "visible", timeout: 5000 });
+    await b.page.locator('#threads-table[data-loaded="true"]').waitFor({ timeout: 5000 }).catch(async () =>
+      fail(`B's messages: ${await b.page.locator("#messages-error").textContent()}`));
+    result.thread.b_threads = await b.page.locator("#threads-table tbody tr").evaluateAll((rs) => rs.map((r) => r.dataset.threadId));
+    result.thread.b_threads_loaded = true;
+    check(!(await b.page.content()).includes(result.thread.id), "team B's page mentions team A's patient thread");
+    check(!(await b.page.content()).includes(REPLY_TEXT.slice(0, 20)), "team B's page shows the reply");
+    check(!(await b.page.content()).includes(PATIENT_TEXT.slice(0, 20)), "team B's page shows the patient's message");
+
     const pages = [a, b];
     if (TOKEN_ADMIN) pages.push(await adminPages(browser, result));
+    if (TOKEN_LEAD) pages.push(await leadBroadcast(browser, result));
     for (const c of pages) {
       check(await c.page.evaluate(() => window.__sameDocument === true), "a page reloaded");
       check(c.problems.length === 0, c.problems.join("; "));

@@ -126,3 +126,42 @@ test("rule parameters: found in params, delta, event or the rule itself, and wri
   assert.deepEqual(withParams(plain, { min: 90 }).params, { min: 90, min_now: 85 });
   assert.equal(plain.params.min, 88, "the original is left alone");
 });
+
+test("thread view logic: merge by id in sequence order, labels, symptom lines, throttle", async () => {
+  const { attachmentLabel, merge, roleLabel, sizeLabel, symptomLines, Throttle } = await import("../assets/thread.js");
+  const shown = [{ id: "a", seq: 1 }, { id: "b", seq: 2 }];
+  assert.deepEqual(merge(shown, [{ id: "d", seq: 4 }, { id: "b", seq: 2, body: "again" }, { id: "c", seq: 3 }]).map((m) => m.id),
+    ["a", "b", "c", "d"]);
+  assert.equal(roleLabel("patient"), "Patient");
+  assert.equal(roleLabel("clinician"), "Clinician");
+  assert.equal(sizeLabel(820), "820 bytes");
+  assert.equal(sizeLabel(1536), "1.5 KB");
+  assert.equal(sizeLabel(3 * 1024 * 1024), "3.0 MB");
+  assert.equal(attachmentLabel({ content_type: "image/png", size: 68 }), "PNG image, 68 bytes");
+  assert.deepEqual(symptomLines({ symptoms: [{ code: "shortness_of_breath", severity: 7 }, { code: "other", severity: 2, text: "itch" }] }),
+    ["Shortness of breath: severity 7 of 10", "Other (itch): severity 2 of 10"]);
+  let now = 0;
+  const t = new Throttle(3000, () => now);
+  assert.equal(t.ready(), true);
+  now = 2999;
+  assert.equal(t.ready(), false);
+  now = 3000;
+  assert.equal(t.ready(), true);
+});
+
+test("live thread events are handed on, parsed", async () => {
+  const { Live } = await import("../assets/live.js");
+  const got = [];
+  const live = new Live(null, { onChange: () => {}, onMode: () => {}, onThread: (type, data) => got.push([type, data.thread_id]) });
+  live.dispatch({ type: "message.created", data: "{\"thread_id\":\"t1\",\"message_id\":\"m\"}" });
+  live.dispatch({ type: "typing", data: "{\"thread_id\":\"t2\",\"user_id\":\"u\"}" });
+  live.dispatch({ type: "message.read", data: "not json" });
+  live.dispatch({ type: "reset", data: "" });
+  assert.deepEqual(got, [["message.created", "t1"], ["typing", "t2"], ["resync", undefined]]);
+});
+
+test("broadcast progress in words", async () => {
+  const { broadcastText } = await import("../assets/admin.js");
+  assert.equal(broadcastText({ status: "running", total: 10, done: 3, failed: 0 }), "Sending: 3 of 10 patients have the message, none failed.");
+  assert.equal(broadcastText({ status: "completed", total: 10, done: 9, failed: 1 }), "Completed: 9 of 10 patients have the message, 1 failed.");
+});

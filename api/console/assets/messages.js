@@ -1,0 +1,105 @@
+// The Messages section: every thread the signed-in user takes part in
+// (GET /v1/threads, most recently active first, with unread counts), and the
+// one chosen, in a thread view.
+
+import { ApiError } from "./api.js";
+import { kindLabel, ThreadView } from "./thread.js";
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, text, attrs = {}) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = text;
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "dataset") Object.assign(e.dataset, v);
+    else e[k] = v;
+  }
+  return e;
+}
+
+export class Messages {
+  constructor(getApi) {
+    this.getApi = getApi;
+    this.view = new ThreadView($("messages-thread"), "msg", getApi);
+    this.names = new Map(); // patient id → display name (read through the API, audited)
+    this.threads = [];
+    this.inflight = null;
+  }
+
+  get api() {
+    return this.getApi();
+  }
+
+  reset() {
+    this.view.clear();
+    $("messages-thread").hidden = true;
+    this.threads = [];
+    this.names.clear();
+    $("threads-table").tBodies[0].replaceChildren();
+    delete $("threads-table").dataset.loaded;
+  }
+
+  // title names a thread for the list and the view.
+  async title(t) {
+    if (t.patient_id && !this.names.has(t.patient_id)) {
+      try {
+        this.names.set(t.patient_id, (await this.api.patient(t.patient_id)).display_name);
+      } catch {
+        this.names.set(t.patient_id, "");
+      }
+    }
+    const who = t.patient_id ? this.names.get(t.patient_id) : "";
+    return who ? `${kindLabel(t.kind)}: ${who}` : kindLabel(t.kind);
+  }
+
+  // load lists the threads (one request at a time).
+  load() {
+    if (this.inflight) return this.inflight;
+    this.inflight = (async () => {
+      try {
+        const page = await this.api.get("/v1/threads?limit=100");
+        this.threads = page.items || [];
+        const titles = await Promise.all(this.threads.map((t) => this.title(t)));
+        this.render(titles);
+        $("messages-error").textContent = "";
+      } catch (err) {
+        $("messages-error").textContent = err instanceof ApiError ? err.text : `Could not reach the server: ${err.message}`;
+      }
+    })().finally(() => { this.inflight = null; });
+    return this.inflight;
+  }
+
+  render(titles) {
+    const body = $("threads-table").tBodies[0];
+    body.replaceChildren(...this.threads.map((t, i) => {
+      const tr = el("tr", null, { dataset: { threadId: t.id, unread: String(t.unread_count) } });
+      const open = el("button", "Open", { type: "button" });
+      open.setAttribute("aria-label", `Open ${titles[i]}`);
+      open.addEventListener("click", () => this.open(t, titles[i]));
+      const actions = el("td");
+      actions.append(open);
+      const unread = el("td", t.unread_count ? `${t.unread_count} unread` : "none");
+      if (t.unread_count) unread.className = "unread";
+      tr.append(el("th", titles[i], { scope: "row" }), unread,
+        el("td", t.last_message_at ? new Date(t.last_message_at).toLocaleString() : "—"), actions);
+      if (this.view.thread?.id === t.id) tr.setAttribute("aria-current", "true");
+      return tr;
+    }));
+    $("threads-empty").hidden = this.threads.length > 0;
+    $("threads-table").dataset.loaded = "true";
+  }
+
+  async open(t, title) {
+    $("messages-thread").hidden = false;
+    await this.view.show(t, title);
+    this.view.heading.focus();
+    this.load(); // its unread count is now 0
+  }
+
+  // onEvent: a thread changed; the open view follows it, the list's counts
+  // are refetched.
+  onEvent(type, data, sectionShown) {
+    this.view.onEvent(type, data);
+    if (sectionShown && ["message.created", "message.read", "resync"].includes(type)) this.load();
+  }
+}
