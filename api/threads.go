@@ -58,6 +58,13 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var v rpm.ValidationError
 	f := engine.ThreadFilter{Cursor: q.Get("cursor"), Limit: queryLimit(&v, q.Get("limit"))}
+	if p := q.Get("patient_id"); p != "" {
+		id, err := uuid.Parse(p)
+		if err != nil {
+			v.Add("patient_id", "must be a UUID")
+		}
+		f.PatientID = id
+	}
 	if err := v.OrNil(); err != nil {
 		s.writeError(w, r, err)
 		return

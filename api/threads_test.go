@@ -547,3 +547,61 @@ func (c client) doHeader(method, path string, body any, name, value string) resp
 
 // sleepBriefly waits 100 ms between polls.
 func sleepBriefly() { time.Sleep(100 * time.Millisecond) }
+
+// TestThreadsByPatient: ?patient_id keeps the caller's threads about one
+// patient — their patient thread and, for staff, the staff-only one — and
+// never widens what the caller may see.
+func TestThreadsByPatient(t *testing.T) {
+	w := newMsgWorld(t)
+	patientOf := func(thread string) string {
+		var id string
+		if err := w.pool.QueryRow(context.Background(), `SELECT patient_id FROM threads WHERE id = $1`, w.thread[thread]).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	a1, a2 := patientOf("own"), patientOf("same team")
+	var a2Staff string
+	if err := w.pool.QueryRow(context.Background(), `SELECT id FROM threads WHERE patient_id = $1 AND kind = 'staff_patient'`, a2).Scan(&a2Staff); err != nil {
+		t.Fatal(err)
+	}
+	w.thread["same team's staff"] = a2Staff
+	list := func(who, patient string) []string {
+		t.Helper()
+		var got struct{ Items []struct{ ID string } }
+		w.as(who).do("GET", "/v1/threads?patient_id="+patient, nil).decode(t, &got)
+		var ids []string
+		for _, it := range got.Items {
+			ids = append(ids, it.ID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	sorted := func(names ...string) []string {
+		var ids []string
+		for _, n := range names {
+			ids = append(ids, w.thread[n])
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	for _, c := range []struct {
+		who, patient string
+		want         []string
+	}{
+		{"clinicianA", a1, sorted("own", "staff only")},
+		{"clinicianA", a2, sorted("same team", "same team's staff")},
+		{"patientA1", a1, sorted("own")},
+		{"patientA1", a2, nil},
+		{"clinicianB", a1, nil},
+		{"admin", a1, nil},
+	} {
+		if got := list(c.who, c.patient); !slices.Equal(got, c.want) {
+			t.Errorf("%s, patient_id of %s: %v, want %v", c.who, c.patient, got, c.want)
+		}
+	}
+	r := w.as("clinicianA").do("GET", "/v1/threads?patient_id=nope", nil)
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), `"patient_id"`) {
+		t.Errorf("bad patient_id: %d %s", r.status, r.body)
+	}
+}

@@ -51,7 +51,8 @@ const clientMessageSQL = `SELECT id FROM messages WHERE thread_id = $1 AND sende
 
 // listThreadsSQL pages through the threads the actor ($1 role, $2 patient,
 // $3 user) takes part in, by last activity (newest first) after the cursor
-// ($4 time, $5 id), at most $6. It is scope.ThreadSQL split into its three
+// ($4 time, $5 id), at most $6, about patient $7 only when $7 is not null
+// (direct threads are about nobody). It is scope.ThreadSQL split into its three
 // branches, each read in activity order from an index and cut at the page
 // size, so a clinician of teams with thousands of threads reads a page, not
 // every thread (TestThreadAuthorizationTable checks that the list and
@@ -59,17 +60,17 @@ const clientMessageSQL = `SELECT id FROM messages WHERE thread_id = $1 AND sende
 const listThreadsSQL = `SELECT ` + threadColumns + ` FROM (
 	(SELECT t.* FROM care_team_members m CROSS JOIN LATERAL (
 		SELECT * FROM threads t WHERE t.care_team_id = m.care_team_id AND t.kind IN ('patient', 'staff_patient', 'team')
-			AND (t.last_activity_at, t.id) < ($4, $5)
+			AND (t.last_activity_at, t.id) < ($4, $5) AND ($7::uuid IS NULL OR t.patient_id = $7)
 			ORDER BY t.last_activity_at DESC, t.id DESC LIMIT $6) t
 		WHERE m.user_id = $3 AND $1 IN ('clinician', 'scheduler', 'admin')
 		ORDER BY t.last_activity_at DESC, t.id DESC LIMIT $6)
 	UNION ALL
 	(SELECT t.* FROM threads t WHERE $1 = 'patient' AND t.patient_id = $2 AND t.kind = 'patient'
-		AND (t.last_activity_at, t.id) < ($4, $5)
+		AND (t.last_activity_at, t.id) < ($4, $5) AND ($7::uuid IS NULL OR t.patient_id = $7)
 		ORDER BY t.last_activity_at DESC, t.id DESC LIMIT $6)
 	UNION ALL
 	(SELECT t.* FROM threads t WHERE $1 IN ('clinician', 'scheduler', 'admin') AND t.kind = 'direct' AND (t.user_a = $3 OR t.user_b = $3)
-		AND (t.last_activity_at, t.id) < ($4, $5)
+		AND (t.last_activity_at, t.id) < ($4, $5) AND $7::uuid IS NULL
 		ORDER BY t.last_activity_at DESC, t.id DESC LIMIT $6)
 ) t ORDER BY t.last_activity_at DESC, t.id DESC LIMIT $6`
 

@@ -50,8 +50,11 @@ func scanThread(r pgx.Row) (Thread, error) {
 
 // ThreadFilter pages the caller's threads.
 type ThreadFilter struct {
-	Cursor string
-	Limit  int
+	// PatientID, when set, keeps the threads about that patient (their
+	// patient thread and, for staff, the staff-only thread, per team).
+	PatientID uuid.UUID
+	Cursor    string
+	Limit     int
 }
 
 type threadCursor struct {
@@ -72,7 +75,11 @@ func (ms *Service) ListThreads(ctx context.Context, a access.Actor, f ThreadFilt
 		}
 	}
 	limit := pg.ClampLimit(f.Limit)
-	rows, err := ms.pool.Query(ctx, listThreadsSQL, a.Role, a.PatientID, a.UserID, cur.At, cur.ID, limit+1)
+	var patient *uuid.UUID
+	if f.PatientID != uuid.Nil {
+		patient = &f.PatientID
+	}
+	rows, err := ms.pool.Query(ctx, listThreadsSQL, a.Role, a.PatientID, a.UserID, cur.At, cur.ID, limit+1, patient)
 	if err != nil {
 		return nil, "", fmt.Errorf("list threads: %w", err)
 	}

@@ -88,12 +88,12 @@ function errText(err) {
   return err instanceof ApiError ? err.text : `Could not reach the server: ${err.message}`;
 }
 
-// findPatientThread pages through the caller's threads for the patient's
-// own thread with the given care team.
+// findPatientThread finds the patient's own thread with the given care team
+// among the caller's threads about that patient (?patient_id: a page or two).
 export async function findPatientThread(api, patientID, teamID) {
   let cursor = "";
   for (let i = 0; i < 50; i++) {
-    const q = new URLSearchParams({ limit: "500" });
+    const q = new URLSearchParams({ limit: "500", patient_id: patientID });
     if (cursor) q.set("cursor", cursor);
     const page = await api.get(`/v1/threads?${q}`);
     const t = (page.items || []).find((x) => x.kind === "patient" && x.patient_id === patientID &&
