@@ -160,11 +160,22 @@ func readBundleTyped(data []byte, now time.Time) (Bundle, []Decoded, bool) {
 			return Bundle{}, nil, false
 		}
 	}
-	out := Bundle{Transaction: b.Type == r4.BundleTypeTransaction, Entries: make([]Entry, len(b.Entry)), Issues: map[int]*Error{}}
-	dec := make([]Decoded, len(b.Entry))
-	for i, e := range b.Entry {
-		out.Entries[i].FullURL = deref(e.FullUrl)
-		in, err := readObservation(e.Resource, now)
+	return readEntries(b.Type == r4.BundleTypeTransaction, len(b.Entry), func(i int) (string, *observationIn) {
+		return deref(b.Entry[i].FullUrl), b.Entry[i].Resource
+	}, now)
+}
+
+// readEntries maps a sound Bundle envelope's n entries (entry i's fullUrl
+// and Observation) to the Bundle and each entry's reading or error, rooted at
+// the entry; ok is false when an entry fails other than as FHIR input. Both
+// decoders (readBundleTyped, fastBundle) end here.
+func readEntries(transaction bool, n int, entry func(i int) (string, *observationIn), now time.Time) (Bundle, []Decoded, bool) {
+	out := Bundle{Transaction: transaction, Entries: make([]Entry, n), Issues: map[int]*Error{}}
+	dec := make([]Decoded, n)
+	for i := range n {
+		fullURL, obs := entry(i)
+		out.Entries[i].FullURL = fullURL
+		in, err := readObservation(obs, now)
 		if err = reroot(err, entryRoot(i)); err != nil {
 			fe, ok := err.(*Error)
 			if !ok {

@@ -85,22 +85,9 @@ func fastBundle(data []byte, now time.Time) (Bundle, []Decoded, bool) {
 	if !ok {
 		return Bundle{}, nil, false
 	}
-	out := Bundle{Transaction: fb.typ == "transaction", Entries: make([]Entry, len(fb.entries)), Issues: map[int]*Error{}}
-	dec := make([]Decoded, len(fb.entries))
-	for i, obs := range fb.entries {
-		out.Entries[i].FullURL = fb.fullURLs[i]
-		in, err := readObservation(obs, now)
-		if err = reroot(err, entryRoot(i)); err != nil {
-			fe, ok := err.(*Error)
-			if !ok {
-				return Bundle{}, nil, false
-			}
-			dec[i].Err = fe
-			continue
-		}
-		dec[i].In = in
-	}
-	return out, dec, true
+	return readEntries(fb.typ == "transaction", len(fb.entries), func(i int) (string, *observationIn) {
+		return fb.fullURLs[i], fb.entries[i]
+	}, now)
 }
 
 // scannedBundle is a Bundle as the fast path read it.

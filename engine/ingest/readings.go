@@ -26,13 +26,6 @@ type ReadingFilter struct {
 	Limit     int
 }
 
-type readingCursor struct {
-	At time.Time `json:"t"`
-	ID uuid.UUID `json:"i"`
-}
-
-func (c *readingCursor) Valid() bool { return pg.CursorTimeOK(c.At) }
-
 // ListReadings returns a page of a patient's readings, newest first, and the
 // cursor of the next page ("" at the end).
 func (ig *Service) ListReadings(ctx context.Context, a access.Actor, f ReadingFilter) ([]readings.Reading, string, error) {
@@ -43,9 +36,9 @@ func (ig *Service) ListReadings(ctx context.Context, a access.Actor, f ReadingFi
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
 		v.Add("until", "must be after since")
 	}
-	var cur *readingCursor
+	var cur *pg.TimeCursor
 	if f.Cursor != "" {
-		cur = &readingCursor{}
+		cur = &pg.TimeCursor{}
 		if err := pg.DecodeCursor(f.Cursor, cur); err != nil {
 			v.Add("cursor", "is not a cursor returned by this endpoint")
 		}
@@ -84,7 +77,7 @@ func (ig *Service) ListReadings(ctx context.Context, a access.Actor, f ReadingFi
 		return nil, "", err
 	}
 	out, next := pg.Page(out, limit, func(last readings.Reading) string {
-		return pg.EncodeCursor(readingCursor{At: last.ObservedAt, ID: last.ID})
+		return pg.EncodeCursor(pg.TimeCursor{At: last.ObservedAt, ID: last.ID})
 	})
 	return out, next, nil
 }

@@ -212,13 +212,6 @@ type SymptomReportFilter struct {
 	Limit     int
 }
 
-type reportCursor struct {
-	At time.Time `json:"t"`
-	ID uuid.UUID `json:"i"`
-}
-
-func (c *reportCursor) Valid() bool { return pg.CursorTimeOK(c.At) }
-
 // ListSymptomReports returns a page of a patient's symptom reports, newest
 // first, and the next page's cursor ("" at the end). Anyone who may see the
 // patient may list them, except devices.
@@ -226,7 +219,7 @@ func (ig *Service) ListSymptomReports(ctx context.Context, a access.Actor, f Sym
 	if err := access.Require(a, access.RoleAdmin, access.RoleClinician, access.RolePatient); err != nil {
 		return nil, "", err
 	}
-	cur := reportCursor{At: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ID: uuid.Max}
+	cur := pg.NewestCursor()
 	if f.Cursor != "" {
 		if err := pg.DecodeCursor(f.Cursor, &cur); err != nil {
 			return nil, "", check.FieldError("cursor", "is not a cursor returned by this endpoint")
@@ -270,7 +263,7 @@ func (ig *Service) ListSymptomReports(ctx context.Context, a access.Actor, f Sym
 		return nil, "", err
 	}
 	out, next := pg.Page(out, limit, func(last SymptomReport) string {
-		return pg.EncodeCursor(reportCursor{At: last.ReportedAt, ID: last.ID})
+		return pg.EncodeCursor(pg.TimeCursor{At: last.ReportedAt, ID: last.ID})
 	})
 	return out, next, nil
 }

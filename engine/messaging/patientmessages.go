@@ -33,13 +33,6 @@ type PatientMessageFilter struct {
 	Limit        int
 }
 
-type patientMessageCursor struct {
-	At time.Time `json:"t"`
-	ID uuid.UUID `json:"i"`
-}
-
-func (c *patientMessageCursor) Valid() bool { return pg.CursorTimeOK(c.At) }
-
 // Bounds of an open time range, within what Postgres and the cursors hold.
 var (
 	timeFloor   = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -56,7 +49,7 @@ var (
 // moves no receipt: a record system reading the history is not the
 // participant's app.
 func (ms *Service) ListPatientMessages(ctx context.Context, a access.Actor, f PatientMessageFilter) ([]PatientMessage, string, error) {
-	cur := patientMessageCursor{At: timeCeiling, ID: uuid.Max}
+	cur := pg.NewestCursor()
 	if f.Cursor != "" {
 		if err := pg.DecodeCursor(f.Cursor, &cur); err != nil {
 			return nil, "", check.FieldError("_cursor", "is not a cursor returned by this search")
@@ -103,7 +96,7 @@ func (ms *Service) ListPatientMessages(ctx context.Context, a access.Actor, f Pa
 			return fmt.Errorf("patient messages: %w", err)
 		}
 		got, next = pg.Page(got, limit, func(s stored) string {
-			return pg.EncodeCursor(patientMessageCursor{At: s.createdAt, ID: s.id})
+			return pg.EncodeCursor(pg.TimeCursor{At: s.createdAt, ID: s.id})
 		})
 		msgs := make([]Message, len(got))
 		byThread := make(map[uuid.UUID][]uuid.UUID, len(threads))

@@ -57,18 +57,11 @@ type ThreadFilter struct {
 	Limit     int
 }
 
-type threadCursor struct {
-	At time.Time `json:"t"`
-	ID uuid.UUID `json:"i"`
-}
-
-func (c *threadCursor) Valid() bool { return pg.CursorTimeOK(c.At) }
-
 // ListThreads returns a page of the threads the actor takes part in, the
 // most recently active first, with unread counts, and the next page's
 // cursor ("" at the end).
 func (ms *Service) ListThreads(ctx context.Context, a access.Actor, f ThreadFilter) ([]Thread, string, error) {
-	cur := threadCursor{At: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ID: uuid.Max}
+	cur := pg.NewestCursor()
 	if f.Cursor != "" {
 		if err := pg.DecodeCursor(f.Cursor, &cur); err != nil {
 			return nil, "", check.FieldError("cursor", "is not a cursor returned by this endpoint")
@@ -88,7 +81,7 @@ func (ms *Service) ListThreads(ctx context.Context, a access.Actor, f ThreadFilt
 		return nil, "", fmt.Errorf("list threads: %w", err)
 	}
 	out, next := pg.Page(out, limit, func(last Thread) string {
-		return pg.EncodeCursor(threadCursor{At: last.LastActivityAt, ID: last.ID})
+		return pg.EncodeCursor(pg.TimeCursor{At: last.LastActivityAt, ID: last.ID})
 	})
 	return out, next, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // ErrBadCursor is a page cursor this API did not issue.
@@ -54,6 +56,22 @@ func DecodeCursor(s string, v Cursor) error {
 		return ErrBadCursor
 	}
 	return nil
+}
+
+// TimeCursor is the cursor of a list ordered by (time, id), newest first:
+// the last row of the previous page.
+type TimeCursor struct {
+	At time.Time `json:"t"`
+	ID uuid.UUID `json:"i"`
+}
+
+// Valid implements Cursor.
+func (c *TimeCursor) Valid() bool { return CursorTimeOK(c.At) }
+
+// NewestCursor is a TimeCursor after every row: a newest-first list's first
+// page starts below it.
+func NewestCursor() TimeCursor {
+	return TimeCursor{At: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ID: uuid.Max}
 }
 
 // CursorTimeOK bounds a cursor's time to what Postgres and the API can hold.
