@@ -230,6 +230,7 @@ func (s *Server) routes() http.Handler {
 	open("GET /docs/", http.HandlerFunc(s.docs))
 	open("GET /{$}", http.HandlerFunc(s.consoleIndex)) // the web triage console (console.go)
 	open("GET /console/", s.consoleAssets())
+	open("GET /favicon.ico", http.HandlerFunc(s.favicon))
 	// The job dashboard authenticates by its session cookie or a bearer
 	// token (session.go); River's UI uses these methods.
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH"} {
