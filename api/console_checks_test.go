@@ -52,9 +52,9 @@ func checkConsoleDisplay(t *testing.T, mode string, c *pageChecks, d displayResu
 		t.Errorf("loading state under a slow API: %q", d.Loading)
 	}
 	t.Logf("the browser ran %d axe checks and %d layout checks (%d tap targets)", c.AxeRuns, c.LayoutChecks, c.Targets)
-	minRuns := 20
+	minRuns := 12
 	if mode == "polling" {
-		minRuns = 50 // the administration pages too
+		minRuns = 30 // the administration pages too
 	}
 	if c.AxeRuns < minRuns || c.LayoutChecks < minRuns || c.Targets == 0 {
 		t.Errorf("the browser ran %d axe checks and %d layout checks (%d tap targets), want at least %d", c.AxeRuns, c.LayoutChecks, c.Targets, minRuns)

@@ -367,7 +367,8 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	if p := os.Getenv("TEND_CONSOLE_SCREENSHOT"); p != "" && mode == "polling" {
 		shot, _ = filepath.Abs(filepath.Join("..", p))
 	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	// About a minute on an idle machine; generous for a loaded CI runner.
+	ctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "console.test.mjs")
 	cmd.Dir = consoleTestDir(t)

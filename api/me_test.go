@@ -129,3 +129,70 @@ func TestUpdatePatient(t *testing.T) {
 		t.Errorf("team B has no thread with the moved patient: %+v", threads.Items)
 	}
 }
+
+// TestQueueFacts: the queue's items and the alert's detail name the patient,
+// the value that fired in its stored unit, the assignee and the unread
+// messages of the patient's thread for the caller; the history names who
+// acted; a team's members carry their names.
+func TestQueueFacts(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	doc := w.actors["clinician"]
+	type facts struct {
+		ID             string
+		PatientName    string  `json:"patient_name"`
+		AssignedToName *string `json:"assigned_to_name"`
+		UnreadMessages *int    `json:"unread_messages"`
+		LastReading    *struct {
+			Kind                string
+			Systolic, Diastolic float64
+			Unit                string
+		} `json:"last_reading"`
+		Events []struct {
+			Action    string
+			ActorName string `json:"actor_name"`
+		}
+	}
+	var list struct{ Items []facts }
+	doc.do("GET", "/v1/alerts", nil).decode(t, &list)
+	i := slices.IndexFunc(list.Items, func(f facts) bool { return f.ID == w.alert["A"] })
+	if i < 0 {
+		t.Fatalf("alert %s not in the queue: %+v", w.alert["A"], list.Items)
+	}
+	got := list.Items[i]
+	if got.PatientName != "Patient A" || got.LastReading == nil || got.LastReading.Kind != "blood_pressure" ||
+		got.LastReading.Systolic != 200 || got.LastReading.Diastolic != 130 || got.LastReading.Unit != "mm[Hg]" ||
+		got.UnreadMessages == nil || *got.UnreadMessages != 1 || got.AssignedToName != nil {
+		t.Errorf("queue item: %+v (reading %+v)", got, got.LastReading)
+	}
+	// Read the thread, assign and acknowledge: the detail follows.
+	if r := doc.do("POST", "/v1/threads/"+w.thread["A"]+"/read", map[string]any{"up_to": w.message["A"]}); r.status != http.StatusOK {
+		t.Fatalf("read: %d %s", r.status, r.body)
+	}
+	if r := doc.do("POST", "/v1/alerts/"+w.alert["A"]+"/assign", map[string]any{"user_id": w.clinician["A"]}); r.status != http.StatusOK {
+		t.Fatalf("assign: %d %s", r.status, r.body)
+	}
+	if r := doc.do("POST", "/v1/alerts/"+w.alert["A"]+"/ack", map[string]any{"note": "on it"}); r.status != http.StatusOK {
+		t.Fatalf("ack: %d %s", r.status, r.body)
+	}
+	var d facts
+	doc.do("GET", "/v1/alerts/"+w.alert["A"], nil).decode(t, &d)
+	if d.PatientName != "Patient A" || d.AssignedToName == nil || *d.AssignedToName != "Dr A" || d.UnreadMessages == nil || *d.UnreadMessages != 0 {
+		t.Errorf("alert detail: %+v", d)
+	}
+	if !slices.ContainsFunc(d.Events, func(e struct {
+		Action    string
+		ActorName string `json:"actor_name"`
+	}) bool {
+		return e.ActorName == "Dr A"
+	}) {
+		t.Errorf("events name no actor: %+v", d.Events)
+	}
+	var team struct {
+		Members []struct{ UserID, Role, Name string } `json:"members"`
+	}
+	doc.do("GET", "/v1/care-teams/"+teamA(w), nil).decode(t, &team)
+	if !slices.ContainsFunc(team.Members, func(m struct{ UserID, Role, Name string }) bool { return m.Name == "Dr A" }) {
+		t.Errorf("team members carry no names: %+v", team.Members)
+	}
+}

@@ -152,3 +152,13 @@ export function zonedDate(ms, timeZone = "UTC") {
   }).formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
   return `${parts.year}-${parts.month}-${parts.day}`;
 }
+
+// axisLabels writes a time axis's ticks (seconds) in the locale's format:
+// times of day, with the date under the first tick of each day, for a span
+// of up to two days; dates beyond that.
+export function axisLabels(ticks, spanS, timeZone) {
+  const day = (t) => formatter({ day: "numeric", month: "short" }, timeZone).format(new Date(t * 1000));
+  if (spanS > 2 * 86400) return ticks.map(day);
+  const time = (t) => formatter({ hour: "2-digit", minute: "2-digit" }, timeZone).format(new Date(t * 1000));
+  return ticks.map((t, i) => (i === 0 || day(t) !== day(ticks[i - 1]) ? `${time(t)}\n${day(t)}` : time(t)));
+}

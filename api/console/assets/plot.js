@@ -7,7 +7,7 @@
 // hovering, and the caption says the same in words. Drawn by uPlot
 // (vendor/uPlot.iife.min.js, global uPlot).
 
-import { convert, dateTime, kindName, paramLabel, readingText, round, thresholdText, unitFor, valueText } from "./format.js";
+import { axisLabels, convert, dateTime, kindName, paramLabel, readingText, round, thresholdText, unitFor, valueText } from "./format.js";
 
 export function kindLabel(kind) {
   return kindName(kind);
@@ -91,7 +91,7 @@ export function buildPlot(kind, readings, fired, limits, { width = 600, prefs, r
     width, height: 260,
     scales: { x: { time: true, range: () => [start, end] } },
     series,
-    axes: [{ ...axis }, { ...axis, label: unit, size: 60 }],
+    axes: [{ ...axis, values: (u, ticks) => axisLabels(ticks, span) }, { ...axis, label: unit, size: 60 }],
     legend: { live: false },
     cursor: { drag: { x: true, y: false } },
   };

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { SSEParser } from "../assets/live.js";
-import { dateTime, defaultPrefs, paramLabel, readingText, unitFor, valueText, zonedDate, zonedMidnight } from "../assets/format.js";
+import { axisLabels, dateTime, defaultPrefs, paramLabel, readingText, unitFor, valueText, zonedDate, zonedMidnight } from "../assets/format.js";
 import { buildPlot, caption, defaultRange, thresholds } from "../assets/plot.js";
 import { age, counts, matchName, order, rowFacts } from "../assets/queue.js";
 
@@ -119,6 +119,12 @@ test("dates: one locale format; a date's midnight in a team's zone", () => {
   assert.equal(zonedMidnight("2026-03-29", "Europe/London"), "2026-03-29T00:00:00.000Z");
   assert.equal(zonedMidnight("2026-12-07", "Asia/Kolkata"), "2026-12-06T18:30:00.000Z");
   assert.equal(zonedDate(Date.parse("2026-12-07T03:00:00Z"), "America/Chicago"), "2026-12-06");
+  const t = (iso) => Date.parse(iso) / 1000;
+  const day = (iso) => new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" }).format(new Date(iso));
+  const hm = (iso) => new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", timeZone: "UTC" }).format(new Date(iso));
+  assert.deepEqual(axisLabels([t("2026-12-06T20:00:00Z"), t("2026-12-06T22:00:00Z"), t("2026-12-07T00:00:00Z")], 86400, "UTC"),
+    [`${hm("2026-12-06T20:00:00Z")}\n${day("2026-12-06T20:00:00Z")}`, hm("2026-12-06T22:00:00Z"), `${hm("2026-12-07T00:00:00Z")}\n${day("2026-12-07T00:00:00Z")}`]);
+  assert.deepEqual(axisLabels([t("2026-12-01T00:00:00Z")], 7 * 86400, "UTC"), [day("2026-12-01T00:00:00Z")]);
 });
 
 test("queue rows name the patient, the value that fired, assignee and unread messages; the name filter", () => {
