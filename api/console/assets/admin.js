@@ -163,9 +163,20 @@ export class Admin {
 
   // show loads a section when it is opened.
   show(section) {
-    const load = { users: () => this.loadUsers(false), teams: () => this.loadTeams(), rules: () => this.loadRules(),
+    const load = { users: () => this.busy("users", () => this.loadUsers(false)), teams: () => this.busy("teams", () => this.loadTeams()),
+      rules: () => this.busy("rules", () => this.loadRules()),
       audit: () => this.audit.show(), patients: () => this.patients.show() }[section];
     return load ? load() : Promise.resolve();
+  }
+
+  // busy shows a section's loading line while fn runs.
+  async busy(section, fn) {
+    $(`${section}-loading`).hidden = false;
+    try {
+      return await fn();
+    } finally {
+      $(`${section}-loading`).hidden = true;
+    }
   }
 
   status(section, ok, err) {
@@ -207,6 +218,7 @@ export class Admin {
       return tr;
     }));
     $("users-more").hidden = !this.usersCursor;
+    $("users-empty").hidden = this.users.length > 0;
   }
 
   async createUser() {
@@ -313,6 +325,7 @@ export class Admin {
         return tr;
       }));
       $("teams-error").textContent = "";
+      $("teams-empty").hidden = (teams.items || []).length > 0;
     } catch (err) {
       this.status("teams", "", err);
     }
