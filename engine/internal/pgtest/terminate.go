@@ -25,7 +25,11 @@ func TerminateBackend(t testing.TB, url string, pid uint32) {
 		t.Error(err)
 		return
 	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		var alive bool
 		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1::int)`, int64(pid)).Scan(&alive); err != nil {
 			t.Error(err)
@@ -34,6 +38,11 @@ func TerminateBackend(t testing.TB, url string, pid uint32) {
 		if !alive {
 			return
 		}
+		select {
+		case <-wait.Done():
+			t.Errorf("backend %d still alive 30 s after pg_terminate_backend", pid)
+			return
+		case <-tick.C:
+		}
 	}
-	t.Errorf("backend %d still alive 30 s after pg_terminate_backend", pid)
 }
