@@ -66,6 +66,12 @@ fuzz: ## Fuzz the parsers and the API's JSON decoders for FUZZTIME (30s) each
 chaos: build ## Break a running Tend on purpose (kill -9, pg_terminate_backend, immediate restart) and check nothing was lost (~2 min)
 	$(GO) run ./cmd/tend/internal/chaos -scenario chaos -tend $(BIN)
 
+# Three tend serve and two tend worker on one private cluster: tend load against
+# one process and against three, then escalation steps, medication reminders and
+# a broadcast's copies, each done exactly once across the processes.
+scale: build ## Several processes on one database: throughput, and work done exactly once across them (~2.5 min)
+	$(GO) run ./cmd/tend/internal/chaos -scenario scale -tend $(BIN)
+
 # pg_auto_failover (Debian postgresql-15-auto-failover, installed with apt-get
 # when missing): a monitor and two nodes with synchronous replication, two tend
 # serve and one tend worker on a multi-host URL; kill -9 of the primary's postmaster.
@@ -83,4 +89,4 @@ tidy: ## go mod tidy
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help build demo test console-screenshot lint bench bench-load fuzz chaos ha-test tidy clean
+.PHONY: help build demo test console-screenshot lint bench bench-load fuzz chaos scale ha-test tidy clean

@@ -21,13 +21,10 @@ const (
 // times, pg_terminate_backend of every Tend connection five times, and one
 // immediate restart of the cluster. Then it checks nothing was lost.
 func (h *harness) chaos(ctx context.Context) error {
-	c, err := h.newCluster(ctx, "pg")
-	if err != nil {
-		return err
+	c, dbURL, admin, err := h.privateTend(ctx)
+	if c != nil {
+		defer c.stop()
 	}
-	defer c.stop()
-	dbURL := c.url("tend")
-	admin, err := h.migrate(ctx, dbURL)
 	if err != nil {
 		return err
 	}
@@ -76,12 +73,8 @@ func (h *harness) chaos(ctx context.Context) error {
 // what it broke, once the load has stopped and every reading in flight was
 // acknowledged (or its retries gave up).
 func (h *harness) breakThings(ctx context.Context, c *cluster, serve, worker *proc, d *driver) ([]outage, error) {
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	hard, stopHard := context.WithCancel(ctx)
-	defer stopHard()
-	done := make(chan struct{})
-	go func() { d.run(loadCtx, hard, chaosClients); close(done) }()
-	defer func() { stopLoad(); <-done }()
+	d.start(ctx, chaosClients)
+	defer d.finish()
 
 	var outages []outage
 	sleep(ctx, 3*time.Second)
@@ -128,10 +121,19 @@ func (h *harness) breakThings(ctx context.Context, c *cluster, serve, worker *pr
 	h.printf("pg_ctl restart -m immediate: the cluster was back after %s; writes succeed %s later, without restarting Tend",
 		round(back.Sub(o.at)), round(o.recovered.Sub(back)))
 	sleep(ctx, 3*time.Second)
-	stopLoad()
-	time.AfterFunc(time.Minute, stopHard)
-	<-done
+	d.finish()
 	return outages, nil
+}
+
+// privateTend starts a private cluster and migrates its database tend; it
+// returns the cluster (to stop), the database's URL and an admin token.
+func (h *harness) privateTend(ctx context.Context) (c *cluster, dbURL, admin string, err error) {
+	if c, err = h.newCluster(ctx, "pg"); err != nil {
+		return nil, "", "", err
+	}
+	dbURL = c.url("tend")
+	admin, err = h.migrate(ctx, dbURL)
+	return c, dbURL, admin, err
 }
 
 // writesAgain waits until a reading is acknowledged after since (the

@@ -27,6 +27,9 @@ type driver struct {
 	criticalEvery time.Duration
 
 	client       *http.Client
+	stopLoad     context.CancelFunc // ends the posting of new readings
+	stopHard     context.CancelFunc // ends the retries of readings in flight
+	done         chan struct{}      // closed when every client has returned
 	seq          atomic.Int64
 	critical     atomic.Int64 // the last patient given a critical reading
 	nextCritical atomic.Int64 // when the next critical reading is due (Unix ns)
@@ -43,6 +46,24 @@ func newDriver(servers func() []string, token string, patients []string) *driver
 	return &driver{servers: servers, token: token, patients: patients, criticalEvery: 150 * time.Millisecond,
 		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 		acked:  map[string]string{}, answers: map[string]int{}}
+}
+
+// start runs n posting clients in the background until finish.
+func (d *driver) start(ctx context.Context, n int) {
+	load, stopLoad := context.WithCancel(ctx)
+	hard, stopHard := context.WithCancel(ctx)
+	d.stopLoad, d.stopHard, d.done = stopLoad, stopHard, make(chan struct{})
+	go func() { d.run(load, hard, n); close(d.done) }()
+}
+
+// finish stops posting new readings, gives those in flight a minute to be
+// acknowledged, and waits for the clients. It may be called again.
+func (d *driver) finish() {
+	d.stopLoad()
+	t := time.AfterFunc(time.Minute, d.stopHard)
+	<-d.done
+	t.Stop()
+	d.stopHard()
 }
 
 // run posts from n clients until ctx ends; readings in flight then are
