@@ -134,8 +134,17 @@ func newSetup(t testing.TB) *setup { t.Helper(); return newSetupWith(t, engine.C
 // at the end of the test, when cfg.RunWorkers is set).
 func newSetupWith(t testing.TB, cfg engine.Config) *setup {
 	t.Helper()
-	pool := enginetest.NewPool(t)
-	cfg.Pool, cfg.WebPushAllowedHosts = pool, []string{"127.0.0.1"}
+	return newSetupOn(t, cfg, func(h http.Handler) http.Handler { return api.CheckContract(t, h) })
+}
+
+// newSetupOn is newSetupWith on cfg.Pool when set (a fresh database when
+// not), with the server's handler wrapped by wrap.
+func newSetupOn(t testing.TB, cfg engine.Config, wrap func(http.Handler) http.Handler) *setup {
+	t.Helper()
+	if cfg.Pool == nil {
+		cfg.Pool = enginetest.NewPool(t)
+	}
+	cfg.WebPushAllowedHosts = []string{"127.0.0.1"}
 	if cfg.Keys == nil {
 		cfg.Keys = testKeys(t)
 	}
@@ -157,7 +166,7 @@ func newSetupWith(t testing.TB, cfg engine.Config) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(api.CheckContract(t, srv)) // every /v1 exchange is checked against the OpenAPI document
+	hs := httptest.NewServer(wrap(srv)) // newSetupWith: every /v1 exchange is checked against the OpenAPI document
 	t.Cleanup(hs.Close)
 	ctx := context.Background()
 	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
