@@ -1,10 +1,13 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/rpm"
@@ -47,33 +50,45 @@ func (s *Server) postReadings(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	req, err := s.readingsRequest(id, body, r.URL.Query().Get("backfill"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status, res, err := s.ingest(r.Context(), actor(r), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, res)
+}
+
+// readingsRequest turns a decoded body into the engine's request. Every
+// field is checked before anything is ingested: a request with any problem
+// stores, audits and queues nothing.
+func (s *Server) readingsRequest(id uuid.UUID, body readingsBody, backfill string) (engine.IngestRequest, error) {
 	req := engine.IngestRequest{PatientID: id}
 	var items []readingJSON
 	if body.Readings != nil {
 		if body.single() != (readingJSON{}) {
-			s.writeError(w, r, &badRequest{status: http.StatusBadRequest, title: "Malformed request",
-				detail: "send either one reading or {\"readings\": [...]}, not both"})
-			return
+			return req, &badRequest{status: http.StatusBadRequest, title: "Malformed request",
+				detail: "send either one reading or {\"readings\": [...]}, not both"}
 		}
 		req.Batch, items = true, body.Readings
 	} else {
 		items = []readingJSON{body.single()}
 	}
 	if len(items) > engine.MaxBatch {
-		s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "readings",
-			Reason: fmt.Sprintf("at most %d readings per request", engine.MaxBatch)}}})
-		return
+		return req, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "readings",
+			Reason: fmt.Sprintf("at most %d readings per request", engine.MaxBatch)}}}
 	}
-	switch b := r.URL.Query().Get("backfill"); b {
+	switch backfill {
 	case "", "false":
 	case "true":
 		req.Backfill = true
 	default:
-		s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "backfill", Reason: "must be true or false"}}})
-		return
+		return req, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "backfill", Reason: "must be true or false"}}}
 	}
-	// Every field is checked before anything is ingested: a request with any
-	// problem stores, audits and queues nothing.
 	var v rpm.ValidationError
 	req.Readings = make([]rpm.Reading, len(items))
 	for i, it := range items {
@@ -93,22 +108,25 @@ func (s *Server) postReadings(w http.ResponseWriter, r *http.Request) {
 		req.Readings[i] = rd
 	}
 	if len(v.Fields) > 0 {
-		s.writeError(w, r, mergeValidation(&v, s.eng.ValidateReadings(req)))
-		return
+		return req, mergeValidation(&v, s.eng.ValidateReadings(req))
 	}
-	res, err := s.eng.Ingest(r.Context(), actor(r), req)
+	return req, nil
+}
+
+// ingest stores the readings and returns the status and body of the
+// answer: 201, or 200 when every reading was a duplicate.
+func (s *Server) ingest(ctx context.Context, a engine.Actor, req engine.IngestRequest) (int, engine.IngestResult, error) {
+	res, err := s.eng.Ingest(ctx, a, req)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, res, err
 	}
 	if res.Alerts == nil {
 		res.Alerts = []engine.AlertRef{}
 	}
-	status := http.StatusCreated
 	if !anyCreated(res.Readings) {
-		status = http.StatusOK // every reading was a duplicate: nothing new was created
+		return http.StatusOK, res, nil // every reading was a duplicate: nothing new was created
 	}
-	writeJSON(w, status, res)
+	return http.StatusCreated, res, nil
 }
 
 // mergeValidation combines the API's own field errors with the engine's, so

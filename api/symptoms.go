@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
+
+	"github.com/google/uuid"
 
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/rpm"
@@ -32,7 +35,23 @@ func (s *Server) postSymptomReport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	req := engine.NewSymptomReport{PatientID: id, Note: in.Note, IdempotencyKey: r.Header.Get("Idempotency-Key")}
+	req, err := symptomRequest(id, in, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status, res, err := s.reportSymptoms(r.Context(), actor(r), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, res)
+}
+
+// symptomRequest turns a decoded body into the engine's request; a field
+// problem found here is reported with the engine's own (Validate) at once.
+func symptomRequest(id uuid.UUID, in symptomReportBody, key string) (engine.NewSymptomReport, error) {
+	req := engine.NewSymptomReport{PatientID: id, Note: in.Note, IdempotencyKey: key}
 	var v rpm.ValidationError
 	for i, sy := range in.Symptoms {
 		sev := 0
@@ -48,19 +67,22 @@ func (s *Server) postSymptomReport(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(v.Fields) > 0 {
 		// Report every problem at once, without storing anything.
-		s.writeError(w, r, mergeValidation(&v, req.Validate()))
-		return
+		return req, mergeValidation(&v, req.Validate())
 	}
-	res, err := s.eng.ReportSymptoms(r.Context(), actor(r), req)
+	return req, nil
+}
+
+// reportSymptoms stores the report and returns the status and body of the
+// answer: 201, or 200 for a duplicate.
+func (s *Server) reportSymptoms(ctx context.Context, a engine.Actor, req engine.NewSymptomReport) (int, engine.SymptomReportResult, error) {
+	res, err := s.eng.ReportSymptoms(ctx, a, req)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, res, err
 	}
-	status := http.StatusCreated
 	if res.Status == "duplicate" {
-		status = http.StatusOK
+		return http.StatusOK, res, nil
 	}
-	writeJSON(w, status, res)
+	return http.StatusCreated, res, nil
 }
 
 func (s *Server) listSymptomReports(w http.ResponseWriter, r *http.Request) {

@@ -99,6 +99,7 @@ type (
 	SymptomReportFilter = ingest.SymptomReportFilter
 	Reading             = readings.Reading
 	AlertRef            = alerting.AlertRef
+	RetakeRef           = alerting.RetakeRef
 	Retraction          = ingest.Retraction
 	RetractedReading    = ingest.RetractedReading
 )

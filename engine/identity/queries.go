@@ -23,7 +23,15 @@ var queries = map[string]string{
 	"setUserDisabledSQL": setUserDisabledSQL,
 	"setOIDCSubjectSQL":  setOIDCSubjectSQL,
 	"lookupSubjectSQL":   lookupSubjectSQL,
+	"endedTokensSQL":     endedTokensSQL,
 }
+
+// endedTokensSQL lists the hashes of tokens that stopped working at or after
+// $1 (and at or before $2, for expiries): revoked, expired, or their user
+// disabled. Long-lived connections (MQTT) poll it to close what a
+// revocation ended.
+const endedTokensSQL = `SELECT t.hash FROM tokens t JOIN users u ON u.id = t.user_id
+		WHERE t.revoked_at >= $1 OR u.disabled_at >= $1 OR (t.expires_at >= $1 AND t.expires_at <= $2)`
 
 // setOIDCSubjectSQL maps OpenID Connect subject $2 (NULL: none) to user $1.
 const setOIDCSubjectSQL = `UPDATE users SET oidc_subject = $2 WHERE id = $1
