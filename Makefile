@@ -30,9 +30,17 @@ CONSOLE_TEST := api/console/test
 $(CONSOLE_TEST)/node_modules: $(CONSOLE_TEST)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix $(CONSOLE_TEST) --no-audit --no-fund; else echo "npm not found: the console's browser test will skip (fail under CI=true)"; fi
 
+# The MQTT tests drive Debian's mosquitto-clients; installed when missing and
+# possible (root with apt-get), else those tests skip (and fail under CI=true).
+mqtt-clients:
+	@command -v mosquitto_pub >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto-clients >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto-clients >/dev/null; }; \
+		else echo "mosquitto_pub not found: the MQTT client tests will skip (fail under CI=true)"; fi; }
+
 # Progress package by package (cmd/tend/internal/testrun); PostgreSQL found or
 # started by .ci/postgres; template databases the run created dropped at the end.
-test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers; FHIR validation and the console's browser test through Node)
+test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules mqtt-clients ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers; FHIR validation and the console's browser test through Node)
 	$(GO) vet ./...
 	@url=$$(bash .ci/postgres) && \
 		TEST_DATABASE_URL="$$url" $(GO) run ./cmd/tend/internal/testrun -- -race -count=1 -timeout 20m ./...
@@ -64,4 +72,4 @@ tidy: ## go mod tidy
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help build demo test console-screenshot lint bench bench-load fuzz tidy clean
+.PHONY: help build demo test mqtt-clients console-screenshot lint bench bench-load fuzz tidy clean

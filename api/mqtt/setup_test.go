@@ -2,6 +2,7 @@ package mqtt_test
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http/httptest"
 	"testing"
@@ -37,6 +38,7 @@ type world struct {
 type worldOpts struct {
 	qos0      bool
 	rateLimit float64
+	tls       *tls.Config
 }
 
 func newWorld(t testing.TB, o worldOpts) *world {
@@ -62,7 +64,7 @@ func newWorld(t testing.TB, o worldOpts) *world {
 	w := &world{eng: eng, api: srv, reg: prometheus.NewRegistry(), admin: engine.System("test")}
 	w.http = httptest.NewServer(srv)
 	t.Cleanup(w.http.Close)
-	l, err := mqtt.New(mqtt.Config{Addr: "127.0.0.1:0", API: srv, Identity: eng, Registerer: w.reg,
+	l, err := mqtt.New(mqtt.Config{Addr: "127.0.0.1:0", TLS: o.tls, API: srv, Identity: eng, Registerer: w.reg,
 		AcceptQoS0: o.qos0, RevocationCheck: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
