@@ -66,7 +66,7 @@ type deviceSymptomsBody struct {
 // another patient than the token's is refused.
 func (s *Server) DeviceReadings(ctx context.Context, a engine.Actor, body []byte, o DeviceOpts) Answer {
 	var in deviceReadingsBody
-	if err := decodeBody(body, &in, s.cfg.MaxBodyBytes); err != nil {
+	if err := s.decodeDevice(body, &in); err != nil {
 		return answerError(err)
 	}
 	if ans, ok := checkPatient(a, in.PatientID); !ok {
@@ -90,7 +90,7 @@ func (s *Server) DeviceReadings(ctx context.Context, a engine.Actor, body []byte
 // POST /v1/patients/{id}/symptom-reports would for the token's patient.
 func (s *Server) DeviceSymptoms(ctx context.Context, a engine.Actor, body []byte, o DeviceOpts) Answer {
 	var in deviceSymptomsBody
-	if err := decodeBody(body, &in, s.cfg.MaxBodyBytes); err != nil {
+	if err := s.decodeDevice(body, &in); err != nil {
 		return answerError(err)
 	}
 	if ans, ok := checkPatient(a, in.PatientID); !ok {
@@ -105,6 +105,15 @@ func (s *Server) DeviceSymptoms(ctx context.Context, a engine.Actor, body []byte
 		return answerError(err)
 	}
 	return Answer{Status: status, Body: res}
+}
+
+// decodeDevice is decode for a body that came whole over another
+// transport: the same limit (413 beyond) and strict decoding.
+func (s *Server) decodeDevice(body []byte, v any) error {
+	if int64(len(body)) > s.cfg.MaxBodyBytes {
+		return decodeError(&http.MaxBytesError{Limit: s.cfg.MaxBodyBytes}, s.cfg.MaxBodyBytes, nil)
+	}
+	return decodeBody(body, v, s.cfg.MaxBodyBytes)
 }
 
 // Allow takes one request from the user's rate limit (Config.RateLimit),

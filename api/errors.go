@@ -233,7 +233,9 @@ func decodeError(err error, limit int64, clean *sanitized) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the request body ends early"}
 	case errors.As(err, &typ):
-		field := typ.Field
+		// A field of an embedded struct is named after the struct first
+		// (the device bodies of device.go embed the HTTP ones): drop it.
+		field := strings.TrimPrefix(strings.TrimPrefix(typ.Field, "readingsBody."), "symptomReportBody.")
 		if field == "" {
 			return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the body must be a JSON object"}
 		}
