@@ -39,6 +39,9 @@ type worldOpts struct {
 	qos0      bool
 	rateLimit float64
 	tls       *tls.Config
+	// cacheAuth keeps the engine's default token cache (benchmarks); tests
+	// turn it off so that a revocation is refused at once.
+	cacheAuth bool
 }
 
 func newWorld(t testing.TB, o worldOpts) *world {
@@ -53,7 +56,11 @@ func newWorld(t testing.TB, o worldOpts) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Pool: pool, Keys: keys, AuthCacheTTL: -1})
+	ttl := time.Duration(-1)
+	if o.cacheAuth {
+		ttl = 0
+	}
+	eng, err := engine.New(engine.Config{Pool: pool, Keys: keys, AuthCacheTTL: ttl})
 	if err != nil {
 		t.Fatal(err)
 	}

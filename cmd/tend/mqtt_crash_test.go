@@ -33,13 +33,13 @@ func TestHelperServe(t *testing.T) {
 	}
 }
 
-// crashServer is a `tend serve` process with MQTT on.
-type crashServer struct {
+// serveProcess is a `tend serve` process with MQTT on.
+type serveProcess struct {
 	cmd *exec.Cmd
 	out *bytes.Buffer
 }
 
-func startCrashServer(t *testing.T, dbURL, mqttAddr string) *crashServer {
+func startServeProcess(t testing.TB, dbURL, mqttAddr string) *serveProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServe$", "-test.count=1")
 	out := &bytes.Buffer{}
@@ -49,7 +49,7 @@ func startCrashServer(t *testing.T, dbURL, mqttAddr string) *crashServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &crashServer{cmd: cmd, out: out}
+	s := &serveProcess{cmd: cmd, out: out}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -125,7 +125,7 @@ func TestMQTTCrash(t *testing.T) {
 	dbURL := enginetest.NewDatabase(t)
 	devices := crashDevices(t, dbURL, 100)
 	addr := freeAddr(t)
-	srv := startCrashServer(t, dbURL, addr)
+	srv := startServeProcess(t, dbURL, addr)
 	var wg sync.WaitGroup
 	for _, d := range devices {
 		wg.Go(func() { d.publishUntilError(addr) })
@@ -154,7 +154,7 @@ func TestMQTTCrash(t *testing.T) {
 	t.Logf("%d readings acknowledged before kill -9, %d stored", acked, len(stored))
 
 	// Restart; each device sends its unacknowledged reading again.
-	srv = startCrashServer(t, dbURL, addr)
+	srv = startServeProcess(t, dbURL, addr)
 	for _, d := range devices {
 		wg.Go(func() { d.resend(t, addr) })
 	}
@@ -253,7 +253,7 @@ func storedSources(t *testing.T, dbURL string) map[string]int {
 }
 
 // freeAddr is a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
