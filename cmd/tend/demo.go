@@ -147,6 +147,11 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	ml, err := demoMQTT(ctx, s, sys, out, sims)
+	if err != nil {
+		return err
+	}
+	defer ml.Close()
 	out.printf("")
 
 	var wg sync.WaitGroup
