@@ -42,7 +42,7 @@ func (h *hook) ID() string { return "tend" }
 
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{broker.OnConnect, broker.OnConnectAuthenticate, broker.OnACLCheck,
-		broker.OnPublish, broker.OnDisconnect, broker.OnClientExpired}, []byte{b})
+		broker.OnPublish, broker.OnDisconnect, broker.OnClientExpired, broker.OnPacketEncode}, []byte{b})
 }
 
 // OnConnect authenticates the CONNECT's password as a Tend token (the user
@@ -117,6 +117,16 @@ func v3Connack(code packets.Code) packets.Code {
 		return packets.ErrClientIdentifierNotValid
 	}
 	return packets.ErrServerUnavailable
+}
+
+// OnPacketEncode announces the largest packet the listener takes in a
+// successful MQTT 5 CONNACK (Maximum Packet Size), so that clients do not
+// send larger ones: the broker closes a connection that does.
+func (h *hook) OnPacketEncode(cl *broker.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Connack && pk.ReasonCode == 0 && cl.Properties.ProtocolVersion == 5 {
+		pk.Properties.MaximumPacketSize = h.l.srv.Options.Capabilities.MaximumPacketSize
+	}
+	return pk
 }
 
 // OnConnectAuthenticate lets in whoever OnConnect accepted.

@@ -117,8 +117,12 @@ func (w *world) raw(t *testing.T, clientID, token string) *raw {
 	if _, err := cp.WriteTo(nc); err != nil {
 		t.Fatal(err)
 	}
-	if ack := r.read(); ack.Type != packets.CONNACK || ack.Content.(*packets.Connack).ReasonCode != 0 {
+	ack := r.read()
+	if ack.Type != packets.CONNACK || ack.Content.(*packets.Connack).ReasonCode != 0 {
 		t.Fatalf("CONNACK: %v", ack)
+	}
+	if p := ack.Content.(*packets.Connack).Properties; p == nil || p.MaximumPacketSize == nil || *p.MaximumPacketSize < 1<<20 {
+		t.Fatalf("CONNACK announces no Maximum Packet Size of at least the API's body limit: %v", ack)
 	}
 	return r
 }
