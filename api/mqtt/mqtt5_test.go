@@ -149,11 +149,12 @@ func TestMQTT5ReadingsAnswersAndRefusals(t *testing.T) {
 	if code != 0x87 || status != 403 {
 		t.Fatalf("device's symptom report: %#x %d %s", code, status, body)
 	}
-	p, _, err := w.v5(t, "cuff-1", w.patient) // another user may not take the client identifier
-	if err == nil {
-		t.Fatal("a second user took the client identifier cuff-1")
+	// Another user may not take the client identifier.
+	if _, ca, err := w.v5(t, "cuff-1", w.patient); err == nil || ca == nil || ca.ReasonCode != 0x85 {
+		t.Fatalf("a second user took the client identifier cuff-1: %v %+v", err, ca)
 	}
-	if p, _, err = w.v5(t, "phone-1", w.patient); err != nil {
+	p, _, err := w.v5(t, "phone-1", w.patient)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "tend/v1/devices/phone-1/#", QoS: 1}}}); err != nil {
