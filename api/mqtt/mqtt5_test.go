@@ -66,7 +66,7 @@ func request(t *testing.T, c *session, topic, body string) (byte, string, int, [
 	}
 }
 
-func TestMQTT5ReadingsAnswersAndRefusals(t *testing.T) {
+func TestMQTT5Answers(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	c, _, err := w.v5(t, "cuff-1", w.device)
 	if err != nil {
@@ -117,33 +117,6 @@ func TestMQTT5ReadingsAnswersAndRefusals(t *testing.T) {
 		t.Fatalf("%d readings stored, want 1", n)
 	}
 
-	for _, tc := range []struct {
-		name, topic, body string
-		code              byte
-		reason            string
-		status            int
-	}{
-		{"bad value", "tend/v1/readings", `{"kind":"blood_pressure","systolic":"high","diastolic":80,"unit":"mm[Hg]","observed_at":"2026-01-01T00:00:00Z"}`, 0x99, "systolic", 422},
-		{"implausible", "tend/v1/readings", `{"kind":"spo2","value":140,"unit":"%","observed_at":"2026-01-01T00:00:00Z"}`, 0x99, "value", 422},
-		{"not json", "tend/v1/readings", `{"kind":`, 0x99, "Malformed JSON", 400},
-		{"unknown field", "tend/v1/readings", `{"kind":"spo2","value":97,"unit":"%","observed_at":"2026-01-01T00:00:00Z","x":1}`, 0x99, "x", 400},
-		{"another patient", "tend/v1/readings", `{"patient_id":"00000000-0000-0000-0000-000000000001","kind":"spo2","value":97,"unit":"%","observed_at":"2026-01-01T00:00:00Z"}`, 0x87, "patient_id", 404},
-		{"other topic", "tend/v1/alerts", `{}`, 0x87, "topic", 0},
-		{"symptom without severity", "tend/v1/symptoms", `{"symptoms":[{"code":"chest_pain"}]}`, 0x99, "symptoms[0].severity", 422},
-	} {
-		code, reason, status, body := request(t, c, tc.topic, tc.body)
-		if code != tc.code || !strings.Contains(reason, tc.reason) || status != tc.status {
-			t.Errorf("%s: PUBACK %#x %q, answer %d %s; want %#x naming %q, answer %d", tc.name, code, reason, status, body,
-				tc.code, tc.reason, tc.status)
-		}
-	}
-	if n := len(w.readings(t)); n != 1 {
-		t.Fatalf("%d readings stored after refusals, want 1", n)
-	}
-	if n := w.metric(t, "tend_mqtt_publishes_total", "topic", "readings", "outcome", "invalid"); n != 4 {
-		t.Errorf("invalid readings counted %v, want 4", n)
-	}
-
 	// Symptom reports are the patient's (a device's are refused, as over HTTP).
 	code, _, status, body = request(t, c, "tend/v1/symptoms", `{"symptoms":[{"code":"chest_pain","severity":6}]}`)
 	if code != 0x87 || status != 403 {
@@ -164,6 +137,46 @@ func TestMQTT5ReadingsAnswersAndRefusals(t *testing.T) {
 	if code != 0 || status != 201 || !strings.Contains(string(body), `"critical"`) {
 		t.Fatalf("symptom report: %#x %d %s", code, status, body)
 	}
+}
+
+// TestMQTT5Refusals: each refusal carries its reason code and a Reason
+// String naming the field or topic, and the problem on the response topic.
+func TestMQTT5Refusals(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	c, _, err := w.v5(t, "cuff-1", w.device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "tend/v1/devices/cuff-1/#", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, topic, body string
+		code              byte
+		reason            string
+		status            int
+	}{
+		{"bad value", "tend/v1/readings", `{"kind":"blood_pressure","systolic":"high","diastolic":80,"unit":"mm[Hg]","observed_at":"2026-01-01T00:00:00Z"}`, 0x99, "systolic", 422},
+		{"implausible", "tend/v1/readings", `{"kind":"spo2","value":140,"unit":"%","observed_at":"2026-01-01T00:00:00Z"}`, 0x99, "value", 422},
+		{"not json", "tend/v1/readings", `{"kind":`, 0x99, "Malformed JSON", 400},
+		{"unknown field", "tend/v1/readings", `{"kind":"spo2","value":97,"unit":"%","observed_at":"2026-01-01T00:00:00Z","x":1}`, 0x99, "x", 400},
+		{"another patient", "tend/v1/readings", `{"patient_id":"00000000-0000-0000-0000-000000000001","kind":"spo2","value":97,"unit":"%","observed_at":"2026-01-01T00:00:00Z"}`, 0x87, "patient_id", 404},
+		{"other topic", "tend/v1/alerts", `{}`, 0x87, "topic", 0},
+		{"symptom without severity", "tend/v1/symptoms", `{"symptoms":[{"code":"chest_pain"}]}`, 0x99, "symptoms[0].severity", 422},
+	} {
+		code, reason, status, body := request(t, c, tc.topic, tc.body)
+		if code != tc.code || !strings.Contains(reason, tc.reason) || status != tc.status {
+			t.Errorf("%s: PUBACK %#x %q, answer %d %s; want %#x naming %q, answer %d", tc.name, code, reason, status, body,
+				tc.code, tc.reason, tc.status)
+		}
+	}
+	if n := len(w.readings(t)); n != 0 {
+		t.Fatalf("%d readings stored after refusals, want 0", n)
+	}
+	if n := w.metric(t, "tend_mqtt_publishes_total", "topic", "readings", "outcome", "invalid"); n != 4 {
+		t.Errorf("invalid readings counted %v, want 4", n)
+	}
+
 }
 
 // TestMQTT5ResponseTopicOutsideTree: a device may not have answers sent
