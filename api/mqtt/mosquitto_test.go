@@ -144,3 +144,33 @@ func selfSigned(t *testing.T, dir string) (*tls.Config, string) {
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, caFile
 }
+
+// TestMosquittoSubAsks: mosquitto_sub, connected with the device's token,
+// receives the retake request a reading of its patient caused; outside its
+// own tree it is refused.
+func TestMosquittoSubAsks(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	host, port, _ := net.SplitHostPort(w.mqtt.Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sub := exec.CommandContext(ctx, mosquitto(t, "mosquitto_sub"), "-h", host, "-p", port, "-V", "mqttv5", "-q", "1",
+		"-i", "hub-1", "-P", w.device, "-t", "tend/v1/devices/hub-1/#", "-C", "1", "-v")
+	var out strings.Builder
+	sub.Stdout = &out
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "mosquitto_sub to connect", func() bool { return w.metric(t, "tend_mqtt_connections") == 1 })
+	time.Sleep(200 * time.Millisecond) // its SUBSCRIBE follows the CONNECT
+	body := `{"kind":"heart_rate","value":140,"unit":"/min","observed_at":"` + time.Now().Add(-time.Minute).UTC().Format(time.RFC3339) + `"}`
+	if out, err := w.run(t, "mosquitto_pub", "-V", "mqttv5", "-q", "1", "-i", "hub-2", "-P", w.device, "-t", "tend/v1/readings", "-m", body); err != nil {
+		t.Fatalf("mosquitto_pub: %v\n%s", err, out)
+	}
+	if err := sub.Wait(); err != nil || !strings.HasPrefix(out.String(), "tend/v1/devices/hub-1/asks ") || !strings.Contains(out.String(), `"rule_id":"hr-high"`) {
+		t.Fatalf("mosquitto_sub: %v %q", err, out.String())
+	}
+	o, err := w.run(t, "mosquitto_sub", "-V", "mqttv5", "-i", "hub-3", "-P", w.device, "-t", "tend/v1/devices/hub-1/#", "-W", "3")
+	if !strings.Contains(o, "subscription requests were denied") {
+		t.Errorf("subscribing to another client's tree: %v %q", err, o)
+	}
+}
