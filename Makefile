@@ -56,6 +56,10 @@ bench: ## Go benchmarks (rules evaluation, ingest, FHIR Bundle vs JSON batch)
 	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/
 	$(GO) test -run '^$$' -bench BenchmarkBundleIngest -benchmem ./api/
 
+bench-mqtt: ## MQTT: 1,000 devices over HTTP vs MQTT QoS 1 (and PUBACK latency at half the peak); memory of 10,000 idle connections
+	$(GO) test -run '^$$' -bench BenchmarkDevices -benchtime 20000x ./api/mqtt/
+	$(GO) test -run '^$$' -bench BenchmarkMQTTIdleConnections -benchtime 1x ./cmd/tend/
+
 bench-load: build ## Start a server on database $(BENCH_DB) and drive it with `tend load` (single readings, then batches of 500)
 	@BENCH_DB=$(BENCH_DB) LOAD_DURATION=$(LOAD_DURATION) BIN=$(BIN) bash docs/bench-load.sh
 
@@ -72,4 +76,4 @@ tidy: ## go mod tidy
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help build demo test mqtt-clients console-screenshot lint bench bench-load fuzz tidy clean
+.PHONY: help build demo test mqtt-clients bench-mqtt console-screenshot lint bench bench-load fuzz tidy clean
