@@ -76,6 +76,16 @@ func TestMQTT311(t *testing.T) {
 	if n := w.metric(t, "tend_mqtt_publishes_total", "outcome", "invalid"); n != 1 {
 		t.Errorf("invalid publishes counted %v, want 1", n)
 	}
+	// Logged with ids and field names, never values or tokens.
+	logs := w.logs.String()
+	if !strings.Contains(logs, "publish refused") || !strings.Contains(logs, "fields=[value]") {
+		t.Errorf("the refusal is not logged with its field:\n%s", logs)
+	}
+	for _, secret := range []string{`"low"`, "low", w.device, "tend_revoked"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log holds %q:\n%s", secret, logs)
+		}
+	}
 	// Revocation closes a live 3.1.1 connection too.
 	c, lost, err = w.v3(t, "old-1", w.device)
 	if err != nil {

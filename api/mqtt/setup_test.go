@@ -1,10 +1,13 @@
 package mqtt_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +30,7 @@ type world struct {
 	http      *httptest.Server
 	mqtt      *mqtt.Listener
 	reg       *prometheus.Registry
+	logs      *syncBuffer // the listener's log
 	admin     engine.Actor
 	patientID uuid.UUID
 	deviceID  uuid.UUID // the device user
@@ -68,10 +72,11 @@ func newWorld(t testing.TB, o worldOpts) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{eng: eng, api: srv, reg: prometheus.NewRegistry(), admin: engine.System("test")}
+	w := &world{eng: eng, api: srv, reg: prometheus.NewRegistry(), admin: engine.System("test"), logs: &syncBuffer{}}
 	w.http = httptest.NewServer(srv)
 	t.Cleanup(w.http.Close)
 	l, err := mqtt.New(mqtt.Config{Addr: "127.0.0.1:0", TLS: o.tls, API: srv, Identity: eng, Registerer: w.reg,
+		Logger:     slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		AcceptQoS0: o.qos0, RevocationCheck: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -203,4 +208,22 @@ func (w *world) metric(t testing.TB, name string, labels ...string) float64 {
 		}
 	}
 	return sum
+}
+
+// syncBuffer is a bytes.Buffer safe for the listener's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
