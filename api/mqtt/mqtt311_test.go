@@ -81,7 +81,7 @@ func TestMQTT311(t *testing.T) {
 	if !strings.Contains(logs, "publish refused") || !strings.Contains(logs, "fields=[value]") {
 		t.Errorf("the refusal is not logged with its field:\n%s", logs)
 	}
-	for _, secret := range []string{`"low"`, "low", w.device, "tend_revoked"} {
+	for _, secret := range []string{`"low"`, "=low", w.device, "tend_revoked"} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log holds %q:\n%s", secret, logs)
 		}
