@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -64,7 +65,7 @@ type Config struct {
 	// TLS serves Addr over TLS when set (TEND_MQTT_TLS_CERT, _KEY).
 	TLS *tls.Config
 	// WebSocketAddr, when set, also serves MQTT over WebSocket there
-	// (TEND_MQTT_WS_ADDR; with TLS when TLS is set).
+	// (TEND_MQTT_WS_ADDR; with TLS when TLS is set). It must name a port.
 	WebSocketAddr string
 	// API answers publishes. Required.
 	API Device
@@ -170,6 +171,14 @@ func (l *Listener) Start(ctx context.Context) error {
 		return fmt.Errorf("mqtt: listen %s: %w", l.cfg.Addr, err)
 	}
 	if l.cfg.WebSocketAddr != "" {
+		// The broker's WebSocket listener binds only once it serves, and
+		// reports a failure to bind in its log alone: try the address first.
+		probe, err := net.Listen("tcp", l.cfg.WebSocketAddr)
+		if err != nil {
+			_ = l.srv.Close()
+			return fmt.Errorf("mqtt: listen %s: %w", l.cfg.WebSocketAddr, err)
+		}
+		_ = probe.Close()
 		ws := listeners.NewWebsocket(listeners.Config{ID: "ws", Address: l.cfg.WebSocketAddr, TLSConfig: l.cfg.TLS})
 		if err := l.srv.AddListener(ws); err != nil {
 			_ = l.srv.Close()

@@ -225,3 +225,22 @@ func TestMQTTQoS0(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "the QoS 0 reading", func() bool { return len(w.readings(t)) == 1 })
 }
+
+// TestMQTTWebSocket: MQTT over WebSocket (TEND_MQTT_WS_ADDR), with Paho's
+// WebSocket transport.
+func TestMQTTWebSocket(t *testing.T) {
+	w := newWorld(t, worldOpts{ws: true})
+	opts := pahov3.NewClientOptions().AddBroker("ws://" + w.mqtt.WebSocketAddr() + "/mqtt").SetClientID("ws-1").SetUsername("device").
+		SetPassword(w.device).SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+	c := pahov3.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect over WebSocket: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	if pt := c.Publish("tend/v1/readings", 1, false, crisis("ws:1")); !pt.WaitTimeout(10*time.Second) || pt.Error() != nil {
+		t.Fatalf("publish: %v", pt.Error())
+	}
+	if rs := w.readings(t); len(rs) != 1 {
+		t.Fatalf("%d readings, want 1", len(rs))
+	}
+}

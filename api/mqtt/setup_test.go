@@ -43,6 +43,7 @@ type worldOpts struct {
 	qos0      bool
 	rateLimit float64
 	tls       *tls.Config
+	ws        bool // also listen for MQTT over WebSocket
 	// cacheAuth keeps the engine's default token cache (benchmarks); tests
 	// turn it off so that a revocation is refused at once.
 	cacheAuth bool
@@ -75,7 +76,16 @@ func newWorld(t testing.TB, o worldOpts) *world {
 	w := &world{eng: eng, api: srv, reg: prometheus.NewRegistry(), admin: engine.System("test"), logs: &syncBuffer{}}
 	w.http = httptest.NewServer(srv)
 	t.Cleanup(w.http.Close)
-	l, err := mqtt.New(mqtt.Config{Addr: "127.0.0.1:0", TLS: o.tls, API: srv, Identity: eng, Registerer: w.reg,
+	wsAddr := ""
+	if o.ws {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wsAddr = ln.Addr().String()
+		ln.Close()
+	}
+	l, err := mqtt.New(mqtt.Config{Addr: "127.0.0.1:0", WebSocketAddr: wsAddr, TLS: o.tls, API: srv, Identity: eng, Registerer: w.reg,
 		Logger:     slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		AcceptQoS0: o.qos0, RevocationCheck: 200 * time.Millisecond})
 	if err != nil {
