@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"strings"
+	"sync/atomic"
 
 	broker "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -72,6 +73,9 @@ func (h *hook) OnConnect(cl *broker.Client, pk packets.Packet) error {
 		_ = l.srv.SendConnack(cl, code, false, nil)
 		return code
 	}
+	// A Last Will would be published to subscribers without passing
+	// OnPublish (and so to another client's tree): wills are dropped.
+	atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
 	l.conns[cl.ID] = &conn{cl: cl, actor: a, token: sha256.Sum256(pk.Connect.Password), sent: map[uint16]sentReport{}}
 	l.metrics.connects.WithLabelValues("accepted").Inc()
 	l.metrics.connections.Inc()

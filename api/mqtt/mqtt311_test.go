@@ -44,6 +44,7 @@ func TestMQTT311(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.willIsDropped(t)
 	st := c.Subscribe("tend/v1/devices/old-2/#", 1, nil)
 	st.WaitTimeout(5 * time.Second)
 	if res := st.(*pahov3.SubscribeToken).Result()["tend/v1/devices/old-2/#"]; res != 0x80 {
@@ -242,5 +243,41 @@ func TestMQTTWebSocket(t *testing.T) {
 	}
 	if rs := w.readings(t); len(rs) != 1 {
 		t.Fatalf("%d readings, want 1", len(rs))
+	}
+}
+
+// willIsDropped: a client's Last Will, aimed at another client's asks,
+// never reaches it.
+func (w *world) willIsDropped(t *testing.T) {
+	t.Helper()
+	victim, _, err := w.v5(t, "victim", w.patient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := victim.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "tend/v1/devices/victim/#", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	// A client with a will, whose connection then breaks (no DISCONNECT):
+	// the broker would publish the will.
+	nc, err := net.Dial("tcp", w.mqtt.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := packets.NewControlPacket(packets.CONNECT)
+	c := cp.Content.(*packets.Connect)
+	c.ProtocolName, c.ProtocolVersion, c.ClientID, c.KeepAlive, c.CleanStart = "MQTT", 5, "will-1", 30, true
+	c.PasswordFlag, c.Password, c.Properties = true, []byte(w.device), &packets.Properties{}
+	c.WillFlag, c.WillTopic, c.WillMessage, c.WillQOS, c.WillProperties = true, "tend/v1/devices/victim/asks", []byte(`{"retakes":[]}`), 1, &packets.Properties{}
+	if _, err := cp.WriteTo(nc); err != nil {
+		t.Fatal(err)
+	}
+	if ack, err := packets.ReadPacket(nc); err != nil || ack.Type != packets.CONNACK {
+		t.Fatalf("CONNACK: %v %v", ack, err)
+	}
+	nc.Close()
+	select {
+	case m := <-victim.got:
+		t.Fatalf("the victim got %s on %s", m.Payload, m.Topic)
+	case <-time.After(time.Second):
 	}
 }
