@@ -52,8 +52,8 @@ func (h *hook) OnPublish(cl *broker.Client, pk packets.Packet) (packets.Packet, 
 		l.disconnect(cl, r.code)
 		return pk, packets.ErrRejectPacket
 	}
-	if v5 && pk.Properties.ResponseTopic != "" && r.body != nil {
-		l.respond(pk, r)
+	if v5 && pk.Properties.ResponseTopic != "" && r.answer.Body != nil {
+		l.respond(pk, r.encoded())
 	}
 	if r.code.Code >= packets.ErrUnspecifiedError.Code {
 		l.log.Info("publish refused", "client_id", safeID(cl.ID), "user_id", c.actor.UserID,
@@ -113,7 +113,7 @@ func (l *Listener) handle(c *conn, cl *broker.Client, pk packets.Packet) result 
 func (l *Listener) symptoms(c *conn, pk packets.Packet) result {
 	hash := sha256.Sum256(pk.Payload)
 	if prev, ok := c.sent[pk.PacketID]; ok && pk.FixedHeader.Dup && prev.hash == hash {
-		r := l.result(api.Answer{Status: http.StatusOK})
+		r := l.result(api.Answer{Status: http.StatusOK, Body: json.RawMessage(prev.answer)})
 		r.body, r.outcome = prev.answer, "duplicate"
 		return r
 	}
@@ -130,6 +130,7 @@ func (l *Listener) symptoms(c *conn, pk packets.Packet) result {
 		if len(c.sent) >= 64 {
 			clear(c.sent)
 		}
+		r = r.encoded()
 		c.sent[pk.PacketID] = sentReport{hash: hash, answer: r.body, status: r.answer.Status}
 	}
 	return r
@@ -142,6 +143,14 @@ func (l *Listener) actor(c *conn, pk packets.Packet) engine.Actor {
 	return a
 }
 
+// encoded returns r with its answer encoded (once).
+func (r result) encoded() result {
+	if r.body == nil && r.answer.Body != nil {
+		r.body, _ = json.Marshal(r.answer.Body)
+	}
+	return r
+}
+
 func refused(code byte, outcome, reason string) result {
 	return result{code: packets.Code{Code: code, Reason: reason}, outcome: outcome}
 }
@@ -152,9 +161,6 @@ func refused(code byte, outcome, reason string) result {
 // limited; the Reason String names the fields, as the 422 problem does.
 func (l *Listener) result(ans api.Answer) result {
 	r := result{answer: ans, code: packets.CodeSuccess, outcome: "accepted"}
-	if ans.Body != nil {
-		r.body, _ = json.Marshal(ans.Body)
-	}
 	if ans.Status == http.StatusOK {
 		r.outcome = "duplicate"
 	}
