@@ -53,7 +53,7 @@ console-screenshot: $(CONSOLE_TEST)/node_modules ## Refresh docs/console.png by 
 	TEND_CONSOLE_SCREENSHOT=docs/console.png $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./api/
 
 bench: ## Go benchmarks (rules evaluation, ingest, FHIR Bundle vs JSON batch)
-	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/
+	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/...
 	$(GO) test -run '^$$' -bench BenchmarkBundleIngest -benchmem ./api/
 
 bench-mqtt: ## MQTT: 1,000 devices over HTTP vs MQTT QoS 1 (and PUBACK latency at half the peak); memory of 10,000 idle connections

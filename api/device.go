@@ -72,14 +72,14 @@ func (s *Server) DeviceReadings(ctx context.Context, a engine.Actor, body []byte
 	if ans, ok := checkPatient(a, in.PatientID); !ok {
 		return ans
 	}
-	req, err := s.readingsRequest(a.PatientID, in.readingsBody, "")
+	req, err := s.readingsRequest(a.PatientID, &in.readingsBody, "")
 	if err != nil {
 		return answerError(err)
 	}
 	if o.DeriveSourceIDs {
 		deriveSourceIDs(a.PatientID, req.Readings)
 	}
-	status, res, err := s.ingest(ctx, a, req)
+	res, status, err := s.ingest(ctx, a, req)
 	if err != nil {
 		return answerError(err)
 	}
@@ -96,11 +96,11 @@ func (s *Server) DeviceSymptoms(ctx context.Context, a engine.Actor, body []byte
 	if ans, ok := checkPatient(a, in.PatientID); !ok {
 		return ans
 	}
-	req, err := symptomRequest(a.PatientID, in.symptomReportBody, o.IdempotencyKey)
+	req, err := symptomRequest(a.PatientID, &in.symptomReportBody, o.IdempotencyKey)
 	if err != nil {
 		return answerError(err)
 	}
-	status, res, err := s.reportSymptoms(ctx, a, req)
+	res, status, err := s.reportSymptoms(ctx, a, req)
 	if err != nil {
 		return answerError(err)
 	}

@@ -40,38 +40,52 @@ type readingsBody struct {
 }
 
 func (s *Server) postReadings(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var body readingsBody
-	if err := s.decode(w, r, &body); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := s.readingsRequest(id, body, r.URL.Query().Get("backfill"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	status, res, err := s.ingest(r.Context(), actor(r), req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, status, res)
+	withBody(s, w, r, func(id uuid.UUID, body *readingsBody) (any, int, error) {
+		req, err := s.readingsRequest(id, body, r.URL.Query().Get("backfill"))
+		if err != nil {
+			return nil, 0, err
+		}
+		return s.ingest(r.Context(), actor(r), req)
+	})
 }
 
-// readingsRequest turns a decoded body into the engine's request. Every
-// field is checked before anything is ingested: a request with any problem
-// stores, audits and queues nothing.
-func (s *Server) readingsRequest(id uuid.UUID, body readingsBody, backfill string) (engine.IngestRequest, error) {
-	req := engine.IngestRequest{PatientID: id}
+// readingsRequest is the body's engine request, every field checked: the
+// API's problems and the engine's reported together.
+func (s *Server) readingsRequest(id uuid.UUID, body *readingsBody, backfill string) (engine.IngestRequest, error) {
+	req, v, err := body.request(id, backfill)
+	if err != nil {
+		return req, err
+	}
+	if len(v.Fields) > 0 {
+		return req, mergeValidation(&v, s.eng.ValidateReadings(req))
+	}
+	return req, nil
+}
+
+// ingest stores the readings (HTTP and the MQTT listener alike) and returns
+// the answer and its status: 201, or 200 when every reading was a
+// duplicate (nothing new was created).
+func (s *Server) ingest(ctx context.Context, a engine.Actor, req engine.IngestRequest) (any, int, error) {
+	res, err := s.eng.Ingest(ctx, a, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	if res.Alerts == nil {
+		res.Alerts = []engine.AlertRef{}
+	}
+	return res, createdOr200(anyCreated(res.Readings)), nil
+}
+
+// request turns the body into the engine's request for patient id: one
+// reading, or a batch; backfill is the query parameter of that name. v
+// holds the times that do not parse (the engine checks the rest); err a
+// request malformed as a whole.
+func (body *readingsBody) request(id uuid.UUID, backfill string) (req engine.IngestRequest, v rpm.ValidationError, err error) {
+	req = engine.IngestRequest{PatientID: id}
 	var items []readingJSON
 	if body.Readings != nil {
 		if body.single() != (readingJSON{}) {
-			return req, &badRequest{status: http.StatusBadRequest, title: "Malformed request",
+			return req, v, &badRequest{status: http.StatusBadRequest, title: "Malformed request",
 				detail: "send either one reading or {\"readings\": [...]}, not both"}
 		}
 		req.Batch, items = true, body.Readings
@@ -79,7 +93,7 @@ func (s *Server) readingsRequest(id uuid.UUID, body readingsBody, backfill strin
 		items = []readingJSON{body.single()}
 	}
 	if len(items) > engine.MaxBatch {
-		return req, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "readings",
+		return req, v, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "readings",
 			Reason: fmt.Sprintf("at most %d readings per request", engine.MaxBatch)}}}
 	}
 	switch backfill {
@@ -87,9 +101,10 @@ func (s *Server) readingsRequest(id uuid.UUID, body readingsBody, backfill strin
 	case "true":
 		req.Backfill = true
 	default:
-		return req, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "backfill", Reason: "must be true or false"}}}
+		return req, v, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "backfill", Reason: "must be true or false"}}}
 	}
-	var v rpm.ValidationError
+	// Every field is checked before anything is ingested: a request with any
+	// problem stores, audits and queues nothing.
 	req.Readings = make([]rpm.Reading, len(items))
 	for i, it := range items {
 		rd := rpm.Reading{Kind: rpm.Kind(it.Kind), Value: it.Value, Systolic: it.Systolic, Diastolic: it.Diastolic,
@@ -107,26 +122,7 @@ func (s *Server) readingsRequest(id uuid.UUID, body readingsBody, backfill strin
 		}
 		req.Readings[i] = rd
 	}
-	if len(v.Fields) > 0 {
-		return req, mergeValidation(&v, s.eng.ValidateReadings(req))
-	}
-	return req, nil
-}
-
-// ingest stores the readings and returns the status and body of the
-// answer: 201, or 200 when every reading was a duplicate.
-func (s *Server) ingest(ctx context.Context, a engine.Actor, req engine.IngestRequest) (int, engine.IngestResult, error) {
-	res, err := s.eng.Ingest(ctx, a, req)
-	if err != nil {
-		return 0, res, err
-	}
-	if res.Alerts == nil {
-		res.Alerts = []engine.AlertRef{}
-	}
-	if !anyCreated(res.Readings) {
-		return http.StatusOK, res, nil // every reading was a duplicate: nothing new was created
-	}
-	return http.StatusCreated, res, nil
+	return req, v, nil
 }
 
 // mergeValidation combines the API's own field errors with the engine's, so
@@ -161,25 +157,17 @@ func anyCreated(rs []engine.ReadingStatus) bool {
 }
 
 func (s *Server) listReadings(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	var v rpm.ValidationError
-	f := engine.ReadingFilter{PatientID: id, Kind: rpm.Kind(q.Get("kind")), Cursor: q.Get("cursor")}
-	f.Since = queryTime(&v, q.Get("since"), "since")
-	f.Until = queryTime(&v, q.Get("until"), "until")
-	f.Limit = queryLimit(&v, q.Get("limit"))
-	if err := v.OrNil(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	items, next, err := s.eng.ListReadings(r.Context(), actor(r), f)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newList(items, next))
+	withID(s, w, r, func(id uuid.UUID) (any, int, error) {
+		q := r.URL.Query()
+		var v rpm.ValidationError
+		f := engine.ReadingFilter{PatientID: id, Kind: rpm.Kind(q.Get("kind")), Cursor: q.Get("cursor")}
+		f.Since = queryTime(&v, q.Get("since"), "since")
+		f.Until = queryTime(&v, q.Get("until"), "until")
+		f.Limit = queryLimit(&v, q.Get("limit"))
+		if err := v.OrNil(); err != nil {
+			return nil, 0, err
+		}
+		items, next, err := s.eng.ListReadings(r.Context(), actor(r), f)
+		return newList(items, next), http.StatusOK, err
+	})
 }

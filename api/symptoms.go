@@ -25,32 +25,19 @@ type symptomReportBody struct {
 }
 
 func (s *Server) postSymptomReport(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var in symptomReportBody
-	if err := s.decode(w, r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := symptomRequest(id, in, r.Header.Get("Idempotency-Key"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	status, res, err := s.reportSymptoms(r.Context(), actor(r), req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, status, res)
+	withBody(s, w, r, func(id uuid.UUID, in *symptomReportBody) (any, int, error) {
+		req, err := symptomRequest(id, in, r.Header.Get("Idempotency-Key"))
+		if err != nil {
+			return nil, 0, err
+		}
+		return s.reportSymptoms(r.Context(), actor(r), req)
+	})
 }
 
-// symptomRequest turns a decoded body into the engine's request; a field
-// problem found here is reported with the engine's own (Validate) at once.
-func symptomRequest(id uuid.UUID, in symptomReportBody, key string) (engine.NewSymptomReport, error) {
+// symptomRequest is the body's engine request for patient id; a field the
+// API finds wrong is reported with the engine's own problems at once,
+// without storing anything.
+func symptomRequest(id uuid.UUID, in *symptomReportBody, key string) (engine.NewSymptomReport, error) {
 	req := engine.NewSymptomReport{PatientID: id, Note: in.Note, IdempotencyKey: key}
 	var v rpm.ValidationError
 	for i, sy := range in.Symptoms {
@@ -66,42 +53,27 @@ func symptomRequest(id uuid.UUID, in symptomReportBody, key string) (engine.NewS
 		req.Symptoms = append(req.Symptoms, rpm.Symptom{Code: rpm.SymptomCode(sy.Code), Severity: sev, Text: sy.Text})
 	}
 	if len(v.Fields) > 0 {
-		// Report every problem at once, without storing anything.
 		return req, mergeValidation(&v, req.Validate())
 	}
 	return req, nil
 }
 
-// reportSymptoms stores the report and returns the status and body of the
-// answer: 201, or 200 for a duplicate.
-func (s *Server) reportSymptoms(ctx context.Context, a engine.Actor, req engine.NewSymptomReport) (int, engine.SymptomReportResult, error) {
+// reportSymptoms stores the report (HTTP and the MQTT listener alike) and
+// returns the answer and its status: 201, or 200 for a duplicate.
+func (s *Server) reportSymptoms(ctx context.Context, a engine.Actor, req engine.NewSymptomReport) (any, int, error) {
 	res, err := s.eng.ReportSymptoms(ctx, a, req)
-	if err != nil {
-		return 0, res, err
-	}
-	if res.Status == "duplicate" {
-		return http.StatusOK, res, nil
-	}
-	return http.StatusCreated, res, nil
+	return res, createdOr200(res.Status != "duplicate"), err
 }
 
 func (s *Server) listSymptomReports(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	var v rpm.ValidationError
-	f := engine.SymptomReportFilter{PatientID: id, Cursor: q.Get("cursor"), Limit: queryLimit(&v, q.Get("limit"))}
-	if err := v.OrNil(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	items, next, err := s.eng.ListSymptomReports(r.Context(), actor(r), f)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newList(items, next))
+	withID(s, w, r, func(id uuid.UUID) (any, int, error) {
+		q := r.URL.Query()
+		var v rpm.ValidationError
+		f := engine.SymptomReportFilter{PatientID: id, Cursor: q.Get("cursor"), Limit: queryLimit(&v, q.Get("limit"))}
+		if err := v.OrNil(); err != nil {
+			return nil, 0, err
+		}
+		items, next, err := s.eng.ListSymptomReports(r.Context(), actor(r), f)
+		return newList(items, next), http.StatusOK, err
+	})
 }
