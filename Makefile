@@ -30,9 +30,17 @@ CONSOLE_TEST := api/console/test
 $(CONSOLE_TEST)/node_modules: $(CONSOLE_TEST)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix $(CONSOLE_TEST) --no-audit --no-fund; else echo "npm not found: the console's browser test will skip (fail under CI=true)"; fi
 
+# The MQTT tests drive Debian's mosquitto-clients; installed when missing and
+# possible (root with apt-get), else those tests skip (and fail under CI=true).
+mqtt-clients:
+	@command -v mosquitto_pub >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto-clients >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto-clients >/dev/null; }; \
+		else echo "mosquitto_pub not found: the MQTT client tests will skip (fail under CI=true)"; fi; }
+
 # Progress package by package (cmd/tend/internal/testrun); PostgreSQL found or
 # started by .ci/postgres; template databases the run created dropped at the end.
-test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers; FHIR validation and the console's browser test through Node)
+test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules mqtt-clients ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers; FHIR validation and the console's browser test through Node)
 	$(GO) vet ./...
 	@url=$$(bash .ci/postgres) && \
 		TEST_DATABASE_URL="$$url" $(GO) run ./cmd/tend/internal/testrun -- -race -count=1 -timeout 20m ./...
@@ -47,6 +55,10 @@ console-screenshot: $(CONSOLE_TEST)/node_modules ## Refresh docs/console.png (de
 bench: ## Go benchmarks (rules evaluation, ingest, FHIR Bundle vs JSON batch)
 	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/...
 	$(GO) test -run '^$$' -bench BenchmarkBundleIngest -benchmem ./api/
+
+bench-mqtt: ## MQTT: 1,000 devices over HTTP vs MQTT QoS 1 (and PUBACK latency at half the peak); memory of 10,000 idle connections
+	$(GO) test -run '^$$' -bench BenchmarkDevices -benchtime 20000x ./api/mqtt/
+	$(GO) test -run '^$$' -bench BenchmarkMQTTIdleConnections -benchtime 1x ./cmd/tend/
 
 bench-load: build ## Start a server on database $(BENCH_DB) and drive it with `tend load` (single readings, then batches of 500)
 	@BENCH_DB=$(BENCH_DB) LOAD_DURATION=$(LOAD_DURATION) BIN=$(BIN) bash docs/bench-load.sh
@@ -89,4 +101,4 @@ tidy: ## go mod tidy
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help build demo test console-screenshot lint bench bench-load fuzz chaos scale ha-test tidy clean
+.PHONY: help build demo test mqtt-clients bench-mqtt console-screenshot lint bench bench-load fuzz chaos scale ha-test tidy clean

@@ -82,29 +82,54 @@ func writeProblemCurrent(w http.ResponseWriter, r *http.Request, status int, tit
 // writeError maps engine errors to statuses once; anything unexpected is a
 // 500, logged with the request id (errors carry ids, never PHI).
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var v *rpm.ValidationError
-	var bad *badRequest
-	switch {
-	case errors.As(err, &bad):
-		writeProblem(w, r, bad.status, bad.title, bad.detail, bad.fields)
-	case errors.As(err, &v):
-		writeProblem(w, r, http.StatusUnprocessableEntity, "Invalid input", "one or more fields are invalid", v.Fields)
-	case errors.Is(err, engine.ErrNotFound):
-		writeProblem(w, r, http.StatusNotFound, "Not found", "no such resource", nil)
-	case errors.Is(err, engine.ErrForbidden):
-		writeProblem(w, r, http.StatusForbidden, "Forbidden", "your role may not do this", nil)
-	case errors.Is(err, engine.ErrConflict):
+	p := classify(err)
+	switch p.Status {
+	case http.StatusConflict:
 		var state interface{ Current() any }
 		if errors.As(err, &state) && !isFHIR(r) {
-			writeProblemCurrent(w, r, http.StatusConflict, "Conflict", conflictDetail(err), state.Current())
+			writeProblemCurrent(w, r, p.Status, p.Title, p.Detail, state.Current())
 			return
 		}
-		writeProblem(w, r, http.StatusConflict, "Conflict", conflictDetail(err), nil)
-	case errors.Is(err, engine.ErrUnauthenticated):
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tend"`)
-		writeProblem(w, r, http.StatusUnauthorized, "Unauthenticated", "a valid bearer token is required", nil)
+	case http.StatusServiceUnavailable:
+		if isUnavailable(err) {
+			w.Header().Set("Retry-After", "5")
+		}
+	case http.StatusInternalServerError:
+		if errors.Is(err, r.Context().Err()) && r.Context().Err() != nil {
+			return // the client went away; nothing useful to send
+		}
+		id, _ := r.Context().Value(requestIDKey).(string)
+		s.log.ErrorContext(r.Context(), "request failed", "request_id", id, "route", r.Pattern, "error", err)
+	}
+	writeProblem(w, r, p.Status, p.Title, p.Detail, p.Errors)
+}
+
+// classify maps an error to the problem answered for it, for every
+// transport (HTTP here, MQTT through Device): a status, a title, a detail
+// and the fields at fault. Anything unexpected is a 500.
+func classify(err error) Problem {
+	var v *rpm.ValidationError
+	var bad *badRequest
+	p := func(status int, title, detail string, fields []rpm.FieldError) Problem {
+		return Problem{Status: status, Title: title, Detail: detail, Errors: fields}
+	}
+	switch {
+	case errors.As(err, &bad):
+		return p(bad.status, bad.title, bad.detail, bad.fields)
+	case errors.As(err, &v):
+		return p(http.StatusUnprocessableEntity, "Invalid input", "one or more fields are invalid", v.Fields)
+	case errors.Is(err, engine.ErrNotFound):
+		return p(http.StatusNotFound, "Not found", "no such resource", nil)
+	case errors.Is(err, engine.ErrForbidden):
+		return p(http.StatusForbidden, "Forbidden", "your role may not do this", nil)
+	case errors.Is(err, engine.ErrConflict):
+		return p(http.StatusConflict, "Conflict", conflictDetail(err), nil)
+	case errors.Is(err, engine.ErrUnauthenticated):
+		return p(http.StatusUnauthorized, "Unauthenticated", "a valid bearer token is required", nil)
 	case errors.Is(err, engine.ErrNoKeys):
-		writeProblem(w, r, http.StatusServiceUnavailable, "Service unavailable",
+		return p(http.StatusServiceUnavailable, "Service unavailable",
 			"message encryption keys are not configured on this server (TEND_ENCRYPTION_KEYS)", nil)
 	case isUnavailable(err):
 		unknown, _ := engine.IsUnavailable(err)
@@ -113,15 +138,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			detail = "the database connection broke while the change was being committed, so it may or may not have been saved; " +
 				"retry after the given delay (a reading retried with the same source_id is never stored twice)"
 		}
-		w.Header().Set("Retry-After", "5")
-		writeProblem(w, r, http.StatusServiceUnavailable, "Service unavailable", detail, nil)
-	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
-		// The client went away; nothing useful to send.
-	default:
-		id, _ := r.Context().Value(requestIDKey).(string)
-		s.log.ErrorContext(r.Context(), "request failed", "request_id", id, "route", r.Pattern, "error", err)
-		writeProblem(w, r, http.StatusInternalServerError, "Internal error", "the request failed; quote the request id when reporting it", nil)
+		return p(http.StatusServiceUnavailable, "Service unavailable", detail, nil)
 	}
+	return p(http.StatusInternalServerError, "Internal error", "the request failed; quote the request id when reporting it", nil)
 }
 
 func isUnavailable(err error) bool {
@@ -214,7 +233,9 @@ func decodeError(err error, limit int64, clean *sanitized) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the request body ends early"}
 	case errors.As(err, &typ):
-		field := typ.Field
+		// A field of an embedded struct is named after the struct first
+		// (the device bodies of device.go embed the HTTP ones): drop it.
+		field := strings.TrimPrefix(strings.TrimPrefix(typ.Field, "readingsBody."), "symptomReportBody.")
 		if field == "" {
 			return &badRequest{status: http.StatusBadRequest, title: "Malformed JSON", detail: "the body must be a JSON object"}
 		}

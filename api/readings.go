@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -40,23 +41,39 @@ type readingsBody struct {
 
 func (s *Server) postReadings(w http.ResponseWriter, r *http.Request) {
 	withBody(s, w, r, func(id uuid.UUID, body *readingsBody) (any, int, error) {
-		req, v, err := body.request(id, r.URL.Query().Get("backfill"))
+		req, err := s.readingsRequest(id, body, r.URL.Query().Get("backfill"))
 		if err != nil {
 			return nil, 0, err
 		}
-		if len(v.Fields) > 0 {
-			return nil, 0, mergeValidation(&v, s.eng.ValidateReadings(req))
-		}
-		res, err := s.eng.Ingest(r.Context(), actor(r), req)
-		if err != nil {
-			return nil, 0, err
-		}
-		if res.Alerts == nil {
-			res.Alerts = []engine.AlertRef{}
-		}
-		// Every reading a duplicate: nothing new was created.
-		return res, createdOr200(anyCreated(res.Readings)), nil
+		return s.ingest(r.Context(), actor(r), req)
 	})
+}
+
+// readingsRequest is the body's engine request, every field checked: the
+// API's problems and the engine's reported together.
+func (s *Server) readingsRequest(id uuid.UUID, body *readingsBody, backfill string) (engine.IngestRequest, error) {
+	req, v, err := body.request(id, backfill)
+	if err != nil {
+		return req, err
+	}
+	if len(v.Fields) > 0 {
+		return req, mergeValidation(&v, s.eng.ValidateReadings(req))
+	}
+	return req, nil
+}
+
+// ingest stores the readings (HTTP and the MQTT listener alike) and returns
+// the answer and its status: 201, or 200 when every reading was a
+// duplicate (nothing new was created).
+func (s *Server) ingest(ctx context.Context, a engine.Actor, req engine.IngestRequest) (any, int, error) {
+	res, err := s.eng.Ingest(ctx, a, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	if res.Alerts == nil {
+		res.Alerts = []engine.AlertRef{}
+	}
+	return res, createdOr200(anyCreated(res.Readings)), nil
 }
 
 // request turns the body into the engine's request for patient id: one

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -25,27 +26,43 @@ type symptomReportBody struct {
 
 func (s *Server) postSymptomReport(w http.ResponseWriter, r *http.Request) {
 	withBody(s, w, r, func(id uuid.UUID, in *symptomReportBody) (any, int, error) {
-		req := engine.NewSymptomReport{PatientID: id, Note: in.Note, IdempotencyKey: r.Header.Get("Idempotency-Key")}
-		var v rpm.ValidationError
-		for i, sy := range in.Symptoms {
-			sev := 0
-			switch {
-			case sy.Severity == nil:
-				v.Add(fmt.Sprintf("symptoms[%d].severity", i), "is required")
-			case *sy.Severity != math.Trunc(*sy.Severity) || *sy.Severity < rpm.MinSeverity || *sy.Severity > rpm.MaxSeverity:
-				v.Add(fmt.Sprintf("symptoms[%d].severity", i), "must be a whole number from 0 to 10")
-			default:
-				sev = int(*sy.Severity)
-			}
-			req.Symptoms = append(req.Symptoms, rpm.Symptom{Code: rpm.SymptomCode(sy.Code), Severity: sev, Text: sy.Text})
+		req, err := symptomRequest(id, in, r.Header.Get("Idempotency-Key"))
+		if err != nil {
+			return nil, 0, err
 		}
-		if len(v.Fields) > 0 {
-			// Report every problem at once, without storing anything.
-			return nil, 0, mergeValidation(&v, req.Validate())
-		}
-		res, err := s.eng.ReportSymptoms(r.Context(), actor(r), req)
-		return res, createdOr200(res.Status != "duplicate"), err
+		return s.reportSymptoms(r.Context(), actor(r), req)
 	})
+}
+
+// symptomRequest is the body's engine request for patient id; a field the
+// API finds wrong is reported with the engine's own problems at once,
+// without storing anything.
+func symptomRequest(id uuid.UUID, in *symptomReportBody, key string) (engine.NewSymptomReport, error) {
+	req := engine.NewSymptomReport{PatientID: id, Note: in.Note, IdempotencyKey: key}
+	var v rpm.ValidationError
+	for i, sy := range in.Symptoms {
+		sev := 0
+		switch {
+		case sy.Severity == nil:
+			v.Add(fmt.Sprintf("symptoms[%d].severity", i), "is required")
+		case *sy.Severity != math.Trunc(*sy.Severity) || *sy.Severity < rpm.MinSeverity || *sy.Severity > rpm.MaxSeverity:
+			v.Add(fmt.Sprintf("symptoms[%d].severity", i), "must be a whole number from 0 to 10")
+		default:
+			sev = int(*sy.Severity)
+		}
+		req.Symptoms = append(req.Symptoms, rpm.Symptom{Code: rpm.SymptomCode(sy.Code), Severity: sev, Text: sy.Text})
+	}
+	if len(v.Fields) > 0 {
+		return req, mergeValidation(&v, req.Validate())
+	}
+	return req, nil
+}
+
+// reportSymptoms stores the report (HTTP and the MQTT listener alike) and
+// returns the answer and its status: 201, or 200 for a duplicate.
+func (s *Server) reportSymptoms(ctx context.Context, a engine.Actor, req engine.NewSymptomReport) (any, int, error) {
+	res, err := s.eng.ReportSymptoms(ctx, a, req)
+	return res, createdOr200(res.Status != "duplicate"), err
 }
 
 func (s *Server) listSymptomReports(w http.ResponseWriter, r *http.Request) {

@@ -101,6 +101,7 @@ type (
 	SymptomReportFilter = ingest.SymptomReportFilter
 	Reading             = readings.Reading
 	AlertRef            = alerting.AlertRef
+	RetakeRef           = alerting.RetakeRef
 	Retraction          = ingest.Retraction
 	RetractedReading    = ingest.RetractedReading
 )

@@ -82,7 +82,8 @@ func TestImports(t *testing.T) {
 	// Layers point one way: engine below api below cmd.
 	for pkg, banned := range map[string][]string{
 		module + "/engine":     {module + "/api", module + "/cmd/tend"},
-		module + "/api":        {module + "/cmd/tend"},
+		module + "/api":        {module + "/cmd/tend", module + "/api/mqtt"},
+		module + "/api/mqtt":   {module + "/cmd/tend"},
 		module + "/migrations": {module + "/engine", module + "/api", module + "/rules"},
 		// The test runner and pgping are build tools: they know Postgres, not Tend.
 		module + "/cmd/tend/internal/testrun": {module + "/engine", module + "/api", module + "/rules", module + "/notify"},
@@ -161,11 +162,19 @@ func TestEngineRooms(t *testing.T) {
 	if rooms < 10 {
 		t.Fatalf("found only %d engine packages", rooms)
 	}
-	// api reaches the use cases through the root's narrow interfaces, never
-	// a room directly.
-	for _, imp := range goList(t, `{{join .Imports " "}}`, module+"/api") {
-		if strings.HasPrefix(imp, module+"/engine/") {
-			t.Errorf("api imports %s: depend on the engine root's interfaces", imp)
+	// api and its MQTT listener reach the use cases through the root's
+	// narrow interfaces, never a room directly.
+	for _, pkg := range []string{module + "/api", module + "/api/mqtt"} {
+		for _, imp := range goList(t, `{{join .Imports " "}}`, pkg) {
+			if strings.HasPrefix(imp, module+"/engine/") {
+				t.Errorf("%s imports %s: depend on the engine root's interfaces", pkg, imp)
+			}
+			// The MQTT listener is a transport beside HTTP: it answers
+			// through api's transport-neutral entry points and never
+			// touches the database or the job queue itself.
+			if strings.HasPrefix(imp, "github.com/jackc/") || strings.HasPrefix(imp, "github.com/riverqueue/") {
+				t.Errorf("%s imports %s: go through the engine", pkg, imp)
+			}
 		}
 	}
 }
@@ -173,7 +182,7 @@ func TestEngineRooms(t *testing.T) {
 // TestInjectedClock: engine and api read the time only through their
 // injected clocks, so tests can move it; a new time.Now() call fails here.
 func TestInjectedClock(t *testing.T) {
-	dirs := goList(t, "{{.Dir}}", module+"/engine/...", module+"/api")
+	dirs := goList(t, "{{.Dir}}", module+"/engine/...", module+"/api", module+"/api/mqtt")
 	for _, dir := range dirs {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {

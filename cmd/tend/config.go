@@ -61,6 +61,8 @@ type settings struct {
 	// its push (TEND_MESSAGE_PUSH_HOLD).
 	MessagePushHold    time.Duration
 	AttachmentMaxBytes int64
+	// MQTT is the device listener's configuration (TEND_MQTT_*).
+	MQTT mqttSettings
 }
 
 func loadSettings(env getenv) (settings, error) {
@@ -177,7 +179,8 @@ func loadSettings(env getenv) (settings, error) {
 			return s, fmt.Errorf("TEND_LOG_LEVEL: %w", err)
 		}
 	}
-	return s, nil
+	s.MQTT, err = loadMQTTSettings(env)
+	return s, err
 }
 
 func intEnv(env getenv, name string, def int32) (int32, error) {

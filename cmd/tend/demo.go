@@ -153,6 +153,11 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	ml, err := demoMQTT(ctx, s, sys, out, sims)
+	if err != nil {
+		return err
+	}
+	defer ml.Close()
 	links, err := demoSignIns(ctx, eng, sys.api, team.ID, doc.ID, docToken, sims[0].id, sims[0].name)
 	if err != nil {
 		return err

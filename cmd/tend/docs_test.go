@@ -141,6 +141,11 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 		"TEND_ENCRYPTION_KEYS":       "none",
 		"TEND_MESSAGE_PUSH_HOLD":     value(s.MessagePushHold.String()),
 		"TEND_ATTACHMENT_MAX_BYTES":  value(strconv.FormatInt(s.AttachmentMaxBytes, 10)),
+		"TEND_MQTT_ADDR":             "MQTT off",
+		"TEND_MQTT_TLS_CERT":         "plain MQTT",
+		"TEND_MQTT_TLS_KEY":          "plain MQTT",
+		"TEND_MQTT_WS_ADDR":          "off",
+		"TEND_MQTT_QOS0":             value(strconv.FormatBool(s.MQTT.QoS0)),
 	}
 	if s.TLSCertFile != "" || s.TLSKeyFile != "" {
 		t.Errorf("TLS is on by default: %q, %q", s.TLSCertFile, s.TLSKeyFile)

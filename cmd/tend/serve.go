@@ -30,6 +30,7 @@ type system struct {
 	engine *engine.Engine
 	api    *api.Server
 	log    *slog.Logger
+	reg    *prometheus.Registry
 	// stopJobsUI stops the job dashboard's background services.
 	stopJobsUI context.CancelFunc
 }
@@ -82,7 +83,7 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 	if err := eng.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, err
 	}
-	sys := &system{pool: pool, engine: eng, log: log}
+	sys := &system{pool: pool, engine: eng, log: log, reg: reg}
 	if o.withAPI {
 		jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		sys.stopJobsUI = cancel
@@ -259,6 +260,13 @@ func serve(ctx context.Context, env getenv, args []string, stdout, stderr io.Wri
 	}
 	if addr := env("TEND_PPROF_ADDR"); addr != "" {
 		go servePprof(ctx, addr, log)
+	}
+	ml, err := startMQTT(ctx, s.MQTT, sys.api, sys.engine, sys.reg, log)
+	if err != nil {
+		return err
+	}
+	if ml != nil {
+		defer ml.Close()
 	}
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {

@@ -24,10 +24,19 @@ var queries = map[string]string{
 	"setOIDCSubjectSQL":  setOIDCSubjectSQL,
 	"lookupSubjectSQL":   lookupSubjectSQL,
 	"selfSQL":            selfSQL,
+	"endedTokensSQL":     endedTokensSQL,
 }
 
 // selfSQL reads user $1 (the caller).
 const selfSQL = `SELECT id, name, role, patient_id, created_at, disabled_at, oidc_subject FROM users WHERE id = $1`
+
+// endedTokensSQL lists the hashes of tokens that stopped working at or after
+// $1 (and at or before $2, for expiries): revoked, expired, or their user
+// disabled. Long-lived connections (MQTT) poll it to close what a
+// revocation ended; each branch reads a partial index (migration 00021).
+const endedTokensSQL = `SELECT hash FROM tokens WHERE revoked_at >= $1
+	UNION SELECT hash FROM tokens WHERE expires_at >= $1 AND expires_at <= $2
+	UNION SELECT t.hash FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.disabled_at >= $1`
 
 // setOIDCSubjectSQL maps OpenID Connect subject $2 (NULL: none) to user $1.
 const setOIDCSubjectSQL = `UPDATE users SET oidc_subject = $2 WHERE id = $1

@@ -128,3 +128,28 @@ func (us *Service) lookupToken(ctx context.Context, hash [32]byte) (access.Actor
 	a.PatientID = pg.Deref(patient)
 	return a, nil
 }
+
+// EndedTokens returns the SHA-256 hashes of the tokens that stopped working
+// since the given time: revoked, expired, or whose user was disabled. A
+// listener holding connections open (MQTT) polls it to close them within a
+// second of a revocation, without a lookup per connection. The hashes are
+// those of the token strings, as sha256.Sum256([]byte(token)).
+func (us *Service) EndedTokens(ctx context.Context, since time.Time) ([][32]byte, error) {
+	rows, err := us.pool.Query(ctx, endedTokensSQL, since, us.now())
+	if err != nil {
+		return nil, fmt.Errorf("ended tokens: %w", err)
+	}
+	hashes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([32]byte, error) {
+		var b []byte
+		var h [32]byte
+		if err := r.Scan(&b); err != nil {
+			return h, err
+		}
+		copy(h[:], b)
+		return h, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ended tokens: %w", err)
+	}
+	return hashes, nil
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tendhealth/tend/api"
+	"github.com/tendhealth/tend/api/mqtt"
+	"github.com/tendhealth/tend/engine"
+)
+
+// mqttSettings configure the MQTT listener for devices (docs/mqtt.md).
+type mqttSettings struct {
+	Addr     string // TEND_MQTT_ADDR; empty: no MQTT listener
+	WSAddr   string // TEND_MQTT_WS_ADDR: MQTT over WebSocket too
+	CertFile string // TEND_MQTT_TLS_CERT
+	KeyFile  string // TEND_MQTT_TLS_KEY
+	QoS0     bool   // TEND_MQTT_QOS0=true accepts QoS 0 publishes (may be lost)
+}
+
+func loadMQTTSettings(env getenv) (mqttSettings, error) {
+	m := mqttSettings{Addr: env("TEND_MQTT_ADDR"), WSAddr: env("TEND_MQTT_WS_ADDR"),
+		CertFile: env("TEND_MQTT_TLS_CERT"), KeyFile: env("TEND_MQTT_TLS_KEY")}
+	if (m.CertFile == "") != (m.KeyFile == "") {
+		return m, fmt.Errorf("TEND_MQTT_TLS_CERT and TEND_MQTT_TLS_KEY: set both (MQTT over TLS) or neither")
+	}
+	if m.WSAddr != "" && m.Addr == "" {
+		return m, fmt.Errorf("TEND_MQTT_WS_ADDR needs TEND_MQTT_ADDR")
+	}
+	switch v := env("TEND_MQTT_QOS0"); v {
+	case "", "false":
+	case "true":
+		m.QoS0 = true
+	default:
+		return m, fmt.Errorf("TEND_MQTT_QOS0: %q is not true or false", v)
+	}
+	return m, nil
+}
+
+// startMQTT starts the MQTT listener when TEND_MQTT_ADDR is set (nil
+// otherwise); it stops when ctx ends, or with Close.
+func startMQTT(ctx context.Context, m mqttSettings, srv *api.Server, eng *engine.Engine, reg prometheus.Registerer,
+	log *slog.Logger) (*mqtt.Listener, error) {
+	if m.Addr == "" {
+		return nil, nil
+	}
+	var tlsCfg *tls.Config
+	if m.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(m.CertFile, m.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("TEND_MQTT_TLS_CERT, TEND_MQTT_TLS_KEY: %w", err)
+		}
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	l, err := mqtt.New(mqtt.Config{Addr: m.Addr, WebSocketAddr: m.WSAddr, TLS: tlsCfg, API: srv, Identity: eng,
+		Logger: log, Registerer: reg, AcceptQoS0: m.QoS0})
+	if err != nil {
+		return nil, err
+	}
+	if err := l.Start(ctx); err != nil {
+		return nil, err
+	}
+	log.Info("mqtt listening", "addr", l.Addr(), "tls", tlsCfg != nil, "websocket", l.WebSocketAddr(), "qos0", m.QoS0)
+	return l, nil
+}
