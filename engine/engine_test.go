@@ -92,25 +92,7 @@ func (w *world) newEngineWith(t testing.TB, cfg engine.Config) *engine.Engine {
 }
 
 // startEngine builds and starts an engine, stopped when t ends.
-func startEngine(t testing.TB, cfg engine.Config) *engine.Engine {
-	t.Helper()
-	if cfg.Keys == nil {
-		cfg.Keys = testKeys(t)
-	}
-	eng, err := engine.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = eng.Stop(ctx)
-	})
-	return eng
-}
+func startEngine(t testing.TB, cfg engine.Config) *engine.Engine { return enginetest.Start(t, cfg) }
 
 func (w *world) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
@@ -122,18 +104,7 @@ func (w *world) count(t *testing.T, sql string, args ...any) int {
 }
 
 // testKeys is a keyring of one new key.
-func testKeys(t testing.TB) *sealed.Keyring {
-	t.Helper()
-	text, err := sealed.Generate("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := sealed.ParseKeyring(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ring
-}
+func testKeys(t testing.TB) *sealed.Keyring { return enginetest.Keys(t) }
 
 func ptr(v float64) *float64 { return &v }
 

@@ -71,3 +71,27 @@ func Deref[T any](p *T) T {
 	}
 	return *p
 }
+
+// Querier reads: a pool, a connection or a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// SendAtomic sends b in one round trip as one implicit transaction: Postgres
+// runs the statements of a pipeline up to its Sync as a single transaction,
+// committed at the Sync if every statement succeeded and rolled back
+// otherwise, so b needs neither BEGIN nor COMMIT (two round trips fewer than
+// InTx). Its statements must not depend on each other's results in Go. A
+// failure that leaves the outcome unknown (the connection broke) is
+// ErrCommitUnknown, as with InTx.
+func SendAtomic(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch) error {
+	err := pool.SendBatch(ctx, b).Close()
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) && Unavailable(err) {
+		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
+	}
+	return err
+}
