@@ -17,6 +17,9 @@ var queries = map[string]string{
 	"sealDelaySQL":        sealDelaySQL,
 	"findHashSQL":         findHashSQL,
 	"auditManySQL":        auditManySQL,
+
+	"listAuditByPatientSQL": listAuditByPatientSQL,
+	"listAuditByActorSQL":   listAuditByActorSQL,
 }
 
 // findHashSQL finds the sealed entry whose hash is $1 (verify's diagnosis of
@@ -56,6 +59,20 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 // ($3), one action ($4), at or after $5 and before $6, at most $7 entries.
 const listAuditSQL = `SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome, seq
 		FROM audit_entries WHERE id > $1 AND ($2::uuid IS NULL OR patient_id = $2) AND ($3::uuid IS NULL OR actor_id = $3)
+		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
+		ORDER BY id LIMIT $7`
+
+// listAuditByPatientSQL is listAuditSQL for one patient ($2 is set): index
+// audit_entries_patient_idx.
+const listAuditByPatientSQL = `SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome, seq
+		FROM audit_entries WHERE patient_id = $2 AND id > $1 AND ($3::uuid IS NULL OR actor_id = $3)
+		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
+		ORDER BY id LIMIT $7`
+
+// listAuditByActorSQL is listAuditSQL for one actor ($3 is set, $2 is not):
+// index audit_entries_actor_idx.
+const listAuditByActorSQL = `SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome, seq
+		FROM audit_entries WHERE actor_id = $3 AND id > $1 AND ($2::uuid IS NULL OR patient_id = $2)
 		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
 		ORDER BY id LIMIT $7`
 
