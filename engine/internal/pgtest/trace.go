@@ -14,7 +14,8 @@ import (
 // than to a timing. Install it with Trace before the pool is created.
 //
 // A round trip is one Query, QueryRow or Exec (BEGIN and COMMIT included),
-// one SendBatch (however many statements it holds) or one Prepare; a
+// one SendBatch (however many statements it holds), one CopyFrom or one
+// Prepare; a
 // statement is one query, in a batch or not.
 type Counter struct {
 	mu sync.Mutex
@@ -105,3 +106,13 @@ func (c *Counter) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.Trac
 
 // TracePrepareEnd implements pgx.PrepareTracer.
 func (c *Counter) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+
+// TraceCopyFromStart implements pgx.CopyFromTracer: a COPY is one round trip
+// and one statement.
+func (c *Counter) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceCopyFromStartData) context.Context {
+	c.add("COPY "+data.TableName.Sanitize(), 1, 1, 0)
+	return ctx
+}
+
+// TraceCopyFromEnd implements pgx.CopyFromTracer.
+func (c *Counter) TraceCopyFromEnd(context.Context, *pgx.Conn, pgx.TraceCopyFromEndData) {}
