@@ -265,12 +265,12 @@ func (ig *Service) quiet(active []*ingestJob, now time.Time) bool {
 		if len(j.retakes) > 0 {
 			return false
 		}
-		for i, m := range j.ms {
+		for _, m := range j.ms {
 			if slices.Contains(baselines, m.Kind) {
 				return false
 			}
-			in := rules.Input{Reading: alerting.Observation(alerting.Stored{Measurement: m, ID: j.ids[i]}),
-				Programs: j.scope.Programs, Params: j.params, Now: now}
+			in := rules.Input{Reading: rules.Observation{Kind: m.Kind, Value: m.Value, Systolic: m.Systolic,
+				Diastolic: m.Diastolic, Unit: m.Unit, ObservedAt: m.ObservedAt}, Programs: j.scope.Programs, Params: j.params, Now: now}
 			if res := pack.Evaluate(in); len(res.Findings) > 0 || len(res.Suppressed) > 0 || len(res.Errors) > 0 {
 				return false
 			}
