@@ -51,6 +51,10 @@ bench: ## Go benchmarks (rules evaluation, ingest, FHIR Bundle vs JSON batch)
 bench-load: build ## Start a server on database $(BENCH_DB) and drive it with `tend load` (single readings, then batches of 500)
 	@BENCH_DB=$(BENCH_DB) LOAD_DURATION=$(LOAD_DURATION) BIN=$(BIN) bash docs/bench-load.sh
 
+ROUNDS ?= 5
+bench-compare: ## Compare BASE=<rev> with the working tree: raw-database baselines and `tend load`, interleaved for ROUNDS (5) rounds, with medians
+	@BASE=$(BASE) ROUNDS=$(ROUNDS) BENCH_DB=$(BENCH_DB) LOAD_DURATION=$(LOAD_DURATION) bash docs/bench-compare.sh
+
 FUZZTIME ?= 30s
 fuzz: ## Fuzz the parsers and the API's JSON decoders for FUZZTIME (30s) each
 	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime $(FUZZTIME) ./rpm/
@@ -64,4 +68,4 @@ tidy: ## go mod tidy
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help build demo test console-screenshot lint bench bench-load fuzz tidy clean
+.PHONY: help build demo test console-screenshot lint bench bench-load bench-compare fuzz tidy clean
