@@ -25,10 +25,10 @@ const (
 	ingestRoundTrips = 2
 	// The scope query, the lock, the readings' insert, the audit entries.
 	ingestStatements = 4
-	// A reading that raises an alert (no one to page): the scopes, BEGIN,
-	// the store batch with the history, the alert's upsert, its findings,
-	// events and audit entries, COMMIT.
-	alertRoundTrips = 6
+	// A reading that raises an alert (no one to page): the scopes; BEGIN
+	// with the store batch and the history; the alert's upsert; its
+	// findings, events and audit entries; COMMIT.
+	alertRoundTrips = 5
 	alertStatements = 12
 )
 

@@ -171,8 +171,9 @@ func (ig *Service) checkHorizon(t time.Time, backfill bool) error {
 // common case: normal readings), nothing is left to decide after the insert,
 // so the locks, readings and audit entries travel as one pipeline that
 // Postgres runs as one implicit transaction: two round trips in all, no
-// BEGIN and no COMMIT. Otherwise the group runs in a transaction that
-// reads the history after the insert and raises the alerts.
+// BEGIN and no COMMIT. Otherwise the group runs in a transaction, begun in
+// the same round trip as the insert, that reads the history after the
+// insert and raises the alerts.
 func (ig *Service) ingestGroup(ctx context.Context, jobs []*ingestJob, allIn func() error) error {
 	active, err := ig.loadScopes(ctx, jobs)
 	if err != nil {
@@ -196,18 +197,15 @@ func (ig *Service) ingestGroup(ctx context.Context, jobs []*ingestJob, allIn fun
 		}
 		return resolveStatuses(ctx, ig.pool, active, created)
 	}
-	return pg.InTx(ctx, ig.pool, func(tx pgx.Tx) error {
-		var created map[uuid.UUID]bool
-		var hist []rules.Observation
-		var histPatients []uuid.UUID
-		b := g.batch(now, &created, func(rows pgx.Rows) error {
-			var err error
-			hist, histPatients, err = scanHistory(rows)
-			return err
-		})
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("insert readings: %w", err)
-		}
+	var created map[uuid.UUID]bool
+	var hist []rules.Observation
+	var histPatients []uuid.UUID
+	b := g.batch(now, &created, func(rows pgx.Rows) error {
+		var err error
+		hist, histPatients, err = scanHistory(rows)
+		return err
+	})
+	return pg.InTxBatch(ctx, ig.pool, b, func(tx pgx.Tx) error {
 		if err := resolveStatuses(ctx, tx, active, created); err != nil {
 			return err
 		}

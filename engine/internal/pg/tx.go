@@ -34,14 +34,20 @@ func InTxOpts(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, fn fu
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) && Unavailable(err) {
-			return fmt.Errorf("commit: %w: %w", ErrCommitUnknown, err)
-		}
-		return fmt.Errorf("commit: %w", err)
+	return commitError(tx.Commit(ctx))
+}
+
+// commitError is a failed commit's error (nil for nil): ErrCommitUnknown when
+// the connection broke, so that it may or may not have committed.
+func commitError(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) && Unavailable(err) {
+		return fmt.Errorf("commit: %w: %w", ErrCommitUnknown, err)
+	}
+	return fmt.Errorf("commit: %w", err)
 }
 
 // LockPatients takes the per-patient locks of ids in tx (LockPatientsSQL).
@@ -86,11 +92,8 @@ type Querier interface {
 // ErrCommitUnknown, as with InTx.
 func SendAtomic(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch) error {
 	err := pool.SendBatch(ctx, b).Close()
-	if err == nil {
-		return nil
-	}
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) && Unavailable(err) {
+	if err != nil && !errors.As(err, &pe) && Unavailable(err) {
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 	}
 	return err
