@@ -57,7 +57,7 @@ func TestPushBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := engine.Config{Pool: pool, RulesRefresh: -1, Senders: notify.Senders{notify.FCM: fs}, FetchCooldown: 5 * time.Millisecond}
-	eng := enginetest.Start(t, cfg)
+	eng := enginetest.StartEngine(t, cfg)
 	admin := engine.System("test")
 	doc, err := eng.CreateUser(ctx, admin, engine.NewUser{Name: "Dr Budget", Role: engine.RoleClinician})
 	if err != nil {
@@ -94,7 +94,7 @@ func TestPushBudget(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	cfg.RunWorkers = true
-	enginetest.Start(t, cfg)
+	enginetest.StartEngine(t, cfg)
 	deadline := time.Now().Add(time.Minute)
 	for n := 0; n < pushes; {
 		if err := plain.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE outcome = 'sent'`).Scan(&n); err != nil {

@@ -34,7 +34,7 @@ func TestMessagePostBudget(t *testing.T) {
 	t.Parallel()
 	var counter pgtest.Counter
 	pool := pgtest.NewPool(t, engine.ConfigurePool, counter.Trace, func(c *pgxpool.Config) { c.MaxConns = 20 })
-	eng := enginetest.Start(t, engine.Config{Pool: pool, RulesRefresh: -1})
+	eng := enginetest.StartEngine(t, engine.Config{Pool: pool, RulesRefresh: -1})
 	ctx := context.Background()
 	admin := engine.System("test")
 	team, err := eng.CreateCareTeam(ctx, admin, engine.NewCareTeam{Name: "Budget"})
