@@ -143,8 +143,10 @@ type Filter struct {
 	Action    string
 	Since     time.Time // at or after
 	Until     time.Time // before
-	After     int64     // cursor: entries with a larger id
-	Limit     int
+	After     int64     // cursor: entries with a larger id (newest first: a smaller one)
+	// Newest lists the newest entries first.
+	Newest bool
+	Limit  int
 }
 
 // listAuditQuery is the listing's statement for f: the pool plans every
@@ -153,6 +155,8 @@ type Filter struct {
 // condition, which the generic plan can use.
 func listAuditQuery(f Filter) string {
 	switch {
+	case f.Newest:
+		return listAuditNewestSQL
 	case f.PatientID != uuid.Nil:
 		return listAuditByPatientSQL
 	case f.ActorID != uuid.Nil:
