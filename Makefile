@@ -63,6 +63,10 @@ bench-mqtt: ## MQTT: 1,000 devices over HTTP vs MQTT QoS 1 (and PUBACK latency a
 bench-load: build ## Start a server on database $(BENCH_DB) and drive it with `tend load` (single readings, then batches of 500)
 	@BENCH_DB=$(BENCH_DB) LOAD_DURATION=$(LOAD_DURATION) BIN=$(BIN) bash docs/bench-load.sh
 
+ROUNDS ?= 5
+bench-compare: ## Compare BASE=<rev> with the working tree: raw-database baselines and `tend load`, interleaved for ROUNDS (5) rounds, with medians
+	@BASE=$(BASE) ROUNDS=$(ROUNDS) BENCH_DB=$(BENCH_DB) LOAD_DURATION=$(LOAD_DURATION) bash docs/bench-compare.sh
+
 FUZZTIME ?= 30s
 fuzz: ## Fuzz the parsers and the API's JSON decoders for FUZZTIME (30s) each
 	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime $(FUZZTIME) ./rpm/
@@ -101,4 +105,4 @@ tidy: ## go mod tidy
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help build demo test mqtt-clients bench-mqtt console-screenshot lint bench bench-load fuzz chaos scale ha-test tidy clean
+.PHONY: help build demo test mqtt-clients bench-mqtt console-screenshot lint bench bench-load bench-compare fuzz chaos scale ha-test tidy clean

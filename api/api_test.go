@@ -106,18 +106,7 @@ func checkFastPath(t *testing.T, body any) {
 func (c client) as(token string) client { c.token = token; return c }
 
 // testKeys is a keyring of one new key, for message bodies and notes.
-func testKeys(t testing.TB) *sealed.Keyring {
-	t.Helper()
-	text, err := sealed.Generate("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := sealed.ParseKeyring(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ring
-}
+func testKeys(t testing.TB) *sealed.Keyring { return enginetest.Keys(t) }
 
 // setup is a server on a fresh database with an admin, a clinician, a care
 // team and a patient with a device token.

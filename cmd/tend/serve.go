@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -282,8 +283,12 @@ func serve(ctx context.Context, env getenv, args []string, stdout, stderr io.Wri
 }
 
 // servePprof exposes Go's profiler on a separate, opt-in listener
-// (TEND_PPROF_ADDR), never on the API's.
+// (TEND_PPROF_ADDR), never on the API's. It also samples blocking (waits of
+// 10 µs and more) and mutex contention (one event in 100), which the CPU
+// profile does not show: /debug/pprof/block and /debug/pprof/mutex.
 func servePprof(ctx context.Context, addr string, log *slog.Logger) {
+	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+	runtime.SetMutexProfileFraction(100)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -18,6 +18,9 @@ var queries = map[string]string{
 	"sealDelaySQL":        sealDelaySQL,
 	"findHashSQL":         findHashSQL,
 	"auditManySQL":        auditManySQL,
+
+	"listAuditByPatientSQL": listAuditByPatientSQL,
+	"listAuditByActorSQL":   listAuditByActorSQL,
 }
 
 // findHashSQL finds the sealed entry whose hash is $1 (verify's diagnosis of
@@ -65,6 +68,20 @@ const auditListColumns = `id, at, actor_id, actor_role, action, patient_id, obje
 
 const auditListFilter = `($2::uuid IS NULL OR patient_id = $2) AND ($3::uuid IS NULL OR actor_id = $3)
 		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)`
+
+// listAuditByPatientSQL is listAuditSQL for one patient ($2 is set): index
+// audit_entries_patient_idx.
+const listAuditByPatientSQL = `SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome, seq
+		FROM audit_entries WHERE patient_id = $2 AND id > $1 AND ($3::uuid IS NULL OR actor_id = $3)
+		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
+		ORDER BY id LIMIT $7`
+
+// listAuditByActorSQL is listAuditSQL for one actor ($3 is set, $2 is not):
+// index audit_entries_actor_idx.
+const listAuditByActorSQL = `SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome, seq
+		FROM audit_entries WHERE actor_id = $3 AND id > $1 AND ($2::uuid IS NULL OR patient_id = $2)
+		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
+		ORDER BY id LIMIT $7`
 
 // readingCreationsSQL appends one "reading.create" audit entry per job (its first
 // reading and the count), leaving out readings whose source id was already

@@ -80,10 +80,7 @@ func (ig *Service) IngestAll(ctx context.Context, a access.Actor, reqs []IngestR
 	// Not through the group-commit batcher: its groups let a job fail
 	// alone. The per-patient advisory locks taken inside still order this
 	// transaction with concurrent ingests of the same patients.
-	err := pg.InTx(ctx, ig.pool, func(tx pgx.Tx) error {
-		if err := ig.ingestGroupTx(ctx, tx, jobs); err != nil {
-			return err
-		}
+	err := ig.ingestGroup(ctx, jobs, func() error {
 		for i, j := range jobs {
 			if j.err != nil {
 				return &RequestError{Index: i, Err: j.err}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/tendhealth/tend/engine/access"
 	"github.com/tendhealth/tend/engine/alerting"
@@ -62,7 +61,7 @@ func (ig *Service) newIngester(maxRunning int) *pg.Batcher[ingestJob] {
 		Admit:      admitToGroup,
 		Run: func(ctx context.Context, jobs []*ingestJob) error {
 			ig.metrics.GroupSize.Observe(float64(len(jobs)))
-			if err := pg.InTx(ctx, ig.pool, func(tx pgx.Tx) error { return ig.ingestGroupTx(ctx, tx, jobs) }); err != nil {
+			if err := ig.ingestGroup(ctx, jobs, nil); err != nil {
 				return fmt.Errorf("ingest: %w", err)
 			}
 			return nil

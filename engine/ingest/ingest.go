@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -156,13 +157,66 @@ func (ig *Service) checkHorizon(t time.Time, backfill bool) error {
 	return nil
 }
 
-// ingestGroupTx stores and evaluates a group of ingest jobs (one per patient)
+// ingestGroup stores and evaluates a group of ingest jobs (one per patient)
 // in one transaction, setting each job's result or error. It returns an
-// error only for failures that must roll the whole group back.
-func (ig *Service) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJob) error {
-	// Round trip 1: which jobs may write to their patient (the others fail
-	// alone, not found, and write nothing), with the patients' personalised
-	// rule parameters.
+// error only for failures that fail the whole group, or allIn's error:
+// allIn, when set, runs once the scopes are known and stops the group before
+// anything is written when it fails (FHIR's all-or-nothing transaction).
+//
+// Round trip 1 reads which jobs may write to their patient (the others fail
+// alone, not found, and write nothing), with the patients' personalised rule
+// parameters and waiting retakes; it is a plain read, like the first
+// statement of a READ COMMITTED transaction, which takes no lock either.
+// When no reading of the group needs history and none finds anything (the
+// common case: normal readings), nothing is left to decide after the insert,
+// so the locks, readings and audit entries travel as one pipeline that
+// Postgres runs as one implicit transaction: two round trips in all, no
+// BEGIN and no COMMIT. Otherwise the group runs in a transaction, begun in
+// the same round trip as the insert, that reads the history after the
+// insert and raises the alerts.
+func (ig *Service) ingestGroup(ctx context.Context, jobs []*ingestJob, allIn func() error) error {
+	active, err := ig.loadScopes(ctx, jobs)
+	if err != nil {
+		return err
+	}
+	if allIn != nil {
+		if err := allIn(); err != nil {
+			return err
+		}
+	}
+	if len(active) == 0 {
+		return nil
+	}
+	now := ig.now()
+	g := ig.newGroupRows(active, now)
+	if len(g.hist.patient) == 0 && ig.quiet(active, now) {
+		var created map[uuid.UUID]bool
+		b := g.batch(now, &created, nil)
+		if err := pg.SendAtomic(ctx, ig.pool, b); err != nil {
+			return fmt.Errorf("insert readings: %w", err)
+		}
+		return resolveStatuses(ctx, ig.pool, active, created)
+	}
+	var created map[uuid.UUID]bool
+	var hist []rules.Observation
+	var histPatients []uuid.UUID
+	b := g.batch(now, &created, func(rows pgx.Rows) error {
+		var err error
+		hist, histPatients, err = scanHistory(rows)
+		return err
+	})
+	return pg.InTxBatch(ctx, ig.pool, b, func(tx pgx.Tx) error {
+		if err := resolveStatuses(ctx, tx, active, created); err != nil {
+			return err
+		}
+		return ig.raise(ctx, tx, active, created, splitHistory(hist, histPatients), now)
+	})
+}
+
+// loadScopes is an ingest group's first round trip: it sets the scope,
+// parameters and retakes of each job that may write to its patient, fails the
+// others (not found), and returns the first.
+func (ig *Service) loadScopes(ctx context.Context, jobs []*ingestJob) ([]*ingestJob, error) {
 	pids := make([]uuid.UUID, len(jobs))
 	roles := make([]string, len(jobs))
 	apids := make([]uuid.UUID, len(jobs))
@@ -170,9 +224,9 @@ func (ig *Service) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJ
 	for i, j := range jobs {
 		pids[i], roles[i], apids[i], uids[i] = j.patientID, string(j.actor.Role), j.actor.PatientID, j.actor.UserID
 	}
-	rows, err := tx.Query(ctx, scopeManySQL, pids, roles, apids, uids)
+	rows, err := ig.pool.Query(ctx, scopeManySQL, pids, roles, apids, uids)
 	if err != nil {
-		return fmt.Errorf("ingest scope: %w", err)
+		return nil, fmt.Errorf("ingest scope: %w", err)
 	}
 	for rows.Next() {
 		var i int
@@ -181,12 +235,12 @@ func (ig *Service) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJ
 		var retakes alerting.Retakes
 		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &params, &retakes); err != nil {
 			rows.Close()
-			return fmt.Errorf("ingest scope: %w", err)
+			return nil, fmt.Errorf("ingest scope: %w", err)
 		}
 		jobs[i-1].scope, jobs[i-1].params, jobs[i-1].retakes, jobs[i-1].inScope = s, params, retakes, true
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("ingest scope: %w", err)
+		return nil, fmt.Errorf("ingest scope: %w", err)
 	}
 	active := jobs[:0:0]
 	for _, j := range jobs {
@@ -196,78 +250,94 @@ func (ig *Service) ingestGroupTx(ctx context.Context, tx pgx.Tx, jobs []*ingestJ
 			j.err = fmt.Errorf("patient: %w", access.ErrNotFound)
 		}
 	}
-	if len(active) == 0 {
-		return nil
-	}
-
-	now := ig.now()
-	created, hist, histPatients, err := ig.store(ctx, tx, active, now)
-	if err != nil {
-		return err
-	}
-	if err := resolveStatuses(ctx, tx, active, created); err != nil {
-		return err
-	}
-	return ig.raise(ctx, tx, active, created, splitHistory(hist, histPatients), now)
+	return active, nil
 }
 
-// store is an ingest group's second round trip: per-patient locks (in a
-// fixed order, so groups cannot deadlock), every reading, every audit entry,
-// and the history the rules need for the readings that need any — which,
-// running after the insert, includes the new readings. It returns the ids of
-// the readings it created (the others were duplicates).
-func (ig *Service) store(ctx context.Context, tx pgx.Tx, active []*ingestJob, now time.Time) (
-	created map[uuid.UUID]bool, hist []rules.Observation, histPatients []uuid.UUID, err error) {
+// quiet reports whether no reading of the group can find anything or settle
+// a retake without history: then evaluating after the insert would raise,
+// record and ask nothing, and the group needs no transaction of its own.
+func (ig *Service) quiet(active []*ingestJob, now time.Time) bool {
 	pack := ig.pack()
-	var (
-		cols     readingArrays
-		lockIDs  = make([]uuid.UUID, 0, len(active))
-		audits   audit.ReadingCreations
-		histCols historyColumns
-	)
+	baselines := pack.BaselineKinds()
 	for _, j := range active {
-		lockIDs = append(lockIDs, j.patientID)
+		if len(j.retakes) > 0 {
+			return false
+		}
+		for _, m := range j.ms {
+			if slices.Contains(baselines, m.Kind) {
+				return false
+			}
+			in := rules.Input{Reading: rules.Observation{Kind: m.Kind, Value: m.Value, Systolic: m.Systolic,
+				Diastolic: m.Diastolic, Unit: m.Unit, ObservedAt: m.ObservedAt}, Programs: j.scope.Programs, Params: j.params, Now: now}
+			if res := pack.Evaluate(in); len(res.Findings) > 0 || len(res.Suppressed) > 0 || len(res.Errors) > 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// groupRows are a group's writes as parallel arrays: per-patient locks (in
+// a fixed order, so groups cannot deadlock), every reading, every audit
+// entry, and the history the rules need for the readings that need any.
+type groupRows struct {
+	locks    []uuid.UUID
+	readings readingArrays
+	audits   audit.ReadingCreations
+	hist     historyColumns
+}
+
+// newGroupRows gives each job's readings their ids and collects the group's
+// rows.
+func (ig *Service) newGroupRows(active []*ingestJob, now time.Time) *groupRows {
+	pack := ig.pack()
+	g := &groupRows{locks: make([]uuid.UUID, 0, len(active))}
+	for _, j := range active {
+		g.locks = append(g.locks, j.patientID)
 		j.ids = make([]uuid.UUID, len(j.ms))
 		sources := make([]string, len(j.ms))
 		for i := range j.ms {
 			j.ids[i] = pg.NewID()
 			sources[i] = j.ms[i].SourceID
-			cols.add(j, i)
+			g.readings.add(j, i)
 		}
-		audits.Add(j.actor, j.patientID, j.ids, sources)
-		histCols.add(pack, j, now)
+		g.audits.Add(j.actor, j.patientID, j.ids, sources)
+		g.hist.add(pack, j, now)
 	}
-	created = make(map[uuid.UUID]bool, len(cols.id))
+	return g
+}
+
+// batch is the group's store round trip: the locks, the readings (setting
+// *created to the ids of those it created; the others were duplicates), the
+// audit entries and, when history is set and some reading needs it, the
+// history the rules need — which, running after the insert, includes the new
+// readings.
+func (g *groupRows) batch(now time.Time, created *map[uuid.UUID]bool, history func(pgx.Rows) error) *pgx.Batch {
+	c := &g.readings
+	*created = make(map[uuid.UUID]bool, len(c.id))
 	b := &pgx.Batch{}
-	b.Queue(pg.LockPatientsSQL, lockIDs)
-	b.Queue(insertReadingsSQL, cols.patient, cols.id, cols.kind, cols.value, cols.sys, cols.dia, cols.unit, cols.observed,
-		cols.source, cols.recordedBy, now).Query(func(rows pgx.Rows) error {
+	b.Queue(pg.LockPatientsSQL, g.locks)
+	b.Queue(insertReadingsSQL, c.patient, c.id, c.kind, c.value, c.sys, c.dia, c.unit, c.observed,
+		c.source, c.recordedBy, now).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var id uuid.UUID
 			if err := rows.Scan(&id); err != nil {
 				return err
 			}
-			created[id] = true
+			(*created)[id] = true
 		}
 		return rows.Err()
 	})
-	audits.Queue(b, now)
-	if len(histCols.patient) > 0 {
-		b.Queue(historySQL, histCols.patient, histCols.kind, histCols.since, now.Add(rpm.MaxFutureSkew)).Query(func(rows pgx.Rows) error {
-			var err error
-			hist, histPatients, err = scanHistory(rows)
-			return err
-		})
+	g.audits.Queue(b, now)
+	if history != nil && len(g.hist.patient) > 0 {
+		b.Queue(historySQL, g.hist.patient, g.hist.kind, g.hist.since, now.Add(rpm.MaxFutureSkew)).Query(history)
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, nil, nil, fmt.Errorf("insert readings: %w", err)
-	}
-	return created, hist, histPatients, nil
+	return b
 }
 
 // resolveStatuses sets each job's reading statuses: created, or duplicate
 // (a source_id seen before) with the stored reading's id.
-func resolveStatuses(ctx context.Context, tx pgx.Tx, active []*ingestJob, created map[uuid.UUID]bool) error {
+func resolveStatuses(ctx context.Context, q pg.Querier, active []*ingestJob, created map[uuid.UUID]bool) error {
 	var dupPatients []uuid.UUID
 	var dupSources []string
 	for _, j := range active {
@@ -284,7 +354,7 @@ func resolveStatuses(ctx context.Context, tx pgx.Tx, active []*ingestJob, create
 	if len(dupSources) == 0 {
 		return nil
 	}
-	return resolveDuplicates(ctx, tx, active, dupPatients, dupSources)
+	return resolveDuplicates(ctx, q, active, dupPatients, dupSources)
 }
 
 // raise evaluates each patient's new readings, then raises every patient's
@@ -355,8 +425,8 @@ func (c *readingArrays) add(j *ingestJob, i int) {
 
 // resolveDuplicates fills in the stored ids of readings whose source_id was
 // already known, for the whole group in one query.
-func resolveDuplicates(ctx context.Context, tx pgx.Tx, jobs []*ingestJob, patients []uuid.UUID, sources []string) error {
-	rows, err := tx.Query(ctx, duplicateSourcesSQL, patients, sources)
+func resolveDuplicates(ctx context.Context, q pg.Querier, jobs []*ingestJob, patients []uuid.UUID, sources []string) error {
+	rows, err := q.Query(ctx, duplicateSourcesSQL, patients, sources)
 	if err != nil {
 		return fmt.Errorf("resolve duplicates: %w", err)
 	}

@@ -71,14 +71,87 @@ func (ms *Service) newPoster(maxRunning int) *pg.Batcher[postJob] {
 	}
 }
 
+// postGroup is a group of posts on its way through postGroupTx.
+type postGroup struct {
+	jobs []*postJob
+	sc   []postScope // per job, in order
+	now  time.Time
+
+	fresh  []*postJob // new messages
+	counts map[uuid.UUID]int32
+	dups   []*postJob // a client id already stored: the stored message
+	dupIDs map[*postJob]uuid.UUID
+	twins  []*postJob // a client id twice in the group: one message
+	twinOf map[*postJob]*postJob
+}
+
+// postScope is what round trip 1 found of one post's thread.
+type postScope struct {
+	ok       bool
+	team     *uuid.UUID
+	patient  *uuid.UUID
+	existing *uuid.UUID // the message already posted with the post's client id
+}
+
+// scopeOf is the scope of a job of the group.
+func (g *postGroup) scopeOf(j *postJob) postScope { return g.sc[slices.Index(g.jobs, j)] }
+
 // postGroupTx posts a group of messages in tx.
 func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) error {
-	n := len(jobs)
+	g := &postGroup{jobs: jobs}
+	if err := g.loadScopes(ctx, tx); err != nil {
+		return err
+	}
+	g.now = ms.now().Truncate(time.Microsecond)
+	if err := ms.sortPosts(ctx, tx, g); err != nil {
+		return err
+	}
+	lastSeq, err := g.number(ctx, tx)
+	if err != nil {
+		return err
+	}
+	// Round trip 3: the messages, the senders' receipts, the events, the
+	// audit entries, and the stored messages that retries ask for.
+	b := ms.storeBatch(g, lastSeq)
+	byID := ms.queueDuplicates(b, g)
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("post messages: %w", err)
+		}
+	}
+	for _, j := range g.dups {
+		j.out = Posted{Message: ms.open(*byID[g.dupIDs[j]])}
+	}
+	if err := ms.describeFiles(ctx, tx, g); err != nil {
+		return err
+	}
+	for _, j := range g.twins {
+		j.out = g.twinOf[j].out
+		j.out.Created = false
+	}
+	// Round trip 4: the pushes, at the end of their hold.
+	if len(g.fresh) > 0 {
+		params := make([]river.InsertManyParams, len(g.fresh))
+		for i, j := range g.fresh {
+			params[i] = river.InsertManyParams{Args: pushArgs{MessageID: j.out.ID}, InsertOpts: ms.pushOpts(g.now)}
+		}
+		if _, err := ms.jobs().InsertManyFastTx(ctx, tx, params); err != nil {
+			return fmt.Errorf("schedule message pushes: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadScopes is round trip 1: lock the group's threads (in id order, so
+// that concurrent groups cannot deadlock), then — seeing what committed
+// before the locks were granted — check each post's scope and client id.
+func (g *postGroup) loadScopes(ctx context.Context, tx pgx.Tx) error {
+	n := len(g.jobs)
 	threads := make([]uuid.UUID, 0, n)
 	roles, patients, users := make([]string, n), make([]uuid.UUID, n), make([]uuid.UUID, n)
 	clients := make([]*string, n)
 	all := make([]uuid.UUID, n)
-	for i, j := range jobs {
+	for i, j := range g.jobs {
 		j.out, j.err = Posted{}, nil
 		all[i], roles[i], patients[i], users[i] = j.thread, string(j.actor.Role), j.actor.PatientID, j.actor.UserID
 		if j.in.ClientID != "" {
@@ -90,60 +163,51 @@ func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) 
 		}
 	}
 	slices.SortFunc(threads, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
-
-	// Round trip 1: lock the threads, then (seeing what committed before the
-	// locks were granted) check scope and client ids.
-	type scoped struct {
-		ok       bool
-		team     *uuid.UUID
-		patient  *uuid.UUID
-		existing *uuid.UUID
-	}
-	sc := make([]scoped, n)
+	g.sc = make([]postScope, n)
 	b := &pgx.Batch{}
 	b.Queue(lockThreadsSQL, threads)
 	b.Queue(groupScopeSQL, all, roles, patients, users, clients).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var i int
-			var s scoped
+			var s postScope
 			if err := rows.Scan(&i, &s.team, &s.patient, &s.existing); err != nil {
 				return err
 			}
 			s.ok = true
-			sc[i-1] = s
+			g.sc[i-1] = s
 		}
 		return rows.Err()
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("post messages: scope: %w", err)
 	}
+	return nil
+}
 
-	now := ms.now().Truncate(time.Microsecond)
-	counts := map[uuid.UUID]int32{}
+// sortPosts fails the posts out of scope or with attachments they may not
+// use, and sorts the others into new messages, duplicates of stored ones and
+// twins of another post of the group.
+func (ms *Service) sortPosts(ctx context.Context, tx pgx.Tx, g *postGroup) error {
 	type key struct {
 		thread, user uuid.UUID
 		client       string
 	}
-	firstOf := map[key]*postJob{} // a client id twice in one group: one message
-	var fresh []*postJob
-	var dups []*postJob
-	dupIDs := map[*postJob]uuid.UUID{}
-	var twins []*postJob
-	twinOf := map[*postJob]*postJob{}
-	for i, j := range jobs {
-		s := sc[i]
+	firstOf := map[key]*postJob{}
+	g.counts, g.dupIDs, g.twinOf = map[uuid.UUID]int32{}, map[*postJob]uuid.UUID{}, map[*postJob]*postJob{}
+	for i, j := range g.jobs {
+		s := g.sc[i]
 		switch {
 		case !s.ok:
 			j.err = fmt.Errorf("thread: %w", access.ErrNotFound)
 			continue
 		case s.existing != nil:
-			dups, dupIDs[j] = append(dups, j), *s.existing
+			g.dups, g.dupIDs[j] = append(g.dups, j), *s.existing
 			continue
 		}
 		if j.in.ClientID != "" {
 			k := key{j.thread, j.actor.UserID, j.in.ClientID}
 			if first, ok := firstOf[k]; ok {
-				twins, twinOf[j] = append(twins, j), first
+				g.twins, g.twinOf[j] = append(g.twins, j), first
 				continue
 			}
 			firstOf[k] = j
@@ -158,85 +222,96 @@ func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) 
 				return err
 			}
 		}
-		counts[j.thread]++
-		fresh = append(fresh, j)
+		g.counts[j.thread]++
+		g.fresh = append(g.fresh, j)
 	}
+	return nil
+}
 
-	// Round trip 2: number the new messages.
+// number is round trip 2: it reserves the new messages' sequence numbers
+// and returns, per thread, the number before the group's first.
+func (g *postGroup) number(ctx context.Context, tx pgx.Tx) (map[uuid.UUID]int64, error) {
 	lastSeq := map[uuid.UUID]int64{}
-	if len(fresh) > 0 {
-		ids, ns := make([]uuid.UUID, 0, len(counts)), make([]int32, 0, len(counts))
-		for id, c := range counts {
-			ids, ns = append(ids, id), append(ns, c)
-		}
-		rows, err := tx.Query(ctx, numberSQL, ids, ns, now)
-		if err != nil {
-			return fmt.Errorf("post messages: number: %w", err)
-		}
-		for rows.Next() {
-			var id uuid.UUID
-			var last int64
-			if err := rows.Scan(&id, &last); err != nil {
-				rows.Close()
-				return fmt.Errorf("post messages: number: %w", err)
-			}
-			lastSeq[id] = last - int64(counts[id]) // the seq before the group's first
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("post messages: number: %w", err)
-		}
+	if len(g.fresh) == 0 {
+		return lastSeq, nil
 	}
+	ids, ns := make([]uuid.UUID, 0, len(g.counts)), make([]int32, 0, len(g.counts))
+	for id, c := range g.counts {
+		ids, ns = append(ids, id), append(ns, c)
+	}
+	rows, err := tx.Query(ctx, numberSQL, ids, ns, g.now)
+	if err != nil {
+		return nil, fmt.Errorf("post messages: number: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id uuid.UUID
+		var last int64
+		if err := rows.Scan(&id, &last); err != nil {
+			return nil, fmt.Errorf("post messages: number: %w", err)
+		}
+		lastSeq[id] = last - int64(g.counts[id])
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("post messages: number: %w", err)
+	}
+	return lastSeq, nil
+}
 
-	// Round trip 3: the messages, the senders' receipts, the events, the
-	// audit entries, and the stored messages that retries ask for.
-	b = &pgx.Batch{}
-	if len(fresh) > 0 {
-		m := len(fresh)
-		ids, ths, seqs := make([]uuid.UUID, m), make([]uuid.UUID, m), make([]int64, m)
-		senders, sroles, keyIDs := make([]uuid.UUID, m), make([]string, m), make([]string, m)
-		bodies, urgent, cids := make([][]byte, m), make([]bool, m), make([]*string, m)
-		atts := make([]string, m)
-		marks := map[[2]uuid.UUID]int64{}
-		evs := make([]events.Event, 0, m)
-		acts := make([]audit.Acted, 0, m)
-		for i, j := range fresh {
-			lastSeq[j.thread]++
-			id, seq := pg.NewID(), lastSeq[j.thread]
-			keyID, ct := ms.keys.Seal([]byte(j.in.Body), thread.BodyAAD(j.thread, id))
-			ids[i], ths[i], seqs[i], senders[i], sroles[i], keyIDs[i], bodies[i], urgent[i] = id, j.thread, seq,
-				j.actor.UserID, string(j.actor.Role), keyID, ct, j.in.Urgent
-			if j.in.ClientID != "" {
-				c := j.in.ClientID
-				cids[i] = &c
-			}
-			atts[i] = uuidArray(j.in.AttachmentIDs)
-			marks[[2]uuid.UUID{j.thread, j.actor.UserID}] = seq
-			j.out = Posted{Created: true, Message: newMessage(j.actor, j.thread, id, seq, j.in, now)}
-			s := sc[slices.Index(jobs, j)]
-			evs = append(evs, events.Event{Type: events.MessageCreated, ThreadID: j.thread, CareTeamID: pg.Deref(s.team),
-				PatientID: pg.Deref(s.patient), Payload: map[string]any{"thread_id": j.thread, "message_id": id, "seq": seq,
-					"sender_id": j.actor.UserID, "kind": thread.Text, "urgent": j.in.Urgent}})
-			acts = append(acts, audit.Acted{Actor: j.actor, Entry: audit.Entry{Action: "message.create", PatientID: pg.Deref(s.patient),
-				ObjectType: "thread", ObjectID: j.thread.String(), Detail: map[string]any{"message_ids": []uuid.UUID{id}}}})
-		}
-		events.QueueMany(b, now, evs)
-		ms.audit.QueueMany(b, acts)
-		// The insert goes first in the batch: the events and audit entries
-		// queued above only name its rows.
-		first := &pgx.Batch{}
-		first.Queue(insertMessagesSQL, ids, ths, seqs, senders, sroles, keyIDs, bodies, urgent, cids, atts, now)
-		mt, mu, mseq := make([]uuid.UUID, 0, len(marks)), make([]uuid.UUID, 0, len(marks)), make([]int64, 0, len(marks))
-		for k, seq := range marks {
-			mt, mu, mseq = append(mt, k[0]), append(mu, k[1]), append(mseq, seq)
-		}
-		first.Queue(markManySQL, mt, mu, mseq, now)
-		first.QueuedQueries = append(first.QueuedQueries, b.QueuedQueries...)
-		b = first
+// storeBatch queues the new messages (sealed), the senders' receipts, one
+// message.created event and one audit entry each, and sets each new post's
+// outcome.
+func (ms *Service) storeBatch(g *postGroup, lastSeq map[uuid.UUID]int64) *pgx.Batch {
+	b := &pgx.Batch{}
+	m := len(g.fresh)
+	if m == 0 {
+		return b
 	}
+	ids, ths, seqs := make([]uuid.UUID, m), make([]uuid.UUID, m), make([]int64, m)
+	senders, sroles, keyIDs := make([]uuid.UUID, m), make([]string, m), make([]string, m)
+	bodies, urgent, cids := make([][]byte, m), make([]bool, m), make([]*string, m)
+	atts := make([]string, m)
+	marks := map[[2]uuid.UUID]int64{}
+	evs := make([]events.Event, 0, m)
+	acts := make([]audit.Acted, 0, m)
+	for i, j := range g.fresh {
+		lastSeq[j.thread]++
+		id, seq := pg.NewID(), lastSeq[j.thread]
+		keyID, ct := ms.keys.Seal([]byte(j.in.Body), thread.BodyAAD(j.thread, id))
+		ids[i], ths[i], seqs[i], senders[i], sroles[i], keyIDs[i], bodies[i], urgent[i] = id, j.thread, seq,
+			j.actor.UserID, string(j.actor.Role), keyID, ct, j.in.Urgent
+		if j.in.ClientID != "" {
+			c := j.in.ClientID
+			cids[i] = &c
+		}
+		atts[i] = uuidArray(j.in.AttachmentIDs)
+		marks[[2]uuid.UUID{j.thread, j.actor.UserID}] = seq
+		j.out = Posted{Created: true, Message: newMessage(j.actor, j.thread, id, seq, j.in, g.now)}
+		s := g.scopeOf(j)
+		evs = append(evs, events.Event{Type: events.MessageCreated, ThreadID: j.thread, CareTeamID: pg.Deref(s.team),
+			PatientID: pg.Deref(s.patient), Payload: map[string]any{"thread_id": j.thread, "message_id": id, "seq": seq,
+				"sender_id": j.actor.UserID, "kind": thread.Text, "urgent": j.in.Urgent}})
+		acts = append(acts, audit.Acted{Actor: j.actor, Entry: audit.Entry{Action: "message.create", PatientID: pg.Deref(s.patient),
+			ObjectType: "thread", ObjectID: j.thread.String(), Detail: map[string]any{"message_ids": []uuid.UUID{id}}}})
+	}
+	// The insert goes first: the events and audit entries only name its rows.
+	b.Queue(insertMessagesSQL, ids, ths, seqs, senders, sroles, keyIDs, bodies, urgent, cids, atts, g.now)
+	mt, mu, mseq := make([]uuid.UUID, 0, len(marks)), make([]uuid.UUID, 0, len(marks)), make([]int64, 0, len(marks))
+	for k, seq := range marks {
+		mt, mu, mseq = append(mt, k[0]), append(mu, k[1]), append(mseq, seq)
+	}
+	b.Queue(markManySQL, mt, mu, mseq, g.now)
+	events.QueueMany(b, g.now, evs)
+	ms.audit.QueueMany(b, acts)
+	return b
+}
+
+// queueDuplicates queues, in b, the read of each stored message a retried
+// post asks for again, and its audit entry.
+func (ms *Service) queueDuplicates(b *pgx.Batch, g *postGroup) map[uuid.UUID]*stored {
 	byID := map[uuid.UUID]*stored{}
-	for _, j := range dups {
-		id := dupIDs[j]
+	for _, j := range g.dups {
+		id := g.dupIDs[j]
 		if _, ok := byID[id]; ok {
 			continue
 		}
@@ -247,52 +322,34 @@ func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) 
 			*st = s
 			return err
 		})
-		s := sc[slices.Index(jobs, j)]
+		s := g.scopeOf(j)
 		ms.audit.Queue(b, j.actor, audit.Entry{Action: "message.read", PatientID: pg.Deref(s.patient), ObjectType: "thread",
 			ObjectID: j.thread.String(), Detail: map[string]any{"message_ids": []uuid.UUID{id}}})
 	}
-	if b.Len() > 0 {
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("post messages: %w", err)
-		}
-	}
-	for _, j := range dups {
-		j.out = Posted{Message: ms.open(*byID[dupIDs[j]])}
-	}
-	// The attachments' descriptions, for the posts that carry any (one more
-	// round trip, only then).
+	return byID
+}
+
+// describeFiles fills in the attachments' descriptions of the posts that
+// carry any (one more round trip, only then).
+func (ms *Service) describeFiles(ctx context.Context, tx pgx.Tx, g *postGroup) error {
 	var withFiles []*postJob
-	for _, j := range append(slices.Clip(fresh), dups...) {
+	for _, j := range append(slices.Clip(g.fresh), g.dups...) {
 		if len(j.out.AttachmentIDs) > 0 {
 			withFiles = append(withFiles, j)
 		}
 	}
-	if len(withFiles) > 0 {
-		msgs := make([]Message, len(withFiles))
-		for i, j := range withFiles {
-			msgs[i] = j.out.Message
-		}
-		if err := ms.describeAttachments(ctx, tx, msgs); err != nil {
-			return err
-		}
-		for i, j := range withFiles {
-			j.out.Message = msgs[i]
-		}
+	if len(withFiles) == 0 {
+		return nil
 	}
-	for _, j := range twins {
-		j.out = twinOf[j].out
-		j.out.Created = false
+	msgs := make([]Message, len(withFiles))
+	for i, j := range withFiles {
+		msgs[i] = j.out.Message
 	}
-
-	// Round trip 4: the pushes, at the end of their hold.
-	if len(fresh) > 0 {
-		params := make([]river.InsertManyParams, len(fresh))
-		for i, j := range fresh {
-			params[i] = river.InsertManyParams{Args: pushArgs{MessageID: j.out.ID}, InsertOpts: ms.pushOpts(now)}
-		}
-		if _, err := ms.jobs().InsertManyFastTx(ctx, tx, params); err != nil {
-			return fmt.Errorf("schedule message pushes: %w", err)
-		}
+	if err := ms.describeAttachments(ctx, tx, msgs); err != nil {
+		return err
+	}
+	for i, j := range withFiles {
+		j.out.Message = msgs[i]
 	}
 	return nil
 }

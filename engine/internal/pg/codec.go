@@ -46,8 +46,16 @@ func (c uuidCodec) PlanScan(m *pgtype.Map, oid uint32, format int16, target any)
 }
 
 func (c uuidCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pgtype.EncodePlan {
-	if _, ok := value.(uuid.UUID); ok && format == pgtype.BinaryFormatCode {
-		return encodeUUID{}
+	if format == pgtype.BinaryFormatCode {
+		switch value.(type) {
+		case uuid.UUID:
+			return encodeUUID{}
+		case *uuid.UUID:
+			// A nullable id: without this plan pgx would take *uuid.UUID's
+			// driver.Valuer, a string per value (dozens of allocations per
+			// ingest for the audit entries' actors and patients).
+			return encodeUUIDPtr{}
+		}
 	}
 	return c.UUIDCodec.PlanEncode(m, oid, format, value)
 }
@@ -72,10 +80,22 @@ func (encodeUUID) Encode(value any, buf []byte) ([]byte, error) {
 	return append(buf, u[:]...), nil
 }
 
+type encodeUUIDPtr struct{}
+
+func (encodeUUIDPtr) Encode(value any, buf []byte) ([]byte, error) {
+	u := value.(*uuid.UUID)
+	if u == nil {
+		return nil, nil // NULL
+	}
+	return append(buf, u[:]...), nil
+}
+
 func registerUUID(m *pgtype.Map) {
 	t := &pgtype.Type{Name: "uuid", OID: pgtype.UUIDOID, Codec: uuidCodec{}}
 	m.RegisterType(t)
 	m.RegisterType(&pgtype.Type{Name: "_uuid", OID: pgtype.UUIDArrayOID, Codec: &pgtype.ArrayCodec{ElementType: t}})
 	m.RegisterDefaultPgType(uuid.UUID{}, "uuid")
 	m.RegisterDefaultPgType([]uuid.UUID{}, "_uuid")
+	m.RegisterDefaultPgType(&uuid.UUID{}, "uuid")
+	m.RegisterDefaultPgType([]*uuid.UUID{}, "_uuid")
 }

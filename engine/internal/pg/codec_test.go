@@ -33,6 +33,12 @@ func TestUUIDCodecRoundTrips(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT $1::uuid IS NULL`, nilPtr).Scan(&isNull); err != nil || !isNull {
 		t.Errorf("nil *uuid.UUID did not encode as NULL: %v %v", isNull, err)
 	}
+	var n int
+	var first uuid.UUID
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE x IS NULL), min(x::text)::uuid FROM unnest($1::uuid[]) AS x`,
+		[]*uuid.UUID{&id, nil}).Scan(&n, &first); err != nil || n != 1 || first != id {
+		t.Errorf("[]*uuid.UUID{id, nil} = %d NULLs, %v (%v), want 1 NULL and %v", n, first, err, id)
+	}
 	var notNull uuid.UUID
 	if err := pool.QueryRow(ctx, `SELECT NULL::uuid`).Scan(&notNull); err == nil {
 		t.Error("scanning NULL into uuid.UUID succeeded")

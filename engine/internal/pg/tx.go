@@ -33,13 +33,19 @@ func InTxOpts(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, fn fu
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		if Unavailable(err) {
-			return fmt.Errorf("commit: %w: %w", ErrCommitUnknown, err)
-		}
-		return fmt.Errorf("commit: %w", err)
+	return commitError(tx.Commit(ctx))
+}
+
+// commitError is a failed commit's error (nil for nil): ErrCommitUnknown when
+// the connection broke, so that it may or may not have committed.
+func commitError(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	if Unavailable(err) {
+		return fmt.Errorf("commit: %w: %w", ErrCommitUnknown, err)
+	}
+	return fmt.Errorf("commit: %w", err)
 }
 
 // LockPatients takes the per-patient locks of ids in tx (LockPatientsSQL).
@@ -68,4 +74,24 @@ func Deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// Querier reads: a pool, a connection or a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// SendAtomic sends b in one round trip as one implicit transaction: Postgres
+// runs the statements of a pipeline up to its Sync as a single transaction,
+// committed at the Sync if every statement succeeded and rolled back
+// otherwise, so b needs neither BEGIN nor COMMIT (two round trips fewer than
+// InTx). Its statements must not depend on each other's results in Go. A
+// failure that leaves the outcome unknown (the connection broke) is
+// ErrCommitUnknown, as with InTx.
+func SendAtomic(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch) error {
+	err := pool.SendBatch(ctx, b).Close()
+	if err != nil && Unavailable(err) {
+		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
+	}
+	return err
 }

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Compares two builds of Tend on this machine, interleaved, against the raw
+# database measured in the same run. Used by `make bench-compare BASE=<rev>`.
+#
+# Builds BASE (any git revision) and the working tree (HEAD), then for
+# ROUNDS rounds (5) runs each build in turn — the order alternating between
+# rounds — on a fresh database: the raw baselines (pgbench single-row INSERT
+# at 32 clients; four parallel COPY streams of the same rows), then `tend
+# load` with single readings from 32 devices and batches of 500 from 4
+# devices. Prints every figure of every round, each build's ratio to its own
+# baselines, p99 and peak RSS, and the medians. The load generator is HEAD's
+# for both builds, so only the server differs.
+# Needs psql and pgbench (Debian: postgresql-client).
+set -euo pipefail
+base=${BASE:?set BASE to a git revision, such as BASE=main}
+rounds=${ROUNDS:-5}
+dur=${LOAD_DURATION:-15s}
+db=${BENCH_DB:-tend_bench}
+server=${TEND_BENCH_SERVER:-postgres://postgres@127.0.0.1:5432}
+addr=${TEND_BENCH_ADDR:-127.0.0.1:18080}
+url="$server/$db?sslmode=disable"
+out=${BENCH_OUT:-bin/bench-compare}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+trap 'echo "bench-compare: failed at line $LINENO" >&2' ERR
+
+rev=$(git rev-parse --short "$base")
+echo "building $base ($rev) and HEAD ($(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo +dirty))"
+tree=$(mktemp -d)
+git worktree add -q --detach "$tree" "$rev"
+(cd "$tree" && GOFLAGS=-buildvcs=false go build -o "$out/tend-base" ./cmd/tend)
+git worktree remove --force "$tree"
+GOFLAGS=-buildvcs=false go build -o "$out/tend-head" ./cmd/tend
+
+rows=${COPY_ROWS:-100000}
+copyfile="$out/copy.tsv"
+psql -qAt "$server/postgres" -c "COPY (SELECT gen_random_uuid(), round((random() * 100)::numeric, 1), now() - i * interval '1 second'
+  FROM generate_series(1, $rows) AS i) TO STDOUT" >"$copyfile"
+
+# run BIN LABEL ROUND: one measurement of one build, appended to results.
+results="$out/results.tsv"
+: >"$results"
+run() {
+  local bin=$1 label=$2 round=$3 pid
+  psql -q "$server/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" 2>/dev/null
+  TEND_DATABASE_URL=$url "$bin" migrate up >/dev/null 2>&1
+  local token
+  token=$(TEND_DATABASE_URL=$url "$bin" token create --role admin --name bench 2>/dev/null)
+  TEND_DATABASE_URL=$url TEND_ADDR=$addr TEND_RATE_LIMIT=-1 TEND_LOG_LEVEL=error "$bin" serve >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.2; done
+
+  # The raw database: a readings-shaped table with its index.
+  psql -q "$url" -c "CREATE TABLE raw_rows (id bigserial PRIMARY KEY, patient_id uuid, value float8, observed_at timestamptz);
+    CREATE INDEX raw_rows_idx ON raw_rows (patient_id, observed_at)"
+  local script
+  script=$(mktemp)
+  echo "INSERT INTO raw_rows (patient_id, value, observed_at) VALUES (gen_random_uuid(), random() * 100, now());" >"$script"
+  local insert
+  insert=$(pgbench -n -c 32 -j 2 -T 10 -f "$script" "$url" 2>/dev/null | awk '/^tps/ {print int($3)}')
+  rm -f "$script"
+  local t0 t1 copy copiers=()
+  t0=$(date +%s.%N)
+  for _ in 1 2 3 4; do
+    psql -q "$url" -c "\\copy raw_rows (patient_id, value, observed_at) FROM '$copyfile'" &
+    copiers+=($!)
+  done
+  wait "${copiers[@]}"
+  t1=$(date +%s.%N)
+  copy=$(awk -v a="$t0" -v b="$t1" -v n="$rows" 'BEGIN {print int(4 * n / (b - a))}')
+
+  local single batch
+  single=$("$out/tend-head" load --url "http://$addr" --token "$token" --devices 32 --duration "$dur" 2>/dev/null)
+  batch=$("$out/tend-head" load --url "http://$addr" --token "$token" --devices 4 --patients 200 --batch 500 --duration "$dur" 2>/dev/null)
+  local rss
+  rss=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$pid/status")
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$label" "$insert" "$copy" \
+    "$(awk '/^readings\/s/ {print $2}' <<<"$single")" "$(awk '/p99/ {print $9}' <<<"$single")" \
+    "$(awk '/^readings\/s/ {print $2}' <<<"$batch")" "$(awk '/p99/ {print $9}' <<<"$batch")" "$rss" | tee -a "$results"
+}
+
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'round\tbuild\tINSERT/s\tCOPY/s\tsingle/s\tp99 ms\tbatch/s\tp99 ms\tRSS MB\n'
+for round in $(seq 1 "$rounds"); do
+  if ((round % 2)); then order="base head"; else order="head base"; fi
+  for label in $order; do
+    run "$out/tend-$label" "$label" "$round"
+  done
+done
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Ratios per round, then the medians per build.
+awk -F'\t' -v base="$base ($rev)" '
+function median(a, n,   i, j, t) {
+  for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+  return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+}
+{
+  b = $2; n[b]++
+  s[b, n[b]] = $5 / $3; bt[b, n[b]] = $7 / $4
+  sp[b, n[b]] = $6; bp[b, n[b]] = $8; r[b, n[b]] = $9
+  printf "round %s %-4s single %.3f× INSERT (p99 %s ms)  batches %.3f× COPY (p99 %s ms)  RSS %s MB\n", $1, b, $5 / $3, $6, $7 / $4, $8, $9
+}
+END {
+  print ""
+  print "medians over " n["head"] " rounds (targets: single ≥ 1.0× with p99 ≤ 10 ms, batches ≥ 0.8×, RSS ≤ 150 MB)"
+  split("base head", builds, " ")
+  for (k = 1; k <= 2; k++) {
+    b = builds[k]; m = n[b]; delete x; delete y; delete z; delete w; delete v
+    for (i = 1; i <= m; i++) { x[i] = s[b, i]; y[i] = bt[b, i]; z[i] = sp[b, i]; w[i] = bp[b, i]; v[i] = r[b, i] }
+    printf "%-4s %-22s single %.3f× (p99 %.1f ms)  batches %.3f× (p99 %.1f ms)  RSS %d MB\n", b, (b == "base" ? base : "working tree"),
+      median(x, m), median(z, m), median(y, m), median(w, m), median(v, m)
+  }
+}' "$results"

@@ -1,0 +1,96 @@
+package messaging_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/engine/enginetest"
+	"github.com/tendhealth/tend/engine/internal/pgtest"
+)
+
+// The posting budget: what one group commit of posts may cost Postgres,
+// however many posts it holds. A change that needs more raises a figure here
+// in a commit of its own, with the measured figure in its message.
+const (
+	// BEGIN; the threads' locks with scope and client ids; the numbering;
+	// the messages, receipts, events and audit entries; the push jobs (a
+	// COPY); COMMIT.
+	postRoundTrips = 6
+	// Those as one statement each: BEGIN, lock, scope, number, messages,
+	// receipts, events, audit, COPY, COMMIT.
+	postStatements = 10
+)
+
+// TestMessagePostBudget counts the round trips and statements of each group
+// commit for 1, 10 and 100 concurrent posts (each patient in their own
+// thread), with a pgx tracer on the engine's pool.
+func TestMessagePostBudget(t *testing.T) {
+	t.Parallel()
+	var counter pgtest.Counter
+	pool := pgtest.NewPool(t, engine.ConfigurePool, counter.Trace, func(c *pgxpool.Config) { c.MaxConns = 20 })
+	eng := enginetest.StartEngine(t, engine.Config{Pool: pool, RulesRefresh: -1})
+	ctx := context.Background()
+	admin := engine.System("test")
+	team, err := eng.CreateCareTeam(ctx, admin, engine.NewCareTeam{Name: "Budget"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type poster struct {
+		actor  engine.Actor
+		thread engine.Thread
+	}
+	posters := make([]poster, 100)
+	for i := range posters {
+		p, err := eng.CreatePatient(ctx, admin, engine.NewPatient{DisplayName: fmt.Sprintf("P%d", i), Timezone: "UTC", CareTeamID: team.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := eng.CreateUser(ctx, admin, engine.NewUser{Name: "pat", Role: engine.RolePatient, PatientID: p.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := engine.Actor{UserID: u.ID, Role: engine.RolePatient, PatientID: p.ID, RequestID: "budget"}
+		threads, _, err := eng.ListThreads(ctx, a, engine.ThreadFilter{})
+		if err != nil || len(threads) != 1 {
+			t.Fatalf("threads = %v, %v", threads, err)
+		}
+		posters[i] = poster{a, threads[0]}
+	}
+	postAll := func(n int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				p := posters[i]
+				if _, err := eng.PostMessage(ctx, p.actor, p.thread.ID, engine.NewMessage{Body: "How should I take the new tablets?"}); err != nil {
+					t.Errorf("post: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for range 3 { // every connection prepares its statements once
+		postAll(100)
+	}
+	for _, n := range []int{1, 10, 100} {
+		counter.Reset()
+		postAll(n)
+		got := counter.Count()
+		groups := got.Contains("FOR UPDATE")
+		if groups == 0 || groups > n {
+			t.Fatalf("%d posts: %d group commits traced", n, groups)
+		}
+		rt := got.RoundTrips - got.Prepares
+		if rt > postRoundTrips*groups || got.Statements > postStatements*groups {
+			t.Errorf("%d concurrent posts: %d group commits took %d round trips and %d statements, budget %d and %d each:\n%s",
+				n, groups, rt, got.Statements, postRoundTrips, postStatements, strings.Join(got.SQL, "\n"))
+		}
+		t.Logf("%d concurrent posts: %d group commits, %d round trips, %d statements", n, groups, rt, got.Statements)
+	}
+}
