@@ -59,11 +59,18 @@ type rule struct {
 	retake       bool
 	retakeWithin time.Duration
 	retakeNow    *expr
+	// retakeConfirm, when set, is what a retake must meet to confirm (nil:
+	// the rule's condition).
+	retakeConfirm *expr
 	// usesBaseline is set when the condition reads baseline.
 	usesBaseline bool
 
 	missing time.Duration
 	symptom rpm.SymptomCode
+	// askKind, when set, makes a symptom rule ask for a reading of that
+	// kind within askWithin instead of paging.
+	askKind   rpm.Kind
+	askWithin time.Duration
 	event   *EventSpec
 }
 
