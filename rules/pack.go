@@ -71,7 +71,7 @@ type rule struct {
 	// kind within askWithin instead of paging.
 	askKind   rpm.Kind
 	askWithin time.Duration
-	event   *EventSpec
+	event     *EventSpec
 }
 
 // cond is a compiled condition: every present part must hold.
