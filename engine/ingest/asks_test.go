@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,6 +62,7 @@ type askWorld struct {
 	ig        *Service
 	al        *alerting.Service
 	clock     *clock
+	pack      atomic.Pointer[rules.Pack]
 	patient   uuid.UUID
 	patientUA access.Actor
 	device    access.Actor
@@ -92,12 +94,13 @@ func newAskWorld(t *testing.T) *askWorld {
 	}
 	w := &askWorld{pool: pool, clock: &clock{}, patient: uuid.New()}
 	w.clock.set(time.Now().UTC().Truncate(time.Second))
+	w.pack.Store(pack)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	aw := audit.Writer{Now: w.clock.now}
 	w.al = alerting.New(alerting.Config{Pool: pool, Logger: log, Now: w.clock.now, Audit: aw, Metrics: m,
 		Jobs: func() *river.Client[pgx.Tx] { return jobs }})
 	w.ig = New(Config{Pool: pool, Logger: log, Now: w.clock.now, Metrics: m, Audit: aw, Alerting: w.al,
-		Rules: func() *rules.Pack { return pack }, Transactions: 2, ObservedHorizon: DefaultObservedHorizon, Keys: keys})
+		Rules: w.pack.Load, Transactions: 2, ObservedHorizon: DefaultObservedHorizon, Keys: keys})
 	team, doc, patientUser, cuff := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	for _, q := range []struct {
 		sql  string
@@ -304,5 +307,28 @@ func TestAskBesidePagingSymptom(t *testing.T) {
 	}
 	if n := w.count(t, `SELECT count(*) FROM notifications WHERE type = 'measure'`); n != 1 {
 		t.Errorf("%d measure notifications, want 1", n)
+	}
+}
+
+// A request made under a rule that is gone by the time the patient measures
+// is answered all the same: the patient was asked, and nobody is paged.
+func TestAskAnsweredAfterRuleRemoved(t *testing.T) {
+	t.Parallel()
+	w := newAskWorld(t)
+	start := w.clock.now()
+	rep := w.report(t, breathless)
+	without, err := rules.Load([]byte(askPack[strings.Index(askPack, "- id: chest-pain"):]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.pack.Store(without)
+	w.clock.set(start.Add(3 * time.Minute))
+	read := w.spo2(t, 95, start.Add(2*time.Minute))
+	if n := w.count(t, `SELECT count(*) FROM retakes WHERE symptom_report_id = $1 AND status = 'answered' AND retake_reading_id = $2`,
+		rep.ID, read.Readings[0].ID); n != 1 {
+		t.Errorf("the request was not answered")
+	}
+	if len(read.Alerts) != 0 || w.count(t, `SELECT count(*) FROM alerts`) != 0 {
+		t.Errorf("answering a request of a removed rule raised alerts: %+v", read.Alerts)
 	}
 }
