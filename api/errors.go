@@ -103,6 +103,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, engine.ErrUnauthenticated):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tend"`)
 		writeProblem(w, r, http.StatusUnauthorized, "Unauthenticated", "a valid bearer token is required", nil)
+	case errors.Is(err, engine.ErrBusy):
+		w.Header().Set("Retry-After", "30")
+		writeProblem(w, r, http.StatusServiceUnavailable, "Service unavailable", conflictDetail(err), nil)
 	case errors.Is(err, engine.ErrNoKeys):
 		writeProblem(w, r, http.StatusServiceUnavailable, "Service unavailable",
 			"message encryption keys are not configured on this server (TEND_ENCRYPTION_KEYS)", nil)

@@ -329,6 +329,10 @@ var endpoints = map[string]endpoint{
 		return map[string]any{"rule_id": "bp-crisis", "since": time.Now().Add(-24 * time.Hour).UTC().Format(time.RFC3339),
 			"patient_ids": []string{w.patient["A"]}}
 	}},
+	"POST /v1/rules/simulate": {actor: "admin", body: func(*world) any {
+		return map[string]any{"params": map[string]any{"bp-crisis": map[string]any{"systolic_max": 185}}, "patients": 20, "weeks": 1,
+			"profiles": []string{"normal"}, "answer_rates": []float64{0.8}}
+	}},
 	"GET /v1/rules/{id}": {actor: "admin", id: func(*world) string { return "bp-crisis" }},
 	"PUT /v1/rules/{id}": {actor: "admin", id: func(*world) string { return "hr-high" }, body: func(*world) any {
 		return map[string]any{"id": "hr-high", "title": "High heart rate", "kind": "heart_rate",
