@@ -3,7 +3,7 @@ package api_test
 import (
 	"net/http"
 	"slices"
-	"sync"
+	"strings"
 	"testing"
 )
 
@@ -72,7 +72,7 @@ func TestSimulateAPI(t *testing.T) {
 		{"too many weeks", map[string]any{"params": small["params"], "weeks": 9}, "weeks"},
 		{"unknown profile", map[string]any{"params": small["params"], "profiles": []string{"dusty"}}, "profiles[0]"},
 		{"answer rate", map[string]any{"params": small["params"], "answer_rates": []float64{1.5}}, "answer_rates[0]"},
-		{"grid too large", map[string]any{"params": small["params"], "patients": 1000, "seeds": []int{1, 2, 3}}, "patients"},
+		{"grid too large", map[string]any{"params": small["params"], "patients": 1000, "seeds": []int{1, 2}}, "patients"},
 		{"unknown rule", map[string]any{"params": map[string]any{"no-such-rule": map[string]any{"x": 1}}}, "params.no-such-rule"},
 		{"unknown param", map[string]any{"params": map[string]any{"bp-crisis": map[string]any{"nope": 1}}}, "params.bp-crisis.nope"},
 		{"out of bounds", map[string]any{"params": map[string]any{"bp-crisis": map[string]any{"systolic_max": 900}}}, "params.systolic_max"},
@@ -88,29 +88,25 @@ func TestSimulateAPI(t *testing.T) {
 
 	// One simulation at a time: a second one while a long one runs is
 	// refused with 503 and Retry-After.
-	long := map[string]any{"params": small["params"], "patients": 1000, "weeks": 8, "profiles": []string{"normal", "double", "device"}}
-	var wg sync.WaitGroup
-	done := make(chan int, 1)
-	wg.Go(func() {
-		for { // the short ones below may hold the slot a moment: retry those refusals
-			if st := s.admin.do("POST", "/v1/rules/simulate", long).status; st != http.StatusServiceUnavailable {
-				done <- st
-				return
-			}
-		}
-	})
-	busy := false
-	for !busy {
-		r := s.admin.do("POST", "/v1/rules/simulate", map[string]any{"params": small["params"], "patients": 5, "weeks": 1, "profiles": []string{"normal"}})
+	long := map[string]any{"params": small["params"], "patients": 1000, "weeks": 8, "profiles": []string{"normal"}}
+	longDone := make(chan response, 1)
+	start := func() { go func() { longDone <- s.admin.do("POST", "/v1/rules/simulate", long) }() }
+	start()
+	for refused := false; !refused; {
 		select {
-		case st := <-done:
-			t.Fatalf("the long simulation ended (%d) before a second one was refused", st)
+		case r := <-longDone:
+			if !strings.Contains(string(r.body), "another simulation") {
+				t.Fatalf("the long simulation ended (%d) before a second one was refused", r.status)
+			}
+			start() // a short one below held the slot: try again
 		default:
 		}
-		busy = r.status == http.StatusServiceUnavailable && r.header.Get("Retry-After") != ""
+		r := s.admin.do("POST", "/v1/rules/simulate", map[string]any{"params": small["params"], "patients": 5, "weeks": 1, "profiles": []string{"normal"}})
+		refused = r.status == http.StatusServiceUnavailable && r.header.Get("Retry-After") != "" && strings.Contains(string(r.body), "another simulation")
 	}
-	wg.Wait()
-	if st := <-done; st != http.StatusOK {
-		t.Errorf("the long simulation: %d", st)
+	// The long one either finishes or, on a very busy machine, runs out of
+	// time: a 503 that says so, never a 500.
+	if r := <-longDone; r.status != http.StatusOK && !(r.status == http.StatusServiceUnavailable && strings.Contains(string(r.body), "took longer")) {
+		t.Errorf("the long simulation: %d %s", r.status, r.body)
 	}
 }

@@ -27,13 +27,13 @@ const (
 	MaxSimulateSeeds = 3
 	// MaxSimulatePatientWeeks bounds the patient-weeks per pack over the
 	// whole grid (seeds × profiles × answer rates × patients × weeks).
-	MaxSimulatePatientWeeks = 24_000
+	MaxSimulatePatientWeeks = 12_000
 	// MaxSimulateRules bounds the rules of a proposed change.
 	MaxSimulateRules = 50
 	// SimulateTimeout bounds how long one simulation may run.
 	SimulateTimeout = 60 * time.Second
 	// defaultSimulatePatients is the patients per seed when none is given.
-	defaultSimulatePatients = 300
+	defaultSimulatePatients = 200
 )
 
 // ErrBusy is returned when the server is already running a simulation.
