@@ -8,6 +8,7 @@ package rulestore
 // queries lists every statement of this file by name.
 var queries = map[string]string{
 	"backtestPatientsSQL":    backtestPatientsSQL,
+	"isLeadSQL":              isLeadSQL,
 	"backtestSymptomsSQL":    backtestSymptomsSQL,
 	"backtestReadingsSQL":    backtestReadingsSQL,
 	"listRuleErrorsSQL":      listRuleErrorsSQL,
