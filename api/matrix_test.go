@@ -119,7 +119,7 @@ func newWorld(t *testing.T) *world {
 		}
 		w.message[team] = msg.ID
 		r = w.admin.as(devTok).do("POST", "/v1/patients/"+p.ID+"/readings", map[string]any{"kind": "blood_pressure",
-			"systolic": 200, "diastolic": 130, "unit": "mm[Hg]", "observed_at": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)})
+			"systolic": 244, "diastolic": 142, "unit": "mm[Hg]", "observed_at": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)})
 		var res struct{ Alerts []struct{ ID string } }
 		r.decode(t, &res)
 		if len(res.Alerts) == 0 {
