@@ -249,7 +249,7 @@ func TestReadingsHappyPath(t *testing.T) {
 	s := newSetup(t)
 	at := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
 	r := s.device.do("POST", "/v1/patients/"+s.patientID+"/readings",
-		fmt.Sprintf(`{"kind": "blood_pressure", "systolic": 204, "diastolic": 131, "unit": "mm[Hg]", "observed_at": %q, "source_id": "cuff-77:1234"}`, at))
+		fmt.Sprintf(`{"kind": "blood_pressure", "systolic": 246, "diastolic": 142, "unit": "mm[Hg]", "observed_at": %q, "source_id": "cuff-77:1234"}`, at))
 	if r.status != http.StatusCreated {
 		t.Fatalf("post reading: %d %s", r.status, r.body)
 	}
@@ -263,7 +263,7 @@ func TestReadingsHappyPath(t *testing.T) {
 	}
 	// The same source_id again is a duplicate.
 	r = s.device.do("POST", "/v1/patients/"+s.patientID+"/readings",
-		fmt.Sprintf(`{"kind": "blood_pressure", "systolic": 204, "diastolic": 131, "unit": "mm[Hg]", "observed_at": %q, "source_id": "cuff-77:1234"}`, at))
+		fmt.Sprintf(`{"kind": "blood_pressure", "systolic": 246, "diastolic": 142, "unit": "mm[Hg]", "observed_at": %q, "source_id": "cuff-77:1234"}`, at))
 	var dup struct{ Readings []struct{ ID, Status string } }
 	r.decode(t, &dup)
 	if r.status != http.StatusOK || dup.Readings[0].Status != "duplicate" || dup.Readings[0].ID != res.Readings[0].ID {

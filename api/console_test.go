@@ -290,7 +290,7 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	}
 	post(a.device, a.patientID, history...)
 	post(a.device, a.patientID, glucose(62, 40*time.Minute))
-	bAlerts := post(b.device, b.patientID, spo2(80, 30*time.Minute))
+	bAlerts := post(b.device, b.patientID, spo2(72, 30*time.Minute))
 	if len(bAlerts) == 0 {
 		t.Fatal("team B's critical reading raised no alert")
 	}
@@ -423,7 +423,7 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 		line := sc.Text()
 		switch {
 		case line == "READY":
-			ids := post(a.device, a.patientID, spo2(80, 0))
+			ids := post(a.device, a.patientID, spo2(72, 0))
 			if len(ids) == 0 {
 				t.Fatal("the critical reading raised no alert")
 			}

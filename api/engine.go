@@ -92,6 +92,7 @@ type Rules interface {
 	CreateRule(ctx context.Context, a engine.Actor, src []byte) (engine.Rule, error)
 	UpdateRule(ctx context.Context, a engine.Actor, id string, src []byte) (engine.Rule, bool, error)
 	Backtest(ctx context.Context, a engine.Actor, req engine.BacktestRequest) (engine.BacktestResult, error)
+	Simulate(ctx context.Context, a engine.Actor, req engine.SimulateRequest) (engine.SimulateResult, error)
 	ListRuleErrors(ctx context.Context, a engine.Actor, f engine.RuleErrorFilter) ([]engine.RuleEvalError, string, error)
 }
 

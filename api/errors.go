@@ -93,7 +93,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tend"`)
 	case http.StatusServiceUnavailable:
-		if isUnavailable(err) {
+		switch {
+		case errors.Is(err, engine.ErrBusy):
+			w.Header().Set("Retry-After", "30")
+		case isUnavailable(err):
 			w.Header().Set("Retry-After", "5")
 		}
 	case http.StatusInternalServerError:
@@ -128,6 +131,8 @@ func classify(err error) Problem {
 		return p(http.StatusConflict, "Conflict", conflictDetail(err), nil)
 	case errors.Is(err, engine.ErrUnauthenticated):
 		return p(http.StatusUnauthorized, "Unauthenticated", "a valid bearer token is required", nil)
+	case errors.Is(err, engine.ErrBusy):
+		return p(http.StatusServiceUnavailable, "Service unavailable", strings.TrimSuffix(err.Error(), ": "+engine.ErrBusy.Error()), nil)
 	case errors.Is(err, engine.ErrNoKeys):
 		return p(http.StatusServiceUnavailable, "Service unavailable",
 			"message encryption keys are not configured on this server (TEND_ENCRYPTION_KEYS)", nil)

@@ -251,7 +251,7 @@ func TestAuthorizationCorners(t *testing.T) {
 	r.decode(t, &p)
 	_, devTok := w.user(map[string]any{"name": "cuff Q", "role": "device", "patient_id": p.ID})
 	r = w.admin.as(devTok).do("POST", "/v1/patients/"+p.ID+"/readings",
-		fmt.Sprintf(`{"kind":"spo2","value":80,"unit":"%%","observed_at":%q}`, nowRFC3339()))
+		fmt.Sprintf(`{"kind":"spo2","value":72,"unit":"%%","observed_at":%q}`, nowRFC3339()))
 	var res struct{ Alerts []struct{ ID string } }
 	r.decode(t, &res)
 	if len(res.Alerts) == 0 {

@@ -119,7 +119,7 @@ func newWorld(t *testing.T) *world {
 		}
 		w.message[team] = msg.ID
 		r = w.admin.as(devTok).do("POST", "/v1/patients/"+p.ID+"/readings", map[string]any{"kind": "blood_pressure",
-			"systolic": 200, "diastolic": 130, "unit": "mm[Hg]", "observed_at": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)})
+			"systolic": 244, "diastolic": 142, "unit": "mm[Hg]", "observed_at": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)})
 		var res struct{ Alerts []struct{ ID string } }
 		r.decode(t, &res)
 		if len(res.Alerts) == 0 {
@@ -333,6 +333,10 @@ var endpoints = map[string]endpoint{
 	"POST /v1/rules/backtest": {actor: "admin", body: func(w *world) any {
 		return map[string]any{"rule_id": "bp-crisis", "since": time.Now().Add(-24 * time.Hour).UTC().Format(time.RFC3339),
 			"patient_ids": []string{w.patient["A"]}}
+	}},
+	"POST /v1/rules/simulate": {actor: "admin", body: func(*world) any {
+		return map[string]any{"params": map[string]any{"bp-crisis": map[string]any{"systolic_max": 185}}, "patients": 20, "weeks": 1,
+			"profiles": []string{"normal"}, "answer_rates": []float64{0.8}}
 	}},
 	"GET /v1/rules/{id}": {actor: "admin", id: func(*world) string { return "bp-crisis" }},
 	"PUT /v1/rules/{id}": {actor: "admin", id: func(*world) string { return "hr-high" }, body: func(*world) any {

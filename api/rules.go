@@ -250,3 +250,49 @@ func (s *Server) backtest(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, res)
 }
+
+// simulateBody is the body of POST /v1/rules/simulate.
+type simulateBody struct {
+	Rules       []json.RawMessage             `json:"rules"`
+	Params      map[string]map[string]float64 `json:"params"`
+	Patients    int                           `json:"patients"`
+	Weeks       int                           `json:"weeks"`
+	Seeds       []uint64                      `json:"seeds"`
+	Profiles    []string                      `json:"profiles"`
+	AnswerRates []float64                     `json:"answer_rates"`
+}
+
+// simulate answers the simulator's figures for a proposed change to the
+// active pack next to the active pack's own.
+func (s *Server) simulate(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readJSONObject(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in simulateBody
+	if err := decodeBody(body, &in, s.cfg.MaxBodyBytes); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var v rpm.ValidationError
+	for i, raw := range in.Rules {
+		if raw = bytes.TrimSpace(raw); len(raw) == 0 || raw[0] != '{' {
+			v.Add(fmt.Sprintf("rules[%d]", i), "must be a rule object")
+		} else if err := checkRuleTypes(raw, fmt.Sprintf("rules[%d].", i)); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if err := v.OrNil(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.eng.Simulate(r.Context(), actor(r), engine.SimulateRequest{Rules: in.Rules, Params: in.Params, Patients: in.Patients,
+		Weeks: in.Weeks, Seeds: in.Seeds, Profiles: in.Profiles, AnswerRates: in.AnswerRates})
+	if err != nil {
+		s.writeRuleError(w, r, err, "", 0)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}

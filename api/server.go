@@ -185,6 +185,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/rules", s.createRule)
 	handle("GET /v1/rules/errors", s.listRuleErrors)
 	handle("POST /v1/rules/backtest", s.backtest)
+	handle("POST /v1/rules/simulate", s.simulate)
 	handle("GET /v1/rules/{id}", s.getRule)
 	handle("PUT /v1/rules/{id}", s.updateRule)
 	handle("GET /v1/alerts", s.listAlerts)

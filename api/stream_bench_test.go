@@ -124,7 +124,7 @@ func benchStreamFanout(b *testing.B, n int) {
 		at := start.Add(time.Duration(i) * time.Second)
 		t0 := time.Now()
 		res, err := eng.Ingest(ctx, dev, engine.IngestRequest{PatientID: p.ID, Readings: []rpm.Reading{{
-			Kind: rpm.SpO2, Value: new(80.0), Unit: "%", ObservedAt: at}}})
+			Kind: rpm.SpO2, Value: new(72.0), Unit: "%", ObservedAt: at}}})
 		if err != nil || len(res.Alerts) == 0 {
 			b.Fatalf("ingest: %v %+v", err, res)
 		}

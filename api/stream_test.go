@@ -114,7 +114,7 @@ func (w *streamWorld) raise(proc int, team string) string {
 	w.source++
 	c := client{t: w.t, base: w.bases[proc], token: w.tokens["device"+team]}
 	r := c.do("POST", "/v1/patients/"+w.pat[team].String()+"/readings", map[string]any{"readings": []map[string]any{{
-		"kind": "spo2", "value": 80, "unit": "%", "observed_at": time.Now().Add(-time.Duration(100-w.source) * time.Second).UTC().Format(time.RFC3339),
+		"kind": "spo2", "value": 72, "unit": "%", "observed_at": time.Now().Add(-time.Duration(100-w.source) * time.Second).UTC().Format(time.RFC3339),
 		"source_id": fmt.Sprintf("oximeter:%d", w.source),
 	}}})
 	if r.status != http.StatusCreated {

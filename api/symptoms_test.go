@@ -1,10 +1,12 @@
 package api_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSymptomReportsAPI(t *testing.T) {
@@ -86,4 +88,67 @@ func (c client) doWith(method, path, body string, headers map[string]string) res
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	return response{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+// A symptom rule with ask, created through the API, makes a report ask the
+// patient to measure: the answer lists the request (as an ingest lists its
+// retakes) and no alert. The rule API keeps ask and retake.confirm and
+// refuses them when invalid.
+func TestSymptomReportAsksToMeasure(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ask := `{"id": "test-cough-measure", "title": "Cough: measure SpO2", "symptom": "cough", "urgency": "low",
+		"ask": {"kind": "spo2", "within": "20m"}}`
+	confirm := `{"id": "test-spo2-very-low", "title": "SpO2 very low", "kind": "spo2", "urgency": "high",
+		"when": "value < 85", "retake": {"within": "10m", "confirm": "value < 87"}}`
+	for id, body := range map[string]string{"test-cough-measure": ask, "test-spo2-very-low": confirm} {
+		if r := s.admin.do("POST", "/v1/rules", body); r.status != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", id, r.status, r.body)
+		}
+		var one ruleJSON
+		r := s.clinician.do("GET", "/v1/rules/"+id, nil)
+		r.decode(t, &one)
+		var def struct {
+			Ask    *struct{ Kind, Within string } `json:"ask"`
+			Retake *struct{ Confirm string }      `json:"retake"`
+		}
+		if err := json.Unmarshal(one.Definition, &def); err != nil {
+			t.Fatal(err)
+		}
+		if (def.Ask == nil || def.Ask.Kind != "spo2" || def.Ask.Within != "20m") && (def.Retake == nil || def.Retake.Confirm != "value < 87") {
+			t.Errorf("%s read back without its ask or retake.confirm: %s", id, one.Definition)
+		}
+	}
+	wantProblem(t, s.admin.do("POST", "/v1/rules", strings.Replace(ask, `"spo2"`, `"oxygen"`, 1)),
+		http.StatusUnprocessableEntity, "ask.kind")
+	wantProblem(t, s.admin.do("POST", "/v1/rules", strings.Replace(confirm, "value < 87", "value <", 1)),
+		http.StatusUnprocessableEntity, "retake.confirm")
+
+	patient := s.admin.as(s.userToken(t, map[string]any{"name": "Sam Lee", "role": "patient", "patient_id": s.patientID}))
+	start := time.Now()
+	var res struct {
+		ID      string `json:"id"`
+		Alerts  []any  `json:"alerts"`
+		Retakes []struct {
+			RuleID    string    `json:"rule_id"`
+			ReadingID string    `json:"reading_id"`
+			RetakeBy  time.Time `json:"retake_by"`
+			Kind      string    `json:"kind"`
+		} `json:"retakes"`
+	}
+	r := patient.do("POST", "/v1/patients/"+s.patientID+"/symptom-reports", `{"symptoms": [{"code": "cough", "severity": 4}]}`)
+	r.decode(t, &res)
+	if r.status != http.StatusCreated || len(res.Alerts) != 0 {
+		t.Fatalf("report a cough: %d %s", r.status, r.body)
+	}
+	found := false
+	for _, rt := range res.Retakes {
+		if rt.RuleID == "test-cough-measure" {
+			found = rt.ReadingID == res.ID && rt.Kind == "spo2" &&
+				!rt.RetakeBy.Before(start.Add(20*time.Minute)) && rt.RetakeBy.Before(time.Now().Add(21*time.Minute))
+		}
+	}
+	if !found {
+		t.Errorf("retakes do not hold the request to measure SpO2 within 20 minutes: %s", r.body)
+	}
 }

@@ -43,7 +43,7 @@ func Example() {
 	}
 
 	// The cuff posts a reading in the crisis range.
-	sys, dia := 200.0, 130.0
+	sys, dia := 246.0, 142.0
 	res, err := eng.Ingest(ctx, engine.Actor{UserID: cuff.ID, Role: engine.RoleDevice, PatientID: patient.ID},
 		engine.IngestRequest{PatientID: patient.ID, Readings: []rpm.Reading{{Kind: rpm.BloodPressure, Systolic: &sys,
 			Diastolic: &dia, Unit: "mm[Hg]", ObservedAt: time.Now().Add(-time.Minute)}}})

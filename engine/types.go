@@ -129,6 +129,8 @@ type (
 	BacktestResult  = rulestore.BacktestResult
 	BacktestPatient = rulestore.BacktestPatient
 	BacktestExample = rulestore.BacktestExample
+	SimulateRequest = rulestore.SimulateRequest
+	SimulateResult  = rulestore.SimulateResult
 	RuleEvalError   = rulestore.RuleEvalError
 	RuleErrorFilter = rulestore.RuleErrorFilter
 )
@@ -187,6 +189,10 @@ type (
 // ErrNoKeys: no encryption keys are configured (Config.Keys), so messages
 // cannot be sealed or opened.
 var ErrNoKeys = thread.ErrNoKeys
+
+// ErrBusy: the server is already running a rule simulation, or one ran out
+// of time (POST /v1/rules/simulate); retry later or ask for less.
+var ErrBusy = rulestore.ErrBusy
 
 // Broadcasts and attachments (package messaging).
 type (

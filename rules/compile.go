@@ -28,6 +28,9 @@ const (
 	// DefaultRetakeWithin is how long a finding waits for a retake by
 	// default.
 	DefaultRetakeWithin = 10 * time.Minute
+	// DefaultAskWithin is how long a symptom rule's request to measure
+	// stands by default.
+	DefaultAskWithin = 30 * time.Minute
 	// maxRetakeWithin bounds Retake.Within: a retake is a re-measurement,
 	// not a new episode.
 	maxRetakeWithin = 2 * time.Hour
@@ -245,7 +248,8 @@ func (c *compiler) rejectIf(path, id, name string, set bool, why string) {
 func notForEvent(src *Rule) []setField {
 	return []setField{{"when", src.When != ""}, {"delta", src.Delta != nil}, {"all", src.All != nil}, {"any", src.Any != nil},
 		{"consecutive", src.Consecutive != 0}, {"within", src.Within != 0}, {"sustained", src.Sustained != 0},
-		{"rearm", src.Rearm != nil}, {"min_severity", src.MinSeverity != 0}, {"apart", src.Apart != 0}, {"retake", src.Retake != nil}}
+		{"rearm", src.Rearm != nil}, {"min_severity", src.MinSeverity != 0}, {"apart", src.Apart != 0}, {"retake", src.Retake != nil},
+		{"ask", src.Ask != nil}}
 }
 
 // checkSymptomForm checks a symptom rule: a known symptom, a severity
@@ -260,6 +264,14 @@ func (c *compiler) checkSymptomForm(src *Rule, path, id string) {
 		{"missing", src.Missing != 0}, {"rearm", src.Rearm != nil}, {"apart", src.Apart != 0}, {"retake", src.Retake != nil}})
 	if src.MinSeverity < 0 || src.MinSeverity > rpm.MaxSeverity {
 		c.ps.add(join(path, "min_severity"), id, "must be between 1 and 10")
+	}
+	if a := src.Ask; a != nil {
+		if !a.Kind.Valid() {
+			c.ps.add(join(path, "ask.kind"), id, "unknown vital kind %q: expected one of %s", text.Truncate(string(a.Kind), 40), joinKinds())
+		}
+		if a.Within < 0 || a.Within.Std() > maxRetakeWithin {
+			c.ps.add(join(path, "ask.within"), id, "must be a positive duration of at most %s", Duration(maxRetakeWithin))
+		}
 	}
 }
 
@@ -294,6 +306,7 @@ func (c *compiler) checkReadingForm(src *Rule, cond Condition, path, id string) 
 		ps.add(path, id, "a rule on kind %s needs a condition: when, delta, all or any (or missing for a missing-data rule)", text.Truncate(string(src.Kind), 40))
 	}
 	c.rejectIf(path, id, "min_severity", src.MinSeverity != 0, "min_severity only applies to symptom rules")
+	c.rejectIf(path, id, "ask", src.Ask != nil, "ask only applies to symptom rules (a reading rule asks with retake)")
 	if src.Consecutive < 0 || src.Consecutive > maxConsecutive {
 		ps.add(join(path, "consecutive"), id, "must be between 1 and %d", maxConsecutive)
 	}
@@ -367,6 +380,12 @@ func newRule(src *Rule, id string, typ RuleType, names []string, defaults map[st
 	}
 	if r.consecutive >= 2 && r.within == 0 {
 		r.within = defaultWithin
+	}
+	if a := src.Ask; a != nil && typ == SymptomRule {
+		r.askKind, r.askWithin = a.Kind, a.Within.Std()
+		if r.askWithin == 0 {
+			r.askWithin = DefaultAskWithin
+		}
 	}
 	slots := make(map[string]int, len(names))
 	for i, n := range names {

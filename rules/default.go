@@ -16,7 +16,7 @@ func DefaultSource() []byte { return slices.Clone(defaultPack) }
 // DefaultPackVersion is the version of the embedded default pack. Raise it
 // with every change to the pack: the engine applies a new version to existing
 // databases once, as new versions of the rules it seeded.
-const DefaultPackVersion = 2
+const DefaultPackVersion = 3
 
 func DefaultRules() ([]Rule, error) {
 	rules, err := Parse(defaultPack)

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"time"
 
 	"github.com/tendhealth/tend/rpm"
@@ -44,6 +45,24 @@ func (p *Pack) NeedsHistory(in Input) bool {
 		}
 		c.params = r.params.resolve(s.params[:0], in.Programs, in.Params[r.id])
 		if ok, err := r.cond.test(&c); ok || err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// readsWindow reports whether the condition reads other readings of the
+// window itself (an aggregate or a delta); unlike windowed, the baseline,
+// a single figure, does not count.
+func (k *cond) readsWindow() bool {
+	if k == nil {
+		return false
+	}
+	if k.delta != nil || (k.when != nil && len(k.when.aggs) > 0) {
+		return true
+	}
+	for _, s := range slices.Concat(k.all, k.any) {
+		if s.readsWindow() {
 			return true
 		}
 	}

@@ -59,12 +59,19 @@ type rule struct {
 	retake       bool
 	retakeWithin time.Duration
 	retakeNow    *expr
+	// retakeConfirm, when set, is what a retake must meet to confirm (nil:
+	// the rule's condition).
+	retakeConfirm *expr
 	// usesBaseline is set when the condition reads baseline.
 	usesBaseline bool
 
 	missing time.Duration
 	symptom rpm.SymptomCode
-	event   *EventSpec
+	// askKind, when set, makes a symptom rule ask for a reading of that
+	// kind within askWithin instead of paging.
+	askKind   rpm.Kind
+	askWithin time.Duration
+	event     *EventSpec
 }
 
 // cond is a compiled condition: every present part must hold.

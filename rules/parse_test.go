@@ -365,7 +365,8 @@ func TestDefaultPack(t *testing.T) {
 		"weakness-one-side": {rpm.Critical, nil}, "missed-doses": {rpm.Medium, nil},
 		"no-weight-36h":         {rpm.Low, []string{"heart_failure"}},
 		"spo2-copd-below-usual": {rpm.High, []string{"copd"}}, "rr-high": {rpm.High, nil},
-		"hf-weight-gain-3d": {rpm.High, []string{"heart_failure"}},
+		"hf-weight-gain-3d":   {rpm.High, []string{"heart_failure"}},
+		"spo2-ask-breathless": {rpm.Low, []string{"copd", "heart_failure"}}, "spo2-ask-cough": {rpm.Low, []string{"copd"}},
 	}
 	if len(rs) != len(want) {
 		t.Errorf("default pack has %d rules, want %d", len(rs), len(want))
@@ -390,10 +391,12 @@ func TestDefaultPack(t *testing.T) {
 		}
 	}
 	for id, params := range map[string]map[string]float64{
-		"bp-crisis": {"systolic_max": 180, "diastolic_max": 120, "systolic_now": 200, "diastolic_now": 130}, "bp-low": {"systolic_min": 90, "systolic_now": 80},
-		"hr-low": {"min": 40, "min_now": 30}, "hr-high": {"max": 115, "max_now": 140}, "spo2-critical": {"min": 88, "min_now": 85}, "spo2-low-sustained": {"min": 92},
-		"glucose-critical-low": {"min": 54}, "glucose-low": {"min": 70}, "glucose-high": {"max": 300},
-		"hf-weight-gain-24h": {"rise": 1.4}, "hf-weight-gain-3d": {"rise": 1.8}, "hf-weight-gain-7d": {"rise": 1.5}, "temp-fever": {"max": 38, "max_now": 39},
+		"bp-crisis": {"systolic_max": 180, "diastolic_max": 120, "systolic_now": 240, "diastolic_now": 140, "systolic_band": 8, "diastolic_band": 5},
+		"bp-low":    {"systolic_min": 90, "systolic_now": 80},
+		"hr-low":    {"min": 40, "min_now": 30}, "hr-high": {"max": 115, "max_now": 200}, "spo2-critical": {"min": 88, "min_now": 75}, "spo2-low-sustained": {"min": 92},
+		"glucose-critical-low": {"min": 54}, "glucose-low": {"min": 70, "min_now": 54}, "glucose-high": {"max": 300},
+		"hf-weight-gain-24h": {"rise": 1.4}, "hf-weight-gain-3d": {"rise": 1.8}, "hf-weight-gain-7d": {"rise": 1.5},
+		"temp-fever":            {"max": 38, "max_now": 39.5, "band": 0.3},
 		"spo2-copd-below-usual": {"drop": 3, "target_min": 88}, "rr-high": {"max": 25},
 		"chest-pain": {"min_severity": 1}, "missed-doses": {"count": 2},
 	} {
@@ -402,17 +405,16 @@ func TestDefaultPack(t *testing.T) {
 			t.Errorf("%s params = %v, %v; want %v", id, got, err, params)
 		}
 	}
-	// The 7-day weight rule on two mornings: re-arm period 54h+7d, plus
-	// the 54h of consecutive, plus its 7-day window.
-	if p.Lookback() != 444*time.Hour {
+	// SpO2: the COPD baseline (14 days) behind the 12h re-arm period of
+	// the single-reading baseline rule.
+	if p.Lookback() != 348*time.Hour {
 		t.Errorf("lookback = %v", p.Lookback())
 	}
-	// SpO2: the COPD baseline (14 days) behind 36h of re-arm and 36h of
-	// consecutive.
-	if p.LookbackFor(rpm.BloodPressure) != 12*time.Hour || p.LookbackFor(rpm.SpO2) != 408*time.Hour || p.LookbackFor(rpm.RespiratoryRate) != 12*time.Hour {
+	if p.LookbackFor(rpm.BloodPressure) != 12*time.Hour || p.LookbackFor(rpm.SpO2) != 348*time.Hour || p.LookbackFor(rpm.RespiratoryRate) != 12*time.Hour {
 		t.Errorf("lookbacks: bp %v spo2 %v rr %v", p.LookbackFor(rpm.BloodPressure), p.LookbackFor(rpm.SpO2), p.LookbackFor(rpm.RespiratoryRate))
 	}
-	if got := p.HistoryNeeds(rpm.BodyWeight); !reflect.DeepEqual(got, map[rpm.Kind]time.Duration{rpm.BodyWeight: 444 * time.Hour}) {
+	// The 7-day weight rule: its 48h re-arm period plus its 7-day window.
+	if got := p.HistoryNeeds(rpm.BodyWeight); !reflect.DeepEqual(got, map[rpm.Kind]time.Duration{rpm.BodyWeight: 216 * time.Hour}) {
 		t.Errorf("weight history needs %v", got)
 	}
 	if got := p.BaselineKinds(); !reflect.DeepEqual(got, []rpm.Kind{rpm.SpO2}) {

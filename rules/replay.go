@@ -157,6 +157,10 @@ const symptomAlertSpan = 24 * time.Hour
 // rule fires a new episode, and, for symptom rules, 24 hours after their
 // last finding. Suppressed findings are recorded on the rule's open alert.
 //
+// A symptom rule's request to measure (Finding.Ask) waits the same way and
+// opens nothing: it is answered by the next reading of its kind, which the
+// reading rules judge, or goes unanswered at its deadline.
+//
 // A finding that asks for a retake (Finding.RetakeBy) opens nothing until
 // DecideRetake decides it: on the next reading of its kind (confirmed: the
 // alert opens then; not confirmed: nothing), or at its deadline (the alert
@@ -272,7 +276,11 @@ func (rp *replay) timeout(before time.Time, all bool) {
 			kept = append(kept, fi)
 			continue
 		}
-		rp.p.settle(rp.g, &rp.res, fi, RetakeDecision{Outcome: RetakeTimedOut, At: f.RetakeBy})
+		out := RetakeTimedOut
+		if r := rp.p.byID[f.RuleID]; r != nil {
+			out = r.deadlineOutcome()
+		}
+		rp.p.settle(rp.g, &rp.res, fi, RetakeDecision{Outcome: out, At: f.RetakeBy})
 	}
 	rp.waiting = kept
 }
@@ -369,7 +377,9 @@ func (p *Pack) settle(g *grouper, res *ReplayResult, fi int, d RetakeDecision) {
 	f := &res.Findings[fi]
 	f.Retake = d.Outcome
 	if !d.Outcome.Pages() {
-		res.NotConfirmed++
+		if d.Outcome == RetakeNotConfirmed {
+			res.NotConfirmed++
+		}
 		return
 	}
 	out := g.group(p, []Finding{f.Finding}, d.At, d)

@@ -24,7 +24,9 @@ func retakeKind(k rpm.Kind) bool {
 
 // retake compiles a reading rule's retake setting.
 func (c *compiler) retake(r *rule, rt *Retake, path string, x exprContext) {
-	single := r.consecutive < 2 && r.sustained == 0 && !r.cond.windowed()
+	// A rule that reads the patient's baseline still judges one reading:
+	// it gets a retake by default like any other single-reading rule.
+	single := r.consecutive < 2 && r.sustained == 0 && !r.cond.readsWindow()
 	r.retake = single && retakeKind(r.kind)
 	r.retakeWithin = DefaultRetakeWithin
 	if rt == nil {
@@ -47,6 +49,24 @@ func (c *compiler) retake(r *rule, rt *Retake, path string, x exprContext) {
 			c.ps.add(wx.path, r.id, "retake.now judges the reading alone: window aggregates are not allowed")
 		}
 	}
+	if rt.Confirm != "" {
+		wx := x
+		wx.path = join(path, "confirm")
+		wx.dirs = nil
+		r.retakeConfirm = compileExpr(wx, rt.Confirm)
+		if r.retakeConfirm != nil && len(r.retakeConfirm.aggs) > 0 {
+			c.ps.add(wx.path, r.id, "retake.confirm judges the retake alone: window aggregates are not allowed")
+		}
+	}
+}
+
+// confirms reports whether the retake c.cur confirms a finding of r: the
+// retake.confirm condition when the rule has one, else the rule's own.
+func (r *rule) confirms(c *ectx) (bool, error) {
+	if r.retakeConfirm != nil {
+		return r.retakeConfirm.test(c)
+	}
+	return r.cond.test(c)
 }
 
 // pagesAtOnce reports whether a finding of r on c.cur skips the retake: the
@@ -90,7 +110,7 @@ func (r *rule) refuted(c *ectx, j int) bool {
 	if nc.cur.ObservedAt.Sub(h.ObservedAt) > r.retakeWithin {
 		return false // timed out: it paged
 	}
-	ok, err := r.cond.test(&nc)
+	ok, err := r.confirms(&nc)
 	return err == nil && !ok
 }
 
@@ -109,6 +129,12 @@ const (
 	RetakeNotConfirmed
 	// RetakeTimedOut: no retake arrived by the deadline: page now.
 	RetakeTimedOut
+	// RetakeAnswered: a symptom rule's request to measure (Ask) was
+	// answered by a reading of its kind; the reading rules judge it.
+	RetakeAnswered
+	// RetakeUnanswered: no reading answered a request to measure by its
+	// deadline. A request pages no one either way.
+	RetakeUnanswered
 )
 
 // String returns the outcome's name: none, await, confirmed, not_confirmed
@@ -125,6 +151,10 @@ func (o RetakeOutcome) String() string {
 		return "not_confirmed"
 	case RetakeTimedOut:
 		return "timed_out"
+	case RetakeAnswered:
+		return "answered"
+	case RetakeUnanswered:
+		return "unanswered"
 	}
 	return fmt.Sprintf("RetakeOutcome(%d)", o)
 }
@@ -187,7 +217,7 @@ func (p *Pack) DecideRetake(in RetakeInput) RetakeDecision {
 		return RetakeDecision{Outcome: RetakeNone, At: f.At}
 	}
 	r, ok := p.byID[f.RuleID]
-	if !ok || r.typ != ReadingRule {
+	if !ok || (r.typ != ReadingRule && r.askKind == "") {
 		return RetakeDecision{Outcome: RetakeConfirmed, At: in.Now, Err: fmt.Errorf("rule %s: %w", text.Truncate(f.RuleID, 64), ErrUnknownRule)}
 	}
 	hist := slices.Clone(in.Readings)
@@ -213,13 +243,16 @@ func (r *rule) decide(f *Finding, hist []Observation, programs []string, params 
 		if now.Before(f.RetakeBy) {
 			return RetakeDecision{Outcome: RetakeAwait}
 		}
-		return RetakeDecision{Outcome: RetakeTimedOut, At: f.RetakeBy}
+		return RetakeDecision{Outcome: r.deadlineOutcome(), At: f.RetakeBy}
+	}
+	if r.askKind != "" {
+		return RetakeDecision{Outcome: RetakeAnswered, Retake: hist[k], At: hist[k].ObservedAt}
 	}
 	var buf [maxParams]float64
 	c := ectx{cur: &hist[k], hist: hist[:k], baseline: baseline}
 	c.params = r.params.resolve(buf[:0], programs, params[r.id])
 	d := RetakeDecision{Retake: hist[k], At: hist[k].ObservedAt}
-	ok, err := r.cond.test(&c)
+	ok, err := r.confirms(&c)
 	switch {
 	case err != nil:
 		d.Outcome, d.Err = RetakeConfirmed, err
@@ -231,12 +264,24 @@ func (r *rule) decide(f *Finding, hist []Observation, programs []string, params 
 	return d
 }
 
+// deadlineOutcome is what becomes of r's finding when nothing answered it
+// by its deadline: a retake times out (pages), a request to measure goes
+// unanswered (pages no one).
+func (r *rule) deadlineOutcome() RetakeOutcome {
+	if r.askKind != "" {
+		return RetakeUnanswered
+	}
+	return RetakeTimedOut
+}
+
 // RetakeSetting describes a rule's retake, for catalogues and reports.
 type RetakeSetting struct {
 	Enabled bool
 	Within  time.Duration
 	// HardLimit is the retake.now condition ("" for none).
 	HardLimit string
+	// Confirm is the retake.confirm condition ("" for the rule's own).
+	Confirm string
 }
 
 // RetakeOf returns the effective retake setting of a rule.
@@ -248,6 +293,9 @@ func (p *Pack) RetakeOf(ruleID string) (RetakeSetting, bool) {
 	s := RetakeSetting{Enabled: r.retake, Within: r.retakeWithin}
 	if r.retakeNow != nil {
 		s.HardLimit = r.retakeNow.src
+	}
+	if r.retakeConfirm != nil {
+		s.Confirm = r.retakeConfirm.src
 	}
 	return s, true
 }

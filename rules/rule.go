@@ -77,6 +77,9 @@ type Rule struct {
 	// MinSeverity is the lowest reported severity (0–10) that fires.
 	// Defaults to 1. It is the default of param "min_severity".
 	MinSeverity int `yaml:"min_severity,omitempty" json:"min_severity,omitempty"`
+	// Ask makes a symptom rule ask the patient to measure a vital sign now
+	// instead of paging; see Ask.
+	Ask *Ask `yaml:"ask,omitempty" json:"ask,omitempty"`
 
 	// Event makes an event rule (missed doses, missed measurements).
 	Event *EventSpec `yaml:"event,omitempty" json:"event,omitempty"`
@@ -117,6 +120,26 @@ type Retake struct {
 	// Now is a CEL condition over the reading (the same variables as when):
 	// when it holds, the finding pages at once, without waiting.
 	Now string `yaml:"now,omitempty" json:"now,omitempty"`
+	// Confirm is a CEL condition over the retake (the same variables as
+	// when): the retake confirms the finding when it holds. Absent, the
+	// rule's own condition must hold again. A wider band ("a retake
+	// confirms unless it is clearly normal", e.g. systolic >=
+	// params.systolic_max - 8) keeps a retake a point or two on the normal
+	// side of the threshold from refuting a real event.
+	Confirm string `yaml:"confirm,omitempty" json:"confirm,omitempty"`
+}
+
+// Ask is what a symptom rule asks of the patient: to measure Kind now. The
+// finding pages no one; it waits, like a retake, for the next reading of
+// Kind (answered) or its deadline (unanswered), and the reading that
+// answers is judged by the reading rules as any other. A report of
+// breathlessness asking for an SpO2 reading catches a desaturation between
+// a patient's daily measurements.
+type Ask struct {
+	// Kind is the vital sign to measure.
+	Kind rpm.Kind `yaml:"kind" json:"kind"`
+	// Within is how long the request stands. Defaults to 30m.
+	Within Duration `yaml:"within,omitempty" json:"within,omitempty"`
 }
 
 // Condition is a sub-condition of an all/any composite: on the same reading,
@@ -285,6 +308,10 @@ func (r Rule) clone() Rule {
 			rt.Enabled = &e
 		}
 		out.Retake = &rt
+	}
+	if r.Ask != nil {
+		a := *r.Ask
+		out.Ask = &a
 	}
 	if r.Bounds != nil {
 		out.Bounds = make(map[string][]float64, len(r.Bounds))

@@ -70,6 +70,10 @@ type Finding struct {
 	// none came. Zero: the finding pages at once (no retake for the rule,
 	// a reading past the rule's hard limit, a late or suppressed finding).
 	RetakeBy time.Time
+	// Ask is set on the finding of a symptom rule that asks the patient to
+	// measure Kind by RetakeBy: it pages no one, and DecideRetake decides it
+	// answered (a reading of Kind came) or unanswered.
+	Ask bool
 }
 
 // EvalError is a rule that could not be evaluated (missing variable, cost

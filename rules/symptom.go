@@ -44,10 +44,14 @@ func (p *Pack) EvaluateSymptoms(in SymptomInput) Result {
 		if float64(worst) < params[r.params.index["min_severity"]] {
 			continue
 		}
-		res.Findings = append(res.Findings, Finding{
+		f := Finding{
 			RuleID: r.id, Version: r.version, Urgency: r.urgency, Title: r.title,
 			Symptom: r.symptom, ObservationID: in.ReportID, At: in.Now,
-		})
+		}
+		if r.askKind != "" {
+			f.Kind, f.RetakeBy, f.Ask = r.askKind, in.Now.Add(r.askWithin), true
+		}
+		res.Findings = append(res.Findings, f)
 	}
 	sortFindings(res.Findings)
 	return res

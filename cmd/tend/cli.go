@@ -76,3 +76,10 @@ func groupUsage(args []string, usage string, stdout io.Writer) error {
 	}
 	return &exitError{code: 2, err: fmt.Errorf("unknown subcommand %q\n%s", args[0], usage)}
 }
+
+// set reports whether the flag name was given on the command line.
+func (f *cmdFlags) set(name string) bool {
+	found := false
+	f.Visit(func(fl *flag.Flag) { found = found || fl.Name == name })
+	return found
+}

@@ -77,7 +77,7 @@ func (al *Service) Evaluate(ctx context.Context, tx pgx.Tx, patientID uuid.UUID,
 	var retakes []RetakeRef
 	if len(asks) > 0 {
 		var err error
-		if retakes, err = al.askRetakes(ctx, tx, patientID, asks); err != nil {
+		if retakes, err = al.askRetakes(ctx, tx, patientID, asks, "retake"); err != nil {
 			return nil, nil, err
 		}
 	}

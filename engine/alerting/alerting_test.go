@@ -15,7 +15,7 @@ func TestOpenAlertIsUpdatedNotDuplicated(t *testing.T) {
 	w := enginetest.NewWorld(t, false)
 	ctx := context.Background()
 	now := time.Now()
-	a, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: []rpm.Reading{enginetest.BP(205, 100, now.Add(-2*time.Minute), "")}})
+	a, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: []rpm.Reading{enginetest.BP(245, 100, now.Add(-2*time.Minute), "")}})
 	if err != nil {
 		t.Fatal(err)
 	}

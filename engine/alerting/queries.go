@@ -115,9 +115,11 @@ const decideRetakeSQL = `UPDATE retakes SET status = $2, retake_reading_id = $3,
 const triggerReadingSQL = `SELECT kind, value, coalesce(systolic, 0), coalesce(diastolic, 0), unit, observed_at
 		FROM readings WHERE patient_id = (SELECT patient_id FROM retakes WHERE id = $1) AND observed_at = $2 AND id = $3`
 
-// insertRetakeSQL sets a finding aside for a retake; a rule with one already waiting for the patient adds none.
-const insertRetakeSQL = `INSERT INTO retakes (id, patient_id, rule_id, kind, reading_id, observed_at, retake_by, finding, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (patient_id, rule_id) WHERE status = 'pending' DO NOTHING`
+// insertRetakeSQL sets a finding aside for a retake, or a symptom report's request to measure ($10: the report); a
+// rule with one already waiting for the patient adds none.
+const insertRetakeSQL = `INSERT INTO retakes (id, patient_id, rule_id, kind, reading_id, observed_at, retake_by, finding, created_at,
+			symptom_report_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (patient_id, rule_id) WHERE status = 'pending' DO NOTHING`
 
 // patientDevicesSQL lists the patient's users with their enabled devices.
 const patientDevicesSQL = `SELECT u.id, coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
@@ -132,7 +134,7 @@ const insertPatientNotificationSQL = `INSERT INTO notifications (id, user_id, ty
 const retakePatientSQL = `SELECT patient_id FROM retakes WHERE id = $1`
 
 // lockRetakeSQL locks a retake that still waits.
-const lockRetakeSQL = `SELECT id, rule_id, kind, reading_id, observed_at, finding FROM retakes
+const lockRetakeSQL = `SELECT id, rule_id, kind, reading_id, observed_at, finding, symptom_report_id IS NOT NULL FROM retakes
 			WHERE id = $1 AND status = 'pending' FOR UPDATE`
 
 // timeOutRetakeSQL marks a retake timed out.

@@ -48,10 +48,10 @@ func TestRepeatIntervalPerTeam(t *testing.T) {
 				}
 				return res
 			}
-			first := post(205, t0.Add(-time.Minute)) // past the hard limit: pages at once
+			first := post(245, t0.Add(-time.Minute)) // past the hard limit: pages at once
 			clk.Set(t0.Add(2 * time.Minute))
 			post(130, t0.Add(time.Minute))    // back to normal: the rule re-arms
-			post(206, t0.Add(90*time.Second)) // fires again on the still-open alert
+			post(246, t0.Add(90*time.Second)) // fires again on the still-open alert
 			if n := notifiedCount(t, w, first.Alerts[0].ID, w.Clinician.UserID); n != c.want {
 				t.Errorf("the clinician was paged %d times, want %d", n, c.want)
 			}

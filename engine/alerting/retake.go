@@ -39,6 +39,9 @@ type retake struct {
 	finding     rules.Finding
 	decided     bool
 	confirmedBy *Stored
+	// ask is set on a symptom rule's request to measure (ask.go): its
+	// readingID is the symptom report's id.
+	ask bool
 }
 
 // Retakes are a patient's findings waiting for a retake. Ingest loads them
@@ -49,7 +52,8 @@ type Retakes []*retake
 // PendingRetakesSQL is a scalar subquery (jsonb) of the pending retakes of
 // the patient aliased p, which scans into Retakes.
 const PendingRetakesSQL = `(SELECT coalesce(jsonb_agg(jsonb_build_object('id', r.id, 'rule_id', r.rule_id, 'kind', r.kind,
-	'reading_id', r.reading_id, 'observed_at', r.observed_at, 'finding', r.finding) ORDER BY r.observed_at), '[]')
+	'reading_id', r.reading_id, 'observed_at', r.observed_at, 'finding', r.finding,
+	'ask', r.symptom_report_id IS NOT NULL) ORDER BY r.observed_at), '[]')
 	FROM retakes r WHERE r.patient_id = p.id AND r.status = 'pending')`
 
 // Earliest is the observation time of the earliest reading of kind that
@@ -73,13 +77,15 @@ func (rs *Retakes) UnmarshalJSON(b []byte) error {
 		ReadingID  uuid.UUID     `json:"reading_id"`
 		ObservedAt time.Time     `json:"observed_at"`
 		Finding    rules.Finding `json:"finding"`
+		Ask        bool          `json:"ask"`
 	}
 	if err := json.Unmarshal(b, &rows); err != nil {
 		return err
 	}
 	*rs = make(Retakes, len(rows))
 	for i, r := range rows {
-		(*rs)[i] = &retake{id: r.ID, ruleID: r.RuleID, kind: r.Kind, readingID: r.ReadingID, observedAt: r.ObservedAt, finding: r.Finding}
+		(*rs)[i] = &retake{id: r.ID, ruleID: r.RuleID, kind: r.Kind, readingID: r.ReadingID, observedAt: r.ObservedAt, finding: r.Finding,
+			ask: r.Ask}
 	}
 	return nil
 }
@@ -92,6 +98,12 @@ func (al *Service) decideRetakes(ctx context.Context, tx pgx.Tx, pack *rules.Pac
 	var hits []Hit
 	for _, p := range pending {
 		if p.decided || p.kind != s.Kind || !s.ObservedAt.After(p.observedAt) {
+			continue
+		}
+		if p.ask {
+			if err := al.answerAsk(ctx, tx, pack, p, s, hist, in); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		d := pack.DecideRetake(rules.RetakeInput{Finding: p.finding, Readings: hist, Programs: in.Programs, Params: in.Params,
@@ -183,20 +195,27 @@ func triggerReading(ctx context.Context, tx pgx.Tx, hist []rules.Observation, p 
 type newRetake struct {
 	reading Stored
 	finding rules.Finding
+	// report is set on a request to measure: the symptom report that asked
+	// (reading.ID is then the report's id).
+	report bool
 }
 
 // RetakeRef tells the client of an ingest that a reading waits for a retake:
-// the patient should measure again before RetakeBy.
+// the patient should measure again before RetakeBy. For a symptom report's
+// request to measure, ReadingID is the report's id.
 type RetakeRef struct {
 	RuleID    string    `json:"rule_id"`
 	ReadingID uuid.UUID `json:"reading_id"`
 	RetakeBy  time.Time `json:"retake_by"`
+	// Kind is the vital sign to measure.
+	Kind rpm.Kind `json:"kind"`
 }
 
 // askRetakes stores findings that wait for a retake, asks the patient's
-// devices to measure again, and schedules each deadline. It returns the
+// devices to measure (a push of type typ: "retake", or "measure" for a
+// symptom report's requests), and schedules each deadline. It returns the
 // retakes it asked for.
-func (al *Service) askRetakes(ctx context.Context, tx pgx.Tx, patientID uuid.UUID, asks []newRetake) ([]RetakeRef, error) {
+func (al *Service) askRetakes(ctx context.Context, tx pgx.Tx, patientID uuid.UUID, asks []newRetake, typ string) ([]RetakeRef, error) {
 	now := al.now()
 	var jobs []river.InsertManyParams
 	var refs []RetakeRef
@@ -207,15 +226,19 @@ func (al *Service) askRetakes(ctx context.Context, tx pgx.Tx, patientID uuid.UUI
 		if err != nil {
 			return nil, fmt.Errorf("retake: %w", err)
 		}
+		var report *uuid.UUID
+		if a.report {
+			report = &a.reading.ID
+		}
 		tag, err := tx.Exec(ctx, insertRetakeSQL,
-			id, patientID, a.finding.RuleID, a.finding.Kind, a.reading.ID, a.reading.ObservedAt, a.finding.RetakeBy, finding, now)
+			id, patientID, a.finding.RuleID, a.finding.Kind, a.reading.ID, a.reading.ObservedAt, a.finding.RetakeBy, finding, now, report)
 		if err != nil {
 			return nil, fmt.Errorf("retake: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
 			continue // one is already waiting for this rule
 		}
-		refs = append(refs, RetakeRef{RuleID: a.finding.RuleID, ReadingID: a.reading.ID, RetakeBy: a.finding.RetakeBy})
+		refs = append(refs, RetakeRef{RuleID: a.finding.RuleID, ReadingID: a.reading.ID, RetakeBy: a.finding.RetakeBy, Kind: a.finding.Kind})
 		jobs = append(jobs, river.InsertManyParams{Args: retakeDeadlineArgs{RetakeID: id},
 			InsertOpts: &river.InsertOpts{ScheduledAt: a.finding.RetakeBy, Priority: 1, MaxAttempts: 25,
 				UniqueOpts: river.UniqueOpts{ByArgs: true}}})
@@ -226,7 +249,7 @@ func (al *Service) askRetakes(ctx context.Context, tx pgx.Tx, patientID uuid.UUI
 	if len(jobs) == 0 {
 		return nil, nil
 	}
-	push, err := al.notifyPatient(ctx, tx, patientID, "retake", urgency)
+	push, err := al.notifyPatient(ctx, tx, patientID, typ, urgency)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +316,8 @@ func (w *retakeDeadlineWorker) Work(ctx context.Context, job *river.Job[retakeDe
 var retakeActor = access.System("retake-deadline")
 
 // RetakeDeadline pages the finding of retake id if it is still waiting (the
-// deadline job; exported for tests and tools).
+// deadline job; exported for tests and tools). A request to measure that is
+// still waiting goes unanswered instead, paging no one.
 func (al *Service) RetakeDeadline(ctx context.Context, id uuid.UUID) error {
 	return pg.InTx(ctx, al.pool, func(tx pgx.Tx) error {
 		var patientID uuid.UUID
@@ -308,12 +332,15 @@ func (al *Service) RetakeDeadline(ctx context.Context, id uuid.UUID) error {
 			return fmt.Errorf("retake deadline: %w", err)
 		}
 		var p retake
-		err = tx.QueryRow(ctx, lockRetakeSQL, id).Scan(&p.id, &p.ruleID, &p.kind, &p.readingID, &p.observedAt, &p.finding)
+		err = tx.QueryRow(ctx, lockRetakeSQL, id).Scan(&p.id, &p.ruleID, &p.kind, &p.readingID, &p.observedAt, &p.finding, &p.ask)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // decided by a retake in time
 		}
 		if err != nil {
 			return fmt.Errorf("retake deadline: %w", err)
+		}
+		if p.ask {
+			return al.unanswered(ctx, tx, p.id)
 		}
 		if _, err := tx.Exec(ctx, timeOutRetakeSQL, id, al.now()); err != nil {
 			return fmt.Errorf("retake deadline: %w", err)

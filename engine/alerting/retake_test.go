@@ -138,7 +138,7 @@ func TestRetakeTimeoutPages(t *testing.T) {
 func TestHardLimitPagesAtOnce(t *testing.T) {
 	t.Parallel()
 	w := retakeWorld(t)
-	if res := ingestBP(t, w, 205, 100, time.Now().Add(-time.Minute)); len(res.Alerts) != 1 {
+	if res := ingestBP(t, w, 245, 100, time.Now().Add(-time.Minute)); len(res.Alerts) != 1 {
 		t.Fatalf("alerts = %+v, want bp-crisis at once", res.Alerts)
 	}
 	if n := w.Count(t, `SELECT count(*) FROM retakes`); n != 0 {

@@ -14,7 +14,7 @@ func TestEveryPHIAccessIsAudited(t *testing.T) {
 	t.Parallel()
 	w := enginetest.NewWorld(t, false)
 	ctx := context.Background()
-	res, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: []rpm.Reading{enginetest.BP(202, 100, time.Now(), "")}})
+	res, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: []rpm.Reading{enginetest.BP(242, 100, time.Now(), "")}})
 	if err != nil {
 		t.Fatal(err)
 	}

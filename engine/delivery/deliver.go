@@ -191,6 +191,12 @@ func buildMessage(args deliverArgs, d delivery) notify.Message {
 		// reading itself travels.
 		m.Title = "Please measure again"
 		m.Body = "Rest for a few minutes, then take the measurement again in Tend."
+	case "measure":
+		// Asked when a reported symptom calls for a reading: neither the
+		// symptom nor the vital sign travels (the report's answer names the
+		// kind to measure).
+		m.Title = "Please take a reading now"
+		m.Body = "Open Tend and take the measurement you were asked for."
 	case "reminder":
 		// Package reminder: the kind of reminder only, never the medication.
 		m.Title, m.Body = reminderText(d.reminderKind), "Open Tend to confirm."

@@ -248,7 +248,7 @@ func TestUnregisteredPermanentAndNotConfigured(t *testing.T) {
 	}
 	// The disabled device gets no job for the next alert.
 	if _, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID,
-		Readings: []rpm.Reading{{Kind: rpm.SpO2, Value: enginetest.Ptr(84), Unit: "%", ObservedAt: time.Now()}}}); err != nil {
+		Readings: []rpm.Reading{{Kind: rpm.SpO2, Value: enginetest.Ptr(72), Unit: "%", ObservedAt: time.Now()}}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := w.Count(t, `SELECT count(*) FROM river_job WHERE kind = 'notify.deliver'`); n != 5 {

@@ -277,7 +277,7 @@ func BenchmarkReadingToPush(b *testing.B) {
 			for t := range tasks {
 				r := rpm.Reading{Kind: rpm.HeartRate, Value: enginetest.Ptr(float64(60 + rand.IntN(30))), Unit: "/min", ObservedAt: time.Now()}
 				if t.critical {
-					r = enginetest.BP(204, 131, time.Now(), "")
+					r = enginetest.BP(246, 142, time.Now(), "")
 				}
 				res, err := eng.Ingest(ctx, t.dev, engine.IngestRequest{PatientID: t.dev.PatientID, Readings: []rpm.Reading{r}})
 				if err != nil {

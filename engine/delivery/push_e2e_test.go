@@ -75,7 +75,7 @@ func TestCriticalReadingPushesToAndroidIPhoneAndBrowser(t *testing.T) {
 	}
 
 	status, body := call(cuff, "POST", "/v1/patients/"+w.Patient.ID.String()+"/readings", map[string]any{
-		"kind": "blood_pressure", "systolic": 204, "diastolic": 131, "unit": "mm[Hg]",
+		"kind": "blood_pressure", "systolic": 246, "diastolic": 142, "unit": "mm[Hg]",
 		"observed_at": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339), "source_id": "cuff-77:1234"})
 	if status != http.StatusCreated {
 		t.Fatalf("post reading: %d %s", status, body)

@@ -128,7 +128,7 @@ func ingest(t *testing.T, w *pushtest.Quiet, patient uuid.UUID, r rpm.Reading) e
 }
 
 func tachycardia() rpm.Reading {
-	return rpm.Reading{Kind: rpm.HeartRate, Value: enginetest.Ptr(150), Unit: "/min"}
+	return rpm.Reading{Kind: rpm.HeartRate, Value: enginetest.Ptr(210), Unit: "/min"}
 }
 
 func jobsFor(t *testing.T, w *pushtest.Quiet, alertID uuid.UUID) int {
@@ -149,7 +149,7 @@ func TestQuietHoursHoldMediumAndLowUntilOneCatchUp(t *testing.T) {
 	fever1 := ingest(t, w, w.Patient.ID, enginetest.Fever())
 	w.Clock.Set(time.Date(2026, 3, 7, 23, 40, 0, 0, chi))
 	fever2 := ingest(t, w, w.Patient2, enginetest.Fever())
-	crisis := ingest(t, w, w.Patient.ID, enginetest.BP(204, 131, time.Time{}, ""))
+	crisis := ingest(t, w, w.Patient.ID, enginetest.BP(246, 142, time.Time{}, ""))
 	fast := ingest(t, w, w.Patient2, tachycardia())
 	if fever1.Urgency != rpm.Medium || fever2.Urgency != rpm.Medium || crisis.Urgency != rpm.Critical || fast.Urgency != rpm.High {
 		t.Fatalf("urgencies %s %s %s %s, want medium medium critical high", fever1.Urgency, fever2.Urgency, crisis.Urgency, fast.Urgency)

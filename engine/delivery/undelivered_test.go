@@ -16,7 +16,7 @@ func TestGoneSubscriptionDisablesDeviceAndFlagsUndelivered(t *testing.T) {
 	w := enginetest.NewWorld(t, true)
 	w.Push.Script(w.Sub.Endpoint, notifytest.Response{Status: 410})
 	res, err := w.Eng.Ingest(context.Background(), w.Device, engine.IngestRequest{PatientID: w.Patient.ID,
-		Readings: []rpm.Reading{enginetest.BP(201, 90, time.Now(), "")}})
+		Readings: []rpm.Reading{enginetest.BP(241, 90, time.Now(), "")}})
 	if err != nil {
 		t.Fatal(err)
 	}

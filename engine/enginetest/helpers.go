@@ -25,8 +25,10 @@ func SpO2(v float64, at time.Time) rpm.Reading {
 	return rpm.Reading{Kind: rpm.SpO2, Value: Ptr(v), Unit: "%", ObservedAt: at}
 }
 
-// Fever is a body temperature of 39 °C, observed now.
-func Fever() rpm.Reading { return rpm.Reading{Kind: rpm.BodyTemperature, Value: Ptr(39), Unit: "Cel"} }
+// Fever is a body temperature of 39.6 °C (past the fever rule's hard limit: it pages at once), observed now.
+func Fever() rpm.Reading {
+	return rpm.Reading{Kind: rpm.BodyTemperature, Value: Ptr(39.6), Unit: "Cel"}
+}
 
 // WaitCtx is a context that ends after 15 s or with t.
 func WaitCtx(t testing.TB) context.Context {

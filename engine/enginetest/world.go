@@ -169,7 +169,7 @@ func AddClinician(t testing.TB, w *World, name string) engine.Actor {
 func RaiseCritical(t testing.TB, w *World, eng *engine.Engine, at time.Time) uuid.UUID {
 	t.Helper()
 	res, err := eng.Ingest(context.Background(), w.Device, engine.IngestRequest{PatientID: w.Patient.ID,
-		Readings: []rpm.Reading{BP(205, 100, at, "")}})
+		Readings: []rpm.Reading{BP(245, 100, at, "")}})
 	if err != nil {
 		t.Fatal(err)
 	}

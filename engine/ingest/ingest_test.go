@@ -17,7 +17,7 @@ func TestCriticalReadingRaisesAlertAndDeliversWebPush(t *testing.T) {
 	w := enginetest.NewWorld(t, true)
 	ctx := context.Background()
 	res, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID,
-		Readings: []rpm.Reading{enginetest.BP(204, 131, time.Now().Add(-time.Minute), "cuff-77:1")}})
+		Readings: []rpm.Reading{enginetest.BP(246, 142, time.Now().Add(-time.Minute), "cuff-77:1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestInvalidReadingInBatchStoresNothing(t *testing.T) {
 	w := enginetest.NewWorld(t, false)
 	now := time.Now()
 	_, err := w.Eng.Ingest(context.Background(), w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Batch: true, Readings: []rpm.Reading{
-		enginetest.BP(204, 131, now, ""),
+		enginetest.BP(246, 142, now, ""),
 		{Kind: rpm.SpO2, Value: enginetest.Ptr(140), Unit: "%", ObservedAt: now},
 		{Kind: rpm.HeartRate, Value: enginetest.Ptr(80), Unit: "furlongs", ObservedAt: now.Add(time.Hour)},
 	}})
@@ -86,7 +86,7 @@ func TestSourceIDDeduplicates(t *testing.T) {
 	t.Parallel()
 	w := enginetest.NewWorld(t, false)
 	ctx := context.Background()
-	r := enginetest.BP(205, 100, time.Now().Add(-time.Minute), "cuff-77:42")
+	r := enginetest.BP(245, 100, time.Now().Add(-time.Minute), "cuff-77:42")
 	first, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: []rpm.Reading{r}})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func TestFailureBeforeCommitLeavesNothing(t *testing.T) {
 		FOR EACH ROW EXECUTE FUNCTION fail_commit();`); err != nil {
 		t.Fatal(err)
 	}
-	_, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: []rpm.Reading{enginetest.BP(200, 125, time.Now(), "x:1")}})
+	_, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: []rpm.Reading{enginetest.BP(244, 141, time.Now(), "x:1")}})
 	if err == nil || !strings.Contains(err.Error(), "injected failure") {
 		t.Fatalf("err = %v, want the injected failure", err)
 	}
@@ -167,7 +167,7 @@ func TestFailureBeforeCommitLeavesNothing(t *testing.T) {
 	if _, err := w.Pool.Exec(ctx, `DROP TRIGGER fail_commit ON alerts`); err != nil {
 		t.Fatal(err)
 	}
-	res, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: []rpm.Reading{enginetest.BP(200, 125, time.Now(), "x:1")}})
+	res, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: []rpm.Reading{enginetest.BP(244, 141, time.Now(), "x:1")}})
 	if err != nil || res.Readings[0].Status != "created" || len(res.Alerts) != 1 {
 		t.Fatalf("retry = %+v, %v", res, err)
 	}
@@ -179,7 +179,7 @@ func TestCommittedIngestIsDeliveredAfterRestart(t *testing.T) {
 	t.Parallel()
 	w := enginetest.NewWorld(t, false) // no workers: the job is only inserted
 	res, err := w.Eng.Ingest(context.Background(), w.Device, engine.IngestRequest{PatientID: w.Patient.ID,
-		Readings: []rpm.Reading{{Kind: rpm.SpO2, Value: enginetest.Ptr(84), Unit: "%", ObservedAt: time.Now()}}})
+		Readings: []rpm.Reading{{Kind: rpm.SpO2, Value: enginetest.Ptr(72), Unit: "%", ObservedAt: time.Now()}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,10 @@ type SymptomReportResult struct {
 	Status     string              `json:"status"`
 	ReportedAt time.Time           `json:"reported_at"`
 	Alerts     []alerting.AlertRef `json:"alerts"`
+	// Retakes lists the report's requests to measure: symptom rules that ask
+	// the patient to take a reading of kind before retake_by (reading_id is
+	// the report's id). They page no one.
+	Retakes []alerting.RetakeRef `json:"retakes,omitempty"`
 }
 
 // SymptomReport is a stored symptom report.
@@ -133,33 +137,8 @@ func (ig *Service) ReportSymptoms(ctx context.Context, a access.Actor, in NewSym
 			ObjectID: res.ID.String(), Detail: map[string]any{"count": len(symptoms)}}); err != nil {
 			return err
 		}
-		params, err := alerting.PatientParams(ctx, tx, in.PatientID)
-		if err != nil {
-			return err
-		}
-		found := ig.pack().EvaluateSymptoms(rules.SymptomInput{ReportID: res.ID.String(), Symptoms: in.Symptoms,
-			Programs: scope.Programs, Params: params, Now: now})
-		if len(found.Findings) == 0 {
-			return nil
-		}
-		// A report is not a reading: the hit has no reading id, and the
-		// findings are recorded with a NULL reading_id and linked to the
-		// report through symptom_report_alerts.
-		res.Alerts, err = ig.alerting.Raise(ctx, tx, a, in.PatientID, scope, []alerting.Hit{{
-			Reading:  alerting.Stored{Measurement: rpm.Measurement{ObservedAt: now}},
-			Findings: found.Findings,
-		}})
-		if err != nil {
-			return err
-		}
-		ids := make([]uuid.UUID, len(res.Alerts))
-		for i, r := range res.Alerts {
-			ids[i] = r.ID
-		}
-		if _, err := tx.Exec(ctx, linkReportAlertsSQL, res.ID, ids); err != nil {
-			return fmt.Errorf("link symptom report alerts: %w", err)
-		}
-		return nil
+		res.Alerts, res.Retakes, err = ig.judgeReport(ctx, tx, a, scope, in, res.ID, now)
+		return err
 	})
 	if err != nil {
 		return SymptomReportResult{}, err
@@ -173,6 +152,50 @@ func (ig *Service) ReportSymptoms(ctx context.Context, a access.Actor, in NewSym
 		}
 	}
 	return res, nil
+}
+
+// judgeReport evaluates the symptom rules on a stored report, in its
+// transaction: findings that page raise or update alerts (linked to the
+// report), findings that ask the patient to measure become requests to
+// measure (alerting.AskToMeasure) and open nothing.
+func (ig *Service) judgeReport(ctx context.Context, tx pgx.Tx, a access.Actor, sc scope.Patient, in NewSymptomReport,
+	reportID uuid.UUID, now time.Time) ([]alerting.AlertRef, []alerting.RetakeRef, error) {
+	params, err := alerting.PatientParams(ctx, tx, in.PatientID)
+	if err != nil {
+		return nil, nil, err
+	}
+	found := ig.pack().EvaluateSymptoms(rules.SymptomInput{ReportID: reportID.String(), Symptoms: in.Symptoms,
+		Programs: sc.Programs, Params: params, Now: now})
+	var paging, asks []rules.Finding
+	for _, f := range found.Findings {
+		if f.Ask {
+			asks = append(asks, f)
+		} else {
+			paging = append(paging, f)
+		}
+	}
+	retakes, err := ig.alerting.AskToMeasure(ctx, tx, in.PatientID, reportID, now, asks)
+	if err != nil || len(paging) == 0 {
+		return nil, retakes, err
+	}
+	// A report is not a reading: the hit has no reading id, and the
+	// findings are recorded with a NULL reading_id and linked to the
+	// report through symptom_report_alerts.
+	alerts, err := ig.alerting.Raise(ctx, tx, a, in.PatientID, sc, []alerting.Hit{{
+		Reading:  alerting.Stored{Measurement: rpm.Measurement{ObservedAt: now}},
+		Findings: paging,
+	}})
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]uuid.UUID, len(alerts))
+	for i, r := range alerts {
+		ids[i] = r.ID
+	}
+	if _, err := tx.Exec(ctx, linkReportAlertsSQL, reportID, ids); err != nil {
+		return nil, nil, fmt.Errorf("link symptom report alerts: %w", err)
+	}
+	return alerts, retakes, nil
 }
 
 // Validate checks a report's symptoms (rpm.ValidateSymptom), note and key:

@@ -11,14 +11,27 @@ import (
 	"github.com/tendhealth/tend/rules"
 )
 
-// A database seeded from pack version 1 gets version 2 on start: rules still
-// as Tend seeded them get a new version, new rules are added, a rule an admin
-// changed is left alone, it is audited, and it happens once.
+// A database seeded from an older pack (version 1 or 2) gets the current
+// version on start: rules still as Tend seeded them get a new version, new
+// rules are added, a rule an admin changed is left alone, it is audited, and
+// it happens once.
 func TestDefaultPackUpgrade(t *testing.T) {
 	t.Parallel()
+	for _, from := range []struct {
+		file  string
+		added string // a rule new since that version
+	}{{"pack_v1.yaml", "hf-weight-gain-3d"}, {"pack_v2.yaml", "spo2-ask-breathless"}} {
+		t.Run(from.file, func(t *testing.T) {
+			t.Parallel()
+			testPackUpgrade(t, from.file, from.added)
+		})
+	}
+}
+
+func testPackUpgrade(t *testing.T, file, added string) {
 	ctx := context.Background()
 	pool := enginetest.NewPool(t)
-	src, err := os.ReadFile("../../rules/testdata/pack_v1.yaml")
+	src, err := os.ReadFile("../../rules/testdata/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +78,27 @@ func TestDefaultPackUpgrade(t *testing.T) {
 	if v := version("hr-high"); v != 1 {
 		t.Errorf("hr-high, edited by an admin, is at version %d, want 1", v)
 	}
-	if v := version("hf-weight-gain-3d"); v != 1 {
-		t.Errorf("hf-weight-gain-3d, new in the pack, is at version %d, want 1", v)
+	if v := version(added); v != 1 {
+		t.Errorf("%s, new in the pack, is at version %d, want 1", added, v)
+	}
+	var def []byte
+	if err := pool.QueryRow(ctx, `SELECT definition FROM rule_versions WHERE rule_id = 'bp-crisis' ORDER BY version DESC LIMIT 1`).Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	var got rules.Rule
+	if err := json.Unmarshal(def, &got); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := mustDefaultRule(t, "bp-crisis")
+	if got.Params["systolic_now"] != want.Params["systolic_now"] || got.Retake == nil || got.Retake.Confirm != want.Retake.Confirm {
+		t.Errorf("bp-crisis after the upgrade: %s", def)
+	}
+	var pack int
+	if err := pool.QueryRow(ctx, `SELECT max(version) FROM rule_pack_versions`).Scan(&pack); err != nil {
+		t.Fatal(err)
+	}
+	if pack != rules.DefaultPackVersion {
+		t.Errorf("rule_pack_versions at %d, want %d", pack, rules.DefaultPackVersion)
 	}
 	var audits int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE action = 'rule.pack_upgrade'`).Scan(&audits); err != nil {
@@ -75,4 +107,14 @@ func TestDefaultPackUpgrade(t *testing.T) {
 	if audits != 1 {
 		t.Errorf("%d rule.pack_upgrade audit entries, want 1", audits)
 	}
+}
+
+// mustDefaultRule returns a rule of the shipped default pack.
+func mustDefaultRule(t *testing.T, id string) (rules.Rule, bool) {
+	t.Helper()
+	p, err := rules.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Rule(id)
 }

@@ -8,6 +8,7 @@ package rulestore
 // queries lists every statement of this file by name.
 var queries = map[string]string{
 	"backtestPatientsSQL":    backtestPatientsSQL,
+	"isLeadSQL":              isLeadSQL,
 	"backtestSymptomsSQL":    backtestSymptomsSQL,
 	"backtestReadingsSQL":    backtestReadingsSQL,
 	"listRuleErrorsSQL":      listRuleErrorsSQL,
@@ -105,3 +106,7 @@ const createRuleSQL = `INSERT INTO rule_versions (rule_id, version, definition, 
 // updateRuleSQL stores a new version of a rule written by user $6.
 const updateRuleSQL = `INSERT INTO rule_versions (rule_id, version, definition, enabled, created_at, created_by)
 			VALUES ($1, $2, $3, $4, $5, $6)`
+
+// isLeadSQL tells whether user $1 leads any care team (leads may simulate
+// rule changes).
+const isLeadSQL = `SELECT EXISTS (SELECT 1 FROM care_team_members WHERE user_id = $1 AND role = 'lead')`

@@ -138,7 +138,7 @@ func TestCreateRuleRefusesDuplicatesAndListsEveryProblem(t *testing.T) {
 	}
 	// The new rule is active in this process at once.
 	res, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID,
-		Readings: []rpm.Reading{{Kind: rpm.HeartRate, Value: enginetest.Ptr(160), Unit: "/min", ObservedAt: time.Now()}}})
+		Readings: []rpm.Reading{{Kind: rpm.HeartRate, Value: enginetest.Ptr(210), Unit: "/min", ObservedAt: time.Now()}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestDisabledRuleDoesNotFire(t *testing.T) {
 	if _, changed, _ := w.Eng.UpdateRule(ctx, w.Admin, "bp-crisis", []byte(`{"enabled": false}`)); changed {
 		t.Error("disabling a disabled rule added a version")
 	}
-	res, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: []rpm.Reading{enginetest.BP(200, 125, time.Now(), "")}})
+	res, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: []rpm.Reading{enginetest.BP(244, 141, time.Now(), "")}})
 	if err != nil {
 		t.Fatal(err)
 	}

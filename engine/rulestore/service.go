@@ -37,11 +37,13 @@ type Service struct {
 	rulesRefresh time.Duration
 	rules        atomic.Pointer[rules.Pack] // swapped when rules change; read with Pack
 	ruleSync     ruleSync
+	// simSlot holds the one simulation a process runs at a time.
+	simSlot chan struct{}
 }
 
 // New builds a Service.
 func New(c Config) *Service {
-	rs := &Service{pool: c.Pool, log: c.Logger, now: c.Now, audit: c.Audit, rulesRefresh: c.RulesRefresh}
+	rs := &Service{pool: c.Pool, log: c.Logger, now: c.Now, audit: c.Audit, rulesRefresh: c.RulesRefresh, simSlot: make(chan struct{}, 1)}
 	rs.rules.Store(c.Rules)
 	return rs
 }

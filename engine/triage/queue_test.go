@@ -17,9 +17,9 @@ func TestTriageQueueOrder(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	for _, r := range []rpm.Reading{
-		{Kind: rpm.BodyTemperature, Value: enginetest.Ptr(39), Unit: "Cel", ObservedAt: now.Add(-3 * time.Minute)}, // medium
-		enginetest.BP(205, 100, now.Add(-2*time.Minute), ""),                                                       // critical
-		{Kind: rpm.HeartRate, Value: enginetest.Ptr(150), Unit: "/min", ObservedAt: now.Add(-time.Minute)},         // high
+		{Kind: rpm.BodyTemperature, Value: enginetest.Ptr(39.6), Unit: "Cel", ObservedAt: now.Add(-3 * time.Minute)}, // medium
+		enginetest.BP(245, 100, now.Add(-2*time.Minute), ""),                                                         // critical
+		{Kind: rpm.HeartRate, Value: enginetest.Ptr(210), Unit: "/min", ObservedAt: now.Add(-time.Minute)},           // high
 	} {
 		if _, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: []rpm.Reading{r}}); err != nil {
 			t.Fatal(err)

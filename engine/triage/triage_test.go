@@ -226,7 +226,7 @@ func TestRoutingPagesOnCall(t *testing.T) {
 		t.Errorf("critical at 04:00 paged %v, want only the night clinician %s", got, night.UserID)
 	}
 	res, err := eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: []rpm.Reading{
-		{Kind: rpm.BodyTemperature, Value: enginetest.Ptr(39), Unit: "Cel", ObservedAt: clk.Now().Add(-30 * time.Second)}}})
+		{Kind: rpm.BodyTemperature, Value: enginetest.Ptr(39.6), Unit: "Cel", ObservedAt: clk.Now().Add(-30 * time.Second)}}})
 	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Urgency != rpm.Medium {
 		t.Fatalf("fever: %+v %v", res.Alerts, err)
 	}

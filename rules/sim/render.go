@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -23,8 +24,9 @@ func WriteText(w io.Writer, reps []Named) error {
 	}
 	var b strings.Builder
 	c := reps[0].Report.Config
-	fmt.Fprintf(&b, "cohort: seed %d, %d patients, %d weeks (%.0f patient-weeks), artefact rate ×%g, %d readings\n\n",
-		c.Seed, c.Patients, c.Weeks, reps[0].Report.PatientWeeks, c.ArtefactRate, reps[0].Report.Readings)
+	fmt.Fprintf(&b, "cohort: seed %d, %d patients, %d weeks (%.0f patient-weeks), artefacts %s ×%g, answer rate %.1f, routine %s, %d readings\n\n",
+		c.Seed, c.Patients, c.Weeks, reps[0].Report.PatientWeeks, profileName(c.Artefacts), c.ArtefactRate, c.answerRate(),
+		routineText(c.Routine), reps[0].Report.Readings)
 	fmt.Fprintf(&b, "%-22s", "event")
 	for _, r := range reps {
 		fmt.Fprintf(&b, "  %-40s", r.Pack)
@@ -39,7 +41,21 @@ func WriteText(w io.Writer, reps []Named) error {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nnon-actionable alerts per patient-week (artefact/noise/physiology counts)\n")
+	b.WriteString("\nby routine\n")
+	for _, key := range routineKeys(reps) {
+		fmt.Fprintf(&b, "%-22s", key.typ)
+		for _, r := range reps {
+			cell := "—"
+			for _, e := range r.Report.ByRoutine {
+				if e.Type == key.typ && e.Routine == key.routine {
+					cell = fmt.Sprintf("%s: %d/%d %5.1f%% [%4.1f–%5.1f]", e.Routine, e.Caught, e.Measurable, 100*e.Sensitivity, 100*e.Low, 100*e.High)
+				}
+			}
+			fmt.Fprintf(&b, "  %-40s", cell)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nneedless pages per patient-week (artefact/noise/physiology/fluctuation counts)\n")
 	fmt.Fprintf(&b, "%-22s", "program")
 	for _, r := range reps {
 		fmt.Fprintf(&b, "  %-40s", r.Pack)
@@ -81,11 +97,42 @@ func medianText(e EventStat) string {
 	if math.IsNaN(e.MedianHours) {
 		return "—"
 	}
-	return fmt.Sprintf("%.1fh %.0frd", e.MedianHours, e.MedianReadings)
+	return fmt.Sprintf("%.1fh p90 %.1fh %.0frd", e.MedianHours, e.P90Hours, e.MedianReadings)
 }
 
 func causesText(c [numCauses]int) string {
-	return fmt.Sprintf("%d/%d/%d", c[Artefact], c[Noise], c[Physiology])
+	return fmt.Sprintf("%d/%d/%d/%d", c[Artefact], c[Noise], c[Physiology], c[Fluctuation])
+}
+
+func profileName(a ArtefactProfile) string {
+	if a == ArtefactsNormal {
+		return "normal"
+	}
+	return string(a)
+}
+
+func routineText(r Routine) string {
+	if r == (Routine{}) {
+		return "mixed"
+	}
+	return fmt.Sprintf("SpO2 %d×, BP %d×, glucose %d× a day, weighed %.0f%% of days", r.SpO2PerDay, r.BPPerDay, r.GlucosePerDay, 100*r.WeighDays)
+}
+
+// routineKeys lists the event types and routines of the reports, in report
+// order.
+func routineKeys(reps []Named) []eventKey {
+	seen := map[eventKey]bool{}
+	var out []eventKey
+	for _, r := range reps {
+		for _, e := range r.Report.ByRoutine {
+			k := eventKey{typ: e.Type, routine: e.Routine}
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
 }
 
 func ruleIDs(reps []Named) []string {
@@ -148,7 +195,7 @@ func WriteHTML(w io.Writer, reps []Named) error {
 		}
 	}
 	h = rowH*len(ids)*len(reps) + 40
-	causeCol := []string{"#cf222e", "#d4a72c", "#6e7781"}
+	causeCol := []string{"#cf222e", "#d4a72c", "#6e7781", "#0969da"}
 	fmt.Fprintf(&b, `<h2>Non-actionable alerts per patient-week, per rule</h2><p>`)
 	for _, c := range Causes() {
 		fmt.Fprintf(&b, `<span style="color:%s">■</span> %s &nbsp; `, causeCol[c], c)
@@ -179,4 +226,59 @@ func WriteHTML(w io.Writer, reps []Named) error {
 	b.WriteString("</pre></body></html>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// WriteMatrix prints the matrix of each pack as one table per pack: per
+// artefact profile, answer rate, event type and routine, the sensitivity
+// with its 95 % interval and the median and 90th-percentile time from
+// detectability to the page; then per profile, answer rate and program the
+// needless pages per patient-week with their causes; then the figures that
+// miss the default goals.
+func WriteMatrix(w io.Writer, names []string, ms []Matrix) error {
+	var b strings.Builder
+	for i, m := range ms {
+		mc := m.Config
+		fmt.Fprintf(&b, "pack %s · seeds %v · %d patients × %d weeks per seed · every routine (mixed cohort)\n\n", names[i], mc.Seeds, mc.Patients, mc.Weeks)
+		fmt.Fprintf(&b, "%-8s %-6s %-21s %-18s %11s %7s %15s %8s %8s %4s\n", "artefact", "answer", "event", "routine", "caught", "sens", "95% interval", "median", "p90", "rd")
+		for _, c := range m.Cells {
+			for _, e := range slices.Concat(c.Report.Events, c.Report.ByRoutine) {
+				routine := e.Routine
+				if routine == "" {
+					routine = "all routines"
+				}
+				fmt.Fprintf(&b, "%-8s %-6.1f %-21s %-18s %11s %6.1f%% %15s %8s %8s %4s\n", c.Profile, c.AnswerRate, e.Type, routine,
+					fmt.Sprintf("%d/%d", e.Caught, e.Measurable), 100*e.Sensitivity, fmt.Sprintf("[%.1f–%.1f]", 100*e.Low, 100*e.High),
+					hoursText(e.MedianHours), hoursText(e.P90Hours), numText(e.MedianReadings))
+			}
+		}
+		fmt.Fprintf(&b, "\n%-8s %-6s %-14s %8s   %s\n", "artefact", "answer", "program", "needless", "per patient-week; causes artefact/noise/physiology/fluctuation")
+		for _, c := range m.Cells {
+			fmt.Fprintf(&b, "%-8s %-6.1f %-14s %8.3f   %s of %d pages\n", c.Profile, c.AnswerRate, "all", c.Report.PerPatientWeek, causesText(c.Report.NonActionable), c.Report.Alerts)
+			for _, p := range c.Report.Programs {
+				fmt.Fprintf(&b, "%-8s %-6.1f %-14s %8.3f   %s\n", c.Profile, c.AnswerRate, p.Program, p.PerPatientWeek, causesText(p.NonActionable))
+			}
+		}
+		misses := m.Misses(DefaultGoals())
+		fmt.Fprintf(&b, "\nfigures that miss the goals (≥ 95 %% caught, interval ≥ 92 %%, median ≤ 1 reading; needless ≤ 0.25, COPD ≤ 0.4, double ≤ 0.35): %d\n", len(misses))
+		for _, x := range misses {
+			fmt.Fprintf(&b, "  %s\n", x)
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func hoursText(h float64) string {
+	if math.IsNaN(h) {
+		return "—"
+	}
+	return fmt.Sprintf("%.1fh", h)
+}
+
+func numText(v float64) string {
+	if math.IsNaN(v) {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f", v)
 }

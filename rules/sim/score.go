@@ -2,18 +2,21 @@ package sim
 
 import (
 	"math"
+	"runtime"
 	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/tendhealth/tend/rpm"
 	"github.com/tendhealth/tend/rules"
 )
 
-// Cause is why a non-actionable alert paged.
+// Cause is why a needless (non-actionable) page fired.
 type Cause int
 
-// The causes of non-actionable alerts.
+// The causes of needless pages.
 const (
 	// Artefact: the reading that fired was spoiled by the device or how it
 	// was used.
@@ -22,13 +25,16 @@ const (
 	// noise carried the reading across.
 	Noise
 	// Physiology: the patient's true value met the rule, but it is the
-	// patient's usual state (or a benign swing), not a deterioration.
+	// patient's usual state, not a deterioration.
 	Physiology
+	// Fluctuation: a weight rule fired on a benign swing (a salty meal, a
+	// missed diuretic) that was gone in two days.
+	Fluctuation
 	numCauses
 )
 
 // Causes lists the causes in report order.
-func Causes() []Cause { return []Cause{Artefact, Noise, Physiology} }
+func Causes() []Cause { return []Cause{Artefact, Noise, Physiology, Fluctuation} }
 
 func (c Cause) String() string {
 	switch c {
@@ -38,6 +44,8 @@ func (c Cause) String() string {
 		return "noise"
 	case Physiology:
 		return "physiology"
+	case Fluctuation:
+		return "fluctuation"
 	}
 	return "unknown"
 }
@@ -45,19 +53,25 @@ func (c Cause) String() string {
 // eventGrace is how long after an event ends a reading can still show it.
 const eventGrace = 6 * time.Hour
 
-// EventStat scores one event type.
+// EventStat scores one event type, under one routine or all of them.
 type EventStat struct {
 	Type EventType
-	// Injected counts the events; Measurable those with at least one
-	// reading of their kind while they lasted (no rule can see the
-	// others); Caught the measurable ones an alert of their kind paged for.
+	// Routine names the measurement routine (Routine.RoutineOf); empty
+	// for every routine together.
+	Routine string
+	// Injected counts the events; Measurable those detectable by the
+	// patient's routine readings (a reading of their kind taken while the
+	// event lasted whose true value meets the event's definition, see
+	// shows); Caught the measurable ones an alert of their kind paged for.
 	Injected, Measurable, Caught int
 	// Sensitivity is Caught/Measurable with its 95 % Wilson interval.
 	Sensitivity, Low, High float64
-	// MedianHours is the median time from the first reading showing the
-	// full deterioration to the page (0 when paged earlier); MedianReadings
-	// the median number of readings of the kind between them.
-	MedianHours, MedianReadings float64
+	// MedianHours and P90Hours are the median and 90th percentile of the
+	// time from detectability (the first routine reading that shows the
+	// event) to the page, 0 when paged earlier; MedianReadings is the
+	// median number of routine readings of the kind after that one and
+	// before the page (0: paged on the first reading, or its retake).
+	MedianHours, P90Hours, MedianReadings float64
 }
 
 // RuleStat scores one rule.
@@ -70,19 +84,13 @@ type RuleStat struct {
 	Alerts, Actionable int
 	// NonActionable counts the other pages by cause.
 	NonActionable [numCauses]int
-	// PerPatientWeek is the rule's non-actionable pages per patient-week
-	// of the whole cohort.
+	// PerPatientWeek is the rule's needless pages per patient-week of the
+	// whole cohort.
 	PerPatientWeek float64
 }
 
 // NonActionableTotal sums NonActionable.
-func (r RuleStat) NonActionableTotal() int {
-	n := 0
-	for _, v := range r.NonActionable {
-		n += v
-	}
-	return n
-}
+func (r RuleStat) NonActionableTotal() int { return sum(r.NonActionable) }
 
 // ProgramStat scores the patients of one program.
 type ProgramStat struct {
@@ -90,20 +98,25 @@ type ProgramStat struct {
 	Patients      int
 	PatientWeeks  float64
 	NonActionable [numCauses]int
-	// PerPatientWeek is the program's patients' non-actionable pages per
+	// PerPatientWeek is the program's patients' needless pages per
 	// patient-week.
 	PerPatientWeek float64
 }
 
-// Report is the score of one pack over one cohort.
+// Report is the score of one pack over one cohort (or several, pooled).
 type Report struct {
 	Config       Config
 	Patients     int
 	PatientWeeks float64
-	Readings     int
-	Events       []EventStat
-	Rules        []RuleStat
-	Programs     []ProgramStat
+	// Readings counts every reading, Asked those Tend asked for (retakes
+	// and requests after symptom reports).
+	Readings, Asked int
+	// Events scores each event type over every routine; ByRoutine each
+	// event type under each routine that saw events of it.
+	Events    []EventStat
+	ByRoutine []EventStat
+	Rules     []RuleStat
+	Programs  []ProgramStat
 	// Alerts counts every page; NonActionable those outside any
 	// deterioration, by cause, and PerPatientWeek their rate.
 	Alerts         int
@@ -114,15 +127,9 @@ type Report struct {
 }
 
 // NonActionableTotal sums NonActionable.
-func (r Report) NonActionableTotal() int {
-	n := 0
-	for _, v := range r.NonActionable {
-		n += v
-	}
-	return n
-}
+func (r Report) NonActionableTotal() int { return sum(r.NonActionable) }
 
-// Event returns the stat of one event type.
+// Event returns the stat of one event type over every routine.
 func (r Report) Event(t EventType) EventStat {
 	for _, e := range r.Events {
 		if e.Type == t {
@@ -142,6 +149,14 @@ func (r Report) Program(p string) ProgramStat {
 	return ProgramStat{Program: p}
 }
 
+func sum(c [numCauses]int) int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
 // Run generates the cohort of cfg and scores pack over it.
 func Run(cfg Config, pack *rules.Pack) Report {
 	return Score(cfg, Generate(cfg), pack)
@@ -149,159 +164,309 @@ func Run(cfg Config, pack *rules.Pack) Report {
 
 // Score replays every patient of the cohort through pack and scores it.
 func Score(cfg Config, cohort []Patient, pack *rules.Pack) Report {
-	rep := Report{Config: cfg, Patients: len(cohort)}
-	weeks := float64(cfg.Weeks)
-	rep.PatientWeeks = weeks * float64(len(cohort))
-	type evAcc struct {
-		stat           EventStat
-		hours, reading []float64
-	}
-	evs := map[EventType]*evAcc{}
-	for _, t := range EventTypes() {
-		evs[t] = &evAcc{stat: EventStat{Type: t}}
-	}
-	rs := map[string]*RuleStat{}
-	ruleStat := func(id string) *RuleStat {
-		s, ok := rs[id]
-		if !ok {
-			s = &RuleStat{RuleID: id}
-			rs[id] = s
-		}
-		return s
-	}
-	progs := map[string]*ProgramStat{}
-	for _, p := range rpm.Programs() {
-		progs[p] = &ProgramStat{Program: p}
-	}
+	return scoreTally(cfg, cohort, pack, nil).report(cfg)
+}
+
+// scoreTally scores the cohort on every core; stop, when it returns true,
+// abandons the work (the tally is then partial).
+func scoreTally(cfg Config, cohort []Patient, pack *rules.Pack, stop func() bool) *tally {
+	workers := min(runtime.GOMAXPROCS(0), max(len(cohort), 1))
+	parts := make([]*tally, workers)
 	kindOf := map[string]rpm.Kind{}
 	for _, r := range pack.Rules() {
 		kindOf[r.ID] = r.Kind
 	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		parts[w] = newTally()
+		wg.Go(func() {
+			for i := w; i < len(cohort); i += workers {
+				if stop != nil && i%16 == 0 && stop() {
+					return
+				}
+				parts[w].patient(cfg, pack, &cohort[i], kindOf)
+			}
+		})
+	}
+	wg.Wait()
+	t := newTally()
+	for _, p := range parts {
+		t.merge(p)
+	}
+	return t
+}
 
-	for i := range cohort {
-		p := &cohort[i]
+// eventKey is an event type under a routine ("" for all).
+type eventKey struct {
+	typ     EventType
+	routine string
+}
+
+// eventAcc accumulates the score of one event type and routine.
+type eventAcc struct {
+	injected, measurable, caught int
+	hours, readings              []float64
+}
+
+// tally accumulates a score; tallies of parts of a cohort, or of cohorts
+// of several seeds, merge into one.
+type tally struct {
+	patients        int
+	patientWeeks    float64
+	readings, asked int
+	alerts, errors  int
+	events          map[eventKey]*eventAcc
+	rules           map[string]*RuleStat
+	progs           map[string]*ProgramStat
+	nonActionable   [numCauses]int
+}
+
+func newTally() *tally {
+	t := &tally{events: map[eventKey]*eventAcc{}, rules: map[string]*RuleStat{}, progs: map[string]*ProgramStat{}}
+	for _, p := range rpm.Programs() {
+		t.progs[p] = &ProgramStat{Program: p}
+	}
+	return t
+}
+
+func (t *tally) event(k eventKey) *eventAcc {
+	a, ok := t.events[k]
+	if !ok {
+		a = &eventAcc{}
+		t.events[k] = a
+	}
+	return a
+}
+
+func (t *tally) rule(id string) *RuleStat {
+	s, ok := t.rules[id]
+	if !ok {
+		s = &RuleStat{RuleID: id}
+		t.rules[id] = s
+	}
+	return s
+}
+
+// merge adds o to t.
+func (t *tally) merge(o *tally) {
+	t.patients += o.patients
+	t.patientWeeks += o.patientWeeks
+	t.readings += o.readings
+	t.asked += o.asked
+	t.alerts += o.alerts
+	t.errors += o.errors
+	for k, a := range o.events {
+		b := t.event(k)
+		b.injected += a.injected
+		b.measurable += a.measurable
+		b.caught += a.caught
+		b.hours = append(b.hours, a.hours...)
+		b.readings = append(b.readings, a.readings...)
+	}
+	for id, s := range o.rules {
+		r := t.rule(id)
+		r.Findings += s.Findings
+		r.Suppressed += s.Suppressed
+		r.NotConfirmed += s.NotConfirmed
+		r.Alerts += s.Alerts
+		r.Actionable += s.Actionable
+		addCauses(&r.NonActionable, s.NonActionable)
+	}
+	for p, s := range o.progs {
+		r := t.progs[p]
+		r.Patients += s.Patients
+		r.PatientWeeks += s.PatientWeeks
+		addCauses(&r.NonActionable, s.NonActionable)
+	}
+	addCauses(&t.nonActionable, o.nonActionable)
+}
+
+func addCauses(dst *[numCauses]int, src [numCauses]int) {
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+// patient replays one patient (answering what the pack asks for) and adds
+// the outcome to t.
+func (t *tally) patient(cfg Config, pack *rules.Pack, p0 *Patient, kindOf map[string]rpm.Kind) {
+	p, res := replayWithAnswers(cfg, pack, p0)
+	weeks := float64(cfg.Weeks)
+	t.patients++
+	t.patientWeeks += weeks
+	for _, prog := range p.Programs {
+		t.progs[prog].Patients++
+		t.progs[prog].PatientWeeks += weeks
+	}
+	t.readings += len(p.Readings)
+	for _, r := range p.Readings {
+		if r.Asked {
+			t.asked++
+		}
+	}
+	t.errors += len(res.Errors)
+	for _, f := range res.Findings {
+		s := t.rule(f.RuleID)
+		s.Findings++
+		if f.Suppressed {
+			s.Suppressed++
+		}
+		if f.Retake == rules.RetakeNotConfirmed {
+			s.NotConfirmed++
+		}
+	}
+	for _, e := range p.Events {
+		t.scoreEvent(&p, e, res.Alerts, kindOf)
+	}
+	t.scoreAlerts(pack, &p, res.Alerts)
+}
+
+// scoreEvent counts one event, caught when an alert of its kind fired on a
+// reading taken while it lasted.
+func (t *tally) scoreEvent(p *Patient, e Event, alerts []rules.ReplayAlert, kindOf map[string]rpm.Kind) {
+	accs := []*eventAcc{t.event(eventKey{typ: e.Type}), t.event(eventKey{typ: e.Type, routine: p.Routine.RoutineOf(e.Type)})}
+	for _, a := range accs {
+		a.injected++
+	}
+	m, ok := detectable(p, e)
+	if !ok {
+		return
+	}
+	first := -1
+	for ai, a := range alerts {
+		if kindOf[a.RuleID] != e.Kind || a.FirstAt.Before(e.Start) || a.FirstAt.After(e.End.Add(eventGrace)) {
+			continue
+		}
+		if first < 0 || a.OpenedAt.Before(alerts[first].OpenedAt) {
+			first = ai
+		}
+	}
+	var hours, n float64
+	if first >= 0 {
+		a := alerts[first]
+		hours = math.Max(0, a.OpenedAt.Sub(p.Readings[m].ObservedAt).Hours())
+		// Routine readings after the detectable one, up to the one that
+		// paged (a retake's first reading): 0 when the detectable reading
+		// (or an earlier one) paged.
+		for _, r := range p.Readings[m+1:] {
+			if r.ObservedAt.After(a.FirstAt) {
+				break
+			}
+			if r.Kind == e.Kind && !r.Asked {
+				n++
+			}
+		}
+	}
+	for _, a := range accs {
+		a.measurable++
+		if first >= 0 {
+			a.caught++
+			a.hours = append(a.hours, hours)
+			a.readings = append(a.readings, n)
+		}
+	}
+}
+
+// scoreAlerts counts the pages: actionable during a deterioration, else
+// needless, by cause.
+func (t *tally) scoreAlerts(pack *rules.Pack, p *Patient, alerts []rules.ReplayAlert) {
+	var obs []rules.Observation
+	byID := map[string]int{}
+	for _, a := range alerts {
+		t.alerts++
+		s := t.rule(a.RuleID)
+		s.Alerts++
+		if during(p.Events, a.FirstAt) {
+			s.Actionable++
+			continue
+		}
+		if obs == nil {
+			obs = make([]rules.Observation, len(p.Readings))
+			for j, r := range p.Readings {
+				obs[j] = r.Observation
+				byID[r.ID] = j
+			}
+		}
+		c := Physiology
+		if j, ok := byID[a.ObservationID]; ok {
+			c = cause(pack, p, obs, j, a.RuleID)
+		}
+		s.NonActionable[c]++
+		t.nonActionable[c]++
 		for _, prog := range p.Programs {
-			progs[prog].Patients++
-			progs[prog].PatientWeeks += weeks
-		}
-		pr, res := replayWithRetakes(cfg, pack, p)
-		p = &pr
-		rep.Readings += len(p.Readings)
-		obs := make([]rules.Observation, len(p.Readings))
-		byID := make(map[string]int, len(p.Readings))
-		for j, r := range p.Readings {
-			obs[j] = r.Observation
-			byID[r.ID] = j
-		}
-		rep.Errors += len(res.Errors)
-		for _, f := range res.Findings {
-			s := ruleStat(f.RuleID)
-			s.Findings++
-			if f.Suppressed {
-				s.Suppressed++
-			}
-			if f.Retake == rules.RetakeNotConfirmed {
-				s.NotConfirmed++
-			}
-		}
-		// Events: caught when an alert of their kind fired on a reading
-		// taken while they lasted.
-		for _, e := range p.Events {
-			acc := evs[e.Type]
-			acc.stat.Injected++
-			m, ok := measurable(p.Readings, e)
-			if !ok {
-				continue
-			}
-			acc.stat.Measurable++
-			first := -1
-			for ai, a := range res.Alerts {
-				if kindOf[a.RuleID] != e.Kind || a.FirstAt.Before(e.Start) || a.FirstAt.After(e.End.Add(eventGrace)) {
-					continue
-				}
-				if first < 0 || a.OpenedAt.Before(res.Alerts[first].OpenedAt) {
-					first = ai
-				}
-			}
-			if first < 0 {
-				continue
-			}
-			acc.stat.Caught++
-			a := res.Alerts[first]
-			mt := p.Readings[m].ObservedAt
-			acc.hours = append(acc.hours, math.Max(0, a.OpenedAt.Sub(mt).Hours()))
-			n := 0
-			for _, r := range p.Readings[m+1:] {
-				if !r.ObservedAt.Before(a.OpenedAt) {
-					break
-				}
-				if r.Kind == e.Kind {
-					n++
-				}
-			}
-			acc.reading = append(acc.reading, float64(n))
-		}
-		// Alerts: actionable during a deterioration, else by cause.
-		for _, a := range res.Alerts {
-			rep.Alerts++
-			s := ruleStat(a.RuleID)
-			s.Alerts++
-			if during(p.Events, a.FirstAt) {
-				s.Actionable++
-				continue
-			}
-			c := Physiology
-			if j, ok := byID[a.ObservationID]; ok {
-				c = cause(pack, p, obs, j, a.RuleID)
-			}
-			s.NonActionable[c]++
-			rep.NonActionable[c]++
-			for _, prog := range p.Programs {
-				progs[prog].NonActionable[c]++
-			}
+			t.progs[prog].NonActionable[c]++
 		}
 	}
-	for _, t := range EventTypes() {
-		acc := evs[t]
-		st := acc.stat
+}
+
+// report turns the tally into a report.
+func (t *tally) report(cfg Config) Report {
+	rep := Report{Config: cfg, Patients: t.patients, PatientWeeks: t.patientWeeks, Readings: t.readings, Asked: t.asked,
+		Alerts: t.alerts, NonActionable: t.nonActionable, Errors: t.errors}
+	keys := make([]eventKey, 0, len(t.events))
+	for k := range t.events {
+		keys = append(keys, k)
+	}
+	order := map[EventType]int{}
+	for i, e := range EventTypes() {
+		order[e] = i
+	}
+	slices.SortFunc(keys, func(a, b eventKey) int {
+		if order[a.typ] != order[b.typ] {
+			return order[a.typ] - order[b.typ]
+		}
+		return strings.Compare(a.routine, b.routine)
+	})
+	for _, t0 := range EventTypes() {
+		if _, ok := t.events[eventKey{typ: t0}]; !ok {
+			rep.Events = append(rep.Events, EventStat{Type: t0, MedianHours: math.NaN(), P90Hours: math.NaN(), MedianReadings: math.NaN()})
+		}
+	}
+	for _, k := range keys {
+		a := t.events[k]
+		st := EventStat{Type: k.typ, Routine: k.routine, Injected: a.injected, Measurable: a.measurable, Caught: a.caught}
 		st.Sensitivity, st.Low, st.High = Wilson(st.Caught, st.Measurable)
-		st.MedianHours = median(acc.hours)
-		st.MedianReadings = median(acc.reading)
-		rep.Events = append(rep.Events, st)
-	}
-	for _, s := range rs {
-		if rep.PatientWeeks > 0 {
-			s.PerPatientWeek = float64(s.NonActionableTotal()) / rep.PatientWeeks
+		st.MedianHours, st.P90Hours = quantile(a.hours, 0.5), quantile(a.hours, 0.9)
+		st.MedianReadings = quantile(a.readings, 0.5)
+		if k.routine == "" {
+			rep.Events = append(rep.Events, st)
+		} else {
+			rep.ByRoutine = append(rep.ByRoutine, st)
 		}
-		rep.Rules = append(rep.Rules, *s)
+	}
+	slices.SortStableFunc(rep.Events, func(a, b EventStat) int { return order[a.Type] - order[b.Type] })
+	for _, s := range t.rules {
+		r := *s
+		if t.patientWeeks > 0 {
+			r.PerPatientWeek = float64(r.NonActionableTotal()) / t.patientWeeks
+		}
+		rep.Rules = append(rep.Rules, r)
 	}
 	sort.Slice(rep.Rules, func(i, j int) bool { return rep.Rules[i].RuleID < rep.Rules[j].RuleID })
 	for _, prog := range rpm.Programs() {
-		s := *progs[prog]
+		s := *t.progs[prog]
 		if s.PatientWeeks > 0 {
-			n := 0
-			for _, v := range s.NonActionable {
-				n += v
-			}
-			s.PerPatientWeek = float64(n) / s.PatientWeeks
+			s.PerPatientWeek = float64(sum(s.NonActionable)) / s.PatientWeeks
 		}
 		rep.Programs = append(rep.Programs, s)
 	}
-	if rep.PatientWeeks > 0 {
-		rep.PerPatientWeek = float64(rep.NonActionableTotal()) / rep.PatientWeeks
+	if t.patientWeeks > 0 {
+		rep.PerPatientWeek = float64(rep.NonActionableTotal()) / t.patientWeeks
 	}
 	return rep
 }
 
-// maxRetakeRounds bounds the replays of one patient: a retake can change
-// what later readings find, and so which later retakes are asked for.
-const maxRetakeRounds = 4
+// maxAnswerRounds bounds the replays of one patient: an answered request
+// can change what later readings find, and so which later requests are
+// made.
+const maxAnswerRounds = 4
 
-// replayWithRetakes replays the patient through the pack and, for every
-// finding that asks for a retake, lets the patient answer (or not), then
-// replays again, until no new retake is asked for. It returns the patient
-// with the retakes among the readings, and the last replay.
-func replayWithRetakes(cfg Config, pack *rules.Pack, p *Patient) (Patient, rules.ReplayResult) {
+// replayWithAnswers replays the patient through the pack and, for every
+// finding that asks for a reading (a retake, or a request after a symptom
+// report), lets the patient answer (or not), then replays again, until no
+// new request is made. It returns the patient with the answers among the
+// readings, and the last replay.
+func replayWithAnswers(cfg Config, pack *rules.Pack, p *Patient) (Patient, rules.ReplayResult) {
 	out := *p
 	out.Readings = slices.Clone(p.Readings)
 	asked := map[string]bool{}
@@ -311,17 +476,18 @@ func replayWithRetakes(cfg Config, pack *rules.Pack, p *Patient) (Patient, rules
 		for j, r := range out.Readings {
 			obs[j] = r.Observation
 		}
-		res = pack.Replay(rules.ReplayInput{Readings: obs, Programs: out.Programs})
-		if round == maxRetakeRounds {
+		res = pack.Replay(rules.ReplayInput{Readings: obs, SymptomReports: out.Reports, Programs: out.Programs})
+		if round == maxAnswerRounds {
 			return out, res
 		}
 		added := false
 		for _, f := range res.Findings {
-			if f.RetakeBy.IsZero() || f.Suppressed || asked[f.ObservationID] {
+			key := f.RuleID + "/" + f.ObservationID
+			if f.RetakeBy.IsZero() || f.Suppressed || asked[key] {
 				continue
 			}
-			asked[f.ObservationID] = true
-			if r, ok := out.retake(cfg, f.Kind, f.At, len(asked)); ok {
+			asked[key] = true
+			if r, ok := out.answer(cfg, f.Kind, f.At, len(asked)); ok {
 				out.Readings = append(out.Readings, r)
 				added = true
 			}
@@ -333,28 +499,49 @@ func replayWithRetakes(cfg Config, pack *rules.Pack, p *Patient) (Patient, rules
 	}
 }
 
-// measurable returns the index of the first reading that shows the event
-// at its full size (or, when none was taken then, the first taken after
-// half its rise); false when no reading of its kind was taken while it
-// lasted.
-func measurable(rs []Reading, e Event) (int, bool) {
-	half := e.Start.Add(e.Full.Sub(e.Start) / 2)
-	fallback := -1
-	for i, r := range rs {
-		if r.Kind != e.Kind || r.ObservedAt.Before(half) {
+// detectable returns the index of the first routine reading that shows the
+// event: the first reading of its kind, not asked for by Tend, taken while
+// the event lasted, whose true value meets the event's clinical definition
+// (shows); false when none was.
+func detectable(p *Patient, e Event) (int, bool) {
+	for i, r := range p.Readings {
+		if r.Kind != e.Kind || r.Asked || r.ObservedAt.Before(e.Start) {
 			continue
 		}
 		if !r.ObservedAt.Before(e.End) {
 			break
 		}
-		if !r.ObservedAt.Before(e.Full) {
+		if shows(e, r, offsetAt(p.sized, r.ObservedAt)) {
 			return i, true
 		}
-		if fallback < 0 {
-			fallback = i
-		}
 	}
-	return fallback, fallback >= 0
+	return -1, false
+}
+
+// shows reports whether reading r, with the events' offset o at its time,
+// shows event e by its clinical definition: a gain of 1.8 kg (2 kg in 3
+// days, less the scale's tolerance), SpO2 4 points below the patient's
+// usual level, a blood pressure of 180/120 or more, a pulse of 120 or more,
+// 38.0 °C or more, glucose below 70 or above 300 mg/dL (true values, before
+// noise and artefacts).
+func shows(e Event, r Reading, o offsets) bool {
+	switch e.Type {
+	case HFDecompensation:
+		return o.weight >= 1.8
+	case COPDDesaturation:
+		return -o.spo2 >= 4
+	case HypertensiveCrisis:
+		return r.TrueSys >= 180 || r.TrueDia >= 120
+	case Tachycardia:
+		return r.TrueValue >= 120
+	case Fever:
+		return r.TrueValue >= 38.0
+	case Hypoglycaemia:
+		return r.TrueValue < 70
+	case Hyperglycaemia:
+		return r.TrueValue > 300
+	}
+	return false
 }
 
 // during reports whether t falls within a deterioration of the patient.
@@ -367,9 +554,9 @@ func during(evs []Event, t time.Time) bool {
 	return false
 }
 
-// cause says why a non-actionable alert fired on reading j: an artefact, or
-// noise (the rule does not fire on the reading's true value), or the
-// patient's real physiology.
+// cause says why a needless page fired on reading j: an artefact, noise
+// (the rule does not fire on the reading's true value), a benign weight
+// swing, or the patient's real physiology.
 func cause(pack *rules.Pack, p *Patient, obs []rules.Observation, j int, ruleID string) Cause {
 	r := p.Readings[j]
 	if r.Artefact {
@@ -388,9 +575,13 @@ func cause(pack *rules.Pack, p *Patient, obs []rules.Observation, j int, ruleID 
 	hist := obs[lo:j]
 	res := pack.Evaluate(rules.Input{Reading: t, History: hist, Programs: p.Programs, Baseline: pack.Baselines(hist, t.ObservedAt), Now: t.ObservedAt})
 	for _, f := range slices.Concat(res.Findings, res.Suppressed) {
-		if f.RuleID == ruleID {
-			return Physiology
+		if f.RuleID != ruleID {
+			continue
 		}
+		if r.Kind == rpm.BodyWeight && r.Swing > 0 {
+			return Fluctuation
+		}
+		return Physiology
 	}
 	return Noise
 }
@@ -410,15 +601,21 @@ func Wilson(k, n int) (p, lo, hi float64) {
 	return p, math.Max(0, centre-half), math.Min(1, centre+half)
 }
 
-func median(v []float64) float64 {
+// quantile returns the q-quantile of v (nearest rank; the median of an
+// even count is the mean of the middle two); NaN for none.
+func quantile(v []float64, q float64) float64 {
 	if len(v) == 0 {
 		return math.NaN()
 	}
 	s := slices.Clone(v)
 	slices.Sort(s)
 	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
+	if q == 0.5 {
+		if n%2 == 1 {
+			return s[n/2]
+		}
+		return (s[n/2-1] + s[n/2]) / 2
 	}
-	return (s[n/2-1] + s[n/2]) / 2
+	i := int(math.Ceil(q*float64(n))) - 1
+	return s[min(max(i, 0), n-1)]
 }

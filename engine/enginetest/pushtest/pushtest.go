@@ -150,7 +150,7 @@ func RandomHex(t testing.TB, n int) string {
 func (w *World) IngestCritical(t testing.TB) uuid.UUID {
 	t.Helper()
 	res, err := w.Eng.Ingest(context.Background(), w.Device, engine.IngestRequest{PatientID: w.Patient.ID,
-		Readings: []rpm.Reading{enginetest.BP(204, 131, time.Now().Add(-time.Minute), "")}})
+		Readings: []rpm.Reading{enginetest.BP(246, 142, time.Now().Add(-time.Minute), "")}})
 	if err != nil {
 		t.Fatal(err)
 	}
