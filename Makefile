@@ -30,9 +30,14 @@ CONSOLE_TEST := api/console/test
 $(CONSOLE_TEST)/node_modules: $(CONSOLE_TEST)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix $(CONSOLE_TEST) --no-audit --no-fund; else echo "npm not found: the console's browser test will skip (fail under CI=true)"; fi
 
+APP_TEST := api/app/test
+
+$(APP_TEST)/node_modules: $(APP_TEST)/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix $(APP_TEST) --no-audit --no-fund; else echo "npm not found: the patient app's browser test will skip (fail under CI=true)"; fi
+
 # Progress package by package (cmd/tend/internal/testrun); PostgreSQL found or
 # started by .ci/postgres; template databases the run created dropped at the end.
-test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers; FHIR validation and the console's browser test through Node)
+test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules $(APP_TEST)/node_modules ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers; FHIR validation and the browser tests of the console and the patient app through Node)
 	$(GO) vet ./...
 	@url=$$(bash .ci/postgres) && \
 		TEST_DATABASE_URL="$$url" $(GO) run ./cmd/tend/internal/testrun -- -race -count=1 -timeout 20m ./...
@@ -43,6 +48,9 @@ lint: ## go vet and staticcheck
 
 console-screenshot: $(CONSOLE_TEST)/node_modules ## Refresh docs/console.png by running the console's browser test
 	TEND_CONSOLE_SCREENSHOT=docs/console.png $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./api/
+
+app-screenshot: $(APP_TEST)/node_modules ## Refresh docs/patient-app.png by running the patient app's browser test
+	TEND_APP_SCREENSHOT=docs/patient-app.png $(GO) test -count=1 -run '^TestPatientAppInBrowser$$' ./api/
 
 bench: ## Go benchmarks (rules evaluation, ingest, FHIR Bundle vs JSON batch)
 	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/
@@ -64,4 +72,4 @@ tidy: ## go mod tidy
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help build demo test console-screenshot lint bench bench-load fuzz tidy clean
+.PHONY: help build demo test console-screenshot app-screenshot lint bench bench-load fuzz tidy clean

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tendhealth/tend/api"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/engine/enginetest"
@@ -119,6 +121,7 @@ type setup struct {
 	patientID, teamID        string
 	lastUserID               string
 	eng                      *engine.Engine
+	pool                     *pgxpool.Pool
 }
 
 func newSetup(t testing.TB) *setup { t.Helper(); return newSetupWith(t, engine.Config{}) }
@@ -126,6 +129,13 @@ func newSetup(t testing.TB) *setup { t.Helper(); return newSetupWith(t, engine.C
 // newSetupWith is newSetup with more engine settings (started, and stopped
 // at the end of the test, when cfg.RunWorkers is set).
 func newSetupWith(t testing.TB, cfg engine.Config) *setup {
+	t.Helper()
+	return newSetupServer(t, cfg, api.Config{})
+}
+
+// newSetupServer is newSetupWith with API settings too (apiCfg.Engine is
+// set here).
+func newSetupServer(t testing.TB, cfg engine.Config, apiCfg api.Config) *setup {
 	t.Helper()
 	pool := enginetest.NewPool(t)
 	cfg.Pool, cfg.WebPushAllowedHosts = pool, []string{"127.0.0.1"}
@@ -146,7 +156,8 @@ func newSetupWith(t testing.TB, cfg engine.Config) *setup {
 			_ = eng.Stop(ctx)
 		})
 	}
-	srv, err := api.New(api.Config{Engine: eng})
+	apiCfg.Engine = eng
+	srv, err := api.New(apiCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +172,7 @@ func newSetupWith(t testing.TB, cfg engine.Config) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &setup{admin: client{t: t, base: hs.URL, token: tok}, eng: eng}
+	s := &setup{admin: client{t: t, base: hs.URL, token: tok}, eng: eng, pool: pool}
 	s.clinician = s.admin.as(s.userToken(t, map[string]any{"name": "Dr Ada Osei", "role": "clinician"}))
 	var team struct{ ID string }
 	r := s.admin.do("POST", "/v1/care-teams", map[string]any{"name": "Cardiology RPM", "member_ids": []string{s.lastUserID}})

@@ -386,6 +386,7 @@ var endpoints = map[string]endpoint{
 	"GET /docs/":        {},
 	"GET /{$}":          {},
 	"GET /console/":     {},
+	"GET /app/":         {},
 	"POST /fhir/r4/Observation": {actor: "device", body: func(w *world) any {
 		return fhirObservation(w.patient["A"], nowRFC3339())
 	}},

@@ -147,6 +147,7 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	d.patientLink(sims)
 	out.printf("")
 
 	var wg sync.WaitGroup

@@ -141,6 +141,11 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 		"TEND_ENCRYPTION_KEYS":       "none",
 		"TEND_MESSAGE_PUSH_HOLD":     value(s.MessagePushHold.String()),
 		"TEND_ATTACHMENT_MAX_BYTES":  value(strconv.FormatInt(s.AttachmentMaxBytes, 10)),
+		"TEND_APP_NAME":              value(s.App.Name),
+		"TEND_APP_COLOR":             value(s.App.Color),
+		"TEND_APP_BACKGROUND":        value(s.App.Background),
+		"TEND_APP_IDLE_LOCK":         value(s.App.IdleLock.String()),
+		"TEND_CORS_ORIGINS":          "same origin only",
 	}
 	if s.TLSCertFile != "" || s.TLSKeyFile != "" {
 		t.Errorf("TLS is on by default: %q, %q", s.TLSCertFile, s.TLSKeyFile)
