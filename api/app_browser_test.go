@@ -88,6 +88,23 @@ func TestPatientAppInBrowser(t *testing.T) {
 	result := runAppBrowser(t, cmd, s)
 	t.Logf("browser: %s", result)
 	checkAppResult(t, s, patient, result, doseID)
+	// The push subscription used the server's key, reached the API as a
+	// device, and sign-out removed it.
+	var devices struct{ Items []struct{ ID string } }
+	patient.do("GET", "/v1/me/devices", nil).decode(t, &devices)
+	if result.PushKey != vapidPub || result.PushDevices != 1 || len(devices.Items) != 0 {
+		t.Errorf("push: key %q (want the server's), %d devices registered, %d left after sign-out", result.PushKey,
+			result.PushDevices, len(devices.Items))
+	}
+	// The temperature logged in °F is stored in °C.
+	var temps struct{ Items []struct{ Value float64 } }
+	patient.do("GET", "/v1/patients/"+s.patientID+"/readings?kind=body_temperature", nil).decode(t, &temps)
+	if len(temps.Items) != 1 || temps.Items[0].Value < 37.99 || temps.Items[0].Value > 38.01 || result.FahrenheitHint != "Usually between 77 and 113 °F." {
+		t.Errorf("temperature in °F: stored %+v, hint %q", temps.Items, result.FahrenheitHint)
+	}
+	if result.Locked.Title != "Locked – Tend" || result.Locked.Main != 0 || !result.Locked.Nav || !result.Unlocked {
+		t.Errorf("idle lock: %+v, unlocked %v", result.Locked, result.Unlocked)
+	}
 }
 
 // runAppBrowser runs the script, answering its requests: when the patient
@@ -216,15 +233,19 @@ func checkAppResult(t *testing.T, s *setup, patient client, res appResult, doseI
 // leaving nothing, both other sign-ins.
 func checkAppPages(t *testing.T, res appResult) {
 	t.Helper()
-	views := []string{"signin", "home", "log", "messages", "symptoms", "reminders", "readings", "settings"}
+	views := []string{"signin", "home", "log", "messages", "symptoms", "reminders", "readings", "settings", "desktop-home",
+		"desktop-messages"}
 	for _, v := range views {
 		if n, ok := res.Axe[v]; !ok || n != 0 {
 			t.Errorf("axe-core on %s: %d violations (checked %v)", v, n, ok)
 		}
+		if n, ok := res.Axe["locked"]; !ok || n != 0 {
+			t.Errorf("axe-core on the lock screen: %d violations (checked %v)", n, ok)
+		}
 		if n, ok := res.Overflow[v]; !ok || n > 0 {
 			t.Errorf("at 200 %% text, %s scrolls sideways by %d px (checked %v)", v, n, ok)
 		}
-		if n := res.SmallTargets[v]; n > 0 {
+		if n := res.SmallTargets[v]; n > 0 && !strings.HasPrefix(v, "desktop") {
 			t.Errorf("%s has %d tap targets smaller than 48 px", v, n)
 		}
 	}

@@ -189,6 +189,16 @@ type appResult struct {
 		Storage   []string `json:"storage"`
 		Caches    []string `json:"caches"`
 	} `json:"signed_out"`
+	FahrenheitHint  string `json:"fahrenheit_hint"`
+	FahrenheitSaved string `json:"fahrenheit_saved"`
+	Locked          struct {
+		Title string
+		Main  int
+		Nav   bool
+	} `json:"locked"`
+	Unlocked    bool   `json:"unlocked"`
+	PushKey     string `json:"push_key"`
+	PushDevices int    `json:"push_devices"`
 	OIDC        string `json:"oidc"`
 	OtherTab    string `json:"other_tab"`
 	Installable bool   `json:"installable"`

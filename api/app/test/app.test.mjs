@@ -258,6 +258,87 @@ async function everyView(page) {
   }
 }
 
+// units logs a temperature in °F after choosing °F in Settings.
+async function units(page) {
+  await open(page, "settings");
+  await page.locator("label.choice", { hasText: "°F" }).click();
+  await open(page, "log");
+  await page.locator("label.tile", { hasText: "Temperature" }).click();
+  result.fahrenheit_hint = await page.locator("#f-value-hint").textContent();
+  await typeInto(page, "#f-value", "100.4");
+  await page.keyboard.press("Enter");
+  await page.locator("#main .result", { hasText: "Saved" }).waitFor({ timeout: T });
+  result.fahrenheit_saved = await page.locator("#main .result").textContent();
+}
+
+// desktop checks two views at a desktop size, then returns to the phone's.
+async function desktop(page) {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  for (const v of ["home", "messages"]) {
+    await open(page, v);
+    await overflow(page, `desktop-${v}`);
+    await axe(page, `desktop-${v}`);
+  }
+  await page.setViewportSize({ width: 390, height: 844 });
+}
+
+// idleLock sets a lock code, lets the app see an hour without use (the
+// time of last use moved back), and unlocks it.
+async function idleLock(page) {
+  await open(page, "settings");
+  await typeInto(page, "#lock-code", "2468");
+  await page.keyboard.press("Enter");
+  await page.locator(".card .note", { hasText: "Lock code saved" }).waitFor({ timeout: T });
+  await page.evaluate(() => {
+    localStorage.setItem("tend.app.active", String(Date.now() - 3600 * 1000));
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  await page.locator("#lockscreen:not([hidden])").waitFor({ timeout: T });
+  result.locked = await page.evaluate(() => ({ title: document.title, main: document.getElementById("main").childElementCount,
+    nav: document.getElementById("nav").hidden }));
+  await axe(page, "locked");
+  await typeInto(page, "#unlock-code", "1357");
+  await page.keyboard.press("Enter");
+  await page.locator("#unlock-msg", { hasText: "not right" }).waitFor({ timeout: T });
+  await page.locator("#unlock-code").fill("");
+  await typeInto(page, "#unlock-code", "2468");
+  await page.keyboard.press("Enter");
+  await ready(page, "settings");
+  result.unlocked = await page.locator("#nav").isVisible();
+}
+
+// subscribe turns notifications on. Headless Chromium has no push service,
+// so the page's PushManager is replaced (before the app loads) by one that
+// records the application server key and returns a subscription with a
+// real P-256 key; the app registers it as a device with the API.
+async function subscribe(page) {
+  await open(page, "settings");
+  await page.locator("#push-toggle").click();
+  await page.locator("#push-toggle + p", { hasText: "Notifications are on." }).waitFor({ timeout: T });
+  result.push_key = await page.evaluate(() => globalThis.appServerKey);
+  result.push_devices = await page.evaluate(async (token) => {
+    const res = await fetch("/v1/me/devices", { headers: { Authorization: `Bearer ${token}` } });
+    return (await res.json()).items.length;
+  }, TOKEN);
+}
+
+async function fakePushManager(context) {
+  await context.addInitScript(() => {
+    let sub = null;
+    const b64 = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    PushManager.prototype.subscribe = async function (opts) {
+      globalThis.appServerKey = b64(opts.applicationServerKey);
+      const kp = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
+      const p256dh = b64(await crypto.subtle.exportKey("raw", kp.publicKey));
+      const auth = b64(crypto.getRandomValues(new Uint8Array(16)));
+      const endpoint = "http://127.0.0.1:9/push/app-test";
+      sub = { endpoint, toJSON: () => ({ endpoint, keys: { p256dh, auth } }), unsubscribe: async () => { sub = null; return true; } };
+      return sub;
+    };
+    PushManager.prototype.getSubscription = async function () { return sub; };
+  });
+}
+
 async function signOut(page) {
   await open(page, "settings");
   await page.locator("#signout").click();
@@ -285,6 +366,7 @@ async function main() {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true,
       locale: "en-GB", timezoneId: "America/Chicago" });
     await context.grantPermissions(["notifications"], { origin: BASE_URL });
+    await fakePushManager(context);
     let page = await context.newPage();
     page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
     await signInWithLink(page);
@@ -297,7 +379,11 @@ async function main() {
     await reminders(page);
     await readings(page);
     await push(context, page);
+    await units(page);
     await everyView(page);
+    await desktop(page);
+    await idleLock(page);
+    await subscribe(page);
     await signOut(page);
     await signOn(page);
   } finally {
