@@ -89,7 +89,7 @@ async function start(s) {
   const api = session.api(s.token, app.config.api_base);
   const events = new EventTarget();
   const sender = new Sender(api, s.patient_id, {
-    onAuth: () => signedOut("Your sign-in has ended. Please sign in again."),
+    onAuth: expired,
     onSent: (result) => events.dispatchEvent(new CustomEvent("sent", { detail: result })),
     onChange: () => events.dispatchEvent(new CustomEvent("outbox")),
   });
@@ -127,6 +127,13 @@ async function signOut(reason = "You are signed out.") {
   stop();
   await session.forget(s, app.config.api_base);
   signedOut(reason);
+}
+
+// expired handles a sign-in the server no longer accepts.
+function expired() {
+  if (!app.session) return;
+  session.drop();
+  signedOut("Your sign-in has ended. Please sign in again.");
 }
 
 // signedOut shows the sign-in form (the session is already gone, here or
@@ -248,6 +255,7 @@ async function main() {
   addEventListener("offline", setNet);
   addEventListener("hashchange", onFragment);
   addEventListener("storage", onStorage);
+  addEventListener("tend:signed-out", expired);
   registerWorker((view) => { location.hash = view; });
   let token = session.tokenFromFragment();
   try {

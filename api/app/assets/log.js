@@ -43,7 +43,7 @@ export async function render(ctx, main, { retake } = {}) {
   build();
   await showRetakes(pending);
   if (retake && pending.length === 0) {
-    result.textContent = "There is no request to measure again right now.";
+    result.textContent = "If you were asked to measure again, please take the measurement now and log it here.";
   }
   return () => stopCards();
 }

@@ -29,9 +29,22 @@ export async function loadConfig() {
 
 // api builds the API client for a token; base is config.api_base ("" on
 // the same origin as tend).
+// A 401 from any call means the sign-in ended (a revoked token, an expired
+// ID token): the app hears it as the "tend:signed-out" event.
 export function api(token, base = "") {
-  const f = (path, init) => globalThis.fetch(path.startsWith("/v1/") ? base + path : path, init);
+  const f = async (path, init) => {
+    const res = await globalThis.fetch(path.startsWith("/v1/") ? base + path : path, init);
+    if (res.status === 401 && path.startsWith("/v1/")) dispatchEvent(new CustomEvent("tend:signed-out"));
+    return res;
+  };
   return new Api(token, f);
+}
+
+// drop forgets the token but keeps what the phone holds for the patient
+// (readings waiting, retake requests): signing in again as the same
+// patient sends them.
+export function drop() {
+  localStorage.removeItem(KEY);
 }
 
 export function current() {

@@ -251,6 +251,10 @@ async function everyView(page) {
     await smallTargets(page, v);
     if (v === "home" || v === "settings") await axe(page, v);
   }
+  await page.locator("label.choice", { hasText: "High contrast" }).click();
+  await open(page, "home");
+  await axe(page, "high-contrast");
+  await open(page, "settings");
   await page.locator("label.choice", { hasText: "200 %" }).click();
   for (const v of VIEWS) {
     await open(page, v);
