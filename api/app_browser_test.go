@@ -113,11 +113,20 @@ func runAppBrowser(t *testing.T, cmd *exec.Cmd, s *setup) appResult {
 	t.Helper()
 	var result appResult
 	driveBrowser(t, cmd, &result, func(line string, reply func(string)) bool {
-		if line != "MESSAGED" {
+		switch line {
+		case "MESSAGED":
+			clinicianReads(t, s)
+			reply("READ")
+		case "CUFF":
+			r := s.device.do("POST", "/v1/patients/"+s.patientID+"/readings", map[string]any{"kind": "heart_rate",
+				"value": 125, "unit": "/min", "observed_at": time.Now().UTC().Format(time.RFC3339)})
+			if r.status != http.StatusCreated {
+				t.Fatalf("the cuff's reading: %d %s", r.status, r.body)
+			}
+			reply("POSTED")
+		default:
 			return false
 		}
-		clinicianReads(t, s)
-		reply("READ")
 		return true
 	})
 	return result
@@ -223,8 +232,8 @@ func checkAppResult(t *testing.T, s *setup, patient client, res appResult, doseI
 	if !slices.Contains(doses.Items, struct{ ID, Status string }{doseID, "taken"}) || res.Dose != "Taken" {
 		t.Errorf("dose: app %q, API %+v", res.Dose, doses.Items)
 	}
-	if res.PushView != "#/messages" || res.PushTitle != "New message from your care team" {
-		t.Errorf("push: view %q, title %q", res.PushView, res.PushTitle)
+	if res.PushView != "#/messages" || res.PushTitle != "New message from your care team" || !strings.Contains(res.PushRetake, ":") {
+		t.Errorf("push: view %q, title %q; the retake push showed the cuff's request with %q", res.PushView, res.PushTitle, res.PushRetake)
 	}
 	checkAppPages(t, res)
 }

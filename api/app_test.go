@@ -179,6 +179,7 @@ type appResult struct {
 	Adherence       []string       `json:"adherence"`
 	Chart           string         `json:"chart"`
 	PushView        string         `json:"push_view"`
+	PushRetake      string         `json:"push_retake"`
 	PushTitle       string         `json:"push_title"`
 	Axe             map[string]int `json:"axe"`
 	Overflow        map[string]int `json:"overflow"`

@@ -291,6 +291,7 @@ var endpoints = map[string]endpoint{
 			"observed_at": nowRFC3339(), "source_id": "cuff:1"}}}
 	}},
 	"GET /v1/patients/{id}/readings":  {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"GET /v1/patients/{id}/retakes":   {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
 	"GET /v1/patients/{id}/params":    {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
 	"DELETE /v1/patients/{id}/params": {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
 	"PUT /v1/patients/{id}/params": {actor: "clinician", id: patientA, scoped: true, otherID: patientB, body: func(*world) any {

@@ -165,3 +165,19 @@ func (s *Server) listReadings(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, newList(items, next))
 }
+
+// listRetakes answers the patient's open requests to measure again: what an
+// app shows when a "please measure again" push opens it.
+func (s *Server) listRetakes(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	items, err := s.eng.PendingRetakes(r.Context(), actor(r), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newList(items, ""))
+}

@@ -176,6 +176,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/patients/{id}", s.getPatient)
 	handle("POST /v1/patients/{id}/readings", s.postReadings)
 	handle("GET /v1/patients/{id}/readings", s.listReadings)
+	handle("GET /v1/patients/{id}/retakes", s.listRetakes)
 	handle("GET /v1/patients/{id}/params", s.getParams)
 	handle("PUT /v1/patients/{id}/params", s.putParams)
 	handle("DELETE /v1/patients/{id}/params", s.deleteParams)

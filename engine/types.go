@@ -99,6 +99,7 @@ type (
 	SymptomReportFilter = ingest.SymptomReportFilter
 	Reading             = readings.Reading
 	AlertRef            = alerting.AlertRef
+	PendingRetake       = alerting.PendingRetake
 	Retraction          = ingest.Retraction
 	RetractedReading    = ingest.RetractedReading
 )

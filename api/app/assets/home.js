@@ -16,7 +16,7 @@ export async function render(ctx, main) {
     h("nav", { "aria-label": "What would you like to do?" }, h("ul", { class: "menu" },
       go("#/log", "Log a reading"), go("#/messages", "Messages", unread), go("#/symptoms", "Tell us how you feel"),
       go("#/reminders", "Medicines and reminders"), go("#/readings", "My readings"))));
-  let stopCards = cards(retakeArea, await waiting(), (k) => { ctx.lastKind = k; ctx.nav("retake"); });
+  let stopCards = cards(retakeArea, await waiting(ctx), (k) => { ctx.lastKind = k; ctx.nav("retake"); });
   const drawQueue = async () => {
     const items = await ctx.sender.pending();
     queued.hidden = items.length === 0;
@@ -31,7 +31,7 @@ export async function render(ctx, main) {
   };
   const onSent = async () => {
     stopCards();
-    stopCards = cards(retakeArea, await waiting(), (k) => { ctx.lastKind = k; ctx.nav("retake"); });
+    stopCards = cards(retakeArea, await waiting(ctx), (k) => { ctx.lastKind = k; ctx.nav("retake"); });
     drawQueue();
   };
   ctx.events.addEventListener("outbox", drawQueue);

@@ -11,7 +11,7 @@ import { outbox } from "./store.js";
 
 export async function render(ctx, main, { retake } = {}) {
   const p = ctx.prefs();
-  const pending = await waiting();
+  const pending = await waiting(ctx);
   const retakeArea = h("div", { class: "stack" });
   const result = h("div", { class: "result", role: "status", "aria-live": "polite" });
   const form = h("form", { class: "card reading", novalidate: true });
@@ -132,7 +132,7 @@ async function explain(ctx, res, reading, result, showRetakes) {
   else lines.push("Saved. Thank you.");
   if (critical) lines.push("Your care team has been alerted. If you have chest pain or trouble breathing, call emergency services.");
   result.replaceChildren(...lines.map((t, i) => h("p", { class: i && critical ? "urgent" : "", text: t })));
-  await showRetakes(await waiting());
+  await showRetakes(await waiting(ctx));
   if (mine.length) document.querySelector(".retake h2")?.setAttribute("tabindex", "-1");
   if (mine.length) document.querySelector(".retake h2")?.focus();
   ctx.announce(lines.join(" "));

@@ -1,14 +1,33 @@
 // Retake requests ("please measure again"): kept in IndexedDB from the
-// answer to the reading that asked for one, shown with a countdown to the
-// deadline, and answered by the next reading of the same kind (outbox.js).
+// answer to the reading that asked for one, and brought up to date from
+// GET /v1/patients/{id}/retakes whenever there is a connection (a request
+// may come from a cuff's reading, or be answered from another phone);
+// shown with a countdown to the deadline, and answered by the next reading
+// of the same kind (outbox.js).
 
 import { retakes } from "./store.js";
 import { kind, countdown } from "./units.js";
 import { h } from "./dom.js";
 
+// sync replaces the kept requests with the server's list; offline, the
+// kept ones stand.
+async function sync(ctx) {
+  let server;
+  try {
+    server = (await ctx.api.get(`/v1/patients/${encodeURIComponent(ctx.patientID)}/retakes`)).items || [];
+  } catch {
+    return;
+  }
+  const kept = await retakes.all();
+  const ids = new Set(server.map((r) => r.reading_id));
+  await retakes.remove(kept.filter((r) => !ids.has(r.reading_id)).map((r) => r.reading_id));
+  await retakes.add(server);
+}
+
 // waiting lists the retake requests whose deadline has not passed, soonest
 // first, dropping the others.
-export async function waiting(now = Date.now()) {
+export async function waiting(ctx, now = Date.now()) {
+  if (ctx) await sync(ctx);
   const all = await retakes.all();
   const late = all.filter((r) => Date.parse(r.retake_by) <= now);
   if (late.length) await retakes.remove(late.map((r) => r.reading_id));

@@ -4,6 +4,8 @@
 // over stdin/stdout:
 //   script → "MESSAGED"       the patient sent a message with a photo
 //   Go     → "READ"           the clinician read it, typed and replied urgently
+//   script → "CUFF"           (later) a retake push is next
+//   Go     → "POSTED"         the patient's cuff sent a crisis reading
 //   script → "RESULT <json>"  what the app showed
 // Environment: BASE_URL, TOKEN (the patient's), CHROMIUM, SCREENSHOT (where
 // to write the phone screenshot), PHOTO (a PNG to attach).
@@ -224,25 +226,47 @@ async function readings(page) {
   await axe(page, "readings");
 }
 
-// push dispatches a synthetic push in the service worker, as the browser
-// would on a message push, and taps the notification it shows.
+// swPush dispatches a synthetic push in the service worker, as the browser
+// would, waits (up to 10 s) for the notification it shows and taps it. It
+// returns the notification's title.
+async function swPush(sw, payload) {
+  return sw.evaluate(async (data) => {
+    for (const n of await self.registration.getNotifications()) n.close();
+    self.dispatchEvent(new PushEvent("push", { data }));
+    let shown = [];
+    for (let i = 0; i < 100 && shown.length === 0; i++) {
+      shown = await self.registration.getNotifications();
+      if (shown.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    if (shown.length === 0) return "";
+    self.dispatchEvent(new NotificationEvent("notificationclick", { notification: shown[0] }));
+    return shown[0].title;
+  }, JSON.stringify(payload));
+}
+
+// push: a message push (its text would name the patient: the worker shows
+// its own words) opens the thread.
 async function push(context, page) {
   await open(page, "home");
   const sw = context.serviceWorkers()[0] || (await context.waitForEvent("serviceworker", { timeout: T }));
-  await sw.evaluate(() => self.dispatchEvent(new PushEvent("push", { data: JSON.stringify({ type: "care_team_message",
-    title: "Sam Lee: BP 185/122", body: "secret", data: { thread_id: "t", message_id: "m" } }) })));
-  let titles = [];
-  for (let i = 0; i < 20 && titles.length === 0; i++) {
-    titles = await sw.evaluate(async () => (await self.registration.getNotifications()).map((n) => n.title));
-    if (titles.length === 0) await page.waitForTimeout(100);
-  }
-  result.push_title = titles[0] || "";
-  await sw.evaluate(async () => {
-    const [n] = await self.registration.getNotifications();
-    self.dispatchEvent(new NotificationEvent("notificationclick", { notification: n }));
-  });
+  result.push_title = await swPush(sw, { type: "care_team_message", title: "Sam Lee: BP 185/122", body: "secret",
+    data: { thread_id: "t", message_id: "m" } });
+  if (!result.push_title) fail("the push showed no notification");
   await ready(page, "messages");
   result.push_view = await page.evaluate(() => location.hash);
+}
+
+// retakePush: the cuff's high pulse asks for a retake, and its push opens
+// the app on the request, with its countdown.
+async function retakePush(context, page) {
+  await open(page, "home");
+  console.log("CUFF");
+  if ((await nextLine()) !== "POSTED") fail("the cuff's reading was not posted");
+  if (!(await swPush(context.serviceWorkers()[0], { type: "retake", data: {} }))) fail("the retake push showed no notification");
+  await ready(page, "retake");
+  const card = page.locator(".retake", { hasText: "pulse" });
+  await card.waitFor({ timeout: T });
+  result.push_retake = await card.locator(".countdown").textContent();
 }
 
 async function everyView(page) {
@@ -383,6 +407,7 @@ async function main() {
     await reminders(page);
     await readings(page);
     await push(context, page);
+    await retakePush(context, page);
     await units(page);
     await everyView(page);
     await desktop(page);
