@@ -215,6 +215,9 @@ func checkAppResult(t *testing.T, s *setup, patient client, res appResult, doseI
 	if len(weights.Items) != 1 || weights.Items[0].Value < 81.29 || weights.Items[0].Value > 81.31 {
 		t.Errorf("readings after offline logging: %+v (want exactly one of 81.3 kg)", weights.Items)
 	}
+	if !strings.Contains(res.OfflineStart, "1 reading is waiting to be sent") {
+		t.Errorf("the app opened offline shows %q", res.OfflineStart)
+	}
 	if !strings.Contains(res.OfflineSaved, "Saved on this phone") || res.LostResponse != 1 {
 		t.Errorf("offline message: %q; answers lost on the way back: %d, want 1", res.OfflineSaved, res.LostResponse)
 	}

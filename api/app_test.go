@@ -88,8 +88,16 @@ func TestAppServed(t *testing.T) {
 			t.Errorf("GET %s: %d %q", path, r.status, r.header.Get("Content-Type"))
 		}
 	}
-	if r := c.do("GET", "/app/sw.js", nil); r.header.Get("Service-Worker-Allowed") != "/app/" {
-		t.Errorf("sw.js headers: %v", r.header)
+	sw := c.do("GET", "/app/sw.js", nil)
+	if sw.header.Get("Service-Worker-Allowed") != "/app/" {
+		t.Errorf("sw.js headers: %v", sw.header)
+	}
+	// The service worker keeps every file the app loads, so that it opens
+	// offline.
+	for _, f := range files {
+		if name := filepath.ToSlash(strings.TrimPrefix(f, "app"+string(filepath.Separator))); !strings.Contains(string(sw.body), `"`+name+`"`) {
+			t.Errorf("sw.js does not keep %s for offline use", name)
+		}
 	}
 	for _, path := range []string{"/app/assets/", "/app/index.html", "/app/test/package.json", "/app/test/app.test.mjs", "/app/nope.js"} {
 		if r := c.do("GET", path, nil); r.status != http.StatusNotFound {
@@ -170,6 +178,7 @@ type appResult struct {
 	FieldError      string         `json:"field_error"`
 	OfflineSaved    string         `json:"offline_saved"`
 	LostResponse    int            `json:"lost_response"`
+	OfflineStart    string         `json:"offline_start"`
 	SymptomInThread []string       `json:"symptom_in_thread"`
 	Receipt         string         `json:"receipt"`
 	UrgentReply     string         `json:"urgent_reply"`

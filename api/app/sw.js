@@ -9,7 +9,7 @@ const FILES = [
   "./", "config.json", "manifest.webmanifest", "brand.css", "icons/icon-192.png",
   "assets/app.css", "assets/app.js", "assets/session.js", "assets/store.js", "assets/outbox.js", "assets/units.js",
   "assets/lock.js", "assets/prefs.js", "assets/dom.js", "assets/push.js", "assets/stream.js", "assets/home.js",
-  "assets/log.js", "assets/thread.js", "assets/symptoms.js", "assets/reminders.js", "assets/charts.js",
+  "assets/log.js", "assets/retake.js", "assets/thread.js", "assets/symptoms.js", "assets/reminders.js", "assets/charts.js",
   "assets/settings.js", "../console/assets/api.js", "../console/assets/live.js", "../console/assets/thread.js",
 ];
 

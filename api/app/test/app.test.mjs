@@ -70,7 +70,7 @@ async function open(page, name) {
 }
 
 async function ready(page, name) {
-  await page.locator(`#main[data-view="${name}"][data-ready="true"]`).waitFor({ timeout: T });
+  await page.locator(`#main[data-view="${name || "home"}"][data-ready="true"]`).waitFor({ timeout: T });
 }
 
 async function typeInto(page, selector, text) {
@@ -137,6 +137,13 @@ async function offline(context, page) {
   await page.keyboard.press("Enter");
   await page.locator("#main .result", { hasText: "Saved on this phone" }).waitFor({ timeout: T });
   result.offline_saved = await page.locator("#main .result").textContent();
+  // Opened again without a connection: the service worker's copy of the
+  // app starts, still signed in, with the reading waiting.
+  await page.reload();
+  await ready(page, "log");
+  await open(page, "home");
+  await page.locator("#queue:not([hidden])").waitFor({ timeout: T });
+  result.offline_start = await page.locator("#queue").textContent();
   await page.close();
   await context.setOffline(false);
   let lost = 0;
