@@ -76,7 +76,20 @@ func TestAppServed(t *testing.T) {
 	if r := c.do("GET", "/app/brand.css", nil); !strings.Contains(string(r.body), "--brand: #7a1f5c") {
 		t.Errorf("brand.css: %s", r.body)
 	}
-	// Every file the page, its modules and the worker load.
+}
+
+// TestAppFilesServed: every file the page, its modules and the worker load
+// is served with its type, the worker keeps each for offline use, and
+// nothing else is served.
+func TestAppFilesServed(t *testing.T) {
+	t.Parallel()
+	srv, err := api.New(api.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	c := client{t: t, base: hs.URL}
 	files, err := filepath.Glob(filepath.Join("app", "assets", "*"))
 	if err != nil || len(files) < 10 {
 		t.Fatalf("app assets: %v %v", files, err)

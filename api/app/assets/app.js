@@ -248,6 +248,7 @@ async function main() {
   app.config = await session.loadConfig();
   applyLook(prefs());
   $("brand").textContent = app.config.name;
+  if (app.config.color) document.querySelector('meta[name="theme-color"]')?.setAttribute("content", app.config.color);
   document.title = app.config.name;
   wireSignIn();
   setNet();
