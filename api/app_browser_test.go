@@ -271,8 +271,11 @@ func checkAppPages(t *testing.T, res appResult) {
 	if len(res.SignedOut.IndexedDB)+len(res.SignedOut.Storage)+len(res.SignedOut.Caches) > 0 {
 		t.Errorf("left after sign-out: %+v", res.SignedOut)
 	}
-	if res.OIDC != "signed in" || res.OtherTab != "signed in" || !res.Installable {
-		t.Errorf("single sign-on %q, link in an open tab %q, installable %v", res.OIDC, res.OtherTab, res.Installable)
+	if res.SecondTab != "You signed out in another window." {
+		t.Errorf("the app's other tab after sign-out: %q", res.SecondTab)
+	}
+	if res.OIDC != "signed in" || res.OpenTabLink != "signed in" || !res.Installable {
+		t.Errorf("single sign-on %q, link in an open tab %q, installable %v", res.OIDC, res.OpenTabLink, res.Installable)
 	}
 	if !slices.Equal(res.Adherence, []string{"1 of 1 taken (100 %).", "1 of 1 taken (100 %)."}) ||
 		!strings.Contains(res.Chart, "Your usual range") {

@@ -222,8 +222,9 @@ type appResult struct {
 	Unlocked    bool   `json:"unlocked"`
 	PushKey     string `json:"push_key"`
 	PushDevices int    `json:"push_devices"`
+	SecondTab   string `json:"second_tab"`
 	OIDC        string `json:"oidc"`
-	OtherTab    string `json:"other_tab"`
+	OpenTabLink string `json:"open_tab_link"`
 	Installable bool   `json:"installable"`
 }
 

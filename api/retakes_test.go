@@ -15,9 +15,10 @@ func TestPendingRetakes(t *testing.T) {
 	s := newSetup(t)
 	patient := s.admin.as(s.userToken(t, map[string]any{"name": "Sam Lee", "role": "patient", "patient_id": s.patientID}))
 	scheduler := s.admin.as(s.userToken(t, map[string]any{"name": "Sched", "role": "scheduler"}))
-	bp := func(sys, dia int) map[string]any {
+	now := time.Now().UTC()
+	bp := func(sys, dia int, ago time.Duration) map[string]any {
 		return map[string]any{"kind": "blood_pressure", "systolic": sys, "diastolic": dia, "unit": "mm[Hg]",
-			"observed_at": time.Now().UTC().Format(time.RFC3339)}
+			"observed_at": now.Add(-ago).Format(time.RFC3339)}
 	}
 	type pending struct {
 		Items []struct {
@@ -33,7 +34,7 @@ func TestPendingRetakes(t *testing.T) {
 	if len(none.Items) != 0 {
 		t.Fatalf("before any reading: %+v", none.Items)
 	}
-	r := s.device.do("POST", "/v1/patients/"+s.patientID+"/readings", bp(185, 122))
+	r := s.device.do("POST", "/v1/patients/"+s.patientID+"/readings", bp(185, 122, 3*time.Minute))
 	if r.status != http.StatusCreated {
 		t.Fatalf("reading: %d %s", r.status, r.body)
 	}
@@ -47,14 +48,14 @@ func TestPendingRetakes(t *testing.T) {
 		}
 		r.decode(t, &got)
 		if len(got.Items) != 1 || got.Items[0].RuleID != "bp-crisis" || got.Items[0].Kind != "blood_pressure" ||
-			got.Items[0].ReadingID != first.Readings[0].ID || time.Until(got.Items[0].RetakeBy) < 5*time.Minute {
+			got.Items[0].ReadingID != first.Readings[0].ID || time.Until(got.Items[0].RetakeBy) < 3*time.Minute {
 			t.Errorf("open requests: %+v", got.Items)
 		}
 	}
 	wantProblem(t, scheduler.do("GET", path, nil), http.StatusForbidden)
 	other := s.admin.as(s.userToken(t, map[string]any{"name": "Kim", "role": "clinician"}))
 	wantProblem(t, other.do("GET", path, nil), http.StatusNotFound)
-	if r := patient.do("POST", "/v1/patients/"+s.patientID+"/readings", bp(186, 121)); r.status != http.StatusCreated {
+	if r := patient.do("POST", "/v1/patients/"+s.patientID+"/readings", bp(186, 121, 0)); r.status != http.StatusCreated {
 		t.Fatalf("retake: %d %s", r.status, r.body)
 	}
 	var after pending

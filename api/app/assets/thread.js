@@ -46,6 +46,7 @@ class Thread {
     this.messages = [];
     this.files = [];
     this.urls = [];
+    this.opened = new Map(); // attachment id → its shown photo or link, kept across redraws
     this.throttle = new Throttle(TYPING_SEND_MS);
     this.build(main, threads);
     this.on = (ev) => { if (!ev.detail.thread_id || ev.detail.thread_id === this.thread.id) this.load(); };
@@ -172,6 +173,7 @@ class Thread {
   }
 
   attachment(a, mine) {
+    if (this.opened.has(a.id)) return this.opened.get(a.id);
     const label = `${TYPES[a.content_type] || "File"}, ${sizeLabel(a.size)}`;
     const box = h("div", { class: "attachment" });
     const open = async () => {
@@ -181,6 +183,7 @@ class Thread {
         if (!res.ok) throw new Error("The file could not be opened.");
         const url = URL.createObjectURL(await res.blob());
         this.urls.push(url);
+        this.opened.set(a.id, box);
         if (a.content_type.startsWith("image/") && a.content_type !== "image/heic") {
           box.replaceChildren(h("img", { src: url, alt: mine ? "Photo you sent" : "Photo from your care team" }));
         } else {

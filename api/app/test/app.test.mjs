@@ -16,7 +16,7 @@ import { chromium } from "playwright-core";
 
 const { BASE_URL, TOKEN, CHROMIUM = "/usr/bin/chromium", SCREENSHOT, PHOTO } = process.env;
 const APP = `${BASE_URL}/app/`;
-const T = 10000;
+const T = 20000;
 const VIEWS = ["home", "log", "messages", "symptoms", "reminders", "readings", "settings"];
 const HREF = { home: "#/", log: "#/log", messages: "#/messages", symptoms: "#/symptoms", reminders: "#/reminders",
   readings: "#/readings", settings: "#/settings" };
@@ -95,7 +95,7 @@ async function signInWithLink(page) {
   await page.goto(`${APP}#token=${encodeURIComponent(TOKEN)}`);
   await ready(page, "home");
   if (page.url().includes(TOKEN)) fail("the token stayed in the address bar");
-  result.other_tab = (await page.locator("#nav").isVisible()) ? "signed in" : "not signed in";
+  result.open_tab_link = (await page.locator("#nav").isVisible()) ? "signed in" : "not signed in";
 }
 
 async function installable(context, page) {
@@ -374,10 +374,17 @@ async function fakePushManager(context) {
   });
 }
 
-async function signOut(page) {
+async function signOut(context, page) {
+  // A second tab of the app is signed in already, and signs out with the first.
+  const other = await context.newPage();
+  await other.goto(APP);
+  await ready(other, "home");
   await open(page, "settings");
   await page.locator("#signout").click();
   await page.locator("#signin:not([hidden])").waitFor({ timeout: T });
+  await other.locator("#signin:not([hidden])").waitFor({ timeout: T });
+  result.second_tab = await other.locator("#signin-msg").textContent();
+  await other.close();
   result.signed_out = await page.evaluate(async () => ({
     indexeddb: (await indexedDB.databases()).map((d) => d.name),
     storage: Object.keys(localStorage).filter((k) => k !== "tend.app.prefs"),
@@ -420,7 +427,7 @@ async function main() {
     await desktop(page);
     await idleLock(page);
     await subscribe(page);
-    await signOut(page);
+    await signOut(context, page);
     await signOn(page);
   } finally {
     await browser.close();
