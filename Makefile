@@ -53,7 +53,7 @@ app-screenshot: $(APP_TEST)/node_modules ## Refresh docs/patient-app.png by runn
 	TEND_APP_SCREENSHOT=docs/patient-app.png $(GO) test -count=1 -run '^TestPatientAppInBrowser$$' ./api/
 
 bench: ## Go benchmarks (rules evaluation, ingest, FHIR Bundle vs JSON batch)
-	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/
+	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/...
 	$(GO) test -run '^$$' -bench BenchmarkBundleIngest -benchmem ./api/
 
 bench-load: build ## Start a server on database $(BENCH_DB) and drive it with `tend load` (single readings, then batches of 500)
