@@ -158,15 +158,8 @@ func (s *Server) listReadings(w http.ResponseWriter, r *http.Request) {
 // listRetakes answers the patient's open requests to measure again: what an
 // app shows when a "please measure again" push opens it.
 func (s *Server) listRetakes(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	items, err := s.eng.PendingRetakes(r.Context(), actor(r), id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newList(items, ""))
+	withID(s, w, r, func(id uuid.UUID) (any, int, error) {
+		items, err := s.eng.PendingRetakes(r.Context(), actor(r), id)
+		return newList(items, ""), http.StatusOK, err
+	})
 }
