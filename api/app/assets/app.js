@@ -34,6 +34,7 @@ const app = {
   ctx: null,
   cleanup: null,
   locked: false,
+  gen: 0,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -62,14 +63,25 @@ async function show() {
     else a.removeAttribute("aria-current");
   }
   const main = $("main");
-  main.replaceChildren();
+  main.replaceChildren(h("p", { class: "note", text: "Loading…" }));
   main.dataset.ready = "false";
   main.dataset.view = name || "home";
+  // A view renders apart and is shown only if no later navigation started
+  // meanwhile, so a slow view never lands on top of the next one.
+  const gen = ++app.gen;
+  const box = h("div", { class: "view" });
+  let cleanup = null;
   try {
-    app.cleanup = (await view.mod.render(app.ctx, main, { retake: name === "retake" })) || null;
+    cleanup = (await view.mod.render(app.ctx, box, { retake: name === "retake" })) || null;
   } catch (err) {
-    main.append(h("p", { class: "error", role: "alert", text: errorText(err) }));
+    box.append(h("p", { class: "error", role: "alert", text: errorText(err) }));
   }
+  if (gen !== app.gen || !app.ctx || app.locked) {
+    cleanup?.();
+    return;
+  }
+  app.cleanup = cleanup;
+  main.replaceChildren(box);
   main.dataset.ready = "true";
   const title = $("view-title");
   if (title && app.focusView) title.focus();
