@@ -46,7 +46,7 @@ lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-console-screenshot: $(CONSOLE_TEST)/node_modules ## Refresh docs/console.png by running the console's browser test
+console-screenshot: $(CONSOLE_TEST)/node_modules ## Refresh docs/console.png (desktop) and docs/console-phone.png by running the console's browser test
 	TEND_CONSOLE_SCREENSHOT=docs/console.png $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./api/
 
 app-screenshot: $(APP_TEST)/node_modules ## Refresh docs/patient-app.png by running the patient app's browser test
@@ -66,10 +66,35 @@ fuzz: ## Fuzz the parsers and the API's JSON decoders for FUZZTIME (30s) each
 	for t in FuzzDecodeReadings FuzzDecodeSymptomReport FuzzDecodeParams FuzzCheckRuleTypes; do \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./api/ || exit 1; done
 
+# A private PostgreSQL cluster (run as the postgres user), tend serve and tend
+# worker under load with critical readings: kill -9 of each five times,
+# pg_terminate_backend five times, one pg_ctl restart -m immediate. Fails on any
+# lost or duplicated reading, answer other than 2xx/503 + Retry-After, alert
+# without delivery jobs, or push in flight at a kill not re-sent within 20 s.
+chaos: build ## Break a running Tend on purpose (kill -9, pg_terminate_backend, immediate restart) and check nothing was lost (~2 min)
+	$(GO) run ./cmd/tend/internal/chaos -scenario chaos -tend $(BIN)
+
+# Three tend serve and two tend worker on one private cluster: tend load against
+# one process and against three, then escalation steps, medication reminders and
+# a broadcast's copies, each done exactly once across the processes.
+scale: build ## Several processes on one database: throughput, and work done exactly once across them (~2.5 min)
+	$(GO) run ./cmd/tend/internal/chaos -scenario scale -tend $(BIN)
+
+# pg_auto_failover (Debian postgresql-15-auto-failover, installed with apt-get
+# when missing): a monitor and two nodes with synchronous replication, two tend
+# serve and one tend worker on a multi-host URL; kill -9 of the primary's postmaster.
+ha-test: build ## Fail a pg_auto_failover primary over under load and report what the clients saw (~3 min; not in CI)
+	@command -v pg_autoctl >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing postgresql-15-auto-failover with apt-get"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15-auto-failover pg-auto-failover-cli >/dev/null; \
+		else echo "pg_autoctl is missing: apt-get install postgresql-15-auto-failover" >&2; exit 1; fi; }
+	$(GO) run ./cmd/tend/internal/chaos -scenario ha -tend $(BIN)
+
 tidy: ## go mod tidy
 	$(GO) mod tidy
 
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help build demo test console-screenshot app-screenshot lint bench bench-load fuzz tidy clean
+.PHONY: help build demo test console-screenshot app-screenshot lint bench bench-load fuzz chaos scale ha-test tidy clean

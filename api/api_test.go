@@ -144,8 +144,23 @@ func newSetupWith(t testing.TB, cfg engine.Config) *setup {
 // set here).
 func newSetupServer(t testing.TB, cfg engine.Config, apiCfg api.Config) *setup {
 	t.Helper()
-	pool := enginetest.NewPool(t)
-	cfg.Pool, cfg.WebPushAllowedHosts = pool, []string{"127.0.0.1"}
+	return newSetupAPI(t, cfg, apiCfg, func(h http.Handler) http.Handler { return api.CheckContract(t, h) })
+}
+
+// newSetupOn is newSetupWith on cfg.Pool when set (a fresh database when
+// not), with the server's handler wrapped by wrap.
+func newSetupOn(t testing.TB, cfg engine.Config, wrap func(http.Handler) http.Handler) *setup {
+	t.Helper()
+	return newSetupAPI(t, cfg, api.Config{}, wrap)
+}
+
+// newSetupAPI is newSetupOn with API settings.
+func newSetupAPI(t testing.TB, cfg engine.Config, apiCfg api.Config, wrap func(http.Handler) http.Handler) *setup {
+	t.Helper()
+	if cfg.Pool == nil {
+		cfg.Pool = enginetest.NewPool(t)
+	}
+	cfg.WebPushAllowedHosts = []string{"127.0.0.1"}
 	if cfg.Keys == nil {
 		cfg.Keys = testKeys(t)
 	}
@@ -168,7 +183,7 @@ func newSetupServer(t testing.TB, cfg engine.Config, apiCfg api.Config) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(api.CheckContract(t, srv)) // every /v1 exchange is checked against the OpenAPI document
+	hs := httptest.NewServer(wrap(srv)) // newSetupWith: every /v1 exchange is checked against the OpenAPI document
 	t.Cleanup(hs.Close)
 	ctx := context.Background()
 	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
@@ -179,7 +194,7 @@ func newSetupServer(t testing.TB, cfg engine.Config, apiCfg api.Config) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &setup{admin: client{t: t, base: hs.URL, token: tok}, eng: eng, pool: pool}
+	s := &setup{admin: client{t: t, base: hs.URL, token: tok}, eng: eng, pool: cfg.Pool}
 	s.clinician = s.admin.as(s.userToken(t, map[string]any{"name": "Dr Ada Osei", "role": "clinician"}))
 	var team struct{ ID string }
 	r := s.admin.do("POST", "/v1/care-teams", map[string]any{"name": "Cardiology RPM", "member_ids": []string{s.lastUserID}})

@@ -33,6 +33,7 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
 	patients := fs.Int("patients", 12, "number of simulated patients (the first three follow clinical stories, the rest are stable)")
 	interval := fs.Duration("interval", 2*time.Second, "mean time between one patient's readings")
+	envFile := fs.String("env-file", demoEnvFile, "where to write the settings that reopen the demo's data with tend serve (\"\": nowhere)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -86,6 +87,7 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.WebPushAllowed = []string{"127.0.0.1"}
+	var generatedKeys string // the key the demo made, for its settings file
 	if s.Keys == nil {
 		// Message bodies and symptom notes are sealed at rest: the demo
 		// makes a key of its own, kept in memory only (like its data's
@@ -97,7 +99,11 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 		if s.Keys, err = sealed.ParseKeyring(text); err != nil {
 			return err
 		}
+		generatedKeys = text
 		out.printf("encryption a new key for this run (set TEND_ENCRYPTION_KEYS to keep one)")
+	}
+	if *envFile != "" {
+		writeDemoEnv(out, *envFile, url, generatedKeys)
 	}
 	sys, err := startSystem(ctx, s, pool, log, systemOpts{withAPI: true, overrides: func(c *engine.Config) {
 		c.Senders = senders
@@ -147,7 +153,12 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	d.patientLink(sims)
+	links, err := demoSignIns(ctx, eng, sys.api, team.ID, doc.ID, docToken, sims[0].id, sims[0].name)
+	if err != nil {
+		return err
+	}
+	out.printf("")
+	printSignIns(out, base, links)
 	out.printf("")
 
 	var wg sync.WaitGroup

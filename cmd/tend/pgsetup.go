@@ -2,19 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tendhealth/tend/cmd/tend/internal/pgcluster"
 )
 
 // localServer is where a newcomer's Postgres usually answers.
@@ -110,7 +106,7 @@ func dropDatabase(ctx context.Context, url, db string) error {
 // PostgreSQL into a directory of its own, on a free port. PostgreSQL refuses
 // to run as root, so as root it runs as the postgres system user.
 func startPrivateCluster(ctx context.Context, log *slog.Logger) (string, func(), error) {
-	bin, err := findPostgresBin()
+	bin, err := pgcluster.Bin()
 	if err != nil {
 		return "", nil, err
 	}
@@ -118,28 +114,16 @@ func startPrivateCluster(ctx context.Context, log *slog.Logger) (string, func(),
 	if err != nil {
 		return "", nil, err
 	}
-	port, err := freePort()
+	port, err := pgcluster.FreePort()
 	if err != nil {
 		return "", nil, err
 	}
-	var asUser []string
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return "", nil, errors.New("running as root and no postgres system user exists to run PostgreSQL as")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return "", nil, err
-		}
-		asUser = []string{"runuser", "-u", "postgres", "--"}
+	if err := pgcluster.GiveToPostgres(dir); err != nil {
+		return "", nil, err
 	}
 	data := filepath.Join(dir, "data")
 	runPG := func(name string, args ...string) error {
-		full := append(append(asUser, filepath.Join(bin, name)), args...)
-		cmd := exec.CommandContext(ctx, full[0], full[1:]...)
-		out, err := cmd.CombinedOutput()
+		out, err := pgcluster.Command(ctx, filepath.Join(bin, name), args...).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%s: %w: %s", name, err, out)
 		}
@@ -154,37 +138,8 @@ func startPrivateCluster(ctx context.Context, log *slog.Logger) (string, func(),
 	}
 	log.Info("private PostgreSQL started", "port", port, "dir", dir)
 	stop := func() {
-		full := append(append(asUser, filepath.Join(bin, "pg_ctl")), "-D", data, "-m", "fast", "stop")
-		_ = exec.Command(full[0], full[1:]...).Run()
+		_ = pgcluster.Command(context.Background(), filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "fast", "stop").Run()
 		_ = os.RemoveAll(dir)
 	}
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop, nil
-}
-
-func findPostgresBin() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			return d, nil
-		}
-	}
-	if p, err := exec.LookPath("initdb"); err == nil {
-		return filepath.Dir(p), nil
-	}
-	return "", errors.New("no PostgreSQL found: set TEND_DATABASE_URL, start a server on 127.0.0.1:5432, or install PostgreSQL (apt-get install postgresql)")
-}
-
-func versionOf(binDir string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
-	return n
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tendhealth/tend/cmd/tend/internal/pgcluster"
 )
 
 // TestPrivateClusterStarts exercises what `tend demo` does on a machine
@@ -14,7 +16,7 @@ import (
 // binaries (as the postgres user when run as root), a database of its own,
 // and a clean stop.
 func TestPrivateClusterStarts(t *testing.T) {
-	if _, err := findPostgresBin(); err != nil {
+	if _, err := pgcluster.Bin(); err != nil {
 		t.Skip("no PostgreSQL binaries installed:", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

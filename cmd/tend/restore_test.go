@@ -23,6 +23,8 @@ import (
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/engine/enginetest"
 	"github.com/tendhealth/tend/migrations"
+
+	"github.com/tendhealth/tend/cmd/tend/internal/pgcluster"
 )
 
 // TestBackupRestore follows docs/deploy.md: pg_dump a live database, restore
@@ -30,7 +32,7 @@ import (
 // restored database is fully migrated, its token authenticates and its
 // patient is there.
 func TestBackupRestore(t *testing.T) {
-	bin, err := findPostgresBin()
+	bin, err := pgcluster.Bin()
 	if err != nil {
 		t.Skip("no PostgreSQL client binaries:", err)
 	}

@@ -2,6 +2,7 @@ package alerting_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,5 +143,38 @@ func TestHardLimitPagesAtOnce(t *testing.T) {
 	}
 	if n := w.Count(t, `SELECT count(*) FROM retakes`); n != 0 {
 		t.Errorf("%d retakes for a reading past the hard limit", n)
+	}
+}
+
+// Two processes (two engines on one database) running the same retake
+// deadline at once, four times each, page the team once: one alert, one
+// notification, one timed-out retake.
+func TestRacingRetakeDeadlinesPageOnce(t *testing.T) {
+	t.Parallel()
+	w := retakeWorld(t)
+	ingestBP(t, w, 185, 100, time.Now().Add(-time.Minute))
+	var id uuid.UUID
+	if err := w.Pool.QueryRow(context.Background(), `SELECT id FROM retakes WHERE status = 'pending'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	engines := []*engine.Engine{w.Eng, w.NewEngine(t, false)}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		eng := engines[i%2]
+		wg.Go(func() {
+			if err := eng.Shared().Alerting.RetakeDeadline(context.Background(), id); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := w.Count(t, `SELECT count(*) FROM alerts WHERE rule_id = 'bp-crisis'`); n != 1 {
+		t.Errorf("%d bp-crisis alerts after racing deadlines, want 1", n)
+	}
+	if n := w.Count(t, `SELECT count(*) FROM notifications WHERE type = 'alert'`); n != 1 {
+		t.Errorf("%d team notifications after racing deadlines, want 1", n)
+	}
+	if n := w.Count(t, `SELECT count(*) FROM retakes WHERE status = 'timed_out'`); n != 1 {
+		t.Errorf("%d timed-out retakes, want 1", n)
 	}
 }

@@ -40,3 +40,8 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 // fresh migrated database, configured as the engine configures its pools,
 // and a function that closes it and drops the database.
 func Open() (*pgxpool.Pool, func(), error) { return pgtest.Open(engine.ConfigurePool) }
+
+// TerminateBackend ends the server process pid of a connection to the
+// database at url and waits until it is gone: how tests break a connection
+// the way a failover or pg_terminate_backend does.
+func TerminateBackend(t testing.TB, url string, pid uint32) { pgtest.TerminateBackend(t, url, pid) }

@@ -29,7 +29,11 @@ var ErrUnavailable = errors.New("database unavailable")
 var ErrCommitUnknown = errors.New("the database connection broke during commit; the outcome is unknown")
 
 // Unavailable reports whether err means the database could not be reached
-// or went away (as opposed to rejecting a statement).
+// or went away (as opposed to rejecting a statement): a connection pgx had
+// already closed, a socket that reached its end (io.EOF) or broke (network
+// errors), a failed connection attempt, a closed pool, a timeout, SQLSTATE
+// class 08 (connection exception), 57P01–57P03 (the server is shutting down,
+// crashed or not accepting connections yet) and 53300 (too many connections).
 func Unavailable(err error) bool {
 	if err == nil {
 		return false
@@ -47,9 +51,10 @@ func Unavailable(err error) bool {
 	}
 	var ce *pgconn.ConnectError
 	var ne net.Error
-	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, puddle.ErrClosedPool) ||
-		pgconn.Timeout(err)
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, puddle.ErrClosedPool) || pgconn.Timeout(err)
 }
 
 // IsUnavailable reports whether err (from any engine call) means the database

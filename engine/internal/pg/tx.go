@@ -2,12 +2,10 @@ package pg
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -23,7 +21,8 @@ func ReadTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) e
 }
 
 // InTxOpts runs fn in a transaction with opts, committing when fn returns
-// nil. A commit that fails because the connection broke is ErrCommitUnknown:
+// nil. A commit that fails because the connection broke or the server went
+// away (Unavailable, a FATAL from the server included) is ErrCommitUnknown:
 // it may or may not have committed.
 func InTxOpts(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
 	tx, err := pool.BeginTx(ctx, opts)
@@ -35,8 +34,7 @@ func InTxOpts(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, fn fu
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) && Unavailable(err) {
+		if Unavailable(err) {
 			return fmt.Errorf("commit: %w: %w", ErrCommitUnknown, err)
 		}
 		return fmt.Errorf("commit: %w", err)

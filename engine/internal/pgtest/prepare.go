@@ -20,7 +20,9 @@ import (
 // missing from the map, or when a key of the map does not name the value
 // beside it; then it PREPAREs every statement against a freshly migrated
 // database, so that a typo, a dropped column or a parameter whose type
-// PostgreSQL cannot infer fails the test and not production.
+// PostgreSQL cannot infer fails the test and not production. Last, every
+// statement on a patient-owned table must name its patient, or be on the
+// reviewed list of cross-patient statements (distribution.go).
 func PrepareQueries(t *testing.T, file string, queries map[string]string) {
 	t.Helper()
 	PrepareQueriesOf(t, file, "queries", queries)
@@ -60,6 +62,7 @@ func PrepareQueriesOf(t *testing.T, file, mapName string, queries map[string]str
 			t.Errorf("prepare %s: %v", name, err)
 		}
 	}
+	checkPatientKeys(t, conn.Conn(), file, queries)
 }
 
 // catalogue parses file and returns the names of its package-level constants

@@ -17,8 +17,9 @@ import (
 func PatientVisibleEvents() []string { return []string{} }
 
 // EventSQL is the predicate "the actor may see event e" of the event log:
-// admins every event, clinicians and schedulers the events of their care
-// teams, patient and device users the events of their own patient whose type
+// admins every event, clinicians the events of their care teams, schedulers
+// none of no thread (every such event is an alert's, and schedulers neither
+// list nor read alerts), patient and device users the events of their own patient whose type
 // is in PatientVisibleEvents. An event of a thread (thread_id set) goes to
 // the thread's participants only (ThreadSQL), admins included only when they
 // are one. e is the events row alias; role, patient, user and types are the
@@ -26,7 +27,7 @@ func PatientVisibleEvents() []string { return []string{} }
 // patient-visible types (a text array).
 func EventSQL(e, role, patient, user, types string) string {
 	return strings.NewReplacer("{e}", e, "{role}", role, "{patient}", patient, "{user}", user, "{types}", types).Replace(`(({e}.thread_id IS NULL AND ({role} = 'admin'
-	OR ({role} IN ('clinician', 'scheduler') AND EXISTS (
+	OR ({role} = 'clinician' AND EXISTS (
 		SELECT 1 FROM care_team_members m WHERE m.care_team_id = {e}.care_team_id AND m.user_id = {user}))
 	OR ({role} IN ('patient', 'device') AND {e}.patient_id = {patient} AND {e}.type = ANY({types}))))
 	OR ({e}.thread_id IS NOT NULL AND EXISTS (SELECT 1 FROM threads et WHERE et.id = {e}.thread_id AND `) +
@@ -40,7 +41,7 @@ func SeesEvent(a access.Actor, typ string, patientID uuid.UUID, members []uuid.U
 	switch a.Role {
 	case access.RoleAdmin:
 		return true
-	case access.RoleClinician, access.RoleScheduler:
+	case access.RoleClinician:
 		return slices.Contains(members, a.UserID)
 	case access.RolePatient, access.RoleDevice:
 		return patientID != uuid.Nil && patientID == a.PatientID && slices.Contains(PatientVisibleEvents(), typ)
