@@ -38,9 +38,14 @@ mqtt-clients:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto-clients >/dev/null; }; \
 		else echo "mosquitto_pub not found: the MQTT client tests will skip (fail under CI=true)"; fi; }
 
+APP_TEST := api/app/test
+
+$(APP_TEST)/node_modules: $(APP_TEST)/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix $(APP_TEST) --no-audit --no-fund; else echo "npm not found: the patient app's browser test will skip (fail under CI=true)"; fi
+
 # Progress package by package (cmd/tend/internal/testrun); PostgreSQL found or
 # started by .ci/postgres; template databases the run created dropped at the end.
-test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules mqtt-clients ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers; FHIR validation and the console's browser test through Node)
+test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules $(APP_TEST)/node_modules mqtt-clients ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers; FHIR validation and the browser tests of the console and the patient app through Node)
 	$(GO) vet ./...
 	@url=$$(bash .ci/postgres) && \
 		TEST_DATABASE_URL="$$url" $(GO) run ./cmd/tend/internal/testrun -- -race -count=1 -timeout 20m ./...
@@ -51,6 +56,9 @@ lint: ## go vet and staticcheck
 
 console-screenshot: $(CONSOLE_TEST)/node_modules ## Refresh docs/console.png (desktop) and docs/console-phone.png by running the console's browser test
 	TEND_CONSOLE_SCREENSHOT=docs/console.png $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./api/
+
+app-screenshot: $(APP_TEST)/node_modules ## Refresh docs/patient-app.png by running the patient app's browser test
+	TEND_APP_SCREENSHOT=docs/patient-app.png $(GO) test -count=1 -run '^TestPatientAppInBrowser$$' ./api/
 
 bench: ## Go benchmarks (rules evaluation, ingest, FHIR Bundle vs JSON batch)
 	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/...
@@ -105,4 +113,4 @@ tidy: ## go mod tidy
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help build demo test mqtt-clients bench-mqtt console-screenshot lint bench bench-load bench-compare fuzz chaos scale ha-test tidy clean
+.PHONY: help build demo test mqtt-clients bench-mqtt console-screenshot app-screenshot lint bench bench-load bench-compare fuzz chaos scale ha-test tidy clean

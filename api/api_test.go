@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tendhealth/tend/api"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/engine/enginetest"
@@ -115,6 +117,7 @@ type setup struct {
 	patientID, teamID        string
 	lastUserID               string
 	eng                      *engine.Engine
+	pool                     *pgxpool.Pool
 }
 
 func newSetup(t testing.TB) *setup { t.Helper(); return newSetupWith(t, engine.Config{}) }
@@ -123,12 +126,25 @@ func newSetup(t testing.TB) *setup { t.Helper(); return newSetupWith(t, engine.C
 // at the end of the test, when cfg.RunWorkers is set).
 func newSetupWith(t testing.TB, cfg engine.Config) *setup {
 	t.Helper()
-	return newSetupOn(t, cfg, func(h http.Handler) http.Handler { return api.CheckContract(t, h) })
+	return newSetupServer(t, cfg, api.Config{})
+}
+
+// newSetupServer is newSetupWith with API settings too (apiCfg.Engine is
+// set here).
+func newSetupServer(t testing.TB, cfg engine.Config, apiCfg api.Config) *setup {
+	t.Helper()
+	return newSetupAPI(t, cfg, apiCfg, func(h http.Handler) http.Handler { return api.CheckContract(t, h) })
 }
 
 // newSetupOn is newSetupWith on cfg.Pool when set (a fresh database when
 // not), with the server's handler wrapped by wrap.
 func newSetupOn(t testing.TB, cfg engine.Config, wrap func(http.Handler) http.Handler) *setup {
+	t.Helper()
+	return newSetupAPI(t, cfg, api.Config{}, wrap)
+}
+
+// newSetupAPI is newSetupOn with API settings.
+func newSetupAPI(t testing.TB, cfg engine.Config, apiCfg api.Config, wrap func(http.Handler) http.Handler) *setup {
 	t.Helper()
 	if cfg.Pool == nil {
 		cfg.Pool = enginetest.NewPool(t)
@@ -151,7 +167,8 @@ func newSetupOn(t testing.TB, cfg engine.Config, wrap func(http.Handler) http.Ha
 			_ = eng.Stop(ctx)
 		})
 	}
-	srv, err := api.New(api.Config{Engine: eng})
+	apiCfg.Engine = eng
+	srv, err := api.New(apiCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +183,7 @@ func newSetupOn(t testing.TB, cfg engine.Config, wrap func(http.Handler) http.Ha
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &setup{admin: client{t: t, base: hs.URL, token: tok}, eng: eng}
+	s := &setup{admin: client{t: t, base: hs.URL, token: tok}, eng: eng, pool: cfg.Pool}
 	s.clinician = s.admin.as(s.userToken(t, map[string]any{"name": "Dr Ada Osei", "role": "clinician"}))
 	var team struct{ ID string }
 	r := s.admin.do("POST", "/v1/care-teams", map[string]any{"name": "Cardiology RPM", "member_ids": []string{s.lastUserID}})

@@ -1,9 +1,7 @@
 package api_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -115,52 +113,13 @@ func consoleTestDir(t *testing.T) string {
 // (the SSE parser, queue order and counts, thresholds, plot series) in Node.
 func TestConsoleModules(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		msg := "Node.js not installed (apt-get install nodejs): the console's unit tests cannot run"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	cmd := exec.Command(node, "--test", "units.test.mjs")
-	cmd.Dir = consoleTestDir(t)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("console unit tests failed: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "# fail 0") {
-		t.Fatalf("console unit tests did not report: %s", out)
-	}
+	runNodeUnits(t, consoleTestDir(t), "units.test.mjs", "console unit tests")
 }
 
-// requireBrowser returns node and Chromium, or skips (fails under CI=true)
-// naming what is missing.
+// requireBrowser returns node and Chromium for the console's browser test.
 func requireBrowser(t *testing.T) (node, chromium string) {
 	t.Helper()
-	chromium = os.Getenv("TEND_CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	var missing []string
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing = append(missing, "Node.js (apt-get install nodejs npm)")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		missing = append(missing, "Chromium at "+chromium+" (apt-get install chromium)")
-	}
-	if _, err := os.Stat(filepath.Join(consoleTestDir(t), "node_modules", "playwright-core")); err != nil {
-		missing = append(missing, "playwright-core (npm ci --prefix api/console/test)")
-	}
-	if len(missing) > 0 {
-		msg := "browser test not runnable: missing " + strings.Join(missing, ", ")
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return node, chromium
+	return requireNodeBrowser(t, consoleTestDir(t), "playwright-core")
 }
 
 // TestConsoleInBrowser opens the console as a clinician of team A and one of
@@ -376,19 +335,6 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 		"CHROMIUM="+chromium, "SCREENSHOT="+shot, "EXPECT_MODE="+mode, "PATIENT_TEXT="+patientText, "REPLY_TEXT="+replyText,
 		"BROADCAST_TEXT="+broadcastText)
 	cmd.Env = append(cmd.Env, adminEnv...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 
 	var alertID, messageID string
 	var result struct {
@@ -417,10 +363,7 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 		} `json:"reminders"`
 		Admin *adminResult `json:"admin"`
 	}
-	gotResult := false
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		line := sc.Text()
+	driveBrowser(t, cmd, &result, func(line string, reply func(string)) bool {
 		switch {
 		case line == "READY":
 			ids := post(a.device, a.patientID, spo2(72, 0))
@@ -436,9 +379,7 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 			}
 			live.publish(alertID)
 			live.publish(later[0])
-			if _, err := fmt.Fprintf(stdin, "POSTED %s %s\n", alertID, later[0]); err != nil {
-				t.Fatal(err)
-			}
+			reply(fmt.Sprintf("POSTED %s %s", alertID, later[0]))
 		case strings.HasPrefix(line, "THREAD "):
 			// The console shows the patient's thread: the patient starts
 			// typing, then writes with a photo.
@@ -448,9 +389,7 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 			if r := patientA.do("POST", "/v1/threads/"+threadA+"/typing", nil); r.status != http.StatusAccepted {
 				t.Errorf("typing: %d %s", r.status, r.body)
 			}
-			if _, err := fmt.Fprintln(stdin, "POSTING"); err != nil {
-				t.Fatal(err)
-			}
+			reply("POSTING")
 			var att, msg struct{ ID string }
 			r := patientA.doWith("POST", "/v1/threads/"+threadA+"/attachments", string(pngFile), map[string]string{"Content-Type": "image/png"})
 			if r.status != http.StatusCreated {
@@ -463,23 +402,12 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 			}
 			r.decode(t, &msg)
 			messageID = msg.ID
-			if _, err := fmt.Fprintf(stdin, "MESSAGED %s %d\n", msg.ID, len(pngFile)); err != nil {
-				t.Fatal(err)
-			}
-		case strings.HasPrefix(line, "RESULT "):
-			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "RESULT ")), &result); err != nil {
-				t.Fatalf("result %q: %v", line, err)
-			}
-			gotResult = true
+			reply(fmt.Sprintf("MESSAGED %s %d", msg.ID, len(pngFile)))
 		default:
-			t.Logf("browser: %s", line)
+			return false
 		}
-	}
-	_, _ = io.Copy(io.Discard, stdout)
-	_ = stdin.Close()
-	if err := cmd.Wait(); err != nil || !gotResult {
-		t.Fatalf("browser test failed (%v):\n%s", err, stderr.String())
-	}
+		return true
+	})
 	t.Logf("appeared after %d ms (%s); plot: %s", result.AppearedMS, result.LiveMode, result.PlotCaption)
 	checkConsoleDisplay(t, mode, &result.Checks, displayResult{Row: result.RowText, Fired: result.FiredText, Caption: result.PlotCaption,
 		Legend: result.Legend, History: result.History, Loading: result.LoadingText, TokenLink: result.TokenLink})

@@ -72,6 +72,7 @@ type Readings interface {
 	ResolveExternalIDs(ctx context.Context, a engine.Actor, externalIDs []string) (map[string]uuid.UUID, error)
 	ReportSymptoms(ctx context.Context, a engine.Actor, in engine.NewSymptomReport) (engine.SymptomReportResult, error)
 	ListSymptomReports(ctx context.Context, a engine.Actor, f engine.SymptomReportFilter) ([]engine.SymptomReport, string, error)
+	PendingRetakes(ctx context.Context, a engine.Actor, patientID uuid.UUID) ([]engine.PendingRetake, error)
 }
 
 // Alerts is the triage queue and the alert lifecycle.

@@ -296,6 +296,7 @@ var endpoints = map[string]endpoint{
 			"observed_at": nowRFC3339(), "source_id": "cuff:1"}}}
 	}},
 	"GET /v1/patients/{id}/readings":  {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"GET /v1/patients/{id}/retakes":   {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
 	"GET /v1/patients/{id}/params":    {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
 	"DELETE /v1/patients/{id}/params": {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
 	"PUT /v1/patients/{id}/params": {actor: "clinician", id: patientA, scoped: true, otherID: patientB, body: func(*world) any {
@@ -395,6 +396,7 @@ var endpoints = map[string]endpoint{
 	"GET /docs/":        {},
 	"GET /{$}":          {},
 	"GET /console/":     {},
+	"GET /app/":         {},
 	"POST /fhir/r4/Observation": {actor: "device", body: func(w *world) any {
 		return fhirObservation(w.patient["A"], nowRFC3339())
 	}},

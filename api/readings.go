@@ -171,3 +171,12 @@ func (s *Server) listReadings(w http.ResponseWriter, r *http.Request) {
 		return newList(items, next), http.StatusOK, err
 	})
 }
+
+// listRetakes answers the patient's open requests to measure again: what an
+// app shows when a "please measure again" push opens it.
+func (s *Server) listRetakes(w http.ResponseWriter, r *http.Request) {
+	withID(s, w, r, func(id uuid.UUID) (any, int, error) {
+		items, err := s.eng.PendingRetakes(r.Context(), actor(r), id)
+		return newList(items, ""), http.StatusOK, err
+	})
+}

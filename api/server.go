@@ -63,6 +63,12 @@ type Config struct {
 	// StreamHeartbeat is how often GET /v1/stream sends a comment line to an
 	// idle client (and re-checks its token). Defaults to 15 seconds.
 	StreamHeartbeat time.Duration
+	// App configures the patient app at /app/ (app.go).
+	App AppConfig
+	// AllowedOrigins are the browser origins (scheme://host[:port]) that may
+	// call /v1/ across origins, such as a patient app hosted apart from
+	// tend (cors.go). Empty: same origin only.
+	AllowedOrigins []string
 }
 
 // Server is Tend's HTTP API.
@@ -103,6 +109,9 @@ func New(cfg Config) (*Server, error) {
 	cfg.RateBurst = cmp.Or(cfg.RateBurst, int(2*cfg.RateLimit))
 	cfg.FailedAuthRate = cmp.Or(cfg.FailedAuthRate, 5)
 	cfg.FailedAuthBurst = cmp.Or(cfg.FailedAuthBurst, 20)
+	if err := ValidateAppConfig(cfg.App); err != nil {
+		return nil, err
+	}
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.NewRegistry()
 	}
@@ -168,6 +177,7 @@ func (s *Server) routes() http.Handler {
 	handle("PATCH /v1/patients/{id}", s.updatePatient)
 	handle("POST /v1/patients/{id}/readings", s.postReadings)
 	handle("GET /v1/patients/{id}/readings", s.listReadings)
+	handle("GET /v1/patients/{id}/retakes", s.listRetakes)
 	handle("GET /v1/patients/{id}/params", s.getParams)
 	handle("PUT /v1/patients/{id}/params", s.putParams)
 	handle("DELETE /v1/patients/{id}/params", s.deleteParams)
@@ -231,6 +241,7 @@ func (s *Server) routes() http.Handler {
 	open("GET /docs/", http.HandlerFunc(s.docs))
 	open("GET /{$}", http.HandlerFunc(s.consoleIndex)) // the web triage console (console.go)
 	open("GET /console/", s.consoleAssets())
+	open("GET /app/", s.appFiles()) // the patient app (app.go)
 	open("GET /favicon.ico", http.HandlerFunc(s.favicon))
 	// The job dashboard authenticates by its session cookie or a bearer
 	// token (session.go); River's UI uses these methods.
@@ -243,7 +254,7 @@ func (s *Server) routes() http.Handler {
 	open("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "Not found", "no such endpoint", nil)
 	}))
-	return s.withRequestID(cleanRequest(mux))
+	return s.withRequestID(s.cors(cleanRequest(mux)))
 }
 
 // Route is one registered endpoint, as routes() lists it.

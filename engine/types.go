@@ -102,6 +102,7 @@ type (
 	Reading             = readings.Reading
 	AlertRef            = alerting.AlertRef
 	RetakeRef           = alerting.RetakeRef
+	PendingRetake       = alerting.PendingRetake
 	Retraction          = ingest.Retraction
 	RetractedReading    = ingest.RetractedReading
 )

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tendhealth/tend/api"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/notify"
 	"github.com/tendhealth/tend/notify/apns"
@@ -63,6 +64,10 @@ type settings struct {
 	AttachmentMaxBytes int64
 	// MQTT is the device listener's configuration (TEND_MQTT_*).
 	MQTT mqttSettings
+	// App configures the patient app at /app/ (TEND_APP_*, appconfig.go).
+	App api.AppConfig
+	// CORSOrigins may call the API from another origin (TEND_CORS_ORIGINS).
+	CORSOrigins []string
 }
 
 func loadSettings(env getenv) (settings, error) {
@@ -173,6 +178,9 @@ func loadSettings(env getenv) (settings, error) {
 			return s, fmt.Errorf("TEND_ATTACHMENT_MAX_BYTES: %q is not a number of bytes from 1 to 1073741824 (1 GiB)", v)
 		}
 		s.AttachmentMaxBytes = n
+	}
+	if err := appSettings(env, &s); err != nil {
+		return s, err
 	}
 	if v := env("TEND_LOG_LEVEL"); v != "" {
 		if err := s.LogLevel.UnmarshalText([]byte(v)); err != nil {

@@ -146,6 +146,11 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 		"TEND_MQTT_TLS_KEY":          "plain MQTT",
 		"TEND_MQTT_WS_ADDR":          "off",
 		"TEND_MQTT_QOS0":             value(strconv.FormatBool(s.MQTT.QoS0)),
+		"TEND_APP_NAME":              value(s.App.Name),
+		"TEND_APP_COLOR":             value(s.App.Color),
+		"TEND_APP_BACKGROUND":        value(s.App.Background),
+		"TEND_APP_IDLE_LOCK":         value(s.App.IdleLock.String()),
+		"TEND_CORS_ORIGINS":          "same origin only",
 	}
 	if s.TLSCertFile != "" || s.TLSKeyFile != "" {
 		t.Errorf("TLS is on by default: %q, %q", s.TLSCertFile, s.TLSKeyFile)

@@ -24,6 +24,7 @@ var queries = map[string]string{
 	"insertPatientNotificationSQL": insertPatientNotificationSQL,
 	"retakePatientSQL":             retakePatientSQL,
 	"lockRetakeSQL":                lockRetakeSQL,
+	"pendingRetakesSQL":            pendingRetakesSQL,
 	"timeOutRetakeSQL":             timeOutRetakeSQL,
 	"teamRotaSQL":                  teamRotaSQL,
 	"scheduleEscalationsSQL":       scheduleEscalationsSQL,
@@ -194,3 +195,8 @@ const insertAlertEventsSQL = `INSERT INTO alert_events (alert_id, action, actor_
 
 // setEscalationDueSQL sets the due time of the next escalation step of alerts $1 to $2 (NULL: none).
 const setEscalationDueSQL = `UPDATE alerts SET escalation_due_at = $2 WHERE id = ANY($1)`
+
+// pendingRetakesSQL lists a patient's open retake requests whose deadline
+// ($2, now) has not passed, soonest first (PendingRetakes).
+const pendingRetakesSQL = `SELECT rule_id, kind, reading_id, retake_by FROM retakes
+	WHERE patient_id = $1 AND status = 'pending' AND retake_by > $2 ORDER BY retake_by, rule_id`

@@ -1,0 +1,241 @@
+// Messages with the care team: the patient's thread, oldest first, with
+// receipts on the patient's own messages (sent, delivered, read), urgent
+// messages from the team marked, symptom reports as lists, photos and
+// documents (from the camera or files: JPEG, PNG, HEIC, PDF), and
+// "typing…" both ways. Shown means read: the view marks what it shows read.
+
+import { merge, Throttle, TYPING_SEND_MS, sizeLabel } from "../../console/assets/thread.js";
+import { h, heading, errorText, when } from "./dom.js";
+import { symptomLabel } from "./units.js";
+
+const TYPES = { "image/jpeg": "JPEG photo", "image/png": "PNG picture", "image/heic": "HEIC photo", "application/pdf": "PDF document" };
+const TYPING_SHOW_MS = 4000;
+
+// fileType is the content type the API accepts for a chosen file, or "".
+// Phones often leave a HEIC photo's type empty: its name says it.
+export function fileType(name, type) {
+  if (TYPES[type]) return type;
+  const ext = String(name).toLowerCase().split(".").pop();
+  return { jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", heic: "image/heic", heif: "image/heic", pdf: "application/pdf" }[ext] || "";
+}
+
+// receiptText is the best state any other participant reached.
+export function receiptText(receipts) {
+  const s = new Set((receipts || []).map((r) => r.status));
+  if (s.has("read")) return "Read";
+  if (s.has("delivered")) return "Delivered";
+  return "Sent";
+}
+
+export async function render(ctx, main) {
+  const threads = ((await ctx.api.get("/v1/threads?limit=100")).items || []).filter((t) => t.kind === "patient");
+  main.append(heading("Messages with your care team"));
+  if (threads.length === 0) {
+    main.append(h("p", { text: "You have no care team conversation yet." }));
+    return null;
+  }
+  const view = new Thread(ctx, main, threads);
+  await view.load();
+  return () => view.stop();
+}
+
+class Thread {
+  constructor(ctx, main, threads) {
+    this.ctx = ctx;
+    this.thread = threads[0];
+    this.messages = [];
+    this.files = [];
+    this.urls = [];
+    this.opened = new Map(); // attachment id → its shown photo or link, kept across redraws
+    this.throttle = new Throttle(TYPING_SEND_MS);
+    this.build(main, threads);
+    this.on = (ev) => { if (!ev.detail.thread_id || ev.detail.thread_id === this.thread.id) this.load(); };
+    this.onTyping = (ev) => { if (ev.detail.thread_id === this.thread.id) this.showTyping(); };
+    for (const t of ["message.created", "message.read", "poll"]) ctx.stream.addEventListener(t, this.on);
+    ctx.stream.addEventListener("typing", this.onTyping);
+  }
+
+  stop() {
+    for (const t of ["message.created", "message.read", "poll"]) this.ctx.stream.removeEventListener(t, this.on);
+    this.ctx.stream.removeEventListener("typing", this.onTyping);
+    clearTimeout(this.typingTimer);
+    for (const u of this.urls) URL.revokeObjectURL(u);
+  }
+
+  build(main, threads) {
+    if (threads.length > 1) {
+      const pick = h("select", { id: "thread-pick", onchange: () => { this.thread = threads[pick.selectedIndex]; this.messages = []; this.load(); } },
+        ...threads.map((t, i) => h("option", { value: t.id, text: `Care team ${i + 1}` })));
+      main.append(h("div", { class: "field" }, h("label", { for: "thread-pick", text: "Conversation" }), pick));
+    }
+    this.error = h("p", { class: "error", role: "alert" });
+    this.older = h("button", { type: "button", hidden: true, onclick: () => this.loadOlder() }, "Show older messages");
+    this.list = h("ol", { class: "messages", "aria-label": "Messages, oldest first" });
+    this.typing = h("p", { class: "typing", "aria-live": "polite" });
+    main.append(this.error, this.older, this.list, this.typing, this.composer());
+  }
+
+  composer() {
+    this.input = h("textarea", { id: "msg-body", rows: "3", maxlength: "4000", "aria-describedby": "msg-files",
+      oninput: () => { this.clientID = ""; this.signalTyping(); } });
+    const camera = h("input", { type: "file", accept: "image/*", capture: "environment", hidden: true, id: "msg-camera",
+      onchange: (ev) => this.addFiles(ev.target) });
+    const picker = h("input", { type: "file", accept: "image/jpeg,image/png,image/heic,.heic,.heif,application/pdf", multiple: true,
+      hidden: true, id: "msg-file", onchange: (ev) => this.addFiles(ev.target) });
+    this.chosen = h("ul", { id: "msg-files", class: "files", "aria-label": "Attached files" });
+    this.result = h("p", { class: "result", role: "status" });
+    const form = h("form", { class: "card composer", onsubmit: (ev) => { ev.preventDefault(); this.post(); } },
+      h("label", { for: "msg-body", text: "Write to your care team" }), this.input, this.chosen,
+      h("div", { class: "row" },
+        h("button", { type: "button", onclick: () => camera.click() }, "Take a photo"),
+        h("button", { type: "button", onclick: () => picker.click() }, "Attach a photo or file"),
+        camera, picker),
+      h("button", { type: "submit", class: "primary" }, "Send"), this.result);
+    return form;
+  }
+
+  addFiles(input) {
+    for (const f of input.files) {
+      const type = fileType(f.name, f.type);
+      if (!type) {
+        this.result.textContent = "Only photos (JPEG, PNG or HEIC) and PDF documents can be sent.";
+        continue;
+      }
+      this.files.push({ file: f, type });
+    }
+    input.value = "";
+    this.showFiles();
+  }
+
+  showFiles() {
+    this.chosen.replaceChildren(...this.files.map((f, i) => h("li", {},
+      `${TYPES[f.type]}, ${sizeLabel(f.file.size)} `,
+      h("button", { type: "button", class: "link", onclick: () => { this.files.splice(i, 1); this.showFiles(); } },
+        h("span", { class: "sr-only", text: `Remove ${TYPES[f.type]} ${i + 1}: ` }), "Remove"))));
+  }
+
+  path(suffix = "") {
+    return `/v1/threads/${encodeURIComponent(this.thread.id)}${suffix}`;
+  }
+
+  // load fetches the newest page and merges it in (new messages, and
+  // receipts that changed), then marks the newest message read.
+  async load() {
+    try {
+      const page = await this.ctx.api.get(this.path("/messages?limit=50"));
+      if (this.messages.length === 0) this.before = page.before_cursor || "";
+      this.older.hidden = this.messages.length === 0 ? !page.before_cursor : this.older.hidden;
+      this.messages = merge(this.messages, page.items || []);
+      this.error.textContent = "";
+      this.draw();
+      await this.markRead();
+    } catch (err) {
+      this.error.textContent = errorText(err);
+    }
+  }
+
+  async loadOlder() {
+    const page = await this.ctx.api.get(this.path(`/messages?limit=50&before=${encodeURIComponent(this.before)}`));
+    this.before = page.before_cursor || "";
+    this.older.hidden = !this.before;
+    this.messages = merge(this.messages, page.items || []);
+    this.draw();
+  }
+
+  async markRead() {
+    const last = this.messages[this.messages.length - 1];
+    if (!last || this.readUpTo === last.id) return;
+    this.readUpTo = last.id;
+    await this.ctx.api.post(this.path("/read"), { up_to: last.id }).catch(() => {});
+  }
+
+  draw() {
+    this.list.replaceChildren(...this.messages.map((m) => this.item(m)));
+    this.list.dataset.count = String(this.messages.length);
+  }
+
+  item(m) {
+    const mine = m.sender_role === "patient";
+    const li = h("li", { class: `message ${mine ? "mine" : "theirs"}${m.urgent ? " urgent" : ""}`, "data-id": m.id },
+      h("p", { class: "meta" }, h("strong", { text: mine ? "You" : "Your care team" }), ` · ${when(m.created_at)}`,
+        m.urgent ? h("span", { class: "badge" }, "Urgent") : null));
+    if (m.kind === "symptom_report" && m.symptom_report) {
+      li.append(h("p", { text: "Symptom report" }), h("ul", { class: "symptoms" },
+        ...(m.symptom_report.symptoms || []).map((s) => h("li", { text:
+          `${symptomLabel(s.code)}${s.text ? ` (${s.text})` : ""}: ${s.severity} out of 10` }))));
+      if (m.symptom_report.note) li.append(h("p", { class: "body", text: m.symptom_report.note }));
+    } else {
+      li.append(h("p", { class: "body", text: m.error ? "This message cannot be shown." : m.body }));
+    }
+    for (const a of m.attachments || []) li.append(this.attachment(a, mine));
+    if (mine) li.append(h("p", { class: "receipt", text: receiptText(m.receipts) }));
+    return li;
+  }
+
+  attachment(a, mine) {
+    if (this.opened.has(a.id)) return this.opened.get(a.id);
+    const label = `${TYPES[a.content_type] || "File"}, ${sizeLabel(a.size)}`;
+    const box = h("div", { class: "attachment" });
+    const open = async () => {
+      try {
+        const res = await this.ctx.api.fetch(`/v1/attachments/${encodeURIComponent(a.id)}`,
+          { headers: this.ctx.api.headers({ Accept: "*/*" }), cache: "no-store", credentials: "omit" });
+        if (!res.ok) throw new Error("The file could not be opened.");
+        const url = URL.createObjectURL(await res.blob());
+        this.urls.push(url);
+        this.opened.set(a.id, box);
+        if (a.content_type.startsWith("image/") && a.content_type !== "image/heic") {
+          box.replaceChildren(h("img", { src: url, alt: mine ? "Photo you sent" : "Photo from your care team" }));
+        } else {
+          box.replaceChildren(h("a", { href: url, download: `attachment.${a.content_type.split("/")[1]}` }, `Save ${label}`));
+        }
+      } catch (err) {
+        box.append(h("p", { class: "error", text: errorText(err) }));
+      }
+    };
+    box.append(h("button", { type: "button", onclick: open }, `Show ${label}`));
+    return box;
+  }
+
+  showTyping() {
+    this.typing.textContent = "Your care team is typing…";
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => { this.typing.textContent = ""; }, TYPING_SHOW_MS);
+  }
+
+  signalTyping() {
+    if (this.input.value && this.throttle.ready()) this.ctx.api.post(this.path("/typing")).catch(() => {});
+  }
+
+  async post() {
+    const text = this.input.value.trim();
+    if (!text && this.files.length === 0) {
+      this.result.textContent = "Please write a message or attach a photo.";
+      return;
+    }
+    this.result.textContent = "Sending…";
+    try {
+      const ids = [];
+      for (const f of this.files) {
+        const res = await this.ctx.api.fetch(this.path("/attachments"), { method: "POST", body: f.file, cache: "no-store",
+          credentials: "omit", headers: this.ctx.api.headers({ "Content-Type": f.type }) });
+        const body = await res.json().catch(() => ({}));
+        if (!res.ok) throw new Error(body.detail || body.title || "The file could not be sent.");
+        ids.push(body.id);
+      }
+      const body = text || (ids.length > 1 ? "Files attached" : "File attached");
+      // A retry after an unknown outcome sends the same client_id: the
+      // server keeps one message.
+      this.clientID ||= `app:${crypto.randomUUID()}`;
+      await this.ctx.api.post(this.path("/messages"), { body, attachment_ids: ids, client_id: this.clientID });
+      this.clientID = "";
+      this.input.value = "";
+      this.files = [];
+      this.showFiles();
+      this.result.textContent = "Sent.";
+      await this.load();
+    } catch (err) {
+      this.result.textContent = `Not sent: ${errorText(err)}`;
+    }
+  }
+}
