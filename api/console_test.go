@@ -144,13 +144,7 @@ func requireBrowser(t *testing.T) (node, chromium string) {
 	if _, err := os.Stat(filepath.Join(consoleTestDir(t), "node_modules", "playwright-core")); err != nil {
 		missing = append(missing, "playwright-core (npm ci --prefix api/console/test)")
 	}
-	if len(missing) > 0 {
-		msg := "browser test not runnable: missing " + strings.Join(missing, ", ")
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	needTools(t, "browser test", missing)
 	return node, chromium
 }
 

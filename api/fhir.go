@@ -122,6 +122,7 @@ func outcomeFromProblem(status int, title, detail string, fields []rpm.FieldErro
 		http.StatusUnauthorized: "login", http.StatusForbidden: "forbidden", http.StatusNotFound: "not-found",
 		http.StatusConflict: "conflict", http.StatusRequestEntityTooLarge: "too-costly", http.StatusTooManyRequests: "throttled",
 		http.StatusUnprocessableEntity: "invalid", http.StatusBadRequest: "structure", http.StatusUnsupportedMediaType: "not-supported",
+		http.StatusMethodNotAllowed: "not-supported",
 	}[status]
 	if code == "" {
 		code = "exception"

@@ -221,9 +221,14 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(rt.pattern, s.instrument(rt.pattern, asFHIR(s.authenticated(rt.handler))))
 	}
 	open("GET "+fhirBase+"/metadata", asFHIR(s.metadata(s.capabilities(fhirRoutes))))
-	open(fhirBase+"/", asFHIR(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fhirOther := asFHIR(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuseMethod(mux, w, r) { // 405 with Allow (methods.go)
+			return
+		}
 		writeOutcome(w, fhirNotFound("endpoint"))
-	})))
+	}))
+	open(fhirBase, fhirOther) // the base itself: a transaction is POST /fhir/r4
+	open(fhirBase+"/", fhirOther)
 	open("GET /openapi.json", http.HandlerFunc(s.openAPI))
 	open("GET /docs/", http.HandlerFunc(s.docs))
 	open("GET /{$}", http.HandlerFunc(s.consoleIndex)) // the web triage console (console.go)
@@ -237,6 +242,9 @@ func (s *Server) routes() http.Handler {
 	}
 
 	open("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuseMethod(mux, w, r) {
+			return
+		}
 		writeProblem(w, r, http.StatusNotFound, "Not found", "no such endpoint", nil)
 	}))
 	return s.withRequestID(cleanRequest(mux))
