@@ -73,7 +73,7 @@ func (s *Server) fhirSearchCommunications(w http.ResponseWriter, r *http.Request
 			s.writeError(w, r, err)
 			return
 		}
-		res, urls = append(res, raw), append(urls, fhirBase+"/Communication/"+m.ID.String())
+		res, urls = append(res, raw), append(urls, s.publicBase(r)+fhirBase+"/Communication/"+m.ID.String())
 	}
 	self, nextURL := nextLink(r, next)
 	writeFHIR(w, http.StatusOK, fhir.SearchSet(self, nextURL, res, urls, s.cfg.Now()))

@@ -262,6 +262,7 @@ func (s *Server) fhirBundle(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	out.SetBase(s.publicBase(r) + fhirBase)
 	writeFHIR(w, http.StatusOK, out)
 }
 
@@ -832,7 +833,7 @@ func (s *Server) fhirSearchObservations(w http.ResponseWriter, r *http.Request) 
 			s.writeError(w, r, err)
 			return
 		}
-		res, urls = append(res, raw), append(urls, fhirBase+"/Observation/"+*o.Id)
+		res, urls = append(res, raw), append(urls, s.publicBase(r)+fhirBase+"/Observation/"+*o.Id)
 	}
 	self, nextURL := nextLink(r, next)
 	writeFHIR(w, http.StatusOK, fhir.SearchSet(self, nextURL, res, urls, s.cfg.Now()))
@@ -897,7 +898,7 @@ func (s *Server) fhirSearchFlags(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		res, urls = append(res, raw), append(urls, fhirBase+"/Flag/"+x.ID.String())
+		res, urls = append(res, raw), append(urls, s.publicBase(r)+fhirBase+"/Flag/"+x.ID.String())
 	}
 	self, nextURL := nextLink(r, next)
 	writeFHIR(w, http.StatusOK, fhir.SearchSet(self, nextURL, res, urls, s.cfg.Now()))

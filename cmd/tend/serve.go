@@ -93,7 +93,7 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 		}
 		sys.api, err = api.New(api.Config{
 			Engine: eng, Logger: log, Gatherer: reg, Registerer: reg, RateLimit: s.RateLimit, JobsUI: jobs,
-			FailedAuthRate: s.FailedAuthRate,
+			FailedAuthRate: s.FailedAuthRate, PublicURL: s.PublicURL,
 			Ready: func(ctx context.Context) error {
 				if err := pool.Ping(ctx); err != nil {
 					return fmt.Errorf("database unreachable")
