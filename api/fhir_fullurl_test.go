@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/tendhealth/tend/api"
-	"github.com/tendhealth/tend/engine"
-	"github.com/tendhealth/tend/engine/enginetest"
 )
 
 // TestFHIRFullURLsAreAbsolute: a transaction response's and a searchset's
@@ -19,44 +16,21 @@ import (
 // scheme and Host.
 func TestFHIRFullURLsAreAbsolute(t *testing.T) {
 	t.Parallel()
-	pool := enginetest.NewPool(t)
-	eng, err := engine.New(engine.Config{Pool: pool, Keys: testKeys(t)})
+	s := newSetup(t)
+	// A second server on the same engine, with a public URL configured.
+	configured, err := api.New(api.Config{Engine: s.eng, PublicURL: "https://tend.example.org/"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	configured, err := api.New(api.Config{Engine: eng, PublicURL: "https://tend.example.org/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	derived, err := api.New(api.Config{Engine: eng})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := eng.CreateToken(ctx, engine.System("test"), adm.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hsConfigured, hsDerived := httptest.NewServer(configured), httptest.NewServer(derived)
-	t.Cleanup(hsConfigured.Close)
-	t.Cleanup(hsDerived.Close)
-	s := &setup{admin: client{t: t, base: hsConfigured.URL, token: tok}, eng: eng}
-	s.clinician = s.admin.as(s.userToken(t, map[string]any{"name": "Dr Ada Osei", "role": "clinician"}))
-	var team, patient struct{ ID string }
-	s.admin.do("POST", "/v1/care-teams", map[string]any{"name": "Cardiology RPM", "member_ids": []string{s.lastUserID}}).decode(t, &team)
-	s.clinician.do("POST", "/v1/patients", map[string]any{"display_name": "Sam Lee", "timezone": "America/Chicago",
-		"care_team_id": team.ID, "programs": []string{"hypertension"}}).decode(t, &patient)
+	hs := httptest.NewServer(configured)
+	t.Cleanup(hs.Close)
 	for _, c := range []struct{ base, want string }{
-		{hsConfigured.URL, "https://tend.example.org/fhir/r4/Observation/"},
-		{hsDerived.URL, hsDerived.URL + "/fhir/r4/Observation/"},
+		{hs.URL, "https://tend.example.org/fhir/r4/Observation/"},
+		{s.clinician.base, s.clinician.base + "/fhir/r4/Observation/"},
 	} {
 		cl := s.clinician
 		cl.base = c.base
-		obs := obsJSON(ref(patient.ID), "8867-4", `"valueQuantity":{"value":72,"unit":"/min"}`, time.Now().UTC().Format(time.RFC3339))
+		obs := obsJSON(ref(s.patientID), "8867-4", `"valueQuantity":{"value":72,"unit":"/min"}`, time.Now().UTC().Format(time.RFC3339))
 		var out struct {
 			Entry []struct {
 				FullURL  string `json:"fullUrl"`
@@ -71,7 +45,7 @@ func TestFHIRFullURLsAreAbsolute(t *testing.T) {
 			t.Fatalf("transaction at %s: %d %s", c.base, r.status, r.body)
 		}
 		id := out.Entry[0].Resource.ID
-		r = cl.do("GET", "/fhir/r4/Observation?patient="+patient.ID+"&_count=500", nil)
+		r = cl.do("GET", "/fhir/r4/Observation?patient="+s.patientID+"&_count=500", nil)
 		r.decode(t, &out)
 		found := false
 		for _, e := range out.Entry {
