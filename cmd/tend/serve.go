@@ -216,7 +216,7 @@ func serve(ctx context.Context, env getenv, args []string, stdout, stderr io.Wri
 	if withAPI {
 		fs.StringVar(&addr, "addr", "", "listen address (default: $TEND_ADDR, else 127.0.0.1:8080)")
 	}
-	fs.StringVar(&dbURL, "database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
+	fs.StringVar(&dbURL, "database-url", "", databaseURLUsage)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
