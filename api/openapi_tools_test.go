@@ -91,8 +91,8 @@ func servedDocument(t *testing.T) []byte {
 	return rec.Body.Bytes()
 }
 
-// listOperations are the document's list operations (operationId list…).
-func listOperations(t *testing.T, doc []byte) []string {
+// eachOperation calls f with every operation of the OpenAPI document.
+func eachOperation(t *testing.T, doc []byte, f func(path, method string, op json.RawMessage)) {
 	t.Helper()
 	var d struct {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
@@ -100,17 +100,27 @@ func listOperations(t *testing.T, doc []byte) []string {
 	if err := json.Unmarshal(doc, &d); err != nil {
 		t.Fatal(err)
 	}
-	var ops []string
-	for _, item := range d.Paths {
-		for _, raw := range item {
-			var op struct {
-				OperationID string `json:"operationId"`
-			}
-			if json.Unmarshal(raw, &op) == nil && strings.HasPrefix(op.OperationID, "list") {
-				ops = append(ops, op.OperationID)
+	for path, item := range d.Paths {
+		for method, raw := range item {
+			if method != "parameters" {
+				f(path, method, raw)
 			}
 		}
 	}
+}
+
+// listOperations are the document's list operations (operationId list…).
+func listOperations(t *testing.T, doc []byte) []string {
+	t.Helper()
+	var ops []string
+	eachOperation(t, doc, func(_, _ string, raw json.RawMessage) {
+		var op struct {
+			OperationID string `json:"operationId"`
+		}
+		if json.Unmarshal(raw, &op) == nil && strings.HasPrefix(op.OperationID, "list") {
+			ops = append(ops, op.OperationID)
+		}
+	})
 	slices.Sort(ops)
 	if len(ops) < 10 {
 		t.Fatalf("only %d list operations found: %v", len(ops), ops)
