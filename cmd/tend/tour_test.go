@@ -146,3 +146,21 @@ func runTour(ctx context.Context, t *testing.T, block, dbURL, opt string) (strin
 	b, _ := os.ReadFile(out.Name())
 	return string(b), err == nil && state.Success(), took
 }
+
+// TestMigrateUpPrintsEachStepOnce: at the default log level, tend migrate up
+// names each migration it applies once (River's own log line per migration
+// said it a second time in the tour).
+func TestMigrateUpPrintsEachStepOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := newEmptyDatabase(ctx, t)
+	var out strings.Builder
+	if err := runEnv(ctx, envMap(map[string]string{"TEND_DATABASE_URL": db}), []string{"migrate", "up"}, &out, &out); err != nil {
+		t.Fatalf("migrate up: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	if strings.Count(text, "applied river 1 ") != 1 || strings.Count(text, "applied tend 1 ") != 1 ||
+		strings.Contains(text, "Applied migration") {
+		t.Errorf("migrate up did not print each migration once:\n%s", text)
+	}
+}
