@@ -50,7 +50,7 @@ console-screenshot: $(CONSOLE_TEST)/node_modules ## Refresh docs/console.png by 
 	TEND_CONSOLE_SCREENSHOT=docs/console.png $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./api/
 
 bench: ## Go benchmarks (rules evaluation, ingest, FHIR Bundle vs JSON batch)
-	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/
+	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./engine/...
 	$(GO) test -run '^$$' -bench BenchmarkBundleIngest -benchmem ./api/
 
 bench-load: build ## Start a server on database $(BENCH_DB) and drive it with `tend load` (single readings, then batches of 500)

@@ -39,22 +39,29 @@ func (r response) decode(t testing.TB, v any) {
 	}
 }
 
-func (c client) do(method, path string, body any) response {
-	c.t.Helper()
-	var rd io.Reader
+// requestBody is a request's body: nil for none, a string or []byte as it
+// is, anything else as JSON.
+func requestBody(t testing.TB, body any) io.Reader {
+	t.Helper()
 	switch b := body.(type) {
 	case nil:
+		return nil
 	case string:
-		rd = strings.NewReader(b)
+		return strings.NewReader(b)
 	case []byte:
-		rd = bytes.NewReader(b)
+		return bytes.NewReader(b)
 	default:
 		data, err := json.Marshal(b)
 		if err != nil {
-			c.t.Fatal(err)
+			t.Fatal(err)
 		}
-		rd = bytes.NewReader(data)
+		return bytes.NewReader(data)
 	}
+}
+
+func (c client) do(method, path string, body any) response {
+	c.t.Helper()
+	rd := requestBody(c.t, body)
 	if t, ok := c.t.(*testing.T); ok && method == "POST" && strings.HasPrefix(path, "/fhir/") {
 		checkFastPath(t, body)
 	}

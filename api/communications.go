@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -36,45 +35,18 @@ func (s *Server) fhirReadCommunication(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) fhirSearchCommunications(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	a := actor(r)
-	if fe := searchParams(q, "patient", "sent"); fe != nil {
+	q, fe := parseSearch(r.URL.Query(), actor(r), searchSpec{params: []string{"patient", "sent"}, patientRequired: true, dates: "sent"})
+	if fe != nil {
 		writeOutcome(w, fe)
 		return
 	}
-	f := engine.PatientMessageFilter{Cursor: q.Get("_cursor")}
-	var fe *fhir.Error
-	if f.PatientID, fe = patientParam(q, a); fe != nil {
-		writeOutcome(w, fe)
-		return
-	}
-	if f.PatientID == uuid.Nil {
-		writeOutcome(w, fhir.Malformed(fhir.Issue{Code: "required", Diagnostics: "patient is required"}))
-		return
-	}
-	if f.Since, f.Until, fe = rangeParams("sent", q["sent"]); fe != nil {
-		writeOutcome(w, fe)
-		return
-	}
-	if f.Limit, fe = searchCount(q); fe != nil {
-		writeOutcome(w, fe)
-		return
-	}
-	items, next, err := s.eng.ListPatientMessages(r.Context(), a, f)
+	items, next, err := s.eng.ListPatientMessages(r.Context(), actor(r), engine.PatientMessageFilter{PatientID: q.Patient,
+		Since: q.Since, Until: q.Until, Limit: q.Limit, Cursor: q.Cursor})
 	if err != nil {
 		s.searchError(w, r, err)
 		return
 	}
-	res := make([]json.RawMessage, 0, len(items))
-	urls := make([]string, 0, len(items))
-	for _, m := range items {
-		raw, err := json.Marshal(fhir.CommunicationOf(toFHIRMessage(m), attachmentURL))
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		res, urls = append(res, raw), append(urls, s.publicBase(r)+fhirBase+"/Communication/"+m.ID.String())
-	}
-	self, nextURL := nextLink(r, next)
-	writeFHIR(w, http.StatusOK, fhir.SearchSet(self, nextURL, res, urls, s.cfg.Now()))
+	writeSearchSet(s, w, r, items, next, "Communication", func(m engine.PatientMessage) (any, string) {
+		return fhir.CommunicationOf(toFHIRMessage(m), attachmentURL), m.ID.String()
+	})
 }

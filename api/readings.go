@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/rpm"
 )
@@ -37,44 +39,55 @@ type readingsBody struct {
 }
 
 func (s *Server) postReadings(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var body readingsBody
-	if err := s.decode(w, r, &body); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req := engine.IngestRequest{PatientID: id}
+	withBody(s, w, r, func(id uuid.UUID, body *readingsBody) (any, int, error) {
+		req, v, err := body.request(id, r.URL.Query().Get("backfill"))
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(v.Fields) > 0 {
+			return nil, 0, mergeValidation(&v, s.eng.ValidateReadings(req))
+		}
+		res, err := s.eng.Ingest(r.Context(), actor(r), req)
+		if err != nil {
+			return nil, 0, err
+		}
+		if res.Alerts == nil {
+			res.Alerts = []engine.AlertRef{}
+		}
+		// Every reading a duplicate: nothing new was created.
+		return res, createdOr200(anyCreated(res.Readings)), nil
+	})
+}
+
+// request turns the body into the engine's request for patient id: one
+// reading, or a batch; backfill is the query parameter of that name. v
+// holds the times that do not parse (the engine checks the rest); err a
+// request malformed as a whole.
+func (body *readingsBody) request(id uuid.UUID, backfill string) (req engine.IngestRequest, v rpm.ValidationError, err error) {
+	req = engine.IngestRequest{PatientID: id}
 	var items []readingJSON
 	if body.Readings != nil {
 		if body.single() != (readingJSON{}) {
-			s.writeError(w, r, &badRequest{status: http.StatusBadRequest, title: "Malformed request",
-				detail: "send either one reading or {\"readings\": [...]}, not both"})
-			return
+			return req, v, &badRequest{status: http.StatusBadRequest, title: "Malformed request",
+				detail: "send either one reading or {\"readings\": [...]}, not both"}
 		}
 		req.Batch, items = true, body.Readings
 	} else {
 		items = []readingJSON{body.single()}
 	}
 	if len(items) > engine.MaxBatch {
-		s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "readings",
-			Reason: fmt.Sprintf("at most %d readings per request", engine.MaxBatch)}}})
-		return
+		return req, v, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "readings",
+			Reason: fmt.Sprintf("at most %d readings per request", engine.MaxBatch)}}}
 	}
-	switch b := r.URL.Query().Get("backfill"); b {
+	switch backfill {
 	case "", "false":
 	case "true":
 		req.Backfill = true
 	default:
-		s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "backfill", Reason: "must be true or false"}}})
-		return
+		return req, v, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "backfill", Reason: "must be true or false"}}}
 	}
 	// Every field is checked before anything is ingested: a request with any
 	// problem stores, audits and queues nothing.
-	var v rpm.ValidationError
 	req.Readings = make([]rpm.Reading, len(items))
 	for i, it := range items {
 		rd := rpm.Reading{Kind: rpm.Kind(it.Kind), Value: it.Value, Systolic: it.Systolic, Diastolic: it.Diastolic,
@@ -92,23 +105,7 @@ func (s *Server) postReadings(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Readings[i] = rd
 	}
-	if len(v.Fields) > 0 {
-		s.writeError(w, r, mergeValidation(&v, s.eng.ValidateReadings(req)))
-		return
-	}
-	res, err := s.eng.Ingest(r.Context(), actor(r), req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if res.Alerts == nil {
-		res.Alerts = []engine.AlertRef{}
-	}
-	status := http.StatusCreated
-	if !anyCreated(res.Readings) {
-		status = http.StatusOK // every reading was a duplicate: nothing new was created
-	}
-	writeJSON(w, status, res)
+	return req, v, nil
 }
 
 // mergeValidation combines the API's own field errors with the engine's, so
@@ -143,25 +140,17 @@ func anyCreated(rs []engine.ReadingStatus) bool {
 }
 
 func (s *Server) listReadings(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	var v rpm.ValidationError
-	f := engine.ReadingFilter{PatientID: id, Kind: rpm.Kind(q.Get("kind")), Cursor: q.Get("cursor")}
-	f.Since = queryTime(&v, q.Get("since"), "since")
-	f.Until = queryTime(&v, q.Get("until"), "until")
-	f.Limit = queryLimit(&v, q.Get("limit"))
-	if err := v.OrNil(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	items, next, err := s.eng.ListReadings(r.Context(), actor(r), f)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newList(items, next))
+	withID(s, w, r, func(id uuid.UUID) (any, int, error) {
+		q := r.URL.Query()
+		var v rpm.ValidationError
+		f := engine.ReadingFilter{PatientID: id, Kind: rpm.Kind(q.Get("kind")), Cursor: q.Get("cursor")}
+		f.Since = queryTime(&v, q.Get("since"), "since")
+		f.Until = queryTime(&v, q.Get("until"), "until")
+		f.Limit = queryLimit(&v, q.Get("limit"))
+		if err := v.OrNil(); err != nil {
+			return nil, 0, err
+		}
+		items, next, err := s.eng.ListReadings(r.Context(), actor(r), f)
+		return newList(items, next), http.StatusOK, err
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/engine/enginetest"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -14,15 +15,15 @@ import (
 // after they commit, without anyone calling it, and the chain verifies.
 func TestSealerChainsIngestsInTheBackground(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, false)
-	eng := startEngine(t, engine.Config{Pool: w.pool, RunWorkers: true, Senders: w.senders,
+	w := enginetest.NewWorld(t, false)
+	eng := enginetest.StartEngine(t, engine.Config{Pool: w.Pool, RunWorkers: true, Senders: w.Senders,
 		WebPushAllowedHosts: []string{"127.0.0.1"}, AuditSealInterval: 20 * time.Millisecond})
 	ctx := context.Background()
 	errs := make(chan error, 20)
 	for i := range 20 {
 		go func() {
-			_, err := eng.Ingest(ctx, w.device, engine.IngestRequest{PatientID: w.patient.ID,
-				Readings: []rpm.Reading{bp(float64(120+i), 80, time.Now().Add(-time.Duration(i)*time.Minute), "")}})
+			_, err := eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID,
+				Readings: []rpm.Reading{enginetest.BP(float64(120+i), 80, time.Now().Add(-time.Duration(i)*time.Minute), "")}})
 			errs <- err
 		}()
 	}
@@ -48,7 +49,7 @@ func TestSealerChainsIngestsInTheBackground(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := w.count(t, `SELECT count(*) FROM audit_entries WHERE action = 'reading.create' AND seq IS NOT NULL`); n != 20 {
+	if n := w.Count(t, `SELECT count(*) FROM audit_entries WHERE action = 'reading.create' AND seq IS NOT NULL`); n != 20 {
 		t.Fatalf("%d sealed reading.create entries, want 20", n)
 	}
 }

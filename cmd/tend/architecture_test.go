@@ -129,8 +129,8 @@ func TestEngineRooms(t *testing.T) {
 	rooms := 0
 	for _, pkg := range pkgs {
 		room, ok := strings.CutPrefix(pkg, module+"/engine/")
-		if !ok || room == "enginetest" {
-			continue // the root wires everything; enginetest is a test helper
+		if !ok || room == "enginetest" || strings.HasPrefix(room, "enginetest/") {
+			continue // the root wires everything; enginetest and enginetest/pushtest are test helpers
 		}
 		rooms++
 		internal := strings.HasPrefix(room, "internal/")
