@@ -64,6 +64,22 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 	wantProblem(t, w.admin.do("POST", "/v1/users/"+w.clinician["A"]+"/tokens", map[string]any{"expires_in": "soon"}),
 		http.StatusUnprocessableEntity, "expires_in")
+	// Up to 366 days, written in hours or days; a minute more is refused.
+	for in, want := range map[string]time.Duration{"8784h": 8784 * time.Hour, "366d": 8784 * time.Hour, "1d12h": 36 * time.Hour} {
+		r := w.admin.do("POST", "/v1/users/"+w.clinician["A"]+"/tokens", map[string]any{"expires_in": in})
+		var long struct {
+			ExpiresAt *time.Time `json:"expires_at"`
+		}
+		r.decode(t, &long)
+		if r.status != http.StatusCreated || long.ExpiresAt == nil || time.Until(*long.ExpiresAt) < want-time.Minute ||
+			time.Until(*long.ExpiresAt) > want {
+			t.Errorf("expires_in %s: %d %s", in, r.status, r.body)
+		}
+	}
+	for _, in := range []string{"8784h1m", "367d", "30s", "d", "1dx"} {
+		wantProblem(t, w.admin.do("POST", "/v1/users/"+w.clinician["A"]+"/tokens", map[string]any{"expires_in": in}),
+			http.StatusUnprocessableEntity, "expires_in")
+	}
 
 	r = w.admin.do("GET", "/v1/users/"+w.clinician["A"]+"/tokens", nil)
 	if r.status != http.StatusOK || strings.Contains(string(r.body), tok.Token) || !strings.Contains(string(r.body), tok.ID) {

@@ -135,7 +135,7 @@ func TestFHIRCommunications(t *testing.T) {
 	for _, e := range b.Entry {
 		c := e.Resource
 		if c.ResourceType != "Communication" || c.Status != "completed" || c.Subject.Reference != "Patient/"+a1 || c.Sent == "" ||
-			c.Meta.LastUpdated == "" || e.FullURL != "/fhir/r4/Communication/"+c.ID {
+			c.Meta.LastUpdated == "" || e.FullURL != w.as("patientA1").base+"/fhir/r4/Communication/"+c.ID {
 			t.Errorf("communication %s: %+v", c.ID, c)
 		}
 	}

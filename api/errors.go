@@ -38,6 +38,7 @@ var problemTypes = map[int]string{
 	http.StatusUnauthorized:          "https://tend.health/problems/unauthenticated",
 	http.StatusForbidden:             "https://tend.health/problems/forbidden",
 	http.StatusNotFound:              "https://tend.health/problems/not-found",
+	http.StatusMethodNotAllowed:      "https://tend.health/problems/method-not-allowed",
 	http.StatusConflict:              "https://tend.health/problems/conflict",
 	http.StatusRequestEntityTooLarge: "https://tend.health/problems/too-large",
 	http.StatusUnsupportedMediaType:  "https://tend.health/problems/unsupported-media-type",

@@ -120,6 +120,7 @@ func outcomeFromProblem(status int, title, detail string, fields []rpm.FieldErro
 		http.StatusUnauthorized: "login", http.StatusForbidden: "forbidden", http.StatusNotFound: "not-found",
 		http.StatusConflict: "conflict", http.StatusRequestEntityTooLarge: "too-costly", http.StatusTooManyRequests: "throttled",
 		http.StatusUnprocessableEntity: "invalid", http.StatusBadRequest: "structure", http.StatusUnsupportedMediaType: "not-supported",
+		http.StatusMethodNotAllowed: "not-supported",
 	}[status]
 	if code == "" {
 		code = "exception"
@@ -259,6 +260,7 @@ func (s *Server) fhirBundle(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	out.SetBase(s.publicBase(r) + fhirBase)
 	writeFHIR(w, http.StatusOK, out)
 }
 

@@ -77,7 +77,8 @@ func parseSearch(q url.Values, a engine.Actor, spec searchSpec) (search, *fhir.E
 }
 
 // writeSearchSet answers a search with a searchset Bundle of items; entry
-// gives each item's resource and id (its fullUrl is under resource).
+// gives each item's resource and id; its fullUrl is the absolute URL
+// publicBase/fhir/r4/{resource}/{id}.
 func writeSearchSet[T any](s *Server, w http.ResponseWriter, r *http.Request, items []T, next, resource string, entry func(T) (any, string)) {
 	res := make([]json.RawMessage, 0, len(items))
 	urls := make([]string, 0, len(items))
@@ -88,7 +89,7 @@ func writeSearchSet[T any](s *Server, w http.ResponseWriter, r *http.Request, it
 			s.writeError(w, r, err)
 			return
 		}
-		res, urls = append(res, raw), append(urls, fhirBase+"/"+resource+"/"+id)
+		res, urls = append(res, raw), append(urls, s.publicBase(r)+fhirBase+"/"+resource+"/"+id)
 	}
 	self, nextURL := nextLink(r, next)
 	writeFHIR(w, http.StatusOK, fhir.SearchSet(self, nextURL, res, urls, s.cfg.Now()))

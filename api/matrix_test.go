@@ -416,6 +416,7 @@ var endpoints = map[string]endpoint{
 	"GET /fhir/r4/Communication": {actor: "patient"},
 	"GET /fhir/r4/metadata":      {},
 	"/fhir/r4/":                  {},
+	"/fhir/r4":                   {}, // the base: any method but POST answers 405
 }
 
 // fhirObservation is a valid vital-signs heart rate Observation.

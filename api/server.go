@@ -6,6 +6,7 @@ package api
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -60,6 +61,11 @@ type Config struct {
 	// JobsUI is the operators' job dashboard (River's UI), served to admins
 	// under /riverui/. Nil: the path answers 404.
 	JobsUI http.Handler
+	// PublicURL is the server's public base URL as clients reach it (scheme,
+	// host and any path prefix, such as https://tend.example.org): FHIR
+	// Bundle entries' fullUrl are absolute URLs under it. Defaults to the
+	// request's scheme and Host.
+	PublicURL string
 	// StreamHeartbeat is how often GET /v1/stream sends a comment line to an
 	// idle client (and re-checks its token). Defaults to 15 seconds.
 	StreamHeartbeat time.Duration
@@ -105,6 +111,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 1<<20)
 	cfg.StreamHeartbeat = cmp.Or(cfg.StreamHeartbeat, 15*time.Second)
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("public URL %q: must be an http or https URL without query or fragment", cfg.PublicURL)
+		}
+		cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	}
 	cfg.RateLimit = cmp.Or(cfg.RateLimit, 200)
 	cfg.RateBurst = cmp.Or(cfg.RateBurst, int(2*cfg.RateLimit))
 	cfg.FailedAuthRate = cmp.Or(cfg.FailedAuthRate, 5)
@@ -234,9 +247,14 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(rt.pattern, s.instrument(rt.pattern, asFHIR(s.authenticated(rt.handler))))
 	}
 	open("GET "+fhirBase+"/metadata", asFHIR(s.metadata(s.capabilities(fhirRoutes))))
-	open(fhirBase+"/", asFHIR(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fhirOther := asFHIR(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuseMethod(mux, w, r) { // 405 with Allow (methods.go)
+			return
+		}
 		writeOutcome(w, fhirNotFound("endpoint"))
-	})))
+	}))
+	open(fhirBase, fhirOther) // the base itself: a transaction is POST /fhir/r4
+	open(fhirBase+"/", fhirOther)
 	open("GET /openapi.json", http.HandlerFunc(s.openAPI))
 	open("GET /docs/", http.HandlerFunc(s.docs))
 	open("GET /{$}", http.HandlerFunc(s.consoleIndex)) // the web triage console (console.go)
@@ -252,6 +270,9 @@ func (s *Server) routes() http.Handler {
 	}
 
 	open("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuseMethod(mux, w, r) {
+			return
+		}
 		writeProblem(w, r, http.StatusNotFound, "Not found", "no such endpoint", nil)
 	}))
 	return s.withRequestID(s.cors(cleanRequest(mux)))

@@ -1,13 +1,15 @@
 package api
 
 import (
+	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/rpm"
-	"github.com/tendhealth/tend/rules"
 )
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
@@ -47,12 +49,13 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var lifetime time.Duration
 	if in.ExpiresIn != "" {
-		d, err := rules.ParseDuration(in.ExpiresIn)
+		d, err := parseLifetime(in.ExpiresIn)
 		if err != nil {
-			s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "expires_in", Reason: "must be a duration such as 12h or 30d"}}})
+			s.writeError(w, r, &rpm.ValidationError{Fields: []rpm.FieldError{{Field: "expires_in",
+				Reason: "must be a duration such as 12h, 30d or 8784h (from 1m to 8784h)"}}})
 			return
 		}
-		lifetime = d.Std()
+		lifetime = d
 	}
 	t, secret, err := s.eng.IssueToken(r.Context(), actor(r), id, lifetime)
 	if err != nil {
@@ -137,4 +140,27 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// parseLifetime reads a token's expires_in: whole days and a rest ("30d",
+// "1d12h") or a Go duration ("8784h", "90m"). Rule durations stop at 90
+// days; a token may live up to 366, which the engine checks.
+func parseLifetime(s string) (time.Duration, error) {
+	days, rest, ok := strings.Cut(s, "d")
+	if !ok {
+		return time.ParseDuration(s)
+	}
+	n, err := strconv.Atoi(days)
+	if err != nil || n < 0 || n > 100_000 {
+		return 0, errors.New("invalid number of days")
+	}
+	d := time.Duration(n) * 24 * time.Hour
+	if rest != "" {
+		r, err := time.ParseDuration(rest)
+		if err != nil || r < 0 {
+			return 0, errors.New("invalid duration after the days")
+		}
+		d += r
+	}
+	return d, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -260,6 +261,17 @@ func ResponseBundle(transaction bool, results []Result, now time.Time) (Response
 		}
 	}
 	return b, nil
+}
+
+// SetBase makes each entry's fullUrl an absolute URL under base, the FHIR
+// server's base URL (such as https://tend.example.org/fhir/r4), as R4 defines
+// fullUrl. Location stays relative to the base.
+func (b *ResponseJSON) SetBase(base string) {
+	for i := range b.Entry {
+		if u := b.Entry[i].FullURL; u != "" {
+			b.Entry[i].FullURL = strings.TrimSuffix(base, "/") + "/" + u
+		}
+	}
 }
 
 // SearchSet builds a searchset Bundle of resources (already marshalled),

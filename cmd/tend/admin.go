@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"text/tabwriter"
 
 	"github.com/google/uuid"
@@ -55,7 +56,7 @@ func migrate(ctx context.Context, env getenv, args []string, stdout, stderr io.W
 	}
 	fs := newFlags("migrate "+args[0], "[flags]", about, stdout, stderr)
 	var dbURL string
-	fs.StringVar(&dbURL, "database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
+	fs.StringVar(&dbURL, "database-url", "", databaseURLUsage)
 	if err := fs.parse(args[1:]); err != nil {
 		return err
 	}
@@ -76,7 +77,9 @@ func migrate(ctx context.Context, env getenv, args []string, stdout, stderr io.W
 	}
 	defer pool.Close()
 	if args[0] == "up" {
-		steps, err := migrations.Up(ctx, pool, log)
+		// Each step is printed below: River's own line per migration
+		// would say it twice.
+		steps, err := migrations.Up(ctx, pool, newLogger(stderr, max(s.LogLevel, slog.LevelWarn)))
 		if err != nil {
 			return err
 		}
@@ -109,7 +112,7 @@ func migrate(ctx context.Context, env getenv, args []string, stdout, stderr io.W
 	return nil
 }
 
-const tokenUsage = `usage: tend token create --role R [--name N | --user ID] [--patient ID]
+const tokenUsage = `usage: tend token create --role R [--name N] [--patient ID] | --user ID
        tend token revoke ID
   create   create a bearer token (and its user when no --user); prints only the token
   revoke   revoke a token by its id; it stops working within a second on every process
@@ -128,7 +131,7 @@ func token(ctx context.Context, env getenv, args []string, stdout, stderr io.Wri
 	name := fs.String("name", "", "name of the new user (defaults to the role)")
 	userID := fs.String("user", "", "existing user id to issue the token for (no user is created)")
 	patient := fs.String("patient", "", "patient id, for patient and device users")
-	dbURL := fs.String("database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
+	dbURL := fs.String("database-url", "", databaseURLUsage)
 	if err := fs.parse(args[1:]); err != nil {
 		return err
 	}
@@ -173,7 +176,7 @@ func token(ctx context.Context, env getenv, args []string, stdout, stderr io.Wri
 func tokenRevoke(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("token revoke", "ID [flags]", "Revokes the token with this id (GET /v1/users/{id}/tokens lists them); "+
 		"it stops working within a second on every process.", stdout, stderr)
-	dbURL := fs.String("database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
+	dbURL := fs.String("database-url", "", databaseURLUsage)
 	if err := fs.parse(args); err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func auditCheckpoint(ctx context.Context, env getenv, args []string, stdout, std
 		"Prints the audit chain's head as JSON: the last sealed entry's seq and hash and the number of sealed entries,\n"+
 			"signed with Ed25519 when TEND_AUDIT_SIGNING_KEY is set. Keep it apart from the database; a later\n"+
 			"tend audit verify --checkpoint FILE detects a chain cut short or rewritten before it.", stdout, stderr)
-	dbURL := fs.String("database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
+	dbURL := fs.String("database-url", "", databaseURLUsage)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func auditVerify(ctx context.Context, env getenv, args []string, stdout, stderr 
 			"and exits 1. With --checkpoint it also checks that the chain still holds the checkpoint's head; a signed\n"+
 			"checkpoint's signature is checked with --public-key (or TEND_AUDIT_PUBLIC_KEY, or the public half of\n"+
 			"TEND_AUDIT_SIGNING_KEY).", stdout, stderr)
-	dbURL := fs.String("database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
+	dbURL := fs.String("database-url", "", databaseURLUsage)
 	file := fs.String("checkpoint", "", "a checkpoint printed earlier by tend audit checkpoint")
 	pubFlag := fs.String("public-key", "", "base64 Ed25519 public key that signed the checkpoint (default: $TEND_AUDIT_PUBLIC_KEY)")
 	if err := fs.parse(args); err != nil {

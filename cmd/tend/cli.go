@@ -21,6 +21,10 @@ type cmdFlags struct {
 
 // newFlags makes the flag set of `tend <name>`; synopsis follows the name in
 // the usage line and about (optional) explains the command.
+// databaseURLUsage describes every command's --database-url: the database
+// resolution of resolveDatabase.
+const databaseURLUsage = "Postgres connection string (default: $TEND_DATABASE_URL, else the database tend on 127.0.0.1:5432, created if missing)"
+
 func newFlags(name, synopsis, about string, stdout, stderr io.Writer) *cmdFlags {
 	fs := flag.NewFlagSet("tend "+name, flag.ContinueOnError)
 	f := &cmdFlags{FlagSet: fs, stdout: stdout, stderr: stderr}

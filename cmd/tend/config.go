@@ -31,6 +31,7 @@ func envFromOS() getenv { return os.Getenv }
 type settings struct {
 	DatabaseURL        string
 	Addr               string
+	PublicURL          string
 	TLSCertFile        string
 	TLSKeyFile         string
 	DBMaxConns         int32
@@ -74,6 +75,7 @@ func loadSettings(env getenv) (settings, error) {
 	s := settings{
 		DatabaseURL:        env("TEND_DATABASE_URL"),
 		Addr:               orDefault(env("TEND_ADDR"), "127.0.0.1:8080"),
+		PublicURL:          env("TEND_PUBLIC_URL"),
 		TLSCertFile:        env("TEND_TLS_CERT_FILE"),
 		TLSKeyFile:         env("TEND_TLS_KEY_FILE"),
 		VAPIDPublicKey:     env("TEND_VAPID_PUBLIC_KEY"),

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -214,5 +217,51 @@ func TestDemoStories(t *testing.T) {
 			t.Errorf("the summary lacks %s:\n%s", re, text)
 		}
 	}
+	compareReadmeDemoTable(t, text)
 	t.Logf("demo output:\n%s", text)
+}
+
+// summaryTable is a demo summary's patient table: from its header to the
+// stable patients' line, the stable count written N (the README's demo
+// runs more patients than the test).
+func summaryTable(text string) []string {
+	var rows []string
+	in := false
+	stable := regexp.MustCompile(`^  \d+ stable patients`)
+	for l := range strings.SplitSeq(text, "\n") {
+		l = strings.TrimRight(l, " ")
+		if strings.HasPrefix(l, "  PATIENT ") {
+			in = true
+		}
+		if !in {
+			continue
+		}
+		if stable.MatchString(l) {
+			return append(rows, stable.ReplaceAllString(l, "  N stable patients"))
+		}
+		rows = append(rows, l)
+	}
+	return rows
+}
+
+// compareReadmeDemoTable holds README's demo summary table to the one the
+// demo printed: the same rows, to the space (without -short every row;
+// with it, the demo may stop before the missed dose's row).
+func compareReadmeDemoTable(t *testing.T, demoOut string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, got := summaryTable(string(b)), summaryTable(demoOut)
+	if len(readme) < 3 || len(got) < 3 {
+		t.Fatalf("no summary table found (README %d rows, demo %d rows)", len(readme), len(got))
+	}
+	same := slices.Equal(readme, got)
+	if testing.Short() {
+		same = !slices.ContainsFunc(got, func(r string) bool { return !slices.Contains(readme, r) })
+	}
+	if !same {
+		t.Errorf("README's demo table:\n%s\ndiffers from the demo's summary:\n%s", strings.Join(readme, "\n"), strings.Join(got, "\n"))
+	}
 }

@@ -108,6 +108,7 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 	want := map[string]string{
 		"TEND_DATABASE_URL":          "127.0.0.1:5432",
 		"TEND_ADDR":                  value(s.Addr),
+		"TEND_PUBLIC_URL":            "the request's scheme and Host",
 		"TEND_TLS_CERT_FILE":         "plain HTTP",
 		"TEND_TLS_KEY_FILE":          "plain HTTP",
 		"TEND_DB_MAX_CONNS":          value(strconv.Itoa(int(s.DBMaxConns))),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +97,37 @@ func TestKeysRotateCommand(t *testing.T) {
 		if m.Error != "" || !strings.HasPrefix(m.Body, "hi") {
 			t.Errorf("after rotation, message %d = %q / %q", m.Seq, m.Body, m.Error)
 		}
+	}
+}
+
+// TestKeysGenerate: tend keys generate prints one TEND_ENCRYPTION_KEYS line
+// whose key Tend accepts; with --rotate the new key comes first, before the
+// configured ones, and an id already in use is refused.
+func TestKeysGenerate(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := runEnv(context.Background(), envMap(nil), []string{"keys", "generate", "--id", "k2"}, &out, &errOut); err != nil {
+		t.Fatalf("keys generate: %v\n%s", err, errOut.String())
+	}
+	line := strings.TrimSuffix(out.String(), "\n")
+	list, ok := strings.CutPrefix(line, "TEND_ENCRYPTION_KEYS=")
+	if !ok || strings.Contains(line, "\n") {
+		t.Fatalf("output %q is not one TEND_ENCRYPTION_KEYS line", out.String())
+	}
+	ring, err := sealed.ParseKeyring(list)
+	if err != nil || ring.Current() != "k2" {
+		t.Fatalf("the key %q does not parse: %v", list, err)
+	}
+	out.Reset()
+	old := envMap(map[string]string{"TEND_ENCRYPTION_KEYS": list})
+	if err := runEnv(context.Background(), old, []string{"keys", "generate", "--id", "k3", "--rotate"}, &out, &errOut); err != nil {
+		t.Fatalf("keys generate --rotate: %v", err)
+	}
+	rotated, _ := strings.CutPrefix(strings.TrimSpace(out.String()), "TEND_ENCRYPTION_KEYS=")
+	if ring, err := sealed.ParseKeyring(rotated); err != nil || !slices.Equal(ring.IDs(), []string{"k3", "k2"}) ||
+		!strings.HasSuffix(rotated, ","+list) {
+		t.Fatalf("rotated list %q: %v", rotated, err)
+	}
+	if err := runEnv(context.Background(), old, []string{"keys", "generate", "--id", "k2", "--rotate"}, io.Discard, io.Discard); exitCode(err) != 2 {
+		t.Errorf("an id already in use: %v", err)
 	}
 }

@@ -20,7 +20,7 @@ Usage:
   tend serve                     API and workers
   tend worker                    workers only
   tend migrate up|status         apply or list database migrations (Tend's and River's)
-  tend token create --role R [--name N | --user ID]
+  tend token create --role R [--name N] [--patient ID] | --user ID
                                  create a bearer token (and its user when no --user)
   tend token revoke ID           revoke a token
   tend demo [--duration D]       the whole system on a local Postgres with simulated patients
@@ -33,15 +33,17 @@ Usage:
                                  what a rule would have raised over stored data (creates nothing)
   tend simulate [--pack FILE] [--seed N] [--patients N] [--weeks N] [--artefact-rate X] [--html FILE]
                                  score rule packs over a synthetic cohort (no database)
-  tend keys rotate [--batch N]   re-encrypt messages and symptom notes under the current key
+  tend keys generate [--id ID] [--rotate]
+                                 print a new encryption key as a TEND_ENCRYPTION_KEYS line
+  tend keys rotate [--batch N]   re-encrypt messages, symptom notes, attachments and broadcasts under the current key
   tend vapid generate            print a new VAPID key pair for Web Push
   tend push-receiver [--subscription FILE]
                                  a local Web Push service standing in for a browser: prints the pushes it gets
   tend version                   print the version and the commit it was built from
 
-Every command answers -h with its flags. Configuration comes from the environment (see README):
-TEND_DATABASE_URL, TEND_ADDR, TEND_TLS_*, TEND_ENCRYPTION_KEYS, TEND_MESSAGE_PUSH_HOLD, TEND_VAPID_*, TEND_FCM_*,
-TEND_APNS_*, TEND_WEBPUSH_ALLOWED_HOSTS.
+Every command answers -h with its flags (docs/commands.md shows them all). Configuration comes from the
+environment (see README): TEND_DATABASE_URL, TEND_ADDR, TEND_PUBLIC_URL, TEND_TLS_*, TEND_ENCRYPTION_KEYS,
+TEND_MESSAGE_PUSH_HOLD, TEND_VAPID_*, TEND_FCM_*, TEND_APNS_*, TEND_WEBPUSH_ALLOWED_HOSTS.
 `
 
 func main() {

@@ -82,7 +82,7 @@ func rulesBacktest(ctx context.Context, env getenv, args []string, stdout, stder
 	until := fs.String("until", "", "end: RFC 3339 time or a duration back from now (default: now)")
 	examples := fs.Int("examples", 0, "findings listed per patient (default 3, at most 20)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	dbURL := fs.String("database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
+	dbURL := fs.String("database-url", "", databaseURLUsage)
 	var patients, programs multiFlag
 	fs.Var(&patients, "patient", "restrict to a patient id (repeatable)")
 	fs.Var(&programs, "program", "restrict to patients of a program (repeatable)")

@@ -95,7 +95,7 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 		}
 		sys.api, err = api.New(api.Config{
 			Engine: eng, Logger: log, Gatherer: reg, Registerer: reg, RateLimit: s.RateLimit, JobsUI: jobs,
-			FailedAuthRate: s.FailedAuthRate, App: s.App, AllowedOrigins: s.CORSOrigins,
+			FailedAuthRate: s.FailedAuthRate, App: s.App, AllowedOrigins: s.CORSOrigins, PublicURL: s.PublicURL,
 			Ready: func(ctx context.Context) error {
 				if err := pool.Ping(ctx); err != nil {
 					return fmt.Errorf("database unreachable")
@@ -218,7 +218,7 @@ func serve(ctx context.Context, env getenv, args []string, stdout, stderr io.Wri
 	if withAPI {
 		fs.StringVar(&addr, "addr", "", "listen address (default: $TEND_ADDR, else 127.0.0.1:8080)")
 	}
-	fs.StringVar(&dbURL, "database-url", "", "Postgres connection string (default: $TEND_DATABASE_URL)")
+	fs.StringVar(&dbURL, "database-url", "", databaseURLUsage)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
