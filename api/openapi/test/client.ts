@@ -89,6 +89,17 @@ const report = await must("postSymptomReport", patient.POST("/v1/patients/{id}/s
 }));
 check(report.status === "created", "postSymptomReport");
 
+// A blood pressure in the crisis range (below the hard limit) asks the patient to measure again.
+const crisis = await must("postReadings", patient.POST("/v1/patients/{id}/readings", {
+  params: { path },
+  body: { kind: "blood_pressure", systolic: 186, diastolic: 112, unit: "mm[Hg]", observed_at: new Date(Date.now() - 60_000).toISOString() },
+}));
+check((crisis.retakes ?? []).length === 1, "postReadings asks for a retake");
+for (const rt of nonEmpty("listRetakes", await must("listRetakes", patient.GET("/v1/patients/{id}/retakes", { params: { path } })))) {
+  const kind: Schemas["Kind"] = rt.kind;
+  check(kind === "blood_pressure" && isTime(rt.retake_by) && typeof rt.rule_id === "string", "PendingRetake");
+}
+
 const device = await must("registerDevice", clinician.POST("/v1/me/devices", {
   body: { platform: "fcm", token: "ts-client-device" },
 }));
