@@ -41,7 +41,7 @@ lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-console-screenshot: $(CONSOLE_TEST)/node_modules ## Refresh docs/console.png by running the console's browser test
+console-screenshot: $(CONSOLE_TEST)/node_modules ## Refresh docs/console.png (desktop) and docs/console-phone.png by running the console's browser test
 	TEND_CONSOLE_SCREENSHOT=docs/console.png $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./api/
 
 bench: ## Go benchmarks (rules evaluation, ingest, FHIR Bundle vs JSON batch)

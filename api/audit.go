@@ -40,6 +40,13 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Action = act
 	}
+	switch q.Get("order") {
+	case "", "oldest":
+	case "newest":
+		f.Newest = true
+	default:
+		v.Add("order", "must be oldest or newest")
+	}
 	f.Since = queryTime(&v, q.Get("since"), "since")
 	f.Until = queryTime(&v, q.Get("until"), "until")
 	if err := v.OrNil(); err != nil {

@@ -105,3 +105,26 @@ func TestAuditTrailAPI(t *testing.T) {
 		t.Fatalf("paged through %d entries", len(seen))
 	}
 }
+
+// TestAuditNewestFirst: ?order=newest lists the newest entries first, and
+// its cursor pages back in time without gaps or repeats.
+func TestAuditNewestFirst(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	for range 3 {
+		s.clinician.do("GET", "/v1/patients/"+s.patientID, nil)
+	}
+	var all auditPage
+	s.admin.do("GET", "/v1/audit?limit=500", nil).decode(t, &all)
+	var first, second auditPage
+	s.admin.do("GET", "/v1/audit?order=newest&limit=2", nil).decode(t, &first)
+	if len(all.Items) == 0 || len(first.Items) != 2 || first.NextCursor == nil || first.Items[0].ID <= first.Items[1].ID ||
+		first.Items[0].ID <= all.Items[len(all.Items)-1].ID {
+		t.Fatalf("newest first: %+v (oldest-first page ends at %d)", first.Items, all.Items[len(all.Items)-1].ID)
+	}
+	s.admin.do("GET", "/v1/audit?order=newest&limit=2&cursor="+*first.NextCursor, nil).decode(t, &second)
+	if len(second.Items) == 0 || second.Items[0].ID >= first.Items[1].ID {
+		t.Errorf("the next page does not follow on: %+v after %+v", second.Items, first.Items)
+	}
+	wantProblem(t, s.admin.do("GET", "/v1/audit?order=sideways", nil), http.StatusUnprocessableEntity, "order")
+}

@@ -15,7 +15,7 @@ import (
 // serving files. Its browser test lives in api/console/test and is run by
 // console_test.go.
 //
-//go:embed console/index.html console/assets console/vendor
+//go:embed console/index.html console/favicon.ico console/assets console/vendor
 var consoleFS embed.FS
 
 // consoleCSP confines the page to its own origin: no inline script or style,
@@ -44,6 +44,19 @@ func (s *Server) consoleIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	consoleHeaders(w.Header())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(b)
+}
+
+// favicon serves the console's icon at /favicon.ico, where browsers look
+// for it.
+func (s *Server) favicon(w http.ResponseWriter, r *http.Request) {
+	b, err := consoleFS.ReadFile("console/favicon.ico")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	consoleHeaders(w.Header())
+	w.Header().Set("Content-Type", "image/x-icon")
 	_, _ = w.Write(b)
 }
 

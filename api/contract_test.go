@@ -54,7 +54,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	for _, p := range s.patterns {
 		method, path, ok := strings.Cut(p.Pattern, " ")
 		if !ok || strings.HasPrefix(path, fhirBase) || path == "/openapi.json" || path == "/docs/" ||
-			path == "/{$}" || path == "/console/" || path == "/riverui/" {
+			path == "/{$}" || path == "/console/" || path == "/favicon.ico" || path == "/riverui/" {
 			continue // FHIR is described by its CapabilityStatement; the console's files and the job dashboard are no API
 		}
 		routed = append(routed, method+" "+path)

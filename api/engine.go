@@ -30,6 +30,8 @@ type Engine interface {
 // Identity is users, tokens, devices and preferences.
 type Identity interface {
 	Authenticate(ctx context.Context, token string) (engine.Actor, error)
+	// Me is the caller's user, care teams and capabilities (GET /v1/me).
+	Me(ctx context.Context, a engine.Actor) (engine.Me, error)
 	CreateUser(ctx context.Context, a engine.Actor, in engine.NewUser) (engine.User, error)
 	CreateToken(ctx context.Context, a engine.Actor, userID uuid.UUID) (string, error)
 	IssueToken(ctx context.Context, a engine.Actor, userID uuid.UUID, expiresIn time.Duration) (engine.Token, string, error)
@@ -53,6 +55,7 @@ type Care interface {
 	UpdateCareTeam(ctx context.Context, a engine.Actor, id uuid.UUID, in engine.CareTeamUpdate) (engine.CareTeam, error)
 	CreatePatient(ctx context.Context, a engine.Actor, in engine.NewPatient) (engine.Patient, error)
 	GetPatient(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Patient, error)
+	UpdatePatient(ctx context.Context, a engine.Actor, id uuid.UUID, in engine.PatientUpdate) (engine.Patient, error)
 	ListPatients(ctx context.Context, a engine.Actor, f engine.PatientFilter) ([]engine.Patient, string, error)
 	GetPatientParams(ctx context.Context, a engine.Actor, patientID uuid.UUID) (engine.PatientParams, error)
 	SetPatientParams(ctx context.Context, a engine.Actor, patientID uuid.UUID, overrides map[string]map[string]float64) (engine.PatientParams, error)

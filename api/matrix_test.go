@@ -286,6 +286,11 @@ var endpoints = map[string]endpoint{
 			"programs": []string{"hypertension"}, "external_id": "mrn-1"}
 	}},
 	"GET /v1/patients/{id}": {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"PATCH /v1/patients/{id}": {actor: "clinician", id: patientA, scoped: true, otherID: patientB, body: func(*world) any {
+		return map[string]any{"timezone": "Europe/Berlin", "programs": []string{"hypertension", "heart_failure"}}
+	}},
+	"GET /v1/me":       {actor: "clinician"},
+	"GET /favicon.ico": {},
 	"POST /v1/patients/{id}/readings": {actor: "device", id: patientA, scoped: true, otherID: patientB, body: func(*world) any {
 		return map[string]any{"readings": []map[string]any{{"kind": "heart_rate", "value": 72, "unit": "/min",
 			"observed_at": nowRFC3339(), "source_id": "cuff:1"}}}

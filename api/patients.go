@@ -58,3 +58,20 @@ func (s *Server) listPatients(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, newList(items, next))
 }
+
+// patientPatch is PATCH /v1/patients/{id}'s body: a field left out keeps its value.
+type patientPatch struct {
+	DisplayName *string    `json:"display_name"`
+	Timezone    *string    `json:"timezone"`
+	CareTeamID  *uuid.UUID `json:"care_team_id"`
+	Programs    []string   `json:"programs"`
+	ExternalID  *string    `json:"external_id"`
+}
+
+func (s *Server) updatePatient(w http.ResponseWriter, r *http.Request) {
+	withBody(s, w, r, func(id uuid.UUID, in *patientPatch) (any, int, error) {
+		p, err := s.eng.UpdatePatient(r.Context(), actor(r), id, engine.PatientUpdate{DisplayName: in.DisplayName, Timezone: in.Timezone,
+			CareTeamID: in.CareTeamID, Programs: in.Programs, ExternalID: in.ExternalID})
+		return p, http.StatusOK, err
+	})
+}

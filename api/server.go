@@ -165,6 +165,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/patients", s.createPatient)
 	handle("GET /v1/patients", s.listPatients)
 	handle("GET /v1/patients/{id}", s.getPatient)
+	handle("PATCH /v1/patients/{id}", s.updatePatient)
 	handle("POST /v1/patients/{id}/readings", s.postReadings)
 	handle("GET /v1/patients/{id}/readings", s.listReadings)
 	handle("GET /v1/patients/{id}/params", s.getParams)
@@ -192,6 +193,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/alerts/{id}/snooze", s.snoozeAlert)
 	handle("POST /v1/alerts/{id}/assign", s.assignAlert)
 	handle("POST /v1/alerts/{id}/resolve", s.resolveAlert)
+	handle("GET /v1/me", s.getMe)
 	handle("POST /v1/me/devices", s.registerDevice)
 	handle("GET /v1/me/devices", s.listDevices)
 	handle("DELETE /v1/me/devices/{id}", s.deleteDevice)
@@ -228,6 +230,7 @@ func (s *Server) routes() http.Handler {
 	open("GET /docs/", http.HandlerFunc(s.docs))
 	open("GET /{$}", http.HandlerFunc(s.consoleIndex)) // the web triage console (console.go)
 	open("GET /console/", s.consoleAssets())
+	open("GET /favicon.ico", http.HandlerFunc(s.favicon))
 	// The job dashboard authenticates by its session cookie or a bearer
 	// token (session.go); River's UI uses these methods.
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH"} {

@@ -77,6 +77,8 @@ type (
 	PatientFilter    = care.PatientFilter
 	NewPatient       = care.NewPatient
 	PatientParams    = care.PatientParams
+	PatientUpdate    = care.PatientUpdate
+	Membership       = care.Membership
 	EscalationInput  = care.EscalationInput
 	EscalationPolicy = care.EscalationPolicy
 )

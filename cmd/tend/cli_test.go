@@ -35,7 +35,7 @@ var cliCommands = []struct {
 	{[]string{"token"}, []string{"create", "revoke"}},
 	{[]string{"token", "revoke"}, []string{"-database-url"}},
 	{[]string{"token", "create"}, []string{"-role", "-name", "-user", "-patient", "-database-url"}},
-	{[]string{"demo"}, []string{"-duration", "-patients", "-interval"}},
+	{[]string{"demo"}, []string{"-duration", "-patients", "-interval", "-env-file"}},
 	{[]string{"load"}, []string{"-url", "-token", "-devices", "-patients", "-duration", "-warmup", "-rate", "-batch", "-abnormal", "-mode"}},
 	{[]string{"rules"}, []string{"check", "backtest"}},
 	{[]string{"rules", "check"}, []string{"FILE"}},

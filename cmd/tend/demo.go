@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tendhealth/tend/api"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/migrations"
 	"github.com/tendhealth/tend/notify"
@@ -35,6 +36,7 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
 	patients := fs.Int("patients", 12, "number of simulated patients (the first three follow clinical stories, the rest are stable)")
 	interval := fs.Duration("interval", 2*time.Second, "mean time between one patient's readings")
+	envFile := fs.String("env-file", demoEnvFile, "where to write the settings that reopen the demo's data with tend serve (\"\": nowhere)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -50,23 +52,16 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, s.LogLevel)
-	if env("TEND_LOG_LEVEL") == "" {
-		log = newLogger(stderr, 4) // warnings and errors only: the demo prints its own story
-	}
+	log := demoLogger(env, stderr, s.LogLevel)
 	start := time.Now()
 	out := &printer{w: stdout, start: start}
 
-	pool, cleanup, err := demoDatabase(ctx, s, log, out)
+	pool, url, cleanup, err := demoDatabase(ctx, s, log, out)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 
-	// Fake push services stand in for the clinician's devices: an Android
-	// phone (FCM HTTP v1), an iPhone (APNs over HTTP/2 with a provider token)
-	// and a browser (Web Push, decrypted by the fake push service); the
-	// story patients' phones are on the fake FCM too.
 	stats := newDemoStats()
 	senders, phones, err := demoPushServices(ctx, out, stats)
 	if err != nil {
@@ -79,8 +74,12 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.WebPushAllowed = []string{"127.0.0.1"}
-	if err := demoKeys(&s, out); err != nil {
+	generatedKeys, err := demoKeys(&s, out) // the key the demo made, for its settings file
+	if err != nil {
 		return err
+	}
+	if *envFile != "" {
+		writeDemoEnv(out, *envFile, url, generatedKeys)
 	}
 	sys, err := startSystem(ctx, s, pool, log, systemOpts{withAPI: true, overrides: func(c *engine.Config) {
 		c.Senders = senders
@@ -105,7 +104,9 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	out.printf("")
+	if err := d.signIns(ctx, sys.api, sims[0]); err != nil {
+		return err
+	}
 
 	return d.play(ctx, sims, *interval, serveErr)
 }
@@ -136,43 +137,66 @@ func (d *demoRun) play(ctx context.Context, sims []*simPatient, interval time.Du
 }
 
 // demoDatabase finds or starts the demo's database (tend_demo), migrates
-// it and opens a pool; cleanup closes the pool and stops any private
-// cluster.
-func demoDatabase(ctx context.Context, s settings, log *slog.Logger, out *printer) (*pgxpool.Pool, func(), error) {
+// it and opens a pool on url; cleanup closes the pool and stops any
+// private cluster.
+func demoDatabase(ctx context.Context, s settings, log *slog.Logger, out *printer) (*pgxpool.Pool, string, func(), error) {
 	url, stop, err := resolveDatabaseOpts(ctx, s.DatabaseURL, "tend_demo", true, true, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	pool, err := openPool(ctx, url, s.DBMaxConns)
 	if err != nil {
 		stop()
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	cleanup := func() { pool.Close(); stop() }
 	if _, err := migrations.Up(ctx, pool, log); err != nil {
 		cleanup()
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	out.printf("database   %s (migrated)", redactURL(url))
-	return pool, cleanup, nil
+	return pool, url, cleanup, nil
 }
 
-// demoKeys makes a key of the demo's own when none is configured: message
-// bodies and symptom notes are sealed at rest, and the demo's key is kept
-// in memory only (like its data's purpose: a tour).
-func demoKeys(s *settings, out *printer) error {
-	if s.Keys != nil {
-		return nil
+// demoLogger logs at TEND_LOG_LEVEL when set, else warnings and errors
+// only: the demo prints its own story.
+func demoLogger(env getenv, stderr io.Writer, level slog.Level) *slog.Logger {
+	if env("TEND_LOG_LEVEL") == "" {
+		return newLogger(stderr, 4)
 	}
-	text, err := sealed.Generate("demo")
+	return newLogger(stderr, level)
+}
+
+// signIns prints the console's sign-in links for the clinician and the
+// first patient.
+func (d *demoRun) signIns(ctx context.Context, srv *api.Server, first *simPatient) error {
+	links, err := demoSignIns(ctx, d.eng, srv, d.team, d.docID, d.docToken, first.id, first.name)
 	if err != nil {
 		return err
 	}
+	d.out.printf("")
+	printSignIns(d.out, d.base, links)
+	d.out.printf("")
+	return nil
+}
+
+// demoKeys makes a key of the demo's own when none is configured, and
+// returns it ("" when one was): message bodies and symptom notes are sealed
+// at rest, and the demo's key is kept in memory only (like its data's
+// purpose: a tour).
+func demoKeys(s *settings, out *printer) (string, error) {
+	if s.Keys != nil {
+		return "", nil
+	}
+	text, err := sealed.Generate("demo")
+	if err != nil {
+		return "", err
+	}
 	if s.Keys, err = sealed.ParseKeyring(text); err != nil {
-		return err
+		return "", err
 	}
 	out.printf("encryption a new key for this run (set TEND_ENCRYPTION_KEYS to keep one)")
-	return nil
+	return text, nil
 }
 
 // clinician sets up the demo's clinician and care team through the engine,
@@ -192,7 +216,7 @@ func (d *demoRun) clinician(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.team = team.ID
+	d.team, d.docID = team.ID, doc.ID
 	docActor := engine.Actor{UserID: doc.ID, Role: engine.RoleClinician, RequestID: "demo"}
 	if err := d.phones.register(ctx, d.eng, docActor); err != nil {
 		return err
@@ -330,7 +354,10 @@ func (p *demoPhones) owner(token string) *simPatient {
 
 // demoPushServices starts the three fake providers, builds a real sender for
 // each (pointed at its fake), and prints every push as it arrives with the
-// headers that carry its urgency.
+// headers that carry its urgency. The fakes stand in for the clinician's
+// devices: an Android phone (FCM HTTP v1), an iPhone (APNs over HTTP/2 with
+// a provider token) and a browser (Web Push, decrypted by the fake push
+// service); the story patients' phones are on the fake FCM too.
 func demoPushServices(ctx context.Context, out *printer, stats *demoStats) (notify.Senders, *demoPhones, error) {
 	p := &demoPhones{fcm: notifytest.NewFCM(), apns: notifytest.NewAPNs(nil), browser: notifytest.NewWebPush(),
 		owners: map[string]*simPatient{}}

@@ -241,6 +241,7 @@ type demoRun struct {
 	stats    *demoStats
 	phones   *demoPhones
 	docToken string
+	docID    uuid.UUID // the clinician
 	start    time.Time
 
 	mu      sync.Mutex

@@ -143,8 +143,10 @@ type Filter struct {
 	Action    string
 	Since     time.Time // at or after
 	Until     time.Time // before
-	After     int64     // cursor: entries with a larger id
-	Limit     int
+	After     int64     // cursor: entries with a larger id (newest first: a smaller one)
+	// Newest lists the newest entries first.
+	Newest bool
+	Limit  int
 }
 
 // List returns audit entries in order (admins only). The listing is itself
@@ -156,7 +158,11 @@ func (w Writer) List(ctx context.Context, pool *pgxpool.Pool, a access.Actor, f 
 	f.Limit = pg.ClampLimit(f.Limit)
 	var out []Stored
 	err := pg.InTx(ctx, pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, listAuditSQL, f.After, pg.NilIfZero(f.PatientID), pg.NilIfZero(f.ActorID),
+		q := listAuditSQL
+		if f.Newest {
+			q = listAuditNewestSQL
+		}
+		rows, err := tx.Query(ctx, q, f.After, pg.NilIfZero(f.PatientID), pg.NilIfZero(f.ActorID),
 			nilIfEmpty(f.Action), nilIfZeroTime(f.Since), nilIfZeroTime(f.Until), f.Limit+1)
 		if err != nil {
 			return fmt.Errorf("list audit: %w", err)

@@ -9,6 +9,7 @@ package audit
 var queries = map[string]string{
 	"auditSQL":            auditSQL,
 	"listAuditSQL":        listAuditSQL,
+	"listAuditNewestSQL":  listAuditNewestSQL,
 	"readingCreationsSQL": readingCreationsSQL,
 	"sealSQL":             sealSQL,
 	"chainSQL":            chainSQL,
@@ -54,10 +55,16 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 
 // listAuditSQL pages through the audit trail after id $1, optionally for one patient ($2), one actor
 // ($3), one action ($4), at or after $5 and before $6, at most $7 entries.
-const listAuditSQL = `SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome, seq
-		FROM audit_entries WHERE id > $1 AND ($2::uuid IS NULL OR patient_id = $2) AND ($3::uuid IS NULL OR actor_id = $3)
-		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
-		ORDER BY id LIMIT $7`
+const listAuditSQL = `SELECT ` + auditListColumns + ` FROM audit_entries WHERE id > $1 AND ` + auditListFilter + ` ORDER BY id LIMIT $7`
+
+// listAuditNewestSQL is listAuditSQL newest first: entries before id $1 (0: from the newest).
+const listAuditNewestSQL = `SELECT ` + auditListColumns + ` FROM audit_entries WHERE ($1 = 0 OR id < $1) AND ` + auditListFilter +
+	` ORDER BY id DESC LIMIT $7`
+
+const auditListColumns = `id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome, seq`
+
+const auditListFilter = `($2::uuid IS NULL OR patient_id = $2) AND ($3::uuid IS NULL OR actor_id = $3)
+		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)`
 
 // readingCreationsSQL appends one "reading.create" audit entry per job (its first
 // reading and the count), leaving out readings whose source id was already

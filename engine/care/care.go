@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,6 +36,9 @@ type CareTeam struct {
 type TeamMember struct {
 	UserID uuid.UUID `json:"user_id"`
 	Role   string    `json:"role"` // clinician, lead or scheduler
+	// Name is the member's name in answers (ignored on input), so that a
+	// client can offer people by name.
+	Name string `json:"name,omitempty"`
 }
 
 // NewCareTeam is the input of CreateCareTeam. MemberIDs join as clinicians.
@@ -210,23 +212,7 @@ func (cr *Service) CreatePatient(ctx context.Context, a access.Actor, in NewPati
 		return Patient{}, err
 	}
 	var v rpm.ValidationError
-	check.Name(&v, "display_name", in.DisplayName)
-	if in.Timezone == "" {
-		v.Add("timezone", "is required (IANA time zone such as America/Chicago)")
-	} else if _, err := check.LoadZone(in.Timezone); err != nil {
-		v.Add("timezone", "is not a known IANA time zone")
-	}
-	if in.CareTeamID == uuid.Nil {
-		v.Add("care_team_id", "is required")
-	}
-	for i, p := range in.Programs {
-		if !rpm.ValidProgram(p) {
-			v.Add(fmt.Sprintf("programs[%d]", i), "must be one of "+strings.Join(rpm.Programs(), ", "))
-		}
-	}
-	if len(in.ExternalID) > 200 {
-		v.Add("external_id", "is longer than 200 characters")
-	}
+	checkPatient(&v, in)
 	if err := v.OrNil(); err != nil {
 		return Patient{}, err
 	}

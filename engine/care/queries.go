@@ -23,7 +23,17 @@ var queries = map[string]string{
 	"lockTeamSQL":       lockTeamSQL,
 	"deleteMembersSQL":  deleteMembersSQL,
 	"updateTeamSQL":     updateTeamSQL,
+	"membershipsSQL":    membershipsSQL,
+	"updatePatientSQL":  updatePatientSQL,
 }
+
+// membershipsSQL lists the care teams user $1 is a member of, with the user's team role, by name, at most $2.
+const membershipsSQL = `SELECT t.id, t.name, m.role, t.timezone FROM care_team_members m JOIN care_teams t ON t.id = m.care_team_id
+			WHERE m.user_id = $1 ORDER BY t.name, t.id LIMIT $2`
+
+// updatePatientSQL stores patient $1's name, zone, team, programs and external id.
+const updatePatientSQL = `UPDATE patients SET display_name = $2, timezone = $3, care_team_id = $4, programs = $5, external_id = $6
+			WHERE id = $1`
 
 // insertCareTeamSQL stores a care team.
 const insertCareTeamSQL = `INSERT INTO care_teams (id, name, escalation, created_at, updated_at, timezone, on_call)
@@ -68,8 +78,8 @@ var listPatientsSQL = `SELECT p.id, p.display_name, p.timezone, p.care_team_id, 
 
 // teamColumns are the columns of care_teams t that scanTeam reads, with the members as JSON.
 const teamColumns = `t.id, t.name, t.escalation, t.timezone, t.on_call, t.created_at, t.updated_at,
-	coalesce((SELECT jsonb_agg(jsonb_build_object('user_id', m.user_id, 'role', m.role) ORDER BY m.user_id)
-		FROM care_team_members m WHERE m.care_team_id = t.id), '[]')`
+	coalesce((SELECT jsonb_agg(jsonb_build_object('user_id', m.user_id, 'role', m.role, 'name', mu.name) ORDER BY m.user_id)
+		FROM care_team_members m JOIN users mu ON mu.id = m.user_id WHERE m.care_team_id = t.id), '[]')`
 
 // listTeamsSQL lists the care teams the actor ($1 role, $2 user) may see, by name, at most $3.
 var listTeamsSQL = `SELECT ` + teamColumns + ` FROM care_teams t WHERE ` + scope.TeamSQL("t.id", "$1", "$2") +

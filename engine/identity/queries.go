@@ -23,7 +23,11 @@ var queries = map[string]string{
 	"setUserDisabledSQL": setUserDisabledSQL,
 	"setOIDCSubjectSQL":  setOIDCSubjectSQL,
 	"lookupSubjectSQL":   lookupSubjectSQL,
+	"selfSQL":            selfSQL,
 }
+
+// selfSQL reads user $1 (the caller).
+const selfSQL = `SELECT id, name, role, patient_id, created_at, disabled_at, oidc_subject FROM users WHERE id = $1`
 
 // setOIDCSubjectSQL maps OpenID Connect subject $2 (NULL: none) to user $1.
 const setOIDCSubjectSQL = `UPDATE users SET oidc_subject = $2 WHERE id = $1

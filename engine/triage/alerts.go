@@ -48,6 +48,7 @@ type Alert struct {
 	// the team's policy was notified without an acknowledgement.
 	EscalationLevel     int  `json:"escalation_level"`
 	EscalationExhausted bool `json:"escalation_exhausted"`
+	QueueFacts
 }
 
 // AlertDetail is an alert with its findings, readings and history.
@@ -85,7 +86,9 @@ type AlertFinding struct {
 type AlertEvent struct {
 	Action  string     `json:"action"`
 	ActorID *uuid.UUID `json:"actor_id,omitempty"`
-	At      time.Time  `json:"at"`
+	// ActorName is the name of the user who acted (absent for Tend's own steps).
+	ActorName *string   `json:"actor_name,omitempty"`
+	At        time.Time `json:"at"`
 	// Note is what the clinician wrote with the action (ack, resolve), if
 	// anything.
 	Note string `json:"note,omitempty"`
@@ -93,10 +96,15 @@ type AlertEvent struct {
 
 func scanAlert(r pgx.Row) (Alert, error) {
 	var x Alert
-	err := r.Scan(&x.ID, &x.PatientID, &x.CareTeamID, &x.RuleID, &x.RuleVersion, &x.Urgency, &x.Status, &x.Title, &x.Occurrences,
-		&x.CreatedAt, &x.UpdatedAt, &x.LastObservedAt, &x.LastReadingID, &x.AcknowledgedAt, &x.AcknowledgedBy, &x.ResolvedAt, &x.Undelivered,
-		&x.ResolvedBy, &x.Disposition, &x.SnoozedUntil, &x.AssignedTo, &x.EscalationLevel, &x.EscalationExhausted)
+	err := r.Scan(alertDest(&x)...)
 	return x, err
+}
+
+// alertDest lists where the columns of alertColumns go.
+func alertDest(x *Alert) []any {
+	return []any{&x.ID, &x.PatientID, &x.CareTeamID, &x.RuleID, &x.RuleVersion, &x.Urgency, &x.Status, &x.Title, &x.Occurrences,
+		&x.CreatedAt, &x.UpdatedAt, &x.LastObservedAt, &x.LastReadingID, &x.AcknowledgedAt, &x.AcknowledgedBy, &x.ResolvedAt, &x.Undelivered,
+		&x.ResolvedBy, &x.Disposition, &x.SnoozedUntil, &x.AssignedTo, &x.EscalationLevel, &x.EscalationExhausted}
 }
 
 // AlertFilter selects alerts for the triage queue.
@@ -166,7 +174,7 @@ func (tr *Service) ListAlerts(ctx context.Context, a access.Actor, f AlertFilter
 			return fmt.Errorf("list alerts: %w", err)
 		}
 		for rows.Next() {
-			x, err := scanAlert(rows)
+			x, err := scanQueueAlert(rows)
 			if err != nil {
 				rows.Close()
 				return fmt.Errorf("list alerts: %w", err)
@@ -196,7 +204,7 @@ func (tr *Service) GetAlert(ctx context.Context, a access.Actor, id uuid.UUID) (
 	}
 	var d AlertDetail
 	err := pg.InTx(ctx, tr.pool, func(tx pgx.Tx) error {
-		al, err := scanAlert(tx.QueryRow(ctx, getAlertSQL, a.Role, a.UserID, id))
+		al, err := scanQueueAlert(tx.QueryRow(ctx, getAlertSQL, a.Role, a.UserID, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("alert: %w", access.ErrNotFound)
 		}
@@ -238,7 +246,7 @@ func (tr *Service) GetAlert(ctx context.Context, a access.Actor, id uuid.UUID) (
 		}
 		if d.Events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (AlertEvent, error) {
 			var ev AlertEvent
-			err := r.Scan(&ev.Action, &ev.ActorID, &ev.At, &ev.Note)
+			err := r.Scan(&ev.Action, &ev.ActorID, &ev.At, &ev.Note, &ev.ActorName)
 			return ev, err
 		}); err != nil {
 			return fmt.Errorf("get alert events: %w", err)

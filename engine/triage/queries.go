@@ -37,7 +37,7 @@ const alertColumns = `a.id, a.patient_id, a.care_team_id, a.rule_id, a.rule_vers
 
 // listAlertsSQL pages through the alerts the actor may see, most urgent first, filtered by status,
 // urgency, patient, assignee ($10) and care team ($11).
-var listAlertsSQL = `SELECT ` + alertColumns + ` FROM alerts a
+var listAlertsSQL = `SELECT ` + alertColumns + queueColumns + ` FROM alerts a` + queueJoins + `
 			WHERE ` + scope.AlertSQL + ` AND a.status = ANY($3) AND (cardinality($4::text[]) = 0 OR a.urgency = ANY($4))
 			AND ($5::uuid IS NULL OR a.patient_id = $5)
 			AND ($10::uuid IS NULL OR a.assigned_to = $10) AND ($11::uuid IS NULL OR a.care_team_id = $11)
@@ -45,7 +45,7 @@ var listAlertsSQL = `SELECT ` + alertColumns + ` FROM alerts a
 			ORDER BY a.urgency_rank DESC, a.created_at, a.id LIMIT $9`
 
 // getAlertSQL reads alert $3 if the actor ($1 role, $2 user) may see it.
-var getAlertSQL = `SELECT ` + alertColumns + ` FROM alerts a WHERE a.id = $3 AND ` + scope.AlertSQL
+var getAlertSQL = `SELECT ` + alertColumns + queueColumns + ` FROM alerts a` + queueJoins + ` WHERE a.id = $3 AND ` + scope.AlertSQL
 
 // alertFindingsSQL lists the findings of alert $1.
 const alertFindingsSQL = `SELECT rule_id, rule_version, urgency, reading_id, observed_at, late, created_at
@@ -57,8 +57,8 @@ const alertReadingsSQL = `SELECT ` + readings.Columns + ` FROM readings r WHERE 
 			ORDER BY r.observed_at, r.id LIMIT 500`
 
 // alertEventsSQL lists the history of alert $1.
-const alertEventsSQL = `SELECT action, actor_id, at, coalesce(detail->>'note', '') FROM alert_events
-			WHERE alert_id = $1 ORDER BY id LIMIT 500`
+const alertEventsSQL = `SELECT e.action, e.actor_id, e.at, coalesce(e.detail->>'note', ''), u.name FROM alert_events e
+			LEFT JOIN users u ON u.id = e.actor_id WHERE e.alert_id = $1 ORDER BY e.id LIMIT 500`
 
 // lockAlertSQL reads and locks alert $3 if the actor ($1 role, $2 user) may see it.
 var lockAlertSQL = `SELECT a.status, a.patient_id FROM alerts a WHERE a.id = $3 AND ` + scope.AlertSQL + ` FOR UPDATE`

@@ -1,25 +1,19 @@
 // The administration pages: users and tokens, care teams (members, rota,
-// escalation policy), rules (enable, parameters, backtest, evaluation
-// errors), the audit and the job dashboard. Like the triage pages they call
-// the /v1 API with the admin's token and show what it answers, errors
-// included, word for word.
+// escalation policy, broadcasts), rules (enable, parameters, backtest,
+// evaluation errors), patients (patients.js), the audit (audit.js) and the
+// job dashboard. Like the triage pages they call the /v1 API with the
+// user's token and show what it answers, errors included, word for word;
+// what they offer follows the caller's capabilities (GET /v1/me).
 
-import { ApiError } from "./api.js";
+import { AuditView } from "./audit.js";
+import { el, errText } from "./dom.js";
+import { dateTime, zonedDate, zonedMidnight } from "./format.js";
+import { Patients } from "./patients.js";
 
 const $ = (id) => document.getElementById(id);
 const URGENCIES = ["critical", "high", "medium", "low"];
 const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 
-function el(tag, text, attrs = {}) {
-  const e = document.createElement(tag);
-  if (text !== undefined && text !== null) e.textContent = text;
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "dataset") Object.assign(e.dataset, v);
-    else if (k in e) e[k] = v;
-    else e.setAttribute(k, v);
-  }
-  return e;
-}
 
 function button(text, label, onClick) {
   const b = el("button", text, { type: "button" });
@@ -28,13 +22,8 @@ function button(text, label, onClick) {
   return b;
 }
 
-function fmtTime(iso) {
-  return iso ? new Date(iso).toLocaleString() : "—";
-}
+const fmtTime = (iso) => dateTime(iso);
 
-function errText(err) {
-  return err instanceof ApiError ? err.text : `Could not reach the server: ${err.message}`;
-}
 
 function select(id, options, value, label) {
   const s = el("select", null, { id });
@@ -101,8 +90,10 @@ export function policyText(p) {
 }
 
 export class Admin {
-  constructor(getApi) {
+  // getApi(): the signed-in Api; getMe(): the caller (GET /v1/me).
+  constructor(getApi, getMe) {
     this.getApi = getApi;
+    this.getMe = getMe;
     this.users = [];
     this.usersCursor = null;
     this.userNames = new Map();
@@ -110,12 +101,26 @@ export class Admin {
     this.team = null;
     this.rules = [];
     this.ruleEdit = null;
-    this.auditCursor = null;
+    this.patients = new Patients(getApi, getMe, () => this.loadUsers(false));
+    this.audit = new AuditView(getApi);
     this.bind();
   }
 
   get api() {
     return this.getApi();
+  }
+
+  can(cap) {
+    return !!this.getMe()?.capabilities?.includes(cap);
+  }
+
+  // reset forgets what the pages showed (sign-out).
+  reset() {
+    for (const t of ["users-table", "teams-table", "rules-table", "audit-table", "patients-table", "tokens-table"]) {
+      document.getElementById(t).tBodies[0].replaceChildren();
+    }
+    for (const f of ["team-form", "broadcast-form", "params-form", "tokens", "patient-form", "devices", "backtest-result"]) $(f).hidden = true;
+    this.userNames.clear();
   }
 
   bind() {
@@ -135,8 +140,6 @@ export class Admin {
     $("params-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.saveParams(); });
     $("params-cancel").addEventListener("click", () => { $("params-form").hidden = true; $("rules-heading").focus(); });
     $("backtest-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.backtest(); });
-    $("audit-filter").addEventListener("submit", (ev) => { ev.preventDefault(); this.loadAudit(false); });
-    $("audit-more").addEventListener("click", () => this.loadAudit(true));
     $("jobs-open").addEventListener("click", () => this.openJobs());
     for (const u of URGENCIES) {
       const d = el("div");
@@ -146,15 +149,34 @@ export class Admin {
       r.append(el("label", `Page ${u} again after`, { htmlFor: `esc-repeat-${u}` }), el("input", null, { id: `esc-repeat-${u}`, spellcheck: false, size: 6 }));
       $("repeats").append(r);
     }
-    const since = new Date(Date.now() - 30 * 86400000);
-    $("backtest-since").value = since.toISOString().slice(0, 10);
+    $("backtest-team").addEventListener("change", () => this.backtestDefault());
+  }
+
+  // backtestDefault proposes the day 30 days ago in the chosen team's zone.
+  backtestDefault() {
+    $("backtest-since").value = zonedDate(Date.now() - 30 * 86400000, this.backtestZone());
+  }
+
+  backtestZone() {
+    return $("backtest-team").selectedOptions[0]?.dataset.timezone || "UTC";
   }
 
   // show loads a section when it is opened.
   show(section) {
-    const load = { users: () => this.loadUsers(false), teams: () => this.loadTeams(), rules: () => this.loadRules(),
-      audit: () => this.loadAudit(false) }[section];
+    const load = { users: () => this.busy("users", () => this.loadUsers(false)), teams: () => this.busy("teams", () => this.loadTeams()),
+      rules: () => this.busy("rules", () => this.loadRules()),
+      audit: () => this.audit.show(), patients: () => this.patients.show() }[section];
     return load ? load() : Promise.resolve();
+  }
+
+  // busy shows a section's loading line while fn runs.
+  async busy(section, fn) {
+    $(`${section}-loading`).hidden = false;
+    try {
+      return await fn();
+    } finally {
+      $(`${section}-loading`).hidden = true;
+    }
   }
 
   status(section, ok, err) {
@@ -165,6 +187,8 @@ export class Admin {
   // Users and tokens.
 
   async loadUsers(more) {
+    if (!this.can("users.manage")) return;
+    if (!more) this.patients.fillPatientSelect($("user-patient"));
     const q = new URLSearchParams({ limit: "100" });
     if ($("users-q").value.trim()) q.set("q", $("users-q").value.trim());
     if ($("users-role-filter").value) q.set("role", $("users-role-filter").value);
@@ -194,11 +218,12 @@ export class Admin {
       return tr;
     }));
     $("users-more").hidden = !this.usersCursor;
+    $("users-empty").hidden = this.users.length > 0;
   }
 
   async createUser() {
     const body = { name: $("user-name").value.trim(), role: $("user-role").value };
-    if ($("user-patient").value.trim()) body.patient_id = $("user-patient").value.trim();
+    if ($("user-patient").value) body.patient_id = $("user-patient").value;
     try {
       const u = await this.api.post("/v1/users", body);
       $("user-form").reset();
@@ -280,22 +305,27 @@ export class Admin {
 
   async loadTeams() {
     try {
-      // Admins edit teams; other staff (a team's leads) see their teams to broadcast.
-      const admin = document.body.dataset.role === "admin";
+      // Admins edit teams; a team's leads see their teams to broadcast.
+      const admin = this.can("teams.manage");
+      const leads = new Set((this.getMe()?.teams || []).filter((m) => m.role === "lead").map((m) => m.care_team_id));
       const [teams, users] = await Promise.all([this.api.get("/v1/care-teams"),
         admin ? this.api.get("/v1/users?limit=500") : Promise.resolve({ items: [] })]);
       for (const u of users.items || []) this.userNames.set(u.id, u.name);
+      for (const t of teams.items || []) for (const m of t.members || []) if (m.name) this.userNames.set(m.user_id, m.name);
       this.staff = (users.items || []).filter((u) => ["clinician", "scheduler", "admin"].includes(u.role) && !u.disabled_at);
       $("teams-table").tBodies[0].replaceChildren(...(teams.items || []).map((t) => {
         const tr = el("tr", null, { dataset: { teamId: t.id } });
         const actions = el("td");
         if (admin) actions.append(button("Edit", `Edit ${t.name}`, () => this.openTeam(t.id)));
-        actions.append(button("Broadcast", `Broadcast to the patients of ${t.name}`, () => this.openBroadcast(t, true)));
+        if (this.can("broadcast") && (admin || leads.has(t.id))) {
+          actions.append(button("Broadcast", `Broadcast to the patients of ${t.name}`, () => this.openBroadcast(t, true)));
+        }
         tr.append(el("th", t.name, { scope: "row" }), el("td", String((t.members || []).length)), el("td", t.timezone || "UTC"),
           el("td", policyText(t.escalation)), actions);
         return tr;
       }));
       $("teams-error").textContent = "";
+      $("teams-empty").hidden = (teams.items || []).length > 0;
     } catch (err) {
       this.status("teams", "", err);
     }
@@ -474,17 +504,19 @@ export class Admin {
         actions.append(
           button(r.enabled ? "Disable" : "Enable", `${r.enabled ? "Disable" : "Enable"} ${r.id}`, () => this.setEnabled(r, !r.enabled)),
           button("Parameters", `Edit the parameters of ${r.id}`, () => this.openParams(r)));
-        tr.append(el("th", r.id, { scope: "row" }), el("td", r.title), el("td", r.urgency || "—"), el("td", `v${r.version}`),
+        tr.append(el("th", r.title, { scope: "row" }), el("td", r.id), el("td", r.urgency || "—"), el("td", `v${r.version}`),
           el("td", r.enabled ? "Enabled" : "Disabled"), actions);
         return tr;
       }));
       const current = $("backtest-rule").value;
-      $("backtest-rule").replaceChildren(...this.rules.map((r) => el("option", `${r.id} — ${r.title}`, { value: r.id })));
+      $("backtest-rule").replaceChildren(...this.rules.map((r) => el("option", r.title, { value: r.id })));
       if (current) $("backtest-rule").value = current;
+      await this.fillBacktestTeams();
       const errs = errors.items || [];
       $("rule-errors").tBodies[0].replaceChildren(...(errs.length ? errs.map((e) => {
         const tr = el("tr");
-        tr.append(el("td", fmtTime(e.at)), el("td", e.rule_id), el("td", `v${e.rule_version}`), el("td", e.error));
+        tr.append(el("td", fmtTime(e.at)), el("td", this.rules.find((r) => r.id === e.rule_id)?.title || e.rule_id),
+          el("td", `v${e.rule_version}`), el("td", e.error));
         return tr;
       }) : [(() => { const tr = el("tr"); tr.append(el("td", "No evaluation errors.", { colSpan: 4 })); return tr; })()]));
       $("rules-error").textContent = "";
@@ -508,7 +540,7 @@ export class Admin {
     this.ruleEdit = r;
     const def = r.definition || {};
     $("params-form").hidden = false;
-    $("params-heading").textContent = `Parameters of ${r.id} (v${r.version})`;
+    $("params-heading").textContent = `Parameters of ${r.title} (${r.id}, v${r.version})`;
     const fields = ruleParams(def).map(({ name, value, bounds }) => {
       const d = el("div");
       const attrs = { id: `param-${name}`, type: "number", step: "any", value: String(value), required: true, dataset: { param: name } };
@@ -537,17 +569,40 @@ export class Admin {
     }
   }
 
+  // fillBacktestTeams offers the teams whose time zone the backtest's dates
+  // are read in (the caller's first team first).
+  async fillBacktestTeams() {
+    if ($("backtest-team").options.length) return;
+    let teams = [];
+    try {
+      teams = (await this.api.get("/v1/care-teams")).items || [];
+    } catch {
+      teams = [];
+    }
+    const mine = new Set((this.getMe()?.teams || []).map((m) => m.care_team_id));
+    teams.sort((a, b) => Number(mine.has(b.id)) - Number(mine.has(a.id)));
+    const opts = teams.map((t) => {
+      const o = el("option", `${t.name} (${t.timezone || "UTC"})`, { value: t.id });
+      o.dataset.timezone = t.timezone || "UTC";
+      return o;
+    });
+    const utc = el("option", "UTC", { value: "" });
+    utc.dataset.timezone = "UTC";
+    $("backtest-team").replaceChildren(...opts, utc);
+    this.backtestDefault();
+  }
+
   async backtest() {
-    const since = new Date(`${$("backtest-since").value}T00:00:00Z`);
-    const body = { rule_id: $("backtest-rule").value, since: since.toISOString() };
+    const zone = this.backtestZone();
+    const body = { rule_id: $("backtest-rule").value, since: zonedMidnight($("backtest-since").value, zone) };
     const btn = $("backtest-form").querySelector("button");
     btn.disabled = true;
     $("rules-result").textContent = "Running the backtest…";
     try {
       const res = await this.api.post("/v1/rules/backtest", body);
       const rows = [
-        ["Rule", `${res.rule_id} v${res.rule_version}`],
-        ["Period", `${fmtTime(res.since)} – ${fmtTime(res.until)}`],
+        ["Rule", `${this.rules.find((r) => r.id === res.rule_id)?.title || res.rule_id} (${res.rule_id} v${res.rule_version})`],
+        ["Period", `${dateTime(res.since, zone)} – ${dateTime(res.until, zone)} (${zone})`],
         ["Patients scanned", res.patients_scanned],
         ["Readings scanned", res.readings_scanned],
         ["Symptom reports scanned", res.symptom_reports_scanned],
@@ -561,40 +616,13 @@ export class Admin {
       $("backtest-facts").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", k), el("dd", String(v ?? "—"))]));
       $("backtest-facts").dataset.alerts = String(res.alerts);
       $("backtest-facts").dataset.rule = res.rule_id;
+      $("backtest-facts").dataset.since = body.since;
       $("backtest-result").hidden = false;
       this.status("rules", `Backtest of ${res.rule_id} done: ${res.alerts} alerts from ${res.findings} findings.`);
     } catch (err) {
       this.status("rules", "", err);
     } finally {
       btn.disabled = false;
-    }
-  }
-
-  // Audit.
-
-  async loadAudit(more) {
-    const q = new URLSearchParams({ limit: "100" });
-    const patient = $("audit-patient").value.trim();
-    if (patient) q.set("patient_id", patient);
-    if (more && this.auditCursor) q.set("cursor", this.auditCursor);
-    try {
-      const page = await this.api.get(`/v1/audit?${q}`);
-      const rows = (page.items || []).map((e) => {
-        const tr = el("tr", null, { dataset: { auditId: String(e.id) } });
-        tr.append(el("td", String(e.id)), el("td", fmtTime(e.at)),
-          el("td", e.actor_id ? `${this.userLabel(e.actor_id)} (${e.actor_role})` : e.actor_role),
-          el("td", e.action), el("td", e.object_id ? `${e.object_type} ${e.object_id}` : e.object_type || "—"),
-          el("td", e.patient_id || "—"), el("td", e.request_id || "—"));
-        return tr;
-      });
-      const body = $("audit-table").tBodies[0];
-      if (more) body.append(...rows);
-      else body.replaceChildren(...rows);
-      this.auditCursor = page.next_cursor || null;
-      $("audit-more").hidden = !this.auditCursor;
-      $("audit-error").textContent = "";
-    } catch (err) {
-      $("audit-error").textContent = errText(err);
     }
   }
 

@@ -99,8 +99,16 @@ export class Api {
     return this.get(`/v1/patients/${encodeURIComponent(patientID)}/adherence`, signal);
   }
 
-  alerts(signal) {
-    return this.get("/v1/alerts?limit=200", signal);
+  // alerts reads the queue; filter: {care_team_id?, urgency?, status?}.
+  alerts(filter = {}, signal) {
+    const q = new URLSearchParams({ limit: "200" });
+    for (const [k, v] of Object.entries(filter)) if (v) q.set(k, v);
+    return this.get(`/v1/alerts?${q}`, signal);
+  }
+
+  // me is the caller: user, role, teams with team roles, capabilities.
+  me(signal) {
+    return this.get("/v1/me", signal);
   }
 
   alert(id, signal) {

@@ -1,11 +1,17 @@
-// The alert detail pane: facts, the plot, findings, history, and the
-// lifecycle actions. Every action is a call to the API; whatever the API
-// answers — success or its problem text — is what the page shows.
+// The alert pane. On top: the patient, the alert, the value that fired (or,
+// for a missed-dose alert, the medication and dose time) and the lifecycle
+// actions. Below, the trend (the plot) beside the patient's conversation on
+// wide screens, tabs on narrow ones; reminders and adherence, and the
+// details (facts, findings, history, ids), one tab away. Every action is a
+// call to the API; whatever the API answers — success or its problem text —
+// is what the page shows.
 
 import { ApiError } from "./api.js";
-import { buildPlot, caption, kindLabel, Plot, thresholds } from "./plot.js";
-import { statusLabel, urgencyLabel } from "./queue.js";
+import { dateOnly, dateTime, readingText, valueText } from "./format.js";
+import { buildPlot, caption, kindLabel, Plot, RANGES, thresholds } from "./plot.js";
+import { age, statusLabel, urgencyLabel } from "./queue.js";
 import * as reminders from "./reminders.js";
+import { Tabs } from "./tabs.js";
 import { findPatientThread, ThreadView } from "./thread.js";
 
 const ACTION_DONE = {
@@ -15,9 +21,8 @@ const ACTION_DONE = {
   assign: "Assigned.",
 };
 
-function fmtTime(iso) {
-  return iso ? new Date(iso).toLocaleString() : "—";
-}
+const EVENT_NAMES = { opened: "Raised", raised: "Raised", acknowledged: "Acknowledged", resolved: "Resolved", snoozed: "Snoozed",
+  assigned: "Assigned", reopened: "Reopened", escalated: "Escalated", noted: "Note added", updated: "Updated" };
 
 function text(tag, s, cls) {
   const e = document.createElement(tag);
@@ -26,10 +31,16 @@ function text(tag, s, cls) {
   return e;
 }
 
+function errText(err) {
+  return err instanceof ApiError ? err.text : `Could not reach the server: ${err.message}`;
+}
+
 export class Detail {
-  // getApi(): the signed-in Api; onActed(): the queue may have changed.
-  constructor(getApi, { onActed, onClose }) {
+  // getApi(): the signed-in Api; ctx(): {me, prefs, ruleTitle(id)};
+  // onActed(): the queue may have changed; onClose(id): the pane closed.
+  constructor(getApi, { ctx, onActed, onClose }) {
     this.getApi = getApi;
+    this.ctx = ctx;
     this.onActed = onActed;
     this.onClose = onClose;
     this.id = null;
@@ -39,7 +50,12 @@ export class Detail {
     this.section = this.$("detail");
     this.plot = new Plot(this.$("plot"));
     this.thread = new ThreadView(this.$("thread"), "thread", getApi);
+    this.tabs = new Tabs(this.section.querySelector("[role=tablist]"), {
+      wide: "(min-width: 1200px)", sideTab: "tab-thread",
+      onShow: (id) => { if (id === "tab-thread") this.thread.markRead(); },
+    });
     this.bindForms();
+    this.$("detail-close").addEventListener("click", () => this.close());
     this.section.addEventListener("keydown", (ev) => {
       if (ev.key === "Escape" && !ev.target.matches("select")) this.close();
     });
@@ -70,7 +86,7 @@ export class Detail {
       const minutes = Number(this.$("snooze-for").value);
       return { until: new Date(Date.now() + minutes * 60000).toISOString() };
     });
-    form("assign-form", "assign", () => ({ user_id: this.$("assignee").value.trim() }));
+    form("assign-form", "assign", () => ({ user_id: this.$("assignee").value }));
   }
 
   async act(action, body, formEl) {
@@ -88,7 +104,7 @@ export class Detail {
       }
       await Promise.allSettled([this.refresh(), this.onActed()]);
     } catch (err) {
-      if (id === this.id) this.$("action-error").textContent = err instanceof ApiError ? err.text : `Could not reach the server: ${err.message}`;
+      if (id === this.id) this.$("action-error").textContent = errText(err);
     } finally {
       buttons.forEach((b) => { b.disabled = false; });
     }
@@ -115,14 +131,18 @@ export class Detail {
       this.$("action-result").textContent = "";
       this.$("action-error").textContent = "";
       this.$("detail-heading").textContent = "Alert";
-      this.$("detail-facts").replaceChildren();
+      for (const e of ["detail-summary", "detail-facts", "findings", "events", "plot-ranges"]) this.$(e).replaceChildren();
+      this.$("detail-ids").textContent = "";
+      this.$("detail-loading").hidden = false;
       this.plot.clear();
       this.thread.clear();
       this.threadFor = null;
-      this.$("plot-caption").textContent = "Loading…";
+      this.range = null;
+      this.$("plot-caption").textContent = "";
+      this.tabs.select("tab-trend", false);
     }
-    await this.load(true);
     this.$("detail-heading").focus();
+    await this.load(true);
   }
 
   // refresh reloads the open alert (facts, history and plot).
@@ -146,14 +166,19 @@ export class Detail {
     try {
       a = await this.api.alert(id);
     } catch (err) {
-      if (seq === this.seq) this.$("detail-error").textContent = err instanceof ApiError ? err.text : err.message;
+      if (seq === this.seq) {
+        this.$("detail-loading").hidden = true;
+        this.$("detail-error").textContent = err instanceof ApiError ? err.text : err.message;
+      }
       return;
     }
     if (seq !== this.seq) return;
+    this.$("detail-loading").hidden = true;
     this.$("detail-error").textContent = "";
     const first = !this.alert || this.alert.id !== a.id;
     this.alert = a;
-    this.$("detail-heading").textContent = a.title || a.rule_id;
+    this.$("detail-heading").textContent = `${a.patient_name || "Patient"}: ${a.title || "alert"}`;
+    this.renderSummary(a, null);
     this.renderFacts(a, null);
     this.renderFindings(a);
     this.renderEvents(a);
@@ -172,33 +197,64 @@ export class Detail {
       first || full ? this.api.careTeam(a.care_team_id) : Promise.reject(new Error("unchanged")),
     ]);
     if (seq !== this.seq) return;
-    this.renderFacts(a, patient.status === "fulfilled" ? patient.value : null);
+    this.patient = patient.status === "fulfilled" ? patient.value : null;
+    this.renderFacts(a, this.patient);
     if (team.status === "fulfilled") this.renderMembers(team.value);
-    this.loadReminders(a.patient_id, seq); // alongside the plot
-
     const def = rule.status === "fulfilled" ? rule.value.definition || {} : {};
-    const kind = a.readings?.[0]?.kind || def.kind;
-    if (!kind) {
+    this.loadReminders(a, def, seq); // alongside the plot
+    const kind = a.last_reading?.kind || a.readings?.[0]?.kind || def.kind;
+    if (!kind || def.event || def.symptom) {
       this.plot.clear();
-      this.$("plot-caption").textContent = "This alert has no readings to plot.";
+      this.$("plot-caption").textContent = "This alert was raised by no reading, so there is nothing to plot.";
       return;
     }
-    let readings = [];
-    try {
-      readings = (await this.api.readings(a.patient_id, kind)).items || [];
-    } catch (err) {
-      if (seq === this.seq) this.$("plot-caption").textContent = `Readings unavailable: ${err instanceof ApiError ? err.text : err.message}`;
-      return;
+    let items = a.recent?.length ? a.recent : null;
+    if (!items) {
+      try {
+        items = (await this.api.readings(a.patient_id, kind)).items || [];
+      } catch (err) {
+        if (seq === this.seq) this.$("plot-caption").textContent = `Readings unavailable: ${errText(err)}`;
+        return;
+      }
+      if (seq !== this.seq) return;
     }
-    if (seq !== this.seq) return;
     const effective = params.status === "fulfilled" ? params.value.effective?.[a.rule_id] : undefined;
-    const limits = thresholds(effective || def.params);
-    const fired = [...(a.readings || []).map((r) => r.id), ...(a.findings || []).map((f) => f.reading_id)].filter(Boolean);
-    const built = buildPlot(kind, readings, fired, limits, 600);
+    this.series = { kind, items, limits: thresholds(effective || def.params),
+      fired: [...(a.readings || []).map((r) => r.id), ...(a.findings || []).map((f) => f.reading_id)].filter(Boolean) };
+    this.drawPlot();
+  }
+
+  // drawPlot draws the series in the chosen range (first: the one the data
+  // suggests) with the range toggles.
+  drawPlot() {
+    const { kind, items, limits, fired } = this.series;
+    const prefs = this.ctx().prefs;
+    const built = buildPlot(kind, items, fired, limits, { width: 600, prefs, range: this.range, colours: Plot.colours() });
     this.plot.show(built);
-    this.$("plot").setAttribute("aria-label", `Plot of ${kindLabel(kind).toLowerCase()} readings`);
-    this.$("plot").setAttribute("role", "img");
-    this.$("plot-caption").textContent = caption(kind, built, limits);
+    const el = this.$("plot");
+    el.setAttribute("role", "img");
+    el.setAttribute("aria-label", `Plot of ${kindLabel(kind)} readings; the caption below describes it`);
+    this.$("plot-caption").textContent = caption(kind, built, limits, { prefs, firing: this.alert?.last_reading });
+    this.$("plot-caption").dataset.range = built?.range || "";
+    this.$("plot-ranges").replaceChildren(...RANGES.map(([key, , label]) => {
+      const b = text("button", label);
+      b.type = "button";
+      b.dataset.range = key;
+      b.setAttribute("aria-pressed", String(key === built?.range));
+      b.addEventListener("click", () => {
+        this.range = key;
+        this.drawPlot();
+        this.$("plot-ranges").querySelector(`[data-range="${key}"]`)?.focus();
+      });
+      return b;
+    }));
+  }
+
+  // redraw shows the alert again after a unit preference changed.
+  redraw() {
+    if (!this.alert) return;
+    this.renderSummary(this.alert, this.missed);
+    if (this.series) this.drawPlot();
   }
 
   // loadThread shows the patient's thread with the alert's care team.
@@ -207,7 +263,7 @@ export class Detail {
     try {
       [t, patient] = await Promise.all([findPatientThread(this.api, a.patient_id, a.care_team_id), patientP]);
     } catch (err) {
-      if (this.id === a.id) this.thread.showError(`Messages unavailable: ${err instanceof ApiError ? err.text : err.message}`);
+      if (this.id === a.id) this.thread.showError(`Messages unavailable: ${errText(err)}`);
       return;
     }
     if (this.id !== a.id) return;
@@ -215,20 +271,22 @@ export class Detail {
       this.thread.showError("This patient has no thread with you.");
       return;
     }
-    await this.thread.show(t, patient ? `Messages with ${patient.display_name}` : "Messages with the patient");
+    await this.thread.show(t, `Conversation with ${patient?.display_name || a.patient_name || "the patient"}`);
   }
 
   // loadReminders shows the patient's schedules, adherence per schedule and
-  // recent doses; a caller who may not read them sees the API's answer.
-  async loadReminders(patientID, seq) {
+  // recent doses (and names a missed-dose alert's doses); a caller who may
+  // not read them sees the API's answer.
+  async loadReminders(a, def, seq) {
+    this.$("reminders-loading").hidden = false;
     const [schedules, doses, adherence] = await Promise.allSettled([
-      this.api.schedules(patientID), this.api.doses(patientID), this.api.adherence(patientID)]);
+      this.api.schedules(a.patient_id), this.api.doses(a.patient_id), this.api.adherence(a.patient_id)]);
     if (seq !== this.seq) return;
+    this.$("reminders-loading").hidden = true;
     const failed = [schedules, doses, adherence].find((r) => r.status === "rejected");
     const block = this.$("reminders");
     if (failed) {
-      const err = failed.reason;
-      this.$("reminders-error").textContent = `Reminders unavailable: ${err instanceof ApiError ? err.text : err.message}`;
+      this.$("reminders-error").textContent = `Reminders unavailable: ${errText(failed.reason)}`;
       block.dataset.loaded = "error";
       return;
     }
@@ -237,25 +295,52 @@ export class Detail {
     reminders.render({ table: this.$("schedules"), doses: this.$("doses"), total: this.$("adherence-total"),
       empty: this.$("schedules-empty") }, summary);
     block.dataset.loaded = "true";
+    this.missed = reminders.missedDoses(a, def, schedules.value.items, doses.value.items);
+    if (this.missed.length) this.renderSummary(a, this.missed);
+  }
+
+  // renderSummary writes the top of the pane: urgency and state, the value
+  // that fired (or the missed doses), the assignee and unread messages.
+  renderSummary(a, missed) {
+    const { me, prefs } = this.ctx();
+    const head = text("p", "");
+    head.append(text("span", urgencyLabel(a.urgency), `badge urgency-${a.urgency}`), " ",
+      text("span", statusLabel(a.status), `status status-${a.status}`), ` · raised ${age(a.created_at)} ago (${dateTime(a.created_at)})`);
+    const lines = [head];
+    if (a.last_reading) {
+      const fired = text("p", `Fired on ${readingText(a.last_reading, prefs)} at ${dateTime(a.last_reading.observed_at)}`, "fired");
+      fired.dataset.value = valueText(a.last_reading, prefs);
+      lines.push(fired);
+    }
+    for (const d of missed || []) {
+      const when = d.date && d.time ? `${d.time} on ${dateOnly(`${d.date}T12:00:00Z`, "UTC")} (the patient's time)` : dateTime(d.due_at);
+      lines.push(text("p", `Missed dose: ${d.label}, due ${when}`, "fired missed"));
+    }
+    const who = a.assigned_to ? (a.assigned_to === me?.user?.id ? "you" : a.assigned_to_name || "a colleague") : "";
+    lines.push(text("p", [who ? `Assigned to ${who}` : "Not assigned", a.unread_messages ? `${a.unread_messages} unread message${a.unread_messages === 1 ? "" : "s"} from the patient's thread` : ""]
+      .filter(Boolean).join(" · ")));
+    if (a.undelivered) lines.push(text("p", "No device of the care team received this alert's page.", "error"));
+    if (a.escalation_exhausted) lines.push(text("p", "Every escalation level was notified; still unacknowledged.", "error"));
+    this.$("detail-summary").replaceChildren(...lines);
   }
 
   renderFacts(a, patient) {
+    const { me } = this.ctx();
+    const person = (id, name) => (id && id === me?.user?.id ? "you" : name || "a colleague");
     const rows = [
-      ["Patient", patient ? patient.display_name : a.patient_id],
+      ["Patient", patient?.display_name || a.patient_name || "—"],
       ["Urgency", urgencyLabel(a.urgency), `badge urgency-${a.urgency}`],
       ["Status", statusLabel(a.status), `status status-${a.status}`],
-      ["Rule", a.rule_id],
-      ["Raised", fmtTime(a.created_at)],
-      ["Last reading", fmtTime(a.last_observed_at)],
+      ["Rule", this.ctx().ruleTitle(a.rule_id, a.title)],
+      ["Raised", dateTime(a.created_at)],
+      ["Last reading", dateTime(a.last_observed_at)],
       ["Occurrences", String(a.occurrences)],
     ];
-    if (a.acknowledged_at) rows.push(["Acknowledged", fmtTime(a.acknowledged_at)]);
-    if (a.assignee_id || a.assigned_to) rows.push(["Assigned to", a.assignee_id || a.assigned_to]);
-    if (a.snoozed_until) rows.push(["Snoozed until", fmtTime(a.snoozed_until)]);
-    if (a.resolved_at) rows.push(["Resolved", fmtTime(a.resolved_at)]);
+    if (a.acknowledged_at) rows.push(["Acknowledged", `${dateTime(a.acknowledged_at)} by ${person(a.acknowledged_by, this.eventActor(a, "acknowledged"))}`]);
+    if (a.assigned_to) rows.push(["Assigned to", person(a.assigned_to, a.assigned_to_name)]);
+    if (a.snoozed_until) rows.push(["Snoozed until", dateTime(a.snoozed_until)]);
+    if (a.resolved_at) rows.push(["Resolved", dateTime(a.resolved_at)]);
     if (a.disposition) rows.push(["Disposition", statusLabel(a.disposition)]);
-    if (a.undelivered) rows.push(["Delivery", "Reached no device"]);
-    if (a.escalation_exhausted) rows.push(["Escalation", "Every level notified, still unacknowledged"]);
     const dl = this.$("detail-facts");
     dl.replaceChildren(...rows.flatMap(([k, v, cls]) => {
       const dd = document.createElement("dd");
@@ -263,28 +348,41 @@ export class Detail {
       return [text("dt", k), dd];
     }));
     dl.dataset.status = a.status;
+    this.$("detail-ids").textContent = `Ids (for support): alert ${a.id} · patient ${a.patient_id} · rule ${a.rule_id} v${a.rule_version}`;
+  }
+
+  eventActor(a, action) {
+    return [...(a.events || [])].reverse().find((e) => e.action === action)?.actor_name;
   }
 
   renderFindings(a) {
+    const title = this.ctx().ruleTitle;
     const items = (a.findings || []).map((f) =>
-      text("li", `${urgencyLabel(f.urgency)} — ${f.rule_id} (v${f.rule_version}), observed ${fmtTime(f.observed_at)}${f.late ? ", arrived late" : ""}`));
+      text("li", `${urgencyLabel(f.urgency)}: ${title(f.rule_id)} (version ${f.rule_version}), observed ${dateTime(f.observed_at)}${f.late ? ", arrived late" : ""}`));
     this.$("findings").replaceChildren(...(items.length ? items : [text("li", "None recorded.")]));
   }
 
   renderEvents(a) {
-    const items = (a.events || []).map((e) =>
-      text("li", `${fmtTime(e.at)} — ${statusLabel(e.action)}${e.actor_id ? ` by ${e.actor_id}` : ""}`));
+    const me = this.ctx().me?.user?.id;
+    const items = (a.events || []).map((e) => {
+      const who = e.actor_id ? ` by ${e.actor_id === me ? "you" : e.actor_name || "a colleague"}` : " by Tend";
+      const li = text("li", `${dateTime(e.at)}: ${EVENT_NAMES[e.action] || statusLabel(e.action)}${who}${e.note ? ` (“${e.note}”)` : ""}`);
+      li.dataset.action = e.action;
+      return li;
+    });
     this.$("events").replaceChildren(...(items.length ? items : [text("li", "No events yet.")]));
   }
 
+  // renderMembers offers the team's clinicians and leads by name.
   renderMembers(team) {
-    const members = Array.isArray(team.members) ? team.members
-      : (team.member_ids || []).map((user_id) => ({ user_id }));
-    this.$("members").replaceChildren(...members.map((m) => {
-      const o = document.createElement("option");
-      o.value = m.user_id;
-      o.label = [m.name, m.role].filter(Boolean).join(", ") || m.user_id;
+    const me = this.ctx().me?.user?.id;
+    const members = (team.members || []).filter((m) => m.role === "clinician" || m.role === "lead");
+    const sel = this.$("assignee");
+    const keep = sel.value;
+    sel.replaceChildren(new Option("Choose a person…", ""), ...members.map((m) => {
+      const o = new Option(`${m.name || "Unnamed member"}${m.user_id === me ? " (you)" : ""}${m.role === "lead" ? ", lead" : ""}`, m.user_id);
       return o;
     }));
+    sel.value = keep;
   }
 }

@@ -1,8 +1,10 @@
 // The Messages section: every thread the signed-in user takes part in
 // (GET /v1/threads, most recently active first, with unread counts), and the
-// one chosen, in a thread view.
+// one chosen, in a thread view. Threads without messages are left out
+// unless asked for.
 
 import { ApiError } from "./api.js";
+import { dateTime } from "./format.js";
 import { kindLabel, ThreadView } from "./thread.js";
 
 const $ = (id) => document.getElementById(id);
@@ -24,6 +26,7 @@ export class Messages {
     this.names = new Map(); // patient id → display name (read through the API, audited)
     this.threads = [];
     this.inflight = null;
+    $("threads-all").addEventListener("change", () => this.render());
   }
 
   get api() {
@@ -55,37 +58,44 @@ export class Messages {
   // load lists the threads (one request at a time).
   load() {
     if (this.inflight) return this.inflight;
+    if (!$("threads-table").dataset.loaded) $("messages-loading").hidden = false;
     this.inflight = (async () => {
       try {
         const page = await this.api.get("/v1/threads?limit=100");
         this.threads = page.items || [];
-        const titles = await Promise.all(this.threads.map((t) => this.title(t)));
-        this.render(titles);
+        this.titles = await Promise.all(this.threads.map((t) => this.title(t)));
+        this.render();
         $("messages-error").textContent = "";
       } catch (err) {
         $("messages-error").textContent = err instanceof ApiError ? err.text : `Could not reach the server: ${err.message}`;
+      } finally {
+        $("messages-loading").hidden = true;
       }
     })().finally(() => { this.inflight = null; });
     return this.inflight;
   }
 
-  render(titles) {
+  render() {
+    const all = $("threads-all").checked;
+    const titles = this.titles || [];
+    const shown = this.threads.map((t, i) => [t, titles[i]]).filter(([t]) => all || t.last_message_at || this.view.thread?.id === t.id);
     const body = $("threads-table").tBodies[0];
-    body.replaceChildren(...this.threads.map((t, i) => {
+    body.replaceChildren(...shown.map(([t, title]) => {
       const tr = el("tr", null, { dataset: { threadId: t.id, unread: String(t.unread_count) } });
       const open = el("button", "Open", { type: "button" });
-      open.setAttribute("aria-label", `Open ${titles[i]}`);
-      open.addEventListener("click", () => this.open(t, titles[i]));
+      open.setAttribute("aria-label", `Open ${title}`);
+      open.addEventListener("click", () => this.open(t, title));
       const actions = el("td");
       actions.append(open);
       const unread = el("td", t.unread_count ? `${t.unread_count} unread` : "none");
       if (t.unread_count) unread.className = "unread";
-      tr.append(el("th", titles[i], { scope: "row" }), unread,
-        el("td", t.last_message_at ? new Date(t.last_message_at).toLocaleString() : "—"), actions);
+      tr.append(el("th", title, { scope: "row" }), unread,
+        el("td", t.last_message_at ? dateTime(t.last_message_at) : "No messages yet"), actions);
       if (this.view.thread?.id === t.id) tr.setAttribute("aria-current", "true");
       return tr;
     }));
-    $("threads-empty").hidden = this.threads.length > 0;
+    $("threads-empty").hidden = shown.length > 0;
+    $("threads-empty").textContent = all ? "No conversations yet." : "No conversations with messages yet.";
     $("threads-table").dataset.loaded = "true";
   }
 

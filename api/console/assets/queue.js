@@ -1,5 +1,9 @@
 // The triage queue: unresolved alerts, most urgent first, then oldest first,
-// with counts per urgency. Urgency is always written out, never colour alone.
+// with counts per urgency. Each row names the patient and the value that
+// fired, with the urgency (always written out, never colour alone), age,
+// state, assignee and unread messages.
+
+import { dateTime, readingText } from "./format.js";
 
 export const URGENCIES = ["critical", "high", "medium", "low"];
 const RANK = Object.fromEntries(URGENCIES.map((u, i) => [u, i]));
@@ -37,6 +41,32 @@ export function counts(list) {
   return out;
 }
 
+// matchName keeps the alerts whose patient's name contains every word of q
+// (case and accents ignored). Pure.
+export function matchName(items, q) {
+  const fold = (x) => String(x || "").normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+  const words = fold(q).split(/\s+/).filter(Boolean);
+  if (!words.length) return items;
+  return items.filter((a) => words.every((w) => fold(a.patient_name).includes(w)));
+}
+
+// rowFacts is what a queue row says, in reading order. Pure.
+export function rowFacts(a, { prefs, now = Date.now(), me } = {}) {
+  const assignee = a.assigned_to
+    ? `Assigned to ${a.assigned_to === me ? "you" : a.assigned_to_name || "a colleague"}`
+    : "Unassigned";
+  const unread = a.unread_messages ? `${a.unread_messages} unread message${a.unread_messages === 1 ? "" : "s"}` : "";
+  return {
+    who: a.patient_name || "Patient",
+    title: a.title || "Alert",
+    value: a.last_reading ? readingText(a.last_reading, prefs) : "",
+    status: statusLabel(a.status),
+    age: `raised ${age(a.created_at, now)} ago`,
+    assignee,
+    unread,
+  };
+}
+
 export function age(iso, now = Date.now()) {
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
   if (s < 60) return `${s} s`;
@@ -66,17 +96,22 @@ export function renderCounts(ul, c) {
 
 // renderQueue redraws the list, keeping focus on the alert that had it.
 // onOpen(id) opens an alert.
-export function renderQueue(ol, items, { selected, onOpen }) {
+export function renderQueue(ol, items, { selected, onOpen, prefs, me }) {
   const focused = document.activeElement?.closest?.("[data-alert-id]")?.dataset.alertId;
   const now = Date.now();
   const rows = order(items).map((a) => {
+    const f = rowFacts(a, { prefs, now, me });
+    const meta = el("span", { class: "meta" },
+      el("span", { class: `status status-${a.status}` }, f.status),
+      " · ", el("span", { class: "age", title: dateTime(a.created_at) }, f.age),
+      " · ", el("span", { class: "assignee" }, f.assignee));
+    if (f.unread) meta.append(" · ", el("span", { class: "unread" }, f.unread));
     const b = el("button", { type: "button", class: "row", dataset: { alertId: a.id } },
+      el("span", { class: "who" }, f.who),
       el("span", { class: `badge urgency-${a.urgency}` }, urgencyLabel(a.urgency)),
-      el("span", { class: "title" }, a.title || a.rule_id),
-      el("span", { class: "meta" },
-        el("span", { class: `status status-${a.status}` }, statusLabel(a.status)),
-        " · ", el("span", { class: "age", title: a.created_at }, age(a.created_at, now)),
-        a.occurrences > 1 ? ` · ${a.occurrences}×` : ""));
+      el("span", { class: "title" }, f.title));
+    if (f.value) b.append(el("span", { class: "value" }, f.value));
+    b.append(meta);
     if (a.id === selected) b.setAttribute("aria-current", "true");
     b.addEventListener("click", () => onOpen(a.id));
     b.addEventListener("keydown", (ev) => moveFocus(ev, b));

@@ -2,6 +2,8 @@
 // and the recent doses. The summary is pure (unit-tested in Node); render
 // writes it into the page.
 
+import { dateOnly, dateTime } from "./format.js";
+
 const KIND_NAMES = {
   blood_pressure: "Blood pressure",
   body_weight: "Weight",
@@ -60,7 +62,7 @@ export function summarise(schedules, doses, adherence, now = new Date(), limit =
       statusText: STATUS_NAMES[d.status] || d.status,
     }));
   const t = adherence?.total;
-  const total = t ? `${t.taken} of ${t.taken + t.skipped + t.missed} decided doses taken (${percent(t.percentage)}) since ${new Date(adherence.since).toLocaleDateString()}` : "";
+  const total = t ? `${t.taken} of ${t.taken + t.skipped + t.missed} decided doses taken (${percent(t.percentage)}) since ${dateOnly(adherence.since)}` : "";
   return { rows, recent, total };
 }
 
@@ -84,11 +86,33 @@ export function render({ table, doses, total, empty }, summary) {
   table.hidden = summary.rows.length === 0;
   empty.hidden = summary.rows.length > 0;
   doses.replaceChildren(...summary.recent.map((d) => {
-    const li = cell("li", `${new Date(d.due_at).toLocaleString()} — ${d.label}: `);
+    const li = cell("li", `${dateTime(d.due_at)} — ${d.label}: `);
     li.dataset.status = d.status;
     li.append(cell("span", d.statusText, `dose dose-${d.status}`));
     return li;
   }));
   if (!summary.recent.length) doses.replaceChildren(cell("li", "No dose due yet."));
   total.textContent = summary.total;
+}
+
+// missedDoses names the missed doses behind a missed-dose (or missed-
+// measurement) alert: those decided missed within the rule's window up to
+// the alert's latest event, newest first, each with its medication and
+// dose and the scheduled local time. Pure.
+export function missedDoses(alert, def, schedules, doses) {
+  const ev = def?.event;
+  if (!ev || !["missed_dose", "missed_measurement"].includes(ev.type)) return [];
+  const type = ev.type === "missed_dose" ? "medication" : "measurement";
+  const hours = /^(\d+(?:\.\d+)?)h$/.exec(ev.window || "")?.[1];
+  const windowMs = (hours ? Number(hours) : 72) * 3600000;
+  const end = Date.parse(alert.last_observed_at) + 1000;
+  const byID = new Map((schedules || []).map((s) => [s.id, s]));
+  return (doses || [])
+    .filter((d) => d.status === "missed" && d.type === type)
+    .filter((d) => {
+      const at = Date.parse(d.decided_at || d.due_at);
+      return at <= end && at >= end - windowMs - 1000;
+    })
+    .sort((x, y) => Date.parse(y.due_at) - Date.parse(x.due_at))
+    .map((d) => ({ id: d.id, label: scheduleLabel(byID.get(d.schedule_id)), date: d.date, time: d.time, due_at: d.due_at }));
 }

@@ -7,6 +7,7 @@
 // whose Enter sends. Message text is only ever inserted as text.
 
 import { ApiError } from "./api.js";
+import { dateTime } from "./format.js";
 
 const ROLE_NAMES = { patient: "Patient", clinician: "Clinician", lead: "Lead", scheduler: "Scheduler", admin: "Admin",
   device: "Device", system: "Tend" };
@@ -365,7 +366,7 @@ export class ThreadView {
     if (m.urgent) li.dataset.urgent = "true";
     const head = el("p", null, "msg-head");
     head.append(el("span", roleLabel(m.sender_role), "msg-role"), " · ");
-    const time = el("time", new Date(m.created_at).toLocaleString());
+    const time = el("time", dateTime(m.created_at));
     time.dateTime = m.created_at;
     head.append(time);
     if (m.urgent) head.append(" ", el("span", "URGENT", "badge urgency-critical"));

@@ -9,16 +9,20 @@
 //   Go     → "MESSAGED <m> <n>"  the patient posted message m with an n-byte PNG
 //   script → "RESULT <json>"     what the consoles showed
 // With TOKEN_ADMIN (and DISABLE_USER, TEAM_A) it also drives the
-// administration pages as an admin.
+// administration pages as an admin (operators.mjs). Every page and state is
+// checked with axe-core and for layout at 390×844, 768×1024 and 1360×1180
+// (checks.mjs).
 // Environment: BASE_URL, TOKEN_A, TOKEN_B (clinicians of teams A and B),
 // CHROMIUM (the browser), SCREENSHOT (where to write the screenshot),
 // EXPECT_MODE ("stream" or "polling": how the consoles must get updates).
 import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
+import { axe, DESKTOP, everywhere, layout, PHONE, report } from "./checks.mjs";
+import { adminPages, leadBroadcast } from "./operators.mjs";
 
 const { BASE_URL, TOKEN_A, TOKEN_B, CHROMIUM = "/usr/bin/chromium", SCREENSHOT, EXPECT_MODE = "polling",
-  TOKEN_ADMIN, DISABLE_USER, TEAM_A, PATIENT_TEXT, REPLY_TEXT, BROADCAST_TEXT, TOKEN_LEAD, LEAD_BROADCAST_TEXT } = process.env;
+  TOKEN_ADMIN, PATIENT_TEXT, REPLY_TEXT, TOKEN_LEAD } = process.env;
 const APPEAR_MS = 2000;
 
 function fail(msg) {
@@ -51,156 +55,217 @@ const nextLine = (() => {
   return () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r)));
 })();
 
-async function openConsole(browser, token) {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 1180 }, locale: "en-GB", timezoneId: "UTC" });
+// openConsole opens the console from a #token= link in a new browser
+// context, and records every API answer of 400 or more (none is expected
+// on a normal load, except the refused stream in the polling run).
+async function openConsole(browser, token, { viewport = DESKTOP } = {}) {
+  const context = await browser.newContext({ viewport, locale: "en-GB", timezoneId: "UTC" });
   const page = await context.newPage();
   const problems = [];
+  const refused = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  // 401, 403 and 404 answers are expected (a refused token, the admin probe,
-  // a missing endpoint); the page shows them itself.
+  page.on("response", (r) => {
+    const path = new URL(r.url()).pathname;
+    if (r.status() >= 400 && !(EXPECT_MODE === "polling" && path === "/v1/stream")) refused.push(`${r.request().method()} ${path} ${r.status()}`);
+  });
+  // 401, 403 and 404 answers can be part of a test step (a refused token, a
+  // missing endpoint); the page shows them itself.
   page.on("console", (m) => { if (m.type() === "error" && !/status of (401|403|404)/.test(m.text())) problems.push(`console: ${m.text()}`); });
   await page.goto(`${BASE_URL}/#token=${encodeURIComponent(token)}`);
-  await page.locator("#queue[data-refreshes]").waitFor({ state: "attached", timeout: 15000 });
+  await page.locator("#queue[data-refreshes], #section-messages:not([hidden]), #section-patients:not([hidden])").first()
+    .waitFor({ state: "attached", timeout: 15000 });
   check(page.url() === `${BASE_URL}/`, `the token stayed in the address bar: ${page.url().replace(token, "<token>")}`);
   check(!(await page.evaluate(() => location.hash)), "the fragment was not removed");
   check(await page.evaluate((t) => sessionStorage.getItem("tend.token") === t, token), "the token is not kept in sessionStorage");
   check((await page.title()) === "Tend triage console", `unexpected page title ${await page.title()}`);
-  await page.locator(`#live[data-mode="${EXPECT_MODE}"]`).waitFor({ state: "attached", timeout: 15000 }).catch(async () =>
-    fail(`the console is not in ${EXPECT_MODE} mode: ${await page.locator("#live").textContent()}`));
+  if (await page.locator("#queue[data-refreshes]").count()) {
+    await page.locator(`#live[data-mode="${EXPECT_MODE}"]`).waitFor({ state: "attached", timeout: 15000 }).catch(async () =>
+      fail(`the console is not in ${EXPECT_MODE} mode: ${await page.locator("#live").textContent()}`));
+  }
+  await page.waitForLoadState("networkidle").catch(() => {});
+  check(refused.length === 0, `a normal load got error answers: ${refused.join(", ")}`);
   await page.evaluate(() => { window.__sameDocument = true; }); // survives only without a reload
   return { context, page, problems };
 }
 
 const count = (page, u) => page.locator(`#counts [data-urgency="${u}"] .count-n`).textContent().then(Number);
 
-// openSection moves to an administration page with the keyboard.
-async function openSection(page, name) {
-  await page.locator(`#nav-${name}`).focus();
-  await page.keyboard.press("Enter");
-  await page.locator(`#section-${name}`).waitFor({ state: "visible", timeout: 5000 });
-  check(await page.evaluate((n) => document.activeElement?.id === `${n}-heading`, name), `focus did not move to the ${name} heading`);
+// signInAndLoading checks the sign-in page, and the loading state while the
+// API is slow (every /v1/alerts answer held back 1.5 s).
+async function signInAndLoading(browser, result) {
+  const context = await browser.newContext({ viewport: PHONE, locale: "en-GB", timezoneId: "UTC" });
+  const page = await context.newPage();
+  await page.goto(`${BASE_URL}/`);
+  await page.locator("#signin-form").waitFor();
+  await everywhere(page, "sign-in page");
+  await page.route("**/v1/alerts?*", async (route) => {
+    await new Promise((r) => setTimeout(r, 1500));
+    await route.continue();
+  });
+  await page.locator("#token").fill(TOKEN_A);
+  await page.locator("#token").press("Enter");
+  await page.locator("#queue-loading:not([hidden])").waitFor({ timeout: 3000 }).catch(() => fail("no loading state while the queue loads"));
+  result.loading_text = await page.locator("#queue-loading").textContent();
+  check((await page.locator("#queue li").count()) === 0, "rows shown before the queue loaded");
+  await axe(page, "queue loading");
+  await layout(page, "queue loading at 390×844", { targets: true });
+  await page.locator("#queue[data-refreshes]").waitFor({ state: "attached", timeout: 10000 });
+  check(await page.locator("#queue-loading").isHidden(), "the loading state stayed after the queue loaded");
+  await context.close();
 }
 
-// adminPages signs in as an admin and uses every administration page; what
-// it did is checked through the API by the Go side.
-async function adminPages(browser, result) {
-  const c = await openConsole(browser, TOKEN_ADMIN);
-  const { page } = c;
-  const out = {};
-  await page.locator("#nav-users").waitFor({ state: "visible", timeout: 5000 });
-
-  // Users: disable one; issue a token with an expiry, then revoke it.
-  await openSection(page, "users");
-  const row = page.locator(`#users-table tr[data-user-id="${DISABLE_USER}"]`);
+// filters narrows the queue by patient name, urgency and team, then clears them.
+async function filters(page, id, laterPatient) {
+  const row = page.locator(`#queue li[data-alert-id="${id}"]`);
+  await page.locator("#filter-patient").fill(laterPatient);
+  await row.waitFor({ state: "detached", timeout: 2000 }).catch(() => fail("the patient-name filter kept another patient's row"));
+  await page.locator("#filter-patient").fill("sam");
+  await row.waitFor({ timeout: 2000 }).catch(() => fail("the patient-name filter hid the patient's row"));
+  await page.locator("#filter-urgency").selectOption("low");
+  await row.waitFor({ state: "detached", timeout: 5000 }).catch(() => fail("the urgency filter kept a critical row"));
+  await page.locator("#queue-empty", { hasText: "No alerts match these filters." }).waitFor({ timeout: 5000 });
+  await axe(page, "queue filtered to nothing");
+  await page.locator("#filter-urgency").selectOption("");
+  await page.locator("#filter-team").selectOption({ index: 1 });
+  await page.locator("#filter-status").selectOption("open");
+  await row.waitFor({ timeout: 5000 }).catch(() => fail("the team and state filters hid the team's open alert"));
+  await page.locator("#filter-team").selectOption("");
+  await page.locator("#filter-status").selectOption("");
+  await page.locator("#filter-patient").fill("");
   await row.waitFor({ timeout: 5000 });
-  await row.getByRole("button", { name: "Tokens of Dr Cal Temp" }).click();
-  await page.locator("#token-expiry").selectOption("7d");
-  await page.getByRole("button", { name: "Issue token" }).click();
-  await page.locator("#new-token:not([hidden])").waitFor({ timeout: 5000 }).catch(async () =>
-    fail(`issue a token: ${await page.locator("#users-error").textContent()}`));
-  out.token_issued = (await page.locator("#new-token-value").inputValue()).startsWith("tend_");
-  // The user's first token (from the test's setup) and the new one: revoke the new one.
-  const tokenRow = page.locator('#tokens-table tr[data-revoked="false"]', { hasText: "Valid" }).filter({ hasNotText: "Never" }).first();
-  await tokenRow.getByRole("button", { name: /^Revoke token / }).click();
-  await page.locator('#tokens-table tbody tr[data-revoked="true"]').waitFor({ timeout: 5000 });
-  out.token_revoked = (await page.locator('#tokens-table tr[data-revoked="true"]').count()) === 1;
-  await row.getByRole("button", { name: "Disable Dr Cal Temp" }).focus();
-  await page.keyboard.press("Enter");
-  await page.locator(`#users-table tr[data-user-id="${DISABLE_USER}"][data-disabled="true"]`).waitFor({ timeout: 5000 }).catch(async () =>
-    fail(`disable: ${await page.locator("#users-error").textContent()}`));
-  out.disabled = true;
-
-  // Care teams: edit team A's escalation policy.
-  await openSection(page, "teams");
-  await page.locator(`#teams-table tr[data-team-id="${TEAM_A}"]`).waitFor({ timeout: 5000 }).catch(async () =>
-    fail(`care teams: ${await page.locator("#teams-error").textContent()}`));
-  await page.locator(`#teams-table tr[data-team-id="${TEAM_A}"]`).getByRole("button", { name: /^Edit / }).click();
-  await page.locator("#team-form:not([hidden])").waitFor({ timeout: 5000 });
-  await page.getByLabel("Acknowledge critical within").fill("7m");
-  await page.getByLabel(/^Levels, in order/).fill("on_call, all");
-  await page.getByRole("button", { name: "Save team" }).click();
-  await page.locator("#teams-result:not(:empty)").waitFor({ timeout: 5000 }).catch(async () =>
-    fail(`save team: ${await page.locator("#teams-error").textContent()}`));
-  out.team_saved = TEAM_A;
-
-  // Broadcast to team A's patients, and follow it until it completes.
-  await page.locator("#broadcast-form:not([hidden])").waitFor({ timeout: 5000 });
-  await page.getByLabel("Message to every patient of the team").fill(BROADCAST_TEXT);
-  await page.getByRole("button", { name: "Send broadcast" }).click();
-  await page.locator('#broadcast-form[data-status="completed"]').waitFor({ timeout: 30000 }).catch(async () =>
-    fail(`broadcast: ${await page.locator("#broadcast-progress").textContent()} ${await page.locator("#broadcast-error").textContent()}`));
-  out.broadcast = { id: await page.locator("#broadcast-form").getAttribute("data-broadcast-id"),
-    progress: await page.locator("#broadcast-progress").textContent() };
-
-  // Rules: disable one, change a parameter, backtest, evaluation errors.
-  await openSection(page, "rules");
-  await page.locator('#rules-table tr[data-rule-id="no-weight-36h"]').waitFor({ timeout: 5000 }).catch(async () =>
-    fail(`rules: ${await page.locator("#rules-error").textContent()}`));
-  await page.getByRole("button", { name: "Disable no-weight-36h" }).click();
-  await page.locator('#rules-table tr[data-rule-id="no-weight-36h"][data-enabled="false"]').waitFor({ timeout: 5000 }).catch(async () =>
-    fail(`disable rule: ${await page.locator("#rules-error").textContent()}`));
-  out.rule_disabled = "no-weight-36h";
-  await page.getByRole("button", { name: "Edit the parameters of bp-crisis" }).click();
-  await page.locator("#param-systolic_max").fill("185");
-  await page.getByRole("button", { name: "Save parameters" }).click();
-  await page.locator("#rules-result", { hasText: "Saved bp-crisis as v" }).waitFor({ timeout: 5000 }).catch(async () =>
-    fail(`save parameters: ${await page.locator("#rules-error").textContent()}`));
-  out.params_saved = "bp-crisis";
-  await page.locator("#backtest-rule").selectOption("spo2-critical");
-  const since = await page.locator("#backtest-since").inputValue();
-  await page.getByRole("button", { name: "Run backtest" }).click();
-  await page.locator('#backtest-facts[data-rule="spo2-critical"]').waitFor({ timeout: 30000 }).catch(async () =>
-    fail(`backtest: ${await page.locator("#rules-error").textContent()}`));
-  out.backtest_rule = "spo2-critical";
-  out.backtest_since = `${since}T00:00:00.000Z`;
-  out.backtest_alerts = Number(await page.locator("#backtest-facts").getAttribute("data-alerts"));
-  check(/Alerts it would have raised/.test(await page.locator("#backtest-result").innerText()), "the backtest result is not shown");
-  check((await page.locator("#rule-errors tbody tr").count()) > 0, "the evaluation errors table is empty (not even its note)");
-
-  // Audit: read-only, in order.
-  await openSection(page, "audit");
-  await page.locator("#audit-table tbody tr").first().waitFor({ timeout: 5000 }).catch(async () =>
-    fail(`audit: ${await page.locator("#audit-error").textContent()}`));
-  out.audit_ids = await page.locator("#audit-table tbody tr").evaluateAll((rs) => rs.map((r) => r.dataset.auditId));
-  check((await page.locator("#section-audit button, #section-audit input").count()) <= 3, "the audit view has editing controls");
-
-  // Jobs: the dashboard opens in a new tab, signed in by its cookie.
-  await openSection(page, "jobs");
-  const [popup] = await Promise.all([page.context().waitForEvent("page"), page.getByRole("button", { name: "Open the job dashboard" }).click()]);
-  await popup.waitForLoadState("domcontentloaded");
-  check(popup.url() === `${BASE_URL}/riverui/`, `the dashboard opened at ${popup.url()}`);
-  out.jobs_title = await popup.title();
-  out.jobs_states = await popup.evaluate(() => fetch("/riverui/api/states").then((r) => r.status));
-  await popup.close();
-
-  check(page.url() === `${BASE_URL}/`, `the address changed: ${page.url()}`);
-  check((await page.title()) === "Tend triage console", "the title changed");
-  result.admin = out;
-  return c;
 }
 
-// leadBroadcast signs in as a lead of team A (no admin) and broadcasts to
-// the team's patients from the care-team page.
-async function leadBroadcast(browser, result) {
-  const c = await openConsole(browser, TOKEN_LEAD);
-  const { page } = c;
-  await page.locator("#nav-teams").waitFor({ state: "visible", timeout: 5000 }).catch(() =>
-    fail("a lead has no care-team page"));
-  check(await page.locator("#nav-users").isHidden(), "a lead sees the users page");
-  await openSection(page, "teams");
-  const row = page.locator(`#teams-table tr[data-team-id="${TEAM_A}"]`);
-  await row.waitFor({ timeout: 5000 }).catch(async () =>
-    fail(`lead's care teams: ${await page.locator("#teams-error").textContent()}`));
-  check((await row.getByRole("button", { name: /^Edit / }).count()) === 0, "a lead is offered the team editor");
-  await row.getByRole("button", { name: /^Broadcast to the patients of / }).click();
-  check(await page.evaluate(() => document.activeElement?.id === "broadcast-body"), "focus did not move to the broadcast's text");
-  await page.keyboard.type(LEAD_BROADCAST_TEXT);
-  await page.getByRole("button", { name: "Send broadcast" }).click();
-  await page.locator('#broadcast-form[data-status="completed"]').waitFor({ timeout: 30000 }).catch(async () =>
-    fail(`lead's broadcast: ${await page.locator("#broadcast-progress").textContent()} ${await page.locator("#broadcast-error").textContent()}`));
-  result.lead_broadcast = { id: await page.locator("#broadcast-form").getAttribute("data-broadcast-id"),
-    progress: await page.locator("#broadcast-progress").textContent() };
-  return c;
+// units: glucose in the locale's unit (mmol/L for en-GB) at 0.1, and in
+// mg/dL (whole numbers) once the user prefers it.
+async function units(page, result) {
+  const glucose = page.locator("#queue .value", { hasText: "Glucose" }).first();
+  await glucose.waitFor({ timeout: 5000 }).catch(() => fail("no glucose alert in the queue"));
+  result.glucose = [await glucose.textContent()];
+  await page.locator("#prefs summary").click();
+  await page.locator("#pref-glucose").selectOption("mg/dL");
+  result.glucose.push(await glucose.textContent());
+  await everywhere(page, "queue with the units open");
+  await page.locator("#pref-glucose").selectOption("mmol/L");
+  await page.locator("#prefs summary").click();
+  check(result.glucose[0] === "Glucose 3.4 mmol/L" && result.glucose[1] === "Glucose 62 mg/dL", `glucose units: ${result.glucose}`);
+}
+
+// alertPane checks the open alert: the value that fired, the plot and its
+// ranges, the tabs (each checked), and the assignee chosen by name.
+async function alertPane(page, id, result) {
+  const fired = page.locator("#detail-summary .fired");
+  await fired.waitFor({ timeout: 10000 });
+  result.fired_text = await fired.textContent();
+  await page.locator("#plot canvas").first().waitFor({ timeout: 10000 });
+  result.plot_caption = await page.locator("#plot-caption").textContent();
+  check(/Threshold/.test(result.plot_caption), `the plot shows no threshold: ${result.plot_caption}`);
+  check(/Fired on SpO₂ 80 %/.test(result.plot_caption), `the caption does not state the value that fired: ${result.plot_caption}`);
+  result.legend = await page.locator("#plot .u-legend").innerText();
+  check(/Threshold: below/.test(result.legend) && !result.legend.includes("--"), `the legend needs hovering: ${result.legend}`);
+  check((await page.locator("#plot-caption").getAttribute("data-range")) === "24h", "the range chosen from the data is not 24 hours");
+  await page.getByRole("button", { name: "7 days" }).focus();
+  await page.keyboard.press("Enter");
+  await page.locator('#plot-caption[data-range="7d"]').waitFor({ timeout: 2000 });
+  await page.getByRole("button", { name: "24 hours" }).click();
+  await everywhere(page, "alert: trend", { settle: () => page.waitForTimeout(100) });
+
+  // Tabs with the keyboard: Trend → Reminders → Details (the conversation is beside them).
+  await page.locator("#tab-trend").focus();
+  await page.keyboard.press("ArrowRight");
+  check(await page.evaluate(() => document.activeElement?.id === "tab-reminders"), "ArrowRight did not move to the Reminders tab");
+  await page.locator('#reminders[data-loaded="true"]').waitFor({ timeout: 10000 }).catch(async () =>
+    fail(`reminders not shown: ${await page.locator("#reminders-error").textContent()}`));
+  result.reminders = {
+    schedules: await page.locator("#schedules tbody tr").evaluateAll((rs) => rs.map((r) => r.innerText.replace(/\s+/g, " "))),
+    doses: await page.locator("#doses li[data-status]").evaluateAll((ls) => ls.map((l) => l.dataset.status)),
+  };
+  await everywhere(page, "alert: reminders");
+  await page.keyboard.press("ArrowRight");
+  await page.locator("#panel-details:not([hidden])").waitFor({ timeout: 2000 });
+  await everywhere(page, "alert: details");
+
+  // Assign to a person chosen by name.
+  await page.getByLabel("Care-team member").selectOption({ label: "Dr Ada Osei (you)" });
+  await page.locator("#assign-form button[type=submit]").focus();
+  await page.keyboard.press("Enter");
+  await page.locator(`#queue li[data-alert-id="${id}"] .assignee`, { hasText: "Assigned to you" }).waitFor({ timeout: 5000 }).catch(async () =>
+    fail(`assign: ${await page.locator("#action-error").textContent()}`));
+  result.assigned = await page.locator("#detail-facts").innerText();
+  await page.locator("#tab-trend").click();
+}
+
+// triage: the keyboard-only walk (open, acknowledge, resolve) and the checks
+// of the alert pane on the way.
+async function triage(a, id, result) {
+  const row = a.page.locator(`#queue li[data-alert-id="${id}"]`);
+  result.row_text = (await row.innerText()).replace(/\s+/g, " ");
+  check(result.row_text.includes("Sam Lee") && result.row_text.includes("SpO₂ 80 %"), `the row does not name the patient and value: ${result.row_text}`);
+  check(/Unassigned/.test(result.row_text), `the row does not say it is unassigned: ${result.row_text}`);
+  await everywhere(a.page, "queue");
+  await row.locator("button").focus();
+  await a.page.keyboard.press("Enter");
+  await a.page.locator("#detail-facts[data-status]").waitFor({ state: "attached", timeout: 10000 });
+  check(await a.page.evaluate(() => document.activeElement?.id === "detail-heading"), "focus did not move to the alert's heading");
+  await alertPane(a.page, id, result);
+
+  // Acknowledge: Enter in the note submits.
+  await a.page.locator("#ack-note").focus();
+  await a.page.keyboard.type("Calling the patient now");
+  await a.page.keyboard.press("Enter");
+  await a.page.locator('#detail-facts[data-status="acknowledged"]').waitFor({ state: "attached", timeout: 10000 }).catch(async () =>
+    fail(`not acknowledged in the console: ${await a.page.locator("#action-error").textContent()}`));
+  result.ack_message = await a.page.locator("#action-result").textContent();
+  await a.page.locator(`#queue li[data-alert-id="${id}"][data-status="acknowledged"]`).waitFor({ timeout: 5000 });
+  result.history = await a.page.locator("#events").innerText();
+  check(/Acknowledged by you/.test(result.history), `the history does not name who acknowledged: ${result.history}`);
+
+  // Resolve with the keyboard: type-ahead picks the disposition, Enter in the note submits.
+  await a.page.locator("#disposition").focus();
+  await a.page.keyboard.type("Called");
+  check((await a.page.locator("#disposition").inputValue()) === "called_patient", "type-ahead did not choose the disposition");
+  await a.page.keyboard.press("Tab");
+  await a.page.keyboard.type("Reached her; readings back to normal");
+  await a.page.keyboard.press("Enter");
+  const outcome = a.page.locator("#action-error:not(:empty), #detail-facts[data-status=resolved]");
+  await outcome.first().waitFor({ state: "attached", timeout: 10000 });
+  result.resolve_error = await a.page.locator("#action-error").textContent();
+  result.resolved = (await a.page.locator("#detail-facts").getAttribute("data-status")) === "resolved";
+  check(result.resolved !== !!result.resolve_error, "resolve both succeeded and failed");
+}
+
+// phoneAlert shows the open alert on a phone: the queue gives way to it, the
+// conversation is a tab, and the screenshot is taken.
+async function phoneAlert(page, shot) {
+  await page.setViewportSize(PHONE);
+  await page.locator("#tab-thread").waitFor({ state: "visible", timeout: 2000 }).catch(() => fail("no Conversation tab on a phone"));
+  check(await page.locator("#panel-thread").isHidden(), "the conversation is not behind its tab on a phone");
+  await page.locator("#tab-trend").focus();
+  await page.keyboard.press("ArrowRight");
+  await page.locator("#panel-thread:not([hidden])").waitFor({ timeout: 2000 });
+  await layout(page, "alert: conversation tab at 390×844", { targets: true });
+  await axe(page, "alert: conversation tab at 390×844");
+  await page.locator("#tab-trend").click();
+  if (shot) {
+    await page.locator("#detail-heading").scrollIntoViewIfNeeded();
+    await page.screenshot({ path: shot.replace(/\.png$/, "-phone.png") });
+  }
+  await page.setViewportSize(DESKTOP);
+}
+
+// darkAndCalm checks the queue in the dark colour scheme with reduced motion.
+async function darkAndCalm(page, result) {
+  await page.emulateMedia({ colorScheme: "dark", reducedMotion: "reduce" });
+  const got = await page.evaluate(() => ({
+    bg: getComputedStyle(document.body).backgroundColor,
+    transition: getComputedStyle(document.querySelector("#queue .row") || document.body).transitionDuration,
+    animation: getComputedStyle(document.querySelector(".loading") || document.body, "::before").animationName,
+  }));
+  const [r, g, b] = got.bg.match(/\d+/g).map(Number);
+  check(r + g + b < 120, `the dark scheme is not dark: ${got.bg}`);
+  check(got.transition === "0s", `transitions run under reduced motion: ${got.transition}`);
+  result.dark = got;
+  await everywhere(page, "dark, reduced motion");
+  await page.emulateMedia({ colorScheme: "light", reducedMotion: "no-preference" });
 }
 
 async function main() {
@@ -213,6 +278,7 @@ async function main() {
   });
   const result = {};
   try {
+    if (TOKEN_ADMIN) await signInAndLoading(browser, result); // once (the polling run)
     const a = await openConsole(browser, TOKEN_A);
     const b = await openConsole(browser, TOKEN_B);
     const criticalBefore = await count(a.page, "critical");
@@ -231,40 +297,11 @@ async function main() {
     check((await row.getAttribute("data-urgency")) === "critical", "the row is not marked critical");
     check(/critical/i.test(await row.locator(".badge").textContent()), "the urgency is not written out on the row");
     check((await count(a.page, "critical")) === criticalBefore + 1, "the critical count did not go up by one");
-
-    // Keyboard only: focus the row, open it with Enter.
-    await row.locator("button").focus();
-    await a.page.keyboard.press("Enter");
-    await a.page.locator("#detail-facts[data-status]").waitFor({ timeout: 10000 });
-    await a.page.locator("#plot canvas").first().waitFor({ timeout: 10000 });
-    result.plot_caption = await a.page.locator("#plot-caption").textContent();
-    check(/Threshold/.test(result.plot_caption), `the plot shows no threshold: ${result.plot_caption}`);
-    result.legend = await a.page.locator("#plot .u-legend").innerText();
-
-    // The patient's reminders: schedules with adherence, recent doses.
-    await a.page.locator('#reminders[data-loaded="true"]').waitFor({ timeout: 10000 }).catch(async () =>
-      fail(`reminders not shown: ${await a.page.locator("#reminders-error").textContent()}`));
-    result.reminders = {
-      schedules: await a.page.locator("#schedules tbody tr").evaluateAll((rs) => rs.map((r) => r.innerText.replace(/\s+/g, " "))),
-      doses: await a.page.locator("#doses li[data-status]").evaluateAll((ls) => ls.map((l) => l.dataset.status)),
-    };
-
-    // Acknowledge from the console.
-    await a.page.locator("#ack-note").fill("Calling the patient now");
-    await a.page.locator("#ack-note").press("Enter");
-    await a.page.locator('#detail-facts[data-status="acknowledged"]').waitFor({ timeout: 10000 }).catch(async () =>
-      fail(`not acknowledged in the console: ${await a.page.locator("#action-error").textContent()}`));
-    result.ack_message = await a.page.locator("#action-result").textContent();
-    await a.page.locator(`#queue li[data-alert-id="${id}"][data-status="acknowledged"]`).waitFor({ timeout: 5000 });
-
-    // Resolve with a disposition: done, or the API's own error text shown.
-    await a.page.locator("#disposition").selectOption("called_patient");
-    await a.page.locator("#resolve-form button[type=submit]").click();
-    const outcome = a.page.locator("#action-error:not(:empty), #detail-facts[data-status=resolved]");
-    await outcome.first().waitFor({ timeout: 10000 });
-    result.resolve_error = await a.page.locator("#action-error").textContent();
-    result.resolved = (await a.page.locator("#detail-facts").getAttribute("data-status")) === "resolved";
-    check(result.resolved !== !!result.resolve_error, "resolve both succeeded and failed");
+    if (TOKEN_ADMIN) {
+      await filters(a.page, id, "Kim Park");
+      await units(a.page, result);
+    }
+    await triage(a, id, result);
 
     // The patient's thread in the alert pane: the symptom report as a list;
     // the patient's message appears without a reload; the reply is sent
@@ -313,16 +350,15 @@ async function main() {
       "the reply is not shown in the thread");
     check((await a.page.title()) === "Tend triage console" && a.page.url() === `${BASE_URL}/`, "the title or address changed");
 
+    await everywhere(a.page, "alert: conversation with messages");
     if (SCREENSHOT) {
-      // The screenshot shows the acknowledged alert, not the error of an
-      // endpoint the server may not have yet.
+      // The screenshot shows the alert, not the error of an endpoint the
+      // server may not have yet.
       await a.page.locator("#action-error").evaluate((e) => { e.textContent = ""; });
       await a.page.locator("#queue-heading").focus();
-      // Tall enough for the alert pane to show the thread under the plot.
-      await a.page.setViewportSize({ width: 1360, height: 1900 });
       await a.page.screenshot({ path: SCREENSHOT, fullPage: true });
-      await a.page.setViewportSize({ width: 1360, height: 1180 });
     }
+    await phoneAlert(a.page, SCREENSHOT);
 
     // A's Messages section lists the thread, read, and opens it with the keyboard.
     await a.page.locator("#nav-messages").focus();
@@ -337,6 +373,8 @@ async function main() {
     check(await a.page.evaluate(() => document.activeElement?.id === "msg-heading"), "focus did not move to the thread's heading");
     check((await a.page.locator(`#msg-messages li[data-message-id="${messageID}"] .msg-body`).textContent()) === PATIENT_TEXT,
       "the Messages section's thread does not show the patient's message");
+    await everywhere(a.page, "messages");
+    check(await a.page.locator("#nav-teams").isHidden(), "a clinician who leads no team is offered the care-team page (broadcasts)");
     await a.page.locator("#nav-queue").click();
 
     // Team B's console shows team B's alert posted after team A's, so it
@@ -366,15 +404,29 @@ async function main() {
     await b.page.locator("#section-messages").waitFor({ state: "visible", timeout: 5000 });
     await b.page.locator('#threads-table[data-loaded="true"]').waitFor({ timeout: 5000 }).catch(async () =>
       fail(`B's messages: ${await b.page.locator("#messages-error").textContent()}`));
+    // B's patient has written nothing: their thread is listed only when asked for.
+    result.thread.b_default = await b.page.locator("#threads-table tbody tr").count();
+    await b.page.getByLabel("Show conversations without messages").check();
     result.thread.b_threads = await b.page.locator("#threads-table tbody tr").evaluateAll((rs) => rs.map((r) => r.dataset.threadId));
     result.thread.b_threads_loaded = true;
     check(!(await b.page.content()).includes(result.thread.id), "team B's page mentions team A's patient thread");
     check(!(await b.page.content()).includes(REPLY_TEXT.slice(0, 20)), "team B's page shows the reply");
     check(!(await b.page.content()).includes(PATIENT_TEXT.slice(0, 20)), "team B's page shows the patient's message");
 
+    // A sign-in link opened in a tab that already shows the console signs
+    // that tab in with the link's token, without a reload.
+    await b.page.evaluate((t) => { location.hash = `#token=${encodeURIComponent(t)}`; }, TOKEN_A);
+    await b.page.locator("#whoami", { hasText: "Dr Ada Osei" }).waitFor({ timeout: 5000 }).catch(() =>
+      fail("a #token= link in an open tab was ignored"));
+    check(!(await b.page.evaluate(() => location.hash)) && await b.page.evaluate(() => window.__sameDocument === true),
+      "the link's token stayed in the address bar, or the page reloaded");
+    result.token_link = await b.page.locator("#whoami").textContent();
+
     const pages = [a, b];
-    if (TOKEN_ADMIN) pages.push(await adminPages(browser, result));
-    if (TOKEN_LEAD) pages.push(await leadBroadcast(browser, result));
+    const helpers = { check, fail };
+    if (TOKEN_ADMIN) pages.push(await adminPages(openConsole, browser, TOKEN_ADMIN, result, helpers));
+    if (TOKEN_LEAD) pages.push(await leadBroadcast(openConsole, browser, TOKEN_LEAD, result, helpers));
+    await darkAndCalm(a.page, result);
     for (const c of pages) {
       check(await c.page.evaluate(() => window.__sameDocument === true), "a page reloaded");
       check(c.problems.length === 0, c.problems.join("; "));
@@ -382,6 +434,7 @@ async function main() {
   } finally {
     await browser.close();
   }
+  result.checks = report;
   console.log(`RESULT ${JSON.stringify(result)}`);
   lines.close();
 }

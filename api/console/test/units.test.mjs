@@ -3,8 +3,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { SSEParser } from "../assets/live.js";
-import { buildPlot, thresholds } from "../assets/plot.js";
-import { age, counts, order } from "../assets/queue.js";
+import { axisLabels, dateTime, defaultPrefs, paramLabel, readingText, unitFor, valueText, zonedDate, zonedMidnight } from "../assets/format.js";
+import { buildPlot, caption, defaultRange, thresholds } from "../assets/plot.js";
+import { age, counts, matchName, order, rowFacts } from "../assets/queue.js";
 
 test("SSE events split across chunks and line endings", () => {
   const p = new SSEParser();
@@ -51,16 +52,133 @@ test("thresholds are the limit parameters only", () => {
   assert.deepEqual(thresholds(undefined), []);
 });
 
-test("the plot has one series per field, per threshold, and the fired readings", () => {
+test("the plot: one series per field, thresholds across the whole axis, the fired reading, in the user's units", () => {
   const r = (id, t, sys, dia) => ({ id, kind: "blood_pressure", systolic: sys, diastolic: dia, unit: "mm[Hg]", observed_at: t });
   const built = buildPlot("blood_pressure",
-    [r("2", "2026-01-01T12:00:00Z", 190, 100), r("1", "2026-01-01T10:00:00Z", 130, 80)], ["2"], [["systolic_max", 180]], 600);
-  assert.deepEqual(built.data[0], [Date.parse("2026-01-01T10:00:00Z") / 1000, Date.parse("2026-01-01T12:00:00Z") / 1000]);
-  assert.deepEqual(built.data.slice(1), [[130, 190], [80, 100], [180, 180], [null, 190]]);
+    [r("2", "2026-01-01T12:00:00Z", 190, 100), r("1", "2026-01-01T10:00:00Z", 130, 80)], ["2"], [["systolic_max", 180]], {});
+  const t1 = Date.parse("2026-01-01T10:00:00Z") / 1000;
+  const t2 = Date.parse("2026-01-01T12:00:00Z") / 1000;
+  assert.equal(built.range, "24h");
+  assert.deepEqual(built.data[0].slice(1, 3), [t1, t2]);
+  const [start, end] = [built.data[0][0], built.data[0][3]];
+  assert.ok(end > t2 && Math.abs(end - start - 86400) < 1e-6, "the axis spans the whole range");
+  assert.deepEqual(built.opts.scales.x.range(), [start, end]);
+  assert.deepEqual(built.data.slice(1), [[null, 130, 190, null], [null, 80, 100, null], [180, 180, 180, 180], [null, null, 190, null]]);
   assert.equal(built.opts.series.length, 5);
-  const [lo, hi] = built.opts.scales.x.range(null, 100, 100);
-  assert.equal(hi - lo, 3600);
-  assert.equal(buildPlot("spo2", [], [], [], 600), null);
+  assert.equal(built.opts.series[3].label, "Threshold: systolic above 180 mmHg");
+  assert.equal(built.opts.legend.live, false, "the legend is readable without hovering");
+  assert.equal(buildPlot("spo2", [], [], [], {}), null);
+  // Glucose in mmol/L: values and thresholds converted and rounded to 0.1.
+  const g = buildPlot("blood_glucose", [{ id: "g", kind: "blood_glucose", value: 57.64992, unit: "mg/dL", observed_at: "2026-01-01T10:00:00Z" }],
+    ["g"], [["min", 70]], { prefs: { glucose: "mmol/L", temperature: "°C" } });
+  assert.deepEqual(g.data[1], [null, 3.2, null]);
+  assert.equal(g.opts.series[1].label, "Glucose (mmol/L)");
+  assert.equal(g.opts.series[2].label, "Threshold: below 3.9 mmol/L");
+  const cap = caption("blood_glucose", g, [["min", 70]], { prefs: { glucose: "mmol/L" },
+    firing: { id: "g", kind: "blood_glucose", value: 57.64992, observed_at: "2026-01-01T10:00:00Z" } });
+  assert.match(cap, /Fired on Glucose 3\.2 mmol\/L at /);
+  assert.match(cap, /Thresholds: below 3\.9 mmol\/L\./);
+  assert.doesNotMatch(cap, /57\.6|Latest/, "the caption states the value that fired, not a raw or second value");
+});
+
+test("the range is chosen from the data: the shortest showing five readings (or all there are)", () => {
+  const at = (h) => ({ id: String(h), kind: "spo2", value: 95, observed_at: new Date(Date.UTC(2026, 0, 31) - h * 3600000).toISOString() });
+  assert.equal(defaultRange([at(0), at(2), at(5)]), "24h");
+  assert.equal(defaultRange([0, 1, 2, 30, 40, 50].map(at)), "7d");
+  assert.equal(defaultRange([0, 100, 200, 300, 400, 500].map(at)), "30d");
+  assert.equal(defaultRange([]), "24h");
+});
+
+test("units and precision as clinicians write them", () => {
+  const mmol = { glucose: "mmol/L", temperature: "°C" };
+  const us = { glucose: "mg/dL", temperature: "°F" };
+  assert.equal(valueText({ kind: "spo2", value: 84.4 }), "84 %");
+  assert.equal(valueText({ kind: "heart_rate", value: 71.6 }), "72 /min");
+  assert.equal(valueText({ kind: "respiratory_rate", value: 18.2 }), "18 /min");
+  assert.equal(valueText({ kind: "blood_pressure", systolic: 184, diastolic: 121.4 }), "184/121 mmHg");
+  assert.equal(valueText({ kind: "body_weight", value: 81.26 }), "81.3 kg");
+  assert.equal(valueText({ kind: "blood_glucose", value: 57.64992 }, mmol), "3.2 mmol/L");
+  assert.equal(valueText({ kind: "blood_glucose", value: 57.64992 }, us), "58 mg/dL");
+  assert.equal(valueText({ kind: "blood_glucose", value: 126 }, mmol), "7.0 mmol/L");
+  assert.equal(valueText({ kind: "body_temperature", value: 38.25 }, mmol), "38.3 °C");
+  assert.equal(valueText({ kind: "body_temperature", value: 38 }, us), "100.4 °F");
+  assert.equal(readingText({ kind: "spo2", value: 80 }), "SpO₂ 80 %");
+  assert.equal(paramLabel("systolic_max"), "systolic above");
+  assert.equal(paramLabel("min_now"), "below (now)");
+  assert.deepEqual(defaultPrefs("en-US"), us);
+  assert.deepEqual(defaultPrefs("en-GB"), mmol);
+  assert.equal(unitFor("blood_pressure"), "mmHg");
+});
+
+test("dates: one locale format; a date's midnight in a team's zone", () => {
+  assert.equal(dateTime("2026-12-07T08:12:00Z", "UTC"),
+    new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZone: "UTC" }).format(new Date("2026-12-07T08:12:00Z")));
+  assert.equal(dateTime(null), "—");
+  assert.equal(zonedMidnight("2026-12-07", "America/Chicago"), "2026-12-07T06:00:00.000Z");
+  assert.equal(zonedMidnight("2026-03-30", "Europe/London"), "2026-03-29T23:00:00.000Z");
+  assert.equal(zonedMidnight("2026-03-29", "Europe/London"), "2026-03-29T00:00:00.000Z");
+  assert.equal(zonedMidnight("2026-12-07", "Asia/Kolkata"), "2026-12-06T18:30:00.000Z");
+  assert.equal(zonedDate(Date.parse("2026-12-07T03:00:00Z"), "America/Chicago"), "2026-12-06");
+  const t = (iso) => Date.parse(iso) / 1000;
+  const day = (iso) => new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" }).format(new Date(iso));
+  const hm = (iso) => new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", timeZone: "UTC" }).format(new Date(iso));
+  assert.deepEqual(axisLabels([t("2026-12-06T20:00:00Z"), t("2026-12-06T22:00:00Z"), t("2026-12-07T00:00:00Z")], 86400, "UTC"),
+    [`${hm("2026-12-06T20:00:00Z")}\n${day("2026-12-06T20:00:00Z")}`, hm("2026-12-06T22:00:00Z"), `${hm("2026-12-07T00:00:00Z")}\n${day("2026-12-07T00:00:00Z")}`]);
+  assert.deepEqual(axisLabels([t("2026-12-01T00:00:00Z")], 7 * 86400, "UTC"), [day("2026-12-01T00:00:00Z")]);
+});
+
+test("queue rows name the patient, the value that fired, assignee and unread messages; the name filter", () => {
+  const a = { id: "a", patient_name: "Sam Lee", title: "Oxygen saturation critically low", status: "open", urgency: "critical",
+    created_at: "2026-01-02T11:45:00Z", assigned_to: "u2", assigned_to_name: "Dr Ada Osei", unread_messages: 2,
+    last_reading: { kind: "spo2", value: 84, unit: "%" } };
+  const f = rowFacts(a, { now: Date.parse("2026-01-02T12:00:00Z"), me: "u1" });
+  assert.deepEqual(f, { who: "Sam Lee", title: "Oxygen saturation critically low", value: "SpO₂ 84 %", status: "open",
+    age: "raised 15 min ago", assignee: "Assigned to Dr Ada Osei", unread: "2 unread messages" });
+  assert.equal(rowFacts({ ...a, assigned_to: "u1" }, { me: "u1" }).assignee, "Assigned to you");
+  assert.equal(rowFacts({ ...a, assigned_to: null, unread_messages: 0 }, {}).unread, "");
+  const items = [a, { ...a, id: "b", patient_name: "Zoë Ärnström" }];
+  assert.deepEqual(matchName(items, "sam").map((x) => x.id), ["a"]);
+  assert.deepEqual(matchName(items, "zoe arn").map((x) => x.id), ["b"]);
+  assert.equal(matchName(items, " ").length, 2);
+});
+
+test("a missed-dose alert names the medication and the dose time", async () => {
+  const { missedDoses } = await import("../assets/reminders.js");
+  const schedules = [{ id: "s1", type: "medication", medication: "Furosemide", dose: "40 mg" }];
+  const doses = [
+    { id: "d1", schedule_id: "s1", type: "medication", status: "missed", date: "2026-01-02", time: "08:00",
+      due_at: "2026-01-02T08:00:00Z", decided_at: "2026-01-02T09:00:00Z" },
+    { id: "d2", schedule_id: "s1", type: "medication", status: "missed", date: "2026-01-01", time: "20:00",
+      due_at: "2026-01-01T20:00:00Z", decided_at: "2026-01-01T21:00:00Z" },
+    { id: "d3", schedule_id: "s1", type: "medication", status: "taken", date: "2026-01-01", time: "08:00",
+      due_at: "2026-01-01T08:00:00Z", decided_at: "2026-01-01T09:00:00Z" },
+    { id: "d4", schedule_id: "s1", type: "medication", status: "missed", date: "2025-12-20", time: "08:00",
+      due_at: "2025-12-20T08:00:00Z", decided_at: "2025-12-20T09:00:00Z" },
+  ];
+  const def = { event: { type: "missed_dose", count: 2, window: "72h" } };
+  const got = missedDoses({ last_observed_at: "2026-01-02T09:00:00Z" }, def, schedules, doses);
+  assert.deepEqual(got.map((d) => [d.label, d.time, d.date]), [["Furosemide 40 mg", "08:00", "2026-01-02"], ["Furosemide 40 mg", "20:00", "2026-01-01"]]);
+  assert.deepEqual(missedDoses({ last_observed_at: "2026-01-02T09:00:00Z" }, { kind: "spo2" }, schedules, doses), []);
+});
+
+test("patient form: a new patient's body, and only what changed for an edit", async () => {
+  const { patientBody } = await import("../assets/patients.js");
+  const form = { name: " Sam Lee ", timezone: "Europe/London", team: "t1", external: "", programs: ["hypertension"] };
+  assert.deepEqual(patientBody(form, null), { display_name: "Sam Lee", timezone: "Europe/London", care_team_id: "t1", programs: ["hypertension"] });
+  const before = { display_name: "Sam Lee", timezone: "Europe/London", care_team_id: "t1", programs: ["hypertension"] };
+  assert.deepEqual(patientBody({ ...form, timezone: "America/Chicago", programs: ["hypertension", "diabetes"] }, before),
+    { timezone: "America/Chicago", programs: ["hypertension", "diabetes"] });
+  assert.deepEqual(patientBody({ ...form, external: "mrn-1" }, before), { external_id: "mrn-1" });
+});
+
+test("audit query: newest first, whole days in the zone, the last day included", async () => {
+  const { auditQuery } = await import("../assets/audit.js");
+  const q = auditQuery({ actorID: "u1", since: "2026-12-01", until: "2026-12-07" }, "Europe/London");
+  assert.equal(q.get("order"), "newest");
+  assert.equal(q.get("actor_id"), "u1");
+  assert.equal(q.get("since"), "2026-12-01T00:00:00.000Z");
+  assert.equal(q.get("until"), "2026-12-08T00:00:00.000Z");
+  assert.equal(auditQuery({}, "UTC").has("patient_id"), false);
 });
 
 test("reminders: schedules with their adherence, recent due doses newest first", async () => {
