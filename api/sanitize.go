@@ -172,73 +172,93 @@ func (sc *scanner) value(name []byte) {
 	}
 	switch sc.body[sc.pos] {
 	case '{':
-		sc.pos++
-		for !sc.done {
-			sc.skipSpace()
-			switch sc.body[sc.pos] {
-			case '}':
-				sc.pos++
-				return
-			case ',':
-				sc.pos++
-				continue
-			}
-			keyRaw, key := sc.str()
-			sc.path = append(sc.path, pathSeg{key: key, index: -1})
-			if !sc.cleanText(keyRaw, key) {
-				sc.path[len(sc.path)-1].key = []byte{0} // unusable as a name: fieldOrBody reports "body"
-			}
-			sc.skipSpace()
-			sc.pos++ // the colon
-			sc.value(key)
-			sc.path = sc.path[:len(sc.path)-1]
-		}
+		sc.object()
 	case '[':
-		sc.pos++
-		for i := 0; !sc.done; {
-			sc.skipSpace()
-			switch sc.body[sc.pos] {
-			case ']':
-				sc.pos++
-				return
-			case ',':
-				sc.pos++
-				continue
-			}
-			sc.path = append(sc.path, pathSeg{index: i})
-			sc.value(name)
-			sc.path = sc.path[:len(sc.path)-1]
-			i++
-		}
+		sc.array(name)
 	case '"':
-		raw, text := sc.str()
-		if sc.check && sc.cleanText(raw, text) {
-			limit, ok := fieldLimits[string(name)]
-			if !ok {
-				limit = defaultMaxChars
-			}
-			if n := utf8.RuneCount(text); n > limit {
-				sc.fail(fmt.Sprintf("is longer than %d characters", limit))
-			} else if uuidFields[string(name)] {
-				if _, err := uuid.ParseBytes(text); err != nil || len(text) != 36 {
-					sc.fail("must be a UUID such as 0192f3a4-5b6c-7d8e-9f01-23456789abcd")
-				}
-			}
-		}
-		sc.scalarEnd()
+		sc.text(name)
 	default: // a number, true, false or null
-		start := sc.pos
-		for sc.pos < len(sc.body) && !strings.ContainsRune(",]} \t\n\r", rune(sc.body[sc.pos])) {
+		sc.scalar()
+	}
+}
+
+// object scans an object's members.
+func (sc *scanner) object() {
+	sc.pos++
+	for !sc.done {
+		sc.skipSpace()
+		switch sc.body[sc.pos] {
+		case '}':
 			sc.pos++
+			return
+		case ',':
+			sc.pos++
+			continue
 		}
-		// Only a number with an exponent or many digits can overflow.
-		if num := sc.body[start:sc.pos]; sc.check && (len(num) > 15 || bytes.ContainsAny(num, "eE")) && num[0] != 't' && num[0] != 'f' && num[0] != 'n' {
-			if _, err := strconv.ParseFloat(string(num), 64); err != nil {
-				sc.fail("is a number out of range")
+		keyRaw, key := sc.str()
+		sc.path = append(sc.path, pathSeg{key: key, index: -1})
+		if !sc.cleanText(keyRaw, key) {
+			sc.path[len(sc.path)-1].key = []byte{0} // unusable as a name: fieldOrBody reports "body"
+		}
+		sc.skipSpace()
+		sc.pos++ // the colon
+		sc.value(key)
+		sc.path = sc.path[:len(sc.path)-1]
+	}
+}
+
+// array scans an array's elements (checked as the field name holding them).
+func (sc *scanner) array(name []byte) {
+	sc.pos++
+	for i := 0; !sc.done; {
+		sc.skipSpace()
+		switch sc.body[sc.pos] {
+		case ']':
+			sc.pos++
+			return
+		case ',':
+			sc.pos++
+			continue
+		}
+		sc.path = append(sc.path, pathSeg{index: i})
+		sc.value(name)
+		sc.path = sc.path[:len(sc.path)-1]
+		i++
+	}
+}
+
+// text checks a string against field name's limits.
+func (sc *scanner) text(name []byte) {
+	raw, text := sc.str()
+	if sc.check && sc.cleanText(raw, text) {
+		limit, ok := fieldLimits[string(name)]
+		if !ok {
+			limit = defaultMaxChars
+		}
+		if n := utf8.RuneCount(text); n > limit {
+			sc.fail(fmt.Sprintf("is longer than %d characters", limit))
+		} else if uuidFields[string(name)] {
+			if _, err := uuid.ParseBytes(text); err != nil || len(text) != 36 {
+				sc.fail("must be a UUID such as 0192f3a4-5b6c-7d8e-9f01-23456789abcd")
 			}
 		}
-		sc.scalarEnd()
 	}
+	sc.scalarEnd()
+}
+
+// scalar checks a number (in range), true, false or null.
+func (sc *scanner) scalar() {
+	start := sc.pos
+	for sc.pos < len(sc.body) && !strings.ContainsRune(",]} \t\n\r", rune(sc.body[sc.pos])) {
+		sc.pos++
+	}
+	// Only a number with an exponent or many digits can overflow.
+	if num := sc.body[start:sc.pos]; sc.check && (len(num) > 15 || bytes.ContainsAny(num, "eE")) && num[0] != 't' && num[0] != 'f' && num[0] != 'n' {
+		if _, err := strconv.ParseFloat(string(num), 64); err != nil {
+			sc.fail("is a number out of range")
+		}
+	}
+	sc.scalarEnd()
 }
 
 // scalarEnd notes, for fieldAt, that a scalar ended at sc.pos.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,59 @@ import (
 // streamWriteTimeout bounds each write to a stream client: a client that
 // stops reading is cut off rather than holding its goroutine for good.
 const streamWriteTimeout = 30 * time.Second
+
+// startStream answers 200 with an event stream's headers. A stream
+// outlives the server's read and write timeouts: the read deadline is
+// lifted (the request has no body) and each write is bounded instead.
+func startStream(w http.ResponseWriter) *http.ResponseController {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	return rc
+}
+
+// streamWriter writes a stream's events and flushes them; messages whose
+// message.created event was written are, once flushed, delivered to the
+// user (a receipt).
+type streamWriter struct {
+	s       *Server
+	rc      *http.ResponseController
+	a       engine.Actor
+	written []uuid.UUID
+}
+
+// write writes event m to w.
+func (sw *streamWriter) write(w io.Writer, m *engine.StreamMessage) error {
+	if m.Type == "message.created" {
+		var p struct {
+			MessageID uuid.UUID `json:"message_id"`
+		}
+		if json.Unmarshal(m.Data, &p) == nil && p.MessageID != uuid.Nil {
+			sw.written = append(sw.written, p.MessageID)
+		}
+	}
+	return writeEvent(w, m)
+}
+
+// flush sends what was written, within streamWriteTimeout, and records the
+// receipts of the messages in it; false: the client is gone.
+func (sw *streamWriter) flush(ctx context.Context) bool {
+	_ = sw.rc.SetWriteDeadline(sw.s.cfg.Now().Add(streamWriteTimeout))
+	if sw.rc.Flush() != nil {
+		return false
+	}
+	for _, id := range sw.written {
+		if err := sw.s.eng.MarkStreamDelivered(ctx, sw.a, id); err != nil && ctx.Err() == nil {
+			sw.s.log.WarnContext(ctx, "stream: delivery receipt", "message_id", id, "error", err)
+		}
+	}
+	sw.written = sw.written[:0]
+	return true
+}
 
 // stream serves GET /v1/stream: Server-Sent Events of what the caller may
 // see (alert.created, alert.updated, message.created, message.read, and the
@@ -46,43 +100,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	defer sub.Close()
 	token, _ := bearerToken(r.Header.Get("Authorization"))
 
-	rc := http.NewResponseController(w)
-	// A stream outlives the server's read and write timeouts: lift the read
-	// deadline (the request has no body) and bound each write instead.
-	_ = rc.SetReadDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
-	a := actor(r)
-	// Messages whose message.created event was written: once flushed, they
-	// are delivered to this user (a receipt).
-	var written []uuid.UUID
-	writeEvent := func(w io.Writer, m *engine.StreamMessage) error {
-		if m.Type == "message.created" {
-			var p struct {
-				MessageID uuid.UUID `json:"message_id"`
-			}
-			if json.Unmarshal(m.Data, &p) == nil && p.MessageID != uuid.Nil {
-				written = append(written, p.MessageID)
-			}
-		}
-		return writeEvent(w, m)
-	}
-	flush := func() bool {
-		_ = rc.SetWriteDeadline(s.cfg.Now().Add(streamWriteTimeout))
-		if rc.Flush() != nil {
-			return false
-		}
-		for _, id := range written {
-			if err := s.eng.MarkStreamDelivered(ctx, a, id); err != nil && ctx.Err() == nil {
-				s.log.WarnContext(ctx, "stream: delivery receipt", "message_id", id, "error", err)
-			}
-		}
-		written = written[:0]
-		return true
-	}
+	sw := &streamWriter{s: s, rc: startStream(w), a: actor(r)}
+	writeEvent, flush := sw.write, func() bool { return sw.flush(ctx) }
 	if _, err := io.WriteString(w, ": connected\nretry: 2000\n\n"); err != nil {
 		return
 	}

@@ -209,43 +209,8 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Pool == nil {
 		return nil, errors.New("engine: Config.Pool is required")
 	}
-	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Rules == nil {
-		p, err := rules.Default()
-		if err != nil {
-			return nil, fmt.Errorf("engine: default rules: %w", err)
-		}
-		cfg.Rules = p
-	}
-	if cfg.Registerer == nil {
-		cfg.Registerer = prometheus.NewRegistry()
-	}
-	if cfg.WebPushAllowedHosts == nil {
-		cfg.WebPushAllowedHosts = DefaultWebPushHosts
-	}
-	cfg.NotifyWorkers = cmp.Or(cfg.NotifyWorkers, 100)
-	cfg.FetchCooldown = cmp.Or(cfg.FetchCooldown, 20*time.Millisecond)
-	cfg.FetchPollInterval = max(cmp.Or(cfg.FetchPollInterval, 200*time.Millisecond), cfg.FetchCooldown)
-	cfg.RescueStuckJobsAfter = cmp.Or(cfg.RescueStuckJobsAfter, time.Minute)
-	cfg.AuthCacheTTL = cmp.Or(cfg.AuthCacheTTL, time.Second)
-	cfg.RulesRefresh = cmp.Or(cfg.RulesRefresh, 2*time.Second)
-	cfg.AuditSealInterval = cmp.Or(cfg.AuditSealInterval, 200*time.Millisecond)
-	cfg.MissingDataInterval = cmp.Or(cfg.MissingDataInterval, 10*time.Minute)
-	cfg.EscalationSweepInterval = cmp.Or(cfg.EscalationSweepInterval, alerting.DefaultSweepInterval)
-	cfg.IngestTransactions = cmp.Or(cfg.IngestTransactions, max(2, runtime.GOMAXPROCS(0)))
-	if cfg.ObservedHorizon.IsZero() {
-		cfg.ObservedHorizon = DefaultObservedHorizon
-	}
-	if cfg.ObservedHorizon.Before(BackfillHorizon) {
-		return nil, fmt.Errorf("engine: ObservedHorizon %s is before %s", cfg.ObservedHorizon.Format(time.DateOnly), BackfillHorizon.Format(time.DateOnly))
-	}
-	if cfg.OIDC != nil {
-		if err := identity.ValidateOIDCConfig(*cfg.OIDC); err != nil {
-			return nil, fmt.Errorf("engine: %w", err)
-		}
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
 	}
 	m, err := metrics.New(cfg.Registerer, cfg.Pool)
 	if err != nil {
@@ -285,6 +250,50 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.river = client
 	return e, nil
+}
+
+// withDefaults fills in the defaults Config documents and checks what
+// has none.
+func (cfg *Config) withDefaults() error {
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rules == nil {
+		p, err := rules.Default()
+		if err != nil {
+			return fmt.Errorf("engine: default rules: %w", err)
+		}
+		cfg.Rules = p
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	if cfg.WebPushAllowedHosts == nil {
+		cfg.WebPushAllowedHosts = DefaultWebPushHosts
+	}
+	cfg.NotifyWorkers = cmp.Or(cfg.NotifyWorkers, 100)
+	cfg.FetchCooldown = cmp.Or(cfg.FetchCooldown, 20*time.Millisecond)
+	cfg.FetchPollInterval = max(cmp.Or(cfg.FetchPollInterval, 200*time.Millisecond), cfg.FetchCooldown)
+	cfg.RescueStuckJobsAfter = cmp.Or(cfg.RescueStuckJobsAfter, time.Minute)
+	cfg.AuthCacheTTL = cmp.Or(cfg.AuthCacheTTL, time.Second)
+	cfg.RulesRefresh = cmp.Or(cfg.RulesRefresh, 2*time.Second)
+	cfg.AuditSealInterval = cmp.Or(cfg.AuditSealInterval, 200*time.Millisecond)
+	cfg.MissingDataInterval = cmp.Or(cfg.MissingDataInterval, 10*time.Minute)
+	cfg.EscalationSweepInterval = cmp.Or(cfg.EscalationSweepInterval, alerting.DefaultSweepInterval)
+	cfg.IngestTransactions = cmp.Or(cfg.IngestTransactions, max(2, runtime.GOMAXPROCS(0)))
+	if cfg.ObservedHorizon.IsZero() {
+		cfg.ObservedHorizon = DefaultObservedHorizon
+	}
+	if cfg.ObservedHorizon.Before(BackfillHorizon) {
+		return fmt.Errorf("engine: ObservedHorizon %s is before %s", cfg.ObservedHorizon.Format(time.DateOnly), BackfillHorizon.Format(time.DateOnly))
+	}
+	if cfg.OIDC != nil {
+		if err := identity.ValidateOIDCConfig(*cfg.OIDC); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+	}
+	return nil
 }
 
 // Start loads the stored rules (seeding them from the default pack when there

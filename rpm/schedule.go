@@ -100,6 +100,40 @@ func (s Schedule) ThroughQuiet() bool {
 // *ValidationError. Reasons never echo the medication or dose.
 func (s Schedule) Validate() error {
 	var v ValidationError
+	s.validateWhat(&v)
+	s.validateWhen(&v)
+
+	start, startOK := parseDate(s.StartDate)
+	switch {
+	case s.StartDate == "":
+		v.Add("start_date", "is required (YYYY-MM-DD)")
+	case !startOK:
+		v.Add("start_date", "must be a date YYYY-MM-DD")
+	}
+	if s.EndDate != "" {
+		end, ok := parseDate(s.EndDate)
+		switch {
+		case !ok:
+			v.Add("end_date", "must be a date YYYY-MM-DD")
+		case startOK && end.before(start):
+			v.Add("end_date", "must not be before start_date")
+		}
+	}
+
+	if g := s.GraceMinutes; g != nil && (*g < 1 || *g > MaxGraceMinutes) {
+		v.Add("grace_minutes", fmt.Sprintf("must be between 1 and %d", MaxGraceMinutes))
+	}
+	if r := s.RemindAgainMinutes; r != nil {
+		if *r < 1 || time.Duration(*r)*time.Minute >= s.Grace() {
+			v.Add("remind_again_minutes", "must be at least 1 and less than grace_minutes")
+		}
+	}
+	return v.OrNil()
+}
+
+// validateWhat checks what the schedule is for: a medication and its dose,
+// or a vital to measure.
+func (s Schedule) validateWhat(v *ValidationError) {
 	switch s.Type {
 	case MedicationSchedule:
 		switch {
@@ -132,7 +166,10 @@ func (s Schedule) Validate() error {
 	default:
 		v.Add("type", "must be medication or measurement")
 	}
+}
 
+// validateWhen checks the times of day and days of the week.
+func (s Schedule) validateWhen(v *ValidationError) {
 	switch {
 	case len(s.Times) == 0:
 		v.Add("times", "must list at least one time of day")
@@ -173,33 +210,6 @@ func (s Schedule) Validate() error {
 			}
 		}
 	}
-
-	start, startOK := parseDate(s.StartDate)
-	switch {
-	case s.StartDate == "":
-		v.Add("start_date", "is required (YYYY-MM-DD)")
-	case !startOK:
-		v.Add("start_date", "must be a date YYYY-MM-DD")
-	}
-	if s.EndDate != "" {
-		end, ok := parseDate(s.EndDate)
-		switch {
-		case !ok:
-			v.Add("end_date", "must be a date YYYY-MM-DD")
-		case startOK && end.before(start):
-			v.Add("end_date", "must not be before start_date")
-		}
-	}
-
-	if g := s.GraceMinutes; g != nil && (*g < 1 || *g > MaxGraceMinutes) {
-		v.Add("grace_minutes", fmt.Sprintf("must be between 1 and %d", MaxGraceMinutes))
-	}
-	if r := s.RemindAgainMinutes; r != nil {
-		if *r < 1 || time.Duration(*r)*time.Minute >= s.Grace() {
-			v.Add("remind_again_minutes", "must be at least 1 and less than grace_minutes")
-		}
-	}
-	return v.OrNil()
 }
 
 // plainText reports whether s is valid UTF-8 of at most max characters with

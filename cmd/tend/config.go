@@ -101,49 +101,71 @@ func loadSettings(env getenv) (settings, error) {
 	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
 		return s, fmt.Errorf("TEND_TLS_CERT_FILE and TEND_TLS_KEY_FILE: set both (HTTPS) or neither (plain HTTP)")
 	}
+	for _, load := range []func(getenv) error{s.loadWorkers, s.loadLimits, s.loadSecurity, s.loadMessaging} {
+		if err := load(env); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// loadWorkers reads the pool, worker and ingest settings.
+func (s *settings) loadWorkers(env getenv) error {
 	var err error
 	if s.DBMaxConns, err = intEnv(env, "TEND_DB_MAX_CONNS", 40); err != nil {
-		return s, err
+		return err
 	}
 	// 200 concurrent deliveries fetched every 10 ms sustain several thousand
 	// pushes a second per process (BenchmarkPushDelivery, docs/notifications.md).
 	n, err := intEnv(env, "TEND_NOTIFY_WORKERS", 200)
 	if err != nil {
-		return s, err
+		return err
 	}
 	s.NotifyWorkers = int(n)
 	s.FetchCooldown = 10 * time.Millisecond
 	if v := env("TEND_FETCH_COOLDOWN"); v != "" {
 		if s.FetchCooldown, err = time.ParseDuration(v); err != nil || s.FetchCooldown < time.Millisecond {
-			return s, fmt.Errorf("TEND_FETCH_COOLDOWN: %q is not a duration of at least 1ms", v)
+			return fmt.Errorf("TEND_FETCH_COOLDOWN: %q is not a duration of at least 1ms", v)
 		}
 	}
 	if v := env("TEND_OBSERVED_HORIZON"); v != "" {
 		t, err := time.Parse(time.DateOnly, v)
 		if err != nil || t.Before(engine.BackfillHorizon) {
-			return s, fmt.Errorf("TEND_OBSERVED_HORIZON: %q is not a date (YYYY-MM-DD) on or after 1970-01-01", v)
+			return fmt.Errorf("TEND_OBSERVED_HORIZON: %q is not a date (YYYY-MM-DD) on or after 1970-01-01", v)
 		}
 		s.ObservedHorizon = t
 	}
 	if v := env("TEND_INGEST_TRANSACTIONS"); v != "" {
 		txs, err := intEnv(env, "TEND_INGEST_TRANSACTIONS", 0)
 		if err != nil {
-			return s, err
+			return err
 		}
 		s.IngestTxs = int(txs)
 	}
+	return nil
+}
+
+// loadLimits reads the API's rate limits.
+func (s *settings) loadLimits(env getenv) error {
+	var err error
 	s.RateLimit = 200 // the API's own default, stated here so the README can be checked against it
 	if v := env("TEND_RATE_LIMIT"); v != "" {
 		if s.RateLimit, err = strconv.ParseFloat(v, 64); err != nil || s.RateLimit == 0 {
-			return s, fmt.Errorf("TEND_RATE_LIMIT: %q is not a non-zero number (-1 disables the limit)", v)
+			return fmt.Errorf("TEND_RATE_LIMIT: %q is not a non-zero number (-1 disables the limit)", v)
 		}
 	}
 	s.FailedAuthRate = 5 // the API's own default, stated here so the README can be checked against it
 	if v := env("TEND_FAILED_AUTH_RATE"); v != "" {
 		if s.FailedAuthRate, err = strconv.ParseFloat(v, 64); err != nil || s.FailedAuthRate == 0 {
-			return s, fmt.Errorf("TEND_FAILED_AUTH_RATE: %q is not a non-zero number (-1 disables the limit)", v)
+			return fmt.Errorf("TEND_FAILED_AUTH_RATE: %q is not a non-zero number (-1 disables the limit)", v)
 		}
 	}
+	return nil
+}
+
+// loadSecurity reads single sign-on and the encryption keys.
+func (s *settings) loadSecurity(env getenv) error {
+	var err error
 	if iss, aud := env("TEND_OIDC_ISSUER"), env("TEND_OIDC_AUDIENCE"); iss != "" || aud != "" {
 		o := &engine.OIDCConfig{Issuer: iss, Audience: aud}
 		if v := env("TEND_OIDC_ALGORITHMS"); v != "" {
@@ -154,20 +176,26 @@ func loadSettings(env getenv) (settings, error) {
 			}
 		}
 		if err := engine.ValidateOIDCConfig(*o); err != nil {
-			return s, fmt.Errorf("TEND_OIDC_ISSUER, TEND_OIDC_AUDIENCE, TEND_OIDC_ALGORITHMS: %w", err)
+			return fmt.Errorf("TEND_OIDC_ISSUER, TEND_OIDC_AUDIENCE, TEND_OIDC_ALGORITHMS: %w", err)
 		}
 		s.OIDC = o
 	}
 	if v := env("TEND_ENCRYPTION_KEYS"); v != "" {
 		// ParseKeyring's errors name entries by position and id, never a key.
 		if s.Keys, err = sealed.ParseKeyring(v); err != nil {
-			return s, fmt.Errorf("TEND_ENCRYPTION_KEYS: %w", err)
+			return fmt.Errorf("TEND_ENCRYPTION_KEYS: %w", err)
 		}
 	}
+	return nil
+}
+
+// loadMessaging reads the message, attachment and logging settings.
+func (s *settings) loadMessaging(env getenv) error {
+	var err error
 	s.MessagePushHold = engine.DefaultMessagePushHold
 	if v := env("TEND_MESSAGE_PUSH_HOLD"); v != "" {
 		if s.MessagePushHold, err = time.ParseDuration(v); err != nil || s.MessagePushHold < 0 {
-			return s, fmt.Errorf("TEND_MESSAGE_PUSH_HOLD: %q is not a duration of 0 or more (such as 30s)", v)
+			return fmt.Errorf("TEND_MESSAGE_PUSH_HOLD: %q is not a duration of 0 or more (such as 30s)", v)
 		}
 		if s.MessagePushHold == 0 {
 			s.MessagePushHold = -1 // the engine's "push at once"
@@ -177,20 +205,21 @@ func loadSettings(env getenv) (settings, error) {
 	if v := env("TEND_ATTACHMENT_MAX_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 || n > 1<<30 {
-			return s, fmt.Errorf("TEND_ATTACHMENT_MAX_BYTES: %q is not a number of bytes from 1 to 1073741824 (1 GiB)", v)
+			return fmt.Errorf("TEND_ATTACHMENT_MAX_BYTES: %q is not a number of bytes from 1 to 1073741824 (1 GiB)", v)
 		}
 		s.AttachmentMaxBytes = n
 	}
-	if err := appSettings(env, &s); err != nil {
-		return s, err
+	if err := appSettings(env, s); err != nil {
+		return err
 	}
 	if v := env("TEND_LOG_LEVEL"); v != "" {
 		if err := s.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			return s, fmt.Errorf("TEND_LOG_LEVEL: %w", err)
+			return fmt.Errorf("TEND_LOG_LEVEL: %w", err)
 		}
 	}
+	// MQTT (TEND_MQTT_*).
 	s.MQTT, err = loadMQTTSettings(env)
-	return s, err
+	return err
 }
 
 func intEnv(env getenv, name string, def int32) (int32, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tendhealth/tend/api"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/migrations"
 	"github.com/tendhealth/tend/notify"
@@ -49,32 +52,16 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, s.LogLevel)
-	if env("TEND_LOG_LEVEL") == "" {
-		log = newLogger(stderr, 4) // warnings and errors only: the demo prints its own story
-	}
+	log := demoLogger(env, stderr, s.LogLevel)
 	start := time.Now()
 	out := &printer{w: stdout, start: start}
 
-	url, cleanup, err := resolveDatabaseOpts(ctx, s.DatabaseURL, "tend_demo", true, true, log)
+	pool, url, cleanup, err := demoDatabase(ctx, s, log, out)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	pool, err := openPool(ctx, url, s.DBMaxConns)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if _, err := migrations.Up(ctx, pool, log); err != nil {
-		return err
-	}
-	out.printf("database   %s (migrated)", redactURL(url))
 
-	// Fake push services stand in for the clinician's devices: an Android
-	// phone (FCM HTTP v1), an iPhone (APNs over HTTP/2 with a provider token)
-	// and a browser (Web Push, decrypted by the fake push service); the
-	// story patients' phones are on the fake FCM too.
 	stats := newDemoStats()
 	senders, phones, err := demoPushServices(ctx, out, stats)
 	if err != nil {
@@ -87,20 +74,9 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.WebPushAllowed = []string{"127.0.0.1"}
-	var generatedKeys string // the key the demo made, for its settings file
-	if s.Keys == nil {
-		// Message bodies and symptom notes are sealed at rest: the demo
-		// makes a key of its own, kept in memory only (like its data's
-		// purpose: a tour).
-		text, err := sealed.Generate("demo")
-		if err != nil {
-			return err
-		}
-		if s.Keys, err = sealed.ParseKeyring(text); err != nil {
-			return err
-		}
-		generatedKeys = text
-		out.printf("encryption a new key for this run (set TEND_ENCRYPTION_KEYS to keep one)")
+	generatedKeys, err := demoKeys(&s, out) // the key the demo made, for its settings file
+	if err != nil {
+		return err
 	}
 	if *envFile != "" {
 		writeDemoEnv(out, *envFile, url, generatedKeys)
@@ -119,36 +95,11 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	go func() { serveErr <- sys.listen(ctx, ln, nil) }()
 	out.printf("api        %s   (metrics at /metrics, job dashboard at /riverui/ for admins)", base)
 
-	// Set up the demo's people through the engine, as an admin would.
-	sysActor := engine.System("demo")
-	eng := sys.engine
-	doc, err := eng.CreateUser(ctx, sysActor, engine.NewUser{Name: "Dr Ada Osei", Role: engine.RoleClinician})
-	if err != nil {
+	d := &demoRun{eng: sys.engine, client: &http.Client{Timeout: 10 * time.Second}, base: base, out: out, stats: stats,
+		phones: phones, start: start, names: map[string]string{}, printed: map[string]bool{}}
+	if err := d.clinician(ctx); err != nil {
 		return err
 	}
-	docToken, err := eng.CreateToken(ctx, sysActor, doc.ID)
-	if err != nil {
-		return err
-	}
-	team, err := eng.CreateCareTeam(ctx, sysActor, engine.NewCareTeam{Name: fmt.Sprintf("Demo RPM team %s", start.Format("15:04:05")),
-		MemberIDs: []uuid.UUID{doc.ID}})
-	if err != nil {
-		return err
-	}
-	docActor := engine.Actor{UserID: doc.ID, Role: engine.RoleClinician, RequestID: "demo"}
-	if err := phones.register(ctx, eng, docActor); err != nil {
-		return err
-	}
-	out.printf("clinician  Dr Ada Osei with an Android phone, an iPhone and a browser; token for the curl tour:")
-	out.printf("           export TOKEN=%s", docToken)
-	out.printf("           curl -s -H \"Authorization: Bearer $TOKEN\" %s/v1/alerts", base)
-	out.printf("console    %s/#token=%s", base, docToken)
-	out.printf("           (opens the triage console signed in as the clinician)")
-	out.printf("")
-
-	client := &http.Client{Timeout: 10 * time.Second}
-	d := &demoRun{eng: eng, team: team.ID, client: client, base: base, out: out, stats: stats, phones: phones,
-		docToken: docToken, start: start, names: map[string]string{}, printed: map[string]bool{}}
 	sims, err := d.enrol(ctx, *patients)
 	if err != nil {
 		return err
@@ -158,17 +109,19 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 		return err
 	}
 	defer ml.Close()
-	links, err := demoSignIns(ctx, eng, sys.api, team.ID, doc.ID, docToken, sims[0].id, sims[0].name)
-	if err != nil {
+	if err := d.signIns(ctx, sys.api, sims[0]); err != nil {
 		return err
 	}
-	out.printf("")
-	printSignIns(out, base, links)
-	out.printf("")
 
+	return d.play(ctx, sims, *interval, serveErr)
+}
+
+// play runs the patients' stories and the clinician's side until ctx
+// ends, then prints the summary.
+func (d *demoRun) play(ctx context.Context, sims []*simPatient, interval time.Duration, serveErr <-chan error) error {
 	var wg sync.WaitGroup
 	for _, p := range sims {
-		wg.Go(func() { p.run(ctx, d, *interval) })
+		wg.Go(func() { p.run(ctx, d, interval) })
 	}
 	wg.Go(func() { d.watch(ctx) })
 	wg.Go(func() { d.converse(ctx) })
@@ -184,7 +137,101 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	d.poll(sctx, false)
-	stats.summary(stdout, time.Since(start), sims)
+	d.stats.summary(d.out.w, time.Since(d.start), sims)
+	return nil
+}
+
+// demoDatabase finds or starts the demo's database (tend_demo), migrates
+// it and opens a pool on url; cleanup closes the pool and stops any
+// private cluster.
+func demoDatabase(ctx context.Context, s settings, log *slog.Logger, out *printer) (*pgxpool.Pool, string, func(), error) {
+	url, stop, err := resolveDatabaseOpts(ctx, s.DatabaseURL, "tend_demo", true, true, log)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	pool, err := openPool(ctx, url, s.DBMaxConns)
+	if err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	cleanup := func() { pool.Close(); stop() }
+	if _, err := migrations.Up(ctx, pool, log); err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	out.printf("database   %s (migrated)", redactURL(url))
+	return pool, url, cleanup, nil
+}
+
+// demoLogger logs at TEND_LOG_LEVEL when set, else warnings and errors
+// only: the demo prints its own story.
+func demoLogger(env getenv, stderr io.Writer, level slog.Level) *slog.Logger {
+	if env("TEND_LOG_LEVEL") == "" {
+		return newLogger(stderr, 4)
+	}
+	return newLogger(stderr, level)
+}
+
+// signIns prints the console's sign-in links for the clinician and the
+// first patient.
+func (d *demoRun) signIns(ctx context.Context, srv *api.Server, first *simPatient) error {
+	links, err := demoSignIns(ctx, d.eng, srv, d.team, d.docID, d.docToken, first.id, first.name)
+	if err != nil {
+		return err
+	}
+	d.out.printf("")
+	printSignIns(d.out, d.base, links)
+	d.out.printf("")
+	return nil
+}
+
+// demoKeys makes a key of the demo's own when none is configured, and
+// returns it ("" when one was): message bodies and symptom notes are sealed
+// at rest, and the demo's key is kept in memory only (like its data's
+// purpose: a tour).
+func demoKeys(s *settings, out *printer) (string, error) {
+	if s.Keys != nil {
+		return "", nil
+	}
+	text, err := sealed.Generate("demo")
+	if err != nil {
+		return "", err
+	}
+	if s.Keys, err = sealed.ParseKeyring(text); err != nil {
+		return "", err
+	}
+	out.printf("encryption a new key for this run (set TEND_ENCRYPTION_KEYS to keep one)")
+	return text, nil
+}
+
+// clinician sets up the demo's clinician and care team through the engine,
+// as an admin would, registers the clinician's devices and prints how to
+// follow along.
+func (d *demoRun) clinician(ctx context.Context) error {
+	sysActor := engine.System("demo")
+	doc, err := d.eng.CreateUser(ctx, sysActor, engine.NewUser{Name: "Dr Ada Osei", Role: engine.RoleClinician})
+	if err != nil {
+		return err
+	}
+	if d.docToken, err = d.eng.CreateToken(ctx, sysActor, doc.ID); err != nil {
+		return err
+	}
+	team, err := d.eng.CreateCareTeam(ctx, sysActor, engine.NewCareTeam{Name: fmt.Sprintf("Demo RPM team %s", d.start.Format("15:04:05")),
+		MemberIDs: []uuid.UUID{doc.ID}})
+	if err != nil {
+		return err
+	}
+	d.team, d.docID = team.ID, doc.ID
+	docActor := engine.Actor{UserID: doc.ID, Role: engine.RoleClinician, RequestID: "demo"}
+	if err := d.phones.register(ctx, d.eng, docActor); err != nil {
+		return err
+	}
+	d.out.printf("clinician  Dr Ada Osei with an Android phone, an iPhone and a browser; token for the curl tour:")
+	d.out.printf("           export TOKEN=%s", d.docToken)
+	d.out.printf("           curl -s -H \"Authorization: Bearer $TOKEN\" %s/v1/alerts", d.base)
+	d.out.printf("console    %s/#token=%s", d.base, d.docToken)
+	d.out.printf("           (opens the triage console signed in as the clinician)")
+	d.out.printf("")
 	return nil
 }
 
@@ -312,7 +359,10 @@ func (p *demoPhones) owner(token string) *simPatient {
 
 // demoPushServices starts the three fake providers, builds a real sender for
 // each (pointed at its fake), and prints every push as it arrives with the
-// headers that carry its urgency.
+// headers that carry its urgency. The fakes stand in for the clinician's
+// devices: an Android phone (FCM HTTP v1), an iPhone (APNs over HTTP/2 with
+// a provider token) and a browser (Web Push, decrypted by the fake push
+// service); the story patients' phones are on the fake FCM too.
 func demoPushServices(ctx context.Context, out *printer, stats *demoStats) (notify.Senders, *demoPhones, error) {
 	p := &demoPhones{fcm: notifytest.NewFCM(), apns: notifytest.NewAPNs(nil), browser: notifytest.NewWebPush(),
 		owners: map[string]*simPatient{}}
@@ -345,7 +395,33 @@ func demoPushServices(ctx context.Context, out *printer, stats *demoStats) (noti
 		Urgency string            `json:"urgency"`
 		Data    map[string]string `json:"data"`
 	}
-	p.fcm.OnReceive(func(r notifytest.FCMRequest) {
+	p.fcm.OnReceive(p.onFCM(out, stats))
+	p.apns.OnReceive(func(r notifytest.APNsRequest) {
+		var pl struct {
+			payload
+			Aps struct {
+				Level string `json:"interruption-level"`
+			} `json:"aps"`
+		}
+		_ = json.Unmarshal(r.Payload, &pl)
+		lat := stats.delivered(pl.Data["alert_id"], "iPhone")
+		out.printf("%s", pushLine("iPhone", "APNs", pl.Urgency, pl.Type, pl.Data["alert_id"],
+			fmt.Sprintf("apns-priority %s, %s", r.Header.Get("apns-priority"), pl.Aps.Level), lat))
+	})
+	p.browser.OnReceive(func(r notifytest.WebPushRequest) {
+		var pl payload
+		_ = json.Unmarshal(r.Payload, &pl)
+		lat := stats.delivered(pl.Data["alert_id"], "browser")
+		out.printf("%s", pushLine("browser", "Web Push", pl.Urgency, pl.Type, pl.Data["alert_id"],
+			fmt.Sprintf("Urgency %s, TTL %ss", r.Header.Get("Urgency"), r.Header.Get("TTL")), lat))
+	})
+	return notify.Senders{notify.WebPush: wp, notify.FCM: fs, notify.APNs: as}, p, nil
+}
+
+// onFCM prints what reached a phone on the fake FCM: a story patient's
+// reminder or request, or the clinician's Android alert.
+func (p *demoPhones) onFCM(out *printer, stats *demoStats) func(notifytest.FCMRequest) {
+	return func(r notifytest.FCMRequest) {
 		m := r.Message
 		var a notifytest.FCMAndroid
 		if m.Android != nil {
@@ -373,27 +449,7 @@ func demoPushServices(ctx context.Context, out *printer, stats *demoStats) (noti
 		lat := stats.delivered(m.Data["alert_id"], "Android")
 		out.printf("%s", pushLine("Android", "FCM", m.Data["urgency"], m.Data["type"], m.Data["alert_id"],
 			fmt.Sprintf("priority %s, %s, ttl %s", strings.ToLower(a.Priority), channel, a.TTL), lat))
-	})
-	p.apns.OnReceive(func(r notifytest.APNsRequest) {
-		var pl struct {
-			payload
-			Aps struct {
-				Level string `json:"interruption-level"`
-			} `json:"aps"`
-		}
-		_ = json.Unmarshal(r.Payload, &pl)
-		lat := stats.delivered(pl.Data["alert_id"], "iPhone")
-		out.printf("%s", pushLine("iPhone", "APNs", pl.Urgency, pl.Type, pl.Data["alert_id"],
-			fmt.Sprintf("apns-priority %s, %s", r.Header.Get("apns-priority"), pl.Aps.Level), lat))
-	})
-	p.browser.OnReceive(func(r notifytest.WebPushRequest) {
-		var pl payload
-		_ = json.Unmarshal(r.Payload, &pl)
-		lat := stats.delivered(pl.Data["alert_id"], "browser")
-		out.printf("%s", pushLine("browser", "Web Push", pl.Urgency, pl.Type, pl.Data["alert_id"],
-			fmt.Sprintf("Urgency %s, TTL %ss", r.Header.Get("Urgency"), r.Header.Get("TTL")), lat))
-	})
-	return notify.Senders{notify.WebPush: wp, notify.FCM: fs, notify.APNs: as}, p, nil
+	}
 }
 
 // register registers the three devices for the clinician, as their apps

@@ -3,18 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -246,6 +241,7 @@ type demoRun struct {
 	stats    *demoStats
 	phones   *demoPhones
 	docToken string
+	docID    uuid.UUID // the clinician
 	start    time.Time
 
 	mu      sync.Mutex
@@ -257,7 +253,6 @@ type demoRun struct {
 
 // enrol creates the patients, their devices, histories and schedules.
 func (d *demoRun) enrol(ctx context.Context, n int) ([]*simPatient, error) {
-	sys := engine.System("demo")
 	now := time.Now()
 	loc, err := time.LoadLocation(demoZone)
 	if err != nil {
@@ -271,87 +266,18 @@ func (d *demoRun) enrol(ctx context.Context, n int) ([]*simPatient, error) {
 	}
 	d.values = map[string]string{}
 	sims := make([]*simPatient, n)
-	stableNames := []string{"Ana Costa", "Ben Carter", "Chen Wei", "Dana Kim", "Eli Novak", "Fatima Noor", "Gus Moreau",
-		"Hana Sato", "Ivan Petrov", "Jade Brown", "Kofi Mensah", "Lena Fischer", "Mo Haddad", "Nia Evans", "Omar Aziz"}
 	for i := range sims {
-		p := &simPatient{rng: rand.New(rand.NewPCG(uint64(i), 42)), reminded: make(chan phonePush, 8)}
-		if i < len(stories) {
-			p.story = &stories[i]
-			p.name, p.prog = p.story.name, p.story.program
-		} else {
-			k := i - len(stories)
-			p.name = stableNames[k%len(stableNames)]
-			if k >= len(stableNames) {
-				p.name += fmt.Sprintf(" %d", k/len(stableNames)+1)
-			}
-			p.prog = []string{"hypertension", "diabetes"}[k%2]
-		}
-		pt, err := d.eng.CreatePatient(ctx, sys, engine.NewPatient{DisplayName: p.name, Timezone: demoZone, CareTeamID: d.team,
-			Programs: []string{p.prog}})
-		if err != nil {
-			return nil, err
-		}
-		p.id = pt.ID
-		d.names[p.id.String()] = p.name
-		dev, err := d.eng.CreateUser(ctx, sys, engine.NewUser{Name: fmt.Sprintf("device %02d", i+1), Role: engine.RoleDevice, PatientID: p.id})
-		if err != nil {
-			return nil, err
-		}
-		if p.token, err = d.eng.CreateToken(ctx, sys, dev.ID); err != nil {
+		p := newSimPatient(i)
+		if err := d.createPatient(ctx, p, i); err != nil {
 			return nil, err
 		}
 		sims[i] = p
 		if p.story == nil {
 			continue
 		}
-		// The patient's own app, with a phone for reminders and requests to
-		// measure again.
-		u, err := d.eng.CreateUser(ctx, sys, engine.NewUser{Name: p.name, Role: engine.RolePatient, PatientID: p.id})
-		if err != nil {
+		if err := d.enrolStory(ctx, p, now, first, loc); err != nil {
 			return nil, err
 		}
-		if p.app, err = d.eng.CreateToken(ctx, sys, u.ID); err != nil {
-			return nil, err
-		}
-		if err := d.phones.patientPhone(ctx, d.eng, engine.Actor{UserID: u.ID, Role: engine.RolePatient, PatientID: p.id, RequestID: "demo"}, p); err != nil {
-			return nil, err
-		}
-		hist := p.story.history(now)
-		for j, r := range hist {
-			r["source_id"] = fmt.Sprintf("hist-%s:%d", short(p.id.String()), j)
-		}
-		if _, err := postJSON[ingestResponse](ctx, d.client, d.base+"/v1/patients/"+p.id.String()+"/readings", p.token,
-			map[string]any{"readings": hist}); err != nil {
-			return nil, fmt.Errorf("history of %s: %w", p.name, err)
-		}
-		d.stats.readings.Add(int64(len(hist)))
-		d.out.printf("PATIENT    %-14s %s", p.name, p.story.told)
-		if len(p.story.personal) > 0 {
-			if err := callJSON(ctx, d.client, http.MethodPut, d.base+"/v1/patients/"+p.id.String()+"/params", d.docToken,
-				p.story.personal, nil); err != nil {
-				return nil, fmt.Errorf("parameters of %s: %w", p.name, err)
-			}
-		}
-		if p.story.schedule == nil {
-			continue
-		}
-		var what []string
-		for _, sc := range p.story.schedule(first.Format("15:04")) {
-			sc["start_date"] = now.In(loc).Format(time.DateOnly)
-			if err := callJSON(ctx, d.client, http.MethodPost, d.base+"/v1/patients/"+p.id.String()+"/schedules", d.docToken, sc, nil); err != nil {
-				return nil, fmt.Errorf("schedule of %s: %w", p.name, err)
-			}
-			if sc["type"] == "medication" {
-				what = append(what, fmt.Sprintf("%s %s", strings.ToLower(sc["medication"].(string)), sc["dose"]))
-			} else {
-				what = append(what, "measure "+strings.ReplaceAll(sc["kind"].(string), "_", " "))
-			}
-		}
-		note := "does not confirm"
-		if p.story.confirms {
-			note = "confirms in the app"
-		}
-		d.out.printf("REMINDERS  %-14s %s at %s; %s", p.name, strings.Join(what, ", "), first.Format("15:04"), note)
 	}
 	if n > len(stories) {
 		d.out.printf("PATIENTS   %d stable patients (hypertension, diabetes) posting normal readings", n-len(stories))
@@ -362,117 +288,96 @@ func (d *demoRun) enrol(ctx context.Context, n int) ([]*simPatient, error) {
 	return sims, nil
 }
 
-// run posts the patient's readings until ctx ends: the story's steps, then
-// steady readings.
-func (p *simPatient) run(ctx context.Context, d *demoRun, interval time.Duration) {
-	var steps []storyStep
-	if p.story != nil {
-		steps = p.story.steps
+// newSimPatient is the i-th simulated patient: a story's, or a stable one.
+func newSimPatient(i int) *simPatient {
+	stableNames := []string{"Ana Costa", "Ben Carter", "Chen Wei", "Dana Kim", "Eli Novak", "Fatima Noor", "Gus Moreau",
+		"Hana Sato", "Ivan Petrov", "Jade Brown", "Kofi Mensah", "Lena Fischer", "Mo Haddad", "Nia Evans", "Omar Aziz"}
+	p := &simPatient{rng: rand.New(rand.NewPCG(uint64(i), 42)), reminded: make(chan phonePush, 8)}
+	if i < len(stories) {
+		p.story = &stories[i]
+		p.name, p.prog = p.story.name, p.story.program
+		return p
 	}
-	// Stagger the start so patients do not post in lockstep.
-	next := time.Duration(p.rng.Int64N(int64(interval)))
-	if len(steps) > 0 {
-		next = time.Until(d.start.Add(steps[0].at))
+	k := i - len(stories)
+	p.name = stableNames[k%len(stableNames)]
+	if k >= len(stableNames) {
+		p.name += fmt.Sprintf(" %d", k/len(stableNames)+1)
 	}
-	t := time.NewTimer(next)
-	defer t.Stop()
-	for {
-		var body map[string]any
-		told := false
-		select {
-		case <-ctx.Done():
-			return
-		case push := <-p.reminded:
-			if push.typ != "reminder" {
-				continue
-			}
-			if p.story.confirms && strings.Contains(push.title, "medication") {
-				go d.confirm(ctx, p)
-			}
-			if p.story.measuresWhenReminded == nil || !strings.Contains(push.title, "check") {
-				continue
-			}
-			body, told = p.story.measuresWhenReminded(p.rng), true
-		case <-t.C:
-			switch {
-			case len(steps) > 0:
-				body, told = steps[0].reading, true
-				steps = steps[1:]
-			case p.story != nil:
-				body = p.story.steady(p.rng)
-			default:
-				body = stable(p.rng, p.prog)
-			}
-			if len(steps) > 0 {
-				t.Reset(time.Until(d.start.Add(steps[0].at)))
-			} else {
-				t.Reset(time.Duration(float64(interval) * (0.5 + p.rng.Float64())))
-			}
-		}
-		d.post(ctx, p, body, told)
-	}
+	p.prog = []string{"hypertension", "diabetes"}[k%2]
+	return p
 }
 
-// post sends one reading and prints what it caused.
-func (d *demoRun) post(ctx context.Context, p *simPatient, body map[string]any, told bool) {
-	r := make(map[string]any, len(body)+2)
-	for k, v := range body {
-		r[k] = v
-	}
-	r["observed_at"] = time.Now().UTC().Format(time.RFC3339Nano)
-	r["source_id"] = fmt.Sprintf("sim-%s:%d", short(p.id.String()), p.seq.Add(1))
-	sent := time.Now()
-	res, err := postJSON[ingestResponse](ctx, d.client, d.base+"/v1/patients/"+p.id.String()+"/readings", p.token, r)
+// createPatient enrols p in the demo's team with a device that posts its
+// readings.
+func (d *demoRun) createPatient(ctx context.Context, p *simPatient, i int) error {
+	sys := engine.System("demo")
+	pt, err := d.eng.CreatePatient(ctx, sys, engine.NewPatient{DisplayName: p.name, Timezone: demoZone, CareTeamID: d.team,
+		Programs: []string{p.prog}})
 	if err != nil {
-		if ctx.Err() == nil {
-			d.out.printf("error      posting a reading: %v", err)
-		}
-		return
+		return err
 	}
-	d.stats.posted()
-	value := describe(body)
-	if told {
-		d.out.printf("READING    %-14s %s", p.name, value)
+	p.id = pt.ID
+	d.names[p.id.String()] = p.name
+	dev, err := d.eng.CreateUser(ctx, sys, engine.NewUser{Name: fmt.Sprintf("device %02d", i+1), Role: engine.RoleDevice, PatientID: p.id})
+	if err != nil {
+		return err
 	}
-	for _, a := range res.Alerts {
-		d.mu.Lock()
-		seen := d.printed[a.ID]
-		d.printed[a.ID] = true
-		if !seen {
-			d.values[a.ID] = value
-		}
-		d.mu.Unlock()
-		if a.Status == "opened" {
-			d.stats.alert(a.ID, a.Urgency, sent, p.name, a.RuleID, value)
-		}
-		if !seen || a.Status != "updated" {
-			d.out.printf("%s", alertLine(a.Urgency, p.name, value, a.RuleID, a.ID, a.Status))
-		}
-	}
-	for _, rt := range res.Retakes {
-		d.out.printf("RETAKE     %-14s %-18s %s: measure again before %s", p.name, value, rt.RuleID,
-			rt.RetakeBy.Local().Format(time.TimeOnly))
-	}
+	p.token, err = d.eng.CreateToken(ctx, sys, dev.ID)
+	return err
 }
 
-// confirm marks the patient's due medication doses taken, as the app does
-// when the patient taps "Taken".
-func (d *demoRun) confirm(ctx context.Context, p *simPatient) {
-	var doses struct {
-		Items []struct {
-			ID    string    `json:"id"`
-			Type  string    `json:"type"`
-			DueAt time.Time `json:"due_at"`
-		} `json:"items"`
+// enrolStory gives a story's patient their own app, with a phone for
+// reminders and requests to measure again, their history, personal
+// parameters and schedules (the first doses due at first).
+func (d *demoRun) enrolStory(ctx context.Context, p *simPatient, now, first time.Time, loc *time.Location) error {
+	sys := engine.System("demo")
+	u, err := d.eng.CreateUser(ctx, sys, engine.NewUser{Name: p.name, Role: engine.RolePatient, PatientID: p.id})
+	if err != nil {
+		return err
 	}
-	if err := callJSON(ctx, d.client, http.MethodGet, d.base+"/v1/patients/"+p.id.String()+"/doses?status=pending", p.app, nil, &doses); err != nil {
-		return
+	if p.app, err = d.eng.CreateToken(ctx, sys, u.ID); err != nil {
+		return err
 	}
-	for _, ds := range doses.Items {
-		if ds.Type == "medication" && !ds.DueAt.After(time.Now()) {
-			_ = callJSON(ctx, d.client, http.MethodPost, d.base+"/v1/doses/"+ds.ID+"/confirm", p.app, map[string]any{"status": "taken"}, nil)
+	if err := d.phones.patientPhone(ctx, d.eng, engine.Actor{UserID: u.ID, Role: engine.RolePatient, PatientID: p.id, RequestID: "demo"}, p); err != nil {
+		return err
+	}
+	hist := p.story.history(now)
+	for j, r := range hist {
+		r["source_id"] = fmt.Sprintf("hist-%s:%d", short(p.id.String()), j)
+	}
+	if _, err := postJSON[ingestResponse](ctx, d.client, d.base+"/v1/patients/"+p.id.String()+"/readings", p.token,
+		map[string]any{"readings": hist}); err != nil {
+		return fmt.Errorf("history of %s: %w", p.name, err)
+	}
+	d.stats.readings.Add(int64(len(hist)))
+	d.out.printf("PATIENT    %-14s %s", p.name, p.story.told)
+	if len(p.story.personal) > 0 {
+		if err := callJSON(ctx, d.client, http.MethodPut, d.base+"/v1/patients/"+p.id.String()+"/params", d.docToken,
+			p.story.personal, nil); err != nil {
+			return fmt.Errorf("parameters of %s: %w", p.name, err)
 		}
 	}
+	if p.story.schedule == nil {
+		return nil
+	}
+	var what []string
+	for _, sc := range p.story.schedule(first.Format("15:04")) {
+		sc["start_date"] = now.In(loc).Format(time.DateOnly)
+		if err := callJSON(ctx, d.client, http.MethodPost, d.base+"/v1/patients/"+p.id.String()+"/schedules", d.docToken, sc, nil); err != nil {
+			return fmt.Errorf("schedule of %s: %w", p.name, err)
+		}
+		if sc["type"] == "medication" {
+			what = append(what, fmt.Sprintf("%s %s", strings.ToLower(sc["medication"].(string)), sc["dose"]))
+		} else {
+			what = append(what, "measure "+strings.ReplaceAll(sc["kind"].(string), "_", " "))
+		}
+	}
+	note := "does not confirm"
+	if p.story.confirms {
+		note = "confirms in the app"
+	}
+	d.out.printf("REMINDERS  %-14s %s at %s; %s", p.name, strings.Join(what, ", "), first.Format("15:04"), note)
+	return nil
 }
 
 // watch follows, as the clinician, what happens outside the readings' own
@@ -578,183 +483,4 @@ func (d *demoRun) pollDoses(ctx context.Context, p *simPatient, print bool) {
 			d.out.printf("DOSE       %-14s %-30s %s", p.name, what, strings.ToUpper(ds.Status))
 		}
 	}
-}
-
-// alertLine formats an alert: urgency, patient, the value that fired, rule.
-func alertLine(urgency, patient, value, ruleID, alertID, status string) string {
-	line := fmt.Sprintf("ALERT      %-8s %-14s %-18s %-22s %s", urgency, patient, value, ruleID, short(alertID))
-	if status != "" && status != "opened" {
-		line += " (" + status + ")"
-	}
-	return line
-}
-
-// pushLine formats a push as it arrived: device, service, urgency, type,
-// the alert it is about, the headers that carry its urgency, latency.
-func pushLine(device, service, urgency, typ, alertID, headers, latency string) string {
-	about := ""
-	if alertID != "" {
-		about = short(alertID)
-	}
-	line := fmt.Sprintf("PUSH       %-16s %-8s %-8s %-9s %s", strings.TrimSpace(device+" "+service), urgency, typ, about, headers)
-	if latency != "" {
-		line += "  " + latency
-	}
-	return line
-}
-
-// demoStats counts what happened, for the live latency and the summary.
-type demoStats struct {
-	mu        sync.Mutex
-	readings  atomic.Int64
-	alerts    map[string]int
-	opened    []openedAlert
-	pushes    map[string]int
-	openedAt  map[string]time.Time
-	latencies []time.Duration
-	reminders int
-	doses     map[string]int
-	// messages from patients (symptom reports among them), replies from
-	// the clinician.
-	fromPatients, symptomReports, replies int
-}
-
-type openedAlert struct {
-	patient, urgency, rule, value string
-}
-
-func newDemoStats() *demoStats {
-	return &demoStats{alerts: map[string]int{}, pushes: map[string]int{}, openedAt: map[string]time.Time{}, doses: map[string]int{}}
-}
-
-func (s *demoStats) posted() { s.readings.Add(1) }
-
-func (s *demoStats) reminder() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reminders++
-}
-
-// message counts a message: a patient's (a symptom report or not), or
-// the clinician's reply.
-func (s *demoStats) message(symptomReport, reply bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case reply:
-		s.replies++
-	case symptomReport:
-		s.fromPatients++
-		s.symptomReports++
-	default:
-		s.fromPatients++
-	}
-}
-
-func (s *demoStats) dose(status string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.doses[status]++
-}
-
-func (s *demoStats) alert(id, urgency string, sent time.Time, patient, rule, value string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.openedAt[id]; ok {
-		return
-	}
-	s.alerts[urgency]++
-	s.openedAt[id] = sent
-	s.opened = append(s.opened, openedAlert{patient: patient, urgency: urgency, rule: rule, value: value})
-}
-
-// delivered records a push and returns a note of the latency from the
-// reading's POST to the push, when known.
-func (s *demoStats) delivered(alertID, device string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pushes[device]++
-	if at, ok := s.openedAt[alertID]; ok && alertID != "" {
-		d := time.Since(at)
-		s.latencies = append(s.latencies, d)
-		return fmt.Sprintf("%d ms", d.Milliseconds())
-	}
-	return ""
-}
-
-// summary prints a table of what happened: totals, then each story
-// patient's alerts.
-func (s *demoStats) summary(w io.Writer, ran time.Duration, sims []*simPatient) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	fmt.Fprintf(w, "\nSummary after %.0f s\n\n", ran.Seconds())
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  readings posted\t%d\n", s.readings.Load())
-	fmt.Fprintf(tw, "  alerts opened\tcritical %d, high %d, medium %d, low %d\n", s.alerts["critical"], s.alerts["high"],
-		s.alerts["medium"], s.alerts["low"])
-	devices := []string{"Android", "iPhone", "browser", "patients' phones"}
-	var pushes []string
-	for _, d := range devices {
-		pushes = append(pushes, fmt.Sprintf("%s %d", d, s.pushes[d]))
-	}
-	fmt.Fprintf(tw, "  pushes delivered\t%s\n", strings.Join(pushes, ", "))
-	fmt.Fprintf(tw, "  reminders\t%d pushed to patients; doses taken %d, missed %d, skipped %d\n", s.reminders,
-		s.doses["taken"], s.doses["missed"], s.doses["skipped"])
-	fmt.Fprintf(tw, "  messages\t%d from patients (%d %s), %d %s from the clinician\n", s.fromPatients, s.symptomReports,
-		plural(s.symptomReports, "symptom report", "symptom reports"), s.replies, plural(s.replies, "reply", "replies"))
-	if len(s.latencies) > 0 {
-		l := slices.Clone(s.latencies)
-		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
-		fmt.Fprintf(tw, "  reading → push latency\tp50 %d ms, max %d ms\n", l[len(l)/2].Milliseconds(), l[len(l)-1].Milliseconds())
-	}
-	_ = tw.Flush()
-
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PATIENT\tPROGRAM\tALERT\tRULE\tVALUE")
-	stableAlerts := 0
-	for _, p := range sims {
-		var mine []openedAlert
-		for _, a := range s.opened {
-			if a.patient == p.name {
-				mine = append(mine, a)
-			}
-		}
-		if p.story == nil {
-			stableAlerts += len(mine)
-			continue
-		}
-		if len(mine) == 0 {
-			fmt.Fprintf(tw, "  %s\t%s\tnone\n", p.name, p.story.label)
-		}
-		for i, a := range mine {
-			name, label := p.name, p.story.label
-			if i > 0 {
-				name, label = "", ""
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", name, label, a.urgency, a.rule, a.value)
-		}
-	}
-	if n := len(sims) - min(len(sims), len(stories)); n > 0 {
-		fmt.Fprintf(tw, "  %d stable patients\t\t%s\n", n, map[bool]string{true: "none", false: fmt.Sprint(stableAlerts)}[stableAlerts == 0])
-	}
-	_ = tw.Flush()
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
-// fits reports the lines of s wider than width columns.
-func fits(s string, width int) []string {
-	var wide []string
-	for _, l := range strings.Split(s, "\n") {
-		if utf8.RuneCountInString(l) > width {
-			wide = append(wide, l)
-		}
-	}
-	return wide
 }

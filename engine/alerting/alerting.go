@@ -174,6 +174,33 @@ func (r *Request) group() {
 // event and audit entry; then routing per patient with alerts that page.
 func (al *Service) RaiseMany(ctx context.Context, tx pgx.Tx, reqs []*Request) error {
 	now := al.now()
+	if err := al.upsertAlerts(ctx, tx, reqs, now); err != nil {
+		return err
+	}
+	if err := al.recordFindings(ctx, tx, reqs, now); err != nil {
+		return err
+	}
+	for _, r := range reqs {
+		var paging []*alertGroup
+		for _, id := range r.order {
+			if g := r.groups[id]; g.notifyNow {
+				paging = append(paging, g)
+			}
+		}
+		if len(paging) > 0 {
+			if err := al.route(ctx, tx, r.patientID, r.scope.CareTeamID, paging); err != nil {
+				return err
+			}
+		}
+		slices.SortStableFunc(r.refs, func(x, y AlertRef) int { return y.Urgency.Rank() - x.Urgency.Rank() })
+	}
+	return nil
+}
+
+// upsertAlerts raises or updates the alert of every rule group of reqs in
+// one pipelined round trip, then reopens (in another) the groups whose
+// suppressed finding had no unresolved alert to join.
+func (al *Service) upsertAlerts(ctx context.Context, tx pgx.Tx, reqs []*Request, now time.Time) error {
 	upsert := func(b *pgx.Batch, r *Request, g *alertGroup) {
 		b.Queue(upsertAlertSQL, pg.NewID(), r.patientID, r.scope.CareTeamID, g.top.RuleID, g.top.Version, g.top.Urgency,
 			g.top.Urgency.Rank(), g.top.Title, g.count, pg.NilIfZero(g.first.ID), pg.NilIfZero(g.last.ID), g.first.ObservedAt, g.last.ObservedAt, now).
@@ -213,7 +240,12 @@ func (al *Service) RaiseMany(ctx context.Context, tx pgx.Tx, reqs []*Request) er
 			return fmt.Errorf("reopen alerts: %w", err)
 		}
 	}
+	return nil
+}
 
+// recordFindings records every finding of reqs' groups, their alerts'
+// events, audit entries and stream events in one round trip.
+func (al *Service) recordFindings(ctx context.Context, tx pgx.Tx, reqs []*Request, now time.Time) error {
 	// Record every finding, the alert events and audit entries.
 	var (
 		fAlert          []uuid.UUID
@@ -223,7 +255,7 @@ func (al *Service) RaiseMany(ctx context.Context, tx pgx.Tx, reqs []*Request) er
 		fLate           []bool
 		fObserved       []time.Time
 	)
-	b = &pgx.Batch{}
+	b := &pgx.Batch{}
 	for _, r := range reqs {
 		for _, id := range r.order {
 			g := r.groups[id]
@@ -255,20 +287,6 @@ func (al *Service) RaiseMany(ctx context.Context, tx pgx.Tx, reqs []*Request) er
 	b.Queue(insertFindingsSQL, fAlert, fReading, fRule, fVersion, fUrgency, fLate, fObserved, now)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("record findings: %w", err)
-	}
-	for _, r := range reqs {
-		var paging []*alertGroup
-		for _, id := range r.order {
-			if g := r.groups[id]; g.notifyNow {
-				paging = append(paging, g)
-			}
-		}
-		if len(paging) > 0 {
-			if err := al.route(ctx, tx, r.patientID, r.scope.CareTeamID, paging); err != nil {
-				return err
-			}
-		}
-		slices.SortStableFunc(r.refs, func(x, y AlertRef) int { return y.Urgency.Rank() - x.Urgency.Rank() })
 	}
 	return nil
 }

@@ -105,6 +105,25 @@ type CareTeamUpdate struct {
 	OnCall     []OnCallSlot
 }
 
+// lockTeamForChange locks care team id for a change by a: admins and the
+// team's leads may change it; anyone else out of scope finds no team.
+func lockTeamForChange(ctx context.Context, tx pgx.Tx, a access.Actor, id uuid.UUID) (CareTeam, error) {
+	var myRole *string
+	var cur CareTeam
+	err := tx.QueryRow(ctx, lockTeamSQL, a.Role, a.UserID, id).Scan(&cur.ID, &cur.Name, &cur.Escalation, &cur.Timezone, &cur.OnCall,
+		&cur.CreatedAt, &cur.UpdatedAt, &cur.Members, &myRole)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return cur, fmt.Errorf("care team: %w", access.ErrNotFound)
+	}
+	if err != nil {
+		return cur, fmt.Errorf("lock care team: %w", err)
+	}
+	if a.Role != access.RoleAdmin && (myRole == nil || *myRole != "lead") {
+		return cur, fmt.Errorf("only admins and the team's leads may change it: %w", access.ErrForbidden)
+	}
+	return cur, nil
+}
+
 // UpdateCareTeam changes a care team's name, members, escalation policy,
 // time zone and on-call rota (admins and the team's leads). Every problem
 // is a field error; nothing is stored unless all is valid.
@@ -130,19 +149,9 @@ func (cr *Service) UpdateCareTeam(ctx context.Context, a access.Actor, id uuid.U
 	}
 	var t CareTeam
 	err := pg.InTx(ctx, cr.pool, func(tx pgx.Tx) error {
-		var myRole *string
-		var err error
-		row := tx.QueryRow(ctx, lockTeamSQL, a.Role, a.UserID, id)
-		var cur CareTeam
-		err = row.Scan(&cur.ID, &cur.Name, &cur.Escalation, &cur.Timezone, &cur.OnCall, &cur.CreatedAt, &cur.UpdatedAt, &cur.Members, &myRole)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("care team: %w", access.ErrNotFound)
-		}
+		cur, err := lockTeamForChange(ctx, tx, a, id)
 		if err != nil {
-			return fmt.Errorf("lock care team: %w", err)
-		}
-		if a.Role != access.RoleAdmin && (myRole == nil || *myRole != "lead") {
-			return fmt.Errorf("only admins and the team's leads may change it: %w", access.ErrForbidden)
+			return err
 		}
 		t = cur
 		if in.Name != "" {

@@ -355,25 +355,59 @@ func parseSeqCursor(field, c string) (int64, error) {
 	return 0, check.FieldError(field, "is not a cursor returned by this endpoint")
 }
 
+// cursors reads the filter's before and after sequence cursors (-1: not
+// given); at most one may be given.
+func (f MessageFilter) cursors() (before, after int64, err error) {
+	before, after = -1, -1
+	if f.Before != "" && f.After != "" {
+		return before, after, check.FieldError("after", "give before or after, not both")
+	}
+	if f.Before != "" {
+		if before, err = parseSeqCursor("before", f.Before); err != nil {
+			return before, after, err
+		}
+	}
+	if f.After != "" {
+		if after, err = parseSeqCursor("after", f.After); err != nil {
+			return before, after, err
+		}
+	}
+	return before, after, nil
+}
+
+// setCursors sets the page's cursors for the messages got (in order),
+// read before or after a sequence number; more: the page is full and
+// there are more in the direction read.
+func (page *MessagePage) setCursors(got []stored, before, after int64, more bool) {
+	switch {
+	case len(got) == 0 && after >= 0:
+		page.AfterCursor = seqCursor(after)
+	case len(got) == 0:
+		page.AfterCursor = seqCursor(max(before-1, 0))
+	default:
+		page.AfterCursor = seqCursor(got[len(got)-1].seq)
+		if first := got[0].seq; first > 1 {
+			c := seqCursor(first)
+			page.BeforeCursor = &c
+		}
+	}
+	if more {
+		c := page.AfterCursor
+		if after < 0 {
+			c = seqCursor(got[0].seq)
+		}
+		page.NextCursor = &c
+	}
+}
+
 // ListMessages returns a page of a thread's messages, oldest first, to its
 // participants. Fetching marks the page delivered to the reader; the
 // reader's own messages carry each recipient's receipt. Audited with the
 // message ids.
 func (ms *Service) ListMessages(ctx context.Context, a access.Actor, threadID uuid.UUID, f MessageFilter) (MessagePage, error) {
-	var before, after int64 = -1, -1
-	var err error
-	if f.Before != "" && f.After != "" {
-		return MessagePage{}, check.FieldError("after", "give before or after, not both")
-	}
-	if f.Before != "" {
-		if before, err = parseSeqCursor("before", f.Before); err != nil {
-			return MessagePage{}, err
-		}
-	}
-	if f.After != "" {
-		if after, err = parseSeqCursor("after", f.After); err != nil {
-			return MessagePage{}, err
-		}
+	before, after, err := f.cursors()
+	if err != nil {
+		return MessagePage{}, err
 	}
 	limit := pg.ClampLimit(f.Limit)
 	var page MessagePage
@@ -417,26 +451,7 @@ func (ms *Service) ListMessages(ctx context.Context, a access.Actor, threadID uu
 		if err := ms.describeAttachments(ctx, tx, page.Items); err != nil {
 			return err
 		}
-		// Cursors.
-		switch {
-		case len(got) == 0 && after >= 0:
-			page.AfterCursor = seqCursor(after)
-		case len(got) == 0:
-			page.AfterCursor = seqCursor(max(before-1, 0))
-		default:
-			page.AfterCursor = seqCursor(got[len(got)-1].seq)
-			if first := got[0].seq; first > 1 {
-				c := seqCursor(first)
-				page.BeforeCursor = &c
-			}
-		}
-		if more {
-			c := page.AfterCursor
-			if after < 0 {
-				c = seqCursor(got[0].seq)
-			}
-			page.NextCursor = &c
-		}
+		page.setCursors(got, before, after, more)
 		now := ms.now()
 		if len(got) > 0 {
 			if err := thread.Mark(ctx, tx, threadID, a.UserID, got[len(got)-1].seq, 0, now); err != nil {

@@ -110,6 +110,39 @@ type patientUser struct {
 	devices          []uuid.UUID
 }
 
+// patientUsers loads the patient's users with their quiet hours and
+// devices.
+func patientUsers(ctx context.Context, tx pgx.Tx, patientID uuid.UUID) ([]patientUser, error) {
+	rows, err := tx.Query(ctx, patientUsersSQL, patientID)
+	if err != nil {
+		return nil, fmt.Errorf("reminder: patient users: %w", err)
+	}
+	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (patientUser, error) {
+		var u patientUser
+		err := r.Scan(&u.id, &u.tz, &u.qStart, &u.qEnd, &u.devices)
+		return u, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reminder: patient users: %w", err)
+	}
+	return users, nil
+}
+
+// quietUntil is when the last of users' quiet hours around now ends (zero:
+// none of them is in quiet hours).
+func quietUntil(users []patientUser, now time.Time) time.Time {
+	var until time.Time
+	for _, u := range users {
+		if u.tz == nil || u.qStart == nil || u.qEnd == nil {
+			continue
+		}
+		if end, in := delivery.QuietUntil(*u.tz, *u.qStart, *u.qEnd, now); in && end.After(until) {
+			until = end
+		}
+	}
+	return until
+}
+
 // Remind sends the reminder of an occurrence (again: its second reminder)
 // to every device of the patient's users, with a generic text, in one
 // transaction with the dose's reminded stamp: a run after a crash, or a
@@ -146,29 +179,12 @@ func (rs *Service) Remind(ctx context.Context, key string, again bool) (time.Dur
 					ObjectType: "dose", ObjectID: d.id.String(), Detail: map[string]any{"status": string(rpm.DoseTaken)}})
 			}
 		}
-		rows, err := tx.Query(ctx, patientUsersSQL, d.patientID)
+		users, err := patientUsers(ctx, tx, d.patientID)
 		if err != nil {
-			return fmt.Errorf("reminder: patient users: %w", err)
-		}
-		users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (patientUser, error) {
-			var u patientUser
-			err := r.Scan(&u.id, &u.tz, &u.qStart, &u.qEnd, &u.devices)
-			return u, err
-		})
-		if err != nil {
-			return fmt.Errorf("reminder: patient users: %w", err)
+			return err
 		}
 		if !d.spec.ThroughQuiet() {
-			var until time.Time
-			for _, u := range users {
-				if u.tz == nil || u.qStart == nil || u.qEnd == nil {
-					continue
-				}
-				if end, in := delivery.QuietUntil(*u.tz, *u.qStart, *u.qEnd, now); in && end.After(until) {
-					until = end
-				}
-			}
-			if !until.IsZero() {
+			if until := quietUntil(users, now); !until.IsZero() {
 				if until.Before(d.dueAt.Add(d.spec.Grace())) {
 					wait = until.Sub(now)
 				}
