@@ -43,11 +43,8 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	if *patients < 1 || *patients > 1000 {
 		return &exitError{code: 2, err: fmt.Errorf("--patients must be between 1 and 1000")}
 	}
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
+	ctx, cancel := demoContext(ctx, *duration)
+	defer cancel()
 	s, err := loadSettings(env)
 	if err != nil {
 		return err
@@ -104,14 +101,11 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	ml, err := demoMQTT(ctx, s, sys, out, sims)
+	stopMQTT, err := d.devices(ctx, s, sys, sims)
 	if err != nil {
 		return err
 	}
-	defer ml.Close()
-	if err := d.signIns(ctx, sys.api, sims[0]); err != nil {
-		return err
-	}
+	defer stopMQTT()
 
 	return d.play(ctx, sims, *interval, serveErr)
 }
@@ -174,6 +168,28 @@ func demoLogger(env getenv, stderr io.Writer, level slog.Level) *slog.Logger {
 
 // signIns prints the console's sign-in links for the clinician and the
 // first patient.
+// demoContext ends ctx after d (0: when interrupted only).
+func demoContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
+// devices starts the demo's MQTT listener for the patients' devices and
+// prints the sign-in links; the returned function stops the listener.
+func (d *demoRun) devices(ctx context.Context, s settings, sys *system, sims []*simPatient) (func(), error) {
+	ml, err := demoMQTT(ctx, s, sys, d.out, sims)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.signIns(ctx, sys.api, sims[0]); err != nil {
+		ml.Close()
+		return nil, err
+	}
+	return func() { ml.Close() }, nil
+}
+
 func (d *demoRun) signIns(ctx context.Context, srv *api.Server, first *simPatient) error {
 	links, err := demoSignIns(ctx, d.eng, srv, d.team, d.docID, d.docToken, first.id, first.name)
 	if err != nil {

@@ -137,7 +137,7 @@ func (rs *Service) Simulate(ctx context.Context, a access.Actor, req SimulateReq
 	}
 	ctx, cancel := context.WithTimeout(ctx, SimulateTimeout)
 	defer cancel()
-	start := time.Now()
+	start := rs.now()
 	ms, err := sim.RunMatrix(ctx, mc, current, proposed)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return SimulateResult{}, fmt.Errorf("simulate: took longer than %s; ask for fewer patients or cells: %w", SimulateTimeout, ErrBusy)
@@ -146,7 +146,7 @@ func (rs *Service) Simulate(ctx context.Context, a access.Actor, req SimulateReq
 		return SimulateResult{}, fmt.Errorf("simulate: %w", err)
 	}
 	res := SimulateResult{Patients: mc.Patients, Weeks: mc.Weeks, Seeds: mc.Seeds, Profiles: req.Profiles, AnswerRates: mc.AnswerRates,
-		Changed: changed, Current: simCells(ms[0]), Proposed: simCells(ms[1]), Elapsed: time.Since(start).Round(time.Millisecond).String()}
+		Changed: changed, Current: simCells(ms[0]), Proposed: simCells(ms[1]), Elapsed: rs.now().Sub(start).Round(time.Millisecond).String()}
 	return res, nil
 }
 
