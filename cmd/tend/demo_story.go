@@ -123,7 +123,7 @@ var stories = []story{
 	},
 	{
 		name: "Sam Lee", program: "copd", label: "COPD",
-		told: "COPD; SpO2 around 92 % for 5 days, 88 % last night",
+		told: "COPD; SpO2 around 92 % for 5 days, 88 % last night (twice)",
 		history: func(now time.Time) []map[string]any {
 			var rs []map[string]any
 			for i, v := range []float64{92, 91, 92, 93, 91, 92, 92, 91, 92, 91} {
@@ -131,9 +131,14 @@ var stories = []story{
 				r["observed_at"] = now.Add(-time.Duration(5*24-12*i) * time.Hour).UTC().Format(time.RFC3339)
 				rs = append(rs, r)
 			}
-			last := vital("spo2", 88, "%")
-			last["observed_at"] = now.Add(-10 * time.Hour).UTC().Format(time.RFC3339)
-			return append(rs, last)
+			// Asked to measure again (pack v3 confirms a fall below the
+			// usual level with a retake), Sam did so four minutes later.
+			for _, m := range []time.Duration{0, 4 * time.Minute} {
+				last := vital("spo2", 88, "%")
+				last["observed_at"] = now.Add(-10*time.Hour + m).UTC().Format(time.RFC3339)
+				rs = append(rs, last)
+			}
+			return rs
 		},
 		// An exacerbation: saturation keeps falling, breathing quickens.
 		steps: []storyStep{{4 * time.Second, vital("spo2", 88, "%")}, {14 * time.Second, vital("heart_rate", 104, "/min")},
