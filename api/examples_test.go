@@ -273,7 +273,7 @@ func (w *exampleWorld) openAlert(t *testing.T) string {
 	}
 	var res struct{ Alerts []struct{ ID string } }
 	r := w.device.do("POST", "/v1/patients/"+w.patientID+"/readings", map[string]any{"kind": "blood_pressure",
-		"systolic": 204, "diastolic": 131, "unit": "mm[Hg]", "observed_at": time.Now().UTC().Format(time.RFC3339)})
+		"systolic": 246, "diastolic": 142, "unit": "mm[Hg]", "observed_at": time.Now().UTC().Format(time.RFC3339)})
 	r.decode(t, &res)
 	if len(res.Alerts) == 0 {
 		t.Fatalf("no alert raised: %d %s", r.status, r.body)

@@ -225,10 +225,10 @@ var leakScenarios = []struct {
 		var p struct{ ID string }
 		_ = json.Unmarshal(body, &p)
 		// A crisis blood pressure: an alert and a push per device.
-		lw.secretNumber("systolic value", "211")
-		lw.secretNumber("diastolic value", "133")
+		lw.secretNumber("systolic value", "247")
+		lw.secretNumber("diastolic value", "143")
 		status, body = lw.call(cuff, "POST", "/v1/patients/"+w.Patient.ID.String()+"/readings", map[string]any{
-			"kind": "blood_pressure", "systolic": 211, "diastolic": 133, "unit": "mm[Hg]",
+			"kind": "blood_pressure", "systolic": 247, "diastolic": 143, "unit": "mm[Hg]",
 			"observed_at": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)})
 		if status != http.StatusCreated {
 			t.Fatalf("post reading: %d %s", status, body)

@@ -202,8 +202,8 @@ func TestEscalationIsVisibleInTheDetail(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("policy: %d %s", r.status, r.body)
 	}
-	r = s.device.do("POST", "/v1/patients/"+s.patientID+"/readings", map[string]any{"kind": "blood_pressure", "systolic": 210,
-		"diastolic": 135, "unit": "mm[Hg]", "observed_at": time.Now().Add(-time.Hour - time.Minute).UTC().Format(time.RFC3339)})
+	r = s.device.do("POST", "/v1/patients/"+s.patientID+"/readings", map[string]any{"kind": "blood_pressure", "systolic": 250,
+		"diastolic": 145, "unit": "mm[Hg]", "observed_at": time.Now().Add(-time.Hour - time.Minute).UTC().Format(time.RFC3339)})
 	var res struct{ Alerts []struct{ ID string } }
 	r.decode(t, &res)
 	if len(res.Alerts) != 1 {

@@ -33,7 +33,7 @@ type answer struct {
 }
 
 func crisis(source string) string {
-	return fmt.Sprintf(`{"kind":"blood_pressure","systolic":204,"diastolic":131,"unit":"mm[Hg]","observed_at":%q,"source_id":%q}`,
+	return fmt.Sprintf(`{"kind":"blood_pressure","systolic":246,"diastolic":142,"unit":"mm[Hg]","observed_at":%q,"source_id":%q}`,
 		time.Now().Add(-time.Minute).UTC().Format(time.RFC3339), source)
 }
 

@@ -68,7 +68,7 @@ const now = new Date();
 // device, and a schedule.
 const ingest = await must("postReadings", clinician.POST("/v1/patients/{id}/readings", {
   params: { path },
-  body: { kind: "spo2", value: 84, unit: "%", observed_at: now.toISOString(), source_id: "ts-client:1" },
+  body: { kind: "spo2", value: 72, unit: "%", observed_at: now.toISOString(), source_id: "ts-client:1" },
 }));
 const raised: Schemas["Urgency"] | undefined = ingest.alerts[0]?.urgency;
 check(raised === "critical", `postReadings raised ${String(raised)}`);
