@@ -410,6 +410,9 @@ func (d *demoRun) poll(ctx context.Context, print bool) {
 			RuleID    string    `json:"rule_id"`
 			Urgency   string    `json:"urgency"`
 			CreatedAt time.Time `json:"created_at"`
+			// LastReading is the reading that fired (absent for alerts
+			// raised by no reading).
+			LastReading map[string]any `json:"last_reading"`
 		} `json:"items"`
 	}
 	if err := callJSON(ctx, d.client, http.MethodGet, d.base+"/v1/alerts?limit=200", d.docToken, nil, &alerts); err != nil {
@@ -425,8 +428,11 @@ func (d *demoRun) poll(ctx context.Context, print bool) {
 			continue
 		}
 		value := "—"
-		if a.RuleID == "missed-doses" {
+		switch {
+		case a.RuleID == "missed-doses":
 			value = "missed dose"
+		case a.LastReading != nil:
+			value = describe(a.LastReading)
 		}
 		d.stats.alert(a.ID, a.Urgency, a.CreatedAt, name, a.RuleID, value)
 		if print {
