@@ -71,8 +71,8 @@ func TestFHIRObservationsInAndOut(t *testing.T) {
 	// Omron-style: older panel code, components in mmHg (unit only).
 	bp := `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"55284-4"}]},
 		"subject":` + ref(s.patientID) + `,"effectiveDateTime":"` + at(time.Hour) + `","identifier":[{"system":"urn:omron","value":"m-1"}],
-		"component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":205,"unit":"mmHg"}},
-		{"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":125,"unit":"mmHg"}}]}`
+		"component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":245,"unit":"mmHg"}},
+		{"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":145,"unit":"mmHg"}}]}`
 	r := s.device.do("POST", "/fhir/r4/Observation", bp)
 	if r.status != http.StatusCreated || r.header.Get("Location") == "" {
 		t.Fatalf("create: %d %s", r.status, r.body)
@@ -96,7 +96,7 @@ func TestFHIRObservationsInAndOut(t *testing.T) {
 	// The reading is visible to the JSON API, and raised an alert.
 	var readings struct{ Items []map[string]any }
 	s.clinician.do("GET", "/v1/patients/"+s.patientID+"/readings", nil).decode(t, &readings)
-	if len(readings.Items) != 1 || readings.Items[0]["systolic"] != 205.0 {
+	if len(readings.Items) != 1 || readings.Items[0]["systolic"] != 245.0 {
 		t.Fatalf("readings = %v", readings.Items)
 	}
 	// Read it back.

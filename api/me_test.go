@@ -161,7 +161,7 @@ func TestQueueFacts(t *testing.T) {
 	}
 	got := list.Items[i]
 	if got.PatientName != "Patient A" || got.LastReading == nil || got.LastReading.Kind != "blood_pressure" ||
-		got.LastReading.Systolic != 200 || got.LastReading.Diastolic != 130 || got.LastReading.Unit != "mm[Hg]" ||
+		got.LastReading.Systolic != 244 || got.LastReading.Diastolic != 142 || got.LastReading.Unit != "mm[Hg]" ||
 		got.UnreadMessages == nil || *got.UnreadMessages != 1 || got.AssignedToName != nil {
 		t.Errorf("queue item: %+v (reading %+v)", got, got.LastReading)
 	}

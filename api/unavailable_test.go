@@ -22,7 +22,7 @@ import (
 // closed") or terminated by the server.
 type connBreaker struct {
 	mu     sync.Mutex
-	prefix string // "begin", "commit" or "batch"; empty: disarmed
+	prefix string // "select" (the ingest's first statement), "commit" or "batch"; empty: disarmed
 	brk    func(ctx context.Context, conn *pgx.Conn)
 }
 
@@ -94,14 +94,16 @@ func TestLostConnectionAnswers503(t *testing.T) {
 		brk         func(context.Context, *pgx.Conn)
 		unknown     bool
 	}{
-		{"closed at BEGIN", "begin", closeConn, false},
-		{"terminated at BEGIN", "begin", terminate, false},
+		{"closed at the first statement", "select", closeConn, false},
+		{"terminated at the first statement", "select", terminate, false},
 		{"closed mid-transaction", "batch", closeConn, false},
 		{"terminated mid-transaction", "batch", terminate, false},
 		{"closed at COMMIT", "commit", closeConn, true},
 		{"terminated at COMMIT", "commit", terminate, true},
 	} {
-		body := fmt.Sprintf(`{"kind": "spo2", "value": 85, "unit": "%%", "observed_at": %q, "source_id": "ox:%d"}`,
+		// 70 % is past the hard limit: the reading raises its alert at once,
+		// in a transaction with a COMMIT of its own.
+		body := fmt.Sprintf(`{"kind": "spo2", "value": 70, "unit": "%%", "observed_at": %q, "source_id": "ox:%d"}`,
 			at.Add(time.Duration(i)*time.Second).Format(time.RFC3339), i)
 		path := "/v1/patients/" + s.patientID + "/readings"
 		s.device.do("GET", "/v1/patients/"+s.patientID, nil) // the token's lookup is cached: only the ingest meets the break
