@@ -159,7 +159,7 @@ async function alertPane(page, id, result) {
   await page.locator("#plot canvas").first().waitFor({ timeout: 10000 });
   result.plot_caption = await page.locator("#plot-caption").textContent();
   check(/Threshold/.test(result.plot_caption), `the plot shows no threshold: ${result.plot_caption}`);
-  check(/Fired on SpO₂ 80 %/.test(result.plot_caption), `the caption does not state the value that fired: ${result.plot_caption}`);
+  check(/Fired on SpO₂ 72 %/.test(result.plot_caption), `the caption does not state the value that fired: ${result.plot_caption}`);
   result.legend = await page.locator("#plot .u-legend").innerText();
   check(/Threshold: below/.test(result.legend) && !result.legend.includes("--"), `the legend needs hovering: ${result.legend}`);
   check((await page.locator("#plot-caption").getAttribute("data-range")) === "24h", "the range chosen from the data is not 24 hours");
@@ -199,7 +199,7 @@ async function alertPane(page, id, result) {
 async function triage(a, id, result) {
   const row = a.page.locator(`#queue li[data-alert-id="${id}"]`);
   result.row_text = (await row.innerText()).replace(/\s+/g, " ");
-  check(result.row_text.includes("Sam Lee") && result.row_text.includes("SpO₂ 80 %"), `the row does not name the patient and value: ${result.row_text}`);
+  check(result.row_text.includes("Sam Lee") && result.row_text.includes("SpO₂ 72 %"), `the row does not name the patient and value: ${result.row_text}`);
   check(/Unassigned/.test(result.row_text), `the row does not say it is unassigned: ${result.row_text}`);
   await everywhere(a.page, "queue");
   await row.locator("button").focus();
