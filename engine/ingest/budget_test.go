@@ -69,7 +69,7 @@ func TestIngestBudget(t *testing.T) {
 		ingestAll(100, 1, 118)
 	}
 	ingestAll(1, 500, 118)
-	ingestAll(10, 1, 205)
+	ingestAll(10, 1, 245)
 
 	for _, c := range []struct{ concurrent, perRequest int }{{1, 1}, {10, 1}, {100, 1}, {1, 500}} {
 		counter.Reset()
@@ -90,7 +90,7 @@ func TestIngestBudget(t *testing.T) {
 
 	// A critical reading raises an alert and routes it: a transaction.
 	counter.Reset()
-	ingestAll(1, 1, 205)
+	ingestAll(1, 1, 245)
 	got := counter.Count()
 	if rt := got.RoundTrips - got.Prepares; rt > alertRoundTrips || got.Statements > alertStatements {
 		t.Errorf("an ingest raising an alert took %d round trips and %d statements, budget %d and %d:\n%s",
