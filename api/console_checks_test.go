@@ -30,13 +30,13 @@ type pageChecks = struct {
 // and every control on a phone was at least 44 px.
 func checkConsoleDisplay(t *testing.T, mode string, c *pageChecks, d displayResult) {
 	t.Helper()
-	if !strings.Contains(d.Row, "Sam Lee") || !strings.Contains(d.Row, "SpO₂ 80 %") {
+	if !strings.Contains(d.Row, "Sam Lee") || !strings.Contains(d.Row, "SpO₂ 72 %") {
 		t.Errorf("the queue row does not name the patient and the value that fired: %q", d.Row)
 	}
-	if !strings.HasPrefix(d.Fired, "Fired on SpO₂ 80 % at ") {
+	if !strings.HasPrefix(d.Fired, "Fired on SpO₂ 72 % at ") {
 		t.Errorf("the alert does not state the value that fired: %q", d.Fired)
 	}
-	if !strings.Contains(d.Caption, "Fired on SpO₂ 80 %") || !strings.Contains(d.Caption, "Thresholds: below") {
+	if !strings.Contains(d.Caption, "Fired on SpO₂ 72 %") || !strings.Contains(d.Caption, "Thresholds: below") {
 		t.Errorf("plot caption: %q", d.Caption)
 	}
 	if !strings.Contains(d.Legend, "Threshold: below") || strings.Contains(d.Legend, "--") {
