@@ -137,4 +137,3 @@ func cause(pack *rules.Pack, p *Patient, obs []rules.Observation, j int, ruleID 
 	}
 	return Noise
 }
-
