@@ -1,19 +1,21 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
+	"time"
 
 	"github.com/tendhealth/tend/engine"
 )
 
 // attachmentExt names a downloaded file by its type.
-var attachmentExt = map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "image/heic": ".heic", "application/pdf": ".pdf"}
+var attachmentExt = map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "image/heic": ".heic", "application/pdf": ".pdf",
+	"audio/mp4": ".m4a", "audio/ogg": ".opus", "audio/mpeg": ".mp3", "video/mp4": ".mp4", "video/webm": ".webm"}
 
 // uploadAttachment stores the request body, the file's raw bytes, in a
 // thread. Content-Type declares the file's type; the bytes must agree. The
@@ -25,9 +27,10 @@ func (s *Server) uploadAttachment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := s.eng.AttachmentMaxBytes()
+	files, media := s.eng.AttachmentLimits()
 	tooLarge := func() {
 		writeProblem(w, r, http.StatusRequestEntityTooLarge, "Attachment too large",
-			fmt.Sprintf("an attachment is at most %d bytes", limit), nil)
+			fmt.Sprintf("an image or PDF is at most %d bytes, an audio or video file at most %d bytes", files, media), nil)
 	}
 	if r.ContentLength > limit {
 		tooLarge()
@@ -48,7 +51,8 @@ func (s *Server) uploadAttachment(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &te):
 		writeProblem(w, r, http.StatusUnsupportedMediaType, "Unsupported attachment type",
-			te.Reason+": attachments are JPEG, PNG, HEIC or PDF files, sent as raw bytes with their Content-Type", nil)
+			te.Reason+": attachments are JPEG, PNG, HEIC, PDF, M4A, Ogg Opus, MP3, MP4 or WebM files, "+
+				"sent as raw bytes with their Content-Type", nil)
 		return
 	case errors.Is(err, engine.ErrTooLarge):
 		tooLarge()
@@ -62,7 +66,9 @@ func (s *Server) uploadAttachment(w http.ResponseWriter, r *http.Request) {
 }
 
 // getAttachment answers an attachment's bytes, once they decrypt and match
-// the SHA-256 recorded at upload. A stored file that fails the check is
+// the SHA-256 recorded at upload. Range requests are answered (206, or 416
+// for a range outside the file) from the checked bytes, so a player can
+// seek: every range request opens and checks the whole file first. A stored file that fails the check is
 // never sent: 409, because the request is sound and the server works, but
 // the stored object's state forbids answering it (a retry cannot help, and
 // 5xx would invite one); the failure is logged and audited for the
@@ -87,13 +93,14 @@ func (s *Server) getAttachment(w http.ResponseWriter, r *http.Request) {
 	sum, _ := hex.DecodeString(att.SHA256)
 	h := w.Header()
 	h.Set("Content-Type", att.ContentType)
-	h.Set("Content-Length", strconv.Itoa(len(data)))
 	h.Set("Content-Disposition", `attachment; filename="`+att.ID.String()+attachmentExt[att.ContentType]+`"`)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "private, no-store")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	h.Set("ETag", `"`+att.SHA256+`"`)
 	h.Set("Repr-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(sum)+":")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(data)
+	// ServeContent answers Range (206 with Content-Range, 416 beyond the
+	// end) and If-Range against the ETag; the modification time is left
+	// out so that only the ETag validates.
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 }

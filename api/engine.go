@@ -32,6 +32,10 @@ type Identity interface {
 	Authenticate(ctx context.Context, token string) (engine.Actor, error)
 	// Me is the caller's user, care teams and capabilities (GET /v1/me).
 	Me(ctx context.Context, a engine.Actor) (engine.Me, error)
+	// GetPresence and SetPresence are the caller's own presence
+	// (GET and POST /v1/me/presence).
+	GetPresence(ctx context.Context, a engine.Actor) (engine.OwnPresence, error)
+	SetPresence(ctx context.Context, a engine.Actor, u engine.PresenceUpdate) (engine.OwnPresence, error)
 	CreateUser(ctx context.Context, a engine.Actor, in engine.NewUser) (engine.User, error)
 	CreateToken(ctx context.Context, a engine.Actor, userID uuid.UUID) (string, error)
 	IssueToken(ctx context.Context, a engine.Actor, userID uuid.UUID, expiresIn time.Duration) (engine.Token, string, error)
@@ -147,6 +151,9 @@ type Broadcasts interface {
 // Attachments is files uploaded to threads.
 type Attachments interface {
 	AttachmentMaxBytes() int64
+	// AttachmentLimits are the largest image or document and the largest
+	// audio or video file.
+	AttachmentLimits() (files, media int64)
 	UploadAttachment(ctx context.Context, a engine.Actor, threadID uuid.UUID, contentType string, data []byte) (engine.Attachment, error)
 	GetAttachment(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Attachment, []byte, error)
 }

@@ -221,6 +221,8 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/me/devices", s.registerDevice)
 	handle("GET /v1/me/devices", s.listDevices)
 	handle("DELETE /v1/me/devices/{id}", s.deleteDevice)
+	handle("GET /v1/me/presence", s.getPresence)
+	handle("POST /v1/me/presence", s.setPresence)
 	handle("GET /v1/me/preferences", s.getPreferences)
 	handle("PUT /v1/me/preferences", s.putPreferences)
 	handle("GET /v1/audit", s.listAudit)

@@ -25,6 +25,7 @@ import (
 	"github.com/tendhealth/tend/engine/ingest"
 	"github.com/tendhealth/tend/engine/internal/metrics"
 	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/presence"
 	"github.com/tendhealth/tend/engine/internal/rescue"
 	"github.com/tendhealth/tend/engine/messaging"
 	"github.com/tendhealth/tend/engine/reminder"
@@ -143,6 +144,19 @@ type Config struct {
 	// BroadcastBatch is how many patient threads one broadcast fan-out job
 	// serves (in one transaction). Defaults to 500.
 	BroadcastBatch int
+	// MediaMaxBytes is the largest audio or video attachment accepted.
+	// Defaults to 50 MiB.
+	MediaMaxBytes int64
+	// PresenceHeartbeat is how often a process refreshes the presence of
+	// the users connected to it. Defaults to 10 seconds.
+	PresenceHeartbeat time.Duration
+	// PresenceStale is the age after which a process's presence rows no
+	// longer count (its users go offline within it plus one heartbeat when
+	// it dies). Defaults to 25 seconds.
+	PresenceStale time.Duration
+	// PresenceIdle is how long a client waits without its user's input
+	// before it reports them away. Defaults to 5 minutes.
+	PresenceIdle time.Duration
 }
 
 // DefaultRotateBatch is how many records one transaction of RotateKeys
@@ -196,6 +210,7 @@ type Engine struct {
 	delivery  *delivery.Service
 	alerting  *alerting.Service
 	heartbeat *rescue.Heartbeat
+	presence  *presence.Tracker
 	stopBeat  context.CancelFunc
 	beatDone  chan struct{}
 	audit     audit.Writer
@@ -236,11 +251,14 @@ func New(cfg Config) (*Engine, error) {
 	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw, Jobs: jobs})
 	e.reminderService = reminder.New(reminder.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Audit: aw,
 		Alerting: e.alerting, Rules: e.rulesService.Pack})
+	e.presence = presence.New(presence.Config{Pool: cfg.Pool, Logger: log, Now: now, Heartbeat: cfg.PresenceHeartbeat,
+		Stale: cfg.PresenceStale, Idle: cfg.PresenceIdle})
 	e.messageService = messaging.New(messaging.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Jobs: jobs,
 		Delivery: e.delivery, Keys: cfg.Keys, PushHold: cfg.MessagePushHold, Transactions: cfg.IngestTransactions,
-		Attachments: cfg.Attachments, AttachmentMaxBytes: cfg.AttachmentMaxBytes,
-		BroadcastBatch: cfg.BroadcastBatch, Metrics: m})
-	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention})
+		Attachments: cfg.Attachments, AttachmentMaxBytes: cfg.AttachmentMaxBytes, MediaMaxBytes: cfg.MediaMaxBytes,
+		BroadcastBatch: cfg.BroadcastBatch, Metrics: m, Presence: e.presence})
+	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention,
+		Presence: e.presence})
 
 	clientID := rescue.NewClientID()
 	e.heartbeat = &rescue.Heartbeat{Pool: cfg.Pool, Now: now, Log: log, ClientID: clientID, Rescued: m.Rescued}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"crypto/ed25519"
+	"github.com/tendhealth/tend/engine/internal/presence"
 
 	"github.com/tendhealth/tend/engine/access"
 	"github.com/tendhealth/tend/engine/alerting"
@@ -220,3 +221,19 @@ var (
 
 // DefaultAttachmentMaxBytes is the default of Config.AttachmentMaxBytes.
 const DefaultAttachmentMaxBytes = messaging.DefaultAttachmentMaxBytes
+
+// DefaultMediaMaxBytes is the default of Config.MediaMaxBytes.
+const DefaultMediaMaxBytes = messaging.DefaultMediaMaxBytes
+
+// DefaultPresenceIdle is the default of Config.PresenceIdle.
+const DefaultPresenceIdle = presence.DefaultIdle
+
+// Presence (package engine/internal/presence).
+type (
+	// Presence is a user's presence as another may see it.
+	Presence = presence.Presence
+	// OwnPresence is the caller's own presence and settings.
+	OwnPresence = presence.Own
+	// Participant is a thread's participant with their presence.
+	Participant = presence.Participant
+)

@@ -63,6 +63,12 @@ type settings struct {
 	// its push (TEND_MESSAGE_PUSH_HOLD).
 	MessagePushHold    time.Duration
 	AttachmentMaxBytes int64
+	// MediaMaxBytes is the largest audio or video attachment
+	// (TEND_MEDIA_MAX_BYTES).
+	MediaMaxBytes int64
+	// PresenceIdle is how long clients wait before reporting their user
+	// away (TEND_PRESENCE_IDLE).
+	PresenceIdle time.Duration
 	// MQTT is the device listener's configuration (TEND_MQTT_*).
 	MQTT mqttSettings
 	// App configures the patient app at /app/ (TEND_APP_*, appconfig.go).
@@ -208,6 +214,20 @@ func (s *settings) loadMessaging(env getenv) error {
 			return fmt.Errorf("TEND_ATTACHMENT_MAX_BYTES: %q is not a number of bytes from 1 to 1073741824 (1 GiB)", v)
 		}
 		s.AttachmentMaxBytes = n
+	}
+	s.MediaMaxBytes = engine.DefaultMediaMaxBytes
+	if v := env("TEND_MEDIA_MAX_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 || n > 1<<30 {
+			return fmt.Errorf("TEND_MEDIA_MAX_BYTES: %q is not a number of bytes from 1 to 1073741824 (1 GiB)", v)
+		}
+		s.MediaMaxBytes = n
+	}
+	s.PresenceIdle = engine.DefaultPresenceIdle
+	if v := env("TEND_PRESENCE_IDLE"); v != "" {
+		if s.PresenceIdle, err = time.ParseDuration(v); err != nil || s.PresenceIdle < time.Second {
+			return fmt.Errorf("TEND_PRESENCE_IDLE: %q is not a duration of at least 1s (such as 5m)", v)
+		}
 	}
 	if err := appSettings(env, s); err != nil {
 		return err

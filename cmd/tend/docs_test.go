@@ -142,6 +142,8 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 		"TEND_ENCRYPTION_KEYS":       "none",
 		"TEND_MESSAGE_PUSH_HOLD":     value(s.MessagePushHold.String()),
 		"TEND_ATTACHMENT_MAX_BYTES":  value(strconv.FormatInt(s.AttachmentMaxBytes, 10)),
+		"TEND_MEDIA_MAX_BYTES":       value(strconv.FormatInt(s.MediaMaxBytes, 10)),
+		"TEND_PRESENCE_IDLE":         value(s.PresenceIdle.String()),
 		"TEND_MQTT_ADDR":             "MQTT off",
 		"TEND_MQTT_TLS_CERT":         "plain MQTT",
 		"TEND_MQTT_TLS_KEY":          "plain MQTT",

@@ -61,6 +61,8 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 		Keys:                s.Keys,
 		MessagePushHold:     s.MessagePushHold,
 		AttachmentMaxBytes:  s.AttachmentMaxBytes,
+		MediaMaxBytes:       s.MediaMaxBytes,
+		PresenceIdle:        s.PresenceIdle,
 	}
 	if o.senders {
 		snd, err := s.senders(ctx, log)

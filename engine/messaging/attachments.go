@@ -64,8 +64,11 @@ type Attachment struct {
 	Size        int64      `json:"size"`
 	// SHA256 is the hex SHA-256 of the file's bytes, also written to the
 	// upload's audit entry: a download is refused unless it matches.
-	SHA256    string    `json:"sha256"`
-	CreatedAt time.Time `json:"created_at"`
+	SHA256 string `json:"sha256"`
+	// DurationMS is an audio or video file's length in milliseconds, as its
+	// container states it; null for other files and where it does not.
+	DurationMS *int64    `json:"duration_ms"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // AttachmentInfo is what a listed message shows of each of its attachments.
@@ -74,6 +77,7 @@ type AttachmentInfo struct {
 	ContentType string    `json:"content_type"`
 	Size        int64     `json:"size"`
 	SHA256      string    `json:"sha256"`
+	DurationMS  *int64    `json:"duration_ms"`
 }
 
 // Blob is an attachment's sealed bytes as an AttachmentStore holds them.
@@ -146,8 +150,9 @@ func AttachmentAAD(threadID, id uuid.UUID) []byte {
 	return sealed.AAD("attachment", threadID.String(), id.String())
 }
 
-// Sniff returns the content type of data from its first bytes: JPEG, PNG,
-// HEIC or PDF, or "" for anything else.
+// Sniff returns the content type of data from its bytes: JPEG, PNG, HEIC,
+// PDF, or one of the audio and video types (M4A, Ogg Opus, MP3, MP4, WebM),
+// or "" for anything else.
 func Sniff(data []byte) string {
 	switch {
 	case len(data) >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF:
@@ -159,7 +164,7 @@ func Sniff(data []byte) string {
 	case isHEIC(data):
 		return TypeHEIC
 	}
-	return ""
+	return sniffMedia(data)
 }
 
 // heicBrands are the ISO BMFF brands of HEIC/HEIF images coded with HEVC.
@@ -198,18 +203,27 @@ var declaredTypes = map[string][]string{
 	TypePNG:  {"image/png"},
 	TypeHEIC: {"image/heic", "image/heif"},
 	TypePDF:  {"application/pdf"},
+	TypeM4A:  {"audio/mp4", "audio/m4a", "audio/x-m4a", "audio/aac"},
+	TypeOgg:  {"audio/ogg", "audio/opus"},
+	TypeMP3:  {"audio/mpeg", "audio/mp3"},
+	TypeMP4:  {"video/mp4"},
+	TypeWebM: {"video/webm", "audio/webm"},
 }
+
+// acceptedTypes names the accepted files in errors.
+const acceptedTypes = "JPEG, PNG, HEIC, PDF, M4A, Ogg Opus, MP3, MP4 or WebM"
 
 // CheckAttachmentType sniffs data and checks it against the declared
 // content type: it returns the stored type, or a *TypeError.
 func CheckAttachmentType(declared string, data []byte) (string, error) {
 	got := Sniff(data)
 	if got == "" {
-		return "", &TypeError{Reason: "the file is not a JPEG, PNG, HEIC or PDF"}
+		return "", &TypeError{Reason: "the file is not a " + acceptedTypes + " file"}
 	}
 	mt, _, err := mime.ParseMediaType(declared)
 	if declared == "" || err != nil {
-		return "", &TypeError{Reason: "declare the file's type in Content-Type (image/jpeg, image/png, image/heic or application/pdf)"}
+		return "", &TypeError{Reason: "declare the file's type in Content-Type (image/jpeg, image/png, image/heic, " +
+			"application/pdf, audio/mp4, audio/ogg, audio/mpeg, video/mp4 or video/webm)"}
 	}
 	for _, ok := range declaredTypes[got] {
 		if strings.EqualFold(mt, ok) {
@@ -219,18 +233,24 @@ func CheckAttachmentType(declared string, data []byte) (string, error) {
 	return "", &TypeError{Reason: fmt.Sprintf("the file is a %s, not the declared type", got)}
 }
 
-// AttachmentMaxBytes is the largest attachment accepted.
-func (ms *Service) AttachmentMaxBytes() int64 { return ms.maxAttachment }
+// AttachmentMaxBytes is the largest attachment accepted of any type: the
+// larger of the file and media limits.
+func (ms *Service) AttachmentMaxBytes() int64 { return max(ms.maxAttachment, ms.maxMedia) }
+
+// AttachmentLimits returns the largest image or document and the largest
+// audio or video file accepted.
+func (ms *Service) AttachmentLimits() (files, media int64) { return ms.maxAttachment, ms.maxMedia }
 
 // UploadAttachment stores a file in a thread the actor takes part in,
 // sealed, and returns it with its SHA-256. The file's type is sniffed from
-// its bytes and must be JPEG, PNG, HEIC or PDF and agree with declared
-// (*TypeError otherwise); ErrTooLarge beyond AttachmentMaxBytes. The row,
+// its bytes and must be one of the accepted types and agree with declared
+// (*TypeError otherwise); ErrTooLarge beyond the limit of its kind (media or
+// other). An audio or video file's duration is read from its container. The row,
 // the sealed bytes (when the store is Postgres) and the audit entry, which
 // holds the SHA-256, commit together.
 func (ms *Service) UploadAttachment(ctx context.Context, a access.Actor, threadID uuid.UUID, declared string, data []byte) (Attachment, error) {
-	if int64(len(data)) > ms.maxAttachment {
-		return Attachment{}, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, ms.maxAttachment)
+	if int64(len(data)) > ms.AttachmentMaxBytes() {
+		return Attachment{}, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, ms.AttachmentMaxBytes())
 	}
 	if len(data) == 0 {
 		return Attachment{}, check.FieldError("body", "is empty: send the file's bytes")
@@ -239,13 +259,20 @@ func (ms *Service) UploadAttachment(ctx context.Context, a access.Actor, threadI
 	if err != nil {
 		return Attachment{}, err
 	}
+	limit := ms.maxAttachment
+	if IsMedia(typ) {
+		limit = ms.maxMedia
+	}
+	if int64(len(data)) > limit {
+		return Attachment{}, fmt.Errorf("%w: a %s file is at most %d bytes", ErrTooLarge, typ, limit)
+	}
 	if ms.keys == nil {
 		return Attachment{}, thread.ErrNoKeys
 	}
 	sum := sha256.Sum256(data)
 	uploader := a.UserID
 	att := Attachment{ID: pg.NewID(), ThreadID: threadID, UploaderID: &uploader, ContentType: typ, Size: int64(len(data)),
-		SHA256: hex.EncodeToString(sum[:]), CreatedAt: ms.now().Truncate(time.Microsecond)}
+		SHA256: hex.EncodeToString(sum[:]), DurationMS: MediaDuration(typ, data), CreatedAt: ms.now().Truncate(time.Microsecond)}
 	if a.UserID == uuid.Nil {
 		att.UploaderID = nil
 	}
@@ -255,7 +282,7 @@ func (ms *Service) UploadAttachment(ctx context.Context, a access.Actor, threadI
 			return err
 		}
 		if _, err := tx.Exec(ctx, insertAttachmentSQL, att.ID, att.ThreadID, att.UploaderID, att.ContentType, att.Size,
-			att.SHA256, att.CreatedAt); err != nil {
+			att.SHA256, att.CreatedAt, att.DurationMS); err != nil {
 			return fmt.Errorf("insert attachment: %w", err)
 		}
 		keyID, ct := ms.keys.Seal(data, AttachmentAAD(threadID, att.ID))
@@ -286,7 +313,7 @@ func (ms *Service) GetAttachment(ctx context.Context, a access.Actor, id uuid.UU
 	err := pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
 		var patient *uuid.UUID
 		err := tx.QueryRow(ctx, attachmentSQL, id, a.Role, a.PatientID, a.UserID).Scan(&att.ID, &att.ThreadID, &att.UploaderID,
-			&att.ContentType, &att.Size, &att.SHA256, &att.CreatedAt, &patient)
+			&att.ContentType, &att.Size, &att.SHA256, &att.CreatedAt, &patient, &att.DurationMS)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("attachment: %w", access.ErrNotFound)
 		}
@@ -398,7 +425,7 @@ func (ms *Service) describeAttachments(ctx context.Context, tx pgx.Tx, msgs []Me
 	}
 	infos, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AttachmentInfo, error) {
 		var x AttachmentInfo
-		err := r.Scan(&x.ID, &x.ContentType, &x.Size, &x.SHA256)
+		err := r.Scan(&x.ID, &x.ContentType, &x.Size, &x.SHA256, &x.DurationMS)
 		return x, err
 	})
 	if err != nil {

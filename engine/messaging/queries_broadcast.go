@@ -120,14 +120,15 @@ const resealBroadcastsSQL = `UPDATE broadcasts b SET key_id = $2, body = x.body
 	FROM unnest($1::uuid[], $3::bytea[]) AS x(id, body) WHERE b.id = x.id`
 
 // insertAttachmentSQL stores attachment $1 of thread $2 (uploader $3, type
-// $4, size $5, SHA-256 $6) at $7.
-const insertAttachmentSQL = `INSERT INTO attachments (id, thread_id, uploader_id, content_type, size, sha256, created_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7)`
+// $4, size $5, SHA-256 $6) at $7, with an audio or video file's duration
+// $8 (NULL: none).
+const insertAttachmentSQL = `INSERT INTO attachments (id, thread_id, uploader_id, content_type, size, sha256, created_at,
+	duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 
 // attachmentSQL reads attachment $1, with its thread's patient, if the
 // actor ($2 role, $3 patient, $4 user) takes part in its thread.
-var attachmentSQL = `SELECT a.id, a.thread_id, a.uploader_id, a.content_type, a.size, a.sha256, a.created_at, t.patient_id
-	FROM attachments a JOIN threads t ON t.id = a.thread_id
+var attachmentSQL = `SELECT a.id, a.thread_id, a.uploader_id, a.content_type, a.size, a.sha256, a.created_at, t.patient_id,
+	a.duration_ms FROM attachments a JOIN threads t ON t.id = a.thread_id
 	WHERE a.id = $1 AND ` + scope.ThreadSQL("t", "$2", "$3", "$4")
 
 // threadAttachmentsSQL returns those of attachments $2 that belong to
@@ -135,7 +136,8 @@ var attachmentSQL = `SELECT a.id, a.thread_id, a.uploader_id, a.content_type, a.
 const threadAttachmentsSQL = `SELECT id FROM attachments WHERE thread_id = $1 AND id = ANY($2::uuid[])`
 
 // attachmentInfoSQL reads what a listed message shows of attachments $1.
-const attachmentInfoSQL = `SELECT id, content_type, size, sha256 FROM attachments WHERE id = ANY($1::uuid[])`
+const attachmentInfoSQL = `SELECT id, content_type, size, sha256, duration_ms FROM attachments
+	WHERE id = ANY($1::uuid[])`
 
 // attachmentThreadsSQL reads the thread of each of attachments $1.
 const attachmentThreadsSQL = `SELECT id, thread_id FROM attachments WHERE id = ANY($1::uuid[])`

@@ -29,6 +29,7 @@ import (
 	"github.com/tendhealth/tend/engine/internal/check"
 	"github.com/tendhealth/tend/engine/internal/metrics"
 	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/presence"
 	"github.com/tendhealth/tend/sealed"
 )
 
@@ -78,11 +79,17 @@ type Config struct {
 	// AttachmentMaxBytes is the largest attachment accepted. Defaults to
 	// DefaultAttachmentMaxBytes (10 MiB).
 	AttachmentMaxBytes int64
+	// MediaMaxBytes is the largest audio or video attachment accepted.
+	// Defaults to DefaultMediaMaxBytes (50 MiB).
+	MediaMaxBytes int64
 	// BroadcastBatch is how many threads one broadcast fan-out job serves.
 	// Defaults to DefaultBroadcastBatch (500).
 	BroadcastBatch int
 	// Metrics counts broadcast copies and attachments. Nil counts nothing.
 	Metrics *metrics.Set
+	// Presence shows a thread's participants' presence in GetThread. Nil
+	// shows none.
+	Presence *presence.Tracker
 }
 
 // Service serves threads and messages.
@@ -100,8 +107,10 @@ type Service struct {
 
 	store          AttachmentStore
 	maxAttachment  int64
+	maxMedia       int64
 	broadcastBatch int
 	metrics        *metrics.Set
+	presence       *presence.Tracker
 
 	typingMu sync.Mutex
 	typing   map[typingKey]time.Time
@@ -125,11 +134,12 @@ func New(c Config) *Service {
 	}
 	c.Transactions = cmp.Or(c.Transactions, 2)
 	c.AttachmentMaxBytes = cmp.Or(c.AttachmentMaxBytes, DefaultAttachmentMaxBytes)
+	c.MediaMaxBytes = cmp.Or(c.MediaMaxBytes, DefaultMediaMaxBytes)
 	c.BroadcastBatch = cmp.Or(c.BroadcastBatch, DefaultBroadcastBatch)
 	ms := &Service{pool: c.Pool, log: c.Logger.With("component", "messaging"), now: c.Now, audit: c.Audit, jobs: c.Jobs,
 		delivery: c.Delivery, keys: c.Keys, hold: c.PushHold, typingEvery: c.TypingInterval, attachments: c.CheckAttachments,
 		typing: map[typingKey]time.Time{}, store: c.Attachments, maxAttachment: c.AttachmentMaxBytes,
-		broadcastBatch: c.BroadcastBatch, metrics: c.Metrics}
+		maxMedia: c.MediaMaxBytes, broadcastBatch: c.BroadcastBatch, metrics: c.Metrics, presence: c.Presence}
 	if ms.store == nil {
 		ms.store = PostgresStore{}
 	}

@@ -58,9 +58,13 @@ func TestSniff(t *testing.T) {
 func FuzzSniff(f *testing.F) {
 	f.Add([]byte("\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic"))
 	f.Add([]byte("\x89PNG\r\n\x1a\n"))
+	f.Add([]byte("\x00\x00\x00\x14ftypisom\x00\x00\x00\x00isom\x00\x00\x00\x08moov"))
+	f.Add([]byte("OggS\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x13OpusHead"))
+	f.Add([]byte("\x1a\x45\xdf\xa3\x84\x42\x82\x84webm"))
+	f.Add([]byte("ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb\x90\x64"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		switch Sniff(data) {
-		case "", TypeJPEG, TypePNG, TypeHEIC, TypePDF:
+		case "", TypeJPEG, TypePNG, TypeHEIC, TypePDF, TypeM4A, TypeOgg, TypeMP3, TypeMP4, TypeWebM:
 		default:
 			t.Fatalf("Sniff answered an unknown type for %q", data)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/tendhealth/tend/engine/internal/check"
 	"github.com/tendhealth/tend/engine/internal/events"
 	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/presence"
 	"github.com/tendhealth/tend/engine/internal/thread"
 )
 
@@ -32,6 +33,12 @@ type Thread struct {
 	LastMessageAt  *time.Time `json:"last_message_at"`
 	LastActivityAt time.Time  `json:"last_activity_at"`
 	CreatedAt      time.Time  `json:"created_at"`
+	// Participants are, for a staff reader of GET /v1/threads/{id}, the
+	// thread's participants with the presence the reader may see.
+	Participants []presence.Participant `json:"participants,omitempty"`
+	// CareTeamAvailable tells a patient reader of GET /v1/threads/{id}
+	// whether someone of their care team is online now (never who).
+	CareTeamAvailable *bool `json:"care_team_available,omitempty"`
 
 	lastSeq, readUpTo int64
 }
@@ -91,10 +98,36 @@ func (ms *Service) GetThread(ctx context.Context, a access.Actor, id uuid.UUID) 
 	var t Thread
 	err := pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
 		var err error
-		t, err = loadThread(ctx, tx, a, id)
-		return err
+		if t, err = loadThread(ctx, tx, a, id); err != nil {
+			return err
+		}
+		return ms.threadPresence(ctx, tx, a, &t)
 	})
 	return t, err
+}
+
+// threadPresence adds to t what a may see of its participants' presence:
+// each one's presence for staff (patients of the thread, staff who share a
+// team with the reader), only whether the care team has someone available
+// for a patient. Presence reads are not audited: presence is no health
+// information.
+func (ms *Service) threadPresence(ctx context.Context, tx pgx.Tx, a access.Actor, t *Thread) error {
+	switch {
+	case ms.presence == nil:
+		return nil
+	case a.Is(access.RolePatient):
+		if t.CareTeamID == nil {
+			return nil
+		}
+		ok, err := ms.presence.Available(ctx, tx, *t.CareTeamID)
+		t.CareTeamAvailable = &ok
+		return err
+	case a.Is(access.RoleClinician, access.RoleScheduler, access.RoleAdmin):
+		ps, err := ms.presence.Participants(ctx, tx, a.UserID, t.ID)
+		t.Participants = ps
+		return err
+	}
+	return nil
 }
 
 // DirectThread returns the one direct thread of the actor and another staff

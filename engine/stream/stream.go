@@ -31,6 +31,7 @@ import (
 
 	"github.com/tendhealth/tend/engine/access"
 	"github.com/tendhealth/tend/engine/internal/events"
+	"github.com/tendhealth/tend/engine/internal/presence"
 	"github.com/tendhealth/tend/engine/internal/scope"
 )
 
@@ -78,6 +79,9 @@ type Config struct {
 	// ReadyTimeout bounds how long the first subscription waits for the
 	// listener's first connection. Defaults to 10 s.
 	ReadyTimeout time.Duration
+	// Presence counts each subscription as its user being online, and its
+	// heartbeat runs while the listener does. Nil tracks no presence.
+	Presence *presence.Tracker
 }
 
 // Service streams events to subscriptions.
@@ -127,6 +131,8 @@ type Subscription struct {
 	err      error // why done was closed; set before
 	backlog  []*Message
 	replayed map[int64]struct{}
+	untrack  sync.Once // the presence connection ends once
+	tracked  bool
 }
 
 // Backlog returns what to send before anything of Events: the events the
@@ -157,7 +163,17 @@ func (s *Subscription) Err() error {
 }
 
 // Close ends the subscription; call it when the client goes away.
-func (s *Subscription) Close() { s.svc.drop(s, nil) }
+func (s *Subscription) Close() {
+	s.svc.drop(s, nil)
+	s.untrack.Do(func() {
+		if !s.tracked {
+			return
+		}
+		if err := s.svc.cfg.Presence.Disconnect(context.Background(), s.actor.UserID); err != nil {
+			s.svc.log.Warn("stream: presence", "error", err)
+		}
+	})
+}
 
 // Subscribe opens a subscription for a. after is the client's Last-Event-ID
 // (nil for none): the events after it that a may see are its backlog, or a
@@ -184,6 +200,12 @@ func (s *Service) Subscribe(ctx context.Context, a access.Actor, after *int64) (
 	}
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
+	if s.cfg.Presence != nil && a.Is(access.RolePatient, access.RoleClinician, access.RoleScheduler, access.RoleAdmin) {
+		if err := s.cfg.Presence.Connect(ctx, a.UserID); err != nil {
+			s.log.WarnContext(ctx, "stream: presence", "error", err)
+		}
+		sub.tracked = true // Connect counted it, even when its write failed
+	}
 	if after != nil {
 		// Subscribed first, replayed second: an event committed in between
 		// is in both, and Replayed tells the caller to skip it.
@@ -325,9 +347,14 @@ func (s *Service) listen() {
 	}
 	l.Handle(events.Channel, f)
 	l.Handle(events.EphemeralChannel, &ephemeral{svc: s})
+	var beats sync.WaitGroup
+	if s.cfg.Presence != nil {
+		beats.Go(func() { s.cfg.Presence.Run(ctx) })
+	}
 	go func() {
 		defer close(s.stopped)
 		_ = l.Listen(ctx) // returns when ctx is cancelled
+		beats.Wait()
 	}()
 }
 
@@ -435,11 +462,14 @@ type ephemeral struct{ svc *Service }
 // event, without an id: it cannot be replayed.
 func (h *ephemeral) HandleNotification(ctx context.Context, n *pgconn.Notification, conn *pgx.Conn) error {
 	var ev events.Ephemeral
-	if err := json.Unmarshal([]byte(n.Payload), &ev); err != nil || ev.Thread == uuid.Nil {
+	if err := json.Unmarshal([]byte(n.Payload), &ev); err != nil || (ev.Thread == uuid.Nil && ev.Type != presence.Event) {
 		return fmt.Errorf("stream: malformed ephemeral event")
 	}
 	if h.svc.Subscribers() == 0 {
 		return nil
+	}
+	if ev.Type == presence.Event {
+		return h.presence(ctx, conn, ev.From)
 	}
 	var members []uuid.UUID
 	if err := conn.QueryRow(ctx, participantsSQL, ev.Thread).Scan(&members); err != nil {
@@ -454,4 +484,59 @@ func (h *ephemeral) HandleNotification(ctx context.Context, n *pgconn.Notificati
 	}
 	h.svc.publish(loaded{typ: ev.Type, payload: data, members: members, thread: true, except: ev.From})
 	return nil
+}
+
+// presence publishes a change of user's presence: the state to the staff
+// who may see it, and to the patients of each of a staff member's teams
+// only whether the team has someone available.
+func (h *ephemeral) presence(ctx context.Context, conn *pgx.Conn, user uuid.UUID) error {
+	p := h.svc.cfg.Presence
+	if p == nil || user == uuid.Nil {
+		return nil
+	}
+	c, err := p.Load(ctx, conn, user)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	data, err := json.Marshal(map[string]any{"user_id": user, "state": c.Presence.State, "last_seen": c.Presence.LastSeen})
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	h.svc.publishTo(presence.Event, data, c.Staff, access.RoleClinician, access.RoleScheduler, access.RoleAdmin)
+	for _, t := range c.Teams {
+		data, err := json.Marshal(map[string]any{"care_team_available": t.Available})
+		if err != nil {
+			return fmt.Errorf("stream: %w", err)
+		}
+		h.svc.publishTo(presence.Event, data, t.Patients, access.RolePatient)
+	}
+	return nil
+}
+
+// publishTo hands an ephemeral event to the subscriptions of users whose
+// actor has one of roles.
+func (s *Service) publishTo(typ string, data []byte, users []uuid.UUID, roles ...access.Role) {
+	if len(users) == 0 {
+		return
+	}
+	to := make(map[uuid.UUID]struct{}, len(users))
+	for _, u := range users {
+		to[u] = struct{}{}
+	}
+	m := &Message{Type: typ, Data: data}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sub := range s.subs {
+		if _, ok := to[sub.actor.UserID]; !ok || !sub.actor.Is(roles...) {
+			continue
+		}
+		select {
+		case sub.ch <- m:
+		default:
+			s.dropLocked(sub, ErrSlow)
+		}
+	}
 }
