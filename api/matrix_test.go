@@ -362,6 +362,10 @@ var endpoints = map[string]endpoint{
 	"GET /v1/me/devices": {actor: "clinician"},
 	"DELETE /v1/me/devices/{id}": {actor: "clinician", id: func(w *world) string { return w.device["A"] }, scoped: true,
 		otherID: func(w *world) string { return w.device["B"] }},
+	"GET /v1/me/presence": {actor: "clinician"},
+	"POST /v1/me/presence": {actor: "clinician", body: func(*world) any {
+		return map[string]any{"state": "away"}
+	}},
 	"GET /v1/me/preferences": {actor: "clinician"},
 	"PUT /v1/me/preferences": {actor: "clinician", body: func(*world) any {
 		return map[string]any{"timezone": "Europe/Paris", "quiet_hours": map[string]any{"start": "22:00", "end": "07:00"}}

@@ -152,7 +152,7 @@ type Config struct {
 	PresenceHeartbeat time.Duration
 	// PresenceStale is the age after which a process's presence rows no
 	// longer count (its users go offline within it plus one heartbeat when
-	// it dies). Defaults to 25 seconds.
+	// it dies). Defaults to 20 seconds.
 	PresenceStale time.Duration
 	// PresenceIdle is how long a client waits without its user's input
 	// before it reports them away. Defaults to 5 minutes.

@@ -31,7 +31,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultHeartbeat = 10 * time.Second
-	DefaultStale     = 25 * time.Second
+	DefaultStale     = 20 * time.Second
 	DefaultIdle      = 5 * time.Minute
 )
 
@@ -55,7 +55,7 @@ type Config struct {
 	Heartbeat time.Duration
 	// Stale is the age after which a row no longer counts: a process that
 	// died stops counting its users within Stale + Heartbeat. Defaults to
-	// 25 s.
+	// 20 s.
 	Stale time.Duration
 	// Idle is how long a client waits without its user's input before it
 	// reports them away (it reads this from GET /v1/me/presence). Defaults
@@ -105,9 +105,9 @@ func (t *Tracker) Connect(ctx context.Context, user uuid.UUID) error {
 	if !first {
 		return nil
 	}
-	var was bool
+	var was, sent bool
 	err := t.pool.QueryRow(ctx, connectSQL, user, t.process, t.now(), t.Fresh(), events.EphemeralChannel,
-		notice(user)).Scan(&was)
+		notice(user)).Scan(&was, &sent)
 	if err != nil {
 		return fmt.Errorf("presence connect: %w", err)
 	}

@@ -37,7 +37,7 @@ const connectSQL = `WITH before AS (
 	ON CONFLICT (user_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at,
 		away = user_presence.away AND (SELECT was FROM before)
 )
-SELECT b.was FROM before b LEFT JOIN LATERAL (SELECT pg_notify($5, $6) WHERE NOT b.was) n ON true`
+SELECT b.was, CASE WHEN NOT b.was THEN pg_notify($5, $6) END IS NULL FROM before b`
 
 // disconnectSQL deletes user $1's row of process $2, notes them seen at $3,
 // and sends notice $6 on channel $5 unless another process holds a row of

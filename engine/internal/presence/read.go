@@ -62,7 +62,7 @@ func (t *Tracker) Get(ctx context.Context, q Querier, user uuid.UUID) (Own, erro
 	var role string
 	var hidden, away, online bool
 	var last *time.Time
-	err := q.QueryRow(ctx, stateSQL, user, t.Fresh()).Scan(&role, &hidden, &away, &online, &last)
+	err := q.QueryRow(ctx, stateSQL, user, t.Fresh()).Scan(&role, &hidden, &away, &last, &online)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Own{}, fmt.Errorf("presence: %w", err)
 	}
@@ -142,7 +142,7 @@ func (t *Tracker) Load(ctx context.Context, q Querier, user uuid.UUID) (Change, 
 	var hidden, away, online bool
 	var last *time.Time
 	fresh := t.Fresh()
-	err := q.QueryRow(ctx, stateSQL, user, fresh).Scan(&role, &hidden, &away, &online, &last)
+	err := q.QueryRow(ctx, stateSQL, user, fresh).Scan(&role, &hidden, &away, &last, &online)
 	if err != nil {
 		return c, fmt.Errorf("presence change: %w", err)
 	}
