@@ -148,11 +148,11 @@ type Config struct {
 	// Defaults to 50 MiB.
 	MediaMaxBytes int64
 	// PresenceHeartbeat is how often a process refreshes the presence of
-	// the users connected to it. Defaults to 10 seconds.
+	// the users connected to it. Defaults to 5 seconds.
 	PresenceHeartbeat time.Duration
 	// PresenceStale is the age after which a process's presence rows no
 	// longer count (its users go offline within it plus one heartbeat when
-	// it dies). Defaults to 20 seconds.
+	// it dies). Defaults to 15 seconds.
 	PresenceStale time.Duration
 	// PresenceIdle is how long a client waits without its user's input
 	// before it reports them away. Defaults to 5 minutes.

@@ -60,8 +60,8 @@ func (e *Engine) SetPresence(ctx context.Context, a Actor, u PresenceUpdate) (Ow
 	return e.presence.Get(ctx, e.pool, a.UserID)
 }
 
-// DeviceConnected counts a device's connection (MQTT) as its patient's
-// users being online, until DeviceDisconnected.
+// DeviceConnected counts a device's (or a patient's) MQTT connection as the
+// patient's users being online, until DeviceDisconnected.
 func (e *Engine) DeviceConnected(ctx context.Context, a Actor) error {
 	return e.devicePresence(ctx, a, e.presence.Connect)
 }
@@ -72,6 +72,9 @@ func (e *Engine) DeviceDisconnected(ctx context.Context, a Actor) error {
 }
 
 func (e *Engine) devicePresence(ctx context.Context, a Actor, fn func(context.Context, uuid.UUID) error) error {
+	if a.Role == access.RolePatient && a.UserID != uuid.Nil {
+		return fn(ctx, a.UserID)
+	}
 	if a.Role != access.RoleDevice || a.PatientID == uuid.Nil {
 		return nil
 	}

@@ -23,6 +23,8 @@ type conn struct {
 	// sent remembers the symptom reports of this connection by packet
 	// identifier, so a redelivery (DUP) is answered, not stored again.
 	sent map[uint16]sentReport
+	// present: the engine counts this connection's patient online.
+	present bool
 }
 
 // sentReport is a symptom report's payload hash and the answer it got.
@@ -76,10 +78,35 @@ func (h *hook) OnConnect(cl *broker.Client, pk packets.Packet) error {
 	// A Last Will would be published to subscribers without passing
 	// OnPublish (and so to another client's tree): wills are dropped.
 	atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
-	l.conns[cl.ID] = &conn{cl: cl, actor: a, token: sha256.Sum256(pk.Connect.Password), sent: map[uint16]sentReport{}}
+	if old, ok := l.conns[cl.ID]; ok && old.present {
+		// A session taken over before its old connection's disconnect.
+		l.presence(old.cl, old.actor, false)
+	}
+	l.conns[cl.ID] = &conn{cl: cl, actor: a, token: sha256.Sum256(pk.Connect.Password), sent: map[uint16]sentReport{},
+		present: l.cfg.Presence != nil}
 	l.metrics.connects.WithLabelValues("accepted").Inc()
 	l.metrics.connections.Inc()
+	l.presence(cl, a, true)
 	return nil
+}
+
+// presence tells the engine that the connection of cl (as a) opened or
+// closed, once each: its patient is online while it is open.
+func (l *Listener) presence(cl *broker.Client, a engine.Actor, open bool) {
+	if l.cfg.Presence == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), l.cfg.PublishTimeout)
+	defer cancel()
+	var err error
+	if open {
+		err = l.cfg.Presence.DeviceConnected(ctx, a)
+	} else {
+		err = l.cfg.Presence.DeviceDisconnected(ctx, a)
+	}
+	if err != nil {
+		l.log.Warn("presence", "client_id", safeID(cl.ID), "error", err)
+	}
 }
 
 // authenticate checks the token and the client identifier; it returns
@@ -149,6 +176,12 @@ func (h *hook) OnACLCheck(cl *broker.Client, topic string, write bool) bool {
 // session keeps its client identifier bound to its user until it expires.
 func (h *hook) OnDisconnect(cl *broker.Client, _ error, expire bool) {
 	h.l.metrics.connections.Dec()
+	h.l.mu.Lock()
+	if c, ok := h.l.conns[cl.ID]; ok && c.cl == cl && c.present {
+		c.present = false
+		h.l.presence(cl, c.actor, false)
+	}
+	h.l.mu.Unlock()
 	if expire {
 		h.forget(cl)
 	}

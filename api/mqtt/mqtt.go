@@ -58,6 +58,13 @@ type Identity interface {
 	EndedTokens(ctx context.Context, since time.Time) ([][32]byte, error)
 }
 
+// Presence is what the listener tells the engine of connections: a
+// device's or patient's connection makes the patient online.
+type Presence interface {
+	DeviceConnected(ctx context.Context, a engine.Actor) error
+	DeviceDisconnected(ctx context.Context, a engine.Actor) error
+}
+
 // Config configures a Listener.
 type Config struct {
 	// Addr is the TCP address to listen on (TEND_MQTT_ADDR). Required.
@@ -71,6 +78,9 @@ type Config struct {
 	API Device
 	// Identity authenticates tokens. Required.
 	Identity Identity
+	// Presence counts each accepted connection as its patient being online
+	// until it closes (*engine.Engine). Nil counts nothing.
+	Presence Presence
 	// Logger receives connection and refusal logs (ids only). Defaults to
 	// discarding.
 	Logger *slog.Logger

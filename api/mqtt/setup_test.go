@@ -85,7 +85,7 @@ func newWorld(t testing.TB, o worldOpts) *world {
 		wsAddr = ln.Addr().String()
 		ln.Close()
 	}
-	l, err := mqtt.New(mqtt.Config{Addr: "127.0.0.1:0", WebSocketAddr: wsAddr, TLS: o.tls, API: srv, Identity: eng, Registerer: w.reg,
+	l, err := mqtt.New(mqtt.Config{Addr: "127.0.0.1:0", WebSocketAddr: wsAddr, TLS: o.tls, API: srv, Identity: eng, Presence: eng, Registerer: w.reg,
 		Logger:     slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		AcceptQoS0: o.qos0, RevocationCheck: 200 * time.Millisecond})
 	if err != nil {

@@ -57,7 +57,7 @@ func startMQTT(ctx context.Context, m mqttSettings, srv *api.Server, eng *engine
 		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	}
 	l, err := mqtt.New(mqtt.Config{Addr: m.Addr, WebSocketAddr: m.WSAddr, TLS: tlsCfg, API: srv, Identity: eng,
-		Logger: log, Registerer: reg, AcceptQoS0: m.QoS0})
+		Presence: eng, Logger: log, Registerer: reg, AcceptQoS0: m.QoS0})
 	if err != nil {
 		return nil, err
 	}

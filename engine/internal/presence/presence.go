@@ -30,8 +30,8 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultHeartbeat = 10 * time.Second
-	DefaultStale     = 20 * time.Second
+	DefaultHeartbeat = 5 * time.Second
+	DefaultStale     = 15 * time.Second
 	DefaultIdle      = 5 * time.Minute
 )
 
@@ -51,11 +51,11 @@ type Config struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 	// Heartbeat is how often this process refreshes its rows and sweeps
-	// other processes' stale ones. Defaults to 10 s.
+	// other processes' stale ones. Defaults to 5 s.
 	Heartbeat time.Duration
 	// Stale is the age after which a row no longer counts: a process that
 	// died stops counting its users within Stale + Heartbeat. Defaults to
-	// 20 s.
+	// 15 s.
 	Stale time.Duration
 	// Idle is how long a client waits without its user's input before it
 	// reports them away (it reads this from GET /v1/me/presence). Defaults
