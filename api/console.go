@@ -20,8 +20,9 @@ var consoleFS embed.FS
 
 // consoleCSP confines the page to its own origin: no inline script or style,
 // no framing, no third-party requests. uPlot sets element styles through the
-// CSSOM, which style-src does not restrict.
-const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+// CSSOM, which style-src does not restrict. Audio and video attachments play
+// from blob: URLs of files fetched with the token.
+const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src blob:; " +
 	"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // consoleHeaders sets the security headers every console response carries.

@@ -396,7 +396,14 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 				t.Fatalf("upload: %d %s", r.status, r.body)
 			}
 			r.decode(t, &att)
-			r = patientA.do("POST", "/v1/threads/"+threadA+"/messages", map[string]any{"body": patientText, "attachment_ids": []string{att.ID}})
+			var clip struct{ ID string }
+			r = patientA.doWith("POST", "/v1/threads/"+threadA+"/attachments", string(voiceNote), map[string]string{"Content-Type": "audio/ogg"})
+			if r.status != http.StatusCreated {
+				t.Fatalf("upload the voice note: %d %s", r.status, r.body)
+			}
+			r.decode(t, &clip)
+			r = patientA.do("POST", "/v1/threads/"+threadA+"/messages", map[string]any{"body": patientText,
+				"attachment_ids": []string{att.ID, clip.ID}})
 			if r.status != http.StatusCreated {
 				t.Fatalf("the patient's message: %d %s", r.status, r.body)
 			}
@@ -531,6 +538,11 @@ func checkThread(t *testing.T, got threadResult, thread, messageID string, patie
 	if !strings.HasSuffix(got.Download, ".png") {
 		t.Errorf("the attachment link downloaded %q, want the PNG", got.Download)
 	}
+	// The voice note plays inline: the browser read its length (2 s) from the
+	// file the console fetched.
+	if got.AudioDuration < 1.9 || got.AudioDuration > 2.1 {
+		t.Errorf("the inline player's duration is %v s, want the voice note's 2 s", got.AudioDuration)
+	}
 	if !slices.Equal(got.Symptoms, []string{"Swelling: severity 4 of 10"}) {
 		t.Errorf("symptom report in the thread view: %q", got.Symptoms)
 	}
@@ -593,19 +605,22 @@ type adminResult struct {
 
 // threadResult is what the thread views showed.
 type threadResult struct {
-	ID          string   `json:"id"`
-	AppearedMS  int      `json:"appeared_ms"`
-	Role        string   `json:"role"`
-	Body        string   `json:"body"`
-	Attachment  string   `json:"attachment"`
-	Download    string   `json:"download"`
-	Unread      string   `json:"listed_unread"`
-	Symptoms    []string `json:"symptoms"`
-	Typing      string   `json:"typing"`
-	Sent        string   `json:"sent"`
-	BThreads    []string `json:"b_threads"`
-	BThreadsMet bool     `json:"b_threads_loaded"`
-	BDefault    int      `json:"b_default"`
+	ID         string `json:"id"`
+	AppearedMS int    `json:"appeared_ms"`
+	Role       string `json:"role"`
+	Body       string `json:"body"`
+	Attachment string `json:"attachment"`
+	Download   string `json:"download"`
+	// AudioDuration is the duration the browser read from the inline
+	// player of the voice note.
+	AudioDuration float64  `json:"audio_duration"`
+	Unread        string   `json:"listed_unread"`
+	Symptoms      []string `json:"symptoms"`
+	Typing        string   `json:"typing"`
+	Sent          string   `json:"sent"`
+	BThreads      []string `json:"b_threads"`
+	BThreadsMet   bool     `json:"b_threads_loaded"`
+	BDefault      int      `json:"b_default"`
 }
 
 func checkAdminPages(t *testing.T, admin client, tempUser string, got *adminResult) {

@@ -102,3 +102,7 @@ func TestMediaAttachments(t *testing.T) {
 		t.Errorf("a tampered clip, by range: %d %s", got.status, got.body)
 	}
 }
+
+// voiceNote is a 2-second Ogg Opus clip, which the console's browser test
+// plays inline.
+var voiceNote = enginetest.OggOpus(2000)

@@ -13,7 +13,11 @@ const ROLE_NAMES = { patient: "Patient", clinician: "Clinician", lead: "Lead", s
   device: "Device", system: "Tend" };
 const KIND_NAMES = { patient: "Patient and care team", staff_patient: "Care team about a patient", team: "Team channel",
   direct: "Direct" };
-const TYPE_NAMES = { "image/jpeg": "JPEG image", "image/png": "PNG image", "image/heic": "HEIC image", "application/pdf": "PDF document" };
+const TYPE_NAMES = {
+  "image/jpeg": "JPEG image", "image/png": "PNG image", "image/heic": "HEIC image", "application/pdf": "PDF document",
+  "audio/mp4": "M4A audio", "audio/ogg": "Opus audio", "audio/mpeg": "MP3 audio", "video/mp4": "MP4 video",
+  "video/webm": "WebM video",
+};
 const SYMPTOM_NAMES = {
   chest_pain: "Chest pain", shortness_of_breath: "Shortness of breath", dizziness: "Dizziness", fainting: "Fainting",
   swelling: "Swelling", palpitations: "Palpitations", headache: "Headache", confusion: "Confusion", nausea: "Nausea",
@@ -40,9 +44,18 @@ export function sizeLabel(n) {
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
 
-// attachmentLabel names an attachment by its type and size.
+// attachmentLabel names an attachment by its type, length (a clip's) and
+// size.
 export function attachmentLabel(a) {
-  return `${TYPE_NAMES[a.content_type] || a.content_type}, ${sizeLabel(a.size)}`;
+  const secs = a.duration_ms == null ? "" : `${(a.duration_ms / 1000).toFixed(1)} s, `;
+  return `${TYPE_NAMES[a.content_type] || a.content_type}, ${secs}${sizeLabel(a.size)}`;
+}
+
+// playerKind is the media element that plays an attachment inline
+// ("audio" or "video"), or "" for a file that is downloaded.
+export function playerKind(a) {
+  const kind = String(a.content_type || "").split("/")[0];
+  return kind === "audio" || kind === "video" ? kind : "";
 }
 
 // symptomLines describes a symptom report's symptoms, one line each.
@@ -384,6 +397,10 @@ export class ThreadView {
     if (m.attachments?.length) {
       const ul = el("ul", null, "plain attachments");
       for (const a of m.attachments) {
+        if (playerKind(a)) {
+          ul.append(this.player(a));
+          continue;
+        }
         const link = el("a", `Attachment: ${attachmentLabel(a)}`);
         link.href = `/v1/attachments/${encodeURIComponent(a.id)}`;
         link.dataset.attachmentId = a.id;
@@ -395,6 +412,31 @@ export class ThreadView {
       li.append(ul);
     }
     return li;
+  }
+
+  // player plays an audio or video attachment inline. A media element
+  // cannot send the token, so the file is fetched with it (the server
+  // checks its SHA-256) and played from memory, where seeking needs no
+  // further request.
+  player(a) {
+    const item = el("li", null, "attachment-media");
+    const label = el("span", `Attachment: ${attachmentLabel(a)}`);
+    const media = document.createElement(playerKind(a));
+    media.controls = true;
+    media.preload = "metadata";
+    media.dataset.attachmentId = a.id;
+    media.setAttribute("aria-label", label.textContent);
+    item.append(label, media);
+    this.api.fetch(`/v1/attachments/${encodeURIComponent(a.id)}`, {
+      headers: { Authorization: `Bearer ${this.api.token}` }, cache: "no-store", credentials: "omit" })
+      .then(async (res) => {
+        if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => ({})));
+        const url = URL.createObjectURL(await res.blob());
+        media.src = url;
+        media.dataset.loaded = "true";
+      })
+      .catch((err) => { this.error.textContent = `Attachment unavailable: ${errText(err)}`; });
+    return item;
   }
 
   // download fetches an attachment with the token (a plain link cannot send

@@ -331,6 +331,14 @@ async function main() {
     result.thread.body = await msg.locator(".msg-body").textContent();
     check((await msg.locator(".msg-body *").count()) === 0, "message text was inserted as HTML");
     result.thread.attachment = await msg.locator("a[data-attachment-id]").textContent();
+    // The voice note plays inline: its player loads the file and the browser reads its length.
+    const player = msg.locator("audio[data-attachment-id][controls]");
+    await player.waitFor({ state: "attached", timeout: 5000 }).catch(() => fail("the voice note has no inline player"));
+    await a.page.waitForFunction((id) => {
+      const m = document.querySelector(`#thread-messages li[data-message-id="${id}"] audio[data-attachment-id]`);
+      return m && m.readyState >= 1 && Number.isFinite(m.duration);
+    }, messageID, { timeout: 10000 }).catch(() => fail("the inline player did not load the voice note's metadata"));
+    result.thread.audio_duration = await player.evaluate((m) => m.duration);
     // The attachment link downloads the file with the token (keyboard: Enter on the link).
     await msg.locator("a[data-attachment-id]").focus();
     const [download] = await Promise.all([a.page.waitForEvent("download", { timeout: 5000 }), a.page.keyboard.press("Enter")])
