@@ -538,6 +538,12 @@ func checkThread(t *testing.T, got threadResult, thread, messageID string, patie
 	if !strings.HasSuffix(got.Download, ".png") {
 		t.Errorf("the attachment link downloaded %q, want the PNG", got.Download)
 	}
+	// The thread shows presence: the patient holds no stream (offline), and
+	// how many staff are online (the clinician reading, when the console
+	// holds the stream).
+	if !strings.HasPrefix(got.Presence, "Patient: offline") || !strings.Contains(got.Presence, "Staff online: ") {
+		t.Errorf("the thread's presence line is %q", got.Presence)
+	}
 	// The voice note plays inline: the browser read its length (2 s) from the
 	// file the console fetched.
 	if got.AudioDuration < 1.9 || got.AudioDuration > 2.1 {
@@ -611,6 +617,8 @@ type threadResult struct {
 	Body       string `json:"body"`
 	Attachment string `json:"attachment"`
 	Download   string `json:"download"`
+	// Presence is the thread view's presence line.
+	Presence string `json:"presence"`
 	// AudioDuration is the duration the browser read from the inline
 	// player of the voice note.
 	AudioDuration float64  `json:"audio_duration"`

@@ -51,6 +51,21 @@ export function attachmentLabel(a) {
   return `${TYPE_NAMES[a.content_type] || a.content_type}, ${secs}${sizeLabel(a.size)}`;
 }
 
+// presenceLine describes a thread's participants' presence: the patient's
+// state (with when they were last seen) and the staff online. Pure.
+export function presenceLine(participants) {
+  const parts = [];
+  for (const p of participants) {
+    if (p.role !== "patient" || !p.presence) continue;
+    const seen = p.presence.state === "offline" && p.presence.last_seen
+      ? `, last seen ${new Date(p.presence.last_seen).toLocaleString()}` : "";
+    parts.push(`Patient: ${p.presence.state}${seen}`);
+  }
+  const staff = participants.filter((p) => p.role !== "patient" && p.presence?.state === "online").length;
+  parts.push(`Staff online: ${staff}`);
+  return parts.join(" · ");
+}
+
 // playerKind is the media element that plays an attachment inline
 // ("audio" or "video"), or "" for a file that is downloaded.
 export function playerKind(a) {
@@ -160,6 +175,8 @@ export class ThreadView {
     this.list.id = `${p}-messages`;
     this.list.setAttribute("aria-label", "Messages, oldest first");
     this.list.tabIndex = 0;
+    this.presence = el("p", "", "presence");
+    this.presence.id = `${p}-presence`;
     this.typing = el("p", "", "typing");
     this.typing.id = `${p}-typing`;
     this.typing.setAttribute("aria-live", "polite");
@@ -185,7 +202,7 @@ export class ThreadView {
     this.result = el("p", "", "result");
     this.result.setAttribute("role", "status");
     this.form.append(label, this.input, urgentLabel, this.send);
-    this.root.append(this.heading, this.error, this.empty, this.older, this.list, this.typing, this.form, this.result);
+    this.root.append(this.heading, this.presence, this.error, this.empty, this.older, this.list, this.typing, this.form, this.result);
 
     this.form.addEventListener("submit", (ev) => { ev.preventDefault(); this.post(); });
     this.input.addEventListener("keydown", (ev) => {
@@ -210,6 +227,7 @@ export class ThreadView {
     this.error.textContent = "";
     this.result.textContent = "";
     this.typing.textContent = "";
+    this.presence.textContent = "";
     this.empty.hidden = true;
     delete this.root.dataset.threadId;
     delete this.root.dataset.loaded;
@@ -222,6 +240,7 @@ export class ThreadView {
     this.heading.textContent = title || "Messages";
     this.root.dataset.threadId = thread.id;
     const seq = this.seq;
+    this.showPresence(thread.id, seq);
     try {
       const page = await this.api.get(`/v1/threads/${encodeURIComponent(thread.id)}/messages?limit=100`);
       if (seq !== this.seq) return;
@@ -237,6 +256,18 @@ export class ThreadView {
         this.error.textContent = `Messages unavailable: ${errText(err)}`;
         this.root.dataset.loaded = "error";
       }
+    }
+  }
+
+  // showPresence shows who of the thread is reachable now: the patient's
+  // state and how many staff are online (GET /v1/threads/{id}).
+  async showPresence(id, seq) {
+    try {
+      const t = await this.api.get(`/v1/threads/${encodeURIComponent(id)}`);
+      if (seq !== this.seq) return;
+      this.presence.textContent = presenceLine(t.participants || []);
+    } catch {
+      // Presence is a courtesy: the thread works without it.
     }
   }
 

@@ -331,6 +331,7 @@ async function main() {
     result.thread.body = await msg.locator(".msg-body").textContent();
     check((await msg.locator(".msg-body *").count()) === 0, "message text was inserted as HTML");
     result.thread.attachment = await msg.locator("a[data-attachment-id]").textContent();
+    result.thread.presence = await a.page.locator("#thread-presence").textContent();
     // The voice note plays inline: its player loads the file and the browser reads its length.
     const player = msg.locator("audio[data-attachment-id][controls]");
     await player.waitFor({ state: "attached", timeout: 5000 }).catch(() => fail("the voice note has no inline player"));
