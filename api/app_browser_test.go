@@ -115,6 +115,8 @@ func runAppBrowser(t *testing.T, cmd *exec.Cmd, s *setup) appResult {
 	driveBrowser(t, cmd, &result, func(line string, reply func(string)) bool {
 		switch line {
 		case "MESSAGED":
+			// The clinician comes online (holds the stream) and reads.
+			openStream(t, s.clinician.base, s.clinician.token, "", false)
 			clinicianReads(t, s)
 			reply("READ")
 		case "CUFF":
@@ -226,6 +228,9 @@ func checkAppResult(t *testing.T, s *setup, patient client, res appResult, doseI
 	}
 	if res.Receipt != "Read" || !strings.Contains(res.UrgentReply, appReply) || !strings.Contains(res.UrgentReply, "Urgent") || !res.Photo {
 		t.Errorf("thread: receipt %q, urgent reply %q, photo shown %v", res.Receipt, res.UrgentReply, res.Photo)
+	}
+	if res.Available != "Your care team is available now." {
+		t.Errorf("care team availability: %q", res.Available)
 	}
 	if res.Typing != "Your care team is typing…" {
 		t.Errorf("typing: %q", res.Typing)

@@ -196,6 +196,7 @@ type appResult struct {
 	Receipt         string         `json:"receipt"`
 	UrgentReply     string         `json:"urgent_reply"`
 	Typing          string         `json:"typing"`
+	Available       string         `json:"available"`
 	Photo           bool           `json:"photo_shown"`
 	Dose            string         `json:"dose"`
 	Adherence       []string       `json:"adherence"`

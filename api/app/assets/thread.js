@@ -51,6 +51,8 @@ class Thread {
     this.build(main, threads);
     this.on = (ev) => { if (!ev.detail.thread_id || ev.detail.thread_id === this.thread.id) this.load(); };
     this.onTyping = (ev) => { if (ev.detail.thread_id === this.thread.id) this.showTyping(); };
+    this.onPresence = (ev) => { if (typeof ev.detail.care_team_available === "boolean") this.showAvailable(ev.detail.care_team_available); };
+    ctx.stream.addEventListener("presence", this.onPresence);
     for (const t of ["message.created", "message.read", "poll"]) ctx.stream.addEventListener(t, this.on);
     ctx.stream.addEventListener("typing", this.onTyping);
   }
@@ -58,6 +60,7 @@ class Thread {
   stop() {
     for (const t of ["message.created", "message.read", "poll"]) this.ctx.stream.removeEventListener(t, this.on);
     this.ctx.stream.removeEventListener("typing", this.onTyping);
+    this.ctx.stream.removeEventListener("presence", this.onPresence);
     clearTimeout(this.typingTimer);
     for (const u of this.urls) URL.revokeObjectURL(u);
   }
@@ -72,7 +75,8 @@ class Thread {
     this.older = h("button", { type: "button", hidden: true, onclick: () => this.loadOlder() }, "Show older messages");
     this.list = h("ol", { class: "messages", "aria-label": "Messages, oldest first" });
     this.typing = h("p", { class: "typing", "aria-live": "polite" });
-    main.append(this.error, this.older, this.list, this.typing, this.composer());
+    this.available = h("p", { id: "care-team-available", class: "presence", "aria-live": "polite" });
+    main.append(this.available, this.error, this.older, this.list, this.typing, this.composer());
   }
 
   composer() {
@@ -120,7 +124,20 @@ class Thread {
 
   // load fetches the newest page and merges it in (new messages, and
   // receipts that changed), then marks the newest message read.
+  // showAvailable says whether someone of the care team is online now
+  // (never who).
+  showAvailable(yes) {
+    this.available.textContent = yes ? "Your care team is available now." :
+      "Your care team is not online right now; they will answer when they are.";
+  }
+
   async load() {
+    if (!this.presenceRead) {
+      this.presenceRead = true;
+      this.ctx.api.get(this.path("")).then((t) => {
+        if (typeof t.care_team_available === "boolean") this.showAvailable(t.care_team_available);
+      }).catch(() => { this.presenceRead = false; });
+    }
     try {
       const page = await this.ctx.api.get(this.path("/messages?limit=50"));
       if (this.messages.length === 0) this.before = page.before_cursor || "";

@@ -200,6 +200,10 @@ async function message(page) {
   await axe(page, "messages");
   console.log("MESSAGED");
   if ((await nextLine()) !== "READ") fail("the clinician did not read the message");
+  // The clinician holds the live stream now: the thread says the team is available.
+  await page.locator("#care-team-available", { hasText: "available now" }).waitFor({ timeout: T })
+    .catch(() => fail("the thread did not say the care team is available"));
+  result.available = await page.locator("#care-team-available").textContent();
   const reply = page.locator("li.message.theirs.urgent").last();
   await reply.waitFor({ timeout: T });
   result.urgent_reply = await reply.textContent();
