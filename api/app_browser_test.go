@@ -84,7 +84,8 @@ func TestPatientAppInBrowser(t *testing.T) {
 	cmd := exec.CommandContext(run, node, "app.test.mjs")
 	cmd.Dir = appTestDir(t)
 	cmd.Env = append(os.Environ(), "BASE_URL="+s.admin.base, "TOKEN="+patient.token, "CHROMIUM="+chromium,
-		"SCREENSHOT="+shot, "PHOTO="+photo, "VAPID="+vapidPub)
+		"SCREENSHOT="+shot, "PHOTO="+photo, "VAPID="+vapidPub,
+		"DOSE_ID="+doseID)
 	result := runAppBrowser(t, cmd, s)
 	t.Logf("browser: %s", result)
 	checkAppResult(t, s, patient, result, doseID)
