@@ -75,6 +75,7 @@ func TestConsoleServed(t *testing.T) {
 		"/console/assets/dom.js":            "text/javascript",
 		"/console/assets/audit.js":          "text/javascript",
 		"/console/assets/patients.js":       "text/javascript",
+		"/console/assets/simulate.js":       "text/javascript",
 		"/console/assets/console.css":       "text/css",
 		"/console/vendor/uPlot.iife.min.js": "text/javascript",
 		"/console/vendor/uPlot.min.css":     "text/css",
@@ -361,7 +362,8 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 			Schedules []string `json:"schedules"`
 			Doses     []string `json:"doses"`
 		} `json:"reminders"`
-		Admin *adminResult `json:"admin"`
+		Admin          *adminResult     `json:"admin"`
+		LeadSimulation *simulationShown `json:"lead_simulation"`
 	}
 	driveBrowser(t, cmd, &result, func(line string, reply func(string)) bool {
 		switch {
@@ -457,6 +459,7 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	}
 	if mode == "polling" {
 		checkAdminPages(t, s.admin, tempUser, result.Admin)
+		checkSimulations(t, s.admin, result.Admin.simulationSteps, result.Admin.Simulation, result.LeadSimulation)
 		// The broadcast sent from the console completed, and its copy is in
 		// the patient's thread.
 		var bc struct {
@@ -589,6 +592,8 @@ type adminResult struct {
 		ID       string `json:"id"`
 		Progress string `json:"progress"`
 	} `json:"broadcast"`
+	Simulation *simulationShown `json:"simulation"`
+	simulationSteps
 }
 
 // threadResult is what the thread views showed.
