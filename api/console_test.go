@@ -152,14 +152,7 @@ func consoleInBrowser(t *testing.T, pb pageBrowser, mode string) {
 	t.Cleanup(hs.Close)
 	t.Cleanup(live.close)
 	ctx := context.Background()
-	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admTok, err := eng.CreateToken(ctx, engine.System("test"), adm.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admTok := adminToken(t, eng)
 	s := &setup{admin: client{t: t, base: hs.URL, token: admTok}, eng: eng}
 
 	type team struct {
