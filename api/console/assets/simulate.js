@@ -16,8 +16,8 @@ const $ = (id) => document.getElementById(id);
 // patient-weeks per pack.
 export const SIZES = {
   quick: { label: "Quick: 200 patients for 8 weeks, usual artefacts (a few seconds)", patients: 200, weeks: 8, profiles: ["normal"] },
-  more: { label: "More patients: 1,000 for 8 weeks, usual artefacts (about 15 seconds)", patients: 1000, weeks: 8, profiles: ["normal"] },
-  artefacts: { label: "Every artefact profile: 400 patients for 8 weeks, usual, doubled and device artefacts (about half a minute)",
+  more: { label: "More patients: 1,000 for 8 weeks, usual artefacts (several seconds)", patients: 1000, weeks: 8, profiles: ["normal"] },
+  artefacts: { label: "Every artefact profile: 400 patients for 8 weeks, usual, doubled and device artefacts (several seconds)",
     patients: 400, weeks: 8, profiles: ["normal", "double", "device"] },
 };
 
