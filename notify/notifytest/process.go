@@ -22,7 +22,7 @@ import (
 // ProcessEnv is the environment variable StartProcess sets for the child it
 // starts: a program (a test binary's TestMain) that finds it set runs Main
 // instead of its usual work.
-const ProcessEnv = "TEND_NOTIFYTEST_PROCESS"
+const ProcessEnv = "NOTIFYTEST_PROCESS"
 
 // Info is what a fakes process tells its parent on start: each fake's URL
 // and what a sender needs to talk to it.
