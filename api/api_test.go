@@ -110,6 +110,22 @@ func (c client) as(token string) client { c.token = token; return c }
 // testKeys is a keyring of one new key, for message bodies and notes.
 func testKeys(t testing.TB) *sealed.Keyring { return enginetest.Keys(t) }
 
+// adminToken creates an admin user, named Admin, and returns a token of
+// theirs.
+func adminToken(t testing.TB, eng *engine.Engine) string {
+	t.Helper()
+	ctx := context.Background()
+	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := eng.CreateToken(ctx, engine.System("test"), adm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // setup is a server on a fresh database with an admin, a clinician, a care
 // team and a patient with a device token.
 type setup struct {
@@ -174,16 +190,7 @@ func newSetupAPI(t testing.TB, cfg engine.Config, apiCfg api.Config, wrap func(h
 	}
 	hs := httptest.NewServer(wrap(srv)) // newSetupWith: every /v1 exchange is checked against the OpenAPI document
 	t.Cleanup(hs.Close)
-	ctx := context.Background()
-	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := eng.CreateToken(ctx, engine.System("test"), adm.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &setup{admin: client{t: t, base: hs.URL, token: tok}, eng: eng, pool: cfg.Pool}
+	s := &setup{admin: client{t: t, base: hs.URL, token: adminToken(t, eng)}, eng: eng, pool: cfg.Pool}
 	s.clinician = s.admin.as(s.userToken(t, map[string]any{"name": "Dr Ada Osei", "role": "clinician"}))
 	var team struct{ ID string }
 	r := s.admin.do("POST", "/v1/care-teams", map[string]any{"name": "Cardiology RPM", "member_ids": []string{s.lastUserID}})

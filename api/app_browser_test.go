@@ -43,7 +43,7 @@ import (
 // docs/patient-app.png (relative to the repository) to refresh the
 // README's screenshot.
 func TestPatientAppInBrowser(t *testing.T) {
-	node, chromium := requireNodeBrowser(t, appTestDir(t), "playwright-core", "axe-core")
+	pb := newPageBrowser(t, "app", "playwright-core", "axe-core")
 	idp := newFakeIDP(t)
 	vapidPub, _, err := webpush.GenerateVAPIDKeys()
 	if err != nil {
@@ -81,10 +81,8 @@ func TestPatientAppInBrowser(t *testing.T) {
 	}
 	run, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(run, node, "app.test.mjs")
-	cmd.Dir = appTestDir(t)
-	cmd.Env = append(os.Environ(), "BASE_URL="+s.admin.base, "TOKEN="+patient.token, "CHROMIUM="+chromium,
-		"SCREENSHOT="+shot, "PHOTO="+photo, "VAPID="+vapidPub)
+	cmd := pb.command(run, "app.test.mjs", s.admin.base, "TOKEN="+patient.token, "SCREENSHOT="+shot, "PHOTO="+photo, "VAPID="+vapidPub,
+		"DOSE_ID="+doseID)
 	result := runAppBrowser(t, cmd, s)
 	t.Logf("browser: %s", result)
 	checkAppResult(t, s, patient, result, doseID)

@@ -22,24 +22,8 @@ func TestAppServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	c := client{t: t, base: hs.URL}
-
-	r := c.do("GET", "/app/", nil)
-	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
-		t.Fatalf("GET /app/: %d %s", r.status, r.header.Get("Content-Type"))
-	}
-	csp := r.header.Get("Content-Security-Policy")
-	for _, want := range []string{"script-src 'self'", "worker-src 'self'", "manifest-src 'self'", "frame-ancestors 'none'",
-		"connect-src 'self' https://id.example.org;"} {
-		if !strings.Contains(csp, want) {
-			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
-		}
-	}
-	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
-		t.Errorf("Content-Security-Policy allows inline code: %q", csp)
-	}
+	c, r := servePage(t, srv, "/app/", "script-src 'self'", "worker-src 'self'", "manifest-src 'self'", "frame-ancestors 'none'",
+		"connect-src 'self' https://id.example.org;")
 	page := string(r.body)
 	if !strings.Contains(page, "<title>Tend</title>") || strings.Contains(page, "<script>") || strings.Contains(page, " style=") {
 		t.Error("index.html: the title is not the fixed one, or the page has inline script or style")
@@ -168,20 +152,11 @@ func TestCORS(t *testing.T) {
 	}
 }
 
-// appTestDir holds the patient app's browser test and node_modules.
-func appTestDir(t *testing.T) string {
-	dir, err := filepath.Abs(filepath.Join("app", "test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // TestAppModules runs the unit tests of the app's DOM-free logic (units,
 // ranges, field errors in words, the usual range, the idle lock) in Node.
 func TestAppModules(t *testing.T) {
 	t.Parallel()
-	runNodeUnits(t, appTestDir(t), "units.test.mjs", "the patient app's unit tests")
+	runNodeUnits(t, pageTestDir(t, "app"), "units.test.mjs", "the patient app's unit tests")
 }
 
 // appResult is what the browser test reports on its last line.

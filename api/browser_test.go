@@ -2,9 +2,12 @@ package api_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,65 @@ import (
 // The web pages' tests run in Node: unit tests with Node's own runner, and
 // browser tests that drive Debian's Chromium with playwright-core. Each page
 // keeps its scripts and node_modules in its own test directory.
+
+// pageTestDir is the test directory of a web page the API serves
+// ("console", "app"): its scripts and node_modules.
+func pageTestDir(t *testing.T, page string) string {
+	dir, err := filepath.Abs(filepath.Join(page, "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// servePage serves srv and gets the page at path: HTML, under a
+// Content-Security-Policy that has every one of want and allows no inline
+// code. It returns a client of the server and the page's answer.
+func servePage(t *testing.T, srv http.Handler, path string, want ...string) (client, response) {
+	t.Helper()
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	c := client{t: t, base: hs.URL}
+	r := c.do("GET", path, nil)
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET %s: %d %s", path, r.status, r.header.Get("Content-Type"))
+	}
+	csp := r.header.Get("Content-Security-Policy")
+	for _, w := range want {
+		if !strings.Contains(csp, w) {
+			t.Errorf("Content-Security-Policy %q lacks %q", csp, w)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+		t.Errorf("Content-Security-Policy allows inline code: %q", csp)
+	}
+	return c, r
+}
+
+// pageBrowser runs a web page's browser test script: node and Chromium,
+// in the page's test directory.
+type pageBrowser struct {
+	dir, node, chromium string
+}
+
+// newPageBrowser finds what a page's browser test needs (Node, Chromium and
+// the npm modules), or skips (fails under CI=true) naming what is missing.
+func newPageBrowser(t *testing.T, page string, modules ...string) pageBrowser {
+	t.Helper()
+	dir := pageTestDir(t, page)
+	node, chromium := requireNodeBrowser(t, dir, modules...)
+	return pageBrowser{dir: dir, node: node, chromium: chromium}
+}
+
+// command runs script until ctx ends, with the server's address (BASE_URL),
+// Chromium (CHROMIUM) and env in its environment.
+func (p pageBrowser) command(ctx context.Context, script, baseURL string, env ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, p.node, script)
+	cmd.Dir = p.dir
+	cmd.Env = append(os.Environ(), "BASE_URL="+baseURL, "CHROMIUM="+p.chromium)
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
+}
 
 // runNodeUnits runs `node --test file` in dir and fails on any failure; it
 // skips (fails under CI=true) without Node.

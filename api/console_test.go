@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,23 +30,7 @@ func TestConsoleServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	c := client{t: t, base: hs.URL}
-
-	r := c.do("GET", "/", nil)
-	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
-		t.Fatalf("GET /: %d %s", r.status, r.header.Get("Content-Type"))
-	}
-	csp := r.header.Get("Content-Security-Policy")
-	for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "connect-src 'self'"} {
-		if !strings.Contains(csp, want) {
-			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
-		}
-	}
-	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
-		t.Errorf("Content-Security-Policy allows inline code: %q", csp)
-	}
+	c, r := servePage(t, srv, "/", "script-src 'self'", "frame-ancestors 'none'", "connect-src 'self'")
 	if r.header.Get("Referrer-Policy") != "no-referrer" || r.header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("missing security headers: %v", r.header)
 	}
@@ -75,6 +58,7 @@ func TestConsoleServed(t *testing.T) {
 		"/console/assets/dom.js":            "text/javascript",
 		"/console/assets/audit.js":          "text/javascript",
 		"/console/assets/patients.js":       "text/javascript",
+		"/console/assets/simulate.js":       "text/javascript",
 		"/console/assets/console.css":       "text/css",
 		"/console/vendor/uPlot.iife.min.js": "text/javascript",
 		"/console/vendor/uPlot.min.css":     "text/css",
@@ -100,26 +84,11 @@ func TestConsoleServed(t *testing.T) {
 	}
 }
 
-// consoleTestDir holds the browser test's script and node_modules.
-func consoleTestDir(t *testing.T) string {
-	dir, err := filepath.Abs(filepath.Join("console", "test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // TestConsoleModules runs the unit tests of the console's DOM-free logic
 // (the SSE parser, queue order and counts, thresholds, plot series) in Node.
 func TestConsoleModules(t *testing.T) {
 	t.Parallel()
-	runNodeUnits(t, consoleTestDir(t), "units.test.mjs", "console unit tests")
-}
-
-// requireBrowser returns node and Chromium for the console's browser test.
-func requireBrowser(t *testing.T) (node, chromium string) {
-	t.Helper()
-	return requireNodeBrowser(t, consoleTestDir(t), "playwright-core")
+	runNodeUnits(t, pageTestDir(t, "console"), "units.test.mjs", "console unit tests")
 }
 
 // TestConsoleInBrowser opens the console as a clinician of team A and one of
@@ -134,13 +103,13 @@ func requireBrowser(t *testing.T) (node, chromium string) {
 // can only arrive through it. Set TEND_CONSOLE_SCREENSHOT=docs/console.png
 // (relative to the repository) to refresh the README's screenshot.
 func TestConsoleInBrowser(t *testing.T) {
-	node, chromium := requireBrowser(t)
+	pb := newPageBrowser(t, "console", "playwright-core")
 	for _, mode := range []string{"polling", "stream"} {
-		t.Run(mode, func(t *testing.T) { consoleInBrowser(t, node, chromium, mode) })
+		t.Run(mode, func(t *testing.T) { consoleInBrowser(t, pb, mode) })
 	}
 }
 
-func consoleInBrowser(t *testing.T, node, chromium, mode string) {
+func consoleInBrowser(t *testing.T, pb pageBrowser, mode string) {
 	pool := enginetest.NewPool(t)
 	// Workers run for the broadcast's fan-out; the periodic sweeps stay off so
 	// that the data the test writes stays as written.
@@ -183,14 +152,7 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	t.Cleanup(hs.Close)
 	t.Cleanup(live.close)
 	ctx := context.Background()
-	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admTok, err := eng.CreateToken(ctx, engine.System("test"), adm.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admTok := adminToken(t, eng)
 	s := &setup{admin: client{t: t, base: hs.URL, token: admTok}, eng: eng}
 
 	type team struct {
@@ -329,12 +291,9 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	// About a minute on an idle machine; generous for a loaded CI runner.
 	ctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "console.test.mjs")
-	cmd.Dir = consoleTestDir(t)
-	cmd.Env = append(os.Environ(), "BASE_URL="+hs.URL, "TOKEN_A="+a.clinician.token, "TOKEN_B="+b.clinician.token,
-		"CHROMIUM="+chromium, "SCREENSHOT="+shot, "EXPECT_MODE="+mode, "PATIENT_TEXT="+patientText, "REPLY_TEXT="+replyText,
-		"BROADCAST_TEXT="+broadcastText)
-	cmd.Env = append(cmd.Env, adminEnv...)
+	cmd := pb.command(ctx, "console.test.mjs", hs.URL, append([]string{"TOKEN_A=" + a.clinician.token, "TOKEN_B=" + b.clinician.token,
+		"SCREENSHOT=" + shot, "EXPECT_MODE=" + mode, "PATIENT_TEXT=" + patientText, "REPLY_TEXT=" + replyText,
+		"BROADCAST_TEXT=" + broadcastText}, adminEnv...)...)
 
 	var alertID, messageID string
 	var result struct {
@@ -361,7 +320,8 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 			Schedules []string `json:"schedules"`
 			Doses     []string `json:"doses"`
 		} `json:"reminders"`
-		Admin *adminResult `json:"admin"`
+		Admin          *adminResult     `json:"admin"`
+		LeadSimulation *simulationShown `json:"lead_simulation"`
 	}
 	driveBrowser(t, cmd, &result, func(line string, reply func(string)) bool {
 		switch {
@@ -464,6 +424,7 @@ func consoleInBrowser(t *testing.T, node, chromium, mode string) {
 	}
 	if mode == "polling" {
 		checkAdminPages(t, s.admin, tempUser, result.Admin)
+		checkSimulations(t, s.admin, result.Admin.simulationSteps, result.Admin.Simulation, result.LeadSimulation)
 		// The broadcast sent from the console completed, and its copy is in
 		// the patient's thread.
 		var bc struct {
@@ -607,6 +568,8 @@ type adminResult struct {
 		ID       string `json:"id"`
 		Progress string `json:"progress"`
 	} `json:"broadcast"`
+	Simulation *simulationShown `json:"simulation"`
+	simulationSteps
 }
 
 // threadResult is what the thread views showed.

@@ -58,15 +58,7 @@ func newWorld(t *testing.T) *world {
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	ctx := context.Background()
-	adm, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Admin", Role: engine.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := eng.CreateToken(ctx, engine.System("test"), adm.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{t: t, pool: pool, srv: srv, base: hs.URL, admin: client{t: t, base: hs.URL, token: tok},
+	w := &world{t: t, pool: pool, srv: srv, base: hs.URL, admin: client{t: t, base: hs.URL, token: adminToken(t, eng)},
 		actors: map[string]client{}, patient: map[string]string{}, alert: map[string]string{},
 		clinician: map[string]string{}, device: map[string]string{}, schedule: map[string]string{}, dose: map[string]string{},
 		thread: map[string]string{}, staff: map[string]string{}, message: map[string]string{}, scheduler: map[string]string{}}

@@ -45,21 +45,22 @@ func TestMe(t *testing.T) {
 		t.Errorf("clinician's teams: %+v", doc.Teams)
 	}
 	if !slices.Contains(doc.Capabilities, "triage") || slices.Contains(doc.Capabilities, "broadcast") ||
-		slices.Contains(doc.Capabilities, "users.manage") {
+		slices.Contains(doc.Capabilities, "users.manage") || slices.Contains(doc.Capabilities, "rules.simulate") {
 		t.Errorf("clinician's capabilities: %v", doc.Capabilities)
 	}
-	// Made a lead, the clinician may broadcast.
+	// Made a lead, the clinician may broadcast and simulate rule changes.
 	r := w.admin.do("PUT", "/v1/care-teams/"+teamA(w), map[string]any{"members": []map[string]any{
 		{"user_id": w.clinician["A"], "role": "lead"}, {"user_id": w.scheduler["A"], "role": "scheduler"}}})
 	if r.status != http.StatusOK {
 		t.Fatalf("make a lead: %d %s", r.status, r.body)
 	}
 	lead := get(w.actors["clinician"])
-	if len(lead.Teams) != 1 || lead.Teams[0].Role != "lead" || !slices.Contains(lead.Capabilities, "broadcast") {
+	if len(lead.Teams) != 1 || lead.Teams[0].Role != "lead" || !slices.Contains(lead.Capabilities, "broadcast") ||
+		!slices.Contains(lead.Capabilities, "rules.simulate") || slices.Contains(lead.Capabilities, "rules.manage") {
 		t.Errorf("lead's /v1/me: %+v", lead)
 	}
 	adm := get(w.admin)
-	for _, c := range []string{"users.manage", "audit", "broadcast", "teams.manage", "triage", "jobs"} {
+	for _, c := range []string{"users.manage", "audit", "broadcast", "teams.manage", "triage", "jobs", "rules.manage", "rules.simulate"} {
 		if !slices.Contains(adm.Capabilities, c) {
 			t.Errorf("admin's capabilities lack %q: %v", c, adm.Capabilities)
 		}

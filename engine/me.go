@@ -30,6 +30,7 @@ const (
 	CapConfirmDoses   = "confirm_doses"   // confirm one's own doses
 	CapReadRules      = "rules.read"      // read rules
 	CapManageRules    = "rules.manage"    // change rules and run backtests
+	CapSimulateRules  = "rules.simulate"  // simulate a change to the rules (admins; leads of a team)
 	CapManageUsers    = "users.manage"    // users and tokens
 	CapManageTeams    = "teams.manage"    // create and edit care teams
 	CapBroadcast      = "broadcast"       // broadcast to a team's patients (admins; leads of a team)
@@ -46,13 +47,13 @@ func capabilities(role Role, teams []care.Membership) []string {
 	var out []string
 	switch role {
 	case access.RoleAdmin:
-		out = []string{CapTriage, CapMessages, CapPatients, CapReadings, CapReadRules, CapManageRules, CapManageUsers, CapManageTeams,
-			CapBroadcast, CapAudit, CapJobs, CapTeamDirectory, CapPatientParams}
+		out = []string{CapTriage, CapMessages, CapPatients, CapReadings, CapReadRules, CapManageRules, CapSimulateRules, CapManageUsers,
+			CapManageTeams, CapBroadcast, CapAudit, CapJobs, CapTeamDirectory, CapPatientParams}
 	case access.RoleClinician:
 		out = []string{CapTriage, CapMessages, CapPatients, CapReadings, CapSchedules, CapReadRules, CapTeamDirectory, CapPatientParams,
 			CapReportSymptoms}
 		if slices.ContainsFunc(teams, func(m care.Membership) bool { return m.Role == "lead" }) {
-			out = append(out, CapBroadcast)
+			out = append(out, CapBroadcast, CapSimulateRules)
 		}
 	case access.RoleScheduler:
 		out = []string{CapMessages, CapSchedules, CapTeamDirectory}

@@ -195,19 +195,7 @@ func compileExpr(x exprContext, src string) *expr {
 	}
 	checked, iss := x.env.Compile(src)
 	if iss.Err() != nil {
-		base := x.ps.line(x.path)
-		if x.ps.block[x.path] {
-			base++
-		}
-		// An error at the end of the text points past its last line.
-		lines := strings.Count(strings.TrimRight(src, " \t\r\n"), "\n") + 1
-		for _, e := range iss.Errors() {
-			line := 0
-			if base > 0 {
-				line = base + min(max(e.Location.Line(), 1), lines) - 1
-			}
-			x.ps.addAt(line, x.path, x.ruleID, "CEL: %s (column %d)", text.Truncate(e.Message, 300), e.Location.Column()+1)
-		}
+		x.celProblems(src, iss)
 		return nil
 	}
 	if t := checked.OutputType(); !t.IsExactType(types.BoolType) {
@@ -215,9 +203,49 @@ func compileExpr(x exprContext, src string) *expr {
 		return nil
 	}
 	e := &expr{src: src, rt: x.rt, names: x.names}
-	a := checked.NativeRep()
-	root := celast.NavigateAST(a)
+	root := celast.NavigateAST(checked.NativeRep())
 	specs := map[int64]*aggSpec{}
+	if !x.inspect(root, e, specs) {
+		return nil
+	}
+	prg, err := x.env.Program(checked, cel.CostLimit(costLimit))
+	if err != nil {
+		x.ps.add(x.path, x.ruleID, "CEL: %v", err)
+		return nil
+	}
+	e.prg = prg
+	if x.dirs != nil {
+		inferDirs(root, 1, x.dirs)
+	}
+	b := nativeBuilder{params: x.params, aggs: specs}
+	if n, ok := b.boolNode(root); ok {
+		e.native = n
+	}
+	return e
+}
+
+// celProblems reports CEL's problems with src at the lines of the rule
+// file they are on.
+func (x exprContext) celProblems(src string, iss *cel.Issues) {
+	base := x.ps.line(x.path)
+	if x.ps.block[x.path] {
+		base++
+	}
+	// An error at the end of the text points past its last line.
+	lines := strings.Count(strings.TrimRight(src, " \t\r\n"), "\n") + 1
+	for _, e := range iss.Errors() {
+		line := 0
+		if base > 0 {
+			line = base + min(max(e.Location.Line(), 1), lines) - 1
+		}
+		x.ps.addAt(line, x.path, x.ruleID, "CEL: %s (column %d)", text.Truncate(e.Message, 300), e.Location.Column()+1)
+	}
+}
+
+// inspect walks a type-checked expression: it notes whether it reads the
+// baseline, checks the fields and params it names, and resolves its
+// aggregates into e (and specs, by node). False when it has problems.
+func (x exprContext) inspect(root celast.NavigableExpr, e *expr, specs map[int64]*aggSpec) bool {
 	ok := true
 	walk(root, func(n celast.NavigableExpr) {
 		switch n.Kind() {
@@ -240,46 +268,39 @@ func compileExpr(x exprContext, src string) *expr {
 				}
 			}
 		case celast.CallKind:
-			c := n.AsCall()
-			if c.FunctionName() == operators.Index && len(c.Args()) == 2 && isIdent(c.Args()[0], "params") {
-				if name, isLit := stringLiteral(c.Args()[1]); isLit {
-					if _, declared := x.params[name]; !declared {
-						x.ps.add(x.path, x.ruleID, "params[%q] has no default: add it to params", text.Truncate(name, 40))
-						ok = false
-					}
-				}
-			}
-			fn, isAgg := aggNames[c.FunctionName()]
-			if !isAgg || c.IsMemberFunction() {
-				return
-			}
-			spec, err := resolveAgg(c, fn, x.kind)
-			if err != nil {
-				x.ps.add(x.path, x.ruleID, "%s: %v", c.FunctionName(), err)
+			if !x.inspectCall(n, e, specs) {
 				ok = false
-				return
 			}
-			specs[n.ID()] = spec
-			e.aggs = append(e.aggs, spec)
 		}
 	})
-	if !ok {
-		return nil
+	return ok
+}
+
+// inspectCall checks a call: params["name"] must name a declared param, and
+// an aggregate must have a literal window and series.
+func (x exprContext) inspectCall(n celast.NavigableExpr, e *expr, specs map[int64]*aggSpec) bool {
+	c := n.AsCall()
+	ok := true
+	if c.FunctionName() == operators.Index && len(c.Args()) == 2 && isIdent(c.Args()[0], "params") {
+		if name, isLit := stringLiteral(c.Args()[1]); isLit {
+			if _, declared := x.params[name]; !declared {
+				x.ps.add(x.path, x.ruleID, "params[%q] has no default: add it to params", text.Truncate(name, 40))
+				ok = false
+			}
+		}
 	}
-	prg, err := x.env.Program(checked, cel.CostLimit(costLimit))
+	fn, isAgg := aggNames[c.FunctionName()]
+	if !isAgg || c.IsMemberFunction() {
+		return ok
+	}
+	spec, err := resolveAgg(c, fn, x.kind)
 	if err != nil {
-		x.ps.add(x.path, x.ruleID, "CEL: %v", err)
-		return nil
+		x.ps.add(x.path, x.ruleID, "%s: %v", c.FunctionName(), err)
+		return false
 	}
-	e.prg = prg
-	if x.dirs != nil {
-		inferDirs(root, 1, x.dirs)
-	}
-	b := nativeBuilder{params: x.params, aggs: specs}
-	if n, ok := b.boolNode(root); ok {
-		e.native = n
-	}
-	return e
+	specs[n.ID()] = spec
+	e.aggs = append(e.aggs, spec)
+	return ok
 }
 
 func resolveAgg(c celast.CallExpr, fn aggFn, kind rpm.Kind) (*aggSpec, error) {

@@ -182,16 +182,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return // null leaves the zero value
 	}
 	if v.Type() == durationType {
-		var dur Duration
-		if n.Kind != yaml.ScalarNode {
-			d.ps.addAt(n.Line, path, "", `must be a duration such as "24h" or "7d"`)
-			return
-		}
-		if err := dur.UnmarshalText([]byte(n.Value)); err != nil {
-			d.ps.addAt(n.Line, path, "", "%s", err.Error())
-			return
-		}
-		v.Set(reflect.ValueOf(dur))
+		d.decodeDuration(n, v, path)
 		return
 	}
 	switch v.Kind() {
@@ -202,37 +193,69 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	case reflect.Struct:
 		d.decodeStruct(n, v, path)
 	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			d.ps.addAt(n.Line, path, "", "must be a list")
-			return
-		}
-		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-		for i, c := range n.Content {
-			p := index(path, i)
-			d.ps.lines[p] = c.Line
-			d.decode(d.resolve(c), s.Index(i), p)
-		}
-		v.Set(s)
+		d.decodeSlice(n, v, path)
 	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			d.ps.addAt(n.Line, path, "", "must be a mapping")
+		d.decodeMap(n, v, path)
+	default:
+		d.decodeScalar(n, v, path)
+	}
+}
+
+// decodeDuration decodes a duration such as "24h" or "7d".
+func (d *decoder) decodeDuration(n *yaml.Node, v reflect.Value, path string) {
+	var dur Duration
+	if n.Kind != yaml.ScalarNode {
+		d.ps.addAt(n.Line, path, "", `must be a duration such as "24h" or "7d"`)
+		return
+	}
+	if err := dur.UnmarshalText([]byte(n.Value)); err != nil {
+		d.ps.addAt(n.Line, path, "", "%s", err.Error())
+		return
+	}
+	v.Set(reflect.ValueOf(dur))
+}
+
+// decodeSlice decodes a sequence, recording the line of each item.
+func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.SequenceNode {
+		d.ps.addAt(n.Line, path, "", "must be a list")
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, c := range n.Content {
+		p := index(path, i)
+		d.ps.lines[p] = c.Line
+		d.decode(d.resolve(c), s.Index(i), p)
+	}
+	v.Set(s)
+}
+
+// decodeMap decodes a mapping, refusing a key given twice.
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.ps.addAt(n.Line, path, "", "must be a mapping")
+		return
+	}
+	m := reflect.MakeMap(v.Type())
+	seen := map[string]int{}
+	d.pairs(n, path, func(key string, keyNode, val *yaml.Node) {
+		p := join(path, key)
+		if first, dup := seen[key]; dup {
+			d.ps.addAt(keyNode.Line, p, "", "duplicate key %q (first at line %d)", text.Truncate(key, 40), first)
 			return
 		}
-		m := reflect.MakeMap(v.Type())
-		seen := map[string]int{}
-		d.pairs(n, path, func(key string, keyNode, val *yaml.Node) {
-			p := join(path, key)
-			if first, dup := seen[key]; dup {
-				d.ps.addAt(keyNode.Line, p, "", "duplicate key %q (first at line %d)", text.Truncate(key, 40), first)
-				return
-			}
-			seen[key] = keyNode.Line
-			d.ps.lines[p] = val.Line
-			e := reflect.New(v.Type().Elem()).Elem()
-			d.decode(val, e, p)
-			m.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), e)
-		})
-		v.Set(m)
+		seen[key] = keyNode.Line
+		d.ps.lines[p] = val.Line
+		e := reflect.New(v.Type().Elem()).Elem()
+		d.decode(val, e, p)
+		m.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), e)
+	})
+	v.Set(m)
+}
+
+// decodeScalar decodes a string, an integer, a finite number or a boolean.
+func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
+	switch v.Kind() {
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			d.ps.addAt(n.Line, path, "", "must be a string")

@@ -89,6 +89,14 @@ func daily(now time.Time, h int, vals []map[string]any) []map[string]any {
 	return out
 }
 
+// daysBefore dates vals one a day, the last a day before now.
+func daysBefore(now time.Time, vals []map[string]any) []map[string]any {
+	for i, v := range vals {
+		v["observed_at"] = now.AddDate(0, 0, -(len(vals) - i)).Truncate(time.Minute).UTC().Format(time.RFC3339)
+	}
+	return vals
+}
+
 // stories are the three clinical courses of the demo.
 var stories = []story{
 	{
@@ -99,7 +107,10 @@ var stories = []story{
 			for _, w := range []float64{81.2, 81.3, 81.1, 81.6, 82.1, 82.5} {
 				ws = append(ws, vital("body_weight", w, "kg"))
 			}
-			return daily(now, 7, ws)
+			// A day apart to the minute, ending a day before this
+			// morning's weight (posted now), so that yesterday's weight is
+			// yesterday's at any time of day the demo runs.
+			return daysBefore(now, ws)
 		},
 		// This morning's weight: 1.5 kg up on yesterday, 2.4 kg in three days.
 		steps: []storyStep{{6 * time.Second, vital("heart_rate", 84, "/min")}, {9 * time.Second, vital("body_weight", 84.0, "kg")}},

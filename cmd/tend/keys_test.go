@@ -31,20 +31,7 @@ func TestKeysRotateCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys := engine.System("test")
-	doc, err := eng.CreateUser(ctx, sys, engine.NewUser{Name: "Dr A", Role: engine.RoleClinician})
-	if err != nil {
-		t.Fatal(err)
-	}
-	team, err := eng.CreateCareTeam(ctx, sys, engine.NewCareTeam{Name: "Team", MemberIDs: []uuid.UUID{doc.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := eng.CreatePatient(ctx, sys, engine.NewPatient{DisplayName: "Pat", Timezone: "UTC", CareTeamID: team.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clinician := engine.Actor{UserID: doc.ID, Role: engine.RoleClinician}
+	clinician, p := teamWithPatient(t, ctx, eng, "Team", "Dr A", "Pat")
 	threads, _, err := eng.ListThreads(ctx, clinician, engine.ThreadFilter{})
 	if err != nil {
 		t.Fatal(err)

@@ -89,15 +89,8 @@ func benchDeviceToken(b *testing.B, dbURL string) string {
 	if err != nil {
 		b.Fatal(err)
 	}
+	_, p := teamWithPatient(b, ctx, eng, "Idle", "", "P")
 	sys := engine.System("bench")
-	team, err := eng.CreateCareTeam(ctx, sys, engine.NewCareTeam{Name: "Idle"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := eng.CreatePatient(ctx, sys, engine.NewPatient{DisplayName: "P", Timezone: "UTC", CareTeamID: team.ID})
-	if err != nil {
-		b.Fatal(err)
-	}
 	u, err := eng.CreateUser(ctx, sys, engine.NewUser{Name: "hub", Role: engine.RoleDevice, PatientID: p.ID})
 	if err != nil {
 		b.Fatal(err)

@@ -20,7 +20,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/engine/enginetest"
 	"github.com/tendhealth/tend/migrations"
 
@@ -50,15 +49,7 @@ func TestBackupRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys := engine.System("test")
-	team, err := eng.CreateCareTeam(ctx, sys, engine.NewCareTeam{Name: "Cardiology RPM"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pat, err := eng.CreatePatient(ctx, sys, engine.NewPatient{DisplayName: "Restored Patient", Timezone: "UTC", CareTeamID: team.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, pat := teamWithPatient(t, ctx, eng, "Cardiology RPM", "", "Restored Patient")
 	if _, err := eng.SealAudit(ctx, 1000); err != nil {
 		t.Fatal(err)
 	}

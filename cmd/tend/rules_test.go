@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/engine/enginetest"
 	"github.com/tendhealth/tend/rpm"
@@ -61,21 +59,9 @@ func TestRulesBacktestCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys := engine.System("test")
-	doc, err := eng.CreateUser(ctx, sys, engine.NewUser{Name: "Dr Ada Osei", Role: engine.RoleClinician})
-	if err != nil {
-		t.Fatal(err)
-	}
-	team, err := eng.CreateCareTeam(ctx, sys, engine.NewCareTeam{Name: "Team", MemberIDs: []uuid.UUID{doc.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := eng.CreatePatient(ctx, sys, engine.NewPatient{DisplayName: "Sam Lee", Timezone: "UTC", CareTeamID: team.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc, p := teamWithPatient(t, ctx, eng, "Team", "Dr Ada Osei", "Sam Lee")
 	v := 85.0
-	if _, err := eng.Ingest(ctx, engine.Actor{Role: engine.RoleClinician, UserID: doc.ID}, engine.IngestRequest{PatientID: p.ID,
+	if _, err := eng.Ingest(ctx, doc, engine.IngestRequest{PatientID: p.ID,
 		Readings: []rpm.Reading{{Kind: rpm.SpO2, Value: &v, Unit: "%", ObservedAt: time.Now().Add(-2 * time.Hour)}}}); err != nil {
 		t.Fatal(err)
 	}

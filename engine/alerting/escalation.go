@@ -341,6 +341,54 @@ func (al *Service) takeSteps(ctx context.Context, tx pgx.Tx, alerts []*escAlert)
 		return nil
 	}
 	now := al.now()
+	staff, told, err := loadStepRecipients(ctx, tx, alerts)
+	if err != nil {
+		return err
+	}
+	var (
+		n          notifications
+		uID        []uuid.UUID
+		uStep      []int32
+		uExhausted []bool
+		uDue       []*time.Time
+		eAction    []string
+		eDetail    []map[string]any
+		onCall     = map[uuid.UUID][]uuid.UUID{} // per team, computed once
+	)
+	b := &pgx.Batch{}
+	for _, a := range alerts {
+		exhausted, detail, due := planStep(a, staff[a.teamID], told[a.id], onCall, &n, now)
+		action := "escalated"
+		if exhausted {
+			action = "escalation_exhausted"
+		}
+		uID, uStep, uExhausted, uDue = append(uID, a.id), append(uStep, int32(a.step)), append(uExhausted, exhausted), append(uDue, due)
+		eAction, eDetail = append(eAction, action), append(eDetail, detail)
+		al.audit.Queue(b, escalationActor, audit.Entry{Action: "alert.escalate", PatientID: a.patientID,
+			ObjectType: "alert", ObjectID: a.id.String(), Detail: detail})
+		events.Queue(b, now, events.Event{Type: events.AlertUpdated, CareTeamID: a.teamID, PatientID: a.patientID,
+			Payload: map[string]any{"alert_id": a.id, "status": a.status, "urgency": a.urgency, "escalation_level": a.step,
+				"escalation_exhausted": exhausted}})
+	}
+	if len(n.id) > 0 {
+		n.queue(b, now)
+	}
+	b.Queue(markEscalationsSQL, uID, uStep, uExhausted, uDue, now)
+	b.Queue(insertAlertEventsSQL, uID, eAction, eDetail, now)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("escalate: record the steps: %w", err)
+	}
+	if len(n.jobs) > 0 {
+		if _, err := al.jobs().InsertManyTx(ctx, tx, n.jobs); err != nil {
+			return fmt.Errorf("escalate: enqueue deliveries: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadStepRecipients loads, for the alerts that have a level left, their
+// teams' staff and who each alert has already told, in one round trip.
+func loadStepRecipients(ctx context.Context, tx pgx.Tx, alerts []*escAlert) (staff map[uuid.UUID][]recipient, told map[uuid.UUID][]uuid.UUID, err error) {
 	var teams, notifying []uuid.UUID
 	for _, a := range alerts {
 		if a.step < len(a.policy.levels()) {
@@ -350,119 +398,78 @@ func (al *Service) takeSteps(ctx context.Context, tx pgx.Tx, alerts []*escAlert)
 			}
 		}
 	}
-	staff := map[uuid.UUID][]recipient{}
-	told := map[uuid.UUID][]uuid.UUID{}
-	if len(notifying) > 0 {
-		b := &pgx.Batch{}
-		b.Queue(teamStaffSQL, teams).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var team uuid.UUID
-				var r recipient
-				if err := rows.Scan(&team, &r.userID, &r.teamRole, &r.tz, &r.quietStart, &r.quietEnd, &r.devices); err != nil {
-					return err
-				}
-				staff[team] = append(staff[team], r)
-			}
-			return rows.Err()
-		})
-		b.Queue(alertsNotifiedSQL, notifying).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var alert, user uuid.UUID
-				if err := rows.Scan(&alert, &user); err != nil {
-					return err
-				}
-				told[alert] = append(told[alert], user)
-			}
-			return rows.Err()
-		})
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("escalate: load recipients: %w", err)
-		}
+	staff, told = map[uuid.UUID][]recipient{}, map[uuid.UUID][]uuid.UUID{}
+	if len(notifying) == 0 {
+		return staff, told, nil
 	}
-
-	var (
-		nID, nUser, nAlert []uuid.UUID
-		nType, nUrgency    []string
-		nHeld              []*time.Time
-		nDevices           []int32
-		jobs               []river.InsertManyParams
-		uID                []uuid.UUID
-		uStep              []int32
-		uExhausted         []bool
-		uDue               []*time.Time
-		eAlert             []uuid.UUID
-		eAction            []string
-		eDetail            []map[string]any
-		onCall             = map[uuid.UUID][]uuid.UUID{} // per team, computed once
-	)
 	b := &pgx.Batch{}
-	for _, a := range alerts {
-		levels := a.policy.levels()
-		exhausted := a.step >= len(levels)
-		detail := map[string]any{"step": a.step}
-		action := "escalation_exhausted"
-		var due *time.Time
-		if !exhausted {
-			action = "escalated"
-			oc, ok := onCall[a.teamID]
-			if !ok {
-				loc, err := time.LoadLocation(a.tz)
-				if err != nil {
-					loc = time.UTC
-				}
-				oc = rota.OnCall(a.slots, loc, now)
-				onCall[a.teamID] = oc
+	b.Queue(teamStaffSQL, teams).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var team uuid.UUID
+			var r recipient
+			if err := rows.Scan(&team, &r.userID, &r.teamRole, &r.tz, &r.quietStart, &r.quietEnd, &r.devices); err != nil {
+				return err
 			}
-			to := levelRecipients(levels[a.step], staff[a.teamID], oc)
-			to = slices.DeleteFunc(to, func(r recipient) bool { return slices.Contains(told[a.id], r.userID) })
-			for _, r := range to {
-				id := pg.NewID()
-				var held *time.Time
-				if a.urgency == rpm.Medium || a.urgency == rpm.Low {
-					if end, in := r.quietUntil(now); in {
-						held = &end
-					}
-				}
-				nID, nUser, nAlert = append(nID, id), append(nUser, r.userID), append(nAlert, a.id)
-				nType, nUrgency, nHeld = append(nType, "alert"), append(nUrgency, string(a.urgency)), append(nHeld, held)
-				if held != nil {
-					nDevices = append(nDevices, 0)
-					jobs = append(jobs, delivery.CatchupJob(r.userID, *held))
-					continue
-				}
-				nDevices = append(nDevices, int32(len(r.devices)))
-				for _, d := range r.devices {
-					jobs = append(jobs, delivery.Job(id, d, a.id, a.urgency))
-				}
-			}
-			detail["level"], detail["notified"] = levels[a.step], len(to)
-			if d := a.policy.deadline(a.urgency); d > 0 {
-				next := now.Add(d)
-				due = &next
-			}
+			staff[team] = append(staff[team], r)
 		}
-		uID, uStep, uExhausted, uDue = append(uID, a.id), append(uStep, int32(a.step)), append(uExhausted, exhausted), append(uDue, due)
-		eAlert, eAction, eDetail = append(eAlert, a.id), append(eAction, action), append(eDetail, detail)
-		al.audit.Queue(b, escalationActor, audit.Entry{Action: "alert.escalate", PatientID: a.patientID,
-			ObjectType: "alert", ObjectID: a.id.String(), Detail: detail})
-		events.Queue(b, now, events.Event{Type: events.AlertUpdated, CareTeamID: a.teamID, PatientID: a.patientID,
-			Payload: map[string]any{"alert_id": a.id, "status": a.status, "urgency": a.urgency, "escalation_level": a.step,
-				"escalation_exhausted": exhausted}})
-	}
-	if len(nID) > 0 {
-		b.Queue(insertNotificationsSQL, nID, nUser, nType, nAlert, nUrgency, nHeld, nDevices, now)
-	}
-	b.Queue(markEscalationsSQL, uID, uStep, uExhausted, uDue, now)
-	b.Queue(insertAlertEventsSQL, eAlert, eAction, eDetail, now)
+		return rows.Err()
+	})
+	b.Queue(alertsNotifiedSQL, notifying).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var alert, user uuid.UUID
+			if err := rows.Scan(&alert, &user); err != nil {
+				return err
+			}
+			told[alert] = append(told[alert], user)
+		}
+		return rows.Err()
+	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("escalate: record the steps: %w", err)
+		return nil, nil, fmt.Errorf("escalate: load recipients: %w", err)
 	}
-	if len(jobs) > 0 {
-		if _, err := al.jobs().InsertManyTx(ctx, tx, jobs); err != nil {
-			return fmt.Errorf("escalate: enqueue deliveries: %w", err)
+	return staff, told, nil
+}
+
+// planStep plans one alert's step: a notification (into n) for each of its
+// level's recipients not told yet, held for the quiet hours of a medium or
+// low alert with a catch-up. It returns whether the levels are exhausted,
+// the step's audit detail and when the next step is due (nil: never).
+func planStep(a *escAlert, staff []recipient, told []uuid.UUID, onCall map[uuid.UUID][]uuid.UUID, n *notifications,
+	now time.Time) (exhausted bool, detail map[string]any, due *time.Time) {
+	levels := a.policy.levels()
+	detail = map[string]any{"step": a.step}
+	if a.step >= len(levels) {
+		return true, detail, nil
+	}
+	oc, ok := onCall[a.teamID]
+	if !ok {
+		loc, err := time.LoadLocation(a.tz)
+		if err != nil {
+			loc = time.UTC
+		}
+		oc = rota.OnCall(a.slots, loc, now)
+		onCall[a.teamID] = oc
+	}
+	to := levelRecipients(levels[a.step], staff, oc)
+	to = slices.DeleteFunc(to, func(r recipient) bool { return slices.Contains(told, r.userID) })
+	for _, r := range to {
+		var held *time.Time
+		if a.urgency == rpm.Medium || a.urgency == rpm.Low {
+			if end, in := r.quietUntil(now); in {
+				held = &end
+			}
+		}
+		n.add(r, a.id, "alert", a.urgency, held)
+		if held != nil {
+			n.jobs = append(n.jobs, delivery.CatchupJob(r.userID, *held))
 		}
 	}
-	return nil
+	detail["level"], detail["notified"] = levels[a.step], len(to)
+	if d := a.policy.deadline(a.urgency); d > 0 {
+		next := now.Add(d)
+		due = &next
+	}
+	return false, detail, due
 }
 
 // levelRecipients picks who one escalation level of a team pages: on_call

@@ -3,7 +3,6 @@ package alerting_test
 import (
 	"context"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +35,24 @@ func escalationWorld(t *testing.T, w *enginetest.World, eng *engine.Engine) (lea
 		t.Fatal(err)
 	}
 	return lead, onCall
+}
+
+// escWorld is a World with an engine on a settable clock and
+// escalationWorld's team.
+type escWorld struct {
+	*enginetest.World
+	eng          *engine.Engine
+	clk          *enginetest.Clock
+	lead, onCall engine.Actor
+}
+
+// newEscalation builds an escWorld; the engine has cfg's settings.
+func newEscalation(t *testing.T, cfg engine.Config) *escWorld {
+	t.Helper()
+	w := enginetest.NewWorld(t, false)
+	eng, clk := w.NewClockedEngine(t, time.Time{}, cfg)
+	lead, onCall := escalationWorld(t, w, eng)
+	return &escWorld{World: w, eng: eng, clk: clk, lead: lead, onCall: onCall}
 }
 
 // escalationDue returns when alert id's next escalation step is due (nil:
@@ -81,11 +98,9 @@ func notifiedCount(t *testing.T, w *enginetest.World, id, user uuid.UUID) int {
 // alert; a step is taken once.
 func TestEscalationWalksTheLevels(t *testing.T) {
 	t.Parallel()
-	w := enginetest.NewWorld(t, false)
+	e := newEscalation(t, engine.Config{})
+	w, eng, clk, lead, onCall := e.World, e.eng, e.clk, e.lead, e.onCall
 	ctx := context.Background()
-	clk := enginetest.NewClock(time.Now().Truncate(time.Second))
-	eng := w.NewEngineWith(t, engine.Config{Now: clk.Now})
-	lead, onCall := escalationWorld(t, w, eng)
 	t0 := clk.Now()
 	id := enginetest.RaiseCritical(t, w, eng, t0.Add(-time.Minute))
 	if n := notifiedCount(t, w, id, lead.UserID) + notifiedCount(t, w, id, w.Clinician.UserID); n != 0 {
@@ -157,11 +172,9 @@ func TestEscalationWalksTheLevels(t *testing.T) {
 // acknowledged and does nothing.
 func TestAckStopsEscalation(t *testing.T) {
 	t.Parallel()
-	w := enginetest.NewWorld(t, false)
+	e := newEscalation(t, engine.Config{})
+	w, eng, clk, lead := e.World, e.eng, e.clk, e.lead
 	ctx := context.Background()
-	clk := enginetest.NewClock(time.Now().Truncate(time.Second))
-	eng := w.NewEngineWith(t, engine.Config{Now: clk.Now})
-	lead, _ := escalationWorld(t, w, eng)
 	id := enginetest.RaiseCritical(t, w, eng, clk.Now().Add(-time.Minute))
 	clk.Advance(3 * time.Minute)
 	if _, err := eng.AckAlert(ctx, w.Clinician, id, "on it"); err != nil {
@@ -186,11 +199,9 @@ func TestAckStopsEscalation(t *testing.T) {
 // meanwhile. Resolving cancels what is pending.
 func TestSnoozePausesEscalation(t *testing.T) {
 	t.Parallel()
-	w := enginetest.NewWorld(t, false)
+	e := newEscalation(t, engine.Config{})
+	w, eng, clk, lead := e.World, e.eng, e.clk, e.lead
 	ctx := context.Background()
-	clk := enginetest.NewClock(time.Now().Truncate(time.Second))
-	eng := w.NewEngineWith(t, engine.Config{Now: clk.Now})
-	lead, _ := escalationWorld(t, w, eng)
 	t0 := clk.Now()
 	id := enginetest.RaiseCritical(t, w, eng, t0.Add(-time.Minute))
 	if _, err := eng.SnoozeAlert(ctx, w.Clinician, id, t0.Add(30*time.Minute), ""); err != nil {
@@ -222,35 +233,19 @@ func TestSnoozePausesEscalation(t *testing.T) {
 // escalate once.
 func TestRacingWorkersEscalateOnce(t *testing.T) {
 	t.Parallel()
-	w := enginetest.NewWorld(t, false)
-	ctx := context.Background()
-	clk := enginetest.NewClock(time.Now().Truncate(time.Second))
-	eng1 := w.NewEngineWith(t, engine.Config{Now: clk.Now})
+	e := newEscalation(t, engine.Config{})
+	w, eng1, clk, lead := e.World, e.eng, e.clk, e.lead
 	eng2 := w.NewEngineWith(t, engine.Config{Now: clk.Now})
-	lead, _ := escalationWorld(t, w, eng1)
+	ctx := context.Background()
 	id := enginetest.RaiseCritical(t, w, eng1, clk.Now().Add(-time.Minute))
 	clk.Advance(5 * time.Minute)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	took := 0
-	for i := range 8 {
-		eng := eng1
-		if i%2 == 1 {
-			eng = eng2
+	took := enginetest.Race(t, 8, [2]*engine.Engine{eng1, eng2}, func(eng *engine.Engine) (int, error) {
+		ok, err := eng.Shared().Alerting.Escalate(ctx, id, 1)
+		if ok {
+			return 1, err
 		}
-		wg.Go(func() {
-			ok, err := eng.Shared().Alerting.Escalate(ctx, id, 1)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				mu.Lock()
-				took++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+		return 0, err
+	})
 	if took != 1 {
 		t.Errorf("%d workers took step 1, want 1", took)
 	}
@@ -268,12 +263,10 @@ func TestRacingWorkersEscalateOnce(t *testing.T) {
 func TestRacingSweepsEscalateOnce(t *testing.T) {
 	t.Parallel()
 	const n = 600 // more than two batches per sweep
-	w := enginetest.NewWorld(t, false)
-	ctx := context.Background()
-	clk := enginetest.NewClock(time.Now().Truncate(time.Second))
-	eng1 := w.NewEngineWith(t, engine.Config{Now: clk.Now})
+	e := newEscalation(t, engine.Config{})
+	w, eng1, clk, lead := e.World, e.eng, e.clk, e.lead
 	eng2 := w.NewEngineWith(t, engine.Config{Now: clk.Now})
-	lead, _ := escalationWorld(t, w, eng1)
+	ctx := context.Background()
 	rows, err := w.Pool.Query(ctx, `INSERT INTO alerts (id, patient_id, care_team_id, rule_id, rule_version, urgency, urgency_rank,
 			title, first_observed_at, last_observed_at, created_at, updated_at)
 		SELECT gen_random_uuid(), $1, $2, 'race-' || g, 1, 'critical', 4, 'Race', $3, $3, $3, $3
@@ -289,25 +282,7 @@ func TestRacingSweepsEscalateOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(5 * time.Minute)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	took := 0
-	for i := range 4 {
-		eng := eng1
-		if i%2 == 1 {
-			eng = eng2
-		}
-		wg.Go(func() {
-			k, err := eng.Shared().Alerting.Sweep(ctx)
-			if err != nil {
-				t.Error(err)
-			}
-			mu.Lock()
-			took += k
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	took := enginetest.Race(t, 4, [2]*engine.Engine{eng1, eng2}, func(eng *engine.Engine) (int, error) { return eng.Shared().Alerting.Sweep(ctx) })
 	if took != n {
 		t.Errorf("the sweeps took %d steps, want %d", took, n)
 	}
@@ -327,10 +302,8 @@ func TestRacingSweepsEscalateOnce(t *testing.T) {
 // A critical alert that reaches no device escalates at once.
 func TestUndeliveredCriticalEscalatesAtOnce(t *testing.T) {
 	t.Parallel()
-	w := enginetest.NewWorld(t, false)
-	clk := enginetest.NewClock(time.Now().Truncate(time.Second))
-	eng := w.NewEngineWith(t, engine.Config{Now: clk.Now})
-	escalationWorld(t, w, eng)
+	e := newEscalation(t, engine.Config{})
+	w, eng, clk := e.World, e.eng, e.clk
 	if _, err := w.Pool.Exec(context.Background(), `UPDATE devices SET enabled = false`); err != nil {
 		t.Fatal(err)
 	}
@@ -353,11 +326,9 @@ func TestUndeliveredCriticalEscalatesAtOnce(t *testing.T) {
 // through every level as the clock passes each deadline.
 func TestEscalationJobsRun(t *testing.T) {
 	t.Parallel()
-	w := enginetest.NewWorld(t, false)
+	e := newEscalation(t, engine.Config{RunWorkers: true, EscalationSweepInterval: 100 * time.Millisecond})
+	w, eng, clk, lead := e.World, e.eng, e.clk, e.lead
 	ctx := context.Background()
-	clk := enginetest.NewClock(time.Now().Truncate(time.Second))
-	eng := w.NewEngineWith(t, engine.Config{Now: clk.Now, RunWorkers: true, EscalationSweepInterval: 100 * time.Millisecond})
-	lead, _ := escalationWorld(t, w, eng)
 	id := enginetest.RaiseCritical(t, w, eng, clk.Now().Add(-time.Minute))
 	enginetest.WaitFor(t, func() bool {
 		clk.Advance(time.Minute)

@@ -29,8 +29,7 @@ func TestRepeatIntervalPerTeam(t *testing.T) {
 			t.Parallel()
 			w := enginetest.NewWorld(t, false)
 			ctx := context.Background()
-			clk := enginetest.NewClock(time.Now().Truncate(time.Second))
-			eng := w.NewEngineWith(t, engine.Config{Now: clk.Now})
+			eng, clk := w.NewClockedEngine(t, time.Time{}, engine.Config{})
 			team, err := eng.CreateCareTeam(ctx, w.Admin, engine.NewCareTeam{Name: "Repeat", MemberIDs: []uuid.UUID{w.Clinician.UserID}, Escalation: c.policy})
 			if err != nil {
 				t.Fatal(err)

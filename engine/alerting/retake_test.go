@@ -2,7 +2,6 @@ package alerting_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,16 @@ import (
 	"github.com/tendhealth/tend/notify"
 	"github.com/tendhealth/tend/rpm"
 )
+
+// theRetake returns the id of the one retake in status.
+func theRetake(t *testing.T, w *enginetest.World, status string) uuid.UUID {
+	t.Helper()
+	ids := enginetest.Column[uuid.UUID](t, w, `SELECT id FROM retakes WHERE status = $1`, status)
+	if len(ids) != 1 {
+		t.Fatalf("%d retakes %s, want 1", len(ids), status)
+	}
+	return ids[0]
+}
 
 // retakeWorld is a world whose patient has a user with a phone, to receive
 // "please measure again".
@@ -96,10 +105,7 @@ func TestRetakeNotConfirmedPagesNobody(t *testing.T) {
 	if res := ingestBP(t, w, 132, 84, now.Add(-time.Minute)); len(res.Alerts) != 0 {
 		t.Fatalf("a normal retake raised %+v", res.Alerts)
 	}
-	var id uuid.UUID
-	if err := w.Pool.QueryRow(context.Background(), `SELECT id FROM retakes WHERE status = 'not_confirmed'`).Scan(&id); err != nil {
-		t.Fatalf("no refuted retake: %v", err)
-	}
+	id := theRetake(t, w, "not_confirmed")
 	if err := w.Eng.Shared().Alerting.RetakeDeadline(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
@@ -114,10 +120,7 @@ func TestRetakeTimeoutPages(t *testing.T) {
 	t.Parallel()
 	w := retakeWorld(t)
 	ingestBP(t, w, 185, 100, time.Now().Add(-time.Minute))
-	var id uuid.UUID
-	if err := w.Pool.QueryRow(context.Background(), `SELECT id FROM retakes WHERE status = 'pending'`).Scan(&id); err != nil {
-		t.Fatal(err)
-	}
+	id := theRetake(t, w, "pending")
 	for range 2 {
 		if err := w.Eng.Shared().Alerting.RetakeDeadline(context.Background(), id); err != nil {
 			t.Fatal(err)
@@ -153,21 +156,10 @@ func TestRacingRetakeDeadlinesPageOnce(t *testing.T) {
 	t.Parallel()
 	w := retakeWorld(t)
 	ingestBP(t, w, 185, 100, time.Now().Add(-time.Minute))
-	var id uuid.UUID
-	if err := w.Pool.QueryRow(context.Background(), `SELECT id FROM retakes WHERE status = 'pending'`).Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	engines := []*engine.Engine{w.Eng, w.NewEngine(t, false)}
-	var wg sync.WaitGroup
-	for i := range 8 {
-		eng := engines[i%2]
-		wg.Go(func() {
-			if err := eng.Shared().Alerting.RetakeDeadline(context.Background(), id); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
+	id := theRetake(t, w, "pending")
+	enginetest.Race(t, 8, [2]*engine.Engine{w.Eng, w.NewEngine(t, false)}, func(eng *engine.Engine) (int, error) {
+		return 0, eng.Shared().Alerting.RetakeDeadline(context.Background(), id)
+	})
 	if n := w.Count(t, `SELECT count(*) FROM alerts WHERE rule_id = 'bp-crisis'`); n != 1 {
 		t.Errorf("%d bp-crisis alerts after racing deadlines, want 1", n)
 	}

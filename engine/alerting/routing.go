@@ -49,70 +49,90 @@ func (r recipient) quietUntil(now time.Time) (time.Time, bool) {
 // notification for everything held (package delivery). Critical and high alerts
 // always go out at once.
 func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.UUID, groups []*alertGroup) error {
-	rows, err := tx.Query(ctx, recipientsSQL, teamID, patientID)
+	all, err := loadRecipients(ctx, tx, teamID, patientID)
 	if err != nil {
-		return fmt.Errorf("route: load recipients: %w", err)
-	}
-	var all []recipient
-	for rows.Next() {
-		var r recipient
-		if err := rows.Scan(&r.userID, &r.teamRole, &r.tz, &r.quietStart, &r.quietEnd, &r.devices); err != nil {
-			rows.Close()
-			return fmt.Errorf("route: load recipients: %w", err)
-		}
-		all = append(all, r)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("route: load recipients: %w", err)
+		return err
 	}
 	now := al.now()
 	onCall, policy, err := teamRouting(ctx, tx, teamID, now)
 	if err != nil {
 		return err
 	}
+	return al.storeRoute(ctx, tx, planRoute(all, onCall, policy, groups, now))
+}
+
+// loadRecipients loads the team's members and the patient's own users who
+// may be told, with their devices and quiet hours.
+func loadRecipients(ctx context.Context, tx pgx.Tx, teamID, patientID uuid.UUID) ([]recipient, error) {
+	rows, err := tx.Query(ctx, recipientsSQL, teamID, patientID)
+	if err != nil {
+		return nil, fmt.Errorf("route: load recipients: %w", err)
+	}
+	var all []recipient
+	for rows.Next() {
+		var r recipient
+		if err := rows.Scan(&r.userID, &r.teamRole, &r.tz, &r.quietStart, &r.quietEnd, &r.devices); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("route: load recipients: %w", err)
+		}
+		all = append(all, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("route: load recipients: %w", err)
+	}
+	return all, nil
+}
+
+// notifications are the notifications to insert, column by column, and
+// the jobs that go with them (deliveries, catch-ups, escalations).
+type notifications struct {
+	id, user, alert []uuid.UUID
+	typ, urgency    []string
+	held            []*time.Time
+	devices         []int32
+	jobs            []river.InsertManyParams
+}
+
+// add records a notification of alert for r, and a delivery job per
+// device unless it is held until held (its catch-up is the caller's).
+func (n *notifications) add(r recipient, alert uuid.UUID, typ string, u rpm.Urgency, held *time.Time) {
+	id := pg.NewID()
+	n.id, n.user, n.alert = append(n.id, id), append(n.user, r.userID), append(n.alert, alert)
+	n.typ, n.urgency, n.held = append(n.typ, typ), append(n.urgency, string(u)), append(n.held, held)
+	if held != nil {
+		n.devices = append(n.devices, 0)
+		return
+	}
+	n.devices = append(n.devices, int32(len(r.devices)))
+	for _, d := range r.devices {
+		n.jobs = append(n.jobs, delivery.Job(id, d, alert, u))
+	}
+}
+
+// queue queues the notifications' insert on b.
+func (n *notifications) queue(b *pgx.Batch, now time.Time) {
+	b.Queue(insertNotificationsSQL, n.id, n.user, n.typ, n.alert, n.urgency, n.held, n.devices, now)
+}
+
+// routePlan is what routing decided for one transaction's alerts: the
+// notifications and their jobs, and the alerts' notified, undelivered and
+// escalation state.
+type routePlan struct {
+	notifications
+	now               time.Time
+	notified, unreach []uuid.UUID
+	escID             []uuid.UUID // escalations to schedule, due at escDue
+	escDue            []time.Time
+	catchups          map[catchup]bool
+	quiet             map[uuid.UUID]*time.Time // per user, computed once
+}
+
+// planRoute decides who is told of each alert and how, from the
+// recipients, who is on call and the team's policy; it reads nothing.
+func planRoute(all []recipient, onCall []uuid.UUID, policy *teamPolicy, groups []*alertGroup, now time.Time) *routePlan {
 	team, patients := firstLevel(all)
 	urgent := pageOnCall(team, all, onCall)
-
-	var (
-		nID, nUser, nAlert []uuid.UUID
-		nType, nUrgency    []string
-		nHeld              []*time.Time
-		nDevices           []int32
-		jobs               []river.InsertManyParams
-		notified, unreach  []uuid.UUID
-		escID              []uuid.UUID // escalations to schedule, due at escDue
-		escDue             []time.Time
-		catchups           = map[catchup]bool{}
-		quiet              = map[uuid.UUID]*time.Time{} // per user, computed once
-	)
-	heldUntil := func(r recipient) *time.Time {
-		q, ok := quiet[r.userID]
-		if !ok {
-			if end, in := r.quietUntil(now); in {
-				q = &end
-			}
-			quiet[r.userID] = q
-		}
-		return q
-	}
-	add := func(r recipient, g *alertGroup, typ string) {
-		id := pg.NewID()
-		var held *time.Time
-		if typ == "alert" && (g.urgency == rpm.Medium || g.urgency == rpm.Low) {
-			held = heldUntil(r)
-		}
-		nID, nUser, nAlert = append(nID, id), append(nUser, r.userID), append(nAlert, g.alertID)
-		nType, nUrgency, nHeld = append(nType, typ), append(nUrgency, string(g.urgency)), append(nHeld, held)
-		if held != nil {
-			nDevices = append(nDevices, 0)
-			catchups[catchup{user: r.userID, at: *held}] = true
-			return
-		}
-		nDevices = append(nDevices, int32(len(r.devices)))
-		for _, d := range r.devices {
-			jobs = append(jobs, delivery.Job(id, d, g.alertID, g.urgency))
-		}
-	}
+	p := &routePlan{now: now, catchups: map[catchup]bool{}, quiet: map[uuid.UUID]*time.Time{}}
 	for _, g := range groups {
 		devices := 0
 		paged := team
@@ -120,62 +140,92 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 			paged = urgent
 		}
 		for _, r := range paged {
-			add(r, g, "alert")
+			p.tell(r, g, "alert")
 			devices += len(r.devices)
 		}
 		undelivered := false
 		if g.urgency == rpm.Critical {
 			for _, r := range patients {
-				add(r, g, "safety")
+				p.tell(r, g, "safety")
 			}
 			if devices == 0 {
-				unreach = append(unreach, g.alertID)
+				p.unreach = append(p.unreach, g.alertID)
 				undelivered = true
 			}
 		}
-		notified = append(notified, g.alertID)
+		p.notified = append(p.notified, g.alertID)
 		// Set the first escalation step's due time; when nobody's device
 		// could be told, it is due now and a job takes it at once (the sweep
 		// would, should the job be lost).
 		if g.status == "open" {
 			if undelivered {
-				escID, escDue = append(escID, g.alertID), append(escDue, now)
-				jobs = append(jobs, escalateJob(g.alertID, 1))
+				p.escID, p.escDue = append(p.escID, g.alertID), append(p.escDue, now)
+				p.jobs = append(p.jobs, escalateJob(g.alertID, 1))
 			} else if d := policy.deadline(g.urgency); d > 0 {
-				escID, escDue = append(escID, g.alertID), append(escDue, now.Add(d))
+				p.escID, p.escDue = append(p.escID, g.alertID), append(p.escDue, now.Add(d))
 			}
 		}
 	}
-	for c := range catchups {
-		jobs = append(jobs, delivery.CatchupJob(c.user, c.at))
+	for c := range p.catchups {
+		p.jobs = append(p.jobs, delivery.CatchupJob(c.user, c.at))
 	}
+	return p
+}
 
-	b := &pgx.Batch{}
-	b.Queue(insertNotificationsSQL, nID, nUser, nType, nAlert, nUrgency, nHeld, nDevices, now)
-	b.Queue(markNotifiedSQL, notified, now)
-	if len(unreach) > 0 {
-		b.Queue(markUndeliveredSQL, unreach)
+// heldUntil is the end of the quiet hours r is in, or nil.
+func (p *routePlan) heldUntil(r recipient) *time.Time {
+	q, ok := p.quiet[r.userID]
+	if !ok {
+		if end, in := r.quietUntil(p.now); in {
+			q = &end
+		}
+		p.quiet[r.userID] = q
 	}
-	if len(escID) > 0 {
-		b.Queue(scheduleEscalationsSQL, escID, escDue)
+	return q
+}
+
+// tell plans one notification of g for r; a medium or low alert is held
+// for r's quiet hours, with one catch-up per user and end.
+func (p *routePlan) tell(r recipient, g *alertGroup, typ string) {
+	var held *time.Time
+	if typ == "alert" && (g.urgency == rpm.Medium || g.urgency == rpm.Low) {
+		held = p.heldUntil(r)
+	}
+	p.add(r, g.alertID, typ, g.urgency, held)
+	if held != nil {
+		p.catchups[catchup{user: r.userID, at: *held}] = true
+	}
+}
+
+// storeRoute records a plan: the notifications and the alerts' state in
+// one batch, then the jobs, in the ingest's transaction.
+func (al *Service) storeRoute(ctx context.Context, tx pgx.Tx, p *routePlan) error {
+	b := &pgx.Batch{}
+	p.queue(b, p.now)
+	b.Queue(markNotifiedSQL, p.notified, p.now)
+	if len(p.unreach) > 0 {
+		b.Queue(markUndeliveredSQL, p.unreach)
+	}
+	if len(p.escID) > 0 {
+		b.Queue(scheduleEscalationsSQL, p.escID, p.escDue)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("route: record notifications: %w", err)
 	}
-	if len(unreach) > 0 {
-		al.metrics.Undelivered.Add(float64(len(unreach)))
+	if len(p.unreach) > 0 {
+		al.metrics.Undelivered.Add(float64(len(p.unreach)))
 	}
-	if len(catchups) > 0 {
+	if len(p.catchups) > 0 {
 		held := 0
-		for _, h := range nHeld {
+		for _, h := range p.held {
 			if h != nil {
 				held++
 			}
 		}
 		al.metrics.Held.Add(float64(held))
 	}
-	if len(jobs) > 0 {
-		if _, err := al.jobs().InsertManyTx(ctx, tx, jobs); err != nil {
+	if len(p.jobs) > 0 {
+		if _, err := al.jobs().InsertManyTx(ctx, tx, p.jobs); err != nil {
 			return fmt.Errorf("route: enqueue deliveries: %w", err)
 		}
 	}

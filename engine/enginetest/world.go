@@ -3,10 +3,12 @@ package enginetest
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tendhealth/tend/engine"
@@ -91,6 +93,19 @@ func (w *World) NewEngineWith(t testing.TB, cfg engine.Config) *engine.Engine {
 	return StartEngine(t, cfg)
 }
 
+// NewClockedEngine is NewEngineWith on a settable clock that starts at
+// start (zero: the current second), for tests that move time (deadlines,
+// quiet hours, reminders, missing data): cfg.Now is the returned clock's.
+func (w *World) NewClockedEngine(t testing.TB, start time.Time, cfg engine.Config) (*engine.Engine, *Clock) {
+	t.Helper()
+	if start.IsZero() {
+		start = time.Now().Truncate(time.Second)
+	}
+	clk := NewClock(start)
+	cfg.Now = clk.Now
+	return w.NewEngineWith(t, cfg), clk
+}
+
 // StartEngine builds and starts an engine (with a new keyring unless cfg
 // has one), stopped when t ends.
 func StartEngine(t testing.TB, cfg engine.Config) *engine.Engine {
@@ -121,6 +136,44 @@ func (w *World) Count(t testing.TB, sql string, args ...any) int {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return n
+}
+
+// Column runs a query of one column on w's database and returns its
+// values in order.
+func Column[T any](t testing.TB, w *World, sql string, args ...any) []T {
+	t.Helper()
+	rows, err := w.Pool.Query(context.Background(), sql, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[T])
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
+}
+
+// Race runs fn n times at once, alternately on each engine (two processes
+// in effect), and returns the sum of what the runs return.
+func Race(t testing.TB, n int, engines [2]*engine.Engine, fn func(*engine.Engine) (int, error)) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sum := 0
+	for i := range n {
+		eng := engines[i%2]
+		wg.Go(func() {
+			k, err := fn(eng)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			sum += k
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return sum
 }
 
 // PatientUser creates a patient user for w's patient.

@@ -14,8 +14,7 @@ func TestMissingWeightRaisesOneAlertPerGap(t *testing.T) {
 	t.Parallel()
 	w := enginetest.NewWorld(t, false)
 	ctx := context.Background()
-	clk := enginetest.NewClock(time.Now().Truncate(time.Second))
-	eng := w.NewEngineWith(t, engine.Config{Now: clk.Now})
+	eng, clk := w.NewClockedEngine(t, time.Time{}, engine.Config{})
 	hf := enginetest.HeartFailurePatient(t, w, eng, clk.Now().Add(-30*time.Hour))
 
 	// 30 h after enrolment: not missing yet (36 h). The hypertension

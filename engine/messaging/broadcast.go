@@ -274,95 +274,23 @@ func (ms *Service) appendBatch(ctx context.Context, id uuid.UUID, batch int, onl
 	}
 	var res BatchResult
 	err := pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
-		var team uuid.UUID
-		var sender *uuid.UUID
-		var senderRole, keyID string
-		var body []byte
-		var urgent bool
-		var request *string
-		err := tx.QueryRow(ctx, broadcastBodySQL, id).Scan(&team, &sender, &senderRole, &keyID, &body, &urgent, &request)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // nothing to send: the broadcast is gone
+		bc, ok, err := ms.openBroadcast(ctx, tx, id)
+		if err != nil || !ok {
+			return err // when it is gone, nothing to send
 		}
-		if err != nil {
-			return fmt.Errorf("broadcast: %w", err)
-		}
-		text, err := thread.Open(ms.keys, keyID, body, broadcastAAD(team, id))
-		if err != nil {
-			return fmt.Errorf("broadcast %s: %w", id, err)
-		}
-		// Lock the batch's pending rows and their threads, in thread order: a
-		// concurrent run of the same batch waits, then finds nothing pending.
-		rows, err := tx.Query(ctx, lockBatchSQL, id, batch, pg.NilIfZero(only))
-		if err != nil {
-			return fmt.Errorf("broadcast batch: %w", err)
-		}
-		pending, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pendingThread, error) {
-			var p pendingThread
-			err := r.Scan(&p.thread, &p.patient)
-			return p, err
-		})
-		if err != nil {
-			return fmt.Errorf("broadcast batch: %w", err)
-		}
-		if len(pending) == 0 {
-			return nil
+		pending, err := lockPending(ctx, tx, id, batch, only)
+		if err != nil || len(pending) == 0 {
+			return err
 		}
 		now := ms.now().Truncate(time.Microsecond)
-		n := len(pending)
-		ids, threads, cts := make([]uuid.UUID, n), make([]uuid.UUID, n), make([][]byte, n)
-		var sealedKey string
-		for i, p := range pending {
-			ids[i], threads[i] = pg.NewID(), p.thread
-			sealedKey, cts[i] = ms.keys.Seal(text, thread.BodyAAD(p.thread, ids[i]))
-		}
-		rows, err = tx.Query(ctx, insertBroadcastMessagesSQL, ids, threads, cts, now, sender, senderRole, sealedKey, urgent, id)
+		ids, seqs, err := ms.insertCopies(ctx, tx, bc, pending, now)
 		if err != nil {
-			return fmt.Errorf("broadcast messages: %w", err)
+			return err
 		}
-		seqs := map[uuid.UUID]int64{}
-		var mid uuid.UUID
-		var seq int64
-		if _, err := pgx.ForEachRow(rows, []any{&mid, &seq}, func() error { seqs[mid] = seq; return nil }); err != nil {
-			return fmt.Errorf("broadcast messages: %w", err)
+		if err := ms.recordCopies(ctx, tx, bc, pending, ids, seqs, now); err != nil {
+			return err
 		}
-		if len(seqs) != n {
-			return fmt.Errorf("broadcast messages: %d of %d appended", len(seqs), n)
-		}
-		actor := access.Actor{Role: access.Role(senderRole), RequestID: "broadcast:" + id.String()}
-		if sender != nil {
-			actor.UserID = *sender
-		}
-		if request != nil {
-			actor.RequestID = *request
-		}
-		b := &pgx.Batch{}
-		b.Queue(markBroadcastSentSQL, id, threads, ids)
-		if sender != nil {
-			seqList := make([]int64, n)
-			for i := range ids {
-				seqList[i] = seqs[ids[i]]
-			}
-			b.Queue(markSenderSQL, threads, *sender, seqList, now)
-		}
-		jobs := make([]river.InsertManyParams, n)
-		for i, p := range pending {
-			s := seqs[ids[i]]
-			events.Queue(b, now, events.Event{Type: events.MessageCreated, ThreadID: p.thread, CareTeamID: team,
-				PatientID: p.patient, Payload: map[string]any{"thread_id": p.thread, "message_id": ids[i], "seq": s,
-					"sender_id": pg.Deref(sender), "kind": thread.Text, "urgent": urgent, "broadcast_id": id}})
-			ms.audit.Queue(b, actor, audit.Entry{Action: "message.create", PatientID: p.patient, ObjectType: "thread",
-				ObjectID: p.thread.String(), Detail: map[string]any{"message_ids": []uuid.UUID{ids[i]}, "broadcast_id": id}})
-			jobs[i] = river.InsertManyParams{Args: pushArgs{MessageID: ids[i]},
-				InsertOpts: &river.InsertOpts{Queue: pushQueue, ScheduledAt: now.Add(ms.hold), MaxAttempts: 10}}
-		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("broadcast batch: %w", err)
-		}
-		if _, err := ms.jobs().InsertManyFastTx(ctx, tx, jobs); err != nil {
-			return fmt.Errorf("schedule broadcast pushes: %w", err)
-		}
-		res.Sent = n
+		res.Sent = len(pending)
 		return nil
 	})
 	if err != nil {
@@ -372,6 +300,134 @@ func (ms *Service) appendBatch(ctx context.Context, id uuid.UUID, batch int, onl
 		ms.metrics.BroadcastMessages.WithLabelValues("sent").Add(float64(res.Sent))
 	}
 	return res, nil
+}
+
+// openedBroadcast is a broadcast as its copies are made: who sent it, to
+// which team, and its body opened.
+type openedBroadcast struct {
+	id, team   uuid.UUID
+	sender     *uuid.UUID
+	senderRole string
+	text       []byte
+	urgent     bool
+	request    *string
+}
+
+// actor is who the copies' audit entries name: the sender, in the request
+// that made the broadcast.
+func (bc openedBroadcast) actor() access.Actor {
+	a := access.Actor{Role: access.Role(bc.senderRole), RequestID: "broadcast:" + bc.id.String()}
+	if bc.sender != nil {
+		a.UserID = *bc.sender
+	}
+	if bc.request != nil {
+		a.RequestID = *bc.request
+	}
+	return a
+}
+
+// openBroadcast reads a broadcast and opens its body; false when the
+// broadcast is gone.
+func (ms *Service) openBroadcast(ctx context.Context, tx pgx.Tx, id uuid.UUID) (openedBroadcast, bool, error) {
+	bc := openedBroadcast{id: id}
+	var keyID string
+	var body []byte
+	err := tx.QueryRow(ctx, broadcastBodySQL, id).Scan(&bc.team, &bc.sender, &bc.senderRole, &keyID, &body, &bc.urgent, &bc.request)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return bc, false, nil
+	}
+	if err != nil {
+		return bc, false, fmt.Errorf("broadcast: %w", err)
+	}
+	if bc.text, err = thread.Open(ms.keys, keyID, body, broadcastAAD(bc.team, id)); err != nil {
+		return bc, false, fmt.Errorf("broadcast %s: %w", id, err)
+	}
+	return bc, true, nil
+}
+
+// lockPending locks the batch's pending rows and their threads, in thread
+// order: a concurrent run of the same batch waits, then finds nothing
+// pending.
+func lockPending(ctx context.Context, tx pgx.Tx, id uuid.UUID, batch int, only uuid.UUID) ([]pendingThread, error) {
+	rows, err := tx.Query(ctx, lockBatchSQL, id, batch, pg.NilIfZero(only))
+	if err != nil {
+		return nil, fmt.Errorf("broadcast batch: %w", err)
+	}
+	pending, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pendingThread, error) {
+		var p pendingThread
+		err := r.Scan(&p.thread, &p.patient)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broadcast batch: %w", err)
+	}
+	return pending, nil
+}
+
+// insertCopies appends a sealed copy of the body to each pending thread and
+// returns the copies' ids (in pending's order) and their sequence numbers.
+func (ms *Service) insertCopies(ctx context.Context, tx pgx.Tx, bc openedBroadcast, pending []pendingThread,
+	now time.Time) ([]uuid.UUID, map[uuid.UUID]int64, error) {
+	n := len(pending)
+	ids, threads, cts := make([]uuid.UUID, n), make([]uuid.UUID, n), make([][]byte, n)
+	var sealedKey string
+	for i, p := range pending {
+		ids[i], threads[i] = pg.NewID(), p.thread
+		sealedKey, cts[i] = ms.keys.Seal(bc.text, thread.BodyAAD(p.thread, ids[i]))
+	}
+	rows, err := tx.Query(ctx, insertBroadcastMessagesSQL, ids, threads, cts, now, bc.sender, bc.senderRole, sealedKey, bc.urgent, bc.id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("broadcast messages: %w", err)
+	}
+	seqs := map[uuid.UUID]int64{}
+	var mid uuid.UUID
+	var seq int64
+	if _, err := pgx.ForEachRow(rows, []any{&mid, &seq}, func() error { seqs[mid] = seq; return nil }); err != nil {
+		return nil, nil, fmt.Errorf("broadcast messages: %w", err)
+	}
+	if len(seqs) != n {
+		return nil, nil, fmt.Errorf("broadcast messages: %d of %d appended", len(seqs), n)
+	}
+	return ids, seqs, nil
+}
+
+// recordCopies marks the threads sent and the sender's receipts, queues
+// each copy's message.created event and audit entry in one batch, then
+// inserts each copy's push job (after the usual hold).
+func (ms *Service) recordCopies(ctx context.Context, tx pgx.Tx, bc openedBroadcast, pending []pendingThread, ids []uuid.UUID,
+	seqs map[uuid.UUID]int64, now time.Time) error {
+	n := len(pending)
+	threads := make([]uuid.UUID, n)
+	for i, p := range pending {
+		threads[i] = p.thread
+	}
+	actor := bc.actor()
+	b := &pgx.Batch{}
+	b.Queue(markBroadcastSentSQL, bc.id, threads, ids)
+	if bc.sender != nil {
+		seqList := make([]int64, n)
+		for i := range ids {
+			seqList[i] = seqs[ids[i]]
+		}
+		b.Queue(markSenderSQL, threads, *bc.sender, seqList, now)
+	}
+	jobs := make([]river.InsertManyParams, n)
+	for i, p := range pending {
+		events.Queue(b, now, events.Event{Type: events.MessageCreated, ThreadID: p.thread, CareTeamID: bc.team,
+			PatientID: p.patient, Payload: map[string]any{"thread_id": p.thread, "message_id": ids[i], "seq": seqs[ids[i]],
+				"sender_id": pg.Deref(bc.sender), "kind": thread.Text, "urgent": bc.urgent, "broadcast_id": bc.id}})
+		ms.audit.Queue(b, actor, audit.Entry{Action: "message.create", PatientID: p.patient, ObjectType: "thread",
+			ObjectID: p.thread.String(), Detail: map[string]any{"message_ids": []uuid.UUID{ids[i]}, "broadcast_id": bc.id}})
+		jobs[i] = river.InsertManyParams{Args: pushArgs{MessageID: ids[i]},
+			InsertOpts: &river.InsertOpts{Queue: pushQueue, ScheduledAt: now.Add(ms.hold), MaxAttempts: 10}}
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("broadcast batch: %w", err)
+	}
+	if _, err := ms.jobs().InsertManyFastTx(ctx, tx, jobs); err != nil {
+		return fmt.Errorf("schedule broadcast pushes: %w", err)
+	}
+	return nil
 }
 
 // rotateBroadcasts re-seals broadcast bodies sealed under keys other than

@@ -67,21 +67,8 @@ func copiesPerThread(t testing.TB, w *enginetest.World, team, id uuid.UUID) map[
 // batchesOf returns the batch numbers of a broadcast's fan-out jobs.
 func batchesOf(t testing.TB, w *enginetest.World, id uuid.UUID) []int {
 	t.Helper()
-	rows, err := w.Pool.Query(context.Background(), `SELECT (args->>'batch')::int FROM river_job
+	return enginetest.Column[int](t, w, `SELECT (args->>'batch')::int FROM river_job
 		WHERE kind = 'message.broadcast' AND args->>'broadcast_id' = $1 ORDER BY 1`, id.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []int
-	for rows.Next() {
-		var b int
-		if err := rows.Scan(&b); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b)
-	}
-	return out
 }
 
 // TestBroadcastCrashAndResume: a broadcast to 53 patients in batches of 10.

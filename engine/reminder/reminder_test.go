@@ -38,8 +38,8 @@ func newRemWorld(t *testing.T, zone string, start time.Time) *remWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &remWorld{World: w, clk: enginetest.NewClock(start), zone: loc}
-	r.Eng = w.NewEngineWith(t, engine.Config{Now: r.clk.Now})
+	r := &remWorld{World: w, zone: loc}
+	r.Eng, r.clk = w.NewClockedEngine(t, start, engine.Config{})
 	sch, err := w.Eng.CreateUser(ctx, w.Admin, engine.NewUser{Name: "Pat Scheduler", Role: engine.RoleScheduler})
 	if err != nil {
 		t.Fatal(err)
@@ -83,20 +83,7 @@ func (r *remWorld) medication(t *testing.T, times ...string) engine.Schedule {
 // keys lists the occurrence keys of a schedule's doses by due time.
 func (r *remWorld) keys(t *testing.T, scheduleID string) []string {
 	t.Helper()
-	rows, err := r.Pool.Query(context.Background(), `SELECT occurrence_key FROM doses WHERE schedule_id = $1 ORDER BY due_at`, scheduleID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, k)
-	}
-	return out
+	return enginetest.Column[string](t, r.World, `SELECT occurrence_key FROM doses WHERE schedule_id = $1 ORDER BY due_at`, scheduleID)
 }
 
 // A twice-daily schedule over a week that crosses a DST change (US, EU) or
@@ -130,17 +117,8 @@ func TestRemindersWeekAcrossDST(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			rows, err := r.Pool.Query(context.Background(), `SELECT due_at FROM doses WHERE schedule_id = $1 ORDER BY due_at`, s.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var n int
-			for rows.Next() {
-				var due time.Time
-				if err := rows.Scan(&due); err != nil {
-					t.Fatal(err)
-				}
+			dues := enginetest.Column[time.Time](t, r.World, `SELECT due_at FROM doses WHERE schedule_id = $1 ORDER BY due_at`, s.ID)
+			for n, due := range dues {
 				local := due.In(loc)
 				want := []int{8, 20}[n%2]
 				if local.Hour() != want || local.Minute() != 0 {
@@ -149,10 +127,9 @@ func TestRemindersWeekAcrossDST(t *testing.T) {
 				if d := local.Format(time.DateOnly); d != day.AddDate(0, 0, n/2).Format(time.DateOnly) {
 					t.Errorf("dose %d on %s", n, d)
 				}
-				n++
 			}
-			if n != 14 {
-				t.Errorf("%d doses over the week, want 14", n)
+			if len(dues) != 14 {
+				t.Errorf("%d doses over the week, want 14", len(dues))
 			}
 			if j := r.Count(t, `SELECT count(*) FROM river_job WHERE kind = 'reminder.send' AND args->>'key' LIKE $1`, s.ID+"/%"); j != 14 {
 				t.Errorf("%d reminder jobs, want 14", j)
@@ -357,22 +334,7 @@ func TestMissedDoseSweep(t *testing.T) {
 	keys := r.keys(t, s.ID)
 	other := r.NewEngineWith(t, engine.Config{Now: r.clk.Now})
 	sweepBoth := func() int {
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		total := 0
-		for _, e := range []*engine.Engine{r.Eng, other, r.Eng, other} {
-			wg.Go(func() {
-				n, err := e.SweepMissed(ctx)
-				if err != nil {
-					t.Error(err)
-				}
-				mu.Lock()
-				total += n
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
-		return total
+		return enginetest.Race(t, 4, [2]*engine.Engine{r.Eng, other}, func(e *engine.Engine) (int, error) { return e.SweepMissed(ctx) })
 	}
 	r.clk.Set(start.Add(3*time.Hour - time.Second)) // 08:59:59, grace not over
 	if n := sweepBoth(); n != 0 {

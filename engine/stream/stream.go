@@ -5,7 +5,12 @@
 // One listener per process LISTENs on events.Channel on a connection of its
 // own (github.com/jackc/pgxlisten: it reconnects, and after every
 // (re)connect this package reads the log from the last event it saw, so a
-// dropped connection loses nothing). Each event is read once per process,
+// dropped connection loses nothing). Events are published in id order, and
+// an id only once every lower id is final: ids are taken at insert but
+// transactions commit in any order, so the listener waits for the appends
+// in flight (events.AppendLockClass) before it publishes past them. A
+// client's Last-Event-ID then says it has every event up to it, and replay
+// from it misses nothing. Each event is read once per process,
 // with its care team's members, and a process-local hub fans it out to the
 // subscriptions whose actor may see it. A subscription's buffer is bounded:
 // a client too slow to keep up is dropped (ErrSlow), never allowed to hold
@@ -99,6 +104,9 @@ type Service struct {
 	mu     sync.Mutex
 	subs   map[*Subscription]struct{}
 	closed bool
+	// published is the id up to which every event has been handed to the
+	// subscriptions open at the time.
+	published int64
 }
 
 // New builds a Service; its listener starts with the first subscription.
@@ -133,6 +141,9 @@ type Subscription struct {
 	replayed map[int64]struct{}
 	untrack  sync.Once // the presence connection ends once
 	tracked  bool
+	// after is the client's Last-Event-ID (0 for none): it has every event
+	// up to it.
+	after int64
 }
 
 // Backlog returns what to send before anything of Events: the events the
@@ -142,10 +153,12 @@ func (s *Subscription) Backlog() []*Message { return s.backlog }
 // Events delivers new events the actor may see. Skip those Replayed reports.
 func (s *Subscription) Events() <-chan *Message { return s.ch }
 
-// Replayed reports whether the event was already sent in the backlog.
+// Replayed reports whether the client already has the event: it was sent in
+// the backlog, or it is not after the client's Last-Event-ID (which another
+// process may have published before this one).
 func (s *Subscription) Replayed(id int64) bool {
 	_, ok := s.replayed[id]
-	return ok
+	return ok || id <= s.after
 }
 
 // Done is closed when the subscription ends on its own: the client was too
@@ -193,12 +206,16 @@ func (s *Service) Subscribe(ctx context.Context, a access.Actor, after *int64) (
 		return nil, fmt.Errorf("stream: listener not connected: %w", wait.Err())
 	}
 	sub := &Subscription{svc: s, actor: a, ch: make(chan *Message, s.cfg.Buffer), done: make(chan struct{})}
+	if after != nil {
+		sub.after = *after
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil, ErrClosed
 	}
 	s.subs[sub] = struct{}{}
+	upto := s.published
 	s.mu.Unlock()
 	if s.cfg.Presence != nil && a.Is(access.RolePatient, access.RoleClinician, access.RoleScheduler, access.RoleAdmin) {
 		if err := s.cfg.Presence.Connect(ctx, a.UserID); err != nil {
@@ -207,9 +224,9 @@ func (s *Service) Subscribe(ctx context.Context, a access.Actor, after *int64) (
 		sub.tracked = true // Connect counted it, even when its write failed
 	}
 	if after != nil {
-		// Subscribed first, replayed second: an event committed in between
-		// is in both, and Replayed tells the caller to skip it.
-		if err := s.replay(ctx, sub, *after); err != nil {
+		// Subscribed first, replayed second, up to what was published when
+		// it subscribed: everything later comes through Events, once.
+		if err := s.replay(ctx, sub, *after, upto); err != nil {
 			sub.Close()
 			return nil, err
 		}
@@ -217,15 +234,18 @@ func (s *Service) Subscribe(ctx context.Context, a access.Actor, after *int64) (
 	return sub, nil
 }
 
-// replay fills sub's backlog with the events after id after.
-func (s *Service) replay(ctx context.Context, sub *Subscription, after int64) error {
+// replay fills sub's backlog with the events after id after, up to id upto.
+func (s *Service) replay(ctx context.Context, sub *Subscription, after, upto int64) error {
 	var oldest *int64
 	var newest int64
 	if err := s.pool.QueryRow(ctx, positionSQL).Scan(&oldest, &newest); err != nil {
 		return fmt.Errorf("stream position: %w", err)
 	}
+	// A reset carries what this process has published, not the newest id:
+	// an event below the newest may still be in flight, and the client's
+	// next Last-Event-ID must not pass it.
 	reset := func() {
-		sub.backlog = []*Message{{ID: newest, Type: Reset, Data: []byte(`{"reason":"the events since Last-Event-ID are no longer all retained: refetch"}`)}}
+		sub.backlog = []*Message{{ID: upto, Type: Reset, Data: []byte(`{"reason":"the events since Last-Event-ID are no longer all retained: refetch"}`)}}
 	}
 	// An id past the newest ever issued comes from another database (or a
 	// restored one); one before the oldest retained means events were
@@ -239,7 +259,7 @@ func (s *Service) replay(ctx context.Context, sub *Subscription, after int64) er
 		return nil
 	}
 	a := sub.actor
-	rows, err := s.pool.Query(ctx, replaySQL, after, a.Role, a.PatientID, a.UserID, scope.PatientVisibleEvents(), s.cfg.ReplayLimit+1)
+	rows, err := s.pool.Query(ctx, replaySQL, after, a.Role, a.PatientID, a.UserID, scope.PatientVisibleEvents(), s.cfg.ReplayLimit+1, upto)
 	if err != nil {
 		return fmt.Errorf("stream replay: %w", err)
 	}
@@ -293,6 +313,7 @@ func (s *Service) publish(ev loaded) {
 	m := &Message{ID: ev.id, Type: ev.typ, Data: ev.payload}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.published = max(s.published, ev.id)
 	for sub := range s.subs {
 		if ev.thread {
 			if !scope.SeesThreadEvent(sub.actor, ev.members) || sub.actor.UserID == ev.except {
@@ -329,7 +350,7 @@ func (s *Service) Close() {
 func (s *Service) listen() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	f := &follower{svc: s, seen: map[int64]struct{}{}}
+	f := &follower{svc: s}
 	l := &pgxlisten.Listener{
 		Connect: func(ctx context.Context) (*pgx.Conn, error) {
 			// Its own connection: LISTEN holds it for good, and a pooled
@@ -371,52 +392,100 @@ type loaded struct {
 	except  uuid.UUID // a participant who is not sent the event (the typist)
 }
 
-// follower follows the event log for the listener. Event ids are issued at
-// insert but committed in any order, so it remembers the ids it has
-// published above a floor rather than only the highest.
+// follower follows the event log for the listener, in id order.
 type follower struct {
 	svc     *Service
 	started bool
-	cursor  int64              // the highest id published
-	seen    map[int64]struct{} // ids published, pruned below cursor-seenSpan
+	cursor  int64 // every event up to it is final and published
 }
 
-const (
-	seenSpan = 4096
-	loadPage = 500
-)
+const loadPage = 500
+
+// slowAppend is how long the follower waits for the appends in flight
+// before it logs that they hold up the stream.
+const slowAppend = 5 * time.Second
 
 // HandleBacklog runs after each (re)connect, once LISTEN is in place: the
 // first time it only notes where the log ends; later it publishes whatever
 // was committed while the connection was down.
 func (f *follower) HandleBacklog(ctx context.Context, _ string, conn *pgx.Conn) error {
+	final, err := f.final(ctx, conn)
+	if err != nil {
+		return err
+	}
 	if !f.started {
-		if err := conn.QueryRow(ctx, maxIDSQL).Scan(&f.cursor); err != nil {
-			return fmt.Errorf("stream start: %w", err)
-		}
-		f.started = true
+		f.cursor, f.started = final, true
+		f.svc.mu.Lock()
+		f.svc.published = final
+		f.svc.mu.Unlock()
 		close(f.svc.ready)
 		return nil
 	}
-	return f.load(ctx, conn, 0)
+	return f.load(ctx, conn, final)
 }
 
-// HandleNotification publishes the notified event and anything newer not yet
-// published.
+// HandleNotification publishes every event up to the newest final id: the
+// notified one and any other committed since.
 func (f *follower) HandleNotification(ctx context.Context, n *pgconn.Notification, conn *pgx.Conn) error {
 	id, err := strconv.ParseInt(n.Payload, 10, 64)
 	if err != nil {
 		return fmt.Errorf("stream: notification payload is not an event id")
 	}
-	if _, ok := f.seen[id]; ok || !f.started {
-		return nil
+	if !f.started || id <= f.cursor {
+		return nil // published already
 	}
-	return f.load(ctx, conn, id)
+	final, err := f.final(ctx, conn)
+	if err != nil {
+		return err
+	}
+	return f.load(ctx, conn, final)
 }
 
-func (f *follower) load(ctx context.Context, conn *pgx.Conn, id int64) error {
-	for {
-		rows, err := conn.Query(ctx, loadSQL, id, f.cursor, loadPage)
+// final returns an id up to which every event is final: the newest id
+// issued, once every append that was in flight when it was read has ended.
+// An append takes the append lock before its id, so an append that took an
+// id up to it was in flight then, or had ended.
+func (f *follower) final(ctx context.Context, conn *pgx.Conn) (int64, error) {
+	var issued int64
+	var appenders []string
+	if err := conn.QueryRow(ctx, issuedSQL).Scan(&issued); err != nil {
+		return 0, fmt.Errorf("stream: newest id: %w", err)
+	}
+	if err := conn.QueryRow(ctx, appendersSQL).Scan(&appenders); err != nil {
+		return 0, fmt.Errorf("stream: appends in flight: %w", err)
+	}
+	var waited time.Duration
+	wait, warned := time.Millisecond, false
+	for len(appenders) > 0 {
+		var n int
+		if err := conn.QueryRow(ctx, appendingSQL, appenders).Scan(&n); err != nil {
+			return 0, fmt.Errorf("stream: appends in flight: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+		if !warned && waited > slowAppend {
+			f.svc.log.WarnContext(ctx, "stream: a transaction that appended an event has been open a long time; the stream waits for it",
+				"appends", n)
+			warned = true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return 0, ctx.Err()
+		}
+		waited += wait
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+	return issued, nil
+}
+
+// load publishes the events after the cursor up to id upto, in id order.
+func (f *follower) load(ctx context.Context, conn *pgx.Conn, upto int64) error {
+	for f.cursor < upto {
+		rows, err := conn.Query(ctx, loadSQL, f.cursor, upto, loadPage)
 		if err != nil {
 			return fmt.Errorf("stream load: %w", err)
 		}
@@ -433,25 +502,17 @@ func (f *follower) load(ctx context.Context, conn *pgx.Conn, id int64) error {
 			return fmt.Errorf("stream load: %w", err)
 		}
 		for _, ev := range evs {
-			if _, ok := f.seen[ev.id]; ok {
-				continue
-			}
 			f.svc.publish(ev)
-			f.seen[ev.id] = struct{}{}
-			f.cursor = max(f.cursor, ev.id)
-		}
-		if len(f.seen) > 2*seenSpan {
-			for s := range f.seen {
-				if s < f.cursor-seenSpan {
-					delete(f.seen, s)
-				}
-			}
+			f.cursor = ev.id
 		}
 		if len(evs) < loadPage {
-			return nil
+			f.cursor = upto
+			f.svc.mu.Lock()
+			f.svc.published = max(f.svc.published, upto)
+			f.svc.mu.Unlock()
 		}
-		id = 0
 	}
+	return nil
 }
 
 // ephemeral hands the events that are never stored (typing) to the
@@ -484,59 +545,4 @@ func (h *ephemeral) HandleNotification(ctx context.Context, n *pgconn.Notificati
 	}
 	h.svc.publish(loaded{typ: ev.Type, payload: data, members: members, thread: true, except: ev.From})
 	return nil
-}
-
-// presence publishes a change of user's presence: the state to the staff
-// who may see it, and to the patients of each of a staff member's teams
-// only whether the team has someone available.
-func (h *ephemeral) presence(ctx context.Context, conn *pgx.Conn, user uuid.UUID) error {
-	p := h.svc.cfg.Presence
-	if p == nil || user == uuid.Nil {
-		return nil
-	}
-	c, err := p.Load(ctx, conn, user)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("stream: %w", err)
-	}
-	data, err := json.Marshal(map[string]any{"user_id": user, "state": c.Presence.State, "last_seen": c.Presence.LastSeen})
-	if err != nil {
-		return fmt.Errorf("stream: %w", err)
-	}
-	h.svc.publishTo(presence.Event, data, c.Staff, access.RoleClinician, access.RoleScheduler, access.RoleAdmin)
-	for _, t := range c.Teams {
-		data, err := json.Marshal(map[string]any{"care_team_available": t.Available})
-		if err != nil {
-			return fmt.Errorf("stream: %w", err)
-		}
-		h.svc.publishTo(presence.Event, data, t.Patients, access.RolePatient)
-	}
-	return nil
-}
-
-// publishTo hands an ephemeral event to the subscriptions of users whose
-// actor has one of roles.
-func (s *Service) publishTo(typ string, data []byte, users []uuid.UUID, roles ...access.Role) {
-	if len(users) == 0 {
-		return
-	}
-	to := make(map[uuid.UUID]struct{}, len(users))
-	for _, u := range users {
-		to[u] = struct{}{}
-	}
-	m := &Message{Type: typ, Data: data}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for sub := range s.subs {
-		if _, ok := to[sub.actor.UserID]; !ok || !sub.actor.Is(roles...) {
-			continue
-		}
-		select {
-		case sub.ch <- m:
-		default:
-			s.dropLocked(sub, ErrSlow)
-		}
-	}
 }

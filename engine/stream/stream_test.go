@@ -79,17 +79,7 @@ func TestListenerCatchesUpAfterReconnect(t *testing.T) {
 		}
 		return n
 	}
-	receive := func(want int64) {
-		t.Helper()
-		select {
-		case m := <-sub.Events():
-			if m.ID != want {
-				t.Fatalf("got event %d, want %d", m.ID, want)
-			}
-		case <-time.After(time.Minute):
-			t.Fatalf("event %d not delivered within a minute", want)
-		}
-	}
+	receive := func(want int64) { t.Helper(); expect(t, sub, want) }
 	publish(uuid.New())
 	receive(1)
 	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1
@@ -131,5 +121,87 @@ func TestPrune(t *testing.T) {
 	left, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil || len(left) != 2 || left[0] != 3 {
 		t.Errorf("left %v (%v), want [3 4]", left, err)
+	}
+}
+
+// TestLateCommitIsNotSkipped is the replay gap: event 2's transaction takes
+// its id first and commits after event 3's. Nothing past 1 may reach a
+// client while 2 is in flight — neither live nor in a replay — or the
+// client, reconnecting with Last-Event-ID 3, would never get 2. Once 2
+// commits, 2 and 3 arrive live in id order, and a replay from 2 holds 3.
+func TestLateCommitIsNotSkipped(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	s := New(Config{Pool: pool, Now: time.Now})
+	t.Cleanup(s.Close)
+	ctx := context.Background()
+	live, err := s.Subscribe(ctx, admin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := events.Event{Type: events.AlertCreated, CareTeamID: uuid.New()}
+	commit := func() {
+		t.Helper()
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return events.Publish(ctx, tx, time.Now(), ev) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit()
+	expect(t, live, 1)
+	late, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = late.Rollback(ctx) }()
+	if err := events.Publish(ctx, late, time.Now(), ev); err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	var ids []int64
+	if err := pool.QueryRow(ctx, `SELECT array_agg(id ORDER BY id) FROM events`).Scan(&ids); err != nil || len(ids) != 2 || ids[1] != 3 {
+		t.Fatalf("committed events %v (%v), want [1 3] with 2 in flight", ids, err)
+	}
+	// Event 3's notification is being handled: give it time to arrive,
+	// wrongly, before event 2.
+	select {
+	case m := <-live.Events():
+		t.Fatalf("event %d published while event 2 is in flight", m.ID)
+	case <-time.After(500 * time.Millisecond):
+	}
+	one := int64(1)
+	again, err := s.Subscribe(ctx, admin, &one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := again.Backlog(); len(b) != 0 {
+		t.Fatalf("a replay from 1 while event 2 is in flight sent %d events, first %d %s", len(b), b[0].ID, b[0].Type)
+	}
+	if err := late.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, live, 2, 3)
+	expect(t, again, 2, 3)
+	two := int64(2)
+	replay, err := s.Subscribe(ctx, admin, &two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := replay.Backlog(); len(b) != 1 || b[0].ID != 3 {
+		t.Errorf("replay from 2: %d events, want event 3", len(b))
+	}
+}
+
+// expect receives the events of ids want from sub, in order, each within a
+// minute.
+func expect(t *testing.T, sub *Subscription, want ...int64) {
+	t.Helper()
+	for _, id := range want {
+		select {
+		case m := <-sub.Events():
+			if m.ID != id {
+				t.Fatalf("got event %d, want %d", m.ID, id)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("event %d not delivered within a minute", id)
+		}
 	}
 }

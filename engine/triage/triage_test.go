@@ -110,8 +110,7 @@ func TestSnoozeEnds(t *testing.T) {
 	t.Parallel()
 	w := enginetest.NewWorld(t, false)
 	ctx := context.Background()
-	clk := enginetest.NewClock(time.Now().Truncate(time.Second))
-	eng := w.NewEngineWith(t, engine.Config{Now: clk.Now})
+	eng, clk := w.NewClockedEngine(t, time.Time{}, engine.Config{})
 	id := enginetest.RaiseCritical(t, w, eng, clk.Now().Add(-time.Minute))
 	if _, err := eng.SnoozeAlert(ctx, w.Clinician, id, clk.Now().Add(30*time.Minute), ""); err != nil {
 		t.Fatal(err)
@@ -208,8 +207,7 @@ func TestRoutingPagesOnCall(t *testing.T) {
 	night := enginetest.AddClinician(t, w, "Dr Night")
 	lead := enginetest.AddClinician(t, w, "Dr Lead")
 	// Monday 2026-12-07 10:00 UTC is 04:00 in Chicago.
-	clk := enginetest.NewClock(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
-	eng := w.NewEngineWith(t, engine.Config{Now: clk.Now})
+	eng, clk := w.NewClockedEngine(t, time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC), engine.Config{})
 	if _, err := eng.UpdateCareTeam(ctx, w.Admin, w.Patient.CareTeamID, engine.CareTeamUpdate{
 		Members:  []engine.TeamMember{{UserID: w.Clinician.UserID, Role: "clinician"}, {UserID: night.UserID, Role: "clinician"}, {UserID: lead.UserID, Role: "lead"}},
 		Timezone: "America/Chicago",

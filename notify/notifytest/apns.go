@@ -242,6 +242,7 @@ func (a *APNs) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	a.received.add(req)
 	a.onRecv.call(req)
+	resp.hold(r.Context())
 	resp.write(w, "application/json")
 }
 

@@ -267,6 +267,7 @@ func (f *FCM) send(w http.ResponseWriter, r *http.Request) {
 	req.Status = resp.Status
 	f.received.add(req)
 	f.onRecv.call(req)
+	resp.hold(r.Context())
 	resp.write(w, "application/json; charset=UTF-8")
 }
 

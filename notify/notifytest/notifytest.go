@@ -40,6 +40,22 @@ type Response struct {
 	RetryAfter string
 	// Body is sent as is. FCMError and APNsError build provider error bodies.
 	Body string
+	// Delay holds the answer back this long, or until the client gives up,
+	// as a provider that hangs would. Zero answers at once.
+	Delay time.Duration
+}
+
+// hold waits out r's Delay, or until the request ends.
+func (r Response) hold(ctx context.Context) {
+	if r.Delay <= 0 {
+		return
+	}
+	t := time.NewTimer(r.Delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // write sends r, with contentType when it has a body.
@@ -85,6 +101,12 @@ func (j *journal[T]) add(v T) {
 		close(j.changed)
 		j.changed = nil
 	}
+}
+
+func (j *journal[T]) len() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.items)
 }
 
 func (j *journal[T]) all() []T {

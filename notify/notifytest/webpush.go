@@ -284,6 +284,7 @@ func (w *WebPush) serve(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Location", fmt.Sprintf("%s/message/%d", w.URL, id))
 	}
 	w.onRecv.call(req)
+	resp.hold(r.Context())
 	resp.write(rw, "application/json")
 }
 

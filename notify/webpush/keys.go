@@ -48,19 +48,19 @@ func ValidateSubscription(endpoint, p256dh, auth string) error {
 }
 
 // parseSubscription validates a subscription and decodes its keys.
-func parseSubscription(endpoint, p256dh, auth string) (key, secret []byte, err error) {
+func parseSubscription(endpoint, p256dh, auth string) (key *ecdh.PublicKey, secret []byte, err error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
 		return nil, nil, &SubscriptionError{Field: "endpoint", Reason: "must be an absolute http or https URL"}
 	}
-	key, err = decodeBase64(p256dh)
+	raw, err := decodeBase64(p256dh)
 	if err != nil {
 		return nil, nil, &SubscriptionError{Field: "p256dh", Reason: "is not base64url"}
 	}
-	if len(key) != 65 || key[0] != 4 {
+	if len(raw) != 65 || raw[0] != 4 {
 		return nil, nil, &SubscriptionError{Field: "p256dh", Reason: "is not an uncompressed P-256 public key (65 bytes)"}
 	}
-	if _, err := ecdh.P256().NewPublicKey(key); err != nil {
+	if key, err = ecdh.P256().NewPublicKey(raw); err != nil {
 		return nil, nil, &SubscriptionError{Field: "p256dh", Reason: "is not a point on P-256"}
 	}
 	secret, err = decodeBase64(auth)

@@ -1,6 +1,6 @@
 // Package webpush delivers notifications to browsers through the Web Push
 // protocol: RFC 8030 delivery, RFC 8291 message encryption (aes128gcm) and
-// RFC 8292 VAPID authentication, using github.com/SherClockHolmes/webpush-go.
+// RFC 8292 VAPID authentication.
 //
 // A Sender is safe for concurrent use:
 //
@@ -15,12 +15,19 @@
 // {"id","type","title","body","urgency","data"} and nothing else: the browser's
 // service worker fetches details over the API.
 // It is padded to a few fixed sizes (see PadBlock and BodySize), far below
-// the 4096 bytes webpush-go pads to by default.
+// the 4096 bytes every push service accepts.
+//
+// A push costs one key agreement with the subscription's key and no
+// signature: the VAPID token is signed once per push service origin and
+// reused until an hour before it expires (it is valid for 12 hours).
 package webpush
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -28,10 +35,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/SherClockHolmes/webpush-go"
 	"github.com/google/uuid"
 
 	"github.com/tendhealth/tend/notify"
@@ -65,9 +72,8 @@ const bodyOverhead = 16 + 4 + 1 + 65 + 16
 
 // BodySize returns the size in bytes of the encrypted body Send posts for a
 // payload of n bytes (n at most MaxPayload). It is also the record size
-// ("rs") Send declares: webpush-go fills the body to exactly rs bytes, and
-// the single record (rs less the 86-byte header) is then shorter than rs as
-// RFC 8291 §4 requires.
+// ("rs") Send declares: the body is exactly rs bytes, so the single record
+// (rs less the 86-byte header) is shorter than rs as RFC 8291 §4 requires.
 func BodySize(n int) int {
 	padded := max(MinPadded, (n+1+PadBlock-1)/PadBlock*PadBlock)
 	return min(padded, MaxPayload+1) + bodyOverhead
@@ -98,11 +104,10 @@ type Config struct {
 // Sender delivers notify.Messages to Web Push subscriptions. It implements
 // notify.Sender.
 type Sender struct {
-	public     string // raw base64url
-	private    string // raw base64url
-	subscriber string // as webpush-go wants it: "https:…" or an address without "mailto:"
-	client     *http.Client
-	timeout    time.Duration
+	vapid   *vapidSigner
+	client  *http.Client
+	timeout time.Duration
+	now     func() time.Time
 }
 
 var _ notify.Sender = (*Sender)(nil)
@@ -120,7 +125,7 @@ func New(cfg Config) (*Sender, error) {
 	if !priv.PublicKey().Equal(pub) {
 		return nil, errors.New("webpush: VAPID private key does not match the public key")
 	}
-	sub, err := subscriber(cfg.Subject)
+	sub, err := vapidSubject(cfg.Subject)
 	if err != nil {
 		return nil, fmt.Errorf("webpush: VAPID subject: %w", err)
 	}
@@ -137,19 +142,22 @@ func New(cfg Config) (*Sender, error) {
 			},
 		}
 	}
+	key, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), priv.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("webpush: VAPID private key: %w", err)
+	}
 	return &Sender{
-		public:     base64.RawURLEncoding.EncodeToString(pub.Bytes()),
-		private:    base64.RawURLEncoding.EncodeToString(priv.Bytes()),
-		subscriber: sub,
-		client:     client,
-		timeout:    timeout,
+		vapid: &vapidSigner{key: key, public: base64.RawURLEncoding.EncodeToString(pub.Bytes()), subject: sub,
+			tokens: map[string]vapidToken{}},
+		client:  client,
+		timeout: timeout,
+		now:     time.Now,
 	}, nil
 }
 
-// subscriber turns a VAPID subject into what webpush-go expects: it prepends
-// "mailto:" to anything that does not start with "https:", so a configured
-// "mailto:" must be stripped or the claim would read "mailto:mailto:…".
-func subscriber(subject string) (string, error) {
+// vapidSubject returns the VAPID "sub" claim for a configured subject: a
+// "mailto:" or "https:" URL, a bare e-mail address taken as mailto.
+func vapidSubject(subject string) (string, error) {
 	switch {
 	case strings.HasPrefix(subject, "https:"):
 		u, err := url.Parse(subject)
@@ -162,9 +170,9 @@ func subscriber(subject string) (string, error) {
 		if !strings.Contains(addr, "@") {
 			return "", errors.New("mailto: needs an e-mail address")
 		}
-		return addr, nil
-	case strings.Contains(subject, "@") && !strings.Contains(subject, ":"):
 		return subject, nil
+	case strings.Contains(subject, "@") && !strings.Contains(subject, ":"):
+		return "mailto:" + subject, nil
 	}
 	return "", errors.New(`must be a "mailto:" or "https:" URL`)
 }
@@ -246,26 +254,31 @@ func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (n
 			Err: fmt.Errorf("webpush: payload of %d bytes exceeds %d: %w", len(body), MaxPayload, notify.ErrPayloadTooLarge)}
 	}
 	size := BodySize(len(body))
+	sealed, err := encrypt(body, key, secret, size)
+	if err != nil {
+		return notify.Result{}, &notify.Error{Kind: notify.Transient, Err: err}
+	}
+	authz, err := s.vapid.header(d.Endpoint, s.now())
+	if err != nil {
+		return notify.Result{}, &notify.Error{Kind: notify.Permanent, Code: "vapid", Err: err}
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	resp, err := webpush.SendNotificationWithContext(ctx, body, &webpush.Subscription{
-		Endpoint: d.Endpoint,
-		// Re-encoded: webpush-go decodes fewer spellings than ValidateSubscription accepts.
-		Keys: webpush.Keys{
-			P256dh: base64.RawURLEncoding.EncodeToString(key),
-			Auth:   base64.RawURLEncoding.EncodeToString(secret),
-		},
-	}, &webpush.Options{
-		HTTPClient:      s.client,
-		RecordSize:      uint32(size),
-		Subscriber:      s.subscriber,
-		Topic:           Topic(m.CollapseID),
-		TTL:             TTL(m.Urgency),
-		Urgency:         webpush.Urgency(urgency),
-		VAPIDPublicKey:  s.public,
-		VAPIDPrivateKey: s.private,
-	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Endpoint, bytes.NewReader(sealed))
+	if err != nil {
+		return notify.Result{}, &notify.Error{Kind: notify.Permanent, Code: "invalid_subscription", Err: errors.New("webpush: endpoint is not a request URL")}
+	}
+	h := req.Header
+	h["Authorization"] = []string{authz}
+	h["Content-Encoding"] = []string{"aes128gcm"}
+	h["Content-Type"] = []string{"application/octet-stream"}
+	h["Ttl"] = []string{strconv.Itoa(TTL(m.Urgency))}
+	h["Urgency"] = []string{urgency}
+	if topic := Topic(m.CollapseID); topic != "" {
+		h["Topic"] = []string{topic}
+	}
+	resp, err := s.client.Do(req)
 	if err != nil {
 		return notify.Result{}, &notify.Error{Kind: notify.Transient, Err: fmt.Errorf("webpush: post: %w", notify.RedactURL(err))}
 	}
@@ -273,7 +286,7 @@ func (s *Sender) Send(ctx context.Context, d notify.Device, m notify.Message) (n
 	// Drain a little so the connection can be reused; the body itself is
 	// never reported (push services may echo the request).
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-	return classify(resp, size, time.Now())
+	return classify(resp, size, s.now())
 }
 
 // classify turns a push service response to a body of size bytes into a

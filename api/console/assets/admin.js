@@ -1,14 +1,16 @@
 // The administration pages: users and tokens, care teams (members, rota,
 // escalation policy, broadcasts), rules (enable, parameters, backtest,
-// evaluation errors), patients (patients.js), the audit (audit.js) and the
-// job dashboard. Like the triage pages they call the /v1 API with the
-// user's token and show what it answers, errors included, word for word;
-// what they offer follows the caller's capabilities (GET /v1/me).
+// evaluation errors; simulating a change is simulate.js), patients
+// (patients.js), the audit (audit.js) and the job dashboard. Like the
+// triage pages they call the /v1 API with the user's token and show what
+// it answers, errors included, word for word; what they offer follows the
+// caller's capabilities (GET /v1/me).
 
 import { AuditView } from "./audit.js";
 import { el, errText } from "./dom.js";
 import { dateTime, zonedDate, zonedMidnight } from "./format.js";
 import { Patients } from "./patients.js";
+import { Simulation } from "./simulate.js";
 
 const $ = (id) => document.getElementById(id);
 const URGENCIES = ["critical", "high", "medium", "low"];
@@ -103,6 +105,7 @@ export class Admin {
     this.ruleEdit = null;
     this.patients = new Patients(getApi, getMe, () => this.loadUsers(false));
     this.audit = new AuditView(getApi);
+    this.simulation = new Simulation(getApi, () => this.paramEdits());
     this.bind();
   }
 
@@ -120,6 +123,7 @@ export class Admin {
       document.getElementById(t).tBodies[0].replaceChildren();
     }
     for (const f of ["team-form", "broadcast-form", "params-form", "tokens", "patient-form", "devices", "backtest-result"]) $(f).hidden = true;
+    this.simulation.reset();
     this.userNames.clear();
   }
 
@@ -137,8 +141,13 @@ export class Admin {
     $("broadcast-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.broadcast(); });
     $("member-add-button").addEventListener("click", () => this.addMember());
     $("rota-add").addEventListener("click", () => this.addSlot());
-    $("params-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.saveParams(); });
+    $("params-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      if (this.can("rules.manage")) this.saveParams();
+      else this.simulation.run();
+    });
     $("params-cancel").addEventListener("click", () => { $("params-form").hidden = true; $("rules-heading").focus(); });
+    $("params-simulate").addEventListener("click", () => this.simulation.run());
     $("backtest-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.backtest(); });
     $("jobs-open").addEventListener("click", () => this.openJobs());
     for (const u of URGENCIES) {
@@ -494,20 +503,27 @@ export class Admin {
 
   // Rules.
 
+  // loadRules shows the rules; admins (rules.manage) also change them, run
+  // backtests and read evaluation errors, while leads (rules.simulate)
+  // try parameters in a simulation only.
   async loadRules() {
+    const manage = this.can("rules.manage");
+    for (const id of ["backtest-form", "rule-errors-heading", "rule-errors-hint", "rule-errors"]) $(id).hidden = !manage;
+    $("simulate-form").hidden = !this.can("rules.simulate");
     try {
-      const [rules, errors] = await Promise.all([this.api.get("/v1/rules"), this.api.get("/v1/rules/errors?limit=50")]);
+      const [rules, errors] = await Promise.all([this.api.get("/v1/rules"),
+        manage ? this.api.get("/v1/rules/errors?limit=50") : Promise.resolve({ items: [] })]);
       this.rules = rules.items || [];
       $("rules-table").tBodies[0].replaceChildren(...this.rules.map((r) => {
         const tr = el("tr", null, { dataset: { ruleId: r.id, enabled: String(r.enabled) } });
         const actions = el("td");
-        actions.append(
-          button(r.enabled ? "Disable" : "Enable", `${r.enabled ? "Disable" : "Enable"} ${r.id}`, () => this.setEnabled(r, !r.enabled)),
-          button("Parameters", `Edit the parameters of ${r.id}`, () => this.openParams(r)));
+        if (manage) actions.append(button(r.enabled ? "Disable" : "Enable", `${r.enabled ? "Disable" : "Enable"} ${r.id}`, () => this.setEnabled(r, !r.enabled)));
+        actions.append(button("Parameters", `${manage ? "Edit" : "Try"} the parameters of ${r.id}`, () => this.openParams(r)));
         tr.append(el("th", r.title, { scope: "row" }), el("td", r.id), el("td", r.urgency || "—"), el("td", `v${r.version}`),
           el("td", r.enabled ? "Enabled" : "Disabled"), actions);
         return tr;
       }));
+      if (!manage) return;
       const current = $("backtest-rule").value;
       $("backtest-rule").replaceChildren(...this.rules.map((r) => el("option", r.title, { value: r.id })));
       if (current) $("backtest-rule").value = current;
@@ -541,24 +557,46 @@ export class Admin {
     const def = r.definition || {};
     $("params-form").hidden = false;
     $("params-heading").textContent = `Parameters of ${r.title} (${r.id}, v${r.version})`;
+    const manage = this.can("rules.manage");
+    $("params-save").hidden = !manage;
+    $("params-simulate").hidden = !this.can("rules.simulate");
+    $("params-hint").textContent = manage ? "Saving makes a new version of the rule; alerts record the version that fired. Simulate first to see what the change costs and gains."
+      : "Simulate a change to see what it costs and gains; an admin saves rules.";
     const fields = ruleParams(def).map(({ name, value, bounds }) => {
       const d = el("div");
-      const attrs = { id: `param-${name}`, type: "number", step: "any", value: String(value), required: true, dataset: { param: name } };
+      const attrs = { id: `param-${name}`, type: "number", step: "any", value: String(value), required: true, dataset: { param: name },
+        "aria-describedby": `param-${name}-error` };
       if (bounds) Object.assign(attrs, { min: String(bounds[0]), max: String(bounds[1]) });
-      d.append(el("label", bounds ? `${name} (${bounds[0]}–${bounds[1]})` : name, { htmlFor: `param-${name}` }), el("input", null, attrs));
+      d.append(el("label", bounds ? `${name} (${bounds[0]}–${bounds[1]})` : name, { htmlFor: `param-${name}` }), el("input", null, attrs),
+        el("p", null, { id: `param-${name}-error`, className: "error", dataset: { simError: "" } }));
       return d;
     });
     $("params-fields").replaceChildren(...(fields.length ? fields : [el("p", "This rule has no parameters.")]));
     $("params-heading").focus();
   }
 
-  async saveParams() {
-    const r = this.ruleEdit;
+  // paramValues reads the parameter editor: {name: number}, NaN where an
+  // input is blank.
+  paramValues() {
     const values = {};
     for (const input of $("params-fields").querySelectorAll("input[data-param]")) {
-      values[input.dataset.param] = Number(input.value);
+      values[input.dataset.param] = input.value.trim() === "" ? NaN : Number(input.value);
     }
-    const def = withParams(r.definition || {}, values);
+    return values;
+  }
+
+  // paramEdits is what the open parameter editor proposes, for a
+  // simulation; null when it is closed.
+  paramEdits() {
+    const r = this.ruleEdit;
+    if (!r || $("params-form").hidden) return null;
+    const def = r.definition || {};
+    return { rule: r.id, def, params: ruleParams(def), values: this.paramValues() };
+  }
+
+  async saveParams() {
+    const r = this.ruleEdit;
+    const def = withParams(r.definition || {}, this.paramValues());
     try {
       const got = await this.api.put(`/v1/rules/${encodeURIComponent(r.id)}`, def);
       this.status("rules", `Saved ${got.id} as v${got.version}.`);

@@ -3,13 +3,15 @@
 // server said so the page can show it as it is.
 
 export class ApiError extends Error {
-  constructor(status, problem) {
+  // retryAfter is the answer's Retry-After (seconds), where it has one.
+  constructor(status, problem, retryAfter = null) {
     const title = problem.title || `HTTP ${status}`;
     super(problem.detail ? `${title}: ${problem.detail}` : title);
     this.status = status;
     this.title = title;
     this.detail = problem.detail || "";
     this.fields = Array.isArray(problem.errors) ? problem.errors : [];
+    this.retryAfter = retryAfter;
   }
 
   // text is the whole message, validation fields included.
@@ -50,7 +52,7 @@ export class Api {
       }
     }
     if (!res.ok) {
-      throw new ApiError(res.status, data && typeof data === "object" ? data : { title: res.statusText });
+      throw new ApiError(res.status, data && typeof data === "object" ? data : { title: res.statusText }, res.headers.get("Retry-After"));
     }
     return data;
   }

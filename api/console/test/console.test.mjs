@@ -238,6 +238,9 @@ async function triage(a, id, result) {
 async function phoneAlert(page, shot) {
   await page.setViewportSize(PHONE);
   await page.locator("#tab-thread").waitFor({ state: "visible", timeout: 2000 }).catch(() => fail("no Conversation tab on a phone"));
+  // The tab shows by CSS as the width changes; the panel is hidden by the
+  // page's media-query listener, which may run a moment later.
+  await page.locator("#panel-thread").waitFor({ state: "hidden", timeout: 2000 }).catch(() => {});
   check(await page.locator("#panel-thread").isHidden(), "the conversation is not behind its tab on a phone");
   await page.locator("#tab-trend").focus();
   await page.keyboard.press("ArrowRight");

@@ -1,12 +1,13 @@
 // The operators' part of the browser test: an admin uses every
 // administration page (users and tokens, patients and devices, care teams
-// and a broadcast, rules and a backtest, the audit, the job dashboard), and
-// a lead of team A (not an admin) broadcasts from the care-team page. Each
-// page is checked at every viewport with axe. What the pages did is checked
-// through the API by the Go side.
+// and a broadcast, rules with a simulation and a backtest, the audit, the
+// job dashboard), and a lead of team A (not an admin) broadcasts from the
+// care-team page and simulates a rule change. Each page is checked at every
+// viewport with axe. What the pages did is checked through the API by the
+// Go side.
 import { everywhere } from "./checks.mjs";
 
-const { BASE_URL, DISABLE_USER, TEAM_A, BROADCAST_TEXT, LEAD_BROADCAST_TEXT } = process.env;
+const { BASE_URL, DISABLE_USER, TEAM_A, BROADCAST_TEXT, LEAD_BROADCAST_TEXT, TOKEN_ADMIN } = process.env;
 
 // openSection moves to a section with the keyboard.
 export async function openSection(page, name, check) {
@@ -93,7 +94,88 @@ async function teams(page, out, { check, fail }) {
     progress: await page.locator("#broadcast-progress").textContent() };
 }
 
-async function rules(page, out, { check, fail }) {
+// forgive drops the console's note of an answer a step provoked on purpose
+// (a 422, a 503) from the page's problems, and nothing else.
+function forgive(c, since, status) {
+  const kept = c.problems.slice(since).filter((p) => !p.includes(`status of ${status}`));
+  c.problems.splice(since, Infinity, ...kept);
+}
+
+// simulated reads the simulation's result as the page shows it, with the
+// server's answer it came from.
+async function simulated(page, resp) {
+  const cells = (sel) => page.locator(sel).evaluateAll((rows) => rows.map((r) => {
+    const td = (pack) => r.querySelector(`td[data-pack="${pack}"]`);
+    return { label: r.querySelector("th").textContent, event: r.dataset.event || "",
+      current: Number(td("current").dataset.value), proposed: Number(td("proposed").dataset.value),
+      current_median: td("current").dataset.median ?? "", proposed_median: td("proposed").dataset.median ?? "",
+      text: [...r.querySelectorAll("td")].map((d) => d.textContent) };
+  }));
+  return { status: resp.status(), request: JSON.parse(resp.request().postData() || "null"), response: await resp.json(),
+    needless: await cells("#simulate-needless tbody tr"), events: await cells("#simulate-events-0 tbody tr"),
+    headers: await page.locator("#simulate-events-0 thead th").allTextContents(),
+    status_text: await page.locator("#simulate-status").textContent() };
+}
+
+// simulate runs the simulation from the rule's parameter editor and waits
+// for its result.
+async function simulate(page, fail, label) {
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/v1/rules/simulate") && r.request().method() === "POST", { timeout: 120000 }),
+    page.getByRole("button", { name: "Simulate before saving" }).click(),
+  ]);
+  await page.locator('#simulate-form[data-state="done"]').waitFor({ timeout: 10000 }).catch(async () =>
+    fail(`${label}: ${resp.status()} ${await page.locator("#simulate-status").textContent()} ${await page.locator("#simulate-error").textContent()}`));
+  return simulated(page, resp);
+}
+
+// simulation: the admin, in bp-crisis's parameter editor, first proposes a
+// value its bounds refuse (the server's 422 shows next to the field), then
+// a valid one, and reads both packs' figures side by side.
+async function simulation(page, out, { check, fail }, c) {
+  check(await page.locator("#simulate-form").isVisible(), "the rule page offers an admin no simulation");
+  check((await page.locator("#simulate-size").inputValue()) === "quick", "the simulation's size is not the quick one by default");
+  await page.locator("#param-systolic_max").fill("900");
+  const before = c.problems.length;
+  await page.getByRole("button", { name: "Simulate before saving" }).click();
+  await page.locator("#param-systolic_max-error:not(:empty)").waitFor({ timeout: 60000 }).catch(async () =>
+    fail(`a refused simulation: ${await page.locator("#simulate-error").textContent()}`));
+  out.simulation_refused = { field_error: await page.locator("#param-systolic_max-error").textContent(),
+    invalid: await page.locator("#param-systolic_max").getAttribute("aria-invalid"),
+    focused: await page.evaluate(() => document.activeElement?.id) };
+  await everywhere(page, "rules page with a refused simulation");
+  forgive(c, before, 422);
+  await page.locator("#param-systolic_max").fill("185");
+  out.simulation = await simulate(page, fail, "simulate");
+  check((await page.locator("#param-systolic_max").getAttribute("aria-invalid")) === null, "the field stays marked after a simulation that ran");
+  check(await page.locator("#simulate-result").isVisible(), "the simulation's result is not shown");
+  await everywhere(page, "rules page with a simulation");
+  await busy(page, out, { check, fail }, c);
+}
+
+// busy: while a long simulation runs (started here through the API), the
+// page's own is refused with 503 and the page says so, with when to try
+// again. Should the page's short one take the slot first, it tries again.
+async function busy(page, out, { check, fail }, c) {
+  const long = { params: { "bp-crisis": { systolic_max: 180 } }, patients: 1000, weeks: 8, profiles: ["normal"] };
+  for (let attempt = 1; attempt <= 5 && !out.simulation_busy; attempt++) {
+    const bg = fetch(`${BASE_URL}/v1/rules/simulate`, { method: "POST", body: JSON.stringify(long),
+      headers: { Authorization: `Bearer ${TOKEN_ADMIN}`, "Content-Type": "application/json" } }).then((r) => r.status);
+    await page.waitForTimeout(500);
+    const before = c.problems.length;
+    await page.getByRole("button", { name: "Run simulation" }).click();
+    await page.locator('#simulate-form:not([data-state="running"])').waitFor({ timeout: 120000 });
+    if ((await page.locator("#simulate-form").getAttribute("data-state")) === "busy") {
+      out.simulation_busy = { text: await page.locator("#simulate-status").textContent(), attempt };
+      await everywhere(page, "rules page while the server is busy");
+      forgive(c, before, 503);
+    }
+    out.simulation_long = await bg;
+  }
+  if (!out.simulation_busy) fail("the page's simulation was never refused while another ran");
+}
+
+async function rules(page, out, { check, fail }, c) {
   await openSection(page, "rules", check);
   await page.locator('#rules-table tr[data-rule-id="no-weight-36h"]').waitFor({ timeout: 5000 }).catch(async () =>
     fail(`rules: ${await page.locator("#rules-error").textContent()}`));
@@ -102,6 +184,7 @@ async function rules(page, out, { check, fail }) {
     fail(`disable rule: ${await page.locator("#rules-error").textContent()}`));
   out.rule_disabled = "no-weight-36h";
   await page.getByRole("button", { name: "Edit the parameters of bp-crisis" }).click();
+  await simulation(page, out, { check, fail }, c);
   await page.locator("#param-systolic_max").fill("185");
   await page.getByRole("button", { name: "Save parameters" }).click();
   await page.locator("#rules-result", { hasText: "Saved bp-crisis as v" }).waitFor({ timeout: 5000 }).catch(async () =>
@@ -155,7 +238,7 @@ export async function adminPages(openConsole, browser, token, result, helpers) {
   await users(page, out, helpers);
   await patients(page, out, helpers);
   await teams(page, out, helpers);
-  await rules(page, out, helpers);
+  await rules(page, out, helpers, c);
   await audit(page, out, helpers);
 
   // Jobs: the dashboard opens in a new tab, signed in by its cookie.
@@ -196,5 +279,17 @@ export async function leadBroadcast(openConsole, browser, token, result, { check
     fail(`lead's broadcast: ${await page.locator("#broadcast-progress").textContent()} ${await page.locator("#broadcast-error").textContent()}`));
   result.lead_broadcast = { id: await page.locator("#broadcast-form").getAttribute("data-broadcast-id"),
     progress: await page.locator("#broadcast-progress").textContent() };
+
+  // The rule page: the lead changes nothing, but simulates a change.
+  await openSection(page, "rules", check);
+  await page.locator('#rules-table tr[data-rule-id="bp-crisis"]').waitFor({ timeout: 5000 }).catch(async () =>
+    fail(`lead's rules: ${await page.locator("#rules-error").textContent()}`));
+  check((await page.locator("#rules-table").getByRole("button", { name: /^(Disable|Enable) / }).count()) === 0, "a lead is offered to disable rules");
+  check(await page.locator("#backtest-form").isHidden(), "a lead is offered a backtest");
+  await page.getByRole("button", { name: "Try the parameters of bp-crisis" }).click();
+  check(await page.locator("#params-save").isHidden(), "a lead is offered to save a rule");
+  await page.locator("#param-diastolic_max").fill("125");
+  result.lead_simulation = await simulate(page, fail, "lead's simulation");
+  await everywhere(page, "a lead's rules page with a simulation");
   return c;
 }

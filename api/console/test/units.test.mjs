@@ -283,3 +283,62 @@ test("broadcast progress in words", async () => {
   assert.equal(broadcastText({ status: "running", total: 10, done: 3, failed: 0 }), "Sending: 3 of 10 patients have the message, none failed.");
   assert.equal(broadcastText({ status: "completed", total: 10, done: 9, failed: 1 }), "Completed: 9 of 10 patients have the message, 1 failed.");
 });
+
+test("simulation: the request for a proposed change, where the server's problems go, and what the tables show", async () => {
+  const { busyText, caughtText, delayText, fieldTarget, simulateBody, simulateRows } = await import("../assets/simulate.js");
+  const { ApiError } = await import("../assets/api.js");
+  const def = { id: "bp", version: 4, params: { systolic_max: 172, diastolic_max: 115 }, delta: { rise: 2 },
+    bounds: { systolic_max: [160, 260], diastolic_max: [100, 160], rise: [1, 5] } };
+  const params = [{ name: "systolic_max", value: 172, where: "params" }, { name: "diastolic_max", value: 115, where: "params" },
+    { name: "rise", value: 2, where: "delta" }];
+  const edits = (values) => ({ rule: "bp", def, params, values: { systolic_max: 172, diastolic_max: 115, rise: 2, ...values } });
+
+  // Only what changed is proposed: params as param defaults, the rest as the rule itself.
+  let got = simulateBody(edits({ systolic_max: 185 }), "", "quick");
+  assert.deepEqual(got.body, { patients: 200, weeks: 8, profiles: ["normal"], params: { bp: { systolic_max: 185 } } });
+  got = simulateBody(edits({ rise: 3 }), "  ", "artefacts");
+  assert.deepEqual(got.body.rules, [{ id: "bp", params: { systolic_max: 172, diastolic_max: 115 }, delta: { rise: 3 }, bounds: def.bounds }]);
+  assert.deepEqual(got.sources, ["params"]);
+  assert.equal(got.body.patients * got.body.weeks * got.body.profiles.length <= 12000, true);
+  got = simulateBody(edits({ rise: 3 }), '[{"id": "x"}, {"id": "y"}]', "nope");
+  assert.deepEqual(got.sources, ["params", "text", "text"]);
+  assert.equal(got.body.patients, 200, "an unknown size is the quick one");
+  assert.deepEqual(simulateBody(null, '{"id": "x"}', "more").body, { patients: 1000, weeks: 8, profiles: ["normal"], rules: [{ id: "x" }] });
+
+  // Nothing to propose, text that is no rule, a blank parameter: said next to the field, nothing sent.
+  assert.equal(simulateBody(edits({}), "", "quick").problem.target, "form");
+  assert.equal(simulateBody(null, "{not json", "quick").problem.target, "rule");
+  assert.equal(simulateBody(null, "[1]", "quick").problem.target, "rule");
+  assert.deepEqual(simulateBody(edits({ systolic_max: NaN }), "", "quick").problem, { target: "param:systolic_max", text: "Give a number." });
+
+  const names = params.map((p) => p.name);
+  assert.equal(fieldTarget("params.bp.systolic_max", names), "param:systolic_max");
+  assert.equal(fieldTarget("params.systolic_max", names), "param:systolic_max");
+  assert.equal(fieldTarget("params.no-such-rule", names), "form");
+  assert.equal(fieldTarget("rules[0].delta.rise", names, ["params", "text"]), "param:rise");
+  assert.equal(fieldTarget("rules[1].when", names, ["params", "text"]), "rule");
+  assert.equal(fieldTarget("rules[0]", [], ["text"]), "rule");
+  assert.equal(fieldTarget("patients", names), "size");
+  assert.equal(fieldTarget("profiles[0]", names), "size");
+  assert.equal(fieldTarget("rules", names), "form");
+
+  const busy = new ApiError(503, { title: "Service unavailable", detail: "simulate: another simulation is running" }, "30");
+  assert.equal(busyText(busy), "The server is busy (simulate: another simulation is running). Try again in 30 seconds.");
+  assert.equal(busyText(new ApiError(503, { title: "Service unavailable" })), "The server is busy (Service unavailable). Try again shortly.");
+
+  assert.equal(delayText(null), "none caught");
+  assert.equal(delayText(0.2), "12 min");
+  assert.equal(delayText(5.74), "5.7 h");
+  assert.equal(caughtText({ measurable: 0 }), "none in the cohort");
+  assert.equal(caughtText({ measurable: 90, caught: 87, sensitivity: 87 / 90 }), "96.7 % (87 of 90)");
+
+  const cell = (rate, copd, caught) => ({ profile: "normal", answer_rate: 0.8, needless: { per_patient_week: rate },
+    programs: [{ program: "hf", per_patient_week: 0.4 }, { program: "copd", per_patient_week: copd }],
+    events: [{ type: "copd_desaturation", routine: "all", measurable: 10, caught, sensitivity: caught / 10, median_hours: 0.5 },
+      { type: "copd_desaturation", routine: "SpO2 1×/day", measurable: 4, caught: 4, sensitivity: 1, median_hours: 1 }] });
+  const rows = simulateRows({ current: [cell(0.2, 0.3, 9)], proposed: [cell(0.15, 0.25, 10)] });
+  assert.equal(rows.length, 1);
+  assert.deepEqual(rows[0].needless.map((n) => [n.current, n.proposed]), [[0.2, 0.15], [0.3, 0.25]]);
+  assert.match(rows[0].needless[1].label, /^COPD \(usual artefacts, 80 % of retakes answered\)$/);
+  assert.deepEqual(rows[0].events.map((e) => [e.label, e.current.caught, e.proposed.caught]), [["COPD desaturation", 9, 10]]);
+});

@@ -5,11 +5,14 @@
 package pushtest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -49,6 +52,8 @@ type Opts struct {
 	Without []notify.Platform
 	// Tune adjusts the engine's configuration.
 	Tune func(*engine.Config)
+	// SendTimeout bounds each Send. Zero means each sender's default.
+	SendTimeout time.Duration
 }
 
 // New builds a World.
@@ -58,33 +63,9 @@ func New(t testing.TB, o Opts) *World {
 		Devices: map[notify.Platform]uuid.UUID{}, Reg: prometheus.NewRegistry()}
 	t.Cleanup(w.FCM.Close)
 	t.Cleanup(w.APNs.Close)
-	ctx := context.Background()
-	// Plain-HTTP fakes speak HTTP/1.1: keep enough idle connections for
-	// the workers (a real provider's HTTP/2 multiplexes one).
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute}}
-	fs, err := fcm.New(ctx, fcm.Config{Endpoint: w.FCM.URL, ProjectID: "tend-test", HTTPClient: hc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	as, err := apns.New(apns.Config{Key: w.APNs.KeyPEM, KeyID: w.APNs.KeyID, TeamID: w.APNs.TeamID, Topic: w.APNs.Topic,
-		Endpoint: w.APNs.URL, HTTPClient: w.APNs.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, priv, err := webpush.GenerateVAPIDKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Push.RequireVAPIDKey(pub)
-	wp, err := webpush.New(webpush.Config{PublicKey: pub, PrivateKey: priv, Subject: "mailto:ops@example.org", HTTPClient: &http.Client{
-		Transport:     hc.Transport,
-		Timeout:       webpush.DefaultTimeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	senders := notify.Senders{notify.WebPush: wp, notify.FCM: fs, notify.APNs: as}
+	senders := Senders(t, Endpoints{FCM: w.FCM.URL, APNs: w.APNs.URL, APNsKeyPEM: w.APNs.KeyPEM, APNsKeyID: w.APNs.KeyID,
+		APNsTeamID: w.APNs.TeamID, APNsTopic: w.APNs.Topic, APNsClient: w.APNs.Client(), Timeout: o.SendTimeout},
+		w.Push.RequireVAPIDKey)
 	for _, p := range o.Without {
 		delete(senders, p)
 	}
@@ -100,6 +81,75 @@ func New(t testing.TB, o Opts) *World {
 	w.APNsToken = RandomHex(t, 32)
 	w.registerDevices(t, eng)
 	return w
+}
+
+// Endpoints say where the fake providers listen and how to reach them.
+type Endpoints struct {
+	FCM, APNs                        string
+	APNsKeyPEM                       []byte
+	APNsKeyID, APNsTeamID, APNsTopic string
+	APNsClient                       *http.Client
+	// Timeout bounds each Send. Zero means each sender's default.
+	Timeout time.Duration
+}
+
+// Senders returns senders for all three platforms on the fakes at e, with a
+// fresh VAPID key pair whose public key is passed to requireVAPID (the push
+// service's RequireVAPIDKey).
+func Senders(t testing.TB, e Endpoints, requireVAPID func(publicKey string)) notify.Senders {
+	t.Helper()
+	// Plain-HTTP fakes speak HTTP/1.1: keep enough idle connections for
+	// the workers (a real provider's HTTP/2 multiplexes one).
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute}, Timeout: e.Timeout}
+	fs, err := fcm.New(context.Background(), fcm.Config{Endpoint: e.FCM, ProjectID: "tend-test", HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := *e.APNsClient
+	ac.Timeout = e.Timeout
+	as, err := apns.New(apns.Config{Key: e.APNsKeyPEM, KeyID: e.APNsKeyID, TeamID: e.APNsTeamID, Topic: e.APNsTopic,
+		Endpoint: e.APNs, HTTPClient: &ac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, err := webpush.GenerateVAPIDKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireVAPID(pub)
+	wp, err := webpush.New(webpush.Config{PublicKey: pub, PrivateKey: priv, Subject: "mailto:ops@example.org", Timeout: e.Timeout, HTTPClient: &http.Client{
+		Transport:     hc.Transport,
+		Timeout:       cmp.Or(e.Timeout, webpush.DefaultTimeout),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return notify.Senders{notify.WebPush: wp, notify.FCM: fs, notify.APNs: as}
+}
+
+// StartFakes runs the fake providers in a process of their own: the
+// running test binary again, whose TestMain must hand over to
+// notifytest.Main when notifytest.ProcessEnv is set. It returns the
+// process (stopped when t ends) and senders for its fakes.
+func StartFakes(t testing.TB) (*notifytest.Process, notify.Senders) {
+	t.Helper()
+	p, err := notifytest.StartProcess(exec.Command(os.Args[0], "-test.run=^$"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	ac, err := p.APNsClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	senders := Senders(t, Endpoints{FCM: p.FCM, APNs: p.APNs, APNsKeyPEM: p.APNsKeyPEM, APNsKeyID: p.APNsKeyID,
+		APNsTeamID: p.APNsTeamID, APNsTopic: p.APNsTopic, APNsClient: ac}, func(key string) {
+		if err := p.RequireVAPIDKey(context.Background(), key); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return p, senders
 }
 
 // registerDevices registers the phones and records the ids of all three

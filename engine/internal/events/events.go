@@ -33,6 +33,18 @@ const (
 	Typing = "typing"
 )
 
+// AppendLockClass and AppendLockObject name the advisory lock every event
+// append holds, shared, from before it takes its id until its transaction
+// ends (pg_locks: locktype advisory, classid AppendLockClass, objid
+// AppendLockObject, objsubid 2). Ids are taken at insert but transactions
+// commit in any order; the stream reads which transactions hold the lock
+// to know when every id issued up to a point is final (committed or rolled
+// back), and publishes in id order up to there only.
+const (
+	AppendLockClass  = 7411
+	AppendLockObject = 1
+)
+
 // EphemeralChannel is the NOTIFY channel of events that are never stored
 // (typing): the payload is the JSON of an Ephemeral value.
 const EphemeralChannel = "tend_ephemeral"

@@ -1,0 +1,69 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/internal/presence"
+)
+
+// presence publishes a change of user's presence: the state to the staff
+// who may see it, and to the patients of each of a staff member's teams
+// only whether the team has someone available.
+func (h *ephemeral) presence(ctx context.Context, conn *pgx.Conn, user uuid.UUID) error {
+	p := h.svc.cfg.Presence
+	if p == nil || user == uuid.Nil {
+		return nil
+	}
+	c, err := p.Load(ctx, conn, user)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	data, err := json.Marshal(map[string]any{"user_id": user, "state": c.Presence.State, "last_seen": c.Presence.LastSeen})
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	h.svc.publishTo(presence.Event, data, c.Staff, access.RoleClinician, access.RoleScheduler, access.RoleAdmin)
+	for _, t := range c.Teams {
+		data, err := json.Marshal(map[string]any{"care_team_available": t.Available})
+		if err != nil {
+			return fmt.Errorf("stream: %w", err)
+		}
+		h.svc.publishTo(presence.Event, data, t.Patients, access.RolePatient)
+	}
+	return nil
+}
+
+// publishTo hands an ephemeral event to the subscriptions of users whose
+// actor has one of roles.
+func (s *Service) publishTo(typ string, data []byte, users []uuid.UUID, roles ...access.Role) {
+	if len(users) == 0 {
+		return
+	}
+	to := make(map[uuid.UUID]struct{}, len(users))
+	for _, u := range users {
+		to[u] = struct{}{}
+	}
+	m := &Message{Type: typ, Data: data}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sub := range s.subs {
+		if _, ok := to[sub.actor.UserID]; !ok || !sub.actor.Is(roles...) {
+			continue
+		}
+		select {
+		case sub.ch <- m:
+		default:
+			s.dropLocked(sub, ErrSlow)
+		}
+	}
+}
