@@ -70,17 +70,12 @@ func (c *sseClient) presenceAbout(user string) map[string]any {
 // nextPresence returns the data of the next presence event, skipping others.
 func (c *sseClient) nextPresence() map[string]any {
 	c.t.Helper()
-	for {
-		ev := c.next()
-		if ev.typ != "presence" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(ev.data), &m); err != nil || ev.id != "" {
-			c.t.Fatalf("presence event %q (id %q): %v", ev.data, ev.id, err)
-		}
-		return m
+	ev := c.nextOf(func(ev sseEvent) bool { return ev.typ == "presence" })
+	var m map[string]any
+	if err := json.Unmarshal([]byte(ev.data), &m); err != nil || ev.id != "" {
+		c.t.Fatalf("presence event %q (id %q): %v", ev.data, ev.id, err)
 	}
+	return m
 }
 
 // noPresence fails if a presence event arrives before the stream's next

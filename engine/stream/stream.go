@@ -155,8 +155,12 @@ func (s *Subscription) Events() <-chan *Message { return s.ch }
 
 // Replayed reports whether the client already has the event: it was sent in
 // the backlog, or it is not after the client's Last-Event-ID (which another
-// process may have published before this one).
+// process may have published before this one). An ephemeral event (typing,
+// presence) has no id and is never replayed.
 func (s *Subscription) Replayed(id int64) bool {
+	if id == 0 {
+		return false
+	}
 	_, ok := s.replayed[id]
 	return ok || id <= s.after
 }
