@@ -40,7 +40,7 @@ func (h *hook) OnPublish(cl *broker.Client, pk packets.Packet) (packets.Packet, 
 	l := h.l
 	start := l.cfg.Now()
 	c := l.conn(cl)
-	r := l.handle(c, cl, pk)
+	r := offStack(func() result { return l.handle(c, cl, pk) })
 	l.metrics.publishes.WithLabelValues(topicLabel(pk.TopicName), r.outcome).Inc()
 	v5 := cl.Properties.ProtocolVersion == 5
 	switch {
@@ -65,9 +65,6 @@ func (h *hook) OnPublish(cl *broker.Client, pk packets.Packet) (packets.Packet, 
 			_ = l.ack(cl, pk, r.code)
 		}
 		return pk, packets.ErrRejectPacket
-	}
-	if created, ok := r.answer.Body.(engine.IngestResult); ok && len(created.Retakes) > 0 {
-		l.ask(c.actor, created.Retakes)
 	}
 	if pk.FixedHeader.Qos > 0 {
 		l.metrics.ackLatency.Observe(l.cfg.Now().Sub(start).Seconds())

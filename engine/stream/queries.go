@@ -11,6 +11,7 @@ var queries = map[string]string{
 	"loadSQL":         loadSQL,
 	"positionSQL":     positionSQL,
 	"replaySQL":       replaySQL,
+	"replayTypesSQL":  replayTypesSQL,
 	"pruneSQL":        pruneSQL,
 	"participantsSQL": participantsSQL,
 }
@@ -41,6 +42,11 @@ const positionSQL = `SELECT (SELECT min(id) FROM events),
 // ($2 role, $3 patient, $4 user; $5 the patient-visible types) may see.
 var replaySQL = `SELECT e.id, e.type, e.payload FROM events e WHERE e.id > $1 AND ` +
 	scope.EventSQL("e", "$2", "$3", "$4", "$5") + ` ORDER BY e.id LIMIT $6`
+
+// replayTypesSQL reads, in id order, at most $3 events after id $1 of the
+// types $2 that belong to no thread, whoever they concern (Follow).
+const replayTypesSQL = `SELECT e.id, e.type, e.payload FROM events e
+WHERE e.id > $1 AND e.thread_id IS NULL AND e.type = ANY($2) ORDER BY e.id LIMIT $3`
 
 // pruneSQL deletes at most $2 events older than $1 (the oldest first), so
 // that a large backlog is pruned in short transactions.
