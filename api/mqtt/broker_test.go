@@ -1,0 +1,219 @@
+package mqtt_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/tendhealth/tend/api/mqtt"
+	"github.com/tendhealth/tend/engine"
+)
+
+// startMosquitto runs a Mosquitto broker of the machine on a free loopback
+// port for the test (anonymous clients allowed) and returns its address.
+func startMosquitto(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/mosquitto"); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("mosquitto not found: install the Debian package mosquitto")
+			}
+			t.Skip("the mosquitto broker is not installed (apt-get install mosquitto): broker-cluster mode is not tested")
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
+	if err := os.WriteFile(conf, []byte("listener "+port+" 127.0.0.1\nallow_anonymous true\npersistence false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", conf)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitFor(t, 10*time.Second, "mosquitto to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr
+}
+
+// brokerDevice connects a device to the broker (not to Tend), subscribed
+// to its user's answer topic.
+func brokerDevice(t *testing.T, addr, clientID, userID string) *session {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &session{id: clientID, got: make(chan *paho.Publish, 10)}
+	s.Client = paho.NewClient(paho.ClientConfig{ClientID: clientID, Conn: nc,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			s.got <- pr.Packet
+			return true, nil
+		}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.Connect(ctx, &paho.Connect{ClientID: clientID, KeepAlive: 30, CleanStart: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Disconnect(&paho.Disconnect{}) })
+	if _, err := s.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
+		{Topic: mqtt.TopicUsers + userID + "/#", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestBrokerClientMode: Tend joins a Mosquitto broker as a client with a
+// shared subscription. A device publishes its reading to the broker with
+// its Tend token in a user property: the reading is stored once, its
+// redelivery is a duplicate, the answer comes back on the device's answer
+// topic; a message without a valid token stores nothing.
+func TestBrokerClientMode(t *testing.T) {
+	addr := startMosquitto(t)
+	w := newWorld(t, worldOpts{})
+	ctx := context.Background()
+	for i := range 2 { // two processes share the subscription
+		bc, err := mqtt.NewBrokerClient(mqtt.BrokerConfig{Addr: addr, ClientID: fmt.Sprintf("tend-%d", i), API: w.api,
+			Identity: w.eng, RetryDelay: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bc.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(bc.Close)
+	}
+	dev := brokerDevice(t, addr, "cuff-broker", w.deviceID.String())
+	answers := mqtt.TopicUsers + w.deviceID.String() + "/answers"
+	send := func(token, body string) (int, map[string]json.RawMessage) {
+		t.Helper()
+		props := &paho.PublishProperties{ResponseTopic: answers, CorrelationData: []byte(body[:8])}
+		if token != "" {
+			props.User = paho.UserProperties{{Key: "authorization", Value: "Bearer " + token}}
+		}
+		if _, err := dev.Publish(ctx, &paho.Publish{Topic: mqtt.TopicReadings, QoS: 1, Payload: []byte(body), Properties: props}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-dev.got:
+			var out map[string]json.RawMessage
+			_ = json.Unmarshal(m.Payload, &out)
+			status, _ := strconv.Atoi(m.Properties.User.Get("status"))
+			return status, out
+		case <-time.After(10 * time.Second):
+			return 0, nil
+		}
+	}
+	if status, ans := send(w.device, crisis("broker:1")); status != 201 || len(ans["alerts"]) < 3 {
+		t.Fatalf("first publish: %d %s", status, ans)
+	}
+	if status, _ := send(w.device, crisis("broker:1")); status != 200 {
+		t.Errorf("the same source_id again: %d, want 200 (duplicate)", status)
+	}
+	if rs := w.readings(t); len(rs) != 1 {
+		t.Fatalf("%d readings stored, want 1", len(rs))
+	}
+	// Without a token, or with a bad one: nothing stored, and no answer
+	// reaches a user's topic (the sender is nobody's).
+	for _, tok := range []string{"", "not-a-token"} {
+		if _, err := dev.Publish(ctx, &paho.Publish{Topic: mqtt.TopicReadings, QoS: 1, Payload: []byte(crisis("broker:2")),
+			Properties: &paho.PublishProperties{User: paho.UserProperties{{Key: "authorization", Value: "Bearer " + tok}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An invalid body is answered 422 naming the field.
+	if status, ans := send(w.device, `{"kind":"heart_rate","unit":"/min","observed_at":"2026-01-01T00:00:00Z"}`); status != 422 ||
+		!json.Valid(ans["errors"]) {
+		t.Errorf("invalid body: %d %s", status, ans)
+	}
+	if rs := w.readings(t); len(rs) != 1 {
+		t.Errorf("%d readings stored after refused messages, want 1", len(rs))
+	}
+}
+
+// held authenticates only once released: a message in its hands has not
+// been ingested.
+type held struct {
+	mqtt.Identity
+	release chan struct{}
+	arrived chan struct{}
+}
+
+func (h *held) Authenticate(ctx context.Context, token string) (engine.Actor, error) {
+	select {
+	case h.arrived <- struct{}{}:
+	default:
+	}
+	select {
+	case <-h.release:
+		return h.Identity.Authenticate(ctx, token)
+	case <-ctx.Done():
+		return engine.Actor{}, ctx.Err()
+	}
+}
+
+// TestBrokerClientAcksAfterCommit: a message Tend took but had not stored
+// when it went away is not acknowledged to the broker, which delivers it
+// again when Tend comes back (the same session): stored once, not lost.
+func TestBrokerClientAcksAfterCommit(t *testing.T) {
+	addr := startMosquitto(t)
+	w := newWorld(t, worldOpts{})
+	ctx := context.Background()
+	h := &held{Identity: w.eng, release: make(chan struct{}), arrived: make(chan struct{}, 1)}
+	first, err := mqtt.NewBrokerClient(mqtt.BrokerConfig{Addr: addr, ClientID: "tend-a", API: w.api, Identity: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dev := brokerDevice(t, addr, "cuff-held", w.deviceID.String())
+	if _, err := dev.Publish(ctx, &paho.Publish{Topic: mqtt.TopicReadings, QoS: 1, Payload: []byte(crisis("held:1")),
+		Properties: &paho.PublishProperties{User: paho.UserProperties{{Key: "authorization", Value: "Bearer " + w.device}}}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the message did not reach Tend")
+	}
+	first.Close() // gone before the commit
+	if rs := w.readings(t); len(rs) != 0 {
+		t.Fatalf("%d readings stored, want none yet", len(rs))
+	}
+	close(h.release)
+	again, err := mqtt.NewBrokerClient(mqtt.BrokerConfig{Addr: addr, ClientID: "tend-a", API: w.api, Identity: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(again.Close)
+	waitFor(t, 10*time.Second, "the broker to deliver the message again", func() bool { return len(w.readings(t)) == 1 })
+	time.Sleep(300 * time.Millisecond)
+	if rs := w.readings(t); len(rs) != 1 {
+		t.Errorf("%d readings stored, want 1", len(rs))
+	}
+}
