@@ -52,15 +52,7 @@ func (h *hook) Provides(b byte) bool {
 // broker closes the connection without one when this hook fails.
 func (h *hook) OnConnect(cl *broker.Client, pk packets.Packet) error {
 	l := h.l
-	type authenticated struct {
-		code  packets.Code
-		actor engine.Actor
-	}
-	auth := offStack(func() authenticated {
-		code, a := l.authenticate(cl, pk)
-		return authenticated{code, a}
-	})
-	code, a := auth.code, auth.actor
+	code, a := l.authenticate(cl, pk)
 	if code != packets.CodeSuccess {
 		l.metrics.connects.WithLabelValues(outcomeFor(code)).Inc()
 		l.log.Info("connect refused", "client_id", safeID(cl.ID), "reason", code.Reason, "protocol", cl.Properties.ProtocolVersion)
@@ -171,18 +163,6 @@ func (h *hook) forget(cl *broker.Client) {
 	if c, ok := h.l.conns[cl.ID]; ok && c.cl == cl {
 		delete(h.l.conns, cl.ID)
 	}
-}
-
-// offStack runs f on a goroutine of its own and waits for it. A client's
-// read loop lives as long as its connection, and a goroutine's stack keeps
-// the size its deepest call grew it to until a garbage collection shrinks
-// it: the database work of a CONNECT or a PUBLISH (pgx, JSON, validation)
-// runs here instead, so that an idle connection's read loop keeps a small
-// stack (10,000 idle devices are then about half the memory).
-func offStack[T any](f func() T) T {
-	ch := make(chan T, 1)
-	go func() { ch <- f() }()
-	return <-ch
 }
 
 // safeID bounds a client identifier for logs.

@@ -40,7 +40,7 @@ func (h *hook) OnPublish(cl *broker.Client, pk packets.Packet) (packets.Packet, 
 	l := h.l
 	start := l.cfg.Now()
 	c := l.conn(cl)
-	r := offStack(func() result { return l.handle(c, cl, pk) })
+	r := l.handle(c, cl, pk)
 	l.metrics.publishes.WithLabelValues(topicLabel(pk.TopicName), r.outcome).Inc()
 	v5 := cl.Properties.ProtocolVersion == 5
 	switch {
