@@ -128,6 +128,9 @@ func TestMQTT5AsksFromAnyProcess(t *testing.T) {
 	if ids := ruleIDs(nextAsk(t, dev, "reading over MQTT on another process")); !slices.Equal(ids, []string{"spo2-critical"}) {
 		t.Errorf("ask rules = %v, want spo2-critical", ids)
 	}
+	if n := a.histogramCount(t, "tend_mqtt_ack_seconds"); n != 1 {
+		t.Errorf("process A's ack latency counted %d publishes, want 1", n)
+	}
 	if n := b.metric(t, "tend_mqtt_asks_total"); n != 2 {
 		t.Errorf("process B counted %v asks, want 2", n)
 	}
@@ -183,4 +186,19 @@ func TestMQTT5AsksFromSymptomReport(t *testing.T) {
 		t.Errorf("another patient's device got %s on %s", m.Payload, m.Topic)
 	case <-time.After(500 * time.Millisecond):
 	}
+}
+
+// histogramCount reads the sample count of a histogram of w's registry.
+func (w *world) histogramCount(t *testing.T, name string) uint64 {
+	t.Helper()
+	mfs, err := w.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
 }

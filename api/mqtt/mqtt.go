@@ -10,8 +10,11 @@
 //
 // The broker itself (packets, sessions, QoS flows) is
 // github.com/mochi-mqtt/server/v2; this package adds the hook that
-// authenticates, authorises topics, ingests and answers, and the watcher
-// that closes connections whose token was revoked. See docs/mqtt.md.
+// authenticates, authorises topics, ingests and answers, the watcher that
+// closes connections whose token was revoked, and the follower that sends
+// retake requests made on any process to the devices connected to this
+// one (asks.go). BrokerClient (broker.go) is the other way round: Tend as
+// a client of an existing broker cluster. See docs/mqtt.md.
 package mqtt
 
 import (
@@ -143,10 +146,11 @@ func New(cfg Config) (*Listener, error) {
 	return l, nil
 }
 
-// options are the broker's: small per-connection buffers (10,000 idle
-// devices fit in a couple of hundred megabytes), packets no larger than an
-// HTTP body, no retained messages, and a logger that discards — the
-// broker's own logs may print packets, and a packet carries vitals.
+// options are the broker's: small per-connection buffers (1 KiB each way;
+// an idle connection's cost is then mostly its two goroutines' stacks,
+// docs/mqtt.md#performance), packets no larger than an HTTP body, no
+// retained messages, and a logger that discards — the broker's own logs
+// may print packets, and a packet carries vitals.
 func (l *Listener) options() *broker.Options {
 	caps := broker.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = 64
