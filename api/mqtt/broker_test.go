@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -15,47 +12,9 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/tendhealth/tend/api/mqtt"
+	"github.com/tendhealth/tend/api/mqtt/mqtttest"
 	"github.com/tendhealth/tend/engine"
 )
-
-// startMosquitto runs a Mosquitto broker of the machine on a free loopback
-// port for the test (anonymous clients allowed) and returns its address.
-func startMosquitto(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/mosquitto"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("mosquitto not found: install the Debian package mosquitto")
-			}
-			t.Skip("the mosquitto broker is not installed (apt-get install mosquitto): broker-cluster mode is not tested")
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	if err := os.WriteFile(conf, []byte("listener "+port+" 127.0.0.1\nallow_anonymous true\npersistence false\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", conf)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitFor(t, 10*time.Second, "mosquitto to listen", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return addr
-}
 
 // brokerDevice connects a device to the broker (not to Tend), subscribed
 // to its user's answer topic.
@@ -90,7 +49,7 @@ func brokerDevice(t *testing.T, addr, clientID, userID string) *session {
 // redelivery is a duplicate, the answer comes back on the device's answer
 // topic; a message without a valid token stores nothing.
 func TestBrokerClientMode(t *testing.T) {
-	addr := startMosquitto(t)
+	addr := mqtttest.StartMosquitto(t)
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	for i := range 2 { // two processes share the subscription
@@ -177,7 +136,7 @@ func (h *held) Authenticate(ctx context.Context, token string) (engine.Actor, er
 // when it went away is not acknowledged to the broker, which delivers it
 // again when Tend comes back (the same session): stored once, not lost.
 func TestBrokerClientAcksAfterCommit(t *testing.T) {
-	addr := startMosquitto(t)
+	addr := mqtttest.StartMosquitto(t)
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
 	h := &held{Identity: w.eng, release: make(chan struct{}), arrived: make(chan struct{}, 1)}
