@@ -17,6 +17,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tendhealth/tend/api"
 	"github.com/tendhealth/tend/engine"
@@ -58,6 +59,12 @@ type BrokerConfig struct {
 	}
 	// Logger receives connection and refusal logs (ids only).
 	Logger *slog.Logger
+	// Registerer receives the tend_mqtt_broker_* metrics. Defaults to a new
+	// registry.
+	Registerer prometheus.Registerer
+	// Now is the clock (for the acknowledgement latency). Defaults to
+	// time.Now.
+	Now func() time.Time
 	// PublishTimeout bounds one message's ingest. Defaults to 30 seconds.
 	PublishTimeout time.Duration
 	// RetryDelay is how long a message waits before it is ingested again
@@ -74,6 +81,7 @@ type BrokerClient struct {
 	cfg    BrokerConfig
 	log    *slog.Logger
 	sem    chan struct{}
+	m      brokerMetrics
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -88,8 +96,45 @@ func NewBrokerClient(cfg BrokerConfig) (*BrokerClient, error) {
 	cfg.PublishTimeout = cmp.Or(cfg.PublishTimeout, 30*time.Second)
 	cfg.RetryDelay = cmp.Or(cfg.RetryDelay, time.Second)
 	cfg.Concurrency = cmp.Or(cfg.Concurrency, 256)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	m, err := newBrokerMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	return &BrokerClient{cfg: cfg, log: cfg.Logger.With("component", "mqtt-broker-client"),
-		sem: make(chan struct{}, cfg.Concurrency)}, nil
+		sem: make(chan struct{}, cfg.Concurrency), m: m}, nil
+}
+
+// brokerMetrics are the broker client's collectors (tend_mqtt_broker_*).
+type brokerMetrics struct {
+	connected  prometheus.Gauge
+	messages   *prometheus.CounterVec
+	ackLatency prometheus.Histogram
+}
+
+func newBrokerMetrics(reg prometheus.Registerer) (brokerMetrics, error) {
+	m := brokerMetrics{
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tend_mqtt_broker_connected", Help: "1 while this process is connected and subscribed to the MQTT broker."}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tend_mqtt_broker_messages_total",
+			Help: "Messages taken from the MQTT broker by topic (readings, symptoms, other) and HTTP status of their answer."},
+			[]string{"topic", "status"}),
+		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tend_mqtt_broker_ack_seconds", Help: "Time from a broker message's arrival to its acknowledgement (after commit).",
+			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
+	}
+	for _, c := range []prometheus.Collector{m.connected, m.messages, m.ackLatency} {
+		if err := reg.Register(c); err != nil {
+			return m, err
+		}
+	}
+	return m, nil
 }
 
 // Start connects and subscribes, then stays connected (reconnecting after
@@ -125,6 +170,7 @@ func (b *BrokerClient) run(ctx context.Context, c *paho.Client) {
 			return
 		case <-c.Done():
 		}
+		b.m.connected.Set(0)
 		b.log.Warn("broker connection lost; reconnecting")
 		for {
 			select {
@@ -180,6 +226,7 @@ func (b *BrokerClient) connect(ctx context.Context) (*paho.Client, error) {
 		_ = c.Disconnect(&paho.Disconnect{})
 		return nil, fmt.Errorf("mqtt broker subscribe: %v %v", err, sa)
 	}
+	b.m.connected.Set(1)
 	return c, nil
 }
 
@@ -196,12 +243,15 @@ func (b *BrokerClient) take(ctx context.Context, c *paho.Client, pk *paho.Publis
 	go func() {
 		defer b.wg.Done()
 		defer func() { <-b.sem }()
+		start := b.cfg.Now()
 		if !b.ingest(ctx, c, pk) {
 			return // not stored and ctx ended: left unacknowledged, the broker delivers it again
 		}
 		if err := c.Ack(pk); err != nil {
 			b.log.Warn("broker ack", "error", err)
+			return
 		}
+		b.m.ackLatency.Observe(b.cfg.Now().Sub(start).Seconds())
 	}()
 }
 
@@ -284,6 +334,7 @@ func problem(status int, title, detail string) api.Answer {
 // respond publishes the answer on the message's Response Topic (only under
 // tend/v1/users/{user id}/) with its Correlation Data, and logs a refusal.
 func (b *BrokerClient) respond(ctx context.Context, c *paho.Client, pk *paho.Publish, a engine.Actor, ans api.Answer) {
+	b.m.messages.WithLabelValues(topicLabel(pk.Topic), strconv.Itoa(ans.Status)).Inc()
 	if !ans.OK() {
 		b.log.Info("message refused", "user_id", a.UserID, "topic", topicLabel(pk.Topic), "status", ans.Status,
 			"fields", fieldNames(ans))

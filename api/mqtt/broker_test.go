@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tendhealth/tend/api/mqtt"
 	"github.com/tendhealth/tend/api/mqtt/mqtttest"
@@ -52,9 +53,10 @@ func TestBrokerClientMode(t *testing.T) {
 	addr := mqtttest.StartMosquitto(t)
 	w := newWorld(t, worldOpts{})
 	ctx := context.Background()
+	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
 	for i := range 2 { // two processes share the subscription
 		bc, err := mqtt.NewBrokerClient(mqtt.BrokerConfig{Addr: addr, ClientID: fmt.Sprintf("tend-%d", i), API: w.api,
-			Identity: w.eng, RetryDelay: 100 * time.Millisecond})
+			Identity: w.eng, RetryDelay: 100 * time.Millisecond, Registerer: regs[i]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,6 +111,50 @@ func TestBrokerClientMode(t *testing.T) {
 	if rs := w.readings(t); len(rs) != 1 {
 		t.Errorf("%d readings stored after refused messages, want 1", len(rs))
 	}
+	// Metrics, summed over the two processes: each message by its answer's
+	// status, each acknowledgement's latency, both connected.
+	waitFor(t, 5*time.Second, "the refused messages to be counted", func() bool {
+		return brokerMetric(t, regs, "tend_mqtt_broker_messages_total", "401") == 2
+	})
+	for status, want := range map[string]float64{"201": 1, "200": 1, "422": 1} {
+		if n := brokerMetric(t, regs, "tend_mqtt_broker_messages_total", status); n != want {
+			t.Errorf("messages answered %s: %v, want %v", status, n, want)
+		}
+	}
+	if n := brokerMetric(t, regs, "tend_mqtt_broker_ack_seconds", ""); n != 5 {
+		t.Errorf("acknowledgements timed: %v, want 5", n)
+	}
+	if n := brokerMetric(t, regs, "tend_mqtt_broker_connected", ""); n != 2 {
+		t.Errorf("connected: %v, want 2", n)
+	}
+}
+
+// brokerMetric sums a metric over the registries: a counter's value for
+// the status label (if given), a gauge's value, a histogram's count.
+func brokerMetric(t *testing.T, regs []*prometheus.Registry, name, status string) float64 {
+	t.Helper()
+	var sum float64
+	for _, reg := range regs {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				matches := status == ""
+				for _, l := range m.GetLabel() {
+					matches = matches || (l.GetName() == "status" && l.GetValue() == status)
+				}
+				if matches {
+					sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
+				}
+			}
+		}
+	}
+	return sum
 }
 
 // held authenticates only once released: a message in its hands has not

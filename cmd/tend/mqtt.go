@@ -96,7 +96,7 @@ func startDevices(ctx context.Context, m mqttSettings, srv *api.Server, eng *eng
 	if err != nil {
 		return nil, err
 	}
-	bc, err := startBroker(ctx, m, srv, eng, log)
+	bc, err := startBroker(ctx, m, srv, eng, reg, log)
 	if err != nil {
 		if ml != nil {
 			ml.Close()
@@ -116,11 +116,12 @@ func startDevices(ctx context.Context, m mqttSettings, srv *api.Server, eng *eng
 // startBroker joins the broker of TEND_MQTT_BROKER as a client with a
 // shared subscription (nil when unset); it stops when ctx ends, or with
 // Close.
-func startBroker(ctx context.Context, m mqttSettings, srv *api.Server, eng *engine.Engine, log *slog.Logger) (*mqtt.BrokerClient, error) {
+func startBroker(ctx context.Context, m mqttSettings, srv *api.Server, eng *engine.Engine, reg prometheus.Registerer,
+	log *slog.Logger) (*mqtt.BrokerClient, error) {
 	if m.Broker == nil {
 		return nil, nil
 	}
-	cfg := mqtt.BrokerConfig{Addr: m.Broker.Host, ClientID: m.BrokerClientID, API: srv, Identity: eng, Logger: log}
+	cfg := mqtt.BrokerConfig{Addr: m.Broker.Host, ClientID: m.BrokerClientID, API: srv, Identity: eng, Logger: log, Registerer: reg}
 	if m.Broker.Scheme == "mqtts" {
 		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: m.Broker.Hostname()}
 	}
