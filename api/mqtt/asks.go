@@ -117,10 +117,10 @@ func (l *Listener) ask(patientID uuid.UUID, retakes []engine.RetakeRef) {
 		}
 	}
 	l.mu.Unlock()
+	l.metrics.asks.Add(float64(len(ids)))
 	for _, id := range ids {
 		l.publishAsks(id, body)
 	}
-	l.metrics.asks.Add(float64(len(ids)))
 }
 
 // publishAsks publishes body on the client's asks topic.
@@ -167,8 +167,8 @@ func (h *hook) OnSubscribed(cl *broker.Client, pk packets.Packet, codes []byte) 
 		if err != nil {
 			return
 		}
-		l.publishAsks(cl.ID, body)
 		l.metrics.asks.Inc()
+		l.publishAsks(cl.ID, body)
 	}()
 }
 
