@@ -30,13 +30,18 @@ CONSOLE_TEST := api/console/test
 $(CONSOLE_TEST)/node_modules: $(CONSOLE_TEST)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix $(CONSOLE_TEST) --no-audit --no-fund; else echo "npm not found: the console's browser test will skip (fail under CI=true)"; fi
 
-# The MQTT tests drive Debian's mosquitto-clients; installed when missing and
-# possible (root with apt-get), else those tests skip (and fail under CI=true).
+# The MQTT tests drive Debian's mosquitto-clients, and the broker-cluster
+# tests a Mosquitto broker; installed when missing and possible (root with
+# apt-get), else those tests skip (and fail under CI=true).
 mqtt-clients:
 	@command -v mosquitto_pub >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto-clients >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto-clients >/dev/null; }; \
 		else echo "mosquitto_pub not found: the MQTT client tests will skip (fail under CI=true)"; fi; }
+	@command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; }; \
+		else echo "mosquitto not found: the broker-cluster tests will skip (fail under CI=true)"; fi; }
 
 APP_TEST := api/app/test
 

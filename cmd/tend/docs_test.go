@@ -147,6 +147,8 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 		"TEND_MQTT_TLS_KEY":          "plain MQTT",
 		"TEND_MQTT_WS_ADDR":          "off",
 		"TEND_MQTT_QOS0":             value(strconv.FormatBool(s.MQTT.QoS0)),
+		"TEND_MQTT_BROKER":           "broker-cluster mode off",
+		"TEND_MQTT_BROKER_CLIENT_ID": "`tend-` and the host name",
 		"TEND_APP_NAME":              value(s.App.Name),
 		"TEND_APP_COLOR":             value(s.App.Color),
 		"TEND_APP_BACKGROUND":        value(s.App.Background),

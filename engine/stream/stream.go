@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -128,8 +129,12 @@ type Message struct {
 
 // Subscription is one connected client's view of the stream.
 type Subscription struct {
-	svc      *Service
-	actor    access.Actor
+	svc   *Service
+	actor access.Actor
+	// types, when set, makes this a process's own subscription (Follow):
+	// every event of these types that belongs to no thread, whoever it
+	// concerns, and nothing else.
+	types    []string
 	ch       chan *Message
 	done     chan struct{}
 	err      error // why done was closed; set before
@@ -179,6 +184,23 @@ func (s *Service) Subscribe(ctx context.Context, a access.Actor, after *int64) (
 	if a.UserID == uuid.Nil || a.Role == "" {
 		return nil, access.ErrUnauthenticated
 	}
+	return s.subscribe(ctx, &Subscription{svc: s, actor: a}, after)
+}
+
+// Follow opens a subscription to every event of the given types that
+// belongs to no thread, for all patients: what a process needs to act on
+// events itself (the MQTT listener sends retake requests to the devices
+// connected to it). Its backlog, after the id after, is replayed as
+// Subscribe's is. buffer bounds its events waiting (0: Config.Buffer).
+func (s *Service) Follow(ctx context.Context, types []string, after *int64, buffer int) (*Subscription, error) {
+	if len(types) == 0 {
+		return nil, errors.New("stream: follow: no event types")
+	}
+	return s.subscribe(ctx, &Subscription{svc: s, types: types, ch: make(chan *Message, cmp.Or(buffer, s.cfg.Buffer))}, after)
+}
+
+// subscribe waits for the listener, registers sub and replays its backlog.
+func (s *Service) subscribe(ctx context.Context, sub *Subscription, after *int64) (*Subscription, error) {
 	s.start.Do(s.listen)
 	wait, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
 	defer cancel()
@@ -189,7 +211,10 @@ func (s *Service) Subscribe(ctx context.Context, a access.Actor, after *int64) (
 	case <-wait.Done():
 		return nil, fmt.Errorf("stream: listener not connected: %w", wait.Err())
 	}
-	sub := &Subscription{svc: s, actor: a, ch: make(chan *Message, s.cfg.Buffer), done: make(chan struct{})}
+	if sub.ch == nil {
+		sub.ch = make(chan *Message, s.cfg.Buffer)
+	}
+	sub.done = make(chan struct{})
 	if after != nil {
 		sub.after = *after
 	}
@@ -237,7 +262,13 @@ func (s *Service) replay(ctx context.Context, sub *Subscription, after, upto int
 		return nil
 	}
 	a := sub.actor
-	rows, err := s.pool.Query(ctx, replaySQL, after, a.Role, a.PatientID, a.UserID, scope.PatientVisibleEvents(), s.cfg.ReplayLimit+1, upto)
+	var rows pgx.Rows
+	var err error
+	if sub.types != nil {
+		rows, err = s.pool.Query(ctx, replayTypesSQL, after, sub.types, s.cfg.ReplayLimit+1, upto)
+	} else {
+		rows, err = s.pool.Query(ctx, replaySQL, after, a.Role, a.PatientID, a.UserID, scope.PatientVisibleEvents(), s.cfg.ReplayLimit+1, upto)
+	}
 	if err != nil {
 		return fmt.Errorf("stream replay: %w", err)
 	}
@@ -293,7 +324,11 @@ func (s *Service) publish(ev loaded) {
 	defer s.mu.Unlock()
 	s.published = max(s.published, ev.id)
 	for sub := range s.subs {
-		if ev.thread {
+		if sub.types != nil {
+			if ev.thread || !slices.Contains(sub.types, ev.typ) {
+				continue
+			}
+		} else if ev.thread {
 			if !scope.SeesThreadEvent(sub.actor, ev.members) || sub.actor.UserID == ev.except {
 				continue
 			}
