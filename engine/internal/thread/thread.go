@@ -39,6 +39,9 @@ const (
 const (
 	Text          = "text"
 	SymptomReport = "symptom_report"
+	// Encrypted is an end-to-end encrypted message: its body is the
+	// envelope (package e2ee), which the server cannot open.
+	Encrypted = "encrypted"
 )
 
 var (
