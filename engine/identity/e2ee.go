@@ -52,8 +52,8 @@ func (in NewE2EEDevice) Validate() error {
 // written to the hash-chained audit trail in the same transaction, so a key
 // a compromised server slipped in shows in `tend audit verify`'s chain.
 func (us *Service) RegisterE2EEDevice(ctx context.Context, a access.Actor, in NewE2EEDevice) (devicekeys.Device, error) {
-	if a.UserID == uuid.Nil {
-		return devicekeys.Device{}, fmt.Errorf("e2ee device registration needs a user: %w", access.ErrForbidden)
+	if a.UserID == uuid.Nil || !a.Is(access.RolePatient, access.RoleClinician, access.RoleScheduler, access.RoleAdmin) {
+		return devicekeys.Device{}, fmt.Errorf("e2ee device registration needs a person's account: %w", access.ErrForbidden)
 	}
 	if err := in.Validate(); err != nil {
 		return devicekeys.Device{}, err
