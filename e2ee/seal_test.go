@@ -207,3 +207,28 @@ func TestPublicKeys(t *testing.T) {
 		t.Error("fingerprint ignores the signing key")
 	}
 }
+
+// TestRecordKey: a generated record key file parses back, and one whose
+// halves disagree does not.
+func TestRecordKey(t *testing.T) {
+	k, err := e2ee.GenerateRecordKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := mustJSON(t, k)
+	back, err := e2ee.ParseRecordKey(data)
+	if err != nil || back.ID != k.ID {
+		t.Fatalf("parse: %v", err)
+	}
+	other, _ := e2ee.GenerateRecordKey()
+	k.PublicKey = other.PublicKey
+	if _, err := e2ee.ParseRecordKey(mustJSON(t, k)); err == nil {
+		t.Error("a record key with another public half parsed")
+	}
+	if pub, err := e2ee.ParseRecordPublicKey(strings.TrimSuffix(strings.TrimPrefix(string(mustJSON(t, other.PublicKey)), `"`), `"`)); err != nil || !bytes.Equal(pub, other.PublicKey) {
+		t.Errorf("public key: %v", err)
+	}
+	if _, err := e2ee.ParseRecordPublicKey("AAAA"); err == nil {
+		t.Error("a 3-byte public key parsed")
+	}
+}

@@ -194,6 +194,7 @@ type (
 	RecordKey       = messaging.RecordKey
 	NewEnvelope     = messaging.NewEnvelope
 	RecipientsError = messaging.RecipientsError
+	RecordEnvelope  = messaging.RecordEnvelope
 )
 
 // ErrNoKeys: no encryption keys are configured (Config.Keys), so messages

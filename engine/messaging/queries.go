@@ -44,6 +44,7 @@ var queries = map[string]string{
 	"encryptThreadSQL":           encryptThreadSQL,
 	"senderStateSQL":             senderStateSQL,
 	"setEnvelopeSQL":             setEnvelopeSQL,
+	"recordEnvelopesSQL":         recordEnvelopesSQL,
 }
 
 // threadColumns are a thread's columns, with the actor's read watermark
@@ -266,3 +267,12 @@ const senderStateSQL = `SELECT
 // sender sequence $4 and ciphertext SHA-256 $5.
 const setEnvelopeSQL = `UPDATE messages SET sender_device_id = $3, sender_seq = $4, ciphertext_sha256 = $5
 	WHERE thread_id = $1 AND id = $2`
+
+// recordEnvelopesSQL reads every encrypted message of patient $1's threads,
+// thread by thread in order, with the sender device's signing key.
+const recordEnvelopesSQL = `SELECT m.id, m.thread_id, t.kind, m.seq, m.sender_id, m.sender_role, m.key_id, m.body, m.created_at,
+	d.signing_public_key
+	FROM threads t JOIN messages m ON m.thread_id = t.id
+	LEFT JOIN e2ee_devices d ON d.id = m.sender_device_id
+	WHERE t.patient_id = $1 AND m.kind = 'encrypted'
+	ORDER BY t.id, m.seq`
