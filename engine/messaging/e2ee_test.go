@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -68,6 +69,7 @@ func (d *e2eeDevice) open(t *testing.T, m engine.Message, from *e2eeDevice) (str
 type e2eeWorld struct {
 	*enginetest.World
 	eng      *engine.Engine
+	logs     *enginetest.SyncBuffer // the engine's log lines
 	record   *e2ee.DeviceKeys
 	thread   uuid.UUID
 	pat, doc *e2eeDevice
@@ -80,10 +82,12 @@ func newE2EEWorld(t *testing.T) *e2eeWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := w.NewEngineWith(t, engine.Config{RecordPublicKey: record.HPKEPublic})
+	logs := &enginetest.SyncBuffer{}
+	eng := w.NewEngineWith(t, engine.Config{RecordPublicKey: record.HPKEPublic, RunWorkers: true, MessagePushHold: -1,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	pat := w.PatientUser(t)
 	th := enginetest.PatientThread(t, eng, pat)
-	return &e2eeWorld{World: w, eng: eng, record: record, thread: th.ID,
+	return &e2eeWorld{World: w, eng: eng, logs: logs, record: record, thread: th.ID,
 		doc: registerDevice(t, eng, w.Clinician), pat: registerDevice(t, eng, pat)}
 }
 
@@ -145,6 +149,18 @@ func TestEncryptedThread(t *testing.T) {
 	if err := w.Pool.QueryRow(ctx, `SELECT detail::text FROM audit_entries WHERE action = 'message.create'
 		ORDER BY id DESC LIMIT 1`).Scan(&detail); err != nil || !strings.Contains(detail, "ciphertext_sha256") {
 		t.Fatalf("audit detail %s, %v", detail, err)
+	}
+	// The clinician's push names the message, never its text; no log line
+	// holds the text either.
+	pushes, err := w.Push.Wait(enginetest.WaitCtx(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := string(pushes[0].Payload); !strings.Contains(p, posted.ID.String()) || strings.Contains(p, "chest") {
+		t.Errorf("push payload %s: want the message id and no text", p)
+	}
+	if logs := w.logs.String(); logs == "" || strings.Contains(logs, "chest") {
+		t.Errorf("logs are empty or hold the text: %.500s", logs)
 	}
 	if hits := scanDatabase(t, w.World, secret); len(hits) > 0 {
 		t.Errorf("the plaintext is stored in %v", hits)
