@@ -115,6 +115,11 @@ type Config struct {
 	// how long a revoked token or a disabled user may still work. Defaults to
 	// 1 second; negative disables the cache.
 	AuthCacheTTL time.Duration
+	// AuthCacheHold is how long a successful token lookup is remembered
+	// while this process checks for revocations twice per AuthCacheTTL (so a
+	// revocation still takes effect within AuthCacheTTL, in every process).
+	// Defaults to 5 minutes.
+	AuthCacheHold time.Duration
 	// EventRetention is how long the live stream's events stay in the log,
 	// for clients that reconnect to replay what they missed (a periodic job
 	// prunes older ones, with RunWorkers). Defaults to 24 hours.
@@ -233,7 +238,7 @@ func New(cfg Config) (*Engine, error) {
 	e.rulesService = rulestore.New(rulestore.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Rules: cfg.Rules,
 		RulesRefresh: cfg.RulesRefresh})
 	e.identityService = identity.New(identity.Config{Pool: cfg.Pool, Now: now, Audit: aw, Delivery: e.delivery,
-		AuthCacheTTL: cfg.AuthCacheTTL, WebPushAllowedHosts: cfg.WebPushAllowedHosts, APNsTopic: cfg.APNsTopic, OIDC: cfg.OIDC})
+		AuthCacheTTL: cfg.AuthCacheTTL, AuthCacheHold: cfg.AuthCacheHold, Log: e.log, WebPushAllowedHosts: cfg.WebPushAllowedHosts, APNsTopic: cfg.APNsTopic, OIDC: cfg.OIDC})
 	e.careService = care.New(care.Config{Pool: cfg.Pool, Now: now, Audit: aw, Rules: e.rulesService.Pack,
 		EnsureRules: e.rulesService.EnsureSeeded})
 	e.ingestService = ingest.New(ingest.Config{Pool: cfg.Pool, Logger: log, Now: now, Metrics: m, Audit: aw, Alerting: e.alerting,
@@ -282,6 +287,7 @@ func (cfg *Config) withDefaults() error {
 	cfg.FetchPollInterval = max(cmp.Or(cfg.FetchPollInterval, 200*time.Millisecond), cfg.FetchCooldown)
 	cfg.RescueStuckJobsAfter = cmp.Or(cfg.RescueStuckJobsAfter, time.Minute)
 	cfg.AuthCacheTTL = cmp.Or(cfg.AuthCacheTTL, time.Second)
+	cfg.AuthCacheHold = cmp.Or(cfg.AuthCacheHold, 5*time.Minute)
 	cfg.RulesRefresh = cmp.Or(cfg.RulesRefresh, 2*time.Second)
 	cfg.AuditSealInterval = cmp.Or(cfg.AuditSealInterval, 200*time.Millisecond)
 	cfg.MissingDataInterval = cmp.Or(cfg.MissingDataInterval, 10*time.Minute)
@@ -308,6 +314,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.rulesService.Start(ctx); err != nil {
 		return err
 	}
+	e.identityService.Start(ctx)
 	if !e.cfg.RunWorkers {
 		return nil
 	}
@@ -328,6 +335,7 @@ func (e *Engine) Start(ctx context.Context) error {
 // finish until ctx is done.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.rulesService.Stop()
+	e.identityService.Stop()
 	e.stream.Close()
 	if !e.cfg.RunWorkers {
 		return nil

@@ -58,6 +58,19 @@ func ComputeBaseline(hist []Observation, kind rpm.Kind, at time.Time, spec Basel
 	return resolution((vals[n/2-1] + vals[n/2]) / 2), true
 }
 
+// UsesBaseline reports whether an enabled rule for kind that applies to a
+// patient in programs reads baseline (or has_baseline): only then does the
+// patient's reading of kind need a baseline to be evaluated. A COPD rule
+// that reads the baseline costs a hypertension patient's SpO2 nothing.
+func (p *Pack) UsesBaseline(kind rpm.Kind, programs []string) bool {
+	for _, r := range p.readings[kind] {
+		if r.usesBaseline && r.appliesTo(programs) {
+			return true
+		}
+	}
+	return false
+}
+
 // BaselineKinds returns the kinds whose enabled reading rules read
 // baseline (or has_baseline): the kinds the engine must compute baselines
 // for, with ComputeBaseline over history reaching back DefaultBaselineWindow

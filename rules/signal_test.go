@@ -391,3 +391,38 @@ func TestBoundsValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestUsesBaseline: only the patients a baseline rule applies to need a
+// baseline for that kind.
+func TestUsesBaseline(t *testing.T) {
+	p := mustLoad(t, `
+- id: copd-usual
+  title: Below usual
+  kind: spo2
+  programs: [copd]
+  when: has_baseline && value <= baseline - 3.0
+  retake: {enabled: false}
+  urgency: high
+- id: low
+  title: Low
+  kind: spo2
+  when: value < 88
+  retake: {enabled: false}
+  urgency: high
+`)
+	for _, c := range []struct {
+		kind     rpm.Kind
+		programs []string
+		want     bool
+	}{
+		{rpm.SpO2, []string{"copd"}, true},
+		{rpm.SpO2, []string{"hypertension", "copd"}, true},
+		{rpm.SpO2, []string{"hypertension"}, false},
+		{rpm.SpO2, nil, false},
+		{rpm.HeartRate, []string{"copd"}, false},
+	} {
+		if got := p.UsesBaseline(c.kind, c.programs); got != c.want {
+			t.Errorf("UsesBaseline(%s, %v) = %v, want %v", c.kind, c.programs, got, c.want)
+		}
+	}
+}

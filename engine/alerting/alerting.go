@@ -44,11 +44,10 @@ func (al *Service) Evaluate(ctx context.Context, tx pgx.Tx, patientID uuid.UUID,
 	var hits []Hit
 	var evalErrs []evalError
 	var asks []newRetake
-	baselineKinds := pack.BaselineKinds()
 	for _, s := range fresh {
 		hist := histories[s.ID]
 		in := rules.Input{Reading: Observation(s), History: hist, Programs: scope.Programs, Params: params, Now: now}
-		if slices.Contains(baselineKinds, s.Kind) {
+		if pack.UsesBaseline(s.Kind, scope.Programs) {
 			in.Baseline = pack.Baselines(hist, s.ObservedAt)
 		}
 		if len(pending) > 0 {

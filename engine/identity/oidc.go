@@ -136,7 +136,7 @@ func (us *Service) authenticateOIDC(ctx context.Context, token string) (access.A
 	}
 	a.PatientID = pg.Deref(patient)
 	if idt.Expiry.After(now.Add(us.auth.ttl)) { // never remember a token past its expiry
-		us.auth.put(hash, a, now)
+		us.auth.put(hash, a, now, false)
 	}
 	return a, nil
 }

@@ -111,7 +111,7 @@ func (us *Service) Authenticate(ctx context.Context, token string) (access.Actor
 	if err != nil {
 		return access.Actor{}, err
 	}
-	us.auth.put(hash, a, now)
+	us.auth.put(hash, a, now, true)
 	return a, nil
 }
 

@@ -54,6 +54,19 @@ func TestIngestBudget(t *testing.T) {
 				for k := range rs {
 					at := at.Add(time.Duration(k) * time.Millisecond)
 					rs[k] = rpm.Reading{Kind: rpm.BloodPressure, Systolic: ptr(sys), Diastolic: ptr(76), Unit: "mm[Hg]", ObservedAt: at}
+					// Normal readings are a device's usual mix, as in tend
+					// load: an SpO2 costs a hypertension patient no
+					// baseline, and so no transaction, either.
+					switch (i + k) % 3 {
+					case 1:
+						if sys < 140 {
+							rs[k] = rpm.Reading{Kind: rpm.SpO2, Value: ptr(96), Unit: "%", ObservedAt: at}
+						}
+					case 2:
+						if sys < 140 {
+							rs[k] = rpm.Reading{Kind: rpm.HeartRate, Value: ptr(72), Unit: "/min", ObservedAt: at}
+						}
+					}
 				}
 				d := devs[i%len(devs)]
 				if _, err := eng.Ingest(ctx, d, engine.IngestRequest{PatientID: d.PatientID, Readings: rs, Batch: perRequest > 1}); err != nil {

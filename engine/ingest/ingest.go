@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -258,13 +257,12 @@ func (ig *Service) loadScopes(ctx context.Context, jobs []*ingestJob) ([]*ingest
 // record and ask nothing, and the group needs no transaction of its own.
 func (ig *Service) quiet(active []*ingestJob, now time.Time) bool {
 	pack := ig.pack()
-	baselines := pack.BaselineKinds()
 	for _, j := range active {
 		if len(j.retakes) > 0 {
 			return false
 		}
 		for _, m := range j.ms {
-			if slices.Contains(baselines, m.Kind) {
+			if pack.UsesBaseline(m.Kind, j.scope.Programs) {
 				return false
 			}
 			in := rules.Input{Reading: rules.Observation{Kind: m.Kind, Value: m.Value, Systolic: m.Systolic,
