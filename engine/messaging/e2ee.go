@@ -186,52 +186,65 @@ func (ms *Service) PostEnvelope(ctx context.Context, a access.Actor, threadID uu
 	if err != nil {
 		return Posted{}, fmt.Errorf("envelope: %w", err)
 	}
-	sum := sha256.Sum256(in.Envelope.Ciphertext)
-	device := uuid.MustParse(in.Envelope.SenderDevice)
 	var out Posted
-	err = pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
-		t, err := loadThread(ctx, tx, a, threadID)
-		if err != nil {
+	post := func() error {
+		return pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
+			var err error
+			out, err = ms.postEnvelopeTx(ctx, tx, a, threadID, in, body)
 			return err
-		}
-		if !t.Encrypted {
-			return fmt.Errorf("the thread is not end-to-end encrypted: post a plain message: %w", access.ErrConflict)
-		}
-		if _, err := tx.Exec(ctx, lockThreadsSQL, []uuid.UUID{threadID}); err != nil {
-			return fmt.Errorf("lock thread: %w", err)
-		}
-		if err := ms.checkSender(ctx, tx, a, threadID, device, in.Envelope.SenderSeq, sum[:], &out); err != nil || out.ID != uuid.Nil {
-			return err
-		}
-		if err := ms.checkRecipients(ctx, tx, t, in.Envelope); err != nil {
-			return err
-		}
-		now := ms.now().Truncate(time.Microsecond)
-		ap, err := thread.Append(ctx, tx, ms.keys, now, thread.New{ThreadID: threadID, SenderID: a.UserID,
-			SenderRole: string(a.Role), Kind: thread.Encrypted, Body: body, Urgent: in.Urgent})
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, setEnvelopeSQL, threadID, ap.ID, device, int64(in.Envelope.SenderSeq), sum[:]); err != nil {
-			return fmt.Errorf("store envelope: %w", err)
-		}
-		if err := ms.audit.Write(ctx, tx, a, audit.Entry{Action: "message.create", PatientID: pg.Deref(t.PatientID),
-			ObjectType: "thread", ObjectID: threadID.String(), Detail: map[string]any{"message_ids": []uuid.UUID{ap.ID},
-				"ciphertext_sha256": hex.EncodeToString(sum[:]), "sender_device_id": device}}); err != nil {
-			return err
-		}
-		if _, err := ms.jobs().InsertTx(ctx, tx, pushArgs{MessageID: ap.ID}, ms.pushOpts(now)); err != nil {
-			return fmt.Errorf("schedule message push: %w", err)
-		}
-		m := newMessage(a, threadID, ap.ID, ap.Seq, NewMessage{Urgent: in.Urgent}, now)
-		m.Kind, m.Envelope = thread.Encrypted, body
-		out = Posted{Created: true, Message: m}
-		return nil
-	})
+		})
+	}
+	err = post()
+	if pg.IsUniqueViolation(err) {
+		// The same envelope posted concurrently: answer with the one stored.
+		err = post()
+	}
 	if err != nil {
 		return Posted{}, err
 	}
 	return out, nil
+}
+
+// postEnvelopeTx is PostEnvelope's transaction. It takes no lock before the
+// append: the checks read committed rows, the append's sequence number locks
+// the thread row, and the unique (thread, device, sender_seq) index refuses
+// a concurrent duplicate.
+func (ms *Service) postEnvelopeTx(ctx context.Context, tx pgx.Tx, a access.Actor, threadID uuid.UUID, in NewEnvelope,
+	body []byte) (Posted, error) {
+	sum := sha256.Sum256(in.Envelope.Ciphertext)
+	device := uuid.MustParse(in.Envelope.SenderDevice)
+	t, err := loadThread(ctx, tx, a, threadID)
+	if err != nil {
+		return Posted{}, err
+	}
+	if !t.Encrypted {
+		return Posted{}, fmt.Errorf("the thread is not end-to-end encrypted: post a plain message: %w", access.ErrConflict)
+	}
+	var dup Posted
+	if err := ms.checkSender(ctx, tx, a, threadID, device, in.Envelope.SenderSeq, sum[:], &dup); err != nil || dup.ID != uuid.Nil {
+		return dup, err
+	}
+	if err := ms.checkRecipients(ctx, tx, t, in.Envelope); err != nil {
+		return Posted{}, err
+	}
+	now := ms.now().Truncate(time.Microsecond)
+	ap, err := thread.Append(ctx, tx, ms.keys, now, thread.New{ThreadID: threadID, SenderID: a.UserID,
+		SenderRole: string(a.Role), Kind: thread.Encrypted, Body: body, Urgent: in.Urgent,
+		Sender: &thread.EnvelopeSender{Device: device, Seq: int64(in.Envelope.SenderSeq), CiphertextSHA256: sum[:]}})
+	if err != nil {
+		return Posted{}, err
+	}
+	if err := ms.audit.Write(ctx, tx, a, audit.Entry{Action: "message.create", PatientID: pg.Deref(t.PatientID),
+		ObjectType: "thread", ObjectID: threadID.String(), Detail: map[string]any{"message_ids": []uuid.UUID{ap.ID},
+			"ciphertext_sha256": hex.EncodeToString(sum[:]), "sender_device_id": device}}); err != nil {
+		return Posted{}, err
+	}
+	if _, err := ms.jobs().InsertTx(ctx, tx, pushArgs{MessageID: ap.ID}, ms.pushOpts(now)); err != nil {
+		return Posted{}, fmt.Errorf("schedule message push: %w", err)
+	}
+	m := newMessage(a, threadID, ap.ID, ap.Seq, NewMessage{Urgent: in.Urgent}, now)
+	m.Kind, m.Envelope = thread.Encrypted, body
+	return Posted{Created: true, Message: m}, nil
 }
 
 // checkSender refuses an envelope from a device that is not one of the

@@ -43,7 +43,6 @@ var queries = map[string]string{
 	"participantsWithoutKeysSQL": participantsWithoutKeysSQL,
 	"encryptThreadSQL":           encryptThreadSQL,
 	"senderStateSQL":             senderStateSQL,
-	"setEnvelopeSQL":             setEnvelopeSQL,
 	"recordEnvelopesSQL":         recordEnvelopesSQL,
 }
 
@@ -262,11 +261,6 @@ const senderStateSQL = `SELECT
 	coalesce((SELECT max(m.sender_seq) FROM messages m WHERE m.thread_id = $1 AND m.sender_device_id = $2), 0),
 	(SELECT m.id FROM messages m WHERE m.thread_id = $1 AND m.sender_device_id = $2 AND m.sender_seq = $4),
 	(SELECT m.ciphertext_sha256 FROM messages m WHERE m.thread_id = $1 AND m.sender_device_id = $2 AND m.sender_seq = $4)`
-
-// setEnvelopeSQL records message $2 of thread $1 as sent by device $3 with
-// sender sequence $4 and ciphertext SHA-256 $5.
-const setEnvelopeSQL = `UPDATE messages SET sender_device_id = $3, sender_seq = $4, ciphertext_sha256 = $5
-	WHERE thread_id = $1 AND id = $2`
 
 // recordEnvelopesSQL reads every encrypted message of patient $1's threads,
 // thread by thread in order, with the sender device's signing key.
