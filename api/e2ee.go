@@ -58,17 +58,9 @@ func (s *Server) threadKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) encryptThread(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	id, ok := s.idAndEmptyBody(w, r)
+	if !ok {
 		return
-	}
-	if r.ContentLength > 0 {
-		var in struct{}
-		if err := s.decode(w, r, &in); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
 	}
 	reply(s, w, r, func() (any, int, error) {
 		t, err := s.eng.EncryptThread(r.Context(), actor(r), id)
