@@ -4,9 +4,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/tendhealth/tend/e2ee"
+	"github.com/tendhealth/tend/engine"
 )
 
 // e2eeClient is a client device with keys, as the matrices and the HTTP
@@ -86,4 +90,89 @@ func (d *e2eeClient) seal(t testing.TB, k threadKeys, text string) map[string]an
 		t.Fatal(err)
 	}
 	return map[string]any{"envelope": out}
+}
+
+// TestEnvelopeAnswers: over HTTP, each malformed envelope is a 422 naming
+// its field, an envelope missing a recipient is a 409 carrying the thread's
+// keys, the same envelope again is a 200 with the stored message, a replayed
+// sender sequence a 409 — and a stored message reads back as its envelope,
+// which the other participant's device opens.
+func TestEnvelopeAnswers(t *testing.T) {
+	t.Parallel()
+	record, err := e2ee.GenerateDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSetupWith(t, engine.Config{RecordPublicKey: record.HPKEPublic})
+	pat := s.admin.as(s.userToken(t, map[string]any{"name": "Sam", "role": "patient", "patient_id": s.patientID}))
+	doc, me := newE2EEClient(t, s.clinician), newE2EEClient(t, pat)
+	var threads struct{ Items []struct{ ID string } }
+	pat.do("GET", "/v1/threads", nil).decode(t, &threads)
+	path := "/v1/threads/" + threads.Items[0].ID
+	if r := s.clinician.do("POST", path+"/encrypt", nil); r.status != http.StatusOK || !strings.Contains(string(r.body), `"encrypted":true`) {
+		t.Fatalf("encrypt: %d %s", r.status, r.body)
+	}
+	keys := fetchKeys(t, pat, threads.Items[0].ID)
+	if len(keys.Devices) != 2 || keys.Devices[0].Fingerprint == "" {
+		t.Fatalf("keys: %+v", keys)
+	}
+	mutate := func(change func(env map[string]any)) map[string]any {
+		body := me.seal(t, keys, "malformed")
+		change(body["envelope"].(map[string]any))
+		return body
+	}
+	for field, change := range map[string]func(map[string]any){
+		"envelope.suite.kem":                 func(e map[string]any) { e["suite"] = map[string]any{"kem": 0x20, "kdf": 1, "aead": 2} },
+		"envelope.nonce":                     func(e map[string]any) { e["nonce"] = "AAAA" },
+		"envelope.signature":                 func(e map[string]any) { e["signature"] = "not base64!" },
+		"envelope.recipients[0].enc":         func(e map[string]any) { e["recipients"].([]any)[0].(map[string]any)["enc"] = "AAAA" },
+		"envelope.recipients[1].wrapped_key": func(e map[string]any) { e["recipients"].([]any)[1].(map[string]any)["wrapped_key"] = "A" },
+		"envelope.thread_id":                 func(e map[string]any) { e["thread_id"] = uuid.NewString() },
+		"envelope.recipients":                func(e map[string]any) { e["recipients"] = []any{} },
+	} {
+		wantProblem(t, pat.do("POST", path+"/envelopes", mutate(change)), http.StatusUnprocessableEntity, field)
+	}
+	// Missing the clinician's device: 409 with the current keys.
+	short := keys
+	short.Devices = keys.Devices[:0]
+	for _, d := range keys.Devices {
+		if d.ID == me.id {
+			short.Devices = append(short.Devices, d)
+		}
+	}
+	r := pat.do("POST", path+"/envelopes", me.seal(t, short, "to myself only"))
+	wantProblem(t, r, http.StatusConflict)
+	var conflict struct {
+		Current threadKeys `json:"current"`
+	}
+	r.decode(t, &conflict)
+	if len(conflict.Current.Devices) != 2 {
+		t.Fatalf("409 without the current devices: %s", r.body)
+	}
+	good := me.seal(t, conflict.Current, "chest pain when climbing stairs")
+	if r := pat.do("POST", path+"/envelopes", good); r.status != http.StatusCreated {
+		t.Fatalf("post: %d %s", r.status, r.body)
+	}
+	if r := pat.do("POST", path+"/envelopes", good); r.status != http.StatusOK {
+		t.Fatalf("the same envelope again: %d %s", r.status, r.body)
+	}
+	me.seq--
+	wantProblem(t, pat.do("POST", path+"/envelopes", me.seal(t, conflict.Current, "replayed sequence")), http.StatusConflict)
+	wantProblem(t, pat.do("POST", path+"/messages", map[string]any{"body": "plain"}), http.StatusConflict)
+	var page struct {
+		Items []struct {
+			Kind     string         `json:"kind"`
+			Body     string         `json:"body"`
+			Envelope *e2ee.Envelope `json:"envelope"`
+		}
+	}
+	s.clinician.do("GET", path+"/messages", nil).decode(t, &page)
+	if len(page.Items) != 1 || page.Items[0].Kind != "encrypted" || page.Items[0].Body != "" || page.Items[0].Envelope == nil {
+		t.Fatalf("messages: %+v", page.Items)
+	}
+	pt, err := e2ee.Open(page.Items[0].Envelope, e2ee.OpenParams{ThreadID: threads.Items[0].ID, RecipientID: doc.id,
+		PrivateKey: doc.keys.HPKEPrivate, SenderKey: me.keys.SigningPublic()})
+	if err != nil || string(pt) != "chest pain when climbing stairs" {
+		t.Fatalf("the clinician's device opens %q, %v", pt, err)
+	}
 }
