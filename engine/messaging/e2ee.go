@@ -88,15 +88,24 @@ func (ms *Service) threadKeys(ctx context.Context, tx pgx.Tx, t Thread) (ThreadK
 	if err != nil {
 		return ThreadKeys{}, fmt.Errorf("thread devices: %w", err)
 	}
-	devices, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (devicekeys.Device, error) { return devicekeys.Scan(r) })
+	devices, err := collectDevices(rows)
 	if err != nil {
 		return ThreadKeys{}, fmt.Errorf("thread devices: %w", err)
 	}
+	return ms.keysOf(t, devices), nil
+}
+
+func collectDevices(rows pgx.Rows) ([]devicekeys.Device, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (devicekeys.Device, error) { return devicekeys.Scan(r) })
+}
+
+// keysOf is the thread's keys with its current devices.
+func (ms *Service) keysOf(t Thread, devices []devicekeys.Device) ThreadKeys {
 	k := ThreadKeys{ThreadID: t.ID, Encrypted: t.Encrypted, Devices: devices}
 	if ms.recordKey != nil {
 		k.RecordKey = &RecordKey{ID: e2ee.RecordKeyID(ms.recordKey), PublicKey: ms.recordKey}
 	}
-	return k, nil
+	return k
 }
 
 // EncryptThread turns a thread end-to-end encrypted, for good: from then on
@@ -220,11 +229,15 @@ func (ms *Service) postEnvelopeTx(ctx context.Context, tx pgx.Tx, a access.Actor
 	if !t.Encrypted {
 		return Posted{}, fmt.Errorf("the thread is not end-to-end encrypted: post a plain message: %w", access.ErrConflict)
 	}
+	st, err := loadEnvelopeState(ctx, tx, a, threadID, device, in.Envelope.SenderSeq)
+	if err != nil {
+		return Posted{}, err
+	}
 	var dup Posted
-	if err := ms.checkSender(ctx, tx, a, threadID, device, in.Envelope.SenderSeq, sum[:], &dup); err != nil || dup.ID != uuid.Nil {
+	if err := ms.checkSender(ctx, tx, st, in.Envelope.SenderSeq, sum[:], &dup); err != nil || dup.ID != uuid.Nil {
 		return dup, err
 	}
-	if err := ms.checkRecipients(ctx, tx, t, in.Envelope); err != nil {
+	if err := ms.checkRecipients(ms.keysOf(t, st.devices), in.Envelope); err != nil {
 		return Posted{}, err
 	}
 	now := ms.now().Truncate(time.Microsecond)
@@ -247,33 +260,51 @@ func (ms *Service) postEnvelopeTx(ctx context.Context, tx pgx.Tx, a access.Actor
 	return Posted{Created: true, Message: m}, nil
 }
 
+// envelopeState is what the checks of an envelope read, in one round trip:
+// the sending device's state in the thread and the thread's current devices.
+type envelopeState struct {
+	active  bool       // the device is the actor's and unrevoked
+	last    int64      // the device's last sender sequence in the thread
+	sameID  *uuid.UUID // the message it stored with this sequence, if any
+	sameSum []byte     // and that message's ciphertext SHA-256
+	devices []devicekeys.Device
+}
+
+func loadEnvelopeState(ctx context.Context, tx pgx.Tx, a access.Actor, threadID, device uuid.UUID, seq uint64) (envelopeState, error) {
+	var st envelopeState
+	b := &pgx.Batch{}
+	b.Queue(senderStateSQL, threadID, device, a.UserID, int64(seq)).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&st.active, &st.last, &st.sameID, &st.sameSum)
+	})
+	b.Queue(threadDevicesSQL, threadID).Query(func(rows pgx.Rows) error {
+		var err error
+		st.devices, err = collectDevices(rows)
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return envelopeState{}, fmt.Errorf("envelope checks: %w", err)
+	}
+	return st, nil
+}
+
 // checkSender refuses an envelope from a device that is not one of the
 // actor's current devices, and one whose sender sequence is not past the
 // device's last in the thread. The same envelope posted again (same
 // sequence and ciphertext) sets *dup to the message already stored.
-func (ms *Service) checkSender(ctx context.Context, tx pgx.Tx, a access.Actor, threadID, device uuid.UUID, seq uint64,
-	sum []byte, dup *Posted) error {
-	var active bool
-	var last int64
-	var sameID *uuid.UUID
-	var sameSum []byte
-	err := tx.QueryRow(ctx, senderStateSQL, threadID, device, a.UserID, int64(seq)).Scan(&active, &last, &sameID, &sameSum)
-	if err != nil {
-		return fmt.Errorf("sender device: %w", err)
-	}
-	if !active {
+func (ms *Service) checkSender(ctx context.Context, tx pgx.Tx, st envelopeState, seq uint64, sum []byte, dup *Posted) error {
+	if !st.active {
 		return fmt.Errorf("envelope.sender_device_id is not a current device of yours: its keys are revoked or were never registered; register new keys: %w", access.ErrConflict)
 	}
-	if sameID != nil && bytes.Equal(sameSum, sum) {
-		s, err := scanStored(tx.QueryRow(ctx, messageByIDSQL, *sameID))
+	if st.sameID != nil && bytes.Equal(st.sameSum, sum) {
+		s, err := scanStored(tx.QueryRow(ctx, messageByIDSQL, *st.sameID))
 		if err != nil {
 			return fmt.Errorf("message: %w", err)
 		}
 		*dup = Posted{Message: ms.open(s)}
 		return nil
 	}
-	if uint64(last) >= seq {
-		return fmt.Errorf("envelope.sender_seq must be greater than %d, this device's last in the thread (a replay is refused): %w", last, access.ErrConflict)
+	if uint64(st.last) >= seq {
+		return fmt.Errorf("envelope.sender_seq must be greater than %d, this device's last in the thread (a replay is refused): %w", st.last, access.ErrConflict)
 	}
 	return nil
 }
@@ -281,11 +312,7 @@ func (ms *Service) checkSender(ctx context.Context, tx pgx.Tx, a access.Actor, t
 // checkRecipients compares the envelope's wraps with the thread's current
 // devices and the record key: any missing or extra one is a
 // *RecipientsError with the current keys.
-func (ms *Service) checkRecipients(ctx context.Context, tx pgx.Tx, t Thread, env *e2ee.Envelope) error {
-	k, err := ms.threadKeys(ctx, tx, t)
-	if err != nil {
-		return err
-	}
+func (ms *Service) checkRecipients(k ThreadKeys, env *e2ee.Envelope) error {
 	if k.RecordKey == nil {
 		return ErrNoRecordKey
 	}
