@@ -48,6 +48,11 @@ APP_TEST := api/app/test
 $(APP_TEST)/node_modules: $(APP_TEST)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix $(APP_TEST) --no-audit --no-fund; else echo "npm not found: the patient app's browser test will skip (fail under CI=true)"; fi
 
+E2EE_TEST := e2ee/testdata/node
+
+$(E2EE_TEST)/node_modules: $(E2EE_TEST)/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix $(E2EE_TEST) --no-audit --no-fund; else echo "npm not found: the e2ee interoperability test will skip (fail under CI=true)"; fi
+
 OPENAPI_TEST := api/openapi/test
 
 $(OPENAPI_TEST)/node_modules: $(OPENAPI_TEST)/package-lock.json
@@ -55,7 +60,7 @@ $(OPENAPI_TEST)/node_modules: $(OPENAPI_TEST)/package-lock.json
 
 # Progress package by package (cmd/tend/internal/testrun); PostgreSQL found or
 # started by .ci/postgres; template databases the run created dropped at the end.
-test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules $(APP_TEST)/node_modules $(OPENAPI_TEST)/node_modules mqtt-clients ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers; FHIR validation, the browser tests of the console and the patient app, the generated TypeScript client and the OpenAPI lint through Node)
+test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules $(APP_TEST)/node_modules $(OPENAPI_TEST)/node_modules $(E2EE_TEST)/node_modules mqtt-clients ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers; FHIR validation, the browser tests of the console and the patient app, the generated TypeScript client, the OpenAPI lint and the e2ee interoperability check through Node)
 	$(GO) vet ./...
 	@url=$$(bash .ci/postgres) && \
 		TEST_DATABASE_URL="$$url" $(GO) run ./cmd/tend/internal/testrun -- -race -count=1 -timeout 20m ./...
@@ -89,6 +94,7 @@ FUZZTIME ?= 30s
 fuzz: ## Fuzz the parsers and the API's JSON decoders for FUZZTIME (30s) each
 	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime $(FUZZTIME) ./rpm/
 	$(GO) test -run '^$$' -fuzz FuzzLoadRules -fuzztime $(FUZZTIME) ./rules/
+	$(GO) test -run '^$$' -fuzz FuzzEnvelope -fuzztime $(FUZZTIME) ./e2ee/
 	for t in FuzzDecodeReadings FuzzDecodeSymptomReport FuzzDecodeParams FuzzCheckRuleTypes; do \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./api/ || exit 1; done
 

@@ -140,6 +140,7 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 		"TEND_PPROF_ADDR":            "off",
 		"TEND_TOKEN":                 "none",
 		"TEND_ENCRYPTION_KEYS":       "none",
+		"TEND_RECORD_PUBLIC_KEY":     "end-to-end encryption off",
 		"TEND_MESSAGE_PUSH_HOLD":     value(s.MessagePushHold.String()),
 		"TEND_ATTACHMENT_MAX_BYTES":  value(strconv.FormatInt(s.AttachmentMaxBytes, 10)),
 		"TEND_MQTT_ADDR":             "MQTT off",

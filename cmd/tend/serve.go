@@ -59,6 +59,7 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 		APNsTopic:           s.APNsTopic,
 		OIDC:                s.OIDC,
 		Keys:                s.Keys,
+		RecordPublicKey:     s.RecordPublicKey,
 		MessagePushHold:     s.MessagePushHold,
 		AttachmentMaxBytes:  s.AttachmentMaxBytes,
 	}

@@ -83,6 +83,11 @@ type Config struct {
 	BroadcastBatch int
 	// Metrics counts broadcast copies and attachments. Nil counts nothing.
 	Metrics *metrics.Set
+	// RecordKey is the organisation's record public key (X-Wing, 1,216
+	// bytes) every end-to-end encrypted message is also wrapped to; its
+	// private half is kept offline (tend records keygen). Nil: no thread can
+	// be encrypted.
+	RecordKey []byte
 }
 
 // Service serves threads and messages.
@@ -102,6 +107,7 @@ type Service struct {
 	maxAttachment  int64
 	broadcastBatch int
 	metrics        *metrics.Set
+	recordKey      []byte
 
 	typingMu sync.Mutex
 	typing   map[typingKey]time.Time
@@ -129,7 +135,7 @@ func New(c Config) *Service {
 	ms := &Service{pool: c.Pool, log: c.Logger.With("component", "messaging"), now: c.Now, audit: c.Audit, jobs: c.Jobs,
 		delivery: c.Delivery, keys: c.Keys, hold: c.PushHold, typingEvery: c.TypingInterval, attachments: c.CheckAttachments,
 		typing: map[typingKey]time.Time{}, store: c.Attachments, maxAttachment: c.AttachmentMaxBytes,
-		broadcastBatch: c.BroadcastBatch, metrics: c.Metrics}
+		broadcastBatch: c.BroadcastBatch, metrics: c.Metrics, recordKey: c.RecordKey}
 	if ms.store == nil {
 		ms.store = PostgresStore{}
 	}

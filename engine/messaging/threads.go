@@ -32,6 +32,9 @@ type Thread struct {
 	LastMessageAt  *time.Time `json:"last_message_at"`
 	LastActivityAt time.Time  `json:"last_activity_at"`
 	CreatedAt      time.Time  `json:"created_at"`
+	// Encrypted is true for an end-to-end encrypted thread: its messages
+	// are envelopes the server cannot read (docs/e2ee.md).
+	Encrypted bool `json:"encrypted"`
 
 	lastSeq, readUpTo int64
 }
@@ -40,7 +43,7 @@ func scanThread(r pgx.Row) (Thread, error) {
 	var t Thread
 	var ua, ub *uuid.UUID
 	err := r.Scan(&t.ID, &t.Kind, &t.CareTeamID, &t.PatientID, &ua, &ub, &t.lastSeq, &t.LastMessageAt, &t.LastActivityAt,
-		&t.CreatedAt, &t.readUpTo)
+		&t.CreatedAt, &t.Encrypted, &t.readUpTo)
 	if ua != nil && ub != nil {
 		t.UserIDs = []uuid.UUID{*ua, *ub}
 	}
