@@ -96,7 +96,9 @@ type Service struct {
 	start   sync.Once
 	ready   chan struct{} // closed once the listener first listens
 	cancel  context.CancelFunc
-	stopped chan struct{} // closed when the listener has returned
+	runCtx  context.Context // the listener's and the follower's, ended by Close
+	stopped chan struct{}   // closed when the listener has returned
+	running sync.WaitGroup  // the follower's goroutine
 
 	mu     sync.Mutex
 	subs   map[*Subscription]struct{}
@@ -154,10 +156,11 @@ func (s *Subscription) Events() <-chan *Message { return s.ch }
 
 // Replayed reports whether the client already has the event: it was sent in
 // the backlog, or it is not after the client's Last-Event-ID (which another
-// process may have published before this one).
+// process may have published before this one). An event that is never
+// stored (id 0: typing) is never replayed.
 func (s *Subscription) Replayed(id int64) bool {
 	_, ok := s.replayed[id]
-	return ok || id <= s.after
+	return ok || (id > 0 && id <= s.after) // events that are not stored (typing) have no id
 }
 
 // Done is closed when the subscription ends on its own: the client was too
@@ -357,12 +360,13 @@ func (s *Service) Close() {
 		s.cancel()
 	}
 	<-s.stopped
+	s.running.Wait()
 }
 
 // listen starts the process's listener (once, from the first Subscribe).
 func (s *Service) listen() {
 	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.cancel, s.runCtx = cancel, ctx
 	f := &follower{svc: s}
 	l := &pgxlisten.Listener{
 		Connect: func(ctx context.Context) (*pgx.Conn, error) {
@@ -400,11 +404,16 @@ type loaded struct {
 	except  uuid.UUID // a participant who is not sent the event (the typist)
 }
 
-// follower follows the event log for the listener, in id order.
+// follower follows the event log for the listener, in id order. The
+// listener's goroutine only notes that the log grew (HandleNotification);
+// the follower's own goroutine (run) waits for the appends in flight and
+// publishes, on a pooled connection, so that a slow append never holds up
+// the events that are not stored (typing, presence) behind it.
 type follower struct {
 	svc     *Service
-	started bool
-	cursor  int64 // every event up to it is final and published
+	started bool          // set by the listener's goroutine once, before run starts
+	kick    chan struct{} // the log may have grown (buffered: one pending kick is enough)
+	cursor  int64         // every event up to it is final and published; run's own
 }
 
 const loadPage = 500
@@ -414,39 +423,82 @@ const loadPage = 500
 const slowAppend = 5 * time.Second
 
 // HandleBacklog runs after each (re)connect, once LISTEN is in place: the
-// first time it only notes where the log ends; later it publishes whatever
-// was committed while the connection was down.
+// first time it notes where the log ends and starts the follower's
+// goroutine; later it has that goroutine publish whatever was committed
+// while the connection was down.
 func (f *follower) HandleBacklog(ctx context.Context, _ string, conn *pgx.Conn) error {
-	final, err := f.final(ctx, conn)
-	if err != nil {
-		return err
-	}
-	if !f.started {
-		f.cursor, f.started = final, true
-		f.svc.mu.Lock()
-		f.svc.published = final
-		f.svc.mu.Unlock()
-		close(f.svc.ready)
+	if f.started {
+		f.poke()
 		return nil
 	}
-	return f.load(ctx, conn, final)
-}
-
-// HandleNotification publishes every event up to the newest final id: the
-// notified one and any other committed since.
-func (f *follower) HandleNotification(ctx context.Context, n *pgconn.Notification, conn *pgx.Conn) error {
-	id, err := strconv.ParseInt(n.Payload, 10, 64)
-	if err != nil {
-		return fmt.Errorf("stream: notification payload is not an event id")
-	}
-	if !f.started || id <= f.cursor {
-		return nil // published already
-	}
 	final, err := f.final(ctx, conn)
 	if err != nil {
 		return err
 	}
-	return f.load(ctx, conn, final)
+	f.cursor, f.started, f.kick = final, true, make(chan struct{}, 1)
+	f.svc.mu.Lock()
+	f.svc.published = final
+	f.svc.mu.Unlock()
+	close(f.svc.ready)
+	f.svc.running.Go(func() { f.run(f.svc.runCtx) })
+	return nil
+}
+
+// HandleNotification has the follower publish every event up to the newest
+// final id: the notified one and any other committed since.
+func (f *follower) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+	if _, err := strconv.ParseInt(n.Payload, 10, 64); err != nil {
+		return fmt.Errorf("stream: notification payload is not an event id")
+	}
+	if f.started {
+		f.poke()
+	}
+	return nil
+}
+
+// poke wakes the follower's goroutine without waiting.
+func (f *follower) poke() {
+	select {
+	case f.kick <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// run publishes, at each wake-up, the events up to the newest final id,
+// until ctx ends; after a failure it tries again a ReconnectDelay later.
+func (f *follower) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.kick:
+		}
+		if err := f.catchUp(ctx); err != nil && ctx.Err() == nil {
+			f.svc.log.WarnContext(ctx, "stream follower", "error", err)
+			t := time.NewTimer(f.svc.cfg.ReconnectDelay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			f.poke()
+		}
+	}
+}
+
+// catchUp publishes the events up to the newest final id.
+func (f *follower) catchUp(ctx context.Context) error {
+	c, err := f.svc.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	defer c.Release()
+	final, err := f.final(ctx, c.Conn())
+	if err != nil {
+		return err
+	}
+	return f.load(ctx, c.Conn(), final)
 }
 
 // final returns an id up to which every event is final: the newest id
