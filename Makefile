@@ -30,18 +30,28 @@ CONSOLE_TEST := api/console/test
 $(CONSOLE_TEST)/node_modules: $(CONSOLE_TEST)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix $(CONSOLE_TEST) --no-audit --no-fund; else echo "npm not found: the console's browser test will skip (fail under CI=true)"; fi
 
-# The MQTT tests drive Debian's mosquitto-clients; installed when missing and
-# possible (root with apt-get), else those tests skip (and fail under CI=true).
+# The MQTT tests drive Debian's mosquitto-clients, and the broker-cluster
+# tests a Mosquitto broker; installed when missing and possible (root with
+# apt-get), else those tests skip (and fail under CI=true).
 mqtt-clients:
 	@command -v mosquitto_pub >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto-clients >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto-clients >/dev/null; }; \
 		else echo "mosquitto_pub not found: the MQTT client tests will skip (fail under CI=true)"; fi; }
+	@command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; }; \
+		else echo "mosquitto not found: the broker-cluster tests will skip (fail under CI=true)"; fi; }
 
 APP_TEST := api/app/test
 
 $(APP_TEST)/node_modules: $(APP_TEST)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix $(APP_TEST) --no-audit --no-fund; else echo "npm not found: the patient app's browser test will skip (fail under CI=true)"; fi
+
+E2EE_TEST := e2ee/testdata/node
+
+$(E2EE_TEST)/node_modules: $(E2EE_TEST)/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix $(E2EE_TEST) --no-audit --no-fund; else echo "npm not found: the e2ee interoperability test will skip (fail under CI=true)"; fi
 
 OPENAPI_TEST := api/openapi/test
 
@@ -50,7 +60,7 @@ $(OPENAPI_TEST)/node_modules: $(OPENAPI_TEST)/package-lock.json
 
 # Progress package by package (cmd/tend/internal/testrun); PostgreSQL found or
 # started by .ci/postgres; template databases the run created dropped at the end.
-test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules $(APP_TEST)/node_modules $(OPENAPI_TEST)/node_modules mqtt-clients ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers; FHIR validation, the browser tests of the console and the patient app, the generated TypeScript client and the OpenAPI lint through Node)
+test: $(VALIDATOR)/node_modules $(CONSOLE_TEST)/node_modules $(APP_TEST)/node_modules $(OPENAPI_TEST)/node_modules $(E2EE_TEST)/node_modules mqtt-clients ## Vet and run every test with the race detector against a real PostgreSQL (started if none answers; FHIR validation, the browser tests of the console and the patient app, the generated TypeScript client, the OpenAPI lint and the e2ee interoperability check through Node)
 	$(GO) vet ./...
 	@url=$$(bash .ci/postgres) && \
 		TEST_DATABASE_URL="$$url" $(GO) run ./cmd/tend/internal/testrun -- -race -count=1 -timeout 20m ./...
@@ -84,6 +94,7 @@ FUZZTIME ?= 30s
 fuzz: ## Fuzz the parsers and the API's JSON decoders for FUZZTIME (30s) each
 	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime $(FUZZTIME) ./rpm/
 	$(GO) test -run '^$$' -fuzz FuzzLoadRules -fuzztime $(FUZZTIME) ./rules/
+	$(GO) test -run '^$$' -fuzz FuzzEnvelope -fuzztime $(FUZZTIME) ./e2ee/
 	for t in FuzzDecodeReadings FuzzDecodeSymptomReport FuzzDecodeParams FuzzCheckRuleTypes; do \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./api/ || exit 1; done
 

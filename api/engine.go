@@ -25,6 +25,7 @@ type Engine interface {
 	Messaging
 	Broadcasts
 	Attachments
+	E2EE
 }
 
 // Identity is users, tokens, devices and preferences.
@@ -140,6 +141,17 @@ type Messaging interface {
 	// the messages of patient threads the caller takes part in.
 	ListPatientMessages(ctx context.Context, a engine.Actor, f engine.PatientMessageFilter) ([]engine.PatientMessage, string, error)
 	GetPatientMessage(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.PatientMessage, error)
+}
+
+// E2EE is end-to-end encryption: device keys and encrypted threads
+// (docs/e2ee.md).
+type E2EE interface {
+	RegisterE2EEDevice(ctx context.Context, a engine.Actor, in engine.NewE2EEDevice) (engine.E2EEDevice, error)
+	ListE2EEDevices(ctx context.Context, a engine.Actor) ([]engine.E2EEDevice, error)
+	RevokeE2EEDevice(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.E2EEDevice, error)
+	ThreadKeys(ctx context.Context, a engine.Actor, threadID uuid.UUID) (engine.ThreadKeys, error)
+	EncryptThread(ctx context.Context, a engine.Actor, threadID uuid.UUID) (engine.Thread, error)
+	PostEnvelope(ctx context.Context, a engine.Actor, threadID uuid.UUID, in engine.NewEnvelope) (engine.PostedMessage, error)
 }
 
 // Broadcasts is care-team broadcasts and their progress.

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tendhealth/tend/api"
+	"github.com/tendhealth/tend/e2ee"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/engine/enginetest"
 	"github.com/tendhealth/tend/engine/enginetest/pushtest"
@@ -60,8 +61,13 @@ func newLeakWatch(t *testing.T) *leakWatch {
 	t.Helper()
 	lw := &leakWatch{t: t}
 	logger := slog.New(slog.NewJSONHandler(&lw.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	record, err := e2ee.GenerateDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
 	lw.w = pushtest.New(t, pushtest.Opts{RunWorkers: true, Tune: func(c *engine.Config) {
 		c.Logger = logger
+		c.RecordPublicKey = record.HPKEPublic
 		c.MessagePushHold = 100 * time.Millisecond // message pushes go within the check's wait
 	}})
 	srv, err := api.New(api.Config{Engine: lw.w.Eng, Logger: logger, Gatherer: lw.w.Reg})
@@ -360,6 +366,7 @@ var leakScenarios = []struct {
 		lw.call(doc, "GET", "/fhir/r4/Communication?"+url.QueryEscape(note)+"=1", nil)
 		lw.call(doc, "GET", "/fhir/r4/Communication/"+url.PathEscape(urgent), nil)
 	}},
+	{"end-to-end encrypted messages", leakE2EE},
 	{"keys in configuration errors", func(t *testing.T, lw *leakWatch) {
 		// A key list with a bad entry is refused naming the entry, never
 		// showing key bytes; what the engine logs while starting with
@@ -393,6 +400,66 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	lw.t = t
 	lw.check()
+}
+
+// leakE2EE: two clinicians of a new team register device keys, encrypt
+// their team channel and exchange an envelope, then send malformed ones and
+// one missing a recipient. The plaintext never reaches the server, so it must
+// appear nowhere.
+func leakE2EE(t *testing.T, lw *leakWatch) {
+	ctx, sys := context.Background(), engine.System("test")
+	var toks []string
+	var ids []uuid.UUID
+	for _, name := range []string{"Dr Kestrel", "Dr Plover"} {
+		u, err := lw.w.Eng.CreateUser(ctx, sys, engine.NewUser{Name: name, Role: engine.RoleClinician})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+		toks = append(toks, lw.token(name, engine.Actor{UserID: u.ID, Role: engine.RoleClinician}))
+	}
+	if _, err := lw.w.Eng.CreateCareTeam(ctx, sys, engine.NewCareTeam{Name: "Aviary", MemberIDs: ids}); err != nil {
+		t.Fatal(err)
+	}
+	var devs []*e2eeClient
+	for _, tok := range toks {
+		k, err := e2ee.GenerateDeviceKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body := lw.call(tok, "POST", "/v1/me/e2ee-devices", map[string]any{"hpke_public_key": b64url(k.HPKEPublic),
+			"signing_public_key": b64url(k.SigningPublic())})
+		var d struct{ ID string }
+		if status != http.StatusCreated || json.Unmarshal(body, &d) != nil {
+			t.Fatalf("register: %d %s", status, body)
+		}
+		devs = append(devs, &e2eeClient{keys: k, id: d.ID})
+	}
+	threads, _, err := lw.w.Eng.ListThreads(ctx, engine.Actor{UserID: ids[0], Role: engine.RoleClinician}, engine.ThreadFilter{})
+	if err != nil || len(threads) != 1 {
+		t.Fatalf("threads: %v", err)
+	}
+	path := "/v1/threads/" + threads[0].ID.String()
+	if status, body := lw.call(toks[0], "POST", path+"/encrypt", nil); status != http.StatusOK {
+		t.Fatalf("encrypt: %d %s", status, body)
+	}
+	_, body := lw.call(toks[0], "GET", path+"/keys", nil)
+	var keys threadKeys
+	if err := json.Unmarshal(body, &keys); err != nil {
+		t.Fatal(err)
+	}
+	text := "the heron in bay 9 has a fractured tarsus"
+	lw.secretText("encrypted message text", text)
+	if status, body := lw.call(toks[0], "POST", path+"/envelopes", devs[0].seal(t, keys, text)); status != http.StatusCreated {
+		t.Fatalf("post envelope: %d %s", status, body)
+	}
+	lw.call(toks[1], "GET", path+"/messages", nil)
+	bad := devs[0].seal(t, keys, text)
+	bad["envelope"].(map[string]any)["suite"] = map[string]any{"kem": 32, "kdf": 1, "aead": 2}
+	lw.call(toks[0], "POST", path+"/envelopes", bad)
+	keys.Devices = keys.Devices[:1]
+	lw.call(toks[0], "POST", path+"/envelopes", devs[0].seal(t, keys, text))
+	lw.call(toks[1], "POST", path+"/messages", map[string]any{"body": text})
 }
 
 // adminUser creates an admin user.

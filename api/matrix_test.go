@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tendhealth/tend/api"
+	"github.com/tendhealth/tend/e2ee"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/engine/enginetest"
 )
@@ -34,20 +35,27 @@ type world struct {
 	actors    map[string]client // role name → client (team A unless suffixed B)
 	patient   map[string]string // "A"/"B" → patient id
 	alert     map[string]string
-	clinician map[string]string // user ids
-	device    map[string]string // registered device id of clinician A / B
-	schedule  map[string]string // a medication schedule of patient A / B
-	dose      map[string]string // a dose due within minutes, of another schedule
-	thread    map[string]string // the patient thread of patient A / B
-	staff     map[string]string // the staff-only thread about patient A / B
-	message   map[string]string // a message of the patient in thread A / B
-	scheduler map[string]string // user ids
+	clinician map[string]string      // user ids
+	device    map[string]string      // registered device id of clinician A / B
+	schedule  map[string]string      // a medication schedule of patient A / B
+	dose      map[string]string      // a dose due within minutes, of another schedule
+	thread    map[string]string      // the patient thread of patient A / B
+	staff     map[string]string      // the staff-only thread about patient A / B
+	message   map[string]string      // a message of the patient in thread A / B
+	scheduler map[string]string      // user ids
+	e2ee      map[string]*e2eeClient // clinician A's / B's device with keys
+	spare     map[string]string      // another e2ee device of clinician A / B (revoked by a matrix row)
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	pool := enginetest.NewPool(t)
-	eng, err := engine.New(engine.Config{Pool: pool, WebPushAllowedHosts: []string{"127.0.0.1"}, Keys: testKeys(t)})
+	record, err := e2ee.GenerateDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{Pool: pool, WebPushAllowedHosts: []string{"127.0.0.1"}, Keys: testKeys(t),
+		RecordPublicKey: record.HPKEPublic})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +69,8 @@ func newWorld(t *testing.T) *world {
 	w := &world{t: t, pool: pool, srv: srv, base: hs.URL, admin: client{t: t, base: hs.URL, token: adminToken(t, eng)},
 		actors: map[string]client{}, patient: map[string]string{}, alert: map[string]string{},
 		clinician: map[string]string{}, device: map[string]string{}, schedule: map[string]string{}, dose: map[string]string{},
-		thread: map[string]string{}, staff: map[string]string{}, message: map[string]string{}, scheduler: map[string]string{}}
+		thread: map[string]string{}, staff: map[string]string{}, message: map[string]string{}, scheduler: map[string]string{},
+		e2ee: map[string]*e2eeClient{}, spare: map[string]string{}}
 	w.actors["admin"] = w.admin
 	// Seed the stored rules now, so that the first request that needs them
 	// does not count as a change in the matrices.
@@ -123,6 +132,14 @@ func newWorld(t *testing.T) *world {
 		r.decode(t, &d)
 		w.device[team] = d.ID
 		w.schedule[team], _ = w.schedules(schedTok, p.ID)
+		// The staff-only thread is end-to-end encrypted: both members
+		// have a device with keys.
+		w.e2ee[team] = newE2EEClient(t, w.admin.as(docTok))
+		w.spare[team] = newE2EEClient(t, w.admin.as(docTok)).id
+		newE2EEClient(t, w.admin.as(schedTok))
+		if r := w.admin.as(docTok).do("POST", "/v1/threads/"+w.staff[team]+"/encrypt", nil); r.status != http.StatusOK {
+			t.Fatalf("encrypt: %d %s", r.status, r.body)
+		}
 	}
 	return w
 }
@@ -241,6 +258,8 @@ func (w *world) teamOf(patient string) string {
 }
 
 func threadA(w *world) string { return w.thread["A"] }
+func staffA(w *world) string  { return w.staff["A"] }
+func staffB(w *world) string  { return w.staff["B"] }
 func threadB(w *world) string { return w.thread["B"] }
 
 func nowRFC3339() string { return time.Now().Add(-time.Minute).UTC().Format(time.RFC3339) }
@@ -354,6 +373,20 @@ var endpoints = map[string]endpoint{
 	"GET /v1/me/devices": {actor: "clinician"},
 	"DELETE /v1/me/devices/{id}": {actor: "clinician", id: func(w *world) string { return w.device["A"] }, scoped: true,
 		otherID: func(w *world) string { return w.device["B"] }},
+	"POST /v1/me/e2ee-devices": {actor: "clinician", body: func(*world) any {
+		k, _ := e2ee.GenerateDeviceKeys()
+		return map[string]any{"label": "ward laptop", "hpke_public_key": b64url(k.HPKEPublic),
+			"signing_public_key": b64url(k.SigningPublic())}
+	}},
+	"GET /v1/me/e2ee-devices": {actor: "clinician"},
+	"DELETE /v1/me/e2ee-devices/{id}": {actor: "clinician", id: func(w *world) string { return w.spare["A"] }, scoped: true,
+		otherID: func(w *world) string { return w.spare["B"] }},
+	"GET /v1/threads/{id}/keys": {actor: "clinician", id: staffA, scoped: true, otherID: staffB},
+	"POST /v1/threads/{id}/encrypt": {actor: "clinician", id: staffA, scoped: true, otherID: staffB, optionalBody: true,
+		body: func(*world) any { return map[string]any{} }},
+	"POST /v1/threads/{id}/envelopes": {actor: "clinician", id: staffA, scoped: true, otherID: staffB, body: func(w *world) any {
+		return w.e2ee["A"].seal(w.t, fetchKeys(w.t, w.actors["clinician"], w.staff["A"]), "Bed 4 needs a call back")
+	}},
 	"GET /v1/me/presence": {actor: "clinician"},
 	"POST /v1/me/presence": {actor: "clinician", body: func(*world) any {
 		return map[string]any{"state": "away"}
@@ -672,6 +705,14 @@ func TestBadInputMatrix(t *testing.T) {
 			var p problem
 			if err := json.Unmarshal(resp.body, &p); err != nil || p.Title == "" {
 				t.Errorf("%s: not a problem: %.300s", label, resp.body)
+				continue
+			}
+			if len(m.body) > 1<<20 {
+				// Past the body limit (a long valid body with a 1 MB
+				// field): nothing is parsed, so no field is named.
+				if resp.status != http.StatusRequestEntityTooLarge {
+					t.Errorf("%s: %d-byte body answered %d, want 413", label, len(m.body), resp.status)
+				}
 				continue
 			}
 			if m.field != "" && !namesField(p, m.field) {

@@ -141,18 +141,25 @@ func (s *Server) markRead(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) typing(w http.ResponseWriter, r *http.Request) {
+// idAndEmptyBody reads the path's {id} and an optional body that must be
+// {} when present, answering the error itself when either is wrong.
+func (s *Server) idAndEmptyBody(w http.ResponseWriter, r *http.Request) (uuid.UUID, bool) {
 	id, err := pathID(r)
+	if err == nil && r.ContentLength > 0 {
+		var in struct{}
+		err = s.decode(w, r, &in)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+		return uuid.Nil, false
 	}
-	if r.ContentLength > 0 {
-		var in struct{}
-		if err := s.decode(w, r, &in); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+	return id, true
+}
+
+func (s *Server) typing(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.idAndEmptyBody(w, r)
+	if !ok {
+		return
 	}
 	sent, err := s.eng.Typing(r.Context(), actor(r), id)
 	if err != nil {

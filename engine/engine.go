@@ -136,6 +136,11 @@ type Config struct {
 	// posting messages and reporting symptoms fail with ErrNoKeys, and
 	// stored messages do not open.
 	Keys *sealed.Keyring
+	// RecordPublicKey is the organisation's record key (X-Wing public key,
+	// 1,216 bytes; `tend records keygen`) that every end-to-end encrypted
+	// message is also wrapped to, so the record is kept. One per deployment
+	// today (one Tend is one organisation). Nil: no thread can be encrypted.
+	RecordPublicKey []byte
 	// MessagePushHold is how long a new message waits for the recipient to
 	// read it in the app before it is pushed. Defaults to 30 seconds;
 	// negative pushes at once.
@@ -261,7 +266,7 @@ func New(cfg Config) (*Engine, error) {
 	e.messageService = messaging.New(messaging.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Jobs: jobs,
 		Delivery: e.delivery, Keys: cfg.Keys, PushHold: cfg.MessagePushHold, Transactions: cfg.IngestTransactions,
 		Attachments: cfg.Attachments, AttachmentMaxBytes: cfg.AttachmentMaxBytes, MediaMaxBytes: cfg.MediaMaxBytes,
-		BroadcastBatch: cfg.BroadcastBatch, Metrics: m, Presence: e.presence})
+		BroadcastBatch: cfg.BroadcastBatch, Metrics: m, RecordKey: cfg.RecordPublicKey, Presence: e.presence})
 	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention,
 		Presence: e.presence})
 

@@ -10,6 +10,7 @@ import (
 	"github.com/tendhealth/tend/engine/care"
 	"github.com/tendhealth/tend/engine/identity"
 	"github.com/tendhealth/tend/engine/ingest"
+	"github.com/tendhealth/tend/engine/internal/devicekeys"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/readings"
 	"github.com/tendhealth/tend/engine/internal/thread"
@@ -57,14 +58,17 @@ func IsUnavailable(err error) (unknownOutcome, ok bool) { return pg.IsUnavailabl
 
 // Identity (package identity).
 type (
-	User        = identity.User
-	UserFilter  = identity.UserFilter
-	Token       = identity.Token
-	NewUser     = identity.NewUser
-	Device      = identity.Device
-	NewDevice   = identity.NewDevice
-	Preferences = identity.Preferences
-	QuietHours  = identity.QuietHours
+	User       = identity.User
+	UserFilter = identity.UserFilter
+	Token      = identity.Token
+	NewUser    = identity.NewUser
+	Device     = identity.Device
+	NewDevice  = identity.NewDevice
+	// E2EEDevice is a client device's end-to-end encryption public keys.
+	E2EEDevice    = devicekeys.Device
+	NewE2EEDevice = identity.NewE2EEDevice
+	Preferences   = identity.Preferences
+	QuietHours    = identity.QuietHours
 )
 
 // Care teams and patients (package care).
@@ -186,6 +190,12 @@ type (
 	Receipt              = messaging.Receipt
 	Rotated              = messaging.Rotated
 	SealedState          = messaging.SealedState
+	// End-to-end encrypted threads (docs/e2ee.md).
+	ThreadKeys      = messaging.ThreadKeys
+	RecordKey       = messaging.RecordKey
+	NewEnvelope     = messaging.NewEnvelope
+	RecipientsError = messaging.RecipientsError
+	RecordEnvelope  = messaging.RecordEnvelope
 )
 
 // ErrNoKeys: no encryption keys are configured (Config.Keys), so messages

@@ -34,7 +34,9 @@ type Message struct {
 	// SenderRole is the sender's role when they sent it: patient, device,
 	// clinician, scheduler or admin.
 	SenderRole string
-	// Kind is text or symptom_report.
+	// Kind is text, symptom_report or encrypted. An encrypted message
+	// (docs/e2ee.md) is shown by its metadata only: the server cannot read
+	// it, so it has no payload.
 	Kind string
 	// Body is the decrypted text (a symptom report's note); empty with
 	// Unreadable set when the stored body does not decrypt.
@@ -152,6 +154,9 @@ func CommunicationOf(m Message, attachmentURL func(uuid.UUID) string) Communicat
 	}
 	if m.Unreadable != "" {
 		c.Note = []CommunicationNote{{Text: m.Unreadable}}
+	}
+	if m.Kind == "encrypted" {
+		c.Note = append(c.Note, CommunicationNote{Text: "end-to-end encrypted: the content is readable only by the participants' devices and the organisation's record key"})
 	}
 	return c
 }

@@ -47,6 +47,10 @@ func communicationCases() []communicationCase {
 		{"unreadable", fhir.Message{ID: uuid.New(), PatientID: p, CareTeamID: team, SenderRole: "clinician", Kind: "text",
 			Unreadable: "the body does not decrypt", SentAt: now},
 			[]string{`"note":[{"text":"the body does not decrypt"}]`}, []string{`"payload"`, `"sender"`}},
+		{"end-to-end encrypted", fhir.Message{ID: uuid.New(), PatientID: p, CareTeamID: team, SenderID: &p, SenderRole: "patient",
+			Kind: "encrypted", SentAt: now},
+			[]string{`"code":"encrypted"`, `"note":[{"text":"end-to-end encrypted`, `"sender":{"reference":"Patient/` + pid + `"}`},
+			[]string{`"payload"`}},
 	}
 }
 

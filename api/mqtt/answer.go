@@ -2,14 +2,11 @@ package mqtt
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 	"time"
 
 	broker "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
-
-	"github.com/tendhealth/tend/engine"
 )
 
 // conn returns the authenticated connection of cl (nil if none).
@@ -72,32 +69,6 @@ func (l *Listener) respond(pk packets.Packet, r result) {
 	})
 }
 
-// ask sends retake requests to every connection of the patient on this
-// process, on tend/v1/devices/{client}/asks.
-func (l *Listener) ask(a engine.Actor, retakes []engine.RetakeRef) {
-	body, err := json.Marshal(struct {
-		Retakes []engine.RetakeRef `json:"retakes"`
-	}{retakes})
-	if err != nil {
-		return
-	}
-	l.mu.Lock()
-	var ids []string
-	for id, c := range l.conns {
-		if c.actor.PatientID == a.PatientID && !c.cl.Closed() {
-			ids = append(ids, id)
-		}
-	}
-	l.mu.Unlock()
-	for _, id := range ids {
-		l.publish(packets.Packet{
-			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
-			TopicName:   TopicDevices + id + "/asks", Payload: body, PacketID: 1,
-			Properties: packets.Properties{ContentType: "application/json", PayloadFormat: 1, PayloadFormatFlag: true},
-		})
-	}
-}
-
 // publish hands a message of the listener's own to the broker, which
 // delivers it to the topic's subscribers (after their ACL check).
 func (l *Listener) publish(pk packets.Packet) {
@@ -109,8 +80,8 @@ func (l *Listener) publish(pk packets.Packet) {
 // watchRevocations closes, every RevocationCheck, the connections whose
 // token was revoked or expired or whose user was disabled since the last
 // look (with a margin for clocks apart between processes).
-func (l *Listener) watchRevocations(ctx context.Context, done chan<- struct{}) {
-	defer close(done)
+func (l *Listener) watchRevocations(ctx context.Context) {
+	defer l.wg.Done()
 	t := time.NewTicker(l.cfg.RevocationCheck)
 	defer t.Stop()
 	since := l.cfg.Now().Add(-time.Minute)

@@ -45,7 +45,7 @@ func (h *hook) ID() string { return "tend" }
 
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{broker.OnConnect, broker.OnConnectAuthenticate, broker.OnACLCheck,
-		broker.OnPublish, broker.OnDisconnect, broker.OnClientExpired, broker.OnPacketEncode}, []byte{b})
+		broker.OnPublish, broker.OnSubscribed, broker.OnDisconnect, broker.OnClientExpired, broker.OnPacketEncode}, []byte{b})
 }
 
 // OnConnect authenticates the CONNECT's password as a Tend token (the user

@@ -12,6 +12,7 @@ type metrics struct {
 	publishes   *prometheus.CounterVec
 	ackLatency  prometheus.Histogram
 	revoked     prometheus.Counter
+	asks        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -31,8 +32,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
 		revoked: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tend_mqtt_revoked_total", Help: "MQTT connections closed because their token was revoked or expired, or their user disabled."}),
+		asks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tend_mqtt_asks_total", Help: "Retake request messages published to devices on tend/v1/devices/{client}/asks."}),
 	}
-	for _, c := range []prometheus.Collector{m.connections, m.connects, m.publishes, m.ackLatency, m.revoked} {
+	for _, c := range []prometheus.Collector{m.connections, m.connects, m.publishes, m.ackLatency, m.revoked, m.asks} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -146,8 +146,8 @@ func selfSigned(t *testing.T, dir string) (*tls.Config, string) {
 }
 
 // TestMosquittoSubAsks: mosquitto_sub, connected with the device's token,
-// receives the retake request a reading of its patient caused; outside its
-// own tree it is refused.
+// receives the retake request a reading of its patient caused, and one that
+// subscribes later receives it too; outside its own tree it is refused.
 func TestMosquittoSubAsks(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	host, port, _ := net.SplitHostPort(w.mqtt.Addr())
@@ -169,7 +169,14 @@ func TestMosquittoSubAsks(t *testing.T) {
 	if err := sub.Wait(); err != nil || !strings.HasPrefix(out.String(), "tend/v1/devices/hub-1/asks ") || !strings.Contains(out.String(), `"rule_id":"hr-high"`) {
 		t.Fatalf("mosquitto_sub: %v %q", err, out.String())
 	}
-	o, err := w.run(t, "mosquitto_sub", "-V", "mqttv5", "-i", "hub-3", "-P", w.device, "-t", "tend/v1/devices/hub-1/#", "-W", "3")
+	// A device that was not connected when the request was made gets it
+	// when it subscribes (as 3.1.1 too).
+	o, err := w.run(t, "mosquitto_sub", "-V", "mqttv311", "-q", "1", "-i", "hub-4", "-u", "hub", "-P", w.device,
+		"-t", "tend/v1/devices/hub-4/#", "-C", "1", "-W", "5", "-v")
+	if err != nil || !strings.HasPrefix(o, "tend/v1/devices/hub-4/asks ") || !strings.Contains(o, `"rule_id":"hr-high"`) {
+		t.Fatalf("mosquitto_sub after the request: %v %q", err, o)
+	}
+	o, err = w.run(t, "mosquitto_sub", "-V", "mqttv5", "-i", "hub-3", "-P", w.device, "-t", "tend/v1/devices/hub-1/#", "-W", "3")
 	if !strings.Contains(o, "subscription requests were denied") {
 		t.Errorf("subscribing to another client's tree: %v %q", err, o)
 	}

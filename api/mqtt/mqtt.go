@@ -10,8 +10,11 @@
 //
 // The broker itself (packets, sessions, QoS flows) is
 // github.com/mochi-mqtt/server/v2; this package adds the hook that
-// authenticates, authorises topics, ingests and answers, and the watcher
-// that closes connections whose token was revoked. See docs/mqtt.md.
+// authenticates, authorises topics, ingests and answers, the watcher that
+// closes connections whose token was revoked, and the follower that sends
+// retake requests made on any process to the devices connected to this
+// one (asks.go). BrokerClient (broker.go) is the other way round: Tend as
+// a client of an existing broker cluster. See docs/mqtt.md.
 package mqtt
 
 import (
@@ -26,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	broker "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,10 +56,13 @@ type Device interface {
 }
 
 // Identity is what the listener needs of the engine (*engine.Engine):
-// tokens in, and the tokens that stopped working.
+// tokens in, the tokens that stopped working, and the requests to measure
+// again (followed from every process, and listed when a device subscribes).
 type Identity interface {
 	Authenticate(ctx context.Context, token string) (engine.Actor, error)
 	EndedTokens(ctx context.Context, since time.Time) ([][32]byte, error)
+	FollowRetakes(ctx context.Context, after *int64) (*engine.StreamSubscription, error)
+	PendingRetakes(ctx context.Context, a engine.Actor, patientID uuid.UUID) ([]engine.PendingRetake, error)
 }
 
 // Presence is what the listener tells the engine of connections: a
@@ -114,7 +121,7 @@ type Listener struct {
 	metrics *metrics
 	ctx     context.Context
 	cancel  context.CancelFunc
-	done    chan struct{}
+	wg      sync.WaitGroup // the revocation watcher and the retake follower
 	closing sync.Once
 
 	mu    sync.Mutex
@@ -149,10 +156,11 @@ func New(cfg Config) (*Listener, error) {
 	return l, nil
 }
 
-// options are the broker's: small per-connection buffers (10,000 idle
-// devices fit in a couple of hundred megabytes), packets no larger than an
-// HTTP body, no retained messages, and a logger that discards — the
-// broker's own logs may print packets, and a packet carries vitals.
+// options are the broker's: small per-connection buffers (1 KiB each way;
+// an idle connection's cost is then mostly its two goroutines' stacks,
+// docs/mqtt.md#performance), packets no larger than an HTTP body, no
+// retained messages, and a logger that discards — the broker's own logs
+// may print packets, and a packet carries vitals.
 func (l *Listener) options() *broker.Options {
 	caps := broker.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = 64
@@ -196,12 +204,20 @@ func (l *Listener) Start(ctx context.Context) error {
 		}
 	}
 	l.ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	l.done = make(chan struct{})
 	if err := l.srv.Serve(); err != nil {
 		l.cancel()
 		return fmt.Errorf("mqtt: serve: %w", err)
 	}
-	go l.watchRevocations(l.ctx, l.done)
+	// Following the retake requests before Start returns means none
+	// committed after it is missed; if the database is not there yet, the
+	// follower keeps trying on its own.
+	sub, err := l.cfg.Identity.FollowRetakes(l.ctx, nil)
+	if err != nil {
+		l.log.Warn("following retake requests", "error", err)
+	}
+	l.wg.Add(2)
+	go l.watchRevocations(l.ctx)
+	go l.followRetakes(l.ctx, sub)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -234,7 +250,7 @@ func (l *Listener) Close() {
 	}
 	l.closing.Do(func() {
 		l.cancel()
-		<-l.done
+		l.wg.Wait()
 		_ = l.srv.Close()
 	})
 }

@@ -66,9 +66,6 @@ func (h *hook) OnPublish(cl *broker.Client, pk packets.Packet) (packets.Packet, 
 		}
 		return pk, packets.ErrRejectPacket
 	}
-	if created, ok := r.answer.Body.(engine.IngestResult); ok && len(created.Retakes) > 0 {
-		l.ask(c.actor, created.Retakes)
-	}
 	if pk.FixedHeader.Qos > 0 {
 		l.metrics.ackLatency.Observe(l.cfg.Now().Sub(start).Seconds())
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tendhealth/tend/api"
@@ -21,6 +22,50 @@ import (
 	"github.com/tendhealth/tend/engine/enginetest"
 	"github.com/tendhealth/tend/sealed"
 )
+
+// newProcess starts what one `tend serve` process runs — an engine, the
+// HTTP API and the MQTT listener — on the database of pool.
+func newProcess(t testing.TB, pool *pgxpool.Pool, keys *sealed.Keyring, o worldOpts) *world {
+	t.Helper()
+	ctx := context.Background()
+	ttl := time.Duration(-1)
+	if o.cacheAuth {
+		ttl = 0
+	}
+	eng, err := engine.New(engine.Config{Pool: pool, Keys: keys, AuthCacheTTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Config{Engine: eng, RateLimit: o.rateLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{eng: eng, api: srv, reg: prometheus.NewRegistry(), admin: engine.System("test"), logs: &syncBuffer{},
+		pool: pool, keys: keys, opts: o}
+	w.http = httptest.NewServer(srv)
+	t.Cleanup(w.http.Close)
+	wsAddr := ""
+	if o.ws {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wsAddr = ln.Addr().String()
+		ln.Close()
+	}
+	l, err := mqtt.New(mqtt.Config{Addr: "127.0.0.1:0", WebSocketAddr: wsAddr, TLS: o.tls, API: srv, Identity: eng, Presence: eng, Registerer: w.reg,
+		Logger:     slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		AcceptQoS0: o.qos0, RevocationCheck: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	w.mqtt = l
+	return w
+}
 
 // world is a running engine, HTTP API and MQTT listener on a fresh
 // database, with a care team, a patient and a device token.
@@ -33,10 +78,23 @@ type world struct {
 	logs      *syncBuffer // the listener's log
 	admin     engine.Actor
 	patientID uuid.UUID
+	teamID    uuid.UUID
 	deviceID  uuid.UUID // the device user
 	device    string    // the device's token
 	patient   string    // the patient's own token
 	clinician string    // a clinician's token
+	pool      *pgxpool.Pool
+	keys      *sealed.Keyring
+	opts      worldOpts
+}
+
+// another starts a second process on w's database (its own engine, live
+// stream, HTTP API and MQTT listener) that knows w's patient and tokens.
+func (w *world) another(t testing.TB) *world {
+	t.Helper()
+	o := newProcess(t, w.pool, w.keys, w.opts)
+	o.patientID, o.deviceID, o.device, o.patient, o.clinician = w.patientID, w.deviceID, w.device, w.patient, w.clinician
+	return o
 }
 
 type worldOpts struct {
@@ -61,48 +119,14 @@ func newWorld(t testing.TB, o worldOpts) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ttl := time.Duration(-1)
-	if o.cacheAuth {
-		ttl = 0
-	}
-	eng, err := engine.New(engine.Config{Pool: pool, Keys: keys, AuthCacheTTL: ttl})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := api.New(api.Config{Engine: eng, RateLimit: o.rateLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{eng: eng, api: srv, reg: prometheus.NewRegistry(), admin: engine.System("test"), logs: &syncBuffer{}}
-	w.http = httptest.NewServer(srv)
-	t.Cleanup(w.http.Close)
-	wsAddr := ""
-	if o.ws {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		wsAddr = ln.Addr().String()
-		ln.Close()
-	}
-	l, err := mqtt.New(mqtt.Config{Addr: "127.0.0.1:0", WebSocketAddr: wsAddr, TLS: o.tls, API: srv, Identity: eng, Presence: eng, Registerer: w.reg,
-		Logger:     slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		AcceptQoS0: o.qos0, RevocationCheck: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Close)
-	w.mqtt = l
+	w := newProcess(t, pool, keys, o)
 	clin := w.user(t, engine.NewUser{Name: "Dr Ada Osei", Role: engine.RoleClinician})
-	team, err := eng.CreateCareTeam(ctx, w.admin, engine.NewCareTeam{Name: "Cardiology RPM", MemberIDs: []uuid.UUID{clin.ID}})
+	team, err := w.eng.CreateCareTeam(ctx, w.admin, engine.NewCareTeam{Name: "Cardiology RPM", MemberIDs: []uuid.UUID{clin.ID}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.clinician = w.token(t, clin.ID)
-	p, err := eng.CreatePatient(ctx, w.admin, engine.NewPatient{DisplayName: "Sam Lee", Timezone: "America/Chicago",
+	w.clinician, w.teamID = w.token(t, clin.ID), team.ID
+	p, err := w.eng.CreatePatient(ctx, w.admin, engine.NewPatient{DisplayName: "Sam Lee", Timezone: "America/Chicago",
 		CareTeamID: team.ID, Programs: []string{"hypertension"}})
 	if err != nil {
 		t.Fatal(err)

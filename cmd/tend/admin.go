@@ -32,7 +32,7 @@ func adminEngine(ctx context.Context, env getenv, stderr io.Writer, dbURL string
 		cleanup()
 		return nil, nil, err
 	}
-	eng, err := engine.New(engine.Config{Pool: pool, Logger: log, Keys: s.Keys})
+	eng, err := engine.New(engine.Config{Pool: pool, Logger: log, Keys: s.Keys, RecordPublicKey: s.RecordPublicKey})
 	if err != nil {
 		pool.Close()
 		cleanup()

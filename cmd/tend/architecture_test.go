@@ -60,19 +60,22 @@ func TestImports(t *testing.T) {
 			}
 		}
 	}
-	// sealed (encryption at rest) is crypto and encoding only: no network,
-	// database, logging or other Tend package anywhere below it.
-	for _, d := range deps(t, module+"/sealed") {
-		if d == module+"/sealed" {
-			continue
+	// sealed (encryption at rest) and e2ee (end-to-end encryption) are crypto
+	// and encoding only: no network, database, logging or other Tend package
+	// anywhere below them.
+	for _, pkg := range []string{module + "/sealed", module + "/e2ee"} {
+		for _, d := range deps(t, pkg) {
+			if d == pkg {
+				continue
+			}
+			if slices.Contains(ioPkgs, d) || strings.Contains(strings.Split(d, "/")[0], ".") {
+				t.Errorf("%s depends on %s: it must stay crypto and encoding only", pkg, d)
+			}
 		}
-		if slices.Contains(ioPkgs, d) || strings.Contains(strings.Split(d, "/")[0], ".") {
-			t.Errorf("%s depends on %s: it must stay crypto and encoding only", module+"/sealed", d)
-		}
-	}
-	for _, imp := range goList(t, `{{join .Imports " "}}`, module+"/sealed") {
-		if !strings.HasPrefix(imp, "crypto/") && !strings.HasPrefix(imp, "encoding/") && !slices.Contains([]string{"errors", "fmt", "strings"}, imp) {
-			t.Errorf("%s imports %s: only crypto, encoding, errors, fmt and strings", module+"/sealed", imp)
+		for _, imp := range goList(t, `{{join .Imports " "}}`, pkg) {
+			if !strings.HasPrefix(imp, "crypto/") && !strings.HasPrefix(imp, "encoding/") && !slices.Contains([]string{"errors", "fmt", "strings"}, imp) {
+				t.Errorf("%s imports %s: only crypto, encoding, errors, fmt and strings", pkg, imp)
+			}
 		}
 	}
 	// notify and its providers carry no clinical data.

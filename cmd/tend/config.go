@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tendhealth/tend/api"
+	"github.com/tendhealth/tend/e2ee"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/notify"
 	"github.com/tendhealth/tend/notify/apns"
@@ -59,6 +60,10 @@ type settings struct {
 	// Keys seal message bodies and symptom notes (TEND_ENCRYPTION_KEYS);
 	// nil when unset.
 	Keys *sealed.Keyring
+	// RecordPublicKey is the organisation's record key that end-to-end
+	// encrypted messages are also wrapped to (TEND_RECORD_PUBLIC_KEY); nil
+	// when unset, and then no thread can be encrypted.
+	RecordPublicKey []byte
 	// MessagePushHold is how long a message waits for an in-app read before
 	// its push (TEND_MESSAGE_PUSH_HOLD).
 	MessagePushHold    time.Duration
@@ -205,6 +210,11 @@ func (s *settings) loadMessaging(env getenv) error {
 		}
 		if s.MessagePushHold == 0 {
 			s.MessagePushHold = -1 // the engine's "push at once"
+		}
+	}
+	if v := env("TEND_RECORD_PUBLIC_KEY"); v != "" {
+		if s.RecordPublicKey, err = e2ee.ParseRecordPublicKey(v); err != nil {
+			return fmt.Errorf("TEND_RECORD_PUBLIC_KEY: %w (tend records keygen prints one)", err)
 		}
 	}
 	s.AttachmentMaxBytes = engine.DefaultAttachmentMaxBytes

@@ -36,6 +36,9 @@ Usage:
   tend keys generate [--id ID] [--rotate]
                                  print a new encryption key as a TEND_ENCRYPTION_KEYS line
   tend keys rotate [--batch N]   re-encrypt messages, symptom notes, attachments and broadcasts under the current key
+  tend records keygen --out FILE write the organisation's record key pair; print TEND_RECORD_PUBLIC_KEY
+  tend records export --record-key FILE --patient ID
+                                 decrypt a patient's end-to-end encrypted conversations (JSON lines)
   tend vapid generate            print a new VAPID key pair for Web Push
   tend push-receiver [--subscription FILE]
                                  a local Web Push service standing in for a browser: prints the pushes it gets
@@ -43,7 +46,7 @@ Usage:
 
 Every command answers -h with its flags (docs/commands.md shows them all). Configuration comes from the
 environment (see README): TEND_DATABASE_URL, TEND_ADDR, TEND_PUBLIC_URL, TEND_TLS_*, TEND_ENCRYPTION_KEYS,
-TEND_MESSAGE_PUSH_HOLD, TEND_VAPID_*, TEND_FCM_*, TEND_APNS_*, TEND_WEBPUSH_ALLOWED_HOSTS.
+TEND_MESSAGE_PUSH_HOLD, TEND_RECORD_PUBLIC_KEY, TEND_VAPID_*, TEND_FCM_*, TEND_APNS_*, TEND_WEBPUSH_ALLOWED_HOSTS.
 `
 
 func main() {
@@ -112,6 +115,8 @@ func dispatch(ctx context.Context, env getenv, args []string, stdout, stderr io.
 		return simulate(rest, stdout, stderr)
 	case "keys":
 		return keys(ctx, env, rest, stdout, stderr)
+	case "records":
+		return records(ctx, env, rest, stdout, stderr)
 	case "vapid":
 		return vapid(rest, stdout, stderr)
 	case "push-receiver":

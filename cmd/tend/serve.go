@@ -59,6 +59,7 @@ func startSystem(ctx context.Context, s settings, pool *pgxpool.Pool, log *slog.
 		APNsTopic:           s.APNsTopic,
 		OIDC:                s.OIDC,
 		Keys:                s.Keys,
+		RecordPublicKey:     s.RecordPublicKey,
 		MessagePushHold:     s.MessagePushHold,
 		AttachmentMaxBytes:  s.AttachmentMaxBytes,
 		MediaMaxBytes:       s.MediaMaxBytes,
@@ -264,13 +265,11 @@ func serve(ctx context.Context, env getenv, args []string, stdout, stderr io.Wri
 	if addr := env("TEND_PPROF_ADDR"); addr != "" {
 		go servePprof(ctx, addr, log)
 	}
-	ml, err := startMQTT(ctx, s.MQTT, sys.api, sys.engine, sys.reg, log)
+	stopDevices, err := startDevices(ctx, s.MQTT, sys.api, sys.engine, sys.reg, log)
 	if err != nil {
 		return err
 	}
-	if ml != nil {
-		defer ml.Close()
-	}
+	defer stopDevices()
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tendhealth/tend/engine/access"
 	"github.com/tendhealth/tend/engine/delivery"
+	"github.com/tendhealth/tend/engine/internal/events"
 	"github.com/tendhealth/tend/engine/internal/pg"
 	"github.com/tendhealth/tend/engine/internal/scope"
 	"github.com/tendhealth/tend/rpm"
@@ -252,6 +253,12 @@ func (al *Service) askRetakes(ctx context.Context, tx pgx.Tx, patientID uuid.UUI
 	push, err := al.notifyPatient(ctx, tx, patientID, typ, urgency)
 	if err != nil {
 		return nil, err
+	}
+	// Every process follows the event log: the one holding the patient's
+	// MQTT devices sends them the requests, whoever took this ingest.
+	if err := events.Publish(ctx, tx, now, events.Event{Type: events.RetakeRequested, PatientID: patientID,
+		Payload: map[string]any{"patient_id": patientID, "retakes": refs}}); err != nil {
+		return nil, fmt.Errorf("retake: %w", err)
 	}
 	if _, err := al.jobs().InsertManyTx(ctx, tx, append(jobs, push...)); err != nil {
 		return nil, fmt.Errorf("retake: enqueue: %w", err)

@@ -1,5 +1,7 @@
 package identity
 
+import "github.com/tendhealth/tend/engine/internal/devicekeys"
+
 // This file holds every SQL statement the package runs, by name.
 // TestQueriesPrepare prepares each against the migrated schema, so a typo or a
 // dropped column fails the tests; it also fails when a ...SQL constant or
@@ -25,6 +27,11 @@ var queries = map[string]string{
 	"lookupSubjectSQL":   lookupSubjectSQL,
 	"selfSQL":            selfSQL,
 	"endedTokensSQL":     endedTokensSQL,
+
+	"countE2EEDevicesSQL": countE2EEDevicesSQL,
+	"insertE2EEDeviceSQL": insertE2EEDeviceSQL,
+	"listE2EEDevicesSQL":  listE2EEDevicesSQL,
+	"revokeE2EEDeviceSQL": revokeE2EEDeviceSQL,
 }
 
 // selfSQL reads user $1 (the caller).
@@ -103,3 +110,20 @@ const listUsersSQL = `SELECT id, name, role, patient_id, created_at, disabled_at
 // setUserDisabledSQL disables user $1 at $2 (NULL re-enables it).
 const setUserDisabledSQL = `UPDATE users SET disabled_at = $2 WHERE id = $1
 	RETURNING id, name, role, patient_id, created_at, disabled_at, oidc_subject`
+
+// countE2EEDevicesSQL counts user $1's unrevoked end-to-end encryption devices.
+const countE2EEDevicesSQL = `SELECT count(*) FROM e2ee_devices WHERE user_id = $1 AND revoked_at IS NULL`
+
+// insertE2EEDeviceSQL registers device $1 of user $2 (label $3, HPKE public
+// key $4, Ed25519 public key $5, fingerprint $6) at $7.
+const insertE2EEDeviceSQL = `INSERT INTO e2ee_devices AS d (id, user_id, label, hpke_public_key, signing_public_key, fingerprint,
+	created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+	RETURNING ` + devicekeys.Columns
+
+// listE2EEDevicesSQL lists user $1's end-to-end encryption devices, oldest first.
+const listE2EEDevicesSQL = `SELECT ` + devicekeys.Columns + ` FROM e2ee_devices d WHERE d.user_id = $1 ORDER BY d.created_at, d.id`
+
+// revokeE2EEDeviceSQL revokes device $1 of user $2 at $3 (keeping an
+// earlier revocation time) and returns it.
+const revokeE2EEDeviceSQL = `UPDATE e2ee_devices d SET revoked_at = coalesce(d.revoked_at, $3) WHERE d.id = $1 AND d.user_id = $2
+	RETURNING ` + devicekeys.Columns

@@ -87,10 +87,11 @@ type postGroup struct {
 
 // postScope is what round trip 1 found of one post's thread.
 type postScope struct {
-	ok       bool
-	team     *uuid.UUID
-	patient  *uuid.UUID
-	existing *uuid.UUID // the message already posted with the post's client id
+	ok        bool
+	encrypted bool
+	team      *uuid.UUID
+	patient   *uuid.UUID
+	existing  *uuid.UUID // the message already posted with the post's client id
 }
 
 // scopeOf is the scope of a job of the group.
@@ -170,7 +171,7 @@ func (g *postGroup) loadScopes(ctx context.Context, tx pgx.Tx) error {
 		for rows.Next() {
 			var i int
 			var s postScope
-			if err := rows.Scan(&i, &s.team, &s.patient, &s.existing); err != nil {
+			if err := rows.Scan(&i, &s.team, &s.patient, &s.encrypted, &s.existing); err != nil {
 				return err
 			}
 			s.ok = true
@@ -202,6 +203,9 @@ func (ms *Service) sortPosts(ctx context.Context, tx pgx.Tx, g *postGroup) error
 			continue
 		case s.existing != nil:
 			g.dups, g.dupIDs[j] = append(g.dups, j), *s.existing
+			continue
+		case s.encrypted:
+			j.err = ErrEncryptedThread
 			continue
 		}
 		if j.in.ClientID != "" {

@@ -48,7 +48,7 @@ type Message struct {
 	Seq        int64      `json:"seq"`
 	SenderID   *uuid.UUID `json:"sender_id"`
 	SenderRole string     `json:"sender_role"`
-	// Kind is "text" or "symptom_report".
+	// Kind is "text", "symptom_report" or "encrypted".
 	Kind string `json:"kind"`
 	// Body is the text (for a symptom report, its note, if any). Empty with
 	// Error set when the stored ciphertext does not decrypt.
@@ -58,6 +58,9 @@ type Message struct {
 	AttachmentIDs []uuid.UUID `json:"attachment_ids"`
 	// Attachments describe the attachments (id, type, size, SHA-256).
 	Attachments []AttachmentInfo `json:"attachments"`
+	// Envelope is an encrypted message's envelope (kind "encrypted"), which
+	// only the recipient devices open (docs/e2ee.md).
+	Envelope json.RawMessage `json:"envelope,omitempty"`
 	// SymptomReport is the report a symptom_report message shows.
 	SymptomReport *SymptomReport `json:"symptom_report,omitempty"`
 	CreatedAt     time.Time      `json:"created_at"`
@@ -159,6 +162,10 @@ func (ms *Service) open(s stored) Message {
 		m.Error = unreadable(err)
 		return m
 	}
+	if s.kind == thread.Encrypted {
+		m.Envelope = pt
+		return m
+	}
 	if s.kind == thread.SymptomReport {
 		var r SymptomReport
 		if err := json.Unmarshal(pt, &r); err != nil {
@@ -241,6 +248,9 @@ func (ms *Service) postOne(ctx context.Context, a access.Actor, threadID uuid.UU
 			t, err := loadThread(ctx, tx, a, threadID)
 			if err != nil {
 				return err
+			}
+			if t.Encrypted {
+				return ErrEncryptedThread
 			}
 			if in.ClientID != "" {
 				var id uuid.UUID

@@ -66,8 +66,8 @@ func (ms *Service) PushMessage(ctx context.Context, messageID uuid.UUID) ([]uuid
 		if err != nil {
 			return fmt.Errorf("message push: %w", err)
 		}
-		if kind != thread.Text {
-			return nil
+		if kind != thread.Text && kind != thread.Encrypted {
+			return nil // only text and encrypted messages are pushed
 		}
 		rows, err := tx.Query(ctx, pushRecipientsSQL, threadID)
 		if err != nil {

@@ -1,6 +1,9 @@
 package messaging
 
-import "github.com/tendhealth/tend/engine/internal/scope"
+import (
+	"github.com/tendhealth/tend/engine/internal/devicekeys"
+	"github.com/tendhealth/tend/engine/internal/scope"
+)
 
 // This file holds every SQL statement the package runs, by name.
 // TestQueriesPrepare prepares each against the migrated schema.
@@ -35,12 +38,18 @@ var queries = map[string]string{
 	"patientThreadsSQL":  patientThreadsSQL,
 	"patientMessagesSQL": patientMessagesSQL,
 	"patientMessageSQL":  patientMessageSQL,
+
+	"threadDevicesSQL":           threadDevicesSQL,
+	"participantsWithoutKeysSQL": participantsWithoutKeysSQL,
+	"encryptThreadSQL":           encryptThreadSQL,
+	"senderStateSQL":             senderStateSQL,
+	"recordEnvelopesSQL":         recordEnvelopesSQL,
 }
 
 // threadColumns are a thread's columns, with the actor's read watermark
 // ($3 is the actor's user id in every statement that uses them).
 const threadColumns = `t.id, t.kind, t.care_team_id, t.patient_id, t.user_a, t.user_b, t.last_seq, t.last_message_at,
-	t.last_activity_at, t.created_at, coalesce((SELECT r.read_up_to FROM thread_receipts r WHERE r.thread_id = t.id AND r.user_id = $3), 0)`
+	t.last_activity_at, t.created_at, t.encrypted, coalesce((SELECT r.read_up_to FROM thread_receipts r WHERE r.thread_id = t.id AND r.user_id = $3), 0)`
 
 // threadSQL reads thread $4 if the actor ($1 role, $2 patient, $3 user) is
 // one of its participants.
@@ -177,9 +186,9 @@ const lockThreadsSQL = `SELECT id FROM threads WHERE id = ANY($1) ORDER BY id FO
 
 // groupScopeSQL reads, for each post i (thread $1[i] by an actor of role
 // $2[i], patient $3[i] and user $4[i], with client id $5[i]) whose actor
-// takes part in the thread, the thread's team and patient and the message
+// takes part in the thread, the thread's team, patient and encryption flag and the message
 // already posted with that client id (NULL for none).
-var groupScopeSQL = `SELECT x.i, t.care_team_id, t.patient_id,
+var groupScopeSQL = `SELECT x.i, t.care_team_id, t.patient_id, t.encrypted,
 	(SELECT m.id FROM messages m WHERE m.thread_id = t.id AND m.sender_id = x.u AND m.client_id = x.c)
 	FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[]) WITH ORDINALITY AS x(th, role, pat, u, c, i)
 	JOIN threads t ON t.id = x.th AND ` + scope.ThreadSQL("t", "x.role", "x.pat", "x.u")
@@ -226,3 +235,38 @@ const patientMessagesSQL = `SELECT ` + messageColumns + ` FROM messages m
 var patientMessageSQL = `SELECT ` + messageColumns + `, t.patient_id, t.care_team_id FROM messages m
 	JOIN threads t ON t.id = m.thread_id
 	WHERE m.id = $4 AND t.kind = 'patient' AND ` + scope.ThreadSQL("t", "$1", "$2", "$3")
+
+// threadDevicesSQL reads the current (unrevoked) end-to-end encryption
+// devices of thread $1's participants now, in id order.
+var threadDevicesSQL = `SELECT ` + devicekeys.Columns + `
+	FROM threads t CROSS JOIN LATERAL unnest(` + scope.ParticipantsSQL("t") + `) AS p(id)
+	JOIN e2ee_devices d ON d.user_id = p.id AND d.revoked_at IS NULL
+	WHERE t.id = $1 ORDER BY d.id`
+
+// participantsWithoutKeysSQL counts thread $1's participants who have no
+// current end-to-end encryption device.
+var participantsWithoutKeysSQL = `SELECT count(*)
+	FROM threads t CROSS JOIN LATERAL unnest(` + scope.ParticipantsSQL("t") + `) AS p(id)
+	WHERE t.id = $1 AND NOT EXISTS (SELECT 1 FROM e2ee_devices d WHERE d.user_id = p.id AND d.revoked_at IS NULL)`
+
+// encryptThreadSQL turns thread $1 end-to-end encrypted.
+const encryptThreadSQL = `UPDATE threads SET encrypted = true WHERE id = $1`
+
+// senderStateSQL reads, for device $2 posting to thread $1 as user $3:
+// whether the device is the user's and unrevoked, the last sender sequence
+// it used in the thread (0 for none), and the message it stored with
+// sequence $4 (id and ciphertext hash; NULL for none).
+const senderStateSQL = `SELECT
+	EXISTS (SELECT 1 FROM e2ee_devices d WHERE d.id = $2 AND d.user_id = $3 AND d.revoked_at IS NULL),
+	coalesce((SELECT max(m.sender_seq) FROM messages m WHERE m.thread_id = $1 AND m.sender_device_id = $2), 0),
+	(SELECT m.id FROM messages m WHERE m.thread_id = $1 AND m.sender_device_id = $2 AND m.sender_seq = $4),
+	(SELECT m.ciphertext_sha256 FROM messages m WHERE m.thread_id = $1 AND m.sender_device_id = $2 AND m.sender_seq = $4)`
+
+// recordEnvelopesSQL reads every encrypted message of patient $1's threads,
+// thread by thread in order, with the sender device's signing key.
+const recordEnvelopesSQL = `SELECT m.id, m.thread_id, t.kind, m.seq, m.sender_id, m.sender_role, m.key_id, m.body, m.created_at,
+	d.signing_public_key
+	FROM threads t JOIN messages m ON m.thread_id = t.id
+	LEFT JOIN e2ee_devices d ON d.id = m.sender_device_id
+	WHERE t.patient_id = $1 AND m.kind = 'encrypted'
+	ORDER BY t.id, m.seq`

@@ -90,6 +90,11 @@ type Config struct {
 	// Presence shows a thread's participants' presence in GetThread. Nil
 	// shows none.
 	Presence *presence.Tracker
+	// RecordKey is the organisation's record public key (X-Wing, 1,216
+	// bytes) every end-to-end encrypted message is also wrapped to; its
+	// private half is kept offline (tend records keygen). Nil: no thread can
+	// be encrypted.
+	RecordKey []byte
 }
 
 // Service serves threads and messages.
@@ -111,6 +116,7 @@ type Service struct {
 	broadcastBatch int
 	metrics        *metrics.Set
 	presence       *presence.Tracker
+	recordKey      []byte
 
 	typingMu sync.Mutex
 	typing   map[typingKey]time.Time
@@ -139,7 +145,8 @@ func New(c Config) *Service {
 	ms := &Service{pool: c.Pool, log: c.Logger.With("component", "messaging"), now: c.Now, audit: c.Audit, jobs: c.Jobs,
 		delivery: c.Delivery, keys: c.Keys, hold: c.PushHold, typingEvery: c.TypingInterval, attachments: c.CheckAttachments,
 		typing: map[typingKey]time.Time{}, store: c.Attachments, maxAttachment: c.AttachmentMaxBytes,
-		maxMedia: c.MediaMaxBytes, broadcastBatch: c.BroadcastBatch, metrics: c.Metrics, presence: c.Presence}
+		maxMedia: c.MediaMaxBytes, broadcastBatch: c.BroadcastBatch, metrics: c.Metrics, presence: c.Presence,
+		recordKey: c.RecordKey}
 	if ms.store == nil {
 		ms.store = PostgresStore{}
 	}

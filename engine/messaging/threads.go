@@ -39,6 +39,9 @@ type Thread struct {
 	// CareTeamAvailable tells a patient reader of GET /v1/threads/{id}
 	// whether someone of their care team is online now (never who).
 	CareTeamAvailable *bool `json:"care_team_available,omitempty"`
+	// Encrypted is true for an end-to-end encrypted thread: its messages
+	// are envelopes the server cannot read (docs/e2ee.md).
+	Encrypted bool `json:"encrypted"`
 
 	lastSeq, readUpTo int64
 }
@@ -47,7 +50,7 @@ func scanThread(r pgx.Row) (Thread, error) {
 	var t Thread
 	var ua, ub *uuid.UUID
 	err := r.Scan(&t.ID, &t.Kind, &t.CareTeamID, &t.PatientID, &ua, &ub, &t.lastSeq, &t.LastMessageAt, &t.LastActivityAt,
-		&t.CreatedAt, &t.readUpTo)
+		&t.CreatedAt, &t.Encrypted, &t.readUpTo)
 	if ua != nil && ub != nil {
 		t.UserIDs = []uuid.UUID{*ua, *ub}
 	}

@@ -8,10 +8,44 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/internal/events"
 	"github.com/tendhealth/tend/engine/internal/presence"
 )
+
+// ephemeral hands the events that are never stored (typing) to the
+// participants of their thread connected to this process.
+type ephemeral struct{ svc *Service }
+
+// HandleNotification reads the thread's participants and publishes the
+// event, without an id: it cannot be replayed.
+func (h *ephemeral) HandleNotification(ctx context.Context, n *pgconn.Notification, conn *pgx.Conn) error {
+	var ev events.Ephemeral
+	if err := json.Unmarshal([]byte(n.Payload), &ev); err != nil || (ev.Thread == uuid.Nil && ev.Type != presence.Event) {
+		return fmt.Errorf("stream: malformed ephemeral event")
+	}
+	if h.svc.Subscribers() == 0 {
+		return nil
+	}
+	if ev.Type == presence.Event {
+		return h.presence(ctx, conn, ev.From)
+	}
+	var members []uuid.UUID
+	if err := conn.QueryRow(ctx, participantsSQL, ev.Thread).Scan(&members); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return fmt.Errorf("stream: participants: %w", err)
+	}
+	data, err := json.Marshal(map[string]any{"thread_id": ev.Thread, "user_id": ev.From})
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	h.svc.publish(loaded{typ: ev.Type, payload: data, members: members, thread: true, except: ev.From})
+	return nil
+}
 
 // presence publishes a change of user's presence: the state to the staff
 // who may see it, and to the patients of each of a staff member's teams

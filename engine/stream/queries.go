@@ -18,6 +18,7 @@ var queries = map[string]string{
 	"loadSQL":         loadSQL,
 	"positionSQL":     positionSQL,
 	"replaySQL":       replaySQL,
+	"replayTypesSQL":  replayTypesSQL,
 	"pruneSQL":        pruneSQL,
 	"participantsSQL": participantsSQL,
 }
@@ -66,6 +67,12 @@ const positionSQL = `SELECT (SELECT min(id) FROM events),
 // types) may see.
 var replaySQL = `SELECT e.id, e.type, e.payload FROM events e WHERE e.id > $1 AND e.id <= $7 AND ` +
 	scope.EventSQL("e", "$2", "$3", "$4", "$5") + ` ORDER BY e.id LIMIT $6`
+
+// replayTypesSQL reads, in id order, at most $3 events after id $1 and up
+// to id $4 of the types $2 that belong to no thread, whoever they concern
+// (Follow).
+const replayTypesSQL = `SELECT e.id, e.type, e.payload FROM events e
+WHERE e.id > $1 AND e.id <= $4 AND e.thread_id IS NULL AND e.type = ANY($2) ORDER BY e.id LIMIT $3`
 
 // pruneSQL deletes at most $2 events older than $1 (the oldest first), so
 // that a large backlog is pruned in short transactions.

@@ -20,10 +20,10 @@ package stream
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -99,7 +99,9 @@ type Service struct {
 	start   sync.Once
 	ready   chan struct{} // closed once the listener first listens
 	cancel  context.CancelFunc
-	stopped chan struct{} // closed when the listener has returned
+	runCtx  context.Context // the listener's and the follower's, ended by Close
+	stopped chan struct{}   // closed when the listener has returned
+	running sync.WaitGroup  // the follower's goroutine
 
 	mu     sync.Mutex
 	subs   map[*Subscription]struct{}
@@ -132,8 +134,12 @@ type Message struct {
 
 // Subscription is one connected client's view of the stream.
 type Subscription struct {
-	svc      *Service
-	actor    access.Actor
+	svc   *Service
+	actor access.Actor
+	// types, when set, makes this a process's own subscription (Follow):
+	// every event of these types that belongs to no thread, whoever it
+	// concerns, and nothing else.
+	types    []string
 	ch       chan *Message
 	done     chan struct{}
 	err      error // why done was closed; set before
@@ -155,14 +161,14 @@ func (s *Subscription) Events() <-chan *Message { return s.ch }
 
 // Replayed reports whether the client already has the event: it was sent in
 // the backlog, or it is not after the client's Last-Event-ID (which another
-// process may have published before this one). An ephemeral event (typing,
-// presence) has no id and is never replayed.
+// process may have published before this one). An event that is never
+// stored (id 0: typing) is never replayed.
 func (s *Subscription) Replayed(id int64) bool {
 	if id == 0 {
 		return false
 	}
 	_, ok := s.replayed[id]
-	return ok || id <= s.after
+	return ok || (id > 0 && id <= s.after) // events that are not stored (typing) have no id
 }
 
 // Done is closed when the subscription ends on its own: the client was too
@@ -199,6 +205,23 @@ func (s *Service) Subscribe(ctx context.Context, a access.Actor, after *int64) (
 	if a.UserID == uuid.Nil || a.Role == "" {
 		return nil, access.ErrUnauthenticated
 	}
+	return s.subscribe(ctx, &Subscription{svc: s, actor: a}, after)
+}
+
+// Follow opens a subscription to every event of the given types that
+// belongs to no thread, for all patients: what a process needs to act on
+// events itself (the MQTT listener sends retake requests to the devices
+// connected to it). Its backlog, after the id after, is replayed as
+// Subscribe's is. buffer bounds its events waiting (0: Config.Buffer).
+func (s *Service) Follow(ctx context.Context, types []string, after *int64, buffer int) (*Subscription, error) {
+	if len(types) == 0 {
+		return nil, errors.New("stream: follow: no event types")
+	}
+	return s.subscribe(ctx, &Subscription{svc: s, types: types, ch: make(chan *Message, cmp.Or(buffer, s.cfg.Buffer))}, after)
+}
+
+// subscribe waits for the listener, registers sub and replays its backlog.
+func (s *Service) subscribe(ctx context.Context, sub *Subscription, after *int64) (*Subscription, error) {
 	s.start.Do(s.listen)
 	wait, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
 	defer cancel()
@@ -209,7 +232,10 @@ func (s *Service) Subscribe(ctx context.Context, a access.Actor, after *int64) (
 	case <-wait.Done():
 		return nil, fmt.Errorf("stream: listener not connected: %w", wait.Err())
 	}
-	sub := &Subscription{svc: s, actor: a, ch: make(chan *Message, s.cfg.Buffer), done: make(chan struct{})}
+	if sub.ch == nil {
+		sub.ch = make(chan *Message, s.cfg.Buffer)
+	}
+	sub.done = make(chan struct{})
 	if after != nil {
 		sub.after = *after
 	}
@@ -221,7 +247,8 @@ func (s *Service) Subscribe(ctx context.Context, a access.Actor, after *int64) (
 	s.subs[sub] = struct{}{}
 	upto := s.published
 	s.mu.Unlock()
-	if s.cfg.Presence != nil && a.Is(access.RolePatient, access.RoleClinician, access.RoleScheduler, access.RoleAdmin) {
+	if a := sub.actor; s.cfg.Presence != nil && !sub.tracked &&
+		a.Is(access.RolePatient, access.RoleClinician, access.RoleScheduler, access.RoleAdmin) {
 		if err := s.cfg.Presence.Connect(ctx, a.UserID); err != nil {
 			s.log.WarnContext(ctx, "stream: presence", "error", err)
 		}
@@ -263,7 +290,13 @@ func (s *Service) replay(ctx context.Context, sub *Subscription, after, upto int
 		return nil
 	}
 	a := sub.actor
-	rows, err := s.pool.Query(ctx, replaySQL, after, a.Role, a.PatientID, a.UserID, scope.PatientVisibleEvents(), s.cfg.ReplayLimit+1, upto)
+	var rows pgx.Rows
+	var err error
+	if sub.types != nil {
+		rows, err = s.pool.Query(ctx, replayTypesSQL, after, sub.types, s.cfg.ReplayLimit+1, upto)
+	} else {
+		rows, err = s.pool.Query(ctx, replaySQL, after, a.Role, a.PatientID, a.UserID, scope.PatientVisibleEvents(), s.cfg.ReplayLimit+1, upto)
+	}
 	if err != nil {
 		return fmt.Errorf("stream replay: %w", err)
 	}
@@ -319,7 +352,11 @@ func (s *Service) publish(ev loaded) {
 	defer s.mu.Unlock()
 	s.published = max(s.published, ev.id)
 	for sub := range s.subs {
-		if ev.thread {
+		if sub.types != nil {
+			if ev.thread || !slices.Contains(sub.types, ev.typ) {
+				continue
+			}
+		} else if ev.thread {
 			if !scope.SeesThreadEvent(sub.actor, ev.members) || sub.actor.UserID == ev.except {
 				continue
 			}
@@ -348,12 +385,13 @@ func (s *Service) Close() {
 		s.cancel()
 	}
 	<-s.stopped
+	s.running.Wait()
 }
 
 // listen starts the process's listener (once, from the first Subscribe).
 func (s *Service) listen() {
 	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.cancel, s.runCtx = cancel, ctx
 	f := &follower{svc: s}
 	l := &pgxlisten.Listener{
 		Connect: func(ctx context.Context) (*pgx.Conn, error) {
@@ -396,11 +434,16 @@ type loaded struct {
 	except  uuid.UUID // a participant who is not sent the event (the typist)
 }
 
-// follower follows the event log for the listener, in id order.
+// follower follows the event log for the listener, in id order. The
+// listener's goroutine only notes that the log grew (HandleNotification);
+// the follower's own goroutine (run) waits for the appends in flight and
+// publishes, on a pooled connection, so that a slow append never holds up
+// the events that are not stored (typing, presence) behind it.
 type follower struct {
 	svc     *Service
-	started bool
-	cursor  int64 // every event up to it is final and published
+	started bool          // set by the listener's goroutine once, before run starts
+	kick    chan struct{} // the log may have grown (buffered: one pending kick is enough)
+	cursor  int64         // every event up to it is final and published; run's own
 }
 
 const loadPage = 500
@@ -410,39 +453,82 @@ const loadPage = 500
 const slowAppend = 5 * time.Second
 
 // HandleBacklog runs after each (re)connect, once LISTEN is in place: the
-// first time it only notes where the log ends; later it publishes whatever
-// was committed while the connection was down.
+// first time it notes where the log ends and starts the follower's
+// goroutine; later it has that goroutine publish whatever was committed
+// while the connection was down.
 func (f *follower) HandleBacklog(ctx context.Context, _ string, conn *pgx.Conn) error {
-	final, err := f.final(ctx, conn)
-	if err != nil {
-		return err
-	}
-	if !f.started {
-		f.cursor, f.started = final, true
-		f.svc.mu.Lock()
-		f.svc.published = final
-		f.svc.mu.Unlock()
-		close(f.svc.ready)
+	if f.started {
+		f.poke()
 		return nil
 	}
-	return f.load(ctx, conn, final)
-}
-
-// HandleNotification publishes every event up to the newest final id: the
-// notified one and any other committed since.
-func (f *follower) HandleNotification(ctx context.Context, n *pgconn.Notification, conn *pgx.Conn) error {
-	id, err := strconv.ParseInt(n.Payload, 10, 64)
-	if err != nil {
-		return fmt.Errorf("stream: notification payload is not an event id")
-	}
-	if !f.started || id <= f.cursor {
-		return nil // published already
-	}
 	final, err := f.final(ctx, conn)
 	if err != nil {
 		return err
 	}
-	return f.load(ctx, conn, final)
+	f.cursor, f.started, f.kick = final, true, make(chan struct{}, 1)
+	f.svc.mu.Lock()
+	f.svc.published = final
+	f.svc.mu.Unlock()
+	close(f.svc.ready)
+	f.svc.running.Go(func() { f.run(f.svc.runCtx) })
+	return nil
+}
+
+// HandleNotification has the follower publish every event up to the newest
+// final id: the notified one and any other committed since.
+func (f *follower) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
+	if _, err := strconv.ParseInt(n.Payload, 10, 64); err != nil {
+		return fmt.Errorf("stream: notification payload is not an event id")
+	}
+	if f.started {
+		f.poke()
+	}
+	return nil
+}
+
+// poke wakes the follower's goroutine without waiting.
+func (f *follower) poke() {
+	select {
+	case f.kick <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// run publishes, at each wake-up, the events up to the newest final id,
+// until ctx ends; after a failure it tries again a ReconnectDelay later.
+func (f *follower) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.kick:
+		}
+		if err := f.catchUp(ctx); err != nil && ctx.Err() == nil {
+			f.svc.log.WarnContext(ctx, "stream follower", "error", err)
+			t := time.NewTimer(f.svc.cfg.ReconnectDelay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			f.poke()
+		}
+	}
+}
+
+// catchUp publishes the events up to the newest final id.
+func (f *follower) catchUp(ctx context.Context) error {
+	c, err := f.svc.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	defer c.Release()
+	final, err := f.final(ctx, c.Conn())
+	if err != nil {
+		return err
+	}
+	return f.load(ctx, c.Conn(), final)
 }
 
 // final returns an id up to which every event is final: the newest id
@@ -516,37 +602,5 @@ func (f *follower) load(ctx context.Context, conn *pgx.Conn, upto int64) error {
 			f.svc.mu.Unlock()
 		}
 	}
-	return nil
-}
-
-// ephemeral hands the events that are never stored (typing) to the
-// participants of their thread connected to this process.
-type ephemeral struct{ svc *Service }
-
-// HandleNotification reads the thread's participants and publishes the
-// event, without an id: it cannot be replayed.
-func (h *ephemeral) HandleNotification(ctx context.Context, n *pgconn.Notification, conn *pgx.Conn) error {
-	var ev events.Ephemeral
-	if err := json.Unmarshal([]byte(n.Payload), &ev); err != nil || (ev.Thread == uuid.Nil && ev.Type != presence.Event) {
-		return fmt.Errorf("stream: malformed ephemeral event")
-	}
-	if h.svc.Subscribers() == 0 {
-		return nil
-	}
-	if ev.Type == presence.Event {
-		return h.presence(ctx, conn, ev.From)
-	}
-	var members []uuid.UUID
-	if err := conn.QueryRow(ctx, participantsSQL, ev.Thread).Scan(&members); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		return fmt.Errorf("stream: participants: %w", err)
-	}
-	data, err := json.Marshal(map[string]any{"thread_id": ev.Thread, "user_id": ev.From})
-	if err != nil {
-		return fmt.Errorf("stream: %w", err)
-	}
-	h.svc.publish(loaded{typ: ev.Type, payload: data, members: members, thread: true, except: ev.From})
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tendhealth/tend/engine/access"
 	"github.com/tendhealth/tend/engine/internal/events"
@@ -167,6 +168,13 @@ func TestLateCommitIsNotSkipped(t *testing.T) {
 		t.Fatalf("event %d published while event 2 is in flight", m.ID)
 	case <-time.After(500 * time.Millisecond):
 	}
+	// The listener's own goroutine does not wait for the append in flight:
+	// events that are never stored (typing) go through it meanwhile.
+	f := &follower{svc: s, started: true, kick: make(chan struct{}, 1)}
+	start := time.Now()
+	if err := f.HandleNotification(ctx, &pgconn.Notification{Payload: "3"}, nil); err != nil || time.Since(start) > 100*time.Millisecond {
+		t.Errorf("a notification held the listener %v (%v) while an append is in flight", time.Since(start), err)
+	}
 	one := int64(1)
 	again, err := s.Subscribe(ctx, admin, &one)
 	if err != nil {
@@ -202,6 +210,18 @@ func expect(t *testing.T, sub *Subscription, want ...int64) {
 			}
 		case <-time.After(time.Minute):
 			t.Fatalf("event %d not delivered within a minute", id)
+		}
+	}
+}
+
+// TestEphemeralNeverReplayed: a subscription that resumed after an id still
+// gets the events that are never stored (typing, id 0), and skips only the
+// stored ones up to that id.
+func TestEphemeralNeverReplayed(t *testing.T) {
+	sub := &Subscription{after: 57, replayed: map[int64]struct{}{58: {}}}
+	for id, want := range map[int64]bool{0: false, 12: true, 57: true, 58: true, 59: false} {
+		if got := sub.Replayed(id); got != want {
+			t.Errorf("Replayed(%d) after 57 = %v, want %v", id, got, want)
 		}
 	}
 }

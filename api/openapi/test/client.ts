@@ -105,6 +105,14 @@ const device = await must("registerDevice", clinician.POST("/v1/me/devices", {
 }));
 check(device.platform === "fcm" && device.enabled, "registerDevice");
 
+// Unpadded base64url of n zero bytes: keys of the right sizes (the shapes
+// alone; docs/e2ee.md has real ones).
+const zeroKey = (n: number) => "A".repeat(Math.ceil((n * 4) / 3));
+const keyDevice = await must("registerE2EEDevice", clinician.POST("/v1/me/e2ee-devices", {
+  body: { label: "ts client", hpke_public_key: zeroKey(1216), signing_public_key: zeroKey(32) },
+}));
+check(keyDevice.fingerprint.length === 79 && keyDevice.revoked_at === undefined, "registerE2EEDevice");
+
 const today = now.toISOString().slice(0, 10);
 const schedule: Schemas["Schedule"] = await must("createSchedule", clinician.POST("/v1/patients/{id}/schedules", {
   params: { path },
@@ -163,6 +171,10 @@ for (const d of nonEmpty("listDevices", await must("listDevices", clinician.GET(
   const platform: "fcm" | "apns" | "webpush" = d.platform;
   check(platform === "fcm" && typeof d.enabled === "boolean", "Device");
 }
+for (const d of nonEmpty("listE2EEDevices", await must("listE2EEDevices", clinician.GET("/v1/me/e2ee-devices")))) {
+  const fingerprint: string = d.fingerprint;
+  check(d.id === keyDevice.id && fingerprint.length === 79 && typeof d.hpke_public_key === "string", "E2EEDevice");
+}
 for (const s of nonEmpty("listSchedules", await must("listSchedules", clinician.GET("/v1/patients/{id}/schedules", { params: { path } })))) {
   const times: string[] = s.times;
   check(s.id === schedule.id && times.length === 2 && s.medication === "Furosemide", "Schedule");
@@ -189,7 +201,7 @@ await must("postMessage", patient.POST("/v1/threads/{id}/messages", {
 const page = await must("listMessages", clinician.GET("/v1/threads/{id}/messages", { params: { path: { id: threadID } } }));
 let symptomCodes: string[] = [];
 for (const m of nonEmpty("listMessages", page)) {
-  const kind: "text" | "symptom_report" = m.kind;
+  const kind: "text" | "symptom_report" | "encrypted" = m.kind;
   check(m.thread_id === threadID && m.seq >= 1 && typeof m.body === "string" && kind.length > 0, "Message");
   if (m.symptom_report) symptomCodes = m.symptom_report.symptoms.map((s) => s.code);
 }
@@ -199,7 +211,8 @@ check(symptomCodes.includes("shortness_of_breath"), `a message carries the sympt
 const alertID = alerts.items[0].id;
 await must("resolveAlert", clinician.POST("/v1/alerts/{id}/resolve", { params: { path: { id: alertID } }, body: { disposition: "called_patient" } }));
 const again = await clinician.POST("/v1/alerts/{id}/resolve", { params: { path: { id: alertID } }, body: { disposition: "other" } });
-const current: Schemas["Alert"] | undefined = again.error?.current;
-check(again.response.status === 409 && current?.status === "resolved", "a 409 names the current status");
+const current: Schemas["Alert"] | Schemas["ThreadKeys"] | undefined = again.error?.current;
+check(again.response.status === 409 && current !== undefined && "status" in current && current.status === "resolved",
+  "a 409 names the current status");
 
 console.log(JSON.stringify({ ok: true, called: [...new Set(called)].sort() }));

@@ -31,6 +31,11 @@ const (
 	MessageRead    = "message.read"
 	// Typing is ephemeral: sent with Ephemeral, never stored.
 	Typing = "typing"
+	// RetakeRequested tells the patient's connected devices to measure
+	// again: its payload holds the patient's id and the requests (rule,
+	// reading or report, kind, deadline). It has no care team: clinicians
+	// are paged by alerts, not by requests to measure.
+	RetakeRequested = "retake.requested"
 )
 
 // AppendLockClass and AppendLockObject name the advisory lock every event

@@ -89,6 +89,7 @@ var byRowID = map[string]string{
 	"engine/alerting.lockRetakeSQL":           "retake id",
 	"engine/alerting.timeOutRetakeSQL":        "retake id",
 	"engine/messaging.pushMessageSQL":         "message id",
+	"engine/messaging.encryptThreadSQL":       "thread id",
 }
 
 // checkPatientKeys fails for a statement of queries that names a

@@ -23,15 +23,17 @@ const insertTeamThreadSQL = `INSERT INTO threads (id, kind, care_team_id, last_a
 
 // appendSQL takes thread $1's next sequence number and stores message $2
 // (sender $3 of role $4, kind $5, sealed under key $6 as $7, urgent $8,
-// client id $9, attachments $10, symptom report $11) at $12; it returns the
-// sequence number and the thread's kind, team and patient.
+// client id $9, attachments $10, symptom report $11) at $12, with an
+// encrypted message's sender device $13, sender sequence $14 and ciphertext
+// SHA-256 $15 (NULL otherwise); it returns the sequence number and the
+// thread's kind, team and patient.
 const appendSQL = `WITH t AS (
 	UPDATE threads SET last_seq = last_seq + 1, last_message_at = $12, last_activity_at = $12 WHERE id = $1
 	RETURNING last_seq, kind, care_team_id, patient_id
 ), m AS (
 	INSERT INTO messages (id, thread_id, seq, sender_id, sender_role, kind, key_id, body, urgent, client_id, attachment_ids,
-		symptom_report_id, created_at)
-	SELECT $2, $1, t.last_seq, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM t
+		symptom_report_id, created_at, sender_device_id, sender_seq, ciphertext_sha256)
+	SELECT $2, $1, t.last_seq, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM t
 )
 SELECT last_seq, kind, care_team_id, patient_id FROM t`
 

@@ -39,6 +39,9 @@ const (
 const (
 	Text          = "text"
 	SymptomReport = "symptom_report"
+	// Encrypted is an end-to-end encrypted message: its body is the
+	// envelope (package e2ee), which the server cannot open.
+	Encrypted = "encrypted"
 )
 
 var (
@@ -102,6 +105,16 @@ type New struct {
 	ClientID        string
 	AttachmentIDs   []uuid.UUID
 	SymptomReportID uuid.UUID
+	// Sender is an encrypted message's sender device, sender sequence and
+	// ciphertext SHA-256 (docs/e2ee.md); nil for any other message.
+	Sender *EnvelopeSender
+}
+
+// EnvelopeSender is what is stored beside an encrypted message's envelope.
+type EnvelopeSender struct {
+	Device           uuid.UUID
+	Seq              int64
+	CiphertextSHA256 []byte
 }
 
 // Appended is a message as appended.
@@ -135,8 +148,15 @@ func Append(ctx context.Context, tx pgx.Tx, keys *sealed.Keyring, now time.Time,
 	}
 	out := Appended{ID: n.ID, CreatedAt: now}
 	var team, patient *uuid.UUID
+	var device *uuid.UUID
+	var senderSeq *int64
+	var sum []byte
+	if n.Sender != nil {
+		device, senderSeq, sum = &n.Sender.Device, &n.Sender.Seq, n.Sender.CiphertextSHA256
+	}
 	err := tx.QueryRow(ctx, appendSQL, n.ThreadID, n.ID, pg.NilIfZero(n.SenderID), n.SenderRole, n.Kind, keyID, ct, n.Urgent,
-		client, n.AttachmentIDs, pg.NilIfZero(n.SymptomReportID), now).Scan(&out.Seq, &out.ThreadKind, &team, &patient)
+		client, n.AttachmentIDs, pg.NilIfZero(n.SymptomReportID), now, device, senderSeq, sum).
+		Scan(&out.Seq, &out.ThreadKind, &team, &patient)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Appended{}, fmt.Errorf("append message: no thread %s", n.ThreadID)
 	}

@@ -1,0 +1,56 @@
+package e2ee
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestNodeInterop checks the vectors with @hpke/core in Node (an independent
+// implementation) and opens, in Go, an envelope Node sealed. It skips without
+// Node or testdata/node/node_modules (npm ci --prefix e2ee/testdata/node), and
+// fails then under CI=true.
+func TestNodeInterop(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat("testdata/node/node_modules/@hpke/hybridkem-x-wing")
+	}
+	if err != nil {
+		msg := "Node.js or e2ee/testdata/node/node_modules missing (make e2ee/testdata/node/node_modules): " + err.Error()
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	out := filepath.Join(t.TempDir(), "sealed.json")
+	cmd := exec.Command(node, "--test", "vectors.test.mjs")
+	cmd.Dir = "testdata/node"
+	cmd.Env = append(os.Environ(), "E2EE_OUT="+out)
+	log, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(log), "# fail 0") {
+		t.Fatalf("node vectors test failed: %v\n%s", err, log)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sealed struct {
+		Plaintext string    `json:"plaintext"`
+		Envelope  *Envelope `json:"envelope"`
+	}
+	if err := json.Unmarshal(data, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	v := loadVectors(t)
+	for _, k := range append(v.Recipients, v.Record) {
+		pt, err := Open(sealed.Envelope, OpenParams{ThreadID: v.ThreadID, RecipientID: k.ID, PrivateKey: k.HPKEPrivateKey,
+			SenderKey: ed25519.PublicKey(v.Sender.SigningPublicKey)})
+		if err != nil || string(pt) != sealed.Plaintext {
+			t.Fatalf("%s: Go opened Node's envelope as %q, %v", k.ID, pt, err)
+		}
+	}
+}

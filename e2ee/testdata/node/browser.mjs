@@ -1,0 +1,56 @@
+// Runs api/console/assets/e2ee.js in Debian's Chromium (playwright-core,
+// never a downloaded browser) on the page BASE_URL serves: opens the envelope
+// Go sealed (IN, a JSON file: {thread_id, recipient: {id, hpke_private_key},
+// sender_signing_public_key, envelope, seal: {...}}) and seals one back.
+// Prints "RESULT <json>" with what it opened and the envelope it sealed.
+import { readFile } from "node:fs/promises";
+import { chromium } from "playwright-core";
+
+const { BASE_URL, CHROMIUM = "/usr/bin/chromium", IN } = process.env;
+const input = JSON.parse(await readFile(IN, "utf8"));
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+try {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(BASE_URL + "/");
+  const result = await page.evaluate(async (input) => {
+    const m = await import("/e2ee.js");
+    const opened = await m.open(input.envelope, { threadId: input.thread_id, recipientId: input.recipient.id,
+      privateKey: m.b64(input.recipient.hpke_private_key), senderKey: m.b64(input.sender_signing_public_key) });
+    let moved = "opened";
+    try {
+      await m.open({ ...input.envelope, sender_seq: input.envelope.sender_seq + 1 }, { threadId: input.thread_id,
+        recipientId: input.recipient.id, privateKey: m.b64(input.recipient.hpke_private_key),
+        senderKey: m.b64(input.sender_signing_public_key) });
+    } catch (e) {
+      moved = e.message;
+    }
+    const s = input.seal;
+    const signingKey = await m.importSigningKey(m.b64(s.signing_private_key), m.b64(s.signing_public_key));
+    const t0 = performance.now();
+    const sealed = await m.seal({ threadId: input.thread_id, senderDevice: s.sender_device_id, senderSeq: s.sender_seq,
+      recipients: s.recipients.map((r) => ({ id: r.id, publicKey: m.b64(r.public_key) })),
+      record: { id: s.record.id, publicKey: m.b64(s.record.public_key) }, signingKey }, s.text);
+    const seal_ms = performance.now() - t0;
+    // With bench: seal a text of bench.bytes to bench.recipients, bench.n
+    // times, and report each time (the figure docs/e2ee.md quotes).
+    const times = [];
+    if (input.bench) {
+      const b = input.bench;
+      const rs = b.recipients.map((r) => ({ id: r.id, publicKey: m.b64(r.public_key) }));
+      const text = "x".repeat(b.bytes);
+      for (let i = 0; i < b.n; i++) {
+        const t = performance.now();
+        await m.seal({ threadId: input.thread_id, senderDevice: s.sender_device_id, senderSeq: 2 + i, recipients: rs,
+          record: { id: s.record.id, publicKey: m.b64(s.record.public_key) }, signingKey }, text);
+        times.push(performance.now() - t);
+      }
+    }
+    return { opened, moved, sealed, seal_ms, times };
+  }, input);
+  if (errors.length) throw new Error("page errors: " + errors.join("; "));
+  console.log("RESULT " + JSON.stringify(result));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,154 @@
+package e2ee
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/hpke"
+	"encoding/json"
+	"flag"
+	"os"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/vectors.json")
+
+// vectorKey is a key pair of the test vectors, private halves included.
+type vectorKey struct {
+	ID                string `json:"id"`
+	HPKEPrivateKey    Bytes  `json:"hpke_private_key"`
+	HPKEPublicKey     Bytes  `json:"hpke_public_key"`
+	SigningPrivateKey Bytes  `json:"signing_private_key,omitempty"` // Ed25519 seed
+	SigningPublicKey  Bytes  `json:"signing_public_key,omitempty"`
+	Fingerprint       string `json:"fingerprint"`
+}
+
+// vectors is testdata/vectors.json: fixed keys, content key, nonce,
+// plaintext, the bytes bound and signed, and the envelope they make.
+type vectors struct {
+	Note        string      `json:"note"`
+	ThreadID    string      `json:"thread_id"`
+	Sender      vectorKey   `json:"sender"`
+	Recipients  []vectorKey `json:"recipients"`
+	Record      vectorKey   `json:"record"`
+	ContentKey  Bytes       `json:"content_key"`
+	Plaintext   string      `json:"plaintext"`
+	ContentAAD  Bytes       `json:"content_aad"`
+	SignedBytes Bytes       `json:"signed_bytes"`
+	Envelope    *Envelope   `json:"envelope"`
+}
+
+func seeded(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
+
+func deviceVector(t *testing.T, id string, hpkeSeed, sigSeed byte) vectorKey {
+	t.Helper()
+	pub, err := HPKEPublicFromPrivate(seeded(hpkeSeed, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := vectorKey{ID: id, HPKEPrivateKey: seeded(hpkeSeed, 32), HPKEPublicKey: pub}
+	if sigSeed != 0 {
+		v.SigningPrivateKey = seeded(sigSeed, 32)
+		v.SigningPublicKey = Bytes(ed25519.NewKeyFromSeed(v.SigningPrivateKey).Public().(ed25519.PublicKey))
+	}
+	v.Fingerprint = FormatFingerprint(Fingerprint(v.HPKEPublicKey, v.SigningPublicKey))
+	return v
+}
+
+func makeVectors(t *testing.T) *vectors {
+	v := &vectors{
+		Note:       "Tend e2ee v1 test vectors: every private key is a repeated byte; HPKE encapsulation is random, so the envelope is fixed by this file, not re-derivable.",
+		ThreadID:   "0190b5a4-6c2e-7d4f-9a31-2b8c5e7f1d20",
+		Sender:     deviceVector(t, "0190b5a4-6c2e-7d4f-9a31-000000000001", 0x11, 0x21),
+		Recipients: []vectorKey{deviceVector(t, "0190b5a4-6c2e-7d4f-9a31-000000000002", 0x12, 0x22)},
+		Record:     deviceVector(t, "", 0x13, 0),
+		ContentKey: seeded(0x42, ContentKeySize),
+		Plaintext:  "Blood pressure looks better this week — keep the evening dose. ✓",
+	}
+	v.Record.ID = RecordKeyID(v.Record.HPKEPublicKey)
+	v.Recipients = append([]vectorKey{v.Sender}, v.Recipients...)
+	p := SealParams{ThreadID: v.ThreadID, SenderDevice: v.Sender.ID, SenderSeq: 7,
+		Record:     Recipient{ID: v.Record.ID, PublicKey: v.Record.HPKEPublicKey},
+		SigningKey: ed25519.NewKeyFromSeed(v.Sender.SigningPrivateKey)}
+	for _, r := range v.Recipients {
+		p.Recipients = append(p.Recipients, Recipient{ID: r.ID, PublicKey: r.HPKEPublicKey})
+	}
+	env, err := sealWith(p, v.ContentKey, seeded(0x24, NonceSize), []byte(v.Plaintext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Envelope, v.ContentAAD, v.SignedBytes = env, env.contentAAD(), env.SignedBytes()
+	return v
+}
+
+func loadVectors(t *testing.T) *vectors {
+	t.Helper()
+	const path = "testdata/vectors.json"
+	if *update {
+		out, err := json.MarshalIndent(makeVectors(t), "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, append(out, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v vectors
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	return &v
+}
+
+// TestVectors opens the committed envelope with every fixed key and checks
+// each intermediate value, so an implementation that disagrees on any byte
+// fails here (and in the Node check of the same file).
+func TestVectors(t *testing.T) {
+	v := loadVectors(t)
+	fresh := makeVectors(t)
+	env := v.Envelope
+	if !bytes.Equal(env.contentAAD(), v.ContentAAD) || !bytes.Equal(v.ContentAAD, fresh.ContentAAD) {
+		t.Fatal("content AAD differs from the vector")
+	}
+	if !bytes.Equal(env.SignedBytes(), v.SignedBytes) {
+		t.Fatal("signed bytes differ from the vector")
+	}
+	if !bytes.Equal(v.Record.HPKEPublicKey, fresh.Record.HPKEPublicKey) || v.Record.ID != fresh.Record.ID ||
+		v.Sender.Fingerprint != fresh.Sender.Fingerprint {
+		t.Fatal("keys derived from the fixed seeds differ from the vector")
+	}
+	for _, k := range append(v.Recipients, v.Record) {
+		w, ok := env.wrapFor(k.ID)
+		if !ok {
+			t.Fatalf("no wrap for %s", k.ID)
+		}
+		priv, err := hpke.MLKEM768X25519().NewPrivateKey(k.HPKEPrivateKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := hpke.NewRecipient(w.Enc, priv, hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(hpkeInfo))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := r.Open(env.wrapAAD(k.ID), w.WrappedKey)
+		if err != nil || !bytes.Equal(key, v.ContentKey) {
+			t.Fatalf("%s: unwrapped key %x, %v; want the vector's content key", k.ID, key, err)
+		}
+		pt, err := Open(env, OpenParams{ThreadID: v.ThreadID, RecipientID: k.ID, PrivateKey: k.HPKEPrivateKey,
+			SenderKey: ed25519.PublicKey(v.Sender.SigningPublicKey)})
+		if err != nil || string(pt) != v.Plaintext {
+			t.Fatalf("%s: opened %q, %v", k.ID, pt, err)
+		}
+	}
+	reencoded, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again Envelope
+	if err := json.Unmarshal(reencoded, &again); err != nil || !bytes.Equal(again.SignedBytes(), v.SignedBytes) {
+		t.Fatalf("envelope does not survive a JSON round trip: %v", err)
+	}
+}

@@ -1,0 +1,336 @@
+package messaging
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tendhealth/tend/e2ee"
+	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/internal/check"
+	"github.com/tendhealth/tend/engine/internal/devicekeys"
+	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/thread"
+)
+
+// End-to-end encrypted threads (docs/e2ee.md). The server checks an
+// envelope's shape and that it is wrapped to exactly the thread's current
+// devices and the organisation's record key, then stores and relays it; it
+// never holds a key that opens one.
+
+var (
+	// ErrEncryptedThread: a plain message was posted to an end-to-end
+	// encrypted thread.
+	ErrEncryptedThread = fmt.Errorf("the thread is end-to-end encrypted: post an envelope instead: %w", access.ErrConflict)
+	// ErrNoRecordKey: no organisation record key is configured, so no
+	// thread can be encrypted (TEND_RECORD_PUBLIC_KEY).
+	ErrNoRecordKey = fmt.Errorf("no record key is configured (TEND_RECORD_PUBLIC_KEY): threads cannot be end-to-end encrypted: %w", access.ErrConflict)
+)
+
+// RecordKey is the organisation's record key as clients wrap to it.
+type RecordKey struct {
+	ID        string     `json:"id"`
+	PublicKey e2ee.Bytes `json:"public_key"`
+}
+
+// ThreadKeys are the keys an envelope for a thread must be wrapped to: every
+// current (unrevoked) device of every participant, and the record key.
+type ThreadKeys struct {
+	ThreadID  uuid.UUID           `json:"thread_id"`
+	Encrypted bool                `json:"encrypted"`
+	Devices   []devicekeys.Device `json:"devices"`
+	RecordKey *RecordKey          `json:"record_key"`
+}
+
+// RecipientsError is the 409 of an envelope that is not wrapped to exactly
+// the thread's current devices and record key: it carries the current list,
+// so the client re-wraps and posts again.
+type RecipientsError struct {
+	Reason string
+	Keys   ThreadKeys
+}
+
+func (e *RecipientsError) Error() string { return e.Reason + ": " + access.ErrConflict.Error() }
+
+// Unwrap makes a RecipientsError an access.ErrConflict.
+func (e *RecipientsError) Unwrap() error { return access.ErrConflict }
+
+// Current is what the 409 answer carries: the keys to wrap to.
+func (e *RecipientsError) Current() any { return e.Keys }
+
+// ThreadKeys returns the keys a new envelope for the thread must be wrapped
+// to, for a participant.
+func (ms *Service) ThreadKeys(ctx context.Context, a access.Actor, threadID uuid.UUID) (ThreadKeys, error) {
+	var out ThreadKeys
+	err := pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
+		t, err := loadThread(ctx, tx, a, threadID)
+		if err != nil {
+			return err
+		}
+		out, err = ms.threadKeys(ctx, tx, t)
+		return err
+	})
+	return out, err
+}
+
+func (ms *Service) threadKeys(ctx context.Context, tx pgx.Tx, t Thread) (ThreadKeys, error) {
+	rows, err := tx.Query(ctx, threadDevicesSQL, t.ID)
+	if err != nil {
+		return ThreadKeys{}, fmt.Errorf("thread devices: %w", err)
+	}
+	devices, err := collectDevices(rows)
+	if err != nil {
+		return ThreadKeys{}, fmt.Errorf("thread devices: %w", err)
+	}
+	return ms.keysOf(t, devices), nil
+}
+
+func collectDevices(rows pgx.Rows) ([]devicekeys.Device, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (devicekeys.Device, error) { return devicekeys.Scan(r) })
+}
+
+// keysOf is the thread's keys with its current devices.
+func (ms *Service) keysOf(t Thread, devices []devicekeys.Device) ThreadKeys {
+	k := ThreadKeys{ThreadID: t.ID, Encrypted: t.Encrypted, Devices: devices}
+	if ms.recordKey != nil {
+		k.RecordKey = &RecordKey{ID: e2ee.RecordKeyID(ms.recordKey), PublicKey: ms.recordKey}
+	}
+	return k
+}
+
+// EncryptThread turns a thread end-to-end encrypted, for good: from then on
+// only envelopes are posted to it. Every participant must have a device with
+// keys (else 409 with the thread's keys) and a record key must be
+// configured. Audited; encrypting an encrypted thread changes nothing.
+func (ms *Service) EncryptThread(ctx context.Context, a access.Actor, threadID uuid.UUID) (Thread, error) {
+	if ms.recordKey == nil {
+		return Thread{}, ErrNoRecordKey
+	}
+	var out Thread
+	err := pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
+		t, err := loadThread(ctx, tx, a, threadID)
+		if err != nil {
+			return err
+		}
+		if t.Encrypted {
+			out = t
+			return nil
+		}
+		var without int
+		if err := tx.QueryRow(ctx, participantsWithoutKeysSQL, threadID).Scan(&without); err != nil {
+			return fmt.Errorf("encrypt thread: %w", err)
+		}
+		if without > 0 {
+			k, err := ms.threadKeys(ctx, tx, t)
+			if err != nil {
+				return err
+			}
+			return &RecipientsError{Reason: fmt.Sprintf("%d participants have no device with keys yet", without), Keys: k}
+		}
+		if _, err := tx.Exec(ctx, encryptThreadSQL, threadID); err != nil {
+			return fmt.Errorf("encrypt thread: %w", err)
+		}
+		t.Encrypted = true
+		out = t
+		return ms.audit.Write(ctx, tx, a, audit.Entry{Action: "thread.encrypt", PatientID: pg.Deref(t.PatientID),
+			ObjectType: "thread", ObjectID: threadID.String()})
+	})
+	return out, err
+}
+
+// NewEnvelope is the input of PostEnvelope.
+type NewEnvelope struct {
+	Envelope *e2ee.Envelope
+	Urgent   bool
+}
+
+// Validate checks the envelope's shape: a *rpm.ValidationError naming the
+// field (envelope.recipients[2].enc, …).
+func (in NewEnvelope) Validate(threadID uuid.UUID) error {
+	if in.Envelope == nil {
+		return check.FieldError("envelope", "is required")
+	}
+	if err := e2ee.Check(in.Envelope); err != nil {
+		var fe *e2ee.FieldError
+		if errors.As(err, &fe) {
+			return check.FieldError("envelope."+fe.Field, fe.Reason)
+		}
+		return err
+	}
+	if in.Envelope.ThreadID != threadID.String() {
+		return check.FieldError("envelope.thread_id", "is not this thread's id")
+	}
+	return nil
+}
+
+// PostEnvelope posts an encrypted message to an end-to-end encrypted thread
+// the actor takes part in. The envelope must come from one of the actor's
+// current devices, carry a sender sequence past that device's last one in
+// the thread, and be wrapped to exactly the thread's current devices and the
+// record key (else a *RecipientsError, 409 with the current keys). The
+// message, its audit entry (with the ciphertext's SHA-256), its event and
+// its push (generic text) commit together. Posting the same envelope again
+// returns the message already posted.
+func (ms *Service) PostEnvelope(ctx context.Context, a access.Actor, threadID uuid.UUID, in NewEnvelope) (Posted, error) {
+	if err := in.Validate(threadID); err != nil {
+		return Posted{}, err
+	}
+	if in.Urgent && a.Role == access.RolePatient {
+		return Posted{}, ms.urgentRefused(ctx, a, threadID)
+	}
+	if ms.keys == nil {
+		return Posted{}, thread.ErrNoKeys
+	}
+	body, err := json.Marshal(in.Envelope)
+	if err != nil {
+		return Posted{}, fmt.Errorf("envelope: %w", err)
+	}
+	var out Posted
+	post := func() error {
+		return pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
+			var err error
+			out, err = ms.postEnvelopeTx(ctx, tx, a, threadID, in, body)
+			return err
+		})
+	}
+	err = post()
+	if pg.IsUniqueViolation(err) {
+		// The same envelope posted concurrently: answer with the one stored.
+		err = post()
+	}
+	if err != nil {
+		return Posted{}, err
+	}
+	return out, nil
+}
+
+// postEnvelopeTx is PostEnvelope's transaction. It takes no lock before the
+// append: the checks read committed rows, the append's sequence number locks
+// the thread row, and the unique (thread, device, sender_seq) index refuses
+// a concurrent duplicate.
+func (ms *Service) postEnvelopeTx(ctx context.Context, tx pgx.Tx, a access.Actor, threadID uuid.UUID, in NewEnvelope,
+	body []byte) (Posted, error) {
+	sum := sha256.Sum256(in.Envelope.Ciphertext)
+	device := uuid.MustParse(in.Envelope.SenderDevice)
+	t, err := loadThread(ctx, tx, a, threadID)
+	if err != nil {
+		return Posted{}, err
+	}
+	if !t.Encrypted {
+		return Posted{}, fmt.Errorf("the thread is not end-to-end encrypted: post a plain message: %w", access.ErrConflict)
+	}
+	st, err := loadEnvelopeState(ctx, tx, a, threadID, device, in.Envelope.SenderSeq)
+	if err != nil {
+		return Posted{}, err
+	}
+	var dup Posted
+	if err := ms.checkSender(ctx, tx, st, in.Envelope.SenderSeq, sum[:], &dup); err != nil || dup.ID != uuid.Nil {
+		return dup, err
+	}
+	if err := ms.checkRecipients(ms.keysOf(t, st.devices), in.Envelope); err != nil {
+		return Posted{}, err
+	}
+	now := ms.now().Truncate(time.Microsecond)
+	ap, err := thread.Append(ctx, tx, ms.keys, now, thread.New{ThreadID: threadID, SenderID: a.UserID,
+		SenderRole: string(a.Role), Kind: thread.Encrypted, Body: body, Urgent: in.Urgent,
+		Sender: &thread.EnvelopeSender{Device: device, Seq: int64(in.Envelope.SenderSeq), CiphertextSHA256: sum[:]}})
+	if err != nil {
+		return Posted{}, err
+	}
+	if err := ms.audit.Write(ctx, tx, a, audit.Entry{Action: "message.create", PatientID: pg.Deref(t.PatientID),
+		ObjectType: "thread", ObjectID: threadID.String(), Detail: map[string]any{"message_ids": []uuid.UUID{ap.ID},
+			"ciphertext_sha256": hex.EncodeToString(sum[:]), "sender_device_id": device}}); err != nil {
+		return Posted{}, err
+	}
+	if _, err := ms.jobs().InsertTx(ctx, tx, pushArgs{MessageID: ap.ID}, ms.pushOpts(now)); err != nil {
+		return Posted{}, fmt.Errorf("schedule message push: %w", err)
+	}
+	m := newMessage(a, threadID, ap.ID, ap.Seq, NewMessage{Urgent: in.Urgent}, now)
+	m.Kind, m.Envelope = thread.Encrypted, body
+	return Posted{Created: true, Message: m}, nil
+}
+
+// envelopeState is what the checks of an envelope read, in one round trip:
+// the sending device's state in the thread and the thread's current devices.
+type envelopeState struct {
+	active  bool       // the device is the actor's and unrevoked
+	last    int64      // the device's last sender sequence in the thread
+	sameID  *uuid.UUID // the message it stored with this sequence, if any
+	sameSum []byte     // and that message's ciphertext SHA-256
+	devices []devicekeys.Device
+}
+
+func loadEnvelopeState(ctx context.Context, tx pgx.Tx, a access.Actor, threadID, device uuid.UUID, seq uint64) (envelopeState, error) {
+	var st envelopeState
+	b := &pgx.Batch{}
+	b.Queue(senderStateSQL, threadID, device, a.UserID, int64(seq)).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&st.active, &st.last, &st.sameID, &st.sameSum)
+	})
+	b.Queue(threadDevicesSQL, threadID).Query(func(rows pgx.Rows) error {
+		var err error
+		st.devices, err = collectDevices(rows)
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return envelopeState{}, fmt.Errorf("envelope checks: %w", err)
+	}
+	return st, nil
+}
+
+// checkSender refuses an envelope from a device that is not one of the
+// actor's current devices, and one whose sender sequence is not past the
+// device's last in the thread. The same envelope posted again (same
+// sequence and ciphertext) sets *dup to the message already stored.
+func (ms *Service) checkSender(ctx context.Context, tx pgx.Tx, st envelopeState, seq uint64, sum []byte, dup *Posted) error {
+	if !st.active {
+		return fmt.Errorf("envelope.sender_device_id is not a current device of yours: its keys are revoked or were never registered; register new keys: %w", access.ErrConflict)
+	}
+	if st.sameID != nil && bytes.Equal(st.sameSum, sum) {
+		s, err := scanStored(tx.QueryRow(ctx, messageByIDSQL, *st.sameID))
+		if err != nil {
+			return fmt.Errorf("message: %w", err)
+		}
+		*dup = Posted{Message: ms.open(s)}
+		return nil
+	}
+	if uint64(st.last) >= seq {
+		return fmt.Errorf("envelope.sender_seq must be greater than %d, this device's last in the thread (a replay is refused): %w", st.last, access.ErrConflict)
+	}
+	return nil
+}
+
+// checkRecipients compares the envelope's wraps with the thread's current
+// devices and the record key: any missing or extra one is a
+// *RecipientsError with the current keys.
+func (ms *Service) checkRecipients(k ThreadKeys, env *e2ee.Envelope) error {
+	if k.RecordKey == nil {
+		return ErrNoRecordKey
+	}
+	want := make([]string, len(k.Devices))
+	for i, d := range k.Devices {
+		want[i] = d.ID.String()
+	}
+	got := make([]string, len(env.Recipients))
+	for i, w := range env.Recipients {
+		got[i] = w.ID
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	switch {
+	case env.Record.ID != k.RecordKey.ID:
+		return &RecipientsError{Reason: "the envelope is not wrapped to the organisation's current record key", Keys: k}
+	case !slices.Equal(want, got):
+		return &RecipientsError{Reason: "the envelope is not wrapped to exactly the thread's current devices", Keys: k}
+	}
+	return nil
+}
