@@ -15,6 +15,19 @@ import (
 	"github.com/tendhealth/tend/engine/internal/presence"
 )
 
+// Close ends the subscription; call it when the client goes away.
+func (s *Subscription) Close() {
+	s.svc.drop(s, nil)
+	s.untrack.Do(func() {
+		if !s.tracked {
+			return
+		}
+		if err := s.svc.cfg.Presence.Disconnect(context.Background(), s.actor.UserID); err != nil {
+			s.svc.log.Warn("stream: presence", "error", err)
+		}
+	})
+}
+
 // ephemeral hands the events that are never stored (typing) to the
 // participants of their thread connected to this process.
 type ephemeral struct{ svc *Service }

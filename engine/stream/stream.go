@@ -185,19 +185,6 @@ func (s *Subscription) Err() error {
 	}
 }
 
-// Close ends the subscription; call it when the client goes away.
-func (s *Subscription) Close() {
-	s.svc.drop(s, nil)
-	s.untrack.Do(func() {
-		if !s.tracked {
-			return
-		}
-		if err := s.svc.cfg.Presence.Disconnect(context.Background(), s.actor.UserID); err != nil {
-			s.svc.log.Warn("stream: presence", "error", err)
-		}
-	})
-}
-
 // Subscribe opens a subscription for a. after is the client's Last-Event-ID
 // (nil for none): the events after it that a may see are its backlog, or a
 // Reset when they can no longer all be replayed.
