@@ -57,7 +57,9 @@ func pushBudget(t *testing.T, fakes *notifytest.Process, senders notify.Senders,
 	pool := pgtest.NewPool(t, engine.ConfigurePool, counter.Trace, func(c *pgxpool.Config) { c.MaxConns = 30 })
 	plain := untraced(t, pool)
 	ctx := context.Background()
-	cfg := engine.Config{Pool: pool, RulesRefresh: -1, Senders: senders, FetchCooldown: 5 * time.Millisecond,
+	// AuthCacheTTL -1: no revocation watcher, whose poll would land in the
+	// counted window.
+	cfg := engine.Config{Pool: pool, RulesRefresh: -1, AuthCacheTTL: -1, Senders: senders, FetchCooldown: 5 * time.Millisecond,
 		APNsTopic: fakes.APNsTopic, WebPushAllowedHosts: []string{"127.0.0.1"}}
 	eng := enginetest.StartEngine(t, cfg)
 	admin := engine.System("test")
