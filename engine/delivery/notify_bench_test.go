@@ -74,8 +74,9 @@ func benchPool(b *testing.B, w *pushtest.World, workers int) *pgxpool.Pool {
 // from their start: the benchmark reads the count before the workers
 // start, so no push can arrive unseen. Besides the rate it reports the CPU
 // time per push of this process (worker-cpu-us/op: River, Tend and the
-// senders) and of the fakes' process (fakes-cpu-us/op); the database's is
-// not counted.
+// senders), of the fakes' process (fakes-cpu-us/op) and, when Postgres runs
+// on this machine, of the server processes of the benchmark's database
+// (db-cpu-us/op).
 //
 //	go test -run '^$' -bench PushDelivery -benchtime 20000x ./engine/delivery/
 func BenchmarkPushDelivery(b *testing.B) {
@@ -117,7 +118,7 @@ func BenchmarkPushDelivery(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			cpu := notifytest.ProcessCPU()
+			cpu, dbCPU := notifytest.ProcessCPU(), databaseCPU(ctx, b, w.Pool)
 			b.ReportAllocs()
 			b.ResetTimer()
 			start := time.Now()
@@ -140,6 +141,9 @@ func BenchmarkPushDelivery(b *testing.B) {
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "pushes/s")
 			reportCPU(b, "worker", notifytest.ProcessCPU()-cpu)
 			reportCPU(b, "fakes", after.CPU-before.CPU)
+			if d, ok := databaseCPUSince(ctx, b, w.Pool, dbCPU); ok {
+				reportCPU(b, "db", d)
+			}
 			b.ReportMetric(0, "ns/op") // the rate is the result; ns/op would mislead
 		})
 	}
@@ -229,7 +233,7 @@ func BenchmarkRiverNoop(b *testing.B) {
 	if _, err := client.InsertManyFast(ctx, jobs); err != nil {
 		b.Fatal(err)
 	}
-	cpu := notifytest.ProcessCPU()
+	cpu, dbCPU := notifytest.ProcessCPU(), databaseCPU(ctx, b, pool)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -259,6 +263,9 @@ func BenchmarkRiverNoop(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 	reportCPU(b, "worker", notifytest.ProcessCPU()-cpu)
+	if d, ok := databaseCPUSince(ctx, b, pool, dbCPU); ok {
+		reportCPU(b, "db", d)
+	}
 	b.ReportMetric(0, "ns/op")
 }
 
