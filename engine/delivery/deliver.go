@@ -100,7 +100,7 @@ type delivery struct {
 // provider would drop it anyway) is not made either.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
 	dl := w.dl
-	d, err := w.load(ctx, job.Args)
+	d, err := w.load(ctx, job.Args, firstRun(job))
 	if errors.Is(err, access.ErrNotFound) {
 		return river.JobCancel(err)
 	}
@@ -228,21 +228,32 @@ func buildMessage(args deliverArgs, d delivery) notify.Message {
 
 // loadReq is one delivery to load in a batch.
 type loadReq struct {
-	args  deliverArgs
+	args deliverArgs
+	// fresh says the job runs for the first time: the delivery has no
+	// history to load.
+	fresh bool
 	d     delivery
 	found bool
 }
 
+// firstRun reports whether job runs for the first time: River has fetched
+// it once (a retry, a snoozed job coming back and a job rescued after a
+// crash were fetched before). Only such a job can skip loading its
+// delivery's history: each (notification, device) pair has one job.
+func firstRun(job *river.Job[deliverArgs]) bool {
+	return job.Attempt == 1 && len(job.AttemptedBy) == 1
+}
+
 // loadDeliveries loads a batch of deliveries in one query.
 func (dl *Service) loadDeliveries(ctx context.Context, reqs []*loadReq) error {
-	nIDs, dIDs := make([]uuid.UUID, len(reqs)), make([]uuid.UUID, len(reqs))
+	nIDs, dIDs, fresh := make([]uuid.UUID, len(reqs)), make([]uuid.UUID, len(reqs)), make([]bool, len(reqs))
 	for i, r := range reqs {
-		nIDs[i], dIDs[i] = r.args.NotificationID, r.args.DeviceID
+		nIDs[i], dIDs[i], fresh[i] = r.args.NotificationID, r.args.DeviceID, r.fresh
 	}
 	// Each LATERAL part is an index lookup per delivery (LIMIT 1 and the
 	// aggregate keep the planner from turning them into scans of whole
 	// tables, which it would for a batch on stale statistics).
-	rows, err := dl.pool.Query(ctx, loadDeliveriesSQL, nIDs, dIDs)
+	rows, err := dl.pool.Query(ctx, loadDeliveriesSQL, nIDs, dIDs, fresh)
 	if err != nil {
 		return fmt.Errorf("load deliveries: %w", err)
 	}
@@ -275,9 +286,10 @@ func (dl *Service) loadDeliveries(ctx context.Context, reqs []*loadReq) error {
 	return nil
 }
 
-// load loads one delivery, batched with the other workers' loads.
-func (w *deliverWorker) load(ctx context.Context, args deliverArgs) (delivery, error) {
-	r := &loadReq{args: args}
+// load loads one delivery, batched with the other workers' loads; fresh
+// skips its history (see firstRun).
+func (w *deliverWorker) load(ctx context.Context, args deliverArgs, fresh bool) (delivery, error) {
+	r := &loadReq{args: args, fresh: fresh}
 	if err := w.batches().loads.Do(ctx, r); err != nil {
 		return delivery{}, err
 	}

@@ -72,7 +72,11 @@ func benchPool(b *testing.B, w *pushtest.World, workers int) *pgxpool.Pool {
 // TestMain), so that their decryption and signature checks are neither
 // timed nor counted (allocs/op) as Tend's. They count what they receive
 // from their start: the benchmark reads the count before the workers
-// start, so no push can arrive unseen.
+// start, so no push can arrive unseen. Besides the rate it reports the CPU
+// time per push of this process (worker-cpu-us/op: River, Tend and the
+// senders), of the fakes' process (fakes-cpu-us/op) and, when Postgres runs
+// on this machine, of the server processes of the benchmark's database
+// (db-cpu-us/op).
 //
 //	go test -run '^$' -bench PushDelivery -benchtime 20000x ./engine/delivery/
 func BenchmarkPushDelivery(b *testing.B) {
@@ -114,6 +118,7 @@ func BenchmarkPushDelivery(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			cpu, dbCPU := notifytest.ProcessCPU(), databaseCPU(ctx, b, w.Pool)
 			b.ReportAllocs()
 			b.ResetTimer()
 			start := time.Now()
@@ -134,18 +139,25 @@ func BenchmarkPushDelivery(b *testing.B) {
 				b.Fatalf("fakes refused %d requests", r)
 			}
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "pushes/s")
+			reportCPU(b, "worker", notifytest.ProcessCPU()-cpu)
+			reportCPU(b, "fakes", after.CPU-before.CPU)
+			if d, ok := databaseCPUSince(ctx, b, w.Pool, dbCPU); ok {
+				reportCPU(b, "db", d)
+			}
 			b.ReportMetric(0, "ns/op") // the rate is the result; ns/op would mislead
 		})
 	}
 }
 
 // waitDelivered waits until the fakes have received n pushes more than
-// before, then until n deliveries are recorded: at most 5 minutes.
+// before, then until n deliveries are recorded: at most 5 minutes. It looks
+// every 25 ms, as BenchmarkRiverNoop does, so that the polling costs both
+// benchmarks the same.
 func waitDelivered(b testing.TB, w *pushtest.World, fakes *notifytest.Process, before notifytest.Counts, n int) {
 	b.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(5 * time.Minute)
-	for got := 0; got < n; time.Sleep(5 * time.Millisecond) {
+	for got := 0; got < n; time.Sleep(benchPoll) {
 		c, err := fakes.Counts(ctx)
 		if err != nil {
 			b.Fatal(err)
@@ -154,7 +166,7 @@ func waitDelivered(b testing.TB, w *pushtest.World, fakes *notifytest.Process, b
 			b.Fatalf("%d of %d pushes received after 5 minutes", got, n)
 		}
 	}
-	for got := 0; got < n; time.Sleep(2 * time.Millisecond) {
+	for got := 0; got < n; time.Sleep(benchPoll) {
 		if err := w.Pool.QueryRow(ctx, `SELECT count(*) FROM deliveries`).Scan(&got); err != nil {
 			b.Fatal(err)
 		}
@@ -163,6 +175,19 @@ func waitDelivered(b testing.TB, w *pushtest.World, fakes *notifytest.Process, b
 		}
 	}
 }
+
+// reportCPU reports the CPU time a process (this one, "worker", or the
+// fakes') used per operation, in microseconds: on a shared machine the rate
+// depends on what else runs, the CPU time much less.
+func reportCPU(b *testing.B, process string, d time.Duration) {
+	if d > 0 {
+		b.ReportMetric(float64(d.Microseconds())/float64(b.N), process+"-cpu-us/op")
+	}
+}
+
+// benchPoll is how often the delivery benchmarks look whether their work
+// is done.
+const benchPoll = 25 * time.Millisecond
 
 type noopArgs struct {
 	N int `json:"n"`
@@ -208,6 +233,7 @@ func BenchmarkRiverNoop(b *testing.B) {
 	if _, err := client.InsertManyFast(ctx, jobs); err != nil {
 		b.Fatal(err)
 	}
+	cpu, dbCPU := notifytest.ProcessCPU(), databaseCPU(ctx, b, pool)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -231,11 +257,15 @@ func BenchmarkRiverNoop(b *testing.B) {
 		if time.Now().After(deadline) {
 			b.Fatalf("%d of %d jobs completed after 5 minutes (%d worked)", n, b.N, done.Load())
 		}
-		time.Sleep(25 * time.Millisecond)
+		time.Sleep(benchPoll)
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
+	reportCPU(b, "worker", notifytest.ProcessCPU()-cpu)
+	if d, ok := databaseCPUSince(ctx, b, pool, dbCPU); ok {
+		reportCPU(b, "db", d)
+	}
 	b.ReportMetric(0, "ns/op")
 }
 

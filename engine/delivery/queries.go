@@ -51,15 +51,16 @@ const dueHeldUsersSQL = `SELECT DISTINCT user_id FROM notifications
 		WHERE held_until IS NOT NULL AND catchup_id IS NULL AND held_until < $1 LIMIT 1000`
 
 // loadDeliveriesSQL loads, for each (notification, device) pair of $1 and $2, what a push needs and
-// the pair's delivery history.
+// the pair's delivery history, unless $3 says the pair's job runs for the first time (then it has
+// none, and the lookup is skipped).
 const loadDeliveriesSQL = `SELECT x.i, d.id, d.platform, d.address, d.p256dh, d.auth, d.topic, d.sandbox, d.enabled,
 			n.type, n.urgency, n.alert_id, n.created_at, coalesce(n.item_count, 0), s.sent, s.attempts,
 			coalesce(n.reminder_kind, ''), n.message_id, n.thread_id, coalesce(n.message_count, 0)
-		FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS x(nid, did, i)
+		FROM unnest($1::uuid[], $2::uuid[], $3::bool[]) WITH ORDINALITY AS x(nid, did, fresh, i)
 		JOIN LATERAL (SELECT * FROM notifications WHERE id = x.nid LIMIT 1) n ON true
 		JOIN LATERAL (SELECT * FROM devices WHERE id = x.did LIMIT 1) d ON true
 		CROSS JOIN LATERAL (SELECT coalesce(bool_or(outcome = 'sent'), false) AS sent, count(*) AS attempts
-			FROM deliveries WHERE notification_id = x.nid AND device_id = x.did) s`
+			FROM deliveries WHERE NOT x.fresh AND notification_id = x.nid AND device_id = x.did) s`
 
 // insertDeliveriesSQL records delivery attempts and stamps the devices that succeeded (at most once
 // a minute per device).

@@ -49,6 +49,8 @@ type APNs struct {
 
 	mu     sync.Mutex
 	topics map[string]bool
+	// tokens holds the issue time of each provider token verified.
+	tokens verifiedTokens[time.Time]
 }
 
 // APNsOpts sets an APNs fake's credentials. Zero fields get defaults.
@@ -256,6 +258,9 @@ func (a *APNs) checkAuth(authz string, now time.Time) string {
 	if !ok || bearer == "" {
 		return "MissingProviderToken"
 	}
+	if iat, ok := a.tokens.get(bearer); ok {
+		return tokenAge(iat, now)
+	}
 	tok, err := jwt.Parse(bearer, func(t *jwt.Token) (any, error) {
 		if kid, _ := t.Header["kid"].(string); kid != a.KeyID {
 			return nil, errors.New("kid")
@@ -270,7 +275,14 @@ func (a *APNs) checkAuth(authz string, now time.Time) string {
 	if err != nil || iat == nil {
 		return "InvalidProviderToken"
 	}
-	if now.Sub(iat.Time) > time.Hour {
+	a.tokens.put(bearer, iat.Time)
+	return tokenAge(iat.Time, now)
+}
+
+// tokenAge is the APNs reason for a verified provider token issued at iat,
+// "" for none: a token older than an hour has expired.
+func tokenAge(iat, now time.Time) string {
+	if now.Sub(iat) > time.Hour {
 		return "ExpiredProviderToken"
 	}
 	return ""

@@ -48,11 +48,13 @@ type Count struct {
 	Rejected int `json:"rejected"`
 }
 
-// Counts are the counts of every fake of a process, since it started.
+// Counts are the counts of every fake of a process, since it started, and
+// the CPU time the process has used (ProcessCPU).
 type Counts struct {
-	FCM     Count `json:"fcm"`
-	APNs    Count `json:"apns"`
-	WebPush Count `json:"webpush"`
+	FCM     Count         `json:"fcm"`
+	APNs    Count         `json:"apns"`
+	WebPush Count         `json:"webpush"`
+	CPU     time.Duration `json:"cpu_ns"`
 }
 
 // Received is the requests all three fakes accepted.
@@ -91,6 +93,7 @@ func controlHandler(fcm *FCM, apns *APNs, push *WebPush) http.Handler {
 			FCM:     Count{Received: fcm.received.len(), Rejected: fcm.rejected.len()},
 			APNs:    Count{Received: apns.received.len(), Rejected: apns.rejected.len()},
 			WebPush: Count{Received: push.received.len(), Rejected: push.rejected.len()},
+			CPU:     ProcessCPU(),
 		}
 		_ = json.NewEncoder(w).Encode(c)
 	})

@@ -47,6 +47,7 @@ type WebPush struct {
 	vapid   string                       // required VAPID public key, raw base64url; "" accepts any
 	maxBody int                          // largest body accepted, in bytes
 	counter int
+	tokens  verifiedTokens[vapidClaims] // by Authorization and audience
 }
 
 type pushSubscription struct {
@@ -219,7 +220,7 @@ func (w *WebPush) serve(rw http.ResponseWriter, r *http.Request) {
 		reject(http.StatusNotFound, "unknown subscription")
 		return
 	}
-	subject, vapidKey, status, err := verifyVAPID(r.Header.Get("Authorization"), "http://"+r.Host, now)
+	subject, vapidKey, status, err := w.verifyVAPID(r.Header.Get("Authorization"), "http://"+r.Host, now)
 	if err != nil {
 		reject(status, err.Error())
 		return
@@ -331,12 +332,39 @@ func checkPushHeaders(h http.Header) error {
 	return nil
 }
 
+// vapidClaims are what a verified VAPID Authorization says.
+type vapidClaims struct {
+	subject, key string
+	exp          time.Time
+}
+
 // verifyVAPID checks an RFC 8292 "vapid t=<jwt>, k=<key>" Authorization and
-// returns the subject and key, or the status to answer and why.
-func verifyVAPID(authz, audience string, now time.Time) (subject, key string, status int, err error) {
+// returns the subject and key, or the status to answer and why. The
+// signature of an Authorization seen before is not checked again; its
+// expiry is.
+func (w *WebPush) verifyVAPID(authz, audience string, now time.Time) (subject, key string, status int, err error) {
+	cacheKey := audience + " " + authz
+	c, ok := w.tokens.get(cacheKey)
+	if !ok {
+		if c, status, err = parseVAPID(authz, audience, now); err != nil {
+			return "", "", status, err
+		}
+		w.tokens.put(cacheKey, c)
+	}
+	switch {
+	case !now.Before(c.exp):
+		return "", "", http.StatusUnauthorized, errors.New("VAPID JWT: token is expired")
+	case c.exp.After(now.Add(24 * time.Hour)):
+		return "", "", http.StatusForbidden, errors.New("VAPID exp more than 24 hours ahead")
+	}
+	return c.subject, c.key, 0, nil
+}
+
+// parseVAPID checks the signature and claims of a VAPID Authorization.
+func parseVAPID(authz, audience string, now time.Time) (vapidClaims, int, error) {
 	scheme, params, ok := strings.Cut(authz, " ")
 	if !ok || !strings.EqualFold(scheme, "vapid") {
-		return "", "", http.StatusUnauthorized, errors.New(`authorization must be "vapid t=…, k=…"`)
+		return vapidClaims{}, http.StatusUnauthorized, errors.New(`authorization must be "vapid t=…, k=…"`)
 	}
 	var t, k string
 	for p := range strings.SplitSeq(params, ",") {
@@ -349,15 +377,15 @@ func verifyVAPID(authz, audience string, now time.Time) (subject, key string, st
 		}
 	}
 	if t == "" || k == "" {
-		return "", "", http.StatusUnauthorized, errors.New("VAPID Authorization needs t and k")
+		return vapidClaims{}, http.StatusUnauthorized, errors.New("VAPID Authorization needs t and k")
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(k, "="))
 	if err != nil {
-		return "", "", http.StatusUnauthorized, errors.New("VAPID k is not base64url")
+		return vapidClaims{}, http.StatusUnauthorized, errors.New("VAPID k is not base64url")
 	}
 	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
 	if err != nil {
-		return "", "", http.StatusUnauthorized, errors.New("VAPID k is not an uncompressed P-256 key")
+		return vapidClaims{}, http.StatusUnauthorized, errors.New("VAPID k is not an uncompressed P-256 key")
 	}
 	tok, err := jwt.Parse(t, func(*jwt.Token) (any, error) { return pub, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
@@ -365,26 +393,23 @@ func verifyVAPID(authz, audience string, now time.Time) (subject, key string, st
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
 	if err != nil {
-		return "", "", http.StatusUnauthorized, fmt.Errorf("VAPID JWT: %w", err)
+		return vapidClaims{}, http.StatusUnauthorized, fmt.Errorf("VAPID JWT: %w", err)
 	}
 	claims := tok.Claims.(jwt.MapClaims)
 	aud, _ := claims.GetAudience()
 	if len(aud) != 1 || aud[0] != audience {
-		return "", "", http.StatusForbidden, fmt.Errorf("VAPID aud %q is not the push service origin %q", aud, audience)
+		return vapidClaims{}, http.StatusForbidden, fmt.Errorf("VAPID aud %q is not the push service origin %q", aud, audience)
 	}
 	exp, _ := claims.GetExpirationTime()
-	if exp.After(now.Add(24 * time.Hour)) {
-		return "", "", http.StatusForbidden, errors.New("VAPID exp more than 24 hours ahead")
-	}
 	sub, _ := claims.GetSubject()
 	switch {
 	case strings.HasPrefix(sub, "mailto:"):
 		if _, err := mail.ParseAddress(strings.TrimPrefix(sub, "mailto:")); err != nil {
-			return "", "", http.StatusForbidden, fmt.Errorf("VAPID sub %q is not a mailto: address", sub)
+			return vapidClaims{}, http.StatusForbidden, fmt.Errorf("VAPID sub %q is not a mailto: address", sub)
 		}
 	case strings.HasPrefix(sub, "https:"):
 	default:
-		return "", "", http.StatusForbidden, fmt.Errorf("VAPID sub %q is not a mailto or https URL", sub)
+		return vapidClaims{}, http.StatusForbidden, fmt.Errorf("VAPID sub %q is not a mailto or https URL", sub)
 	}
-	return sub, strings.TrimRight(k, "="), 0, nil
+	return vapidClaims{subject: sub, key: strings.TrimRight(k, "="), exp: exp.Time}, 0, nil
 }
