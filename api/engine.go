@@ -64,6 +64,9 @@ type Care interface {
 	ListPatients(ctx context.Context, a engine.Actor, f engine.PatientFilter) ([]engine.Patient, string, error)
 	GetPatientParams(ctx context.Context, a engine.Actor, patientID uuid.UUID) (engine.PatientParams, error)
 	SetPatientParams(ctx context.Context, a engine.Actor, patientID uuid.UUID, overrides map[string]map[string]float64) (engine.PatientParams, error)
+	// ExportPatient hands the patient's whole record to sink
+	// (GET /v1/patients/{id}/export).
+	ExportPatient(ctx context.Context, a engine.Actor, patientID uuid.UUID, sink engine.RecordSink) error
 }
 
 // Readings is readings and symptom reports in and out (JSON and FHIR).

@@ -306,6 +306,7 @@ var endpoints = map[string]endpoint{
 		return map[string]any{"readings": []map[string]any{{"kind": "heart_rate", "value": 72, "unit": "/min",
 			"observed_at": nowRFC3339(), "source_id": "cuff:1"}}}
 	}},
+	"GET /v1/patients/{id}/export":    {actor: "patient", id: patientA, scoped: true, otherID: patientB},
 	"GET /v1/patients/{id}/readings":  {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
 	"GET /v1/patients/{id}/retakes":   {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
 	"GET /v1/patients/{id}/params":    {actor: "clinician", id: patientA, scoped: true, otherID: patientB},

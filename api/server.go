@@ -188,6 +188,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/patients", s.listPatients)
 	handle("GET /v1/patients/{id}", s.getPatient)
 	handle("PATCH /v1/patients/{id}", s.updatePatient)
+	handle("GET /v1/patients/{id}/export", s.exportPatient)
 	handle("POST /v1/patients/{id}/readings", s.postReadings)
 	handle("GET /v1/patients/{id}/readings", s.listReadings)
 	handle("GET /v1/patients/{id}/retakes", s.listRetakes)
