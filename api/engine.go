@@ -43,6 +43,8 @@ type Identity interface {
 	ListTokens(ctx context.Context, a engine.Actor, userID uuid.UUID) ([]engine.Token, error)
 	RevokeToken(ctx context.Context, a engine.Actor, id uuid.UUID) error
 	ListUsers(ctx context.Context, a engine.Actor, f engine.UserFilter) ([]engine.User, string, error)
+	// Directory searches the staff (GET /v1/directory).
+	Directory(ctx context.Context, a engine.Actor, f engine.DirectoryFilter) ([]engine.DirectoryEntry, string, error)
 	SetUserDisabled(ctx context.Context, a engine.Actor, id uuid.UUID, disabled bool) (engine.User, error)
 	SetOIDCSubject(ctx context.Context, a engine.Actor, id uuid.UUID, subject string) (engine.User, error)
 	RegisterDevice(ctx context.Context, a engine.Actor, in engine.NewDevice) (engine.Device, bool, error)

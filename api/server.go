@@ -176,6 +176,7 @@ func (s *Server) routes() http.Handler {
 
 	handle("POST /v1/users", s.createUser)
 	handle("GET /v1/users", s.listUsers)
+	handle("GET /v1/directory", s.directory)
 	handle("PATCH /v1/users/{id}", s.updateUser)
 	handle("POST /v1/users/{id}/tokens", s.createToken)
 	handle("GET /v1/users/{id}/tokens", s.listTokens)

@@ -61,6 +61,9 @@ func IsUnavailable(err error) (unknownOutcome, ok bool) { return pg.IsUnavailabl
 type (
 	User       = identity.User
 	UserFilter = identity.UserFilter
+	// DirectoryEntry and DirectoryFilter are the staff directory's.
+	DirectoryEntry  = identity.DirectoryEntry
+	DirectoryFilter = identity.DirectoryFilter
 	Token      = identity.Token
 	NewUser    = identity.NewUser
 	Device     = identity.Device
