@@ -64,10 +64,10 @@ type (
 	// DirectoryEntry and DirectoryFilter are the staff directory's.
 	DirectoryEntry  = identity.DirectoryEntry
 	DirectoryFilter = identity.DirectoryFilter
-	Token      = identity.Token
-	NewUser    = identity.NewUser
-	Device     = identity.Device
-	NewDevice  = identity.NewDevice
+	Token           = identity.Token
+	NewUser         = identity.NewUser
+	Device          = identity.Device
+	NewDevice       = identity.NewDevice
 	// E2EEDevice is a client device's end-to-end encryption public keys.
 	E2EEDevice    = devicekeys.Device
 	NewE2EEDevice = identity.NewE2EEDevice
