@@ -43,6 +43,8 @@ type Identity interface {
 	ListTokens(ctx context.Context, a engine.Actor, userID uuid.UUID) ([]engine.Token, error)
 	RevokeToken(ctx context.Context, a engine.Actor, id uuid.UUID) error
 	ListUsers(ctx context.Context, a engine.Actor, f engine.UserFilter) ([]engine.User, string, error)
+	// Directory searches the staff (GET /v1/directory).
+	Directory(ctx context.Context, a engine.Actor, f engine.DirectoryFilter) ([]engine.DirectoryEntry, string, error)
 	SetUserDisabled(ctx context.Context, a engine.Actor, id uuid.UUID, disabled bool) (engine.User, error)
 	SetOIDCSubject(ctx context.Context, a engine.Actor, id uuid.UUID, subject string) (engine.User, error)
 	RegisterDevice(ctx context.Context, a engine.Actor, in engine.NewDevice) (engine.Device, bool, error)
@@ -64,6 +66,9 @@ type Care interface {
 	ListPatients(ctx context.Context, a engine.Actor, f engine.PatientFilter) ([]engine.Patient, string, error)
 	GetPatientParams(ctx context.Context, a engine.Actor, patientID uuid.UUID) (engine.PatientParams, error)
 	SetPatientParams(ctx context.Context, a engine.Actor, patientID uuid.UUID, overrides map[string]map[string]float64) (engine.PatientParams, error)
+	// ExportPatient hands the patient's whole record to sink
+	// (GET /v1/patients/{id}/export).
+	ExportPatient(ctx context.Context, a engine.Actor, patientID uuid.UUID, sink engine.RecordSink) error
 }
 
 // Readings is readings and symptom reports in and out (JSON and FHIR).

@@ -1,9 +1,14 @@
 package api
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/google/uuid"
+
+	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/rpm"
 )
 
 // The API's resource handlers share one shape — decode, validate, call the
@@ -65,4 +70,21 @@ func createdOr200(created bool) int {
 		return http.StatusCreated
 	}
 	return http.StatusOK
+}
+
+// listPage handles a list request: filter reads the query string (adding
+// any field error to v), call returns a page and the next cursor, written
+// as {items, next_cursor}.
+func listPage[F, T any](s *Server, w http.ResponseWriter, r *http.Request, filter func(q url.Values, v *rpm.ValidationError) F,
+	call func(ctx context.Context, a engine.Actor, f F) ([]T, string, error)) {
+	var v rpm.ValidationError
+	f := filter(r.URL.Query(), &v)
+	if err := v.OrNil(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	reply(s, w, r, func() (any, int, error) {
+		items, next, err := call(r.Context(), actor(r), f)
+		return newList(items, next), http.StatusOK, err
+	})
 }

@@ -279,6 +279,7 @@ var endpoints = map[string]endpoint{
 	"GET /v1/users/{id}/tokens": {actor: "admin", id: func(w *world) string { return w.clinician["A"] }},
 	"DELETE /v1/tokens/{id}":    {actor: "admin", id: func(*world) string { return uuid.NewString() }},
 	"GET /v1/patients":          {actor: "clinician"},
+	"GET /v1/directory":         {actor: "clinician"},
 	"POST /v1/users/{id}/tokens": {actor: "admin", id: func(w *world) string { return w.clinician["A"] }, optionalBody: true,
 		body: func(*world) any { return map[string]any{} }},
 	"POST /v1/care-teams": {actor: "admin", body: func(w *world) any {
@@ -306,6 +307,7 @@ var endpoints = map[string]endpoint{
 		return map[string]any{"readings": []map[string]any{{"kind": "heart_rate", "value": 72, "unit": "/min",
 			"observed_at": nowRFC3339(), "source_id": "cuff:1"}}}
 	}},
+	"GET /v1/patients/{id}/export":    {actor: "patient", id: patientA, scoped: true, otherID: patientB},
 	"GET /v1/patients/{id}/readings":  {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
 	"GET /v1/patients/{id}/retakes":   {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
 	"GET /v1/patients/{id}/params":    {actor: "clinician", id: patientA, scoped: true, otherID: patientB},

@@ -176,6 +176,7 @@ func (s *Server) routes() http.Handler {
 
 	handle("POST /v1/users", s.createUser)
 	handle("GET /v1/users", s.listUsers)
+	handle("GET /v1/directory", s.directory)
 	handle("PATCH /v1/users/{id}", s.updateUser)
 	handle("POST /v1/users/{id}/tokens", s.createToken)
 	handle("GET /v1/users/{id}/tokens", s.listTokens)
@@ -188,6 +189,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/patients", s.listPatients)
 	handle("GET /v1/patients/{id}", s.getPatient)
 	handle("PATCH /v1/patients/{id}", s.updatePatient)
+	handle("GET /v1/patients/{id}/export", s.exportPatient)
 	handle("POST /v1/patients/{id}/readings", s.postReadings)
 	handle("GET /v1/patients/{id}/readings", s.listReadings)
 	handle("GET /v1/patients/{id}/retakes", s.listRetakes)

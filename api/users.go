@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -66,19 +67,16 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var v rpm.ValidationError
-	f := engine.UserFilter{Role: engine.Role(q.Get("role")), Query: q.Get("q"), Cursor: q.Get("cursor"), Limit: queryLimit(&v, q.Get("limit"))}
-	if err := v.OrNil(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	items, next, err := s.eng.ListUsers(r.Context(), actor(r), f)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newList(items, next))
+	listPage(s, w, r, func(q url.Values, v *rpm.ValidationError) engine.UserFilter {
+		return engine.UserFilter{Role: engine.Role(q.Get("role")), Query: q.Get("q"), Cursor: q.Get("cursor"), Limit: queryLimit(v, q.Get("limit"))}
+	}, s.eng.ListUsers)
+}
+
+// directory answers GET /v1/directory: the staff by name, role and team.
+func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
+	listPage(s, w, r, func(q url.Values, v *rpm.ValidationError) engine.DirectoryFilter {
+		return engine.DirectoryFilter{Query: q.Get("q"), Cursor: q.Get("cursor"), Limit: queryLimit(v, q.Get("limit"))}
+	}, s.eng.Directory)
 }
 
 // updateUser changes what an admin may change of a user: {disabled}.

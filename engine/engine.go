@@ -28,6 +28,7 @@ import (
 	"github.com/tendhealth/tend/engine/internal/presence"
 	"github.com/tendhealth/tend/engine/internal/rescue"
 	"github.com/tendhealth/tend/engine/messaging"
+	"github.com/tendhealth/tend/engine/records"
 	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/rulestore"
 	"github.com/tendhealth/tend/engine/stream"
@@ -227,6 +228,7 @@ type Engine struct {
 	stopSeal  context.CancelFunc
 	sealDone  chan struct{}
 	stream    *stream.Service
+	records   *records.Service
 }
 
 // New validates cfg and builds an Engine. Call Start to run workers.
@@ -267,6 +269,8 @@ func New(cfg Config) (*Engine, error) {
 		Delivery: e.delivery, Keys: cfg.Keys, PushHold: cfg.MessagePushHold, Transactions: cfg.IngestTransactions,
 		Attachments: cfg.Attachments, AttachmentMaxBytes: cfg.AttachmentMaxBytes, MediaMaxBytes: cfg.MediaMaxBytes,
 		BroadcastBatch: cfg.BroadcastBatch, Metrics: m, RecordKey: cfg.RecordPublicKey, Presence: e.presence})
+	e.records = records.New(records.Config{Pool: cfg.Pool, Now: now, Audit: aw, Keys: cfg.Keys,
+		OpenAttachment: e.openForExport})
 	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention,
 		Presence: e.presence})
 

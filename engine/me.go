@@ -39,6 +39,8 @@ const (
 	CapPatientParams  = "patient_params"  // personalised rule parameters
 	CapTeamDirectory  = "teams.read"      // read one's care teams and their members
 	CapReportSymptoms = "symptoms.report" // report symptoms
+	CapStaffDirectory = "directory"       // search the staff directory
+	CapExport         = "export"          // export a patient's record (admins: any; a patient: their own)
 )
 
 // capabilities derives a caller's capabilities from their role and their
@@ -48,17 +50,17 @@ func capabilities(role Role, teams []care.Membership) []string {
 	switch role {
 	case access.RoleAdmin:
 		out = []string{CapTriage, CapMessages, CapPatients, CapReadings, CapReadRules, CapManageRules, CapSimulateRules, CapManageUsers,
-			CapManageTeams, CapBroadcast, CapAudit, CapJobs, CapTeamDirectory, CapPatientParams}
+			CapManageTeams, CapBroadcast, CapAudit, CapJobs, CapTeamDirectory, CapPatientParams, CapStaffDirectory, CapExport}
 	case access.RoleClinician:
 		out = []string{CapTriage, CapMessages, CapPatients, CapReadings, CapSchedules, CapReadRules, CapTeamDirectory, CapPatientParams,
-			CapReportSymptoms}
+			CapReportSymptoms, CapStaffDirectory}
 		if slices.ContainsFunc(teams, func(m care.Membership) bool { return m.Role == "lead" }) {
 			out = append(out, CapBroadcast, CapSimulateRules)
 		}
 	case access.RoleScheduler:
-		out = []string{CapMessages, CapSchedules, CapTeamDirectory}
+		out = []string{CapMessages, CapSchedules, CapTeamDirectory, CapStaffDirectory}
 	case access.RolePatient:
-		out = []string{CapMessages, CapReadings, CapConfirmDoses, CapReportSymptoms}
+		out = []string{CapMessages, CapReadings, CapConfirmDoses, CapReportSymptoms, CapExport}
 	case access.RoleDevice:
 		out = []string{CapReadings}
 	}

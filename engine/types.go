@@ -15,6 +15,7 @@ import (
 	"github.com/tendhealth/tend/engine/internal/readings"
 	"github.com/tendhealth/tend/engine/internal/thread"
 	"github.com/tendhealth/tend/engine/messaging"
+	"github.com/tendhealth/tend/engine/records"
 	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/rulestore"
 	"github.com/tendhealth/tend/engine/triage"
@@ -60,10 +61,13 @@ func IsUnavailable(err error) (unknownOutcome, ok bool) { return pg.IsUnavailabl
 type (
 	User       = identity.User
 	UserFilter = identity.UserFilter
-	Token      = identity.Token
-	NewUser    = identity.NewUser
-	Device     = identity.Device
-	NewDevice  = identity.NewDevice
+	// DirectoryEntry and DirectoryFilter are the staff directory's.
+	DirectoryEntry  = identity.DirectoryEntry
+	DirectoryFilter = identity.DirectoryFilter
+	Token           = identity.Token
+	NewUser         = identity.NewUser
+	Device          = identity.Device
+	NewDevice       = identity.NewDevice
 	// E2EEDevice is a client device's end-to-end encryption public keys.
 	E2EEDevice    = devicekeys.Device
 	NewE2EEDevice = identity.NewE2EEDevice
@@ -246,4 +250,16 @@ type (
 	OwnPresence = presence.Own
 	// Participant is a thread's participant with their presence.
 	Participant = presence.Participant
+)
+
+// A patient's record (package engine/records).
+type (
+	// PatientRecord is everything Tend holds about one patient.
+	PatientRecord = records.Record
+	// RecordMessage is a message of a patient's record, its body opened.
+	RecordMessage = records.Message
+	// RecordAttachment is a file of a patient's record.
+	RecordAttachment = records.Attachment
+	// RecordSink receives a patient's record, then its files.
+	RecordSink = records.Sink
 )

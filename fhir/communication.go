@@ -111,8 +111,7 @@ type CommunicationNote struct {
 // a staff message to the patient.
 func CommunicationOf(m Message, attachmentURL func(uuid.UUID) string) Communication {
 	patient := r4.Reference{Reference: ptr("Patient/" + m.PatientID.String())}
-	team := r4.Reference{Type: ptr("CareTeam"), Identifier: &r4.Identifier{System: ptr(CareTeamSystem), Value: ptr(m.CareTeamID.String())},
-		Display: ptr("care team")}
+	team := careTeamRef(m.CareTeamID)
 	c := Communication{
 		ResourceType: "Communication",
 		ID:           m.ID.String(),
@@ -159,4 +158,17 @@ func CommunicationOf(m Message, attachmentURL func(uuid.UUID) string) Communicat
 		c.Note = append(c.Note, CommunicationNote{Text: "end-to-end encrypted: the content is readable only by the participants' devices and the organisation's record key"})
 	}
 	return c
+}
+
+// careTeamRef references a care team by identifier.
+func careTeamRef(id uuid.UUID) r4.Reference {
+	return r4.Reference{Type: ptr("CareTeam"), Identifier: &r4.Identifier{System: ptr(CareTeamSystem), Value: ptr(id.String())},
+		Display: ptr("care team")}
+}
+
+// StaffOnly marks c as a message of the staff-only discussion about the
+// patient: it goes to the care team, whoever sent it.
+func (c *Communication) StaffOnly(team uuid.UUID) {
+	c.Recipient = []r4.Reference{careTeamRef(team)}
+	c.Note = append(c.Note, CommunicationNote{Text: "staff-only discussion about the patient"})
 }

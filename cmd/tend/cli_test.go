@@ -48,6 +48,8 @@ var cliCommands = []struct {
 	{[]string{"keys", "generate"}, []string{"-id", "-rotate"}},
 	{[]string{"keys", "rotate"}, []string{"-batch", "-database-url"}},
 	{[]string{"records"}, []string{"keygen", "export"}},
+	{[]string{"patient"}, []string{"export"}},
+	{[]string{"patient", "export"}, []string{"-patient", "-out", "-database-url"}},
 	{[]string{"records", "keygen"}, []string{"-out"}},
 	{[]string{"records", "export"}, []string{"-record-key", "-patient", "-database-url"}},
 	{[]string{"vapid"}, []string{"generate"}},

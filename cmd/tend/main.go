@@ -39,6 +39,8 @@ Usage:
   tend records keygen --out FILE write the organisation's record key pair; print TEND_RECORD_PUBLIC_KEY
   tend records export --record-key FILE --patient ID
                                  decrypt a patient's end-to-end encrypted conversations (JSON lines)
+  tend patient export --patient ID --out FILE
+                                 everything about a patient as a zip (FHIR R4 Bundle and attachments)
   tend vapid generate            print a new VAPID key pair for Web Push
   tend push-receiver [--subscription FILE]
                                  a local Web Push service standing in for a browser: prints the pushes it gets
@@ -117,6 +119,8 @@ func dispatch(ctx context.Context, env getenv, args []string, stdout, stderr io.
 		return keys(ctx, env, rest, stdout, stderr)
 	case "records":
 		return records(ctx, env, rest, stdout, stderr)
+	case "patient":
+		return patientCmd(ctx, env, rest, stdout, stderr)
 	case "vapid":
 		return vapid(rest, stdout, stderr)
 	case "push-receiver":

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -65,6 +66,39 @@ func TestRecordsCommands(t *testing.T) {
 	}
 	if len(lines) != 1 || lines[0].Text == nil || *lines[0].Text != "the rash is spreading" || lines[0].ThreadID.String() != thread {
 		t.Fatalf("export printed %s", out.String())
+	}
+	// tend patient export writes the patient's whole record; the encrypted
+	// message is in it by its metadata only.
+	zipFile := filepath.Join(t.TempDir(), "export.zip")
+	if err := runEnv(ctx, env, []string{"patient", "export", "--patient", patient, "--out", zipFile}, io.Discard, &errOut); err != nil {
+		t.Fatalf("patient export: %v\n%s", err, errOut.String())
+	}
+	zr, err := zip.OpenReader(zipFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	var bundle []byte
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if bytes.Contains(b, []byte("the rash is spreading")) {
+			t.Errorf("the export's %s holds an end-to-end encrypted message's text", f.Name)
+		}
+		if f.Name == "patient-bundle.json" {
+			bundle = b
+		}
+	}
+	if !bytes.Contains(bundle, []byte(`"resourceType":"Communication"`)) || !bytes.Contains(bundle, []byte("end-to-end encrypted")) ||
+		!bytes.Contains(bundle, []byte("http://localhost:8080/fhir/r4/Patient/"+patient)) {
+		t.Errorf("the export's bundle: %.500s", bundle)
+	}
+	if err := runEnv(ctx, env, []string{"patient", "export", "--patient", patient, "--out", zipFile}, io.Discard, io.Discard); err == nil {
+		t.Error("patient export overwrote an existing file")
 	}
 	// The key registrations are in the chain tend audit verify walks.
 	if _, err := eng.SealAudit(ctx, 1000); err != nil {

@@ -154,22 +154,11 @@ func (us *Service) ListUsers(ctx context.Context, a access.Actor, f UserFilter) 
 	if f.Role != "" && !f.Role.Valid() {
 		v.Add("role", "must be admin, clinician, scheduler, patient or device")
 	}
-	var cur *userCursor
-	if f.Cursor != "" {
-		cur = &userCursor{}
-		if err := pg.DecodeCursor(f.Cursor, cur); err != nil {
-			v.Add("cursor", "is not a cursor returned by this endpoint")
-		}
-	}
+	afterName, afterID := decodeUserCursor(f.Cursor, &v)
 	if err := v.OrNil(); err != nil {
 		return nil, "", err
 	}
 	limit := pg.ClampLimit(f.Limit)
-	var afterName *string
-	var afterID *uuid.UUID
-	if cur != nil {
-		afterName, afterID = &cur.Name, &cur.ID
-	}
 	var out []User
 	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, listUsersSQL, string(f.Role), likePattern(f.Query), afterName, afterID, limit+1)
@@ -229,6 +218,20 @@ func scanUser(r pgx.Row) (User, error) {
 }
 
 // likePattern matches names containing q, case-insensitively ("" matches all).
+// decodeUserCursor reads a cursor of a page of users by name: where the
+// next page starts (nil, nil for the first), or a field error.
+func decodeUserCursor(cursor string, v *rpm.ValidationError) (afterName *string, afterID *uuid.UUID) {
+	if cursor == "" {
+		return nil, nil
+	}
+	var cur userCursor
+	if err := pg.DecodeCursor(cursor, &cur); err != nil {
+		v.Add("cursor", "is not a cursor returned by this endpoint")
+		return nil, nil
+	}
+	return &cur.Name, &cur.ID
+}
+
 func likePattern(q string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return "%" + r.Replace(q) + "%"

@@ -22,6 +22,7 @@ var queries = map[string]string{
 	"listTokensSQL":      listTokensSQL,
 	"revokeTokenSQL":     revokeTokenSQL,
 	"listUsersSQL":       listUsersSQL,
+	"directorySQL":       directorySQL,
 	"setUserDisabledSQL": setUserDisabledSQL,
 	"setOIDCSubjectSQL":  setOIDCSubjectSQL,
 	"lookupSubjectSQL":   lookupSubjectSQL,
@@ -99,6 +100,22 @@ const listTokensSQL = `SELECT id, user_id, created_at, expires_at, revoked_at FR
 // revokeTokenSQL revokes token $1 at $2 (keeping an earlier revocation) and
 // returns its user.
 const revokeTokenSQL = `UPDATE tokens SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1 RETURNING user_id`
+
+// directorySQL pages through the staff who are not disabled, by name, with
+// their teams: matching pattern $1 in the name, the user's role, a team
+// role or a team's name, after ($2, $3), at most $4.
+const directorySQL = `SELECT u.id, u.name, u.role,
+		coalesce(jsonb_agg(jsonb_build_object('care_team_id', t.id, 'name', t.name, 'role', m.role) ORDER BY t.name, t.id)
+			FILTER (WHERE t.id IS NOT NULL), '[]')
+	FROM users u
+	LEFT JOIN care_team_members m ON m.user_id = u.id
+	LEFT JOIN care_teams t ON t.id = m.care_team_id
+	WHERE u.role IN ('admin', 'clinician', 'scheduler') AND u.disabled_at IS NULL
+		AND (u.name ILIKE $1 OR u.role ILIKE $1 OR EXISTS (SELECT 1 FROM care_team_members m2
+			JOIN care_teams t2 ON t2.id = m2.care_team_id WHERE m2.user_id = u.id AND (t2.name ILIKE $1 OR m2.role ILIKE $1)))
+		AND ($2::text IS NULL OR (u.name, u.id) > ($2::text, $3::uuid))
+	GROUP BY u.id
+	ORDER BY u.name, u.id LIMIT $4`
 
 // listUsersSQL pages through users by name: role $1 (” for all), name
 // matching pattern $2, after ($3, $4), at most $5.

@@ -346,6 +346,21 @@ func (ms *Service) GetAttachment(ctx context.Context, a access.Actor, id uuid.UU
 	return att, data, nil
 }
 
+// OpenStored opens an attachment's bytes in tx for a patient's export
+// (engine/records): what openAttachment does, without the reader's scope,
+// which the export has checked. failed names what did not hold.
+func (ms *Service) OpenStored(ctx context.Context, tx pgx.Tx, att Attachment) (data []byte, failed string, err error) {
+	data, failed, err = ms.openAttachment(ctx, tx, att)
+	if failed != "" {
+		ms.log.ErrorContext(ctx, "attachment failed its integrity check", "attachment_id", att.ID, "thread_id", att.ThreadID,
+			"failure", failed)
+		if ms.metrics != nil {
+			ms.metrics.AttachmentIntegrity.Inc()
+		}
+	}
+	return data, failed, err
+}
+
 // openAttachment loads and opens an attachment's bytes and checks them
 // against its row: failed names what did not hold ("" when all did).
 func (ms *Service) openAttachment(ctx context.Context, tx pgx.Tx, att Attachment) (data []byte, failed string, err error) {

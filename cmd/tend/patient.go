@@ -1,0 +1,70 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/tendhealth/tend/api"
+	"github.com/tendhealth/tend/engine"
+)
+
+const patientUsage = `usage: tend patient export [flags]
+  export   write everything Tend holds about a patient to a zip (FHIR R4 Bundle and attachments)
+Run tend patient export -h for the flags.`
+
+// patientCmd runs the patient subcommands.
+func patientCmd(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "export" {
+		return patientExport(ctx, env, args[1:], stdout, stderr)
+	}
+	return groupUsage(args, patientUsage, stdout)
+}
+
+// patientExport writes a patient's export (what GET /v1/patients/{id}/export
+// answers an admin) to a new file.
+func patientExport(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("patient export", "--patient ID --out FILE", "Writes everything Tend holds about a patient to a new zip file, as\n"+
+		"GET /v1/patients/{id}/export answers an admin: a FHIR R4 collection Bundle (patient-bundle.json), each\n"+
+		"attachment's bytes and a manifest. Opening messages needs TEND_ENCRYPTION_KEYS. The Bundle's full URLs start\n"+
+		"with TEND_PUBLIC_URL (default http://localhost:8080). Audited as patient.export.", stdout, stderr)
+	dbURL := fs.String("database-url", "", databaseURLUsage)
+	patient := fs.String("patient", "", "the patient's id")
+	out := fs.String("out", "", "the zip file to write (must not exist)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	id, err := uuid.Parse(*patient)
+	if err != nil {
+		return &exitError{code: 2, err: errors.New("--patient must be a patient's id (UUID)")}
+	}
+	if *out == "" {
+		return &exitError{code: 2, err: errors.New("--out is required: the zip file to write")}
+	}
+	eng, done, err := adminEngine(ctx, env, stderr, cmp.Or(*dbURL, env("TEND_DATABASE_URL")))
+	if err != nil {
+		return err
+	}
+	defer done()
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	base := strings.TrimSuffix(cmp.Or(env("TEND_PUBLIC_URL"), "http://localhost:8080"), "/") + "/fhir/r4"
+	err = api.WritePatientExport(ctx, eng, engine.System("cli:patient-export"), id, base, func() io.Writer { return f })
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(*out)
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote the export of patient %s to %s\n", id, *out)
+	return nil
+}
