@@ -50,7 +50,8 @@ func TestPatientAppInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newSetupServer(t, engine.Config{RunWorkers: true, ReminderInterval: -1, MissedDoseInterval: -1,
-		EscalationSweepInterval: -1, MissingDataInterval: -1, OIDC: &engine.OIDCConfig{Issuer: idp.url, Audience: "tend-app"}},
+		EscalationSweepInterval: -1, MissingDataInterval: -1, OIDC: &engine.OIDCConfig{Issuer: idp.url, Audience: "tend-app"},
+		PresenceIdle: appPresenceIdle * time.Second},
 		api.Config{App: api.AppConfig{VAPIDPublicKey: vapidPub, OIDCIssuer: idp.url, OIDCClientID: "tend-app"}})
 	ctx := context.Background()
 	patient := s.admin.as(s.userToken(t, map[string]any{"name": "Sam Lee", "role": "patient", "patient_id": s.patientID}))
@@ -100,6 +101,13 @@ func TestPatientAppInBrowser(t *testing.T) {
 	if len(temps.Items) != 1 || temps.Items[0].Value < 37.99 || temps.Items[0].Value > 38.01 || result.FahrenheitHint != "Usually between 77 and 113 °F." {
 		t.Errorf("temperature in °F: stored %+v, hint %q", temps.Items, result.FahrenheitHint)
 	}
+	// Away after the idle time, and online at the next key press, as the
+	// clinician sees the patient in their thread.
+	if result.AwaySeen != "SEEN away" || result.BackSeen != "SEEN online" ||
+		result.IdleMS < appPresenceIdle*1000 || result.IdleMS > appPresenceIdle*1000+3000 {
+		t.Errorf("away after %d ms without input (want about %d s); the clinician saw %q, then after a key press %q",
+			result.IdleMS, appPresenceIdle, result.AwaySeen, result.BackSeen)
+	}
 	if result.Locked.Title != "Locked – Tend" || result.Locked.Main != 0 || !result.Locked.Nav || !result.Unlocked {
 		t.Errorf("idle lock: %+v, unlocked %v", result.Locked, result.Unlocked)
 	}
@@ -117,6 +125,8 @@ func runAppBrowser(t *testing.T, cmd *exec.Cmd, s *setup) appResult {
 			openStream(t, s.clinician.base, s.clinician.token, "", false)
 			clinicianReads(t, s)
 			reply("READ")
+		case "AWAY", "BACK":
+			reply("SEEN " + patientSeen(t, s))
 		case "CUFF":
 			r := s.device.do("POST", "/v1/patients/"+s.patientID+"/readings", map[string]any{"kind": "heart_rate",
 				"value": 125, "unit": "/min", "observed_at": time.Now().UTC().Format(time.RFC3339)})
@@ -130,6 +140,34 @@ func runAppBrowser(t *testing.T, cmd *exec.Cmd, s *setup) appResult {
 		return true
 	})
 	return result
+}
+
+// appPresenceIdle is the idle time (seconds) of the app's browser test:
+// short, so that the app reports the patient away within the test.
+const appPresenceIdle = 3
+
+// patientSeen returns the patient's presence state as the clinician sees
+// it in the thread with them (GET /v1/threads/{id}).
+func patientSeen(t *testing.T, s *setup) string {
+	t.Helper()
+	var threads struct{ Items []struct{ ID string } }
+	s.clinician.do("GET", "/v1/threads?patient_id="+s.patientID, nil).decode(t, &threads)
+	if len(threads.Items) == 0 {
+		t.Fatal("the clinician has no thread with the patient")
+	}
+	var th struct {
+		Participants []struct {
+			Role     string
+			Presence *presenceJSON
+		}
+	}
+	s.clinician.do("GET", "/v1/threads/"+threads.Items[0].ID, nil).decode(t, &th)
+	for _, p := range th.Participants {
+		if p.Role == "patient" && p.Presence != nil {
+			return p.Presence.State
+		}
+	}
+	return "not shown"
 }
 
 // clinicianReads: the clinician opens the patient's thread (which marks it

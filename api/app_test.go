@@ -161,6 +161,12 @@ func TestAppModules(t *testing.T) {
 
 // appResult is what the browser test reports on its last line.
 type appResult struct {
+	// IdleMS is how long the app waited without input before it said the
+	// patient was away; AwaySeen and BackSeen what the Go side found the
+	// clinician sees then and after the next key press.
+	IdleMS          int            `json:"idle_ms"`
+	AwaySeen        string         `json:"away_seen"`
+	BackSeen        string         `json:"back_seen"`
 	RetakeCountdown string         `json:"retake_countdown"`
 	RetakeAnswered  string         `json:"retake_answered"`
 	FieldError      string         `json:"field_error"`

@@ -59,6 +59,7 @@ func TestConsoleServed(t *testing.T) {
 		"/console/assets/audit.js":          "text/javascript",
 		"/console/assets/patients.js":       "text/javascript",
 		"/console/assets/simulate.js":       "text/javascript",
+		"/console/assets/presence.js":       "text/javascript",
 		"/console/assets/console.css":       "text/css",
 		"/console/vendor/uPlot.iife.min.js": "text/javascript",
 		"/console/vendor/uPlot.min.css":     "text/css",
@@ -114,7 +115,8 @@ func consoleInBrowser(t *testing.T, pb pageBrowser, mode string) {
 	// Workers run for the broadcast's fan-out; the periodic sweeps stay off so
 	// that the data the test writes stays as written.
 	eng, err := engine.New(engine.Config{Pool: pool, Keys: testKeys(t), RunWorkers: true, ReminderInterval: -1,
-		MissedDoseInterval: -1, EscalationSweepInterval: -1, MissingDataInterval: -1})
+		MissedDoseInterval: -1, EscalationSweepInterval: -1, MissingDataInterval: -1,
+		PresenceIdle: consolePresenceIdle * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +255,11 @@ func consoleInBrowser(t *testing.T, pb pageBrowser, mode string) {
 		t.Fatalf("the patient's threads: %+v", threadsA.Items)
 	}
 	threadA := threadsA.Items[0].ID
+	var teamA struct {
+		CareTeamID string `json:"care_team_id"`
+	}
+	s.admin.do("GET", "/v1/patients/"+a.patientID, nil).decode(t, &teamA)
+	cast := castTeam(t, s, pool, teamA.CareTeamID)
 	const patientText = "My ankles are more swollen today & my shoes feel tight <since Sunday>"
 	const replyText = "Thanks, Sam: please put your feet up and weigh yourself now; I will call you at 3 pm."
 	const broadcastText = "The clinic is closed on Monday: message us here as usual."
@@ -265,10 +272,7 @@ func consoleInBrowser(t *testing.T, pb pageBrowser, mode string) {
 	if mode == "polling" {
 		s.userToken(t, map[string]any{"name": "Dr Cal Temp", "role": "clinician"})
 		tempUser = s.lastUserID
-		var pt struct {
-			CareTeamID string `json:"care_team_id"`
-		}
-		s.admin.do("GET", "/v1/patients/"+a.patientID, nil).decode(t, &pt)
+		pt := teamA
 		// A lead of team A, who broadcasts from the care-team page.
 		leadTok := s.userToken(t, map[string]any{"name": "Dr Lea Lead", "role": "clinician"})
 		if _, err := pool.Exec(ctx, `INSERT INTO care_team_members (care_team_id, user_id, role) VALUES ($1, $2, 'lead')`,
@@ -280,7 +284,7 @@ func consoleInBrowser(t *testing.T, pb pageBrowser, mode string) {
 		if r := s.admin.do("PUT", "/v1/care-teams/"+pt.CareTeamID, map[string]any{"timezone": "America/Chicago"}); r.status != http.StatusOK {
 			t.Fatalf("team zone: %d %s", r.status, r.body)
 		}
-		adminEnv = []string{"TOKEN_ADMIN=" + admTok, "DISABLE_USER=" + tempUser, "TEAM_A=" + pt.CareTeamID, "TOKEN_LEAD=" + leadTok,
+		adminEnv = []string{"TOKEN_ADMIN=" + admTok, "DISABLE_USER=" + tempUser, "TOKEN_LEAD=" + leadTok,
 			"LEAD_BROADCAST_TEXT=" + leadBroadcastText}
 	}
 
@@ -293,7 +297,7 @@ func consoleInBrowser(t *testing.T, pb pageBrowser, mode string) {
 	defer cancel()
 	cmd := pb.command(ctx, "console.test.mjs", hs.URL, append([]string{"TOKEN_A=" + a.clinician.token, "TOKEN_B=" + b.clinician.token,
 		"SCREENSHOT=" + shot, "EXPECT_MODE=" + mode, "PATIENT_TEXT=" + patientText, "REPLY_TEXT=" + replyText,
-		"BROADCAST_TEXT=" + broadcastText}, adminEnv...)...)
+		"BROADCAST_TEXT=" + broadcastText, "TEAM_A=" + teamA.CareTeamID, "GONE_USER=" + cast.gone.UserID.String()}, adminEnv...)...)
 
 	var alertID, messageID string
 	var result struct {
@@ -322,6 +326,7 @@ func consoleInBrowser(t *testing.T, pb pageBrowser, mode string) {
 		} `json:"reminders"`
 		Admin          *adminResult     `json:"admin"`
 		LeadSimulation *simulationShown `json:"lead_simulation"`
+		Team           teamPageResult   `json:"team"`
 	}
 	driveBrowser(t, cmd, &result, func(line string, reply func(string)) bool {
 		switch {
@@ -340,6 +345,17 @@ func consoleInBrowser(t *testing.T, pb pageBrowser, mode string) {
 			live.publish(alertID)
 			live.publish(later[0])
 			reply(fmt.Sprintf("POSTED %s %s", alertID, later[0]))
+		case line == "TEAM":
+			// Dr Gil Gone comes back while the team page is open.
+			cast.connect(t, cast.gone)
+			reply("CONNECTED")
+		case line == "AWAY", line == "BACK":
+			// The console reported its user away after the idle time, then
+			// online at a key press: the server has it so.
+			if away := userAway(t, pool, a.userID); away != (line == "AWAY") {
+				t.Errorf("after the console said %s, the server has the clinician away=%v", line, away)
+			}
+			reply("OK")
 		case strings.HasPrefix(line, "THREAD "):
 			// The console shows the patient's thread: the patient starts
 			// typing, then writes with a photo.
@@ -418,6 +434,7 @@ func consoleInBrowser(t *testing.T, pb pageBrowser, mode string) {
 		t.Errorf("recent doses in the console (newest first): %q", result.Reminders.Doses)
 	}
 	checkThread(t, result.Thread, threadA, messageID, patientA, a.userID, b.clinician, replyText)
+	checkTeamPage(t, mode, result.Team, a.userID, cast)
 	// With the stream, the patient's typing showed before their message.
 	if mode == "stream" && result.Thread.Typing != "Patient is typing…" {
 		t.Errorf("typing indicator: %q", result.Thread.Typing)
@@ -550,6 +567,7 @@ type adminResult struct {
 	TokenIssued    bool     `json:"token_issued"`
 	TokenRevoked   bool     `json:"token_revoked"`
 	TeamSaved      string   `json:"team_saved"`
+	MembersShown   []string `json:"members_presence"`
 	BacktestRule   string   `json:"backtest_rule"`
 	BacktestSince  string   `json:"backtest_since"`
 	BacktestAlerts int      `json:"backtest_alerts"`
@@ -632,11 +650,17 @@ func checkAdminPages(t *testing.T, admin client, tempUser string, got *adminResu
 		Escalation struct {
 			AckDeadlines map[string]string `json:"ack_deadlines"`
 			Levels       []string          `json:"levels"`
+			SkipOffline  bool              `json:"skip_offline_first_step"`
 		}
 	}
 	admin.do("GET", "/v1/care-teams/"+got.TeamSaved, nil).decode(t, &team)
-	if team.Escalation.AckDeadlines["critical"] != "7m" || !slices.Equal(team.Escalation.Levels, []string{"on_call", "all"}) {
+	if team.Escalation.AckDeadlines["critical"] != "7m" || !slices.Equal(team.Escalation.Levels, []string{"on_call", "all"}) ||
+		!team.Escalation.SkipOffline {
 		t.Errorf("team policy after the console's edit: %+v", team.Escalation)
+	}
+	// An admin outside the team sees its members without their presence.
+	if len(got.MembersShown) == 0 || slices.ContainsFunc(got.MembersShown, func(s string) bool { return s != "Not shown: only the team's members see it" }) {
+		t.Errorf("an admin outside team A sees its members' presence as %q", got.MembersShown)
 	}
 	// The rule disabled and the parameter changed.
 	var rule struct {

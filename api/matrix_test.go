@@ -289,7 +289,9 @@ var endpoints = map[string]endpoint{
 	"GET /v1/care-teams/{id}": {actor: "clinician", id: teamA, scoped: true, otherID: teamB},
 	"PUT /v1/care-teams/{id}": {actor: "admin", id: teamA, scoped: true, otherID: teamB, body: func(w *world) any {
 		return map[string]any{"name": "Team A (days)", "timezone": "Europe/Paris", "on_call": []map[string]any{
-			{"user_id": w.clinician["A"], "weekday": "monday", "start": "08:00", "end": "20:00"}}}
+			{"user_id": w.clinician["A"], "weekday": "monday", "start": "08:00", "end": "20:00"}},
+			"escalation": map[string]any{"ack_deadlines": map[string]any{"critical": "5m"}, "levels": []string{"on_call", "all"},
+				"skip_offline_first_step": true}}
 	}},
 	"POST /v1/patients": {actor: "admin", body: func(w *world) any {
 		var team string

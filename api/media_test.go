@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/engine/enginetest"
 )
 
@@ -106,3 +107,65 @@ func TestMediaAttachments(t *testing.T) {
 // voiceNote is a 2-second Ogg Opus clip, which the console's browser test
 // plays inline.
 var voiceNote = enginetest.OggOpus(2000)
+
+// TestMediaMaxBytes: the audio and video limit (TEND_MEDIA_MAX_BYTES, set
+// here far below the image and PDF limit) refuses a clip one byte over it
+// with a 413 problem that states both limits, and stores nothing: no row,
+// no sealed bytes, no audit entry. A clip exactly at the limit is taken, and
+// images and PDFs keep their own, larger limit. (The other way round — an
+// image over its limit while the media limit is larger — is
+// TestAttachmentSniffing's "one byte over the limit".)
+func TestMediaMaxBytes(t *testing.T) {
+	t.Parallel()
+	const media = 64 << 10
+	s := newSetupWith(t, engine.Config{MediaMaxBytes: media})
+	ctx := context.Background()
+	var thread string
+	if err := s.pool.QueryRow(ctx, `SELECT id FROM threads WHERE patient_id = $1 AND kind = 'patient'`, s.patientID).Scan(&thread); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() (n [3]int64) {
+		t.Helper()
+		if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM attachments), (SELECT count(*) FROM attachment_blobs),
+			(SELECT count(*) FROM audit_entries WHERE action = 'attachment.create')`).Scan(&n[0], &n[1], &n[2]); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	pad := func(b []byte, size int) string {
+		return string(append(append([]byte{}, b...), make([]byte, size-len(b))...))
+	}
+	upload := func(typ, body string) response {
+		return s.clinician.doWith("POST", "/v1/threads/"+thread+"/attachments", body, map[string]string{"Content-Type": typ})
+	}
+	before := stored()
+	for _, tc := range []struct{ typ, body string }{
+		{"audio/ogg", pad(enginetest.OggOpus(2000), media+1)},
+		{"video/webm", pad(enginetest.WebM(1250), media+1)},
+		{"video/mp4", pad(enginetest.MP4(3500, true), 3*media)},
+	} {
+		r := upload(tc.typ, tc.body)
+		p := wantProblem(t, r, http.StatusRequestEntityTooLarge)
+		if !strings.Contains(p.Detail, fmt.Sprintf("an audio or video file at most %d bytes", media)) ||
+			!strings.Contains(p.Detail, fmt.Sprintf("an image or PDF is at most %d bytes", engine.DefaultAttachmentMaxBytes)) {
+			t.Errorf("%s of %d bytes: the problem does not state the limits: %q", tc.typ, len(tc.body), p.Detail)
+		}
+	}
+	if got := stored(); got != before {
+		t.Errorf("refused clips stored something: attachments, blobs, audit entries %v before, %v after", before, got)
+	}
+	// At the limit, a clip is taken; an image and a PDF far above the media
+	// limit are taken too, under their own.
+	for _, tc := range []struct{ typ, body string }{
+		{"audio/ogg", pad(enginetest.OggOpus(2000), media)},
+		{"image/png", pad(pngFile, 1<<20)},
+		{"application/pdf", pad(pdfFile, 2<<20)},
+	} {
+		if r := upload(tc.typ, tc.body); r.status != http.StatusCreated {
+			t.Errorf("%s of %d bytes: %d %.300s, want 201", tc.typ, len(tc.body), r.status, r.body)
+		}
+	}
+	if got := stored(); got != [3]int64{before[0] + 3, before[1] + 3, before[2] + 3} {
+		t.Errorf("accepted files: attachments, blobs, audit entries %v before, %v after", before, got)
+	}
+}

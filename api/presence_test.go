@@ -11,6 +11,12 @@ import (
 	"github.com/tendhealth/tend/engine/enginetest"
 )
 
+// presenceJSON is a user's presence as another sees it.
+type presenceJSON struct {
+	State    string  `json:"state"`
+	LastSeen *string `json:"last_seen"`
+}
+
 // presenceOf returns the state of user in a thread as actor sees it through
 // process proc ("" when the participant's presence is not shown), and the
 // care_team_available flag (nil when absent).
@@ -23,11 +29,8 @@ func (w *streamWorld) presenceOf(proc int, actor, thread, user string) (state st
 	}
 	var out struct {
 		Participants []struct {
-			UserID   string `json:"user_id"`
-			Presence *struct {
-				State    string  `json:"state"`
-				LastSeen *string `json:"last_seen"`
-			} `json:"presence"`
+			UserID   string        `json:"user_id"`
+			Presence *presenceJSON `json:"presence"`
 		} `json:"participants"`
 		Available *bool `json:"care_team_available"`
 	}
@@ -210,4 +213,81 @@ func TestPresenceAcrossProcesses(t *testing.T) {
 		wantProblem(t, pc.do("POST", "/v1/me/presence", tc.body), http.StatusUnprocessableEntity, tc.field)
 	}
 	wantProblem(t, client{t: t, base: w.bases[0], token: w.tokens["deviceA"]}.do("GET", "/v1/me/presence", nil), http.StatusNotFound)
+}
+
+// teamPresence returns, as actor sees GET /v1/care-teams/{team A} through
+// process proc, each member's presence state ("" when not shown) and
+// whether a last_seen time is given; and the answer's status.
+func (w *streamWorld) teamPresence(proc int, actor string) (map[string]string, map[string]bool, int) {
+	w.t.Helper()
+	c := client{t: w.t, base: w.bases[proc], token: w.tokens[actor]}
+	r := c.do("GET", "/v1/care-teams/"+w.team["A"].String(), nil)
+	if r.status != http.StatusOK {
+		return nil, nil, r.status
+	}
+	var out struct {
+		Members []struct {
+			UserID   string        `json:"user_id"`
+			Presence *presenceJSON `json:"presence"`
+		} `json:"members"`
+	}
+	r.decode(w.t, &out)
+	states, seen := map[string]string{}, map[string]bool{}
+	for _, m := range out.Members {
+		if m.Presence != nil {
+			states[m.UserID], seen[m.UserID] = m.Presence.State, m.Presence.LastSeen != nil
+		}
+	}
+	return states, seen, r.status
+}
+
+// TestTeamPresence: GET /v1/care-teams/{id} shows each member's presence to
+// the team's own members — online while a stream of theirs is open in any
+// process, away once their client says so, offline with last_seen after;
+// a hidden member is offline without last_seen to the others and as they
+// are to themselves. An admin who is not a member sees the team without
+// presence; another team's clinician does not find the team.
+func TestTeamPresence(t *testing.T) {
+	t.Parallel()
+	w := newStreamWorld(t, time.Second)
+	doc, sched := w.actors["clinicianA"].UserID.String(), w.actors["schedulerA"].UserID.String()
+	want := func(actor, user, state string, lastSeen bool) {
+		t.Helper()
+		states, seen, status := w.teamPresence(0, actor)
+		if status != http.StatusOK || states[user] != state || seen[user] != lastSeen {
+			t.Errorf("%s sees %s as %q (last_seen %v, status %d), want %q (last_seen %v)", actor, user, states[user],
+				seen[user], status, state, lastSeen)
+		}
+	}
+	want("schedulerA", doc, "offline", false) // never seen
+	docStream := openStream(t, w.bases[1], w.tokens["clinicianA"], "", false)
+	schedStream := openStream(t, w.bases[0], w.tokens["schedulerA"], "", false)
+	want("schedulerA", doc, "online", true)
+	want("clinicianA", sched, "online", true)
+	c := client{t: t, base: w.bases[1], token: w.tokens["clinicianA"]}
+	if r := c.do("POST", "/v1/me/presence", map[string]any{"state": "away"}); r.status != http.StatusOK {
+		t.Fatalf("away: %d %s", r.status, r.body)
+	}
+	want("schedulerA", doc, "away", true)
+	if r := c.do("POST", "/v1/me/presence", map[string]any{"state": "online", "hidden": true}); r.status != http.StatusOK {
+		t.Fatalf("hide: %d %s", r.status, r.body)
+	}
+	want("schedulerA", doc, "offline", false)
+	want("clinicianA", doc, "online", true)
+	if r := c.do("POST", "/v1/me/presence", map[string]any{"hidden": false}); r.status != http.StatusOK {
+		t.Fatalf("show: %d %s", r.status, r.body)
+	}
+	docStream.cancel()
+	enginetest.WaitFor(t, func() bool {
+		states, _, _ := w.teamPresence(0, "schedulerA")
+		return states[doc] == "offline"
+	})
+	want("schedulerA", doc, "offline", true)
+	schedStream.cancel()
+	if states, _, status := w.teamPresence(0, "admin"); status != http.StatusOK || len(states) != 0 {
+		t.Errorf("an admin outside the team: %d, presence %v", status, states)
+	}
+	if _, _, status := w.teamPresence(0, "clinicianB"); status != http.StatusNotFound {
+		t.Errorf("another team's clinician reads team A: %d", status)
+	}
 }

@@ -251,20 +251,21 @@ func New(cfg Config) (*Engine, error) {
 	e.delivery = delivery.New(delivery.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Senders: cfg.Senders,
 		Metrics: m, Audit: aw, APNsTopic: cfg.APNsTopic,
 		OnUndelivered: func(ctx context.Context, id uuid.UUID) { e.alerting.EscalateUndelivered(ctx, id) }})
-	e.alerting = alerting.New(alerting.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Metrics: m, Audit: aw})
+	e.presence = presence.New(presence.Config{Pool: cfg.Pool, Logger: log, Now: now, Heartbeat: cfg.PresenceHeartbeat,
+		Stale: cfg.PresenceStale, Idle: cfg.PresenceIdle})
+	e.alerting = alerting.New(alerting.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Metrics: m, Audit: aw,
+		PresenceFresh: e.presence.Fresh})
 	e.rulesService = rulestore.New(rulestore.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Rules: cfg.Rules,
 		RulesRefresh: cfg.RulesRefresh})
 	e.identityService = identity.New(identity.Config{Pool: cfg.Pool, Now: now, Audit: aw, Delivery: e.delivery,
 		AuthCacheTTL: cfg.AuthCacheTTL, AuthCacheHold: cfg.AuthCacheHold, Log: e.log, WebPushAllowedHosts: cfg.WebPushAllowedHosts, APNsTopic: cfg.APNsTopic, OIDC: cfg.OIDC})
 	e.careService = care.New(care.Config{Pool: cfg.Pool, Now: now, Audit: aw, Rules: e.rulesService.Pack,
-		EnsureRules: e.rulesService.EnsureSeeded})
+		EnsureRules: e.rulesService.EnsureSeeded, Presence: e.presence})
 	e.ingestService = ingest.New(ingest.Config{Pool: cfg.Pool, Logger: log, Now: now, Metrics: m, Audit: aw, Alerting: e.alerting,
 		Rules: e.rulesService.Pack, Transactions: cfg.IngestTransactions, ObservedHorizon: cfg.ObservedHorizon, Keys: cfg.Keys})
 	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw, Jobs: jobs})
 	e.reminderService = reminder.New(reminder.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Audit: aw,
 		Alerting: e.alerting, Rules: e.rulesService.Pack})
-	e.presence = presence.New(presence.Config{Pool: cfg.Pool, Logger: log, Now: now, Heartbeat: cfg.PresenceHeartbeat,
-		Stale: cfg.PresenceStale, Idle: cfg.PresenceIdle})
 	e.messageService = messaging.New(messaging.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Jobs: jobs,
 		Delivery: e.delivery, Keys: cfg.Keys, PushHold: cfg.MessagePushHold, Transactions: cfg.IngestTransactions,
 		Attachments: cfg.Attachments, AttachmentMaxBytes: cfg.AttachmentMaxBytes, MediaMaxBytes: cfg.MediaMaxBytes,

@@ -11,7 +11,7 @@ const FILES = [
   "assets/lock.js", "assets/prefs.js", "assets/dom.js", "assets/push.js", "assets/stream.js", "assets/home.js",
   "assets/log.js", "assets/retake.js", "assets/thread.js", "assets/symptoms.js", "assets/reminders.js", "assets/charts.js",
   "assets/settings.js", "../console/assets/api.js", "../console/assets/live.js", "../console/assets/thread.js",
-  "../console/assets/format.js",
+  "../console/assets/format.js", "../console/assets/presence.js",
 ];
 
 // Notification words and the view each push type opens.

@@ -113,6 +113,10 @@ func demo(ctx context.Context, env getenv, args []string, stdout, stderr io.Writ
 // play runs the patients' stories and the clinician's side until ctx
 // ends, then prints the summary.
 func (d *demoRun) play(ctx context.Context, sims []*simPatient, interval time.Duration, serveErr <-chan error) error {
+	// What the histories raised is shown (and counted) before any story
+	// posts: on a slow enrolment a story's first reading would otherwise
+	// come first and find its alert already open.
+	d.poll(ctx, true)
 	var wg sync.WaitGroup
 	for _, p := range sims {
 		wg.Go(func() { p.run(ctx, d, interval) })

@@ -58,7 +58,18 @@ const (
 type teamPolicy struct {
 	AckDeadlines map[rpm.Urgency]rules.Duration `json:"ack_deadlines"`
 	Levels       []string                       `json:"levels"`
+	// SkipOfflineFirstStep: the first page of an alert that escalates
+	// reaches only those of its recipients who are online (all of them
+	// when none is); step 1 pages the others.
+	SkipOfflineFirstStep bool `json:"skip_offline_first_step"`
 }
+
+func (p *teamPolicy) skipOffline() bool { return p != nil && p.SkipOfflineFirstStep }
+
+// skipsOffline reports whether the first page of an alert of urgency u
+// leaves out offline clinicians: the policy asks for it and the alert
+// escalates, so that a next step exists to page them.
+func (p *teamPolicy) skipsOffline(u rpm.Urgency) bool { return p.skipOffline() && p.deadline(u) > 0 }
 
 // deadline is the time an alert of urgency u waits for an acknowledgement
 // before each step; 0 means it does not escalate.
@@ -306,6 +317,12 @@ type escAlert struct {
 	step                  int
 }
 
+// pages reports whether a's step notifies anyone: it has a level, or it is
+// step 1 of a policy that left offline clinicians out of the first page.
+func (a *escAlert) pages() bool {
+	return a.step < len(a.policy.levels()) || (a.step == 1 && a.policy.skipsOffline(a.urgency))
+}
+
 // due reports whether step may be taken: the alert is open, not exhausted,
 // and has not taken step yet.
 func (a *escAlert) due(step int) bool {
@@ -391,7 +408,7 @@ func (al *Service) takeSteps(ctx context.Context, tx pgx.Tx, alerts []*escAlert)
 func loadStepRecipients(ctx context.Context, tx pgx.Tx, alerts []*escAlert) (staff map[uuid.UUID][]recipient, told map[uuid.UUID][]uuid.UUID, err error) {
 	var teams, notifying []uuid.UUID
 	for _, a := range alerts {
-		if a.step < len(a.policy.levels()) {
+		if a.pages() {
 			notifying = append(notifying, a.id)
 			if !slices.Contains(teams, a.teamID) {
 				teams = append(teams, a.teamID)
@@ -438,7 +455,7 @@ func planStep(a *escAlert, staff []recipient, told []uuid.UUID, onCall map[uuid.
 	now time.Time) (exhausted bool, detail map[string]any, due *time.Time) {
 	levels := a.policy.levels()
 	detail = map[string]any{"step": a.step}
-	if a.step >= len(levels) {
+	if !a.pages() {
 		return true, detail, nil
 	}
 	oc, ok := onCall[a.teamID]
@@ -450,8 +467,7 @@ func planStep(a *escAlert, staff []recipient, told []uuid.UUID, onCall map[uuid.
 		oc = rota.OnCall(a.slots, loc, now)
 		onCall[a.teamID] = oc
 	}
-	to := levelRecipients(levels[a.step], staff, oc)
-	to = slices.DeleteFunc(to, func(r recipient) bool { return slices.Contains(told, r.userID) })
+	to := stepRecipients(a, levels, staff, oc, told)
 	for _, r := range to {
 		var held *time.Time
 		if a.urgency == rpm.Medium || a.urgency == rpm.Low {
@@ -464,12 +480,34 @@ func planStep(a *escAlert, staff []recipient, told []uuid.UUID, onCall map[uuid.
 			n.jobs = append(n.jobs, delivery.CatchupJob(r.userID, *held))
 		}
 	}
-	detail["level"], detail["notified"] = levels[a.step], len(to)
+	detail["notified"] = len(to)
+	if a.step >= len(levels) {
+		return true, detail, nil
+	}
+	detail["level"] = levels[a.step]
 	if d := a.policy.deadline(a.urgency); d > 0 {
 		next := now.Add(d)
 		due = &next
 	}
 	return false, detail, due
+}
+
+// stepRecipients is who a's step pages: its level's recipients and, at
+// step 1 of a policy that skips offline clinicians, whoever the first page
+// left out — each once, leaving out whoever was told already.
+func stepRecipients(a *escAlert, levels []string, staff []recipient, onCall, told []uuid.UUID) []recipient {
+	var to []recipient
+	if a.step < len(levels) {
+		to = levelRecipients(levels[a.step], staff, onCall)
+	}
+	if a.step == 1 && a.policy.skipsOffline(a.urgency) {
+		for _, r := range firstPage(a.urgency, staff, onCall) {
+			if !slices.ContainsFunc(to, func(x recipient) bool { return x.userID == r.userID }) {
+				to = append(to, r)
+			}
+		}
+	}
+	return slices.DeleteFunc(to, func(r recipient) bool { return slices.Contains(told, r.userID) })
 }
 
 // levelRecipients picks who one escalation level of a team pages: on_call

@@ -339,3 +339,126 @@ func TestEscalationJobsRun(t *testing.T) {
 		t.Errorf("lead and clinician off call notified %d times in all, want once each", n)
 	}
 }
+
+// skipWorld is a World on a settable clock whose team has a lead, the
+// World's clinician (never online here) and a second clinician, and a
+// policy (critical alerts wait 5 minutes per level; levels on_call, leads,
+// all) with skip_offline_first_step as given. Nobody is on call, so a
+// critical alert's first page is every clinician's.
+type skipWorld struct {
+	*enginetest.World
+	eng                 *engine.Engine
+	clk                 *enginetest.Clock
+	lead, online, other engine.Actor
+}
+
+func newSkipWorld(t *testing.T, skip bool) *skipWorld {
+	t.Helper()
+	w := enginetest.NewWorld(t, false)
+	eng, clk := w.NewClockedEngine(t, time.Time{}, engine.Config{})
+	s := &skipWorld{World: w, eng: eng, clk: clk, lead: enginetest.AddClinician(t, w, "Dr Lead"),
+		online: enginetest.AddClinician(t, w, "Dr Online"), other: w.Clinician}
+	if _, err := eng.UpdateCareTeam(context.Background(), w.Admin, w.Patient.CareTeamID, engine.CareTeamUpdate{
+		Members: []engine.TeamMember{{UserID: s.other.UserID, Role: "clinician"}, {UserID: s.lead.UserID, Role: "lead"},
+			{UserID: s.online.UserID, Role: "clinician"}},
+		Escalation: &engine.EscalationInput{AckDeadlines: map[string]string{"critical": "5m", "high": "30m"},
+			Levels: []string{"on_call", "leads", "all"}, SkipOfflineFirstStep: skip},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// connect makes a online: their client holds the live stream (a presence
+// heartbeat row of this process) until the test ends.
+func (s *skipWorld) connect(t *testing.T, a engine.Actor) {
+	t.Helper()
+	sub, err := s.eng.Subscribe(context.Background(), a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Close)
+}
+
+// deliveries counts the River delivery jobs of alert id to user's devices.
+func (s *skipWorld) deliveries(t *testing.T, id, user uuid.UUID) int {
+	t.Helper()
+	return s.Count(t, `SELECT count(*) FROM river_job j JOIN notifications n ON n.id = (j.args->>'notification_id')::uuid
+		WHERE j.kind = 'notify.deliver' AND n.alert_id = $1 AND n.user_id = $2`, id, user)
+}
+
+// TestSkipOfflineFirstStep: the escalation setting "skip offline clinicians
+// for the first step", with presence from real stream subscriptions, the
+// page recorded in Postgres and its deliveries queued in River.
+//   - off (the default): an offline clinician is paged with the online one;
+//   - on: the online clinician is paged first and the offline one is not
+//     (no notification, no delivery job); escalation step 1 pages the one
+//     left out, with the leads;
+//   - on, with nobody online: the first page goes to every clinician, as
+//     without the setting — a page is never dropped.
+func TestSkipOfflineFirstStep(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("off", func(t *testing.T) {
+		t.Parallel()
+		s := newSkipWorld(t, false)
+		s.connect(t, s.online)
+		id := enginetest.RaiseCritical(t, s.World, s.eng, s.clk.Now().Add(-time.Minute))
+		for _, a := range []engine.Actor{s.online, s.other} {
+			if n, d := notifiedCount(t, s.World, id, a.UserID), s.deliveries(t, id, a.UserID); n != 1 || d != 1 {
+				t.Errorf("clinician %s: %d notifications, %d delivery jobs; want 1 and 1", a.UserID, n, d)
+			}
+		}
+	})
+	t.Run("on", func(t *testing.T) {
+		t.Parallel()
+		s := newSkipWorld(t, true)
+		s.connect(t, s.online)
+		t0 := s.clk.Now()
+		id := enginetest.RaiseCritical(t, s.World, s.eng, t0.Add(-time.Minute))
+		if n, d := notifiedCount(t, s.World, id, s.online.UserID), s.deliveries(t, id, s.online.UserID); n != 1 || d != 1 {
+			t.Errorf("the online clinician: %d notifications, %d delivery jobs; want 1 and 1", n, d)
+		}
+		if n, d := notifiedCount(t, s.World, id, s.other.UserID), s.deliveries(t, id, s.other.UserID); n != 0 || d != 0 {
+			t.Errorf("the offline clinician was paged first: %d notifications, %d delivery jobs", n, d)
+		}
+		if n := notifiedCount(t, s.World, id, s.lead.UserID); n != 0 {
+			t.Errorf("the lead was paged first (%d)", n)
+		}
+		wantDue(t, s.World, id, t0.Add(5*time.Minute))
+		// Step 1 (leads) also pages the clinician the first page left out;
+		// the online one is not paged again.
+		s.clk.Advance(5 * time.Minute)
+		sweep(t, s.eng, 1)
+		for _, a := range []engine.Actor{s.other, s.lead, s.online} {
+			if n := notifiedCount(t, s.World, id, a.UserID); n != 1 {
+				t.Errorf("after step 1, %s was paged %d times, want 1", a.UserID, n)
+			}
+		}
+		if d := s.deliveries(t, id, s.other.UserID); d != 1 {
+			t.Errorf("step 1 queued %d deliveries to the clinician left out, want 1", d)
+		}
+		if n := s.Count(t, `SELECT count(*) FROM alert_events WHERE alert_id = $1 AND action = 'escalated'
+			AND detail->>'notified' = '2' AND detail->>'level' = 'leads'`, id); n != 1 {
+			t.Errorf("step 1's event does not record 2 notified at level leads (%d)", n)
+		}
+	})
+	t.Run("on, nobody online", func(t *testing.T) {
+		t.Parallel()
+		s := newSkipWorld(t, true)
+		// Online once, long ago: a stale heartbeat does not count.
+		s.connect(t, s.online)
+		s.clk.Advance(time.Minute)
+		id := enginetest.RaiseCritical(t, s.World, s.eng, s.clk.Now().Add(-time.Minute))
+		for _, a := range []engine.Actor{s.online, s.other} {
+			if n, d := notifiedCount(t, s.World, id, a.UserID), s.deliveries(t, id, a.UserID); n != 1 || d != 1 {
+				t.Errorf("clinician %s: %d notifications, %d delivery jobs; want 1 and 1", a.UserID, n, d)
+			}
+		}
+		var skip bool
+		if err := s.Pool.QueryRow(ctx, `SELECT (escalation->>'skip_offline_first_step')::bool FROM care_teams WHERE id = $1`,
+			s.Patient.CareTeamID).Scan(&skip); err != nil || !skip {
+			t.Errorf("the team's stored policy: skip_offline_first_step %v (%v)", skip, err)
+		}
+	})
+}

@@ -1,5 +1,7 @@
 package alerting
 
+import "github.com/tendhealth/tend/engine/internal/presence"
+
 // This file holds every SQL statement the package runs, by name.
 // TestQueriesPrepare prepares each against the migrated schema, so a typo or a
 // dropped column fails the tests; it also fails when a ...SQL constant or
@@ -86,14 +88,16 @@ const insertEvalErrorsSQL = `INSERT INTO rule_eval_errors (rule_id, rule_version
 const patientOverridesSQL = `SELECT overrides FROM patient_params WHERE patient_id = $1`
 
 // recipientsSQL lists who is told of an alert: the clinicians and leads of care team $1 and the
-// patient $2, each with their quiet hours and enabled devices.
-const recipientsSQL = `SELECT m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end,
-			coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
+// patient $2, each with their quiet hours, enabled devices and whether a staff member is online (a
+// presence heartbeat fresher than $3; NULL: nobody is).
+var recipientsSQL = `SELECT m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end,
+			coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}'),
+			` + presence.OnlineSQL("m.user_id", "$3::timestamptz") + `
 		FROM care_team_members m JOIN users u ON u.id = m.user_id AND u.disabled_at IS NULL
 		LEFT JOIN devices d ON d.user_id = m.user_id AND d.enabled
 		WHERE m.care_team_id = $1 AND m.role IN ('clinician', 'lead') AND u.role IN ('clinician', 'admin') GROUP BY m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end
 		UNION ALL
-		SELECT u.id, 'patient', NULL, NULL, NULL, coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
+		SELECT u.id, 'patient', NULL, NULL, NULL, coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}'), false
 		FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.enabled
 		WHERE u.patient_id = $2 AND u.role = 'patient' AND u.disabled_at IS NULL GROUP BY u.id`
 

@@ -21,6 +21,8 @@ type recipient struct {
 	userID   uuid.UUID
 	teamRole string // clinician, lead, scheduler, or "patient"
 	devices  []uuid.UUID
+	// online: a client of theirs holds a connection (staff only).
+	online bool
 	// tz, quietStart and quietEnd are the user's quiet hours (nil: none).
 	tz, quietStart, quietEnd *string
 }
@@ -43,13 +45,22 @@ func (r recipient) quietUntil(now time.Time) (time.Time, bool) {
 // its leads). Disabled users are skipped. Patients of a critical alert
 // get a safety message.
 //
+// A team whose policy skips offline clinicians at the first step pages, of
+// those, only the ones online, when anyone is and the alert escalates;
+// escalation step 1 pages whoever was left out.
+//
 // A medium or low alert for a user inside their quiet hours is held: its
 // notification is recorded with held_until (the window's end) and no device
 // job; a unique notify.catchup job at that instant sends one catch-up
 // notification for everything held (package delivery). Critical and high alerts
 // always go out at once.
 func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.UUID, groups []*alertGroup) error {
-	all, err := loadRecipients(ctx, tx, teamID, patientID)
+	var fresh *time.Time
+	if al.fresh != nil {
+		f := al.fresh()
+		fresh = &f
+	}
+	all, err := loadRecipients(ctx, tx, teamID, patientID, fresh)
 	if err != nil {
 		return err
 	}
@@ -62,16 +73,17 @@ func (al *Service) route(ctx context.Context, tx pgx.Tx, patientID, teamID uuid.
 }
 
 // loadRecipients loads the team's members and the patient's own users who
-// may be told, with their devices and quiet hours.
-func loadRecipients(ctx context.Context, tx pgx.Tx, teamID, patientID uuid.UUID) ([]recipient, error) {
-	rows, err := tx.Query(ctx, recipientsSQL, teamID, patientID)
+// may be told, with their devices and quiet hours, and whether each staff
+// member is online (a heartbeat after fresh; nil: nobody is).
+func loadRecipients(ctx context.Context, tx pgx.Tx, teamID, patientID uuid.UUID, fresh *time.Time) ([]recipient, error) {
+	rows, err := tx.Query(ctx, recipientsSQL, teamID, patientID, fresh)
 	if err != nil {
 		return nil, fmt.Errorf("route: load recipients: %w", err)
 	}
 	var all []recipient
 	for rows.Next() {
 		var r recipient
-		if err := rows.Scan(&r.userID, &r.teamRole, &r.tz, &r.quietStart, &r.quietEnd, &r.devices); err != nil {
+		if err := rows.Scan(&r.userID, &r.teamRole, &r.tz, &r.quietStart, &r.quietEnd, &r.devices, &r.online); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("route: load recipients: %w", err)
 		}
@@ -132,12 +144,19 @@ type routePlan struct {
 func planRoute(all []recipient, onCall []uuid.UUID, policy *teamPolicy, groups []*alertGroup, now time.Time) *routePlan {
 	team, patients := firstLevel(all)
 	urgent := pageOnCall(team, all, onCall)
+	var teamOnline, urgentOnline []recipient
+	if policy.skipOffline() {
+		teamOnline, urgentOnline = onlineFirst(team), onlineFirst(urgent)
+	}
 	p := &routePlan{now: now, catchups: map[catchup]bool{}, quiet: map[uuid.UUID]*time.Time{}}
 	for _, g := range groups {
 		devices := 0
-		paged := team
+		paged, online := team, teamOnline
 		if g.urgency == rpm.Critical || g.urgency == rpm.High {
-			paged = urgent
+			paged, online = urgent, urgentOnline
+		}
+		if policy.skipsOffline(g.urgency) {
+			paged = online
 		}
 		for _, r := range paged {
 			p.tell(r, g, "alert")
@@ -284,6 +303,32 @@ func pageOnCall(team, all []recipient, onCall []uuid.UUID) []recipient {
 		return team
 	}
 	return out
+}
+
+// onlineFirst keeps those of rs who are online; when none is, all of rs:
+// a page is never dropped for want of someone online.
+func onlineFirst(rs []recipient) []recipient {
+	var on []recipient
+	for _, r := range rs {
+		if r.online {
+			on = append(on, r)
+		}
+	}
+	if len(on) == 0 {
+		return rs
+	}
+	return on
+}
+
+// firstPage is who the first page of an alert of urgency u reaches among
+// a team's staff: who is on call for a critical or high alert (else the
+// first level), the first level otherwise.
+func firstPage(u rpm.Urgency, staff []recipient, onCall []uuid.UUID) []recipient {
+	team, _ := firstLevel(staff)
+	if u == rpm.Critical || u == rpm.High {
+		return pageOnCall(team, staff, onCall)
+	}
+	return team
 }
 
 // catchup is one user's end of quiet hours.

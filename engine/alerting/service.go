@@ -27,6 +27,10 @@ type Config struct {
 	Jobs    func() *river.Client[pgx.Tx]
 	Metrics *metrics.Set
 	Audit   audit.Writer
+	// PresenceFresh returns the time after which a presence heartbeat
+	// still counts (package presence): who is online, for a policy that
+	// skips offline clinicians at the first step. Nil: nobody is.
+	PresenceFresh func() time.Time
 }
 
 // Service raises and routes alerts.
@@ -37,13 +41,15 @@ type Service struct {
 	jobs    func() *river.Client[pgx.Tx]
 	metrics *metrics.Set
 	audit   audit.Writer
+	fresh   func() time.Time
 	// escalations shares transactions between concurrent escalation steps.
 	escalations *pg.Batcher[escalateReq]
 }
 
 // New builds a Service.
 func New(c Config) *Service {
-	al := &Service{pool: c.Pool, log: c.Logger, now: c.Now, jobs: c.Jobs, metrics: c.Metrics, audit: c.Audit}
+	al := &Service{pool: c.Pool, log: c.Logger, now: c.Now, jobs: c.Jobs, metrics: c.Metrics, audit: c.Audit,
+		fresh: c.PresenceFresh}
 	al.escalations = &pg.Batcher[escalateReq]{MaxRunning: 2, MaxBatch: 100, Run: al.runEscalations}
 	return al
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/tendhealth/tend/engine/audit"
 	"github.com/tendhealth/tend/engine/internal/check"
 	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/presence"
 	"github.com/tendhealth/tend/engine/internal/scope"
 	"github.com/tendhealth/tend/engine/internal/thread"
 	"github.com/tendhealth/tend/rpm"
@@ -39,6 +40,9 @@ type TeamMember struct {
 	// Name is the member's name in answers (ignored on input), so that a
 	// client can offer people by name.
 	Name string `json:"name,omitempty"`
+	// Presence is the member's presence, in GET /v1/care-teams/{id} for a
+	// reader who belongs to the team (ignored on input).
+	Presence *presence.Presence `json:"presence,omitempty"`
 }
 
 // NewCareTeam is the input of CreateCareTeam. MemberIDs join as clinicians.

@@ -24,6 +24,11 @@ type EscalationPolicy struct {
 	// keeps firing waits before it pages again (rpm.Urgency.RepeatInterval
 	// by default).
 	RepeatIntervals map[rpm.Urgency]rules.Duration `json:"repeat_intervals,omitempty"`
+	// SkipOfflineFirstStep makes the first page of an alert that escalates
+	// reach only those of its recipients who are online (by presence);
+	// when none is, it reaches them all, as without the setting. Escalation
+	// step 1 pages whoever it left out. Off by default.
+	SkipOfflineFirstStep bool `json:"skip_offline_first_step,omitempty"`
 }
 
 // EscalationInput is a policy as a client sends it: deadlines as durations
@@ -32,6 +37,8 @@ type EscalationInput struct {
 	AckDeadlines    map[string]string `json:"ack_deadlines"`
 	Levels          []string          `json:"levels"`
 	RepeatIntervals map[string]string `json:"repeat_intervals"`
+	// SkipOfflineFirstStep: see EscalationPolicy.
+	SkipOfflineFirstStep bool `json:"skip_offline_first_step"`
 }
 
 // Policy checks in and returns the policy it describes; every problem is
@@ -40,7 +47,7 @@ func (in *EscalationInput) Policy(v *rpm.ValidationError, field string) *Escalat
 	if in == nil {
 		return nil
 	}
-	p := &EscalationPolicy{Levels: in.Levels,
+	p := &EscalationPolicy{Levels: in.Levels, SkipOfflineFirstStep: in.SkipOfflineFirstStep,
 		AckDeadlines:    durations(v, field+".ack_deadlines", in.AckDeadlines),
 		RepeatIntervals: durations(v, field+".repeat_intervals", in.RepeatIntervals)}
 	p.validate(v, field)

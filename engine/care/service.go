@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tendhealth/tend/engine/audit"
+	"github.com/tendhealth/tend/engine/internal/presence"
 	"github.com/tendhealth/tend/rules"
 )
 
@@ -22,6 +23,9 @@ type Config struct {
 	// EnsureRules makes sure the stored rules are seeded before parameters
 	// are checked against them.
 	EnsureRules func(ctx context.Context) error
+	// Presence shows a team's members' presence in GetCareTeam to the
+	// team's own members. Nil: never shown.
+	Presence *presence.Tracker
 }
 
 // Service manages care teams, patients and their parameters.
@@ -31,11 +35,12 @@ type Service struct {
 	audit       audit.Writer
 	rules       func() *rules.Pack
 	ensureRules func(ctx context.Context) error
+	presence    *presence.Tracker
 }
 
 // New builds a Service.
 func New(c Config) *Service {
-	return &Service{pool: c.Pool, now: c.Now, audit: c.Audit, rules: c.Rules, ensureRules: c.EnsureRules}
+	return &Service{pool: c.Pool, now: c.Now, audit: c.Audit, rules: c.Rules, ensureRules: c.EnsureRules, presence: c.Presence}
 }
 
 func (cr *Service) pack() *rules.Pack { return cr.rules() }

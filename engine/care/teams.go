@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -90,7 +91,34 @@ func (cr *Service) GetCareTeam(ctx context.Context, a access.Actor, id uuid.UUID
 	if err != nil {
 		return CareTeam{}, fmt.Errorf("get care team: %w", err)
 	}
+	if err := cr.memberPresence(ctx, a, &t); err != nil {
+		return CareTeam{}, err
+	}
 	return t, nil
+}
+
+// memberPresence adds to t's members their presence when a belongs to the
+// team: staff see the presence of the staff of their own teams (a hidden
+// member shows as offline to the others). Not audited: presence is no
+// health information.
+func (cr *Service) memberPresence(ctx context.Context, a access.Actor, t *CareTeam) error {
+	if cr.presence == nil || !slices.ContainsFunc(t.Members, func(m TeamMember) bool { return m.UserID == a.UserID }) {
+		return nil
+	}
+	ids := make([]uuid.UUID, len(t.Members))
+	for i, m := range t.Members {
+		ids[i] = m.UserID
+	}
+	ps, err := cr.presence.Users(ctx, cr.pool, a.UserID, ids)
+	if err != nil {
+		return err
+	}
+	for i := range t.Members {
+		if p, ok := ps[t.Members[i].UserID]; ok {
+			t.Members[i].Presence = &p
+		}
+	}
+	return nil
 }
 
 // CareTeamUpdate is the input of UpdateCareTeam. A field left out (empty

@@ -1,10 +1,13 @@
 // The patient app's shell: sign-in, the views behind the menu (routes in the
 // address bar's fragment, "#/log", never with anything about the patient),
-// the outbox, the live stream, the idle lock and the service worker.
+// the outbox, the live stream, the idle lock, the away report (the
+// console's: after the server's idle time without input the patient is
+// away, online again at the next) and the service worker.
 
 import * as session from "./session.js";
 import { Sender } from "./outbox.js";
 import { Stream } from "./stream.js";
+import { IdleReporter } from "../../console/assets/presence.js";
 import { IdleWatch, idleLimit, isIdle, lastActive, touch, hasCode, checkCode } from "./lock.js";
 import { prefs, applyLook } from "./prefs.js";
 import { h, errorText } from "./dom.js";
@@ -118,6 +121,8 @@ async function start(s) {
     touch();
   }
   app.idle.start();
+  app.away = new IdleReporter(api);
+  app.away.start();
   stream.start();
   sender.flush();
   app.focusView = false;
@@ -130,6 +135,8 @@ function stop() {
   app.ctx?.sender.stop();
   app.ctx?.stream.stop();
   app.idle?.stop();
+  app.away?.stop();
+  app.away = null;
   app.ctx = null;
 }
 

@@ -204,6 +204,7 @@ async function message(page) {
   await page.locator("#care-team-available", { hasText: "available now" }).waitFor({ timeout: T })
     .catch(() => fail("the thread did not say the care team is available"));
   result.available = await page.locator("#care-team-available").textContent();
+  await awayAfterIdle(page);
   const reply = page.locator("li.message.theirs.urgent").last();
   await reply.waitFor({ timeout: T });
   result.urgent_reply = await reply.textContent();
@@ -321,6 +322,25 @@ async function desktop(page) {
     await axe(page, `desktop-${v}`);
   }
   await page.setViewportSize({ width: 390, height: 844 });
+}
+
+// awayAfterIdle: after the server's idle time without input (short in this
+// test) the app tells the server the patient is away, and online at the
+// next key press; each time the Go side asks what the clinician sees of
+// the patient in their thread ("AWAY" → "SEEN away", "BACK" → "SEEN online").
+async function awayAfterIdle(page) {
+  const told = (state, since) => page.waitForFunction(([want, t]) => document.body.dataset.presence === want &&
+    Number(document.body.dataset.presenceAt) > t, [state, since], { timeout: T });
+  const input = await page.evaluate(() => { document.dispatchEvent(new KeyboardEvent("keydown", { key: "Shift" })); return Date.now(); });
+  await told("away", input).catch(() => fail("the app did not report the patient away after the idle time"));
+  result.idle_ms = Number(await page.evaluate(() => document.body.dataset.presenceAt)) - input;
+  console.log("AWAY");
+  result.away_seen = await nextLine();
+  const press = await page.evaluate(() => Date.now());
+  await page.keyboard.press("Shift");
+  await told("online", press).catch(() => fail("a key press did not report the patient online again"));
+  console.log("BACK");
+  result.back_seen = await nextLine();
 }
 
 // idleLock sets a lock code, lets the app see an hour without use (the

@@ -10,6 +10,7 @@ import { AuditView } from "./audit.js";
 import { el, errText } from "./dom.js";
 import { dateTime, zonedDate, zonedMidnight } from "./format.js";
 import { Patients } from "./patients.js";
+import { presenceText } from "./presence.js";
 import { Simulation } from "./simulate.js";
 
 const $ = (id) => document.getElementById(id);
@@ -37,14 +38,15 @@ function select(id, options, value, label) {
 
 // teamBody turns the team editor's state into a PUT /v1/care-teams body.
 // Pure: unit-tested in Node.
-export function teamBody({ name, timezone, members, deadlines, levels, repeats, onCall }) {
+export function teamBody({ name, timezone, members, deadlines, levels, repeats, onCall, skipOffline = false }) {
   const body = { name, timezone, members, on_call: onCall };
   const ack = Object.fromEntries(Object.entries(deadlines).filter(([, v]) => v.trim()).map(([k, v]) => [k, v.trim()]));
   const rep = Object.fromEntries(Object.entries(repeats).filter(([, v]) => v.trim()).map(([k, v]) => [k, v.trim()]));
   const lv = levels.split(",").map((s) => s.trim()).filter(Boolean);
-  if (Object.keys(ack).length || lv.length || Object.keys(rep).length) {
+  if (Object.keys(ack).length || lv.length || Object.keys(rep).length || skipOffline) {
     body.escalation = { ack_deadlines: ack, levels: lv };
     if (Object.keys(rep).length) body.escalation.repeat_intervals = rep;
+    if (skipOffline) body.escalation.skip_offline_first_step = true;
   }
   return body;
 }
@@ -88,7 +90,8 @@ export function broadcastText(b) {
 export function policyText(p) {
   if (!p) return "None";
   const ack = URGENCIES.filter((u) => p.ack_deadlines?.[u]).map((u) => `${u} ${p.ack_deadlines[u]}`).join(", ");
-  return `${ack || "no deadlines"}; levels ${(p.levels || []).join(" → ") || "none"}`;
+  const skip = p.skip_offline_first_step ? "; offline clinicians paged from step 1" : "";
+  return `${ack || "no deadlines"}; levels ${(p.levels || []).join(" → ") || "none"}${skip}`;
 }
 
 export class Admin {
@@ -122,7 +125,7 @@ export class Admin {
     for (const t of ["users-table", "teams-table", "rules-table", "audit-table", "patients-table", "tokens-table"]) {
       document.getElementById(t).tBodies[0].replaceChildren();
     }
-    for (const f of ["team-form", "broadcast-form", "params-form", "tokens", "patient-form", "devices", "backtest-result"]) $(f).hidden = true;
+    for (const f of ["team-form", "team-members", "broadcast-form", "params-form", "tokens", "patient-form", "devices", "backtest-result"]) $(f).hidden = true;
     this.simulation.reset();
     this.userNames.clear();
   }
@@ -325,6 +328,7 @@ export class Admin {
       $("teams-table").tBodies[0].replaceChildren(...(teams.items || []).map((t) => {
         const tr = el("tr", null, { dataset: { teamId: t.id } });
         const actions = el("td");
+        actions.append(button("Members", `Members of ${t.name}`, () => this.openMembers(t.id)));
         if (admin) actions.append(button("Edit", `Edit ${t.name}`, () => this.openTeam(t.id)));
         if (this.can("broadcast") && (admin || leads.has(t.id))) {
           actions.append(button("Broadcast", `Broadcast to the patients of ${t.name}`, () => this.openBroadcast(t, true)));
@@ -366,9 +370,44 @@ export class Admin {
       $(`esc-repeat-${u}`).value = p.repeat_intervals?.[u] || "";
     }
     $("esc-levels").value = (p.levels || []).join(", ");
+    $("esc-skip-offline").checked = !!p.skip_offline_first_step;
     this.renderMembers();
     this.renderSlots();
     $("team-form-heading").focus();
+  }
+
+  // openMembers shows a team's members with their presence (online, away,
+  // offline and when last seen), which the API gives to the team's own
+  // members only; presence events keep it current (onPresence).
+  async openMembers(id) {
+    let t;
+    try {
+      t = await this.api.get(`/v1/care-teams/${encodeURIComponent(id)}`);
+    } catch (err) {
+      this.status("teams", "", err);
+      return;
+    }
+    const me = this.getMe()?.user?.id;
+    const roles = { clinician: "Clinician", lead: "Lead", scheduler: "Scheduler" };
+    $("team-members").hidden = false;
+    $("team-members").dataset.teamId = t.id;
+    $("team-members-heading").textContent = `Members of ${t.name}`;
+    $("team-members-table").tBodies[0].replaceChildren(...(t.members || []).map((m) => {
+      const tr = el("tr", null, { dataset: { userId: m.user_id, presence: m.presence?.state || "" } });
+      tr.append(el("th", m.user_id === me ? `${m.name || m.user_id} (you)` : m.name || m.user_id, { scope: "row" }),
+        el("td", roles[m.role] || m.role), el("td", presenceText(m.presence), { className: "presence" }));
+      return tr;
+    }));
+    $("team-members-heading").focus();
+  }
+
+  // onPresence shows a presence event in the open member list.
+  onPresence(data) {
+    if ($("team-members").hidden || typeof data?.user_id !== "string" || typeof data.state !== "string") return;
+    const tr = $("team-members-table").querySelector(`tr[data-user-id="${CSS.escape(data.user_id)}"]`);
+    if (!tr) return;
+    tr.dataset.presence = data.state;
+    tr.querySelector("td.presence").textContent = presenceText({ state: data.state, last_seen: data.last_seen });
   }
 
   // openBroadcast shows the broadcast form for a team.
@@ -489,7 +528,7 @@ export class Admin {
       name: $("team-name").value.trim(), timezone: $("team-tz").value.trim(), members: this.members,
       deadlines: Object.fromEntries(URGENCIES.map((u) => [u, $(`esc-ack-${u}`).value])),
       repeats: Object.fromEntries(URGENCIES.map((u) => [u, $(`esc-repeat-${u}`).value])),
-      levels: $("esc-levels").value, onCall: this.slots,
+      levels: $("esc-levels").value, onCall: this.slots, skipOffline: $("esc-skip-offline").checked,
     });
     try {
       const saved = await this.api.put(`/v1/care-teams/${encodeURIComponent(t.id)}`, body);

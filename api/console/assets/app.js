@@ -9,6 +9,7 @@ import { Detail } from "./detail.js";
 import { defaultPrefs } from "./format.js";
 import { Live, POLL_MS } from "./live.js";
 import { Messages } from "./messages.js";
+import { IdleReporter } from "./presence.js";
 import { counts, matchName, renderCounts, renderQueue } from "./queue.js";
 
 const TOKEN_KEY = "tend.token";
@@ -176,6 +177,8 @@ class Console {
     const teams = (me.teams || []).map((t) => `${TEAM_ROLES[t.role] || t.role}, ${t.name}`).join("; ");
     $("whoami").textContent = `Signed in as ${me.user.name}${teams ? ` (${teams})` : me.role === "admin" ? " (admin)" : ""}`;
     for (const id of ["sections", "sign-out", "whoami", "prefs"]) $(id).hidden = false;
+    this.idle = new IdleReporter(api);
+    this.idle.start();
     this.fillTeams();
     this.loadRuleTitles();
     const first = SECTIONS.find((s) => !$(`nav-${s}`).parentElement.hidden);
@@ -205,6 +208,10 @@ class Console {
       onChange: (id) => this.refresh(id),
       onMode: (mode) => this.showMode(mode),
       onThread: (type, data) => {
+        if (type === "presence") {
+          this.admin.onPresence(data);
+          return;
+        }
         this.detail?.thread.onEvent(type, data);
         this.messages.onEvent(type, data, this.section === "messages");
       },
@@ -234,7 +241,11 @@ class Console {
     // Also end the job dashboard's session, if one was opened (best effort).
     if (this.api && this.can("jobs")) this.api.endSession().catch(() => {});
     delete document.body.dataset.role;
+    delete document.body.dataset.presence;
+    delete document.body.dataset.presenceAt;
     this.live?.stop();
+    this.idle?.stop();
+    this.idle = null;
     this.detail?.close();
     this.messages.reset();
     this.admin.reset();

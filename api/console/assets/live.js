@@ -53,7 +53,8 @@ export class SSEParser {
 export class Live {
   // api: an Api; onChange(alertID?): the queue (and that alert) may have
   // changed; onMode(mode): "stream", "polling" or "offline"; onThread(type,
-  // data): a thread event (message.created, message.read, typing).
+  // data): a thread event (message.created, message.read, typing) or a
+  // change of someone's presence (presence).
   constructor(api, { onChange, onMode, onThread = () => {} }) {
     this.api = api;
     this.onChange = onChange;
@@ -148,7 +149,8 @@ export class Live {
         break;
       case "message.created":
       case "message.read":
-      case "typing": {
+      case "typing":
+      case "presence": {
         let data;
         try {
           data = JSON.parse(ev.data);

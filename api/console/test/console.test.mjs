@@ -19,10 +19,10 @@ import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 import { axe, DESKTOP, everywhere, layout, PHONE, report } from "./checks.mjs";
-import { adminPages, leadBroadcast } from "./operators.mjs";
+import { adminPages, leadBroadcast, openSection } from "./operators.mjs";
 
 const { BASE_URL, TOKEN_A, TOKEN_B, CHROMIUM = "/usr/bin/chromium", SCREENSHOT, EXPECT_MODE = "polling",
-  TOKEN_ADMIN, PATIENT_TEXT, REPLY_TEXT, TOKEN_LEAD } = process.env;
+  TOKEN_ADMIN, PATIENT_TEXT, REPLY_TEXT, TOKEN_LEAD, TEAM_A, GONE_USER } = process.env;
 const APPEAR_MS = 2000;
 
 function fail(msg) {
@@ -255,6 +255,52 @@ async function phoneAlert(page, shot) {
   await page.setViewportSize(DESKTOP);
 }
 
+// teamPage: a clinician who leads no team opens the care-team page (no
+// editor, no broadcast) and their team's member list, with each member's
+// presence; a member who comes back online shows as online without a
+// reload (with the stream; without it, once the list is opened again).
+async function teamPage(page, result) {
+  await openSection(page, "teams", check);
+  const row = page.locator(`#teams-table tr[data-team-id="${TEAM_A}"]`);
+  await row.waitFor({ timeout: 5000 }).catch(async () => fail(`care teams: ${await page.locator("#teams-error").textContent()}`));
+  check((await row.getByRole("button", { name: /^(Edit|Broadcast) / }).count()) === 0,
+    "a clinician who leads no team is offered the team editor or a broadcast");
+  const members = row.getByRole("button", { name: "Members of Cardiology RPM" });
+  await members.focus();
+  await page.keyboard.press("Enter");
+  const rows = page.locator("#team-members-table tbody tr");
+  await page.locator(`#team-members-table tr[data-user-id="${GONE_USER}"]`).waitFor({ timeout: 5000 });
+  check(await page.evaluate(() => document.activeElement?.id === "team-members-heading"), "focus did not move to the member list");
+  result.team = { rows: await rows.evaluateAll((rs) => rs.map((r) => ({ id: r.dataset.userId, state: r.dataset.presence,
+    text: r.innerText.replace(/\s+/g, " ").trim() }))) };
+  await everywhere(page, "care-team members with their presence");
+  console.log("TEAM");
+  check((await nextLine()) === "CONNECTED", "expected CONNECTED");
+  if (EXPECT_MODE !== "stream") await members.click();
+  const back = page.locator(`#team-members-table tr[data-user-id="${GONE_USER}"][data-presence="online"]`);
+  await back.waitFor({ timeout: APPEAR_MS + 1000 }).catch(() => fail("the member who came back online is not shown online"));
+  result.team.back = await back.innerText();
+}
+
+// idleAway: without input for the idle time, the console tells the server
+// its user is away; at the next key press, online again. The Go side reads
+// the server's state at each step.
+async function idleAway(page, result) {
+  const reported = (state, after) => page.waitForFunction(([s, t]) => document.body.dataset.presence === s &&
+    Number(document.body.dataset.presenceAt) > t, [state, after], { timeout: 15000 });
+  // The last input: a key press, timed in the page.
+  const input = await page.evaluate(() => { document.dispatchEvent(new KeyboardEvent("keydown", { key: "Shift" })); return Date.now(); });
+  await reported("away", input).catch(() => fail("the console did not report its user away after the idle time"));
+  result.team.idle_ms = Number(await page.evaluate(() => document.body.dataset.presenceAt)) - input;
+  console.log("AWAY");
+  check((await nextLine()) === "OK", "expected OK");
+  const press = await page.evaluate(() => Date.now());
+  await page.keyboard.press("Shift");
+  await reported("online", press).catch(() => fail("a key press after idling did not report the user online"));
+  console.log("BACK");
+  check((await nextLine()) === "OK", "expected OK");
+}
+
 // darkAndCalm checks the queue in the dark colour scheme with reduced motion.
 async function darkAndCalm(page, result) {
   await page.emulateMedia({ colorScheme: "dark", reducedMotion: "reduce" });
@@ -386,7 +432,8 @@ async function main() {
     check((await a.page.locator(`#msg-messages li[data-message-id="${messageID}"] .msg-body`).textContent()) === PATIENT_TEXT,
       "the Messages section's thread does not show the patient's message");
     await everywhere(a.page, "messages");
-    check(await a.page.locator("#nav-teams").isHidden(), "a clinician who leads no team is offered the care-team page (broadcasts)");
+    await teamPage(a.page, result);
+    await idleAway(a.page, result);
     await a.page.locator("#nav-queue").click();
 
     // Team B's console shows team B's alert posted after team A's, so it

@@ -76,10 +76,17 @@ async function teams(page, out, { check, fail }) {
   await page.locator("#team-form:not([hidden])").waitFor({ timeout: 5000 });
   await page.getByLabel("Acknowledge critical within").fill("7m");
   await page.getByLabel(/^Levels, in order/).fill("on_call, all");
+  await page.getByLabel(/Skip offline clinicians for the first step/).check();
   await page.getByRole("button", { name: "Save team" }).click();
   await page.locator("#teams-result:not(:empty)").waitFor({ timeout: 5000 }).catch(async () =>
     fail(`save team: ${await page.locator("#teams-error").textContent()}`));
   out.team_saved = TEAM_A;
+  await page.locator(`#teams-table tr[data-team-id="${TEAM_A}"]`, { hasText: "offline clinicians paged from step 1" })
+    .waitFor({ timeout: 5000 }).catch(() => fail("the team list does not say that offline clinicians are paged from step 1"));
+  // The admin is not in team A: its members are listed without presence.
+  await page.locator(`#teams-table tr[data-team-id="${TEAM_A}"]`).getByRole("button", { name: /^Members of / }).click();
+  await page.locator("#team-members-table tbody tr").first().waitFor({ timeout: 5000 });
+  out.members_presence = await page.locator("#team-members-table tbody td.presence").allTextContents();
   await page.getByRole("button", { name: "Add a rota slot" }).click();
   await everywhere(page, "care-team editor");
   await page.getByRole("button", { name: /^Remove slot / }).last().click();

@@ -228,6 +228,19 @@ test("team editor: the PUT body, with empty deadlines left out", async () => {
   assert.equal(teamBody({ name: "x", timezone: "", members: [], deadlines: {}, levels: "", repeats: {}, onCall: [] }).escalation, undefined);
   assert.equal(policyText(body.escalation), "critical 5m, high 30m; levels on_call → leads → all");
   assert.equal(policyText(undefined), "None");
+  const skip = teamBody({ name: "x", timezone: "", members: [], deadlines: {}, levels: "", repeats: {}, onCall: [], skipOffline: true });
+  assert.deepEqual(skip.escalation, { ack_deadlines: {}, levels: [], skip_offline_first_step: true });
+  assert.equal(policyText({ ack_deadlines: { critical: "5m" }, levels: ["on_call"], skip_offline_first_step: true }),
+    "critical 5m; levels on_call; offline clinicians paged from step 1");
+});
+
+test("presence on the team page: online, away, offline with when, and not shown", async () => {
+  const { presenceText } = await import("../assets/presence.js");
+  assert.equal(presenceText({ state: "online", last_seen: "2026-01-05T10:00:00Z" }), "Online");
+  assert.equal(presenceText({ state: "away", last_seen: "2026-01-05T10:00:00Z" }), "Away");
+  assert.equal(presenceText({ state: "offline", last_seen: null }), "Offline");
+  assert.match(presenceText({ state: "offline", last_seen: "2026-01-05T10:00:00Z" }), /^Offline, last seen .*2026/);
+  assert.equal(presenceText(null), "Not shown: only the team's members see it");
 });
 
 test("rule parameters: found in params, delta, event or the rule itself, and written back there", async () => {

@@ -19,7 +19,14 @@ var queries = map[string]string{
 	"audienceSQL":     audienceSQL,
 	"teamsSQL":        teamsSQL,
 	"patientUsersSQL": patientUsersSQL,
+	"usersSQL":        usersSQL,
 }
+
+// usersSQL reads the presence settings, last seen time and whether a row
+// fresher than $2 holds them online, of each of users $1.
+var usersSQL = `SELECT u.id, coalesce(up.hidden, false), coalesce(up.away, false), up.last_seen_at,
+	` + OnlineSQL("u.id", "$2") + `
+FROM users u LEFT JOIN user_presence up ON up.user_id = u.id WHERE u.id = ANY($1)`
 
 // patientUsersSQL reads the enabled patient users of patient $1.
 const patientUsersSQL = `SELECT id FROM users WHERE patient_id = $1 AND role = 'patient' AND disabled_at IS NULL`
@@ -124,3 +131,11 @@ const teamsSQL = `SELECT m.care_team_id,
 	ARRAY(SELECT pu.id FROM patients pt JOIN users pu ON pu.patient_id = pt.id AND pu.role = 'patient'
 		WHERE pt.care_team_id = m.care_team_id)
 FROM care_team_members m WHERE m.user_id = $1`
+
+// OnlineSQL is the predicate "user (a column or parameter) holds a
+// connection in some process": a heartbeat row fresher than fresh (a
+// parameter). Routing uses it with the real state, whatever the user
+// shows others (hidden) or reported (away).
+func OnlineSQL(user, fresh string) string {
+	return `EXISTS (SELECT 1 FROM presence p WHERE p.user_id = ` + user + ` AND p.seen_at > ` + fresh + `)`
+}

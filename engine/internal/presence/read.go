@@ -108,6 +108,27 @@ func (t *Tracker) Participants(ctx context.Context, q Querier, viewer, thread uu
 	return out, nil
 }
 
+// Users returns the presence of users as viewer sees it: a hidden user
+// shows as offline, without last_seen, to everyone but themselves. The
+// caller decides that viewer may see them.
+func (t *Tracker) Users(ctx context.Context, q Querier, viewer uuid.UUID, users []uuid.UUID) (map[uuid.UUID]Presence, error) {
+	rows, err := q.Query(ctx, usersSQL, users, t.Fresh())
+	if err != nil {
+		return nil, fmt.Errorf("presence: %w", err)
+	}
+	out := make(map[uuid.UUID]Presence, len(users))
+	var id uuid.UUID
+	var hidden, away, online bool
+	var last *time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&id, &hidden, &away, &last, &online}, func() error {
+		out[id] = of(hidden && id != viewer, away, online, last)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("presence: %w", err)
+	}
+	return out, nil
+}
+
 // Available reports whether a staff member of care team is online, not away
 // and not hidden: all a patient learns of their team's presence.
 func (t *Tracker) Available(ctx context.Context, q Querier, team uuid.UUID) (bool, error) {
