@@ -102,6 +102,7 @@ DECLARE
     caught_up boolean;
     new_id    bigint;
     new_xid   xid8;
+    from_id   bigint;
     head_seq  bigint;
     head_hash bytea;
     r         record;
@@ -132,13 +133,22 @@ BEGIN
         head_seq := 0;
         head_hash := '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea;
     END IF;
+    -- Where to look: above low when the mark is caught up (late commits below
+    -- the chain's highest entry included), else above that highest entry
+    -- only, so that a pass costs the new entries, not the lag of the mark
+    -- behind a long transaction.
+    from_id := st.low;
+    IF NOT caught_up THEN
+        SELECT greatest(st.low, max(entry_id)) INTO from_id FROM audit_chain;
+        from_id := coalesce(from_id, st.low);
+    END IF;
     -- Planned afresh each pass (EXECUTE), so that the planner sees how few
-    -- entries lie above low, and each looked up in the chain's entry_id index
-    -- (a subquery per entry: as NOT EXISTS, the planner may choose to hash the
-    -- whole chain instead).
+    -- entries lie above from_id, and each looked up in the chain's entry_id
+    -- index (a subquery per entry: as NOT EXISTS, the planner may choose to
+    -- hash the whole chain instead).
     FOR r IN EXECUTE 'SELECT v.id, v.canonical FROM audit_entry_canonical v
              WHERE v.id > $1 AND (SELECT c.seq FROM audit_chain c WHERE c.entry_id = v.id) IS NULL
-             ORDER BY v.id LIMIT $2' USING st.low, max_rows LOOP
+             ORDER BY v.id LIMIT $2' USING from_id, max_rows LOOP
         head_seq := head_seq + 1;
         h := sha256(head_hash || r.canonical);
         ids := ids || r.id;
