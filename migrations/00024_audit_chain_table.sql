@@ -15,7 +15,8 @@
 -- order they commit. The sealer keeps a low-water mark (every entry with an id
 -- up to it is chained or will never commit) and looks for unchained entries
 -- above it only. It raises the mark to an id it read from the sequence in an
--- earlier pass once every transaction older than that pass has ended: an
+-- earlier pass once every transaction of this database older than that pass
+-- has ended: an
 -- entry's id is taken after its transaction has its transaction id
 -- (tend_audit_entry_id), and the pass took its own transaction id after
 -- reading the sequence, so a transaction holding an id up to the one read is
@@ -120,8 +121,14 @@ BEGIN
     END IF;
     SELECT * INTO STRICT st FROM audit_seal_state;
     -- Has every transaction that could hold an id up to mark_id ended? Then
-    -- the statements below see every such entry that committed.
-    caught_up := st.mark_xid IS NOT NULL AND pg_snapshot_xmin(pg_current_snapshot()) >= st.mark_xid;
+    -- the statements below see every such entry that committed. Only this
+    -- database's transactions count (and prepared ones, and any whose
+    -- database is not shown): those of other databases cannot insert entries.
+    caught_up := st.mark_xid IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+          AND (a.datid IS NULL OR a.datid = (SELECT oid FROM pg_database WHERE datname = current_database()))
+          AND age(l.transactionid) >= age(xid(st.mark_xid)));
     -- The next mark: the sequence's last id, then a transaction id for this
     -- pass, which is newer than that of any transaction holding such an id.
     IF pg_current_xact_id_if_assigned() IS NULL THEN
