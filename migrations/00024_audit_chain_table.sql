@@ -121,14 +121,17 @@ BEGIN
     END IF;
     SELECT * INTO STRICT st FROM audit_seal_state;
     -- Has every transaction that could hold an id up to mark_id ended? Then
-    -- the statements below see every such entry that committed. Only this
-    -- database's transactions count (and prepared ones, and any whose
-    -- database is not shown): those of other databases cannot insert entries.
-    caught_up := st.mark_xid IS NOT NULL AND NOT EXISTS (
+    -- the statements below see every such entry that committed. The
+    -- snapshot's xmin answers for the whole server; when it says no, pg_locks
+    -- (which stops every lock taker while it is read, so not on every pass)
+    -- answers for this database's transactions (and prepared ones, and any
+    -- whose database is not shown): those of other databases cannot insert
+    -- entries.
+    caught_up := st.mark_xid IS NOT NULL AND (pg_snapshot_xmin(pg_current_snapshot()) >= st.mark_xid OR NOT EXISTS (
         SELECT 1 FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
           AND (a.datid IS NULL OR a.datid = (SELECT oid FROM pg_database WHERE datname = current_database()))
-          AND age(l.transactionid) >= age(xid(st.mark_xid)));
+          AND age(l.transactionid) >= age(xid(st.mark_xid))));
     -- The next mark: the sequence's last id, then a transaction id for this
     -- pass, which is newer than that of any transaction holding such an id.
     IF pg_current_xact_id_if_assigned() IS NULL THEN
