@@ -63,6 +63,6 @@ echo "== audit seal delay (ms) over every entry of the runs above"
 psql -At "$url" -c "SELECT 'entries ' || count(*) || ', mean ' || round(avg(d)::numeric, 1) || ', p50 ' ||
   round((percentile_cont(0.5) WITHIN GROUP (ORDER BY d))::numeric, 1) || ', p99 ' ||
   round((percentile_cont(0.99) WITHIN GROUP (ORDER BY d))::numeric, 1) || ', max ' || round(max(d)::numeric, 1) ||
-  ', unsealed now ' || (SELECT count(*) FROM audit_entries WHERE seq IS NULL)
-  FROM (SELECT extract(epoch FROM sealed_at - at) * 1000 AS d FROM audit_entries WHERE sealed_at IS NOT NULL) AS s"
+  ', unsealed now ' || (SELECT count(*) FROM audit_entries e WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.entry_id = e.id))
+  FROM (SELECT extract(epoch FROM c.sealed_at - e.at) * 1000 AS d FROM audit_chain c JOIN audit_entries e ON e.id = c.entry_id) AS s"
 "$bin" audit verify

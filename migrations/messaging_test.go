@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
@@ -18,13 +19,7 @@ import (
 // goes down and up again cleanly.
 func TestMessagingBackfill(t *testing.T) {
 	ctx := context.Background()
-	pool := enginetest.NewPool(t)
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS(), goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, p := migrated(t)
 	if _, err := p.DownTo(ctx, 12); err != nil {
 		t.Fatalf("down to 12: %v", err)
 	}
@@ -53,4 +48,18 @@ func TestMessagingBackfill(t *testing.T) {
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatalf("up: %v", err)
 	}
+}
+
+// migrated returns a pool on a fresh migrated database and a goose provider
+// of Tend's migrations on it.
+func migrated(t *testing.T) (*pgxpool.Pool, *goose.Provider) {
+	t.Helper()
+	pool := enginetest.NewPool(t)
+	db := stdlib.OpenDBFromPool(pool)
+	t.Cleanup(func() { _ = db.Close() })
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS(), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool, p
 }

@@ -67,13 +67,14 @@ func TestAuditCommands(t *testing.T) {
 		t.Fatalf("verify with a forged checkpoint: %v, want exit 1", err)
 	}
 	// Cut off the tail as a superuser with the triggers off.
-	tamperDB(t, ctx, db, `DELETE FROM audit_entries WHERE seq = (SELECT max(seq) FROM audit_entries)`)
+	tamperDB(t, ctx, db, `DELETE FROM audit_entries WHERE id = (SELECT entry_id FROM audit_chain ORDER BY seq DESC LIMIT 1)`)
+	tamperDB(t, ctx, db, `DELETE FROM audit_chain WHERE seq = (SELECT max(seq) FROM audit_chain)`)
 	out.Reset()
 	err = runEnv(ctx, env, []string{"audit", "verify", "--checkpoint", file}, &out, io.Discard)
 	if exitCode(err) != 1 || !strings.Contains(out.String(), "truncated") {
 		t.Fatalf("verify after truncation: %v, %q", err, out.String())
 	}
-	tamperDB(t, ctx, db, `UPDATE audit_entries SET action = 'user.list' WHERE seq = 2`)
+	tamperDB(t, ctx, db, `UPDATE audit_entries SET action = 'user.list' WHERE id = (SELECT entry_id FROM audit_chain WHERE seq = 2)`)
 	out.Reset()
 	err = runEnv(ctx, env, []string{"audit", "verify"}, &out, io.Discard)
 	if exitCode(err) != 1 || !strings.Contains(out.String(), "BROKEN at entry 2: edited") {

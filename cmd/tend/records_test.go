@@ -114,7 +114,7 @@ func TestRecordsCommands(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	var chained int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE action = 'e2ee_device.register' AND hash IS NOT NULL
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM audit_entries e JOIN audit_chain c ON c.entry_id = e.id WHERE action = 'e2ee_device.register'
 		AND detail ? 'fingerprint'`).Scan(&chained); err != nil || chained != 2 {
 		t.Fatalf("chained key registrations: %d, %v", chained, err)
 	}

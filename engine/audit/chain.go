@@ -18,10 +18,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// The hash chain. Entries are appended unsealed by the transactions they
-// record; the sealer (Seal, run by Sealer in every process, one at a time
-// under an advisory lock inside tend_audit_seal) numbers the committed ones
-// and stores hash = SHA-256(previous hash ‖ canonical content). Verify
+// The hash chain. Entries are appended by the transactions they record and
+// never changed; the sealer (Seal, run by Sealer in every process, one at a
+// time under an advisory lock inside tend_audit_seal) numbers the committed
+// ones and inserts, for each, a link into audit_chain: its seq, the entry's
+// id and hash = SHA-256(previous hash ‖ canonical content). Verify
 // recomputes the chain from the stored rows with its own implementation of
 // the canonical form, so a bug or a tampered function in the database does
 // not vouch for itself.
@@ -83,7 +84,9 @@ func (s *Sealer) Run(ctx context.Context, done chan<- struct{}) {
 
 // Link is one sealed entry as the chain covers it.
 type Link struct {
-	Seq, ID    int64
+	Seq, ID int64
+	// Present is false when the link's entry is missing from audit_entries.
+	Present    bool
 	AtMicros   int64
 	ActorID    *string
 	ActorRole  string
@@ -210,6 +213,9 @@ func Verify(ctx context.Context, q Querier, cp *Checkpoint) (Report, error) {
 // check verifies one link against the previous hash and seq, and classifies
 // a break.
 func check(ctx context.Context, q Querier, l Link, prev []byte, lastSeq int64) (*Break, error) {
+	if !l.Present {
+		return &Break{Seq: l.Seq, Kind: Deleted, Detail: "the entry chained here is missing"}, nil
+	}
 	if !bytes.Equal(l.Compute(l.PrevHash), l.Hash) {
 		return &Break{Seq: l.Seq, Kind: Edited, Detail: "its content does not match its hash"}, nil
 	}
@@ -253,7 +259,7 @@ func readLinks(ctx context.Context, q Querier, from int64, n int) ([]Link, error
 	}
 	links, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Link, error) {
 		var l Link
-		err := r.Scan(&l.Seq, &l.ID, &l.AtMicros, &l.ActorID, &l.ActorRole, &l.Action, &l.PatientID, &l.ObjectType,
+		err := r.Scan(&l.Seq, &l.ID, &l.Present, &l.AtMicros, &l.ActorID, &l.ActorRole, &l.Action, &l.PatientID, &l.ObjectType,
 			&l.ObjectID, &l.RequestID, &l.Outcome, &l.Detail, &l.PrevHash, &l.Hash)
 		return l, err
 	})

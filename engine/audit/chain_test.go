@@ -72,16 +72,23 @@ func forge(t *testing.T, pool *pgxpool.Pool, after int64) {
 	t.Helper()
 	ctx := context.Background()
 	var prev []byte
-	if err := pool.QueryRow(ctx, `SELECT hash FROM audit_entries WHERE seq = $1`, after).Scan(&prev); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT hash FROM audit_chain WHERE seq = $1`, after).Scan(&prev); err != nil {
 		t.Fatal(err)
 	}
 	l := Link{ID: 999_999, AtMicros: t0.UnixMicro(), ActorRole: "admin", Action: "patient.read", ObjectType: "patient", Outcome: "ok"}
 	h := l.Compute(prev)
 	tamper(t, pool,
-		fmt.Sprintf(`UPDATE audit_entries SET seq = seq + 1000000 WHERE seq > %d`, after),
-		`UPDATE audit_entries SET seq = seq - 1000000 + 1 WHERE seq > 1000000`,
-		fmt.Sprintf(`INSERT INTO audit_entries (id, at, actor_role, action, object_type, outcome, seq, prev_hash, hash)
-			VALUES (999999, '%s', 'admin', 'patient.read', 'patient', 'ok', %d, '\x%x', '\x%x')`, t0.Format(time.RFC3339Nano), after+1, prev, h))
+		fmt.Sprintf(`UPDATE audit_chain SET seq = seq + 1000000 WHERE seq > %d`, after),
+		`UPDATE audit_chain SET seq = seq - 1000000 + 1 WHERE seq > 1000000`,
+		fmt.Sprintf(`INSERT INTO audit_entries (id, at, actor_role, action, object_type, outcome)
+			VALUES (999999, '%s', 'admin', 'patient.read', 'patient', 'ok')`, t0.Format(time.RFC3339Nano)),
+		fmt.Sprintf(`INSERT INTO audit_chain (seq, entry_id, prev_hash, hash, sealed_at) VALUES (%d, 999999, '\x%x', '\x%x', now())`,
+			after+1, prev, h))
+}
+
+// entryAt is a subquery for the id of the entry chained at seq.
+func entryAt(seq int) string {
+	return fmt.Sprintf(`(SELECT entry_id FROM audit_chain WHERE seq = %d)`, seq)
 }
 
 // rechain recomputes every hash from seq `from` on, as a forger hiding an
@@ -98,7 +105,7 @@ func rechain(t *testing.T, pool *pgxpool.Pool, from int64) {
 	for _, l := range links {
 		if l.Seq >= from {
 			h := l.Compute(prev)
-			sqls = append(sqls, fmt.Sprintf(`UPDATE audit_entries SET prev_hash = '\x%x', hash = '\x%x' WHERE seq = %d`, prev, h, l.Seq))
+			sqls = append(sqls, fmt.Sprintf(`UPDATE audit_chain SET prev_hash = '\x%x', hash = '\x%x' WHERE seq = %d`, prev, h, l.Seq))
 			l.Hash = h
 		}
 		prev = l.Hash
@@ -120,54 +127,66 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"untouched", false, func(*testing.T, *pgxpool.Pool) {}, 0, ""},
 		{"untouched against its checkpoint", true, func(*testing.T, *pgxpool.Pool) {}, 0, ""},
 		{"edit action", false, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `UPDATE audit_entries SET action = 'patient.list' WHERE seq = 3`)
+			tamper(t, p, `UPDATE audit_entries SET action = 'patient.list' WHERE id = `+entryAt(3))
 		}, 3, Edited},
 		{"edit actor", false, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `UPDATE audit_entries SET actor_id = NULL WHERE seq = 5`)
+			tamper(t, p, `UPDATE audit_entries SET actor_id = NULL WHERE id = `+entryAt(5))
 		}, 5, Edited},
 		{"edit outcome refused to ok", false, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `UPDATE audit_entries SET outcome = 'ok' WHERE seq = 4`)
+			tamper(t, p, `UPDATE audit_entries SET outcome = 'ok' WHERE id = `+entryAt(4))
 		}, 4, Edited},
 		{"edit detail", false, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `UPDATE audit_entries SET detail = '{"count": 0}' WHERE seq = 2`)
+			tamper(t, p, `UPDATE audit_entries SET detail = '{"count": 0}' WHERE id = `+entryAt(2))
 		}, 2, Edited},
 		{"edit time by a microsecond", false, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `UPDATE audit_entries SET at = at + interval '1 microsecond' WHERE seq = 6`)
+			tamper(t, p, `UPDATE audit_entries SET at = at + interval '1 microsecond' WHERE id = `+entryAt(6))
 		}, 6, Edited},
 		{"delete one", false, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `DELETE FROM audit_entries WHERE seq = 3`)
+			tamper(t, p, `DELETE FROM audit_entries WHERE id = `+entryAt(3), `DELETE FROM audit_chain WHERE seq = 3`)
+		}, 3, Deleted},
+		{"delete one, its link left", false, func(t *testing.T, p *pgxpool.Pool) {
+			tamper(t, p, `DELETE FROM audit_entries WHERE id = `+entryAt(3))
 		}, 3, Deleted},
 		{"delete the first", false, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `DELETE FROM audit_entries WHERE seq = 1`)
+			tamper(t, p, `DELETE FROM audit_entries WHERE id = `+entryAt(1), `DELETE FROM audit_chain WHERE seq = 1`)
 		}, 1, Deleted},
 		{"delete one and renumber", false, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `DELETE FROM audit_entries WHERE seq = 4`, `UPDATE audit_entries SET seq = seq - 1 WHERE seq > 4`)
+			tamper(t, p, `DELETE FROM audit_entries WHERE id = `+entryAt(4), `DELETE FROM audit_chain WHERE seq = 4`,
+				`UPDATE audit_chain SET seq = seq - 1 WHERE seq > 4`)
 		}, 4, Deleted},
 		{"swap two", false, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `UPDATE audit_entries SET seq = -seq WHERE seq IN (3, 4)`,
-				`UPDATE audit_entries SET seq = CASE seq WHEN -3 THEN 4 ELSE 3 END WHERE seq < 0`)
+			tamper(t, p, `UPDATE audit_chain SET seq = -seq WHERE seq IN (3, 4)`,
+				`UPDATE audit_chain SET seq = CASE seq WHEN -3 THEN 4 ELSE 3 END WHERE seq < 0`)
 		}, 3, Reordered},
+		{"swap the entries of two links", false, func(t *testing.T, p *pgxpool.Pool) {
+			tamper(t, p, `UPDATE audit_chain SET entry_id = -entry_id WHERE seq IN (3, 4)`,
+				`UPDATE audit_chain c SET entry_id = -o.entry_id FROM audit_chain o WHERE c.seq IN (3, 4) AND o.seq = 7 - c.seq`)
+		}, 3, Edited},
 		{"move one to the end", false, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `UPDATE audit_entries SET seq = 100 WHERE seq = 2`, `UPDATE audit_entries SET seq = seq - 1 WHERE seq BETWEEN 3 AND 8`,
-				`UPDATE audit_entries SET seq = 8 WHERE seq = 100`)
+			tamper(t, p, `UPDATE audit_chain SET seq = 100 WHERE seq = 2`, `UPDATE audit_chain SET seq = seq - 1 WHERE seq BETWEEN 3 AND 8`,
+				`UPDATE audit_chain SET seq = 8 WHERE seq = 100`)
 		}, 2, Reordered},
 		{"insert a forged entry with a valid hash", false, func(t *testing.T, p *pgxpool.Pool) { forge(t, p, 5) }, 6, Inserted},
 		{"insert an entry with a made-up hash", false, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `INSERT INTO audit_entries (actor_role, action, object_type, seq, prev_hash, hash)
-				VALUES ('admin', 'patient.read', 'patient', 9, '\x00', '\x01')`)
+			tamper(t, p, `INSERT INTO audit_entries (id, actor_role, action, object_type) VALUES (999999, 'admin', 'patient.read', 'patient')`,
+				`INSERT INTO audit_chain (seq, entry_id, prev_hash, hash, sealed_at) VALUES (9, 999999, '\x00', '\x01', now())`)
 		}, 9, Edited},
 		{"truncate the tail", true, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `DELETE FROM audit_entries WHERE seq > 5`)
+			tamper(t, p, `DELETE FROM audit_entries WHERE id IN (SELECT entry_id FROM audit_chain WHERE seq > 5)`,
+				`DELETE FROM audit_chain WHERE seq > 5`)
 		}, 6, Truncated},
 		{"truncate everything", true, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `TRUNCATE audit_entries`)
+			tamper(t, p, `TRUNCATE audit_entries, audit_chain`)
 		}, 1, Truncated},
+		{"truncate the entries, links left", true, func(t *testing.T, p *pgxpool.Pool) {
+			tamper(t, p, `TRUNCATE audit_entries`)
+		}, 1, Deleted},
 		{"edit and re-chain the rest", true, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `UPDATE audit_entries SET patient_id = NULL WHERE seq = 3`)
+			tamper(t, p, `UPDATE audit_entries SET patient_id = NULL WHERE id = `+entryAt(3))
 			rechain(t, p, 3)
 		}, 8, Edited},
 		{"edit and re-chain, no checkpoint (undetectable without one)", false, func(t *testing.T, p *pgxpool.Pool) {
-			tamper(t, p, `UPDATE audit_entries SET patient_id = NULL WHERE seq = 3`)
+			tamper(t, p, `UPDATE audit_entries SET patient_id = NULL WHERE id = `+entryAt(3))
 			rechain(t, p, 3)
 		}, 0, ""},
 	}
@@ -233,7 +252,7 @@ func TestCanonicalMatchesDatabase(t *testing.T) {
 	}
 	for _, l := range links {
 		var dbCanon []byte
-		if err := pool.QueryRow(ctx, `SELECT canonical FROM audit_entry_canonical WHERE seq = $1`, l.Seq).Scan(&dbCanon); err != nil {
+		if err := pool.QueryRow(ctx, `SELECT canonical FROM audit_entry_canonical WHERE id = $1`, l.ID).Scan(&dbCanon); err != nil {
 			t.Fatal(err)
 		}
 		if got := l.Canonical(); string(got) != string(dbCanon) {
@@ -260,13 +279,16 @@ func TestAuditRowsCannotChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, stmt := range []string{
-		`UPDATE audit_entries SET action = 'x' WHERE seq = 1`,
-		`UPDATE audit_entries SET action = 'x' WHERE seq IS NULL`,
-		`UPDATE audit_entries SET seq = 99, hash = '\x00' WHERE seq IS NULL`,
-		`UPDATE audit_entries SET hash = '\x00' WHERE seq = 2`,
-		`DELETE FROM audit_entries WHERE seq = 3`,
+		`UPDATE audit_entries SET action = 'x' WHERE id = ` + entryAt(1),
+		`UPDATE audit_entries SET action = 'x' WHERE id NOT IN (SELECT entry_id FROM audit_chain)`,
+		`DELETE FROM audit_entries WHERE id = ` + entryAt(3),
 		`DELETE FROM audit_entries`,
 		`TRUNCATE audit_entries`,
+		`UPDATE audit_chain SET hash = '\x00' WHERE seq = 2`,
+		`UPDATE audit_chain SET seq = 99 WHERE seq = 3`,
+		`DELETE FROM audit_chain WHERE seq = 3`,
+		`DELETE FROM audit_chain`,
+		`TRUNCATE audit_chain`,
 	} {
 		_, err := pool.Exec(ctx, stmt)
 		if err == nil || !strings.Contains(err.Error(), "audit entries") {
@@ -284,10 +306,15 @@ func TestAuditRowsCannotChange(t *testing.T) {
 		})
 	}
 	for _, stmt := range []string{
-		`UPDATE audit_entries SET action = 'x' WHERE seq = 1`,
-		`DELETE FROM audit_entries WHERE seq = 1`,
+		`UPDATE audit_entries SET action = 'x' WHERE id = ` + entryAt(1),
+		`DELETE FROM audit_entries WHERE id = ` + entryAt(1),
 		`TRUNCATE audit_entries`,
-		`INSERT INTO audit_entries (actor_role, action, object_type, seq, prev_hash, hash) VALUES ('admin', 'a', 'b', 4, '\x00', '\x00')`,
+		`INSERT INTO audit_entries (id, actor_role, action, object_type) VALUES (1000000, 'admin', 'a', 'b')`,
+		`INSERT INTO audit_chain (seq, entry_id, prev_hash, hash, sealed_at) VALUES (4, 1, '\x00', '\x00', now())`,
+		`UPDATE audit_chain SET hash = '\x00' WHERE seq = 1`,
+		`DELETE FROM audit_chain WHERE seq = 3`,
+		`TRUNCATE audit_chain`,
+		`UPDATE audit_seal_state SET low = 1000000`,
 	} {
 		if err := asApp(stmt); err == nil || !strings.Contains(err.Error(), "permission denied") {
 			t.Errorf("%s as tend_app: err = %v, want permission denied", stmt, err)
@@ -296,6 +323,7 @@ func TestAuditRowsCannotChange(t *testing.T) {
 	for _, stmt := range []string{
 		`INSERT INTO audit_entries (actor_role, action, object_type) VALUES ('admin', 'patient.read', 'patient')`,
 		`SELECT count(*) FROM audit_entries`,
+		`SELECT count(*) FROM audit_chain`,
 		`SELECT tend_audit_seal(100)`,
 	} {
 		if err := asApp(stmt); err != nil {
@@ -396,5 +424,51 @@ func TestCheckpointSignature(t *testing.T) {
 	}
 	if _, err := ParseSigningKey("not base64!"); err == nil || strings.Contains(err.Error(), "not base64!") {
 		t.Fatalf("bad key: err = %v (must fail without echoing it)", err)
+	}
+}
+
+// TestSealerWaitsForLateCommits: an entry whose transaction took its id
+// before others but commits after they were sealed, over many passes, is
+// still chained once it commits (the sealer's low-water mark never passes an
+// id a running transaction holds).
+func TestSealerWaitsForLateCommits(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	w := Writer{Now: func() time.Time { return t0 }}
+	write := func(tx pgx.Tx, obj string) error {
+		return w.Write(ctx, tx, access.System("test"), Entry{Action: "x.read", ObjectType: "x", ObjectID: obj})
+	}
+	late, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = late.Rollback(ctx) }()
+	if err := write(late, "late"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := pg.InTx(ctx, pool, func(tx pgx.Tx) error { return write(tx, fmt.Sprint(i)) }); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if _, err := Seal(ctx, pool, SealBatch); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := late.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Seal(ctx, pool, SealBatch); err != nil || n != 1 {
+		t.Fatalf("Seal after the late commit = %d, %v; want the late entry", n, err)
+	}
+	r, err := Verify(ctx, pool, nil)
+	if err != nil || r.Break != nil || r.Sealed != 6 || r.Unsealed != 0 {
+		t.Fatalf("Verify = %+v, %v; want 6 sealed entries, intact", r, err)
+	}
+	var obj string
+	if err := pool.QueryRow(ctx, `SELECT e.object_id FROM audit_chain c JOIN audit_entries e ON e.id = c.entry_id
+		WHERE c.seq = 6`).Scan(&obj); err != nil || obj != "late" {
+		t.Fatalf("the last link chains %q, %v; want the late entry", obj, err)
 	}
 }

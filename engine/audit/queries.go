@@ -23,34 +23,36 @@ var queries = map[string]string{
 	"listAuditByActorSQL":   listAuditByActorSQL,
 }
 
-// findHashSQL finds the sealed entry whose hash is $1 (verify's diagnosis of
-// a broken link; a full scan, run once).
-const findHashSQL = `SELECT seq FROM audit_entries WHERE hash = $1 ORDER BY seq LIMIT 1`
+// findHashSQL finds the link whose hash is $1 (verify's diagnosis of a
+// broken link; a full scan, run once).
+const findHashSQL = `SELECT seq FROM audit_chain WHERE hash = $1 ORDER BY seq LIMIT 1`
 
-// sealSQL chains at most $1 committed unsealed entries (see migration
-// 00015): it returns how many it sealed, 0 when another sealer holds the lock.
+// sealSQL chains at most $1 committed unsealed entries (see migrations
+// 00015 and 00024): it returns how many it sealed, 0 when another sealer holds the lock.
 const sealSQL = `SELECT tend_audit_seal($1)`
 
-// chainSQL reads the sealed entries from seq $1 on, in chain order, at most
-// $2, with everything their hash covers.
-const chainSQL = `SELECT seq, id, (extract(epoch FROM at) * 1000000)::bigint, actor_id::text, actor_role, action,
-		patient_id::text, object_type, object_id, request_id, outcome, detail::text, prev_hash, hash
-		FROM audit_entries WHERE seq >= $1 ORDER BY seq LIMIT $2`
+// chainSQL reads the links from seq $1 on, in chain order, at most $2, with
+// the entry each chains and everything its hash covers (e.id is null when the
+// entry is missing).
+const chainSQL = `SELECT c.seq, c.entry_id, e.id IS NOT NULL, coalesce((extract(epoch FROM e.at) * 1000000)::bigint, 0),
+		e.actor_id::text, coalesce(e.actor_role, ''), coalesce(e.action, ''), e.patient_id::text, coalesce(e.object_type, ''),
+		e.object_id, e.request_id, coalesce(e.outcome, ''), e.detail::text, c.prev_hash, c.hash
+		FROM audit_chain c LEFT JOIN audit_entries e ON e.id = c.entry_id WHERE c.seq >= $1 ORDER BY c.seq LIMIT $2`
 
 // headSQL is the last sealed entry's seq and hash and the number of sealed
 // entries (no rows when nothing is sealed).
-const headSQL = `SELECT seq, hash, (SELECT count(*) FROM audit_entries WHERE seq IS NOT NULL)
-		FROM audit_entries WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1`
+const headSQL = `SELECT seq, hash, (SELECT count(*) FROM audit_chain) FROM audit_chain ORDER BY seq DESC LIMIT 1`
 
 // unsealedSQL counts committed entries the sealer has not chained yet.
-const unsealedSQL = `SELECT count(*) FROM audit_entries WHERE seq IS NULL`
+const unsealedSQL = `SELECT count(*) FROM audit_entries e WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.entry_id = e.id)`
 
 // sealDelaySQL summarises, for entries sealed at or after $1, how long each
 // waited between its time and its seal: count, mean, p50, p99 and max in
 // milliseconds.
 const sealDelaySQL = `SELECT count(*), coalesce(avg(d), 0), coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY d), 0),
 		coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY d), 0), coalesce(max(d), 0)
-		FROM (SELECT extract(epoch FROM sealed_at - at) * 1000 AS d FROM audit_entries WHERE sealed_at >= $1) AS s`
+		FROM (SELECT extract(epoch FROM c.sealed_at - e.at) * 1000 AS d
+			FROM audit_chain c JOIN audit_entries e ON e.id = c.entry_id WHERE c.sealed_at >= $1) AS s`
 
 // auditSQL appends one audit entry.
 const auditSQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome)
@@ -64,21 +66,22 @@ const listAuditSQL = `SELECT ` + auditListColumns + ` FROM audit_entries WHERE i
 const listAuditNewestSQL = `SELECT ` + auditListColumns + ` FROM audit_entries WHERE ($1 = 0 OR id < $1) AND ` + auditListFilter +
 	` ORDER BY id DESC LIMIT $7`
 
-const auditListColumns = `id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome, seq`
+const auditListColumns = `id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome,
+	(SELECT c.seq FROM audit_chain c WHERE c.entry_id = audit_entries.id)`
 
 const auditListFilter = `($2::uuid IS NULL OR patient_id = $2) AND ($3::uuid IS NULL OR actor_id = $3)
 		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)`
 
 // listAuditByPatientSQL is listAuditSQL for one patient ($2 is set): index
 // audit_entries_patient_idx.
-const listAuditByPatientSQL = `SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome, seq
+const listAuditByPatientSQL = `SELECT ` + auditListColumns + `
 		FROM audit_entries WHERE patient_id = $2 AND id > $1 AND ($3::uuid IS NULL OR actor_id = $3)
 		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
 		ORDER BY id LIMIT $7`
 
 // listAuditByActorSQL is listAuditSQL for one actor ($3 is set, $2 is not):
 // index audit_entries_actor_idx.
-const listAuditByActorSQL = `SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome, seq
+const listAuditByActorSQL = `SELECT ` + auditListColumns + `
 		FROM audit_entries WHERE actor_id = $3 AND id > $1 AND ($2::uuid IS NULL OR patient_id = $2)
 		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
 		ORDER BY id LIMIT $7`
