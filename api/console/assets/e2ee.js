@@ -1,10 +1,9 @@
 // End-to-end encryption in the browser (docs/e2ee.md): sealing and opening
 // envelopes with HPKE MLKEM768-X25519 (@hpke/core and @hpke/hybridkem-x-wing,
-// resolved through the page's import map), AES-256-GCM and Ed25519 from
+// bundled into ../vendor/hpke.js by make hpke-bundle), AES-256-GCM and Ed25519 from
 // WebCrypto. The same bytes as Go's package e2ee, checked against it in
 // e2ee/browser_test.go.
-import { Aes256Gcm, CipherSuite, HkdfSha256 } from "@hpke/core";
-import { XWing } from "@hpke/hybridkem-x-wing";
+import { Aes256Gcm, CipherSuite, HkdfSha256, XWing } from "../vendor/hpke.js";
 
 const suite = new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
 const INFO = new TextEncoder().encode("tend-e2ee-v1");
