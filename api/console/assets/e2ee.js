@@ -61,6 +61,38 @@ export function signedBytes(e) {
   return frame(parts);
 }
 
+// formatFingerprint spells a fingerprint for people: 16 groups of four
+// uppercase hex digits.
+export function formatFingerprint(bytes) {
+  const hex = [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("").toUpperCase();
+  return hex.match(/.{4}/g).join(" ");
+}
+
+// fingerprint is a device's fingerprint (docs/e2ee.md, "Device keys"),
+// computed here from its public keys, never taken from the server.
+export async function fingerprint(hpkePublic, signingPublic) {
+  const framed = frame([["f", utf8("tend-e2ee-v1 fingerprint")], ["f", hpkePublic], ["f", signingPublic]]);
+  return formatFingerprint(await crypto.subtle.digest("SHA-256", framed));
+}
+
+// generateDeviceKeys makes a device's key pairs: X-Wing (its private key is
+// the 32-byte seed, which WebCrypto cannot hold) and Ed25519 (a WebCrypto
+// key whose private half cannot be exported).
+export async function generateDeviceKeys() {
+  const kp = await suite.kem.generateKeyPair();
+  const hpkeSeed = new Uint8Array(await suite.kem.serializePrivateKey(kp.privateKey));
+  const hpkePublic = new Uint8Array(await suite.kem.serializePublicKey(kp.publicKey));
+  const sig = await crypto.subtle.generateKey("Ed25519", false, ["sign", "verify"]);
+  const signingPublic = new Uint8Array(await crypto.subtle.exportKey("raw", sig.publicKey));
+  return { hpkeSeed, hpkePublic, signingKey: sig.privateKey, signingPublic };
+}
+
+// loadPrivateKey prepares a 32-byte X-Wing seed for open (deriving the key
+// pair once instead of at every message).
+export function loadPrivateKey(seed) {
+  return suite.kem.deserializePrivateKey(seed);
+}
+
 // importSigningKey makes a WebCrypto Ed25519 signing key of a 32-byte seed
 // and its public key.
 export function importSigningKey(seed, publicKey) {
@@ -92,7 +124,8 @@ export async function seal({ threadId, senderDevice, senderSeq, recipients, reco
 }
 
 // open verifies e with the sender device's signing key (32 raw bytes) and
-// decrypts it with this device's 32-byte X-Wing seed; it throws an Error
+// decrypts it with this device's 32-byte X-Wing seed (or the key
+// loadPrivateKey made of it); it throws an Error
 // saying plainly what failed.
 export async function open(e, { threadId, recipientId, privateKey, senderKey }) {
   if (e.v !== 1 || e.suite.kem !== 0x647a || e.suite.kdf !== 1 || e.suite.aead !== 2) throw new Error("unsupported envelope");
@@ -103,7 +136,7 @@ export async function open(e, { threadId, recipientId, privateKey, senderKey }) 
   }
   const w = e.record.id === recipientId ? e.record : e.recipients.find((r) => r.id === recipientId);
   if (!w) throw new Error("this message was not encrypted for this device");
-  const recipientKey = await suite.kem.deserializePrivateKey(privateKey);
+  const recipientKey = privateKey instanceof Uint8Array ? await suite.kem.deserializePrivateKey(privateKey) : privateKey;
   const ctx = await suite.createRecipientContext({ recipientKey, enc: b64(w.enc), info: INFO });
   const key = await ctx.open(b64(w.wrapped_key), wrapAAD(e, recipientId));
   const aes = await crypto.subtle.importKey("raw", key, "AES-GCM", false, ["decrypt"]);
