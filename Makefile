@@ -53,6 +53,13 @@ E2EE_TEST := e2ee/testdata/node
 $(E2EE_TEST)/node_modules: $(E2EE_TEST)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix $(E2EE_TEST) --no-audit --no-fund; else echo "npm not found: the e2ee interoperability test will skip (fail under CI=true)"; fi
 
+# The console's and the patient app's one copy of the @hpke packages
+# (api/console/vendor/hpke.js, with hpke.LICENSE), built from the versions
+# e2ee/testdata/node/package-lock.json pins; e2ee's TestHPKEBundle fails when
+# the committed files are not what this builds.
+hpke-bundle: $(E2EE_TEST)/node_modules ## Rebuild api/console/vendor/hpke.js from the pinned @hpke npm packages (after changing their versions)
+	node $(E2EE_TEST)/bundle.mjs
+
 OPENAPI_TEST := api/openapi/test
 
 $(OPENAPI_TEST)/node_modules: $(OPENAPI_TEST)/package-lock.json

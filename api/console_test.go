@@ -63,6 +63,8 @@ func TestConsoleServed(t *testing.T) {
 		"/console/assets/console.css":       "text/css",
 		"/console/vendor/uPlot.iife.min.js": "text/javascript",
 		"/console/vendor/uPlot.min.css":     "text/css",
+		"/console/vendor/hpke.js":           "text/javascript",
+		"/console/assets/e2ee.js":           "text/javascript",
 	} {
 		r := c.do("GET", path, nil)
 		if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), typ) {

@@ -14,17 +14,8 @@ import (
 	"testing"
 )
 
-// importMap resolves the bare module names of e2ee.js and of the @hpke
-// packages to their ESM files (served from testdata/node/node_modules).
-const importMap = `{"imports": {
-	"@hpke/core": "/node_modules/@hpke/core/esm/mod.js",
-	"@hpke/common": "/node_modules/@hpke/common/esm/mod.js",
-	"@hpke/dhkem-x25519": "/node_modules/@hpke/dhkem-x25519/esm/mod.js",
-	"@hpke/hybridkem-x-wing": "/node_modules/@hpke/hybridkem-x-wing/esm/mod.js",
-	"mlkem": "/node_modules/mlkem/esm/mod.js"}}`
-
 // TestBrowserInterop runs the browser implementation (api/console/assets/
-// e2ee.js) in Chromium: it opens an envelope Go sealed, refuses it moved to
+// e2ee.js, with the committed bundle api/console/vendor/hpke.js) in Chromium: it opens an envelope Go sealed, refuses it moved to
 // another sender sequence, and seals one that Go opens. It skips without
 // Node, Chromium or testdata/node/node_modules, and fails then under CI=true.
 func TestBrowserInterop(t *testing.T) {
@@ -33,13 +24,11 @@ func TestBrowserInterop(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(`<!doctype html><title>e2ee</title><script type="importmap">` + importMap + `</script>`))
+		_, _ = w.Write([]byte(`<!doctype html><title>e2ee</title>`))
 	})
-	mux.HandleFunc("GET /e2ee.js", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/javascript")
-		http.ServeFile(w, r, "../api/console/assets/e2ee.js")
-	})
-	mux.Handle("GET /node_modules/", http.StripPrefix("/node_modules/", http.FileServer(http.Dir("testdata/node/node_modules"))))
+	// e2ee.js imports the committed bundle of the @hpke packages
+	// (../vendor/hpke.js), as the console serves them.
+	mux.Handle("GET /console/", http.StripPrefix("/console/", http.FileServer(http.Dir("../api/console"))))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -130,19 +119,36 @@ func requireBrowser(t *testing.T) (node, chromium string) {
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
 	}
+	return requireNode(t, "playwright-core", chromium), chromium
+}
+
+// requireNode returns Node, or skips (fails under CI=true) when it or the
+// package pkg of testdata/node/node_modules or one of the files is missing.
+func requireNode(t *testing.T, pkg string, files ...string) string {
+	t.Helper()
 	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(chromium)
-	}
-	if err == nil {
-		_, err = os.Stat("testdata/node/node_modules/playwright-core")
+	for _, f := range append(files, "testdata/node/node_modules/"+pkg) {
+		if err == nil {
+			_, err = os.Stat(f)
+		}
 	}
 	if err != nil {
-		msg := "browser test not runnable (Node, Chromium, npm ci --prefix e2ee/testdata/node): " + err.Error()
+		msg := "Node.js, Chromium or e2ee/testdata/node/node_modules missing (make e2ee/testdata/node/node_modules): " + err.Error()
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
-	return node, chromium
+	return node
+}
+
+// TestHPKEBundle checks that api/console/vendor/hpke.js and hpke.LICENSE are
+// what the packages pinned in testdata/node/package-lock.json build
+// (testdata/node/bundle.mjs --check; make hpke-bundle rebuilds them).
+func TestHPKEBundle(t *testing.T) {
+	cmd := exec.Command(requireNode(t, "esbuild"), "bundle.mjs", "--check")
+	cmd.Dir = "testdata/node"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
 }

@@ -15,17 +15,7 @@ import (
 // Node or testdata/node/node_modules (npm ci --prefix e2ee/testdata/node), and
 // fails then under CI=true.
 func TestNodeInterop(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat("testdata/node/node_modules/@hpke/hybridkem-x-wing")
-	}
-	if err != nil {
-		msg := "Node.js or e2ee/testdata/node/node_modules missing (make e2ee/testdata/node/node_modules): " + err.Error()
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	node := requireNode(t, "@hpke/hybridkem-x-wing")
 	out := filepath.Join(t.TempDir(), "sealed.json")
 	cmd := exec.Command(node, "--test", "vectors.test.mjs")
 	cmd.Dir = "testdata/node"

@@ -11,7 +11,8 @@ const FILES = [
   "assets/lock.js", "assets/prefs.js", "assets/dom.js", "assets/push.js", "assets/stream.js", "assets/home.js",
   "assets/log.js", "assets/retake.js", "assets/thread.js", "assets/symptoms.js", "assets/reminders.js", "assets/charts.js",
   "assets/settings.js", "../console/assets/api.js", "../console/assets/live.js", "../console/assets/thread.js",
-  "../console/assets/format.js", "../console/assets/presence.js",
+  "../console/assets/format.js", "../console/assets/presence.js", "../console/assets/keys.js", "../console/assets/e2ee.js",
+  "../console/assets/secure.js", "../console/assets/securepanel.js", "../console/vendor/hpke.js",
 ];
 
 // Notification words and the view each push type opens.
@@ -53,7 +54,7 @@ self.addEventListener("fetch", (event) => {
   const req = event.request;
   const url = new URL(req.url);
   if (req.method !== "GET" || url.origin !== self.location.origin) return;
-  if (!url.pathname.startsWith("/app/") && !url.pathname.startsWith("/console/assets/")) return;
+  if (!url.pathname.startsWith("/app/") && !url.pathname.startsWith("/console/assets/") && url.pathname !== "/console/vendor/hpke.js") return;
   event.respondWith(fetch(req).then((res) => {
     if (res.ok && !url.search) {
       const copy = res.clone();

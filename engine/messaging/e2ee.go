@@ -180,7 +180,8 @@ func (in NewEnvelope) Validate(threadID uuid.UUID) error {
 // record key (else a *RecipientsError, 409 with the current keys). The
 // message, its audit entry (with the ciphertext's SHA-256), its event and
 // its push (generic text) commit together. Posting the same envelope again
-// returns the message already posted.
+// returns the message already posted. Concurrent posts share transactions
+// (group commit, envelopegroup.go).
 func (ms *Service) PostEnvelope(ctx context.Context, a access.Actor, threadID uuid.UUID, in NewEnvelope) (Posted, error) {
 	if err := in.Validate(threadID); err != nil {
 		return Posted{}, err
@@ -195,23 +196,15 @@ func (ms *Service) PostEnvelope(ctx context.Context, a access.Actor, threadID uu
 	if err != nil {
 		return Posted{}, fmt.Errorf("envelope: %w", err)
 	}
-	var out Posted
-	post := func() error {
-		return pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
-			var err error
-			out, err = ms.postEnvelopeTx(ctx, tx, a, threadID, in, body)
-			return err
-		})
-	}
-	err = post()
-	if pg.IsUniqueViolation(err) {
-		// The same envelope posted concurrently: answer with the one stored.
-		err = post()
-	}
-	if err != nil {
+	// Concurrent envelope posts share transactions (envelopegroup.go).
+	j := &envelopeJob{actor: a, thread: threadID, in: in, body: body}
+	if err := ms.envelopes.Do(ctx, j); err != nil {
 		return Posted{}, err
 	}
-	return out, nil
+	if j.err != nil {
+		return Posted{}, j.err
+	}
+	return j.out, nil
 }
 
 // postEnvelopeTx is PostEnvelope's transaction. It takes no lock before the

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -292,5 +294,64 @@ func TestE2EEMembership(t *testing.T) {
 	if n := w.Count(t, `SELECT count(*) FROM audit_entries WHERE action IN ('e2ee_device.register', 'e2ee_device.revoke')
 		AND detail ? 'fingerprint'`); n != 5 {
 		t.Errorf("key audit entries = %d, want 5 (4 registrations, 1 revocation)", n)
+	}
+}
+
+// TestEnvelopesConcurrently: envelopes posted at once share transactions
+// (group commit) and each is answered as if alone: every valid one is
+// stored once, with its own sequence number; the same envelope twice is
+// one message; one wrapped to stale keys is refused with the current keys
+// and writes nothing.
+func TestEnvelopesConcurrently(t *testing.T) {
+	t.Parallel()
+	w := newE2EEWorld(t)
+	ctx := context.Background()
+	if _, err := w.eng.EncryptThread(ctx, w.Clinician, w.thread); err != nil {
+		t.Fatal(err)
+	}
+	// A device's own posts are sequential (its sender sequence must grow):
+	// here each of 20 devices posts once.
+	const n = 20
+	devices := make([]*e2eeDevice, n)
+	for i := range devices {
+		devices[i] = registerDevice(t, w.eng, []engine.Actor{w.pat.actor, w.doc.actor}[i%2])
+	}
+	keys := w.keys(t)
+	stale := keys
+	stale.Devices = stale.Devices[:1]
+	envs := make([]*e2ee.Envelope, n)
+	for i, d := range devices {
+		k := keys
+		if i == n-1 {
+			k = stale
+		}
+		envs[i] = d.sealFor(t, k, fmt.Sprintf("message %d", i))
+	}
+	envs = append(envs, envs[0]) // the first again, at the same time
+	results := make([]engine.PostedMessage, len(envs))
+	errs := make([]error, len(envs))
+	var wg sync.WaitGroup
+	for i, env := range envs {
+		a := devices[i%n].actor
+		wg.Go(func() { results[i], errs[i] = w.eng.PostEnvelope(ctx, a, w.thread, engine.NewEnvelope{Envelope: env}) })
+	}
+	wg.Wait()
+	var re *engine.RecipientsError
+	if !errors.As(errs[n-1], &re) || len(re.Keys.Devices) != len(keys.Devices) {
+		t.Errorf("stale keys: %v, want a 409 with the current keys", errs[n-1])
+	}
+	seqs := map[int64]bool{}
+	for i := range n - 1 {
+		if errs[i] != nil || results[i].Kind != "encrypted" {
+			t.Fatalf("envelope %d: %+v, %v", i, results[i], errs[i])
+		}
+		seqs[results[i].Seq] = true
+	}
+	if errs[n] != nil || results[n].ID != results[0].ID {
+		t.Errorf("the same envelope twice: %v and %v (%v)", results[0].ID, results[n].ID, errs[n])
+	}
+	page, err := w.eng.ListMessages(ctx, w.Clinician, w.thread, engine.MessageFilter{Limit: 100})
+	if err != nil || len(page.Items) != n-1 || len(seqs) != n-1 {
+		t.Fatalf("stored %d messages with %d sequence numbers (%v), want %d", len(page.Items), len(seqs), err, n-1)
 	}
 }

@@ -49,26 +49,26 @@ const (
 	groupTimeout  = 30 * time.Second
 )
 
+// groupBatcher is a batcher of posts within a group's bounds.
+func groupBatcher[T any](maxRunning int, run func(context.Context, []*T) error) *pg.Batcher[T] {
+	return &pg.Batcher[T]{MaxRunning: maxRunning, MaxBatch: groupMaxPosts, Timeout: groupTimeout, Run: run}
+}
+
 func (ms *Service) newPoster(maxRunning int) *pg.Batcher[postJob] {
-	return &pg.Batcher[postJob]{
-		MaxRunning: maxRunning,
-		MaxBatch:   groupMaxPosts,
-		Timeout:    groupTimeout,
-		Run: func(ctx context.Context, jobs []*postJob) error {
-			err := pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error { return ms.postGroupTx(ctx, tx, jobs) })
-			if err == nil {
-				return nil
-			}
-			if len(jobs) == 1 && !pg.IsUniqueViolation(err) {
-				jobs[0].err = err
-				return nil
-			}
-			for _, j := range jobs {
-				j.out, j.err = ms.postOne(ctx, j.actor, j.thread, j.in)
-			}
+	return groupBatcher(maxRunning, func(ctx context.Context, jobs []*postJob) error {
+		err := pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error { return ms.postGroupTx(ctx, tx, jobs) })
+		if err == nil {
 			return nil
-		},
-	}
+		}
+		if len(jobs) == 1 && !pg.IsUniqueViolation(err) {
+			jobs[0].err = err
+			return nil
+		}
+		for _, j := range jobs {
+			j.out, j.err = ms.postOne(ctx, j.actor, j.thread, j.in)
+		}
+		return nil
+	})
 }
 
 // postGroup is a group of posts on its way through postGroupTx.

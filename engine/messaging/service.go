@@ -121,7 +121,8 @@ type Service struct {
 	typingMu sync.Mutex
 	typing   map[typingKey]time.Time
 
-	poster *pg.Batcher[postJob] // group commit of posts (groupcommit.go)
+	poster    *pg.Batcher[postJob]     // group commit of posts (groupcommit.go)
+	envelopes *pg.Batcher[envelopeJob] // group commit of envelope posts (envelopegroup.go)
 }
 
 type typingKey struct{ user, thread uuid.UUID }
@@ -154,6 +155,7 @@ func New(c Config) *Service {
 		ms.attachments = ms.checkAttachments
 	}
 	ms.poster = ms.newPoster(c.Transactions)
+	ms.envelopes = ms.newEnvelopePoster(c.Transactions)
 	return ms
 }
 

@@ -12,6 +12,7 @@ import { IdleWatch, idleLimit, isIdle, lastActive, touch, hasCode, checkCode } f
 import { prefs, applyLook } from "./prefs.js";
 import { h, errorText } from "./dom.js";
 import { registerWorker } from "./push.js";
+import { ensureDevice } from "../../console/assets/keys.js";
 import * as home from "./home.js";
 import * as log from "./log.js";
 import * as thread from "./thread.js";
@@ -110,7 +111,7 @@ async function start(s) {
   });
   const stream = new Stream(api);
   app.ctx = { api, patientID: s.patient_id, config: app.config, prefs, sender, stream, events, announce,
-    nav: (view) => { location.hash = `#/${view}`; }, signOut };
+    nav: (view) => { location.hash = `#/${view}`; }, signOut, device: phoneKeys(api) };
   app.idle = new IdleWatch(() => idleLimit(app.config, prefs()), idle);
   $("signin").hidden = true;
   $("nav").hidden = false;
@@ -127,6 +128,18 @@ async function start(s) {
   sender.flush();
   app.focusView = false;
   await show();
+}
+
+// phoneKeys finds or registers this phone's end-to-end encryption keys
+// (docs/e2ee.md): {device, notice}, or {device: null, notice} saying why
+// there are none.
+async function phoneKeys(api) {
+  try {
+    const me = await api.get("/v1/me");
+    return await ensureDevice(api, me.user.id, "Patient app");
+  } catch (err) {
+    return { device: null, notice: `This phone has no encryption keys, so it cannot read or write encrypted messages: ${errorText(err)}` };
+  }
 }
 
 function stop() {

@@ -9,6 +9,7 @@
 
 import { Api, ApiError } from "../../console/assets/api.js";
 import { wipe } from "./store.js";
+import { forgetKeys } from "../../console/assets/keys.js";
 
 const KEY = "tend.app.session";
 const OIDC_KEY = "tend.app.oidc"; // per tab: the sign-in under way
@@ -110,6 +111,7 @@ export async function forget(session, base = "") {
       // the token may no longer work: the device is dropped by the push service later
     }
   }
+  await forgetKeys(api(session?.token || "", base)).catch(() => {});
   for (const k of [KEY, "tend.app.device", "tend.app.lock", "tend.app.active", "tend.app.threads"]) localStorage.removeItem(k);
   sessionStorage.clear();
   await wipe();

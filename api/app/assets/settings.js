@@ -1,5 +1,5 @@
 // Settings: units, text size, contrast, the idle lock and its code,
-// notifications, and signing out (which forgets everything on the phone).
+// notifications, this phone's encryption key fingerprint, and signing out (which forgets everything on the phone).
 
 import { UNITS } from "./units.js";
 import { savePrefs, TEXT_SIZES } from "./prefs.js";
@@ -27,8 +27,18 @@ export async function render(ctx, main) {
   const units = h("section", { class: "card", "aria-labelledby": "units-h" }, h("h2", { id: "units-h", text: "Units" }),
     ...Object.entries(UNITS).map(([group, list]) => radios(`unit-${group}`, UNIT_NAMES[group],
       list.map((u) => ({ value: u.id, label: u.label })), p[group] || list[0].id, (v) => save(group, v))));
-  main.append(heading("Settings"), look, units, lockSection(ctx, p, save), pushSection(ctx), signOutSection(ctx));
+  main.append(heading("Settings"), look, units, lockSection(ctx, p, save), pushSection(ctx), await keySection(ctx), signOutSection(ctx));
   return null;
+}
+
+// keySection shows this phone's encryption key fingerprint, for the care
+// team to compare with what their screens show (docs/e2ee.md).
+async function keySection(ctx) {
+  const { device, notice } = await ctx.device;
+  return h("section", { class: "card", "aria-labelledby": "key-h" }, h("h2", { id: "key-h", text: "Encryption key" }),
+    device ? h("p", { text: "This phone's key fingerprint. Your care team can compare it with the one their screen shows for you:" }) : null,
+    device ? h("p", {}, h("code", { id: "e2ee-fingerprint", class: "fingerprint", text: device.fingerprint })) : null,
+    notice ? h("p", { text: notice }) : null);
 }
 
 function lockSection(ctx, p, save) {

@@ -3,8 +3,12 @@
 // messages from the team marked, symptom reports as lists, photos and
 // documents (from the camera or files: JPEG, PNG, HEIC, PDF), and
 // "typing…" both ways. Shown means read: the view marks what it shows read.
+// Once the phone and every member of the care team have encryption keys,
+// the thread is end-to-end encrypted (docs/e2ee.md): messages are sealed
+// here and opened here, and each device's fingerprint is listed.
 
 import { merge, Throttle, TYPING_SEND_MS, sizeLabel } from "../../console/assets/thread.js";
+import { ThreadCrypto, turnOn } from "../../console/assets/secure.js";
 import { h, heading, errorText, when } from "./dom.js";
 import { symptomLabel } from "./units.js";
 
@@ -67,7 +71,7 @@ class Thread {
 
   build(main, threads) {
     if (threads.length > 1) {
-      const pick = h("select", { id: "thread-pick", onchange: () => { this.thread = threads[pick.selectedIndex]; this.messages = []; this.load(); } },
+      const pick = h("select", { id: "thread-pick", onchange: () => { this.thread = threads[pick.selectedIndex]; this.messages = []; this.crypto = null; this.prepared = ""; this.load(); } },
         ...threads.map((t, i) => h("option", { value: t.id, text: `Care team ${i + 1}` })));
       main.append(h("div", { class: "field" }, h("label", { for: "thread-pick", text: "Conversation" }), pick));
     }
@@ -76,7 +80,13 @@ class Thread {
     this.list = h("ol", { class: "messages", "aria-label": "Messages, oldest first" });
     this.typing = h("p", { class: "typing", "aria-live": "polite" });
     this.available = h("p", { id: "care-team-available", class: "presence", "aria-live": "polite" });
-    main.append(this.available, this.error, this.older, this.list, this.typing, this.composer());
+    this.notice = h("p", { id: "e2ee-notice", class: "notice", role: "status" });
+    this.secure = h("p", { id: "e2ee-state", class: "presence" });
+    this.fps = h("ul", { id: "e2ee-fingerprints", class: "fingerprints" });
+    const fps = h("details", {}, h("summary", { text: "Device fingerprints" }),
+      h("p", { text: "Your care team can compare these with what their screens show, to be sure no one else can read this conversation." }), this.fps);
+    this.secureBox = h("div", { hidden: true }, this.secure, fps);
+    main.append(this.available, this.notice, this.secureBox, this.error, this.older, this.list, this.typing, this.composer());
   }
 
   composer() {
@@ -131,7 +141,40 @@ class Thread {
       "Your care team is not online right now; they will answer when they are.";
   }
 
+  // prepareCrypto turns the thread encrypted when the phone has keys and
+  // every member of the care team has too (the server decides; until then
+  // it stays plain), and checks an encrypted thread's keys.
+  async prepareCrypto() {
+    if (this.prepared === this.thread.id) return;
+    this.prepared = this.thread.id;
+    const { device, notice } = await this.ctx.device;
+    this.notice.textContent = notice;
+    // Until every member of the care team has keys the thread stays plain.
+    if (!this.thread.encrypted && device) this.thread.encrypted = (await turnOn(this.ctx.api, this.thread.id)) === true;
+    this.secureBox.hidden = !this.thread.encrypted;
+    if (!this.thread.encrypted) return;
+    if (!device) {
+      this.secure.textContent = "This conversation is end-to-end encrypted, but this phone has no keys to read or write it.";
+      return;
+    }
+    this.crypto = new ThreadCrypto(this.ctx.api, device, this.thread.id);
+    const { devices, changed } = await this.crypto.keys(this.whoOf);
+    this.secure.textContent = "End-to-end encrypted: only you, your care team and your care provider's record key can read these messages.";
+    this.fps.replaceChildren(...devices.map((d) => h("li", { "data-device-id": d.id }, `${d.who}: `,
+      h("code", { class: "fingerprint", text: d.fingerprint }), d.changed ? h("strong", { text: " changed since first seen" }) : null)));
+    if (changed.length) this.error.textContent = "The keys of a device in this conversation changed. Ask your care team to compare fingerprints before you write.";
+  }
+
+  whoOf = (d) => (d.user_id === this.crypto?.device.user_id ? (d.id === this.crypto?.device.id ? "This phone" : "Your other device")
+    : `Care team device${d.label ? ` “${d.label}”` : ""}`);
+
   async load() {
+    try {
+      await this.prepareCrypto();
+    } catch (err) {
+      this.prepared = ""; // try again with the next load
+      this.error.textContent = `Encryption keys unavailable: ${errorText(err)}`;
+    }
     if (!this.presenceRead) {
       this.presenceRead = true;
       this.ctx.api.get(this.path("")).then((t) => {
@@ -169,6 +212,20 @@ class Thread {
   draw() {
     this.list.replaceChildren(...this.messages.map((m) => this.item(m)));
     this.list.dataset.count = String(this.messages.length);
+    const c = this.crypto;
+    if (c && this.messages.some((m) => m.kind === "encrypted" && !c.opened.has(m.id))) {
+      c.reveal(this.messages).then(() => { if (c === this.crypto) this.draw(); });
+    }
+  }
+
+  // sealed shows an encrypted message: its text once opened and verified,
+  // or why it is not shown — never a refused one as a message.
+  sealed(m, li) {
+    const r = this.crypto?.opened.get(m.id);
+    li.dataset.e2ee = !this.crypto ? "unreadable" : !r ? "pending" : r.error ? "refused" : "opened";
+    if (!this.crypto) return h("p", { class: "body", text: "Encrypted message: this phone has no keys to read it." });
+    if (!r) return h("p", { class: "body", text: "Decrypting…" });
+    return r.error ? h("p", { class: "error", text: r.error }) : h("p", { class: "body", text: r.text });
   }
 
   item(m) {
@@ -181,6 +238,8 @@ class Thread {
         ...(m.symptom_report.symptoms || []).map((s) => h("li", { text:
           `${symptomLabel(s.code)}${s.text ? ` (${s.text})` : ""}: ${s.severity} out of 10` }))));
       if (m.symptom_report.note) li.append(h("p", { class: "body", text: m.symptom_report.note }));
+    } else if (m.kind === "encrypted") {
+      li.append(this.sealed(m, li));
     } else {
       li.append(h("p", { class: "body", text: m.error ? "This message cannot be shown." : m.body }));
     }
@@ -224,10 +283,35 @@ class Thread {
     if (this.input.value && this.throttle.ready()) this.ctx.api.post(this.path("/typing")).catch(() => {});
   }
 
+  // postSealed sends text end-to-end encrypted (files cannot be yet).
+  async postSealed(text) {
+    if (this.files.length) {
+      this.result.textContent = "Not sent: photos and files cannot be sent in an end-to-end encrypted conversation yet.";
+      return;
+    }
+    if (!this.crypto) {
+      this.result.textContent = "Not sent: this phone has no keys for this encrypted conversation.";
+      return;
+    }
+    this.result.textContent = "Sending…";
+    try {
+      await this.crypto.send(text, false, this.whoOf);
+      this.input.value = "";
+      this.result.textContent = "Sent.";
+      await this.load();
+    } catch (err) {
+      this.result.textContent = `Not sent: ${errorText(err)}`;
+    }
+  }
+
   async post() {
     const text = this.input.value.trim();
     if (!text && this.files.length === 0) {
       this.result.textContent = "Please write a message or attach a photo.";
+      return;
+    }
+    if (this.thread.encrypted) {
+      await this.postSealed(text);
       return;
     }
     this.result.textContent = "Sending…";

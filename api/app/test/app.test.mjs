@@ -10,7 +10,7 @@
 // Environment: BASE_URL, TOKEN (the patient's), CHROMIUM, SCREENSHOT (where
 // to write the phone screenshot), PHOTO (a PNG to attach).
 import { readFile } from "node:fs/promises";
-import { createInterface } from "node:readline";
+import { nextLine } from "../../console/test/lines.mjs";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
@@ -29,15 +29,6 @@ function fail(msg) {
   console.error(JSON.stringify(result));
   process.exit(1);
 }
-
-const lines = createInterface({ input: process.stdin });
-const nextLine = (() => {
-  const queue = [];
-  const waiting = [];
-  lines.on("line", (l) => (waiting.length ? waiting.shift()(l) : queue.push(l)));
-  lines.on("close", () => waiting.forEach((w) => w(null)));
-  return () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r)));
-})();
 
 // axe runs axe-core (injected through the debugging protocol, which the
 // page's CSP does not apply to) and returns the violations.

@@ -12,6 +12,8 @@ export class ApiError extends Error {
     this.detail = problem.detail || "";
     this.fields = Array.isArray(problem.errors) ? problem.errors : [];
     this.retryAfter = retryAfter;
+    // current is a 409's current state of the object, where it has one.
+    this.current = problem.current ?? null;
   }
 
   // text is the whole message, validation fields included.

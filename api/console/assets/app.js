@@ -6,6 +6,7 @@
 import { Admin } from "./admin.js";
 import { Api, ApiError } from "./api.js";
 import { Detail } from "./detail.js";
+import { ensureDevice } from "./keys.js";
 import { defaultPrefs } from "./format.js";
 import { Live, POLL_MS } from "./live.js";
 import { Messages } from "./messages.js";
@@ -87,7 +88,7 @@ class Console {
     new MutationObserver(() => document.querySelectorAll("table.grid").forEach(labelCells))
       .observe($("main"), { childList: true, subtree: true });
     this.admin = new Admin(() => this.api, () => this.me);
-    this.messages = new Messages(() => this.api);
+    this.messages = new Messages(() => this.api, () => this.device);
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) this.signIn(token);
     else this.showSignIn("");
@@ -141,7 +142,7 @@ class Console {
 
   showSignIn(message) {
     for (const s of SECTIONS) if (s !== "queue") $(`section-${s}`).hidden = true;
-    for (const id of ["workspace", "sections", "sign-out", "live", "whoami", "prefs", "section-none", "boot-loading"]) $(id).hidden = true;
+    for (const id of ["workspace", "sections", "sign-out", "live", "whoami", "prefs", "e2ee-key", "e2ee-notice", "section-none", "boot-loading"]) $(id).hidden = true;
     $("signin").hidden = false;
     $("signin-error").textContent = message;
     $("token").value = "";
@@ -181,6 +182,7 @@ class Console {
     this.idle.start();
     this.fillTeams();
     this.loadRuleTitles();
+    this.device = this.loadDevice(api, me);
     const first = SECTIONS.find((s) => !$(`nav-${s}`).parentElement.hidden);
     if (!this.can("triage")) {
       if (first) this.showSection(first);
@@ -193,6 +195,7 @@ class Console {
     // One detail pane per page (it binds the forms); a new sign-in gives it
     // the new token.
     this.detail ??= new Detail(() => this.api, {
+      getDevice: () => this.device,
       ctx: () => ({ me: this.me, prefs: this.prefs, ruleTitle: (id, fallback) => this.ruleTitles.get(id) || fallback || "a rule" }),
       onActed: () => this.refresh(),
       onClose: (id) => {
@@ -218,6 +221,28 @@ class Console {
     });
     this.refresh().catch(() => {});
     this.live.start();
+  }
+
+  // loadDevice finds or registers this browser's encryption keys for the
+  // user and shows their fingerprint; it resolves to the Device, or to null
+  // (saying why) when the browser cannot have keys.
+  async loadDevice(api, me) {
+    $("e2ee-notice").hidden = true;
+    try {
+      const { device, notice } = await ensureDevice(api, me.user.id, "Triage console");
+      if (api !== this.api) return null;
+      $("e2ee-fingerprint").textContent = device.fingerprint;
+      $("e2ee-key").hidden = false;
+      $("e2ee-notice").textContent = notice;
+      $("e2ee-notice").hidden = !notice;
+      return device;
+    } catch (err) {
+      if (api === this.api) {
+        $("e2ee-notice").textContent = `This browser has no encryption keys, so it cannot read or write encrypted conversations: ${err instanceof ApiError ? err.text : err.message}`;
+        $("e2ee-notice").hidden = false;
+      }
+      return null;
+    }
   }
 
   // fillTeams offers the caller's teams in the queue's team filter.
@@ -251,6 +276,7 @@ class Console {
     this.admin.reset();
     this.api = null;
     this.me = null;
+    this.device = null;
     this.live = null;
     this.items = [];
     this.loaded = false;

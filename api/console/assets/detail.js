@@ -37,8 +37,9 @@ function errText(err) {
 
 export class Detail {
   // getApi(): the signed-in Api; ctx(): {me, prefs, ruleTitle(id)};
-  // onActed(): the queue may have changed; onClose(id): the pane closed.
-  constructor(getApi, { ctx, onActed, onClose }) {
+  // onActed(): the queue may have changed; onClose(id): the pane closed;
+  // getDevice(): a promise of this browser's encryption keys, or null.
+  constructor(getApi, { ctx, onActed, onClose, getDevice }) {
     this.getApi = getApi;
     this.ctx = ctx;
     this.onActed = onActed;
@@ -49,7 +50,7 @@ export class Detail {
     this.$ = (id) => document.getElementById(id);
     this.section = this.$("detail");
     this.plot = new Plot(this.$("plot"));
-    this.thread = new ThreadView(this.$("thread"), "thread", getApi);
+    this.thread = new ThreadView(this.$("thread"), "thread", getApi, getDevice);
     this.tabs = new Tabs(this.section.querySelector("[role=tablist]"), {
       wide: "(min-width: 1200px)", sideTab: "tab-thread",
       onShow: (id) => { if (id === "tab-thread") this.thread.markRead(); },

@@ -1,10 +1,9 @@
 // End-to-end encryption in the browser (docs/e2ee.md): sealing and opening
 // envelopes with HPKE MLKEM768-X25519 (@hpke/core and @hpke/hybridkem-x-wing,
-// resolved through the page's import map), AES-256-GCM and Ed25519 from
+// bundled into ../vendor/hpke.js by make hpke-bundle), AES-256-GCM and Ed25519 from
 // WebCrypto. The same bytes as Go's package e2ee, checked against it in
 // e2ee/browser_test.go.
-import { Aes256Gcm, CipherSuite, HkdfSha256 } from "@hpke/core";
-import { XWing } from "@hpke/hybridkem-x-wing";
+import { Aes256Gcm, CipherSuite, HkdfSha256, XWing } from "../vendor/hpke.js";
 
 const suite = new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
 const INFO = new TextEncoder().encode("tend-e2ee-v1");
@@ -62,6 +61,38 @@ export function signedBytes(e) {
   return frame(parts);
 }
 
+// formatFingerprint spells a fingerprint for people: 16 groups of four
+// uppercase hex digits.
+export function formatFingerprint(bytes) {
+  const hex = [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("").toUpperCase();
+  return hex.match(/.{4}/g).join(" ");
+}
+
+// fingerprint is a device's fingerprint (docs/e2ee.md, "Device keys"),
+// computed here from its public keys, never taken from the server.
+export async function fingerprint(hpkePublic, signingPublic) {
+  const framed = frame([["f", utf8("tend-e2ee-v1 fingerprint")], ["f", hpkePublic], ["f", signingPublic]]);
+  return formatFingerprint(await crypto.subtle.digest("SHA-256", framed));
+}
+
+// generateDeviceKeys makes a device's key pairs: X-Wing (its private key is
+// the 32-byte seed, which WebCrypto cannot hold) and Ed25519 (a WebCrypto
+// key whose private half cannot be exported).
+export async function generateDeviceKeys() {
+  const kp = await suite.kem.generateKeyPair();
+  const hpkeSeed = new Uint8Array(await suite.kem.serializePrivateKey(kp.privateKey));
+  const hpkePublic = new Uint8Array(await suite.kem.serializePublicKey(kp.publicKey));
+  const sig = await crypto.subtle.generateKey("Ed25519", false, ["sign", "verify"]);
+  const signingPublic = new Uint8Array(await crypto.subtle.exportKey("raw", sig.publicKey));
+  return { hpkeSeed, hpkePublic, signingKey: sig.privateKey, signingPublic };
+}
+
+// loadPrivateKey prepares a 32-byte X-Wing seed for open (deriving the key
+// pair once instead of at every message).
+export function loadPrivateKey(seed) {
+  return suite.kem.deserializePrivateKey(seed);
+}
+
 // importSigningKey makes a WebCrypto Ed25519 signing key of a 32-byte seed
 // and its public key.
 export function importSigningKey(seed, publicKey) {
@@ -85,15 +116,19 @@ export async function seal({ threadId, senderDevice, senderSeq, recipients, reco
     const ctx = await suite.createSenderContext({ recipientPublicKey, info: INFO });
     return { id, enc: enc64(ctx.enc), wrapped_key: enc64(await ctx.seal(key, wrapAAD(e, id))) };
   };
-  e.recipients = [];
-  for (const r of recipients) e.recipients.push(await wrap(r));
-  e.record = await wrap(record);
+  // All wraps at once: each encapsulation awaits WebCrypto (X25519, HKDF)
+  // between its JavaScript parts, so interleaving them keeps the page's
+  // thread busy instead of idle (about a third faster for 20 devices).
+  const wraps = await Promise.all([...recipients, record].map(wrap));
+  e.record = wraps.pop();
+  e.recipients = wraps;
   e.signature = enc64(await crypto.subtle.sign("Ed25519", signingKey, signedBytes(e)));
   return e;
 }
 
 // open verifies e with the sender device's signing key (32 raw bytes) and
-// decrypts it with this device's 32-byte X-Wing seed; it throws an Error
+// decrypts it with this device's 32-byte X-Wing seed (or the key
+// loadPrivateKey made of it); it throws an Error
 // saying plainly what failed.
 export async function open(e, { threadId, recipientId, privateKey, senderKey }) {
   if (e.v !== 1 || e.suite.kem !== 0x647a || e.suite.kdf !== 1 || e.suite.aead !== 2) throw new Error("unsupported envelope");
@@ -104,7 +139,7 @@ export async function open(e, { threadId, recipientId, privateKey, senderKey }) 
   }
   const w = e.record.id === recipientId ? e.record : e.recipients.find((r) => r.id === recipientId);
   if (!w) throw new Error("this message was not encrypted for this device");
-  const recipientKey = await suite.kem.deserializePrivateKey(privateKey);
+  const recipientKey = privateKey instanceof Uint8Array ? await suite.kem.deserializePrivateKey(privateKey) : privateKey;
   const ctx = await suite.createRecipientContext({ recipientKey, enc: b64(w.enc), info: INFO });
   const key = await ctx.open(b64(w.wrapped_key), wrapAAD(e, recipientId));
   const aes = await crypto.subtle.importKey("raw", key, "AES-GCM", false, ["decrypt"]);

@@ -20,9 +20,11 @@ function el(tag, text, attrs = {}) {
 }
 
 export class Messages {
-  constructor(getApi) {
+  // getApi(): the signed-in Api; getDevice(): a promise of this browser's
+  // encryption keys (keys.js), or null.
+  constructor(getApi, getDevice) {
     this.getApi = getApi;
-    this.view = new ThreadView($("messages-thread"), "msg", getApi);
+    this.view = new ThreadView($("messages-thread"), "msg", getApi, getDevice);
     this.names = new Map(); // patient id → display name (read through the API, audited)
     this.threads = [];
     this.inflight = null;

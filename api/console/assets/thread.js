@@ -4,10 +4,15 @@
 // attachments as links with their type and size), marks them read while they
 // are on screen, follows the live stream's message.created and typing
 // events (or polls while the stream is unavailable), and has a composer
-// whose Enter sends. Message text is only ever inserted as text.
+// whose Enter sends. Message text is only ever inserted as text. In an end-to-end
+// encrypted thread (docs/e2ee.md) it opens envelopes on this device, seals
+// what it sends, and lists every device's fingerprint; staff direct threads
+// and team channels are turned encrypted as soon as every participant has a
+// device key.
 
 import { ApiError } from "./api.js";
 import { dateTime } from "./format.js";
+import { SecurePanel } from "./securepanel.js";
 
 const ROLE_NAMES = { patient: "Patient", clinician: "Clinician", lead: "Lead", scheduler: "Scheduler", admin: "Admin",
   device: "Device", system: "Tend" };
@@ -106,7 +111,7 @@ export class Throttle {
   }
 }
 
-function el(tag, text, cls) {
+export function el(tag, text, cls) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   if (text !== undefined && text !== null) e.textContent = text;
@@ -114,7 +119,8 @@ function el(tag, text, cls) {
 }
 
 function errText(err) {
-  return err instanceof ApiError ? err.text : `Could not reach the server: ${err.message}`;
+  if (err instanceof ApiError) return err.text;
+  return err instanceof TypeError ? `Could not reach the server: ${err.message}` : err.message;
 }
 
 // findPatientThread finds the patient's own thread with the given care team
@@ -136,11 +142,13 @@ export async function findPatientThread(api, patientID, teamID) {
 
 export class ThreadView {
   // root: an empty element the view builds itself in; prefix: unique id
-  // prefix for its controls; getApi(): the signed-in Api.
-  constructor(root, prefix, getApi) {
+  // prefix for its controls; getApi(): the signed-in Api; getDevice(): a
+  // promise of this browser's Device (keys.js), or null.
+  constructor(root, prefix, getApi, getDevice = () => null) {
     this.root = root;
     this.prefix = prefix;
     this.getApi = getApi;
+    this.getDevice = getDevice;
     this.thread = null;
     this.messages = [];
     this.after = "";
@@ -202,7 +210,8 @@ export class ThreadView {
     this.result = el("p", "", "result");
     this.result.setAttribute("role", "status");
     this.form.append(label, this.input, urgentLabel, this.send);
-    this.root.append(this.heading, this.presence, this.error, this.empty, this.older, this.list, this.typing, this.form, this.result);
+    this.secure = new SecurePanel(() => this.getDevice(), () => this.api);
+    this.root.append(this.heading, this.presence, this.secure.root, this.error, this.empty, this.older, this.list, this.typing, this.form, this.result);
 
     this.form.addEventListener("submit", (ev) => { ev.preventDefault(); this.post(); });
     this.input.addEventListener("keydown", (ev) => {
@@ -228,7 +237,9 @@ export class ThreadView {
     this.result.textContent = "";
     this.typing.textContent = "";
     this.presence.textContent = "";
+    this.secure.clear();
     this.empty.hidden = true;
+    delete this.root.dataset.encrypted;
     delete this.root.dataset.threadId;
     delete this.root.dataset.loaded;
   }
@@ -248,6 +259,10 @@ export class ThreadView {
       this.after = page.after_cursor || "";
       this.before = page.before_cursor || "";
       this.older.hidden = !this.before;
+      const why = await this.secure.setup(thread, () => seq === this.seq);
+      if (seq !== this.seq) return;
+      if (why) this.error.textContent = why;
+      if (thread.encrypted) this.root.dataset.encrypted = "true";
       this.render();
       this.root.dataset.loaded = "true";
       this.markRead();
@@ -379,7 +394,7 @@ export class ThreadView {
     const msg = { body, client_id: crypto.randomUUID() };
     if (this.urgent.checked) msg.urgent = true;
     try {
-      const m = await this.api.post(`/v1/threads/${encodeURIComponent(id)}/messages`, msg);
+      const m = await this.postOne(id, msg);
       if (this.thread?.id !== id) return;
       this.input.value = "";
       this.urgent.checked = false;
@@ -395,11 +410,18 @@ export class ThreadView {
     }
   }
 
+  // postOne posts a message: sealed in an encrypted thread, else plain.
+  async postOne(id, msg) {
+    if (!this.thread.encrypted) return this.api.post(`/v1/threads/${encodeURIComponent(id)}/messages`, msg);
+    return this.secure.send(msg.body, !!msg.urgent);
+  }
+
   render() {
     const atEnd = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
     this.list.replaceChildren(...this.messages.map((m) => this.renderMessage(m)));
     this.empty.hidden = this.messages.length > 0;
     if (atEnd) this.list.scrollTop = this.list.scrollHeight;
+    this.secure.reveal(this.messages, () => this.render());
   }
 
   renderMessage(m) {
@@ -421,6 +443,8 @@ export class ThreadView {
       ul.append(...symptomLines(m.symptom_report).map((s) => el("li", s)));
       li.append(ul);
       if (m.body) li.append(el("p", `Note: ${m.body}`, "msg-body"));
+    } else if (m.kind === "encrypted") {
+      li.append(this.secure.body(m, head));
     } else if (m.body) {
       li.append(el("p", m.body, "msg-body"));
     }

@@ -16,7 +16,7 @@
 // CHROMIUM (the browser), SCREENSHOT (where to write the screenshot),
 // EXPECT_MODE ("stream" or "polling": how the consoles must get updates).
 import { readFile } from "node:fs/promises";
-import { createInterface } from "node:readline";
+import { lines, nextLine } from "./lines.mjs";
 import { chromium } from "playwright-core";
 import { axe, DESKTOP, everywhere, layout, PHONE, report } from "./checks.mjs";
 import { adminPages, leadBroadcast, openSection } from "./operators.mjs";
@@ -45,15 +45,6 @@ async function checkVendored() {
     check(!committed.includes("sourceMappingURL"), `api/console/vendor/${f} refers to a source map`);
   }
 }
-
-const lines = createInterface({ input: process.stdin });
-const nextLine = (() => {
-  const queue = [];
-  const waiting = [];
-  lines.on("line", (l) => (waiting.length ? waiting.shift()(l) : queue.push(l)));
-  lines.on("close", () => waiting.forEach((w) => w(null)));
-  return () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r)));
-})();
 
 // openConsole opens the console from a #token= link in a new browser
 // context, and records every API answer of 400 or more (none is expected

@@ -355,3 +355,51 @@ test("simulation: the request for a proposed change, where the server's problems
   assert.match(rows[0].needless[1].label, /^COPD \(usual artefacts, 80 % of retakes answered\)$/);
   assert.deepEqual(rows[0].events.map((e) => [e.label, e.current.caught, e.proposed.caught]), [["COPD desaturation", 9, 10]]);
 });
+
+// End-to-end encryption: fingerprints computed here are the test vectors'
+// (e2ee/testdata/vectors.json), and the replay check refuses a sender
+// sequence seen before under another message id.
+const vectors = JSON.parse(await (await import("node:fs/promises")).readFile(new URL("../../../e2ee/testdata/vectors.json", import.meta.url), "utf8"));
+const e2ee = await import("../assets/e2ee.js");
+const { ThreadCrypto } = await import("../assets/secure.js");
+
+test("device fingerprints are the vectors'", async () => {
+  for (const k of [vectors.sender, ...vectors.recipients]) {
+    assert.equal(await e2ee.fingerprint(e2ee.b64(k.hpke_public_key), e2ee.b64(k.signing_public_key)), k.fingerprint);
+  }
+  assert.equal(e2ee.formatFingerprint(new Uint8Array(32).fill(0xab)), Array(16).fill("ABAB").join(" "));
+});
+
+// memoryDevice is a Device whose state is kept in a Map.
+function memoryDevice() {
+  const state = new Map();
+  return { id: "me", user_id: "u", state: async (k) => state.get(k), setState: async (k, v) => { state.set(k, v); } };
+}
+
+test("a replayed or reordered sender sequence is refused; the same message again is not", async () => {
+  const c = new ThreadCrypto(null, memoryDevice(), "t");
+  const env = (seq) => ({ sender_device_id: "d", sender_seq: seq });
+  assert.equal(await c.accept(env(1), "m1"), true);
+  assert.equal(await c.accept(env(1), "m1"), true, "the same message shown again");
+  assert.equal(await c.accept(env(1), "m9"), false, "sequence 1 under another id: a replay");
+  assert.equal(await c.accept(env(3), "m3"), true);
+  assert.equal(await c.accept(env(2), "m2"), false, "2 after 3: reordered");
+  assert.equal(await c.accept({ sender_device_id: "other", sender_seq: 1 }, "m4"), true, "each device counts on its own");
+});
+
+test("a thread's keys: a device whose keys change is reported, and so is a wrong record key id", async () => {
+  const dev = memoryDevice();
+  const c = new ThreadCrypto(null, dev, "t");
+  const s = vectors.sender;
+  const r = vectors.recipients.find((x) => x.hpke_public_key !== s.hpke_public_key);
+  const keys = (hpke) => ({ devices: [{ id: s.id, user_id: "x", hpke_public_key: hpke, signing_public_key: s.signing_public_key,
+    fingerprint: s.fingerprint }], record_key: { id: vectors.record.id, public_key: vectors.record.hpke_public_key } });
+  assert.deepEqual((await c.check(keys(s.hpke_public_key), () => "Sender")).changed, []);
+  const swapped = await c.check(keys(r.hpke_public_key), () => "Sender");
+  assert.equal(swapped.changed.length, 1);
+  assert.equal(swapped.changed[0].was, s.fingerprint);
+  assert.equal(swapped.devices[0].changed, true);
+  const wrongRecord = keys(s.hpke_public_key);
+  wrongRecord.record_key.id = "0".repeat(32);
+  assert.match((await c.check(wrongRecord, () => "Sender")).changed[0].who, /record key/);
+});

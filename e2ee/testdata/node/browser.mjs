@@ -15,7 +15,7 @@ try {
   page.on("pageerror", (e) => errors.push(String(e)));
   await page.goto(BASE_URL + "/");
   const result = await page.evaluate(async (input) => {
-    const m = await import("/e2ee.js");
+    const m = await import("/console/assets/e2ee.js");
     const opened = await m.open(input.envelope, { threadId: input.thread_id, recipientId: input.recipient.id,
       privateKey: m.b64(input.recipient.hpke_private_key), senderKey: m.b64(input.sender_signing_public_key) });
     let moved = "opened";
