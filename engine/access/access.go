@@ -13,23 +13,34 @@ import (
 // Role is a user's role.
 type Role string
 
-// The roles of SPEC §9.
+// The roles of SPEC §9 and §15.
 const (
-	RoleAdmin     Role = "admin"
-	RoleClinician Role = "clinician"
-	RoleScheduler Role = "scheduler"
-	RolePatient   Role = "patient"
-	RoleDevice    Role = "device"
+	// RoleSuperAdmin is an operator: creates organisations and their first
+	// admins, belongs to none and sees no PHI.
+	RoleSuperAdmin Role = "super_admin"
+	RoleAdmin      Role = "admin"
+	RoleClinician  Role = "clinician"
+	RoleScheduler  Role = "scheduler"
+	RolePatient    Role = "patient"
+	RoleDevice     Role = "device"
 )
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool {
 	switch r {
-	case RoleAdmin, RoleClinician, RoleScheduler, RolePatient, RoleDevice:
+	case RoleSuperAdmin, RoleAdmin, RoleClinician, RoleScheduler, RolePatient, RoleDevice:
 		return true
 	}
 	return false
 }
+
+// DefaultOrg is the id of the default organisation, into which a database
+// from before organisations moved (migration 00025), and the organisation of
+// the CLI's commands when none is named.
+const DefaultOrg = "00000000-0000-0000-0000-000000000001"
+
+// DefaultOrgID is DefaultOrg as a UUID.
+func DefaultOrgID() uuid.UUID { return uuid.MustParse(DefaultOrg) }
 
 // Actor is the authenticated caller of a use case.
 type Actor struct {
@@ -37,6 +48,10 @@ type Actor struct {
 	Role   Role
 	// PatientID is the patient a patient or device user acts for.
 	PatientID uuid.UUID
+	// OrgID is the actor's organisation: uuid.Nil for an operator
+	// (RoleSuperAdmin) and for Tend itself (System), which act across
+	// organisations.
+	OrgID uuid.UUID
 	// RequestID correlates audit entries with the request that caused them.
 	RequestID string
 }
@@ -49,6 +64,24 @@ func (a Actor) Is(roles ...Role) bool {
 		}
 	}
 	return false
+}
+
+// HomeOrg is the organisation what the actor creates belongs to: its own,
+// or the default organisation for Tend itself (the CLI, the demo).
+func (a Actor) HomeOrg() uuid.UUID {
+	if a.OrgID == uuid.Nil {
+		return DefaultOrgID()
+	}
+	return a.OrgID
+}
+
+// Org is the actor's organisation as a query parameter: nil (any
+// organisation) for Tend itself and an operator.
+func (a Actor) Org() *uuid.UUID {
+	if a.OrgID == uuid.Nil {
+		return nil
+	}
+	return &a.OrgID
 }
 
 // System returns the actor for work Tend does on its own (jobs, the CLI);

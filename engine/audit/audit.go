@@ -71,11 +71,12 @@ func (w Writer) QueueMany(b *pgx.Batch, entries []Acted) {
 	actors, patients := make([]*uuid.UUID, n), make([]*uuid.UUID, n)
 	roles, actions, types := make([]string, n), make([]string, n), make([]string, n)
 	objects, requests := make([]*string, n), make([]string, n)
-	details, outcomes := make([]*string, n), make([]string, n)
+	details, outcomes, orgs := make([]*string, n), make([]string, n), make([]*uuid.UUID, n)
 	for i, e := range entries {
 		a := args(e.Actor, e.Entry, time.Time{})
 		actors[i], roles[i], actions[i], patients[i] = a[1].(*uuid.UUID), a[2].(string), a[3].(string), a[4].(*uuid.UUID)
 		types[i], objects[i], requests[i], outcomes[i] = a[5].(string), a[6].(*string), a[7].(string), a[9].(string)
+		orgs[i] = a[10].(*uuid.UUID)
 		if e.Entry.Detail != nil {
 			// Ids and counts: always encodable.
 			d, _ := json.Marshal(e.Entry.Detail)
@@ -83,7 +84,7 @@ func (w Writer) QueueMany(b *pgx.Batch, entries []Acted) {
 			details[i] = &ds
 		}
 	}
-	b.Queue(auditManySQL, w.Now(), actors, roles, actions, patients, types, objects, requests, details, outcomes)
+	b.Queue(auditManySQL, w.Now(), actors, roles, actions, patients, types, objects, requests, details, outcomes, orgs)
 }
 
 // Role is the actor_role recorded for a: "system" for Tend itself (jobs, the
@@ -115,7 +116,11 @@ func args(a access.Actor, entry Entry, now time.Time) []any {
 	if outcome == "" {
 		outcome = OutcomeOK
 	}
-	return []any{now, actor, Role(a), entry.Action, patient, entry.ObjectType, obj, a.RequestID, detail, outcome}
+	var org *uuid.UUID
+	if a.OrgID != uuid.Nil {
+		org = &a.OrgID
+	}
+	return []any{now, actor, Role(a), entry.Action, patient, entry.ObjectType, obj, a.RequestID, detail, outcome, org}
 }
 
 // Stored is a stored audit entry.

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tendhealth/tend/engine/access"
 )
 
 // The hash chain. Entries are appended by the transactions they record and
@@ -97,13 +99,18 @@ type Link struct {
 	RequestID  *string
 	Outcome    string
 	Detail     *string // jsonb text
-	PrevHash   []byte
-	Hash       []byte
+	// OrgID is the entry's organisation (nil: none).
+	OrgID    *string
+	PrevHash []byte
+	Hash     []byte
 }
 
 // Canonical is the byte string the entry's hash covers (the same as the
 // database's view audit_entry_canonical): a version tag, then each content column
 // in order as 0x00 for NULL or 0x01, a 4-byte big-endian length and the text.
+// The organisation comes last, and only for an entry outside the default
+// organisation, so that every entry written before organisations keeps its
+// hash.
 func (l Link) Canonical() []byte {
 	var b bytes.Buffer
 	b.WriteString("tend.audit.v1")
@@ -117,6 +124,14 @@ func (l Link) Canonical() []byte {
 		b.WriteByte(1)
 		_ = binary.Write(&b, binary.BigEndian, uint32(len(*f)))
 		b.WriteString(*f)
+	}
+	switch {
+	case l.OrgID == nil:
+		b.WriteByte(0)
+	case *l.OrgID != access.DefaultOrg:
+		b.WriteByte(1)
+		_ = binary.Write(&b, binary.BigEndian, uint32(len(*l.OrgID)))
+		b.WriteString(*l.OrgID)
 	}
 	return b.Bytes()
 }
@@ -260,7 +275,7 @@ func readLinks(ctx context.Context, q Querier, from int64, n int) ([]Link, error
 	links, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Link, error) {
 		var l Link
 		err := r.Scan(&l.Seq, &l.ID, &l.Present, &l.AtMicros, &l.ActorID, &l.ActorRole, &l.Action, &l.PatientID, &l.ObjectType,
-			&l.ObjectID, &l.RequestID, &l.Outcome, &l.Detail, &l.PrevHash, &l.Hash)
+			&l.ObjectID, &l.RequestID, &l.Outcome, &l.Detail, &l.OrgID, &l.PrevHash, &l.Hash)
 		return l, err
 	})
 	if err != nil {

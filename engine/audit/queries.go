@@ -36,7 +36,7 @@ const sealSQL = `SELECT tend_audit_seal($1)`
 // entry is missing).
 const chainSQL = `SELECT c.seq, c.entry_id, e.id IS NOT NULL, coalesce((extract(epoch FROM e.at) * 1000000)::bigint, 0),
 		e.actor_id::text, coalesce(e.actor_role, ''), coalesce(e.action, ''), e.patient_id::text, coalesce(e.object_type, ''),
-		e.object_id, e.request_id, coalesce(e.outcome, ''), e.detail::text, c.prev_hash, c.hash
+		e.object_id, e.request_id, coalesce(e.outcome, ''), e.detail::text, e.org_id::text, c.prev_hash, c.hash
 		FROM audit_chain c LEFT JOIN audit_entries e ON e.id = c.entry_id WHERE c.seq >= $1 ORDER BY c.seq LIMIT $2`
 
 // headSQL is the last sealed entry's seq and hash and the number of sealed
@@ -55,8 +55,10 @@ const sealDelaySQL = `SELECT count(*), coalesce(avg(d), 0), coalesce(percentile_
 			FROM audit_chain c JOIN audit_entries e ON e.id = c.entry_id WHERE c.sealed_at >= $1) AS s`
 
 // auditSQL appends one audit entry.
-const auditSQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+// The entry's organisation is the actor's ($11), or for Tend itself and an
+// operator the patient's, if any.
+const auditSQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome, org_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, (SELECT p.org_id FROM patients p WHERE p.id = $5)))`
 
 // listAuditSQL pages through the audit trail after id $1, optionally for one patient ($2), one actor
 // ($3), one action ($4), at or after $5 and before $6, at most $7 entries.
@@ -102,9 +104,10 @@ WHERE x.s IS NULL OR EXISTS (
 GROUP BY j.n, j.a, j.r, j.p, j.q`
 
 // auditManySQL appends entries at $1: actors $2 of roles $3, actions $4, patients $5, object types
-// $6 and ids $7, request ids $8, details $9 (JSON text), outcomes $10, in order.
-const auditManySQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome)
-SELECT $1, x.a, x.r, x.act, x.p, x.t, x.o, x.q, x.d::jsonb, x.oc
-FROM unnest($2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-	WITH ORDINALITY AS x(a, r, act, p, t, o, q, d, oc, n)
+// $6 and ids $7, request ids $8, details $9 (JSON text), outcomes $10, organisations $11 (as
+// auditSQL), in order.
+const auditManySQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome, org_id)
+SELECT $1, x.a, x.r, x.act, x.p, x.t, x.o, x.q, x.d::jsonb, x.oc, coalesce(x.g, (SELECT p.org_id FROM patients p WHERE p.id = x.p))
+FROM unnest($2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::uuid[])
+	WITH ORDINALITY AS x(a, r, act, p, t, o, q, d, oc, g, n)
 ORDER BY x.n`

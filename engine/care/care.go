@@ -74,7 +74,7 @@ func (cr *Service) CreateCareTeam(ctx context.Context, a access.Actor, in NewCar
 	t := CareTeam{ID: pg.NewID(), Name: in.Name, Members: members, Escalation: policy, Timezone: tz, OnCall: onCall,
 		CreatedAt: now, UpdatedAt: now}
 	err := pg.InTx(ctx, cr.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, insertCareTeamSQL, t.ID, t.Name, t.Escalation, t.CreatedAt, t.Timezone, t.OnCall); err != nil {
+		if _, err := tx.Exec(ctx, insertCareTeamSQL, t.ID, t.Name, t.Escalation, t.CreatedAt, t.Timezone, t.OnCall, a.HomeOrg()); err != nil {
 			return fmt.Errorf("insert care team: %w", err)
 		}
 		if err := storeMembers(ctx, tx, t.ID, members, len(in.MemberIDs)); err != nil {
@@ -128,7 +128,7 @@ func storeMembers(ctx context.Context, tx pgx.Tx, team uuid.UUID, members []Team
 	for i, m := range members {
 		ids[i], roles[i] = m.UserID, m.Role
 	}
-	rows, err := tx.Query(ctx, memberRolesSQL, ids)
+	rows, err := tx.Query(ctx, memberRolesSQL, ids, team)
 	if err != nil {
 		return fmt.Errorf("check members: %w", err)
 	}

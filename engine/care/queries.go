@@ -36,24 +36,26 @@ const updatePatientSQL = `UPDATE patients SET display_name = $2, timezone = $3, 
 			WHERE id = $1`
 
 // insertCareTeamSQL stores a care team.
-const insertCareTeamSQL = `INSERT INTO care_teams (id, name, escalation, created_at, updated_at, timezone, on_call)
-				VALUES ($1, $2, $3, $4, $4, $5, $6)`
+const insertCareTeamSQL = `INSERT INTO care_teams (id, name, escalation, created_at, updated_at, timezone, on_call, org_id)
+				VALUES ($1, $2, $3, $4, $4, $5, $6, $7)`
 
-// memberRolesSQL reads the role of each user of $1 (NULL when missing or disabled), by position.
+// memberRolesSQL reads the role of each user of $1 (NULL when missing, disabled or of
+// another organisation than care team $2's), by position.
 const memberRolesSQL = `SELECT x.i - 1, u.role FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, i)
-				LEFT JOIN users u ON u.id = x.id AND u.disabled_at IS NULL ORDER BY x.i`
+				LEFT JOIN users u ON u.id = x.id AND u.disabled_at IS NULL
+					AND u.org_id = (SELECT t.org_id FROM care_teams t WHERE t.id = $2) ORDER BY x.i`
 
 // insertMembersSQL adds users $2 with roles $3 to care team $1.
-const insertMembersSQL = `INSERT INTO care_team_members (care_team_id, user_id, role)
-				SELECT $1, id, role FROM unnest($2::uuid[], $3::text[]) AS x(id, role)`
+const insertMembersSQL = `INSERT INTO care_team_members (care_team_id, user_id, role, org_id)
+				SELECT $1, id, role, (SELECT t.org_id FROM care_teams t WHERE t.id = $1) FROM unnest($2::uuid[], $3::text[]) AS x(id, role)`
 
 // teamInScopeSQL tells whether care team $1 exists and the actor ($2 role, $3 user) may see it.
 var teamInScopeSQL = `SELECT EXISTS (SELECT 1 FROM care_teams t WHERE t.id = $1 AND ` +
 	scope.TeamSQL("t.id", "$2", "$3") + `)`
 
-// insertPatientSQL stores a patient.
-const insertPatientSQL = `INSERT INTO patients (id, display_name, timezone, care_team_id, programs, external_id, enrolled_at, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`
+// insertPatientSQL stores a patient in the organisation of their care team.
+const insertPatientSQL = `INSERT INTO patients (id, display_name, timezone, care_team_id, programs, external_id, enrolled_at, created_at, org_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7, (SELECT t.org_id FROM care_teams t WHERE t.id = $4))`
 
 // getPatientSQL reads patient $1.
 const getPatientSQL = `SELECT id, display_name, timezone, care_team_id, programs, external_id, enrolled_at, created_at

@@ -70,10 +70,14 @@ const deleteDeviceSQL = `UPDATE devices SET enabled = false, disabled_reason = '
 			WHERE id = $1 AND user_id = $2 AND coalesce(disabled_reason, '') <> 'deleted'`
 
 // patientExistsSQL tells whether patient $1 exists.
-const patientExistsSQL = `SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1)`
+// patientExistsSQL tells whether patient $1 exists in organisation $2 (NULL:
+// any).
+const patientExistsSQL = `SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1 AND org_id = coalesce($2, org_id))`
 
 // insertUserSQL stores a user.
-const insertUserSQL = `INSERT INTO users (id, name, role, patient_id, created_at) VALUES ($1, $2, $3, $4, $5)`
+// in organisation $6, a patient's or device's user in their patient's.
+const insertUserSQL = `INSERT INTO users (id, name, role, patient_id, created_at, org_id)
+	VALUES ($1, $2, $3, $4, $5, CASE WHEN $4::uuid IS NULL THEN $6 ELSE (SELECT p.org_id FROM patients p WHERE p.id = $4) END)`
 
 // insertTokenSQL stores a token for user $2 if the user is enabled; $5 is its
 // expiry (NULL: none).

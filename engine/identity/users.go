@@ -49,7 +49,7 @@ func (us *Service) CreateUser(ctx context.Context, a access.Actor, in NewUser) (
 	switch {
 	case in.Role == "":
 		v.Add("role", "is required")
-	case !in.Role.Valid():
+	case !in.Role.Valid() || in.Role == access.RoleSuperAdmin:
 		v.Add("role", "must be one of admin, clinician, scheduler, patient, device")
 	case (in.Role == access.RolePatient || in.Role == access.RoleDevice) && in.PatientID == uuid.Nil:
 		v.Add("patient_id", fmt.Sprintf("is required for role %s", in.Role))
@@ -66,14 +66,14 @@ func (us *Service) CreateUser(ctx context.Context, a access.Actor, in NewUser) (
 	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
 		if u.PatientID != nil {
 			var ok bool
-			if err := tx.QueryRow(ctx, patientExistsSQL, u.PatientID).Scan(&ok); err != nil {
+			if err := tx.QueryRow(ctx, patientExistsSQL, u.PatientID, a.Org()).Scan(&ok); err != nil {
 				return fmt.Errorf("check patient: %w", err)
 			}
 			if !ok {
 				return check.FieldError("patient_id", "no such patient")
 			}
 		}
-		if _, err := tx.Exec(ctx, insertUserSQL, u.ID, u.Name, u.Role, u.PatientID, u.CreatedAt); err != nil {
+		if _, err := tx.Exec(ctx, insertUserSQL, u.ID, u.Name, u.Role, u.PatientID, u.CreatedAt, a.HomeOrg()); err != nil {
 			return fmt.Errorf("insert user: %w", err)
 		}
 		return us.audit.Write(ctx, tx, a, audit.Entry{Action: "user.create", PatientID: pg.Deref(u.PatientID), ObjectType: "user", ObjectID: u.ID.String()})
