@@ -90,7 +90,7 @@ func (w *world) attachmentOf(team string) string {
 func (w *world) lead(team string) client {
 	w.t.Helper()
 	id, tok := w.user(map[string]any{"name": "Lead " + team, "role": "clinician"})
-	if _, err := w.pool.Exec(context.Background(), `INSERT INTO care_team_members (care_team_id, user_id, role) VALUES ($1, $2, 'lead')`,
+	if _, err := w.pool.Exec(context.Background(), `INSERT INTO care_team_members (care_team_id, user_id, role, org_id) VALUES ($1, $2, 'lead', '00000000-0000-0000-0000-000000000001')`,
 		w.teamOf(w.patient[team]), id); err != nil {
 		w.t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func castTeam(t *testing.T, s *setup, pool *pgxpool.Pool, team string) *teamCast
 			t.Fatal(err)
 		}
 		*m.a = a
-		if _, err := pool.Exec(ctx, `INSERT INTO care_team_members (care_team_id, user_id, role) VALUES ($1, $2, 'clinician')`,
+		if _, err := pool.Exec(ctx, `INSERT INTO care_team_members (care_team_id, user_id, role, org_id) VALUES ($1, $2, 'clinician', '00000000-0000-0000-0000-000000000001')`,
 			team, a.UserID); err != nil {
 			t.Fatal(err)
 		}

@@ -277,7 +277,7 @@ func consoleInBrowser(t *testing.T, pb pageBrowser, mode string) {
 		pt := teamA
 		// A lead of team A, who broadcasts from the care-team page.
 		leadTok := s.userToken(t, map[string]any{"name": "Dr Lea Lead", "role": "clinician"})
-		if _, err := pool.Exec(ctx, `INSERT INTO care_team_members (care_team_id, user_id, role) VALUES ($1, $2, 'lead')`,
+		if _, err := pool.Exec(ctx, `INSERT INTO care_team_members (care_team_id, user_id, role, org_id) VALUES ($1, $2, 'lead', '00000000-0000-0000-0000-000000000001')`,
 			pt.CareTeamID, s.lastUserID); err != nil {
 			t.Fatal(err)
 		}

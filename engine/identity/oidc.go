@@ -126,15 +126,15 @@ func (us *Service) authenticateOIDC(ctx context.Context, token string) (access.A
 		return access.Actor{}, access.ErrUnauthenticated
 	}
 	var a access.Actor
-	var patient *uuid.UUID
-	err = us.pool.QueryRow(ctx, lookupSubjectSQL, idt.Subject).Scan(&a.UserID, &a.Role, &patient)
+	var patient, org *uuid.UUID
+	err = us.pool.QueryRow(ctx, lookupSubjectSQL, idt.Subject).Scan(&a.UserID, &a.Role, &patient, &org)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return access.Actor{}, access.ErrUnauthenticated
 	}
 	if err != nil {
 		return access.Actor{}, fmt.Errorf("authenticate: %w", err)
 	}
-	a.PatientID = pg.Deref(patient)
+	a.PatientID, a.OrgID = pg.Deref(patient), pg.Deref(org)
 	if idt.Expiry.After(now.Add(us.auth.ttl)) { // never remember a token past its expiry
 		us.auth.put(hash, a, now, false)
 	}

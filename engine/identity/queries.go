@@ -51,7 +51,7 @@ const setOIDCSubjectSQL = `UPDATE users SET oidc_subject = $2 WHERE id = $1
 	RETURNING id, name, role, patient_id, created_at, disabled_at, oidc_subject`
 
 // lookupSubjectSQL finds the enabled user mapped to OpenID Connect subject $1.
-const lookupSubjectSQL = `SELECT id, role, patient_id FROM users WHERE oidc_subject = $1 AND disabled_at IS NULL`
+const lookupSubjectSQL = `SELECT id, role, patient_id, org_id FROM users WHERE oidc_subject = $1 AND disabled_at IS NULL`
 
 // upsertDeviceSQL registers a device, or re-enables and updates the user's device at the same
 // address; tells whether it is new.
@@ -85,7 +85,7 @@ const insertTokenSQL = `INSERT INTO tokens (id, user_id, hash, created_at, expir
 			SELECT $1, id, $3, $4, $5 FROM users WHERE id = $2 AND disabled_at IS NULL`
 
 // lookupTokenSQL finds the enabled user of the unrevoked, unexpired token with hash $1.
-const lookupTokenSQL = `SELECT u.id, u.role, u.patient_id FROM tokens t JOIN users u ON u.id = t.user_id
+const lookupTokenSQL = `SELECT u.id, u.role, u.patient_id, u.org_id FROM tokens t JOIN users u ON u.id = t.user_id
 		WHERE t.hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL`
 
 // getPreferencesSQL reads enabled user $1's timezone and quiet hours.

@@ -117,15 +117,15 @@ func (us *Service) Authenticate(ctx context.Context, token string) (access.Actor
 
 func (us *Service) lookupToken(ctx context.Context, hash [32]byte) (access.Actor, error) {
 	var a access.Actor
-	var patient *uuid.UUID
-	err := us.pool.QueryRow(ctx, lookupTokenSQL, hash[:], us.now()).Scan(&a.UserID, &a.Role, &patient)
+	var patient, org *uuid.UUID
+	err := us.pool.QueryRow(ctx, lookupTokenSQL, hash[:], us.now()).Scan(&a.UserID, &a.Role, &patient, &org)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return access.Actor{}, access.ErrUnauthenticated
 	}
 	if err != nil {
 		return access.Actor{}, fmt.Errorf("authenticate: %w", err)
 	}
-	a.PatientID = pg.Deref(patient)
+	a.PatientID, a.OrgID = pg.Deref(patient), pg.Deref(org)
 	return a, nil
 }
 

@@ -106,12 +106,12 @@ func newAskWorld(t *testing.T) *askWorld {
 		sql  string
 		args []any
 	}{
-		{`INSERT INTO care_teams (id, name) VALUES ($1, 'Pulmonary RPM')`, []any{team}},
-		{`INSERT INTO users (id, name, role) VALUES ($1, 'Dr Ada Osei', 'clinician')`, []any{doc}},
-		{`INSERT INTO care_team_members (care_team_id, user_id, role) VALUES ($1, $2, 'clinician')`, []any{team, doc}},
-		{`INSERT INTO patients (id, display_name, timezone, care_team_id, programs) VALUES ($1, 'Sam Lee', 'UTC', $2, '{copd}')`,
+		{`INSERT INTO care_teams (id, name, org_id) VALUES ($1, 'Pulmonary RPM', '00000000-0000-0000-0000-000000000001')`, []any{team}},
+		{`INSERT INTO users (id, name, role, org_id) VALUES ($1, 'Dr Ada Osei', 'clinician', '00000000-0000-0000-0000-000000000001')`, []any{doc}},
+		{`INSERT INTO care_team_members (care_team_id, user_id, role, org_id) VALUES ($1, $2, 'clinician', '00000000-0000-0000-0000-000000000001')`, []any{team, doc}},
+		{`INSERT INTO patients (id, display_name, timezone, care_team_id, programs, org_id) VALUES ($1, 'Sam Lee', 'UTC', $2, '{copd}', '00000000-0000-0000-0000-000000000001')`,
 			[]any{w.patient, team}},
-		{`INSERT INTO users (id, name, role, patient_id) VALUES ($1, 'Sam', 'patient', $2), ($3, 'oximeter-7', 'device', $2)`,
+		{`INSERT INTO users (id, name, role, patient_id, org_id) VALUES ($1, 'Sam', 'patient', $2, '00000000-0000-0000-0000-000000000001'), ($3, 'oximeter-7', 'device', $2, '00000000-0000-0000-0000-000000000001')`,
 			[]any{patientUser, w.patient, cuff}},
 		{`INSERT INTO devices (id, user_id, platform, address) VALUES ($1, $2, 'fcm', 'doc-phone'), ($3, $4, 'fcm', 'sam-phone')`,
 			[]any{uuid.New(), doc, uuid.New(), patientUser}},

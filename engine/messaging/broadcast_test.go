@@ -22,8 +22,8 @@ func addPatients(t testing.TB, w *enginetest.World, team uuid.UUID, n int) {
 	t.Helper()
 	if _, err := w.Pool.Exec(context.Background(), `
 		WITH p AS (
-			INSERT INTO patients (id, display_name, timezone, care_team_id, programs)
-			SELECT gen_random_uuid(), 'P' || i, 'Europe/Berlin', $1, '{hypertension}' FROM generate_series(1, $2) i
+			INSERT INTO patients (id, display_name, timezone, care_team_id, programs, org_id)
+			SELECT gen_random_uuid(), 'P' || i, 'Europe/Berlin', $1, '{hypertension}', '00000000-0000-0000-0000-000000000001' FROM generate_series(1, $2) i
 			RETURNING id, care_team_id, created_at)
 		INSERT INTO threads (id, kind, care_team_id, patient_id, last_activity_at, created_at)
 		SELECT gen_random_uuid(), k.kind, p.care_team_id, p.id, p.created_at, p.created_at

@@ -31,8 +31,8 @@ func BenchmarkMaterialise(b *testing.B) {
 	eng := w.NewEngineWith(b, engine.Config{Now: func() time.Time { return start }, ReminderInterval: -1})
 	if _, err := w.Pool.Exec(ctx, `
 		WITH p AS (
-			INSERT INTO patients (id, display_name, timezone, care_team_id, programs)
-			SELECT gen_random_uuid(), 'P' || i, 'Europe/Berlin', $1, '{hypertension}' FROM generate_series(1, $2) i
+			INSERT INTO patients (id, display_name, timezone, care_team_id, programs, org_id)
+			SELECT gen_random_uuid(), 'P' || i, 'Europe/Berlin', $1, '{hypertension}', '00000000-0000-0000-0000-000000000001' FROM generate_series(1, $2) i
 			RETURNING id)
 		INSERT INTO schedules (id, patient_id, type, spec, created_at, updated_at)
 		SELECT gen_random_uuid(), p.id, 'medication',
@@ -84,11 +84,11 @@ func BenchmarkReminderLateness(b *testing.B) {
 		due := time.Now().UTC().Add(80 * time.Second).Truncate(time.Minute)
 		if _, err := w.Pool.Exec(ctx, `
 			WITH p AS (
-				INSERT INTO patients (id, display_name, timezone, care_team_id, programs)
-				SELECT gen_random_uuid(), 'L' || $4::int || '-' || g, 'UTC', $1, '{hypertension}' FROM generate_series(1, $2) g
+				INSERT INTO patients (id, display_name, timezone, care_team_id, programs, org_id)
+				SELECT gen_random_uuid(), 'L' || $4::int || '-' || g, 'UTC', $1, '{hypertension}', '00000000-0000-0000-0000-000000000001' FROM generate_series(1, $2) g
 				RETURNING id),
 			u AS (
-				INSERT INTO users (id, name, role, patient_id, created_at) SELECT gen_random_uuid(), 'U', 'patient', p.id, $3 FROM p)
+				INSERT INTO users (id, name, role, patient_id, created_at, org_id) SELECT gen_random_uuid(), 'U', 'patient', p.id, $3, '00000000-0000-0000-0000-000000000001' FROM p)
 			INSERT INTO schedules (id, patient_id, type, spec, created_at, updated_at)
 			SELECT gen_random_uuid(), p.id, 'medication',
 				jsonb_build_object('type', 'medication', 'medication', 'X', 'times', jsonb_build_array(to_char($5::timestamptz AT TIME ZONE 'UTC', 'HH24:MI')),

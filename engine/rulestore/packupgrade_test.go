@@ -40,7 +40,7 @@ func testPackUpgrade(t *testing.T, file, added string) {
 		t.Fatal(err)
 	}
 	var admin string
-	if err := pool.QueryRow(ctx, `INSERT INTO users (id, name, role) VALUES (gen_random_uuid(), 'Admin', 'admin') RETURNING id`).Scan(&admin); err != nil {
+	if err := pool.QueryRow(ctx, `INSERT INTO users (id, name, role, org_id) VALUES (gen_random_uuid(), 'Admin', 'admin', '00000000-0000-0000-0000-000000000001') RETURNING id`).Scan(&admin); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range v1 {

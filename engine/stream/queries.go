@@ -46,11 +46,12 @@ var (
 
 // loadSQL reads the events after id $1 up to id $2, in id order, at most
 // $3, each with the user ids of its care team or, for an event of a thread,
-// of the thread's participants (so that visibility is decided per event
+// of the thread's participants, and its organisation (so that visibility is decided per event
 // without a query per client).
 var loadSQL = `SELECT e.id, e.type, e.patient_id, e.payload, e.thread_id IS NOT NULL,
 	CASE WHEN e.thread_id IS NULL THEN ARRAY(SELECT m.user_id FROM care_team_members m WHERE m.care_team_id = e.care_team_id)
-	ELSE (SELECT ` + scope.ParticipantsSQL("t") + ` FROM threads t WHERE t.id = e.thread_id) END
+	ELSE (SELECT ` + scope.ParticipantsSQL("t") + ` FROM threads t WHERE t.id = e.thread_id) END,
+	coalesce((SELECT ot.org_id FROM care_teams ot WHERE ot.id = e.care_team_id), (SELECT op.org_id FROM patients op WHERE op.id = e.patient_id))
 FROM events e WHERE e.id > $1 AND e.id <= $2 ORDER BY e.id LIMIT $3`
 
 // participantsSQL reads the user ids of thread $1's participants (for an

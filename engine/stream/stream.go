@@ -347,7 +347,7 @@ func (s *Service) publish(ev loaded) {
 			if !scope.SeesThreadEvent(sub.actor, ev.members) || sub.actor.UserID == ev.except {
 				continue
 			}
-		} else if !scope.SeesEvent(sub.actor, ev.typ, ev.patientID, ev.members) {
+		} else if !scope.SeesEvent(sub.actor, ev.typ, ev.org, ev.patientID, ev.members) {
 			continue
 		}
 		select {
@@ -417,6 +417,8 @@ type loaded struct {
 	// members are the care team's user ids, or for an event of a thread
 	// (thread set) its participants'.
 	members []uuid.UUID
+	// org is the organisation of an event of no thread.
+	org uuid.UUID
 	thread  bool
 	except  uuid.UUID // a participant who is not sent the event (the typist)
 }
@@ -568,10 +570,13 @@ func (f *follower) load(ctx context.Context, conn *pgx.Conn, upto int64) error {
 		}
 		evs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (loaded, error) {
 			var ev loaded
-			var patient *uuid.UUID
-			err := row.Scan(&ev.id, &ev.typ, &patient, &ev.payload, &ev.thread, &ev.members)
+			var patient, org *uuid.UUID
+			err := row.Scan(&ev.id, &ev.typ, &patient, &ev.payload, &ev.thread, &ev.members, &org)
 			if patient != nil {
 				ev.patientID = *patient
+			}
+			if org != nil {
+				ev.org = *org
 			}
 			return ev, err
 		})

@@ -8,13 +8,30 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tendhealth/tend/engine/access"
 	"github.com/tendhealth/tend/engine/internal/events"
 	"github.com/tendhealth/tend/engine/internal/pgtest"
 )
 
-var admin = access.Actor{UserID: uuid.New(), Role: access.RoleAdmin}
+// admin is an admin of the default organisation, whose events name team.
+var (
+	admin = access.Actor{UserID: uuid.MustParse("0a000000-0000-0000-0000-00000000000a"), Role: access.RoleAdmin, OrgID: access.DefaultOrgID()}
+	team  = uuid.MustParse("0a000000-0000-0000-0000-0000000000aa")
+)
+
+// seedAdmin stores admin and team in pool's database.
+func seedAdmin(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO users (id, name, role, org_id) VALUES ($1, 'Admin', 'admin', $2)`, admin.UserID, admin.OrgID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO care_teams (id, name, org_id) VALUES ($1, 'Team', $2)`, team, admin.OrgID); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // TestSlowClientDropped: a subscription whose buffer is full is dropped with
 // ErrSlow when the next event comes; the others still get every event.
@@ -26,11 +43,11 @@ func TestSlowClientDropped(t *testing.T) {
 		return sub
 	}
 	slow, fast := add(), add()
-	s.publish(loaded{id: 1, typ: events.AlertCreated, payload: []byte(`{}`)})
+	s.publish(loaded{id: 1, typ: events.AlertCreated, payload: []byte(`{}`), org: admin.OrgID})
 	if m := <-fast.ch; m.ID != 1 {
 		t.Fatalf("fast got %d", m.ID)
 	}
-	s.publish(loaded{id: 2, typ: events.AlertUpdated, payload: []byte(`{}`)})
+	s.publish(loaded{id: 2, typ: events.AlertUpdated, payload: []byte(`{}`), org: admin.OrgID})
 	if m := <-fast.ch; m.ID != 2 {
 		t.Fatalf("fast got %d", m.ID)
 	}
@@ -55,6 +72,7 @@ func TestSlowClientDropped(t *testing.T) {
 // delivered, by the backlog read after the reconnect.
 func TestListenerCatchesUpAfterReconnect(t *testing.T) {
 	pool := pgtest.NewPool(t)
+	seedAdmin(t, pool)
 	s := New(Config{Pool: pool, Now: time.Now, ReconnectDelay: 3 * time.Second})
 	t.Cleanup(s.Close)
 	ctx := context.Background()
@@ -65,7 +83,7 @@ func TestListenerCatchesUpAfterReconnect(t *testing.T) {
 	publish := func(alert uuid.UUID) {
 		t.Helper()
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return events.Publish(ctx, tx, time.Now(), events.Event{Type: events.AlertCreated, CareTeamID: uuid.New(),
+			return events.Publish(ctx, tx, time.Now(), events.Event{Type: events.AlertCreated, CareTeamID: team,
 				Payload: map[string]any{"alert_id": alert}})
 		})
 		if err != nil {
@@ -132,6 +150,7 @@ func TestPrune(t *testing.T) {
 // commits, 2 and 3 arrive live in id order, and a replay from 2 holds 3.
 func TestLateCommitIsNotSkipped(t *testing.T) {
 	pool := pgtest.NewPool(t)
+	seedAdmin(t, pool)
 	s := New(Config{Pool: pool, Now: time.Now})
 	t.Cleanup(s.Close)
 	ctx := context.Background()
@@ -139,7 +158,7 @@ func TestLateCommitIsNotSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := events.Event{Type: events.AlertCreated, CareTeamID: uuid.New()}
+	ev := events.Event{Type: events.AlertCreated, CareTeamID: team}
 	commit := func() {
 		t.Helper()
 		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return events.Publish(ctx, tx, time.Now(), ev) }); err != nil {

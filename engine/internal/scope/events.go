@@ -17,7 +17,8 @@ import (
 func PatientVisibleEvents() []string { return []string{} }
 
 // EventSQL is the predicate "the actor may see event e" of the event log:
-// admins every event, clinicians the events of their care teams, schedulers
+// admins every event of their organisation (its care team's, or else its
+// patient's), clinicians the events of their care teams, schedulers
 // none of no thread (every such event is an alert's, and schedulers neither
 // list nor read alerts), patient and device users the events of their own patient whose type
 // is in PatientVisibleEvents. An event of a thread (thread_id set) goes to
@@ -26,7 +27,9 @@ func PatientVisibleEvents() []string { return []string{} }
 // SQL expressions of the actor's role, patient id, user id and the
 // patient-visible types (a text array).
 func EventSQL(e, role, patient, user, types string) string {
-	return strings.NewReplacer("{e}", e, "{role}", role, "{patient}", patient, "{user}", user, "{types}", types).Replace(`(({e}.thread_id IS NULL AND ({role} = 'admin'
+	return strings.NewReplacer("{e}", e, "{role}", role, "{patient}", patient, "{user}", user, "{types}", types).Replace(`(({e}.thread_id IS NULL AND (` + AdminSQL(`coalesce(
+		(SELECT ot.org_id FROM care_teams ot WHERE ot.id = {e}.care_team_id), (SELECT op.org_id FROM patients op WHERE op.id = {e}.patient_id))`,
+		"{role}", "{user}") + `
 	OR ({role} = 'clinician' AND EXISTS (
 		SELECT 1 FROM care_team_members m WHERE m.care_team_id = {e}.care_team_id AND m.user_id = {user}))
 	OR ({role} IN ('patient', 'device') AND {e}.patient_id = {patient} AND {e}.type = ANY({types}))))
@@ -34,13 +37,14 @@ func EventSQL(e, role, patient, user, types string) string {
 		ThreadSQL("et", role, patient, user) + `)))`
 }
 
-// SeesEvent is EventSQL for an event of no thread already loaded: members
-// are the user ids of the event's care team (as the log read them with the
-// event). Thread events are decided by SeesThreadEvent.
-func SeesEvent(a access.Actor, typ string, patientID uuid.UUID, members []uuid.UUID) bool {
+// SeesEvent is EventSQL for an event of no thread already loaded: org is the
+// event's organisation and members the user ids of its care team (as the
+// log read them with the event). Thread events are decided by
+// SeesThreadEvent.
+func SeesEvent(a access.Actor, typ string, org, patientID uuid.UUID, members []uuid.UUID) bool {
 	switch a.Role {
 	case access.RoleAdmin:
-		return true
+		return a.OrgID == uuid.Nil && a.UserID == uuid.Nil || a.OrgID == org
 	case access.RoleClinician:
 		return slices.Contains(members, a.UserID)
 	case access.RolePatient, access.RoleDevice:

@@ -18,28 +18,45 @@ import (
 	"github.com/tendhealth/tend/engine/access"
 )
 
-// PatientSQL is the predicate "the actor may see patient p": admins all,
-// patient and device users their own patient, clinicians and schedulers the
-// patients of their care teams. p is the patients row alias; role, patient
-// and user are the SQL expressions of the actor's role, patient id and user
-// id.
+// AdminSQL is the predicate "the actor is an admin of organisation org":
+// an admin user of that organisation, or Tend itself (System: an admin
+// without a user), which acts across organisations. role and user are the
+// SQL expressions of the actor's role and user id; org is the expression of
+// the object's organisation. Every rule below that lets an admin see an
+// object goes through it, so an admin never reaches past their
+// organisation; the rules for everyone else go through a care team's
+// membership or a patient's own id, which composite foreign keys keep
+// within one organisation.
+func AdminSQL(org, role, user string) string {
+	return strings.NewReplacer("{org}", org, "{role}", role, "{user}", user).Replace(
+		`({role} = 'admin' AND ({user} = '00000000-0000-0000-0000-000000000000'::uuid
+	OR {org} = (SELECT au.org_id FROM users au WHERE au.id = {user})))`)
+}
+
+// PatientSQL is the predicate "the actor may see patient p": admins their
+// organisation's, patient and device users their own patient, clinicians
+// and schedulers the patients of their care teams. p is the patients row
+// alias; role, patient and user are the SQL expressions of the actor's role,
+// patient id and user id.
 func PatientSQL(p, role, patient, user string) string {
-	return strings.NewReplacer("{p}", p, "{role}", role, "{patient}", patient, "{user}", user).Replace(`({role} = 'admin'
+	return strings.NewReplacer("{p}", p, "{role}", role, "{patient}", patient, "{user}", user).Replace(`(` +
+		AdminSQL("{p}.org_id", "{role}", "{user}") + `
 	OR ({role} IN ('patient', 'device') AND {p}.id = {patient})
 	OR ({role} IN ('clinician', 'scheduler') AND EXISTS (
 		SELECT 1 FROM care_team_members m WHERE m.care_team_id = {p}.care_team_id AND m.user_id = {user})))`)
 }
 
-// TeamSQL is the predicate "the actor may see care team team": admins all,
-// staff the teams they belong to. team is the expression of the team's id.
+// TeamSQL is the predicate "the actor may see care team team": admins their
+// organisation's, staff the teams they belong to. team is the expression of
+// the team's id.
 func TeamSQL(team, role, user string) string {
 	return strings.NewReplacer("{team}", team, "{role}", role, "{user}", user).Replace(
-		`({role} = 'admin' OR EXISTS (SELECT 1 FROM care_team_members m WHERE m.care_team_id = {team} AND m.user_id = {user}))`)
+		`(` + AdminSQL("(SELECT ot.org_id FROM care_teams ot WHERE ot.id = {team})", "{role}", "{user}") + ` OR EXISTS (SELECT 1 FROM care_team_members m WHERE m.care_team_id = {team} AND m.user_id = {user}))`)
 }
 
 // AlertSQL restricts alerts (alias a) to those the actor may see, with the
-// actor's role as $1 and user id as $2: admins all, clinicians their care
-// teams'.
+// actor's role as $1 and user id as $2: admins their organisation's,
+// clinicians their care teams'.
 var AlertSQL = TeamSQL("a.care_team_id", "$1", "$2")
 
 // Patient is what use cases need to know of a patient in scope.
