@@ -418,9 +418,9 @@ type loaded struct {
 	// (thread set) its participants'.
 	members []uuid.UUID
 	// org is the organisation of an event of no thread.
-	org uuid.UUID
-	thread  bool
-	except  uuid.UUID // a participant who is not sent the event (the typist)
+	org    uuid.UUID
+	thread bool
+	except uuid.UUID // a participant who is not sent the event (the typist)
 }
 
 // follower follows the event log for the listener, in id order. The

@@ -27,9 +27,9 @@ func PatientVisibleEvents() []string { return []string{} }
 // SQL expressions of the actor's role, patient id, user id and the
 // patient-visible types (a text array).
 func EventSQL(e, role, patient, user, types string) string {
-	return strings.NewReplacer("{e}", e, "{role}", role, "{patient}", patient, "{user}", user, "{types}", types).Replace(`(({e}.thread_id IS NULL AND (` + AdminSQL(`coalesce(
+	return strings.NewReplacer("{e}", e, "{role}", role, "{patient}", patient, "{user}", user, "{types}", types).Replace(`(({e}.thread_id IS NULL AND (`+AdminSQL(`coalesce(
 		(SELECT ot.org_id FROM care_teams ot WHERE ot.id = {e}.care_team_id), (SELECT op.org_id FROM patients op WHERE op.id = {e}.patient_id))`,
-		"{role}", "{user}") + `
+		"{role}", "{user}")+`
 	OR ({role} = 'clinician' AND EXISTS (
 		SELECT 1 FROM care_team_members m WHERE m.care_team_id = {e}.care_team_id AND m.user_id = {user}))
 	OR ({role} IN ('patient', 'device') AND {e}.patient_id = {patient} AND {e}.type = ANY({types}))))
