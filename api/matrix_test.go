@@ -337,7 +337,7 @@ var endpoints = map[string]endpoint{
 	"GET /v1/organisations/{id}/logo":    {actor: "clinician", id: orgA, scoped: true, otherID: orgB},
 	"PUT /v1/organisations/{id}/logo":    {actor: "admin", id: orgA, scoped: true, otherID: orgB},
 	"DELETE /v1/organisations/{id}/logo": {actor: "admin", id: orgA, scoped: true, otherID: orgB},
-	"PATCH /v1/users/{id}": {actor: "admin", id: func(w *world) string { return w.clinician["B"] },
+	"PATCH /v1/users/{id}": {actor: "admin", id: func(w *world) string { return w.clinician["A"] },
 		body: func(*world) any { return map[string]any{"disabled": false} }},
 	"GET /v1/users/{id}/tokens": {actor: "admin", id: func(w *world) string { return w.clinician["A"] }},
 	"DELETE /v1/tokens/{id}":    {actor: "admin", id: func(*world) string { return uuid.NewString() }},
@@ -847,6 +847,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 	})
 	roles = append(roles, "anonymous", "bad token")
+	// What must never reach anyone outside organisation B, and the health
+	// information an operator must never see.
+	orgB := []string{w.org["B"], w.patient["B"], w.alert["B"], w.thread["B"], w.staff["B"], w.message["B"], w.clinician["B"],
+		w.scheduler["B"], w.schedule["B"], w.dose["B"], teamB(w), "Patient B", "Dr B", "Scheduler B", "Cuff B"}
+	phi := []string{w.patient["A"], w.patient["B"], w.alert["A"], w.alert["B"], w.message["A"], w.message["B"], w.thread["A"],
+		w.thread["B"], "Patient A", "Patient B", "Feeling dizzy"}
 	for _, r := range w.srv.Routes() {
 		ep := endpoints[r.Pattern]
 		for _, role := range roles {
@@ -881,6 +887,27 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if own.status >= 500 {
 				t.Errorf("%s as %s: %d %.200s", r.Pattern, role, own.status, own.body)
 			}
+			var secrets []string
+			switch {
+			case role == "super_admin":
+				secrets = phi
+			case !strings.HasSuffix(role, "B"):
+				secrets = orgB
+			}
+			_, sent := w.path(r.Pattern, idOf(w, ep))
+			answer := own.body
+			if r.Pattern == "GET /v1/audit" {
+				answer = withoutOwnRefusals(t, answer)
+			}
+			for _, s := range secrets {
+				// (A problem names the path it answers: an id the caller
+				// sent is no leak.)
+				if s != "" && !strings.Contains(sent, s) && bytes.Contains(answer, []byte(s)) {
+					i := bytes.Index(answer, []byte(s))
+					t.Errorf("%s as %s: the answer (%d) holds %q, of organisation B or health information: …%s…", r.Pattern, role, own.status, s,
+						answer[max(0, i-300):min(len(answer), i+100)])
+				}
+			}
 			if r.Authenticated && (role == "anonymous" || role == "bad token") && own.status != http.StatusUnauthorized {
 				t.Errorf("%s as %s: %d, want 401", r.Pattern, role, own.status)
 			}
@@ -911,6 +938,28 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 		}
 	}
+}
+
+// withoutOwnRefusals is a page of the audit trail without its
+// request.refused entries: the matrix's own calls on organisation B's ids,
+// refused and recorded in the caller's organisation, name the ids the caller
+// sent.
+func withoutOwnRefusals(t *testing.T, body []byte) []byte {
+	t.Helper()
+	var page struct {
+		Items []map[string]any `json:"items"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return body
+	}
+	kept := page.Items[:0]
+	for _, e := range page.Items {
+		if e["action"] != "request.refused" {
+			kept = append(kept, e)
+		}
+	}
+	out, _ := json.Marshal(kept)
+	return out
 }
 
 func problemTitle(r response) string {

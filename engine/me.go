@@ -48,6 +48,12 @@ const (
 	CapOrganisations  = "organisations"   // create and manage organisations and their admins (operators)
 )
 
+// SeesJobs reports whether a may use the job dashboard, which shows every
+// organisation's jobs: operators and the default organisation's admins.
+func SeesJobs(a Actor) bool {
+	return a.Role == access.RoleSuperAdmin || a.Role == access.RoleAdmin && a.OrgID == access.DefaultOrgID()
+}
+
 // capabilities derives a caller's capabilities from their role and their
 // roles in their teams. Pure.
 func capabilities(role Role, teams []care.Membership) []string {
@@ -58,7 +64,7 @@ func capabilities(role Role, teams []care.Membership) []string {
 			CapManageTeams, CapBroadcast, CapAudit, CapJobs, CapTeamDirectory, CapPatientParams, CapStaffDirectory, CapExport,
 			CapOrganisation}
 	case access.RoleSuperAdmin:
-		out = []string{CapOrganisations}
+		out = []string{CapOrganisations, CapJobs}
 	case access.RoleClinician:
 		out = []string{CapTriage, CapMessages, CapPatients, CapReadings, CapSchedules, CapReadRules, CapTeamDirectory, CapPatientParams,
 			CapReportSymptoms, CapStaffDirectory}
@@ -87,6 +93,9 @@ func (e *Engine) Me(ctx context.Context, a Actor) (Me, error) {
 		return Me{}, err
 	}
 	me := Me{User: u, Role: u.Role, Teams: teams, Capabilities: capabilities(u.Role, teams)}
+	if u.Role == access.RoleAdmin && !SeesJobs(a) {
+		me.Capabilities = slices.DeleteFunc(me.Capabilities, func(c string) bool { return c == CapJobs })
+	}
 	if u.OrgID != nil {
 		o, err := e.orgs.Get(ctx, a, *u.OrgID)
 		if err != nil {

@@ -49,7 +49,7 @@ const endedTokensSQL = `SELECT hash FROM tokens WHERE revoked_at >= $1
 
 // setOIDCSubjectSQL maps OpenID Connect subject $2 (NULL: none) to user $1
 // of organisation $3 (NULL: any).
-const setOIDCSubjectSQL = `UPDATE users SET oidc_subject = $2 WHERE id = $1 AND org_id = coalesce($3::uuid, org_id)
+const setOIDCSubjectSQL = `UPDATE users SET oidc_subject = $2 WHERE id = $1 AND org_id IS NOT DISTINCT FROM coalesce($3::uuid, org_id)
 	RETURNING id, name, role, patient_id, created_at, disabled_at, oidc_subject, org_id`
 
 // lookupSubjectSQL finds the enabled user mapped to OpenID Connect subject $1.
@@ -88,14 +88,14 @@ const orgExistsSQL = `SELECT EXISTS (SELECT 1 FROM organisations WHERE id = $1)`
 // Users in an actor's reach: the statements below that read or change users
 // on an admin's behalf take the actor's organisation (NULL: any, for Tend
 // itself and an operator) and whether only admins are in reach (an
-// operator's), as "org_id = coalesce($o::uuid, org_id) AND (NOT $a::boolean
+// operator's), as "org_id IS NOT DISTINCT FROM coalesce($o::uuid, org_id) AND (NOT $a::boolean
 // OR role = 'admin')".
 
 // insertTokenSQL stores a token for user $2 if the user is enabled and in
 // reach ($6, $7); $5 is its expiry (NULL: none).
 const insertTokenSQL = `INSERT INTO tokens (id, user_id, hash, created_at, expires_at)
 			SELECT $1, id, $3, $4, $5 FROM users WHERE id = $2 AND disabled_at IS NULL
-			AND org_id = coalesce($6::uuid, org_id) AND (NOT $7::boolean OR role = 'admin')`
+			AND org_id IS NOT DISTINCT FROM coalesce($6::uuid, org_id) AND (NOT $7::boolean OR role = 'admin')`
 
 // lookupTokenSQL finds the enabled user of the unrevoked, unexpired token with hash $1.
 const lookupTokenSQL = `SELECT u.id, u.role, u.patient_id, u.org_id FROM tokens t JOIN users u ON u.id = t.user_id
@@ -109,7 +109,7 @@ const setPreferencesSQL = `UPDATE users SET timezone = $2, quiet_start = $3, qui
 
 // userExistsSQL tells whether user $1 exists in reach ($2, $3).
 const userExistsSQL = `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1
-	AND org_id = coalesce($2::uuid, org_id) AND (NOT $3::boolean OR role = 'admin'))`
+	AND org_id IS NOT DISTINCT FROM coalesce($2::uuid, org_id) AND (NOT $3::boolean OR role = 'admin'))`
 
 // listTokensSQL lists user $1's tokens, newest first, without their hashes.
 const listTokensSQL = `SELECT id, user_id, created_at, expires_at, revoked_at FROM tokens WHERE user_id = $1
@@ -118,7 +118,7 @@ const listTokensSQL = `SELECT id, user_id, created_at, expires_at, revoked_at FR
 // revokeTokenSQL revokes token $1 at $2 (keeping an earlier revocation) of a
 // user in reach ($3, $4) and returns its user.
 const revokeTokenSQL = `UPDATE tokens SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1
-	AND user_id IN (SELECT u.id FROM users u WHERE u.org_id = coalesce($3::uuid, u.org_id) AND (NOT $4::boolean OR u.role = 'admin'))
+	AND user_id IN (SELECT u.id FROM users u WHERE u.org_id IS NOT DISTINCT FROM coalesce($3::uuid, u.org_id) AND (NOT $4::boolean OR u.role = 'admin'))
 	RETURNING user_id`
 
 // directorySQL pages through the staff who are not disabled, by name, with
@@ -141,14 +141,14 @@ const directorySQL = `SELECT u.id, u.name, u.role,
 // matching pattern $2, after ($3, $4), at most $5, in reach ($6, $7).
 const listUsersSQL = `SELECT id, name, role, patient_id, created_at, disabled_at, oidc_subject, org_id FROM users
 	WHERE ($1 = '' OR role = $1) AND name ILIKE $2
-		AND org_id = coalesce($6::uuid, org_id) AND (NOT $7::boolean OR role = 'admin')
+		AND org_id IS NOT DISTINCT FROM coalesce($6::uuid, org_id) AND (NOT $7::boolean OR role = 'admin')
 		AND ($3::text IS NULL OR (name, id) > ($3::text, $4::uuid))
 	ORDER BY name, id LIMIT $5`
 
 // setUserDisabledSQL disables user $1 at $2 (NULL re-enables it) if in reach
 // ($3, $4).
 const setUserDisabledSQL = `UPDATE users SET disabled_at = $2 WHERE id = $1
-	AND org_id = coalesce($3::uuid, org_id) AND (NOT $4::boolean OR role = 'admin')
+	AND org_id IS NOT DISTINCT FROM coalesce($3::uuid, org_id) AND (NOT $4::boolean OR role = 'admin')
 	RETURNING id, name, role, patient_id, created_at, disabled_at, oidc_subject, org_id`
 
 // countE2EEDevicesSQL counts user $1's unrevoked end-to-end encryption devices.
