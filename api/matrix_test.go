@@ -22,13 +22,14 @@ import (
 	"github.com/tendhealth/tend/engine/enginetest"
 )
 
-// world is a server with two organisations, each with a care team (A in
-// the default organisation, B in another one an operator created), each
-// team with a clinician, a scheduler, a patient, the patient's user and
-// device, and an open critical alert; each organisation has an admin
-// ("admin" and "adminB"), and an operator ("super_admin") created the
-// second. The matrices below run every route against it: team A's actors,
-// its admin included, must find nothing of organisation B.
+// world is a server with two care teams (A and B), each with a clinician, a
+// scheduler, a patient, the patient's user and device, and an open critical
+// alert; an admin; an operator ("super_admin"), who created a second
+// organisation with an admin of its own ("adminB"). In newWorld both teams
+// are in the default organisation, under one admin; in newOrgsWorld team B
+// is in the second organisation and adminB created it, so that team A's
+// actors, their admin included, must find nothing of team B. The matrices
+// run every route against the second.
 type world struct {
 	t    *testing.T
 	pool *pgxpool.Pool
@@ -54,6 +55,17 @@ type world struct {
 }
 
 func newWorld(t *testing.T) *world {
+	t.Helper()
+	return buildWorld(t, false)
+}
+
+// newOrgsWorld is the world with team B in a second organisation.
+func newOrgsWorld(t *testing.T) *world {
+	t.Helper()
+	return buildWorld(t, true)
+}
+
+func buildWorld(t *testing.T, twoOrgs bool) *world {
 	t.Helper()
 	pool := enginetest.NewPool(t)
 	record, err := e2ee.GenerateDeviceKeys()
@@ -109,6 +121,14 @@ func newWorld(t *testing.T) *world {
 	}
 	w.adminB = w.admin.as(admTok.Token)
 	w.actors["adminB"] = w.adminB
+	// The second organisation's own record key, for its encrypted threads.
+	recordB, err := e2ee.GenerateDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := w.adminB.do("PATCH", "/v1/organisations/"+org.ID, map[string]any{"record_public_key": b64url(recordB.HPKEPublic)}); r.status != http.StatusOK {
+		t.Fatalf("organisation B's record key: %d %s", r.status, r.body)
+	}
 	// Seed the stored rules now, so that the first request that needs them
 	// does not count as a change in the matrices.
 	if r := w.admin.do("GET", "/v1/rules", nil); r.status != http.StatusOK {
@@ -117,7 +137,7 @@ func newWorld(t *testing.T) *world {
 	var id string
 	for _, team := range []string{"A", "B"} {
 		admin := w.admin
-		if team == "B" {
+		if team == "B" && twoOrgs {
 			admin = w.adminB
 		}
 		doc, docTok := w.userBy(admin, map[string]any{"name": "Dr " + team, "role": "clinician"})
@@ -717,7 +737,7 @@ func leaves(tree any, path string, fn func(path string, v any, set func(any))) {
 // valid body, and wrong content types: each must be a 4xx problem+json that
 // names the field when there is one, never a 5xx, and no table may change.
 func TestBadInputMatrix(t *testing.T) {
-	w := newWorld(t)
+	w := newOrgsWorld(t)
 	before := w.counts()
 	for _, r := range w.srv.Routes() {
 		ep := endpoints[r.Pattern]
@@ -838,7 +858,7 @@ func namesField(p problem, field string) bool {
 // team's object equals the answer about a nonexistent one: nobody learns
 // that an object they may not see exists.
 func TestAuthorizationMatrix(t *testing.T) {
-	w := newWorld(t)
+	w := newOrgsWorld(t)
 	roles := slices.Sorted(func(yield func(string) bool) {
 		for k := range w.actors {
 			if !yield(k) {

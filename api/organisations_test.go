@@ -13,9 +13,24 @@ import (
 	"testing"
 
 	"github.com/tendhealth/tend/api"
+	"github.com/tendhealth/tend/e2ee"
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/engine/enginetest"
 )
+
+// userIn creates a user as admin and returns its id and a token.
+func userIn(t *testing.T, admin client, body map[string]any) (id, token string) {
+	t.Helper()
+	r := admin.do("POST", "/v1/users", body)
+	var u struct{ ID string }
+	r.decode(t, &u)
+	if r.status != http.StatusCreated {
+		t.Fatalf("user: %d %s", r.status, r.body)
+	}
+	var tok struct{ Token string }
+	admin.do("POST", "/v1/users/"+u.ID+"/tokens", map[string]any{}).decode(t, &tok)
+	return u.ID, tok.Token
+}
 
 // testLogo is a small PNG.
 func testLogo(t testing.TB) []byte {
@@ -40,7 +55,11 @@ func testLogo(t testing.TB) []byte {
 func TestOrganisations(t *testing.T) {
 	t.Parallel()
 	pool := enginetest.NewPool(t)
-	eng, err := engine.New(engine.Config{Pool: pool, Keys: testKeys(t)})
+	serverRecord, err := e2ee.GenerateDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{Pool: pool, Keys: testKeys(t), RecordPublicKey: serverRecord.HPKEPublic})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,9 +207,55 @@ func TestOrganisations(t *testing.T) {
 	if len(list.Items) != 1 || list.Items[0].ID != org.ID {
 		t.Errorf("an admin lists %+v", list.Items)
 	}
+	// The organisation's own record key: without one, its threads cannot
+	// be end-to-end encrypted (the server's key is the default
+	// organisation's); with one, their envelopes are wrapped to it.
+	doc, docTok := userIn(t, north, map[string]any{"name": "Dr North", "role": "clinician"})
+	if r := north.do("POST", "/v1/care-teams", map[string]any{"name": "North team", "member_ids": []string{doc}}); r.status != http.StatusCreated {
+		t.Fatalf("team: %d %s", r.status, r.body)
+	}
+	clinician := client{t: t, base: hs, token: docTok}
+	newE2EEClient(t, clinician)
+	var threads struct{ Items []struct{ ID, Kind string } }
+	clinician.do("GET", "/v1/threads", nil).decode(t, &threads)
+	if len(threads.Items) != 1 || threads.Items[0].Kind != "team" {
+		t.Fatalf("the team's channel: %+v", threads.Items)
+	}
+	channel := threads.Items[0].ID
+	if r := clinician.do("POST", "/v1/threads/"+channel+"/encrypt", nil); r.status != http.StatusConflict || !bytes.Contains(r.body, []byte("record key")) {
+		t.Errorf("encrypting without the organisation's record key: %d %s", r.status, r.body)
+	}
+	wantProblem(t, north.do("PATCH", "/v1/organisations/"+org.ID.String(), map[string]any{"record_public_key": "not-a-key"}),
+		http.StatusUnprocessableEntity, "record_public_key")
+	record, err := e2ee.GenerateDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	org = engine.Organisation{}
+	r = north.do("PATCH", "/v1/organisations/"+me.Organisation.ID.String(), map[string]any{"record_public_key": b64url(record.HPKEPublic)})
+	r.decode(t, &org)
+	if r.status != http.StatusOK || org.RecordKey == nil || org.RecordKey.ID != e2ee.RecordKeyID(record.HPKEPublic) {
+		t.Fatalf("record key: %d %s", r.status, r.body)
+	}
+	if r := clinician.do("POST", "/v1/threads/"+channel+"/encrypt", nil); r.status != http.StatusOK {
+		t.Fatalf("encrypting with the organisation's record key: %d %s", r.status, r.body)
+	}
+	var keys struct {
+		RecordKey struct{ ID string } `json:"record_key"`
+	}
+	clinician.do("GET", "/v1/threads/"+channel+"/keys", nil).decode(t, &keys)
+	if keys.RecordKey.ID != org.RecordKey.ID || keys.RecordKey.ID == e2ee.RecordKeyID(serverRecord.HPKEPublic) {
+		t.Errorf("the channel's record key is %q, want the organisation's %q", keys.RecordKey.ID, org.RecordKey.ID)
+	}
+	var changed int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE org_id = $1 AND action = 'organisation.update'
+		AND detail->>'record_key_id' = $2`, org.ID, org.RecordKey.ID).Scan(&changed); err != nil || changed != 1 {
+		t.Errorf("the record key's change in the audit trail: %d, %v", changed, err)
+	}
+
 	// Every change is audited in the organisation.
 	var n int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE org_id = $1 AND action LIKE 'organisation.%'`, org.ID).Scan(&n); err != nil || n != 4 {
-		t.Errorf("organisation audit entries = %d, %v; want 4 (create, two updates, logo)", n, err)
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE org_id = $1 AND action LIKE 'organisation.%'`, org.ID).Scan(&n); err != nil || n != 5 {
+		t.Errorf("organisation audit entries = %d, %v; want 5 (create, three updates, logo)", n, err)
 	}
 }

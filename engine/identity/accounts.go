@@ -63,15 +63,16 @@ func (us *Service) IssueToken(ctx context.Context, a access.Actor, userID uuid.U
 		t.ExpiresAt = &at
 	}
 	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, insertTokenSQL, t.ID, userID, hash[:], t.CreatedAt, t.ExpiresAt, a.Org(), a.Role == access.RoleSuperAdmin)
+		var org *uuid.UUID
+		err := tx.QueryRow(ctx, insertTokenSQL, t.ID, userID, hash[:], t.CreatedAt, t.ExpiresAt, a.Org(), a.Role == access.RoleSuperAdmin).Scan(&org)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("user: %w", access.ErrNotFound)
+		}
 		if err != nil {
 			return fmt.Errorf("insert token: %w", err)
 		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("user: %w", access.ErrNotFound)
-		}
 		return us.audit.Write(ctx, tx, a, audit.Entry{Action: "token.create", ObjectType: "token", ObjectID: t.ID.String(),
-			Detail: map[string]any{"user_id": userID, "expires": t.ExpiresAt != nil}})
+			Detail: map[string]any{"user_id": userID, "expires": t.ExpiresAt != nil}, OrgID: pg.Deref(org)})
 	})
 	if err != nil {
 		return Token{}, "", err

@@ -92,10 +92,12 @@ const orgExistsSQL = `SELECT EXISTS (SELECT 1 FROM organisations WHERE id = $1)`
 // OR role = 'admin')".
 
 // insertTokenSQL stores a token for user $2 if the user is enabled and in
-// reach ($6, $7); $5 is its expiry (NULL: none).
+// reach ($6, $7); $5 is its expiry (NULL: none). It returns the user's
+// organisation.
 const insertTokenSQL = `INSERT INTO tokens (id, user_id, hash, created_at, expires_at)
 			SELECT $1, id, $3, $4, $5 FROM users WHERE id = $2 AND disabled_at IS NULL
-			AND org_id IS NOT DISTINCT FROM coalesce($6::uuid, org_id) AND (NOT $7::boolean OR role = 'admin')`
+			AND org_id IS NOT DISTINCT FROM coalesce($6::uuid, org_id) AND (NOT $7::boolean OR role = 'admin')
+			RETURNING (SELECT org_id FROM users WHERE id = $2)`
 
 // lookupTokenSQL finds the enabled user of the unrevoked, unexpired token with hash $1.
 const lookupTokenSQL = `SELECT u.id, u.role, u.patient_id, u.org_id FROM tokens t JOIN users u ON u.id = t.user_id

@@ -113,7 +113,8 @@ func (us *Service) CreateUser(ctx context.Context, a access.Actor, in NewUser) (
 		if err := tx.QueryRow(ctx, insertUserSQL, u.ID, u.Name, u.Role, u.PatientID, u.CreatedAt, orgParam).Scan(&u.OrgID); err != nil {
 			return fmt.Errorf("insert user: %w", err)
 		}
-		return us.audit.Write(ctx, tx, a, audit.Entry{Action: "user.create", PatientID: pg.Deref(u.PatientID), ObjectType: "user", ObjectID: u.ID.String()})
+		return us.audit.Write(ctx, tx, a, audit.Entry{Action: "user.create", PatientID: pg.Deref(u.PatientID), ObjectType: "user", ObjectID: u.ID.String(),
+			OrgID: pg.Deref(u.OrgID)})
 	})
 	return u, err
 }

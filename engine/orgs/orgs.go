@@ -9,6 +9,7 @@ package orgs
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tendhealth/tend/e2ee"
 	"github.com/tendhealth/tend/engine/access"
 	"github.com/tendhealth/tend/engine/audit"
 	"github.com/tendhealth/tend/engine/internal/check"
@@ -40,8 +42,13 @@ type Organisation struct {
 	// set none; null: none.
 	QuietHours *QuietHours `json:"quiet_hours"`
 	Retention  Retention   `json:"retention"`
-	CreatedAt  time.Time   `json:"created_at"`
-	UpdatedAt  time.Time   `json:"updated_at"`
+	// RecordKey is the organisation's record key, which its end-to-end
+	// encrypted messages are also wrapped to (docs/e2ee.md); null: none
+	// set (the default organisation then uses the server's
+	// TEND_RECORD_PUBLIC_KEY).
+	RecordKey *RecordKey `json:"record_key"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // Branding is what the console and the patient app show of an organisation.
@@ -60,6 +67,37 @@ type Branding struct {
 type QuietHours struct {
 	Start string `json:"start"`
 	End   string `json:"end"`
+}
+
+// RecordKey is an organisation's record public key.
+type RecordKey struct {
+	ID        string `json:"id"`
+	PublicKey []byte `json:"public_key"` // unpadded base64url in JSON
+}
+
+// MarshalJSON writes the key as unpadded base64url, as clients read it.
+func (k RecordKey) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		ID        string `json:"id"`
+		PublicKey string `json:"public_key"`
+	}{k.ID, base64.RawURLEncoding.EncodeToString(k.PublicKey)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (k *RecordKey) UnmarshalJSON(b []byte) error {
+	var w struct {
+		ID        string `json:"id"`
+		PublicKey string `json:"public_key"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	pub, err := base64.RawURLEncoding.DecodeString(w.PublicKey)
+	if err != nil {
+		return fmt.Errorf("record key: %w", err)
+	}
+	k.ID, k.PublicKey = w.ID, pub
+	return nil
 }
 
 // Retention is how long the organisation keeps each kind of data, in days;
@@ -105,6 +143,9 @@ type Update struct {
 	Timezone   Optional[string]     `json:"timezone"`
 	QuietHours Optional[QuietHours] `json:"quiet_hours"`
 	Retention  *RetentionUpdate     `json:"retention"`
+	// RecordPublicKey is the new record key (an MLKEM768-X25519 public key,
+	// unpadded base64url, as tend records keygen prints it); null removes it.
+	RecordPublicKey Optional[string] `json:"record_public_key"`
 }
 
 // BrandingUpdate changes branding; null clears a field.
@@ -331,6 +372,18 @@ func (s *Service) Update(ctx context.Context, a access.Actor, id uuid.UUID, in U
 			}
 		}
 	}
+	detail := map[string]any{}
+	if in.RecordPublicKey.Set {
+		if in.RecordPublicKey.Null {
+			set["record_public_key"] = nil
+			detail["record_key_id"] = nil
+		} else if key, err := e2ee.ParseRecordPublicKey(in.RecordPublicKey.Value); err != nil {
+			v.Add("record_public_key", err.Error())
+		} else {
+			set["record_public_key"] = key
+			detail["record_key_id"] = e2ee.RecordKeyID(key)
+		}
+	}
 	if err := v.OrNil(); err != nil {
 		return Organisation{}, err
 	}
@@ -356,15 +409,18 @@ func (s *Service) Update(ctx context.Context, a access.Actor, id uuid.UUID, in U
 				fields = append(fields, col)
 			}
 		}
+		// A change of the record key is in the hash-chained trail with the
+		// new key's id, so a key swapped behind the admins' backs shows.
+		detail["fields"] = fields
 		return s.audit.Write(ctx, tx, withOrg(a, id), audit.Entry{Action: "organisation.update", ObjectType: "organisation",
-			ObjectID: id.String(), Detail: map[string]any{"fields": fields}})
+			ObjectID: id.String(), Detail: detail})
 	})
 	return o, err
 }
 
 // updatable lists the columns Update may set, in a fixed order.
 var updatable = []string{"name", "brand_name", "brand_primary", "brand_accent", "timezone", "quiet_start", "quiet_end",
-	"retain_readings_days", "retain_messages_days", "retain_attachments_days", "retain_deliveries_days"}
+	"retain_readings_days", "retain_messages_days", "retain_attachments_days", "retain_deliveries_days", "record_public_key"}
 
 // withOrg is a for an audit entry about organisation id (an operator
 // belongs to none).
@@ -441,11 +497,15 @@ func scan(r pgx.Row) (Organisation, error) {
 	var o Organisation
 	var brandName, primary, accent, qs, qe *string
 	var hasLogo bool
+	var key []byte
 	err := r.Scan(&o.ID, &o.Name, &o.Slug, &brandName, &primary, &accent, &hasLogo, &o.Timezone, &qs, &qe,
 		&o.Retention.ReadingsDays, &o.Retention.MessagesDays, &o.Retention.AttachmentsDays, &o.Retention.DeliveriesDays,
-		&o.CreatedAt, &o.UpdatedAt)
+		&key, &o.CreatedAt, &o.UpdatedAt)
 	if err != nil {
 		return o, err
+	}
+	if key != nil {
+		o.RecordKey = &RecordKey{ID: e2ee.RecordKeyID(key), PublicKey: key}
 	}
 	o.Branding = Branding{Name: o.Name, PrimaryColor: pg.Deref(primary), AccentColor: pg.Deref(accent)}
 	if brandName != nil {

@@ -18,7 +18,7 @@ var queries = map[string]string{
 
 // columns are an organisation's columns in scan's order.
 const columns = `id, name, slug, brand_name, brand_primary, brand_accent, logo IS NOT NULL, timezone, quiet_start, quiet_end,
-	retain_readings_days, retain_messages_days, retain_attachments_days, retain_deliveries_days, created_at, updated_at`
+	retain_readings_days, retain_messages_days, retain_attachments_days, retain_deliveries_days, record_public_key, created_at, updated_at`
 
 // insertOrgSQL creates organisation $1 named $2 with slug $3 and time zone $4 at $5.
 const insertOrgSQL = `INSERT INTO organisations (id, name, slug, timezone, created_at, updated_at)
@@ -31,12 +31,12 @@ const listOrgsSQL = `SELECT ` + columns + ` FROM organisations WHERE id = coales
 const getOrgSQL = `SELECT ` + columns + ` FROM organisations WHERE id = $1`
 
 // updateOrgSQL sets every updatable column of organisation $1 at $2: each
-// to its parameter ($3 on, in updatable's order) when its flag in $14 is
+// to its parameter ($3 on, in updatable's order) when its flag in $15 is
 // true, else keeps it.
 var updateOrgSQL = `UPDATE organisations SET ` + assignments() + `, updated_at = $2 WHERE id = $1 RETURNING ` + columns
 
 // types are the SQL types of updatable's columns.
-var types = []string{"text", "text", "text", "text", "text", "text", "text", "integer", "integer", "integer", "integer"}
+var types = []string{"text", "text", "text", "text", "text", "text", "text", "integer", "integer", "integer", "integer", "bytea"}
 
 func assignments() string {
 	out := make([]string, len(updatable))
