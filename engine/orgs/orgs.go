@@ -290,11 +290,9 @@ func mayManage(a access.Actor, id uuid.UUID) error {
 	return access.Require(a, access.RoleAdmin)
 }
 
-// Update changes an organisation's settings (its admins and operators).
-func (s *Service) Update(ctx context.Context, a access.Actor, id uuid.UUID, in Update) (Organisation, error) {
-	if err := mayManage(a, id); err != nil {
-		return Organisation{}, err
-	}
+// changes checks an update and returns the columns it sets (nil clears one)
+// and the audit entry's detail, or the fields in error. Pure.
+func changes(in Update) (map[string]any, map[string]any, error) {
 	var v rpm.ValidationError
 	set := map[string]any{}
 	if in.Name.Set {
@@ -384,11 +382,20 @@ func (s *Service) Update(ctx context.Context, a access.Actor, id uuid.UUID, in U
 			detail["record_key_id"] = e2ee.RecordKeyID(key)
 		}
 	}
-	if err := v.OrNil(); err != nil {
+	return set, detail, v.OrNil()
+}
+
+// Update changes an organisation's settings (its admins and operators).
+func (s *Service) Update(ctx context.Context, a access.Actor, id uuid.UUID, in Update) (Organisation, error) {
+	if err := mayManage(a, id); err != nil {
+		return Organisation{}, err
+	}
+	set, detail, err := changes(in)
+	if err != nil {
 		return Organisation{}, err
 	}
 	var o Organisation
-	err := pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		args := []any{id, s.now()}
 		flags := make([]bool, len(updatable))
 		for i, col := range updatable {
