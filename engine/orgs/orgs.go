@@ -290,6 +290,36 @@ func mayManage(a access.Actor, id uuid.UUID) error {
 	return access.Require(a, access.RoleAdmin)
 }
 
+// brandingChanges checks a branding update into set.
+func brandingChanges(v *rpm.ValidationError, set map[string]any, b *BrandingUpdate) {
+	if b.Name.Set {
+		if b.Name.Null || b.Name.Value == "" {
+			set["brand_name"] = nil
+		} else {
+			check.Name(v, "branding.name", b.Name.Value)
+			set["brand_name"] = b.Name.Value
+		}
+	}
+	for _, c := range []struct {
+		field, column string
+		o             Optional[string]
+	}{{"branding.primary_color", "brand_primary", b.PrimaryColor}, {"branding.accent_color", "brand_accent", b.AccentColor}} {
+		if !c.o.Set {
+			continue
+		}
+		if c.o.Null || c.o.Value == "" {
+			set[c.column] = nil
+			continue
+		}
+		col := strings.ToLower(c.o.Value)
+		if !colorRE.MatchString(col) {
+			v.Add(c.field, "must be a colour as #rrggbb")
+			continue
+		}
+		set[c.column] = col
+	}
+}
+
 // changes checks an update and returns the columns it sets (nil clears one)
 // and the audit entry's detail, or the fields in error. Pure.
 func changes(in Update) (map[string]any, map[string]any, error) {
@@ -303,33 +333,8 @@ func changes(in Update) (map[string]any, map[string]any, error) {
 			set["name"] = in.Name.Value
 		}
 	}
-	if b := in.Branding; b != nil {
-		if b.Name.Set {
-			if b.Name.Null || b.Name.Value == "" {
-				set["brand_name"] = nil
-			} else {
-				check.Name(&v, "branding.name", b.Name.Value)
-				set["brand_name"] = b.Name.Value
-			}
-		}
-		for _, c := range []struct {
-			field, column string
-			o             Optional[string]
-		}{{"branding.primary_color", "brand_primary", b.PrimaryColor}, {"branding.accent_color", "brand_accent", b.AccentColor}} {
-			if !c.o.Set {
-				continue
-			}
-			if c.o.Null || c.o.Value == "" {
-				set[c.column] = nil
-				continue
-			}
-			col := strings.ToLower(c.o.Value)
-			if !colorRE.MatchString(col) {
-				v.Add(c.field, "must be a colour as #rrggbb")
-				continue
-			}
-			set[c.column] = col
-		}
+	if in.Branding != nil {
+		brandingChanges(&v, set, in.Branding)
 	}
 	if in.Timezone.Set {
 		if _, err := check.LoadZone(in.Timezone.Value); in.Timezone.Null || in.Timezone.Value == "" || err != nil {
