@@ -17,6 +17,7 @@ import (
 	"github.com/tendhealth/tend/engine/messaging"
 	"github.com/tendhealth/tend/engine/records"
 	"github.com/tendhealth/tend/engine/reminder"
+	"github.com/tendhealth/tend/engine/retention"
 	"github.com/tendhealth/tend/engine/rulestore"
 	"github.com/tendhealth/tend/engine/triage"
 )
@@ -231,6 +232,13 @@ var (
 	ErrUnsupportedType = messaging.ErrUnsupportedType
 	ErrTooLarge        = messaging.ErrTooLarge
 	ErrIntegrity       = messaging.ErrIntegrity
+)
+
+// Retention (package retention).
+type (
+	RetentionOptions = retention.Options
+	RetentionCount   = retention.Count
+	RetentionKind    = retention.Kind
 )
 
 // DefaultAttachmentMaxBytes is the default of Config.AttachmentMaxBytes.
