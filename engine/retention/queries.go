@@ -50,19 +50,23 @@ const orgUsersSQL = `SELECT id FROM users WHERE org_id = $1 AND id > $2 ORDER BY
 // unfinishedJob are the River job states of a job that has not ended.
 const unfinishedJob = `('available', 'pending', 'retryable', 'running', 'scheduled')`
 
-// finishedNotification holds for notification n once nothing will happen to
-// it: not held for a catch-up (held_until set, catchup_id not yet), no
+// doneNotification holds for notification n once nothing will happen to
+// it: not held for a catch-up (held_until set, catchup_id not yet) and no
 // delivery job that has not ended (River's index on job arguments finds
-// them), and no notification summarised by it that is still stored (the
-// catch-up goes after them; they are older, so an earlier batch takes them).
-const finishedNotification = `(n.held_until IS NULL OR n.catchup_id IS NOT NULL)
+// them).
+const doneNotification = `(n.held_until IS NULL OR n.catchup_id IS NOT NULL)
 		AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.args @> jsonb_build_object('notification_id', n.id)
-			AND j.kind = 'notify.deliver' AND j.state IN ` + unfinishedJob + `)
+			AND j.kind = 'notify.deliver' AND j.state IN ` + unfinishedJob + `)`
+
+// finishedNotification is doneNotification for a notification no stored
+// notification names as its catch-up: a catch-up goes after the ones it
+// summarised (they are older, so an earlier batch takes them).
+const finishedNotification = doneNotification + `
 		AND NOT EXISTS (SELECT 1 FROM notifications h WHERE h.catchup_id = n.id)`
 
 // expiredMessage holds for message m once it may go: no notification of it
 // is unfinished, and its push (after the hold) is not still to run.
-const expiredMessage = `NOT EXISTS (SELECT 1 FROM notifications n WHERE n.message_id = m.id AND NOT (` + finishedNotification + `))
+const expiredMessage = `NOT EXISTS (SELECT 1 FROM notifications n WHERE n.message_id = m.id AND NOT (` + doneNotification + `))
 		AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.args @> jsonb_build_object('message_id', m.id)
 			AND j.kind = 'message.push' AND j.state IN ` + unfinishedJob + `)`
 
@@ -132,6 +136,8 @@ const countMessagesSQL = `SELECT count(*) FROM threads t JOIN messages m ON m.th
 const countAttachmentsSQL = `SELECT count(*) FROM threads t JOIN attachments a ON a.thread_id = t.id
 		WHERE ` + orgThread + ` AND a.created_at < $2`
 
-// countDeliveriesSQL counts the organisation's finished notifications created before $2.
+// countDeliveriesSQL counts the organisation's finished notifications created before $2 (a
+// catch-up whose summarised notifications all go too counts: a run takes it after them).
 const countDeliveriesSQL = `SELECT count(*) FROM users u JOIN notifications n ON n.user_id = u.id
-		WHERE u.org_id = $1 AND n.created_at < $2 AND ` + finishedNotification
+		WHERE u.org_id = $1 AND n.created_at < $2 AND ` + doneNotification + `
+		AND NOT EXISTS (SELECT 1 FROM notifications h WHERE h.catchup_id = n.id AND h.created_at >= $2)`

@@ -29,6 +29,10 @@ type world struct {
 	// pendingAlert's delivery jobs have not run; pendingMessage's push has
 	// not run.
 	pendingAlert, pendingMessage uuid.UUID
+	// messageNote has a notification newer than the deliveries period.
+	messageNote uuid.UUID
+	// thread is the default organisation's patient thread.
+	threadID uuid.UUID
 	// cutoff is 30 days before the run.
 	cutoff time.Time
 }
@@ -94,6 +98,23 @@ func newWorld(t *testing.T) *world {
 	w.exec(t, `INSERT INTO deliveries (notification_id, device_id, attempt, outcome, created_at)
 		SELECT n.id, d.id, 1, 'sent', n.created_at FROM notifications n JOIN devices d ON d.user_id = n.user_id
 		WHERE n.alert_id = $1`, done)
+
+	// Quiet hours: one notification still held (no catch-up yet), and two
+	// summarised by a catch-up made after them, whose delivery was done.
+	catchup := uuid.New()
+	w.exec(t, `INSERT INTO notifications (id, user_id, type, urgency, held_until, created_at) VALUES
+		($1, $2, 'alert', 'medium', $3, $3)`, uuid.New(), w.Clinician.UserID, old.Add(time.Hour))
+	w.exec(t, `INSERT INTO notifications (id, user_id, type, urgency, item_count, created_at) VALUES ($1, $2, 'catchup', 'medium', 2, $3)`,
+		catchup, w.Clinician.UserID, old.Add(8*time.Hour))
+	w.exec(t, `INSERT INTO notifications (id, user_id, type, urgency, held_until, catchup_id, created_at)
+		SELECT gen_random_uuid(), $1, 'alert', 'medium', $2, $3, $4::timestamptz - g * interval '1 minute' FROM generate_series(1, 2) g`,
+		w.Clinician.UserID, old.Add(8*time.Hour), catchup, old.Add(2*time.Hour))
+
+	// A push of an old message, recorded (and sent) recently: it outlives
+	// the message.
+	w.exec(t, `INSERT INTO notifications (id, user_id, type, urgency, message_id, thread_id, created_at)
+		VALUES ($1, $2, 'message', 'medium', $3, $4, $5)`, uuid.New(), w.Clinician.UserID, messages[1], thread, now.Add(-time.Hour))
+	w.messageNote, w.threadID = messages[1], thread
 
 	// Now: one of each that stays.
 	w.clock.Set(now)
@@ -191,8 +212,8 @@ func (w *world) state(t *testing.T, org uuid.UUID) state {
 			w.cutoff),
 		oldDeliveries: count(`SELECT count(*) FROM deliveries d JOIN notifications n ON n.id = d.notification_id JOIN users u ON u.id = n.user_id
 			WHERE u.org_id = $1 AND n.created_at < $2`, w.cutoff),
-		pendingNotifications: count(`SELECT count(*) FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.org_id = $1 AND n.alert_id = $2`,
-			w.pendingAlert),
+		pendingNotifications: count(`SELECT count(*) FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.org_id = $1
+			AND (n.alert_id = $2 OR n.held_until IS NOT NULL AND n.catchup_id IS NULL)`, w.pendingAlert),
 	}
 }
 
@@ -209,7 +230,7 @@ func TestRetention(t *testing.T) {
 	def := w.Admin.HomeOrg()
 	before, otherBefore := w.state(t, def), w.state(t, w.other)
 	if before.oldReadings < 4 || before.oldSources != 3 || before.oldMessages != 3 || before.oldAttachments != 1 ||
-		before.oldNotifications < 2 || before.oldDeliveries == 0 || before.pendingNotifications == 0 || before.newReadings != 1 ||
+		before.oldNotifications < 5 || before.oldDeliveries == 0 || before.pendingNotifications < 2 || before.newReadings != 1 ||
 		before.newMessages != 1 || before.newAttachments != 1 {
 		t.Fatalf("the world is not what the test needs: %+v", before)
 	}
@@ -250,6 +271,11 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("%d audit entries after one batch, want 1", n)
 	}
 
+	threadBefore, err := w.eng.GetThread(ctx, w.Clinician, w.threadID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// The next run finishes.
 	batches = nil
 	counts, err := w.eng.RunRetention(ctx, engine.RetentionOptions{Progress: func(c engine.RetentionCount) {
@@ -273,9 +299,26 @@ func TestRetention(t *testing.T) {
 	if n := w.Count(t, `SELECT count(*) FROM messages WHERE id = $1`, w.pendingMessage); n != 1 {
 		t.Error("the message whose push is still to run was deleted")
 	}
+	if n := w.Count(t, `SELECT count(*) FROM notifications WHERE type = 'message' AND message_id IS NULL AND thread_id IS NOT NULL`); n != 1 {
+		t.Errorf("%d message notifications kept without their deleted message, want 1", n)
+	}
+	if n := w.Count(t, `SELECT count(*) FROM messages WHERE id = $1`, w.messageNote); n != 0 {
+		t.Error("a message with a finished notification was kept")
+	}
 	if n := w.Count(t, `SELECT count(*) FROM river_job WHERE kind = 'notify.deliver' AND args->>'alert_id' = $1
 		AND state = 'available'`, w.pendingAlert.String()); n == 0 {
 		t.Error("the pending alert's delivery jobs are gone")
+	}
+	// The thread keeps its numbering: its page starts at the oldest message
+	// kept, with nothing before it, and its read state is unchanged.
+	page, err := w.eng.ListMessages(ctx, w.Clinician, w.threadID, engine.MessageFilter{Limit: 50})
+	if err != nil || len(page.Items) != 2 || page.Items[0].ID != w.pendingMessage || page.Items[0].Seq != 3 ||
+		page.Items[1].Seq != 4 || page.BeforeCursor != nil {
+		t.Errorf("thread page after retention = %+v, %v; want the pending message (seq 3) and the new one (4), nothing before", page, err)
+	}
+	threadAfter, err := w.eng.GetThread(ctx, w.Clinician, w.threadID)
+	if err != nil || threadAfter.UnreadCount != threadBefore.UnreadCount || !threadAfter.LastMessageAt.Equal(*threadBefore.LastMessageAt) {
+		t.Errorf("thread after retention = %+v, %v; was %+v", threadAfter, err, threadBefore)
 	}
 	for _, b := range batches {
 		if b.Rows < 1 || b.Rows > 2 {
