@@ -383,3 +383,26 @@ func TestRetention(t *testing.T) {
 		}
 	}
 }
+
+// TestRetentionJob: an engine that runs workers applies the periods at
+// start (the periodic job, through River).
+func TestRetentionJob(t *testing.T) {
+	t.Parallel()
+	w := enginetest.NewWorld(t, false)
+	ctx := context.Background()
+	old := time.Now().Add(-40 * 24 * time.Hour)
+	if _, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID,
+		Readings: []rpm.Reading{enginetest.BP(118, 76, old, "cuff-1")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Pool.Exec(ctx, `UPDATE organisations SET retain_readings_days = 30`); err != nil {
+		t.Fatal(err)
+	}
+	w.NewEngine(t, true)
+	enginetest.WaitFor(t, func() bool {
+		return w.Count(t, `SELECT count(*) FROM readings WHERE patient_id = $1`, w.Patient.ID) == 0
+	})
+	if n := w.Count(t, `SELECT count(*) FROM audit_entries WHERE action = 'retention.delete' AND detail->>'kind' = 'readings'`); n != 1 {
+		t.Errorf("%d audit entries for the job's batch, want 1", n)
+	}
+}
