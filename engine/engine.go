@@ -28,6 +28,7 @@ import (
 	"github.com/tendhealth/tend/engine/internal/presence"
 	"github.com/tendhealth/tend/engine/internal/rescue"
 	"github.com/tendhealth/tend/engine/messaging"
+	"github.com/tendhealth/tend/engine/orgs"
 	"github.com/tendhealth/tend/engine/records"
 	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/retention"
@@ -239,6 +240,7 @@ type Engine struct {
 	sealDone  chan struct{}
 	stream    *stream.Service
 	records   *records.Service
+	orgs      *orgs.Service
 	retention *retention.Service
 }
 
@@ -285,6 +287,7 @@ func New(cfg Config) (*Engine, error) {
 		OpenAttachment: e.openForExport})
 	e.retention = retention.New(retention.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Metrics: m,
 		Batch: cfg.RetentionBatch, DeleteBlobs: e.messageService.DeleteBlobs})
+	e.orgs = orgs.New(orgs.Config{Pool: cfg.Pool, Now: now, Audit: aw})
 	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention,
 		Presence: e.presence})
 

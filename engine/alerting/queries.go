@@ -87,12 +87,11 @@ const insertEvalErrorsSQL = `INSERT INTO rule_eval_errors (rule_id, rule_version
 // patientOverridesSQL reads the personalised rule parameters of patient $1.
 const patientOverridesSQL = `SELECT overrides FROM patient_params WHERE patient_id = $1`
 
-// staffQuietHours are a staff member's (u) time zone and quiet hours, each falling back to their
-// organisation's (o) when they set none of their own: their own quiet hours win, and a user with
-// none takes the organisation's window in their own zone (the organisation's when they name none).
-// The pair start–end is NULL together in both tables, so coalescing each keeps a pair whole.
-const staffQuietHours = `coalesce(u.timezone, o.timezone), coalesce(u.quiet_start, o.quiet_start),
-			coalesce(u.quiet_end, o.quiet_end)`
+// staffQuietHours are a staff member's (u) time zone and quiet hours: their own window in
+// their own zone when they set one (it wins), else their organisation's (o) window in the
+// organisation's zone (none when the organisation has none). The pair start–end is NULL together.
+const staffQuietHours = `CASE WHEN u.quiet_start IS NULL THEN o.timezone ELSE u.timezone END,
+			coalesce(u.quiet_start, o.quiet_start), coalesce(u.quiet_end, o.quiet_end)`
 
 // recipientsSQL lists who is told of an alert: the clinicians and leads of care team $1 and the
 // patient $2, each with their quiet hours (their organisation's when they set none), enabled devices

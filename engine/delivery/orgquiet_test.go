@@ -15,15 +15,16 @@ import (
 )
 
 // TestOrganisationQuietHoursAreTheDefault: a clinician who set no quiet hours
-// (and no time zone) of their own takes their organisation's — a medium alert
-// at 23:00 Chicago time waits for 07:00, and the catch-up at 03:30 still holds
-// it — while a clinician's own quiet hours win over the organisation's.
+// of their own takes their organisation's, in the organisation's zone (not
+// the clinician's own, Tokyo, where it is afternoon) — a medium alert at 23:00
+// Chicago time waits for 07:00, and the catch-up at 03:30 still holds it —
+// while a clinician's own quiet hours win over the organisation's.
 func TestOrganisationQuietHoursAreTheDefault(t *testing.T) {
 	t.Parallel()
 	chi := enginetest.Chicago(t)
 	w := pushtest.NewQuiet(t, time.Date(2026, 3, 7, 23, 0, 0, 0, chi))
 	ctx := context.Background()
-	if _, err := w.Pool.Exec(ctx, `UPDATE users SET timezone = NULL, quiet_start = NULL, quiet_end = NULL WHERE id = $1`,
+	if _, err := w.Pool.Exec(ctx, `UPDATE users SET timezone = 'Asia/Tokyo', quiet_start = NULL, quiet_end = NULL WHERE id = $1`,
 		w.Clinician.UserID); err != nil {
 		t.Fatal(err)
 	}

@@ -22,12 +22,11 @@ var queries = map[string]string{
 	"markAlertUndeliveredSQL": markAlertUndeliveredSQL,
 }
 
-// userQuietHours are a user's (u) time zone and quiet hours, each falling back to their
-// organisation's (o) when they set none of their own: their own quiet hours win, and a user with
-// none takes the organisation's window in their own zone (the organisation's when they name none).
-// The pair start–end is NULL together in both tables, so coalescing each keeps a pair whole.
-const userQuietHours = `coalesce(u.timezone, o.timezone), coalesce(u.quiet_start, o.quiet_start),
-			coalesce(u.quiet_end, o.quiet_end)`
+// userQuietHours are a user's (u) time zone and quiet hours: their own window in
+// their own zone when they set one (it wins), else their organisation's (o) window in the
+// organisation's zone (none when the organisation has none). The pair start–end is NULL together.
+const userQuietHours = `CASE WHEN u.quiet_start IS NULL THEN o.timezone ELSE u.timezone END,
+			coalesce(u.quiet_start, o.quiet_start), coalesce(u.quiet_end, o.quiet_end)`
 
 // lockQuietHoursSQL reads and locks user $1's quiet hours (their organisation's when they set none),
 // so that one catch-up runs per user at a time.
