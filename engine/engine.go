@@ -31,6 +31,7 @@ import (
 	"github.com/tendhealth/tend/engine/orgs"
 	"github.com/tendhealth/tend/engine/records"
 	"github.com/tendhealth/tend/engine/reminder"
+	"github.com/tendhealth/tend/engine/retention"
 	"github.com/tendhealth/tend/engine/rulestore"
 	"github.com/tendhealth/tend/engine/stream"
 	"github.com/tendhealth/tend/engine/triage"
@@ -69,6 +70,15 @@ type Config struct {
 	// periodic River job, with RunWorkers). Defaults to 15 seconds; negative
 	// disables the sweep.
 	MissedDoseInterval time.Duration
+	// RetentionInterval is how often each organisation's retention periods
+	// are applied (a periodic River job, with RunWorkers): readings,
+	// messages, attachments and delivery records older than the periods
+	// are deleted in batches. Defaults to 1 hour; negative disables the job
+	// (`tend retention run` still works).
+	RetentionInterval time.Duration
+	// RetentionBatch is how many rows one retention transaction deletes.
+	// Defaults to 1,000.
+	RetentionBatch int
 	// EscalationSweepInterval is how often open alerts whose escalation step
 	// is due are escalated (a periodic River job, with RunWorkers): a step
 	// runs at most this long after its deadline. Defaults to 2 seconds;
@@ -231,6 +241,7 @@ type Engine struct {
 	stream    *stream.Service
 	records   *records.Service
 	orgs      *orgs.Service
+	retention *retention.Service
 }
 
 // New validates cfg and builds an Engine. Call Start to run workers.
@@ -274,6 +285,8 @@ func New(cfg Config) (*Engine, error) {
 		BroadcastBatch: cfg.BroadcastBatch, Metrics: m, RecordKey: cfg.RecordPublicKey, Presence: e.presence})
 	e.records = records.New(records.Config{Pool: cfg.Pool, Now: now, Audit: aw, Keys: cfg.Keys,
 		OpenAttachment: e.openForExport})
+	e.retention = retention.New(retention.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Metrics: m,
+		Batch: cfg.RetentionBatch, DeleteBlobs: e.messageService.DeleteBlobs})
 	e.orgs = orgs.New(orgs.Config{Pool: cfg.Pool, Now: now, Audit: aw})
 	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention,
 		Presence: e.presence})
@@ -318,6 +331,7 @@ func (cfg *Config) withDefaults() error {
 	cfg.AuditSealInterval = cmp.Or(cfg.AuditSealInterval, 200*time.Millisecond)
 	cfg.MissingDataInterval = cmp.Or(cfg.MissingDataInterval, 10*time.Minute)
 	cfg.EscalationSweepInterval = cmp.Or(cfg.EscalationSweepInterval, alerting.DefaultSweepInterval)
+	cfg.RetentionInterval = cmp.Or(cfg.RetentionInterval, time.Hour)
 	cfg.IngestTransactions = cmp.Or(cfg.IngestTransactions, max(2, runtime.GOMAXPROCS(0)))
 	if cfg.ObservedHorizon.IsZero() {
 		cfg.ObservedHorizon = DefaultObservedHorizon

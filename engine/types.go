@@ -20,6 +20,7 @@ import (
 	"github.com/tendhealth/tend/engine/orgs"
 	"github.com/tendhealth/tend/engine/records"
 	"github.com/tendhealth/tend/engine/reminder"
+	"github.com/tendhealth/tend/engine/retention"
 	"github.com/tendhealth/tend/engine/rulestore"
 	"github.com/tendhealth/tend/engine/triage"
 )
@@ -234,6 +235,13 @@ var (
 	ErrUnsupportedType = messaging.ErrUnsupportedType
 	ErrTooLarge        = messaging.ErrTooLarge
 	ErrIntegrity       = messaging.ErrIntegrity
+)
+
+// Retention (package retention).
+type (
+	RetentionOptions = retention.Options
+	RetentionCount   = retention.Count
+	RetentionKind    = retention.Kind
 )
 
 // DefaultAttachmentMaxBytes is the default of Config.AttachmentMaxBytes.

@@ -43,6 +43,7 @@ Usage:
                                  decrypt a patient's end-to-end encrypted conversations (JSON lines)
   tend patient export --patient ID --out FILE
                                  everything about a patient as a zip (FHIR R4 Bundle and attachments)
+  tend retention run [--dry-run] delete what each organisation keeps no longer (its retention periods)
   tend vapid generate            print a new VAPID key pair for Web Push
   tend push-receiver [--subscription FILE]
                                  a local Web Push service standing in for a browser: prints the pushes it gets
@@ -125,6 +126,8 @@ func dispatch(ctx context.Context, env getenv, args []string, stdout, stderr io.
 		return patientCmd(ctx, env, rest, stdout, stderr)
 	case "org":
 		return orgCmd(ctx, env, rest, stdout, stderr)
+	case "retention":
+		return retentionCmd(ctx, env, rest, stdout, stderr)
 	case "vapid":
 		return vapid(rest, stdout, stderr)
 	case "push-receiver":

@@ -30,6 +30,7 @@ var broadcastQueries = map[string]string{
 	"getBlobSQL":                 getBlobSQL,
 	"staleBlobsSQL":              staleBlobsSQL,
 	"replaceBlobSQL":             replaceBlobSQL,
+	"deleteBlobsSQL":             deleteBlobsSQL,
 }
 
 // teamRoleSQL tells whether care team $1 exists in organisation $3 (NULL:
@@ -155,3 +156,6 @@ const staleBlobsSQL = `SELECT attachment_id, key_id, data FROM attachment_blobs 
 
 // replaceBlobSQL stores attachment $1's bytes re-sealed under key $2 as $3.
 const replaceBlobSQL = `UPDATE attachment_blobs SET key_id = $2, data = $3 WHERE attachment_id = $1`
+
+// deleteBlobsSQL deletes the stored bytes of attachments $1 (retention).
+const deleteBlobsSQL = `DELETE FROM attachment_blobs WHERE attachment_id = ANY($1)`
