@@ -232,7 +232,7 @@ func (ig *Service) loadScopes(ctx context.Context, jobs []*ingestJob) ([]*ingest
 		var s scope.Patient
 		var params map[string]map[string]float64
 		var retakes alerting.Retakes
-		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &params, &retakes); err != nil {
+		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &s.OrgID, &params, &retakes); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("ingest scope: %w", err)
 		}
@@ -256,8 +256,8 @@ func (ig *Service) loadScopes(ctx context.Context, jobs []*ingestJob) ([]*ingest
 // a retake without history: then evaluating after the insert would raise,
 // record and ask nothing, and the group needs no transaction of its own.
 func (ig *Service) quiet(active []*ingestJob, now time.Time) bool {
-	pack := ig.pack()
 	for _, j := range active {
+		pack := ig.pack(j.scope.OrgID)
 		if len(j.retakes) > 0 {
 			return false
 		}
@@ -288,7 +288,6 @@ type groupRows struct {
 // newGroupRows gives each job's readings their ids and collects the group's
 // rows.
 func (ig *Service) newGroupRows(active []*ingestJob, now time.Time) *groupRows {
-	pack := ig.pack()
 	g := &groupRows{locks: make([]uuid.UUID, 0, len(active))}
 	for _, j := range active {
 		g.locks = append(g.locks, j.patientID)
@@ -300,7 +299,7 @@ func (ig *Service) newGroupRows(active []*ingestJob, now time.Time) *groupRows {
 			g.readings.add(j, i)
 		}
 		g.audits.Add(j.actor, j.patientID, j.ids, sources)
-		g.hist.add(pack, j, now)
+		g.hist.add(ig.pack(j.scope.OrgID), j, now)
 	}
 	return g
 }
@@ -355,11 +354,10 @@ func resolveStatuses(ctx context.Context, q pg.Querier, active []*ingestJob, cre
 	return resolveDuplicates(ctx, q, active, dupPatients, dupSources)
 }
 
-// raise evaluates each patient's new readings, then raises every patient's
-// alerts together.
+// raise evaluates each patient's new readings with their organisation's
+// pack, then raises every patient's alerts together.
 func (ig *Service) raise(ctx context.Context, tx pgx.Tx, active []*ingestJob, created map[uuid.UUID]bool,
 	byPatient map[uuid.UUID][]rules.Observation, now time.Time) error {
-	pack := ig.pack()
 	var raises []*alerting.Request
 	raised := map[*ingestJob]*alerting.Request{}
 	for _, j := range active {
@@ -372,7 +370,7 @@ func (ig *Service) raise(ctx context.Context, tx pgx.Tx, active []*ingestJob, cr
 		if len(fresh) == 0 {
 			continue
 		}
-		hits, retakes, err := ig.alerting.Evaluate(ctx, tx, j.patientID, j.scope, pack, fresh, byPatient[j.patientID], j.params, j.retakes)
+		hits, retakes, err := ig.alerting.Evaluate(ctx, tx, j.patientID, j.scope, ig.pack(j.scope.OrgID), fresh, byPatient[j.patientID], j.params, j.retakes)
 		if err != nil {
 			return err
 		}
