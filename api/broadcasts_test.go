@@ -55,10 +55,15 @@ func (w *world) threadOf(team, kind string) string {
 	return id
 }
 
-// broadcastOf returns a broadcast of team's care team, made by the admin.
+// broadcastOf returns a broadcast of team's care team, made by the admin of
+// its organisation.
 func (w *world) broadcastOf(team string) string {
 	return w.once("broadcast "+team, func() string {
-		r := w.admin.do("POST", "/v1/care-teams/"+w.teamOf(w.patient[team])+"/broadcasts", map[string]any{"body": "Closed Monday"})
+		admin := w.admin
+		if team == "B" {
+			admin = w.adminB
+		}
+		r := admin.do("POST", "/v1/care-teams/"+w.teamOf(w.patient[team])+"/broadcasts", map[string]any{"body": "Closed Monday"})
 		if r.status != http.StatusAccepted {
 			w.t.Fatalf("broadcast: %d %s", r.status, r.body)
 		}

@@ -60,6 +60,7 @@ func TestConsoleServed(t *testing.T) {
 		"/console/assets/patients.js":       "text/javascript",
 		"/console/assets/simulate.js":       "text/javascript",
 		"/console/assets/presence.js":       "text/javascript",
+		"/console/assets/brand.js":          "text/javascript",
 		"/console/assets/console.css":       "text/css",
 		"/console/vendor/uPlot.iife.min.js": "text/javascript",
 		"/console/vendor/uPlot.min.css":     "text/css",

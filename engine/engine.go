@@ -28,6 +28,7 @@ import (
 	"github.com/tendhealth/tend/engine/internal/presence"
 	"github.com/tendhealth/tend/engine/internal/rescue"
 	"github.com/tendhealth/tend/engine/messaging"
+	"github.com/tendhealth/tend/engine/orgs"
 	"github.com/tendhealth/tend/engine/records"
 	"github.com/tendhealth/tend/engine/reminder"
 	"github.com/tendhealth/tend/engine/rulestore"
@@ -229,6 +230,7 @@ type Engine struct {
 	sealDone  chan struct{}
 	stream    *stream.Service
 	records   *records.Service
+	orgs      *orgs.Service
 }
 
 // New validates cfg and builds an Engine. Call Start to run workers.
@@ -272,6 +274,7 @@ func New(cfg Config) (*Engine, error) {
 		BroadcastBatch: cfg.BroadcastBatch, Metrics: m, RecordKey: cfg.RecordPublicKey, Presence: e.presence})
 	e.records = records.New(records.Config{Pool: cfg.Pool, Now: now, Audit: aw, Keys: cfg.Keys,
 		OpenAttachment: e.openForExport})
+	e.orgs = orgs.New(orgs.Config{Pool: cfg.Pool, Now: now, Audit: aw})
 	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention,
 		Presence: e.presence})
 

@@ -20,8 +20,10 @@ Usage:
   tend serve                     API and workers
   tend worker                    workers only
   tend migrate up|status         apply or list database migrations (Tend's and River's)
-  tend token create --role R [--name N] [--patient ID] | --user ID
+  tend token create --role R [--name N] [--patient ID] [--org O] | --user ID
                                  create a bearer token (and its user when no --user)
+  tend org create --name N --slug S [--timezone Z]
+                                 create an organisation (print its id); tend org list lists them
   tend token revoke ID           revoke a token
   tend demo [--duration D]       the whole system on a local Postgres with simulated patients
   tend load --url U --token T    post readings (or -mode messages) to a running server and report throughput
@@ -121,6 +123,8 @@ func dispatch(ctx context.Context, env getenv, args []string, stdout, stderr io.
 		return records(ctx, env, rest, stdout, stderr)
 	case "patient":
 		return patientCmd(ctx, env, rest, stdout, stderr)
+	case "org":
+		return orgCmd(ctx, env, rest, stdout, stderr)
 	case "vapid":
 		return vapid(rest, stdout, stderr)
 	case "push-receiver":

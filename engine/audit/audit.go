@@ -180,7 +180,7 @@ func (w Writer) List(ctx context.Context, pool *pgxpool.Pool, a access.Actor, f 
 	var out []Stored
 	err := pg.InTx(ctx, pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, listAuditQuery(f), f.After, pg.NilIfZero(f.PatientID), pg.NilIfZero(f.ActorID),
-			nilIfEmpty(f.Action), nilIfZeroTime(f.Since), nilIfZeroTime(f.Until), f.Limit+1)
+			nilIfEmpty(f.Action), nilIfZeroTime(f.Since), nilIfZeroTime(f.Until), f.Limit+1, a.Org())
 		if err != nil {
 			return fmt.Errorf("list audit: %w", err)
 		}

@@ -44,7 +44,7 @@ func (ms *Service) RecordEnvelopes(ctx context.Context, a access.Actor, patientI
 	}
 	var out []RecordEnvelope
 	err := pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, recordEnvelopesSQL, patientID)
+		rows, err := tx.Query(ctx, recordEnvelopesSQL, patientID, a.Org())
 		if err != nil {
 			return fmt.Errorf("record envelopes: %w", err)
 		}

@@ -269,4 +269,5 @@ const recordEnvelopesSQL = `SELECT m.id, m.thread_id, t.kind, m.seq, m.sender_id
 	FROM threads t JOIN messages m ON m.thread_id = t.id
 	LEFT JOIN e2ee_devices d ON d.id = m.sender_device_id
 	WHERE t.patient_id = $1 AND m.kind = 'encrypted'
+		AND EXISTS (SELECT 1 FROM patients p WHERE p.id = $1 AND p.org_id = coalesce($2::uuid, p.org_id))
 	ORDER BY t.id, m.seq`

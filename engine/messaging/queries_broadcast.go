@@ -32,9 +32,9 @@ var broadcastQueries = map[string]string{
 	"replaceBlobSQL":             replaceBlobSQL,
 }
 
-// teamRoleSQL tells whether care team $1 exists, and user $2's role in it
-// (null when no member).
-const teamRoleSQL = `SELECT EXISTS (SELECT 1 FROM care_teams WHERE id = $1),
+// teamRoleSQL tells whether care team $1 exists in organisation $3 (NULL:
+// any), and user $2's role in it (null when no member).
+const teamRoleSQL = `SELECT EXISTS (SELECT 1 FROM care_teams WHERE id = $1 AND org_id = coalesce($3::uuid, org_id)),
 	(SELECT role FROM care_team_members WHERE care_team_id = $1 AND user_id = $2)`
 
 // insertBroadcastSQL stores broadcast $1 of team $2 by sender $3 (role $4),
