@@ -176,8 +176,12 @@ func TestDefaultPackEditReachesOrganisationsWithoutOverride(t *testing.T) {
 		t.Errorf("190 in org C (its own 200) raised %v", got)
 	}
 	rc, err := w.Eng.GetRule(ctx, c.Admin, "bp-crisis")
-	if err != nil || rc.Version != 2 || rc.OrgID == nil || rc.DefaultVersion == nil || *rc.DefaultVersion != 2 {
-		t.Errorf("org C's bp-crisis = %+v, %v; want its override (2) over the default pack's version 2", rc, err)
+	if err != nil || rc.Version != 2 || rc.OrgID == nil || rc.DefaultVersion == nil || *rc.DefaultVersion != 2 ||
+		rc.Default == nil || rc.Default.Version != 2 || rc.Default.Definition.Params["systolic_max"] != 170 {
+		t.Errorf("org C's bp-crisis = %+v, %v; want its override (2) over the default pack's version 2, shown", rc, err)
+	}
+	if rb, err := w.Eng.GetRule(ctx, b.Clinician, "bp-crisis"); err != nil || rb.Default != nil || rb.Overridden {
+		t.Errorf("org B's bp-crisis = %+v, %v; want the default pack's own, no default beside it", rb, err)
 	}
 	// Org C edits again: its next version follows its own.
 	if r, _, err := w.Eng.UpdateRule(ctx, c.Admin, "bp-crisis", []byte(bpCrisis(195, 125))); err != nil || r.Version != 3 || len(r.Versions) != 3 {

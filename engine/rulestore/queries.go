@@ -120,8 +120,9 @@ const ruleVersionsSQL = `SELECT ` + ruleRowColumns + ` FROM rule_versions
 const latestRuleSQL = `SELECT ` + ruleRowColumns + ` FROM rule_versions WHERE rule_id = $1 AND (org_id = $2::uuid OR org_id IS NULL)
 	ORDER BY org_id IS NULL, version DESC LIMIT 1`
 
-// defaultVersionSQL reads the default pack's latest version of rule $1 (NULL: none).
-const defaultVersionSQL = `SELECT max(version) FROM rule_versions WHERE rule_id = $1 AND org_id IS NULL`
+// defaultVersionSQL reads the default pack's latest version of rule $1.
+const defaultVersionSQL = `SELECT ` + ruleRowColumns + ` FROM rule_versions WHERE rule_id = $1 AND org_id IS NULL
+	ORDER BY version DESC LIMIT 1`
 
 // createRuleSQL stores the first version of a rule written by user $5, in organisation $6 (NULL:
 // the default pack).

@@ -96,16 +96,30 @@ func getRule(ctx context.Context, tx pgx.Tx, id string, org *uuid.UUID) (Rule, e
 		return Rule{}, fmt.Errorf("rule: %w", access.ErrNotFound)
 	}
 	out := toRule(versions[0], versions[len(versions)-1].createdAt)
-	if err := tx.QueryRow(ctx, defaultVersionSQL, id).Scan(&out.DefaultVersion); err != nil {
+	rows, err = tx.Query(ctx, defaultVersionSQL, id)
+	if err != nil {
 		return Rule{}, fmt.Errorf("get rule: %w", err)
 	}
-	out.Overridden = out.OrgID != nil && out.DefaultVersion != nil
+	def, err := pgx.CollectRows(rows, scanRuleRow)
+	if err != nil {
+		return Rule{}, fmt.Errorf("get rule: %w", err)
+	}
+	if len(def) > 0 {
+		out.DefaultVersion = &def[0].version
+		if out.Overridden = out.OrgID != nil; out.Overridden {
+			d := toVersion(def[0])
+			out.Default = &d
+		}
+	}
 	out.Versions = make([]RuleVersion, len(versions))
 	for i, v := range versions {
-		out.Versions[i] = RuleVersion{Version: v.version, Enabled: v.enabled, CreatedAt: v.createdAt, CreatedBy: v.createdBy, OrgID: v.org,
-			Definition: v.rule()}
+		out.Versions[i] = toVersion(v)
 	}
 	return out, nil
+}
+
+func toVersion(v ruleRow) RuleVersion {
+	return RuleVersion{Version: v.version, Enabled: v.enabled, CreatedAt: v.createdAt, CreatedBy: v.createdBy, OrgID: v.org, Definition: v.rule()}
 }
 
 // lockRules locks the rules for a change and returns the version of the rule

@@ -95,6 +95,10 @@ type Rule struct {
 	Definition rules.Rule `json:"definition"`
 	// Versions lists every version, newest first (GetRule only).
 	Versions []RuleVersion `json:"versions,omitempty"`
+	// Default is the default pack's latest version of an overridden rule
+	// (GetRule only): what the organisation would follow without its
+	// override, to compare or adopt.
+	Default *RuleVersion `json:"default,omitempty"`
 }
 
 // RuleVersion is one stored version of a rule.
