@@ -163,8 +163,9 @@ func (ig *Service) checkHorizon(t time.Time, backfill bool) error {
 // anything is written when it fails (FHIR's all-or-nothing transaction).
 //
 // Round trip 1 reads which jobs may write to their patient (the others fail
-// alone, not found, and write nothing), with the patients' personalised rule
-// parameters and waiting retakes; it is a plain read, like the first
+// alone, not found, and write nothing), with the patients' organisations
+// (whose rule packs judge them), personalised rule parameters and waiting
+// retakes; it is a plain read, like the first
 // statement of a READ COMMITTED transaction, which takes no lock either.
 // When no reading of the group needs history and none finds anything (the
 // common case: normal readings), nothing is left to decide after the insert,
