@@ -272,13 +272,13 @@ func New(cfg Config) (*Engine, error) {
 		RulesRefresh: cfg.RulesRefresh})
 	e.identityService = identity.New(identity.Config{Pool: cfg.Pool, Now: now, Audit: aw, Delivery: e.delivery,
 		AuthCacheTTL: cfg.AuthCacheTTL, AuthCacheHold: cfg.AuthCacheHold, Log: e.log, WebPushAllowedHosts: cfg.WebPushAllowedHosts, APNsTopic: cfg.APNsTopic, OIDC: cfg.OIDC})
-	e.careService = care.New(care.Config{Pool: cfg.Pool, Now: now, Audit: aw, Rules: e.rulesService.Pack,
+	e.careService = care.New(care.Config{Pool: cfg.Pool, Now: now, Audit: aw, Rules: e.rulesService.PackFor,
 		EnsureRules: e.rulesService.EnsureSeeded, Presence: e.presence})
 	e.ingestService = ingest.New(ingest.Config{Pool: cfg.Pool, Logger: log, Now: now, Metrics: m, Audit: aw, Alerting: e.alerting,
-		Rules: e.rulesService.Pack, Transactions: cfg.IngestTransactions, ObservedHorizon: cfg.ObservedHorizon, Keys: cfg.Keys})
+		Rules: e.rulesService.PackFor, Transactions: cfg.IngestTransactions, ObservedHorizon: cfg.ObservedHorizon, Keys: cfg.Keys})
 	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw, Jobs: jobs})
 	e.reminderService = reminder.New(reminder.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Audit: aw,
-		Alerting: e.alerting, Rules: e.rulesService.Pack})
+		Alerting: e.alerting, Rules: e.rulesService.PackFor})
 	e.messageService = messaging.New(messaging.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Jobs: jobs,
 		Delivery: e.delivery, Keys: cfg.Keys, PushHold: cfg.MessagePushHold, Transactions: cfg.IngestTransactions,
 		Attachments: cfg.Attachments, AttachmentMaxBytes: cfg.AttachmentMaxBytes, MediaMaxBytes: cfg.MediaMaxBytes,
@@ -428,5 +428,9 @@ func (e *Engine) AuditHead(ctx context.Context) (audit.Checkpoint, error) {
 // Jobs returns the River client, for the operators' job dashboard.
 func (e *Engine) Jobs() *river.Client[pgx.Tx] { return e.river }
 
-// Rules returns the active rule pack.
+// Rules returns the active default rule pack, shared by every organisation.
 func (e *Engine) Rules() *rules.Pack { return e.rulesService.Pack() }
+
+// RulesFor returns the active rule pack of organisation org's patients: the
+// default pack with the organisation's overrides applied.
+func (e *Engine) RulesFor(org uuid.UUID) *rules.Pack { return e.rulesService.PackFor(org) }

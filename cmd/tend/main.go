@@ -31,7 +31,7 @@ Usage:
                                  walk the audit hash chain; name the first broken entry
   tend audit checkpoint          print the chain's head (signed with TEND_AUDIT_SIGNING_KEY when set)
   tend rules check FILE          validate a YAML rule pack
-  tend rules backtest (--rule-id ID | --file F) [--since T --until T]
+  tend rules backtest (--rule-id ID | --file F) [--org O] [--since T --until T]
                                  what a rule would have raised over stored data (creates nothing)
   tend simulate [--pack FILE] [--seed N] [--patients N] [--weeks N] [--artefact-rate X] [--html FILE]
                                  score rule packs over a synthetic cohort (no database)

@@ -64,13 +64,16 @@ type Patient struct {
 	CareTeamID uuid.UUID
 	Programs   []string
 	EnrolledAt time.Time
+	// OrgID is the patient's organisation, whose rule pack judges their
+	// readings.
+	OrgID uuid.UUID
 }
 
 // OfPatient loads a patient if the actor may see it; otherwise
 // access.ErrNotFound, so that existence does not leak.
 func OfPatient(ctx context.Context, q pgx.Tx, a access.Actor, id uuid.UUID) (Patient, error) {
 	var s Patient
-	err := q.QueryRow(ctx, patientSQL, id, a.Role, a.PatientID, a.UserID).Scan(&s.CareTeamID, &s.Programs, &s.EnrolledAt)
+	err := q.QueryRow(ctx, patientSQL, id, a.Role, a.PatientID, a.UserID).Scan(&s.CareTeamID, &s.Programs, &s.EnrolledAt, &s.OrgID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, fmt.Errorf("patient: %w", access.ErrNotFound)
 	}
