@@ -262,4 +262,6 @@ type (
 	RecordAttachment = records.Attachment
 	// RecordSink receives a patient's record, then its files.
 	RecordSink = records.Sink
+	// Erasure is what erasing a patient did (counts only).
+	Erasure = records.Erasure
 )

@@ -213,3 +213,66 @@ func AAD(parts ...string) []byte {
 	}
 	return out
 }
+
+// Key is one AES-256-GCM key outside a keyring: a data key that belongs to
+// one owner (a patient), stored only sealed under a keyring (Wrap) and
+// destroyed with its owner, so that what it sealed opens nowhere after. It
+// is safe for concurrent use.
+type Key struct {
+	aead cipher.AEAD
+}
+
+// NewKey returns a new random data key and its raw bytes, for wrapping.
+// Clear the bytes once wrapped.
+func NewKey() (*Key, []byte) {
+	raw := make([]byte, KeySize)
+	rand.Read(raw) // never fails
+	k, err := KeyFrom(raw)
+	if err != nil {
+		panic(err) // unreachable: the size is right
+	}
+	return k, raw
+}
+
+// KeyFrom makes a Key of raw (32 bytes), as unwrapped.
+func KeyFrom(raw []byte) (*Key, error) {
+	if len(raw) != KeySize {
+		return nil, fmt.Errorf("sealed: data key is %d bytes, want %d", len(raw), KeySize)
+	}
+	block, err := aes.NewCipher(raw)
+	if err != nil {
+		return nil, fmt.Errorf("sealed: data key: %w", err)
+	}
+	aead, err := cipher.NewGCMWithRandomNonce(block)
+	if err != nil {
+		return nil, fmt.Errorf("sealed: data key: %w", err)
+	}
+	return &Key{aead: aead}, nil
+}
+
+// Seal encrypts plaintext under k, bound to aad, in the format of
+// Keyring.Seal.
+func (k *Key) Seal(plaintext, aad []byte) []byte {
+	out := make([]byte, 1, 1+len(plaintext)+k.aead.Overhead())
+	out[0] = version
+	return k.aead.Seal(out, nil, plaintext, aad)
+}
+
+// Open decrypts a ciphertext sealed by k with the same aad, or fails with
+// ErrOpen.
+func (k *Key) Open(ciphertext, aad []byte) ([]byte, error) {
+	if len(ciphertext) < 1+k.aead.Overhead() || ciphertext[0] != version {
+		return nil, ErrOpen
+	}
+	pt, err := k.aead.Open(nil, nil, ciphertext[1:], aad)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return pt, nil
+}
+
+// String never shows key material.
+func (k *Key) String() string { return "sealed.Key{}" }
+
+// GoString is String, for %#v.
+func (k *Key) GoString() string { return k.String() }

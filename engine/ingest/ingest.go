@@ -232,7 +232,7 @@ func (ig *Service) loadScopes(ctx context.Context, jobs []*ingestJob) ([]*ingest
 		var s scope.Patient
 		var params map[string]map[string]float64
 		var retakes alerting.Retakes
-		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &params, &retakes); err != nil {
+		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &params, &retakes, &s.Restricted); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("ingest scope: %w", err)
 		}
@@ -258,6 +258,9 @@ func (ig *Service) loadScopes(ctx context.Context, jobs []*ingestJob) ([]*ingest
 func (ig *Service) quiet(active []*ingestJob, now time.Time) bool {
 	pack := ig.pack()
 	for _, j := range active {
+		if j.scope.Restricted {
+			continue // stored, never evaluated
+		}
 		if len(j.retakes) > 0 {
 			return false
 		}
@@ -300,7 +303,9 @@ func (ig *Service) newGroupRows(active []*ingestJob, now time.Time) *groupRows {
 			g.readings.add(j, i)
 		}
 		g.audits.Add(j.actor, j.patientID, j.ids, sources)
-		g.hist.add(pack, j, now)
+		if !j.scope.Restricted {
+			g.hist.add(pack, j, now)
+		}
 	}
 	return g
 }
@@ -363,6 +368,9 @@ func (ig *Service) raise(ctx context.Context, tx pgx.Tx, active []*ingestJob, cr
 	var raises []*alerting.Request
 	raised := map[*ingestJob]*alerting.Request{}
 	for _, j := range active {
+		if j.scope.Restricted {
+			continue // processing restricted: stored, not evaluated
+		}
 		fresh := make([]alerting.Stored, 0, len(j.ms))
 		for i, m := range j.ms {
 			if created[j.ids[i]] {

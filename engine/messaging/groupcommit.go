@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -91,7 +92,10 @@ type postScope struct {
 	encrypted bool
 	team      *uuid.UUID
 	patient   *uuid.UUID
-	existing  *uuid.UUID // the message already posted with the post's client id
+	existing  *uuid.UUID      // the message already posted with the post's client id
+	wrapped   *thread.Wrapped // the data key of the thread's patient, when it has one
+	key       *thread.PatientKey
+	erased    bool // the thread's patient was erased
 }
 
 // scopeOf is the scope of a job of the group.
@@ -104,6 +108,9 @@ func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) 
 		return err
 	}
 	g.now = ms.now().Truncate(time.Microsecond)
+	if err := ms.groupKeys(ctx, tx, g); err != nil {
+		return err
+	}
 	if err := ms.sortPosts(ctx, tx, g); err != nil {
 		return err
 	}
@@ -120,8 +127,9 @@ func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) 
 			return fmt.Errorf("post messages: %w", err)
 		}
 	}
+	o := thread.NewOpener(ms.keys, tx)
 	for _, j := range g.dups {
-		j.out = Posted{Message: ms.open(*byID[g.dupIDs[j]])}
+		j.out = Posted{Message: ms.open(ctx, o, *byID[g.dupIDs[j]])}
 	}
 	if err := ms.describeFiles(ctx, tx, g); err != nil {
 		return err
@@ -171,8 +179,13 @@ func (g *postGroup) loadScopes(ctx context.Context, tx pgx.Tx) error {
 		for rows.Next() {
 			var i int
 			var s postScope
-			if err := rows.Scan(&i, &s.team, &s.patient, &s.encrypted, &s.existing); err != nil {
+			var keyID *string
+			var wrapped []byte
+			if err := rows.Scan(&i, &s.team, &s.patient, &s.encrypted, &s.existing, &keyID, &wrapped); err != nil {
 				return err
+			}
+			if keyID != nil && s.patient != nil {
+				s.wrapped = &thread.Wrapped{Patient: *s.patient, KeyID: *keyID, Data: wrapped}
 			}
 			s.ok = true
 			g.sc[i-1] = s
@@ -181,6 +194,45 @@ func (g *postGroup) loadScopes(ctx context.Context, tx pgx.Tx) error {
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("post messages: scope: %w", err)
+	}
+	return nil
+}
+
+// groupKeys unwraps the data keys of the group's patients that round trip
+// 1 found, and creates those not made yet (one more round trip, only then);
+// a post to an erased patient's thread is marked.
+func (ms *Service) groupKeys(ctx context.Context, tx pgx.Tx, g *postGroup) error {
+	keys := map[uuid.UUID]*thread.PatientKey{}
+	var missing []uuid.UUID
+	for i := range g.sc {
+		s := &g.sc[i]
+		switch {
+		case !s.ok || s.patient == nil:
+		case s.wrapped != nil:
+			if keys[*s.patient] == nil {
+				k, err := thread.Unwrap(ms.keys, *s.wrapped)
+				if err != nil {
+					return fmt.Errorf("post messages: %w", err)
+				}
+				keys[*s.patient] = k
+			}
+		case !slices.Contains(missing, *s.patient):
+			missing = append(missing, *s.patient)
+		}
+	}
+	if len(missing) > 0 {
+		made, err := thread.EnsureKeys(ctx, tx, ms.keys, g.now, missing...)
+		if err != nil {
+			return fmt.Errorf("post messages: %w", err)
+		}
+		maps.Copy(keys, made)
+	}
+	for i := range g.sc {
+		s := &g.sc[i]
+		if s.ok && s.patient != nil {
+			s.key = keys[*s.patient]
+			s.erased = s.key == nil
+		}
 	}
 	return nil
 }
@@ -200,6 +252,9 @@ func (ms *Service) sortPosts(ctx context.Context, tx pgx.Tx, g *postGroup) error
 		switch {
 		case !s.ok:
 			j.err = fmt.Errorf("thread: %w", access.ErrNotFound)
+			continue
+		case s.erased:
+			j.err = fmt.Errorf("%w: %w", thread.ErrErased, access.ErrConflict)
 			continue
 		case s.existing != nil:
 			g.dups, g.dupIDs[j] = append(g.dups, j), *s.existing
@@ -282,6 +337,9 @@ func (ms *Service) storeBatch(g *postGroup, lastSeq map[uuid.UUID]int64) *pgx.Ba
 		lastSeq[j.thread]++
 		id, seq := pg.NewID(), lastSeq[j.thread]
 		keyID, ct := ms.keys.Seal([]byte(j.in.Body), thread.BodyAAD(j.thread, id))
+		if k := g.scopeOf(j).key; k != nil {
+			keyID, ct = k.Seal([]byte(j.in.Body), thread.BodyAAD(j.thread, id))
+		}
 		ids[i], ths[i], seqs[i], senders[i], sroles[i], keyIDs[i], bodies[i], urgent[i] = id, j.thread, seq,
 			j.actor.UserID, string(j.actor.Role), keyID, ct, j.in.Urgent
 		if j.in.ClientID != "" {

@@ -148,15 +148,20 @@ func scanStored(r pgx.Row) (stored, error) {
 	return s, err
 }
 
-// open decrypts a stored message into what a reader sees.
-func (ms *Service) open(s stored) Message {
+// open decrypts a stored message into what a reader sees, under the server's
+// keys or its thread's patient's (o loads them).
+func (ms *Service) open(ctx context.Context, o *thread.Opener, s stored) Message {
 	m := Message{ID: s.id, ThreadID: s.thread, Seq: s.seq, SenderID: s.sender, SenderRole: s.senderRole, Kind: s.kind,
 		Urgent: s.urgent, ClientID: s.clientID, AttachmentIDs: s.attachments, Attachments: []AttachmentInfo{},
 		CreatedAt: s.createdAt}
 	if m.AttachmentIDs == nil {
 		m.AttachmentIDs = []uuid.UUID{}
 	}
-	pt, err := thread.Open(ms.keys, s.keyID, s.body, thread.BodyAAD(s.thread, s.id))
+	pt, err := o.Open(ctx, s.keyID, s.body, thread.BodyAAD(s.thread, s.id))
+	if errors.Is(err, thread.ErrErased) {
+		m.Error = erased
+		return m
+	}
 	if err != nil {
 		ms.log.Error("message does not decrypt", "message_id", s.id, "thread_id", s.thread, "key_id", s.keyID)
 		m.Error = unreadable(err)
@@ -178,6 +183,23 @@ func (ms *Service) open(s stored) Message {
 	m.Body = string(pt)
 	return m
 }
+
+// patientKey is the data key that seals the records of a thread about
+// patient (nil for a thread about no patient): created on first need;
+// access.ErrConflict once the patient was erased.
+func (ms *Service) patientKey(ctx context.Context, tx pgx.Tx, patient *uuid.UUID, now time.Time) (*thread.PatientKey, error) {
+	if patient == nil {
+		return nil, nil
+	}
+	k, err := thread.EnsureKey(ctx, tx, ms.keys, now, *patient)
+	if errors.Is(err, thread.ErrErased) {
+		return nil, fmt.Errorf("%w: %w", err, access.ErrConflict)
+	}
+	return k, err
+}
+
+// erased is the reader's explanation of a body whose patient was erased.
+const erased = "the body was erased with the patient's data"
 
 // unreadable is the reader's explanation of a body that does not decrypt.
 func unreadable(err error) string {
@@ -260,7 +282,7 @@ func (ms *Service) postOne(ctx context.Context, a access.Actor, threadID uuid.UU
 					if err != nil {
 						return fmt.Errorf("message: %w", err)
 					}
-					one := []Message{ms.open(s)}
+					one := []Message{ms.open(ctx, thread.NewOpener(ms.keys, tx), s)}
 					if err := ms.describeAttachments(ctx, tx, one); err != nil {
 						return err
 					}
@@ -276,9 +298,13 @@ func (ms *Service) postOne(ctx context.Context, a access.Actor, threadID uuid.UU
 				return err
 			}
 			now := ms.now().Truncate(time.Microsecond)
+			key, err := ms.patientKey(ctx, tx, t.PatientID, now)
+			if err != nil {
+				return err
+			}
 			ap, err := thread.Append(ctx, tx, ms.keys, now, thread.New{ThreadID: threadID, SenderID: a.UserID,
 				SenderRole: string(a.Role), Kind: thread.Text, Body: []byte(in.Body), Urgent: in.Urgent, ClientID: in.ClientID,
-				AttachmentIDs: in.AttachmentIDs})
+				AttachmentIDs: in.AttachmentIDs, Key: key})
 			if err != nil {
 				return err
 			}
@@ -451,8 +477,9 @@ func (ms *Service) ListMessages(ctx context.Context, a access.Actor, threadID uu
 		}
 		page.Items = make([]Message, len(got))
 		ids := make([]uuid.UUID, len(got))
+		o := thread.NewOpener(ms.keys, tx)
 		for i, s := range got {
-			page.Items[i] = ms.open(s)
+			page.Items[i] = ms.open(ctx, o, s)
 			ids[i] = s.id
 		}
 		if err := ms.receipts(ctx, tx, a, threadID, page.Items); err != nil {
