@@ -105,7 +105,7 @@ func keysRotate(ctx context.Context, env getenv, args []string, stdout, stderr i
 	}
 	fmt.Fprintf(stderr, "%d records to re-encrypt\n", before.Stale)
 	total, err := eng.RotateKeys(ctx, *batch, func(r engine.Rotated) error {
-		fmt.Fprintf(stderr, "re-encrypted %d messages, %d notes\n", r.Messages, r.Notes)
+		fmt.Fprintf(stderr, "re-encrypted %d messages, %d notes; re-wrapped %d patient keys\n", r.Messages, r.Notes, r.PatientKeys)
 		return ctx.Err()
 	})
 	if err != nil {

@@ -115,21 +115,10 @@ func (ig *Service) ReportSymptoms(ctx context.Context, a access.Actor, in NewSym
 		for i, s := range in.Symptoms {
 			symptoms[i] = ReportedSymptom{Code: s.Code, Severity: s.Severity, Text: s.Text}
 		}
-		var noteKey *string
-		var noteSealed []byte
 		var key *string
-		pk, err := thread.EnsureKey(ctx, tx, ig.keys, now, in.PatientID)
-		if errors.Is(err, thread.ErrErased) {
-			return fmt.Errorf("symptom report: %w: %w", err, access.ErrConflict)
-		}
+		pk, noteKey, noteSealed, err := ig.sealNote(ctx, tx, in, res.ID, now)
 		if err != nil {
-			return fmt.Errorf("symptom report: %w", err)
-		}
-		if in.Note != "" {
-			// Sealed like a message body, under the patient's data key,
-			// bound to the patient and report.
-			k, ct := pk.Seal([]byte(in.Note), thread.NoteAAD(in.PatientID, res.ID))
-			noteKey, noteSealed = &k, ct
+			return err
 		}
 		if in.IdempotencyKey != "" {
 			key = &in.IdempotencyKey
@@ -314,6 +303,25 @@ type reportMessage struct {
 	ID       uuid.UUID         `json:"id"`
 	Symptoms []ReportedSymptom `json:"symptoms"`
 	Note     string            `json:"note,omitempty"`
+}
+
+// sealNote returns the patient's data key (made on first need;
+// access.ErrConflict once they were erased) and the report's note sealed
+// under it, like a message body, bound to the patient and report (nil when
+// there is no note).
+func (ig *Service) sealNote(ctx context.Context, tx pgx.Tx, in NewSymptomReport, id uuid.UUID, now time.Time) (*thread.PatientKey, *string, []byte, error) {
+	pk, err := thread.EnsureKey(ctx, tx, ig.keys, now, in.PatientID)
+	if errors.Is(err, thread.ErrErased) {
+		return nil, nil, nil, fmt.Errorf("symptom report: %w: %w", err, access.ErrConflict)
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("symptom report: %w", err)
+	}
+	if in.Note == "" {
+		return pk, nil, nil, nil
+	}
+	k, ct := pk.Seal([]byte(in.Note), thread.NoteAAD(in.PatientID, id))
+	return pk, &k, ct, nil
 }
 
 // postReport appends the report as a structured message to each of the

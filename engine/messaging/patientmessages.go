@@ -99,9 +99,8 @@ func (ms *Service) ListPatientMessages(ctx context.Context, a access.Actor, f Pa
 		got, next = pg.Page(got, limit, func(s stored) string {
 			return pg.EncodeCursor(pg.TimeCursor{At: s.createdAt, ID: s.id})
 		})
-		msgs := make([]Message, len(got))
+		msgs, o := make([]Message, len(got)), thread.NewOpener(ms.keys, tx)
 		byThread := make(map[uuid.UUID][]uuid.UUID, len(threads))
-		o := thread.NewOpener(ms.keys, tx)
 		for i, s := range got {
 			msgs[i] = ms.open(ctx, o, s)
 			byThread[s.thread] = append(byThread[s.thread], s.id)
