@@ -100,4 +100,3 @@ func unreadable(err error) string {
 	}
 	return "the body does not decrypt: its key is not configured, or the stored ciphertext was altered or moved"
 }
-
