@@ -95,7 +95,6 @@ type postScope struct {
 	existing  *uuid.UUID      // the message already posted with the post's client id
 	wrapped   *thread.Wrapped // the data key of the thread's patient, when it has one
 	key       *thread.PatientKey
-	erased    bool // the thread's patient was erased
 }
 
 // scopeOf is the scope of a job of the group.
@@ -108,10 +107,10 @@ func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) 
 		return err
 	}
 	g.now = ms.now().Truncate(time.Microsecond)
-	if err := ms.groupKeys(ctx, tx, g); err != nil {
+	if err := ms.sortPosts(ctx, tx, g); err != nil {
 		return err
 	}
-	if err := ms.sortPosts(ctx, tx, g); err != nil {
+	if err := ms.groupKeys(ctx, tx, g); err != nil {
 		return err
 	}
 	lastSeq, err := g.number(ctx, tx)
@@ -135,7 +134,7 @@ func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) 
 		return err
 	}
 	for _, j := range g.twins {
-		j.out = g.twinOf[j].out
+		j.out, j.err = g.twinOf[j].out, g.twinOf[j].err
 		j.out.Created = false
 	}
 	// Round trip 4: the pushes, at the end of their hold.
@@ -198,16 +197,17 @@ func (g *postGroup) loadScopes(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// groupKeys unwraps the data keys of the group's patients that round trip
-// 1 found, and creates those not made yet (one more round trip, only then);
-// a post to an erased patient's thread is marked.
+// groupKeys unwraps the data keys of the patients of the group's new
+// messages that round trip 1 found, and creates those not made yet (one
+// more round trip, only then); a new message to an erased patient's thread
+// fails alone (access.ErrConflict).
 func (ms *Service) groupKeys(ctx context.Context, tx pgx.Tx, g *postGroup) error {
 	keys := map[uuid.UUID]*thread.PatientKey{}
 	var missing []uuid.UUID
-	for i := range g.sc {
-		s := &g.sc[i]
+	for _, j := range g.fresh {
+		s := g.scopeOf(j)
 		switch {
-		case !s.ok || s.patient == nil:
+		case s.patient == nil:
 		case s.wrapped != nil:
 			if keys[*s.patient] == nil {
 				k, err := thread.Unwrap(ms.keys, *s.wrapped)
@@ -227,13 +227,21 @@ func (ms *Service) groupKeys(ctx context.Context, tx pgx.Tx, g *postGroup) error
 		}
 		maps.Copy(keys, made)
 	}
-	for i := range g.sc {
-		s := &g.sc[i]
-		if s.ok && s.patient != nil {
-			s.key = keys[*s.patient]
-			s.erased = s.key == nil
+	kept := g.fresh[:0]
+	for _, j := range g.fresh {
+		s := &g.sc[slices.Index(g.jobs, j)]
+		if s.patient != nil {
+			if s.key = keys[*s.patient]; s.key == nil {
+				j.err = fmt.Errorf("%w: %w", thread.ErrErased, access.ErrConflict)
+				if g.counts[j.thread]--; g.counts[j.thread] == 0 {
+					delete(g.counts, j.thread)
+				}
+				continue
+			}
 		}
+		kept = append(kept, j)
 	}
+	g.fresh = kept
 	return nil
 }
 
@@ -252,9 +260,6 @@ func (ms *Service) sortPosts(ctx context.Context, tx pgx.Tx, g *postGroup) error
 		switch {
 		case !s.ok:
 			j.err = fmt.Errorf("thread: %w", access.ErrNotFound)
-			continue
-		case s.erased:
-			j.err = fmt.Errorf("%w: %w", thread.ErrErased, access.ErrConflict)
 			continue
 		case s.existing != nil:
 			g.dups, g.dupIDs[j] = append(g.dups, j), *s.existing

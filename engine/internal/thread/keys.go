@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,34 +102,47 @@ func Rewrap(ring *sealed.Keyring, w Wrapped) (Wrapped, error) {
 
 // EnsureKeys returns the data keys of patients in tx, creating those that do
 // not exist yet; an erased patient (or one that does not exist) has none in
-// the result. It is one round trip.
+// the result. It is one round trip (two when another transaction created a
+// key at the same moment).
 func EnsureKeys(ctx context.Context, tx pgx.Tx, ring *sealed.Keyring, now time.Time, patients ...uuid.UUID) (map[uuid.UUID]*PatientKey, error) {
 	if ring == nil {
 		return nil, ErrNoKeys
 	}
-	fresh := make([]*PatientKey, len(patients))
-	ids, data := make([]string, len(patients)), make([][]byte, len(patients))
-	for i, p := range patients {
-		k, raw := sealed.NewKey()
-		fresh[i] = &PatientKey{Patient: p, key: k}
-		ids[i], data[i] = ring.Seal(raw, wrapAAD(p))
-		clear(raw)
-	}
-	rows, err := tx.Query(ctx, ensureKeysSQL, patients, ids, data, now)
-	if err != nil {
-		return nil, fmt.Errorf("patient keys: %w", err)
-	}
-	ws, err := pgx.CollectRows(rows, scanWrapped)
-	if err != nil {
-		return nil, fmt.Errorf("patient keys: %w", err)
-	}
-	out := make(map[uuid.UUID]*PatientKey, len(ws))
-	for _, w := range ws {
-		k, err := Unwrap(ring, w)
-		if err != nil {
-			return nil, err
+	out := make(map[uuid.UUID]*PatientKey, len(patients))
+	for range 2 {
+		var need []uuid.UUID
+		for _, p := range patients {
+			if out[p] == nil && !slices.Contains(need, p) {
+				need = append(need, p)
+			}
 		}
-		out[w.Patient] = k
+		if len(need) == 0 {
+			break
+		}
+		ids, data := make([]string, len(need)), make([][]byte, len(need))
+		for i, p := range need {
+			_, raw := sealed.NewKey()
+			ids[i], data[i] = ring.Seal(raw, wrapAAD(p))
+			clear(raw)
+		}
+		rows, err := tx.Query(ctx, ensureKeysSQL, need, ids, data, now)
+		if err != nil {
+			return nil, fmt.Errorf("patient keys: %w", err)
+		}
+		ws, err := pgx.CollectRows(rows, scanWrapped)
+		if err != nil {
+			return nil, fmt.Errorf("patient keys: %w", err)
+		}
+		if len(ws) == len(need) {
+			patients = nil // every one answered: no second round
+		}
+		for _, w := range ws {
+			k, err := Unwrap(ring, w)
+			if err != nil {
+				return nil, err
+			}
+			out[w.Patient] = k
+		}
 	}
 	return out, nil
 }
