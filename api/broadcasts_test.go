@@ -44,6 +44,16 @@ func (w *world) once(key string, create func() string) string {
 	return id
 }
 
+// teamOrg returns the organisation of team's patient.
+func (w *world) teamOrg(team string) string {
+	w.t.Helper()
+	var org string
+	if err := w.pool.QueryRow(context.Background(), `SELECT org_id FROM patients WHERE id = $1`, w.patient[team]).Scan(&org); err != nil {
+		w.t.Fatal(err)
+	}
+	return org
+}
+
 // threadOf returns team's patient's thread of the given kind.
 func (w *world) threadOf(team, kind string) string {
 	w.t.Helper()
@@ -55,10 +65,15 @@ func (w *world) threadOf(team, kind string) string {
 	return id
 }
 
-// broadcastOf returns a broadcast of team's care team, made by the admin.
+// broadcastOf returns a broadcast of team's care team, made by the admin of
+// its organisation.
 func (w *world) broadcastOf(team string) string {
 	return w.once("broadcast "+team, func() string {
-		r := w.admin.do("POST", "/v1/care-teams/"+w.teamOf(w.patient[team])+"/broadcasts", map[string]any{"body": "Closed Monday"})
+		admin := w.admin
+		if team == "B" && w.teamOrg("B") != w.org["A"] {
+			admin = w.adminB
+		}
+		r := admin.do("POST", "/v1/care-teams/"+w.teamOf(w.patient[team])+"/broadcasts", map[string]any{"body": "Closed Monday"})
 		if r.status != http.StatusAccepted {
 			w.t.Fatalf("broadcast: %d %s", r.status, r.body)
 		}

@@ -22,7 +22,7 @@ var consoleFS embed.FS
 // no framing, no third-party requests. uPlot sets element styles through the
 // CSSOM, which style-src does not restrict. Audio and video attachments play
 // from blob: URLs of files fetched with the token.
-const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src blob:; " +
+const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src blob:; " +
 	"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // consoleHeaders sets the security headers every console response carries.

@@ -60,6 +60,7 @@ func TestConsoleServed(t *testing.T) {
 		"/console/assets/patients.js":       "text/javascript",
 		"/console/assets/simulate.js":       "text/javascript",
 		"/console/assets/presence.js":       "text/javascript",
+		"/console/assets/brand.js":          "text/javascript",
 		"/console/assets/console.css":       "text/css",
 		"/console/vendor/uPlot.iife.min.js": "text/javascript",
 		"/console/vendor/uPlot.min.css":     "text/css",
@@ -290,6 +291,16 @@ func consoleInBrowser(t *testing.T, pb pageBrowser, mode string) {
 			"LEAD_BROADCAST_TEXT=" + leadBroadcastText}
 	}
 
+	// The organisation's branding, which every console page shows.
+	const brandName = "Northside Heart"
+	if r := s.admin.do("PATCH", "/v1/organisations/"+engine.DefaultOrgID().String(), map[string]any{
+		"branding": map[string]any{"name": brandName, "primary_color": "#0B5394"}}); r.status != http.StatusOK {
+		t.Fatalf("branding: %d %s", r.status, r.body)
+	}
+	if r := s.admin.doWith("PUT", "/v1/organisations/"+engine.DefaultOrgID().String()+"/logo", string(testLogo(t)), map[string]string{"Content-Type": "image/png"}); r.status != http.StatusOK {
+		t.Fatalf("logo: %d %s", r.status, r.body)
+	}
+
 	shot := filepath.Join(t.TempDir(), "console.png")
 	if p := os.Getenv("TEND_CONSOLE_SCREENSHOT"); p != "" && mode == "polling" {
 		shot, _ = filepath.Abs(filepath.Join("..", p))
@@ -299,7 +310,8 @@ func consoleInBrowser(t *testing.T, pb pageBrowser, mode string) {
 	defer cancel()
 	cmd := pb.command(ctx, "console.test.mjs", hs.URL, append([]string{"TOKEN_A=" + a.clinician.token, "TOKEN_B=" + b.clinician.token,
 		"SCREENSHOT=" + shot, "EXPECT_MODE=" + mode, "PATIENT_TEXT=" + patientText, "REPLY_TEXT=" + replyText,
-		"BROADCAST_TEXT=" + broadcastText, "TEAM_A=" + teamA.CareTeamID, "GONE_USER=" + cast.gone.UserID.String()}, adminEnv...)...)
+		"BROADCAST_TEXT=" + broadcastText, "TEAM_A=" + teamA.CareTeamID, "GONE_USER=" + cast.gone.UserID.String(),
+		"BRAND_NAME=" + brandName}, adminEnv...)...)
 
 	var alertID, messageID string
 	var result struct {

@@ -26,6 +26,17 @@ type Engine interface {
 	Broadcasts
 	Attachments
 	E2EE
+	Organisations
+}
+
+// Organisations is organisations and their settings.
+type Organisations interface {
+	CreateOrganisation(ctx context.Context, a engine.Actor, in engine.NewOrganisation) (engine.Organisation, error)
+	ListOrganisations(ctx context.Context, a engine.Actor) ([]engine.Organisation, error)
+	GetOrganisation(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.Organisation, error)
+	UpdateOrganisation(ctx context.Context, a engine.Actor, id uuid.UUID, in engine.OrganisationUpdate) (engine.Organisation, error)
+	SetOrganisationLogo(ctx context.Context, a engine.Actor, id uuid.UUID, contentType string, data []byte) (engine.Organisation, error)
+	OrganisationLogo(ctx context.Context, a engine.Actor, id uuid.UUID) (engine.OrganisationLogo, error)
 }
 
 // Identity is users, tokens, devices and preferences.

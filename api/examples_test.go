@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tendhealth/tend/engine"
 )
 
 // example is a request body shown to readers: in the OpenAPI document or in
@@ -129,7 +132,7 @@ func markdownExamples(t *testing.T, file string) []example {
 		}
 		if m := curlToken.FindStringSubmatch(cmd); m != nil {
 			ex.actor = map[string]string{"": "admin", "ADMIN": "admin", "DOC_TOKEN": "clinician",
-				"PATIENT_TOKEN": "patient", "CUFF_TOKEN": "device"}[m[1]]
+				"PATIENT_TOKEN": "patient", "CUFF_TOKEN": "device", "OPERATOR": "operator"}[m[1]]
 		}
 		next, _, _ := strings.Cut(strings.TrimLeft(text[loc[1]+end+1:], " \\\n"), "\n")
 		if m := errorComment.FindStringSubmatch(next); m != nil {
@@ -186,7 +189,7 @@ func jsonBlocks(t *testing.T, name, text string) []example {
 // exampleWorld is what the examples act on: one of each object they name.
 type exampleWorld struct {
 	*setup
-	patient                         client
+	patient, operator               client
 	clinicianID, spareUserID        string
 	threadID, messageID, scheduleID string
 }
@@ -199,6 +202,15 @@ func newExampleWorld(t *testing.T) *exampleWorld {
 	w.admin.do("GET", "/v1/users?role=clinician", nil).decode(t, &users)
 	w.clinicianID = users.Items[0].ID
 	w.patient = w.admin.as(w.userToken(t, map[string]any{"name": "Sam Lee", "role": "patient", "patient_id": w.patientID}))
+	op, err := w.eng.CreateUser(context.Background(), engine.System("test"), engine.NewUser{Name: "Operator", Role: engine.RoleSuperAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opTok, err := w.eng.CreateToken(context.Background(), engine.System("test"), op.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.operator = w.admin.as(opTok)
 	w.userToken(t, map[string]any{"name": "Spare", "role": "scheduler"})
 	w.spareUserID = w.lastUserID
 	// The FHIR transaction example names a patient by medical record number.
@@ -242,14 +254,15 @@ func (w *exampleWorld) pathFor(t *testing.T, method, path string) string {
 			continue
 		}
 		objects := map[string]func() string{
-			"users":      func() string { return w.clinicianID },
-			"patients":   func() string { return w.patientID },
-			"care-teams": func() string { return w.teamID },
-			"threads":    func() string { return w.threadID },
-			"schedules":  func() string { return w.scheduleID },
-			"alerts":     func() string { return w.openAlert(t) },
-			"doses":      func() string { return w.pendingDose(t) },
-			"rules":      func() string { return "hr-high" }, // a rule of the default pack
+			"users":         func() string { return w.clinicianID },
+			"patients":      func() string { return w.patientID },
+			"care-teams":    func() string { return w.teamID },
+			"threads":       func() string { return w.threadID },
+			"schedules":     func() string { return w.scheduleID },
+			"alerts":        func() string { return w.openAlert(t) },
+			"doses":         func() string { return w.pendingDose(t) },
+			"rules":         func() string { return "hr-high" }, // a rule of the default pack
+			"organisations": func() string { return engine.DefaultOrgID().String() },
 		}
 		if method == "PATCH" && segs[i-1] == "users" {
 			objects["users"] = func() string { return w.spareUserID } // disabled by the example
@@ -295,7 +308,7 @@ func (w *exampleWorld) pendingDose(t *testing.T) string {
 // fill replaces the ids an example makes up with the world's, by field.
 func (w *exampleWorld) fill(v any) any {
 	ids := map[string]string{"user_id": w.clinicianID, "member_ids": w.clinicianID, "care_team_id": w.teamID,
-		"patient_id": w.patientID, "patient_ids": w.patientID, "up_to": w.messageID}
+		"patient_id": w.patientID, "patient_ids": w.patientID, "up_to": w.messageID, "org_id": engine.DefaultOrgID().String()}
 	var walk func(key string, v any) any
 	walk = func(key string, v any) any {
 		switch x := v.(type) {
@@ -325,8 +338,8 @@ func (w *exampleWorld) fill(v any) any {
 // body.
 func (w *exampleWorld) send(t *testing.T, ex example) ([]int, []byte) {
 	t.Helper()
-	actors := map[string]client{"admin": w.admin, "clinician": w.clinician, "patient": w.patient, "device": w.device}
-	order := []string{"admin", "clinician", "patient", "device"}
+	actors := map[string]client{"admin": w.admin, "clinician": w.clinician, "patient": w.patient, "device": w.device, "operator": w.operator}
+	order := []string{"admin", "clinician", "patient", "device", "operator"}
 	if ex.actor != "" {
 		order = []string{ex.actor}
 	}

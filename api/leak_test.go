@@ -89,11 +89,12 @@ func (lw *leakWatch) secretText(label, v string) {
 
 // secretNumber registers a number that must appear nowhere as a number of
 // its own: not inside a longer number, nor inside the hex of an id or
-// request id (a UUID's "a211f" is not the value 211).
+// request id (a UUID's "a211f" is not the value 211), nor inside the
+// base64url of a key (a public key's "x143_" is not the value 143).
 func (lw *leakWatch) secretNumber(label, v string) {
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
-	lw.secrets = append(lw.secrets, secret{label, regexp.MustCompile(`(^|[^0-9a-fA-F.\-])` + regexp.QuoteMeta(v) + `([^0-9a-fA-F\-]|\.[^0-9]|$)`)})
+	lw.secrets = append(lw.secrets, secret{label, regexp.MustCompile(`(^|[^0-9A-Za-z_.\-])` + regexp.QuoteMeta(v) + `([^0-9A-Za-z_\-]|\.[^0-9]|$)`)})
 }
 
 // token makes a bearer token for user and registers it as a secret.

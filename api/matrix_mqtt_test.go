@@ -154,7 +154,7 @@ func TestBadInputMatrixMQTT(t *testing.T) {
 // patient that does not exist; other topics and other clients' trees are
 // refused.
 func TestAuthorizationMatrixMQTT(t *testing.T) {
-	w := newWorld(t)
+	w := newOrgsWorld(t)
 	addr := w.mqtt()
 	roles := slices.Sorted(func(yield func(string) bool) {
 		for k := range w.actors {

@@ -24,7 +24,12 @@ import (
 
 // world is a server with two care teams (A and B), each with a clinician, a
 // scheduler, a patient, the patient's user and device, and an open critical
-// alert; plus an admin. The matrices below run every route against it.
+// alert; an admin; an operator ("super_admin"), who created a second
+// organisation with an admin of its own ("adminB"). In newWorld both teams
+// are in the default organisation, under one admin; in newOrgsWorld team B
+// is in the second organisation and adminB created it, so that team A's
+// actors, their admin included, must find nothing of team B. The matrices
+// run every route against the second.
 type world struct {
 	t    *testing.T
 	pool *pgxpool.Pool
@@ -32,6 +37,8 @@ type world struct {
 	base string
 
 	admin     client
+	adminB    client
+	org       map[string]string // "A"/"B" → organisation id
 	actors    map[string]client // role name → client (team A unless suffixed B)
 	patient   map[string]string // "A"/"B" → patient id
 	alert     map[string]string
@@ -48,6 +55,17 @@ type world struct {
 }
 
 func newWorld(t *testing.T) *world {
+	t.Helper()
+	return buildWorld(t, false)
+}
+
+// newOrgsWorld is the world with team B in a second organisation.
+func newOrgsWorld(t *testing.T) *world {
+	t.Helper()
+	return buildWorld(t, true)
+}
+
+func buildWorld(t *testing.T, twoOrgs bool) *world {
 	t.Helper()
 	pool := enginetest.NewPool(t)
 	record, err := e2ee.GenerateDeviceKeys()
@@ -72,6 +90,45 @@ func newWorld(t *testing.T) *world {
 		thread: map[string]string{}, staff: map[string]string{}, message: map[string]string{}, scheduler: map[string]string{},
 		e2ee: map[string]*e2eeClient{}, spare: map[string]string{}}
 	w.actors["admin"] = w.admin
+	w.org = map[string]string{"A": engine.DefaultOrgID().String()}
+	op, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Operator", Role: engine.RoleSuperAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opTok, err := eng.CreateToken(ctx, engine.System("test"), op.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.actors["super_admin"] = w.admin.as(opTok)
+	r := w.actors["super_admin"].do("POST", "/v1/organisations", map[string]any{"name": "Other clinic", "slug": "other", "timezone": "Europe/Paris"})
+	var org struct{ ID string }
+	r.decode(t, &org)
+	if r.status != http.StatusCreated || org.ID == "" {
+		t.Fatalf("organisation: %d %s", r.status, r.body)
+	}
+	w.org["B"] = org.ID
+	r = w.actors["super_admin"].do("POST", "/v1/users", map[string]any{"name": "Admin B", "role": "admin", "org_id": org.ID})
+	var adm struct{ ID string }
+	r.decode(t, &adm)
+	if r.status != http.StatusCreated {
+		t.Fatalf("admin B: %d %s", r.status, r.body)
+	}
+	r = w.actors["super_admin"].do("POST", "/v1/users/"+adm.ID+"/tokens", map[string]any{})
+	var admTok struct{ Token string }
+	r.decode(t, &admTok)
+	if admTok.Token == "" {
+		t.Fatalf("admin B's token: %d %s", r.status, r.body)
+	}
+	w.adminB = w.admin.as(admTok.Token)
+	w.actors["adminB"] = w.adminB
+	// The second organisation's own record key, for its encrypted threads.
+	recordB, err := e2ee.GenerateDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := w.adminB.do("PATCH", "/v1/organisations/"+org.ID, map[string]any{"record_public_key": b64url(recordB.HPKEPublic)}); r.status != http.StatusOK {
+		t.Fatalf("organisation B's record key: %d %s", r.status, r.body)
+	}
 	// Seed the stored rules now, so that the first request that needs them
 	// does not count as a change in the matrices.
 	if r := w.admin.do("GET", "/v1/rules", nil); r.status != http.StatusOK {
@@ -79,24 +136,28 @@ func newWorld(t *testing.T) *world {
 	}
 	var id string
 	for _, team := range []string{"A", "B"} {
-		doc, docTok := w.user(map[string]any{"name": "Dr " + team, "role": "clinician"})
-		sched, schedTok := w.user(map[string]any{"name": "Scheduler " + team, "role": "scheduler"})
-		r := w.admin.do("POST", "/v1/care-teams", map[string]any{"name": "Team " + team,
+		admin := w.admin
+		if team == "B" && twoOrgs {
+			admin = w.adminB
+		}
+		doc, docTok := w.userBy(admin, map[string]any{"name": "Dr " + team, "role": "clinician"})
+		sched, schedTok := w.userBy(admin, map[string]any{"name": "Scheduler " + team, "role": "scheduler"})
+		r := admin.do("POST", "/v1/care-teams", map[string]any{"name": "Team " + team,
 			"members": []map[string]any{{"user_id": doc, "role": "clinician"}, {"user_id": sched, "role": "scheduler"}}})
 		if r.status != http.StatusCreated {
 			t.Fatalf("team: %d %s", r.status, r.body)
 		}
 		var tm struct{ ID string }
 		r.decode(t, &tm)
-		r = w.admin.do("POST", "/v1/patients", map[string]any{"display_name": "Patient " + team, "timezone": "Europe/Paris",
+		r = admin.do("POST", "/v1/patients", map[string]any{"display_name": "Patient " + team, "timezone": "Europe/Paris",
 			"care_team_id": tm.ID, "programs": []string{"hypertension"}})
 		if r.status != http.StatusCreated {
 			t.Fatalf("patient: %d %s", r.status, r.body)
 		}
 		var p struct{ ID string }
 		r.decode(t, &p)
-		_, patTok := w.user(map[string]any{"name": "Patient user " + team, "role": "patient", "patient_id": p.ID})
-		_, devTok := w.user(map[string]any{"name": "Cuff " + team, "role": "device", "patient_id": p.ID})
+		_, patTok := w.userBy(admin, map[string]any{"name": "Patient user " + team, "role": "patient", "patient_id": p.ID})
+		_, devTok := w.userBy(admin, map[string]any{"name": "Cuff " + team, "role": "device", "patient_id": p.ID})
 		suffix := ""
 		if team == "B" {
 			suffix = "B"
@@ -176,13 +237,19 @@ func (w *world) schedules(schedTok, patient string) (schedule, dose string) {
 
 func (w *world) user(body map[string]any) (id, token string) {
 	w.t.Helper()
-	r := w.admin.do("POST", "/v1/users", body)
+	return w.userBy(w.admin, body)
+}
+
+// userBy creates a user and a token of theirs as admin.
+func (w *world) userBy(admin client, body map[string]any) (id, token string) {
+	w.t.Helper()
+	r := admin.do("POST", "/v1/users", body)
 	if r.status != http.StatusCreated {
 		w.t.Fatalf("user: %d %s", r.status, r.body)
 	}
 	var u struct{ ID string }
 	r.decode(w.t, &u)
-	r = w.admin.do("POST", "/v1/users/"+u.ID+"/tokens", map[string]any{})
+	r = admin.do("POST", "/v1/users/"+u.ID+"/tokens", map[string]any{})
 	var tok struct{ Token string }
 	r.decode(w.t, &tok)
 	return u.ID, tok.Token
@@ -242,6 +309,8 @@ type endpoint struct {
 	optionalBody bool
 }
 
+func orgA(w *world) string     { return w.org["A"] }
+func orgB(w *world) string     { return w.org["B"] }
 func patientA(w *world) string { return w.patient["A"] }
 func patientB(w *world) string { return w.patient["B"] }
 
@@ -290,7 +359,21 @@ var endpoints = map[string]endpoint{
 		return map[string]any{"name": "New Nurse", "role": "clinician"}
 	}},
 	"GET /v1/users": {actor: "admin"},
-	"PATCH /v1/users/{id}": {actor: "admin", id: func(w *world) string { return w.clinician["B"] },
+	"POST /v1/organisations": {actor: "super_admin", body: func(*world) any {
+		return map[string]any{"name": "Third clinic", "slug": "third", "timezone": "Europe/London"}
+	}},
+	"GET /v1/organisations":      {actor: "clinician"},
+	"GET /v1/organisations/{id}": {actor: "clinician", id: orgA, scoped: true, otherID: orgB},
+	"PATCH /v1/organisations/{id}": {actor: "admin", id: orgA, scoped: true, otherID: orgB, body: func(*world) any {
+		return map[string]any{"name": "Default clinic", "timezone": "Europe/London",
+			"branding":    map[string]any{"name": "Heart team", "primary_color": "#0b5394", "accent_color": "#38761d"},
+			"quiet_hours": map[string]any{"start": "21:00", "end": "07:00"},
+			"retention":   map[string]any{"readings_days": 3650, "messages_days": 3650, "attachments_days": 3650, "deliveries_days": 90}}
+	}},
+	"GET /v1/organisations/{id}/logo":    {actor: "clinician", id: orgA, scoped: true, otherID: orgB},
+	"PUT /v1/organisations/{id}/logo":    {actor: "admin", id: orgA, scoped: true, otherID: orgB},
+	"DELETE /v1/organisations/{id}/logo": {actor: "admin", id: orgA, scoped: true, otherID: orgB},
+	"PATCH /v1/users/{id}": {actor: "admin", id: func(w *world) string { return w.clinician["A"] },
 		body: func(*world) any { return map[string]any{"disabled": false} }},
 	"GET /v1/users/{id}/tokens": {actor: "admin", id: func(w *world) string { return w.clinician["A"] }},
 	"DELETE /v1/tokens/{id}":    {actor: "admin", id: func(*world) string { return uuid.NewString() }},
@@ -678,7 +761,7 @@ func leaves(tree any, path string, fn func(path string, v any, set func(any))) {
 // valid body, and wrong content types: each must be a 4xx problem+json that
 // names the field when there is one, never a 5xx, and no table may change.
 func TestBadInputMatrix(t *testing.T) {
-	w := newWorld(t)
+	w := newOrgsWorld(t)
 	for _, r := range w.srv.Routes() {
 		idOf(w, endpoints[r.Pattern]) // ids made on first need are made before counting
 	}
@@ -802,7 +885,7 @@ func namesField(p problem, field string) bool {
 // team's object equals the answer about a nonexistent one: nobody learns
 // that an object they may not see exists.
 func TestAuthorizationMatrix(t *testing.T) {
-	w := newWorld(t)
+	w := newOrgsWorld(t)
 	roles := slices.Sorted(func(yield func(string) bool) {
 		for k := range w.actors {
 			if !yield(k) {
@@ -811,6 +894,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 	})
 	roles = append(roles, "anonymous", "bad token")
+	// What must never reach anyone outside organisation B, and the health
+	// information an operator must never see.
+	orgB := []string{w.org["B"], w.patient["B"], w.alert["B"], w.thread["B"], w.staff["B"], w.message["B"], w.clinician["B"],
+		w.scheduler["B"], w.schedule["B"], w.dose["B"], teamB(w), "Patient B", "Dr B", "Scheduler B", "Cuff B"}
+	phi := []string{w.patient["A"], w.patient["B"], w.alert["A"], w.alert["B"], w.message["A"], w.message["B"], w.thread["A"],
+		w.thread["B"], "Patient A", "Patient B", "Feeling dizzy"}
 	for _, r := range w.srv.Routes() {
 		ep := endpoints[r.Pattern]
 		for _, role := range roles {
@@ -845,6 +934,27 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if own.status >= 500 {
 				t.Errorf("%s as %s: %d %.200s", r.Pattern, role, own.status, own.body)
 			}
+			var secrets []string
+			switch {
+			case role == "super_admin":
+				secrets = phi
+			case !strings.HasSuffix(role, "B"):
+				secrets = orgB
+			}
+			_, sent := w.path(r.Pattern, idOf(w, ep))
+			answer := own.body
+			if r.Pattern == "GET /v1/audit" {
+				answer = withoutOwnRefusals(t, answer)
+			}
+			for _, s := range secrets {
+				// (A problem names the path it answers: an id the caller
+				// sent is no leak.)
+				if s != "" && !strings.Contains(sent, s) && bytes.Contains(answer, []byte(s)) {
+					i := bytes.Index(answer, []byte(s))
+					t.Errorf("%s as %s: the answer (%d) holds %q, of organisation B or health information: …%s…", r.Pattern, role, own.status, s,
+						answer[max(0, i-300):min(len(answer), i+100)])
+				}
+			}
 			if r.Authenticated && (role == "anonymous" || role == "bad token") && own.status != http.StatusUnauthorized {
 				t.Errorf("%s as %s: %d, want 401", r.Pattern, role, own.status)
 			}
@@ -858,8 +968,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 			case strings.Contains(r.Pattern, "/alerts/"):
 				other = w.alert["B"]
 			}
-			if strings.HasSuffix(role, "B") || role == "admin" { // admins see every team
-				continue // team B's actors see team A's objects as "other": covered by the A rows with B ids
+			if strings.HasSuffix(role, "B") || role == "super_admin" {
+				// Team B's actors see team A's objects as "other": covered
+				// by the A rows with B ids. An operator sees organisations
+				// and no PHI: TestOrganisationLeaks.
+				continue
 			}
 			nonexistent := call(uuid.NewString())
 			outOfScope := call(other)
@@ -872,6 +985,28 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 		}
 	}
+}
+
+// withoutOwnRefusals is a page of the audit trail without its
+// request.refused entries: the matrix's own calls on organisation B's ids,
+// refused and recorded in the caller's organisation, name the ids the caller
+// sent.
+func withoutOwnRefusals(t *testing.T, body []byte) []byte {
+	t.Helper()
+	var page struct {
+		Items []map[string]any `json:"items"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return body
+	}
+	kept := page.Items[:0]
+	for _, e := range page.Items {
+		if e["action"] != "request.refused" {
+			kept = append(kept, e)
+		}
+	}
+	out, _ := json.Marshal(kept)
+	return out
 }
 
 func problemTitle(r response) string {

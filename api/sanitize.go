@@ -49,9 +49,10 @@ var fieldLimits = map[string]int{
 	"client_id":    200,
 	// End-to-end encryption (docs/e2ee.md): unpadded base64url of binary
 	// fields whose decoded sizes package e2ee checks exactly.
-	"hpke_public_key": 1622,  // 1,216 bytes
-	"enc":             1494,  // 1,120 bytes
-	"ciphertext":      87404, // up to e2ee.MaxCiphertextSize bytes
+	"hpke_public_key":   1622,  // 1,216 bytes
+	"record_public_key": 1622,  // 1,216 bytes (an organisation's record key)
+	"enc":               1494,  // 1,120 bytes
+	"ciphertext":        87404, // up to e2ee.MaxCiphertextSize bytes
 }
 
 // uuidFields hold ids: a string in them (or in an array under them) must be a

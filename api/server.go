@@ -174,6 +174,13 @@ func (s *Server) routes() http.Handler {
 	open("GET /readyz", http.HandlerFunc(s.readyz))
 	open("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
 
+	handle("POST /v1/organisations", s.createOrganisation)
+	handle("GET /v1/organisations", s.listOrganisations)
+	handle("GET /v1/organisations/{id}", s.getOrganisation)
+	handle("PATCH /v1/organisations/{id}", s.updateOrganisation)
+	handle("GET /v1/organisations/{id}/logo", s.getOrganisationLogo)
+	handle("PUT /v1/organisations/{id}/logo", s.putOrganisationLogo)
+	handle("DELETE /v1/organisations/{id}/logo", s.deleteOrganisationLogo)
 	handle("POST /v1/users", s.createUser)
 	handle("GET /v1/users", s.listUsers)
 	handle("GET /v1/directory", s.directory)

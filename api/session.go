@@ -57,10 +57,11 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// jobsUI serves the job dashboard to admins: authenticated by the session
-// cookie or a bearer token, exactly like the API. No credentials (or refused
-// ones) answer 401; anyone but an admin, or a server without a dashboard,
-// gets 404, as if nothing were there.
+// jobsUI serves the job dashboard to operators and the default
+// organisation's admins (its jobs are every organisation's): authenticated by
+// the session cookie or a bearer token, exactly like the API. No credentials
+// (or refused ones) answer 401; anyone else, or a server without a
+// dashboard, gets 404, as if nothing were there.
 func (s *Server) jobsUI(w http.ResponseWriter, r *http.Request) {
 	token, ok := bearerToken(r.Header.Get("Authorization"))
 	fromCookie := false
@@ -78,7 +79,7 @@ func (s *Server) jobsUI(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if !a.Is(engine.RoleAdmin) || s.cfg.JobsUI == nil {
+	if !engine.SeesJobs(a) || s.cfg.JobsUI == nil {
 		writeProblem(w, r, http.StatusNotFound, "Not found", "no such endpoint", nil)
 		return
 	}

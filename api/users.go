@@ -18,12 +18,14 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 		Name      string    `json:"name"`
 		Role      string    `json:"role"`
 		PatientID uuid.UUID `json:"patient_id"`
+		OrgID     uuid.UUID `json:"org_id"`
 	}
 	if err := s.decode(w, r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	u, err := s.eng.CreateUser(r.Context(), actor(r), engine.NewUser{Name: in.Name, Role: engine.Role(in.Role), PatientID: in.PatientID})
+	u, err := s.eng.CreateUser(r.Context(), actor(r), engine.NewUser{Name: in.Name, Role: engine.Role(in.Role), PatientID: in.PatientID,
+		OrgID: in.OrgID})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -28,8 +28,10 @@ import (
 	"github.com/tendhealth/tend/engine/internal/presence"
 	"github.com/tendhealth/tend/engine/internal/rescue"
 	"github.com/tendhealth/tend/engine/messaging"
+	"github.com/tendhealth/tend/engine/orgs"
 	"github.com/tendhealth/tend/engine/records"
 	"github.com/tendhealth/tend/engine/reminder"
+	"github.com/tendhealth/tend/engine/retention"
 	"github.com/tendhealth/tend/engine/rulestore"
 	"github.com/tendhealth/tend/engine/stream"
 	"github.com/tendhealth/tend/engine/triage"
@@ -68,6 +70,15 @@ type Config struct {
 	// periodic River job, with RunWorkers). Defaults to 15 seconds; negative
 	// disables the sweep.
 	MissedDoseInterval time.Duration
+	// RetentionInterval is how often each organisation's retention periods
+	// are applied (a periodic River job, with RunWorkers): readings,
+	// messages, attachments and delivery records older than the periods
+	// are deleted in batches. Defaults to 1 hour; negative disables the job
+	// (`tend retention run` still works).
+	RetentionInterval time.Duration
+	// RetentionBatch is how many rows one retention transaction deletes.
+	// Defaults to 1,000.
+	RetentionBatch int
 	// EscalationSweepInterval is how often open alerts whose escalation step
 	// is due are escalated (a periodic River job, with RunWorkers): a step
 	// runs at most this long after its deadline. Defaults to 2 seconds;
@@ -229,6 +240,8 @@ type Engine struct {
 	sealDone  chan struct{}
 	stream    *stream.Service
 	records   *records.Service
+	orgs      *orgs.Service
+	retention *retention.Service
 }
 
 // New validates cfg and builds an Engine. Call Start to run workers.
@@ -259,19 +272,22 @@ func New(cfg Config) (*Engine, error) {
 		RulesRefresh: cfg.RulesRefresh})
 	e.identityService = identity.New(identity.Config{Pool: cfg.Pool, Now: now, Audit: aw, Delivery: e.delivery,
 		AuthCacheTTL: cfg.AuthCacheTTL, AuthCacheHold: cfg.AuthCacheHold, Log: e.log, WebPushAllowedHosts: cfg.WebPushAllowedHosts, APNsTopic: cfg.APNsTopic, OIDC: cfg.OIDC})
-	e.careService = care.New(care.Config{Pool: cfg.Pool, Now: now, Audit: aw, Rules: e.rulesService.Pack,
+	e.careService = care.New(care.Config{Pool: cfg.Pool, Now: now, Audit: aw, Rules: e.rulesService.PackFor,
 		EnsureRules: e.rulesService.EnsureSeeded, Presence: e.presence})
 	e.ingestService = ingest.New(ingest.Config{Pool: cfg.Pool, Logger: log, Now: now, Metrics: m, Audit: aw, Alerting: e.alerting,
-		Rules: e.rulesService.Pack, Transactions: cfg.IngestTransactions, ObservedHorizon: cfg.ObservedHorizon, Keys: cfg.Keys})
+		Rules: e.rulesService.PackFor, Transactions: cfg.IngestTransactions, ObservedHorizon: cfg.ObservedHorizon, Keys: cfg.Keys})
 	e.triageService = triage.New(triage.Config{Pool: cfg.Pool, Now: now, Audit: aw, Jobs: jobs})
 	e.reminderService = reminder.New(reminder.Config{Pool: cfg.Pool, Logger: log, Now: now, Jobs: jobs, Audit: aw,
-		Alerting: e.alerting, Rules: e.rulesService.Pack})
+		Alerting: e.alerting, Rules: e.rulesService.PackFor})
 	e.messageService = messaging.New(messaging.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Jobs: jobs,
 		Delivery: e.delivery, Keys: cfg.Keys, PushHold: cfg.MessagePushHold, Transactions: cfg.IngestTransactions,
 		Attachments: cfg.Attachments, AttachmentMaxBytes: cfg.AttachmentMaxBytes, MediaMaxBytes: cfg.MediaMaxBytes,
 		BroadcastBatch: cfg.BroadcastBatch, Metrics: m, RecordKey: cfg.RecordPublicKey, Presence: e.presence})
 	e.records = records.New(records.Config{Pool: cfg.Pool, Now: now, Audit: aw, Keys: cfg.Keys,
 		OpenAttachment: e.openForExport})
+	e.retention = retention.New(retention.Config{Pool: cfg.Pool, Logger: log, Now: now, Audit: aw, Metrics: m,
+		Batch: cfg.RetentionBatch, DeleteBlobs: e.messageService.DeleteBlobs})
+	e.orgs = orgs.New(orgs.Config{Pool: cfg.Pool, Now: now, Audit: aw})
 	e.stream = stream.New(stream.Config{Pool: cfg.Pool, Logger: log, Now: now, Retention: cfg.EventRetention,
 		Presence: e.presence})
 
@@ -315,6 +331,7 @@ func (cfg *Config) withDefaults() error {
 	cfg.AuditSealInterval = cmp.Or(cfg.AuditSealInterval, 200*time.Millisecond)
 	cfg.MissingDataInterval = cmp.Or(cfg.MissingDataInterval, 10*time.Minute)
 	cfg.EscalationSweepInterval = cmp.Or(cfg.EscalationSweepInterval, alerting.DefaultSweepInterval)
+	cfg.RetentionInterval = cmp.Or(cfg.RetentionInterval, time.Hour)
 	cfg.IngestTransactions = cmp.Or(cfg.IngestTransactions, max(2, runtime.GOMAXPROCS(0)))
 	if cfg.ObservedHorizon.IsZero() {
 		cfg.ObservedHorizon = DefaultObservedHorizon
@@ -411,5 +428,9 @@ func (e *Engine) AuditHead(ctx context.Context) (audit.Checkpoint, error) {
 // Jobs returns the River client, for the operators' job dashboard.
 func (e *Engine) Jobs() *river.Client[pgx.Tx] { return e.river }
 
-// Rules returns the active rule pack.
+// Rules returns the active default rule pack, shared by every organisation.
 func (e *Engine) Rules() *rules.Pack { return e.rulesService.Pack() }
+
+// RulesFor returns the active rule pack of organisation org's patients: the
+// default pack with the organisation's overrides applied.
+func (e *Engine) RulesFor(org uuid.UUID) *rules.Pack { return e.rulesService.PackFor(org) }

@@ -17,6 +17,9 @@ type Me struct {
 	Teams []care.Membership `json:"teams"`
 	// Capabilities name what the caller may do, by the names of Capabilities.
 	Capabilities []string `json:"capabilities"`
+	// Organisation is the caller's organisation, with the branding a client
+	// shows; null for an operator.
+	Organisation *Organisation `json:"organisation"`
 }
 
 // Capabilities a user may have (GET /v1/me). A client shows what the
@@ -41,7 +44,15 @@ const (
 	CapReportSymptoms = "symptoms.report" // report symptoms
 	CapStaffDirectory = "directory"       // search the staff directory
 	CapExport         = "export"          // export a patient's record (admins: any; a patient: their own)
+	CapOrganisation   = "organisation"    // change one's organisation's settings and branding (admins)
+	CapOrganisations  = "organisations"   // create and manage organisations and their admins (operators)
 )
+
+// SeesJobs reports whether a may use the job dashboard, which shows every
+// organisation's jobs: operators and the default organisation's admins.
+func SeesJobs(a Actor) bool {
+	return a.Role == access.RoleSuperAdmin || a.Role == access.RoleAdmin && a.OrgID == access.DefaultOrgID()
+}
 
 // capabilities derives a caller's capabilities from their role and their
 // roles in their teams. Pure.
@@ -50,7 +61,10 @@ func capabilities(role Role, teams []care.Membership) []string {
 	switch role {
 	case access.RoleAdmin:
 		out = []string{CapTriage, CapMessages, CapPatients, CapReadings, CapReadRules, CapManageRules, CapSimulateRules, CapManageUsers,
-			CapManageTeams, CapBroadcast, CapAudit, CapJobs, CapTeamDirectory, CapPatientParams, CapStaffDirectory, CapExport}
+			CapManageTeams, CapBroadcast, CapAudit, CapJobs, CapTeamDirectory, CapPatientParams, CapStaffDirectory, CapExport,
+			CapOrganisation}
+	case access.RoleSuperAdmin:
+		out = []string{CapOrganisations, CapJobs}
 	case access.RoleClinician:
 		out = []string{CapTriage, CapMessages, CapPatients, CapReadings, CapSchedules, CapReadRules, CapTeamDirectory, CapPatientParams,
 			CapReportSymptoms, CapStaffDirectory}
@@ -78,5 +92,16 @@ func (e *Engine) Me(ctx context.Context, a Actor) (Me, error) {
 	if err != nil {
 		return Me{}, err
 	}
-	return Me{User: u, Role: u.Role, Teams: teams, Capabilities: capabilities(u.Role, teams)}, nil
+	me := Me{User: u, Role: u.Role, Teams: teams, Capabilities: capabilities(u.Role, teams)}
+	if u.Role == access.RoleAdmin && !SeesJobs(a) {
+		me.Capabilities = slices.DeleteFunc(me.Capabilities, func(c string) bool { return c == CapJobs })
+	}
+	if u.OrgID != nil {
+		o, err := e.orgs.Get(ctx, a, *u.OrgID)
+		if err != nil {
+			return Me{}, err
+		}
+		me.Organisation = &o
+	}
+	return me, nil
 }

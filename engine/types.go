@@ -2,6 +2,8 @@ package engine
 
 import (
 	"crypto/ed25519"
+
+	"github.com/google/uuid"
 	"github.com/tendhealth/tend/engine/internal/presence"
 
 	"github.com/tendhealth/tend/engine/access"
@@ -15,8 +17,10 @@ import (
 	"github.com/tendhealth/tend/engine/internal/readings"
 	"github.com/tendhealth/tend/engine/internal/thread"
 	"github.com/tendhealth/tend/engine/messaging"
+	"github.com/tendhealth/tend/engine/orgs"
 	"github.com/tendhealth/tend/engine/records"
 	"github.com/tendhealth/tend/engine/reminder"
+	"github.com/tendhealth/tend/engine/retention"
 	"github.com/tendhealth/tend/engine/rulestore"
 	"github.com/tendhealth/tend/engine/triage"
 )
@@ -233,6 +237,13 @@ var (
 	ErrIntegrity       = messaging.ErrIntegrity
 )
 
+// Retention (package retention).
+type (
+	RetentionOptions = retention.Options
+	RetentionCount   = retention.Count
+	RetentionKind    = retention.Kind
+)
+
 // DefaultAttachmentMaxBytes is the default of Config.AttachmentMaxBytes.
 const DefaultAttachmentMaxBytes = messaging.DefaultAttachmentMaxBytes
 
@@ -265,3 +276,24 @@ type (
 	// Erasure is what erasing a patient did (counts only).
 	Erasure = records.Erasure
 )
+
+// Organisations (package engine/orgs).
+type (
+	// Organisation is an organisation and its settings.
+	Organisation = orgs.Organisation
+	// NewOrganisation is the input of CreateOrganisation.
+	NewOrganisation = orgs.NewOrganisation
+	// OrganisationUpdate is the input of UpdateOrganisation.
+	OrganisationUpdate = orgs.Update
+	// OrganisationLogo is an organisation's logo.
+	OrganisationLogo = orgs.Logo
+)
+
+// RoleSuperAdmin is an operator: creates organisations, sees no PHI.
+const RoleSuperAdmin = access.RoleSuperAdmin
+
+// MaxLogoBytes bounds an organisation's logo.
+const MaxLogoBytes = orgs.MaxLogoBytes
+
+// DefaultOrgID is the id of the default organisation (migration 00025).
+func DefaultOrgID() uuid.UUID { return access.DefaultOrgID() }

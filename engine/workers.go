@@ -17,7 +17,7 @@ import (
 // the escalation sweep (alerting), snooze ends (triage), message pushes after
 // their hold and broadcast fan-out batches (messaging), partitions and the
 // missing-data check (ingest), reminders (reminder), pruning the event log
-// (stream). Queues and periodic jobs run only in processes with
+// (stream), the organisations' retention periods (retention). Queues and periodic jobs run only in processes with
 // Config.RunWorkers; the others only insert jobs.
 func (e *Engine) riverConfig(clientID string) *river.Config {
 	workers := river.NewWorkers()
@@ -29,6 +29,7 @@ func (e *Engine) riverConfig(clientID string) *river.Config {
 	periodic = append(periodic, e.ingestService.AddWorkers(workers, e.cfg.MissingDataInterval)...)
 	periodic = append(periodic, e.reminderService.AddWorkers(workers, e.cfg.ReminderInterval, e.cfg.MissedDoseInterval)...)
 	periodic = append(periodic, e.stream.AddWorkers(workers, stream.DefaultPruneEvery)...)
+	periodic = append(periodic, e.retention.AddWorkers(workers, e.cfg.RetentionInterval)...)
 	rc := &river.Config{
 		ID:                   clientID,
 		Logger:               e.cfg.Logger.With("component", "river"),

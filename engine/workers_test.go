@@ -25,7 +25,7 @@ var jobKinds = []string{
 	"message.push", "message.broadcast",
 	"maintenance.partitions", "rules.missing_data",
 	"reminder.send", "reminder.missed", "reminder.materialise", "reminder.missed_sweep",
-	"maintenance.events_prune",
+	"maintenance.events_prune", "maintenance.retention",
 }
 
 // TestWorkersRegistered: riverConfig registers a worker for every job kind,
@@ -66,9 +66,10 @@ func TestPeriodicJobs(t *testing.T) {
 		hasQueues bool
 	}{
 		// catch-up sweep, escalation sweep, partitions, missing data,
-		// reminder materialise, missed-dose sweep, event pruning
-		{"workers", Config{RunWorkers: true}, 7, true},
-		{"missing data and reminders off", Config{RunWorkers: true, MissingDataInterval: -1, ReminderInterval: -1, MissedDoseInterval: -1}, 4, true},
+		// reminder materialise, missed-dose sweep, event pruning, retention
+		{"workers", Config{RunWorkers: true}, 8, true},
+		{"missing data, reminders and retention off", Config{RunWorkers: true, MissingDataInterval: -1, ReminderInterval: -1,
+			MissedDoseInterval: -1, RetentionInterval: -1}, 4, true},
 		{"insert only", Config{}, 0, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -30,6 +30,10 @@ CREATE TABLE organisations (
     retain_messages_days    integer CHECK (retain_messages_days BETWEEN 1 AND 36500),
     retain_attachments_days integer CHECK (retain_attachments_days BETWEEN 1 AND 36500),
     retain_deliveries_days  integer CHECK (retain_deliveries_days BETWEEN 1 AND 36500),
+    -- The organisation's record key (an MLKEM768-X25519 public key) that its
+    -- end-to-end encrypted messages are also wrapped to; NULL: none, or for
+    -- the default organisation the server's TEND_RECORD_PUBLIC_KEY.
+    record_public_key bytea CHECK (octet_length(record_public_key) = 1216),
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     CHECK ((quiet_start IS NULL) = (quiet_end IS NULL) AND (quiet_start IS NULL OR quiet_start <> quiet_end)),

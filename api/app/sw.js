@@ -11,7 +11,7 @@ const FILES = [
   "assets/lock.js", "assets/prefs.js", "assets/dom.js", "assets/push.js", "assets/stream.js", "assets/home.js",
   "assets/log.js", "assets/retake.js", "assets/thread.js", "assets/symptoms.js", "assets/reminders.js", "assets/charts.js",
   "assets/settings.js", "../console/assets/api.js", "../console/assets/live.js", "../console/assets/thread.js",
-  "../console/assets/format.js", "../console/assets/presence.js", "../console/assets/keys.js", "../console/assets/e2ee.js",
+  "../console/assets/format.js", "../console/assets/presence.js", "../console/assets/brand.js", "../console/assets/keys.js", "../console/assets/e2ee.js",
   "../console/assets/secure.js", "../console/assets/securepanel.js", "../console/vendor/hpke.js",
 ];
 

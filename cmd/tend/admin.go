@@ -112,7 +112,7 @@ func migrate(ctx context.Context, env getenv, args []string, stdout, stderr io.W
 	return nil
 }
 
-const tokenUsage = `usage: tend token create --role R [--name N] [--patient ID] | --user ID
+const tokenUsage = `usage: tend token create --role R [--name N] [--patient ID] [--org O] | --user ID
        tend token revoke ID
   create   create a bearer token (and its user when no --user); prints only the token
   revoke   revoke a token by its id; it stops working within a second on every process
@@ -125,9 +125,12 @@ func token(ctx context.Context, env getenv, args []string, stdout, stderr io.Wri
 	if len(args) == 0 || args[0] != "create" {
 		return groupUsage(args, tokenUsage, stdout)
 	}
-	fs := newFlags("token create", "(--role R [--name N] [--patient ID] | --user ID) [flags]",
-		"Creates a bearer token and prints it (only it) on stdout; with --role, creates its user first.", stdout, stderr)
-	role := fs.String("role", "", "role of the new user: admin, clinician, scheduler, patient, device")
+	fs := newFlags("token create", "(--role R [--name N] [--patient ID] [--org O] | --user ID) [flags]",
+		"Creates a bearer token and prints it (only it) on stdout; with --role, creates its user first\n"+
+			"(in the default organisation unless --org names another; a patient's or device's user in\n"+
+			"their patient's). --role super_admin creates an operator, who belongs to no organisation.", stdout, stderr)
+	role := fs.String("role", "", "role of the new user: admin, clinician, scheduler, patient, device, super_admin")
+	org := fs.String("org", "", "the new user's organisation: its id or slug (default: the default organisation)")
 	name := fs.String("name", "", "name of the new user (defaults to the role)")
 	userID := fs.String("user", "", "existing user id to issue the token for (no user is created)")
 	patient := fs.String("patient", "", "patient id, for patient and device users")
@@ -152,6 +155,9 @@ func token(ctx context.Context, env getenv, args []string, stdout, stderr io.Wri
 		}
 	} else {
 		in := engine.NewUser{Name: orDefault(*name, *role), Role: engine.Role(*role)}
+		if in.OrgID, err = orgID(ctx, eng, *org); err != nil {
+			return err
+		}
 		if *patient != "" {
 			if in.PatientID, err = uuid.Parse(*patient); err != nil {
 				return &exitError{code: 2, err: errors.New("--patient must be a patient id (UUID)")}

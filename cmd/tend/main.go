@@ -20,8 +20,10 @@ Usage:
   tend serve                     API and workers
   tend worker                    workers only
   tend migrate up|status         apply or list database migrations (Tend's and River's)
-  tend token create --role R [--name N] [--patient ID] | --user ID
+  tend token create --role R [--name N] [--patient ID] [--org O] | --user ID
                                  create a bearer token (and its user when no --user)
+  tend org create --name N --slug S [--timezone Z]
+                                 create an organisation (print its id); tend org list lists them
   tend token revoke ID           revoke a token
   tend demo [--duration D]       the whole system on a local Postgres with simulated patients
   tend load --url U --token T    post readings (or -mode messages) to a running server and report throughput
@@ -29,7 +31,7 @@ Usage:
                                  walk the audit hash chain; name the first broken entry
   tend audit checkpoint          print the chain's head (signed with TEND_AUDIT_SIGNING_KEY when set)
   tend rules check FILE          validate a YAML rule pack
-  tend rules backtest (--rule-id ID | --file F) [--since T --until T]
+  tend rules backtest (--rule-id ID | --file F) [--org O] [--since T --until T]
                                  what a rule would have raised over stored data (creates nothing)
   tend simulate [--pack FILE] [--seed N] [--patients N] [--weeks N] [--artefact-rate X] [--html FILE]
                                  score rule packs over a synthetic cohort (no database)
@@ -43,6 +45,7 @@ Usage:
                                  everything about a patient as a zip (FHIR R4 Bundle and attachments)
   tend patient erase --patient ID --reason TEXT
                                  erase a patient's personal data where no retention duty applies
+  tend retention run [--dry-run] delete what each organisation keeps no longer (its retention periods)
   tend vapid generate            print a new VAPID key pair for Web Push
   tend push-receiver [--subscription FILE]
                                  a local Web Push service standing in for a browser: prints the pushes it gets
@@ -123,6 +126,10 @@ func dispatch(ctx context.Context, env getenv, args []string, stdout, stderr io.
 		return records(ctx, env, rest, stdout, stderr)
 	case "patient":
 		return patientCmd(ctx, env, rest, stdout, stderr)
+	case "org":
+		return orgCmd(ctx, env, rest, stdout, stderr)
+	case "retention":
+		return retentionCmd(ctx, env, rest, stdout, stderr)
 	case "vapid":
 		return vapid(rest, stdout, stderr)
 	case "push-receiver":

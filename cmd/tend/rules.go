@@ -19,7 +19,7 @@ import (
 )
 
 const rulesUsage = `usage: tend rules check FILE
-       tend rules backtest (--rule-id ID | --file FILE [--rule-id ID]) [--since T] [--until T]
+       tend rules backtest (--rule-id ID | --file FILE [--rule-id ID]) [--org O] [--since T] [--until T]
                            [--patient ID]... [--program P]... [--examples N] [--json]
 Run tend rules check -h or tend rules backtest -h for details.`
 
@@ -81,6 +81,8 @@ func rulesBacktest(ctx context.Context, env getenv, args []string, stdout, stder
 	since := fs.String("since", "", "start: RFC 3339 time or a duration back from now such as 30d (default: until - 30d)")
 	until := fs.String("until", "", "end: RFC 3339 time or a duration back from now (default: now)")
 	examples := fs.Int("examples", 0, "findings listed per patient (default 3, at most 20)")
+	org := fs.String("org", "", "an organisation's id or slug: its patients, and --rule-id as it has the rule (its override, else\n"+
+		"the default pack's) (default: the default pack's rule over every organisation's patients)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	dbURL := fs.String("database-url", "", databaseURLUsage)
 	var patients, programs multiFlag
@@ -121,7 +123,11 @@ func rulesBacktest(ctx context.Context, env getenv, args []string, stdout, stder
 		return err
 	}
 	defer done()
-	res, err := eng.Backtest(ctx, engine.System("cli:rules-backtest"), req)
+	a := engine.System("cli:rules-backtest")
+	if a.OrgID, err = orgID(ctx, eng, *org); err != nil {
+		return err
+	}
+	res, err := eng.Backtest(ctx, a, req)
 	var le *rules.LoadError
 	if errors.As(err, &le) {
 		printProblems(stdout, *file, le.Problems)

@@ -104,4 +104,23 @@ func TestRulesBacktestCommand(t *testing.T) {
 	if !errors.As(err, &ee) || ee.code != 2 {
 		t.Errorf("a pack without --rule-id: err = %v, want exit 2", err)
 	}
+
+	// --org replays that organisation's patients alone (by slug or id).
+	if _, err := pool.Exec(ctx, `INSERT INTO organisations (id, name, slug) VALUES (gen_random_uuid(), 'Clinic B', 'clinic-b')`); err != nil {
+		t.Fatal(err)
+	}
+	for org, findings := range map[string]int{"clinic-b": 0, "default": 1, "00000000-0000-0000-0000-000000000001": 1} {
+		out.Reset()
+		if err := rulesCmd(ctx, env, []string{"backtest", "--rule-id", "spo2-critical", "--since", "1d", "--org", org, "--json"}, &out, &out); err != nil {
+			t.Fatalf("backtest --org %s: %v\n%s", org, err, out.String())
+		}
+		res = engine.BacktestResult{}
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.Findings != findings || res.PatientsScanned != findings {
+			t.Errorf("backtest --org %s: %s, %v; want %d findings over %d patients", org, out.String(), err, findings, findings)
+		}
+	}
+	err = rulesCmd(ctx, env, []string{"backtest", "--rule-id", "spo2-critical", "--org", "nowhere"}, &out, &out)
+	if !errors.As(err, &ee) || ee.code != 2 {
+		t.Errorf("an unknown --org: err = %v, want exit 2", err)
+	}
 }

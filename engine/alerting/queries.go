@@ -87,15 +87,22 @@ const insertEvalErrorsSQL = `INSERT INTO rule_eval_errors (rule_id, rule_version
 // patientOverridesSQL reads the personalised rule parameters of patient $1.
 const patientOverridesSQL = `SELECT overrides FROM patient_params WHERE patient_id = $1`
 
+// staffQuietHours are a staff member's (u) time zone and quiet hours: their own window in
+// their own zone when they set one (it wins), else their organisation's (o) window in the
+// organisation's zone (none when the organisation has none). The pair start–end is NULL together.
+const staffQuietHours = `CASE WHEN u.quiet_start IS NULL THEN o.timezone ELSE u.timezone END,
+			coalesce(u.quiet_start, o.quiet_start), coalesce(u.quiet_end, o.quiet_end)`
+
 // recipientsSQL lists who is told of an alert: the clinicians and leads of care team $1 and the
-// patient $2, each with their quiet hours, enabled devices and whether a staff member is online (a
-// presence heartbeat fresher than $3; NULL: nobody is).
-var recipientsSQL = `SELECT m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end,
+// patient $2, each with their quiet hours (their organisation's when they set none), enabled devices
+// and whether a staff member is online (a presence heartbeat fresher than $3; NULL: nobody is).
+var recipientsSQL = `SELECT m.user_id, m.role, ` + staffQuietHours + `,
 			coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}'),
 			` + presence.OnlineSQL("m.user_id", "$3::timestamptz") + `
 		FROM care_team_members m JOIN users u ON u.id = m.user_id AND u.disabled_at IS NULL
+		LEFT JOIN organisations o ON o.id = u.org_id
 		LEFT JOIN devices d ON d.user_id = m.user_id AND d.enabled
-		WHERE m.care_team_id = $1 AND m.role IN ('clinician', 'lead') AND u.role IN ('clinician', 'admin') GROUP BY m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end
+		WHERE m.care_team_id = $1 AND m.role IN ('clinician', 'lead') AND u.role IN ('clinician', 'admin') GROUP BY m.user_id, m.role, u.id, o.id
 		UNION ALL
 		SELECT u.id, 'patient', NULL, NULL, NULL, coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}'), false
 		FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.enabled
@@ -172,13 +179,14 @@ const dueEscalationsSQL = `SELECT ` + escalationColumns + `
 		ORDER BY a.escalation_due_at LIMIT $2 FOR UPDATE OF a SKIP LOCKED`
 
 // teamStaffSQL lists the clinicians and leads of care teams $1, each with their team, quiet hours
-// and enabled devices.
-const teamStaffSQL = `SELECT m.care_team_id, m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end,
+// (their organisation's when they set none) and enabled devices.
+const teamStaffSQL = `SELECT m.care_team_id, m.user_id, m.role, ` + staffQuietHours + `,
 			coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
 		FROM care_team_members m JOIN users u ON u.id = m.user_id AND u.disabled_at IS NULL
+		LEFT JOIN organisations o ON o.id = u.org_id
 		LEFT JOIN devices d ON d.user_id = m.user_id AND d.enabled
 		WHERE m.care_team_id = ANY($1) AND m.role IN ('clinician', 'lead') AND u.role IN ('clinician', 'admin')
-		GROUP BY m.care_team_id, m.user_id, m.role, u.timezone, u.quiet_start, u.quiet_end
+		GROUP BY m.care_team_id, m.user_id, m.role, u.id, o.id
 		ORDER BY m.care_team_id, m.user_id`
 
 // alertsNotifiedSQL lists the users already notified of each of alerts $1.

@@ -32,6 +32,10 @@ type Entry struct {
 	// Outcome is OutcomeOK (the default when empty) or OutcomeRefused (an
 	// access that was denied, answered not-found, or out of scope).
 	Outcome string
+	// OrgID is the organisation the entry is about when the actor has none
+	// (Tend itself, an operator) and no patient names it: a user's, a
+	// token's.
+	OrgID uuid.UUID
 }
 
 // Outcomes of an audited access.
@@ -117,8 +121,11 @@ func args(a access.Actor, entry Entry, now time.Time) []any {
 		outcome = OutcomeOK
 	}
 	var org *uuid.UUID
-	if a.OrgID != uuid.Nil {
+	switch {
+	case a.OrgID != uuid.Nil:
 		org = &a.OrgID
+	case entry.OrgID != uuid.Nil:
+		org = &entry.OrgID
 	}
 	return []any{now, actor, Role(a), entry.Action, patient, entry.ObjectType, obj, a.RequestID, detail, outcome, org}
 }
@@ -180,7 +187,7 @@ func (w Writer) List(ctx context.Context, pool *pgxpool.Pool, a access.Actor, f 
 	var out []Stored
 	err := pg.InTx(ctx, pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, listAuditQuery(f), f.After, pg.NilIfZero(f.PatientID), pg.NilIfZero(f.ActorID),
-			nilIfEmpty(f.Action), nilIfZeroTime(f.Since), nilIfZeroTime(f.Until), f.Limit+1)
+			nilIfEmpty(f.Action), nilIfZeroTime(f.Since), nilIfZeroTime(f.Until), f.Limit+1, a.Org())
 		if err != nil {
 			return fmt.Errorf("list audit: %w", err)
 		}

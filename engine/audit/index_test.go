@@ -21,7 +21,7 @@ func TestActorFilterUsesIndex(t *testing.T) {
 		FROM generate_series(1, 40000) g;
 		ANALYZE audit_entries`
 	usesIndex(t, pool, setup, listAuditByActorSQL, "audit_entries_actor_idx",
-		"0", "NULL", "'00000000-0000-0000-0000-000000000001'::uuid", "NULL", "NULL", "NULL", "50")
+		"0", "NULL", "'00000000-0000-0000-0000-000000000001'::uuid", "NULL", "NULL", "NULL", "50", "'00000000-0000-0000-0000-000000000001'::uuid")
 }
 
 // usesIndex fails t unless the generic plan of query (with args, after
@@ -47,5 +47,5 @@ func TestPatientFilterUsesIndex(t *testing.T) {
 		FROM generate_series(1, 40000) g;
 		ANALYZE audit_entries`
 	usesIndex(t, pool, setup, listAuditByPatientSQL, "audit_entries_patient_idx",
-		"0", "'00000000-0000-0000-0000-000000000001'::uuid", "NULL", "NULL", "NULL", "NULL", "50")
+		"0", "'00000000-0000-0000-0000-000000000001'::uuid", "NULL", "NULL", "NULL", "NULL", "50", "'00000000-0000-0000-0000-000000000001'::uuid")
 }

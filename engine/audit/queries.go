@@ -61,12 +61,13 @@ const auditSQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, p
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, (SELECT p.org_id FROM patients p WHERE p.id = $5)))`
 
 // listAuditSQL pages through the audit trail after id $1, optionally for one patient ($2), one actor
-// ($3), one action ($4), at or after $5 and before $6, at most $7 entries.
-const listAuditSQL = `SELECT ` + auditListColumns + ` FROM audit_entries WHERE id > $1 AND ` + auditListFilter + ` ORDER BY id LIMIT $7`
+// ($3), one action ($4), at or after $5 and before $6, at most $7 entries, of organisation $8 (NULL:
+// every entry, for Tend itself).
+const listAuditSQL = `SELECT ` + auditListColumns + ` FROM audit_entries WHERE id > $1 AND ` + auditListFilter + ` AND org_id IS NOT DISTINCT FROM coalesce($8::uuid, org_id) ORDER BY id LIMIT $7`
 
 // listAuditNewestSQL is listAuditSQL newest first: entries before id $1 (0: from the newest).
 const listAuditNewestSQL = `SELECT ` + auditListColumns + ` FROM audit_entries WHERE ($1 = 0 OR id < $1) AND ` + auditListFilter +
-	` ORDER BY id DESC LIMIT $7`
+	` AND org_id IS NOT DISTINCT FROM coalesce($8::uuid, org_id) ORDER BY id DESC LIMIT $7`
 
 const auditListColumns = `id, at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, outcome,
 	(SELECT c.seq FROM audit_chain c WHERE c.entry_id = audit_entries.id)`
@@ -79,14 +80,14 @@ const auditListFilter = `($2::uuid IS NULL OR patient_id = $2) AND ($3::uuid IS 
 const listAuditByPatientSQL = `SELECT ` + auditListColumns + `
 		FROM audit_entries WHERE patient_id = $2 AND id > $1 AND ($3::uuid IS NULL OR actor_id = $3)
 		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
-		ORDER BY id LIMIT $7`
+		AND org_id IS NOT DISTINCT FROM coalesce($8::uuid, org_id) ORDER BY id LIMIT $7`
 
 // listAuditByActorSQL is listAuditSQL for one actor ($3 is set, $2 is not):
 // index audit_entries_actor_idx.
 const listAuditByActorSQL = `SELECT ` + auditListColumns + `
 		FROM audit_entries WHERE actor_id = $3 AND id > $1 AND ($2::uuid IS NULL OR patient_id = $2)
 		AND ($4::text IS NULL OR action = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
-		ORDER BY id LIMIT $7`
+		AND org_id IS NOT DISTINCT FROM coalesce($8::uuid, org_id) ORDER BY id LIMIT $7`
 
 // readingCreationsSQL appends one "reading.create" audit entry per job (its first
 // reading and the count), leaving out readings whose source id was already

@@ -25,7 +25,8 @@ type CareTeam struct {
 	Name       string            `json:"name"`
 	Members    []TeamMember      `json:"members"`
 	Escalation *EscalationPolicy `json:"escalation,omitempty"`
-	// Timezone is the IANA zone of the on-call rota (default UTC).
+	// Timezone is the IANA zone of the on-call rota (default: the
+	// organisation's).
 	Timezone string `json:"timezone"`
 	// OnCall is the weekly on-call rota, in Timezone.
 	OnCall    []OnCallSlot `json:"on_call"`
@@ -51,7 +52,7 @@ type NewCareTeam struct {
 	MemberIDs  []uuid.UUID
 	Members    []TeamMember
 	Escalation *EscalationInput
-	// Timezone defaults to UTC; OnCall to no rota.
+	// Timezone defaults to the organisation's; OnCall to no rota.
 	Timezone string
 	OnCall   []OnCallSlot
 }
@@ -74,7 +75,8 @@ func (cr *Service) CreateCareTeam(ctx context.Context, a access.Actor, in NewCar
 	t := CareTeam{ID: pg.NewID(), Name: in.Name, Members: members, Escalation: policy, Timezone: tz, OnCall: onCall,
 		CreatedAt: now, UpdatedAt: now}
 	err := pg.InTx(ctx, cr.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, insertCareTeamSQL, t.ID, t.Name, t.Escalation, t.CreatedAt, t.Timezone, t.OnCall, a.HomeOrg()); err != nil {
+		err := tx.QueryRow(ctx, insertCareTeamSQL, t.ID, t.Name, t.Escalation, t.CreatedAt, t.Timezone, t.OnCall, a.HomeOrg()).Scan(&t.Timezone)
+		if err != nil {
 			return fmt.Errorf("insert care team: %w", err)
 		}
 		if err := storeMembers(ctx, tx, t.ID, members, len(in.MemberIDs)); err != nil {

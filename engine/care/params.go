@@ -80,7 +80,7 @@ func (cr *Service) SetPatientParams(ctx context.Context, a access.Actor, patient
 		if err != nil {
 			return err
 		}
-		if ps := cr.pack().CheckParams(clean); len(ps) > 0 {
+		if ps := cr.pack(scope.OrgID).CheckParams(clean); len(ps) > 0 {
 			var v rpm.ValidationError
 			for _, p := range ps {
 				v.Add(p.Field, p.Reason)
@@ -110,7 +110,7 @@ func (cr *Service) loadPatientParams(ctx context.Context, tx pgx.Tx, patientID u
 	if out.Overrides == nil {
 		out.Overrides = map[string]map[string]float64{}
 	}
-	out.Effective = effectiveParams(cr.pack(), scope.Programs, out.Overrides)
+	out.Effective = effectiveParams(cr.pack(scope.OrgID), scope.Programs, out.Overrides)
 	return out, nil
 }
 

@@ -98,3 +98,31 @@ func TestPatientParamsValidationAndScope(t *testing.T) {
 		t.Errorf("device: err = %v, want ErrForbidden", err)
 	}
 }
+
+// A patient's parameters are checked against, and resolved with, their
+// organisation's pack: a rule only one organisation has takes parameters
+// for that organisation's patients alone.
+func TestPatientParamsFollowTheOrganisationsPack(t *testing.T) {
+	t.Parallel()
+	w := enginetest.NewWorld(t, false)
+	ctx := context.Background()
+	b := enginetest.NewOrg(t, w, "clinic-b")
+	if _, err := w.Eng.CreateRule(ctx, b.Admin, []byte(`{"id": "hr-very-high", "title": "Very high heart rate", "kind": "heart_rate",
+		"when": "value > params.max", "params": {"max": 150}, "urgency": "high"}`)); err != nil {
+		t.Fatal(err)
+	}
+	own := map[string]map[string]float64{"hr-very-high": {"max": 160}}
+	got, err := w.Eng.SetPatientParams(ctx, b.Clinician, b.Patient.ID, own)
+	if err != nil || got.Effective["hr-very-high"]["max"] != 160 {
+		t.Errorf("org B's patient: %+v, %v; want hr-very-high's max at 160", got.Effective["hr-very-high"], err)
+	}
+	_, err = w.Eng.SetPatientParams(ctx, w.Clinician, w.Patient.ID, own)
+	enginetest.WantFields(t, err, "hr-very-high")
+	mine, err := w.Eng.GetPatientParams(ctx, w.Clinician, w.Patient.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mine.Effective["hr-very-high"]; ok {
+		t.Error("the default organisation's patient has parameters of org B's rule")
+	}
+}

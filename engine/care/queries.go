@@ -37,9 +37,11 @@ const membershipsSQL = `SELECT t.id, t.name, m.role, t.timezone FROM care_team_m
 const updatePatientSQL = `UPDATE patients SET display_name = $2, timezone = $3, care_team_id = $4, programs = $5, external_id = $6
 			WHERE id = $1`
 
-// insertCareTeamSQL stores a care team.
+// insertCareTeamSQL stores a care team of organisation $7 in time zone $5 (the organisation's when
+// empty) and returns its zone.
 const insertCareTeamSQL = `INSERT INTO care_teams (id, name, escalation, created_at, updated_at, timezone, on_call, org_id)
-				VALUES ($1, $2, $3, $4, $4, $5, $6, $7)`
+				VALUES ($1, $2, $3, $4, $4, coalesce(nullif($5, ''), (SELECT timezone FROM organisations WHERE id = $7)), $6, $7)
+				RETURNING timezone`
 
 // memberRolesSQL reads the role of each user of $1 (NULL when missing, disabled or of
 // another organisation than care team $2's), by position.

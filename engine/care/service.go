@@ -6,6 +6,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tendhealth/tend/engine/audit"
@@ -18,8 +19,9 @@ type Config struct {
 	Pool  *pgxpool.Pool
 	Now   func() time.Time
 	Audit audit.Writer
-	// Rules returns the active rule pack (parameter defaults and bounds).
-	Rules func() *rules.Pack
+	// Rules returns the active rule pack of an organisation's patients
+	// (parameter defaults and bounds).
+	Rules func(org uuid.UUID) *rules.Pack
 	// EnsureRules makes sure the stored rules are seeded before parameters
 	// are checked against them.
 	EnsureRules func(ctx context.Context) error
@@ -33,7 +35,7 @@ type Service struct {
 	pool        *pgxpool.Pool
 	now         func() time.Time
 	audit       audit.Writer
-	rules       func() *rules.Pack
+	rules       func(org uuid.UUID) *rules.Pack
 	ensureRules func(ctx context.Context) error
 	presence    *presence.Tracker
 }
@@ -43,4 +45,5 @@ func New(c Config) *Service {
 	return &Service{pool: c.Pool, now: c.Now, audit: c.Audit, rules: c.Rules, ensureRules: c.EnsureRules, presence: c.Presence}
 }
 
-func (cr *Service) pack() *rules.Pack { return cr.rules() }
+// pack is the active rule pack of organisation org's patients.
+func (cr *Service) pack(org uuid.UUID) *rules.Pack { return cr.rules(org) }

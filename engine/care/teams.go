@@ -26,11 +26,12 @@ type OnCallSlot = rota.Slot
 // MaxTeams bounds the teams ListCareTeams returns.
 const MaxTeams = 1000
 
-// checkTeamZone returns the team's zone name (UTC when empty), adding a
-// field error on timezone when it is not an IANA zone.
+// checkTeamZone returns the team's zone name ("" when empty: the
+// organisation's), adding a field error on timezone when it is not an IANA
+// zone.
 func checkTeamZone(v *rpm.ValidationError, tz string) string {
 	if tz == "" {
-		return "UTC"
+		return ""
 	}
 	if _, err := check.LoadZone(tz); err != nil {
 		v.Add("timezone", "is not a known IANA time zone (such as America/Chicago)")

@@ -207,12 +207,13 @@ func CatchupJob(user uuid.UUID, at time.Time) river.InsertManyParams {
 }
 
 // RescheduleHeld moves the notifications held for userID to the end of the
-// new quiet window zone/start–end ("" for none), or releases them now when
-// the user is no longer in a window; inside the caller's transaction.
-func (dl *Service) RescheduleHeld(ctx context.Context, tx pgx.Tx, userID uuid.UUID, zone, start, end string) error {
-	var q *quietWindow
-	if zone != "" && start != "" {
-		q = newQuietWindow(zone, start, end)
+// quiet window the user is now in — their own, or their organisation's when
+// they set none — or releases them now when they are in none; inside the
+// caller's transaction, after it changed the user's preferences.
+func (dl *Service) RescheduleHeld(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error {
+	var tz, start, end *string
+	if err := tx.QueryRow(ctx, lockQuietHoursSQL, userID).Scan(&tz, &start, &end); err != nil {
+		return fmt.Errorf("reschedule held notifications: quiet hours: %w", err)
 	}
-	return dl.rescheduleHeld(ctx, tx, userID, q, dl.now())
+	return dl.rescheduleHeld(ctx, tx, userID, newQuietWindow(pg.Deref(tz), pg.Deref(start), pg.Deref(end)), dl.now())
 }

@@ -22,9 +22,16 @@ var queries = map[string]string{
 	"markAlertUndeliveredSQL": markAlertUndeliveredSQL,
 }
 
-// lockQuietHoursSQL reads and locks user $1's quiet hours, so that one catch-up runs per user at a
-// time.
-const lockQuietHoursSQL = `SELECT timezone, quiet_start, quiet_end FROM users WHERE id = $1 FOR UPDATE`
+// userQuietHours are a user's (u) time zone and quiet hours: their own window in
+// their own zone when they set one (it wins), else their organisation's (o) window in the
+// organisation's zone (none when the organisation has none). The pair start–end is NULL together.
+const userQuietHours = `CASE WHEN u.quiet_start IS NULL THEN o.timezone ELSE u.timezone END,
+			coalesce(u.quiet_start, o.quiet_start), coalesce(u.quiet_end, o.quiet_end)`
+
+// lockQuietHoursSQL reads and locks user $1's quiet hours (their organisation's when they set none),
+// so that one catch-up runs per user at a time.
+const lockQuietHoursSQL = `SELECT ` + userQuietHours + `
+		FROM users u LEFT JOIN organisations o ON o.id = u.org_id WHERE u.id = $1 FOR UPDATE OF u`
 
 // countHeldSQL counts the held notifications of user $1 not yet summarised: distinct alerts and
 // messages, medium-urgency items, and messages.
@@ -90,10 +97,11 @@ const markAlertUndeliveredSQL = `UPDATE alerts a SET undelivered = true
 			WHERE n.alert_id = a.id AND n.type = 'alert' AND d.outcome IN ('failed', 'unregistered', 'undeliverable'))
 		>= (SELECT coalesce(sum(n.device_count), 0) FROM notifications n WHERE n.alert_id = a.id AND n.type = 'alert')`
 
-// messageUsersSQL reads the enabled users of $1 with their quiet hours and enabled devices.
-const messageUsersSQL = `SELECT u.id, u.timezone, u.quiet_start, u.quiet_end,
+// messageUsersSQL reads the enabled users of $1 with their quiet hours (their organisation's when
+// they set none) and enabled devices.
+const messageUsersSQL = `SELECT u.id, ` + userQuietHours + `,
 			ARRAY(SELECT d.id FROM devices d WHERE d.user_id = u.id AND d.enabled ORDER BY d.id)
-		FROM users u WHERE u.id = ANY($1) AND u.disabled_at IS NULL`
+		FROM users u LEFT JOIN organisations o ON o.id = u.org_id WHERE u.id = ANY($1) AND u.disabled_at IS NULL`
 
 // insertMessageNotesSQL records the notifications of message $1 in thread $2 ($3 ids, $4 users, $5
 // device counts, $6 held until, NULL when sent at once) of type $7 and urgency $8 at $9; a user

@@ -42,7 +42,7 @@ type Token struct {
 // after expiresIn (0: never). The secret is returned once; only its SHA-256
 // is stored.
 func (us *Service) IssueToken(ctx context.Context, a access.Actor, userID uuid.UUID, expiresIn time.Duration) (Token, string, error) {
-	if err := access.Require(a, access.RoleAdmin); err != nil {
+	if err := access.Require(a, access.RoleAdmin, access.RoleSuperAdmin); err != nil {
 		return Token{}, "", err
 	}
 	if expiresIn < 0 || expiresIn > MaxTokenLifetime {
@@ -63,15 +63,16 @@ func (us *Service) IssueToken(ctx context.Context, a access.Actor, userID uuid.U
 		t.ExpiresAt = &at
 	}
 	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, insertTokenSQL, t.ID, userID, hash[:], t.CreatedAt, t.ExpiresAt)
+		var org *uuid.UUID
+		err := tx.QueryRow(ctx, insertTokenSQL, t.ID, userID, hash[:], t.CreatedAt, t.ExpiresAt, a.Org(), a.Role == access.RoleSuperAdmin).Scan(&org)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("user: %w", access.ErrNotFound)
+		}
 		if err != nil {
 			return fmt.Errorf("insert token: %w", err)
 		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("user: %w", access.ErrNotFound)
-		}
 		return us.audit.Write(ctx, tx, a, audit.Entry{Action: "token.create", ObjectType: "token", ObjectID: t.ID.String(),
-			Detail: map[string]any{"user_id": userID, "expires": t.ExpiresAt != nil}})
+			Detail: map[string]any{"user_id": userID, "expires": t.ExpiresAt != nil}, OrgID: pg.Deref(org)})
 	})
 	if err != nil {
 		return Token{}, "", err
@@ -82,13 +83,13 @@ func (us *Service) IssueToken(ctx context.Context, a access.Actor, userID uuid.U
 // ListTokens lists a user's tokens, newest first, never their secrets
 // (admins only).
 func (us *Service) ListTokens(ctx context.Context, a access.Actor, userID uuid.UUID) ([]Token, error) {
-	if err := access.Require(a, access.RoleAdmin); err != nil {
+	if err := access.Require(a, access.RoleAdmin, access.RoleSuperAdmin); err != nil {
 		return nil, err
 	}
 	var out []Token
 	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
 		var exists bool
-		if err := tx.QueryRow(ctx, userExistsSQL, userID).Scan(&exists); err != nil {
+		if err := tx.QueryRow(ctx, userExistsSQL, userID, a.Org(), a.Role == access.RoleSuperAdmin).Scan(&exists); err != nil {
 			return fmt.Errorf("list tokens: %w", err)
 		}
 		if !exists {
@@ -113,12 +114,12 @@ func (us *Service) ListTokens(ctx context.Context, a access.Actor, userID uuid.U
 // RevokeToken revokes a token (admins only). Revoking a revoked token is a
 // no-op.
 func (us *Service) RevokeToken(ctx context.Context, a access.Actor, id uuid.UUID) error {
-	if err := access.Require(a, access.RoleAdmin); err != nil {
+	if err := access.Require(a, access.RoleAdmin, access.RoleSuperAdmin); err != nil {
 		return err
 	}
 	return pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
 		var userID uuid.UUID
-		err := tx.QueryRow(ctx, revokeTokenSQL, id, us.now()).Scan(&userID)
+		err := tx.QueryRow(ctx, revokeTokenSQL, id, us.now(), a.Org(), a.Role == access.RoleSuperAdmin).Scan(&userID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("token: %w", access.ErrNotFound)
 		}
@@ -147,7 +148,7 @@ func (c *userCursor) Valid() bool { return len(c.Name) <= check.MaxNameLen }
 
 // ListUsers lists users by name (admins only).
 func (us *Service) ListUsers(ctx context.Context, a access.Actor, f UserFilter) ([]User, string, error) {
-	if err := access.Require(a, access.RoleAdmin); err != nil {
+	if err := access.Require(a, access.RoleAdmin, access.RoleSuperAdmin); err != nil {
 		return nil, "", err
 	}
 	var v rpm.ValidationError
@@ -161,7 +162,7 @@ func (us *Service) ListUsers(ctx context.Context, a access.Actor, f UserFilter) 
 	limit := pg.ClampLimit(f.Limit)
 	var out []User
 	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, listUsersSQL, string(f.Role), likePattern(f.Query), afterName, afterID, limit+1)
+		rows, err := tx.Query(ctx, listUsersSQL, string(f.Role), likePattern(f.Query), afterName, afterID, limit+1, a.Org(), a.Role == access.RoleSuperAdmin)
 		if err != nil {
 			return fmt.Errorf("list users: %w", err)
 		}
@@ -181,7 +182,7 @@ func (us *Service) ListUsers(ctx context.Context, a access.Actor, f UserFilter) 
 // user's tokens stop working within a second on every process, and they are
 // never paged. An admin cannot disable themselves.
 func (us *Service) SetUserDisabled(ctx context.Context, a access.Actor, id uuid.UUID, disabled bool) (User, error) {
-	if err := access.Require(a, access.RoleAdmin); err != nil {
+	if err := access.Require(a, access.RoleAdmin, access.RoleSuperAdmin); err != nil {
 		return User{}, err
 	}
 	if disabled && id == a.UserID {
@@ -195,7 +196,7 @@ func (us *Service) SetUserDisabled(ctx context.Context, a access.Actor, id uuid.
 			at = &now
 		}
 		var err error
-		u, err = scanUser(tx.QueryRow(ctx, setUserDisabledSQL, id, at))
+		u, err = scanUser(tx.QueryRow(ctx, setUserDisabledSQL, id, at, a.Org(), a.Role == access.RoleSuperAdmin))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("user: %w", access.ErrNotFound)
 		}
@@ -213,7 +214,7 @@ func (us *Service) SetUserDisabled(ctx context.Context, a access.Actor, id uuid.
 
 func scanUser(r pgx.Row) (User, error) {
 	var u User
-	err := r.Scan(&u.ID, &u.Name, &u.Role, &u.PatientID, &u.CreatedAt, &u.DisabledAt, &u.OIDCSubject)
+	err := r.Scan(&u.ID, &u.Name, &u.Role, &u.PatientID, &u.CreatedAt, &u.DisabledAt, &u.OIDCSubject, &u.OrgID)
 	return u, err
 }
 

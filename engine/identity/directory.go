@@ -59,7 +59,7 @@ func (us *Service) Directory(ctx context.Context, a access.Actor, f DirectoryFil
 		return nil, "", err
 	}
 	limit := pg.ClampLimit(f.Limit)
-	rows, err := us.pool.Query(ctx, directorySQL, likePattern(f.Query), afterName, afterID, limit+1)
+	rows, err := us.pool.Query(ctx, directorySQL, likePattern(f.Query), afterName, afterID, limit+1, a.HomeOrg())
 	if err != nil {
 		return nil, "", fmt.Errorf("directory: %w", err)
 	}

@@ -165,7 +165,7 @@ func (us *Service) SetOIDCSubject(ctx context.Context, a access.Actor, id uuid.U
 	var u User
 	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
 		var err error
-		u, err = scanUser(tx.QueryRow(ctx, setOIDCSubjectSQL, id, sub))
+		u, err = scanUser(tx.QueryRow(ctx, setOIDCSubjectSQL, id, sub, a.Org()))
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return fmt.Errorf("user: %w", access.ErrNotFound)

@@ -58,7 +58,8 @@ func (us *Service) GetPreferences(ctx context.Context, a access.Actor) (Preferen
 
 // SetPreferences replaces the calling user's preferences. Quiet hours need a
 // time zone. Notifications already held are rescheduled to the end of the
-// new window, or released at once when the user is no longer in one.
+// new window (the organisation's when the user cleared their own), or
+// released at once when the user is no longer in one.
 func (us *Service) SetPreferences(ctx context.Context, a access.Actor, p Preferences) (Preferences, error) {
 	if a.UserID == uuid.Nil {
 		return Preferences{}, fmt.Errorf("preferences need a user: %w", access.ErrForbidden)
@@ -81,8 +82,7 @@ func (us *Service) SetPreferences(ctx context.Context, a access.Actor, p Prefere
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("user: %w", access.ErrNotFound)
 		}
-		zone, start, end := p.quiet()
-		if err := us.delivery.RescheduleHeld(ctx, tx, a.UserID, zone, start, end); err != nil {
+		if err := us.delivery.RescheduleHeld(ctx, tx, a.UserID); err != nil {
 			return err
 		}
 		return us.audit.Write(ctx, tx, a, audit.Entry{Action: "preferences.update", ObjectType: "user", ObjectID: a.UserID.String()})
@@ -118,12 +118,4 @@ func (p Preferences) validate() error {
 		}
 	}
 	return v.OrNil()
-}
-
-// quiet returns p's window: its zone, start and end, all "" when it has none.
-func (p Preferences) quiet() (zone, start, end string) {
-	if p.QuietHours == nil || p.Timezone == "" {
-		return "", "", ""
-	}
-	return p.Timezone, p.QuietHours.Start, p.QuietHours.End
 }

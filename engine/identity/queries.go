@@ -14,6 +14,7 @@ var queries = map[string]string{
 	"deleteDeviceSQL":    deleteDeviceSQL,
 	"patientExistsSQL":   patientExistsSQL,
 	"insertUserSQL":      insertUserSQL,
+	"orgExistsSQL":       orgExistsSQL,
 	"insertTokenSQL":     insertTokenSQL,
 	"lookupTokenSQL":     lookupTokenSQL,
 	"getPreferencesSQL":  getPreferencesSQL,
@@ -36,7 +37,7 @@ var queries = map[string]string{
 }
 
 // selfSQL reads user $1 (the caller).
-const selfSQL = `SELECT id, name, role, patient_id, created_at, disabled_at, oidc_subject FROM users WHERE id = $1`
+const selfSQL = `SELECT id, name, role, patient_id, created_at, disabled_at, oidc_subject, org_id FROM users WHERE id = $1`
 
 // endedTokensSQL lists the hashes of tokens that stopped working at or after
 // $1 (and at or before $2, for expiries): revoked, expired, or their user
@@ -46,9 +47,10 @@ const endedTokensSQL = `SELECT hash FROM tokens WHERE revoked_at >= $1
 	UNION SELECT hash FROM tokens WHERE expires_at >= $1 AND expires_at <= $2
 	UNION SELECT t.hash FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.disabled_at >= $1`
 
-// setOIDCSubjectSQL maps OpenID Connect subject $2 (NULL: none) to user $1.
-const setOIDCSubjectSQL = `UPDATE users SET oidc_subject = $2 WHERE id = $1
-	RETURNING id, name, role, patient_id, created_at, disabled_at, oidc_subject`
+// setOIDCSubjectSQL maps OpenID Connect subject $2 (NULL: none) to user $1
+// of organisation $3 (NULL: any).
+const setOIDCSubjectSQL = `UPDATE users SET oidc_subject = $2 WHERE id = $1 AND org_id IS NOT DISTINCT FROM coalesce($3::uuid, org_id)
+	RETURNING id, name, role, patient_id, created_at, disabled_at, oidc_subject, org_id`
 
 // lookupSubjectSQL finds the enabled user mapped to OpenID Connect subject $1.
 const lookupSubjectSQL = `SELECT id, role, patient_id, org_id FROM users WHERE oidc_subject = $1 AND disabled_at IS NULL`
@@ -77,12 +79,25 @@ const patientExistsSQL = `SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1 AN
 // insertUserSQL stores a user.
 // in organisation $6, a patient's or device's user in their patient's.
 const insertUserSQL = `INSERT INTO users (id, name, role, patient_id, created_at, org_id)
-	VALUES ($1, $2, $3, $4, $5, CASE WHEN $4::uuid IS NULL THEN $6 ELSE (SELECT p.org_id FROM patients p WHERE p.id = $4) END)`
+	VALUES ($1, $2, $3, $4, $5, CASE WHEN $4::uuid IS NULL THEN $6 ELSE (SELECT p.org_id FROM patients p WHERE p.id = $4) END)
+	RETURNING org_id`
 
-// insertTokenSQL stores a token for user $2 if the user is enabled; $5 is its
-// expiry (NULL: none).
+// orgExistsSQL tells whether organisation $1 exists.
+const orgExistsSQL = `SELECT EXISTS (SELECT 1 FROM organisations WHERE id = $1)`
+
+// Users in an actor's reach: the statements below that read or change users
+// on an admin's behalf take the actor's organisation (NULL: any, for Tend
+// itself and an operator) and whether only admins are in reach (an
+// operator's), as "org_id IS NOT DISTINCT FROM coalesce($o::uuid, org_id) AND (NOT $a::boolean
+// OR role = 'admin')".
+
+// insertTokenSQL stores a token for user $2 if the user is enabled and in
+// reach ($6, $7); $5 is its expiry (NULL: none). It returns the user's
+// organisation.
 const insertTokenSQL = `INSERT INTO tokens (id, user_id, hash, created_at, expires_at)
-			SELECT $1, id, $3, $4, $5 FROM users WHERE id = $2 AND disabled_at IS NULL`
+			SELECT $1, id, $3, $4, $5 FROM users WHERE id = $2 AND disabled_at IS NULL
+			AND org_id IS NOT DISTINCT FROM coalesce($6::uuid, org_id) AND (NOT $7::boolean OR role = 'admin')
+			RETURNING (SELECT org_id FROM users WHERE id = $2)`
 
 // lookupTokenSQL finds the enabled user of the unrevoked, unexpired token with hash $1.
 const lookupTokenSQL = `SELECT u.id, u.role, u.patient_id, u.org_id FROM tokens t JOIN users u ON u.id = t.user_id
@@ -94,27 +109,30 @@ const getPreferencesSQL = `SELECT timezone, quiet_start, quiet_end FROM users WH
 // setPreferencesSQL sets enabled user $1's timezone and quiet hours.
 const setPreferencesSQL = `UPDATE users SET timezone = $2, quiet_start = $3, quiet_end = $4 WHERE id = $1 AND disabled_at IS NULL`
 
-// userExistsSQL tells whether user $1 exists.
-const userExistsSQL = `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`
+// userExistsSQL tells whether user $1 exists in reach ($2, $3).
+const userExistsSQL = `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1
+	AND org_id IS NOT DISTINCT FROM coalesce($2::uuid, org_id) AND (NOT $3::boolean OR role = 'admin'))`
 
 // listTokensSQL lists user $1's tokens, newest first, without their hashes.
 const listTokensSQL = `SELECT id, user_id, created_at, expires_at, revoked_at FROM tokens WHERE user_id = $1
 	ORDER BY created_at DESC, id DESC LIMIT 1000`
 
-// revokeTokenSQL revokes token $1 at $2 (keeping an earlier revocation) and
-// returns its user.
-const revokeTokenSQL = `UPDATE tokens SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1 RETURNING user_id`
+// revokeTokenSQL revokes token $1 at $2 (keeping an earlier revocation) of a
+// user in reach ($3, $4) and returns its user.
+const revokeTokenSQL = `UPDATE tokens SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1
+	AND user_id IN (SELECT u.id FROM users u WHERE u.org_id IS NOT DISTINCT FROM coalesce($3::uuid, u.org_id) AND (NOT $4::boolean OR u.role = 'admin'))
+	RETURNING user_id`
 
 // directorySQL pages through the staff who are not disabled, by name, with
 // their teams: matching pattern $1 in the name, the user's role, a team
-// role or a team's name, after ($2, $3), at most $4.
+// role or a team's name, after ($2, $3), at most $4, in organisation $5.
 const directorySQL = `SELECT u.id, u.name, u.role,
 		coalesce(jsonb_agg(jsonb_build_object('care_team_id', t.id, 'name', t.name, 'role', m.role) ORDER BY t.name, t.id)
 			FILTER (WHERE t.id IS NOT NULL), '[]')
 	FROM users u
 	LEFT JOIN care_team_members m ON m.user_id = u.id
 	LEFT JOIN care_teams t ON t.id = m.care_team_id
-	WHERE u.role IN ('admin', 'clinician', 'scheduler') AND u.disabled_at IS NULL
+	WHERE u.role IN ('admin', 'clinician', 'scheduler') AND u.disabled_at IS NULL AND u.org_id = $5
 		AND (u.name ILIKE $1 OR u.role ILIKE $1 OR EXISTS (SELECT 1 FROM care_team_members m2
 			JOIN care_teams t2 ON t2.id = m2.care_team_id WHERE m2.user_id = u.id AND (t2.name ILIKE $1 OR m2.role ILIKE $1)))
 		AND ($2::text IS NULL OR (u.name, u.id) > ($2::text, $3::uuid))
@@ -122,15 +140,18 @@ const directorySQL = `SELECT u.id, u.name, u.role,
 	ORDER BY u.name, u.id LIMIT $4`
 
 // listUsersSQL pages through users by name: role $1 (” for all), name
-// matching pattern $2, after ($3, $4), at most $5.
-const listUsersSQL = `SELECT id, name, role, patient_id, created_at, disabled_at, oidc_subject FROM users
+// matching pattern $2, after ($3, $4), at most $5, in reach ($6, $7).
+const listUsersSQL = `SELECT id, name, role, patient_id, created_at, disabled_at, oidc_subject, org_id FROM users
 	WHERE ($1 = '' OR role = $1) AND name ILIKE $2
+		AND org_id IS NOT DISTINCT FROM coalesce($6::uuid, org_id) AND (NOT $7::boolean OR role = 'admin')
 		AND ($3::text IS NULL OR (name, id) > ($3::text, $4::uuid))
 	ORDER BY name, id LIMIT $5`
 
-// setUserDisabledSQL disables user $1 at $2 (NULL re-enables it).
+// setUserDisabledSQL disables user $1 at $2 (NULL re-enables it) if in reach
+// ($3, $4).
 const setUserDisabledSQL = `UPDATE users SET disabled_at = $2 WHERE id = $1
-	RETURNING id, name, role, patient_id, created_at, disabled_at, oidc_subject`
+	AND org_id IS NOT DISTINCT FROM coalesce($3::uuid, org_id) AND (NOT $4::boolean OR role = 'admin')
+	RETURNING id, name, role, patient_id, created_at, disabled_at, oidc_subject, org_id`
 
 // countE2EEDevicesSQL counts user $1's unrevoked end-to-end encryption devices.
 const countE2EEDevicesSQL = `SELECT count(*) FROM e2ee_devices WHERE user_id = $1 AND revoked_at IS NULL`

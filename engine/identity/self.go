@@ -14,7 +14,7 @@ import (
 // own work (a system actor) has no user and gets access.ErrNotFound.
 func (us *Service) Self(ctx context.Context, a access.Actor) (User, error) {
 	var u User
-	err := us.pool.QueryRow(ctx, selfSQL, a.UserID).Scan(&u.ID, &u.Name, &u.Role, &u.PatientID, &u.CreatedAt, &u.DisabledAt, &u.OIDCSubject)
+	err := us.pool.QueryRow(ctx, selfSQL, a.UserID).Scan(&u.ID, &u.Name, &u.Role, &u.PatientID, &u.CreatedAt, &u.DisabledAt, &u.OIDCSubject, &u.OrgID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, fmt.Errorf("user: %w", access.ErrNotFound)
 	}

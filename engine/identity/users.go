@@ -30,6 +30,8 @@ type User struct {
 	// OIDCSubject is the OpenID Connect subject that signs in as this user
 	// (single sign-on), when an admin has mapped one.
 	OIDCSubject *string `json:"oidc_subject,omitempty"`
+	// OrgID is the user's organisation (null for an operator).
+	OrgID *uuid.UUID `json:"org_id"`
 }
 
 // NewUser is the input of CreateUser.
@@ -37,18 +39,40 @@ type NewUser struct {
 	Name      string
 	Role      access.Role
 	PatientID uuid.UUID // required for patient and device users
+	// OrgID is the organisation of the new user: an operator's choice (it
+	// creates admins only), or Tend itself's (the CLI); an admin's users are
+	// in the admin's organisation, and naming another is refused. uuid.Nil:
+	// the actor's (the default organisation for Tend itself).
+	OrgID uuid.UUID
 }
 
-// CreateUser creates a user (admins only).
+// CreateUser creates a user: admins in their organisation, an operator
+// (super_admin) an organisation's admins, Tend itself anyone, operators
+// included.
 func (us *Service) CreateUser(ctx context.Context, a access.Actor, in NewUser) (User, error) {
-	if err := access.Require(a, access.RoleAdmin); err != nil {
+	if err := access.Require(a, access.RoleAdmin, access.RoleSuperAdmin); err != nil {
 		return User{}, err
 	}
 	var v rpm.ValidationError
 	check.Name(&v, "name", in.Name)
+	org := a.HomeOrg()
+	switch {
+	case a.Role == access.RoleSuperAdmin && in.OrgID == uuid.Nil:
+		v.Add("org_id", "is required: the organisation of the new admin")
+	case in.OrgID != uuid.Nil && a.OrgID != uuid.Nil && in.OrgID != a.OrgID:
+		v.Add("org_id", "no such organisation")
+	case in.OrgID != uuid.Nil:
+		org = in.OrgID
+	}
 	switch {
 	case in.Role == "":
 		v.Add("role", "is required")
+	case in.Role == access.RoleSuperAdmin && a.IsSystem():
+		if in.OrgID != uuid.Nil {
+			v.Add("org_id", "must not be set for role super_admin: an operator belongs to no organisation")
+		}
+	case a.Role == access.RoleSuperAdmin && in.Role != access.RoleAdmin:
+		v.Add("role", "must be admin: an operator creates an organisation's admins, who create everyone else")
 	case !in.Role.Valid() || in.Role == access.RoleSuperAdmin:
 		v.Add("role", "must be one of admin, clinician, scheduler, patient, device")
 	case (in.Role == access.RolePatient || in.Role == access.RoleDevice) && in.PatientID == uuid.Nil:
@@ -63,6 +87,10 @@ func (us *Service) CreateUser(ctx context.Context, a access.Actor, in NewUser) (
 	if in.PatientID != uuid.Nil {
 		u.PatientID = &in.PatientID
 	}
+	var orgParam *uuid.UUID
+	if in.Role != access.RoleSuperAdmin {
+		orgParam = &org
+	}
 	err := pg.InTx(ctx, us.pool, func(tx pgx.Tx) error {
 		if u.PatientID != nil {
 			var ok bool
@@ -73,10 +101,20 @@ func (us *Service) CreateUser(ctx context.Context, a access.Actor, in NewUser) (
 				return check.FieldError("patient_id", "no such patient")
 			}
 		}
-		if _, err := tx.Exec(ctx, insertUserSQL, u.ID, u.Name, u.Role, u.PatientID, u.CreatedAt, a.HomeOrg()); err != nil {
+		if orgParam != nil && u.PatientID == nil {
+			var ok bool
+			if err := tx.QueryRow(ctx, orgExistsSQL, org).Scan(&ok); err != nil {
+				return fmt.Errorf("check organisation: %w", err)
+			}
+			if !ok {
+				return check.FieldError("org_id", "no such organisation")
+			}
+		}
+		if err := tx.QueryRow(ctx, insertUserSQL, u.ID, u.Name, u.Role, u.PatientID, u.CreatedAt, orgParam).Scan(&u.OrgID); err != nil {
 			return fmt.Errorf("insert user: %w", err)
 		}
-		return us.audit.Write(ctx, tx, a, audit.Entry{Action: "user.create", PatientID: pg.Deref(u.PatientID), ObjectType: "user", ObjectID: u.ID.String()})
+		return us.audit.Write(ctx, tx, a, audit.Entry{Action: "user.create", PatientID: pg.Deref(u.PatientID), ObjectType: "user", ObjectID: u.ID.String(),
+			OrgID: pg.Deref(u.OrgID)})
 	})
 	return u, err
 }

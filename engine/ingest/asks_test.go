@@ -100,7 +100,7 @@ func newAskWorld(t *testing.T) *askWorld {
 	w.al = alerting.New(alerting.Config{Pool: pool, Logger: log, Now: w.clock.now, Audit: aw, Metrics: m,
 		Jobs: func() *river.Client[pgx.Tx] { return jobs }})
 	w.ig = New(Config{Pool: pool, Logger: log, Now: w.clock.now, Metrics: m, Audit: aw, Alerting: w.al,
-		Rules: w.pack.Load, Transactions: 2, ObservedHorizon: DefaultObservedHorizon, Keys: keys})
+		Rules: func(uuid.UUID) *rules.Pack { return w.pack.Load() }, Transactions: 2, ObservedHorizon: DefaultObservedHorizon, Keys: keys})
 	team, doc, patientUser, cuff := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	for _, q := range []struct {
 		sql  string

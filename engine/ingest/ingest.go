@@ -163,8 +163,9 @@ func (ig *Service) checkHorizon(t time.Time, backfill bool) error {
 // anything is written when it fails (FHIR's all-or-nothing transaction).
 //
 // Round trip 1 reads which jobs may write to their patient (the others fail
-// alone, not found, and write nothing), with the patients' personalised rule
-// parameters and waiting retakes; it is a plain read, like the first
+// alone, not found, and write nothing), with the patients' organisations
+// (whose rule packs judge them), personalised rule parameters and waiting
+// retakes; it is a plain read, like the first
 // statement of a READ COMMITTED transaction, which takes no lock either.
 // When no reading of the group needs history and none finds anything (the
 // common case: normal readings), nothing is left to decide after the insert,
@@ -232,7 +233,7 @@ func (ig *Service) loadScopes(ctx context.Context, jobs []*ingestJob) ([]*ingest
 		var s scope.Patient
 		var params map[string]map[string]float64
 		var retakes alerting.Retakes
-		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &params, &retakes, &s.Restricted); err != nil {
+		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &s.OrgID, &params, &retakes, &s.Restricted); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("ingest scope: %w", err)
 		}
@@ -256,11 +257,11 @@ func (ig *Service) loadScopes(ctx context.Context, jobs []*ingestJob) ([]*ingest
 // a retake without history: then evaluating after the insert would raise,
 // record and ask nothing, and the group needs no transaction of its own.
 func (ig *Service) quiet(active []*ingestJob, now time.Time) bool {
-	pack := ig.pack()
 	for _, j := range active {
 		if j.scope.Restricted {
 			continue // stored, never evaluated
 		}
+		pack := ig.pack(j.scope.OrgID)
 		if len(j.retakes) > 0 {
 			return false
 		}
@@ -291,7 +292,6 @@ type groupRows struct {
 // newGroupRows gives each job's readings their ids and collects the group's
 // rows.
 func (ig *Service) newGroupRows(active []*ingestJob, now time.Time) *groupRows {
-	pack := ig.pack()
 	g := &groupRows{locks: make([]uuid.UUID, 0, len(active))}
 	for _, j := range active {
 		g.locks = append(g.locks, j.patientID)
@@ -304,7 +304,7 @@ func (ig *Service) newGroupRows(active []*ingestJob, now time.Time) *groupRows {
 		}
 		g.audits.Add(j.actor, j.patientID, j.ids, sources)
 		if !j.scope.Restricted {
-			g.hist.add(pack, j, now)
+			g.hist.add(ig.pack(j.scope.OrgID), j, now)
 		}
 	}
 	return g
@@ -360,11 +360,10 @@ func resolveStatuses(ctx context.Context, q pg.Querier, active []*ingestJob, cre
 	return resolveDuplicates(ctx, q, active, dupPatients, dupSources)
 }
 
-// raise evaluates each patient's new readings, then raises every patient's
-// alerts together.
+// raise evaluates each patient's new readings with their organisation's
+// pack, then raises every patient's alerts together.
 func (ig *Service) raise(ctx context.Context, tx pgx.Tx, active []*ingestJob, created map[uuid.UUID]bool,
 	byPatient map[uuid.UUID][]rules.Observation, now time.Time) error {
-	pack := ig.pack()
 	var raises []*alerting.Request
 	raised := map[*ingestJob]*alerting.Request{}
 	for _, j := range active {
@@ -380,7 +379,7 @@ func (ig *Service) raise(ctx context.Context, tx pgx.Tx, active []*ingestJob, cr
 		if len(fresh) == 0 {
 			continue
 		}
-		hits, retakes, err := ig.alerting.Evaluate(ctx, tx, j.patientID, j.scope, pack, fresh, byPatient[j.patientID], j.params, j.retakes)
+		hits, retakes, err := ig.alerting.Evaluate(ctx, tx, j.patientID, j.scope, ig.pack(j.scope.OrgID), fresh, byPatient[j.patientID], j.params, j.retakes)
 		if err != nil {
 			return err
 		}

@@ -55,22 +55,72 @@ const missingPage = 500
 var missingActor = access.System("missing-data")
 
 // CheckMissingData runs the enabled missing-data rules over every patient
-// enrolled in their programs: for each patient it finds the newest reading of
-// each watched kind and asks Pack.EvaluateMissing which gaps are open. Each
-// gap is reported once: the check passes, per rule version, the time of its
-// previous run as MissingInput.Since, and skips a gap whose finding is already
-// recorded (a rerun after a crash, or two runs at once). Alerts are raised
-// through the same path as readings, one transaction per patient with a gap.
-// The periodic River job calls it every Config.MissingDataInterval.
+// enrolled in their programs, each with their organisation's pack: for each
+// patient it finds the newest reading of each watched kind and asks
+// Pack.EvaluateMissing which gaps are open. Each gap is reported once: the
+// check passes, per rule version, the time of its previous run as
+// MissingInput.Since, and skips a gap whose finding is already recorded (a
+// rerun after a crash, or two runs at once). Alerts are raised through the
+// same path as readings, one transaction per patient with a gap. The
+// periodic River job calls it every Config.MissingDataInterval.
 func (ig *Service) CheckMissingData(ctx context.Context) (MissingDataResult, error) {
 	var res MissingDataResult
 	now := ig.now()
-	pack := ig.pack()
+	groups, err := ig.missingGroups(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, g := range groups {
+		if err := ig.checkMissingGroup(ctx, g, now, &res); err != nil {
+			return res, err
+		}
+	}
+	for _, r := range res.Alerts {
+		if r.Status == "opened" {
+			ig.metrics.Alerts.WithLabelValues(string(r.Urgency)).Inc()
+		}
+	}
+	return res, nil
+}
+
+// missingGroup is the patients one pack judges: those of every organisation
+// without overrides (the default pack; orgs lists the organisations left
+// out), or those of one organisation with overrides (org; orgs is it alone).
+type missingGroup struct {
+	pack *rules.Pack
+	org  *uuid.UUID
+	orgs []uuid.UUID
+}
+
+// missingGroups groups the organisations by the pack in force for them: the
+// default pack's group first, then one per organisation with its own.
+func (ig *Service) missingGroups(ctx context.Context) ([]missingGroup, error) {
+	rows, err := ig.pool.Query(ctx, organisationsSQL)
+	if err != nil {
+		return nil, fmt.Errorf("missing-data organisations: %w", err)
+	}
+	orgs, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("missing-data organisations: %w", err)
+	}
+	def := ig.pack(uuid.Nil)
+	groups := []missingGroup{{pack: def, orgs: []uuid.UUID{}}}
+	for _, org := range orgs {
+		if p := ig.pack(org); p != def {
+			groups[0].orgs = append(groups[0].orgs, org)
+			groups = append(groups, missingGroup{pack: p, org: &org, orgs: []uuid.UUID{org}})
+		}
+	}
+	return groups, nil
+}
+
+// checkMissingGroup runs one group's missing-data rules over its patients.
+func (ig *Service) checkMissingGroup(ctx context.Context, g missingGroup, now time.Time, res *MissingDataResult) error {
 	var watched []rules.Rule
 	var kinds []string
 	var programs []string
 	everyone := false
-	for _, r := range pack.Rules() {
+	for _, r := range g.pack.Rules() {
 		if r.Type() != rules.MissingRule || !r.IsEnabled() {
 			continue
 		}
@@ -84,27 +134,27 @@ func (ig *Service) CheckMissingData(ctx context.Context) (MissingDataResult, err
 		programs = append(programs, r.Programs...)
 	}
 	if len(watched) == 0 {
-		return res, nil
+		return nil
 	}
-	since, err := ig.missingSince(ctx, watched)
+	since, err := ig.missingSince(ctx, watched, g.org)
 	if err != nil {
-		return res, err
+		return err
 	}
 	after := uuid.Nil
 	for {
-		page, err := ig.missingPage(ctx, after, everyone, programs, kinds)
+		page, err := ig.missingPage(ctx, after, everyone, programs, kinds, g)
 		if err != nil {
-			return res, err
+			return err
 		}
 		for _, p := range page {
 			res.Patients++
-			fs := dueGaps(pack, p.in(now), since)
+			fs := dueGaps(g.pack, p.in(now), since)
 			if len(fs) == 0 {
 				continue
 			}
-			n, refs, err := ig.raiseMissing(ctx, pack, p, kinds, now, since)
+			n, refs, err := ig.raiseMissing(ctx, g.pack, p, kinds, now, since)
 			if err != nil {
-				return res, err
+				return err
 			}
 			res.Findings += n
 			res.Alerts = append(res.Alerts, refs...)
@@ -114,33 +164,33 @@ func (ig *Service) CheckMissingData(ctx context.Context) (MissingDataResult, err
 		}
 		after = page[len(page)-1].id
 	}
-	for _, r := range res.Alerts {
-		if r.Status == "opened" {
-			ig.metrics.Alerts.WithLabelValues(string(r.Urgency)).Inc()
-		}
-	}
 	b := &pgx.Batch{}
 	for _, r := range watched {
-		b.Queue(recordJobRunSQL, missingRunName(r), now)
+		b.Queue(recordJobRunSQL, missingRunName(r, g.org), now)
 	}
 	if err := ig.pool.SendBatch(ctx, b).Close(); err != nil {
-		return res, fmt.Errorf("record missing-data Run: %w", err)
+		return fmt.Errorf("record missing-data Run: %w", err)
 	}
-	return res, nil
+	return nil
 }
 
 // missingRunName keys a rule version's last check: a changed rule starts
 // afresh, so the gaps already open under its new definition are reported.
-func missingRunName(r rules.Rule) string {
+// The default pack's rules are checked for every organisation without
+// overrides at once; an organisation's own pack is checked apart (org).
+func missingRunName(r rules.Rule, org *uuid.UUID) string {
+	if org != nil {
+		return fmt.Sprintf("missing-data:%s@%d:%s", r.ID, max(r.Version, 1), org)
+	}
 	return fmt.Sprintf("missing-data:%s@%d", r.ID, max(r.Version, 1))
 }
 
 // missingSince returns, per rule id, the time of the rule version's previous
 // check (zero for none).
-func (ig *Service) missingSince(ctx context.Context, watched []rules.Rule) (map[string]time.Time, error) {
+func (ig *Service) missingSince(ctx context.Context, watched []rules.Rule, org *uuid.UUID) (map[string]time.Time, error) {
 	names := make([]string, len(watched))
 	for i, r := range watched {
-		names[i] = missingRunName(r)
+		names[i] = missingRunName(r, org)
 	}
 	rows, err := ig.pool.Query(ctx, jobRunsSQL, names)
 	if err != nil {
@@ -161,7 +211,7 @@ func (ig *Service) missingSince(ctx context.Context, watched []rules.Rule) (map[
 	}
 	out := make(map[string]time.Time, len(watched))
 	for _, r := range watched {
-		out[r.ID] = ran[missingRunName(r)]
+		out[r.ID] = ran[missingRunName(r, org)]
 	}
 	return out, nil
 }
@@ -190,10 +240,10 @@ func (p missingPatient) in(now time.Time) rules.MissingInput {
 	return rules.MissingInput{Programs: p.scope.Programs, EnrolledAt: p.scope.EnrolledAt, LastObserved: p.last, Now: now}
 }
 
-// missingPage reads the next page of patients (by id) with their newest
-// reading per kind, one index probe per (patient, kind).
-func (ig *Service) missingPage(ctx context.Context, after uuid.UUID, everyone bool, programs, kinds []string) ([]missingPatient, error) {
-	rows, err := ig.pool.Query(ctx, missingPageSQL, after, everyone, programs, missingPage, kinds)
+// missingPage reads the next page of group g's patients (by id) with their
+// newest reading per kind, one index probe per (patient, kind).
+func (ig *Service) missingPage(ctx context.Context, after uuid.UUID, everyone bool, programs, kinds []string, g missingGroup) ([]missingPatient, error) {
+	rows, err := ig.pool.Query(ctx, missingPageSQL, after, everyone, programs, missingPage, kinds, g.orgs, g.org == nil)
 	if err != nil {
 		return nil, fmt.Errorf("missing-data patients: %w", err)
 	}
@@ -204,7 +254,7 @@ func (ig *Service) missingPage(ctx context.Context, after uuid.UUID, everyone bo
 		var s scope.Patient
 		var kind string
 		var last *time.Time
-		if err := rows.Scan(&id, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &kind, &last); err != nil {
+		if err := rows.Scan(&id, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &s.OrgID, &kind, &last); err != nil {
 			return nil, fmt.Errorf("missing-data patients: %w", err)
 		}
 		if len(out) == 0 || out[len(out)-1].id != id {

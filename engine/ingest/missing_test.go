@@ -93,3 +93,56 @@ func TestMissingDataJobRunsOnRiver(t *testing.T) {
 		return w.Count(t, `SELECT count(*) FROM river_job WHERE kind = 'rules.missing_data' AND state = 'completed'`) == 1
 	})
 }
+
+// The missing-data check judges each patient by their organisation's pack:
+// an organisation that shortened no-weight-36h to 12 h hears of a gap at
+// 13 h, the default organisation at 36 h, each once.
+func TestMissingDataUsesTheOrganisationsPack(t *testing.T) {
+	t.Parallel()
+	w := enginetest.NewWorld(t, false)
+	ctx := context.Background()
+	eng, clk := w.NewClockedEngine(t, time.Time{}, engine.Config{RulesRefresh: -1})
+	b := enginetest.NewOrg(t, w, "clinic-b", "heart_failure")
+	enrolled := clk.Now().Add(-time.Hour)
+	hfA := enginetest.HeartFailurePatient(t, w, eng, enrolled)
+	if _, err := w.Pool.Exec(ctx, `UPDATE patients SET enrolled_at = $2 WHERE id = $1`, b.Patient.ID, enrolled); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := eng.UpdateRule(ctx, b.Admin, "no-weight-36h", []byte(`{"title": "No weight for 12 h", "kind": "body_weight",
+		"programs": ["heart_failure"], "missing": "12h", "urgency": "low"}`)); err != nil {
+		t.Fatal(err)
+	}
+	gaps := func() map[string]int {
+		t.Helper()
+		res, err := eng.CheckMissingData(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Patients != 2 {
+			t.Errorf("%d patients checked, want the two heart-failure patients", res.Patients)
+		}
+		out := map[string]int{}
+		for _, a := range res.Alerts {
+			var org string
+			if err := w.Pool.QueryRow(ctx, `SELECT org_id::text FROM patients p JOIN alerts a ON a.patient_id = p.id WHERE a.id = $1`, a.ID).Scan(&org); err != nil {
+				t.Fatal(err)
+			}
+			out[org]++
+		}
+		return out
+	}
+	clk.Advance(12 * time.Hour) // 13 h after enrolment
+	if got := gaps(); got[b.ID.String()] != 1 || len(got) != 1 {
+		t.Errorf("at 13 h: alerts per organisation %v, want org B's alone", got)
+	}
+	clk.Advance(24 * time.Hour) // 37 h
+	if got := gaps(); got[b.ID.String()] != 0 || len(got) != 1 {
+		t.Errorf("at 37 h: alerts per organisation %v, want the default organisation's alone", got)
+	}
+	if n := w.Count(t, `SELECT count(*) FROM alerts WHERE patient_id = $1 AND rule_id = 'no-weight-36h'`, hfA.ID); n != 1 {
+		t.Errorf("the default organisation's patient has %d no-weight alerts, want 1", n)
+	}
+	if n := w.Count(t, `SELECT count(*) FROM rule_job_runs WHERE name LIKE '%:' || $1`, b.ID.String()); n != 1 {
+		t.Errorf("%d missing-data runs recorded for org B's own rule, want 1", n)
+	}
+}

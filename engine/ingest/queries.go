@@ -24,6 +24,7 @@ var queries = map[string]string{
 	"recordJobRunSQL":        recordJobRunSQL,
 	"jobRunsSQL":             jobRunsSQL,
 	"missingPageSQL":         missingPageSQL,
+	"organisationsSQL":       organisationsSQL,
 	"lastObservedSQL":        lastObservedSQL,
 	"reportedMissingSQL":     reportedMissingSQL,
 	"ensurePartitionSQL":     ensurePartitionSQL,
@@ -73,9 +74,10 @@ RETURNING id`
 
 // scopeManySQL is the patient scope for a group of jobs: it returns the
 // ordinal of every job whose actor may see its patient, with the patient's
-// personalised rule parameters, the findings waiting for a retake, and
-// whether the patient's processing is restricted.
-var scopeManySQL = `SELECT x.i, p.care_team_id, p.programs, p.enrolled_at, pp.overrides, ` + alerting.PendingRetakesSQL + `,
+// organisation (whose rule pack judges the readings), personalised rule
+// parameters, the findings waiting for a retake, and whether the patient's
+// processing is restricted.
+var scopeManySQL = `SELECT x.i, p.care_team_id, p.programs, p.enrolled_at, p.org_id, pp.overrides, ` + alerting.PendingRetakesSQL + `,
 	p.restricted_at IS NOT NULL
 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS x(pid, role, apid, uid, i)
 JOIN patients p ON p.id = x.pid
@@ -104,15 +106,20 @@ const recordJobRunSQL = `INSERT INTO rule_job_runs (name, ran_at) VALUES ($1, $2
 // jobRunsSQL reads when the missing-data jobs $1 last ran.
 const jobRunsSQL = `SELECT name, ran_at FROM rule_job_runs WHERE name = ANY($1)`
 
-// missingPageSQL pages through patients after $1 (all, or those in programs $3) whose
-// processing is not restricted, with the last observation of each kind in $5.
-const missingPageSQL = `SELECT p.id, p.care_team_id, p.programs, p.enrolled_at, k.kind, l.last
-		FROM (SELECT id, care_team_id, programs, enrolled_at FROM patients
-			WHERE id > $1 AND ($2 OR programs && $3::text[]) AND restricted_at IS NULL ORDER BY id LIMIT $4) p
+// missingPageSQL pages through patients after $1 (all, or those in programs $3) whose processing
+// is not restricted, with the last observation of each kind in $5: those of organisations $6, or
+// when $7 of every organisation but those.
+const missingPageSQL = `SELECT p.id, p.care_team_id, p.programs, p.enrolled_at, p.org_id, k.kind, l.last
+		FROM (SELECT id, care_team_id, programs, enrolled_at, org_id FROM patients
+			WHERE id > $1 AND ($2 OR programs && $3::text[]) AND (org_id = ANY($6::uuid[])) <> $7 AND restricted_at IS NULL
+			ORDER BY id LIMIT $4) p
 		CROSS JOIN unnest($5::text[]) AS k(kind)
 		LEFT JOIN LATERAL (SELECT r.observed_at AS last FROM readings r WHERE r.patient_id = p.id AND r.kind = k.kind
 			ORDER BY r.observed_at DESC LIMIT 1) l ON true
 		ORDER BY p.id`
+
+// organisationsSQL lists every organisation (the missing-data check groups them by their pack).
+const organisationsSQL = `SELECT id FROM organisations ORDER BY id`
 
 // lastObservedSQL reads the last observation time of each kind in $2 for patient $1.
 const lastObservedSQL = `SELECT kind, max(observed_at) FROM readings WHERE patient_id = $1 AND kind = ANY($2) GROUP BY kind`

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -28,8 +29,8 @@ type Config struct {
 	Metrics  *metrics.Set
 	Audit    audit.Writer
 	Alerting *alerting.Service
-	// Rules returns the active rule pack.
-	Rules func() *rules.Pack
+	// Rules returns the active rule pack of an organisation's patients.
+	Rules func(org uuid.UUID) *rules.Pack
 	// Transactions bounds the ingest transactions in flight (group commit).
 	Transactions int
 	// ObservedHorizon is the earliest observed_at accepted without backfill.
@@ -47,7 +48,7 @@ type Service struct {
 	metrics         *metrics.Set
 	audit           audit.Writer
 	alerting        *alerting.Service
-	rules           func() *rules.Pack
+	rules           func(org uuid.UUID) *rules.Pack
 	observedHorizon time.Time
 	keys            *sealed.Keyring
 
@@ -65,7 +66,8 @@ func New(c Config) *Service {
 	return ig
 }
 
-func (ig *Service) pack() *rules.Pack { return ig.rules() }
+// pack is the active rule pack of organisation org's patients.
+func (ig *Service) pack(org uuid.UUID) *rules.Pack { return ig.rules(org) }
 
 // DefaultObservedHorizon is the default earliest observed_at (2000-01-01).
 var DefaultObservedHorizon = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)

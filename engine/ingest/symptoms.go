@@ -164,7 +164,7 @@ func (ig *Service) judgeReport(ctx context.Context, tx pgx.Tx, a access.Actor, s
 	if err != nil {
 		return nil, nil, err
 	}
-	found := ig.pack().EvaluateSymptoms(rules.SymptomInput{ReportID: reportID.String(), Symptoms: in.Symptoms,
+	found := ig.pack(sc.OrgID).EvaluateSymptoms(rules.SymptomInput{ReportID: reportID.String(), Symptoms: in.Symptoms,
 		Programs: sc.Programs, Params: params, Now: now})
 	var paging, asks []rules.Finding
 	for _, f := range found.Findings {

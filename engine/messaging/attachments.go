@@ -88,7 +88,7 @@ type Blob struct {
 }
 
 // AttachmentStore keeps attachments' sealed bytes. Postgres (PostgresStore)
-// is the default; another store (an object store) implements the same four
+// is the default; another store (an object store) implements the same five
 // calls. tx is the transaction that writes the attachment's row and audit
 // entry: a Postgres store writes in it, so the bytes commit with them.
 type AttachmentStore interface {
@@ -102,6 +102,10 @@ type AttachmentStore interface {
 	Stale(ctx context.Context, tx pgx.Tx, current string, after uuid.UUID, limit int) ([]Blob, error)
 	// Replace stores a re-sealed blob in place of the old one.
 	Replace(ctx context.Context, tx pgx.Tx, b Blob) error
+	// Delete removes the blobs of attachments ids (retention; missing ones
+	// are no error). tx then deletes the attachments' rows: a store outside
+	// Postgres deletes at once, and a rolled-back batch is retried.
+	Delete(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error
 }
 
 // PostgresStore is the default AttachmentStore: the attachment_blobs table.
@@ -143,6 +147,20 @@ func (PostgresStore) Replace(ctx context.Context, tx pgx.Tx, b Blob) error {
 		return fmt.Errorf("re-seal attachment: %w", err)
 	}
 	return nil
+}
+
+// Delete implements AttachmentStore.
+func (PostgresStore) Delete(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error {
+	if _, err := tx.Exec(ctx, deleteBlobsSQL, ids); err != nil {
+		return fmt.Errorf("delete attachments: %w", err)
+	}
+	return nil
+}
+
+// DeleteBlobs removes the stored bytes of attachments ids in tx, through the
+// configured store, before retention deletes their rows.
+func (ms *Service) DeleteBlobs(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error {
+	return ms.store.Delete(ctx, tx, ids)
 }
 
 // AttachmentAAD is the associated data of attachment id of thread: its

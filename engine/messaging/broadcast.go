@@ -106,7 +106,7 @@ func (ms *Service) AddBroadcastWorkers(workers *river.Workers) {
 func leadRole(ctx context.Context, tx pgx.Tx, a access.Actor, team uuid.UUID) (isLead bool, err error) {
 	var exists bool
 	var role *string
-	if err := tx.QueryRow(ctx, teamRoleSQL, team, a.UserID).Scan(&exists, &role); err != nil {
+	if err := tx.QueryRow(ctx, teamRoleSQL, team, a.UserID, a.Org()).Scan(&exists, &role); err != nil {
 		return false, fmt.Errorf("care team: %w", err)
 	}
 	switch {

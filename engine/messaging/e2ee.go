@@ -34,7 +34,7 @@ var (
 	ErrEncryptedThread = fmt.Errorf("the thread is end-to-end encrypted: post an envelope instead: %w", access.ErrConflict)
 	// ErrNoRecordKey: no organisation record key is configured, so no
 	// thread can be encrypted (TEND_RECORD_PUBLIC_KEY).
-	ErrNoRecordKey = fmt.Errorf("no record key is configured (TEND_RECORD_PUBLIC_KEY): threads cannot be end-to-end encrypted: %w", access.ErrConflict)
+	ErrNoRecordKey = fmt.Errorf("the organisation has no record key (TEND_RECORD_PUBLIC_KEY, or its record_public_key): threads cannot be end-to-end encrypted: %w", access.ErrConflict)
 )
 
 // RecordKey is the organisation's record key as clients wrap to it.
@@ -102,10 +102,20 @@ func collectDevices(rows pgx.Rows) ([]devicekeys.Device, error) {
 // keysOf is the thread's keys with its current devices.
 func (ms *Service) keysOf(t Thread, devices []devicekeys.Device) ThreadKeys {
 	k := ThreadKeys{ThreadID: t.ID, Encrypted: t.Encrypted, Devices: devices}
-	if ms.recordKey != nil {
-		k.RecordKey = &RecordKey{ID: e2ee.RecordKeyID(ms.recordKey), PublicKey: ms.recordKey}
+	if key := ms.recordKeyOf(t); key != nil {
+		k.RecordKey = &RecordKey{ID: e2ee.RecordKeyID(key), PublicKey: key}
 	}
 	return k
+}
+
+// recordKeyOf is the record key of the thread's organisation: the one its
+// admins set, or for the default organisation the server's
+// (TEND_RECORD_PUBLIC_KEY); nil when it has none.
+func (ms *Service) recordKeyOf(t Thread) []byte {
+	if t.recordKey == nil && t.org == access.DefaultOrgID() {
+		return ms.recordKey
+	}
+	return t.recordKey
 }
 
 // EncryptThread turns a thread end-to-end encrypted, for good: from then on
@@ -113,14 +123,14 @@ func (ms *Service) keysOf(t Thread, devices []devicekeys.Device) ThreadKeys {
 // keys (else 409 with the thread's keys) and a record key must be
 // configured. Audited; encrypting an encrypted thread changes nothing.
 func (ms *Service) EncryptThread(ctx context.Context, a access.Actor, threadID uuid.UUID) (Thread, error) {
-	if ms.recordKey == nil {
-		return Thread{}, ErrNoRecordKey
-	}
 	var out Thread
 	err := pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
 		t, err := loadThread(ctx, tx, a, threadID)
 		if err != nil {
 			return err
+		}
+		if ms.recordKeyOf(t) == nil {
+			return ErrNoRecordKey
 		}
 		if t.Encrypted {
 			out = t

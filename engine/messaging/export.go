@@ -48,7 +48,7 @@ func (ms *Service) RecordEnvelopes(ctx context.Context, a access.Actor, patientI
 		if err := o.Load(ctx, patientID); err != nil {
 			return fmt.Errorf("record envelopes: %w", err)
 		}
-		rows, err := tx.Query(ctx, recordEnvelopesSQL, patientID)
+		rows, err := tx.Query(ctx, recordEnvelopesSQL, patientID, a.Org())
 		if err != nil {
 			return fmt.Errorf("record envelopes: %w", err)
 		}

@@ -338,7 +338,7 @@ func (page *MessagePage) setCursors(got []stored, before, after int64, more bool
 		page.AfterCursor = seqCursor(max(before-1, 0))
 	default:
 		page.AfterCursor = seqCursor(got[len(got)-1].seq)
-		if first := got[0].seq; first > 1 {
+		if first := got[0].seq; first > 1 && (after >= 0 || more) { // read backwards, a short page is the oldest (retention)
 			c := seqCursor(first)
 			page.BeforeCursor = &c
 		}

@@ -49,13 +49,20 @@ var queries = map[string]string{
 }
 
 // threadColumns are a thread's columns, with the actor's read watermark
-// ($3 is the actor's user id in every statement that uses them).
+// ($3 is the actor's user id in every statement that uses them), and its
+// organisation (its care team's, or a direct thread's users') with that
+// organisation's record key.
 const threadColumns = `t.id, t.kind, t.care_team_id, t.patient_id, t.user_a, t.user_b, t.last_seq, t.last_message_at,
-	t.last_activity_at, t.created_at, t.encrypted, coalesce((SELECT r.read_up_to FROM thread_receipts r WHERE r.thread_id = t.id AND r.user_id = $3), 0)`
+	t.last_activity_at, t.created_at, t.encrypted, coalesce((SELECT r.read_up_to FROM thread_receipts r WHERE r.thread_id = t.id AND r.user_id = $3), 0),
+	o.id, o.record_public_key`
+
+// threadOrgJoin joins a thread t's organisation as o.
+const threadOrgJoin = ` JOIN organisations o ON o.id = coalesce((SELECT ct.org_id FROM care_teams ct WHERE ct.id = t.care_team_id),
+	(SELECT du.org_id FROM users du WHERE du.id = t.user_a))`
 
 // threadSQL reads thread $4 if the actor ($1 role, $2 patient, $3 user) is
 // one of its participants.
-var threadSQL = `SELECT ` + threadColumns + ` FROM threads t WHERE t.id = $4 AND ` + scope.ThreadSQL("t", "$1", "$2", "$3")
+var threadSQL = `SELECT ` + threadColumns + ` FROM threads t` + threadOrgJoin + ` WHERE t.id = $4 AND ` + scope.ThreadSQL("t", "$1", "$2", "$3")
 
 // clientMessageSQL finds the message user $2 posted in thread $1 with client id $3.
 const clientMessageSQL = `SELECT id FROM messages WHERE thread_id = $1 AND sender_id = $2 AND client_id = $3`
@@ -83,7 +90,7 @@ const listThreadsSQL = `SELECT ` + threadColumns + ` FROM (
 	(SELECT t.* FROM threads t WHERE $1 IN ('clinician', 'scheduler', 'admin') AND t.kind = 'direct' AND (t.user_a = $3 OR t.user_b = $3)
 		AND (t.last_activity_at, t.id) < ($4, $5) AND $7::uuid IS NULL
 		ORDER BY t.last_activity_at DESC, t.id DESC LIMIT $6)
-) t ORDER BY t.last_activity_at DESC, t.id DESC LIMIT $6`
+) t` + threadOrgJoin + ` ORDER BY t.last_activity_at DESC, t.id DESC LIMIT $6`
 
 // messageColumns are a stored message's columns.
 const messageColumns = `m.id, m.thread_id, m.seq, m.sender_id, m.sender_role, m.kind, m.key_id, m.body, m.urgent, m.client_id,
@@ -125,7 +132,7 @@ const insertDirectSQL = `INSERT INTO threads (id, kind, user_a, user_b, last_act
 
 // directThreadSQL reads the direct thread of users $1 < $2, with user $3's
 // read watermark.
-const directThreadSQL = `SELECT ` + threadColumns + ` FROM threads t WHERE t.kind = 'direct' AND t.user_a = $1 AND t.user_b = $2`
+const directThreadSQL = `SELECT ` + threadColumns + ` FROM threads t` + threadOrgJoin + ` WHERE t.kind = 'direct' AND t.user_a = $1 AND t.user_b = $2`
 
 // pushMessageSQL reads what a message's push needs: its thread, sequence
 // number, sender, urgency and kind, and the thread's kind.
@@ -288,4 +295,5 @@ const recordEnvelopesSQL = `SELECT m.id, m.thread_id, t.kind, m.seq, m.sender_id
 	FROM threads t JOIN messages m ON m.thread_id = t.id
 	LEFT JOIN e2ee_devices d ON d.id = m.sender_device_id
 	WHERE t.patient_id = $1 AND m.kind = 'encrypted'
+		AND EXISTS (SELECT 1 FROM patients p WHERE p.id = $1 AND p.org_id = coalesce($2::uuid, p.org_id))
 	ORDER BY t.id, m.seq`

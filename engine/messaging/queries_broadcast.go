@@ -30,11 +30,12 @@ var broadcastQueries = map[string]string{
 	"getBlobSQL":                 getBlobSQL,
 	"staleBlobsSQL":              staleBlobsSQL,
 	"replaceBlobSQL":             replaceBlobSQL,
+	"deleteBlobsSQL":             deleteBlobsSQL,
 }
 
-// teamRoleSQL tells whether care team $1 exists, and user $2's role in it
-// (null when no member).
-const teamRoleSQL = `SELECT EXISTS (SELECT 1 FROM care_teams WHERE id = $1),
+// teamRoleSQL tells whether care team $1 exists in organisation $3 (NULL:
+// any), and user $2's role in it (null when no member).
+const teamRoleSQL = `SELECT EXISTS (SELECT 1 FROM care_teams WHERE id = $1 AND org_id = coalesce($3::uuid, org_id)),
 	(SELECT role FROM care_team_members WHERE care_team_id = $1 AND user_id = $2)`
 
 // insertBroadcastSQL stores broadcast $1 of team $2 by sender $3 (role $4),
@@ -156,3 +157,6 @@ const staleBlobsSQL = `SELECT attachment_id, key_id, data FROM attachment_blobs 
 
 // replaceBlobSQL stores attachment $1's bytes re-sealed under key $2 as $3.
 const replaceBlobSQL = `UPDATE attachment_blobs SET key_id = $2, data = $3 WHERE attachment_id = $1`
+
+// deleteBlobsSQL deletes the stored bytes of attachments $1 (retention).
+const deleteBlobsSQL = `DELETE FROM attachment_blobs WHERE attachment_id = ANY($1)`

@@ -44,13 +44,16 @@ type Thread struct {
 	Encrypted bool `json:"encrypted"`
 
 	lastSeq, readUpTo int64
+	// org is the thread's organisation, recordKey its record key (nil: none set).
+	org       uuid.UUID
+	recordKey []byte
 }
 
 func scanThread(r pgx.Row) (Thread, error) {
 	var t Thread
 	var ua, ub *uuid.UUID
 	err := r.Scan(&t.ID, &t.Kind, &t.CareTeamID, &t.PatientID, &ua, &ub, &t.lastSeq, &t.LastMessageAt, &t.LastActivityAt,
-		&t.CreatedAt, &t.Encrypted, &t.readUpTo)
+		&t.CreatedAt, &t.Encrypted, &t.readUpTo, &t.org, &t.recordKey)
 	if ua != nil && ub != nil {
 		t.UserIDs = []uuid.UUID{*ua, *ub}
 	}

@@ -37,7 +37,7 @@ var queries = map[string]string{
 
 const patientSQL = `SELECT p.id, p.display_name, coalesce(p.external_id, ''), p.timezone, p.programs, p.enrolled_at, p.created_at,
     t.id, t.name
-FROM patients p JOIN care_teams t ON t.id = p.care_team_id WHERE p.id = $1`
+FROM patients p JOIN care_teams t ON t.id = p.care_team_id WHERE p.id = $1 AND p.org_id = coalesce($2::uuid, p.org_id)`
 
 const membersSQL = `SELECT u.id, u.name, m.role FROM care_team_members m JOIN users u ON u.id = m.user_id
 WHERE m.care_team_id = $1 ORDER BY u.name, u.id`

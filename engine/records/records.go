@@ -191,7 +191,7 @@ func (s *Service) Export(ctx context.Context, a access.Actor, patientID uuid.UUI
 	var rec Record
 	err := pg.InTxOpts(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		var err error
-		if rec, err = s.read(ctx, tx, patientID, a.Role == access.RoleAdmin); err != nil {
+		if rec, err = s.read(ctx, tx, patientID, a.Org(), a.Role == access.RoleAdmin); err != nil {
 			return err
 		}
 		return s.audit.Write(ctx, tx, a, audit.Entry{Action: "patient.export", PatientID: patientID, ObjectType: "patient",
@@ -243,10 +243,10 @@ func (s *Service) attachment(ctx context.Context, att Attachment, sink Sink) err
 
 // read loads the record. The patient's row comes first: an unknown
 // patient is ErrNotFound before anything else is read.
-func (s *Service) read(ctx context.Context, tx pgx.Tx, id uuid.UUID, staff bool) (Record, error) {
+func (s *Service) read(ctx context.Context, tx pgx.Tx, id uuid.UUID, org *uuid.UUID, staff bool) (Record, error) {
 	rec := Record{StaffThreads: staff, ExportedAt: s.now()}
 	p := &rec.Patient
-	err := tx.QueryRow(ctx, patientSQL, id).Scan(&p.ID, &p.DisplayName, &p.ExternalID, &p.TimeZone, &p.Programs,
+	err := tx.QueryRow(ctx, patientSQL, id, org).Scan(&p.ID, &p.DisplayName, &p.ExternalID, &p.TimeZone, &p.Programs,
 		&p.EnrolledAt, &p.CreatedAt, &rec.CareTeam.ID, &rec.CareTeam.Name)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Record{}, fmt.Errorf("patient: %w", access.ErrNotFound)

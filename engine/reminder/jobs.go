@@ -297,10 +297,15 @@ func (rs *Service) CheckMissed(ctx context.Context, key string) (rpm.DoseStatus,
 	return decided, wait, err
 }
 
-// raiseMissed judges a missed dose against the event rules and raises what
-// they find through the alert path, in tx.
+// raiseMissed judges a missed dose against the event rules of the patient's
+// organisation's pack and raises what they find through the alert path, in
+// tx.
 func (rs *Service) raiseMissed(ctx context.Context, tx pgx.Tx, d lockedDose, at time.Time) error {
-	pack := rs.rules()
+	ps, err := scope.OfPatient(ctx, tx, systemActor, d.patientID)
+	if err != nil {
+		return err
+	}
+	pack := rs.rules(ps.OrgID)
 	ev := eventOf(d.id, d.spec, at)
 	rows, err := tx.Query(ctx, missedHistorySQL, d.patientID, at.Add(-pack.EventLookback()), d.id)
 	if err != nil {
@@ -316,10 +321,6 @@ func (rs *Service) raiseMissed(ctx context.Context, tx pgx.Tx, d lockedDose, at 
 	})
 	if err != nil {
 		return fmt.Errorf("missed doses: history: %w", err)
-	}
-	ps, err := scope.OfPatient(ctx, tx, systemActor, d.patientID)
-	if err != nil {
-		return err
 	}
 	var params map[string]map[string]float64
 	if err := tx.QueryRow(ctx, patientParamsSQL, d.patientID).Scan(&params); err != nil && !errors.Is(err, pgx.ErrNoRows) {

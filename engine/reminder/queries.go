@@ -111,11 +111,13 @@ const lockDoseByKeySQL = `SELECT d.id, d.patient_id, d.status, d.due_at, d.remin
 		FROM doses d JOIN schedules s ON s.id = d.schedule_id JOIN patients p ON p.id = d.patient_id
 		WHERE d.occurrence_key = $1 FOR UPDATE OF d`
 
-// patientUsersSQL lists patient $1's enabled users with their quiet hours and enabled devices.
-const patientUsersSQL = `SELECT u.id, u.timezone, u.quiet_start, u.quiet_end,
+// patientUsersSQL lists patient $1's enabled users with their quiet hours and enabled devices. A user
+// who set no quiet hours of their own takes their organisation's, in the organisation's zone.
+const patientUsersSQL = `SELECT u.id, CASE WHEN u.quiet_start IS NULL THEN o.timezone ELSE u.timezone END,
+			coalesce(u.quiet_start, o.quiet_start), coalesce(u.quiet_end, o.quiet_end),
 			coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}')
-		FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.enabled
-		WHERE u.patient_id = $1 AND u.role = 'patient' AND u.disabled_at IS NULL GROUP BY u.id`
+		FROM users u LEFT JOIN organisations o ON o.id = u.org_id LEFT JOIN devices d ON d.user_id = u.id AND d.enabled
+		WHERE u.patient_id = $1 AND u.role = 'patient' AND u.disabled_at IS NULL GROUP BY u.id, o.id`
 
 // insertNotificationsSQL records reminder notifications ($1 ids, $2 users, $3 device counts) of
 // urgency $4 and reminder kind $5 at $6.

@@ -713,3 +713,31 @@ func TestMaterialiseWaitsForAPause(t *testing.T) {
 		t.Errorf("%d doses of a schedule paused during materialisation", n)
 	}
 }
+
+// Missed doses are judged by the patient's organisation's pack: with
+// missed-doses disabled for the patient's organisation, two missed doses
+// raise nothing.
+func TestMissedDosesFollowTheOrganisationsPack(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 6, 1, 6, 0, 0, 0, time.UTC)
+	r := newRemWorld(t, "UTC", start)
+	ctx := context.Background()
+	if _, _, err := r.Eng.UpdateRule(ctx, enginetest.DefaultOrgAdmin(t, r.World), "missed-doses", []byte(`{"enabled": false}`)); err != nil {
+		t.Fatal(err)
+	}
+	s := r.medication(t, "08:00", "20:00")
+	keys := r.keys(t, s.ID)
+	r.clk.Set(start.Add(15 * time.Hour)) // 21:00, both doses past their grace
+	for _, k := range keys[:2] {
+		if st, _, err := r.Eng.CheckMissed(ctx, k); err != nil || st != rpm.DoseMissed {
+			t.Fatalf("check = %q, %v; want missed", st, err)
+		}
+	}
+	if n := r.Count(t, `SELECT count(*) FROM alerts WHERE patient_id = $1`, r.pat.ID); n != 0 {
+		t.Errorf("%d alerts after two missed doses with missed-doses disabled for the organisation", n)
+	}
+	// The default pack still has it: Tend's own view is unchanged.
+	if rule, ok := r.Eng.Rules().Rule("missed-doses"); !ok || !rule.IsEnabled() {
+		t.Error("the default pack's missed-doses was disabled")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -34,8 +35,9 @@ type Config struct {
 	Jobs     func() *river.Client[pgx.Tx]
 	Audit    audit.Writer
 	Alerting *alerting.Service
-	// Rules returns the active rule pack (event rules: missed doses).
-	Rules func() *rules.Pack
+	// Rules returns the active rule pack of an organisation's patients
+	// (event rules: missed doses).
+	Rules func(org uuid.UUID) *rules.Pack
 	// Horizon is how far ahead doses are materialised; DefaultHorizon when 0.
 	Horizon time.Duration
 }
@@ -48,7 +50,7 @@ type Service struct {
 	jobs     func() *river.Client[pgx.Tx]
 	audit    audit.Writer
 	alerting *alerting.Service
-	rules    func() *rules.Pack
+	rules    func(org uuid.UUID) *rules.Pack
 	horizon  time.Duration
 }
 

@@ -122,7 +122,11 @@ type BacktestExample struct {
 // Pack.Replay judges them, with each patient's programs and personalised
 // params. It reads one consistent snapshot in a read-only transaction,
 // patient page by patient page, one patient's data in memory at a time, and
-// creates nothing; the read is audited afterwards. Admins only.
+// creates nothing; the read is audited afterwards. Admins only: an
+// organisation's admin backtests over their organisation's patients, and a
+// stored rule as their organisation has it (its override, else the default
+// pack's); Tend itself over every patient, and the default pack's rules,
+// unless the actor names an organisation.
 //
 // Event rules (missed doses) find nothing until care events are stored.
 func (rs *Service) Backtest(ctx context.Context, a access.Actor, req BacktestRequest) (BacktestResult, error) {
@@ -133,7 +137,8 @@ func (rs *Service) Backtest(ctx context.Context, a access.Actor, req BacktestReq
 	if err != nil {
 		return BacktestResult{}, err
 	}
-	def, version, err := rs.backtestRule(ctx, req)
+	org := ruleOrg(a)
+	def, version, err := rs.backtestRule(ctx, req, org)
 	if err != nil {
 		return BacktestResult{}, err
 	}
@@ -144,7 +149,7 @@ func (rs *Service) Backtest(ctx context.Context, a access.Actor, req BacktestReq
 		return BacktestResult{}, err
 	}
 	res := BacktestResult{RuleID: def.ID, RuleVersion: version, Since: req.Since, Until: req.Until, Patients: []BacktestPatient{}}
-	bt := &backtest{rs: rs, req: req, def: def, pack: pack, res: &res}
+	bt := &backtest{rs: rs, req: req, def: def, pack: pack, res: &res, org: org}
 	if err := pg.ReadTx(ctx, rs.pool, bt.run(ctx)); err != nil {
 		return BacktestResult{}, err
 	}
@@ -206,7 +211,7 @@ func (rs *Service) checkBacktest(req BacktestRequest) (BacktestRequest, error) {
 
 // backtestRule returns the rule to backtest and its stored version (0 for
 // one sent in the request).
-func (rs *Service) backtestRule(ctx context.Context, req BacktestRequest) (rules.Rule, int, error) {
+func (rs *Service) backtestRule(ctx context.Context, req BacktestRequest, org *uuid.UUID) (rules.Rule, int, error) {
 	if len(req.Rule) > 0 {
 		def, err := checkRule(req.Rule)
 		return def, 0, err
@@ -217,7 +222,7 @@ func (rs *Service) backtestRule(ctx context.Context, req BacktestRequest) (rules
 	var r Rule
 	err := pg.ReadTx(ctx, rs.pool, func(tx pgx.Tx) error {
 		var err error
-		r, err = getRule(ctx, tx, req.RuleID)
+		r, err = getRule(ctx, tx, req.RuleID, org)
 		return err
 	})
 	if errors.Is(err, access.ErrNotFound) {
@@ -236,6 +241,7 @@ type backtest struct {
 	def  rules.Rule
 	pack *rules.Pack
 	res  *BacktestResult
+	org  *uuid.UUID // the organisation whose patients are replayed; nil: every one
 }
 
 // btPatient is a patient of a page.
@@ -287,7 +293,7 @@ func (bt *backtest) patients(ctx context.Context, tx pgx.Tx, after uuid.UUID) ([
 	if rulePrograms == nil {
 		rulePrograms = []string{}
 	}
-	rows, err := tx.Query(ctx, backtestPatientsSQL, after, ids, programs, rulePrograms, backtestPage)
+	rows, err := tx.Query(ctx, backtestPatientsSQL, after, ids, programs, rulePrograms, backtestPage, bt.org)
 	if err != nil {
 		return nil, fmt.Errorf("backtest patients: %w", err)
 	}

@@ -34,7 +34,8 @@ type RuleErrorFilter struct {
 }
 
 // ListRuleErrors returns rule evaluation errors, newest first, and the
-// cursor of the next page ("" at the end). Admins only.
+// cursor of the next page ("" at the end). Admins only: of their
+// organisation's patients (every patient's for Tend itself).
 func (rs *Service) ListRuleErrors(ctx context.Context, a access.Actor, f RuleErrorFilter) ([]RuleEvalError, string, error) {
 	if err := access.Require(a, access.RoleAdmin); err != nil {
 		return nil, "", err
@@ -50,7 +51,7 @@ func (rs *Service) ListRuleErrors(ctx context.Context, a access.Actor, f RuleErr
 	limit := pg.ClampLimit(f.Limit)
 	var out []RuleEvalError
 	err := pg.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, listRuleErrorsSQL, before, f.RuleID, limit+1)
+		rows, err := tx.Query(ctx, listRuleErrorsSQL, before, f.RuleID, limit+1, a.Role, a.UserID)
 		if err != nil {
 			return fmt.Errorf("list rule errors: %w", err)
 		}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/tendhealth/tend/engine"
 	"github.com/tendhealth/tend/engine/enginetest"
 	"github.com/tendhealth/tend/rules"
@@ -14,7 +16,8 @@ import (
 // A database seeded from an older pack (version 1 or 2) gets the current
 // version on start: rules still as Tend seeded them get a new version, new
 // rules are added, a rule an admin changed is left alone, it is audited, and
-// it happens once.
+// it happens once. Every organisation's overrides stay in force over the
+// upgraded default pack.
 func TestDefaultPackUpgrade(t *testing.T) {
 	t.Parallel()
 	for _, from := range []struct {
@@ -55,6 +58,27 @@ func testPackUpgrade(t *testing.T, file, added string) {
 			t.Fatal(err)
 		}
 	}
+	// Org B overrides bp-crisis (which the upgrade changes) and disables
+	// the rule the upgrade adds, before it exists in the default pack.
+	orgB := uuid.New()
+	if _, err := pool.Exec(ctx, `INSERT INTO organisations (id, name, slug) VALUES ($1, 'Clinic B', 'clinic-b')`, orgB); err != nil {
+		t.Fatal(err)
+	}
+	var adminB string
+	if err := pool.QueryRow(ctx, `INSERT INTO users (id, name, role, org_id) VALUES (gen_random_uuid(), 'Admin B', 'admin', $1) RETURNING id`, orgB).Scan(&adminB); err != nil {
+		t.Fatal(err)
+	}
+	overrides := map[string]string{
+		"bp-crisis": `{"title": "BP crisis (clinic B)", "kind": "blood_pressure", "when": "systolic >= params.systolic_max",
+			"params": {"systolic_max": 170}, "urgency": "critical"}`,
+		added: `{"title": "Clinic B's own", "kind": "heart_rate", "when": "value > 200.0", "urgency": "low"}`,
+	}
+	for id, def := range overrides {
+		if _, err := pool.Exec(ctx, `INSERT INTO rule_versions (rule_id, version, definition, enabled, created_by, org_id) VALUES ($1, 2, $2, false, $3, $4)`,
+			id, def, adminB, orgB); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for range 2 { // the second start changes nothing
 		eng, err := engine.New(engine.Config{Pool: pool, RulesRefresh: -1})
 		if err != nil {
@@ -67,7 +91,7 @@ func testPackUpgrade(t *testing.T, file, added string) {
 	}
 	version := func(id string) int {
 		var v int
-		if err := pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM rule_versions WHERE rule_id = $1`, id).Scan(&v); err != nil {
+		if err := pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM rule_versions WHERE rule_id = $1 AND org_id IS NULL`, id).Scan(&v); err != nil {
 			t.Fatal(err)
 		}
 		return v
@@ -82,7 +106,7 @@ func testPackUpgrade(t *testing.T, file, added string) {
 		t.Errorf("%s, new in the pack, is at version %d, want 1", added, v)
 	}
 	var def []byte
-	if err := pool.QueryRow(ctx, `SELECT definition FROM rule_versions WHERE rule_id = 'bp-crisis' ORDER BY version DESC LIMIT 1`).Scan(&def); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT definition FROM rule_versions WHERE rule_id = 'bp-crisis' AND org_id IS NULL ORDER BY version DESC LIMIT 1`).Scan(&def); err != nil {
 		t.Fatal(err)
 	}
 	var got rules.Rule
@@ -106,6 +130,29 @@ func testPackUpgrade(t *testing.T, file, added string) {
 	}
 	if audits != 1 {
 		t.Errorf("%d rule.pack_upgrade audit entries, want 1", audits)
+	}
+
+	// Org B keeps its edits; an organisation without any gets the upgrade.
+	eng, err := engine.New(engine.Config{Pool: pool, RulesRefresh: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = eng.Stop(ctx) }()
+	if r, ok := eng.RulesFor(orgB).Rule("bp-crisis"); !ok || r.Title != "BP crisis (clinic B)" || r.IsEnabled() {
+		t.Errorf("org B's bp-crisis after the upgrade = %+v, want its own disabled override", r)
+	}
+	if r, ok := eng.RulesFor(orgB).Rule(added); !ok || r.Title != "Clinic B's own" {
+		t.Errorf("org B's %s after the upgrade = %+v, want its own", added, r)
+	}
+	if r, ok := eng.RulesFor(uuid.New()).Rule("bp-crisis"); !ok || r.Params["systolic_now"] != want.Params["systolic_now"] || r.Version != 2 {
+		t.Errorf("bp-crisis of an organisation without overrides = %+v, want the upgraded default", r)
+	}
+	var kept int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM rule_versions WHERE org_id = $1`, orgB).Scan(&kept); err != nil || kept != 2 {
+		t.Errorf("org B has %d rule versions after the upgrade, want its 2 untouched (%v)", kept, err)
 	}
 }
 

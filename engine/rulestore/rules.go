@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tendhealth/tend/engine/access"
@@ -19,8 +20,11 @@ import (
 // Reading and changing rules: every change is a new version, checked in
 // full (all problems at once), audited, and loaded by every process.
 
-// ListRules returns the latest version of every stored rule, in the order
-// they were created (admins and clinicians).
+// ListRules returns the rules of the actor's organisation's effective pack
+// (the default pack's for Tend itself): the default pack's rules in the
+// order they were created, each replaced by the organisation's own version
+// where it has one, then the organisation's own rules (admins and
+// clinicians).
 func (rs *Service) ListRules(ctx context.Context, a access.Actor) ([]Rule, error) {
 	if err := access.Require(a, access.RoleAdmin, access.RoleClinician); err != nil {
 		return nil, err
@@ -28,23 +32,41 @@ func (rs *Service) ListRules(ctx context.Context, a access.Actor) ([]Rule, error
 	if err := rs.EnsureSeeded(ctx); err != nil {
 		return nil, err
 	}
-	var out []Rule
+	org := ruleOrg(a)
+	var rows []ruleRow
 	err := pg.ReadTx(ctx, rs.pool, func(tx pgx.Tx) error {
-		rows, first, err := latestRules(ctx, tx)
-		if err != nil {
-			return err
-		}
-		out = make([]Rule, len(rows))
-		for i, r := range rows {
-			out[i] = toRule(r, first[i])
-		}
-		return nil
+		var err error
+		rows, err = latestRules(ctx, tx, orgList(org))
+		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	defaults, own := splitRows(rows)
+	var mine []ruleRow
+	if org != nil {
+		mine = own[*org]
+	}
+	defaultVersion := make(map[string]int, len(defaults))
+	for _, d := range defaults {
+		defaultVersion[d.id] = d.version
+	}
+	eff := effective(defaults, mine)
+	out := make([]Rule, len(eff))
+	for i, r := range eff {
+		out[i] = toRule(r, r.firstAt)
+		if v, ok := defaultVersion[r.id]; ok {
+			out[i].DefaultVersion = &v
+			out[i].Overridden = r.org != nil
+		}
+	}
+	return out, nil
 }
 
-// GetRule returns a stored rule with every version, newest first (admins and
-// clinicians).
+// GetRule returns a rule of the actor's organisation's effective pack with
+// every version, newest first: the organisation's own versions, then the
+// default pack's before them (admins and clinicians). A rule only another
+// organisation has is access.ErrNotFound.
 func (rs *Service) GetRule(ctx context.Context, a access.Actor, id string) (Rule, error) {
 	if err := access.Require(a, access.RoleAdmin, access.RoleClinician); err != nil {
 		return Rule{}, err
@@ -55,14 +77,14 @@ func (rs *Service) GetRule(ctx context.Context, a access.Actor, id string) (Rule
 	var out Rule
 	err := pg.ReadTx(ctx, rs.pool, func(tx pgx.Tx) error {
 		var err error
-		out, err = getRule(ctx, tx, id)
+		out, err = getRule(ctx, tx, id, ruleOrg(a))
 		return err
 	})
 	return out, err
 }
 
-func getRule(ctx context.Context, tx pgx.Tx, id string) (Rule, error) {
-	rows, err := tx.Query(ctx, ruleVersionsSQL, id)
+func getRule(ctx context.Context, tx pgx.Tx, id string, org *uuid.UUID) (Rule, error) {
+	rows, err := tx.Query(ctx, ruleVersionsSQL, id, org)
 	if err != nil {
 		return Rule{}, fmt.Errorf("get rule: %w", err)
 	}
@@ -74,20 +96,40 @@ func getRule(ctx context.Context, tx pgx.Tx, id string) (Rule, error) {
 		return Rule{}, fmt.Errorf("rule: %w", access.ErrNotFound)
 	}
 	out := toRule(versions[0], versions[len(versions)-1].createdAt)
+	rows, err = tx.Query(ctx, defaultVersionSQL, id)
+	if err != nil {
+		return Rule{}, fmt.Errorf("get rule: %w", err)
+	}
+	def, err := pgx.CollectRows(rows, scanRuleRow)
+	if err != nil {
+		return Rule{}, fmt.Errorf("get rule: %w", err)
+	}
+	if len(def) > 0 {
+		out.DefaultVersion = &def[0].version
+		if out.Overridden = out.OrgID != nil; out.Overridden {
+			d := toVersion(def[0])
+			out.Default = &d
+		}
+	}
 	out.Versions = make([]RuleVersion, len(versions))
 	for i, v := range versions {
-		out.Versions[i] = RuleVersion{Version: v.version, Enabled: v.enabled, CreatedAt: v.createdAt, CreatedBy: v.createdBy, Definition: v.rule()}
+		out.Versions[i] = toVersion(v)
 	}
 	return out, nil
 }
 
-// lockRules locks the rules for a change and returns the rule's latest
-// stored version; ok is false when the rule does not exist.
-func (rs *Service) lockRules(ctx context.Context, tx pgx.Tx, id string) (row ruleRow, ok bool, err error) {
+func toVersion(v ruleRow) RuleVersion {
+	return RuleVersion{Version: v.version, Enabled: v.enabled, CreatedAt: v.createdAt, CreatedBy: v.createdBy, OrgID: v.org, Definition: v.rule()}
+}
+
+// lockRules locks the rules for a change and returns the version of the rule
+// in force in organisation org (nil: the default pack); ok is false when the
+// organisation has no rule of that id.
+func (rs *Service) lockRules(ctx context.Context, tx pgx.Tx, id string, org *uuid.UUID) (row ruleRow, ok bool, err error) {
 	if _, err := tx.Exec(ctx, advisoryLockSQL, int64(rulesLockKey)); err != nil {
 		return ruleRow{}, false, fmt.Errorf("lock rules: %w", err)
 	}
-	rows, err := tx.Query(ctx, latestRuleSQL, id)
+	rows, err := tx.Query(ctx, latestRuleSQL, id, org)
 	if err != nil {
 		return ruleRow{}, false, fmt.Errorf("load rule: %w", err)
 	}
@@ -122,7 +164,8 @@ func checkRule(src []byte) (rules.Rule, error) {
 	return r, nil
 }
 
-// CreateRule stores a new rule as version 1 and makes it active (admins).
+// CreateRule stores a new rule as version 1 and makes it active (admins):
+// in the actor's organisation only, or in the default pack for Tend itself.
 // src is one rule in the rule language (JSON, or YAML); an invalid rule is a
 // *rules.LoadError listing every problem; an id already taken is
 // access.ErrConflict. enabled defaults to true.
@@ -137,23 +180,24 @@ func (rs *Service) CreateRule(ctx context.Context, a access.Actor, src []byte) (
 	if err := rs.EnsureSeeded(ctx); err != nil {
 		return Rule{}, err
 	}
+	org := ruleOrg(a)
 	var out Rule
 	err = pg.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
-		_, exists, err := rs.lockRules(ctx, tx, def.ID)
+		_, exists, err := rs.lockRules(ctx, tx, def.ID, org)
 		if err != nil {
 			return err
 		}
 		if exists {
 			return fmt.Errorf("rule %s already exists: %w", def.ID, access.ErrConflict)
 		}
-		if _, err := tx.Exec(ctx, createRuleSQL, def.ID, forStorage(def), def.IsEnabled(), rs.now(), pg.NilIfZero(a.UserID)); err != nil {
+		if _, err := tx.Exec(ctx, createRuleSQL, def.ID, forStorage(def), def.IsEnabled(), rs.now(), pg.NilIfZero(a.UserID), org); err != nil {
 			return fmt.Errorf("insert rule: %w", err)
 		}
 		if err := rs.audit.Write(ctx, tx, a, audit.Entry{Action: "rule.create", ObjectType: "rule", ObjectID: def.ID,
 			Detail: map[string]any{"version": 1, "enabled": def.IsEnabled()}}); err != nil {
 			return err
 		}
-		out, err = getRule(ctx, tx, def.ID)
+		out, err = getRule(ctx, tx, def.ID, org)
 		return err
 	})
 	if err != nil {
@@ -164,6 +208,9 @@ func (rs *Service) CreateRule(ctx context.Context, a access.Actor, src []byte) (
 }
 
 // UpdateRule stores a new version of a rule and makes it active (admins).
+// An organisation's admin writes an override that only their organisation's
+// patients are judged by (its first version follows the default pack's
+// version it replaces); Tend itself writes to the default pack.
 // src is either the complete rule in the rule language, or only
 // {"enabled": true|false} to enable or disable the latest version. In a
 // complete rule, id may be left out (it is the one in the path), an absent
@@ -193,8 +240,9 @@ func (rs *Service) UpdateRule(ctx context.Context, a access.Actor, id string, sr
 	if err := rs.EnsureSeeded(ctx); err != nil {
 		return Rule{}, false, err
 	}
+	org := ruleOrg(a)
 	err = pg.InTx(ctx, rs.pool, func(tx pgx.Tx) error {
-		cur, exists, err := rs.lockRules(ctx, tx, id)
+		cur, exists, err := rs.lockRules(ctx, tx, id, org)
 		if err != nil {
 			return err
 		}
@@ -216,11 +264,11 @@ func (rs *Service) UpdateRule(ctx context.Context, a access.Actor, id string, sr
 			next = def
 		}
 		if sameRule(next, cur.rule()) {
-			out, err = getRule(ctx, tx, id)
+			out, err = getRule(ctx, tx, id, org)
 			return err
 		}
 		version := cur.version + 1
-		if _, err := tx.Exec(ctx, updateRuleSQL, id, version, forStorage(next), next.IsEnabled(), rs.now(), pg.NilIfZero(a.UserID)); err != nil {
+		if _, err := tx.Exec(ctx, updateRuleSQL, id, version, forStorage(next), next.IsEnabled(), rs.now(), pg.NilIfZero(a.UserID), org); err != nil {
 			return fmt.Errorf("insert rule version: %w", err)
 		}
 		if err := rs.audit.Write(ctx, tx, a, audit.Entry{Action: action, ObjectType: "rule", ObjectID: id,
@@ -228,7 +276,7 @@ func (rs *Service) UpdateRule(ctx context.Context, a access.Actor, id string, sr
 			return err
 		}
 		changed = true
-		out, err = getRule(ctx, tx, id)
+		out, err = getRule(ctx, tx, id, org)
 		return err
 	})
 	if err != nil {

@@ -22,17 +22,22 @@ import (
 )
 
 // Rules live in the database as versions (rule_versions): every change is a
-// new row, and the pack the engine evaluates is compiled from the latest
-// version of every rule. The table is seeded from the embedded default pack
-// when it is empty.
+// new row. The default pack (org_id NULL) is compiled from the latest
+// version of each of its rules, and is seeded from the embedded default pack
+// when it is empty; an organisation's overrides (org_id set) are versions of
+// its own, and its effective pack is the default pack with the latest
+// version of each override in place of the default's rule, and its own new
+// rules after them.
 //
-// Refresh: the process that makes a change reloads its pack right after the
+// Refresh: the process that makes a change reloads its packs right after the
 // commit. Other processes poll (count(*), max(seq)) of rule_versions every
 // Config.RulesRefresh (2 s by default): rows are only ever inserted, so the
-// pair changes whenever a change commits, whatever the commit order. Polling
-// was chosen over LISTEN/NOTIFY because it needs no dedicated connection,
-// works behind PgBouncer in transaction mode, and cannot miss a notification
-// sent while a listener reconnects.
+// pair changes whenever a change commits, whatever the commit order; the
+// reload then compares the pair per organisation and recompiles only the
+// packs that changed (every organisation's when the default pack changed).
+// Polling was chosen over LISTEN/NOTIFY because it needs no dedicated
+// connection, works behind PgBouncer in transaction mode, and cannot miss a
+// notification sent while a listener reconnects.
 
 // rulesLockKey is the advisory lock that serialises rule changes and the seed
 // across processes.
@@ -45,9 +50,12 @@ var reservedRuleIDs = []string{"errors", "backtest"}
 // ruleSync is the engine's bookkeeping of the stored rules. Its zero value is
 // ready to use.
 type ruleSync struct {
-	mu      sync.Mutex // serialises reloads, so an older snapshot never replaces a newer one
-	sig     ruleSig    // what the active pack was compiled from; zero before the first load
-	seeded  bool       // the table is known to be seeded (guarded by mu)
+	mu  sync.Mutex // serialises reloads, so an older snapshot never replaces a newer one
+	sig ruleSig    // what the active packs were compiled from; zero before the first load
+	// orgSigs is sig per organisation (uuid.Nil: the default pack); nil
+	// before the first load.
+	orgSigs map[uuid.UUID]ruleSig
+	seeded  bool // the table is known to be seeded (guarded by mu)
 	cancel  context.CancelFunc
 	stopped chan struct{}
 }
@@ -57,7 +65,8 @@ type ruleSig struct {
 	count, maxSeq int64
 }
 
-// Rule is a stored rule: its latest version, and on GetRule its history.
+// Rule is a stored rule as an organisation sees it (its effective pack's):
+// the latest version in force, and on GetRule its history.
 type Rule struct {
 	ID      string         `json:"id"`
 	Version int            `json:"version"`
@@ -65,6 +74,16 @@ type Rule struct {
 	Type    rules.RuleType `json:"type"`
 	Title   string         `json:"title"`
 	Urgency rpm.Urgency    `json:"urgency"`
+	// OrgID is the organisation whose own version is in force; null for a
+	// rule of the default pack, which every organisation shares.
+	OrgID *uuid.UUID `json:"org_id"`
+	// Overridden says the organisation's version replaces a rule of the
+	// default pack.
+	Overridden bool `json:"overridden"`
+	// DefaultVersion is the default pack's latest version of the rule, null
+	// when the pack has no rule of this id. Tend's upgrades of the default
+	// pack move it on; an organisation's override stays in force.
+	DefaultVersion *int `json:"default_version"`
 	// CreatedAt is when the rule's first version was stored.
 	CreatedAt time.Time `json:"created_at"`
 	// UpdatedAt and UpdatedBy are the latest version's; UpdatedBy is null for
@@ -76,14 +95,21 @@ type Rule struct {
 	Definition rules.Rule `json:"definition"`
 	// Versions lists every version, newest first (GetRule only).
 	Versions []RuleVersion `json:"versions,omitempty"`
+	// Default is the default pack's latest version of an overridden rule
+	// (GetRule only): what the organisation would follow without its
+	// override, to compare or adopt.
+	Default *RuleVersion `json:"default,omitempty"`
 }
 
 // RuleVersion is one stored version of a rule.
 type RuleVersion struct {
-	Version    int        `json:"version"`
-	Enabled    bool       `json:"enabled"`
-	CreatedAt  time.Time  `json:"created_at"`
-	CreatedBy  *uuid.UUID `json:"created_by"`
+	Version   int        `json:"version"`
+	Enabled   bool       `json:"enabled"`
+	CreatedAt time.Time  `json:"created_at"`
+	CreatedBy *uuid.UUID `json:"created_by"`
+	// OrgID is the organisation the version belongs to; null for the
+	// default pack's.
+	OrgID      *uuid.UUID `json:"org_id"`
 	Definition rules.Rule `json:"definition"`
 }
 
@@ -96,6 +122,8 @@ type ruleRow struct {
 	enabled   bool
 	createdAt time.Time
 	createdBy *uuid.UUID
+	org       *uuid.UUID // nil: the default pack's
+	firstAt   time.Time  // when the rule's first version was stored (latestRules only)
 }
 
 // rule returns the row as the rules package reads it.
@@ -117,31 +145,30 @@ func forStorage(r rules.Rule) rules.Rule {
 
 func scanRuleRow(row pgx.CollectableRow) (ruleRow, error) {
 	var r ruleRow
-	err := row.Scan(&r.seq, &r.id, &r.version, &r.def, &r.enabled, &r.createdAt, &r.createdBy)
+	err := row.Scan(&r.seq, &r.id, &r.version, &r.def, &r.enabled, &r.createdAt, &r.createdBy, &r.org)
 	return r, err
 }
 
-func latestRules(ctx context.Context, q pgx.Tx) ([]ruleRow, []time.Time, error) {
-	rows, err := q.Query(ctx, latestRulesSQL)
+// latestRules reads the latest version of every rule of the default pack and
+// of the overrides of organisations orgs, in the order the rules were first
+// created.
+func latestRules(ctx context.Context, q pgx.Tx, orgs []uuid.UUID) ([]ruleRow, error) {
+	if orgs == nil {
+		orgs = []uuid.UUID{}
+	}
+	rows, err := q.Query(ctx, latestRulesSQL, orgs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load rules: %w", err)
+		return nil, fmt.Errorf("load rules: %w", err)
 	}
-	defer rows.Close()
-	var out []ruleRow
-	var first []time.Time
-	for rows.Next() {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ruleRow, error) {
 		var r ruleRow
-		var f time.Time
-		if err := rows.Scan(&r.seq, &r.id, &r.version, &r.def, &r.enabled, &r.createdAt, &r.createdBy, &f); err != nil {
-			return nil, nil, fmt.Errorf("load rules: %w", err)
-		}
-		out = append(out, r)
-		first = append(first, f)
+		err := row.Scan(&r.seq, &r.id, &r.version, &r.def, &r.enabled, &r.createdAt, &r.createdBy, &r.org, &r.firstAt)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load rules: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("load rules: %w", err)
-	}
-	return out, first, nil
+	return out, nil
 }
 
 // Start seeds the rule table when it is empty, loads the active pack
@@ -260,9 +287,11 @@ func (rs *Service) seedLocked(ctx context.Context) error {
 // upgradePackLocked applies a newer default pack to a database seeded from an
 // older one, once per pack version: every rule still as Tend stored it gets
 // the pack's definition as a new version, rules new in the pack are added,
-// and rules an admin changed (their latest version has an author) are left as
-// they are. One audit entry lists what changed. It runs inside seedLocked's
-// transaction, under the rules lock.
+// and rules an admin changed (their latest version has an author: a database
+// from before organisations) are left as they are. Only the default pack
+// changes: an organisation's overrides are versions of their own, which stay
+// in force over the upgraded rules. One audit entry lists what changed. It
+// runs inside seedLocked's transaction, under the rules lock.
 func (rs *Service) upgradePackLocked(ctx context.Context, tx pgx.Tx, defs []rules.Rule) error {
 	var applied bool
 	if err := tx.QueryRow(ctx, packAppliedSQL, rules.DefaultPackVersion).Scan(&applied); err != nil {
@@ -336,46 +365,6 @@ func sameJSON(a, b []byte) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// reloadRules compiles the latest stored version of every rule and makes it
-// the active pack.
-func (rs *Service) reloadRules(ctx context.Context) error {
-	rs.ruleSync.mu.Lock()
-	defer rs.ruleSync.mu.Unlock()
-	if err := rs.seedLocked(ctx); err != nil {
-		return err
-	}
-	var rows []ruleRow
-	var sig ruleSig
-	err := pg.ReadTx(ctx, rs.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, rulesStateSQL).Scan(&sig.count, &sig.maxSeq); err != nil {
-			return fmt.Errorf("load rules: %w", err)
-		}
-		var err error
-		rows, _, err = latestRules(ctx, tx)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	defs := make([]rules.Rule, len(rows))
-	for i, r := range rows {
-		defs[i] = r.rule()
-	}
-	pack, dropped, err := compileStored(defs)
-	if err != nil {
-		return err
-	}
-	for _, p := range dropped {
-		// A stored rule that no longer compiles (a newer binary validating
-		// more strictly) is left out rather than taking every other rule
-		// down with it.
-		rs.log.ErrorContext(ctx, "stored rule does not compile: left out of the active pack", "rule_id", p.Rule, "field", p.Field, "reason", p.Reason)
-	}
-	rs.rules.Store(pack)
-	rs.ruleSync.sig = sig
-	return nil
-}
-
 // compileStored compiles defs, leaving out the rules that have problems; it
 // returns those problems.
 func compileStored(defs []rules.Rule) (*rules.Pack, []rules.Problem, error) {
@@ -432,7 +421,7 @@ func problemIndex(field string) (int, bool) {
 func toRule(r ruleRow, firstAt time.Time) Rule {
 	def := r.rule()
 	return Rule{
-		ID: r.id, Version: r.version, Enabled: r.enabled, Type: def.Type(), Title: def.Title, Urgency: def.Urgency,
+		ID: r.id, Version: r.version, Enabled: r.enabled, Type: def.Type(), Title: def.Title, Urgency: def.Urgency, OrgID: r.org,
 		CreatedAt: firstAt, UpdatedAt: r.createdAt, UpdatedBy: r.createdBy, Definition: def,
 	}
 }

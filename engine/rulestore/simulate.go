@@ -111,7 +111,8 @@ type SimEvent struct {
 	P90Hours    *float64 `json:"p90_hours"`
 }
 
-// Simulate scores the active pack and a proposed change over the same
+// Simulate scores the active pack (the actor's organisation's effective
+// pack; the default pack for Tend itself) and a proposed change over the same
 // synthetic cohorts (rules/sim), so that a lead sees what a change costs in
 // needless pages and gains in sensitivity before saving it. It reads and
 // writes nothing. Admins and care-team leads; one simulation at a time per
@@ -124,7 +125,7 @@ func (rs *Service) Simulate(ctx context.Context, a access.Actor, req SimulateReq
 	if err != nil {
 		return SimulateResult{}, err
 	}
-	current := rs.Pack()
+	current := rs.packOf(ruleOrg(a))
 	proposed, changed, err := proposePack(current, req)
 	if err != nil {
 		return SimulateResult{}, err

@@ -5,6 +5,7 @@
 // away, online again at the next) and the service worker.
 
 import * as session from "./session.js";
+import { applyBranding } from "../../console/assets/brand.js";
 import { Sender } from "./outbox.js";
 import { Stream } from "./stream.js";
 import { IdleReporter } from "../../console/assets/presence.js";
@@ -136,13 +137,24 @@ async function start(s) {
 async function phoneKeys(api) {
   try {
     const me = await api.get("/v1/me");
+    brand(api, me.organisation);
     return await ensureDevice(api, me.user.id, "Patient app");
   } catch (err) {
     return { device: null, notice: `This phone has no encryption keys, so it cannot read or write encrypted messages: ${errorText(err)}` };
   }
 }
 
+// brand shows the patient's organisation's branding (undone on sign-out).
+async function brand(api, org) {
+  app.unbrand?.();
+  const undo = await applyBranding(api, org, { nameId: "brand", logoId: "org-logo" });
+  if (app.session) app.unbrand = undo;
+  else undo();
+}
+
 function stop() {
+  app.unbrand?.();
+  app.unbrand = null;
   app.cleanup?.();
   app.cleanup = null;
   app.ctx?.sender.stop();

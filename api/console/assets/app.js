@@ -5,6 +5,7 @@
 
 import { Admin } from "./admin.js";
 import { Api, ApiError } from "./api.js";
+import { applyBranding } from "./brand.js";
 import { Detail } from "./detail.js";
 import { ensureDevice } from "./keys.js";
 import { defaultPrefs } from "./format.js";
@@ -172,6 +173,10 @@ class Console {
     this.api = api;
     this.me = me;
     document.body.dataset.role = me.role;
+    applyBranding(api, me.organisation, { nameId: "org-name", logoId: "org-logo" }).then((undo) => {
+      if (this.me === me) this.unbrand = undo;
+      else undo();
+    });
     for (const li of document.querySelectorAll("#sections li[data-cap]")) {
       li.hidden = !li.dataset.cap.split(" ").some((c) => this.can(c));
     }
@@ -266,6 +271,8 @@ class Console {
     // Also end the job dashboard's session, if one was opened (best effort).
     if (this.api && this.can("jobs")) this.api.endSession().catch(() => {});
     delete document.body.dataset.role;
+    this.unbrand?.();
+    this.unbrand = null;
     delete document.body.dataset.presence;
     delete document.body.dataset.presenceAt;
     this.live?.stop();

@@ -22,7 +22,7 @@ import { axe, DESKTOP, everywhere, layout, PHONE, report } from "./checks.mjs";
 import { adminPages, leadBroadcast, openSection } from "./operators.mjs";
 
 const { BASE_URL, TOKEN_A, TOKEN_B, CHROMIUM = "/usr/bin/chromium", SCREENSHOT, EXPECT_MODE = "polling",
-  TOKEN_ADMIN, PATIENT_TEXT, REPLY_TEXT, TOKEN_LEAD, TEAM_A, GONE_USER } = process.env;
+  TOKEN_ADMIN, PATIENT_TEXT, REPLY_TEXT, TOKEN_LEAD, TEAM_A, GONE_USER, BRAND_NAME } = process.env;
 const APPEAR_MS = 2000;
 
 function fail(msg) {
@@ -75,6 +75,16 @@ async function openConsole(browser, token, { viewport = DESKTOP } = {}) {
   }
   await page.waitForLoadState("networkidle").catch(() => {});
   check(refused.length === 0, `a normal load got error answers: ${refused.join(", ")}`);
+  if (BRAND_NAME) {
+    // The organisation's branding: its name and logo in the header, its
+    // colour as the band along the top.
+    await page.locator("#org-logo:not([hidden])").waitFor({ state: "visible", timeout: 5000 }).catch(() => fail("the organisation's logo is not shown"));
+    check((await page.locator("#org-name").textContent()) === BRAND_NAME, `the header names ${await page.locator("#org-name").textContent()}`);
+    check(await page.locator("#org-logo").evaluate((i) => i.complete && i.naturalWidth === 16 && i.alt === "Northside Heart logo"),
+      "the logo did not load, or has no text alternative");
+    check(await page.evaluate(() => document.documentElement.classList.contains("branded") &&
+      getComputedStyle(document.querySelector("header.top")).borderTopColor === "rgb(11, 83, 148)"), "the organisation's colour is not shown");
+  }
   await page.evaluate(() => { window.__sameDocument = true; }); // survives only without a reload
   return { context, page, problems };
 }

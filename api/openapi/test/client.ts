@@ -125,6 +125,13 @@ check(schedule.type === "medication" && schedule.times.length === 2 && schedule.
 void clinician.POST("/v1/patients/{id}/schedules", { params: { path }, body: { type: "measurement", times: ["07:00"], start_date: today, colour: "red" } });
 
 // Every list operation, reading typed fields of each item.
+for (const o of nonEmpty("listOrganisations", await must("listOrganisations", admin.GET("/v1/organisations")))) {
+  const zone: string = o.timezone;
+  const brand: string = o.branding.name;
+  const days: number | null = o.retention.readings_days;
+  check(o.slug === "default" && zone.length > 0 && brand.length > 0 && (days === null || days > 0) &&
+    (o.quiet_hours === null || o.quiet_hours.start.length === 5) && isTime(o.created_at), "Organisation");
+}
 for (const u of nonEmpty("listUsers", await must("listUsers", admin.GET("/v1/users")))) {
   const role: Schemas["Role"] = u.role;
   check(typeof u.id === "string" && typeof u.name === "string" && isTime(u.created_at) && role.length > 0, "User");

@@ -31,6 +31,13 @@ type Set struct {
 	// AttachmentIntegrity counts downloads refused because the stored
 	// attachment did not decrypt or did not match its SHA-256.
 	AttachmentIntegrity prometheus.Counter
+	// RetentionDeleted counts rows retention deleted past their
+	// organisation's period, by kind (readings, messages, attachments,
+	// deliveries).
+	RetentionDeleted *prometheus.CounterVec
+	// RetentionBatches counts retention's committed batches (each one
+	// transaction and one audit entry).
+	RetentionBatches prometheus.Counter
 }
 
 // New creates the collectors and registers them, with the scrape-time
@@ -79,9 +86,15 @@ func New(reg prometheus.Registerer, pool *pgxpool.Pool) (*Set, error) {
 			Name: "tend_attachment_integrity_failures_total",
 			Help: "Attachment downloads refused: the stored bytes did not decrypt or did not match their SHA-256.",
 		}),
+		RetentionDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tend_retention_deleted_total", Help: "Rows deleted past their organisation's retention period, by kind.",
+		}, []string{"kind"}),
+		RetentionBatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tend_retention_batches_total", Help: "Retention batches committed (one transaction and one audit entry each).",
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.Readings, m.Alerts, m.Deliveries, m.RuleErrors, m.Undelivered, m.GroupSize, m.Rescued,
-		m.Held, m.Catchups, m.TooLarge, m.BroadcastMessages, m.AttachmentsUploaded, m.AttachmentIntegrity, &queueCollector{pool: pool}, &undeliveredCollector{pool: pool}} {
+		m.Held, m.Catchups, m.TooLarge, m.BroadcastMessages, m.AttachmentsUploaded, m.AttachmentIntegrity, m.RetentionDeleted, m.RetentionBatches, &queueCollector{pool: pool}, &undeliveredCollector{pool: pool}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -60,6 +60,9 @@ var crossPatient = map[string]string{
 	"engine/messaging.resealNotesSQL":        "key rotation re-seals every patient's symptom notes",
 	"engine/messaging.countSealedSQL":        "key rotation counts what is left under old keys, over every patient",
 	"engine/records.eraseE2EEDevicesSQL":     "erasure checks whether any message names one of the patient's e2ee devices (by device id)",
+	"engine/retention.orgThreadsSQL":         "retention walks an organisation's threads, in pages",
+	"engine/retention.countMessagesSQL":      "a retention dry run counts an organisation's expired messages",
+	"engine/retention.countAttachmentsSQL":   "a retention dry run counts an organisation's expired attachments",
 	// Threads of no patient: a team's staff channel, direct messages.
 	"engine/internal/thread.insertTeamThreadSQL": "a team's staff channel belongs to no patient",
 	"engine/messaging.insertDirectSQL":           "a direct thread between two staff members belongs to no patient",

@@ -64,6 +64,9 @@ type Patient struct {
 	CareTeamID uuid.UUID
 	Programs   []string
 	EnrolledAt time.Time
+	// OrgID is the patient's organisation, whose rule pack judges their
+	// readings.
+	OrgID uuid.UUID
 	// Restricted: the patient's processing is restricted (GDPR article
 	// 18): no rules, alerts, retakes or reminders.
 	Restricted bool
@@ -73,7 +76,7 @@ type Patient struct {
 // access.ErrNotFound, so that existence does not leak.
 func OfPatient(ctx context.Context, q pgx.Tx, a access.Actor, id uuid.UUID) (Patient, error) {
 	var s Patient
-	err := q.QueryRow(ctx, patientSQL, id, a.Role, a.PatientID, a.UserID).Scan(&s.CareTeamID, &s.Programs, &s.EnrolledAt, &s.Restricted)
+	err := q.QueryRow(ctx, patientSQL, id, a.Role, a.PatientID, a.UserID).Scan(&s.CareTeamID, &s.Programs, &s.EnrolledAt, &s.OrgID, &s.Restricted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, fmt.Errorf("patient: %w", access.ErrNotFound)
 	}
