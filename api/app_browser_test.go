@@ -82,8 +82,17 @@ func TestPatientAppInBrowser(t *testing.T) {
 	}
 	run, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
+	// The organisation's branding, which the app shows once signed in.
+	if r := s.admin.do("PATCH", "/v1/organisations/"+engine.DefaultOrgID().String(), map[string]any{
+		"branding": map[string]any{"name": "Northside Heart", "primary_color": "#0b5394"}}); r.status != http.StatusOK {
+		t.Fatalf("branding: %d %s", r.status, r.body)
+	}
+	if r := s.admin.doWith("PUT", "/v1/organisations/"+engine.DefaultOrgID().String()+"/logo", string(testLogo(t)),
+		map[string]string{"Content-Type": "image/png"}); r.status != http.StatusOK {
+		t.Fatalf("logo: %d %s", r.status, r.body)
+	}
 	cmd := pb.command(run, "app.test.mjs", s.admin.base, "TOKEN="+patient.token, "SCREENSHOT="+shot, "PHOTO="+photo, "VAPID="+vapidPub,
-		"DOSE_ID="+doseID)
+		"DOSE_ID="+doseID, "BRAND_NAME=Northside Heart")
 	result := runAppBrowser(t, cmd, s)
 	t.Logf("browser: %s", result)
 	checkAppResult(t, s, patient, result, doseID)

@@ -38,6 +38,8 @@ var cliCommands = []struct {
 	{[]string{"org"}, []string{"create", "list"}},
 	{[]string{"org", "create"}, []string{"-name", "-slug", "-timezone", "-database-url"}},
 	{[]string{"org", "list"}, []string{"-database-url"}},
+	{[]string{"retention"}, []string{"run"}},
+	{[]string{"retention", "run"}, []string{"-dry-run", "-database-url"}},
 	{[]string{"demo"}, []string{"-duration", "-patients", "-interval", "-env-file"}},
 	{[]string{"load"}, []string{"-url", "-token", "-devices", "-patients", "-duration", "-warmup", "-rate", "-batch", "-abnormal", "-mode"}},
 	{[]string{"rules"}, []string{"check", "backtest"}},

@@ -14,7 +14,7 @@ import { nextLine } from "../../console/test/lines.mjs";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
-const { BASE_URL, TOKEN, CHROMIUM = "/usr/bin/chromium", SCREENSHOT, PHOTO, DOSE_ID } = process.env;
+const { BASE_URL, TOKEN, CHROMIUM = "/usr/bin/chromium", SCREENSHOT, PHOTO, DOSE_ID, BRAND_NAME } = process.env;
 const APP = `${BASE_URL}/app/`;
 const T = 20000;
 const VIEWS = ["home", "log", "messages", "symptoms", "reminders", "readings", "settings"];
@@ -87,6 +87,15 @@ async function signInWithLink(page) {
   await ready(page, "home");
   if (page.url().includes(TOKEN)) fail("the token stayed in the address bar");
   result.open_tab_link = (await page.locator("#nav").isVisible()) ? "signed in" : "not signed in";
+  if (BRAND_NAME) {
+    // The patient's organisation's branding: its name and logo in the bar.
+    await page.locator("#org-logo:not([hidden])").waitFor({ state: "visible", timeout: T }).catch(() => fail("the organisation's logo is not shown"));
+    const name = await page.locator("#brand").textContent();
+    if (name !== BRAND_NAME) fail(`the bar names ${name}, not the organisation`);
+    if (!(await page.locator("#org-logo").evaluate((i) => i.complete && i.naturalWidth === 16 && i.alt.length > 0))) {
+      fail("the organisation's logo did not load, or has no text alternative");
+    }
+  }
 }
 
 async function installable(context, page) {
