@@ -80,6 +80,13 @@ type Care interface {
 	// ExportPatient hands the patient's whole record to sink
 	// (GET /v1/patients/{id}/export).
 	ExportPatient(ctx context.Context, a engine.Actor, patientID uuid.UUID, sink engine.RecordSink) error
+	// ErasePatient erases the patient's personal data where no retention
+	// duty applies (POST /v1/patients/{id}/erase).
+	ErasePatient(ctx context.Context, a engine.Actor, patientID uuid.UUID, reason string) (engine.Erasure, error)
+	// RestrictPatient and LiftPatientRestriction set and lift the
+	// restriction of processing (/v1/patients/{id}/restriction).
+	RestrictPatient(ctx context.Context, a engine.Actor, patientID uuid.UUID, reason string) (engine.Patient, error)
+	LiftPatientRestriction(ctx context.Context, a engine.Actor, patientID uuid.UUID) (engine.Patient, error)
 }
 
 // Readings is readings and symptom reports in and out (JSON and FHIR).

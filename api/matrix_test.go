@@ -314,6 +314,22 @@ func orgB(w *world) string     { return w.org["B"] }
 func patientA(w *world) string { return w.patient["A"] }
 func patientB(w *world) string { return w.patient["B"] }
 
+// erasable is a patient of team A that no other row uses, made on first
+// need, for the erasure row.
+func erasable(w *world) string {
+	if id := w.spare["erasable"]; id != "" {
+		return id
+	}
+	r := w.admin.do("POST", "/v1/patients", map[string]any{"display_name": "Erasable", "timezone": "UTC", "care_team_id": teamA(w)})
+	var p struct{ ID string }
+	r.decode(w.t, &p)
+	if p.ID == "" {
+		w.t.Fatalf("erasable patient: %d %s", r.status, r.body)
+	}
+	w.spare["erasable"] = p.ID
+	return p.ID
+}
+
 func teamA(w *world) string { return w.teamOf(w.patient["A"]) }
 func teamB(w *world) string { return w.teamOf(w.patient["B"]) }
 
@@ -392,11 +408,19 @@ var endpoints = map[string]endpoint{
 		return map[string]any{"readings": []map[string]any{{"kind": "heart_rate", "value": 72, "unit": "/min",
 			"observed_at": nowRFC3339(), "source_id": "cuff:1"}}}
 	}},
-	"GET /v1/patients/{id}/export":    {actor: "patient", id: patientA, scoped: true, otherID: patientB},
-	"GET /v1/patients/{id}/readings":  {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
-	"GET /v1/patients/{id}/retakes":   {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
-	"GET /v1/patients/{id}/params":    {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
-	"DELETE /v1/patients/{id}/params": {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"GET /v1/patients/{id}/export": {actor: "patient", id: patientA, scoped: true, otherID: patientB},
+	// Erasure is for good: its valid call erases a patient of team A made for it.
+	"POST /v1/patients/{id}/erase": {actor: "admin", id: erasable, scoped: true, otherID: patientB, body: func(*world) any {
+		return map[string]any{"reason": "written request"}
+	}},
+	"POST /v1/patients/{id}/restriction": {actor: "admin", id: patientA, scoped: true, otherID: patientB, body: func(*world) any {
+		return map[string]any{"reason": "contests accuracy"}
+	}},
+	"DELETE /v1/patients/{id}/restriction": {actor: "admin", id: patientA, scoped: true, otherID: patientB},
+	"GET /v1/patients/{id}/readings":       {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"GET /v1/patients/{id}/retakes":        {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"GET /v1/patients/{id}/params":         {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
+	"DELETE /v1/patients/{id}/params":      {actor: "clinician", id: patientA, scoped: true, otherID: patientB},
 	"PUT /v1/patients/{id}/params": {actor: "clinician", id: patientA, scoped: true, otherID: patientB, body: func(*world) any {
 		return map[string]any{"bp-crisis": map[string]any{"systolic_max": 175}}
 	}},
@@ -738,6 +762,9 @@ func leaves(tree any, path string, fn func(path string, v any, set func(any))) {
 // names the field when there is one, never a 5xx, and no table may change.
 func TestBadInputMatrix(t *testing.T) {
 	w := newOrgsWorld(t)
+	for _, r := range w.srv.Routes() {
+		idOf(w, endpoints[r.Pattern]) // ids made on first need are made before counting
+	}
 	before := w.counts()
 	for _, r := range w.srv.Routes() {
 		ep := endpoints[r.Pattern]

@@ -18,6 +18,17 @@ func (e *Engine) ExportPatient(ctx context.Context, a Actor, patientID uuid.UUID
 	return e.records.Export(ctx, a, patientID, sink)
 }
 
+// ErasePatient erases a patient's personal data where no retention duty
+// applies: their data key is destroyed (their messages, notes and
+// attachments open nowhere), they are pseudonymised, their accounts,
+// tokens and devices end, readings past the organisation's retention period
+// are deleted, and their processing is restricted. Admins of the patient's
+// organisation; a reason is required; a second erasure is ErrConflict
+// (docs/data-rights.md).
+func (e *Engine) ErasePatient(ctx context.Context, a Actor, patientID uuid.UUID, reason string) (Erasure, error) {
+	return e.records.Erase(ctx, a, patientID, reason)
+}
+
 // openForExport lets records open an attachment through the messaging use
 // case, which owns the attachment store.
 func (e *Engine) openForExport(ctx context.Context, tx pgx.Tx, a records.Attachment) ([]byte, string, error) {

@@ -273,6 +273,8 @@ type (
 	RecordAttachment = records.Attachment
 	// RecordSink receives a patient's record, then its files.
 	RecordSink = records.Sink
+	// Erasure is what erasing a patient did (counts only).
+	Erasure = records.Erasure
 )
 
 // Organisations (package engine/orgs).

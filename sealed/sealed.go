@@ -112,15 +112,44 @@ func parseEntry(e string) (cipher.AEAD, string, error) {
 	if len(raw) != KeySize {
 		return nil, "", fmt.Errorf("key %q is %d bytes, want %d", id, len(raw), KeySize)
 	}
+	aead, err := newAEAD(raw)
+	if err != nil {
+		return nil, "", fmt.Errorf("key %q: %w", id, err)
+	}
+	return aead, id, nil
+}
+
+// newAEAD is AES-256-GCM with random nonces under a 32-byte key.
+func newAEAD(raw []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(raw)
 	if err != nil {
-		return nil, "", fmt.Errorf("key %q: aes: %w", id, err)
+		return nil, fmt.Errorf("aes: %w", err)
 	}
 	aead, err := cipher.NewGCMWithRandomNonce(block)
 	if err != nil {
-		return nil, "", fmt.Errorf("key %q: gcm: %w", id, err)
+		return nil, fmt.Errorf("gcm: %w", err)
 	}
-	return aead, id, nil
+	return aead, nil
+}
+
+// seal is the ciphertext format of Seal: the version byte, then the AEAD's
+// nonce, encrypted bytes and tag.
+func seal(aead cipher.AEAD, plaintext, aad []byte) []byte {
+	out := make([]byte, 1, 1+len(plaintext)+aead.Overhead())
+	out[0] = version
+	return aead.Seal(out, nil, plaintext, aad)
+}
+
+// open opens what seal made, or fails with ErrOpen.
+func open(aead cipher.AEAD, ciphertext, aad []byte) ([]byte, error) {
+	if len(ciphertext) < 1+aead.Overhead() || ciphertext[0] != version {
+		return nil, ErrOpen
+	}
+	pt, err := aead.Open(nil, nil, ciphertext[1:], aad)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return pt, nil
 }
 
 // ValidID reports whether id is a valid key id.
@@ -152,10 +181,7 @@ func (k *Keyring) NeedsRotation(keyID string) bool { return keyID != k.ids[0] }
 // must not seal more than 2³² records; rotate well before.
 func (k *Keyring) Seal(plaintext, aad []byte) (keyID string, ciphertext []byte) {
 	id := k.ids[0]
-	aead := k.aeads[id]
-	out := make([]byte, 1, 1+len(plaintext)+aead.Overhead())
-	out[0] = version
-	return id, aead.Seal(out, nil, plaintext, aad)
+	return id, seal(k.aeads[id], plaintext, aad)
 }
 
 // Open decrypts a ciphertext sealed under keyID with the same aad. It fails
@@ -165,14 +191,7 @@ func (k *Keyring) Open(keyID string, ciphertext, aad []byte) ([]byte, error) {
 	if !ok {
 		return nil, ErrUnknownKey
 	}
-	if len(ciphertext) < 1+aead.Overhead() || ciphertext[0] != version {
-		return nil, ErrOpen
-	}
-	pt, err := aead.Open(nil, nil, ciphertext[1:], aad)
-	if err != nil {
-		return nil, ErrOpen
-	}
-	return pt, nil
+	return open(aead, ciphertext, aad)
 }
 
 // String describes the keyring by its ids only, so printing or logging a
@@ -213,3 +232,49 @@ func AAD(parts ...string) []byte {
 	}
 	return out
 }
+
+// Key is one AES-256-GCM key outside a keyring: a data key that belongs to
+// one owner (a patient), stored only sealed under a keyring (Wrap) and
+// destroyed with its owner, so that what it sealed opens nowhere after. It
+// is safe for concurrent use.
+type Key struct {
+	aead cipher.AEAD
+}
+
+// NewKey returns a new random data key and its raw bytes, for wrapping.
+// Clear the bytes once wrapped.
+func NewKey() (*Key, []byte) {
+	raw := make([]byte, KeySize)
+	rand.Read(raw) // never fails
+	k, err := KeyFrom(raw)
+	if err != nil {
+		panic(err) // unreachable: the size is right
+	}
+	return k, raw
+}
+
+// KeyFrom makes a Key of raw (32 bytes), as unwrapped.
+func KeyFrom(raw []byte) (*Key, error) {
+	if len(raw) != KeySize {
+		return nil, fmt.Errorf("sealed: data key is %d bytes, want %d", len(raw), KeySize)
+	}
+	aead, err := newAEAD(raw)
+	if err != nil {
+		return nil, fmt.Errorf("sealed: data key: %w", err)
+	}
+	return &Key{aead: aead}, nil
+}
+
+// Seal encrypts plaintext under k, bound to aad, in the format of
+// Keyring.Seal.
+func (k *Key) Seal(plaintext, aad []byte) []byte { return seal(k.aead, plaintext, aad) }
+
+// Open decrypts a ciphertext sealed by k with the same aad, or fails with
+// ErrOpen.
+func (k *Key) Open(ciphertext, aad []byte) ([]byte, error) { return open(k.aead, ciphertext, aad) }
+
+// String never shows key material.
+func (k *Key) String() string { return "sealed.Key{}" }
+
+// GoString is String, for %#v.
+func (k *Key) GoString() string { return k.String() }

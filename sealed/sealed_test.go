@@ -282,3 +282,30 @@ func BenchmarkOpen(b *testing.B) {
 		}
 	}
 }
+
+// TestKey: a data key opens what it sealed, with the same associated data
+// only, and another key (or a keyring) does not.
+func TestKey(t *testing.T) {
+	k, raw := sealed.NewKey()
+	again, err := sealed.KeyFrom(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := k.Seal([]byte("hello"), sealed.AAD("x", "1"))
+	if pt, err := again.Open(ct, sealed.AAD("x", "1")); err != nil || string(pt) != "hello" {
+		t.Fatalf("open = %q, %v", pt, err)
+	}
+	if _, err := again.Open(ct, sealed.AAD("x", "2")); !errors.Is(err, sealed.ErrOpen) {
+		t.Fatalf("other aad: %v", err)
+	}
+	other, _ := sealed.NewKey()
+	if _, err := other.Open(ct, sealed.AAD("x", "1")); !errors.Is(err, sealed.ErrOpen) {
+		t.Fatalf("other key: %v", err)
+	}
+	if _, err := sealed.KeyFrom(raw[:31]); err == nil {
+		t.Fatal("short key accepted")
+	}
+	if s := fmt.Sprintf("%v %#v", k, k); strings.Contains(s, base64.StdEncoding.EncodeToString(raw)) {
+		t.Fatal("key printed")
+	}
+}

@@ -74,7 +74,7 @@ func keysGenerate(env getenv, args []string, stdout, stderr io.Writer) error {
 func keysRotate(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keys rotate", "[flags]", "Re-encrypts, under the current key (the first entry of TEND_ENCRYPTION_KEYS), every message\n"+
 		"body, symptom note, attachment and broadcast body sealed under an older key (and seals notes stored before\n"+
-		"notes were encrypted).\n"+
+		"notes were encrypted), and re-wraps every patient's data key (what those keys seal is not touched).\n"+
 		"TEND_ENCRYPTION_KEYS must list the new key first and every older key still in use after it. Each batch\n"+
 		"commits on its own: an interrupted run is resumed by running the command again. Once it reports\n"+
 		"nothing left, the older keys may be removed from TEND_ENCRYPTION_KEYS. Safe while Tend is running.",
@@ -105,7 +105,7 @@ func keysRotate(ctx context.Context, env getenv, args []string, stdout, stderr i
 	}
 	fmt.Fprintf(stderr, "%d records to re-encrypt\n", before.Stale)
 	total, err := eng.RotateKeys(ctx, *batch, func(r engine.Rotated) error {
-		fmt.Fprintf(stderr, "re-encrypted %d messages, %d notes\n", r.Messages, r.Notes)
+		fmt.Fprintf(stderr, "re-encrypted %d messages, %d notes; re-wrapped %d patient keys\n", r.Messages, r.Notes, r.PatientKeys)
 		return ctx.Err()
 	})
 	if err != nil {
@@ -123,6 +123,7 @@ func keysRotate(ctx context.Context, env getenv, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "re-encrypted %d messages and %d notes; %d records left under older keys\n", total.Messages, total.Notes, after.Stale)
+	fmt.Fprintf(stdout, "re-encrypted %d messages and %d notes, re-wrapped %d patient keys; %d records left under older keys\n",
+		total.Messages, total.Notes, total.PatientKeys, after.Stale)
 	return nil
 }

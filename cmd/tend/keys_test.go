@@ -61,14 +61,15 @@ func TestKeysRotateCommand(t *testing.T) {
 	if err := runEnv(ctx, both, []string{"keys", "rotate", "--batch", "2"}, &out, &errOut); err != nil {
 		t.Fatalf("keys rotate: %v\n%s", err, errOut.String())
 	}
-	if !strings.Contains(out.String(), "re-encrypted 3 messages and 0 notes; 0 records left") {
+	// The patient's messages are under their data key: rotating re-wraps it.
+	if !strings.Contains(out.String(), "re-encrypted 0 messages and 0 notes, re-wrapped 1 patient keys; 0 records left") {
 		t.Errorf("keys rotate said %q", out.String())
 	}
 	if strings.Contains(out.String()+errOut.String(), strings.TrimPrefix(k1, "k1:")) {
 		t.Error("keys rotate printed a key")
 	}
 	out.Reset()
-	if err := runEnv(ctx, both, []string{"keys", "rotate"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "re-encrypted 0 messages") {
+	if err := runEnv(ctx, both, []string{"keys", "rotate"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "re-encrypted 0 messages and 0 notes, re-wrapped 0 patient keys") {
 		t.Errorf("second run: %v %q", err, out.String())
 	}
 	fresh, done2, err := adminEngine(ctx, envMap(map[string]string{"TEND_DATABASE_URL": db, "TEND_ENCRYPTION_KEYS": k2}), io.Discard, db)

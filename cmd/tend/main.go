@@ -43,6 +43,8 @@ Usage:
                                  decrypt a patient's end-to-end encrypted conversations (JSON lines)
   tend patient export --patient ID --out FILE
                                  everything about a patient as a zip (FHIR R4 Bundle and attachments)
+  tend patient erase --patient ID --reason TEXT
+                                 erase a patient's personal data where no retention duty applies
   tend retention run [--dry-run] delete what each organisation keeps no longer (its retention periods)
   tend vapid generate            print a new VAPID key pair for Web Push
   tend push-receiver [--subscription FILE]

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,16 +16,56 @@ import (
 	"github.com/tendhealth/tend/engine"
 )
 
-const patientUsage = `usage: tend patient export [flags]
+const patientUsage = `usage: tend patient export|erase [flags]
   export   write everything Tend holds about a patient to a zip (FHIR R4 Bundle and attachments)
-Run tend patient export -h for the flags.`
+  erase    erase a patient's personal data where no retention duty applies (crypto-shredding)
+Run tend patient export -h or tend patient erase -h for the flags.`
 
 // patientCmd runs the patient subcommands.
 func patientCmd(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "export" {
 		return patientExport(ctx, env, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "erase" {
+		return patientErase(ctx, env, args[1:], stdout, stderr)
+	}
 	return groupUsage(args, patientUsage, stdout)
+}
+
+// patientErase erases a patient (what POST /v1/patients/{id}/erase does
+// for an admin) and prints what it did as JSON.
+func patientErase(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("patient erase", "--patient ID --reason TEXT", "Erases a patient's personal data where no retention duty applies, as\n"+
+		"POST /v1/patients/{id}/erase does for an admin: destroys the patient's data key (their messages, notes and\n"+
+		"attachments open nowhere after), pseudonymises them, ends their accounts, tokens and devices, deletes their\n"+
+		"readings older than the organisation's retention period and restricts their processing for good. It cannot\n"+
+		"be undone. Prints the counts as JSON; audited as patient.erase, with the reason's length and SHA-256\n"+
+		"(docs/data-rights.md).", stdout, stderr)
+	dbURL := fs.String("database-url", "", databaseURLUsage)
+	patient := fs.String("patient", "", "the patient's id")
+	reason := fs.String("reason", "", "why (required; the audit entry keeps its length and SHA-256, not its text)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	id, err := uuid.Parse(*patient)
+	if err != nil {
+		return &exitError{code: 2, err: errors.New("--patient must be a patient's id (UUID)")}
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return &exitError{code: 2, err: errors.New("--reason is required: why the patient is erased")}
+	}
+	eng, done, err := adminEngine(ctx, env, stderr, cmp.Or(*dbURL, env("TEND_DATABASE_URL")))
+	if err != nil {
+		return err
+	}
+	defer done()
+	out, err := eng.ErasePatient(ctx, engine.System("cli:patient-erase"), id, *reason)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 // patientExport writes a patient's export (what GET /v1/patients/{id}/export

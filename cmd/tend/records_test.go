@@ -118,6 +118,32 @@ func TestRecordsCommands(t *testing.T) {
 		AND detail ? 'fingerprint'`).Scan(&chained); err != nil || chained != 2 {
 		t.Fatalf("chained key registrations: %d, %v", chained, err)
 	}
+	// tend patient erase needs a reason, erases once, and the chain still
+	// verifies.
+	if err := runEnv(ctx, env, []string{"patient", "erase", "--patient", patient}, io.Discard, io.Discard); err == nil {
+		t.Error("patient erase without --reason ran")
+	}
+	out.Reset()
+	if err := runEnv(ctx, env, []string{"patient", "erase", "--patient", patient, "--reason", "written request"}, &out, &errOut); err != nil {
+		t.Fatalf("patient erase: %v\n%s", err, errOut.String())
+	}
+	var erased struct {
+		PatientID string `json:"patient_id"`
+		Messages  int    `json:"messages"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &erased); err != nil || erased.PatientID != patient || erased.Messages != 1 {
+		t.Fatalf("patient erase printed %s (%v)", out.String(), err)
+	}
+	if err := runEnv(ctx, env, []string{"patient", "erase", "--patient", patient, "--reason", "again"}, io.Discard, io.Discard); err == nil {
+		t.Error("a second erasure succeeded")
+	}
+	if _, err := eng.SealAudit(ctx, 1000); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := runEnv(ctx, env, []string{"audit", "verify"}, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "ok: ") {
+		t.Fatalf("audit verify after erasure: %v %s", err, out.String())
+	}
 }
 
 // encryptedConversation makes a care team, a patient with a user, a device

@@ -324,7 +324,8 @@ var retakeActor = access.System("retake-deadline")
 
 // RetakeDeadline pages the finding of retake id if it is still waiting (the
 // deadline job; exported for tests and tools). A request to measure that is
-// still waiting goes unanswered instead, paging no one.
+// still waiting goes unanswered instead, paging no one, and so does a
+// finding whose patient's processing was restricted meanwhile.
 func (al *Service) RetakeDeadline(ctx context.Context, id uuid.UUID) error {
 	return pg.InTx(ctx, al.pool, func(tx pgx.Tx) error {
 		var patientID uuid.UUID
@@ -355,6 +356,9 @@ func (al *Service) RetakeDeadline(ctx context.Context, id uuid.UUID) error {
 		sc, err := scope.OfPatient(ctx, tx, retakeActor, patientID)
 		if err != nil {
 			return fmt.Errorf("retake deadline: %w", err)
+		}
+		if sc.Restricted {
+			return nil // processing restricted since: timed out, paging no one
 		}
 		trigger, err := triggerReading(ctx, tx, nil, &p)
 		if err != nil {

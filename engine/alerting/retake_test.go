@@ -170,3 +170,25 @@ func TestRacingRetakeDeadlinesPageOnce(t *testing.T) {
 		t.Errorf("%d timed-out retakes, want 1", n)
 	}
 }
+
+// A retake still waiting when the patient's processing is restricted times
+// out at its deadline without paging: restriction stops alerts already on
+// their way too.
+func TestRetakeDeadlineRestrictedPagesNobody(t *testing.T) {
+	t.Parallel()
+	w := retakeWorld(t)
+	ingestBP(t, w, 185, 100, time.Now().Add(-time.Minute))
+	id := theRetake(t, w, "pending")
+	if _, err := w.Eng.RestrictPatient(context.Background(), w.Admin, w.Patient.ID, "objects to processing"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Eng.Shared().Alerting.RetakeDeadline(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.Count(t, `SELECT count(*) FROM alerts`); n != 0 {
+		t.Errorf("%d alerts at a restricted patient's retake deadline", n)
+	}
+	if n := w.Count(t, `SELECT count(*) FROM retakes WHERE status = 'timed_out'`); n != 1 {
+		t.Errorf("%d timed-out retakes, want 1", n)
+	}
+}

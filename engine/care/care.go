@@ -200,6 +200,12 @@ type Patient struct {
 	ExternalID  *string   `json:"external_id,omitempty"`
 	EnrolledAt  time.Time `json:"enrolled_at"`
 	CreatedAt   time.Time `json:"created_at"`
+	// Restricted: processing is restricted (GDPR article 18): readings are
+	// stored but no rule runs, no alert, retake or reminder follows.
+	Restricted bool `json:"restricted"`
+	// Erased: the patient's personal data was erased; what is kept is
+	// pseudonymised (docs/data-rights.md).
+	Erased bool `json:"erased"`
 }
 
 // NewPatient is the input of CreatePatient.
@@ -259,7 +265,7 @@ func (cr *Service) GetPatient(ctx context.Context, a access.Actor, id uuid.UUID)
 			return err
 		}
 		if err := tx.QueryRow(ctx, getPatientSQL, id).Scan(&p.ID, &p.DisplayName, &p.Timezone, &p.CareTeamID, &p.Programs, &p.ExternalID,
-			&p.EnrolledAt, &p.CreatedAt); err != nil {
+			&p.EnrolledAt, &p.CreatedAt, &p.Restricted, &p.Erased); err != nil {
 			return fmt.Errorf("get patient: %w", err)
 		}
 		return cr.audit.Write(ctx, tx, a, audit.Entry{Action: "patient.read", PatientID: id, ObjectType: "patient", ObjectID: id.String()})

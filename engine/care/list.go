@@ -59,7 +59,8 @@ func (cr *Service) ListPatients(ctx context.Context, a access.Actor, f PatientFi
 		}
 		if out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Patient, error) {
 			var p Patient
-			err := r.Scan(&p.ID, &p.DisplayName, &p.Timezone, &p.CareTeamID, &p.Programs, &p.ExternalID, &p.EnrolledAt, &p.CreatedAt)
+			err := r.Scan(&p.ID, &p.DisplayName, &p.Timezone, &p.CareTeamID, &p.Programs, &p.ExternalID, &p.EnrolledAt, &p.CreatedAt,
+				&p.Restricted, &p.Erased)
 			return p, err
 		}); err != nil {
 			return fmt.Errorf("list patients: %w", err)

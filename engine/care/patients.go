@@ -65,8 +65,11 @@ func (cr *Service) UpdatePatient(ctx context.Context, a access.Actor, id uuid.UU
 			return err
 		}
 		if err := tx.QueryRow(ctx, getPatientSQL, id).Scan(&p.ID, &p.DisplayName, &p.Timezone, &p.CareTeamID, &p.Programs, &p.ExternalID,
-			&p.EnrolledAt, &p.CreatedAt); err != nil {
+			&p.EnrolledAt, &p.CreatedAt, &p.Restricted, &p.Erased); err != nil {
 			return fmt.Errorf("update patient: %w", err)
+		}
+		if p.Erased {
+			return fmt.Errorf("the patient was erased: %w", access.ErrConflict)
 		}
 		before := p
 		changed := applyPatient(&p, in)

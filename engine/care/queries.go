@@ -25,6 +25,8 @@ var queries = map[string]string{
 	"updateTeamSQL":     updateTeamSQL,
 	"membershipsSQL":    membershipsSQL,
 	"updatePatientSQL":  updatePatientSQL,
+	"restrictSQL":       restrictSQL,
+	"unrestrictSQL":     unrestrictSQL,
 }
 
 // membershipsSQL lists the care teams user $1 is a member of, with the user's team role, by name, at most $2.
@@ -60,7 +62,8 @@ const insertPatientSQL = `INSERT INTO patients (id, display_name, timezone, care
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $7, (SELECT t.org_id FROM care_teams t WHERE t.id = $4))`
 
 // getPatientSQL reads patient $1.
-const getPatientSQL = `SELECT id, display_name, timezone, care_team_id, programs, external_id, enrolled_at, created_at
+const getPatientSQL = `SELECT id, display_name, timezone, care_team_id, programs, external_id, enrolled_at, created_at,
+			restricted_at IS NOT NULL, erased_at IS NOT NULL
 			FROM patients WHERE id = $1`
 
 // setParamsSQL stores or replaces patient $1's personalised rule parameters.
@@ -73,7 +76,8 @@ const getParamsSQL = `SELECT overrides, updated_at, updated_by FROM patient_para
 // listPatientsSQL pages through the patients the actor ($1 role, $2 patient,
 // $3 user) may see, by display name: name matching pattern $4 or external id
 // $5, after ($6, $7), at most $8.
-var listPatientsSQL = `SELECT p.id, p.display_name, p.timezone, p.care_team_id, p.programs, p.external_id, p.enrolled_at, p.created_at
+var listPatientsSQL = `SELECT p.id, p.display_name, p.timezone, p.care_team_id, p.programs, p.external_id, p.enrolled_at, p.created_at,
+		p.restricted_at IS NOT NULL, p.erased_at IS NOT NULL
 	FROM patients p
 	WHERE ` + scope.PatientSQL("p", "$1", "$2", "$3") + `
 		AND (p.display_name ILIKE $4 OR p.external_id = $5)
@@ -102,3 +106,12 @@ const deleteMembersSQL = `DELETE FROM care_team_members WHERE care_team_id = $1`
 
 // updateTeamSQL stores care team $1's name, policy, zone and rota at $6.
 const updateTeamSQL = `UPDATE care_teams SET name = $2, escalation = $3, timezone = $4, on_call = $5, updated_at = $6 WHERE id = $1`
+
+// restrictSQL restricts processing of patient $1 from $2 (an earlier
+// restriction keeps its time) and reads whether they are erased.
+const restrictSQL = `UPDATE patients SET restricted_at = coalesce(restricted_at, $2) WHERE id = $1 RETURNING erased_at IS NOT NULL`
+
+// unrestrictSQL lifts the restriction of patient $1 unless they are erased
+// (whose processing stays restricted), and reads whether they are.
+const unrestrictSQL = `UPDATE patients SET restricted_at = CASE WHEN erased_at IS NULL THEN NULL ELSE restricted_at END
+	WHERE id = $1 RETURNING erased_at IS NOT NULL`

@@ -233,7 +233,7 @@ func (ig *Service) loadScopes(ctx context.Context, jobs []*ingestJob) ([]*ingest
 		var s scope.Patient
 		var params map[string]map[string]float64
 		var retakes alerting.Retakes
-		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &s.OrgID, &params, &retakes); err != nil {
+		if err := rows.Scan(&i, &s.CareTeamID, &s.Programs, &s.EnrolledAt, &s.OrgID, &params, &retakes, &s.Restricted); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("ingest scope: %w", err)
 		}
@@ -258,6 +258,9 @@ func (ig *Service) loadScopes(ctx context.Context, jobs []*ingestJob) ([]*ingest
 // record and ask nothing, and the group needs no transaction of its own.
 func (ig *Service) quiet(active []*ingestJob, now time.Time) bool {
 	for _, j := range active {
+		if j.scope.Restricted {
+			continue // stored, never evaluated
+		}
 		pack := ig.pack(j.scope.OrgID)
 		if len(j.retakes) > 0 {
 			return false
@@ -300,7 +303,9 @@ func (ig *Service) newGroupRows(active []*ingestJob, now time.Time) *groupRows {
 			g.readings.add(j, i)
 		}
 		g.audits.Add(j.actor, j.patientID, j.ids, sources)
-		g.hist.add(ig.pack(j.scope.OrgID), j, now)
+		if !j.scope.Restricted {
+			g.hist.add(ig.pack(j.scope.OrgID), j, now)
+		}
 	}
 	return g
 }
@@ -362,6 +367,9 @@ func (ig *Service) raise(ctx context.Context, tx pgx.Tx, active []*ingestJob, cr
 	var raises []*alerting.Request
 	raised := map[*ingestJob]*alerting.Request{}
 	for _, j := range active {
+		if j.scope.Restricted {
+			continue // processing restricted: stored, not evaluated
+		}
 		fresh := make([]alerting.Stored, 0, len(j.ms))
 		for i, m := range j.ms {
 			if created[j.ids[i]] {

@@ -75,8 +75,10 @@ RETURNING id`
 // scopeManySQL is the patient scope for a group of jobs: it returns the
 // ordinal of every job whose actor may see its patient, with the patient's
 // organisation (whose rule pack judges the readings), personalised rule
-// parameters and the findings waiting for a retake.
-var scopeManySQL = `SELECT x.i, p.care_team_id, p.programs, p.enrolled_at, p.org_id, pp.overrides, ` + alerting.PendingRetakesSQL + `
+// parameters, the findings waiting for a retake, and whether the patient's
+// processing is restricted.
+var scopeManySQL = `SELECT x.i, p.care_team_id, p.programs, p.enrolled_at, p.org_id, pp.overrides, ` + alerting.PendingRetakesSQL + `,
+	p.restricted_at IS NOT NULL
 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS x(pid, role, apid, uid, i)
 JOIN patients p ON p.id = x.pid
 LEFT JOIN patient_params pp ON pp.patient_id = p.id
@@ -104,12 +106,13 @@ const recordJobRunSQL = `INSERT INTO rule_job_runs (name, ran_at) VALUES ($1, $2
 // jobRunsSQL reads when the missing-data jobs $1 last ran.
 const jobRunsSQL = `SELECT name, ran_at FROM rule_job_runs WHERE name = ANY($1)`
 
-// missingPageSQL pages through patients after $1 (all, or those in programs $3), with the last
-// observation of each kind in $5: those of organisations $6, or when $7 of every organisation but
-// those.
+// missingPageSQL pages through patients after $1 (all, or those in programs $3) whose processing
+// is not restricted, with the last observation of each kind in $5: those of organisations $6, or
+// when $7 of every organisation but those.
 const missingPageSQL = `SELECT p.id, p.care_team_id, p.programs, p.enrolled_at, p.org_id, k.kind, l.last
 		FROM (SELECT id, care_team_id, programs, enrolled_at, org_id FROM patients
-			WHERE id > $1 AND ($2 OR programs && $3::text[]) AND (org_id = ANY($6::uuid[])) <> $7 ORDER BY id LIMIT $4) p
+			WHERE id > $1 AND ($2 OR programs && $3::text[]) AND (org_id = ANY($6::uuid[])) <> $7 AND restricted_at IS NULL
+			ORDER BY id LIMIT $4) p
 		CROSS JOIN unnest($5::text[]) AS k(kind)
 		LEFT JOIN LATERAL (SELECT r.observed_at AS last FROM readings r WHERE r.patient_id = p.id AND r.kind = k.kind
 			ORDER BY r.observed_at DESC LIMIT 1) l ON true

@@ -115,13 +115,10 @@ func (ig *Service) ReportSymptoms(ctx context.Context, a access.Actor, in NewSym
 		for i, s := range in.Symptoms {
 			symptoms[i] = ReportedSymptom{Code: s.Code, Severity: s.Severity, Text: s.Text}
 		}
-		var noteKey *string
-		var noteSealed []byte
 		var key *string
-		if in.Note != "" {
-			// Sealed like a message body, bound to the patient and report.
-			k, ct := ig.keys.Seal([]byte(in.Note), thread.NoteAAD(in.PatientID, res.ID))
-			noteKey, noteSealed = &k, ct
+		pk, noteKey, noteSealed, err := ig.sealNote(ctx, tx, in, res.ID, now)
+		if err != nil {
+			return err
 		}
 		if in.IdempotencyKey != "" {
 			key = &in.IdempotencyKey
@@ -130,7 +127,7 @@ func (ig *Service) ReportSymptoms(ctx context.Context, a access.Actor, in NewSym
 			pg.NilIfZero(a.UserID), key); err != nil {
 			return fmt.Errorf("insert symptom report: %w", err)
 		}
-		if err := ig.postReport(ctx, tx, a, in.PatientID, res.ID, symptoms, in.Note, now); err != nil {
+		if err := ig.postReport(ctx, tx, a, pk, res.ID, symptoms, in.Note, now); err != nil {
 			return err
 		}
 		if err := ig.audit.Write(ctx, tx, a, audit.Entry{Action: "symptom_report.create", PatientID: in.PatientID, ObjectType: "symptom_report",
@@ -160,6 +157,9 @@ func (ig *Service) ReportSymptoms(ctx context.Context, a access.Actor, in NewSym
 // measure (alerting.AskToMeasure) and open nothing.
 func (ig *Service) judgeReport(ctx context.Context, tx pgx.Tx, a access.Actor, sc scope.Patient, in NewSymptomReport,
 	reportID uuid.UUID, now time.Time) ([]alerting.AlertRef, []alerting.RetakeRef, error) {
+	if sc.Restricted {
+		return nil, nil, nil // processing restricted: the report is stored, not evaluated
+	}
 	params, err := alerting.PatientParams(ctx, tx, in.PatientID)
 	if err != nil {
 		return nil, nil, err
@@ -254,6 +254,10 @@ func (ig *Service) ListSymptomReports(ctx context.Context, a access.Actor, f Sym
 		if _, err := scope.OfPatient(ctx, tx, a, f.PatientID); err != nil {
 			return err
 		}
+		o := thread.NewOpener(ig.keys, tx)
+		if err := o.Load(ctx, f.PatientID); err != nil {
+			return fmt.Errorf("list symptom reports: %w", err)
+		}
 		rows, err := tx.Query(ctx, listSymptomReportsSQL, f.PatientID, cur.At, cur.ID, limit+1)
 		if err != nil {
 			return fmt.Errorf("list symptom reports: %w", err)
@@ -266,7 +270,10 @@ func (ig *Service) ListSymptomReports(ctx context.Context, a access.Actor, f Sym
 				return x, err
 			}
 			if keyID != nil {
-				note, err := thread.Open(ig.keys, *keyID, sealed, thread.NoteAAD(x.PatientID, x.ID))
+				note, err := o.Open(ctx, *keyID, sealed, thread.NoteAAD(x.PatientID, x.ID))
+				if errors.Is(err, thread.ErrErased) {
+					return x, nil // erased with the patient's data: no note
+				}
 				if err != nil {
 					// A clear error, never garbage: the report's id and key only.
 					return x, fmt.Errorf("symptom report %s: note: %w", x.ID, err)
@@ -298,11 +305,31 @@ type reportMessage struct {
 	Note     string            `json:"note,omitempty"`
 }
 
+// sealNote returns the patient's data key (made on first need;
+// access.ErrConflict once they were erased) and the report's note sealed
+// under it, like a message body, bound to the patient and report (nil when
+// there is no note).
+func (ig *Service) sealNote(ctx context.Context, tx pgx.Tx, in NewSymptomReport, id uuid.UUID, now time.Time) (*thread.PatientKey, *string, []byte, error) {
+	pk, err := thread.EnsureKey(ctx, tx, ig.keys, now, in.PatientID)
+	if errors.Is(err, thread.ErrErased) {
+		return nil, nil, nil, fmt.Errorf("symptom report: %w: %w", err, access.ErrConflict)
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("symptom report: %w", err)
+	}
+	if in.Note == "" {
+		return pk, nil, nil, nil
+	}
+	k, ct := pk.Seal([]byte(in.Note), thread.NoteAAD(in.PatientID, id))
+	return pk, &k, ct, nil
+}
+
 // postReport appends the report as a structured message to each of the
 // patient's threads with a care team, in the report's transaction, with an
 // audit entry per message. It is not pushed: the alerts it raises page.
-func (ig *Service) postReport(ctx context.Context, tx pgx.Tx, a access.Actor, patient, report uuid.UUID,
+func (ig *Service) postReport(ctx context.Context, tx pgx.Tx, a access.Actor, key *thread.PatientKey, report uuid.UUID,
 	symptoms []ReportedSymptom, note string, now time.Time) error {
+	patient := key.Patient
 	rows, err := tx.Query(ctx, patientThreadsSQL, patient)
 	if err != nil {
 		return fmt.Errorf("symptom report threads: %w", err)
@@ -317,7 +344,7 @@ func (ig *Service) postReport(ctx context.Context, tx pgx.Tx, a access.Actor, pa
 	}
 	for _, th := range threads {
 		ap, err := thread.Append(ctx, tx, ig.keys, now, thread.New{ThreadID: th, SenderID: a.UserID, SenderRole: string(a.Role),
-			Kind: thread.SymptomReport, Body: body, SymptomReportID: report})
+			Kind: thread.SymptomReport, Body: body, SymptomReportID: report, Key: key})
 		if err != nil {
 			return err
 		}

@@ -97,7 +97,8 @@ type AttachmentStore interface {
 	// Get returns the blob of an attachment (pgx.ErrNoRows when missing).
 	Get(ctx context.Context, tx pgx.Tx, id uuid.UUID) (Blob, error)
 	// Stale returns, in attachment id order after after, at most limit
-	// blobs not sealed under key current, for key rotation.
+	// blobs sealed under a server key other than current (not under a
+	// patient's data key, which rotation re-wraps instead), for key rotation.
 	Stale(ctx context.Context, tx pgx.Tx, current string, after uuid.UUID, limit int) ([]Blob, error)
 	// Replace stores a re-sealed blob in place of the old one.
 	Replace(ctx context.Context, tx pgx.Tx, b Blob) error
@@ -303,7 +304,14 @@ func (ms *Service) UploadAttachment(ctx context.Context, a access.Actor, threadI
 			att.SHA256, att.CreatedAt, att.DurationMS); err != nil {
 			return fmt.Errorf("insert attachment: %w", err)
 		}
+		key, err := ms.patientKey(ctx, tx, t.PatientID, att.CreatedAt)
+		if err != nil {
+			return err
+		}
 		keyID, ct := ms.keys.Seal(data, AttachmentAAD(threadID, att.ID))
+		if key != nil {
+			keyID, ct = key.Seal(data, AttachmentAAD(threadID, att.ID))
+		}
 		if err := ms.store.Put(ctx, tx, Blob{AttachmentID: att.ID, KeyID: keyID, Data: ct}); err != nil {
 			return err
 		}
@@ -392,8 +400,10 @@ func (ms *Service) openAttachment(ctx context.Context, tx pgx.Tx, att Attachment
 	if err != nil {
 		return nil, "", err
 	}
-	pt, err := ms.keys.Open(b.KeyID, b.Data, AttachmentAAD(att.ThreadID, att.ID))
+	pt, err := thread.NewOpener(ms.keys, tx).Open(ctx, b.KeyID, b.Data, AttachmentAAD(att.ThreadID, att.ID))
 	switch {
+	case errors.Is(err, thread.ErrErased):
+		return nil, "erased", nil
 	case errors.Is(err, sealed.ErrUnknownKey):
 		return nil, "unknown_key", nil
 	case err != nil:

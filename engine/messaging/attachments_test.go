@@ -112,20 +112,20 @@ func TestAttachmentTamper(t *testing.T) {
 	}
 }
 
-// TestAttachmentKeyRotation: attachments and broadcast bodies sealed under
-// an old key are re-sealed under the new current key; afterwards the old
-// key can go and everything still opens; a second rotation finds nothing.
+// TestAttachmentKeyRotation: attachments (of a team's channel: a patient's
+// are under their data key) and broadcast bodies sealed under an old key
+// are re-sealed under the new current key; afterwards the old key can go
+// and everything still opens; a second rotation finds nothing.
 func TestAttachmentKeyRotation(t *testing.T) {
 	t.Parallel()
 	w := enginetest.NewWorld(t, false)
 	ctx := context.Background()
 	oldKey, newKeyText := enginetest.NewKey(t, "k1"), enginetest.NewKey(t, "k2")
 	before := w.NewEngineWith(t, engine.Config{Keys: enginetest.Keyring(t, oldKey)})
-	pat := w.PatientUser(t)
-	th := enginetest.PatientThread(t, before, pat)
+	th := teamThread(t, before, w.Clinician)
 	var ids []uuid.UUID
 	for range 11 { // more than one rotation batch
-		a, err := before.UploadAttachment(ctx, pat, th.ID, "application/pdf", testPDF)
+		a, err := before.UploadAttachment(ctx, w.Clinician, th.ID, "application/pdf", testPDF)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -244,8 +244,12 @@ func (ms *Service) postEnvelopeTx(ctx context.Context, tx pgx.Tx, a access.Actor
 		return Posted{}, err
 	}
 	now := ms.now().Truncate(time.Microsecond)
+	key, err := ms.patientKey(ctx, tx, t.PatientID, now)
+	if err != nil {
+		return Posted{}, err
+	}
 	ap, err := thread.Append(ctx, tx, ms.keys, now, thread.New{ThreadID: threadID, SenderID: a.UserID,
-		SenderRole: string(a.Role), Kind: thread.Encrypted, Body: body, Urgent: in.Urgent,
+		SenderRole: string(a.Role), Kind: thread.Encrypted, Body: body, Urgent: in.Urgent, Key: key,
 		Sender: &thread.EnvelopeSender{Device: device, Seq: int64(in.Envelope.SenderSeq), CiphertextSHA256: sum[:]}})
 	if err != nil {
 		return Posted{}, err
@@ -303,7 +307,7 @@ func (ms *Service) checkSender(ctx context.Context, tx pgx.Tx, st envelopeState,
 		if err != nil {
 			return fmt.Errorf("message: %w", err)
 		}
-		*dup = Posted{Message: ms.open(s)}
+		*dup = Posted{Message: ms.open(ctx, thread.NewOpener(ms.keys, tx), s)}
 		return nil
 	}
 	if uint64(st.last) >= seq {

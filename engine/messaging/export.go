@@ -44,6 +44,10 @@ func (ms *Service) RecordEnvelopes(ctx context.Context, a access.Actor, patientI
 	}
 	var out []RecordEnvelope
 	err := pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
+		o := thread.NewOpener(ms.keys, tx)
+		if err := o.Load(ctx, patientID); err != nil {
+			return fmt.Errorf("record envelopes: %w", err)
+		}
 		rows, err := tx.Query(ctx, recordEnvelopesSQL, patientID, a.Org())
 		if err != nil {
 			return fmt.Errorf("record envelopes: %w", err)
@@ -57,7 +61,7 @@ func (ms *Service) RecordEnvelopes(ctx context.Context, a access.Actor, patientI
 				&r.SentAt, &r.SenderKey); err != nil {
 				return fmt.Errorf("record envelopes: %w", err)
 			}
-			pt, err := thread.Open(ms.keys, keyID, body, thread.BodyAAD(r.ThreadID, r.MessageID))
+			pt, err := o.Open(ctx, keyID, body, thread.BodyAAD(r.ThreadID, r.MessageID))
 			if err == nil {
 				err = json.Unmarshal(pt, &r.Envelope)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -91,7 +92,9 @@ type postScope struct {
 	encrypted bool
 	team      *uuid.UUID
 	patient   *uuid.UUID
-	existing  *uuid.UUID // the message already posted with the post's client id
+	existing  *uuid.UUID      // the message already posted with the post's client id
+	wrapped   *thread.Wrapped // the data key of the thread's patient, when it has one
+	key       *thread.PatientKey
 }
 
 // scopeOf is the scope of a job of the group.
@@ -107,6 +110,9 @@ func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) 
 	if err := ms.sortPosts(ctx, tx, g); err != nil {
 		return err
 	}
+	if err := ms.groupKeys(ctx, tx, g); err != nil {
+		return err
+	}
 	lastSeq, err := g.number(ctx, tx)
 	if err != nil {
 		return err
@@ -120,14 +126,15 @@ func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) 
 			return fmt.Errorf("post messages: %w", err)
 		}
 	}
+	o := thread.NewOpener(ms.keys, tx)
 	for _, j := range g.dups {
-		j.out = Posted{Message: ms.open(*byID[g.dupIDs[j]])}
+		j.out = Posted{Message: ms.open(ctx, o, *byID[g.dupIDs[j]])}
 	}
 	if err := ms.describeFiles(ctx, tx, g); err != nil {
 		return err
 	}
 	for _, j := range g.twins {
-		j.out = g.twinOf[j].out
+		j.out, j.err = g.twinOf[j].out, g.twinOf[j].err
 		j.out.Created = false
 	}
 	// Round trip 4: the pushes, at the end of their hold.
@@ -171,8 +178,13 @@ func (g *postGroup) loadScopes(ctx context.Context, tx pgx.Tx) error {
 		for rows.Next() {
 			var i int
 			var s postScope
-			if err := rows.Scan(&i, &s.team, &s.patient, &s.encrypted, &s.existing); err != nil {
+			var keyID *string
+			var wrapped []byte
+			if err := rows.Scan(&i, &s.team, &s.patient, &s.encrypted, &s.existing, &keyID, &wrapped); err != nil {
 				return err
+			}
+			if keyID != nil && s.patient != nil {
+				s.wrapped = &thread.Wrapped{Patient: *s.patient, KeyID: *keyID, Data: wrapped}
 			}
 			s.ok = true
 			g.sc[i-1] = s
@@ -182,6 +194,54 @@ func (g *postGroup) loadScopes(ctx context.Context, tx pgx.Tx) error {
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("post messages: scope: %w", err)
 	}
+	return nil
+}
+
+// groupKeys unwraps the data keys of the patients of the group's new
+// messages that round trip 1 found, and creates those not made yet (one
+// more round trip, only then); a new message to an erased patient's thread
+// fails alone (access.ErrConflict).
+func (ms *Service) groupKeys(ctx context.Context, tx pgx.Tx, g *postGroup) error {
+	keys := map[uuid.UUID]*thread.PatientKey{}
+	var missing []uuid.UUID
+	for _, j := range g.fresh {
+		s := g.scopeOf(j)
+		switch {
+		case s.patient == nil:
+		case s.wrapped != nil:
+			if keys[*s.patient] == nil {
+				k, err := thread.Unwrap(ms.keys, *s.wrapped)
+				if err != nil {
+					return fmt.Errorf("post messages: %w", err)
+				}
+				keys[*s.patient] = k
+			}
+		case !slices.Contains(missing, *s.patient):
+			missing = append(missing, *s.patient)
+		}
+	}
+	if len(missing) > 0 {
+		made, err := thread.EnsureKeys(ctx, tx, ms.keys, g.now, missing...)
+		if err != nil {
+			return fmt.Errorf("post messages: %w", err)
+		}
+		maps.Copy(keys, made)
+	}
+	kept := g.fresh[:0]
+	for _, j := range g.fresh {
+		s := &g.sc[slices.Index(g.jobs, j)]
+		if s.patient != nil {
+			if s.key = keys[*s.patient]; s.key == nil {
+				j.err = fmt.Errorf("%w: %w", thread.ErrErased, access.ErrConflict)
+				if g.counts[j.thread]--; g.counts[j.thread] == 0 {
+					delete(g.counts, j.thread)
+				}
+				continue
+			}
+		}
+		kept = append(kept, j)
+	}
+	g.fresh = kept
 	return nil
 }
 
@@ -282,6 +342,9 @@ func (ms *Service) storeBatch(g *postGroup, lastSeq map[uuid.UUID]int64) *pgx.Ba
 		lastSeq[j.thread]++
 		id, seq := pg.NewID(), lastSeq[j.thread]
 		keyID, ct := ms.keys.Seal([]byte(j.in.Body), thread.BodyAAD(j.thread, id))
+		if k := g.scopeOf(j).key; k != nil {
+			keyID, ct = k.Seal([]byte(j.in.Body), thread.BodyAAD(j.thread, id))
+		}
 		ids[i], ths[i], seqs[i], senders[i], sroles[i], keyIDs[i], bodies[i], urgent[i] = id, j.thread, seq,
 			j.actor.UserID, string(j.actor.Role), keyID, ct, j.in.Urgent
 		if j.in.ClientID != "" {

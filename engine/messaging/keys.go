@@ -46,10 +46,14 @@ func (ms *Service) Sealed(ctx context.Context) (SealedState, error) {
 type Rotated struct {
 	Messages int `json:"messages"`
 	Notes    int `json:"notes"`
+	// PatientKeys counts the patients' data keys re-wrapped: what they seal
+	// stays as it is.
+	PatientKeys int `json:"patient_keys"`
 }
 
-// RotateKeys re-seals every message body and symptom note that is not
-// sealed under the current key, in transactions of batch records (default
+// RotateKeys re-seals every message body and symptom note that is sealed
+// under an older server key, and re-wraps every patient's data key wrapped
+// under one (the records under a patient's key stay as they are), in transactions of batch records (default
 // DefaultRotateBatch), so the old keys can then be dropped. It is
 // resumable: each batch commits on its own, and a run that stops (an error,
 // a cancelled ctx, or onBatch returning an error) leaves only records still
@@ -88,7 +92,59 @@ func (ms *Service) RotateKeys(ctx context.Context, batch int, onBatch func(Rotat
 			}
 		}
 	}
-	return done, nil
+	after := uuid.Nil
+	for {
+		n, last, err := ms.rewrapBatch(ctx, current, after, batch)
+		if err != nil || n == 0 {
+			return done, err
+		}
+		after = last
+		done.PatientKeys += n
+		if onBatch != nil {
+			if err := onBatch(done); err != nil {
+				return done, err
+			}
+		}
+	}
+}
+
+// rewrapBatch re-wraps one batch of patients' data keys after patient after
+// under the current key, and returns how many and the last patient.
+func (ms *Service) rewrapBatch(ctx context.Context, current string, after uuid.UUID, batch int) (int, uuid.UUID, error) {
+	var ids []uuid.UUID
+	err := pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, stalePatientKeysSQL, current, after, batch)
+		if err != nil {
+			return fmt.Errorf("key rotation: patient keys: %w", err)
+		}
+		ws, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (thread.Wrapped, error) {
+			var w thread.Wrapped
+			err := r.Scan(&w.Patient, &w.KeyID, &w.Data)
+			return w, err
+		})
+		if err != nil {
+			return fmt.Errorf("key rotation: patient keys: %w", err)
+		}
+		data := make([][]byte, len(ws))
+		for i, w := range ws {
+			nw, err := thread.Rewrap(ms.keys, w)
+			if err != nil {
+				return fmt.Errorf("key rotation: %w", err)
+			}
+			ids, data[i] = append(ids, w.Patient), nw.Data
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, rewrapPatientKeysSQL, ids, current, data); err != nil {
+			return fmt.Errorf("key rotation: patient keys: %w", err)
+		}
+		return nil
+	})
+	if err != nil || len(ids) == 0 {
+		return 0, uuid.Nil, err
+	}
+	return len(ids), ids[len(ids)-1], nil
 }
 
 // rotateBatch re-seals one batch of messages (or notes) after id after, and

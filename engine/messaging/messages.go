@@ -125,68 +125,6 @@ type Posted struct {
 	Created bool `json:"-"`
 }
 
-// stored is a message row.
-type stored struct {
-	id, thread    uuid.UUID
-	seq           int64
-	sender        *uuid.UUID
-	senderRole    string
-	kind          string
-	keyID         string
-	body          []byte
-	urgent        bool
-	clientID      *string
-	attachments   []uuid.UUID
-	symptomReport *uuid.UUID
-	createdAt     time.Time
-}
-
-func scanStored(r pgx.Row) (stored, error) {
-	var s stored
-	err := r.Scan(&s.id, &s.thread, &s.seq, &s.sender, &s.senderRole, &s.kind, &s.keyID, &s.body, &s.urgent, &s.clientID,
-		&s.attachments, &s.symptomReport, &s.createdAt)
-	return s, err
-}
-
-// open decrypts a stored message into what a reader sees.
-func (ms *Service) open(s stored) Message {
-	m := Message{ID: s.id, ThreadID: s.thread, Seq: s.seq, SenderID: s.sender, SenderRole: s.senderRole, Kind: s.kind,
-		Urgent: s.urgent, ClientID: s.clientID, AttachmentIDs: s.attachments, Attachments: []AttachmentInfo{},
-		CreatedAt: s.createdAt}
-	if m.AttachmentIDs == nil {
-		m.AttachmentIDs = []uuid.UUID{}
-	}
-	pt, err := thread.Open(ms.keys, s.keyID, s.body, thread.BodyAAD(s.thread, s.id))
-	if err != nil {
-		ms.log.Error("message does not decrypt", "message_id", s.id, "thread_id", s.thread, "key_id", s.keyID)
-		m.Error = unreadable(err)
-		return m
-	}
-	if s.kind == thread.Encrypted {
-		m.Envelope = pt
-		return m
-	}
-	if s.kind == thread.SymptomReport {
-		var r SymptomReport
-		if err := json.Unmarshal(pt, &r); err != nil {
-			m.Error = "the stored symptom report is not readable"
-			return m
-		}
-		m.SymptomReport, m.Body = &r, r.Note
-		return m
-	}
-	m.Body = string(pt)
-	return m
-}
-
-// unreadable is the reader's explanation of a body that does not decrypt.
-func unreadable(err error) string {
-	if errors.Is(err, thread.ErrNoKeys) {
-		return "the body cannot be decrypted: no encryption keys are configured"
-	}
-	return "the body does not decrypt: its key is not configured, or the stored ciphertext was altered or moved"
-}
-
 // loadThread reads a thread the actor takes part in (access.ErrNotFound
 // otherwise).
 func loadThread(ctx context.Context, tx pgx.Tx, a access.Actor, id uuid.UUID) (Thread, error) {
@@ -260,7 +198,7 @@ func (ms *Service) postOne(ctx context.Context, a access.Actor, threadID uuid.UU
 					if err != nil {
 						return fmt.Errorf("message: %w", err)
 					}
-					one := []Message{ms.open(s)}
+					one := []Message{ms.open(ctx, thread.NewOpener(ms.keys, tx), s)}
 					if err := ms.describeAttachments(ctx, tx, one); err != nil {
 						return err
 					}
@@ -276,9 +214,13 @@ func (ms *Service) postOne(ctx context.Context, a access.Actor, threadID uuid.UU
 				return err
 			}
 			now := ms.now().Truncate(time.Microsecond)
+			key, err := ms.patientKey(ctx, tx, t.PatientID, now)
+			if err != nil {
+				return err
+			}
 			ap, err := thread.Append(ctx, tx, ms.keys, now, thread.New{ThreadID: threadID, SenderID: a.UserID,
 				SenderRole: string(a.Role), Kind: thread.Text, Body: []byte(in.Body), Urgent: in.Urgent, ClientID: in.ClientID,
-				AttachmentIDs: in.AttachmentIDs})
+				AttachmentIDs: in.AttachmentIDs, Key: key})
 			if err != nil {
 				return err
 			}
@@ -451,8 +393,9 @@ func (ms *Service) ListMessages(ctx context.Context, a access.Actor, threadID uu
 		}
 		page.Items = make([]Message, len(got))
 		ids := make([]uuid.UUID, len(got))
+		o := thread.NewOpener(ms.keys, tx)
 		for i, s := range got {
-			page.Items[i] = ms.open(s)
+			page.Items[i] = ms.open(ctx, o, s)
 			ids[i] = s.id
 		}
 		if err := ms.receipts(ctx, tx, a, threadID, page.Items); err != nil {

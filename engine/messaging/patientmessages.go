@@ -13,6 +13,7 @@ import (
 	"github.com/tendhealth/tend/engine/audit"
 	"github.com/tendhealth/tend/engine/internal/check"
 	"github.com/tendhealth/tend/engine/internal/pg"
+	"github.com/tendhealth/tend/engine/internal/thread"
 )
 
 // PatientMessage is a message of a patient's thread (kind patient: the
@@ -98,10 +99,10 @@ func (ms *Service) ListPatientMessages(ctx context.Context, a access.Actor, f Pa
 		got, next = pg.Page(got, limit, func(s stored) string {
 			return pg.EncodeCursor(pg.TimeCursor{At: s.createdAt, ID: s.id})
 		})
-		msgs := make([]Message, len(got))
+		msgs, o := make([]Message, len(got)), thread.NewOpener(ms.keys, tx)
 		byThread := make(map[uuid.UUID][]uuid.UUID, len(threads))
 		for i, s := range got {
-			msgs[i] = ms.open(s)
+			msgs[i] = ms.open(ctx, o, s)
 			byThread[s.thread] = append(byThread[s.thread], s.id)
 		}
 		if err := ms.describeAttachments(ctx, tx, msgs); err != nil {
@@ -146,7 +147,7 @@ func (ms *Service) GetPatientMessage(ctx context.Context, a access.Actor, id uui
 		if err != nil {
 			return fmt.Errorf("message: %w", err)
 		}
-		one := []Message{ms.open(s)}
+		one := []Message{ms.open(ctx, thread.NewOpener(ms.keys, tx), s)}
 		if err := ms.describeAttachments(ctx, tx, one); err != nil {
 			return err
 		}

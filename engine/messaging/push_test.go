@@ -248,8 +248,10 @@ func TestTamperedCiphertextsNeverOpen(t *testing.T) {
 }
 
 // TestKeyRotation: a new key in front of the old one reads everything and
-// seals new messages; tend keys rotate re-seals the old ones in batches, and
-// an interrupted run resumes; then the new key alone opens everything.
+// seals new messages; tend keys rotate re-seals the old server-sealed ones
+// (a team's channel) in batches, and an interrupted run resumes; a patient's
+// records stay sealed under their data key, which is re-wrapped; then the new
+// key alone opens everything.
 func TestKeyRotation(t *testing.T) {
 	t.Parallel()
 	w := enginetest.NewWorld(t, false)
@@ -258,22 +260,29 @@ func TestKeyRotation(t *testing.T) {
 	old := w.NewEngineWith(t, engine.Config{Keys: enginetest.Keyring(t, k1)})
 	pat := w.PatientUser(t)
 	th := enginetest.PatientThread(t, old, pat)
+	team := teamThread(t, old, w.Clinician)
 	for i := range 5 {
-		if _, err := old.PostMessage(ctx, pat, th.ID, engine.NewMessage{Body: strings.Repeat("x", i+1)}); err != nil {
+		if _, err := old.PostMessage(ctx, w.Clinician, team.ID, engine.NewMessage{Body: strings.Repeat("x", i+1)}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := old.PostMessage(ctx, pat, th.ID, engine.NewMessage{Body: "my own"}); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := old.ReportSymptoms(ctx, pat, engine.NewSymptomReport{PatientID: w.Patient.ID, Note: "note one",
 		Symptoms: []rpm.Symptom{{Code: "headache", Severity: 3}}}); err != nil {
 		t.Fatal(err)
 	}
-	both := w.NewEngineWith(t, engine.Config{Keys: enginetest.Keyring(t, k2+","+k1)})
-	if st, err := both.Sealed(ctx); err != nil || !st.Exist || st.Stale != 5+1+1 { // 5 messages, the report's message, its note
-		t.Fatalf("sealed = %+v, %v; want 7 records under the old key", st, err)
+	if n := w.Count(t, `SELECT count(*) FROM messages WHERE key_id = $1`, "p:"+w.Patient.ID.String()); n != 2 {
+		t.Fatalf("%d messages of the patient's thread under their data key, want 2", n)
 	}
-	readAll := func(eng *engine.Engine) int {
+	both := w.NewEngineWith(t, engine.Config{Keys: enginetest.Keyring(t, k2+","+k1)})
+	if st, err := both.Sealed(ctx); err != nil || !st.Exist || st.Stale != 5+1 { // 5 team messages, the patient's key
+		t.Fatalf("sealed = %+v, %v; want 6 records under the old key", st, err)
+	}
+	readAll := func(eng *engine.Engine, id uuid.UUID) int {
 		t.Helper()
-		page, err := eng.ListMessages(ctx, w.Clinician, th.ID, engine.MessageFilter{})
+		page, err := eng.ListMessages(ctx, w.Clinician, id, engine.MessageFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -285,8 +294,8 @@ func TestKeyRotation(t *testing.T) {
 		}
 		return ok
 	}
-	if n := readAll(both); n != 6 {
-		t.Fatalf("with both keys, %d of 6 messages open", n)
+	if n := readAll(both, team.ID); n != 5 {
+		t.Fatalf("with both keys, %d of 5 messages open", n)
 	}
 	// Interrupted after the first batch of 2.
 	stop := errors.New("interrupted")
@@ -294,19 +303,22 @@ func TestKeyRotation(t *testing.T) {
 	if !errors.Is(err, stop) || done.Messages != 2 {
 		t.Fatalf("interrupted rotation = %+v, %v", done, err)
 	}
-	if st, _ := both.Sealed(ctx); st.Stale != 5 {
-		t.Fatalf("after one batch, %d records stale, want 5", st.Stale)
+	if st, _ := both.Sealed(ctx); st.Stale != 4 {
+		t.Fatalf("after one batch, %d records stale, want 4", st.Stale)
 	}
-	if n := readAll(old); n != 4 { // the old key alone no longer opens the two re-sealed
-		t.Fatalf("old key alone opens %d messages mid-rotation, want 4", n)
+	if n := readAll(old, team.ID); n != 3 { // the old key alone no longer opens the two re-sealed
+		t.Fatalf("old key alone opens %d messages mid-rotation, want 3", n)
 	}
 	done, err = both.RotateKeys(ctx, 2, nil)
-	if err != nil || done.Messages != 4 || done.Notes != 1 {
-		t.Fatalf("resumed rotation = %+v, %v; want the 4 remaining messages and the note", done, err)
+	if err != nil || done.Messages != 3 || done.Notes != 0 || done.PatientKeys != 1 {
+		t.Fatalf("resumed rotation = %+v, %v; want the 3 remaining messages and the patient's key", done, err)
 	}
 	newOnly := w.NewEngineWith(t, engine.Config{Keys: enginetest.Keyring(t, k2)})
-	if n := readAll(newOnly); n != 6 {
-		t.Fatalf("after rotation the new key alone opens %d of 6 messages", n)
+	if n := readAll(newOnly, team.ID); n != 5 {
+		t.Fatalf("after rotation the new key alone opens %d of 5 team messages", n)
+	}
+	if n := readAll(newOnly, th.ID); n != 2 {
+		t.Fatalf("after rotation the new key alone opens %d of the patient's 2 messages", n)
 	}
 	reports, _, err := newOnly.ListSymptomReports(ctx, w.Clinician, engine.SymptomReportFilter{PatientID: w.Patient.ID})
 	if err != nil || len(reports) != 1 || reports[0].Note == nil || *reports[0].Note != "note one" {
@@ -315,4 +327,20 @@ func TestKeyRotation(t *testing.T) {
 	if st, _ := newOnly.Sealed(ctx); st.Stale != 0 {
 		t.Fatalf("%d records still stale", st.Stale)
 	}
+}
+
+// teamThread is the staff channel of the clinician's care team.
+func teamThread(t *testing.T, eng *engine.Engine, a engine.Actor) engine.Thread {
+	t.Helper()
+	threads, _, err := eng.ListThreads(context.Background(), a, engine.ThreadFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, th := range threads {
+		if th.Kind == "team" {
+			return th
+		}
+	}
+	t.Fatalf("no team thread in %+v", threads)
+	return engine.Thread{}
 }

@@ -10,34 +10,36 @@ import (
 
 // queries lists every statement of this file by name.
 var queries = map[string]string{
-	"lockThreadsSQL":     lockThreadsSQL,
-	"groupScopeSQL":      groupScopeSQL,
-	"numberSQL":          numberSQL,
-	"insertMessagesSQL":  insertMessagesSQL,
-	"markManySQL":        markManySQL,
-	"threadSQL":          threadSQL,
-	"clientMessageSQL":   clientMessageSQL,
-	"listThreadsSQL":     listThreadsSQL,
-	"messagesBeforeSQL":  messagesBeforeSQL,
-	"messagesAfterSQL":   messagesAfterSQL,
-	"messageByIDSQL":     messageByIDSQL,
-	"receiptsSQL":        receiptsSQL,
-	"seqOfSQL":           seqOfSQL,
-	"receiptOfSQL":       receiptOfSQL,
-	"staffPeerSQL":       staffPeerSQL,
-	"insertDirectSQL":    insertDirectSQL,
-	"directThreadSQL":    directThreadSQL,
-	"pushMessageSQL":     pushMessageSQL,
-	"pushRecipientsSQL":  pushRecipientsSQL,
-	"sealedMessagesSQL":  sealedMessagesSQL,
-	"resealMessagesSQL":  resealMessagesSQL,
-	"sealedNotesSQL":     sealedNotesSQL,
-	"resealNotesSQL":     resealNotesSQL,
-	"countSealedSQL":     countSealedSQL,
-	"streamDeliveredSQL": streamDeliveredSQL,
-	"patientThreadsSQL":  patientThreadsSQL,
-	"patientMessagesSQL": patientMessagesSQL,
-	"patientMessageSQL":  patientMessageSQL,
+	"lockThreadsSQL":       lockThreadsSQL,
+	"groupScopeSQL":        groupScopeSQL,
+	"numberSQL":            numberSQL,
+	"insertMessagesSQL":    insertMessagesSQL,
+	"markManySQL":          markManySQL,
+	"threadSQL":            threadSQL,
+	"clientMessageSQL":     clientMessageSQL,
+	"listThreadsSQL":       listThreadsSQL,
+	"messagesBeforeSQL":    messagesBeforeSQL,
+	"messagesAfterSQL":     messagesAfterSQL,
+	"messageByIDSQL":       messageByIDSQL,
+	"receiptsSQL":          receiptsSQL,
+	"seqOfSQL":             seqOfSQL,
+	"receiptOfSQL":         receiptOfSQL,
+	"staffPeerSQL":         staffPeerSQL,
+	"insertDirectSQL":      insertDirectSQL,
+	"directThreadSQL":      directThreadSQL,
+	"pushMessageSQL":       pushMessageSQL,
+	"pushRecipientsSQL":    pushRecipientsSQL,
+	"sealedMessagesSQL":    sealedMessagesSQL,
+	"resealMessagesSQL":    resealMessagesSQL,
+	"sealedNotesSQL":       sealedNotesSQL,
+	"resealNotesSQL":       resealNotesSQL,
+	"countSealedSQL":       countSealedSQL,
+	"stalePatientKeysSQL":  stalePatientKeysSQL,
+	"rewrapPatientKeysSQL": rewrapPatientKeysSQL,
+	"streamDeliveredSQL":   streamDeliveredSQL,
+	"patientThreadsSQL":    patientThreadsSQL,
+	"patientMessagesSQL":   patientMessagesSQL,
+	"patientMessageSQL":    patientMessageSQL,
 
 	"threadDevicesSQL":           threadDevicesSQL,
 	"participantsWithoutKeysSQL": participantsWithoutKeysSQL,
@@ -148,10 +150,11 @@ var pushRecipientsSQL = `SELECT u.id, u.role,
 	LEFT JOIN thread_receipts r ON r.thread_id = t.id AND r.user_id = u.id
 	WHERE t.id = $1`
 
-// sealedMessagesSQL reads, in id order after id $2, at most $3 messages not
-// sealed under key $1 (to re-seal), locking them.
-const sealedMessagesSQL = `SELECT id, thread_id, key_id, body FROM messages WHERE key_id <> $1 AND id > $2
-	ORDER BY id LIMIT $3 FOR UPDATE`
+// sealedMessagesSQL reads, in id order after id $2, at most $3 messages
+// sealed under a server key other than $1 (to re-seal), locking them; those
+// under a patient's data key ("p:…") stay, their key is re-wrapped.
+const sealedMessagesSQL = `SELECT id, thread_id, key_id, body FROM messages WHERE key_id <> $1 AND key_id NOT LIKE 'p:%'
+	AND id > $2 ORDER BY id LIMIT $3 FOR UPDATE`
 
 // resealMessagesSQL stores re-sealed bodies: messages $1 sealed under key
 // $2 as $3.
@@ -159,10 +162,10 @@ const resealMessagesSQL = `UPDATE messages m SET key_id = $2, body = x.body
 	FROM unnest($1::uuid[], $3::bytea[]) AS x(id, body) WHERE m.id = x.id`
 
 // sealedNotesSQL reads, in id order after id $2, at most $3 symptom reports
-// whose note is not sealed under key $1 (sealed under an older key, or
-// stored before notes were sealed), locking them.
+// whose note is not sealed under key $1 (sealed under an older server key,
+// or stored before notes were sealed), locking them.
 const sealedNotesSQL = `SELECT id, patient_id, note_key_id, note_sealed, note FROM symptom_reports
-	WHERE ((note_key_id IS NOT NULL AND note_key_id <> $1) OR note IS NOT NULL) AND id > $2
+	WHERE ((note_key_id IS NOT NULL AND note_key_id <> $1 AND note_key_id NOT LIKE 'p:%') OR note IS NOT NULL) AND id > $2
 	ORDER BY id LIMIT $3 FOR UPDATE`
 
 // resealNotesSQL stores re-sealed notes: reports $1 sealed under key $2 as
@@ -171,13 +174,26 @@ const resealNotesSQL = `UPDATE symptom_reports s SET note_key_id = $2, note_seal
 	FROM unnest($1::uuid[], $3::bytea[]) AS x(id, ct) WHERE s.id = x.id`
 
 // countSealedSQL tells whether any sealed record exists, and how many are
-// sealed under a key other than $1 (or not sealed yet).
+// sealed under a server key other than $1 (or not sealed yet), patient data
+// keys wrapped under another key included (records under a patient's key
+// are not counted: re-wrapping the key is what rotates them).
 const countSealedSQL = `SELECT EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM symptom_reports WHERE note_key_id IS NOT NULL)
-		OR EXISTS (SELECT 1 FROM broadcasts) OR EXISTS (SELECT 1 FROM attachment_blobs),
-	(SELECT count(*) FROM messages WHERE key_id <> $1)
-	+ (SELECT count(*) FROM symptom_reports WHERE (note_key_id IS NOT NULL AND note_key_id <> $1) OR note IS NOT NULL)
+		OR EXISTS (SELECT 1 FROM broadcasts) OR EXISTS (SELECT 1 FROM attachment_blobs) OR EXISTS (SELECT 1 FROM patient_keys),
+	(SELECT count(*) FROM messages WHERE key_id <> $1 AND key_id NOT LIKE 'p:%')
+	+ (SELECT count(*) FROM symptom_reports WHERE (note_key_id IS NOT NULL AND note_key_id <> $1 AND note_key_id NOT LIKE 'p:%') OR note IS NOT NULL)
 	+ (SELECT count(*) FROM broadcasts WHERE key_id <> $1)
-	+ (SELECT count(*) FROM attachment_blobs WHERE key_id <> $1)`
+	+ (SELECT count(*) FROM attachment_blobs WHERE key_id <> $1 AND key_id NOT LIKE 'p:%')
+	+ (SELECT count(*) FROM patient_keys WHERE wrap_key_id <> $1)`
+
+// stalePatientKeysSQL reads, in patient order after $2, at most $3 patient
+// data keys wrapped under a server key other than $1, locking them.
+const stalePatientKeysSQL = `SELECT patient_id, wrap_key_id, wrapped FROM patient_keys WHERE wrap_key_id <> $1 AND patient_id > $2
+	ORDER BY patient_id LIMIT $3 FOR UPDATE`
+
+// rewrapPatientKeysSQL stores re-wrapped data keys: patients $1's under
+// server key $2 as $3.
+const rewrapPatientKeysSQL = `UPDATE patient_keys k SET wrap_key_id = $2, wrapped = x.w
+	FROM unnest($1::uuid[], $3::bytea[]) AS x(p, w) WHERE k.patient_id = x.p`
 
 // streamDeliveredSQL reads the thread and sequence number of message $1 if
 // the actor ($2 role, $3 patient, $4 user) takes part in its thread.
@@ -194,11 +210,14 @@ const lockThreadsSQL = `SELECT id FROM threads WHERE id = ANY($1) ORDER BY id FO
 // groupScopeSQL reads, for each post i (thread $1[i] by an actor of role
 // $2[i], patient $3[i] and user $4[i], with client id $5[i]) whose actor
 // takes part in the thread, the thread's team, patient and encryption flag and the message
-// already posted with that client id (NULL for none).
+// already posted with that client id (NULL for none), and the wrapped data
+// key of the thread's patient (NULLs for none).
 var groupScopeSQL = `SELECT x.i, t.care_team_id, t.patient_id, t.encrypted,
-	(SELECT m.id FROM messages m WHERE m.thread_id = t.id AND m.sender_id = x.u AND m.client_id = x.c)
+	(SELECT m.id FROM messages m WHERE m.thread_id = t.id AND m.sender_id = x.u AND m.client_id = x.c),
+	pk.wrap_key_id, pk.wrapped
 	FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[]) WITH ORDINALITY AS x(th, role, pat, u, c, i)
-	JOIN threads t ON t.id = x.th AND ` + scope.ThreadSQL("t", "x.role", "x.pat", "x.u")
+	JOIN threads t ON t.id = x.th AND ` + scope.ThreadSQL("t", "x.role", "x.pat", "x.u") + `
+	LEFT JOIN patient_keys pk ON pk.patient_id = t.patient_id`
 
 // numberSQL takes $2[i] sequence numbers of thread $1[i] at $3 and returns
 // each thread's new last one.

@@ -150,9 +150,10 @@ const putBlobSQL = `INSERT INTO attachment_blobs (attachment_id, key_id, data) V
 const getBlobSQL = `SELECT key_id, data FROM attachment_blobs WHERE attachment_id = $1`
 
 // staleBlobsSQL reads, in id order after $2, at most $3 sealed attachments
-// not sealed under key $1, locking them.
-const staleBlobsSQL = `SELECT attachment_id, key_id, data FROM attachment_blobs WHERE key_id <> $1 AND attachment_id > $2
-	ORDER BY attachment_id LIMIT $3 FOR UPDATE`
+// sealed under a server key other than $1 (a patient's data key, "p:…", is
+// re-wrapped instead), locking them.
+const staleBlobsSQL = `SELECT attachment_id, key_id, data FROM attachment_blobs WHERE key_id <> $1 AND key_id NOT LIKE 'p:%'
+	AND attachment_id > $2 ORDER BY attachment_id LIMIT $3 FOR UPDATE`
 
 // replaceBlobSQL stores attachment $1's bytes re-sealed under key $2 as $3.
 const replaceBlobSQL = `UPDATE attachment_blobs SET key_id = $2, data = $3 WHERE attachment_id = $1`

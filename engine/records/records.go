@@ -289,6 +289,10 @@ func (s *Service) messages(ctx context.Context, tx pgx.Tx, patient uuid.UUID, st
 	for _, a := range atts {
 		byID[a.ID] = a
 	}
+	o := thread.NewOpener(s.keys, tx)
+	if err := o.Load(ctx, patient); err != nil {
+		return nil, err
+	}
 	rows, err := tx.Query(ctx, messagesSQL, patient, kinds)
 	if err != nil {
 		return nil, err
@@ -310,10 +314,12 @@ func (s *Service) messages(ctx context.Context, tx pgx.Tx, patient uuid.UUID, st
 		if m.Kind == "encrypted" {
 			return m, nil
 		}
-		pt, err := thread.Open(s.keys, keyID, body, thread.BodyAAD(m.ThreadID, m.ID))
+		pt, err := o.Open(ctx, keyID, body, thread.BodyAAD(m.ThreadID, m.ID))
 		switch {
 		case errors.Is(err, thread.ErrNoKeys):
 			return Message{}, err
+		case errors.Is(err, thread.ErrErased):
+			m.Unreadable = "the body was erased with the patient's data"
 		case err != nil:
 			m.Unreadable = "the stored body does not open with the server's keys"
 		default:

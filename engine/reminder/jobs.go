@@ -77,6 +77,9 @@ type lockedDose struct {
 	remindedAt, againAt *time.Time
 	spec                rpm.Schedule
 	paused, deleted     bool
+	// restricted: the patient's processing is restricted (GDPR article
+	// 18): no reminder, and no missed dose (the dose is cancelled).
+	restricted bool
 }
 
 // lockDose reads and locks the dose of an occurrence key (found false when
@@ -84,7 +87,7 @@ type lockedDose struct {
 func lockDose(ctx context.Context, tx pgx.Tx, key string) (lockedDose, bool, error) {
 	var d lockedDose
 	err := tx.QueryRow(ctx, lockDoseByKeySQL, key).Scan(&d.id, &d.patientID, &d.status, &d.dueAt, &d.remindedAt, &d.againAt,
-		&d.spec, &d.paused, &d.deleted)
+		&d.spec, &d.paused, &d.deleted, &d.restricted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, false, nil
 	}
@@ -147,7 +150,8 @@ func quietUntil(users []patientUser, now time.Time) time.Time {
 // to every device of the patient's users, with a generic text, in one
 // transaction with the dose's reminded stamp: a run after a crash, or a
 // second worker, finds the stamp and sends nothing. A dose no longer
-// pending, of a paused or deleted schedule, or dropped, is not reminded.
+// pending, of a paused or deleted schedule or a restricted patient, or
+// dropped, is not reminded.
 //
 // A schedule that does not remind through quiet hours is held while any of
 // the patient's users is in quiet hours: Remind returns how long to wait
@@ -160,7 +164,7 @@ func (rs *Service) Remind(ctx context.Context, key string, again bool) (time.Dur
 		if err != nil || !ok {
 			return err
 		}
-		if d.status != rpm.DosePending || d.paused || d.deleted || (again && d.againAt != nil) || (!again && d.remindedAt != nil) {
+		if d.status != rpm.DosePending || d.paused || d.deleted || d.restricted || (again && d.againAt != nil) || (!again && d.remindedAt != nil) {
 			return nil
 		}
 		now := rs.now()
@@ -253,6 +257,16 @@ func (rs *Service) CheckMissed(ctx context.Context, key string) (rpm.DoseStatus,
 			wait = end.Sub(now)
 			return nil
 		}
+		if d.restricted {
+			// Processing restricted: the dose is not judged (no missed dose,
+			// no alert); it is cancelled.
+			decided = doseCancelled
+			if _, err := tx.Exec(ctx, decideDoseSQL, d.id, decided, end, nil, nil); err != nil {
+				return fmt.Errorf("missed check: %w", err)
+			}
+			return rs.audit.Write(ctx, tx, systemActor, audit.Entry{Action: "dose.decide", PatientID: d.patientID,
+				ObjectType: "dose", ObjectID: d.id.String(), Detail: map[string]any{"status": string(decided), "restricted": true}})
+		}
 		// Readings arrive under the patient's lock (ingest): hold it too, so
 		// a reading committing now is seen or comes after the decision.
 		if err := pg.LockPatients(ctx, tx, d.patientID); err != nil {
@@ -331,3 +345,7 @@ func eventOf(id uuid.UUID, s rpm.Schedule, at time.Time) rules.Event {
 	}
 	return rules.Event{ID: id.String(), Type: rules.MissedDose, Medication: s.ID, At: at}
 }
+
+// doseCancelled is the status of a dose that will not be judged: its
+// schedule was deleted or changed, or its patient's processing restricted.
+const doseCancelled rpm.DoseStatus = "cancelled"

@@ -72,10 +72,11 @@ const cancelPendingDosesSQL = `UPDATE doses SET status = 'cancelled', decided_at
 // id after $1, $2 at a time.
 const activeSchedulesSQL = `SELECT id FROM schedules WHERE deleted_at IS NULL AND NOT paused AND id > $1 ORDER BY id LIMIT $2`
 
-// lockActiveSQL reads and share-locks schedules $1 that still remind, with their patient's time
-// zone: a concurrent edit or pause is waited for and its outcome read.
+// lockActiveSQL reads and share-locks schedules $1 that still remind (not paused or deleted, their
+// patient's processing not restricted), with their patient's time zone: a concurrent edit or pause
+// is waited for and its outcome read.
 const lockActiveSQL = `SELECT s.id, s.patient_id, s.spec, p.timezone FROM schedules s JOIN patients p ON p.id = s.patient_id
-		WHERE s.id = ANY($1) AND s.deleted_at IS NULL AND NOT s.paused ORDER BY s.id FOR SHARE OF s`
+		WHERE s.id = ANY($1) AND s.deleted_at IS NULL AND NOT s.paused AND p.restricted_at IS NULL ORDER BY s.id FOR SHARE OF s`
 
 // insertDosesSQL stores occurrences as pending doses (parallel arrays $1..$6: id, schedule, patient,
 // key, due time, missed-dose check time; created at $7), skipping keys already stored, and returns
@@ -103,10 +104,12 @@ const doseJobsByKeySQL = `SELECT j.id FROM unnest($1::text[]) AS k(key)
 		JOIN LATERAL (SELECT id FROM river_job WHERE args @> jsonb_build_object('key', k.key)
 			AND kind IN ('reminder.send', 'reminder.missed') AND state IN ('available', 'scheduled', 'retryable', 'pending')) j ON true`
 
-// lockDoseByKeySQL reads and locks the dose of occurrence key $1 with its schedule.
+// lockDoseByKeySQL reads and locks the dose of occurrence key $1 with its schedule and whether its
+// patient's processing is restricted.
 const lockDoseByKeySQL = `SELECT d.id, d.patient_id, d.status, d.due_at, d.reminded_at, d.reminded_again_at,
-			s.spec, s.paused, s.deleted_at IS NOT NULL
-		FROM doses d JOIN schedules s ON s.id = d.schedule_id WHERE d.occurrence_key = $1 FOR UPDATE OF d`
+			s.spec, s.paused, s.deleted_at IS NOT NULL, p.restricted_at IS NOT NULL
+		FROM doses d JOIN schedules s ON s.id = d.schedule_id JOIN patients p ON p.id = d.patient_id
+		WHERE d.occurrence_key = $1 FOR UPDATE OF d`
 
 // patientUsersSQL lists patient $1's enabled users with their quiet hours and enabled devices. A user
 // who set no quiet hours of their own takes their organisation's, in the organisation's zone.

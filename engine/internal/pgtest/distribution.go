@@ -59,6 +59,7 @@ var crossPatient = map[string]string{
 	"engine/messaging.resealMessagesSQL":     "key rotation re-seals every thread's messages",
 	"engine/messaging.resealNotesSQL":        "key rotation re-seals every patient's symptom notes",
 	"engine/messaging.countSealedSQL":        "key rotation counts what is left under old keys, over every patient",
+	"engine/records.eraseE2EEDevicesSQL":     "erasure checks whether any message names one of the patient's e2ee devices (by device id)",
 	"engine/retention.orgThreadsSQL":         "retention walks an organisation's threads, in pages",
 	"engine/retention.countMessagesSQL":      "a retention dry run counts an organisation's expired messages",
 	"engine/retention.countAttachmentsSQL":   "a retention dry run counts an organisation's expired attachments",

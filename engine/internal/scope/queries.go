@@ -12,5 +12,5 @@ var queries = map[string]string{
 
 // patientSQL reads patient $1 if the actor ($2 role, $3 patient, $4 user) may
 // see it.
-var patientSQL = `SELECT p.care_team_id, p.programs, p.enrolled_at, p.org_id FROM patients p WHERE p.id = $1 AND ` +
+var patientSQL = `SELECT p.care_team_id, p.programs, p.enrolled_at, p.org_id, p.restricted_at IS NOT NULL FROM patients p WHERE p.id = $1 AND ` +
 	PatientSQL("p", "$2", "$3", "$4")

@@ -67,13 +67,16 @@ type Patient struct {
 	// OrgID is the patient's organisation, whose rule pack judges their
 	// readings.
 	OrgID uuid.UUID
+	// Restricted: the patient's processing is restricted (GDPR article
+	// 18): no rules, alerts, retakes or reminders.
+	Restricted bool
 }
 
 // OfPatient loads a patient if the actor may see it; otherwise
 // access.ErrNotFound, so that existence does not leak.
 func OfPatient(ctx context.Context, q pgx.Tx, a access.Actor, id uuid.UUID) (Patient, error) {
 	var s Patient
-	err := q.QueryRow(ctx, patientSQL, id, a.Role, a.PatientID, a.UserID).Scan(&s.CareTeamID, &s.Programs, &s.EnrolledAt, &s.OrgID)
+	err := q.QueryRow(ctx, patientSQL, id, a.Role, a.PatientID, a.UserID).Scan(&s.CareTeamID, &s.Programs, &s.EnrolledAt, &s.OrgID, &s.Restricted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, fmt.Errorf("patient: %w", access.ErrNotFound)
 	}

@@ -9,6 +9,8 @@ var queries = map[string]string{
 	"insertTeamThreadSQL":     insertTeamThreadSQL,
 	"appendSQL":               appendSQL,
 	"markSQL":                 markSQL,
+	"ensureKeysSQL":           ensureKeysSQL,
+	"patientKeysSQL":          patientKeysSQL,
 }
 
 // insertPatientThreadsSQL creates patient $4's thread ($1) with team $3 and
@@ -46,3 +48,27 @@ const markSQL = `INSERT INTO thread_receipts (thread_id, user_id, delivered_up_t
 		read_up_to = GREATEST(thread_receipts.read_up_to, EXCLUDED.read_up_to),
 		updated_at = EXCLUDED.updated_at
 	WHERE thread_receipts.delivered_up_to < EXCLUDED.delivered_up_to OR thread_receipts.read_up_to < EXCLUDED.read_up_to`
+
+// ensureKeysSQL stores, for each patient $1[i] who exists and is not erased
+// and has no data key yet, the key wrapped under server key $2[i] as $3[i]
+// at $4, and returns those patients' keys: new, or existing as of the
+// statement's start (an existing key costs no write). The patient row is
+// locked FOR KEY SHARE, so an erasure in flight (which locks it FOR UPDATE)
+// is waited for and then seen. A key a concurrent transaction committed
+// after the statement began is in neither part: the caller asks again.
+const ensureKeysSQL = `WITH ins AS (
+	INSERT INTO patient_keys (patient_id, org_id, wrap_key_id, wrapped, created_at)
+	SELECT x.p, pa.org_id, x.k, x.w, $4
+	FROM unnest($1::uuid[], $2::text[], $3::bytea[]) AS x(p, k, w)
+	JOIN patients pa ON pa.id = x.p AND pa.erased_at IS NULL
+	FOR KEY SHARE OF pa
+	ON CONFLICT (patient_id) DO NOTHING
+	RETURNING patient_id, wrap_key_id, wrapped
+)
+SELECT patient_id, wrap_key_id, wrapped FROM ins
+UNION ALL
+SELECT k.patient_id, k.wrap_key_id, k.wrapped FROM patient_keys k
+	JOIN patients pa ON pa.id = k.patient_id AND pa.erased_at IS NULL WHERE k.patient_id = ANY($1)`
+
+// patientKeysSQL reads the wrapped data keys of patients $1.
+const patientKeysSQL = `SELECT patient_id, wrap_key_id, wrapped FROM patient_keys WHERE patient_id = ANY($1)`

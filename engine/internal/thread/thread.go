@@ -5,7 +5,8 @@
 // and sealing bodies at rest.
 //
 // A message body is sealed with AES-256-GCM (package sealed) under the
-// keyring's current key, bound to "message.body", the thread id and the
+// data key of the thread's patient (keys.go) or, in a thread about no
+// patient, the keyring's current key, bound to "message.body", the thread id and the
 // message id: a ciphertext copied into another row does not open.
 package thread
 
@@ -108,6 +109,10 @@ type New struct {
 	// Sender is an encrypted message's sender device, sender sequence and
 	// ciphertext SHA-256 (docs/e2ee.md); nil for any other message.
 	Sender *EnvelopeSender
+	// Key is the data key of the thread's patient, which seals the body of
+	// a message in a patient's or staff_patient thread; nil seals under the
+	// server's current key (team and direct threads).
+	Key *PatientKey
 }
 
 // EnvelopeSender is what is stored beside an encrypted message's envelope.
@@ -142,6 +147,9 @@ func Append(ctx context.Context, tx pgx.Tx, keys *sealed.Keyring, now time.Time,
 		n.AttachmentIDs = []uuid.UUID{}
 	}
 	keyID, ct := keys.Seal(n.Body, BodyAAD(n.ThreadID, n.ID))
+	if n.Key != nil {
+		keyID, ct = n.Key.Seal(n.Body, BodyAAD(n.ThreadID, n.ID))
+	}
 	var client *string
 	if n.ClientID != "" {
 		client = &n.ClientID
