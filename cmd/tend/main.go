@@ -45,6 +45,8 @@ Usage:
                                  everything about a patient as a zip (FHIR R4 Bundle and attachments)
   tend patient erase --patient ID --reason TEXT
                                  erase a patient's personal data where no retention duty applies
+  tend patient restrict --patient ID (--reason TEXT | --lift)
+                                 restrict processing of a patient's data (no rules, no reminders), or lift it
   tend retention run [--dry-run] delete what each organisation keeps no longer (its retention periods)
   tend vapid generate            print a new VAPID key pair for Web Push
   tend push-receiver [--subscription FILE]

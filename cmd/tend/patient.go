@@ -16,10 +16,11 @@ import (
 	"github.com/tendhealth/tend/engine"
 )
 
-const patientUsage = `usage: tend patient export|erase [flags]
-  export   write everything Tend holds about a patient to a zip (FHIR R4 Bundle and attachments)
-  erase    erase a patient's personal data where no retention duty applies (crypto-shredding)
-Run tend patient export -h or tend patient erase -h for the flags.`
+const patientUsage = `usage: tend patient export|erase|restrict [flags]
+  export     write everything Tend holds about a patient to a zip (FHIR R4 Bundle and attachments)
+  erase      erase a patient's personal data where no retention duty applies (crypto-shredding)
+  restrict   restrict the processing of a patient's data (no rules, no reminders), or lift it with --lift
+Run tend patient export -h, tend patient erase -h or tend patient restrict -h for the flags.`
 
 // patientCmd runs the patient subcommands.
 func patientCmd(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
@@ -28,6 +29,9 @@ func patientCmd(ctx context.Context, env getenv, args []string, stdout, stderr i
 	}
 	if len(args) > 0 && args[0] == "erase" {
 		return patientErase(ctx, env, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "restrict" {
+		return patientRestrict(ctx, env, args[1:], stdout, stderr)
 	}
 	return groupUsage(args, patientUsage, stdout)
 }
@@ -66,6 +70,47 @@ func patientErase(ctx context.Context, env getenv, args []string, stdout, stderr
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// patientRestrict sets or lifts a patient's restriction of processing (what
+// POST and DELETE /v1/patients/{id}/restriction do for an admin) and prints
+// the patient's restricted flag.
+func patientRestrict(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("patient restrict", "--patient ID (--reason TEXT | --lift)", "Restricts the processing of a patient's data (GDPR article 18), as\n"+
+		"POST /v1/patients/{id}/restriction does for an admin: their readings are still stored, but no rule judges\n"+
+		"them, no alert, retake request, reminder or missing-data alert follows. --lift ends it, as DELETE does.\n"+
+		"Prints restricted: true or false. Audited (docs/data-rights.md).", stdout, stderr)
+	dbURL := fs.String("database-url", "", databaseURLUsage)
+	patient := fs.String("patient", "", "the patient's id")
+	reason := fs.String("reason", "", "why (required to restrict)")
+	lift := fs.Bool("lift", false, "lift the restriction instead")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	id, err := uuid.Parse(*patient)
+	if err != nil {
+		return &exitError{code: 2, err: errors.New("--patient must be a patient's id (UUID)")}
+	}
+	if *lift == (strings.TrimSpace(*reason) != "") {
+		return &exitError{code: 2, err: errors.New("give either --reason (to restrict) or --lift")}
+	}
+	eng, done, err := adminEngine(ctx, env, stderr, cmp.Or(*dbURL, env("TEND_DATABASE_URL")))
+	if err != nil {
+		return err
+	}
+	defer done()
+	sys := engine.System("cli:patient-restrict")
+	var p engine.Patient
+	if *lift {
+		p, err = eng.LiftPatientRestriction(ctx, sys, id)
+	} else {
+		p, err = eng.RestrictPatient(ctx, sys, id, *reason)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "restricted: %v\n", p.Restricted)
+	return nil
 }
 
 // patientExport writes a patient's export (what GET /v1/patients/{id}/export

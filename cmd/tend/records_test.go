@@ -118,6 +118,31 @@ func TestRecordsCommands(t *testing.T) {
 		AND detail ? 'fingerprint'`).Scan(&chained); err != nil || chained != 2 {
 		t.Fatalf("chained key registrations: %d, %v", chained, err)
 	}
+	// tend patient restrict needs a reason (or --lift), restricts and lifts:
+	// the flag the API shows follows.
+	restricted := func() bool {
+		t.Helper()
+		var r bool
+		if err := conn.QueryRow(ctx, `SELECT restricted_at IS NOT NULL FROM patients WHERE id = $1`, patient).Scan(&r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, args := range [][]string{{"--patient", patient}, {"--patient", patient, "--reason", "x", "--lift"}, {"--patient", "nope", "--lift"}} {
+		if err := runEnv(ctx, env, append([]string{"patient", "restrict"}, args...), io.Discard, io.Discard); err == nil {
+			t.Errorf("patient restrict %v ran", args)
+		}
+	}
+	out.Reset()
+	if err := runEnv(ctx, env, []string{"patient", "restrict", "--patient", patient, "--reason", "objection, article 21"}, &out, &errOut); err != nil ||
+		strings.TrimSpace(out.String()) != "restricted: true" || !restricted() {
+		t.Fatalf("patient restrict: %v %q %s", err, out.String(), errOut.String())
+	}
+	out.Reset()
+	if err := runEnv(ctx, env, []string{"patient", "restrict", "--patient", patient, "--lift"}, &out, &errOut); err != nil ||
+		strings.TrimSpace(out.String()) != "restricted: false" || restricted() {
+		t.Fatalf("patient restrict --lift: %v %q %s", err, out.String(), errOut.String())
+	}
 	// tend patient erase needs a reason, erases once, and the chain still
 	// verifies.
 	if err := runEnv(ctx, env, []string{"patient", "erase", "--patient", patient}, io.Discard, io.Discard); err == nil {
