@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -32,18 +31,8 @@ func (s *Server) uploadAttachment(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusRequestEntityTooLarge, "Attachment too large",
 			fmt.Sprintf("an image or PDF is at most %d bytes, an audio or video file at most %d bytes", files, media), nil)
 	}
-	if r.ContentLength > limit {
-		tooLarge()
-		return
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		tooLarge()
-		return
-	case err != nil:
-		writeProblem(w, r, http.StatusBadRequest, "Unreadable body", "the request body could not be read", nil)
+	data, ok := readRaw(w, r, limit, tooLarge)
+	if !ok {
 		return
 	}
 	att, err := s.eng.UploadAttachment(r.Context(), actor(r), id, r.Header.Get("Content-Type"), data)

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
 
@@ -87,4 +89,25 @@ func listPage[F, T any](s *Server, w http.ResponseWriter, r *http.Request, filte
 		items, next, err := call(r.Context(), actor(r), f)
 		return newList(items, next), http.StatusOK, err
 	})
+}
+
+// readRaw reads a raw (non-JSON) request body of at most limit bytes: a body
+// over it is answered by tooLarge, an unreadable one with 400; false when
+// an answer was written.
+func readRaw(w http.ResponseWriter, r *http.Request, limit int64, tooLarge func()) ([]byte, bool) {
+	if r.ContentLength > limit {
+		tooLarge()
+		return nil, false
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		tooLarge()
+		return nil, false
+	case err != nil:
+		writeProblem(w, r, http.StatusBadRequest, "Unreadable body", "the request body could not be read", nil)
+		return nil, false
+	}
+	return data, true
 }

@@ -1,9 +1,7 @@
 package api
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -62,18 +60,9 @@ func (s *Server) putOrganisationLogo(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusRequestEntityTooLarge, "Logo too large",
 			fmt.Sprintf("a logo is at most %d bytes", engine.MaxLogoBytes), nil)
 	}
-	if r.ContentLength > engine.MaxLogoBytes {
-		tooLarge()
-		return
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, engine.MaxLogoBytes))
-	var mbe *http.MaxBytesError
+	data, ok := readRaw(w, r, engine.MaxLogoBytes, tooLarge)
 	switch {
-	case errors.As(err, &mbe):
-		tooLarge()
-		return
-	case err != nil:
-		writeProblem(w, r, http.StatusBadRequest, "Unreadable body", "the request body could not be read", nil)
+	case !ok:
 		return
 	case len(data) == 0:
 		writeProblem(w, r, http.StatusUnprocessableEntity, "Invalid request", "the body is the logo's bytes; DELETE removes a logo",

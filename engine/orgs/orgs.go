@@ -229,9 +229,7 @@ func (s *Service) Create(ctx context.Context, a access.Actor, in NewOrganisation
 		if err != nil {
 			return fmt.Errorf("create organisation: %w", err)
 		}
-		in := a
-		in.OrgID = id
-		return s.audit.Write(ctx, tx, in, audit.Entry{Action: "organisation.create", ObjectType: "organisation", ObjectID: id.String()})
+		return s.audit.Write(ctx, tx, withOrg(a, id), audit.Entry{Action: "organisation.create", ObjectType: "organisation", ObjectID: id.String()})
 	})
 	return o, err
 }
@@ -403,9 +401,13 @@ func (s *Service) Update(ctx context.Context, a access.Actor, id uuid.UUID, in U
 	err = pg.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		args := []any{id, s.now()}
 		flags := make([]bool, len(updatable))
+		fields := make([]string, 0, len(set))
 		for i, col := range updatable {
 			val, ok := set[col]
 			args, flags[i] = append(args, val), ok
+			if ok {
+				fields = append(fields, col)
+			}
 		}
 		var err error
 		o, err = scan(tx.QueryRow(ctx, updateOrgSQL, append(args, flags)...))
@@ -414,12 +416,6 @@ func (s *Service) Update(ctx context.Context, a access.Actor, id uuid.UUID, in U
 		}
 		if err != nil {
 			return fmt.Errorf("update organisation: %w", err)
-		}
-		fields := make([]string, 0, len(set))
-		for _, col := range updatable {
-			if _, ok := set[col]; ok {
-				fields = append(fields, col)
-			}
 		}
 		// A change of the record key is in the hash-chained trail with the
 		// new key's id, so a key swapped behind the admins' backs shows.
