@@ -1,15 +1,12 @@
 package messaging
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -207,7 +204,8 @@ func (ms *Service) PostEnvelope(ctx context.Context, a access.Actor, threadID uu
 		return Posted{}, fmt.Errorf("envelope: %w", err)
 	}
 	// Concurrent envelope posts share transactions (envelopegroup.go).
-	j := &envelopeJob{actor: a, thread: threadID, in: in, body: body}
+	j := &envelopeJob{actor: a, thread: threadID, in: in, body: body, device: uuid.MustParse(in.Envelope.SenderDevice),
+		sum: sha256.Sum256(in.Envelope.Ciphertext)}
 	if err := ms.envelopes.Do(ctx, j); err != nil {
 		return Posted{}, err
 	}
@@ -215,105 +213,6 @@ func (ms *Service) PostEnvelope(ctx context.Context, a access.Actor, threadID uu
 		return Posted{}, j.err
 	}
 	return j.out, nil
-}
-
-// postEnvelopeTx is PostEnvelope's transaction. It takes no lock before the
-// append: the checks read committed rows, the append's sequence number locks
-// the thread row, and the unique (thread, device, sender_seq) index refuses
-// a concurrent duplicate.
-func (ms *Service) postEnvelopeTx(ctx context.Context, tx pgx.Tx, a access.Actor, threadID uuid.UUID, in NewEnvelope,
-	body []byte) (Posted, error) {
-	sum := sha256.Sum256(in.Envelope.Ciphertext)
-	device := uuid.MustParse(in.Envelope.SenderDevice)
-	t, err := loadThread(ctx, tx, a, threadID)
-	if err != nil {
-		return Posted{}, err
-	}
-	if !t.Encrypted {
-		return Posted{}, fmt.Errorf("the thread is not end-to-end encrypted: post a plain message: %w", access.ErrConflict)
-	}
-	st, err := loadEnvelopeState(ctx, tx, a, threadID, device, in.Envelope.SenderSeq)
-	if err != nil {
-		return Posted{}, err
-	}
-	var dup Posted
-	if err := ms.checkSender(ctx, tx, st, in.Envelope.SenderSeq, sum[:], &dup); err != nil || dup.ID != uuid.Nil {
-		return dup, err
-	}
-	if err := ms.checkRecipients(ms.keysOf(t, st.devices), in.Envelope); err != nil {
-		return Posted{}, err
-	}
-	now := ms.now().Truncate(time.Microsecond)
-	key, err := ms.patientKey(ctx, tx, t.PatientID, now)
-	if err != nil {
-		return Posted{}, err
-	}
-	ap, err := thread.Append(ctx, tx, ms.keys, now, thread.New{ThreadID: threadID, SenderID: a.UserID,
-		SenderRole: string(a.Role), Kind: thread.Encrypted, Body: body, Urgent: in.Urgent, Key: key,
-		Sender: &thread.EnvelopeSender{Device: device, Seq: int64(in.Envelope.SenderSeq), CiphertextSHA256: sum[:]}})
-	if err != nil {
-		return Posted{}, err
-	}
-	if err := ms.audit.Write(ctx, tx, a, audit.Entry{Action: "message.create", PatientID: pg.Deref(t.PatientID),
-		ObjectType: "thread", ObjectID: threadID.String(), Detail: map[string]any{"message_ids": []uuid.UUID{ap.ID},
-			"ciphertext_sha256": hex.EncodeToString(sum[:]), "sender_device_id": device}}); err != nil {
-		return Posted{}, err
-	}
-	if _, err := ms.jobs().InsertTx(ctx, tx, pushArgs{MessageID: ap.ID}, ms.pushOpts(now)); err != nil {
-		return Posted{}, fmt.Errorf("schedule message push: %w", err)
-	}
-	m := newMessage(a, threadID, ap.ID, ap.Seq, NewMessage{Urgent: in.Urgent}, now)
-	m.Kind, m.Envelope = thread.Encrypted, body
-	return Posted{Created: true, Message: m}, nil
-}
-
-// envelopeState is what the checks of an envelope read, in one round trip:
-// the sending device's state in the thread and the thread's current devices.
-type envelopeState struct {
-	active  bool       // the device is the actor's and unrevoked
-	last    int64      // the device's last sender sequence in the thread
-	sameID  *uuid.UUID // the message it stored with this sequence, if any
-	sameSum []byte     // and that message's ciphertext SHA-256
-	devices []devicekeys.Device
-}
-
-func loadEnvelopeState(ctx context.Context, tx pgx.Tx, a access.Actor, threadID, device uuid.UUID, seq uint64) (envelopeState, error) {
-	var st envelopeState
-	b := &pgx.Batch{}
-	b.Queue(senderStateSQL, threadID, device, a.UserID, int64(seq)).QueryRow(func(r pgx.Row) error {
-		return r.Scan(&st.active, &st.last, &st.sameID, &st.sameSum)
-	})
-	b.Queue(threadDevicesSQL, threadID).Query(func(rows pgx.Rows) error {
-		var err error
-		st.devices, err = collectDevices(rows)
-		return err
-	})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return envelopeState{}, fmt.Errorf("envelope checks: %w", err)
-	}
-	return st, nil
-}
-
-// checkSender refuses an envelope from a device that is not one of the
-// actor's current devices, and one whose sender sequence is not past the
-// device's last in the thread. The same envelope posted again (same
-// sequence and ciphertext) sets *dup to the message already stored.
-func (ms *Service) checkSender(ctx context.Context, tx pgx.Tx, st envelopeState, seq uint64, sum []byte, dup *Posted) error {
-	if !st.active {
-		return fmt.Errorf("envelope.sender_device_id is not a current device of yours: its keys are revoked or were never registered; register new keys: %w", access.ErrConflict)
-	}
-	if st.sameID != nil && bytes.Equal(st.sameSum, sum) {
-		s, err := scanStored(tx.QueryRow(ctx, messageByIDSQL, *st.sameID))
-		if err != nil {
-			return fmt.Errorf("message: %w", err)
-		}
-		*dup = Posted{Message: ms.open(ctx, thread.NewOpener(ms.keys, tx), s)}
-		return nil
-	}
-	if uint64(st.last) >= seq {
-		return fmt.Errorf("envelope.sender_seq must be greater than %d, this device's last in the thread (a replay is refused): %w", st.last, access.ErrConflict)
-	}
-	return nil
 }
 
 // checkRecipients compares the envelope's wraps with the thread's current

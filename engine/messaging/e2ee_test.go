@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -298,10 +299,12 @@ func TestE2EEMembership(t *testing.T) {
 }
 
 // TestEnvelopesConcurrently: envelopes posted at once share transactions
-// (group commit) and each is answered as if alone: every valid one is
-// stored once, with its own sequence number; the same envelope twice is
-// one message; one wrapped to stale keys is refused with the current keys
-// and writes nothing.
+// and round trips (group commit) and each is answered as if alone: every
+// valid one is stored once, with its own sequence number, its audit entry
+// (with the ciphertext's SHA-256) and its push job; the same envelope twice
+// is one message; one wrapped to stale keys is refused with the current
+// keys, and ones from outside the thread, from a revoked device or with a
+// replayed sender sequence are refused, each writing nothing.
 func TestEnvelopesConcurrently(t *testing.T) {
 	t.Parallel()
 	w := newE2EEWorld(t)
@@ -316,7 +319,17 @@ func TestEnvelopesConcurrently(t *testing.T) {
 	for i := range devices {
 		devices[i] = registerDevice(t, w.eng, []engine.Actor{w.pat.actor, w.doc.actor}[i%2])
 	}
+	outsider := registerDevice(t, w.eng, enginetest.AddClinician(t, w.World, "Dr Elsewhere"))
+	revoked := registerDevice(t, w.eng, w.doc.actor)
+	if _, err := w.eng.RevokeE2EEDevice(ctx, w.doc.actor, uuid.MustParse(revoked.id)); err != nil {
+		t.Fatal(err)
+	}
 	keys := w.keys(t)
+	// The doctor's first device posted before: its sender sequence 1 is used.
+	if _, err := w.eng.PostEnvelope(ctx, w.doc.actor, w.thread, engine.NewEnvelope{Envelope: w.doc.sealFor(t, keys, "first")}); err != nil {
+		t.Fatal(err)
+	}
+	w.doc.seq = 0
 	stale := keys
 	stale.Devices = stale.Devices[:1]
 	envs := make([]*e2ee.Envelope, n)
@@ -328,19 +341,21 @@ func TestEnvelopesConcurrently(t *testing.T) {
 		envs[i] = d.sealFor(t, k, fmt.Sprintf("message %d", i))
 	}
 	envs = append(envs, envs[0]) // the first again, at the same time
-	results := make([]engine.PostedMessage, len(envs))
-	errs := make([]error, len(envs))
-	var wg sync.WaitGroup
-	for i, env := range envs {
-		a := devices[i%n].actor
-		wg.Go(func() { results[i], errs[i] = w.eng.PostEnvelope(ctx, a, w.thread, engine.NewEnvelope{Envelope: env}) })
+	senders := append(slices.Clone(devices), devices[0], outsider, revoked, w.doc)
+	for _, d := range senders[n+1:] {
+		envs = append(envs, d.sealFor(t, keys, "refused"))
 	}
-	wg.Wait()
+	results, errs := postAtOnce(w.eng, w.thread, senders, envs)
 	var re *engine.RecipientsError
 	if !errors.As(errs[n-1], &re) || len(re.Keys.Devices) != len(keys.Devices) {
 		t.Errorf("stale keys: %v, want a 409 with the current keys", errs[n-1])
 	}
-	seqs := map[int64]bool{}
+	for i, want := range []error{engine.ErrNotFound, engine.ErrConflict, engine.ErrConflict} {
+		if err := errs[n+1+i]; !errors.Is(err, want) {
+			t.Errorf("refused post %d (outsider, revoked, replay): %v, want %v", i, err, want)
+		}
+	}
+	seqs := map[int64]bool{1: true}
 	for i := range n - 1 {
 		if errs[i] != nil || results[i].Kind != "encrypted" {
 			t.Fatalf("envelope %d: %+v, %v", i, results[i], errs[i])
@@ -350,8 +365,48 @@ func TestEnvelopesConcurrently(t *testing.T) {
 	if errs[n] != nil || results[n].ID != results[0].ID {
 		t.Errorf("the same envelope twice: %v and %v (%v)", results[0].ID, results[n].ID, errs[n])
 	}
-	page, err := w.eng.ListMessages(ctx, w.Clinician, w.thread, engine.MessageFilter{Limit: 100})
-	if err != nil || len(page.Items) != n-1 || len(seqs) != n-1 {
-		t.Fatalf("stored %d messages with %d sequence numbers (%v), want %d", len(page.Items), len(seqs), err, n-1)
+	checkStoredEnvelopes(t, w, n, seqs)
+}
+
+// postAtOnce posts envs[i] from senders[i] to thread, all at once.
+func postAtOnce(eng *engine.Engine, thread uuid.UUID, senders []*e2eeDevice, envs []*e2ee.Envelope) ([]engine.PostedMessage, []error) {
+	results := make([]engine.PostedMessage, len(envs))
+	errs := make([]error, len(envs))
+	var wg sync.WaitGroup
+	for i, env := range envs {
+		a := senders[i].actor
+		wg.Go(func() {
+			results[i], errs[i] = eng.PostEnvelope(context.Background(), a, thread, engine.NewEnvelope{Envelope: env})
+		})
+	}
+	wg.Wait()
+	return results, errs
+}
+
+// checkStoredEnvelopes checks that the thread holds n messages numbered 1 to
+// n (seqs), each with its audit entry naming it and its ciphertext's
+// SHA-256, and its push job, and nothing more.
+func checkStoredEnvelopes(t *testing.T, w *e2eeWorld, n int, seqs map[int64]bool) {
+	t.Helper()
+	page, err := w.eng.ListMessages(context.Background(), w.Clinician, w.thread, engine.MessageFilter{Limit: 100})
+	if err != nil || len(page.Items) != n || len(seqs) != n {
+		t.Fatalf("stored %d messages with %d sequence numbers (%v), want %d", len(page.Items), len(seqs), err, n)
+	}
+	for i := range int64(n) {
+		if !seqs[i+1] {
+			t.Errorf("sequence numbers %v, want 1 to %d", seqs, n)
+		}
+	}
+	if got := w.Count(t, `SELECT count(*) FROM messages m WHERE m.thread_id = $1 AND EXISTS (SELECT 1 FROM audit_entries a
+		WHERE a.action = 'message.create' AND a.detail->'message_ids' ? m.id::text
+			AND a.detail->>'ciphertext_sha256' = encode(m.ciphertext_sha256, 'hex'))`, w.thread); got != n {
+		t.Errorf("%d messages with their audit entry and ciphertext hash, want %d", got, n)
+	}
+	if got := w.Count(t, `SELECT count(*) FROM audit_entries WHERE action = 'message.create' AND object_id = $1`, w.thread.String()); got != n {
+		t.Errorf("%d message.create audit entries, want %d", got, n)
+	}
+	if got := w.Count(t, `SELECT count(*) FROM river_job j JOIN messages m ON m.id = (j.args->>'message_id')::uuid
+		WHERE j.kind = 'message.push' AND m.thread_id = $1`, w.thread); got != n {
+		t.Errorf("%d push jobs, want %d", got, n)
 	}
 }

@@ -138,14 +138,25 @@ func (ms *Service) postGroupTx(ctx context.Context, tx pgx.Tx, jobs []*postJob) 
 		j.out.Created = false
 	}
 	// Round trip 4: the pushes, at the end of their hold.
-	if len(g.fresh) > 0 {
-		params := make([]river.InsertManyParams, len(g.fresh))
-		for i, j := range g.fresh {
-			params[i] = river.InsertManyParams{Args: pushArgs{MessageID: j.out.ID}, InsertOpts: ms.pushOpts(g.now)}
-		}
-		if _, err := ms.jobs().InsertManyFastTx(ctx, tx, params); err != nil {
-			return fmt.Errorf("schedule message pushes: %w", err)
-		}
+	ids := make([]uuid.UUID, len(g.fresh))
+	for i, j := range g.fresh {
+		ids[i] = j.out.ID
+	}
+	return ms.schedulePushes(ctx, tx, g.now, ids)
+}
+
+// schedulePushes queues in tx the push jobs of messages posted at now, in
+// one round trip (none for no message).
+func (ms *Service) schedulePushes(ctx context.Context, tx pgx.Tx, now time.Time, messages []uuid.UUID) error {
+	if len(messages) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(messages))
+	for i, id := range messages {
+		params[i] = river.InsertManyParams{Args: pushArgs{MessageID: id}, InsertOpts: ms.pushOpts(now)}
+	}
+	if _, err := ms.jobs().InsertManyFastTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("schedule message pushes: %w", err)
 	}
 	return nil
 }
@@ -202,30 +213,14 @@ func (g *postGroup) loadScopes(ctx context.Context, tx pgx.Tx) error {
 // more round trip, only then); a new message to an erased patient's thread
 // fails alone (access.ErrConflict).
 func (ms *Service) groupKeys(ctx context.Context, tx pgx.Tx, g *postGroup) error {
-	keys := map[uuid.UUID]*thread.PatientKey{}
-	var missing []uuid.UUID
-	for _, j := range g.fresh {
+	needs := make([]keyNeed, len(g.fresh))
+	for i, j := range g.fresh {
 		s := g.scopeOf(j)
-		switch {
-		case s.patient == nil:
-		case s.wrapped != nil:
-			if keys[*s.patient] == nil {
-				k, err := thread.Unwrap(ms.keys, *s.wrapped)
-				if err != nil {
-					return fmt.Errorf("post messages: %w", err)
-				}
-				keys[*s.patient] = k
-			}
-		case !slices.Contains(missing, *s.patient):
-			missing = append(missing, *s.patient)
-		}
+		needs[i] = keyNeed{patient: s.patient, wrapped: s.wrapped}
 	}
-	if len(missing) > 0 {
-		made, err := thread.EnsureKeys(ctx, tx, ms.keys, g.now, missing...)
-		if err != nil {
-			return fmt.Errorf("post messages: %w", err)
-		}
-		maps.Copy(keys, made)
+	keys, err := ms.patientKeys(ctx, tx, g.now, needs)
+	if err != nil {
+		return fmt.Errorf("post messages: %w", err)
 	}
 	kept := g.fresh[:0]
 	for _, j := range g.fresh {
@@ -243,6 +238,52 @@ func (ms *Service) groupKeys(ctx context.Context, tx pgx.Tx, g *postGroup) error
 	}
 	g.fresh = kept
 	return nil
+}
+
+// keyNeed is a new message's need of its thread's patient's data key: none
+// (patient nil), one found wrapped, or one to make.
+type keyNeed struct {
+	patient *uuid.UUID
+	wrapped *thread.Wrapped
+}
+
+// patientKeys unwraps the data keys found and creates those not made yet
+// (one round trip, only then); an erased patient has none in the map.
+func (ms *Service) patientKeys(ctx context.Context, tx pgx.Tx, now time.Time, needs []keyNeed) (map[uuid.UUID]*thread.PatientKey, error) {
+	keys := map[uuid.UUID]*thread.PatientKey{}
+	var missing []uuid.UUID
+	for _, n := range needs {
+		switch {
+		case n.patient == nil:
+		case n.wrapped != nil:
+			if keys[*n.patient] == nil {
+				k, err := thread.Unwrap(ms.keys, *n.wrapped)
+				if err != nil {
+					return nil, err
+				}
+				keys[*n.patient] = k
+			}
+		case !slices.Contains(missing, *n.patient):
+			missing = append(missing, *n.patient)
+		}
+	}
+	if len(missing) > 0 {
+		made, err := thread.EnsureKeys(ctx, tx, ms.keys, now, missing...)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(keys, made)
+	}
+	return keys, nil
+}
+
+// sealBody seals a message body at rest: under the thread's patient's data
+// key k, or the server's current key when the thread is about no patient.
+func (ms *Service) sealBody(k *thread.PatientKey, body []byte, threadID, id uuid.UUID) (keyID string, ct []byte) {
+	if k != nil {
+		return k.Seal(body, thread.BodyAAD(threadID, id))
+	}
+	return ms.keys.Seal(body, thread.BodyAAD(threadID, id))
 }
 
 // sortPosts fails the posts out of scope or with attachments they may not
@@ -341,10 +382,7 @@ func (ms *Service) storeBatch(g *postGroup, lastSeq map[uuid.UUID]int64) *pgx.Ba
 	for i, j := range g.fresh {
 		lastSeq[j.thread]++
 		id, seq := pg.NewID(), lastSeq[j.thread]
-		keyID, ct := ms.keys.Seal([]byte(j.in.Body), thread.BodyAAD(j.thread, id))
-		if k := g.scopeOf(j).key; k != nil {
-			keyID, ct = k.Seal([]byte(j.in.Body), thread.BodyAAD(j.thread, id))
-		}
+		keyID, ct := ms.sealBody(g.scopeOf(j).key, []byte(j.in.Body), j.thread, id)
 		ids[i], ths[i], seqs[i], senders[i], sroles[i], keyIDs[i], bodies[i], urgent[i] = id, j.thread, seq,
 			j.actor.UserID, string(j.actor.Role), keyID, ct, j.in.Urgent
 		if j.in.ClientID != "" {
@@ -363,14 +401,20 @@ func (ms *Service) storeBatch(g *postGroup, lastSeq map[uuid.UUID]int64) *pgx.Ba
 	}
 	// The insert goes first: the events and audit entries only name its rows.
 	b.Queue(insertMessagesSQL, ids, ths, seqs, senders, sroles, keyIDs, bodies, urgent, cids, atts, g.now)
+	queueMarks(b, marks, g.now)
+	events.QueueMany(b, g.now, evs)
+	ms.audit.QueueMany(b, acts)
+	return b
+}
+
+// queueMarks queues, in b, the raising of each sender's watermarks in a
+// thread (marks[{thread, user}]) to its last message of the group, at now.
+func queueMarks(b *pgx.Batch, marks map[[2]uuid.UUID]int64, now time.Time) {
 	mt, mu, mseq := make([]uuid.UUID, 0, len(marks)), make([]uuid.UUID, 0, len(marks)), make([]int64, 0, len(marks))
 	for k, seq := range marks {
 		mt, mu, mseq = append(mt, k[0]), append(mu, k[1]), append(mseq, seq)
 	}
-	b.Queue(markManySQL, mt, mu, mseq, g.now)
-	events.QueueMany(b, g.now, evs)
-	ms.audit.QueueMany(b, acts)
-	return b
+	b.Queue(markManySQL, mt, mu, mseq, now)
 }
 
 // queueDuplicates queues, in b, the read of each stored message a retried
@@ -379,21 +423,30 @@ func (ms *Service) queueDuplicates(b *pgx.Batch, g *postGroup) map[uuid.UUID]*st
 	byID := map[uuid.UUID]*stored{}
 	for _, j := range g.dups {
 		id := g.dupIDs[j]
-		if _, ok := byID[id]; ok {
+		if !queueStored(b, byID, id) {
 			continue
 		}
-		st := &stored{}
-		byID[id] = st
-		b.Queue(messageByIDSQL, id).QueryRow(func(r pgx.Row) error {
-			s, err := scanStored(r)
-			*st = s
-			return err
-		})
 		s := g.scopeOf(j)
 		ms.audit.Queue(b, j.actor, audit.Entry{Action: "message.read", PatientID: pg.Deref(s.patient), ObjectType: "thread",
 			ObjectID: j.thread.String(), Detail: map[string]any{"message_ids": []uuid.UUID{id}}})
 	}
 	return byID
+}
+
+// queueStored queues, in b, the read of stored message id into byID[id],
+// unless it is there already; it reports whether it queued it.
+func queueStored(b *pgx.Batch, byID map[uuid.UUID]*stored, id uuid.UUID) bool {
+	if _, ok := byID[id]; ok {
+		return false
+	}
+	st := &stored{}
+	byID[id] = st
+	b.Queue(messageByIDSQL, id).QueryRow(func(r pgx.Row) error {
+		s, err := scanStored(r)
+		*st = s
+		return err
+	})
+	return true
 }
 
 // describeFiles fills in the attachments' descriptions of the posts that

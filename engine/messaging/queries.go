@@ -44,7 +44,9 @@ var queries = map[string]string{
 	"threadDevicesSQL":           threadDevicesSQL,
 	"participantsWithoutKeysSQL": participantsWithoutKeysSQL,
 	"encryptThreadSQL":           encryptThreadSQL,
-	"senderStateSQL":             senderStateSQL,
+	"envelopeScopeSQL":           envelopeScopeSQL,
+	"groupDevicesSQL":            groupDevicesSQL,
+	"insertEnvelopesSQL":         insertEnvelopesSQL,
 	"recordEnvelopesSQL":         recordEnvelopesSQL,
 }
 
@@ -278,15 +280,42 @@ var participantsWithoutKeysSQL = `SELECT count(*)
 // encryptThreadSQL turns thread $1 end-to-end encrypted.
 const encryptThreadSQL = `UPDATE threads SET encrypted = true WHERE id = $1`
 
-// senderStateSQL reads, for device $2 posting to thread $1 as user $3:
-// whether the device is the user's and unrevoked, the last sender sequence
-// it used in the thread (0 for none), and the message it stored with
-// sequence $4 (id and ciphertext hash; NULL for none).
-const senderStateSQL = `SELECT
-	EXISTS (SELECT 1 FROM e2ee_devices d WHERE d.id = $2 AND d.user_id = $3 AND d.revoked_at IS NULL),
-	coalesce((SELECT max(m.sender_seq) FROM messages m WHERE m.thread_id = $1 AND m.sender_device_id = $2), 0),
-	(SELECT m.id FROM messages m WHERE m.thread_id = $1 AND m.sender_device_id = $2 AND m.sender_seq = $4),
-	(SELECT m.ciphertext_sha256 FROM messages m WHERE m.thread_id = $1 AND m.sender_device_id = $2 AND m.sender_seq = $4)`
+// envelopeScopeSQL reads, for each envelope post i (to thread $1[i] by an
+// actor of role $2[i], patient $3[i] and user $4[i], from device $5[i] with
+// sender sequence $6[i]) whose actor takes part in the thread: the thread's
+// team, patient, encryption flag and last sequence number, its organisation
+// and that organisation's record key; whether the device is the user's and
+// unrevoked, the last sender sequence it used in the thread (0 for none) and
+// the message it stored with sequence $6[i] (id and ciphertext hash, NULLs
+// for none); and the wrapped data key of the thread's patient (NULLs for
+// none).
+var envelopeScopeSQL = `SELECT x.i, t.care_team_id, t.patient_id, t.encrypted, t.last_seq, o.id, o.record_public_key,
+	EXISTS (SELECT 1 FROM e2ee_devices d WHERE d.id = x.dev AND d.user_id = x.u AND d.revoked_at IS NULL),
+	coalesce((SELECT max(m.sender_seq) FROM messages m WHERE m.thread_id = t.id AND m.sender_device_id = x.dev), 0),
+	s.id, s.ciphertext_sha256, pk.wrap_key_id, pk.wrapped
+	FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::bigint[]) WITH ORDINALITY
+		AS x(th, role, pat, u, dev, sseq, i)
+	JOIN threads t ON t.id = x.th AND ` + scope.ThreadSQL("t", "x.role", "x.pat", "x.u") + threadOrgJoin + `
+	LEFT JOIN messages s ON s.thread_id = t.id AND s.sender_device_id = x.dev AND s.sender_seq = x.sseq
+	LEFT JOIN patient_keys pk ON pk.patient_id = t.patient_id`
+
+// groupDevicesSQL reads the current (unrevoked) end-to-end encryption
+// devices of the participants of threads $1 now, each with its thread, in
+// thread and device order.
+var groupDevicesSQL = `SELECT t.id, ` + devicekeys.Columns + `
+	FROM threads t CROSS JOIN LATERAL unnest(` + scope.ParticipantsSQL("t") + `) AS p(id)
+	JOIN e2ee_devices d ON d.user_id = p.id AND d.revoked_at IS NULL
+	WHERE t.id = ANY($1) ORDER BY t.id, d.id`
+
+// insertEnvelopesSQL stores encrypted messages: ids $1, threads $2,
+// sequence numbers $3, senders $4 of roles $5, envelopes sealed at rest
+// under keys $6 as $7, urgent $8, sender devices $9, sender sequences $10
+// and ciphertext SHA-256s $11, at $12.
+const insertEnvelopesSQL = `INSERT INTO messages (id, thread_id, seq, sender_id, sender_role, kind, key_id, body, urgent,
+		created_at, sender_device_id, sender_seq, ciphertext_sha256)
+	SELECT x.id, x.th, x.seq, x.u, x.r, 'encrypted', x.k, x.b, x.urg, $12, x.dev, x.sseq, x.sum
+	FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::bytea[], $8::bool[],
+		$9::uuid[], $10::bigint[], $11::bytea[]) AS x(id, th, seq, u, r, k, b, urg, dev, sseq, sum)`
 
 // recordEnvelopesSQL reads every encrypted message of patient $1's threads,
 // thread by thread in order, with the sender device's signing key.

@@ -70,7 +70,8 @@ type Config struct {
 	CheckAttachments func(ctx context.Context, tx pgx.Tx, thread uuid.UUID, ids []uuid.UUID) error
 	// Transactions bounds the post transactions in flight at once;
 	// concurrent posts beyond it share transactions (group commit).
-	// Defaults to 2.
+	// Defaults to 2. Envelope posts run one group at a time
+	// (envelopeTransactions).
 	Transactions int
 	// Attachments stores attachments' sealed bytes. Defaults to
 	// PostgresStore; with it, CheckAttachments defaults to accepting the
@@ -155,7 +156,7 @@ func New(c Config) *Service {
 		ms.attachments = ms.checkAttachments
 	}
 	ms.poster = ms.newPoster(c.Transactions)
-	ms.envelopes = ms.newEnvelopePoster(c.Transactions)
+	ms.envelopes = ms.newEnvelopePoster(envelopeTransactions)
 	return ms
 }
 

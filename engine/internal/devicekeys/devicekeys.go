@@ -35,11 +35,12 @@ type Device struct {
 // Columns are a device's columns, of table alias d.
 const Columns = `d.id, d.user_id, d.label, d.hpke_public_key, d.signing_public_key, d.fingerprint, d.created_at, d.revoked_at`
 
-// Scan reads a row of Columns.
-func Scan(r pgx.Row) (Device, error) {
+// Scan reads a row of Columns; lead are the destinations of columns
+// selected before them, if any.
+func Scan(r pgx.Row, lead ...any) (Device, error) {
 	var d Device
 	var fp []byte
-	err := r.Scan(&d.ID, &d.UserID, &d.Label, &d.HPKEPublicKey, &d.SigningPublicKey, &fp, &d.CreatedAt, &d.RevokedAt)
+	err := r.Scan(append(lead, &d.ID, &d.UserID, &d.Label, &d.HPKEPublicKey, &d.SigningPublicKey, &fp, &d.CreatedAt, &d.RevokedAt)...)
 	d.Fingerprint = e2ee.FormatFingerprint(fp)
 	return d, err
 }
