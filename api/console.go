@@ -21,9 +21,10 @@ var consoleFS embed.FS
 // consoleCSP confines the page to its own origin: no inline script or style,
 // no framing, no third-party requests. uPlot sets element styles through the
 // CSSOM, which style-src does not restrict. Audio and video attachments play
-// from blob: URLs of files fetched with the token.
+// from blob: URLs of files fetched with the token. Workers run the console's
+// own scripts only (the key-wrapping pool of end-to-end encryption).
 const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src blob:; " +
-	"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	"connect-src 'self'; worker-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // consoleHeaders sets the security headers every console response carries.
 func consoleHeaders(h http.Header) {

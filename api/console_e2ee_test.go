@@ -22,6 +22,7 @@ import (
 type consoleE2EEResult struct {
 	Fingerprint        string `json:"fingerprint"`
 	SigningExtractable bool   `json:"signingExtractable"`
+	WrapWorkers        int    `json:"wrapWorkers"`
 	EncryptedState     string `json:"encryptedState"`
 	Fingerprints       []struct {
 		ID   string `json:"id"`
@@ -201,6 +202,9 @@ func checkConsoleE2EE(t *testing.T, res consoleE2EEResult, phone *e2eeClient) {
 	if res.SigningExtractable {
 		t.Error("the console's Ed25519 signing key is extractable")
 	}
+	if res.WrapWorkers == 0 {
+		t.Error("the console sealed without its key-wrapping workers (Web Workers refused by its policy?)")
+	}
 	if !strings.HasPrefix(res.EncryptedState, "End-to-end encrypted") {
 		t.Errorf("the thread says %q", res.EncryptedState)
 	}
@@ -275,7 +279,9 @@ type consoleAppResult struct {
 	Fingerprint struct{ App, Console string }   `json:"fingerprint"`
 	Lists       struct{ App, Console []string } `json:"lists"`
 	AppTexts    []string                        `json:"appTexts"`
-	Problems    []string                        `json:"problems"`
+	// WrapWorkers are the key-wrapping workers each page runs.
+	WrapWorkers struct{ App, Console int } `json:"wrapWorkers"`
+	Problems    []string                   `json:"problems"`
 	Checks      struct {
 		AxeViolations []string `json:"axe_violations"`
 	} `json:"checks"`
@@ -306,6 +312,9 @@ func TestE2EEConsoleAndAppInBrowser(t *testing.T) {
 	}
 	if !slices.Equal(res.AppTexts, []string{patientText, replyText}) {
 		t.Errorf("the app shows %q", res.AppTexts)
+	}
+	if res.WrapWorkers.App == 0 || res.WrapWorkers.Console == 0 {
+		t.Errorf("key-wrapping workers: %+v, want some in each page", res.WrapWorkers)
 	}
 	if len(res.Problems) > 0 || len(res.Checks.AxeViolations) > 0 {
 		t.Errorf("problems %q, axe %q", res.Problems, res.Checks.AxeViolations)

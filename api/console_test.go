@@ -30,7 +30,7 @@ func TestConsoleServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, r := servePage(t, srv, "/", "script-src 'self'", "frame-ancestors 'none'", "connect-src 'self'")
+	c, r := servePage(t, srv, "/", "script-src 'self'", "frame-ancestors 'none'", "connect-src 'self'", "worker-src 'self'")
 	if r.header.Get("Referrer-Policy") != "no-referrer" || r.header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("missing security headers: %v", r.header)
 	}
@@ -66,6 +66,8 @@ func TestConsoleServed(t *testing.T) {
 		"/console/vendor/uPlot.min.css":     "text/css",
 		"/console/vendor/hpke.js":           "text/javascript",
 		"/console/assets/e2ee.js":           "text/javascript",
+		"/console/assets/wrappool.js":       "text/javascript",
+		"/console/assets/wrapworker.js":     "text/javascript",
 	} {
 		r := c.do("GET", path, nil)
 		if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), typ) {

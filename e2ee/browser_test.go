@@ -16,19 +16,29 @@ import (
 
 // TestBrowserInterop runs the browser implementation (api/console/assets/
 // e2ee.js, with the committed bundle api/console/vendor/hpke.js) in Chromium: it opens an envelope Go sealed, refuses it moved to
-// another sender sequence, and seals one that Go opens. It skips without
+// another sender sequence, and seals one that Go opens, its keys wrapped in
+// Web Workers under a policy that allows the page's own workers only. It skips without
 // Node, Chromium or testdata/node/node_modules, and fails then under CI=true.
 func TestBrowserInterop(t *testing.T) {
 	node, chromium := requireBrowser(t)
 	v := loadVectors(t)
 	mux := http.NewServeMux()
+	// The page allows its own scripts and workers only, as the console's
+	// and the patient app's policies do.
+	const csp = "default-src 'none'; script-src 'self'; worker-src 'self'; connect-src 'self'"
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", csp)
 		_, _ = w.Write([]byte(`<!doctype html><title>e2ee</title>`))
 	})
 	// e2ee.js imports the committed bundle of the @hpke packages
-	// (../vendor/hpke.js), as the console serves them.
-	mux.Handle("GET /console/", http.StripPrefix("/console/", http.FileServer(http.Dir("../api/console"))))
+	// (../vendor/hpke.js), as the console serves them; its seal wraps keys
+	// in module workers (wrapworker.js), which import both.
+	files := http.StripPrefix("/console/", http.FileServer(http.Dir("../api/console")))
+	mux.HandleFunc("GET /console/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", csp)
+		files.ServeHTTP(w, r)
+	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -62,11 +72,12 @@ func TestBrowserInterop(t *testing.T) {
 		t.Fatalf("browser: %v\n%s", err, out)
 	}
 	var got struct {
-		Opened string    `json:"opened"`
-		Moved  string    `json:"moved"`
-		Sealed *Envelope `json:"sealed"`
-		SealMS float64   `json:"seal_ms"`
-		Times  []float64 `json:"times"`
+		Opened  string    `json:"opened"`
+		Moved   string    `json:"moved"`
+		Sealed  *Envelope `json:"sealed"`
+		SealMS  float64   `json:"seal_ms"`
+		Times   []float64 `json:"times"`
+		Workers int       `json:"workers"`
 	}
 	if err := json.Unmarshal([]byte(res), &got); err != nil {
 		t.Fatal(err)
@@ -84,7 +95,10 @@ func TestBrowserInterop(t *testing.T) {
 			t.Errorf("%s: Go opened the browser's envelope as %q, %v", k.ID, pt, err)
 		}
 	}
-	t.Logf("the browser sealed to 2 devices and the record key in %.1f ms", got.SealMS)
+	if got.Workers == 0 {
+		t.Error("the browser sealed without its key-wrapping workers")
+	}
+	t.Logf("the browser sealed to 2 devices and the record key in %.1f ms (%d workers)", got.SealMS, got.Workers)
 	if len(got.Times) > 0 {
 		slices.Sort(got.Times)
 		n := len(got.Times)

@@ -4,6 +4,7 @@
 // WebCrypto. The same bytes as Go's package e2ee, checked against it in
 // e2ee/browser_test.go.
 import { Aes256Gcm, CipherSuite, HkdfSha256, XWing } from "../vendor/hpke.js";
+import { wrapAll } from "./wrappool.js";
 
 const suite = new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
 const INFO = new TextEncoder().encode("tend-e2ee-v1");
@@ -111,19 +112,22 @@ export async function seal({ threadId, senderDevice, senderSeq, recipients, reco
   e.nonce = enc64(nonce);
   e.ciphertext = enc64(await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: contentAAD(e) }, aes,
     utf8(text)));
-  const wrap = async ({ id, publicKey }) => {
-    const recipientPublicKey = await suite.kem.deserializePublicKey(publicKey);
-    const ctx = await suite.createSenderContext({ recipientPublicKey, info: INFO });
-    return { id, enc: enc64(ctx.enc), wrapped_key: enc64(await ctx.seal(key, wrapAAD(e, id))) };
-  };
-  // All wraps at once: each encapsulation awaits WebCrypto (X25519, HKDF)
-  // between its JavaScript parts, so interleaving them keeps the page's
-  // thread busy instead of idle (about a third faster for 20 devices).
-  const wraps = await Promise.all([...recipients, record].map(wrap));
+  // The wraps run in Web Workers, one per core (wrappool.js).
+  const to = [...recipients, record];
+  const wrapped = await wrapAll(key, to.map(({ id, publicKey }) => ({ publicKey, aad: wrapAAD(e, id) })), wrapKey);
+  const wraps = to.map(({ id }, i) => ({ id, enc: enc64(wrapped[i].enc), wrapped_key: enc64(wrapped[i].wrappedKey) }));
   e.record = wraps.pop();
   e.recipients = wraps;
   e.signature = enc64(await crypto.subtle.sign("Ed25519", signingKey, signedBytes(e)));
   return e;
+}
+
+// wrapKey wraps a content key to one X-Wing public key (HPKE base mode)
+// with the wrap associated data aad: {enc, wrappedKey}, as bytes.
+export async function wrapKey(key, publicKey, aad) {
+  const recipientPublicKey = await suite.kem.deserializePublicKey(publicKey);
+  const ctx = await suite.createSenderContext({ recipientPublicKey, info: INFO });
+  return { enc: new Uint8Array(ctx.enc), wrappedKey: new Uint8Array(await ctx.seal(key, aad)) };
 }
 
 // open verifies e with the sender device's signing key (32 raw bytes) and

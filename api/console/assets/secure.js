@@ -7,6 +7,7 @@
 
 import { ApiError } from "./api.js";
 import { b64, enc64, fingerprint, open, seal } from "./e2ee.js";
+import { warmUp } from "./wrappool.js";
 
 const path = (id, rest) => `/v1/threads/${encodeURIComponent(id)}/${rest}`;
 
@@ -65,6 +66,7 @@ export class ThreadCrypto {
     this.queue = Promise.resolve();
     this.devices = [];
     this.changed = [];
+    warmUp(); // the key-wrapping workers start now, not at the first send
   }
 
   // check verifies a thread's keys (the body of GET .../keys): each device's

@@ -57,6 +57,9 @@ try {
   await phone.locator("li[data-e2ee=opened]", { hasText: REPLY_TEXT }).waitFor(WAIT);
   result.appTexts = await phone.locator("li[data-e2ee=opened] .body").allTextContents();
   result.lists.App = await phone.locator("#e2ee-fingerprints li").allTextContents();
+  // Each page sealed with its key-wrapping workers, which its policy allows.
+  const wrapWorkers = (p) => p.workers().filter((w) => w.url().endsWith("/wrapworker.js")).length;
+  result.wrapWorkers = { App: wrapWorkers(phone), Console: wrapWorkers(desk) };
   result.checks = report;
   console.log(`RESULT ${JSON.stringify(result)}`);
 } finally {

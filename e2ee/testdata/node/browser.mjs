@@ -49,6 +49,8 @@ try {
     }
     return { opened, moved, sealed, seal_ms, times };
   }, input);
+  // The key-wrapping pool's workers (wrappool.js) that sealing started.
+  result.workers = page.workers().filter((w) => w.url().endsWith("/wrapworker.js")).length;
   if (errors.length) throw new Error("page errors: " + errors.join("; "));
   console.log("RESULT " + JSON.stringify(result));
 } finally {
