@@ -68,6 +68,7 @@ func TestConsoleServed(t *testing.T) {
 		"/console/assets/e2ee.js":           "text/javascript",
 		"/console/assets/wrappool.js":       "text/javascript",
 		"/console/assets/wrapworker.js":     "text/javascript",
+		"/console/assets/x25519.js":         "text/javascript",
 	} {
 		r := c.do("GET", path, nil)
 		if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), typ) {

@@ -12,7 +12,8 @@ const FILES = [
   "assets/log.js", "assets/retake.js", "assets/thread.js", "assets/symptoms.js", "assets/reminders.js", "assets/charts.js",
   "assets/settings.js", "../console/assets/api.js", "../console/assets/live.js", "../console/assets/thread.js",
   "../console/assets/format.js", "../console/assets/presence.js", "../console/assets/brand.js", "../console/assets/keys.js", "../console/assets/e2ee.js",
-  "../console/assets/wrappool.js", "../console/assets/wrapworker.js", "../console/assets/secure.js", "../console/assets/securepanel.js", "../console/vendor/hpke.js",
+  "../console/assets/wrappool.js", "../console/assets/wrapworker.js", "../console/assets/x25519.js",
+  "../console/assets/secure.js", "../console/assets/securepanel.js", "../console/vendor/hpke.js",
 ];
 
 // Notification words and the view each push type opens.

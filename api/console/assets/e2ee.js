@@ -5,8 +5,10 @@
 // e2ee/browser_test.go.
 import { Aes256Gcm, CipherSuite, HkdfSha256, XWing } from "../vendor/hpke.js";
 import { wrapAll } from "./wrappool.js";
+import { nativeX25519 } from "./x25519.js";
 
 const suite = new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+nativeX25519(suite.kem); // X-Wing's X25519 half by WebCrypto (x25519.js)
 const INFO = new TextEncoder().encode("tend-e2ee-v1");
 const utf8 = (s) => new TextEncoder().encode(s);
 
