@@ -175,7 +175,7 @@ func (l *Listener) options() *broker.Options {
 	return &broker.Options{
 		Capabilities:             caps,
 		ClientNetWriteBufferSize: 1 << 10,
-		ClientNetReadBufferSize:  1 << 10,
+		ClientNetReadBufferSize:  256,
 		Logger:                   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		SysTopicResendInterval:   0,
 		InlineClient:             false,
