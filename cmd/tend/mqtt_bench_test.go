@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -20,15 +22,20 @@ import (
 // BenchmarkMQTTIdleConnections opens 10,000 MQTT connections (each an
 // authenticated CONNECT, then silence) to a `tend serve` process and
 // reports that process's resident memory before and after: the cost of
-// idle devices. Reported: rss-before-MB, rss-after-MB, MB-per-10k.
+// idle devices. Reported: rss-before-MB, rss-after-MB, MB-per-10k, and
+// where it went, from the process's own runtime statistics (read on its
+// profiling listener, before and after): goroutine stacks (stacks-MB),
+// heap in use (heap-MB, which includes the garbage collector's headroom)
+// and goroutines. BENCH_MQTT_HOLD=60s keeps the connections open that long
+// before measuring, to profile the process (the log names its address).
 func BenchmarkMQTTIdleConnections(b *testing.B) {
 	const conns = 10_000
 	dbURL := enginetest.NewDatabase(b)
 	tok := benchDeviceToken(b, dbURL)
-	addr := freeAddr(b)
-	srv := startServeProcess(b, dbURL, addr)
+	addr, pprofAddr := freeAddr(b), freeAddr(b)
+	srv := startServeProcess(b, dbURL, addr, "TEND_PPROF_ADDR="+pprofAddr)
 	time.Sleep(2 * time.Second) // let start-up settle
-	before := rssMB(b, srv.cmd.Process.Pid)
+	before, st0 := rssMB(b, srv.cmd.Process.Pid), runtimeStats(b, pprofAddr)
 	for b.Loop() {
 		open := make([]net.Conn, 0, conns)
 		for i := range conns {
@@ -43,12 +50,53 @@ func BenchmarkMQTTIdleConnections(b *testing.B) {
 		b.ReportMetric(before, "rss-before-MB")
 		b.ReportMetric(after, "rss-after-MB")
 		b.ReportMetric(after-before, "MB-per-10k")
+		if hold, err := time.ParseDuration(os.Getenv("BENCH_MQTT_HOLD")); err == nil {
+			// Printed at once (a benchmark's log waits for its end).
+			fmt.Fprintf(os.Stderr, "holding %d connections for %s: go tool pprof http://%s/debug/pprof/heap\n", conns, hold, pprofAddr)
+			time.Sleep(hold)
+		}
+		st := runtimeStats(b, pprofAddr)
+		b.ReportMetric((st["Stack"]-st0["Stack"])/(1<<20), "stacks-MB")
+		b.ReportMetric((st["HeapInuse"]-st0["HeapInuse"])/(1<<20), "heap-MB")
+		b.ReportMetric(st["goroutines"]-st0["goroutines"], "goroutines")
 		for _, nc := range open {
 			nc.Close()
 		}
 	}
 }
 
+// runtimeStats reads a serve process's memory statistics (the "# Name =
+// value" lines of its heap profile) and goroutine count from its
+// profiling listener.
+func runtimeStats(b *testing.B, pprofAddr string) map[string]float64 {
+	get := func(path string) string {
+		resp, err := http.Get("http://" + pprofAddr + path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return string(body)
+	}
+	st := map[string]float64{}
+	for line := range strings.Lines(get("/debug/pprof/heap?debug=1")) {
+		name, val, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "# "), " = ")
+		val, _, _ = strings.Cut(val, " / ") // Stack = in use / from the system
+		if f, err := strconv.ParseFloat(val, 64); ok && err == nil {
+			st[name] = f
+		}
+	}
+	first, _, _ := strings.Cut(get("/debug/pprof/goroutine?debug=1"), "\n")
+	n, err := strconv.ParseFloat(strings.TrimPrefix(first, "goroutine profile: total "), 64)
+	if err != nil {
+		b.Fatalf("goroutine profile: %q", first)
+	}
+	st["goroutines"] = n
+	return st
+}
 // idleConnect sends a CONNECT (Eclipse Paho's packet codec) and waits for
 // a successful CONNACK.
 func idleConnect(addr, clientID, token string) (net.Conn, error) {
