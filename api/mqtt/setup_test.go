@@ -76,7 +76,7 @@ type world struct {
 	http      *httptest.Server
 	mqtt      *mqtt.Listener
 	reg       *prometheus.Registry // the engine's and the listener's metrics
-	logs      *syncBuffer // the listener's log
+	logs      *syncBuffer          // the listener's log
 	admin     engine.Actor
 	patientID uuid.UUID
 	teamID    uuid.UUID
