@@ -24,6 +24,7 @@ var broadcastQueries = map[string]string{
 	"insertAttachmentSQL":        insertAttachmentSQL,
 	"attachmentSQL":              attachmentSQL,
 	"threadAttachmentsSQL":       threadAttachmentsSQL,
+	"envelopeAttachmentsSQL":     envelopeAttachmentsSQL,
 	"attachmentInfoSQL":          attachmentInfoSQL,
 	"attachmentThreadsSQL":       attachmentThreadsSQL,
 	"putBlobSQL":                 putBlobSQL,
@@ -135,6 +136,11 @@ var attachmentSQL = `SELECT a.id, a.thread_id, a.uploader_id, a.content_type, a.
 // threadAttachmentsSQL returns those of attachments $2 that belong to
 // thread $1.
 const threadAttachmentsSQL = `SELECT id FROM attachments WHERE thread_id = $1 AND id = ANY($2::uuid[])`
+
+// envelopeAttachmentsSQL returns, of attachments $2 (ids as text), those of
+// thread $1 with their uploader and type, for an envelope's checks.
+const envelopeAttachmentsSQL = `SELECT id, uploader_id, content_type FROM attachments
+	WHERE thread_id = $1 AND id = ANY($2::uuid[])`
 
 // attachmentInfoSQL reads what a listed message shows of attachments $1.
 const attachmentInfoSQL = `SELECT id, content_type, size, sha256, duration_ms FROM attachments
