@@ -326,8 +326,14 @@ type consoleAppResult struct {
 	Fingerprint struct{ App, Console string }   `json:"fingerprint"`
 	Lists       struct{ App, Console []string } `json:"lists"`
 	AppTexts    []string                        `json:"appTexts"`
-	Problems    []string                        `json:"problems"`
-	Checks      struct {
+	// ConsoleGot and AppGot are the attachment each page decrypted and
+	// saved: the app's photo in the console, the console's PDF in the app.
+	ConsoleGot, AppGot struct {
+		Name  string     `json:"name"`
+		Bytes e2ee.Bytes `json:"bytes"`
+	}
+	Problems []string `json:"problems"`
+	Checks   struct {
 		AxeViolations []string `json:"axe_violations"`
 	} `json:"checks"`
 }
@@ -342,10 +348,12 @@ func TestE2EEConsoleAndAppInBrowser(t *testing.T) {
 	pb := newPageBrowser(t, "console", "playwright-core", "axe-core")
 	s, patient, _ := newE2EESetup(t)
 	const patientText, replyText = "My weight went up two kilos since Monday", "Take an extra furosemide tablet today"
+	photo := append([]byte("\x89PNG\r\n\x1a\n"), []byte("SCALE-PHOTO "+strings.Repeat("\x00\xff", 600))...)
+	plan := []byte("%PDF-1.7\nDIURETIC-PLAN: 40 mg furosemide tomorrow morning")
 	run, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := pb.command(run, "e2ee-app.test.mjs", s.admin.base, "TOKEN_CLINICIAN="+s.clinician.token, "TOKEN_PATIENT="+patient.token,
-		"PATIENT_TEXT="+patientText, "REPLY_TEXT="+replyText)
+		"PATIENT_TEXT="+patientText, "REPLY_TEXT="+replyText, "PATIENT_FILE="+b64url(photo), "REPLY_FILE="+b64url(plan))
 	var res consoleAppResult
 	driveBrowser(t, cmd, &res, func(string, func(string)) bool { return false })
 	t.Logf("browser: %+v", res)
@@ -361,6 +369,11 @@ func TestE2EEConsoleAndAppInBrowser(t *testing.T) {
 	if len(res.Problems) > 0 || len(res.Checks.AxeViolations) > 0 {
 		t.Errorf("problems %q, axe %q", res.Problems, res.Checks.AxeViolations)
 	}
+	if res.ConsoleGot.Name != "weight.png" || !bytes.Equal(res.ConsoleGot.Bytes, photo) ||
+		res.AppGot.Name != "diuretic plan.pdf" || !bytes.Equal(res.AppGot.Bytes, plan) {
+		t.Errorf("attachments: the console got %q (%d bytes), the app %q (%d bytes); want the identical files",
+			res.ConsoleGot.Name, len(res.ConsoleGot.Bytes), res.AppGot.Name, len(res.AppGot.Bytes))
+	}
 	var msgs struct{ Items []struct{ Kind, Body string } }
 	var threads struct{ Items []struct{ ID string } }
 	patient.do("GET", "/v1/threads", nil).decode(t, &threads)
@@ -368,7 +381,7 @@ func TestE2EEConsoleAndAppInBrowser(t *testing.T) {
 	if len(msgs.Items) != 2 || msgs.Items[0].Kind != "encrypted" || msgs.Items[1].Kind != "encrypted" || msgs.Items[0].Body != "" {
 		t.Errorf("stored messages %+v, want two envelopes", msgs.Items)
 	}
-	for _, text := range []string{patientText, replyText} {
+	for _, text := range []string{patientText, replyText, "SCALE-PHOTO", "DIURETIC-PLAN", "weight.png", "diuretic plan"} {
 		if where := databaseContains(t, s.pool, text); len(where) > 0 {
 			t.Errorf("the database holds the plaintext %q in %v", text, where)
 		}
