@@ -8,7 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"unicode/utf8"
+	"strings"
 )
 
 // Encrypted attachments (docs/e2ee.md, "Attachments"). A file is encrypted
@@ -128,7 +128,7 @@ func DecryptFile(e *Envelope, ref FileRef, ciphertext []byte) ([]byte, error) {
 // checkDescription checks the parts of a reference the sender describes.
 func (r FileRef) checkDescription() error {
 	switch {
-	case len(r.Name) == 0 || len(r.Name) > MaxFileName || !utf8.ValidString(r.Name):
+	case len(r.Name) == 0 || len(r.Name) > MaxFileName || !validUTF8(r.Name):
 		return fieldErr("name", "must be 1 to %d bytes of UTF-8", MaxFileName)
 	case len(r.Type) == 0 || len(r.Type) > MaxFileType || !isPrintableASCII(r.Type):
 		return fieldErr("type", "must be a media type of 1 to %d printable ASCII characters", MaxFileType)
@@ -180,7 +180,7 @@ func encodeContent(text string, refs []FileRef) ([]byte, []string, error) {
 // are well formed and are, in order, the ones the envelope lists.
 func decodeContent(pt []byte, ids []string) (*Content, error) {
 	var c Content
-	if err := json.Unmarshal(pt, &c); err != nil || !utf8.ValidString(c.Text) || len(c.Attachments) != len(ids) {
+	if err := json.Unmarshal(pt, &c); err != nil || !validUTF8(c.Text) || len(c.Attachments) != len(ids) {
 		return nil, ErrBadContent
 	}
 	for i, r := range c.Attachments {
@@ -214,3 +214,6 @@ func isPrintableASCII(s string) bool {
 	}
 	return true
 }
+
+// validUTF8 reports whether s is valid UTF-8 (nothing to drop).
+func validUTF8(s string) bool { return strings.ToValidUTF8(s, "") == s }

@@ -2,7 +2,6 @@ package e2ee
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -145,13 +144,15 @@ func checkAttachmentIDs(e *Envelope) error {
 	if len(e.Attachments) > MaxAttachments {
 		return fieldErr("attachments", "at most %d per message", MaxAttachments)
 	}
+	seen := make(map[string]int, len(e.Attachments))
 	for i, id := range e.Attachments {
 		if !IsID(id) {
 			return fieldErr(fmt.Sprintf("attachments[%d]", i), "must be a lowercase UUID")
 		}
-		if j := slices.Index(e.Attachments, id); j < i {
+		if j, ok := seen[id]; ok {
 			return fieldErr(fmt.Sprintf("attachments[%d]", i), "repeats attachments[%d]", j)
 		}
+		seen[id] = i
 	}
 	return nil
 }
