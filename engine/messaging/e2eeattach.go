@@ -112,3 +112,56 @@ func (ms *Service) checkEnvelopeAttachments(ctx context.Context, a access.Actor,
 	}
 	return v.OrNil()
 }
+
+// recordFiles fills in the ciphertexts of the exported envelopes'
+// attachments, each of the envelope's own thread, and returns how many.
+func (ms *Service) recordFiles(ctx context.Context, tx pgx.Tx, out []RecordEnvelope) (int, error) {
+	var ids []string
+	for _, r := range out {
+		if r.Envelope != nil {
+			ids = append(ids, r.Envelope.Attachments...)
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	rows, err := tx.Query(ctx, recordAttachmentsSQL, ids)
+	if err != nil {
+		return 0, fmt.Errorf("record attachments: %w", err)
+	}
+	atts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Attachment, error) {
+		var a Attachment
+		err := r.Scan(&a.ID, &a.ThreadID, &a.Size, &a.SHA256)
+		return a, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("record attachments: %w", err)
+	}
+	byID := make(map[string]Attachment, len(atts))
+	for _, a := range atts {
+		byID[a.ID.String()] = a
+	}
+	n := 0
+	for i := range out {
+		if out[i].Envelope == nil {
+			continue
+		}
+		for _, id := range out[i].Envelope.Attachments {
+			att, ok := byID[id]
+			if !ok || att.ThreadID != out[i].ThreadID {
+				continue
+			}
+			data, failed, err := ms.OpenStored(ctx, tx, att)
+			if err != nil {
+				return 0, err
+			}
+			if failed == "" {
+				if out[i].Files == nil {
+					out[i].Files = map[string][]byte{}
+				}
+				out[i].Files[id], n = data, n+1
+			}
+		}
+	}
+	return n, nil
+}

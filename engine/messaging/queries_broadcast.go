@@ -25,6 +25,7 @@ var broadcastQueries = map[string]string{
 	"attachmentSQL":              attachmentSQL,
 	"threadAttachmentsSQL":       threadAttachmentsSQL,
 	"envelopeAttachmentsSQL":     envelopeAttachmentsSQL,
+	"recordAttachmentsSQL":       recordAttachmentsSQL,
 	"attachmentInfoSQL":          attachmentInfoSQL,
 	"attachmentThreadsSQL":       attachmentThreadsSQL,
 	"putBlobSQL":                 putBlobSQL,
@@ -141,6 +142,10 @@ const threadAttachmentsSQL = `SELECT id FROM attachments WHERE thread_id = $1 AN
 // thread $1 with their uploader and type, for an envelope's checks.
 const envelopeAttachmentsSQL = `SELECT id, uploader_id, content_type FROM attachments
 	WHERE thread_id = $1 AND id = ANY($2::uuid[])`
+
+// recordAttachmentsSQL reads what opening attachments $1 (ids as text)
+// needs, for a record export.
+const recordAttachmentsSQL = `SELECT id, thread_id, size, sha256 FROM attachments WHERE id = ANY($1::uuid[])`
 
 // attachmentInfoSQL reads what a listed message shows of attachments $1.
 const attachmentInfoSQL = `SELECT id, content_type, size, sha256, duration_ms FROM attachments
