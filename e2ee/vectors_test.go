@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/hpke"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"reflect"
@@ -256,5 +257,29 @@ func keepEnvelopes(t *testing.T, path string, v *vectors) {
 	}
 	if old.V2 != nil && old.V2.Envelope != nil {
 		v.V2.Envelope, v.V2.SignedBytes = old.V2.Envelope, old.V2.SignedBytes
+	}
+}
+
+// TestContentMustMatchEnvelope: a version 2 envelope whose sealed content
+// lists other attachments than the envelope (a sender that lies to the
+// server about the files it references) is refused by the recipient, even
+// with a valid signature.
+func TestContentMustMatchEnvelope(t *testing.T) {
+	v := makeVectors(t)
+	p := SealParams{ThreadID: v.ThreadID, SenderDevice: v.Sender.ID, SenderSeq: 9,
+		Recipients:  []Recipient{{ID: v.Recipients[1].ID, PublicKey: v.Recipients[1].HPKEPublicKey}},
+		Record:      Recipient{ID: v.Record.ID, PublicKey: v.Record.HPKEPublicKey},
+		SigningKey:  ed25519.NewKeyFromSeed(v.Sender.SigningPrivateKey),
+		Attachments: []FileRef{v.V2.Attachment}}
+	env, err := Seal(p, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Attachments = []string{"0190b5a4-6c2e-7d4f-9a31-0000000000f2"}
+	env.Signature = ed25519.Sign(p.SigningKey, env.SignedBytes())
+	params := OpenParams{ThreadID: v.ThreadID, RecipientID: v.Recipients[1].ID, PrivateKey: v.Recipients[1].HPKEPrivateKey,
+		SenderKey: ed25519.PublicKey(v.Sender.SigningPublicKey)}
+	if _, err := OpenContent(env, params); !errors.Is(err, ErrBadContent) {
+		t.Fatalf("content listing another attachment than the envelope: %v, want ErrBadContent", err)
 	}
 }
