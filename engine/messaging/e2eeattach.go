@@ -83,7 +83,7 @@ func (ms *Service) checkEnvelopeAttachments(ctx context.Context, a access.Actor,
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := ms.pool.Query(ctx, envelopeAttachmentsSQL, threadID, ids)
+	rows, err := ms.pool.Query(ctx, envelopeAttachmentsSQL, threadID, ids, a.Role, a.PatientID, a.UserID)
 	if err != nil {
 		return fmt.Errorf("check attachments: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tendhealth/tend/e2ee"
 	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/engine/enginetest"
 	"github.com/tendhealth/tend/rpm"
 )
 
@@ -116,6 +117,23 @@ func TestEncryptedAttachments(t *testing.T) {
 	ref, ct := w.pat.uploadEncrypted(t, w.eng, w.thread, "hba1c-results-sam-lee.pdf", "application/pdf", file)
 	other, otherCT := w.pat.uploadEncrypted(t, w.eng, w.thread, "other.txt", "text/plain", []byte("another file"))
 	docRef, _ := w.doc.uploadEncrypted(t, w.eng, w.thread, "doc.txt", "text/plain", []byte("the clinician's file"))
+	// The clinician's encrypted upload to another encrypted thread (a direct
+	// thread with a nurse of the team) is not an attachment of the patient's
+	// thread.
+	nurse := enginetest.AddClinician(t, w.World, "Nurse Kim")
+	registerDevice(t, w.eng, nurse)
+	if _, err := w.eng.UpdateCareTeam(ctx, w.Admin, w.Patient.CareTeamID, engine.CareTeamUpdate{
+		MemberIDs: []uuid.UUID{w.Clinician.UserID, nurse.UserID}}); err != nil {
+		t.Fatal(err)
+	}
+	direct, _, err := w.eng.DirectThread(ctx, w.Clinician, nurse.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.eng.EncryptThread(ctx, w.Clinician, direct.ID); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere, _ := w.doc.uploadEncrypted(t, w.eng, direct.ID, "elsewhere.txt", "text/plain", []byte("in the direct thread"))
 	keys := w.keys(t)
 
 	before := w.Count(t, `SELECT count(*) FROM messages`)
@@ -128,9 +146,14 @@ func TestEncryptedAttachments(t *testing.T) {
 		{"no such attachment", withID(ref, uuid.NewString()), "no such attachment in this thread"},
 		{"another user's upload", docRef, "uploaded by someone else"},
 		{"a plain attachment", withID(ref, plain.ID.String()), "not an encrypted attachment"},
+		{"another thread's attachment", elsewhere, "no such attachment in this thread"},
 	}
 	for _, c := range bad {
-		_, err := w.eng.PostEnvelope(ctx, w.pat.actor, w.thread, engine.NewEnvelope{Envelope: w.pat.sealWith(t, keys, "x", c.ref)})
+		from := w.pat
+		if c.ref.ID == elsewhere.ID {
+			from = w.doc
+		}
+		_, err := w.eng.PostEnvelope(ctx, from.actor, w.thread, engine.NewEnvelope{Envelope: from.sealWith(t, keys, "x", c.ref)})
 		var v *rpm.ValidationError
 		if !errors.As(err, &v) || !strings.Contains(err.Error(), "envelope.attachments[0]") || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want a field error on envelope.attachments[0]: %s", c.name, err, c.want)

@@ -139,9 +139,11 @@ var attachmentSQL = `SELECT a.id, a.thread_id, a.uploader_id, a.content_type, a.
 const threadAttachmentsSQL = `SELECT id FROM attachments WHERE thread_id = $1 AND id = ANY($2::uuid[])`
 
 // envelopeAttachmentsSQL returns, of attachments $2 (ids as text), those of
-// thread $1 with their uploader and type, for an envelope's checks.
-const envelopeAttachmentsSQL = `SELECT id, uploader_id, content_type FROM attachments
-	WHERE thread_id = $1 AND id = ANY($2::uuid[])`
+// thread $1 with their uploader and type, for an envelope's checks, if the
+// actor ($3 role, $4 patient, $5 user) takes part in the thread (so nobody
+// learns of another thread's attachments).
+var envelopeAttachmentsSQL = `SELECT a.id, a.uploader_id, a.content_type FROM attachments a JOIN threads t ON t.id = a.thread_id
+	WHERE a.thread_id = $1 AND a.id = ANY($2::uuid[]) AND ` + scope.ThreadSQL("t", "$3", "$4", "$5")
 
 // recordAttachmentsSQL reads what opening attachments $1 (ids as text)
 // needs, for a record export.
