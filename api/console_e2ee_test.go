@@ -147,8 +147,8 @@ func newE2EESetup(t *testing.T) (*setup, client, *e2ee.DeviceKeys) {
 	return s, s.admin.as(s.userToken(t, map[string]any{"name": "Sam Lee", "role": "patient", "patient_id": s.patientID})), record
 }
 
-// checkRegisteredFingerprint: fp is the fingerprint of the one device c's
-// user registered, as the server stores it and as Go computes it from the
+// checkRegisteredFingerprint: fp is the fingerprint of a device c's user
+// registered, as the server stores it and as Go computes it from the
 // registered keys.
 func checkRegisteredFingerprint(t *testing.T, c client, fp string) {
 	t.Helper()
@@ -160,10 +160,17 @@ func checkRegisteredFingerprint(t *testing.T, c client, fp string) {
 		}
 	}
 	c.do("GET", "/v1/me/e2ee-devices", nil).decode(t, &devs)
-	if len(devs.Items) != 1 {
-		t.Fatalf("the console registered %d devices, want 1", len(devs.Items))
+	i := slices.IndexFunc(devs.Items, func(d struct {
+		HPKEPublicKey    e2ee.Bytes `json:"hpke_public_key"`
+		SigningPublicKey e2ee.Bytes `json:"signing_public_key"`
+		Fingerprint      string     `json:"fingerprint"`
+	}) bool {
+		return d.Fingerprint == fp
+	})
+	if i < 0 {
+		t.Fatalf("no registered device has the fingerprint %q the page shows", fp)
 	}
-	d := devs.Items[0]
+	d := devs.Items[i]
 	if want := e2ee.FormatFingerprint(e2ee.Fingerprint(d.HPKEPublicKey, d.SigningPublicKey)); fp != want || d.Fingerprint != want {
 		t.Fatalf("the console shows the fingerprint %q; the registered keys' is %q (server: %q)", fp, want, d.Fingerprint)
 	}
@@ -218,6 +225,24 @@ func checkReplyOpens(t *testing.T, s *setup, patient client, phone *e2eeClient, 
 			t.Errorf("%s: the console's attachment decrypts to %q, %v", id, got, err)
 		}
 	}
+}
+
+// currentFingerprint is the fingerprint of c's user's one current device.
+func currentFingerprint(t *testing.T, c client) string {
+	t.Helper()
+	var devs struct {
+		Items []struct {
+			Fingerprint string  `json:"fingerprint"`
+			RevokedAt   *string `json:"revoked_at"`
+		}
+	}
+	c.do("GET", "/v1/me/e2ee-devices", nil).decode(t, &devs)
+	for _, d := range devs.Items {
+		if d.RevokedAt == nil {
+			return d.Fingerprint
+		}
+	}
+	return ""
 }
 
 // checkOldDeviceRevoked: after the console lost its keys, its old device
@@ -326,6 +351,12 @@ type consoleAppResult struct {
 	Fingerprint struct{ App, Console string }   `json:"fingerprint"`
 	Lists       struct{ App, Console []string } `json:"lists"`
 	AppTexts    []string                        `json:"appTexts"`
+	// AppLost is the app after its keys were lost: its notice and what the
+	// earlier messages say.
+	AppLost struct {
+		Notice  string   `json:"notice"`
+		Refused []string `json:"refused"`
+	} `json:"appLost"`
 	// ConsoleGot and AppGot are the attachment each page decrypted and
 	// saved: the app's photo in the console, the console's PDF in the app.
 	ConsoleGot, AppGot struct {
@@ -374,6 +405,10 @@ func TestE2EEConsoleAndAppInBrowser(t *testing.T) {
 		t.Errorf("attachments: the console got %q (%d bytes), the app %q (%d bytes); want the identical files",
 			res.ConsoleGot.Name, len(res.ConsoleGot.Bytes), res.AppGot.Name, len(res.AppGot.Bytes))
 	}
+	if !strings.Contains(res.AppLost.Notice, "Older messages cannot be opened on this device") || len(res.AppLost.Refused) != 2 {
+		t.Errorf("the app after losing its keys: notice %q, messages %q", res.AppLost.Notice, res.AppLost.Refused)
+	}
+	checkOldDeviceRevoked(t, patient, res.Fingerprint.App, currentFingerprint(t, patient))
 	var msgs struct{ Items []struct{ Kind, Body string } }
 	var threads struct{ Items []struct{ ID string } }
 	patient.do("GET", "/v1/threads", nil).decode(t, &threads)

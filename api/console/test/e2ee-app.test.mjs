@@ -76,6 +76,21 @@ try {
   const parts = [];
   for await (const c of await saved.createReadStream()) parts.push(c);
   result.appGot = { name: saved.suggestedFilename(), bytes: Buffer.concat(parts).toString("base64url") };
+
+  // The phone loses its keys (its key database is deleted): the app revokes
+  // the device it registered, registers new keys and says so, and the
+  // earlier messages say they were not encrypted for it.
+  await phone.evaluate(() => new Promise((resolve, reject) => {
+    const r = indexedDB.deleteDatabase("tend-e2ee");
+    r.onsuccess = resolve;
+    r.onerror = () => reject(r.error);
+  }));
+  await phone.reload();
+  await phone.locator('#main[data-view="messages"][data-ready="true"]').waitFor(WAIT);
+  await phone.locator("#e2ee-notice", { hasText: "lost its encryption keys" }).waitFor(WAIT);
+  await phone.locator("li[data-e2ee=refused]").nth(1).waitFor(WAIT);
+  result.appLost = { notice: await phone.locator("#e2ee-notice").textContent(),
+    refused: await phone.locator("li[data-e2ee=refused] .error").allTextContents() };
   result.checks = report;
   console.log(`RESULT ${JSON.stringify(result)}`);
 } finally {
