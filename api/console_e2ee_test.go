@@ -227,17 +227,24 @@ func checkReplyOpens(t *testing.T, s *setup, patient client, phone *e2eeClient, 
 	}
 }
 
+// registeredDevice is what the device tests read of GET /v1/me/e2ee-devices.
+type registeredDevice struct {
+	Fingerprint string  `json:"fingerprint"`
+	RevokedAt   *string `json:"revoked_at"`
+}
+
+// registeredDevices lists c's user's end-to-end encryption devices.
+func registeredDevices(t *testing.T, c client) []registeredDevice {
+	t.Helper()
+	var devs struct{ Items []registeredDevice }
+	c.do("GET", "/v1/me/e2ee-devices", nil).decode(t, &devs)
+	return devs.Items
+}
+
 // currentFingerprint is the fingerprint of c's user's one current device.
 func currentFingerprint(t *testing.T, c client) string {
 	t.Helper()
-	var devs struct {
-		Items []struct {
-			Fingerprint string  `json:"fingerprint"`
-			RevokedAt   *string `json:"revoked_at"`
-		}
-	}
-	c.do("GET", "/v1/me/e2ee-devices", nil).decode(t, &devs)
-	for _, d := range devs.Items {
+	for _, d := range registeredDevices(t, c) {
 		if d.RevokedAt == nil {
 			return d.Fingerprint
 		}
@@ -250,16 +257,9 @@ func currentFingerprint(t *testing.T, c client) string {
 // user's only current device.
 func checkOldDeviceRevoked(t *testing.T, c client, old, now string) {
 	t.Helper()
-	var devs struct {
-		Items []struct {
-			Fingerprint string  `json:"fingerprint"`
-			RevokedAt   *string `json:"revoked_at"`
-		}
-	}
-	c.do("GET", "/v1/me/e2ee-devices", nil).decode(t, &devs)
 	var current []string
 	oldRevoked := false
-	for _, d := range devs.Items {
+	for _, d := range registeredDevices(t, c) {
 		if d.RevokedAt == nil {
 			current = append(current, d.Fingerprint)
 		} else if d.Fingerprint == old {
