@@ -210,6 +210,10 @@ type loadResult struct {
 func (s *loadSim) post(ctx context.Context, client *http.Client, base string, batch int, abnormal float64, pace <-chan time.Time, measureFrom time.Time) loadResult {
 	res := loadResult{errors: map[string]int{}}
 	buf := make([]byte, 0, 128*batch)
+	conn := newPoster(client, base)
+	if lc, ok := conn.(*loadConn); ok {
+		defer lc.close()
+	}
 	for n := 0; ctx.Err() == nil; n++ {
 		p := s.patients[n%len(s.patients)]
 		if pace != nil {
@@ -219,33 +223,28 @@ func (s *loadSim) post(ctx context.Context, client *http.Client, base string, ba
 			case <-pace:
 			}
 		}
-		url := base + "/v1/patients/" + p.id + "/readings"
+		path := "/v1/patients/" + p.id + "/readings"
 		if s.messages {
 			s.seq++
 			buf = fmt.Appendf(buf[:0], `{"body":"Simulated message %d: how should I take the new tablets?","client_id":"load-%d-%d"}`,
 				s.seq, s.id, s.seq)
-			url = base + "/v1/threads/" + p.thread + "/messages"
+			path = "/v1/threads/" + p.thread + "/messages"
 		} else {
 			buf = s.body(buf[:0], batch, abnormal)
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf))
-		req.Header.Set("Authorization", "Bearer "+p.token)
-		req.Header.Set("Content-Type", "application/json")
 		start := time.Now()
-		resp, err := client.Do(req)
+		status, err := conn.post(ctx, path, p.token, buf)
 		if err != nil {
 			if ctx.Err() == nil {
 				res.errors["transport"]++
 			}
 			continue
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 		if start.Before(measureFrom) {
 			continue
 		}
-		if resp.StatusCode != http.StatusCreated {
-			res.errors[strconv.Itoa(resp.StatusCode)]++
+		if status != http.StatusCreated {
+			res.errors[strconv.Itoa(status)]++
 			continue
 		}
 		res.readings += batch

@@ -15,14 +15,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tendhealth/tend/engine/access"
+	"github.com/tendhealth/tend/engine/internal/pg"
 )
 
 // The hash chain. Entries are appended by the transactions they record and
 // never changed; the sealer (Seal, run by Sealer in every process, one at a
-// time under an advisory lock inside tend_audit_seal) numbers the committed
+// time under an advisory lock inside tend_audit_unchained) numbers the committed
 // ones and inserts, for each, a link into audit_chain: its seq, the entry's
 // id and hash = SHA-256(previous hash ‖ canonical content). Verify
 // recomputes the chain from the stored rows with its own implementation of
@@ -40,10 +42,44 @@ type Querier interface {
 const SealBatch = 5000
 
 // Seal chains up to max committed unsealed entries and returns how many it
-// sealed (0 when there were none or another process is sealing).
-func Seal(ctx context.Context, q Querier, max int) (int, error) {
+// sealed (0 when there were none or another process is sealing). The
+// database finds the entries and checks that the links join up
+// (tend_audit_unchained and tend_audit_link, migration 00029); the hashes
+// are computed here, off the database's cores.
+func Seal(ctx context.Context, pool *pgxpool.Pool, max int) (int, error) {
 	var n int
-	if err := q.QueryRow(ctx, sealSQL, max).Scan(&n); err != nil {
+	err := pg.InTx(ctx, pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, unchainedSQL, max)
+		if err != nil {
+			return err
+		}
+		var headSeq int64
+		var head []byte
+		links, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Link, error) {
+			var l Link
+			err := r.Scan(&headSeq, &head, &l.ID, &l.AtMicros, &l.ActorID, &l.ActorRole, &l.Action, &l.PatientID,
+				&l.ObjectType, &l.ObjectID, &l.RequestID, &l.Outcome, &l.Detail, &l.OrgID)
+			return l, err
+		})
+		if err != nil || len(links) == 0 {
+			return err
+		}
+		seqs, ids := make([]int64, len(links)), make([]int64, len(links))
+		prevs, hashes := make([][]byte, len(links)), make([][]byte, len(links))
+		var buf []byte
+		for i, l := range links {
+			seqs[i], ids[i], prevs[i] = headSeq+int64(i)+1, l.ID, head
+			buf = l.appendCanonical(buf[:0])
+			head = chainHash(head, buf)
+			hashes[i] = head
+		}
+		if _, err := tx.Exec(ctx, linkSQL, seqs, ids, prevs, hashes); err != nil {
+			return err
+		}
+		n = len(links)
+		return nil
+	})
+	if err != nil {
 		return 0, fmt.Errorf("seal audit entries: %w", err)
 	}
 	return n, nil
@@ -51,7 +87,7 @@ func Seal(ctx context.Context, q Querier, max int) (int, error) {
 
 // Sealer seals the audit trail in the background.
 type Sealer struct {
-	DB Querier
+	DB *pgxpool.Pool
 	// Interval is the pause between passes that found nothing more to seal.
 	Interval time.Duration
 	Log      *slog.Logger
@@ -111,37 +147,48 @@ type Link struct {
 // The organisation comes last, and only for an entry outside the default
 // organisation, so that every entry written before organisations keeps its
 // hash.
-func (l Link) Canonical() []byte {
-	var b bytes.Buffer
-	b.WriteString("tend.audit.v1")
-	id, at := strconv.FormatInt(l.ID, 10), strconv.FormatInt(l.AtMicros, 10)
-	for _, f := range []*string{&id, &at, l.ActorID, &l.ActorRole, &l.Action, l.PatientID, &l.ObjectType, l.ObjectID,
+func (l Link) Canonical() []byte { return l.appendCanonical(nil) }
+
+// appendCanonical appends Canonical() to b.
+func (l Link) appendCanonical(b []byte) []byte {
+	b = append(b, "tend.audit.v1"...)
+	var num [40]byte
+	b = appendField(b, strconv.AppendInt(num[:0], l.ID, 10))
+	b = appendField(b, strconv.AppendInt(num[20:20], l.AtMicros, 10))
+	for _, f := range [...]*string{l.ActorID, &l.ActorRole, &l.Action, l.PatientID, &l.ObjectType, l.ObjectID,
 		l.RequestID, &l.Outcome, l.Detail} {
 		if f == nil {
-			b.WriteByte(0)
+			b = append(b, 0)
 			continue
 		}
-		b.WriteByte(1)
-		_ = binary.Write(&b, binary.BigEndian, uint32(len(*f)))
-		b.WriteString(*f)
+		b = appendField(b, *f)
 	}
 	switch {
 	case l.OrgID == nil:
-		b.WriteByte(0)
+		b = append(b, 0)
 	case *l.OrgID != access.DefaultOrg:
-		b.WriteByte(1)
-		_ = binary.Write(&b, binary.BigEndian, uint32(len(*l.OrgID)))
-		b.WriteString(*l.OrgID)
+		b = appendField(b, *l.OrgID)
 	}
-	return b.Bytes()
+	return b
+}
+
+// appendField appends one present field: 0x01, its 4-byte big-endian length
+// and its bytes.
+func appendField[T string | []byte](b []byte, f T) []byte {
+	b = append(b, 1)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
+	return append(b, f...)
 }
 
 // Compute is SHA-256(prev ‖ Canonical()).
-func (l Link) Compute(prev []byte) []byte {
+func (l Link) Compute(prev []byte) []byte { return chainHash(prev, l.Canonical()) }
+
+// chainHash is SHA-256(prev ‖ canonical).
+func chainHash(prev, canonical []byte) []byte {
 	h := sha256.New()
 	h.Write(prev)
-	h.Write(l.Canonical())
-	return h.Sum(nil)
+	h.Write(canonical)
+	return h.Sum(make([]byte, 0, sha256.Size))
 }
 
 // genesis is the previous hash of the first entry.

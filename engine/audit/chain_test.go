@@ -325,6 +325,7 @@ func TestAuditRowsCannotChange(t *testing.T) {
 		`SELECT count(*) FROM audit_entries`,
 		`SELECT count(*) FROM audit_chain`,
 		`SELECT tend_audit_seal(100)`,
+		`SELECT count(*) FROM tend_audit_unchained(100)`,
 	} {
 		if err := asApp(stmt); err != nil {
 			t.Errorf("%s as tend_app: %v", stmt, err)

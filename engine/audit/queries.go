@@ -11,7 +11,8 @@ var queries = map[string]string{
 	"listAuditSQL":        listAuditSQL,
 	"listAuditNewestSQL":  listAuditNewestSQL,
 	"readingCreationsSQL": readingCreationsSQL,
-	"sealSQL":             sealSQL,
+	"unchainedSQL":        unchainedSQL,
+	"linkSQL":             linkSQL,
 	"chainSQL":            chainSQL,
 	"headSQL":             headSQL,
 	"unsealedSQL":         unsealedSQL,
@@ -27,9 +28,15 @@ var queries = map[string]string{
 // broken link; a full scan, run once).
 const findHashSQL = `SELECT seq FROM audit_chain WHERE hash = $1 ORDER BY seq LIMIT 1`
 
-// sealSQL chains at most $1 committed unsealed entries (see migrations
-// 00015 and 00024): it returns how many it sealed, 0 when another sealer holds the lock.
-const sealSQL = `SELECT tend_audit_seal($1)`
+// unchainedSQL takes the sealer's lock and returns at most $1 committed
+// unchained entries in id order, each with the chain's head (migration
+// 00029); no rows when there are none or another sealer holds the lock.
+const unchainedSQL = `SELECT head_seq, head_hash, id, at_micros, actor_id, actor_role, action, patient_id, object_type,
+		object_id, request_id, outcome, detail, org_id FROM tend_audit_unchained($1)`
+
+// linkSQL inserts the links computed from unchainedSQL's entries: seqs $1,
+// entry ids $2, previous hashes $3, hashes $4.
+const linkSQL = `SELECT tend_audit_link($1, $2, $3, $4)`
 
 // chainSQL reads the links from seq $1 on, in chain order, at most $2, with
 // the entry each chains and everything its hash covers (e.id is null when the
