@@ -202,6 +202,9 @@ func (ms *Service) PostEnvelope(ctx context.Context, a access.Actor, threadID uu
 	if ms.keys == nil {
 		return Posted{}, thread.ErrNoKeys
 	}
+	if err := ms.checkEnvelopeAttachments(ctx, a, threadID, in.Envelope.Attachments); err != nil {
+		return Posted{}, err
+	}
 	body, err := json.Marshal(in.Envelope)
 	if err != nil {
 		return Posted{}, fmt.Errorf("envelope: %w", err)
@@ -248,23 +251,44 @@ func (ms *Service) postEnvelopeTx(ctx context.Context, tx pgx.Tx, a access.Actor
 	if err != nil {
 		return Posted{}, err
 	}
+	atts := in.attachmentIDs()
 	ap, err := thread.Append(ctx, tx, ms.keys, now, thread.New{ThreadID: threadID, SenderID: a.UserID,
-		SenderRole: string(a.Role), Kind: thread.Encrypted, Body: body, Urgent: in.Urgent, Key: key,
+		SenderRole: string(a.Role), Kind: thread.Encrypted, Body: body, Urgent: in.Urgent, Key: key, AttachmentIDs: atts,
 		Sender: &thread.EnvelopeSender{Device: device, Seq: int64(in.Envelope.SenderSeq), CiphertextSHA256: sum[:]}})
 	if err != nil {
 		return Posted{}, err
 	}
+	detail := map[string]any{"message_ids": []uuid.UUID{ap.ID}, "ciphertext_sha256": hex.EncodeToString(sum[:]),
+		"sender_device_id": device}
+	if len(atts) > 0 {
+		detail["attachment_ids"] = atts
+	}
 	if err := ms.audit.Write(ctx, tx, a, audit.Entry{Action: "message.create", PatientID: pg.Deref(t.PatientID),
-		ObjectType: "thread", ObjectID: threadID.String(), Detail: map[string]any{"message_ids": []uuid.UUID{ap.ID},
-			"ciphertext_sha256": hex.EncodeToString(sum[:]), "sender_device_id": device}}); err != nil {
+		ObjectType: "thread", ObjectID: threadID.String(), Detail: detail}); err != nil {
 		return Posted{}, err
 	}
 	if _, err := ms.jobs().InsertTx(ctx, tx, pushArgs{MessageID: ap.ID}, ms.pushOpts(now)); err != nil {
 		return Posted{}, fmt.Errorf("schedule message push: %w", err)
 	}
-	m := newMessage(a, threadID, ap.ID, ap.Seq, NewMessage{Urgent: in.Urgent}, now)
+	m := newMessage(a, threadID, ap.ID, ap.Seq, NewMessage{Urgent: in.Urgent, AttachmentIDs: atts}, now)
 	m.Kind, m.Envelope = thread.Encrypted, body
+	if len(atts) > 0 {
+		msgs := []Message{m}
+		if err := ms.describeAttachments(ctx, tx, msgs); err != nil {
+			return Posted{}, err
+		}
+		m = msgs[0]
+	}
 	return Posted{Created: true, Message: m}, nil
+}
+
+// attachmentIDs are the envelope's attachments (checked UUIDs).
+func (in NewEnvelope) attachmentIDs() []uuid.UUID {
+	var ids []uuid.UUID
+	for _, id := range in.Envelope.Attachments {
+		ids = append(ids, uuid.MustParse(id))
+	}
+	return ids
 }
 
 // envelopeState is what the checks of an envelope read, in one round trip:
