@@ -14,7 +14,8 @@ import (
 
 // attachmentExt names a downloaded file by its type.
 var attachmentExt = map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "image/heic": ".heic", "application/pdf": ".pdf",
-	"audio/mp4": ".m4a", "audio/ogg": ".opus", "audio/mpeg": ".mp3", "video/mp4": ".mp4", "video/webm": ".webm"}
+	"audio/mp4": ".m4a", "audio/ogg": ".opus", "audio/mpeg": ".mp3", "video/mp4": ".mp4", "video/webm": ".webm",
+	engine.EncryptedAttachmentType: ".bin"}
 
 // uploadAttachment stores the request body, the file's raw bytes, in a
 // thread. Content-Type declares the file's type; the bytes must agree. The

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/tendhealth/tend/engine"
 )
 
 // Small files of each accepted type.
@@ -145,12 +147,22 @@ func TestAttachmentAuthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 	threads["same team"] = same
-	// One attachment per thread, uploaded by a participant.
+	// One attachment per thread, uploaded by a participant. The staff-only
+	// thread is end-to-end encrypted: it takes encrypted files (their
+	// ciphertext, opaque bytes to the server) only.
 	uploaders := map[string]client{"own": w.actors["clinician"], "same team": w.actors["clinician"],
 		"staff only": w.actors["clinician"], "other team": w.actors["clinicianB"]}
+	ciphertext := bytes.Repeat([]byte{0xc3, 0x5a}, 64)
+	file := func(object string) (string, []byte) {
+		if object == "staff only" {
+			return engine.EncryptedAttachmentType, ciphertext
+		}
+		return "image/png", pngFile
+	}
 	atts := map[string]string{}
 	for object, c := range uploaders {
-		r := w.send(c, "POST", "/v1/threads/"+threads[object]+"/attachments", "image/png", pngFile)
+		typ, data := file(object)
+		r := w.send(c, "POST", "/v1/threads/"+threads[object]+"/attachments", typ, data)
 		if r.status != http.StatusCreated {
 			t.Fatalf("upload to %s: %d %s", object, r.status, r.body)
 		}
@@ -174,10 +186,14 @@ func TestAttachmentAuthorization(t *testing.T) {
 	for role, objects := range may {
 		c := w.actors[role]
 		for object, allowed := range objects {
-			up := w.send(c, "POST", "/v1/threads/"+threads[object]+"/attachments", "image/jpeg", jpegFile)
+			typ, data := file(object)
+			if typ == "image/png" {
+				typ, data = "image/jpeg", jpegFile
+			}
+			up := w.send(c, "POST", "/v1/threads/"+threads[object]+"/attachments", typ, data)
 			down := w.send(c, "GET", "/v1/attachments/"+atts[object], "", nil)
 			if allowed {
-				if up.status != http.StatusCreated || down.status != http.StatusOK || !bytes.Equal(down.body, pngFile) {
+				if _, stored := file(object); up.status != http.StatusCreated || down.status != http.StatusOK || !bytes.Equal(down.body, stored) {
 					t.Errorf("%s on %s: upload %d, download %d; want 201, 200", role, object, up.status, down.status)
 				}
 				continue

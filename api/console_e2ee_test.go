@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -45,8 +46,12 @@ type consoleE2EEResult struct {
 		Fingerprint string   `json:"fingerprint"`
 		Messages    []string `json:"messages"`
 	} `json:"lost"`
-	Problems     []string `json:"problems"`
-	RefusedCalls []string `json:"refusedCalls"`
+	// PatientFile is the patient's encrypted attachment as the console
+	// decrypted and saved it (base64url).
+	PatientFile  e2ee.Bytes `json:"patientFile"`
+	PatientName  string     `json:"patientName"`
+	Problems     []string   `json:"problems"`
+	RefusedCalls []string   `json:"refusedCalls"`
 	Checks       struct {
 		AxeRuns        int      `json:"axe_runs"`
 		AxeViolations  []string `json:"axe_violations"`
@@ -78,11 +83,15 @@ func TestConsoleE2EEInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	const patientText, replyText = "Ankle swollen since Tuesday, wrapped in zinc-oxide gauze", "Raise it above your hip for twenty minutes"
+	// The files each side attaches: the patient's photo (any bytes; the
+	// server never sees them) and the console's leaflet.
+	patientFile := append([]byte("\x89PNG\r\n\x1a\n"), []byte("ANKLE-PHOTO-BYTES "+strings.Repeat("px", 2000))...)
+	const replyFile = "ELEVATION-LEAFLET: raise the ankle above the hip"
 
 	run, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := pb.command(run, "e2ee.test.mjs", s.admin.base, "TOKEN="+s.clinician.token, "THREAD="+thread,
-		"PATIENT_TEXT="+patientText, "REPLY_TEXT="+replyText, "SWAP_KEY="+b64url(swap.HPKEPublic))
+		"PATIENT_TEXT="+patientText, "REPLY_TEXT="+replyText, "SWAP_KEY="+b64url(swap.HPKEPublic), "REPLY_FILE="+replyFile)
 	var res consoleE2EEResult
 	driveBrowser(t, cmd, &res, func(line string, reply func(string)) bool {
 		if fp, ok := strings.CutPrefix(line, "FINGERPRINT "); ok {
@@ -90,14 +99,15 @@ func TestConsoleE2EEInBrowser(t *testing.T) {
 			if r := patient.do("POST", "/v1/threads/"+thread+"/encrypt", nil); r.status != http.StatusOK {
 				t.Fatalf("encrypt: %d %s", r.status, r.body)
 			}
-			if r := patient.do("POST", "/v1/threads/"+thread+"/envelopes", phone.seal(t, fetchKeys(t, patient, thread), patientText)); r.status != http.StatusCreated {
+			ref, _ := phone.upload(t, patient, thread, "ankle.png", "image/png", patientFile)
+			if r := patient.do("POST", "/v1/threads/"+thread+"/envelopes", phone.seal(t, fetchKeys(t, patient, thread), patientText, ref)); r.status != http.StatusCreated {
 				t.Fatalf("the patient's envelope: %d %s", r.status, r.body)
 			}
 			reply("PATIENT_WROTE")
 			return true
 		}
 		if line == "SENT" {
-			checkReplyOpens(t, s, patient, phone, record, thread, replyText)
+			checkReplyOpens(t, s, patient, phone, record, thread, replyText, replyFile)
 			reply("CHECKED")
 			return true
 		}
@@ -105,6 +115,11 @@ func TestConsoleE2EEInBrowser(t *testing.T) {
 	})
 	t.Logf("console: %+v", res)
 	checkConsoleE2EE(t, res, phone)
+	if !bytes.Equal(res.PatientFile, patientFile) || res.PatientName != "ankle.png" {
+		t.Errorf("the console saved the patient's attachment as %q (%d bytes), want ankle.png's %d bytes", res.PatientName,
+			len(res.PatientFile), len(patientFile))
+	}
+	checkOldDeviceRevoked(t, s.clinician, res.Fingerprint, res.Lost.Fingerprint)
 	// The stale keys' 409, and the read mark the console moved to the last
 	// message listed, which the script made up (the server knows no such id).
 	want := []string{"POST /v1/threads/" + thread + "/envelopes 409", "POST /v1/threads/" + thread + "/read 422"}
@@ -114,7 +129,7 @@ func TestConsoleE2EEInBrowser(t *testing.T) {
 	if res.Lost.Fingerprint == res.Fingerprint || len(res.Lost.Fingerprint) != 79 {
 		t.Errorf("after losing its keys the console shows %q, want new keys (not %q)", res.Lost.Fingerprint, res.Fingerprint)
 	}
-	for _, text := range []string{patientText, replyText, "This must never be sent"} {
+	for _, text := range []string{patientText, replyText, "This must never be sent", "ANKLE-PHOTO-BYTES", "ELEVATION-LEAFLET", "ankle.png"} {
 		if where := databaseContains(t, s.pool, text); len(where) > 0 {
 			t.Errorf("the database holds the plaintext %q in %v", text, where)
 		}
@@ -133,8 +148,8 @@ func newE2EESetup(t *testing.T) (*setup, client, *e2ee.DeviceKeys) {
 	return s, s.admin.as(s.userToken(t, map[string]any{"name": "Sam Lee", "role": "patient", "patient_id": s.patientID})), record
 }
 
-// checkRegisteredFingerprint: fp is the fingerprint of the one device c's
-// user registered, as the server stores it and as Go computes it from the
+// checkRegisteredFingerprint: fp is the fingerprint of a device c's user
+// registered, as the server stores it and as Go computes it from the
 // registered keys.
 func checkRegisteredFingerprint(t *testing.T, c client, fp string) {
 	t.Helper()
@@ -146,10 +161,17 @@ func checkRegisteredFingerprint(t *testing.T, c client, fp string) {
 		}
 	}
 	c.do("GET", "/v1/me/e2ee-devices", nil).decode(t, &devs)
-	if len(devs.Items) != 1 {
-		t.Fatalf("the console registered %d devices, want 1", len(devs.Items))
+	i := slices.IndexFunc(devs.Items, func(d struct {
+		HPKEPublicKey    e2ee.Bytes `json:"hpke_public_key"`
+		SigningPublicKey e2ee.Bytes `json:"signing_public_key"`
+		Fingerprint      string     `json:"fingerprint"`
+	}) bool {
+		return d.Fingerprint == fp
+	})
+	if i < 0 {
+		t.Fatalf("no registered device has the fingerprint %q the page shows", fp)
 	}
-	d := devs.Items[0]
+	d := devs.Items[i]
 	if want := e2ee.FormatFingerprint(e2ee.Fingerprint(d.HPKEPublicKey, d.SigningPublicKey)); fp != want || d.Fingerprint != want {
 		t.Fatalf("the console shows the fingerprint %q; the registered keys' is %q (server: %q)", fp, want, d.Fingerprint)
 	}
@@ -158,7 +180,7 @@ func checkRegisteredFingerprint(t *testing.T, c client, fp string) {
 // checkReplyOpens: the clinician's one encrypted message opens to text for
 // the patient's device and for the record key, with the signing key the
 // clinician's device registered; its stored body is empty.
-func checkReplyOpens(t *testing.T, s *setup, patient client, phone *e2eeClient, record *e2ee.DeviceKeys, thread, text string) {
+func checkReplyOpens(t *testing.T, s *setup, patient client, phone *e2eeClient, record *e2ee.DeviceKeys, thread, text, file string) {
 	t.Helper()
 	var devs struct {
 		Items []struct {
@@ -193,6 +215,60 @@ func checkReplyOpens(t *testing.T, s *setup, patient client, phone *e2eeClient, 
 		if err != nil || string(pt) != text {
 			t.Errorf("%s opened the console's envelope as %q, %v", id, pt, err)
 		}
+		c, err := e2ee.OpenContent(&env, e2ee.OpenParams{ThreadID: thread, RecipientID: id, PrivateKey: key,
+			SenderKey: ed25519.PublicKey(devs.Items[0].SigningPublicKey)})
+		if err != nil || len(c.Attachments) != 1 || c.Attachments[0].Name != "leaflet.txt" {
+			t.Fatalf("%s: the console's envelope carries %+v, %v; want its leaflet.txt", id, c, err)
+		}
+		r := patient.do("GET", "/v1/attachments/"+c.Attachments[0].ID, nil)
+		got, err := e2ee.DecryptFile(&env, c.Attachments[0], r.body)
+		if err != nil || string(got) != file {
+			t.Errorf("%s: the console's attachment decrypts to %q, %v", id, got, err)
+		}
+	}
+}
+
+// registeredDevice is what the device tests read of GET /v1/me/e2ee-devices.
+type registeredDevice struct {
+	Fingerprint string  `json:"fingerprint"`
+	RevokedAt   *string `json:"revoked_at"`
+}
+
+// registeredDevices lists c's user's end-to-end encryption devices.
+func registeredDevices(t *testing.T, c client) []registeredDevice {
+	t.Helper()
+	var devs struct{ Items []registeredDevice }
+	c.do("GET", "/v1/me/e2ee-devices", nil).decode(t, &devs)
+	return devs.Items
+}
+
+// currentFingerprint is the fingerprint of c's user's one current device.
+func currentFingerprint(t *testing.T, c client) string {
+	t.Helper()
+	for _, d := range registeredDevices(t, c) {
+		if d.RevokedAt == nil {
+			return d.Fingerprint
+		}
+	}
+	return ""
+}
+
+// checkOldDeviceRevoked: after the console lost its keys, its old device
+// (fingerprint old) is revoked and the new one (fingerprint now) is the
+// user's only current device.
+func checkOldDeviceRevoked(t *testing.T, c client, old, now string) {
+	t.Helper()
+	var current []string
+	oldRevoked := false
+	for _, d := range registeredDevices(t, c) {
+		if d.RevokedAt == nil {
+			current = append(current, d.Fingerprint)
+		} else if d.Fingerprint == old {
+			oldRevoked = true
+		}
+	}
+	if !oldRevoked || !slices.Equal(current, []string{now}) {
+		t.Errorf("after losing its keys: old device revoked %v, current devices %q; want only %q", oldRevoked, current, now)
 	}
 }
 
@@ -230,7 +306,7 @@ func checkConsoleE2EE(t *testing.T, res consoleE2EEResult, phone *e2eeClient) {
 	if !strings.Contains(res.Swap.Error, "changed since this browser first saw them") || res.Swap.Marked != 1 || len(res.Swap.Answers) != 0 {
 		t.Errorf("a swapped key: %q, %d devices marked, envelopes posted %v", res.Swap.Error, res.Swap.Marked, res.Swap.Answers)
 	}
-	if !strings.Contains(res.Lost.Notice, "had no encryption keys") || len(res.Lost.Messages) != 2 ||
+	if !strings.Contains(res.Lost.Notice, "Older messages cannot be opened on this device") || len(res.Lost.Messages) != 2 ||
 		!strings.Contains(res.Lost.Messages[0], "not encrypted for this browser's keys") {
 		t.Errorf("lost keys: notice %q, messages %q", res.Lost.Notice, res.Lost.Messages)
 	}
@@ -281,8 +357,20 @@ type consoleAppResult struct {
 	AppTexts    []string                        `json:"appTexts"`
 	// WrapWorkers are the key-wrapping workers each page runs.
 	WrapWorkers struct{ App, Console int } `json:"wrapWorkers"`
-	Problems    []string                   `json:"problems"`
-	Checks      struct {
+	// AppLost is the app after its keys were lost: its notice and what the
+	// earlier messages say.
+	AppLost struct {
+		Notice  string   `json:"notice"`
+		Refused []string `json:"refused"`
+	} `json:"appLost"`
+	// ConsoleGot and AppGot are the attachment each page decrypted and
+	// saved: the app's photo in the console, the console's PDF in the app.
+	ConsoleGot, AppGot struct {
+		Name  string     `json:"name"`
+		Bytes e2ee.Bytes `json:"bytes"`
+	}
+	Problems []string `json:"problems"`
+	Checks   struct {
 		AxeViolations []string `json:"axe_violations"`
 	} `json:"checks"`
 }
@@ -297,10 +385,12 @@ func TestE2EEConsoleAndAppInBrowser(t *testing.T) {
 	pb := newPageBrowser(t, "console", "playwright-core", "axe-core")
 	s, patient, _ := newE2EESetup(t)
 	const patientText, replyText = "My weight went up two kilos since Monday", "Take an extra furosemide tablet today"
+	photo := append([]byte("\x89PNG\r\n\x1a\n"), []byte("SCALE-PHOTO "+strings.Repeat("\x00\xff", 600))...)
+	plan := []byte("%PDF-1.7\nDIURETIC-PLAN: 40 mg furosemide tomorrow morning")
 	run, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := pb.command(run, "e2ee-app.test.mjs", s.admin.base, "TOKEN_CLINICIAN="+s.clinician.token, "TOKEN_PATIENT="+patient.token,
-		"PATIENT_TEXT="+patientText, "REPLY_TEXT="+replyText)
+		"PATIENT_TEXT="+patientText, "REPLY_TEXT="+replyText, "PATIENT_FILE="+b64url(photo), "REPLY_FILE="+b64url(plan))
 	var res consoleAppResult
 	driveBrowser(t, cmd, &res, func(string, func(string)) bool { return false })
 	t.Logf("browser: %+v", res)
@@ -319,6 +409,15 @@ func TestE2EEConsoleAndAppInBrowser(t *testing.T) {
 	if len(res.Problems) > 0 || len(res.Checks.AxeViolations) > 0 {
 		t.Errorf("problems %q, axe %q", res.Problems, res.Checks.AxeViolations)
 	}
+	if res.ConsoleGot.Name != "weight.png" || !bytes.Equal(res.ConsoleGot.Bytes, photo) ||
+		res.AppGot.Name != "diuretic plan.pdf" || !bytes.Equal(res.AppGot.Bytes, plan) {
+		t.Errorf("attachments: the console got %q (%d bytes), the app %q (%d bytes); want the identical files",
+			res.ConsoleGot.Name, len(res.ConsoleGot.Bytes), res.AppGot.Name, len(res.AppGot.Bytes))
+	}
+	if !strings.Contains(res.AppLost.Notice, "Older messages cannot be opened on this device") || len(res.AppLost.Refused) != 2 {
+		t.Errorf("the app after losing its keys: notice %q, messages %q", res.AppLost.Notice, res.AppLost.Refused)
+	}
+	checkOldDeviceRevoked(t, patient, res.Fingerprint.App, currentFingerprint(t, patient))
 	var msgs struct{ Items []struct{ Kind, Body string } }
 	var threads struct{ Items []struct{ ID string } }
 	patient.do("GET", "/v1/threads", nil).decode(t, &threads)
@@ -326,7 +425,7 @@ func TestE2EEConsoleAndAppInBrowser(t *testing.T) {
 	if len(msgs.Items) != 2 || msgs.Items[0].Kind != "encrypted" || msgs.Items[1].Kind != "encrypted" || msgs.Items[0].Body != "" {
 		t.Errorf("stored messages %+v, want two envelopes", msgs.Items)
 	}
-	for _, text := range []string{patientText, replyText} {
+	for _, text := range []string{patientText, replyText, "SCALE-PHOTO", "DIURETIC-PLAN", "weight.png", "diuretic plan"} {
 		if where := databaseContains(t, s.pool, text); len(where) > 0 {
 			t.Errorf("the database holds the plaintext %q in %v", text, where)
 		}

@@ -184,7 +184,9 @@ func TestEraseThroughAPI(t *testing.T) {
 	r := admin.do("POST", "/v1/patients/"+id+"/erase", map[string]any{"reason": "Erasure request of 2026-12-01"})
 	var er engine.Erasure
 	r.decode(t, &er)
-	if r.status != http.StatusOK || er.PatientID.String() != id || er.Messages < 3 || er.Notes != 1 || er.Attachments != 1 || er.Users != 2 {
+	// Two attachments: the PDF above and the encrypted file the world put
+	// in the staff-only thread about the patient.
+	if r.status != http.StatusOK || er.PatientID.String() != id || er.Messages < 3 || er.Notes != 1 || er.Attachments != 2 || er.Users != 2 {
 		t.Fatalf("erase: %d %s", r.status, r.body)
 	}
 	wantProblem(t, admin.do("POST", "/v1/patients/"+id+"/erase", map[string]any{"reason": "again"}), http.StatusConflict)

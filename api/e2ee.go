@@ -84,6 +84,7 @@ type wireEnvelope struct {
 	SenderSeq    uint64     `json:"sender_seq"`
 	Nonce        string     `json:"nonce"`
 	Ciphertext   string     `json:"ciphertext"`
+	Attachments  []string   `json:"attachments"`
 	Recipients   []wireWrap `json:"recipients"`
 	Record       wireWrap   `json:"record"`
 	Signature    string     `json:"signature"`
@@ -118,7 +119,8 @@ func (we *wireEnvelope) decode() (*e2ee.Envelope, error) {
 	}
 	env := &e2ee.Envelope{Version: we.V, Suite: we.Suite, ThreadID: we.ThreadID, SenderDevice: we.SenderDevice,
 		SenderSeq: we.SenderSeq, Nonce: b64(&v, "envelope.nonce", we.Nonce),
-		Ciphertext: b64(&v, "envelope.ciphertext", we.Ciphertext), Record: wrap("envelope.record", we.Record),
+		Ciphertext: b64(&v, "envelope.ciphertext", we.Ciphertext), Attachments: we.Attachments,
+		Record:    wrap("envelope.record", we.Record),
 		Signature: b64(&v, "envelope.signature", we.Signature)}
 	for i, w := range we.Recipients {
 		env.Recipients = append(env.Recipients, wrap(fmt.Sprintf("envelope.recipients[%d]", i), w))

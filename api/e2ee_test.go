@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -69,11 +71,11 @@ func fetchKeys(t testing.TB, c client, thread string) threadKeys {
 
 // seal seals text to keys and returns the body of POST
 // /v1/threads/{id}/envelopes as a generic JSON value.
-func (d *e2eeClient) seal(t testing.TB, k threadKeys, text string) map[string]any {
+func (d *e2eeClient) seal(t testing.TB, k threadKeys, text string, files ...e2ee.FileRef) map[string]any {
 	t.Helper()
 	d.seq++
 	p := e2ee.SealParams{ThreadID: k.ThreadID, SenderDevice: d.id, SenderSeq: d.seq, SigningKey: d.keys.Signing,
-		Record: e2ee.Recipient{ID: k.RecordKey.ID, PublicKey: k.RecordKey.PublicKey}}
+		Record: e2ee.Recipient{ID: k.RecordKey.ID, PublicKey: k.RecordKey.PublicKey}, Attachments: files}
 	for _, dev := range k.Devices {
 		p.Recipients = append(p.Recipients, e2ee.Recipient{ID: dev.ID, PublicKey: dev.HPKEPublicKey})
 	}
@@ -90,6 +92,121 @@ func (d *e2eeClient) seal(t testing.TB, k threadKeys, text string) map[string]an
 		t.Fatal(err)
 	}
 	return map[string]any{"envelope": out}
+}
+
+// upload encrypts file on d for thread and uploads the ciphertext as c; it
+// returns the reference (its id set) and the ciphertext.
+func (d *e2eeClient) upload(t testing.TB, c client, thread, name, typ string, file []byte) (e2ee.FileRef, []byte) {
+	t.Helper()
+	ct, ref, err := e2ee.EncryptFile(thread, d.id, name, typ, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.doWithBytes("POST", "/v1/threads/"+thread+"/attachments", engine.EncryptedAttachmentType, ct)
+	if r.status != http.StatusCreated {
+		t.Fatalf("upload the ciphertext: %d %s", r.status, r.body)
+	}
+	var att struct{ ID, SHA256 string }
+	r.decode(t, &att)
+	if att.SHA256 != ref.SHA256 {
+		t.Fatalf("the server's SHA-256 %s is not the ciphertext's %s", att.SHA256, ref.SHA256)
+	}
+	ref.ID = att.ID
+	return ref, ct
+}
+
+// doWithBytes sends raw bytes with a Content-Type.
+func (c client) doWithBytes(method, path, contentType string, body []byte) response {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, body: b, header: resp.Header}
+}
+
+// TestEncryptedAttachmentAnswers: over HTTP, a plain file uploaded to an
+// encrypted thread and an encrypted one to a plain thread are 409s; an
+// envelope referencing an attachment that is not the sender's encrypted
+// upload to the thread is a 422 naming envelope.attachments[i]; a valid one
+// lists the attachment, whose download is the ciphertext (typed
+// application/vnd.tend.encrypted) and decrypts on the recipient's device
+// to the same bytes; the message's FHIR Communication has no payload.
+func TestEncryptedAttachmentAnswers(t *testing.T) {
+	t.Parallel()
+	record, err := e2ee.GenerateDeviceKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSetupWith(t, engine.Config{RecordPublicKey: record.HPKEPublic})
+	pat := s.admin.as(s.userToken(t, map[string]any{"name": "Sam", "role": "patient", "patient_id": s.patientID}))
+	doc, me := newE2EEClient(t, s.clinician), newE2EEClient(t, pat)
+	var threads struct{ Items []struct{ ID string } }
+	pat.do("GET", "/v1/threads", nil).decode(t, &threads)
+	th := threads.Items[0].ID
+	path := "/v1/threads/" + th
+	png := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 32)...)
+	r := pat.doWithBytes("POST", path+"/attachments", "image/png", png)
+	if r.status != http.StatusCreated {
+		t.Fatalf("plain upload to a plain thread: %d %s", r.status, r.body)
+	}
+	var plain struct{ ID string }
+	r.decode(t, &plain)
+	wantProblem(t, pat.doWithBytes("POST", path+"/attachments", engine.EncryptedAttachmentType, make([]byte, 64)), http.StatusConflict)
+	if r := s.clinician.do("POST", path+"/encrypt", nil); r.status != http.StatusOK {
+		t.Fatalf("encrypt: %d %s", r.status, r.body)
+	}
+	wantProblem(t, pat.doWithBytes("POST", path+"/attachments", "image/png", png), http.StatusConflict)
+	wantProblem(t, pat.doWithBytes("POST", path+"/attachments", engine.EncryptedAttachmentType, make([]byte, 5)),
+		http.StatusUnprocessableEntity, "body")
+	file := []byte("%PDF-1.7\nblood results: potassium 5.9 mmol/L")
+	ref, ct := me.upload(t, pat, th, "results.pdf", "application/pdf", file)
+	docRef, _ := doc.upload(t, s.clinician, th, "doc.pdf", "application/pdf", []byte("%PDF-1.7\nthe clinician's"))
+	keys := fetchKeys(t, pat, th)
+	unknown, foreign, plainRef := ref, docRef, ref
+	unknown.ID, plainRef.ID = uuid.NewString(), plain.ID
+	for _, bad := range []e2ee.FileRef{unknown, foreign, plainRef} {
+		wantProblem(t, pat.do("POST", path+"/envelopes", me.seal(t, keys, "x", bad)), http.StatusUnprocessableEntity,
+			"envelope.attachments[0]")
+	}
+	r = pat.do("POST", path+"/envelopes", me.seal(t, keys, "my results", ref))
+	if r.status != http.StatusCreated || !strings.Contains(string(r.body), ref.ID) {
+		t.Fatalf("post: %d %s", r.status, r.body)
+	}
+	var page struct {
+		Items []struct {
+			ID       string         `json:"id"`
+			Envelope *e2ee.Envelope `json:"envelope"`
+		}
+	}
+	s.clinician.do("GET", path+"/messages", nil).decode(t, &page)
+	c, err := e2ee.OpenContent(page.Items[0].Envelope, e2ee.OpenParams{ThreadID: th, RecipientID: doc.id,
+		PrivateKey: doc.keys.HPKEPrivate, SenderKey: me.keys.SigningPublic()})
+	if err != nil || len(c.Attachments) != 1 {
+		t.Fatalf("open: %+v, %v", c, err)
+	}
+	r = s.clinician.do("GET", "/v1/attachments/"+ref.ID, nil)
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != engine.EncryptedAttachmentType || !bytes.Equal(r.body, ct) {
+		t.Fatalf("download: %d %s", r.status, r.header.Get("Content-Type"))
+	}
+	if got, err := e2ee.DecryptFile(page.Items[0].Envelope, c.Attachments[0], r.body); err != nil || !bytes.Equal(got, file) {
+		t.Fatalf("decrypt: %v", err)
+	}
+	r = s.clinician.do("GET", "/fhir/r4/Communication/"+page.Items[0].ID, nil)
+	if r.status != http.StatusOK || strings.Contains(string(r.body), "payload") || strings.Contains(string(r.body), ref.ID) {
+		t.Fatalf("Communication: %d %s", r.status, r.body)
+	}
 }
 
 // TestEnvelopeAnswers: over HTTP, each malformed envelope is a 422 naming

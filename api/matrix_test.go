@@ -42,16 +42,17 @@ type world struct {
 	actors    map[string]client // role name → client (team A unless suffixed B)
 	patient   map[string]string // "A"/"B" → patient id
 	alert     map[string]string
-	clinician map[string]string      // user ids
-	device    map[string]string      // registered device id of clinician A / B
-	schedule  map[string]string      // a medication schedule of patient A / B
-	dose      map[string]string      // a dose due within minutes, of another schedule
-	thread    map[string]string      // the patient thread of patient A / B
-	staff     map[string]string      // the staff-only thread about patient A / B
-	message   map[string]string      // a message of the patient in thread A / B
-	scheduler map[string]string      // user ids
-	e2ee      map[string]*e2eeClient // clinician A's / B's device with keys
-	spare     map[string]string      // another e2ee device of clinician A / B (revoked by a matrix row)
+	clinician map[string]string       // user ids
+	device    map[string]string       // registered device id of clinician A / B
+	schedule  map[string]string       // a medication schedule of patient A / B
+	dose      map[string]string       // a dose due within minutes, of another schedule
+	thread    map[string]string       // the patient thread of patient A / B
+	staff     map[string]string       // the staff-only thread about patient A / B
+	message   map[string]string       // a message of the patient in thread A / B
+	scheduler map[string]string       // user ids
+	e2ee      map[string]*e2eeClient  // clinician A's / B's device with keys
+	spare     map[string]string       // another e2ee device of clinician A / B (revoked by a matrix row)
+	encFile   map[string]e2ee.FileRef // an encrypted attachment clinician A / B uploaded to the staff thread
 }
 
 func newWorld(t *testing.T) *world {
@@ -88,7 +89,7 @@ func buildWorld(t *testing.T, twoOrgs bool) *world {
 		actors: map[string]client{}, patient: map[string]string{}, alert: map[string]string{},
 		clinician: map[string]string{}, device: map[string]string{}, schedule: map[string]string{}, dose: map[string]string{},
 		thread: map[string]string{}, staff: map[string]string{}, message: map[string]string{}, scheduler: map[string]string{},
-		e2ee: map[string]*e2eeClient{}, spare: map[string]string{}}
+		e2ee: map[string]*e2eeClient{}, spare: map[string]string{}, encFile: map[string]e2ee.FileRef{}}
 	w.actors["admin"] = w.admin
 	w.org = map[string]string{"A": engine.DefaultOrgID().String()}
 	op, err := eng.CreateUser(ctx, engine.System("test"), engine.NewUser{Name: "Operator", Role: engine.RoleSuperAdmin})
@@ -201,6 +202,8 @@ func buildWorld(t *testing.T, twoOrgs bool) *world {
 		if r := w.admin.as(docTok).do("POST", "/v1/threads/"+w.staff[team]+"/encrypt", nil); r.status != http.StatusOK {
 			t.Fatalf("encrypt: %d %s", r.status, r.body)
 		}
+		w.encFile[team], _ = w.e2ee[team].upload(t, w.admin.as(docTok), w.staff[team], "ward round.pdf", "application/pdf",
+			[]byte("%PDF-1.7\nward round notes"))
 	}
 	return w
 }
@@ -496,7 +499,8 @@ var endpoints = map[string]endpoint{
 	"POST /v1/threads/{id}/encrypt": {actor: "clinician", id: staffA, scoped: true, otherID: staffB, optionalBody: true,
 		body: func(*world) any { return map[string]any{} }},
 	"POST /v1/threads/{id}/envelopes": {actor: "clinician", id: staffA, scoped: true, otherID: staffB, body: func(w *world) any {
-		return w.e2ee["A"].seal(w.t, fetchKeys(w.t, w.actors["clinician"], w.staff["A"]), "Bed 4 needs a call back")
+		return w.e2ee["A"].seal(w.t, fetchKeys(w.t, w.actors["clinician"], w.staff["A"]), "Bed 4 needs a call back",
+			w.encFile["A"])
 	}},
 	"GET /v1/me/presence": {actor: "clinician"},
 	"POST /v1/me/presence": {actor: "clinician", body: func(*world) any {

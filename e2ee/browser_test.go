@@ -48,8 +48,9 @@ func TestBrowserInterop(t *testing.T) {
 		PublicKey Bytes  `json:"public_key"`
 	}
 	in := map[string]any{"thread_id": v.ThreadID, "recipient": me, "sender_signing_public_key": v.Sender.SigningPublicKey,
-		"envelope": v.Envelope, "seal": map[string]any{"sender_device_id": me.ID, "sender_seq": 1, "text": "Sealed in Chromium ✓",
+		"envelope": v.Envelope, "v2": map[string]any{"envelope": v.V2.Envelope, "file_ciphertext": v.V2.FileCiphertext}, "seal": map[string]any{"sender_device_id": me.ID, "sender_seq": 1, "text": "Sealed in Chromium ✓",
 			"signing_private_key": me.SigningPrivateKey, "signing_public_key": me.SigningPublicKey,
+			"file_text": "A file encrypted in Chromium ✓", "file_id": "0190b5a4-6c2e-7d4f-9a31-0000000000fc",
 			"recipients": []pub{{v.Sender.ID, v.Sender.HPKEPublicKey}, {me.ID, me.HPKEPublicKey}},
 			"record":     pub{v.Record.ID, v.Record.HPKEPublicKey}}}
 	if os.Getenv("TEND_E2EE_BROWSER_BENCH") != "" {
@@ -78,6 +79,14 @@ func TestBrowserInterop(t *testing.T) {
 		SealMS  float64   `json:"seal_ms"`
 		Times   []float64 `json:"times"`
 		Workers int       `json:"workers"`
+		V2      struct {
+			Text           string    `json:"text"`
+			Name           string    `json:"name"`
+			File           Bytes     `json:"file"`
+			Swapped        string    `json:"swapped"`
+			Sealed         *Envelope `json:"sealed"`
+			FileCiphertext Bytes     `json:"file_ciphertext"`
+		} `json:"v2"`
 	}
 	if err := json.Unmarshal([]byte(res), &got); err != nil {
 		t.Fatal(err)
@@ -95,6 +104,18 @@ func TestBrowserInterop(t *testing.T) {
 			t.Errorf("%s: Go opened the browser's envelope as %q, %v", k.ID, pt, err)
 		}
 	}
+	checkBrowserV2(t, v, got.V2.Text, got.V2.Name, got.V2.File, got.V2.Swapped)
+	for _, k := range []vectorKey{v.Sender, v.Record} {
+		c, err := OpenContent(got.V2.Sealed, OpenParams{ThreadID: v.ThreadID, RecipientID: k.ID, PrivateKey: k.HPKEPrivateKey,
+			SenderKey: ed25519.PublicKey(me.SigningPublicKey)})
+		if err != nil || len(c.Attachments) != 1 {
+			t.Fatalf("%s: Go opened the browser's v2 envelope as %+v, %v", k.ID, c, err)
+		}
+		file, err := DecryptFile(got.V2.Sealed, c.Attachments[0], got.V2.FileCiphertext)
+		if err != nil || string(file) != "A file encrypted in Chromium ✓" || c.Attachments[0].Name != "from-chromium.bin" {
+			t.Errorf("%s: the browser's attachment decrypts in Go to %q, %v", k.ID, file, err)
+		}
+	}
 	if got.Workers == 0 {
 		t.Error("the browser sealed without its key-wrapping workers")
 	}
@@ -104,6 +125,19 @@ func TestBrowserInterop(t *testing.T) {
 		n := len(got.Times)
 		t.Logf("browser: %d seals of 4 KB to 20 devices and the record key: p50 %.1f ms, p99 %.1f ms, max %.1f ms", n,
 			got.Times[n/2], got.Times[(n*99)/100], got.Times[n-1])
+	}
+}
+
+// checkBrowserV2 checks what the browser made of the v2 vector: the text,
+// the attachment's sealed name, the identical file bytes, and a refusal of
+// an altered ciphertext.
+func checkBrowserV2(t *testing.T, v *vectors, text, name string, file []byte, swapped string) {
+	t.Helper()
+	if text != v.V2.Text || name != v.V2.Attachment.Name || string(file) != string(v.V2.File) {
+		t.Errorf("the browser opened the v2 vector as %q, %q, %q", text, name, file)
+	}
+	if !strings.Contains(swapped, "not the one the sender sent") {
+		t.Errorf("an altered attachment ciphertext: the browser said %q", swapped)
 	}
 }
 

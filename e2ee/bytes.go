@@ -51,6 +51,11 @@ func appendUint64(dst []byte, v uint64) []byte {
 	return dst
 }
 
+// appendUint32 appends v as 4 big-endian bytes.
+func appendUint32(dst []byte, v uint32) []byte {
+	return append(dst, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
 // appendUint16 appends v as 2 big-endian bytes.
 func appendUint16(dst []byte, v uint16) []byte {
 	return append(dst, byte(v>>8), byte(v))

@@ -15,4 +15,14 @@
 //		Recipients: devices, Record: record, SigningKey: sk}, []byte("hello"))
 //	plaintext, err := e2ee.Open(env, e2ee.OpenParams{ThreadID: t, RecipientID: me,
 //		PrivateKey: mySeed, SenderKey: senderEd25519})
+//
+// A file is encrypted on the device under a key of its own (EncryptFile), its
+// ciphertext uploaded, and its reference sealed in a version 2 envelope
+// (SealParams.Attachments); the recipient opens the content (OpenContent) and
+// checks and decrypts the downloaded ciphertext (DecryptFile).
+//
+//	ct, ref, err := e2ee.EncryptFile(t, d, "scan.pdf", "application/pdf", file)
+//	// upload ct as application/vnd.tend.encrypted; ref.ID = the answer's id
+//	c, err := e2ee.OpenContent(env, params)
+//	file, err := e2ee.DecryptFile(env, c.Attachments[0], downloaded)
 package e2ee

@@ -5,12 +5,14 @@ import (
 	"strings"
 )
 
-// The one cipher suite of version 1. An envelope naming any other is refused.
+// The one cipher suite of versions 1 and 2. An envelope naming any other is
+// refused.
 const (
-	Version = 1      // envelope version
-	KEMID   = 0x647a // MLKEM768-X25519 (X-Wing), draft-ietf-hpke-pq
-	KDFID   = 0x0001 // HKDF-SHA256
-	AEADID  = 0x0002 // AES-256-GCM, for the HPKE wrap and for the content
+	Version  = 1      // envelope version 1: the sealed content is the text
+	Version2 = 2      // envelope version 2: the sealed content is a Content (text and attachments)
+	KEMID    = 0x647a // MLKEM768-X25519 (X-Wing), draft-ietf-hpke-pq
+	KDFID    = 0x0001 // HKDF-SHA256
+	AEADID   = 0x0002 // AES-256-GCM, for the HPKE wrap and for the content
 )
 
 // Sizes of version 1's binary fields, in bytes.
@@ -26,6 +28,7 @@ const (
 	MaxPlaintext      = 64 << 10
 	MaxCiphertextSize = MaxPlaintext + 16
 	MaxRecipients     = 500
+	MaxAttachments    = 10        // attachments of one version 2 envelope
 	MaxSenderSeq      = 1<<53 - 1 // the largest integer every JSON reader keeps exact
 )
 
@@ -58,9 +61,14 @@ type Envelope struct {
 	SenderSeq  uint64 `json:"sender_seq"`
 	Nonce      Bytes  `json:"nonce"`
 	Ciphertext Bytes  `json:"ciphertext"`
-	Recipients []Wrap `json:"recipients"`
-	Record     Wrap   `json:"record"`
-	Signature  Bytes  `json:"signature"`
+	// Attachments (version 2 only) are the ids of the encrypted attachments
+	// the sealed content references, in its order: the server checks that
+	// each is an encrypted attachment the sender uploaded to this thread, and
+	// the signature covers them. Empty in version 1.
+	Attachments []string `json:"attachments,omitempty"`
+	Recipients  []Wrap   `json:"recipients"`
+	Record      Wrap     `json:"record"`
+	Signature   Bytes    `json:"signature"`
 }
 
 // FieldError is a problem with one field of an envelope or key.
@@ -81,8 +89,8 @@ func fieldErr(field, format string, args ...any) *FieldError {
 // *FieldError.
 func Check(e *Envelope) error {
 	switch {
-	case e.Version != Version:
-		return fieldErr("v", "must be %d", Version)
+	case e.Version != Version && e.Version != Version2:
+		return fieldErr("v", "must be %d or %d", Version, Version2)
 	case e.Suite.KEM != KEMID:
 		return fieldErr("suite.kem", "unsupported KEM id (want %d, MLKEM768-X25519)", KEMID)
 	case e.Suite.KDF != KDFID:
@@ -104,6 +112,9 @@ func Check(e *Envelope) error {
 	case len(e.Signature) != SignatureSize:
 		return fieldErr("signature", "must be %d bytes", SignatureSize)
 	}
+	if err := checkAttachmentIDs(e); err != nil {
+		return err
+	}
 	seen := make(map[string]bool, len(e.Recipients))
 	for i, w := range e.Recipients {
 		field := fmt.Sprintf("recipients[%d]", i)
@@ -122,6 +133,28 @@ func Check(e *Envelope) error {
 		return fieldErr("record.id", "must be a record key id (32 lowercase hex digits)")
 	}
 	return checkWrap("record", e.Record)
+}
+
+// checkAttachmentIDs checks the attachment list: none in version 1, at most
+// MaxAttachments distinct lowercase UUIDs in version 2.
+func checkAttachmentIDs(e *Envelope) error {
+	if e.Version == Version && len(e.Attachments) > 0 {
+		return fieldErr("attachments", "are carried by version %d envelopes only", Version2)
+	}
+	if len(e.Attachments) > MaxAttachments {
+		return fieldErr("attachments", "at most %d per message", MaxAttachments)
+	}
+	seen := make(map[string]int, len(e.Attachments))
+	for i, id := range e.Attachments {
+		if !IsID(id) {
+			return fieldErr(fmt.Sprintf("attachments[%d]", i), "must be a lowercase UUID")
+		}
+		if j, ok := seen[id]; ok {
+			return fieldErr(fmt.Sprintf("attachments[%d]", i), "repeats attachments[%d]", j)
+		}
+		seen[id] = i
+	}
+	return nil
 }
 
 func checkWrap(field string, w Wrap) error {

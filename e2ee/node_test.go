@@ -1,6 +1,7 @@
 package e2ee
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"os"
@@ -31,6 +32,12 @@ func TestNodeInterop(t *testing.T) {
 	var sealed struct {
 		Plaintext string    `json:"plaintext"`
 		Envelope  *Envelope `json:"envelope"`
+		V2        struct {
+			Envelope       *Envelope `json:"envelope"`
+			Text           string    `json:"text"`
+			File           Bytes     `json:"file"`
+			FileCiphertext Bytes     `json:"file_ciphertext"`
+		} `json:"v2"`
 	}
 	if err := json.Unmarshal(data, &sealed); err != nil {
 		t.Fatal(err)
@@ -41,6 +48,15 @@ func TestNodeInterop(t *testing.T) {
 			SenderKey: ed25519.PublicKey(v.Sender.SigningPublicKey)})
 		if err != nil || string(pt) != sealed.Plaintext {
 			t.Fatalf("%s: Go opened Node's envelope as %q, %v", k.ID, pt, err)
+		}
+		c, err := OpenContent(sealed.V2.Envelope, OpenParams{ThreadID: v.ThreadID, RecipientID: k.ID,
+			PrivateKey: k.HPKEPrivateKey, SenderKey: ed25519.PublicKey(v.Sender.SigningPublicKey)})
+		if err != nil || c.Text != sealed.V2.Text || len(c.Attachments) != 1 {
+			t.Fatalf("%s: Go opened Node's v2 envelope as %+v, %v", k.ID, c, err)
+		}
+		file, err := DecryptFile(sealed.V2.Envelope, c.Attachments[0], sealed.V2.FileCiphertext)
+		if err != nil || !bytes.Equal(file, sealed.V2.File) {
+			t.Fatalf("%s: Node's attachment decrypts in Go to %q, %v", k.ID, file, err)
 		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 const (
 	hpkeInfo       = "tend-e2ee-v1"
 	contentLabel   = "tend-e2ee-v1 content"
+	contentLabel2  = "tend-e2ee-v2 content"
+	fileLabel      = "tend-e2ee-v2 attachment"
 	wrapLabel      = "tend-e2ee-v1 wrap"
 	signatureLabel = "tend-e2ee-v1 signature"
 )
@@ -26,6 +28,9 @@ var (
 	ErrBadSignature  = errors.New("e2ee: the envelope's signature does not verify")
 	ErrCannotUnwrap  = errors.New("e2ee: the content key cannot be unwrapped with this key")
 	ErrCannotDecrypt = errors.New("e2ee: the content does not decrypt")
+	// ErrBadContent: a version 2 envelope's content opened but is not a
+	// well-formed Content, or lists other attachments than the envelope.
+	ErrBadContent = errors.New("e2ee: the content is malformed or does not match the envelope's attachments")
 )
 
 // Recipient is a public key to wrap a content key to: a device (ID its device
@@ -43,10 +48,16 @@ type SealParams struct {
 	Recipients   []Recipient // every current device of every participant, the sender's included
 	Record       Recipient   // the organisation's record key
 	SigningKey   ed25519.PrivateKey
+	// Attachments are the encrypted files the message carries (EncryptFile,
+	// then uploaded, ID set to the server's id): with any, the envelope is
+	// version 2 and its content a Content; without, version 1 (the text).
+	Attachments []FileRef
 }
 
-// Seal encrypts plaintext under a fresh content key, wraps it to every
-// recipient and the record key, and signs the envelope.
+// Seal encrypts plaintext (the message's text) under a fresh content key,
+// wraps it to every recipient and the record key, and signs the envelope.
+// With attachments it seals a version 2 envelope whose content is a Content
+// holding the text and each attachment's reference and key.
 func Seal(p SealParams, plaintext []byte) (*Envelope, error) {
 	key := make([]byte, ContentKeySize)
 	nonce := make([]byte, NonceSize)
@@ -57,12 +68,19 @@ func Seal(p SealParams, plaintext []byte) (*Envelope, error) {
 
 // sealWith is Seal with the content key and nonce given (the test vectors).
 func sealWith(p SealParams, key, nonce, plaintext []byte) (*Envelope, error) {
-	if len(plaintext) > MaxPlaintext {
-		return nil, fieldErr("plaintext", "longer than %d bytes", MaxPlaintext)
-	}
 	e := &Envelope{
 		Version: Version, Suite: Suite{KEM: KEMID, KDF: KDFID, AEAD: AEADID},
 		ThreadID: p.ThreadID, SenderDevice: p.SenderDevice, SenderSeq: p.SenderSeq, Nonce: nonce,
+	}
+	if len(p.Attachments) > 0 {
+		content, ids, err := encodeContent(string(plaintext), p.Attachments)
+		if err != nil {
+			return nil, err
+		}
+		e.Version, e.Attachments, plaintext = Version2, ids, content
+	}
+	if len(plaintext) > MaxPlaintext {
+		return nil, fieldErr("plaintext", "longer than %d bytes", MaxPlaintext)
 	}
 	gcm, err := newGCM(key)
 	if err != nil {
@@ -111,8 +129,31 @@ type OpenParams struct {
 }
 
 // Open verifies an envelope's signature with the sender's key and decrypts it
-// with this device's (or the record's) private key.
+// with this device's (or the record's) private key. It returns the text: a
+// version 1 envelope's content, or a version 2 envelope's Content.Text
+// (OpenContent returns its attachments too).
 func Open(e *Envelope, p OpenParams) ([]byte, error) {
+	c, err := OpenContent(e, p)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(c.Text), nil
+}
+
+// OpenContent is Open returning the whole content: the text and, for a
+// version 2 envelope, the attachments, checked against the envelope's list.
+func OpenContent(e *Envelope, p OpenParams) (*Content, error) {
+	pt, err := openContent(e, p)
+	if err != nil {
+		return nil, err
+	}
+	if e.Version == Version {
+		return &Content{Text: string(pt), Attachments: []FileRef{}}, nil
+	}
+	return decodeContent(pt, e.Attachments)
+}
+
+func openContent(e *Envelope, p OpenParams) ([]byte, error) {
 	if err := Check(e); err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
@@ -173,9 +214,14 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return gcm, nil
 }
 
-// contentAAD binds the content to its thread, sender device and sender sequence.
+// contentAAD binds the content to its thread, sender device and sender
+// sequence (and, by its label, to the envelope's version).
 func (e *Envelope) contentAAD() []byte {
-	b := appendField(nil, []byte(contentLabel))
+	label := contentLabel
+	if e.Version == Version2 {
+		label = contentLabel2
+	}
+	b := appendField(nil, []byte(label))
 	b = appendField(b, []byte(e.ThreadID))
 	b = appendField(b, []byte(e.SenderDevice))
 	return appendUint64(b, e.SenderSeq)
@@ -203,8 +249,13 @@ func (e *Envelope) SignedBytes() []byte {
 	b = appendUint64(b, e.SenderSeq)
 	b = appendField(b, e.Nonce)
 	b = appendField(b, e.Ciphertext)
-	n := uint32(len(e.Recipients))
-	b = append(b, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	if e.Version == Version2 {
+		b = appendUint32(b, uint32(len(e.Attachments)))
+		for _, id := range e.Attachments {
+			b = appendField(b, []byte(id))
+		}
+	}
+	b = appendUint32(b, uint32(len(e.Recipients)))
 	for _, w := range e.Recipients {
 		b = w.append(b)
 	}

@@ -147,7 +147,10 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]func(e *e2ee.Envelope){
-		"v":                         func(e *e2ee.Envelope) { e.Version = 2 },
+		"v":                         func(e *e2ee.Envelope) { e.Version = 3 },
+		"attachments":               func(e *e2ee.Envelope) { e.Attachments = []string{thread} },
+		"attachments[0]":            func(e *e2ee.Envelope) { e.Version, e.Attachments = 2, []string{"x"} },
+		"attachments[1]":            func(e *e2ee.Envelope) { e.Version, e.Attachments = 2, []string{thread, thread} },
 		"suite.kem":                 func(e *e2ee.Envelope) { e.Suite.KEM = 0x0020 },
 		"suite.kdf":                 func(e *e2ee.Envelope) { e.Suite.KDF = 2 },
 		"suite.aead":                func(e *e2ee.Envelope) { e.Suite.AEAD = 3 },

@@ -5,8 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/hpke"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
+	"reflect"
 	"testing"
 )
 
@@ -35,6 +37,27 @@ type vectors struct {
 	ContentAAD  Bytes       `json:"content_aad"`
 	SignedBytes Bytes       `json:"signed_bytes"`
 	Envelope    *Envelope   `json:"envelope"`
+	// V2 is a version 2 envelope from the same sender to the same keys,
+	// carrying one encrypted attachment.
+	V2 *vectorsV2 `json:"v2"`
+}
+
+// vectorsV2 is the version 2 example: the file and every value derived
+// from it (deterministic given the file key and nonce), the content sealed,
+// the bytes bound and signed, and the envelope.
+type vectorsV2 struct {
+	File           Bytes     `json:"file"`
+	FileKey        Bytes     `json:"file_key"`
+	FileNonce      Bytes     `json:"file_nonce"`
+	FileAAD        Bytes     `json:"file_aad"`
+	FileCiphertext Bytes     `json:"file_ciphertext"`
+	Attachment     FileRef   `json:"attachment"`
+	ContentKey     Bytes     `json:"content_key"`
+	Text           string    `json:"text"`
+	Content        string    `json:"content"`
+	ContentAAD     Bytes     `json:"content_aad"`
+	SignedBytes    Bytes     `json:"signed_bytes"`
+	Envelope       *Envelope `json:"envelope"`
 }
 
 func seeded(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
@@ -77,14 +100,45 @@ func makeVectors(t *testing.T) *vectors {
 		t.Fatal(err)
 	}
 	v.Envelope, v.ContentAAD, v.SignedBytes = env, env.contentAAD(), env.SignedBytes()
+	v.V2 = makeVectorsV2(t, v, p)
 	return v
+}
+
+// vectorFile is the attached file of the vectors: a tiny PNG signature and
+// some bytes (any bytes do: the server never sees them).
+var vectorFile = append([]byte("\x89PNG\r\n\x1a\n"), []byte("Tend e2ee v2 attachment ✓")...)
+
+func makeVectorsV2(t *testing.T, v *vectors, p SealParams) *vectorsV2 {
+	t.Helper()
+	x := &vectorsV2{File: vectorFile, FileKey: seeded(0x51, FileKeySize), FileNonce: seeded(0x52, NonceSize),
+		ContentKey: seeded(0x43, ContentKeySize), Text: "Here is the photo of the rash — from this morning."}
+	x.FileAAD = fileAAD(v.ThreadID, v.Sender.ID, "image/png", int64(len(vectorFile)))
+	ct, ref, err := encryptFileWith(v.ThreadID, v.Sender.ID, "rash 2026-12-07.png", "image/png", vectorFile, x.FileKey, x.FileNonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref.ID = "0190b5a4-6c2e-7d4f-9a31-0000000000f1"
+	x.FileCiphertext, x.Attachment = ct, ref
+	p.SenderSeq, p.Attachments = 8, []FileRef{ref}
+	env, err := sealWith(p, x.ContentKey, seeded(0x25, NonceSize), []byte(x.Text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, _, err := encodeContent(x.Text, p.Attachments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.Content, x.Envelope, x.ContentAAD, x.SignedBytes = string(content), env, env.contentAAD(), env.SignedBytes()
+	return x
 }
 
 func loadVectors(t *testing.T) *vectors {
 	t.Helper()
 	const path = "testdata/vectors.json"
 	if *update {
-		out, err := json.MarshalIndent(makeVectors(t), "", "  ")
+		v := makeVectors(t)
+		keepEnvelopes(t, path, v)
+		out, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,6 +197,7 @@ func TestVectors(t *testing.T) {
 			t.Fatalf("%s: opened %q, %v", k.ID, pt, err)
 		}
 	}
+	checkVectorsV2(t, v, fresh)
 	reencoded, err := json.Marshal(env)
 	if err != nil {
 		t.Fatal(err)
@@ -150,5 +205,81 @@ func TestVectors(t *testing.T) {
 	var again Envelope
 	if err := json.Unmarshal(reencoded, &again); err != nil || !bytes.Equal(again.SignedBytes(), v.SignedBytes) {
 		t.Fatalf("envelope does not survive a JSON round trip: %v", err)
+	}
+}
+
+// checkVectorsV2 checks the version 2 example: the file's encryption is
+// deterministic given its key and nonce, so the ciphertext and digests are
+// recomputed; the envelope opens for every key to the content, whose
+// attachment decrypts to the file.
+func checkVectorsV2(t *testing.T, v, fresh *vectors) {
+	t.Helper()
+	x, f := v.V2, fresh.V2
+	if x == nil {
+		t.Fatal("vectors.json has no v2 example")
+	}
+	if !bytes.Equal(x.FileAAD, f.FileAAD) || !bytes.Equal(x.FileCiphertext, f.FileCiphertext) || !reflect.DeepEqual(x.Attachment, f.Attachment) ||
+		x.Content != f.Content {
+		t.Fatal("the v2 file AAD, file ciphertext, attachment reference or content differ from the vector")
+	}
+	env := x.Envelope
+	if env.Version != Version2 || !bytes.Equal(env.contentAAD(), x.ContentAAD) || !bytes.Equal(x.ContentAAD, f.ContentAAD) ||
+		!bytes.Equal(env.SignedBytes(), x.SignedBytes) {
+		t.Fatal("v2 content AAD or signed bytes differ from the vector")
+	}
+	for _, k := range append(v.Recipients, v.Record) {
+		c, err := OpenContent(env, OpenParams{ThreadID: v.ThreadID, RecipientID: k.ID, PrivateKey: k.HPKEPrivateKey,
+			SenderKey: ed25519.PublicKey(v.Sender.SigningPublicKey)})
+		if err != nil || c.Text != x.Text || len(c.Attachments) != 1 || !reflect.DeepEqual(c.Attachments[0], x.Attachment) {
+			t.Fatalf("%s: opened v2 as %+v, %v", k.ID, c, err)
+		}
+		file, err := DecryptFile(env, c.Attachments[0], x.FileCiphertext)
+		if err != nil || !bytes.Equal(file, x.File) {
+			t.Fatalf("%s: the attachment decrypts to %q, %v", k.ID, file, err)
+		}
+	}
+}
+
+// keepEnvelopes keeps the envelopes already in the file (HPKE makes every
+// seal different), so -update changes only what is new or derived.
+func keepEnvelopes(t *testing.T, path string, v *vectors) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	var old vectors
+	if err := json.Unmarshal(data, &old); err != nil {
+		t.Fatal(err)
+	}
+	if old.Envelope != nil {
+		v.Envelope, v.SignedBytes = old.Envelope, old.SignedBytes
+	}
+	if old.V2 != nil && old.V2.Envelope != nil {
+		v.V2.Envelope, v.V2.SignedBytes = old.V2.Envelope, old.V2.SignedBytes
+	}
+}
+
+// TestContentMustMatchEnvelope: a version 2 envelope whose sealed content
+// lists other attachments than the envelope (a sender that lies to the
+// server about the files it references) is refused by the recipient, even
+// with a valid signature.
+func TestContentMustMatchEnvelope(t *testing.T) {
+	v := makeVectors(t)
+	p := SealParams{ThreadID: v.ThreadID, SenderDevice: v.Sender.ID, SenderSeq: 9,
+		Recipients:  []Recipient{{ID: v.Recipients[1].ID, PublicKey: v.Recipients[1].HPKEPublicKey}},
+		Record:      Recipient{ID: v.Record.ID, PublicKey: v.Record.HPKEPublicKey},
+		SigningKey:  ed25519.NewKeyFromSeed(v.Sender.SigningPrivateKey),
+		Attachments: []FileRef{v.V2.Attachment}}
+	env, err := Seal(p, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Attachments = []string{"0190b5a4-6c2e-7d4f-9a31-0000000000f2"}
+	env.Signature = ed25519.Sign(p.SigningKey, env.SignedBytes())
+	params := OpenParams{ThreadID: v.ThreadID, RecipientID: v.Recipients[1].ID, PrivateKey: v.Recipients[1].HPKEPrivateKey,
+		SenderKey: ed25519.PublicKey(v.Sender.SigningPublicKey)}
+	if _, err := OpenContent(env, params); !errors.Is(err, ErrBadContent) {
+		t.Fatalf("content listing another attachment than the envelope: %v, want ErrBadContent", err)
 	}
 }

@@ -235,7 +235,12 @@ var (
 	ErrUnsupportedType = messaging.ErrUnsupportedType
 	ErrTooLarge        = messaging.ErrTooLarge
 	ErrIntegrity       = messaging.ErrIntegrity
+	ErrPlainAttachment = messaging.ErrPlainAttachment
 )
+
+// EncryptedAttachmentType is the Content-Type of an end-to-end encrypted
+// thread's attachments (their ciphertext, docs/e2ee.md).
+const EncryptedAttachmentType = messaging.EncryptedType
 
 // Retention (package retention).
 type (

@@ -145,6 +145,9 @@ func CommunicationOf(m Message, attachmentURL func(uuid.UUID) string) Communicat
 		c.Payload = append(c.Payload, CommunicationPart{ContentString: ptr(m.Body)})
 	}
 	for _, a := range m.Attachments {
+		if m.Kind == "encrypted" {
+			break // metadata only: an encrypted message's attachments are ciphertext its envelope alone describes
+		}
 		ca := &ContentAttachment{ContentType: a.ContentType, URL: attachmentURL(a.ID), Size: a.Size}
 		if sum, err := hex.DecodeString(a.SHA256); err == nil && len(sum) == 32 {
 			ca.Extension = []Base64Extension{{URL: SHA256Extension, ValueBase64Binary: base64.StdEncoding.EncodeToString(sum)}}

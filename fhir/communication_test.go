@@ -51,6 +51,11 @@ func communicationCases() []communicationCase {
 			Kind: "encrypted", SentAt: now},
 			[]string{`"code":"encrypted"`, `"note":[{"text":"end-to-end encrypted`, `"sender":{"reference":"Patient/` + pid + `"}`},
 			[]string{`"payload"`}},
+		{"end-to-end encrypted with an attachment", fhir.Message{ID: uuid.New(), PatientID: p, CareTeamID: team, SenderID: &doc,
+			SenderRole: "clinician", Kind: "encrypted", SentAt: now, Attachments: []fhir.MessageAttachment{
+				{ID: att, ContentType: "application/vnd.tend.encrypted", Size: 96, SHA256: strings.Repeat("cd", 32)}}},
+			[]string{`"code":"encrypted"`, `"note":[{"text":"end-to-end encrypted`},
+			[]string{`"payload"`, `contentAttachment`, att.String()}},
 	}
 }
 

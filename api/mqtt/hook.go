@@ -22,6 +22,7 @@ type conn struct {
 	token [32]byte
 	// sent remembers the symptom reports of this connection by packet
 	// identifier, so a redelivery (DUP) is answered, not stored again.
+	// Made at the first report: most connections send readings only.
 	sent map[uint16]sentReport
 	// present: the engine counts this connection's patient online.
 	present bool
@@ -82,7 +83,7 @@ func (h *hook) OnConnect(cl *broker.Client, pk packets.Packet) error {
 		// A session taken over before its old connection's disconnect.
 		l.presence(old.cl, old.actor, false)
 	}
-	l.conns[cl.ID] = &conn{cl: cl, actor: a, token: sha256.Sum256(pk.Connect.Password), sent: map[uint16]sentReport{},
+	l.conns[cl.ID] = &conn{cl: cl, actor: a, token: sha256.Sum256(pk.Connect.Password),
 		present: l.cfg.Presence != nil}
 	l.metrics.connects.WithLabelValues("accepted").Inc()
 	l.metrics.connections.Inc()

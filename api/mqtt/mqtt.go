@@ -156,11 +156,16 @@ func New(cfg Config) (*Listener, error) {
 	return l, nil
 }
 
-// options are the broker's: small per-connection buffers (1 KiB each way;
-// an idle connection's cost is then mostly its two goroutines' stacks,
-// docs/mqtt.md#performance), packets no larger than an HTTP body, no
-// retained messages, and a logger that discards — the broker's own logs
-// may print packets, and a packet carries vitals.
+// options are the broker's: small per-connection buffers (a 256-byte
+// read buffer holds a fixed header and a small publish, larger packets are
+// read straight into their own; writes are gathered up to 1 KiB), so that
+// an idle connection's cost is mostly its two goroutines' stacks
+// (docs/mqtt.md#performance); packets no larger than an HTTP body; no
+// retained messages; $SYS statistics published once a day rather than
+// every second, since no client may subscribe to them (each publish reads
+// the runtime's memory statistics, which stops the world); and a logger
+// that discards — the broker's own logs may print packets, and a packet
+// carries vitals.
 func (l *Listener) options() *broker.Options {
 	caps := broker.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = 64
@@ -175,9 +180,9 @@ func (l *Listener) options() *broker.Options {
 	return &broker.Options{
 		Capabilities:             caps,
 		ClientNetWriteBufferSize: 1 << 10,
-		ClientNetReadBufferSize:  1 << 10,
+		ClientNetReadBufferSize:  256,
 		Logger:                   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		SysTopicResendInterval:   0,
+		SysTopicResendInterval:   24 * 60 * 60,
 		InlineClient:             false,
 	}
 }

@@ -124,7 +124,10 @@ func (l *Listener) symptoms(c *conn, pk packets.Packet) result {
 	defer cancel()
 	r := l.result(l.cfg.API.DeviceSymptoms(ctx, l.actor(c, pk), pk.Payload, api.DeviceOpts{IdempotencyKey: key}))
 	if r.answer.OK() && pk.FixedHeader.Qos > 0 {
-		if len(c.sent) >= 64 {
+		switch {
+		case c.sent == nil:
+			c.sent = map[uint16]sentReport{}
+		case len(c.sent) >= 64:
 			clear(c.sent)
 		}
 		r = r.encoded()

@@ -32,7 +32,8 @@ func newProcess(t testing.TB, pool *pgxpool.Pool, keys *sealed.Keyring, o worldO
 	if o.cacheAuth {
 		ttl = 0
 	}
-	eng, err := engine.New(engine.Config{Pool: pool, Keys: keys, AuthCacheTTL: ttl})
+	reg := prometheus.NewRegistry()
+	eng, err := engine.New(engine.Config{Pool: pool, Keys: keys, AuthCacheTTL: ttl, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func newProcess(t testing.TB, pool *pgxpool.Pool, keys *sealed.Keyring, o worldO
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{eng: eng, api: srv, reg: prometheus.NewRegistry(), admin: engine.System("test"), logs: &syncBuffer{},
+	w := &world{eng: eng, api: srv, reg: reg, admin: engine.System("test"), logs: &syncBuffer{},
 		pool: pool, keys: keys, opts: o}
 	w.http = httptest.NewServer(srv)
 	t.Cleanup(w.http.Close)
@@ -74,8 +75,8 @@ type world struct {
 	api       *api.Server
 	http      *httptest.Server
 	mqtt      *mqtt.Listener
-	reg       *prometheus.Registry
-	logs      *syncBuffer // the listener's log
+	reg       *prometheus.Registry // the engine's and the listener's metrics
+	logs      *syncBuffer          // the listener's log
 	admin     engine.Actor
 	patientID uuid.UUID
 	teamID    uuid.UUID

@@ -39,13 +39,14 @@ type serveProcess struct {
 	out *bytes.Buffer
 }
 
-func startServeProcess(t testing.TB, dbURL, mqttAddr string) *serveProcess {
+func startServeProcess(t testing.TB, dbURL, mqttAddr string, env ...string) *serveProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServe$", "-test.count=1")
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "TEND_TEST_SERVE=1", "TEND_DATABASE_URL="+dbURL, "TEND_ADDR=127.0.0.1:0",
 		"TEND_MQTT_ADDR="+mqttAddr, "TEND_LOG_LEVEL=warn", "TEND_RATE_LIMIT=-1")
+	cmd.Env = append(cmd.Env, env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

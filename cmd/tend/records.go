@@ -85,7 +85,21 @@ type exported struct {
 	SenderRole string     `json:"sender_role"`
 	SentAt     time.Time  `json:"sent_at"`
 	Text       *string    `json:"text"`
-	Error      string     `json:"error,omitempty"`
+	// Attachments are an encrypted message's files, decrypted with the
+	// keys its content carries.
+	Attachments []exportedFile `json:"attachments,omitempty"`
+	Error       string         `json:"error,omitempty"`
+}
+
+// exportedFile is one attachment of an exported message: its sealed
+// description and its bytes (base64url), or why they are missing.
+type exportedFile struct {
+	ID    string     `json:"id"`
+	Name  string     `json:"name"`
+	Type  string     `json:"type"`
+	Size  int64      `json:"size"`
+	Data  e2ee.Bytes `json:"data,omitempty"`
+	Error string     `json:"error,omitempty"`
 }
 
 // recordsExport prints a patient's encrypted messages, opened with the
@@ -93,8 +107,9 @@ type exported struct {
 func recordsExport(ctx context.Context, env getenv, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("records export", "--record-key FILE --patient ID", "Decrypts, with the record key file of tend records keygen, every end-to-end\n"+
 		"encrypted message of a patient's threads (with each care team, and the staff-only threads about them) and\n"+
-		"prints one JSON object a line, oldest first per thread. A message that does not open (or whose signature\n"+
-		"does not verify) is printed with its error and no text. Audited as record.export.", stdout, stderr)
+		"prints one JSON object a line, oldest first per thread, with each message's attachments decrypted (their\n"+
+		"name, type and bytes in base64url). A message that does not open (or whose signature does not verify) is\n"+
+		"printed with its error and no text. Audited as record.export.", stdout, stderr)
 	dbURL := fs.String("database-url", "", databaseURLUsage)
 	keyFile := fs.String("record-key", "", "the record key file")
 	patient := fs.String("patient", "", "the patient's id")
@@ -140,7 +155,8 @@ func recordsExport(ctx context.Context, env getenv, args []string, stdout, stder
 	return nil
 }
 
-// openRecord opens one stored envelope with the record key.
+// openRecord opens one stored envelope with the record key, and its
+// attachments.
 func openRecord(r engine.RecordEnvelope, key *e2ee.RecordKey) exported {
 	line := exported{MessageID: r.MessageID, ThreadID: r.ThreadID, ThreadKind: r.ThreadKind, Seq: r.Seq, SenderID: r.SenderID,
 		SenderRole: r.SenderRole, SentAt: r.SentAt, Error: r.Error}
@@ -148,13 +164,26 @@ func openRecord(r engine.RecordEnvelope, key *e2ee.RecordKey) exported {
 		line.Error = cmp.Or(line.Error, "no envelope stored")
 		return line
 	}
-	pt, err := e2ee.Open(r.Envelope, e2ee.OpenParams{ThreadID: r.ThreadID.String(), RecipientID: key.ID,
+	c, err := e2ee.OpenContent(r.Envelope, e2ee.OpenParams{ThreadID: r.ThreadID.String(), RecipientID: key.ID,
 		PrivateKey: key.PrivateKey, SenderKey: ed25519.PublicKey(r.SenderKey)})
 	if err != nil {
 		line.Error = err.Error()
 		return line
 	}
-	text := string(pt)
-	line.Text = &text
+	line.Text = &c.Text
+	for _, ref := range c.Attachments {
+		f := exportedFile{ID: ref.ID, Name: ref.Name, Type: ref.Type, Size: ref.Size}
+		var err error
+		if ct, ok := r.Files[ref.ID]; ok {
+			f.Data, err = e2ee.DecryptFile(r.Envelope, ref, ct)
+		} else {
+			err = errors.New("the attachment's ciphertext is missing or failed its integrity check")
+		}
+		if err != nil {
+			f.Error = err.Error()
+			line.Error = cmp.Or(line.Error, "an attachment did not open")
+		}
+		line.Attachments = append(line.Attachments, f)
+	}
 	return line
 }

@@ -67,6 +67,9 @@ func TestRecordsCommands(t *testing.T) {
 	if len(lines) != 1 || lines[0].Text == nil || *lines[0].Text != "the rash is spreading" || lines[0].ThreadID.String() != thread {
 		t.Fatalf("export printed %s", out.String())
 	}
+	if a := lines[0].Attachments; len(a) != 1 || a[0].Name != "rash.png" || a[0].Type != "image/png" || string(a[0].Data) != exportedPhoto {
+		t.Fatalf("the export's attachments: %+v", lines[0].Attachments)
+	}
 	// tend patient export writes the patient's whole record; the encrypted
 	// message is in it by its metadata only.
 	zipFile := filepath.Join(t.TempDir(), "export.zip")
@@ -86,7 +89,7 @@ func TestRecordsCommands(t *testing.T) {
 		}
 		b, _ := io.ReadAll(rc)
 		rc.Close()
-		if bytes.Contains(b, []byte("the rash is spreading")) {
+		if bytes.Contains(b, []byte("the rash is spreading")) || bytes.Contains(b, []byte(exportedPhoto)) || bytes.Contains(b, []byte("rash.png")) {
 			t.Errorf("the export's %s holds an end-to-end encrypted message's text", f.Name)
 		}
 		if f.Name == "patient-bundle.json" {
@@ -174,6 +177,9 @@ func TestRecordsCommands(t *testing.T) {
 // encryptedConversation makes a care team, a patient with a user, a device
 // with keys each, and one encrypted message from the patient; it returns the
 // patient's id and the thread's id.
+// exportedPhoto is the file of the encrypted conversation.
+const exportedPhoto = "\x89PNG\r\n\x1a\nRASH-PHOTO-BYTES"
+
 func encryptedConversation(t *testing.T, eng *engine.Engine, text string) (patient, thread string) {
 	t.Helper()
 	ctx := context.Background()
@@ -222,8 +228,18 @@ func encryptedConversation(t *testing.T, eng *engine.Engine, text string) (patie
 	if err != nil {
 		t.Fatal(err)
 	}
+	// With a photo, encrypted before upload.
+	ct, ref, err := e2ee.EncryptFile(th.String(), id, "rash.png", "image/png", []byte(exportedPhoto))
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := eng.UploadAttachment(ctx, pat, th, engine.EncryptedAttachmentType, ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref.ID = att.ID.String()
 	sp := e2ee.SealParams{ThreadID: th.String(), SenderDevice: id, SenderSeq: 1, SigningKey: keys.Signing,
-		Record: e2ee.Recipient{ID: tk.RecordKey.ID, PublicKey: tk.RecordKey.PublicKey}}
+		Record: e2ee.Recipient{ID: tk.RecordKey.ID, PublicKey: tk.RecordKey.PublicKey}, Attachments: []e2ee.FileRef{ref}}
 	for _, d := range tk.Devices {
 		sp.Recipients = append(sp.Recipients, e2ee.Recipient{ID: d.ID.String(), PublicKey: d.HPKEPublicKey})
 	}

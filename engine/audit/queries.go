@@ -97,19 +97,19 @@ const listAuditByActorSQL = `SELECT ` + auditListColumns + `
 		AND org_id IS NOT DISTINCT FROM coalesce($8::uuid, org_id) ORDER BY id LIMIT $7`
 
 // readingCreationsSQL appends one "reading.create" audit entry per job (its first
-// reading and the count), leaving out readings whose source id was already
-// stored.
+// reading and the count), in the patient's organisation ($9), leaving out
+// readings whose source id was already stored.
 const readingCreationsSQL = `WITH j AS (
-	SELECT * FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[]) WITH ORDINALITY AS j(a, r, p, q, n)
+	SELECT * FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[], $9::uuid[]) WITH ORDINALITY AS j(a, r, p, q, g, n)
 ), x AS (
 	SELECT * FROM unnest($6::uuid[], $7::int[], $8::text[]) WITH ORDINALITY AS x(o, jn, s, k)
 )
-INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail)
-SELECT $1, j.a, j.r, 'reading.create', j.p, 'reading', (array_agg(x.o ORDER BY x.k))[1]::text, j.q, jsonb_build_object('count', count(*))
+INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, org_id)
+SELECT $1, j.a, j.r, 'reading.create', j.p, 'reading', (array_agg(x.o ORDER BY x.k))[1]::text, j.q, jsonb_build_object('count', count(*)), j.g
 FROM x JOIN j ON j.n = x.jn
 WHERE x.s IS NULL OR EXISTS (
 	SELECT 1 FROM reading_sources rs WHERE rs.patient_id = j.p AND rs.source_id = x.s AND rs.reading_id = x.o)
-GROUP BY j.n, j.a, j.r, j.p, j.q`
+GROUP BY j.n, j.a, j.r, j.p, j.q, j.g`
 
 // auditManySQL appends entries at $1: actors $2 of roles $3, actions $4, patients $5, object types
 // $6 and ids $7, request ids $8, details $9 (JSON text), outcomes $10, organisations $11 (as

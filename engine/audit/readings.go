@@ -18,6 +18,7 @@ import (
 type ReadingCreations struct {
 	// per request
 	actor, patient []*uuid.UUID
+	org            []uuid.UUID
 	role, request  []string
 	// per reading
 	reading []uuid.UUID
@@ -26,9 +27,9 @@ type ReadingCreations struct {
 }
 
 // Add records the readings of the next request (ids[i] with its source id,
-// "" for none) by actor for patient.
-func (c *ReadingCreations) Add(a access.Actor, patient uuid.UUID, ids []uuid.UUID, sources []string) {
-	c.actor, c.patient = append(c.actor, pg.NilIfZero(a.UserID)), append(c.patient, &patient)
+// "" for none) by actor for patient of organisation org.
+func (c *ReadingCreations) Add(a access.Actor, patient, org uuid.UUID, ids []uuid.UUID, sources []string) {
+	c.actor, c.patient, c.org = append(c.actor, pg.NilIfZero(a.UserID)), append(c.patient, &patient), append(c.org, org)
 	c.role, c.request = append(c.role, Role(a)), append(c.request, a.RequestID)
 	n := int32(len(c.actor))
 	for i := range ids {
@@ -46,5 +47,5 @@ func (c *ReadingCreations) Add(a access.Actor, patient uuid.UUID, ids []uuid.UUI
 // never stored) is not counted, and a request of duplicates only writes no
 // entry.
 func (c *ReadingCreations) Queue(b *pgx.Batch, now time.Time) {
-	b.Queue(readingCreationsSQL, now, c.actor, c.role, c.patient, c.request, c.reading, c.job, c.source)
+	b.Queue(readingCreationsSQL, now, c.actor, c.role, c.patient, c.request, c.reading, c.job, c.source, c.org)
 }

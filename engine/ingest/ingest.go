@@ -302,7 +302,7 @@ func (ig *Service) newGroupRows(active []*ingestJob, now time.Time) *groupRows {
 			sources[i] = j.ms[i].SourceID
 			g.readings.add(j, i)
 		}
-		g.audits.Add(j.actor, j.patientID, j.ids, sources)
+		g.audits.Add(j.actor, j.patientID, j.scope.OrgID, j.ids, sources)
 		if !j.scope.Restricted {
 			g.hist.add(ig.pack(j.scope.OrgID), j, now)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tendhealth/tend/engine"
+	"github.com/tendhealth/tend/engine/audit"
 	"github.com/tendhealth/tend/engine/enginetest"
 	"github.com/tendhealth/tend/rpm"
 )
@@ -58,5 +59,42 @@ func TestOrgPackJudgesSymptomsAndBundles(t *testing.T) {
 	})
 	if err != nil || len(resA2[0].Alerts) != 0 {
 		t.Errorf("160 in the default organisation: %+v, %v; want nothing", resA2, err)
+	}
+}
+
+// TestReadingAuditEntriesCarryTheOrganisation: a reading's audit entry
+// belongs to the patient's organisation, so that organisation's admin finds
+// it in the audit trail, whether the device posts one reading or a batch, and
+// another organisation's admin does not.
+func TestReadingAuditEntriesCarryTheOrganisation(t *testing.T) {
+	t.Parallel()
+	w := enginetest.NewWorld(t, false)
+	ctx := context.Background()
+	b := enginetest.NewOrg(t, w, "clinic-b")
+	now := time.Now()
+	for _, rs := range [][]rpm.Reading{
+		{enginetest.BP(120, 80, now.Add(-time.Minute), "")},
+		{enginetest.BP(121, 80, now.Add(-2*time.Minute), "s1"), enginetest.BP(122, 80, now.Add(-3*time.Minute), "s2")},
+	} {
+		if _, err := w.Eng.Ingest(ctx, b.Device, engine.IngestRequest{PatientID: b.Patient.ID, Readings: rs, Batch: len(rs) > 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID,
+		Readings: []rpm.Reading{enginetest.BP(120, 80, now, "")}}); err != nil {
+		t.Fatal(err)
+	}
+	var wrong int
+	if err := w.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_entries e JOIN patients p ON p.id = e.patient_id
+		WHERE e.action = 'reading.create' AND e.org_id IS DISTINCT FROM p.org_id`).Scan(&wrong); err != nil || wrong != 0 {
+		t.Fatalf("%d reading.create entries outside their patient's organisation (%v)", wrong, err)
+	}
+	f := audit.Filter{Action: "reading.create", Limit: 10}
+	if got, _, err := w.Eng.ListAudit(ctx, b.Admin, f); err != nil || len(got) != 2 {
+		t.Errorf("org B's admin lists %d reading.create entries, %v; want its 2", len(got), err)
+	}
+	got, _, err := w.Eng.ListAudit(ctx, enginetest.DefaultOrgAdmin(t, w), f)
+	if err != nil || len(got) != 1 || *got[0].PatientID != w.Patient.ID {
+		t.Errorf("the default organisation's admin lists %+v, %v; want its own patient's entry only", got, err)
 	}
 }

@@ -274,16 +274,9 @@ func (ms *Service) UploadAttachment(ctx context.Context, a access.Actor, threadI
 	if len(data) == 0 {
 		return Attachment{}, check.FieldError("body", "is empty: send the file's bytes")
 	}
-	typ, err := CheckAttachmentType(declared, data)
+	typ, err := ms.uploadType(declared, data)
 	if err != nil {
 		return Attachment{}, err
-	}
-	limit := ms.maxAttachment
-	if IsMedia(typ) {
-		limit = ms.maxMedia
-	}
-	if int64(len(data)) > limit {
-		return Attachment{}, fmt.Errorf("%w: a %s file is at most %d bytes", ErrTooLarge, typ, limit)
 	}
 	if ms.keys == nil {
 		return Attachment{}, thread.ErrNoKeys
@@ -298,6 +291,9 @@ func (ms *Service) UploadAttachment(ctx context.Context, a access.Actor, threadI
 	err = pg.InTx(ctx, ms.pool, func(tx pgx.Tx) error {
 		t, err := loadThread(ctx, tx, a, threadID)
 		if err != nil {
+			return err
+		}
+		if err := checkEncryptedUpload(t, typ); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, insertAttachmentSQL, att.ID, att.ThreadID, att.UploaderID, att.ContentType, att.Size,

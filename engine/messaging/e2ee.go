@@ -199,6 +199,9 @@ func (ms *Service) PostEnvelope(ctx context.Context, a access.Actor, threadID uu
 	if ms.keys == nil {
 		return Posted{}, thread.ErrNoKeys
 	}
+	if err := ms.checkEnvelopeAttachments(ctx, a, threadID, in.Envelope.Attachments); err != nil {
+		return Posted{}, err
+	}
 	body, err := json.Marshal(in.Envelope)
 	if err != nil {
 		return Posted{}, fmt.Errorf("envelope: %w", err)
@@ -213,6 +216,15 @@ func (ms *Service) PostEnvelope(ctx context.Context, a access.Actor, threadID uu
 		return Posted{}, j.err
 	}
 	return j.out, nil
+}
+
+// attachmentIDs are the envelope's attachments (checked UUIDs).
+func (in NewEnvelope) attachmentIDs() []uuid.UUID {
+	var ids []uuid.UUID
+	for _, id := range in.Envelope.Attachments {
+		ids = append(ids, uuid.MustParse(id))
+	}
+	return ids
 }
 
 // checkRecipients compares the envelope's wraps with the thread's current

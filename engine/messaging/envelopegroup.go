@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -146,6 +147,9 @@ func (ms *Service) postEnvelopes(ctx context.Context, jobs []*envelopeJob) error
 		o := thread.NewOpener(ms.keys, tx)
 		for _, j := range g.dups {
 			j.out = Posted{Message: ms.open(ctx, o, *byID[*g.scopeOf(j).sameID])}
+		}
+		if err := ms.describeEnvelopeFiles(ctx, tx, g); err != nil {
+			return err
 		}
 		for j, first := range g.twinOf {
 			j.out, j.err = first.out, first.err
@@ -314,6 +318,16 @@ func (ms *Service) envelopeKeys(ctx context.Context, tx pgx.Tx, g *envelopeGroup
 	return nil
 }
 
+// describeEnvelopeFiles fills in the attachments' descriptions of the
+// group's messages that carry any (one more round trip, only then).
+func (ms *Service) describeEnvelopeFiles(ctx context.Context, tx pgx.Tx, g *envelopeGroup) error {
+	var outs []*Posted
+	for _, j := range append(slices.Clip(g.fresh), g.dups...) {
+		outs = append(outs, &j.out)
+	}
+	return ms.describePosted(ctx, tx, outs)
+}
+
 // queueDuplicates queues, in b, the read of each stored message that a post
 // of the same envelope asks for again.
 func (g *envelopeGroup) queueDuplicates(b *pgx.Batch) map[uuid.UUID]*stored {
@@ -338,6 +352,7 @@ func (ms *Service) queueEnvelopes(b *pgx.Batch, g *envelopeGroup) {
 		make([]string, m)
 	bodies, urgent, devs, sseqs, sums := make([][]byte, m), make([]bool, m), make([]uuid.UUID, m), make([]int64, m),
 		make([][]byte, m)
+	atts := make([]string, m)
 	counts, lastSeq, marks := map[uuid.UUID]int32{}, map[uuid.UUID]int64{}, map[[2]uuid.UUID]int64{}
 	evs, acts := make([]events.Event, 0, m), make([]audit.Acted, 0, m)
 	for i, j := range g.fresh {
@@ -345,21 +360,26 @@ func (ms *Service) queueEnvelopes(b *pgx.Batch, g *envelopeGroup) {
 		keyIDs[i], bodies[i] = ms.sealBody(s.key, j.body, j.thread, id)
 		ids[i], ths[i], senders[i], sroles[i], urgent[i] = id, j.thread, j.actor.UserID, string(j.actor.Role), j.in.Urgent
 		devs[i], sseqs[i], sums[i] = j.device, int64(j.in.Envelope.SenderSeq), j.sum[:]
+		files := j.in.attachmentIDs()
+		atts[i] = uuidArray(files)
 		counts[j.thread]++
 		lastSeq[j.thread], marks[[2]uuid.UUID{j.thread, j.actor.UserID}] = seq, seq
-		msg := newMessage(j.actor, j.thread, id, seq, NewMessage{Urgent: j.in.Urgent}, g.now)
+		msg := newMessage(j.actor, j.thread, id, seq, NewMessage{Urgent: j.in.Urgent, AttachmentIDs: files}, g.now)
 		msg.Kind, msg.Envelope = thread.Encrypted, j.body
 		j.out = Posted{Created: true, Message: msg}
 		evs = append(evs, events.Event{Type: events.MessageCreated, ThreadID: j.thread, CareTeamID: pg.Deref(s.t.CareTeamID),
 			PatientID: pg.Deref(s.t.PatientID), Payload: map[string]any{"thread_id": j.thread, "message_id": id, "seq": seq,
 				"sender_id": j.actor.UserID, "kind": thread.Encrypted, "urgent": j.in.Urgent}})
+		detail := map[string]any{"message_ids": []uuid.UUID{id}, "ciphertext_sha256": hex.EncodeToString(j.sum[:]),
+			"sender_device_id": j.device}
+		if len(files) > 0 {
+			detail["attachment_ids"] = files
+		}
 		acts = append(acts, audit.Acted{Actor: j.actor, Entry: audit.Entry{Action: "message.create",
-			PatientID: pg.Deref(s.t.PatientID), ObjectType: "thread", ObjectID: j.thread.String(),
-			Detail: map[string]any{"message_ids": []uuid.UUID{id}, "ciphertext_sha256": hex.EncodeToString(j.sum[:]),
-				"sender_device_id": j.device}}})
+			PatientID: pg.Deref(s.t.PatientID), ObjectType: "thread", ObjectID: j.thread.String(), Detail: detail}})
 	}
 	queueNumbering(b, counts, lastSeq, g.now)
-	b.Queue(insertEnvelopesSQL, ids, ths, g.seqs, senders, sroles, keyIDs, bodies, urgent, devs, sseqs, sums, g.now)
+	b.Queue(insertEnvelopesSQL, ids, ths, g.seqs, senders, sroles, keyIDs, bodies, urgent, devs, sseqs, sums, g.now, atts)
 	queueMarks(b, marks, g.now)
 	events.QueueMany(b, g.now, evs)
 	ms.audit.QueueMany(b, acts)

@@ -29,6 +29,10 @@ type RecordEnvelope struct {
 	SentAt     time.Time
 	Envelope   *e2ee.Envelope
 	SenderKey  []byte // Ed25519; nil when the device is unknown
+	// Files are the ciphertexts of the envelope's attachments (version 2),
+	// by attachment id, as uploaded (their at-rest seal opened and their
+	// SHA-256 checked); one that is missing or failed its check is absent.
+	Files map[string][]byte
 	// Error says why the envelope is missing: its at-rest seal did not open.
 	Error string
 }
@@ -73,8 +77,12 @@ func (ms *Service) RecordEnvelopes(ctx context.Context, a access.Actor, patientI
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("record envelopes: %w", err)
 		}
+		files, err := ms.recordFiles(ctx, tx, out)
+		if err != nil {
+			return err
+		}
 		return ms.audit.Write(ctx, tx, a, audit.Entry{Action: "record.export", PatientID: patientID, ObjectType: "patient",
-			ObjectID: patientID.String(), Detail: map[string]any{"messages": len(out)}})
+			ObjectID: patientID.String(), Detail: map[string]any{"messages": len(out), "attachments": files}})
 	})
 	return out, err
 }

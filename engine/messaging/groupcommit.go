@@ -452,24 +452,31 @@ func queueStored(b *pgx.Batch, byID map[uuid.UUID]*stored, id uuid.UUID) bool {
 // describeFiles fills in the attachments' descriptions of the posts that
 // carry any (one more round trip, only then).
 func (ms *Service) describeFiles(ctx context.Context, tx pgx.Tx, g *postGroup) error {
-	var withFiles []*postJob
+	var outs []*Posted
 	for _, j := range append(slices.Clip(g.fresh), g.dups...) {
-		if len(j.out.AttachmentIDs) > 0 {
-			withFiles = append(withFiles, j)
+		outs = append(outs, &j.out)
+	}
+	return ms.describePosted(ctx, tx, outs)
+}
+
+// describePosted fills in the attachments' descriptions of the posted
+// messages that carry any, in one round trip (none when none does).
+func (ms *Service) describePosted(ctx context.Context, tx pgx.Tx, outs []*Posted) error {
+	var msgs []Message
+	var withFiles []*Posted
+	for _, p := range outs {
+		if len(p.AttachmentIDs) > 0 {
+			msgs, withFiles = append(msgs, p.Message), append(withFiles, p)
 		}
 	}
 	if len(withFiles) == 0 {
 		return nil
 	}
-	msgs := make([]Message, len(withFiles))
-	for i, j := range withFiles {
-		msgs[i] = j.out.Message
-	}
 	if err := ms.describeAttachments(ctx, tx, msgs); err != nil {
 		return err
 	}
-	for i, j := range withFiles {
-		j.out.Message = msgs[i]
+	for i, p := range withFiles {
+		p.Message = msgs[i]
 	}
 	return nil
 }

@@ -309,13 +309,13 @@ var groupDevicesSQL = `SELECT t.id, ` + devicekeys.Columns + `
 
 // insertEnvelopesSQL stores encrypted messages: ids $1, threads $2,
 // sequence numbers $3, senders $4 of roles $5, envelopes sealed at rest
-// under keys $6 as $7, urgent $8, sender devices $9, sender sequences $10
-// and ciphertext SHA-256s $11, at $12.
+// under keys $6 as $7, urgent $8, sender devices $9, sender sequences $10,
+// ciphertext SHA-256s $11 and attachments $13 (uuid[] literals), at $12.
 const insertEnvelopesSQL = `INSERT INTO messages (id, thread_id, seq, sender_id, sender_role, kind, key_id, body, urgent,
-		created_at, sender_device_id, sender_seq, ciphertext_sha256)
-	SELECT x.id, x.th, x.seq, x.u, x.r, 'encrypted', x.k, x.b, x.urg, $12, x.dev, x.sseq, x.sum
+		created_at, sender_device_id, sender_seq, ciphertext_sha256, attachment_ids)
+	SELECT x.id, x.th, x.seq, x.u, x.r, 'encrypted', x.k, x.b, x.urg, $12, x.dev, x.sseq, x.sum, x.a::uuid[]
 	FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::bytea[], $8::bool[],
-		$9::uuid[], $10::bigint[], $11::bytea[]) AS x(id, th, seq, u, r, k, b, urg, dev, sseq, sum)`
+		$9::uuid[], $10::bigint[], $11::bytea[], $13::text[]) AS x(id, th, seq, u, r, k, b, urg, dev, sseq, sum, a)`
 
 // recordEnvelopesSQL reads every encrypted message of patient $1's threads,
 // thread by thread in order, with the sender device's signing key.

@@ -24,6 +24,8 @@ var broadcastQueries = map[string]string{
 	"insertAttachmentSQL":        insertAttachmentSQL,
 	"attachmentSQL":              attachmentSQL,
 	"threadAttachmentsSQL":       threadAttachmentsSQL,
+	"envelopeAttachmentsSQL":     envelopeAttachmentsSQL,
+	"recordAttachmentsSQL":       recordAttachmentsSQL,
 	"attachmentInfoSQL":          attachmentInfoSQL,
 	"attachmentThreadsSQL":       attachmentThreadsSQL,
 	"putBlobSQL":                 putBlobSQL,
@@ -135,6 +137,17 @@ var attachmentSQL = `SELECT a.id, a.thread_id, a.uploader_id, a.content_type, a.
 // threadAttachmentsSQL returns those of attachments $2 that belong to
 // thread $1.
 const threadAttachmentsSQL = `SELECT id FROM attachments WHERE thread_id = $1 AND id = ANY($2::uuid[])`
+
+// envelopeAttachmentsSQL returns, of attachments $2 (ids as text), those of
+// thread $1 with their uploader and type, for an envelope's checks, if the
+// actor ($3 role, $4 patient, $5 user) takes part in the thread (so nobody
+// learns of another thread's attachments).
+var envelopeAttachmentsSQL = `SELECT a.id, a.uploader_id, a.content_type FROM attachments a JOIN threads t ON t.id = a.thread_id
+	WHERE a.thread_id = $1 AND a.id = ANY($2::uuid[]) AND ` + scope.ThreadSQL("t", "$3", "$4", "$5")
+
+// recordAttachmentsSQL reads what opening attachments $1 (ids as text)
+// needs, for a record export.
+const recordAttachmentsSQL = `SELECT id, thread_id, size, sha256 FROM attachments WHERE id = ANY($1::uuid[])`
 
 // attachmentInfoSQL reads what a listed message shows of attachments $1.
 const attachmentInfoSQL = `SELECT id, content_type, size, sha256, duration_ms FROM attachments

@@ -225,7 +225,32 @@ class Thread {
     li.dataset.e2ee = !this.crypto ? "unreadable" : !r ? "pending" : r.error ? "refused" : "opened";
     if (!this.crypto) return h("p", { class: "body", text: "Encrypted message: this phone has no keys to read it." });
     if (!r) return h("p", { class: "body", text: "Decrypting…" });
-    return r.error ? h("p", { class: "error", text: r.error }) : h("p", { class: "body", text: r.text });
+    if (r.error) return h("p", { class: "error", text: r.error });
+    return h("div", {}, h("p", { class: "body", text: r.text }), ...(r.attachments || []).map((ref) => this.sealedFile(m, ref)));
+  }
+
+  // sealedFile shows an encrypted attachment of an opened message: fetched,
+  // checked and decrypted on this phone when asked for, shown as a photo or
+  // saved under its sealed name.
+  sealedFile(m, ref) {
+    if (this.opened.has(ref.id)) return this.opened.get(ref.id);
+    const box = h("div", { class: "attachment", "data-attachment-id": ref.id });
+    const open = async () => {
+      try {
+        const f = await this.crypto.file(m, ref);
+        const url = URL.createObjectURL(new Blob([f.bytes], { type: f.type }));
+        this.urls.push(url);
+        this.opened.set(ref.id, box);
+        box.dataset.decrypted = "true";
+        box.replaceChildren(f.type.startsWith("image/") && f.type !== "image/heic"
+          ? h("img", { src: url, alt: ref.name }) : h("a", { href: url, download: f.name }, `Save ${f.name}`));
+      } catch (err) {
+        box.dataset.decrypted = "refused";
+        box.append(h("p", { class: "error", text: `This file was refused: ${errorText(err)}` }));
+      }
+    };
+    box.append(h("button", { type: "button", onclick: open }, `Show ${ref.name} (${sizeLabel(ref.size)}, encrypted)`));
+    return box;
   }
 
   item(m) {
@@ -243,7 +268,7 @@ class Thread {
     } else {
       li.append(h("p", { class: "body", text: m.error ? "This message cannot be shown." : m.body }));
     }
-    for (const a of m.attachments || []) li.append(this.attachment(a, mine));
+    if (m.kind !== "encrypted") for (const a of m.attachments || []) li.append(this.attachment(a, mine));
     if (mine) li.append(h("p", { class: "receipt", text: receiptText(m.receipts) }));
     return li;
   }
@@ -283,20 +308,22 @@ class Thread {
     if (this.input.value && this.throttle.ready()) this.ctx.api.post(this.path("/typing")).catch(() => {});
   }
 
-  // postSealed sends text end-to-end encrypted (files cannot be yet).
+  // postSealed sends text and the chosen files end-to-end encrypted: each
+  // file is encrypted on this phone and its ciphertext uploaded first.
   async postSealed(text) {
-    if (this.files.length) {
-      this.result.textContent = "Not sent: photos and files cannot be sent in an end-to-end encrypted conversation yet.";
-      return;
-    }
     if (!this.crypto) {
       this.result.textContent = "Not sent: this phone has no keys for this encrypted conversation.";
       return;
     }
     this.result.textContent = "Sending…";
     try {
-      await this.crypto.send(text, false, this.whoOf);
+      const refs = await this.crypto.upload(await Promise.all(this.files.map(async (f) => ({ name: f.file.name || "file",
+        type: f.type, bytes: new Uint8Array(await f.file.arrayBuffer()) }))));
+      const body = text || (refs.length > 1 ? "Files attached" : refs.length ? "File attached" : "");
+      await this.crypto.send(body, false, this.whoOf, refs);
       this.input.value = "";
+      this.files = [];
+      this.showFiles();
       this.result.textContent = "Sent.";
       await this.load();
     } catch (err) {

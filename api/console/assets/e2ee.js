@@ -53,13 +53,15 @@ function frame(parts) {
 }
 
 const head = (label, e) => [["f", utf8(label)], ["f", utf8(e.thread_id)], ["f", utf8(e.sender_device_id)], ["u64", e.sender_seq]];
-export const contentAAD = (e) => frame(head("tend-e2ee-v1 content", e));
+export const contentAAD = (e) => frame(head(e.v === 2 ? "tend-e2ee-v2 content" : "tend-e2ee-v1 content", e));
 const wrapAAD = (e, id) => frame([...head("tend-e2ee-v1 wrap", e), ["f", utf8(id)]]);
 
 export function signedBytes(e) {
   const parts = [["f", utf8("tend-e2ee-v1 signature")], ["u16", e.v], ["u16", e.suite.kem], ["u16", e.suite.kdf],
     ["u16", e.suite.aead], ["f", utf8(e.thread_id)], ["f", utf8(e.sender_device_id)], ["u64", e.sender_seq],
-    ["f", b64(e.nonce)], ["f", b64(e.ciphertext)], ["u32", e.recipients.length]];
+    ["f", b64(e.nonce)], ["f", b64(e.ciphertext)]];
+  if (e.v === 2) parts.push(["u32", e.attachments.length], ...e.attachments.map((id) => ["f", utf8(id)]));
+  parts.push(["u32", e.recipients.length]);
   for (const w of [...e.recipients, e.record]) parts.push(["f", utf8(w.id)], ["f", b64(w.enc)], ["f", b64(w.wrapped_key)]);
   return frame(parts);
 }
@@ -104,10 +106,13 @@ export function importSigningKey(seed, publicKey) {
 }
 
 // seal encrypts text for recipients ([{id, publicKey}]) and the record key
-// ({id, publicKey}), signed with signingKey (a WebCrypto Ed25519 key).
-export async function seal({ threadId, senderDevice, senderSeq, recipients, record, signingKey }, text) {
+// ({id, publicKey}), signed with signingKey (a WebCrypto Ed25519 key). With
+// attachments (references from encryptFile, their id set to the uploaded
+// attachment's), it seals a version 2 envelope whose content holds both.
+export async function seal({ threadId, senderDevice, senderSeq, recipients, record, signingKey, attachments = [] }, text) {
   const e = { v: 1, suite: { kem: 0x647a, kdf: 1, aead: 2 }, thread_id: threadId, sender_device_id: senderDevice,
     sender_seq: senderSeq };
+  if (attachments.length) [e.v, e.attachments, text] = [2, attachments.map((a) => a.id), contentJSON(text, attachments)];
   const key = crypto.getRandomValues(new Uint8Array(32));
   const nonce = crypto.getRandomValues(new Uint8Array(12));
   const aes = await crypto.subtle.importKey("raw", key, "AES-GCM", false, ["encrypt"]);
@@ -136,8 +141,30 @@ export async function wrapKey(key, publicKey, aad) {
 // decrypts it with this device's 32-byte X-Wing seed (or the key
 // loadPrivateKey made of it); it throws an Error
 // saying plainly what failed.
-export async function open(e, { threadId, recipientId, privateKey, senderKey }) {
-  if (e.v !== 1 || e.suite.kem !== 0x647a || e.suite.kdf !== 1 || e.suite.aead !== 2) throw new Error("unsupported envelope");
+export async function open(e, params) {
+  return (await openContent(e, params)).text;
+}
+
+// openContent is open returning {text, attachments}: a version 2
+// envelope's attachment references, checked against its list.
+export async function openContent(e, params) {
+  const pt = await openBytes(e, params);
+  if (e.v === 1) return { text: pt, attachments: [] };
+  let c;
+  try {
+    c = JSON.parse(pt);
+  } catch {
+    c = null;
+  }
+  const ids = (c?.attachments || []).map((a) => a?.id);
+  if (typeof c?.text !== "string" || ids.length !== e.attachments.length || ids.some((id, i) => id !== e.attachments[i])) {
+    throw new Error("the content is malformed or does not list the envelope's attachments");
+  }
+  return { text: c.text, attachments: c.attachments };
+}
+
+async function openBytes(e, { threadId, recipientId, privateKey, senderKey }) {
+  if ((e.v !== 1 && e.v !== 2) || e.suite.kem !== 0x647a || e.suite.kdf !== 1 || e.suite.aead !== 2) throw new Error("unsupported envelope");
   if (e.thread_id !== threadId) throw new Error("the envelope belongs to another thread");
   const verifyKey = await crypto.subtle.importKey("raw", senderKey, "Ed25519", false, ["verify"]);
   if (!(await crypto.subtle.verify("Ed25519", verifyKey, b64(e.signature), signedBytes(e)))) {
@@ -152,4 +179,55 @@ export async function open(e, { threadId, recipientId, privateKey, senderKey }) 
   const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: b64(e.nonce), additionalData: contentAAD(e) }, aes,
     b64(e.ciphertext));
   return new TextDecoder().decode(pt);
+}
+
+// contentJSON is a version 2 envelope's content: the text and each
+// attachment's reference, fields in the order docs/e2ee.md lists them.
+function contentJSON(text, attachments) {
+  return JSON.stringify({ text, attachments: attachments.map((a) => ({ id: a.id, key: a.key, sha256: a.sha256,
+    plaintext_sha256: a.plaintext_sha256, name: a.name, type: a.type, size: a.size })) });
+}
+
+const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+const fileAAD = (threadId, senderDevice, type, size) => frame([["f", utf8("tend-e2ee-v2 attachment")], ["f", utf8(threadId)],
+  ["f", utf8(senderDevice)], ["f", utf8(type)], ["u64", size]]);
+
+// encryptFile encrypts a file (bytes) under a fresh key for a thread and
+// sender device: it returns the ciphertext to upload (as
+// application/vnd.tend.encrypted) and the reference to seal, whose id is
+// the uploaded attachment's.
+export async function encryptFile(threadId, senderDevice, name, type, bytes) {
+  const file = new Uint8Array(bytes);
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const nonce = crypto.getRandomValues(new Uint8Array(12));
+  const aes = await crypto.subtle.importKey("raw", key, "AES-GCM", false, ["encrypt"]);
+  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce,
+    additionalData: fileAAD(threadId, senderDevice, type, file.length) }, aes, file));
+  const ciphertext = new Uint8Array(12 + sealed.length);
+  ciphertext.set(nonce);
+  ciphertext.set(sealed, 12);
+  return { ciphertext, ref: { id: "", key: enc64(key), sha256: hex(await crypto.subtle.digest("SHA-256", ciphertext)),
+    plaintext_sha256: hex(await crypto.subtle.digest("SHA-256", file)), name, type, size: file.length } };
+}
+
+// decryptFile checks a downloaded ciphertext against its reference (its
+// SHA-256 first), decrypts it with the envelope's thread and sender device,
+// and checks the file; it throws an Error saying plainly what failed.
+export async function decryptFile(e, ref, ciphertext) {
+  const ct = new Uint8Array(ciphertext);
+  if (hex(await crypto.subtle.digest("SHA-256", ct)) !== ref.sha256) {
+    throw new Error("the attachment's ciphertext is not the one the sender sent");
+  }
+  let file;
+  try {
+    const aes = await crypto.subtle.importKey("raw", b64(ref.key), "AES-GCM", false, ["decrypt"]);
+    file = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: ct.subarray(0, 12),
+      additionalData: fileAAD(e.thread_id, e.sender_device_id, ref.type, ref.size) }, aes, ct.subarray(12)));
+  } catch {
+    file = null;
+  }
+  if (!file || file.length !== ref.size || hex(await crypto.subtle.digest("SHA-256", file)) !== ref.plaintext_sha256) {
+    throw new Error("the attachment does not decrypt to the file the sender sent");
+  }
+  return file;
 }

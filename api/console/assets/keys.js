@@ -78,15 +78,42 @@ export const NO_KEYS = "This browser had no encryption keys of yours (they were 
 export const REVOKED = "This browser's encryption keys were revoked, or the server no longer knows them, so it has " +
   "registered new ones. Encrypted messages sent to the old keys cannot be read here.";
 
+export const LOST = "This browser lost its encryption keys, so it has revoked its old device and registered new keys. " +
+  "Older messages cannot be opened on this device: they were encrypted for the lost keys, which no new message is " +
+  "encrypted to.";
+
+// lastDevice keeps, apart from the keys, the id of the device this browser
+// registered for a user, so that a browser whose keys are gone (storage
+// cleared, database lost) can still revoke the device it leaves behind.
+const lastKey = (userID) => `tend-e2ee-device|${userID}`;
+const lastDevice = {
+  get: (userID) => { try { return localStorage.getItem(lastKey(userID)); } catch { return null; } },
+  set: (userID, id) => { try { localStorage.setItem(lastKey(userID), id); } catch { /* storage refused: nothing to revoke later */ } },
+  clear: () => {
+    try {
+      for (const k of Object.keys(localStorage)) if (k.startsWith("tend-e2ee-device|")) localStorage.removeItem(k);
+    } catch { /* storage refused */ }
+  },
+};
+
 // ensureDevice returns this browser's device for the signed-in user
 // (userID), registering new keys (named label) when it has none or the
 // server no longer lists them as current; notice says plainly what
-// happened, if anything did. The patient app uses it too.
+// happened, if anything did. A browser that lost its keys revokes the
+// device it registered before (known by its id, kept apart from the keys),
+// so that it no longer counts towards the user's devices nor receives new
+// messages. The patient app uses it too.
 export async function ensureDevice(api, userID, label) {
   const registered = (await api.get("/v1/me/e2ee-devices")).items || [];
   const stored = await get("devices", userID);
-  if (stored && registered.some((d) => d.id === stored.id && !d.revoked_at)) return { device: new Device(stored), notice: "" };
-  const notice = stored ? REVOKED : registered.some((d) => !d.revoked_at) ? NO_KEYS : "";
+  if (stored && registered.some((d) => d.id === stored.id && !d.revoked_at)) {
+    lastDevice.set(userID, stored.id);
+    return { device: new Device(stored), notice: "" };
+  }
+  const old = stored ? null : lastDevice.get(userID);
+  const lost = old && registered.some((d) => d.id === old && !d.revoked_at);
+  if (lost) await api.del(`/v1/me/e2ee-devices/${encodeURIComponent(old)}`);
+  const notice = stored ? REVOKED : lost ? LOST : registered.some((d) => !d.revoked_at) ? NO_KEYS : "";
   const k = await generateDeviceKeys();
   const d = await api.post("/v1/me/e2ee-devices", { label, hpke_public_key: enc64(k.hpkePublic),
     signing_public_key: enc64(k.signingPublic) });
@@ -94,6 +121,7 @@ export async function ensureDevice(api, userID, label) {
   if (d.fingerprint !== fp) throw new Error(`the server recorded the fingerprint ${d.fingerprint} for this browser's keys, whose fingerprint is ${fp}`);
   const rec = { user_id: userID, id: d.id, ...k, fingerprint: fp };
   await put("devices", userID, rec);
+  lastDevice.set(userID, d.id);
   return { device: new Device(rec), notice };
 }
 
@@ -101,6 +129,7 @@ export async function ensureDevice(api, userID, label) {
 // longer work) and deletes everything kept here, keys included. The patient
 // app calls it on sign-out, which forgets everything on the phone.
 export async function forgetKeys(api) {
+  lastDevice.clear();
   if (!(await indexedDB.databases?.() || []).some((d) => d.name === DB_NAME)) return;
   const all = await request((await db()).transaction("devices").objectStore("devices").getAll());
   for (const d of all) await api.del(`/v1/me/e2ee-devices/${encodeURIComponent(d.id)}`).catch(() => {});

@@ -6,10 +6,22 @@
 // such, never shown as a message.
 
 import { ApiError } from "./api.js";
-import { b64, enc64, fingerprint, open, seal } from "./e2ee.js";
+import { b64, decryptFile, enc64, encryptFile, fingerprint, openContent, seal } from "./e2ee.js";
 import { warmUp } from "./wrappool.js";
 
 const path = (id, rest) => `/v1/threads/${encodeURIComponent(id)}/${rest}`;
+
+// ENCRYPTED_TYPE is the Content-Type encrypted attachments travel with.
+export const ENCRYPTED_TYPE = "application/vnd.tend.encrypted";
+
+// raw sends or fetches bytes with the token; a non-2xx answer throws the
+// server's problem.
+async function raw(api, url, init = {}) {
+  const res = await api.fetch(url, { cache: "no-store", credentials: "omit", ...init,
+    headers: api.headers({ Accept: "*/*", ...(init.headers || {}) }) });
+  if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => ({ title: res.statusText })));
+  return res;
+}
 
 // KeysChanged is refusing to encrypt to devices whose keys differ from the
 // ones pinned (or from the fingerprint the server states for them).
@@ -104,9 +116,35 @@ export class ThreadCrypto {
     return this.check(await this.api.get(path(this.threadID, "keys")), whoOf);
   }
 
-  // send seals text to the thread's current devices and record key, signs
-  // it, and posts it; on a 409 naming the current keys it re-wraps to them.
-  async send(text, urgent, whoOf) {
+  // upload encrypts each file ({name, type, bytes}) on this device and
+  // uploads its ciphertext: the references to seal, ids set. The server
+  // stores and checks the ciphertext only; name and type stay sealed.
+  async upload(files) {
+    const refs = [];
+    for (const f of files) {
+      const { ciphertext, ref } = await encryptFile(this.threadID, this.device.id, f.name, f.type || "application/octet-stream", f.bytes);
+      const res = await raw(this.api, path(this.threadID, "attachments"), { method: "POST", body: ciphertext,
+        headers: { "Content-Type": ENCRYPTED_TYPE } });
+      const att = await res.json();
+      if (att.sha256 !== ref.sha256) throw new Error("the server recorded another SHA-256 than the ciphertext's");
+      refs.push({ ...ref, id: att.id });
+    }
+    return refs;
+  }
+
+  // file downloads an opened message's attachment (a reference of its
+  // content), checks and decrypts it: {name, type, bytes}.
+  async file(m, ref) {
+    const res = await raw(this.api, `/v1/attachments/${encodeURIComponent(ref.id)}`);
+    const bytes = await decryptFile(m.envelope, ref, await res.arrayBuffer());
+    return { name: ref.name, type: ref.type, bytes };
+  }
+
+  // send seals text (and the attachments already uploaded, refs) to the
+  // thread's current devices and record key, signs it, and posts it; on a
+  // 409 naming the current keys it re-wraps to them (the files, bound to
+  // the thread and this device, need no new upload).
+  async send(text, urgent, whoOf, refs = []) {
     let keys = await this.api.get(path(this.threadID, "keys"));
     for (let attempt = 0; attempt < 4; attempt++) {
       const { devices, changed, record } = await this.check(keys, whoOf);
@@ -114,13 +152,14 @@ export class ThreadCrypto {
       const seq = ((await this.device.state(`seq|${this.threadID}`)) || 0) + 1;
       const env = await seal({ threadId: this.threadID, senderDevice: this.device.id, senderSeq: seq,
         recipients: devices.map((d) => ({ id: d.id, publicKey: b64(d.hpke_public_key) })),
-        record: { id: record.id, publicKey: b64(record.public_key) }, signingKey: this.device.signingKey }, text);
+        record: { id: record.id, publicKey: b64(record.public_key) }, signingKey: this.device.signingKey, attachments: refs },
+      text);
       await this.device.setState(`seq|${this.threadID}`, seq); // never reuse a number, even if the answer is lost
       try {
         const body = { envelope: env };
         if (urgent) body.urgent = true;
         const m = await this.api.post(path(this.threadID, "envelopes"), body);
-        this.opened.set(m.id, { text });
+        this.opened.set(m.id, { text, attachments: refs });
         await this.accept(env, m.id);
         return m;
       } catch (err) {
@@ -166,9 +205,9 @@ export class ThreadCrypto {
     const pin = e.sender_device_id === this.device.id ? { signing_public_key: enc64(this.device.signingPublic) }
       : await this.device.state(`pin|${e.sender_device_id}`);
     if (!pin) return { error: "Cannot verify this message: its sender's device is not one this browser has seen in this conversation's keys." };
-    let text;
+    let content;
     try {
-      text = await open(e, { threadId: this.threadID, recipientId: this.device.id, privateKey: await this.device.key(),
+      content = await openContent(e, { threadId: this.threadID, recipientId: this.device.id, privateKey: await this.device.key(),
         senderKey: b64(pin.signing_public_key) });
     } catch (err) {
       return { error: describe(err) };
@@ -176,6 +215,6 @@ export class ThreadCrypto {
     if (!(await this.accept(e, m.id))) {
       return { error: `Refused: this is a replay of an earlier message (its sender's sequence number ${e.sender_seq} was already used).` };
     }
-    return { text };
+    return content;
   }
 }

@@ -92,14 +92,50 @@ export class SecurePanel {
     return c.changed.length ? new KeysChanged(c.changed).message : "";
   }
 
-  // send seals and posts text.
-  async send(text, urgent) {
+  // send encrypts and uploads files (File objects), then seals and posts
+  // text with them.
+  async send(text, urgent, files = []) {
     if (!this.crypto) throw new Error("this browser has no encryption keys, so it cannot write to this encrypted conversation");
     try {
-      return await this.crypto.send(text, urgent, this.whoOf);
+      const refs = await this.crypto.upload(await Promise.all(files.map(async (f) => ({ name: f.name, type: f.type,
+        bytes: new Uint8Array(await f.arrayBuffer()) }))));
+      return await this.crypto.send(text, urgent, this.whoOf, refs);
     } finally {
       this.showFingerprints();
     }
+  }
+
+  // files lists an opened message's attachments, each decrypted here when
+  // asked for and saved under its sealed name.
+  files(m, r, onError) {
+    const ul = el("ul", null, "plain attachments");
+    for (const ref of r.attachments || []) {
+      const link = el("a", `Attachment: ${ref.name} (${ref.type}, ${ref.size} bytes, end-to-end encrypted)`);
+      link.href = "#";
+      link.dataset.attachmentId = ref.id;
+      link.addEventListener("click", async (ev) => {
+        ev.preventDefault();
+        try {
+          const f = await this.crypto.file(m, ref);
+          const url = URL.createObjectURL(new Blob([f.bytes], { type: f.type }));
+          const save = document.createElement("a");
+          save.href = url;
+          save.download = f.name;
+          document.body.append(save);
+          save.click();
+          save.remove();
+          setTimeout(() => URL.revokeObjectURL(url), 10000);
+          link.dataset.decrypted = "true";
+        } catch (err) {
+          link.dataset.decrypted = "refused";
+          onError(`Attachment refused: ${err instanceof ApiError ? err.text : err.message}`);
+        }
+      });
+      const li = el("li");
+      li.append(link);
+      ul.append(li);
+    }
+    return ul;
   }
 
   // reveal opens the encrypted messages not opened yet, then calls done.
@@ -125,6 +161,10 @@ export class SecurePanel {
       return el("p", "Decrypting…", "msg-kind");
     }
     li.dataset.e2ee = r.error ? "refused" : "opened";
-    return r.error ? el("p", r.error, "error") : el("p", r.text, "msg-body");
+    if (r.error) return el("p", r.error, "error");
+    const out = document.createDocumentFragment();
+    out.append(el("p", r.text, "msg-body"));
+    if (r.attachments?.length) out.append(this.files(m, r, (text) => { this.state.textContent = text; }));
+    return out;
   }
 }

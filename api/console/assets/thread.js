@@ -209,7 +209,17 @@ export class ThreadView {
     this.send.type = "submit";
     this.result = el("p", "", "result");
     this.result.setAttribute("role", "status");
-    this.form.append(label, this.input, urgentLabel, this.send);
+    // Files go with messages of end-to-end encrypted threads only,
+    // encrypted in this browser before upload.
+    this.fileLabel = el("label", "Attach files (encrypted in this browser before they are sent) ", "check");
+    this.files = el("input");
+    this.files.type = "file";
+    this.files.multiple = true;
+    this.files.id = `${p}-files`;
+    this.fileLabel.htmlFor = this.files.id;
+    this.fileLabel.append(this.files);
+    this.fileLabel.hidden = true;
+    this.form.append(label, this.input, urgentLabel, this.fileLabel, this.send);
     this.secure = new SecurePanel(() => this.getDevice(), () => this.api);
     this.root.append(this.heading, this.presence, this.secure.root, this.error, this.empty, this.older, this.list, this.typing, this.form, this.result);
 
@@ -238,6 +248,8 @@ export class ThreadView {
     this.typing.textContent = "";
     this.presence.textContent = "";
     this.secure.clear();
+    this.fileLabel.hidden = true;
+    this.files.value = "";
     this.empty.hidden = true;
     delete this.root.dataset.encrypted;
     delete this.root.dataset.threadId;
@@ -263,6 +275,7 @@ export class ThreadView {
       if (seq !== this.seq) return;
       if (why) this.error.textContent = why;
       if (thread.encrypted) this.root.dataset.encrypted = "true";
+      this.fileLabel.hidden = !thread.encrypted;
       this.render();
       this.root.dataset.loaded = "true";
       this.markRead();
@@ -385,18 +398,20 @@ export class ThreadView {
   }
 
   async post() {
-    const body = this.input.value.trim();
+    const files = this.thread?.encrypted ? [...this.files.files] : [];
+    const body = this.input.value.trim() || (files.length ? (files.length > 1 ? "Files attached" : "File attached") : "");
     if (!this.thread || !body || this.send.disabled) return;
     const id = this.thread.id;
     this.send.disabled = true;
     this.result.textContent = "";
     this.error.textContent = "";
-    const msg = { body, client_id: crypto.randomUUID() };
+    const msg = { body, client_id: crypto.randomUUID(), files };
     if (this.urgent.checked) msg.urgent = true;
     try {
       const m = await this.postOne(id, msg);
       if (this.thread?.id !== id) return;
       this.input.value = "";
+      this.files.value = "";
       this.urgent.checked = false;
       this.result.textContent = "Sent.";
       this.messages = merge(this.messages, [m]);
@@ -412,8 +427,11 @@ export class ThreadView {
 
   // postOne posts a message: sealed in an encrypted thread, else plain.
   async postOne(id, msg) {
-    if (!this.thread.encrypted) return this.api.post(`/v1/threads/${encodeURIComponent(id)}/messages`, msg);
-    return this.secure.send(msg.body, !!msg.urgent);
+    if (!this.thread.encrypted) {
+      const { files: _, ...plain } = msg;
+      return this.api.post(`/v1/threads/${encodeURIComponent(id)}/messages`, plain);
+    }
+    return this.secure.send(msg.body, !!msg.urgent, msg.files);
   }
 
   render() {
@@ -449,7 +467,7 @@ export class ThreadView {
       li.append(el("p", m.body, "msg-body"));
     }
     if (m.error) li.append(el("p", m.error, "error"));
-    if (m.attachments?.length) {
+    if (m.attachments?.length && m.kind !== "encrypted") { // an encrypted message lists its own, once opened
       const ul = el("ul", null, "plain attachments");
       for (const a of m.attachments) {
         if (playerKind(a)) {

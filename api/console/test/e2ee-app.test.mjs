@@ -9,7 +9,8 @@
 import { chromium } from "playwright-core";
 import { axe, report } from "./checks.mjs";
 
-const { BASE_URL, TOKEN_CLINICIAN, TOKEN_PATIENT, PATIENT_TEXT, REPLY_TEXT, CHROMIUM = "/usr/bin/chromium" } = process.env;
+const { BASE_URL, TOKEN_CLINICIAN, TOKEN_PATIENT, PATIENT_TEXT, REPLY_TEXT, PATIENT_FILE, REPLY_FILE,
+  CHROMIUM = "/usr/bin/chromium" } = process.env;
 const WAIT = { timeout: 20000 };
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
@@ -38,6 +39,9 @@ try {
   await phone.goto(`${BASE_URL}/app/#/messages`);
   await phone.locator('#main[data-view="messages"][data-ready="true"]').waitFor(WAIT);
   await phone.locator("#e2ee-state", { hasText: "End-to-end encrypted" }).waitFor(WAIT);
+  // With a photo, encrypted on the phone before upload (PATIENT_FILE,
+  // base64url bytes).
+  await phone.setInputFiles("#msg-file", { name: "weight.png", mimeType: "image/png", buffer: Buffer.from(PATIENT_FILE, "base64url") });
   await phone.locator("#msg-body").fill(PATIENT_TEXT);
   await phone.getByRole("button", { name: "Send", exact: true }).click();
   await phone.locator("li[data-e2ee=opened]", { hasText: PATIENT_TEXT }).waitFor(WAIT);
@@ -49,6 +53,13 @@ try {
   const view = desk.locator("#messages-thread");
   await view.locator("li[data-e2ee=opened] .msg-body", { hasText: PATIENT_TEXT }).waitFor(WAIT);
   result.lists.Console = await view.locator(".fingerprint-list li").allTextContents();
+  const [download] = await Promise.all([desk.waitForEvent("download", WAIT),
+    view.locator("li[data-e2ee=opened] .attachments a[data-attachment-id]").first().click()]);
+  const chunks = [];
+  for await (const c of await download.createReadStream()) chunks.push(c);
+  result.consoleGot = { name: download.suggestedFilename(), bytes: Buffer.concat(chunks).toString("base64url") };
+  await desk.setInputFiles("#msg-files", { name: "diuretic plan.pdf", mimeType: "application/pdf",
+    buffer: Buffer.from(REPLY_FILE, "base64url") });
   await desk.fill("#msg-body", REPLY_TEXT);
   await desk.press("#msg-body", "Enter");
   await view.locator("li[data-e2ee=opened] .msg-body", { hasText: REPLY_TEXT }).waitFor(WAIT);
@@ -60,6 +71,29 @@ try {
   // Each page sealed with its key-wrapping workers, which its policy allows.
   const wrapWorkers = (p) => p.workers().filter((w) => w.url().endsWith("/wrapworker.js")).length;
   result.wrapWorkers = { App: wrapWorkers(phone), Console: wrapWorkers(desk) };
+  // The clinician's PDF, decrypted on the phone and offered to save.
+  await phone.locator("li[data-e2ee=opened] button", { hasText: "diuretic plan.pdf" }).click();
+  const save = phone.locator("li[data-e2ee=opened] .attachment[data-decrypted=true] a[download]");
+  await save.waitFor(WAIT);
+  const [saved] = await Promise.all([phone.waitForEvent("download", WAIT), save.click()]);
+  const parts = [];
+  for await (const c of await saved.createReadStream()) parts.push(c);
+  result.appGot = { name: saved.suggestedFilename(), bytes: Buffer.concat(parts).toString("base64url") };
+
+  // The phone loses its keys (its key database is deleted): the app revokes
+  // the device it registered, registers new keys and says so, and the
+  // earlier messages say they were not encrypted for it.
+  await phone.evaluate(() => new Promise((resolve, reject) => {
+    const r = indexedDB.deleteDatabase("tend-e2ee");
+    r.onsuccess = resolve;
+    r.onerror = () => reject(r.error);
+  }));
+  await phone.reload();
+  await phone.locator('#main[data-view="messages"][data-ready="true"]').waitFor(WAIT);
+  await phone.locator("#e2ee-notice", { hasText: "lost its encryption keys" }).waitFor(WAIT);
+  await phone.locator("li[data-e2ee=refused]").nth(1).waitFor(WAIT);
+  result.appLost = { notice: await phone.locator("#e2ee-notice").textContent(),
+    refused: await phone.locator("li[data-e2ee=refused] .error").allTextContents() };
   result.checks = report;
   console.log(`RESULT ${JSON.stringify(result)}`);
 } finally {

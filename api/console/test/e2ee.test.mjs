@@ -20,7 +20,7 @@ import { lines, nextLine } from "./lines.mjs";
 import { chromium } from "playwright-core";
 import { axe, layout, PHONE, report } from "./checks.mjs";
 
-const { BASE_URL, TOKEN, THREAD, PATIENT_TEXT, REPLY_TEXT, SWAP_KEY, CHROMIUM = "/usr/bin/chromium" } = process.env;
+const { BASE_URL, TOKEN, THREAD, PATIENT_TEXT, REPLY_TEXT, SWAP_KEY, REPLY_FILE, CHROMIUM = "/usr/bin/chromium" } = process.env;
 const WAIT = { timeout: 20000 };
 
 function check(cond, msg) {
@@ -84,6 +84,14 @@ try {
   await row.click(WAIT);
   const view = page.locator("#messages-thread");
   await view.locator("li[data-e2ee=opened] .msg-body", { hasText: PATIENT_TEXT }).waitFor(WAIT);
+  // The patient's encrypted attachment decrypts here and is saved under
+  // its sealed name.
+  const [download] = await Promise.all([page.waitForEvent("download", WAIT),
+    view.locator("li[data-e2ee=opened] .attachments a[data-attachment-id]").first().click()]);
+  result.patientName = download.suggestedFilename();
+  const chunks = [];
+  for await (const c of await download.createReadStream()) chunks.push(c);
+  result.patientFile = Buffer.concat(chunks).toString("base64url");
   result.encryptedState = await view.locator(".e2ee-state").textContent();
   result.fingerprints = await view.locator(".fingerprint-list li").evaluateAll((els) => els.map((e) => ({ id: e.dataset.deviceId,
     text: e.textContent })));
@@ -97,6 +105,7 @@ try {
   staleOnce = true;
   let answers = [];
   page.on("response", (r) => { if (r.url().endsWith(`/v1/threads/${THREAD}/envelopes`)) answers.push(r.status()); });
+  await page.setInputFiles("#msg-files", { name: "leaflet.txt", mimeType: "text/plain", buffer: Buffer.from(REPLY_FILE) });
   await page.fill("#msg-body", REPLY_TEXT);
   await page.press("#msg-body", "Enter");
   await view.locator("li[data-e2ee=opened] .msg-body", { hasText: REPLY_TEXT }).waitFor(WAIT);
@@ -147,14 +156,16 @@ try {
   result.swap.answers = answers;
   await page.unroute(`**/v1/threads/${THREAD}/keys`);
 
-  // 5. The browser loses its keys: it registers new ones and says so; the
-  // messages sent to the old keys are unreadable here, and say why.
-  // (A new browser context starts with empty storage.)
-  await context.close();
-  const again = await browser.newContext({ viewport: { width: 1360, height: 1180 }, locale: "en-GB", timezoneId: "UTC" });
-  const page2 = await again.newPage();
-  page2.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  await page2.goto(`${BASE_URL}/#token=${encodeURIComponent(TOKEN)}`);
+  // 5. The browser loses its keys (its key database is deleted): it
+  // revokes its old device, registers new keys and says so; the messages
+  // sent to the old keys are unreadable here, and say why.
+  await page.evaluate(() => new Promise((resolve, reject) => {
+    const r = indexedDB.deleteDatabase("tend-e2ee");
+    r.onsuccess = resolve;
+    r.onerror = () => reject(r.error);
+  }));
+  const page2 = page;
+  await page2.reload();
   await page2.locator("#e2ee-notice:not([hidden])").waitFor(WAIT);
   result.lost.notice = await page2.locator("#e2ee-notice").textContent();
   result.lost.fingerprint = await page2.locator("#e2ee-fingerprint").textContent();

@@ -26,6 +26,18 @@ try {
     } catch (e) {
       moved = e.message;
     }
+    // Version 2: the vector envelope with an attachment, opened and its
+    // file decrypted; and a file sealed here for Go.
+    const v2 = input.v2;
+    const c2 = await m.openContent(v2.envelope, { threadId: input.thread_id, recipientId: input.recipient.id,
+      privateKey: m.b64(input.recipient.hpke_private_key), senderKey: m.b64(input.sender_signing_public_key) });
+    const file2 = await m.decryptFile(v2.envelope, c2.attachments[0], m.b64(v2.file_ciphertext));
+    let swapped = "opened";
+    try {
+      await m.decryptFile(v2.envelope, c2.attachments[0], m.b64(v2.file_ciphertext).subarray(1));
+    } catch (e) {
+      swapped = e.message;
+    }
     const s = input.seal;
     const signingKey = await m.importSigningKey(m.b64(s.signing_private_key), m.b64(s.signing_public_key));
     const t0 = performance.now();
@@ -33,6 +45,12 @@ try {
       recipients: s.recipients.map((r) => ({ id: r.id, publicKey: m.b64(r.public_key) })),
       record: { id: s.record.id, publicKey: m.b64(s.record.public_key) }, signingKey }, s.text);
     const seal_ms = performance.now() - t0;
+    const enc = await m.encryptFile(input.thread_id, s.sender_device_id, "from-chromium.bin", "application/octet-stream",
+      new TextEncoder().encode(s.file_text));
+    enc.ref.id = s.file_id;
+    const sealed2 = await m.seal({ threadId: input.thread_id, senderDevice: s.sender_device_id, senderSeq: s.sender_seq + 1,
+      recipients: s.recipients.map((r) => ({ id: r.id, publicKey: m.b64(r.public_key) })),
+      record: { id: s.record.id, publicKey: m.b64(s.record.public_key) }, signingKey, attachments: [enc.ref] }, s.text);
     // With bench: seal a text of bench.bytes to bench.recipients, bench.n
     // times, and report each time (the figure docs/e2ee.md quotes).
     const times = [];
@@ -47,7 +65,8 @@ try {
         times.push(performance.now() - t);
       }
     }
-    return { opened, moved, sealed, seal_ms, times };
+    return { opened, moved, sealed, seal_ms, times, v2: { text: c2.text, name: c2.attachments[0].name,
+      file: m.enc64(file2), swapped, sealed: sealed2, file_ciphertext: m.enc64(enc.ciphertext) } };
   }, input);
   // The key-wrapping pool's workers (wrappool.js) that sealing started.
   result.workers = page.workers().filter((w) => w.url().endsWith("/wrapworker.js")).length;

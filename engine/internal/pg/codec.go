@@ -12,7 +12,8 @@ import (
 )
 
 // ConfigurePool prepares a pool configuration for the engine: it teaches each
-// connection to encode and scan uuid.UUID as binary UUIDs. Without it pgx
+// connection to encode and scan uuid.UUID as binary UUIDs, and to encode the
+// arrays the engine sends in bulk in one pass (arrayCodec). Without it pgx
 // falls back to uuid.UUID's driver.Valuer (a string round trip per value),
 // which costs a fifth of the ingest path's CPU.
 func ConfigurePool(cfg *pgxpool.Config) {
@@ -24,7 +25,7 @@ func ConfigurePool(cfg *pgxpool.Config) {
 	}
 	prev := cfg.AfterConnect
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		registerUUID(conn.TypeMap())
+		RegisterCodecs(conn.TypeMap())
 		if prev != nil {
 			return prev(ctx, conn)
 		}
@@ -90,10 +91,18 @@ func (encodeUUIDPtr) Encode(value any, buf []byte) ([]byte, error) {
 	return append(buf, u[:]...), nil
 }
 
+// RegisterCodecs installs the engine's codecs in m (ConfigurePool does it
+// for every connection of the pool).
+func RegisterCodecs(m *pgtype.Map) {
+	registerUUID(m)
+	registerArrays(m)
+}
+
 func registerUUID(m *pgtype.Map) {
 	t := &pgtype.Type{Name: "uuid", OID: pgtype.UUIDOID, Codec: uuidCodec{}}
 	m.RegisterType(t)
-	m.RegisterType(&pgtype.Type{Name: "_uuid", OID: pgtype.UUIDArrayOID, Codec: &pgtype.ArrayCodec{ElementType: t}})
+	m.RegisterType(&pgtype.Type{Name: "_uuid", OID: pgtype.UUIDArrayOID,
+		Codec: arrayCodec{ArrayCodec: &pgtype.ArrayCodec{ElementType: t}, elem: pgtype.UUIDOID}})
 	m.RegisterDefaultPgType(uuid.UUID{}, "uuid")
 	m.RegisterDefaultPgType([]uuid.UUID{}, "_uuid")
 	m.RegisterDefaultPgType(&uuid.UUID{}, "uuid")
