@@ -9,8 +9,10 @@
 --   1. tend_audit_unchained(max_rows) takes the sealer's advisory lock (or
 --      returns nothing when another sealer holds it), moves the low-water mark
 --      exactly as tend_audit_seal does, and returns the committed unchained
---      entries in id order, their content columns as text, with the chain's
---      head (seq and hash) on every row;
+--      entries in id order, each column of their canonical form as text (so
+--      that Tend builds the canonical form from the bytes it receives), and
+--      tend_audit_head() the chain's head (seq and hash), which the lock holds
+--      still;
 --   2. Tend computes each link (engine/audit's Link.Canonical, the same bytes
 --      as the view audit_entry_canonical, which TestCanonicalMatchesDatabase
 --      keeps equal) and tend_audit_link inserts them.
@@ -38,9 +40,8 @@ END;
 
 -- +goose StatementBegin
 CREATE FUNCTION tend_audit_unchained(max_rows integer)
-RETURNS TABLE (head_seq bigint, head_hash bytea, id bigint, at_micros bigint, actor_id text, actor_role text,
-               action text, patient_id text, object_type text, object_id text, request_id text, outcome text,
-               detail text, org_id text)
+RETURNS TABLE (id text, at_micros text, actor_id text, actor_role text, action text, patient_id text,
+               object_type text, object_id text, request_id text, outcome text, detail text, org_id text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
     st        audit_seal_state;
@@ -48,8 +49,6 @@ DECLARE
     new_id    bigint;
     new_xid   xid8;
     from_id   bigint;
-    h_seq     bigint;
-    h_hash    bytea;
     n         integer;
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
@@ -70,7 +69,6 @@ BEGIN
         SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END INTO new_id FROM audit_entries_id_seq;
         new_xid := pg_current_xact_id();
     END IF;
-    SELECT h.seq, h.hash INTO h_seq, h_hash FROM tend_audit_head() h;
     from_id := st.low;
     IF NOT caught_up THEN
         SELECT greatest(st.low, max(c.entry_id)) INTO from_id FROM audit_chain c;
@@ -78,12 +76,12 @@ BEGIN
     END IF;
     -- Planned afresh each pass, each entry looked up in the chain's entry_id
     -- index (see tend_audit_seal).
-    RETURN QUERY EXECUTE 'SELECT $3::bigint, $4::bytea, e.id, (extract(epoch FROM e.at) * 1000000)::bigint,
+    RETURN QUERY EXECUTE 'SELECT e.id::text, (extract(epoch FROM e.at) * 1000000)::bigint::text,
              e.actor_id::text, e.actor_role, e.action, e.patient_id::text, e.object_type, e.object_id, e.request_id,
              e.outcome, e.detail::text, e.org_id::text
              FROM audit_entries e
              WHERE e.id > $1 AND (SELECT c.seq FROM audit_chain c WHERE c.entry_id = e.id) IS NULL
-             ORDER BY e.id LIMIT $2' USING from_id, max_rows, h_seq, h_hash;
+             ORDER BY e.id LIMIT $2' USING from_id, max_rows;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF new_xid IS NOT NULL AND (st.mark_xid IS NULL OR (caught_up AND n < max_rows)) THEN
         UPDATE audit_seal_state SET low = CASE WHEN caught_up THEN greatest(low, mark_id) ELSE low END,

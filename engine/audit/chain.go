@@ -53,36 +53,89 @@ func Seal(ctx context.Context, pool *pgxpool.Pool, max int) (int, error) {
 		if err != nil {
 			return err
 		}
+		var p sealPass
+		for rows.Next() {
+			if err := p.add(rows.RawValues()); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil || len(p.ids) == 0 {
+			return err
+		}
 		var headSeq int64
 		var head []byte
-		links, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Link, error) {
-			var l Link
-			err := r.Scan(&headSeq, &head, &l.ID, &l.AtMicros, &l.ActorID, &l.ActorRole, &l.Action, &l.PatientID,
-				&l.ObjectType, &l.ObjectID, &l.RequestID, &l.Outcome, &l.Detail, &l.OrgID)
-			return l, err
-		})
-		if err != nil || len(links) == 0 {
+		if err := tx.QueryRow(ctx, sealHeadSQL).Scan(&headSeq, &head); err != nil {
 			return err
 		}
-		seqs, ids := make([]int64, len(links)), make([]int64, len(links))
-		prevs, hashes := make([][]byte, len(links)), make([][]byte, len(links))
-		var buf []byte
-		for i, l := range links {
-			seqs[i], ids[i], prevs[i] = headSeq+int64(i)+1, l.ID, head
-			buf = l.appendCanonical(buf[:0])
-			head = chainHash(head, buf)
-			hashes[i] = head
-		}
-		if _, err := tx.Exec(ctx, linkSQL, seqs, ids, prevs, hashes); err != nil {
+		p.chain(headSeq, head)
+		if _, err := tx.Exec(ctx, linkSQL, p.seqs, p.ids, p.prevs, p.hashes); err != nil {
 			return err
 		}
-		n = len(links)
+		n = len(p.ids)
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("seal audit entries: %w", err)
 	}
 	return n, nil
+}
+
+// sealPass is one pass's entries: their ids and canonical forms, built from
+// the text of each column as received (no value is decoded), then their links.
+type sealPass struct {
+	ids           []int64
+	canon         []byte
+	ends          []int // canon[ends[i-1]:ends[i]] is entry i's
+	seqs          []int64
+	prevs, hashes [][]byte
+}
+
+// add appends an entry from unchainedSQL's columns: id, time, actor id,
+// role, action, patient id, object type, object id, request id, outcome,
+// detail, organisation, each text or NULL (nil).
+func (p *sealPass) add(cols [][]byte) error {
+	if len(cols) != 12 || cols[0] == nil {
+		return fmt.Errorf("unchained entry: %d columns", len(cols))
+	}
+	id, err := strconv.ParseInt(string(cols[0]), 10, 64)
+	if err != nil {
+		return fmt.Errorf("unchained entry id: %w", err)
+	}
+	p.ids = append(p.ids, id)
+	p.canon = append(p.canon, "tend.audit.v1"...)
+	for _, f := range cols[:11] {
+		if f == nil {
+			p.canon = append(p.canon, 0)
+			continue
+		}
+		p.canon = appendField(p.canon, f)
+	}
+	switch org := cols[11]; {
+	case org == nil:
+		p.canon = append(p.canon, 0)
+	case string(org) != access.DefaultOrg:
+		p.canon = appendField(p.canon, org)
+	}
+	p.ends = append(p.ends, len(p.canon))
+	return nil
+}
+
+// chain computes the links after the head: seq headSeq+1, … and each hash
+// over the previous one.
+func (p *sealPass) chain(headSeq int64, head []byte) {
+	n := len(p.ids)
+	p.seqs, p.prevs, p.hashes = make([]int64, n), make([][]byte, n), make([][]byte, n)
+	hashes := make([]byte, n*sha256.Size)
+	start := 0
+	for i := range n {
+		p.seqs[i], p.prevs[i] = headSeq+int64(i)+1, head
+		h := sha256.New()
+		h.Write(head)
+		h.Write(p.canon[start:p.ends[i]])
+		head = h.Sum(hashes[i*sha256.Size : i*sha256.Size : (i+1)*sha256.Size])
+		p.hashes[i], start = head, p.ends[i]
+	}
 }
 
 // Sealer seals the audit trail in the background.

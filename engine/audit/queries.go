@@ -13,6 +13,7 @@ var queries = map[string]string{
 	"readingCreationsSQL": readingCreationsSQL,
 	"unchainedSQL":        unchainedSQL,
 	"linkSQL":             linkSQL,
+	"sealHeadSQL":         sealHeadSQL,
 	"chainSQL":            chainSQL,
 	"headSQL":             headSQL,
 	"unsealedSQL":         unsealedSQL,
@@ -29,10 +30,15 @@ var queries = map[string]string{
 const findHashSQL = `SELECT seq FROM audit_chain WHERE hash = $1 ORDER BY seq LIMIT 1`
 
 // unchainedSQL takes the sealer's lock and returns at most $1 committed
-// unchained entries in id order, each with the chain's head (migration
-// 00029); no rows when there are none or another sealer holds the lock.
-const unchainedSQL = `SELECT head_seq, head_hash, id, at_micros, actor_id, actor_role, action, patient_id, object_type,
-		object_id, request_id, outcome, detail, org_id FROM tend_audit_unchained($1)`
+// unchained entries in id order, each column of their canonical form as text
+// (migration 00029); no rows when there are none or another sealer holds the
+// lock.
+const unchainedSQL = `SELECT id, at_micros, actor_id, actor_role, action, patient_id, object_type, object_id, request_id,
+		outcome, detail, org_id FROM tend_audit_unchained($1)`
+
+// sealHeadSQL is the chain's head, seq and hash (0 and the genesis hash when
+// nothing is chained), read by the sealer once it holds the lock.
+const sealHeadSQL = `SELECT seq, hash FROM tend_audit_head()`
 
 // linkSQL inserts the links computed from unchainedSQL's entries: seqs $1,
 // entry ids $2, previous hashes $3, hashes $4.
