@@ -4,7 +4,7 @@
 // this file's own, never the payload's, so no notification can carry
 // anything about the patient. Tapping one opens the view it concerns.
 
-const SHELL = "tend-app-shell-v1";
+const SHELL = "tend-app-shell-v2";
 const FILES = [
   "./", "config.json", "manifest.webmanifest", "brand.css", "icons/icon-192.png",
   "assets/app.css", "assets/app.js", "assets/session.js", "assets/store.js", "assets/outbox.js", "assets/units.js",
