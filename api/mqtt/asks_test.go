@@ -38,24 +38,42 @@ func (w *world) subscribeAsks(t *testing.T, clientID, token string) *session {
 	return c
 }
 
-// nextAsk waits for the next asks message of c and returns its requests'
-// rule ids.
+// nextAsk waits for the next asks message of c with a request c has not
+// seen and returns its new requests. A request may arrive twice (made while
+// the device subscribed: once as it is made, once among the open ones at
+// subscribe); a device knows it by its rule_id and reading_id, and so does
+// this.
 func nextAsk(t *testing.T, c *session, what string) asks {
 	t.Helper()
-	select {
-	case m := <-c.got:
-		var a asks
-		if m.Topic != "tend/v1/devices/"+c.id+"/asks" || json.Unmarshal(m.Payload, &a) != nil || len(a.Retakes) == 0 {
-			t.Fatalf("%s: got %s on %s", what, m.Payload, m.Topic)
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-c.got:
+			var a asks
+			if m.Topic != "tend/v1/devices/"+c.id+"/asks" || json.Unmarshal(m.Payload, &a) != nil || len(a.Retakes) == 0 {
+				t.Fatalf("%s: got %s on %s", what, m.Payload, m.Topic)
+			}
+			if m.QoS != 1 || m.Properties == nil || m.Properties.ContentType != "application/json" {
+				t.Errorf("%s: QoS %d, properties %+v", what, m.QoS, m.Properties)
+			}
+			var fresh asks
+			for _, r := range a.Retakes {
+				if key := r.RuleID + "/" + r.ReadingID.String(); !c.seen[key] {
+					if c.seen == nil {
+						c.seen = map[string]bool{}
+					}
+					c.seen[key] = true
+					fresh.Retakes = append(fresh.Retakes, r)
+				}
+			}
+			if len(fresh.Retakes) > 0 {
+				return fresh
+			}
+		case <-deadline:
+			t.Fatalf("%s: no retake request", what)
+			return asks{}
 		}
-		if m.QoS != 1 || m.Properties == nil || m.Properties.ContentType != "application/json" {
-			t.Errorf("%s: QoS %d, properties %+v", what, m.QoS, m.Properties)
-		}
-		return a
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: no retake request", what)
 	}
-	return asks{}
 }
 
 func ruleIDs(a asks) []string {
@@ -132,8 +150,8 @@ func TestMQTT5AsksFromAnyProcess(t *testing.T) {
 	if n := a.histogramCount(t, "tend_mqtt_ack_seconds"); n != 1 {
 		t.Errorf("process A's ack latency counted %d publishes, want 1", n)
 	}
-	if n := b.metric(t, "tend_mqtt_asks_total"); n != 2 {
-		t.Errorf("process B counted %v asks, want 2", n)
+	if n := b.metric(t, "tend_mqtt_asks_total"); n != 2 && n != 3 {
+		t.Errorf("process B counted %v asks, want 2 (3 if the first was also among the open ones at subscribe)", n)
 	}
 
 	// A device that subscribes afterwards (on either process) is sent the

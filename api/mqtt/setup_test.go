@@ -164,6 +164,9 @@ type session struct {
 	id   string
 	got  chan *paho.Publish
 	disc chan *paho.Disconnect
+	// seen holds the retake requests nextAsk returned (rule_id and
+	// reading_id): a request may arrive twice, and a device knows it by them.
+	seen map[string]bool
 }
 
 // v5 connects an MQTT 5 client with the token.
