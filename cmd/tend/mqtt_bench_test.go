@@ -136,6 +136,7 @@ func runtimeStats(b *testing.B, pprofAddr string) map[string]float64 {
 	st["goroutines"] = n
 	return st
 }
+
 // idleConnect sends a CONNECT (Eclipse Paho's packet codec) and waits for
 // a successful CONNACK.
 func idleConnect(addr, clientID, token string) (net.Conn, error) {
