@@ -3,7 +3,6 @@ package messaging
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -202,10 +201,8 @@ func (ms *Service) PostEnvelope(ctx context.Context, a access.Actor, threadID uu
 	if err := ms.checkEnvelopeAttachments(ctx, a, threadID, in.Envelope.Attachments); err != nil {
 		return Posted{}, err
 	}
-	body, err := json.Marshal(in.Envelope)
-	if err != nil {
-		return Posted{}, fmt.Errorf("envelope: %w", err)
-	}
+	// Stored as json.Marshal would encode it, written directly (e2ee.Envelope.AppendJSON).
+	body := in.Envelope.AppendJSON(nil)
 	// Concurrent envelope posts share transactions (envelopegroup.go).
 	j := &envelopeJob{actor: a, thread: threadID, in: in, body: body, device: uuid.MustParse(in.Envelope.SenderDevice),
 		sum: sha256.Sum256(in.Envelope.Ciphertext)}
