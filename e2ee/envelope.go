@@ -117,16 +117,16 @@ func Check(e *Envelope) error {
 	}
 	seen := make(map[string]bool, len(e.Recipients))
 	for i, w := range e.Recipients {
-		field := fmt.Sprintf("recipients[%d]", i)
+		field := func() string { return fmt.Sprintf("recipients[%d]", i) } // spelt out only for an error
 		if !IsID(w.ID) {
-			return fieldErr(field+".id", "must be a lowercase UUID")
+			return fieldErr(field()+".id", "must be a lowercase UUID")
 		}
 		if seen[w.ID] {
-			return fieldErr(field+".id", "is listed twice")
+			return fieldErr(field()+".id", "is listed twice")
 		}
 		seen[w.ID] = true
-		if err := checkWrap(field, w); err != nil {
-			return err
+		if !wrapOK(w) {
+			return checkWrap(field(), w)
 		}
 	}
 	if !IsKeyID(e.Record.ID) {
@@ -156,6 +156,9 @@ func checkAttachmentIDs(e *Envelope) error {
 	}
 	return nil
 }
+
+// wrapOK reports whether checkWrap accepts w.
+func wrapOK(w Wrap) bool { return len(w.Enc) == EncSize && len(w.WrappedKey) == WrappedKeySize }
 
 func checkWrap(field string, w Wrap) error {
 	if len(w.Enc) != EncSize {
