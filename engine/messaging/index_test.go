@@ -29,3 +29,26 @@ func TestCommunicationSearchUsesIndex(t *testing.T) {
 	}
 	t.Logf("plan:\n%s", plan)
 }
+
+// TestEnvelopeScopeReadsOneMessage: an envelope post's scope looks up the
+// message its sender device stored with the same sender sequence through
+// all three columns of messages_sender_seq_uq, in the generic plan made while
+// the thread is empty (the plan a connection keeps): not by thread alone,
+// which read every earlier message of the thread for each post.
+func TestEnvelopeScopeReadsOneMessage(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	plan := pgtest.GenericPlan(t, pool, "", envelopeScopeSQL, "'{00000000-0000-0000-0000-000000000001}'::uuid[]",
+		"'{clinician}'::text[]", "'{00000000-0000-0000-0000-000000000000}'::uuid[]", "'{00000000-0000-0000-0000-000000000002}'::uuid[]",
+		"'{00000000-0000-0000-0000-000000000003}'::uuid[]", "'{7}'::bigint[]")
+	var lookups int
+	for _, l := range strings.Split(plan, "\n") {
+		if strings.Contains(l, "Index Cond") && strings.Contains(l, "sender_seq = x.sseq") && strings.Contains(l, "thread_id = t.id") &&
+			strings.Contains(l, "sender_device_id = x.dev") {
+			lookups++
+		}
+	}
+	if lookups != 1 || strings.Contains(plan, "Join Filter: ((s.sender_device_id") {
+		t.Errorf("the stored message is not looked up by thread, device and sequence:\n%s", plan)
+	}
+	t.Logf("plan:\n%s", plan)
+}

@@ -288,7 +288,10 @@ const encryptThreadSQL = `UPDATE threads SET encrypted = true WHERE id = $1`
 // unrevoked, the last sender sequence it used in the thread (0 for none) and
 // the message it stored with sequence $6[i] (id and ciphertext hash, NULLs
 // for none); and the wrapped data key of the thread's patient (NULLs for
-// none).
+// none). That message is looked up in a subquery of its own (LIMIT keeps it
+// one): as a join, the plan made while a thread is small (and then kept,
+// generic) found it by thread alone and read every earlier message of the
+// thread, post after post (TestEnvelopeScopeReadsOneMessage).
 var envelopeScopeSQL = `SELECT x.i, t.care_team_id, t.patient_id, t.encrypted, t.last_seq, o.id, o.record_public_key,
 	EXISTS (SELECT 1 FROM e2ee_devices d WHERE d.id = x.dev AND d.user_id = x.u AND d.revoked_at IS NULL),
 	coalesce((SELECT max(m.sender_seq) FROM messages m WHERE m.thread_id = t.id AND m.sender_device_id = x.dev), 0),
@@ -296,7 +299,8 @@ var envelopeScopeSQL = `SELECT x.i, t.care_team_id, t.patient_id, t.encrypted, t
 	FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::bigint[]) WITH ORDINALITY
 		AS x(th, role, pat, u, dev, sseq, i)
 	JOIN threads t ON t.id = x.th AND ` + scope.ThreadSQL("t", "x.role", "x.pat", "x.u") + threadOrgJoin + `
-	LEFT JOIN messages s ON s.thread_id = t.id AND s.sender_device_id = x.dev AND s.sender_seq = x.sseq
+	LEFT JOIN LATERAL (SELECT s.id, s.ciphertext_sha256 FROM messages s
+		WHERE s.thread_id = t.id AND s.sender_device_id = x.dev AND s.sender_seq = x.sseq LIMIT 1) s ON true
 	LEFT JOIN patient_keys pk ON pk.patient_id = t.patient_id`
 
 // groupDevicesSQL reads the current (unrevoked) end-to-end encryption
