@@ -97,17 +97,22 @@ type envelopeBody struct {
 }
 
 func (s *Server) postEnvelope(w http.ResponseWriter, r *http.Request) {
-	withBody(s, w, r, func(id uuid.UUID, in *envelopeBody) (any, int, error) {
-		if in.Envelope == nil {
-			return nil, 0, upToError("envelope", "is required (docs/e2ee.md)")
-		}
-		env, err := in.Envelope.decode()
-		if err != nil {
-			return nil, 0, err
-		}
-		m, err := s.eng.PostEnvelope(r.Context(), actor(r), id, engine.NewEnvelope{Envelope: env, Urgent: in.Urgent})
-		return m.Message, createdOr200(m.Created), err
-	})
+	id, err := pathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in, err := s.readEnvelope(w, r) // e2eeread.go
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	m, err := s.eng.PostEnvelope(r.Context(), actor(r), id, in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeEnvelopeMessage(w, createdOr200(m.Created), m.Message)
 }
 
 // decode turns the wire form into an envelope, naming each field that is
