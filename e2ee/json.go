@@ -3,7 +3,6 @@ package e2ee
 import (
 	"encoding/base64"
 	"encoding/json"
-	"strconv"
 )
 
 // AppendJSON appends the envelope's JSON form to dst: the bytes
@@ -14,19 +13,19 @@ import (
 func (e *Envelope) AppendJSON(dst []byte) []byte {
 	dst = grow(dst, e.jsonSize())
 	dst = append(dst, `{"v":`...)
-	dst = strconv.AppendInt(dst, int64(e.Version), 10)
+	dst = appendInt(dst, int64(e.Version))
 	dst = append(dst, `,"suite":{"kem":`...)
-	dst = strconv.AppendUint(dst, uint64(e.Suite.KEM), 10)
+	dst = appendUint(dst, uint64(e.Suite.KEM))
 	dst = append(dst, `,"kdf":`...)
-	dst = strconv.AppendUint(dst, uint64(e.Suite.KDF), 10)
+	dst = appendUint(dst, uint64(e.Suite.KDF))
 	dst = append(dst, `,"aead":`...)
-	dst = strconv.AppendUint(dst, uint64(e.Suite.AEAD), 10)
+	dst = appendUint(dst, uint64(e.Suite.AEAD))
 	dst = append(dst, `},"thread_id":`...)
 	dst = appendString(dst, e.ThreadID)
 	dst = append(dst, `,"sender_device_id":`...)
 	dst = appendString(dst, e.SenderDevice)
 	dst = append(dst, `,"sender_seq":`...)
-	dst = strconv.AppendUint(dst, e.SenderSeq, 10)
+	dst = appendUint(dst, e.SenderSeq)
 	dst = append(dst, `,"nonce":`...)
 	dst = appendBytes(dst, e.Nonce)
 	dst = append(dst, `,"ciphertext":`...)
@@ -123,4 +122,26 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, s...)
 	return append(dst, '"')
+}
+
+// appendUint appends v in decimal.
+func appendUint(dst []byte, v uint64) []byte {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return append(dst, b[i:]...)
+		}
+	}
+}
+
+// appendInt appends v in decimal.
+func appendInt(dst []byte, v int64) []byte {
+	if v < 0 {
+		return appendUint(append(dst, '-'), uint64(-v)) // -v of the smallest int64 is itself, whose uint64 is its magnitude
+	}
+	return appendUint(dst, uint64(v))
 }

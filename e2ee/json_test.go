@@ -3,6 +3,7 @@ package e2ee_test
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -50,7 +51,8 @@ func TestAppendJSONIsMarshal(t *testing.T) {
 	envs := []*e2ee.Envelope{sealedForTest(t, 10, "hello"), sealedForTest(t, 1, strings.Repeat("x", 65536)),
 		sealedForTest(t, 2, "with a file", ref), {}, {Recipients: []e2ee.Wrap{}, Attachments: []string{}},
 		{ThreadID: "<script>&\"\\\x00\u2028é\xff", SenderDevice: "ünïcode", Attachments: []string{"a", "<b>"},
-			Recipients: []e2ee.Wrap{{ID: "\n"}}, Record: e2ee.Wrap{ID: "\t"}, Version: -3}}
+			Recipients: []e2ee.Wrap{{ID: "\n"}}, Record: e2ee.Wrap{ID: "\t"}, Version: -3},
+		{Version: math.MinInt, SenderSeq: math.MaxUint64, Suite: e2ee.Suite{KEM: math.MaxUint16}}, {Version: math.MaxInt}}
 	if b, err := os.ReadFile("testdata/vectors.json"); err == nil {
 		var v struct {
 			Envelope *e2ee.Envelope `json:"envelope"`
