@@ -7,19 +7,20 @@ package audit
 
 // queries lists every statement of this file by name.
 var queries = map[string]string{
-	"auditSQL":            auditSQL,
-	"listAuditSQL":        listAuditSQL,
-	"listAuditNewestSQL":  listAuditNewestSQL,
-	"readingCreationsSQL": readingCreationsSQL,
-	"unchainedSQL":        unchainedSQL,
-	"linkSQL":             linkSQL,
-	"sealHeadSQL":         sealHeadSQL,
-	"chainSQL":            chainSQL,
-	"headSQL":             headSQL,
-	"unsealedSQL":         unsealedSQL,
-	"sealDelaySQL":        sealDelaySQL,
-	"findHashSQL":         findHashSQL,
-	"auditManySQL":        auditManySQL,
+	"auditSQL":                     auditSQL,
+	"listAuditSQL":                 listAuditSQL,
+	"listAuditNewestSQL":           listAuditNewestSQL,
+	"readingCreationsSQL":          readingCreationsSQL,
+	"readingCreationsUnsourcedSQL": readingCreationsUnsourcedSQL,
+	"unchainedSQL":                 unchainedSQL,
+	"linkSQL":                      linkSQL,
+	"sealHeadSQL":                  sealHeadSQL,
+	"chainSQL":                     chainSQL,
+	"headSQL":                      headSQL,
+	"unsealedSQL":                  unsealedSQL,
+	"sealDelaySQL":                 sealDelaySQL,
+	"findHashSQL":                  findHashSQL,
+	"auditManySQL":                 auditManySQL,
 
 	"listAuditByPatientSQL": listAuditByPatientSQL,
 	"listAuditByActorSQL":   listAuditByActorSQL,
@@ -124,6 +125,14 @@ SELECT $1, j.a, j.r, 'reading.create', j.p, 'reading', (array_agg(x.o ORDER BY x
 FROM x JOIN j ON j.n = x.jn
 WHERE x.s IS NULL OR (SELECT rs.reading_id FROM reading_sources rs WHERE rs.patient_id = j.p AND rs.source_id = x.s) = x.o
 GROUP BY j.n, j.a, j.r, j.p, j.q, j.g`
+
+// readingCreationsUnsourcedSQL is readingCreationsSQL for a group without source
+// ids, where every reading is created: one entry per job with its first reading
+// $6 and count $7, in order.
+const readingCreationsUnsourcedSQL = `INSERT INTO audit_entries (at, actor_id, actor_role, action, patient_id, object_type, object_id, request_id, detail, org_id)
+SELECT $1, j.a, j.r, 'reading.create', j.p, 'reading', j.o::text, j.q, jsonb_build_object('count', j.c), j.g
+FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::uuid[], $7::int[], $8::uuid[]) WITH ORDINALITY AS j(a, r, p, q, o, c, g, n)
+ORDER BY j.n`
 
 // auditManySQL appends entries at $1: actors $2 of roles $3, actions $4, patients $5, object types
 // $6 and ids $7, request ids $8, details $9 (JSON text), outcomes $10, organisations $11 (as

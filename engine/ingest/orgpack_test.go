@@ -98,3 +98,53 @@ func TestReadingAuditEntriesCarryTheOrganisation(t *testing.T) {
 		t.Errorf("the default organisation's admin lists %+v, %v; want its own patient's entry only", got, err)
 	}
 }
+
+// TestReadingCreateEntryNamesWhatWasCreated: a request's reading.create
+// entry names its first created reading and counts the created ones, the
+// same whether the request carries source ids (checked against what the
+// insert stored) or not (every reading is created); a request of duplicates
+// only writes none.
+func TestReadingCreateEntryNamesWhatWasCreated(t *testing.T) {
+	t.Parallel()
+	w := enginetest.NewWorld(t, false)
+	ctx := context.Background()
+	now := time.Now()
+	ingest := func(rs ...rpm.Reading) engine.IngestResult {
+		t.Helper()
+		res, err := w.Eng.Ingest(ctx, w.Device, engine.IngestRequest{PatientID: w.Patient.ID, Readings: rs, Batch: len(rs) > 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	at := func(i int) time.Time { return now.Add(-time.Duration(i) * time.Minute) }
+	unsourced := ingest(enginetest.BP(120, 80, at(1), ""), enginetest.BP(121, 80, at(2), ""), enginetest.BP(122, 80, at(3), ""))
+	ingest(enginetest.BP(123, 80, at(4), "s1"))
+	// s1 is a duplicate now: the entry starts at the first reading created.
+	sourced := ingest(enginetest.BP(123, 80, at(4), "s1"), enginetest.BP(124, 80, at(5), "s2"), enginetest.BP(125, 80, at(6), ""))
+	ingest(enginetest.BP(124, 80, at(5), "s2")) // duplicates only
+	rows, err := w.Pool.Query(ctx, `SELECT object_id, (detail->>'count')::int FROM audit_entries
+		WHERE action = 'reading.create' AND patient_id = $1 ORDER BY id`, w.Patient.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type entry struct {
+		first string
+		count int
+	}
+	var got []entry
+	for rows.Next() {
+		var e entry
+		if err := rows.Scan(&e.first, &e.count); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []entry{{unsourced.Readings[0].ID.String(), 3}, {"", 1}, {sourced.Readings[1].ID.String(), 2}}
+	if len(got) != 3 || got[0] != want[0] || got[1].count != 1 || got[2] != want[2] {
+		t.Errorf("reading.create entries = %+v, want %+v (the second: any id, count 1)", got, want)
+	}
+}
