@@ -113,8 +113,9 @@ const listAuditByActorSQL = `SELECT ` + auditListColumns + `
 // reading_sources instead, and the engine's pool plans each statement once
 // per connection (force_generic_plan): a plan made while the table was
 // small (a new database, or one not yet analysed) then read the whole
-// table for every group commit, as long as the connection lived — tens of
-// milliseconds per group at 40,000 rows (TestReadingCreationsUseSourceKey).
+// table for every group commit until the table was next analysed (PostgreSQL
+// re-plans then; never, without autovacuum) — tens of milliseconds per group
+// at 40,000 rows (TestReadingCreationsUseSourceKey).
 const readingCreationsSQL = `WITH j AS (
 	SELECT * FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[], $9::uuid[]) WITH ORDINALITY AS j(a, r, p, q, g, n)
 ), x AS (
