@@ -27,7 +27,12 @@ const benchDevices = 1000
 
 // benchWorld adds devices (a patient and a device token each) to a world.
 func benchWorld(b *testing.B, n int) (*world, []string, []uuid.UUID) {
-	w := newWorld(b, worldOpts{rateLimit: -1, cacheAuth: true})
+	// BENCH_INGEST_TRANSACTIONS sets the group transactions in flight, as
+	// TEND_INGEST_TRANSACTIONS does for tend serve; BENCH_MQTT_WORKERS=1
+	// also runs what tend serve runs beside the listener (River's workers
+	// and periodic jobs, the worker heartbeat and the audit sealer).
+	txs, _ := strconv.Atoi(os.Getenv("BENCH_INGEST_TRANSACTIONS"))
+	w := newWorld(b, worldOpts{rateLimit: -1, cacheAuth: true, workers: os.Getenv("BENCH_MQTT_WORKERS") == "1", ingestTxs: txs})
 	ctx := context.Background()
 	team, err := w.eng.CreateCareTeam(ctx, w.admin, engine.NewCareTeam{Name: "Bench"})
 	if err != nil {
@@ -49,8 +54,9 @@ func benchWorld(b *testing.B, n int) (*world, []string, []uuid.UUID) {
 // posting single readings over HTTP (keep-alive connections) with 1,000
 // MQTT devices publishing single readings at QoS 1 (each waiting for its
 // PUBACK before the next, as HTTP waits for its answer); then it paces
-// the MQTT devices at half the peak they reached (BENCH_MQTT_PACE: another
-// fraction) and reports the PUBACK latency there. Reported: readings/s,
+// the MQTT devices at half the peak they reached (BENCH_MQTT_PACE: other
+// fractions, comma-separated, each a run of its own against the same peak)
+// and reports the PUBACK latency there. Reported: readings/s,
 // and p50/p99 in ms.
 func BenchmarkDevices(b *testing.B) {
 	w, toks, patients := benchWorld(b, benchDevices)
@@ -96,17 +102,31 @@ func BenchmarkDevices(b *testing.B) {
 	b.Run("mqtt-qos1", func(b *testing.B) {
 		peak = drive(b, benchDevices, 0, func(i int) error { return publishQoS1(clients[i], body()) })
 	})
-	// BENCH_MQTT_PACE sets the fraction of the peak the paced run asks for
-	// (default 0.5: half the peak).
-	frac := 0.5
-	if v, err := strconv.ParseFloat(os.Getenv("BENCH_MQTT_PACE"), 64); err == nil && v > 0 {
-		frac = v
+	for _, frac := range paces(b) {
+		b.Run(fmt.Sprintf("mqtt-qos1-paced-%g-of-peak", frac), func(b *testing.B) {
+			before := gather(b, w)
+			drive(b, benchDevices, peak*frac, func(i int) error { return publishQoS1(clients[i], body()) })
+			reportServerSide(b, before, gather(b, w))
+		})
 	}
-	b.Run(fmt.Sprintf("mqtt-qos1-paced-%g-of-peak", frac), func(b *testing.B) {
-		before := gather(b, w)
-		drive(b, benchDevices, peak*frac, func(i int) error { return publishQoS1(clients[i], body()) })
-		reportServerSide(b, before, gather(b, w))
-	})
+}
+
+// paces are the fractions of the peak the paced runs ask for, in order:
+// BENCH_MQTT_PACE, a comma-separated list (default 0.5: half the peak).
+func paces(b *testing.B) []float64 {
+	v := os.Getenv("BENCH_MQTT_PACE")
+	if v == "" {
+		return []float64{0.5}
+	}
+	var out []float64
+	for f := range strings.SplitSeq(v, ",") {
+		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || x <= 0 {
+			b.Fatalf("BENCH_MQTT_PACE: %q is not a positive fraction", f)
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 // gather reads the world's histograms by name.

@@ -33,9 +33,20 @@ func newProcess(t testing.TB, pool *pgxpool.Pool, keys *sealed.Keyring, o worldO
 		ttl = 0
 	}
 	reg := prometheus.NewRegistry()
-	eng, err := engine.New(engine.Config{Pool: pool, Keys: keys, AuthCacheTTL: ttl, Registerer: reg})
+	eng, err := engine.New(engine.Config{Pool: pool, Keys: keys, AuthCacheTTL: ttl, Registerer: reg, RunWorkers: o.workers,
+		IngestTransactions: o.ingestTxs})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.workers {
+		if err := eng.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_ = eng.Stop(sctx)
+		})
 	}
 	srv, err := api.New(api.Config{Engine: eng, RateLimit: o.rateLimit})
 	if err != nil {
@@ -106,6 +117,11 @@ type worldOpts struct {
 	// cacheAuth keeps the engine's default token cache (benchmarks); tests
 	// turn it off so that a revocation is refused at once.
 	cacheAuth bool
+	// workers runs the engine as tend serve does: River's workers and
+	// periodic jobs, the worker heartbeat and the audit sealer.
+	workers bool
+	// ingestTxs sets engine.Config.IngestTransactions (0: its default).
+	ingestTxs int
 }
 
 func newWorld(t testing.TB, o worldOpts) *world {

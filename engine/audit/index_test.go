@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tendhealth/tend/engine/access"
 	"github.com/tendhealth/tend/engine/internal/pgtest"
 )
 
@@ -48,4 +49,22 @@ func TestPatientFilterUsesIndex(t *testing.T) {
 		ANALYZE audit_entries`
 	usesIndex(t, pool, setup, listAuditByPatientSQL, "audit_entries_patient_idx",
 		"0", "'00000000-0000-0000-0000-000000000001'::uuid", "NULL", "NULL", "NULL", "NULL", "50", "'00000000-0000-0000-0000-000000000001'::uuid")
+}
+
+// TestReadingCreationsUseSourceKey: the audit entries of a group commit
+// check each reading's source id through reading_sources' primary key,
+// never by reading (or hashing) the whole table — neither in a plan made
+// while the table is empty and never analysed (a new database: the
+// engine's pool keeps each connection's generic plan as long as the
+// connection lives), nor once it holds 40,000 sources.
+func TestReadingCreationsUseSourceKey(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	args := []string{"now()", "ARRAY[NULL]::uuid[]", "ARRAY['device']", "ARRAY['00000000-0000-0000-0000-000000000001'::uuid]",
+		"ARRAY['r']", "ARRAY['00000000-0000-0000-0000-000000000002'::uuid]", "ARRAY[1]", "ARRAY['derived:x']",
+		"ARRAY['" + access.DefaultOrg + "'::uuid]"}
+	usesIndex(t, pool, "", readingCreationsSQL, "reading_sources_pkey", args...)
+	const fill = `INSERT INTO reading_sources (patient_id, source_id, reading_id, observed_at)
+		SELECT ('00000000-0000-0000-0000-' || lpad((g % 1000)::text, 12, '0'))::uuid, 'derived:' || g, gen_random_uuid(), now()
+		FROM generate_series(1, 40000) g`
+	usesIndex(t, pool, fill, readingCreationsSQL, "reading_sources_pkey", args...)
 }

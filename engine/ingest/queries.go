@@ -7,6 +7,17 @@ import (
 )
 
 // This file holds every SQL statement the package runs, by name.
+//
+// The statements of a group commit look each patient, source id and
+// history window up by key through a LATERAL subquery that cannot be pulled
+// up into the join (OFFSET 0). The engine's pool plans each statement once
+// per connection for all parameters (plan_cache_mode=force_generic_plan),
+// with the statistics of that moment: as a plain join, a plan made on a new
+// database (tables never analysed) hashed the whole table for every group
+// until autovacuum next analysed it — the first minutes of a deployment, and
+// every benchmark run on a fresh database. TestGroupStatementsLookUpByKey
+// holds them to index lookups on an empty, never-analysed database and on a
+// filled one.
 // TestQueriesPrepare prepares each against the migrated schema, so a typo or a
 // dropped column fails the tests; it also fails when a ...SQL constant or
 // variable here is missing from queries.
@@ -80,22 +91,23 @@ RETURNING id`
 var scopeManySQL = `SELECT x.i, p.care_team_id, p.programs, p.enrolled_at, p.org_id, pp.overrides, ` + alerting.PendingRetakesSQL + `,
 	p.restricted_at IS NOT NULL
 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS x(pid, role, apid, uid, i)
-JOIN patients p ON p.id = x.pid
+CROSS JOIN LATERAL (SELECT * FROM patients p WHERE p.id = x.pid OFFSET 0) p
 LEFT JOIN patient_params pp ON pp.patient_id = p.id
 WHERE ` + scope.PatientSQL("p", "x.role", "x.apid", "x.uid")
 
 // duplicateSourcesSQL finds the (patient, source id) pairs already stored, with their readings.
-const duplicateSourcesSQL = `SELECT s.patient_id, s.source_id, s.reading_id FROM reading_sources s
-		JOIN unnest($1::uuid[], $2::text[]) AS k(patient_id, source_id) USING (patient_id, source_id)`
+const duplicateSourcesSQL = `SELECT s.patient_id, s.source_id, s.reading_id FROM unnest($1::uuid[], $2::text[]) AS k(patient_id, source_id)
+		CROSS JOIN LATERAL (SELECT * FROM reading_sources s WHERE s.patient_id = k.patient_id AND s.source_id = k.source_id OFFSET 0) s`
 
 // historySQL reads what the rules need for a group, ordered by patient and
 // observation time. It runs after the insert in the same transaction, so it
 // includes the new readings.
 const historySQL = `SELECT r.patient_id, r.id, r.kind, r.value, coalesce(r.systolic, 0), coalesce(r.diastolic, 0), r.unit, r.observed_at
 FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS w(patient_id, kind, since)
-JOIN readings r ON r.patient_id = w.patient_id AND r.kind = w.kind AND r.observed_at >= w.since
+CROSS JOIN LATERAL (SELECT * FROM readings r WHERE r.patient_id = w.patient_id AND r.kind = w.kind AND r.observed_at >= w.since
 	AND r.observed_at <= $4 -- nothing is observed later than now plus the allowed skew: prunes future partitions
 	AND r.entered_in_error_at IS NULL -- retracted by its source
+	OFFSET 0) r
 ORDER BY r.patient_id, r.observed_at, r.id`
 
 // recordJobRunSQL records that the missing-data job for a rule ran at $2 (never moving the mark
