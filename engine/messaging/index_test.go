@@ -32,9 +32,9 @@ func TestCommunicationSearchUsesIndex(t *testing.T) {
 
 // TestEnvelopeScopeReadsOneMessage: an envelope post's scope looks up the
 // message its sender device stored with the same sender sequence through
-// all three columns of messages_sender_seq_uq, in the generic plan made while
-// the thread is empty (the plan a connection keeps): not by thread alone,
-// which read every earlier message of the thread for each post.
+// all three columns of messages_sender_seq_uq, in the generic plan made
+// before messages is analysed (a new database): not by thread alone, which
+// read every earlier message of the thread for each post.
 func TestEnvelopeScopeReadsOneMessage(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	plan := pgtest.GenericPlan(t, pool, "", envelopeScopeSQL, "'{00000000-0000-0000-0000-000000000001}'::uuid[]",

@@ -289,9 +289,10 @@ const encryptThreadSQL = `UPDATE threads SET encrypted = true WHERE id = $1`
 // the message it stored with sequence $6[i] (id and ciphertext hash, NULLs
 // for none); and the wrapped data key of the thread's patient (NULLs for
 // none). That message is looked up in a subquery of its own (LIMIT keeps it
-// one): as a join, the plan made while a thread is small (and then kept,
-// generic) found it by thread alone and read every earlier message of the
-// thread, post after post (TestEnvelopeScopeReadsOneMessage).
+// one): as a join, the generic plan made before messages was analysed (a new
+// database, until autovacuum analyses it) found it by thread alone and read
+// every earlier message of the thread, post after post
+// (TestEnvelopeScopeReadsOneMessage).
 var envelopeScopeSQL = `SELECT x.i, t.care_team_id, t.patient_id, t.encrypted, t.last_seq, o.id, o.record_public_key,
 	EXISTS (SELECT 1 FROM e2ee_devices d WHERE d.id = x.dev AND d.user_id = x.u AND d.revoked_at IS NULL),
 	coalesce((SELECT max(m.sender_seq) FROM messages m WHERE m.thread_id = t.id AND m.sender_device_id = x.dev), 0),
